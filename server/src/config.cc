@@ -1,0 +1,135 @@
+#include "config.h"
+
+#include <CLI/CLI.hpp>
+
+#include <sstream>
+
+namespace crmsync::server {
+
+bool ParseStoreSpec(const std::string& text, StoreSpec* out, std::string* error) {
+  auto colon = text.find(':');
+  if (colon == std::string::npos || colon + 1 >= text.size()) {
+    *error = "--store must be sqlite:PATH or postgres:URI, got '" + text + "'";
+    return false;
+  }
+  std::string scheme = text.substr(0, colon);
+  std::string rest = text.substr(colon + 1);
+  if (scheme == "sqlite") {
+    out->kind = StoreSpec::Kind::kSqlite;
+    out->target = rest;
+    return true;
+  }
+  if (scheme == "postgres" || scheme == "postgresql") {
+    out->kind = StoreSpec::Kind::kPostgres;
+    // Accept both "postgres:host=... dbname=..." and a full URI
+    // "postgresql://user@host/db" (whose scheme we must keep).
+    out->target = (rest.rfind("//", 0) == 0) ? "postgresql:" + rest : rest;
+    return true;
+  }
+  *error = "--store: unknown store kind '" + scheme + "' (expected sqlite or postgres)";
+  return false;
+}
+
+bool IsLoopbackListenAddress(const std::string& listen) {
+  std::string host;
+  if (!listen.empty() && listen[0] == '[') {
+    auto close = listen.find(']');
+    host = listen.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+  } else {
+    host = listen.substr(0, listen.rfind(':'));
+  }
+  if (host.rfind("unix:", 0) == 0) return true;
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
+  CLI::App app{
+      "crm-syncd: the crmsync server. Serves crmsync.v1 sync, auth and admin over gRPC,\n"
+      "plus grpc.health.v1 health checking and server reflection.\n"
+      "Every flag can also be set by the environment variable named in its help\n"
+      "or in a TOML/INI file given with --config (flags win over the environment,\n"
+      "the environment over the file).",
+      "crm-syncd"};
+  app.set_config("--config", "", "Read settings from this TOML/INI file (keys = long flag names)");
+  app.add_option("--listen", config->listen, "gRPC listen address host:port")
+      ->envname("CRMSYNC_LISTEN")
+      ->capture_default_str();
+  app.add_option("--store", config->store,
+                 "Record store: sqlite:PATH (embedded, default) or postgres:URI "
+                 "(e.g. postgres:postgresql://crm@db/crmsync)")
+      ->envname("CRMSYNC_STORE")
+      ->capture_default_str();
+  app.add_flag("--demo-tenant", config->demo_tenant,
+               "Create the demo tenant 'demo' with users, stores and sample records if missing")
+      ->envname("CRMSYNC_DEMO_TENANT");
+  app.add_option("--tls-cert", config->tls_cert, "Server certificate chain (PEM)")
+      ->envname("CRMSYNC_TLS_CERT");
+  app.add_option("--tls-key", config->tls_key, "Server private key (PEM)")
+      ->envname("CRMSYNC_TLS_KEY");
+  app.add_option("--tls-client-ca", config->tls_client_ca,
+                 "CA bundle (PEM) for client certificates; when set, clients must present "
+                 "a certificate signed by it (mTLS)")
+      ->envname("CRMSYNC_TLS_CLIENT_CA");
+  app.add_flag("--dev-insecure", config->dev_insecure,
+               "Serve plaintext without TLS. Development only; refused unless --listen is a "
+               "loopback address")
+      ->envname("CRMSYNC_DEV_INSECURE");
+  app.add_option("--log-level", config->log_level, "Log level")
+      ->envname("CRMSYNC_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--log-format", config->log_format,
+                 "Log format: text (human) or json (one object per line)")
+      ->envname("CRMSYNC_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--max-message-bytes", config->max_message_bytes,
+                 "Largest gRPC message accepted, in bytes")
+      ->envname("CRMSYNC_MAX_MESSAGE_BYTES")
+      ->check(CLI::Range(1024, 256 * 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--shutdown-grace-seconds", config->shutdown_grace_seconds,
+                 "On SIGTERM/SIGINT, seconds in-flight calls may take to finish")
+      ->envname("CRMSYNC_SHUTDOWN_GRACE_SECONDS")
+      ->check(CLI::Range(0, 600))
+      ->capture_default_str();
+
+  ParseResult result;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    result.exit_code = app.exit(e, out, err);
+    result.should_exit = true;
+    result.message = out.str() + err.str();
+    return result;
+  }
+
+  std::string error;
+  if (!ParseStoreSpec(config->store, &config->store_spec, &error)) {
+    return {true, 2, "crm-syncd: " + error + "\n"};
+  }
+  bool have_tls = !config->tls_cert.empty() || !config->tls_key.empty();
+  if (config->dev_insecure) {
+    if (have_tls) {
+      return {true, 2, "crm-syncd: --dev-insecure cannot be combined with --tls-cert/--tls-key\n"};
+    }
+    if (!IsLoopbackListenAddress(config->listen)) {
+      return {true, 2,
+              "crm-syncd: --dev-insecure serves plaintext and is only allowed on a loopback "
+              "address (127.0.0.1, ::1, localhost); got --listen " + config->listen + "\n"};
+    }
+  } else {
+    if (config->tls_cert.empty() || config->tls_key.empty()) {
+      return {true, 2,
+              "crm-syncd: TLS is required: pass --tls-cert and --tls-key (deploy/make-dev-certs.sh "
+              "makes development certificates), or --dev-insecure on a loopback address\n"};
+    }
+  }
+  if (!config->tls_client_ca.empty() && !have_tls) {
+    return {true, 2, "crm-syncd: --tls-client-ca needs --tls-cert and --tls-key\n"};
+  }
+  return result;
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,66 @@
+// crm-syncd configuration: flags, environment variables and an optional
+// config file, in that order of precedence.
+#ifndef CRMSYNC_SERVER_CONFIG_H_
+#define CRMSYNC_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+namespace crmsync::server {
+
+// Where records are stored, parsed from "sqlite:PATH" or "postgres:URI".
+struct StoreSpec {
+  enum class Kind { kSqlite, kPostgres };
+  Kind kind = Kind::kSqlite;
+  // File path for SQLite, libpq connection string/URI for PostgreSQL.
+  std::string target;
+
+  std::string KindName() const { return kind == Kind::kSqlite ? "sqlite" : "postgres"; }
+};
+
+// Parses a --store value. Returns false and fills `error` when malformed.
+bool ParseStoreSpec(const std::string& text, StoreSpec* out, std::string* error);
+
+struct ServerConfig {
+  // host:port of the gRPC listener.
+  std::string listen = "127.0.0.1:50051";
+  std::string store = "sqlite:crmsync.db";
+  StoreSpec store_spec;
+  // Seed a demo tenant ("demo") with users, stores and sample records at
+  // start-up if it does not exist.
+  bool demo_tenant = false;
+  // TLS material (PEM files). Required unless dev_insecure.
+  std::string tls_cert;
+  std::string tls_key;
+  // CA bundle for client certificates; set to require mTLS.
+  std::string tls_client_ca;
+  // Serve plaintext; development only and only on a loopback address.
+  bool dev_insecure = false;
+  // "trace", "debug", "info", "warn", "error".
+  std::string log_level = "info";
+  // "text" or "json".
+  std::string log_format = "text";
+  // Maximum size of one received gRPC message.
+  int max_message_bytes = 8 * 1024 * 1024;
+  // Seconds to let in-flight calls finish on SIGTERM before cancelling them.
+  int shutdown_grace_seconds = 10;
+};
+
+// Outcome of ParseCommandLine.
+struct ParseResult {
+  // 0: run; otherwise exit with exit_code after printing `message`.
+  bool should_exit = false;
+  int exit_code = 0;
+  std::string message;
+};
+
+// Fills `config` from argv, CRMSYNC_* environment variables and the config
+// file named by --config. Validates the result.
+ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config);
+
+// True if the host part of a host:port listen address is a loopback address.
+bool IsLoopbackListenAddress(const std::string& listen);
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_CONFIG_H_

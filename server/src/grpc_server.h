@@ -1,0 +1,56 @@
+// Owns the gRPC server of crm-syncd: listener, credentials, the standard
+// health and reflection services, and the crmsync services registered on it.
+#ifndef CRMSYNC_SERVER_GRPC_SERVER_H_
+#define CRMSYNC_SERVER_GRPC_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "config.h"
+
+namespace crmsync::server {
+
+class GrpcServer {
+ public:
+  explicit GrpcServer(const ServerConfig& config);
+  ~GrpcServer();
+
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+
+  // Registers a service; must be called before Start(). The service must
+  // outlive this object.
+  void AddService(grpc::Service* service);
+
+  // Binds the listener and starts serving. Fails if the address cannot be
+  // bound or the TLS material cannot be read.
+  absl::Status Start();
+
+  // The port actually bound (useful with port 0). Valid after Start().
+  int bound_port() const { return bound_port_; }
+
+  // Marks the server NOT_SERVING, lets in-flight calls finish until
+  // `deadline`, then cancels the rest. Idempotent; thread-safe.
+  void Shutdown(std::chrono::system_clock::time_point deadline);
+
+  // Blocks until the server has shut down.
+  void Wait();
+
+ private:
+  ServerConfig config_;
+  std::vector<grpc::Service*> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int bound_port_ = 0;
+};
+
+// Reads a whole file into `out`; returns an error naming the file.
+absl::Status ReadFileToString(const std::string& path, std::string* out);
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_GRPC_SERVER_H_

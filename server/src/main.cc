@@ -1,0 +1,71 @@
+// crm-syncd: the crmsync sync server.
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "config.h"
+#include "grpc_server.h"
+#include "logging.h"
+#include "version.h"
+
+namespace {
+
+using crmsync::server::ServerConfig;
+
+void LogConfig(const ServerConfig& c) {
+  spdlog::info("crm-syncd {} starting", crmsync::kVersion);
+  spdlog::info("config: listen={} store={} ({}) demo_tenant={} tls={} mtls={} dev_insecure={} "
+               "log_level={} log_format={} max_message_bytes={} shutdown_grace_seconds={}",
+               c.listen, c.store_spec.KindName(),
+               c.store_spec.kind == crmsync::server::StoreSpec::Kind::kSqlite ? c.store_spec.target
+                                                                               : "<redacted>",
+               c.demo_tenant, !c.dev_insecure, !c.tls_client_ca.empty(), c.dev_insecure,
+               c.log_level, c.log_format, c.max_message_bytes, c.shutdown_grace_seconds);
+  if (c.dev_insecure) {
+    spdlog::warn("serving PLAINTEXT (--dev-insecure): development only, never in production");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ServerConfig config;
+  auto parsed = crmsync::server::ParseCommandLine(argc, argv, &config);
+  if (parsed.should_exit) {
+    std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);
+    return parsed.exit_code;
+  }
+  crmsync::server::SetUpLogging(config.log_level, config.log_format);
+  LogConfig(config);
+
+  // Block the shutdown signals in every thread; one thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  crmsync::server::GrpcServer server(config);
+  if (auto status = server.Start(); !status.ok()) {
+    spdlog::error("cannot start: {}", std::string(status.message()));
+    return 1;
+  }
+  spdlog::info("serving on {} (port {})", config.listen, server.bound_port());
+
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}, shutting down (grace {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 config.shutdown_grace_seconds);
+    server.Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::seconds(config.shutdown_grace_seconds));
+  });
+  server.Wait();
+  signal_waiter.join();
+  spdlog::info("stopped");
+  return 0;
+}
