@@ -1,0 +1,181 @@
+// The storage interface of crm-syncd. Two implementations pass one
+// conformance suite (tests/store/): SqliteStore (embedded default) and
+// PostgresStore (production, libpqxx).
+//
+// Model (see docs/protocol.md, "Change feed"):
+//  * Every tenant has one change sequence. A write transaction holds the
+//    tenant's write lock from its first statement to commit, so sequence
+//    numbers are committed in increasing order: a reader that has seen seq N
+//    will never later find a committed change < N it has not seen
+//    (gap-free cursors).
+//  * A record row holds the record's whole RecordState; its `version` is the
+//    sequence of its last change. The change feed is the records table read
+//    in version order (each record appears once, at its latest change);
+//    deletions stay as tombstone rows until pruned.
+//  * When a record's scope keys change, the previous scope is kept in a
+//    scope history, so a Pull can tell a device that a record left its scope.
+//  * Applied mutations are kept per (device, client_seq) with a hash of their
+//    payload and their result, which makes Push exactly-once.
+//
+// Thread-safety: a Store is shared by all server threads; every method is
+// thread-safe. Errors are returned as absl::Status (never thrown):
+//  UNAVAILABLE for connection loss / busy database (retryable),
+//  ABORTED for serialization failures that exhausted their retries,
+//  INTERNAL for anything else unexpected.
+#ifndef CRMSYNC_SERVER_STORE_STORE_H_
+#define CRMSYNC_SERVER_STORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "crmsync/v1/entities.pb.h"
+#include "crmsync/v1/sync.pb.h"
+
+namespace crmsync::server {
+
+namespace v1 = ::crmsync::v1;
+
+// One row of the change feed.
+struct RecordRow {
+  v1::RecordState state;
+  // Version of the last change that altered the record's scope keys (0 if
+  // never changed since creation).
+  int64_t scope_changed_version = 0;
+};
+
+// A mutation already applied, for exactly-once Push.
+struct AppliedMutation {
+  std::string device_id;
+  int64_t client_seq = 0;
+  // SHA-256 (raw 32 bytes or hex, as written) of the mutation's canonical
+  // encoding; a retry with a different hash is a client_seq reuse.
+  std::string payload_hash;
+  v1::MutationResult result;
+};
+
+// A registered device and its sync position.
+struct DeviceRow {
+  std::string tenant_id;
+  v1::Device device;  // id, user_id, status, versions, times, cursor_seq
+};
+
+// A tenant member as stored (the public User plus credentials).
+struct UserRow {
+  std::string tenant_id;
+  v1::User user;
+  // Password hash in the KDF's self-describing format; empty = no password.
+  std::string password_hash;
+};
+
+// A tenant (company).
+struct TenantRow {
+  std::string id;
+  // Short unique name used at login, e.g. "acme".
+  std::string slug;
+  std::string display_name;
+};
+
+// Operations inside one write transaction of one tenant. Obtained only from
+// Store::Write; not thread-safe; invalid after the callback returns.
+class WriteTx {
+ public:
+  virtual ~WriteTx() = default;
+
+  // Allocates the next change sequence of the tenant (latest + 1). Sequences
+  // allocated in a transaction that rolls back are reused.
+  virtual absl::StatusOr<int64_t> NextSeq() = 0;
+
+  // The record, or nullopt if it never existed (tombstones are returned).
+  virtual absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const v1::RecordRef& ref) = 0;
+
+  // Inserts or replaces the record row. `state.version` must be a sequence
+  // allocated in this transaction. If `previous_scope` is set, the record's
+  // scope changed in this write and the old keys go to the scope history.
+  virtual absl::Status PutRecord(const v1::RecordState& state,
+                                 const v1::ScopeKeys* previous_scope) = 0;
+
+  // The stored result of (device_id, client_seq), if that mutation was applied.
+  virtual absl::StatusOr<std::optional<AppliedMutation>> GetApplied(const std::string& device_id,
+                                                                   int64_t client_seq) = 0;
+  virtual absl::Status PutApplied(const AppliedMutation& applied) = 0;
+
+  // Unique-claim counters (coupon limits): adds `delta` to the counter named
+  // `key` (created at 0) and returns the new value.
+  virtual absl::StatusOr<int64_t> AddToClaim(const std::string& key, int64_t delta) = 0;
+  virtual absl::StatusOr<int64_t> GetClaim(const std::string& key) = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // "sqlite" or "postgres".
+  virtual std::string Kind() const = 0;
+
+  // Creates or upgrades the schema to the newest version. Safe when several
+  // server processes start at once (serialised by a lock).
+  virtual absl::Status Migrate() = 0;
+
+  // Runs `fn` in one transaction holding `tenant_id`'s write lock. Commits if
+  // `fn` returns OK; rolls back and returns fn's status otherwise. On a
+  // retryable failure (serialization, deadlock, busy) the transaction is
+  // rolled back and `fn` re-run, a bounded number of times, so `fn` must not
+  // have side effects outside the transaction.
+  virtual absl::Status Write(const std::string& tenant_id,
+                             const std::function<absl::Status(WriteTx&)>& fn) = 0;
+
+  // ---- change feed (committed data only) ----
+
+  // Records with version > after_version, in version order, at most `limit`.
+  virtual absl::StatusOr<std::vector<RecordRow>> ReadSince(const std::string& tenant_id,
+                                                           int64_t after_version, int limit) = 0;
+  virtual absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const std::string& tenant_id,
+                                                                  const v1::RecordRef& ref) = 0;
+  // The scope keys the record had right after change `version` (the
+  // previous scope of the first scope change after `version`, else its
+  // current scope). nullopt if the record did not exist at `version`.
+  virtual absl::StatusOr<std::optional<v1::ScopeKeys>> ScopeAt(const std::string& tenant_id,
+                                                              const v1::RecordRef& ref,
+                                                              int64_t version) = 0;
+  // Latest committed change sequence (0 for an empty tenant).
+  virtual absl::StatusOr<int64_t> LatestSeq(const std::string& tenant_id) = 0;
+  // Highest version whose tombstones/scope history were pruned (0 = none).
+  virtual absl::StatusOr<int64_t> PrunedThrough(const std::string& tenant_id) = 0;
+  // Deletes tombstones and scope history with version <= horizon and records
+  // the horizon. Returns the number of rows removed.
+  virtual absl::StatusOr<int64_t> Prune(const std::string& tenant_id, int64_t horizon) = 0;
+
+  // ---- directory ----
+
+  virtual absl::Status PutTenant(const TenantRow& tenant) = 0;
+  virtual absl::StatusOr<std::optional<TenantRow>> GetTenantBySlug(const std::string& slug) = 0;
+  virtual absl::Status PutUser(const UserRow& user) = 0;
+  virtual absl::StatusOr<std::optional<UserRow>> GetUser(const std::string& tenant_id,
+                                                         const std::string& user_id) = 0;
+  virtual absl::StatusOr<std::optional<UserRow>> GetUserByName(const std::string& tenant_id,
+                                                               const std::string& username) = 0;
+  virtual absl::StatusOr<std::vector<UserRow>> ListUsers(const std::string& tenant_id) = 0;
+  virtual absl::Status PutTeam(const std::string& tenant_id, const v1::Team& team) = 0;
+  virtual absl::StatusOr<std::vector<v1::Team>> ListTeams(const std::string& tenant_id) = 0;
+  virtual absl::Status PutDevice(const DeviceRow& device) = 0;
+  virtual absl::StatusOr<std::optional<DeviceRow>> GetDevice(const std::string& tenant_id,
+                                                             const std::string& device_id) = 0;
+  virtual absl::StatusOr<std::vector<DeviceRow>> ListDevices(const std::string& tenant_id) = 0;
+  // Records a device's contact and, if cursor_seq >= 0, its pulled position.
+  virtual absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
+                                   int64_t now_unix_ms, int64_t cursor_seq) = 0;
+};
+
+// Opens the store named by a --store value ("sqlite:PATH" or "postgres:URI")
+// without migrating it.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& spec);
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_STORE_STORE_H_
