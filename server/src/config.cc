@@ -94,6 +94,11 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->check(CLI::Range(0, 600))
       ->capture_default_str();
 
+  app.add_option("--ready-file", config->ready_file,
+                 "Write the bound port to this file once serving (useful with --listen "
+                 "127.0.0.1:0)")
+      ->envname("CRMSYNC_READY_FILE");
+
   ParseResult result;
   try {
     app.parse(argc, argv);

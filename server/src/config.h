@@ -44,6 +44,9 @@ struct ServerConfig {
   int max_message_bytes = 8 * 1024 * 1024;
   // Seconds to let in-flight calls finish on SIGTERM before cancelling them.
   int shutdown_grace_seconds = 10;
+  // When set, the bound port is written to this file once serving (for
+  // supervisors and tests that listen on port 0).
+  std::string ready_file;
 };
 
 // Outcome of ParseCommandLine.

@@ -55,6 +55,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("serving on {} (port {})", config.listen, server.bound_port());
+  if (!config.ready_file.empty()) {
+    // Write then rename, so a reader never sees a partial file.
+    std::string tmp = config.ready_file + ".tmp";
+    if (std::FILE* f = std::fopen(tmp.c_str(), "w")) {
+      std::fprintf(f, "%d\n", server.bound_port());
+      std::fclose(f);
+      std::rename(tmp.c_str(), config.ready_file.c_str());
+    } else {
+      spdlog::error("cannot write --ready-file {}", config.ready_file);
+    }
+  }
 
   std::thread signal_waiter([&] {
     int sig = 0;

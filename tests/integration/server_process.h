@@ -1,0 +1,56 @@
+// Runs a real crm-syncd process for integration tests.
+#ifndef CRMSYNC_TESTS_INTEGRATION_SERVER_PROCESS_H_
+#define CRMSYNC_TESTS_INTEGRATION_SERVER_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace crmsync::testing {
+
+// A child process running crm-syncd with the given flags plus
+// "--listen 127.0.0.1:0 --ready-file <tmp>". Not thread-safe.
+class ServerProcess {
+ public:
+  ServerProcess() = default;
+  ~ServerProcess();  // SIGKILLs the process if still running.
+
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Starts crm-syncd and waits until it serves (its ready file appears) or it
+  // exits. Returns false (with `error`) on failure; the captured output is in
+  // `error` then.
+  bool Start(const std::vector<std::string>& args, std::string* error,
+             std::chrono::seconds timeout = std::chrono::seconds(30));
+
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
+
+  // Sends `signal` and waits for exit up to `timeout`. Returns the exit
+  // status as from waitpid, or -1 on timeout.
+  int Stop(int signal, std::chrono::seconds timeout = std::chrono::seconds(30));
+
+  // Everything the process wrote to stdout/stderr so far.
+  std::string Output() const;
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string dir_;
+};
+
+// Runs a command to completion, capturing stdout+stderr. Returns its exit
+// code (or -1 if it could not run).
+int RunCommand(const std::vector<std::string>& argv, std::string* output);
+
+// A fresh temporary directory, removed by RemoveTree.
+std::string MakeTempDir(const std::string& prefix);
+void RemoveTree(const std::string& path);
+
+}  // namespace crmsync::testing
+
+#endif  // CRMSYNC_TESTS_INTEGRATION_SERVER_PROCESS_H_
