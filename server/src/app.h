@@ -1,0 +1,54 @@
+// The composition root of crm-syncd: opens the store, builds handlers and
+// services, serves, and shuts everything down in order.
+#ifndef CRMSYNC_SERVER_APP_H_
+#define CRMSYNC_SERVER_APP_H_
+
+#include <chrono>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "config.h"
+#include "crmsync/sync/policy_table.h"
+#include "grpc_server.h"
+#include "logic/authenticator.h"
+#include "logic/clock.h"
+#include "logic/notifier.h"
+#include "logic/pull_handler.h"
+#include "logic/push_handler.h"
+#include "rpc/sync_service.h"
+#include "rpc/worker_pool.h"
+#include "store/store.h"
+
+namespace crmsync::server {
+
+class SyncdApp {
+ public:
+  explicit SyncdApp(ServerConfig config);
+  ~SyncdApp();
+
+  // Opens and migrates the store, seeds the demo tenant if asked, starts
+  // serving. Not thread-safe.
+  absl::Status Start();
+  int bound_port() const { return grpc_ ? grpc_->bound_port() : 0; }
+  // Ends streams, stops accepting calls, lets in-flight calls finish until
+  // `deadline`. Thread-safe; idempotent.
+  void Shutdown(std::chrono::system_clock::time_point deadline);
+  void Wait();
+
+ private:
+  ServerConfig config_;
+  SystemClock clock_;
+  std::unique_ptr<Store> store_;
+  sync::PolicyTable policies_;
+  std::unique_ptr<ChangeNotifier> notifier_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<PushHandler> push_;
+  std::unique_ptr<PullHandler> pull_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<SyncServiceImpl> sync_service_;
+  std::unique_ptr<GrpcServer> grpc_;
+};
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_APP_H_

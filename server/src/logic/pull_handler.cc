@@ -1,0 +1,141 @@
+#include "pull_handler.h"
+
+#include <algorithm>
+
+#include "crmsync/sync/change.h"
+#include "crmsync/sync/record_model.h"
+#include "cursor.h"
+#include "directive.h"
+#include "hashing.h"
+#include "push_handler.h"
+#include "scope.h"
+
+namespace crmsync::server {
+
+absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& request,
+                               v1::PullResponse* response) {
+  if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
+  auto cursor = DecodeCursor(request.cursor());
+  if (!cursor.ok()) return cursor.status();
+  if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
+  int page = request.page_size() == 0 ? options_.default_page_size : request.page_size();
+  page = std::min(page, options_.max_page_size);
+
+  auto pruned = store_->PrunedThrough(who.tenant_id);
+  if (!pruned.ok()) return pruned.status();
+  if (*cursor > 0 && *cursor < *pruned) {
+    return WithDirective(
+        absl::FailedPreconditionError(
+            "cursor " + std::to_string(*cursor) +
+            " is older than the retained change history (pruned through " +
+            std::to_string(*pruned) +
+            "): re-bootstrap with an empty cursor and replay unsent local changes"),
+        kDirectiveResetRequired);
+  }
+
+  response->Clear();
+  int64_t position = *cursor;
+  int scanned = 0;
+  bool exhausted = false;
+  while (response->changes_size() < page && scanned < options_.max_scan_rows) {
+    auto rows = store_->ReadSince(who.tenant_id, position, options_.scan_batch);
+    if (!rows.ok()) return rows.status();
+    size_t consumed = 0;
+    for (const RecordRow& row : *rows) {
+      const v1::RecordState& s = row.state;
+      const v1::EntityType type = s.ref().entity_type();
+      position = s.version();
+      ++consumed;
+      ++scanned;
+
+      const bool now_in = CanRead(who, type, s.scope());
+      const bool existed_at_cursor = *cursor > 0 && s.created_version() <= *cursor;
+      bool was_in = false;
+      if (existed_at_cursor) {
+        if (row.scope_changed_version > *cursor) {
+          auto then = store_->ScopeAt(who.tenant_id, s.ref(), *cursor);
+          if (!then.ok()) return then.status();
+          was_in = then->has_value() && CanRead(who, type, **then);
+        } else {
+          was_in = now_in;
+        }
+      }
+
+      if (s.deleted()) {
+        if (was_in) *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/false);
+      } else if (now_in) {
+        *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/!was_in);
+      } else if (was_in) {
+        v1::Change* left = response->add_changes();
+        left->set_seq(s.version());
+        left->set_kind(v1::CHANGE_KIND_LEFT_SCOPE);
+        *left->mutable_record() = s.ref();
+        left->set_version(s.version());
+      }
+      if (response->changes_size() >= page) break;
+    }
+    if (consumed == rows->size() && static_cast<int>(rows->size()) < options_.scan_batch) {
+      exhausted = true;
+      break;
+    }
+  }
+  response->set_next_cursor(EncodeCursor(position));
+  response->set_has_more(!exhausted);
+  response->mutable_server_hlc()->set_wall_time_ms(clock_->NowMs());
+  if (!who.device_id.empty()) {
+    // The cursor the device sent is the position it has confirmed holding.
+    if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, clock_->NowMs(), *cursor);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksumRequest& request,
+                                      v1::GetChecksumResponse* response) {
+  if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
+  if (!request.cursor().empty()) {
+    auto cursor = DecodeCursor(request.cursor());
+    if (!cursor.ok()) return cursor.status();
+  }
+  ChecksumBuilder builder;
+  int64_t position = 0;
+  while (true) {
+    auto rows = store_->ReadSince(who.tenant_id, position, options_.scan_batch);
+    if (!rows.ok()) return rows.status();
+    for (const RecordRow& row : *rows) {
+      position = row.state.version();
+      if (!row.state.deleted() && CanRead(who, row.state.ref().entity_type(), row.state.scope())) {
+        builder.Add(row.state);
+      }
+    }
+    if (static_cast<int>(rows->size()) < options_.scan_batch) break;
+  }
+  response->Clear();
+  builder.Finish(response);
+  response->set_cursor(EncodeCursor(position));
+  return absl::OkStatus();
+}
+
+void ChecksumBuilder::Add(const v1::RecordState& record) {
+  digests_[record.ref().entity_type()][record.ref().id()] =
+      Sha256Hex(sync::CanonicalBytes(record));
+}
+
+void ChecksumBuilder::Finish(v1::GetChecksumResponse* response) {
+  std::string overall;
+  for (const auto& [type, by_id] : digests_) {
+    std::string concat;
+    for (const auto& [id, digest] : by_id) concat += digest;
+    v1::BucketChecksum* bucket = response->add_buckets();
+    bucket->set_entity_type(static_cast<v1::EntityType>(type));
+    bucket->set_record_count(static_cast<int64_t>(by_id.size()));
+    bucket->set_digest(Sha256Hex(concat));
+    overall += std::to_string(type) + ":" + std::to_string(by_id.size()) + ":" + bucket->digest() +
+               "\n";
+  }
+  response->set_digest(Sha256Hex(overall));
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,71 @@
+// Pull and GetChecksum: the caller's view of the change feed. No gRPC here.
+#ifndef CRMSYNC_SERVER_LOGIC_PULL_HANDLER_H_
+#define CRMSYNC_SERVER_LOGIC_PULL_HANDLER_H_
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "clock.h"
+#include "crmsync/v1/sync.pb.h"
+#include "principal.h"
+#include "store/store.h"
+
+namespace crmsync::server {
+
+struct PullOptions {
+  // Page size when the request gives none.
+  int default_page_size = 500;
+  // Largest page served, whatever the request asks.
+  int max_page_size = 5000;
+  // Rows read from the store per round trip.
+  int scan_batch = 1000;
+  // Most rows examined for one page; a page can end early (has_more = true)
+  // when most changes are outside the caller's scope.
+  int max_scan_rows = 50000;
+};
+
+class PullHandler {
+ public:
+  // `store` and `clock` must outlive the handler. Thread-safe.
+  PullHandler(Store* store, Clock* clock, PullOptions options)
+      : store_(store), clock_(clock), options_(options) {}
+
+  // Changes in `who`'s scope after request.cursor, in sequence order.
+  // Errors: INVALID_ARGUMENT (malformed cursor, negative page size),
+  // FAILED_PRECONDITION + "reset-required" directive when the cursor is older
+  // than the retained history, store errors.
+  absl::Status Pull(const Principal& who, const v1::PullRequest& request,
+                    v1::PullResponse* response);
+
+  // What `who`'s replica of its scope should hash to, per entity type, as of
+  // response.cursor. A device compares once it has pulled up to that cursor.
+  absl::Status GetChecksum(const Principal& who, const v1::GetChecksumRequest& request,
+                           v1::GetChecksumResponse* response);
+
+  Store* store() const { return store_; }
+
+ private:
+  Store* store_;
+  Clock* clock_;
+  PullOptions options_;
+};
+
+// The checksum of a set of replica records, computed identically by the
+// server and the SDK: per entity type, SHA-256 over the concatenated
+// SHA-256 digests of each live record's canonical bytes in id order; the
+// overall digest is SHA-256 over "<type>:<count>:<digest>\n" lines in entity
+// type order.
+class ChecksumBuilder {
+ public:
+  void Add(const v1::RecordState& record);
+  void Finish(v1::GetChecksumResponse* response);
+
+ private:
+  // entity type -> (id -> record digest)
+  std::map<int, std::map<std::string, std::string>> digests_;
+};
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_LOGIC_PULL_HANDLER_H_

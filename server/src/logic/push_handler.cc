@@ -1,0 +1,264 @@
+#include "push_handler.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "crmsync/sync/merge.h"
+#include "crmsync/sync/record_model.h"
+#include "directive.h"
+#include "hashing.h"
+#include "scope.h"
+#include "version.h"
+
+namespace crmsync::server {
+namespace {
+
+// Version handed to the probing merge; never stored.
+constexpr int64_t kProbeVersion = INT64_MAX / 2;
+
+v1::MutationResult Rejected(const v1::Mutation& m, v1::RejectReason reason, std::string message) {
+  v1::MutationResult r;
+  r.set_client_seq(m.client_seq());
+  r.set_outcome(v1::MUTATION_OUTCOME_REJECTED);
+  r.set_reject_reason(reason);
+  r.set_message(std::move(message));
+  return r;
+}
+
+// Applies the mutations of one batch inside one write transaction.
+class BatchApplier {
+ public:
+  BatchApplier(Store* store, WriteTx* tx, const Principal& who, const sync::PolicyTable& policies,
+               const PushOptions& options, int64_t now_ms)
+      : store_(store), tx_(tx), who_(who), policies_(policies), options_(options), now_ms_(now_ms) {}
+
+  // The result for `m`, applying it unless it was applied before.
+  absl::StatusOr<v1::MutationResult> Apply(const v1::Mutation& m) {
+    const std::string hash = Sha256Hex(DeterministicBytes(m));
+    auto applied = tx_->GetApplied(who_.device_id, m.client_seq());
+    if (!applied.ok()) return applied.status();
+    if (*applied) {
+      if ((*applied)->payload_hash == hash) return (*applied)->result;  // a retry
+      // Not stored: the original result under this client_seq stays.
+      return Rejected(m, v1::REJECT_REASON_CLIENT_SEQ_REUSED,
+                      "client_seq " + std::to_string(m.client_seq()) +
+                          " was already used by a different mutation from this device");
+    }
+    auto result = ApplyNew(m);
+    if (!result.ok()) return result.status();
+    AppliedMutation record{who_.device_id, m.client_seq(), hash, *result};
+    if (auto s = tx_->PutApplied(record); !s.ok()) return s;
+    return result;
+  }
+
+ private:
+  absl::StatusOr<v1::MutationResult> ApplyNew(const v1::Mutation& m) {
+    if (auto invalid = sync::ValidateMutation(m); !invalid.ok()) {
+      return Rejected(m, v1::REJECT_REASON_VALIDATION, invalid.message());
+    }
+    auto stored = tx_->GetRecord(m.record());
+    if (!stored.ok()) return stored.status();
+    const v1::RecordState* current = stored->has_value() ? &**stored : nullptr;
+
+    if (auto denied = Authorize(m, current); !denied.ok()) return denied.status();
+    if (denied_) {
+      v1::MutationResult r = Rejected(m, denied_reason_, denied_message_);
+      if (current && CanRead(who_, current->ref().entity_type(), current->scope())) {
+        *r.mutable_record() = *current;
+      }
+      return r;
+    }
+
+    // Merge is pure: a first pass with a probe version tells whether the
+    // mutation changes anything; only then is a sequence number taken, so
+    // no-op mutations leave no holes in the sequence.
+    sync::MergeContext ctx;
+    ctx.new_version = kProbeVersion;
+    ctx.now_ms = now_ms_;
+    ctx.max_clock_skew_ms = options_.max_clock_skew_ms;
+    ctx.policies = &policies_;
+    sync::MergeResult merged = sync::Merge(current, m, ctx);
+    int64_t seq = 0;
+    if (merged.outcome != v1::MUTATION_OUTCOME_REJECTED && merged.changed) {
+      auto next = tx_->NextSeq();
+      if (!next.ok()) return next.status();
+      seq = *next;
+      ctx.new_version = seq;
+      merged = sync::Merge(current, m, ctx);
+    }
+
+    v1::MutationResult r;
+    r.set_client_seq(m.client_seq());
+    r.set_outcome(merged.outcome);
+    r.set_reject_reason(merged.reject_reason);
+    r.set_message(merged.message);
+    for (const auto& f : merged.server_kept_fields) r.add_server_kept_fields(f);
+
+    if (seq > 0) {
+      const v1::ScopeKeys* previous_scope = nullptr;
+      if (current && !sync::SameScope(current->scope(), merged.new_state.scope())) {
+        previous_scope = &current->scope();
+      }
+      if (auto s = tx_->PutRecord(merged.new_state, previous_scope); !s.ok()) return s;
+      r.set_change_seq(seq);
+      for (const v1::Conflict& c : merged.conflicts) {
+        auto id = StoreConflict(c);
+        if (!id.ok()) return id.status();
+        r.add_conflict_ids(*id);
+      }
+    }
+    const v1::RecordState& after = merged.changed ? merged.new_state : *current_or_empty(current);
+    if (after.has_ref() &&
+        (CanRead(who_, after.ref().entity_type(), after.scope()) || granted_by_grace_)) {
+      *r.mutable_record() = after;
+    }
+    return r;
+  }
+
+  static const v1::RecordState* current_or_empty(const v1::RecordState* current) {
+    static const v1::RecordState kEmpty;
+    return current ? current : &kEmpty;
+  }
+
+  // Stores a Conflict as a record of its own (synced to the record owner).
+  absl::StatusOr<std::string> StoreConflict(const v1::Conflict& conflict) {
+    auto seq = tx_->NextSeq();
+    if (!seq.ok()) return seq.status();
+    v1::RecordState state = sync::NewConflictRecord(conflict, *seq);
+    if (auto s = tx_->PutRecord(state, nullptr); !s.ok()) return s;
+    return conflict.id();
+  }
+
+  // Decides whether `who_` may apply `m`; sets denied_* when not. A non-OK
+  // status is a store failure.
+  absl::Status Authorize(const v1::Mutation& m, const v1::RecordState* current) {
+    denied_ = false;
+    granted_by_grace_ = false;
+    const v1::EntityType type = m.record().entity_type();
+    if (!current || current->deleted()) {
+      // A create: the scope is the one the new values give the record.
+      v1::ScopeKeys scope = sync::ScopeKeysOf(m.values());
+      if (current && current->deleted()) scope = current->scope();
+      if (!CanWrite(who_, type, scope, m.operation())) {
+        Deny(v1::REJECT_REASON_PERMISSION_DENIED,
+             "you may not create this record with this owner/team/store");
+      }
+      return absl::OkStatus();
+    }
+    if (CanWrite(who_, type, current->scope(), m.operation())) {
+      // Moving a record out of one's own reach is allowed only where the
+      // new scope is still writable (or for admins and managers).
+      return absl::OkStatus();
+    }
+    // Not writable now. Was it writable at the version the device edited
+    // from, and was the reassignment recent enough?
+    if (m.base_version() > 0 && m.base_version() < current->version()) {
+      auto then = store_->ScopeAt(who_.tenant_id, m.record(), m.base_version());
+      if (!then.ok()) return then.status();
+      if (*then && CanWrite(who_, type, **then, m.operation())) {
+        int64_t moved_ms = sync::ScopeChangeTimeMs(*current);
+        if (now_ms_ - moved_ms <= options_.reassignment_grace_ms) {
+          granted_by_grace_ = true;
+          return absl::OkStatus();
+        }
+        Deny(v1::REJECT_REASON_OUT_OF_SCOPE,
+             "the record was reassigned more than the grace period ago; ask its new owner");
+        return absl::OkStatus();
+      }
+    }
+    Deny(v1::REJECT_REASON_PERMISSION_DENIED, "this record is outside your scope");
+    return absl::OkStatus();
+  }
+
+  void Deny(v1::RejectReason reason, std::string message) {
+    denied_ = true;
+    denied_reason_ = reason;
+    denied_message_ = std::move(message);
+  }
+
+  Store* store_;
+  WriteTx* tx_;
+  const Principal& who_;
+  const sync::PolicyTable& policies_;
+  const PushOptions& options_;
+  int64_t now_ms_;
+  bool denied_ = false;
+  bool granted_by_grace_ = false;
+  v1::RejectReason denied_reason_ = v1::REJECT_REASON_UNSPECIFIED;
+  std::string denied_message_;
+};
+
+}  // namespace
+
+absl::Status CheckProtocolVersion(const v1::ClientInfo& client) {
+  unsigned v = client.protocol_version();
+  if (v < kMinProtocolVersion || v > kMaxProtocolVersion) {
+    return WithDirective(
+        absl::FailedPreconditionError(
+            "protocol version " + std::to_string(v) + " is not served here; this server speaks " +
+            std::to_string(kMinProtocolVersion) + ".." + std::to_string(kMaxProtocolVersion) +
+            (v < kMinProtocolVersion ? ": upgrade the crmsync client SDK" : "")),
+        kDirectiveUpgradeRequired);
+  }
+  return absl::OkStatus();
+}
+
+PushHandler::PushHandler(Store* store, const sync::PolicyTable* policies, Clock* clock,
+                         PushOptions options, CommitListener on_commit)
+    : store_(store),
+      policies_(policies),
+      clock_(clock),
+      options_(options),
+      on_commit_(std::move(on_commit)) {}
+
+absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& request,
+                               v1::PushResponse* response) {
+  if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
+  if (who.device_id.empty()) {
+    return absl::FailedPreconditionError("Push needs a registered device identity");
+  }
+  const int n = request.mutations_size();
+  if (n > options_.max_batch) {
+    return absl::ResourceExhaustedError("batch of " + std::to_string(n) +
+                                        " mutations exceeds the limit of " +
+                                        std::to_string(options_.max_batch) + "; split it");
+  }
+  for (int i = 0; i < n; ++i) {
+    int64_t seq = request.mutations(i).client_seq();
+    if (seq <= 0) {
+      return absl::InvalidArgumentError("mutation " + std::to_string(i) +
+                                        ": client_seq must be positive");
+    }
+    if (i > 0 && seq <= request.mutations(i - 1).client_seq()) {
+      return absl::InvalidArgumentError("mutation " + std::to_string(i) +
+                                        ": client_seq values must strictly increase in a batch");
+    }
+  }
+  response->Clear();
+  if (n == 0) return absl::OkStatus();
+
+  const int64_t now_ms = clock_->NowMs();
+  int64_t last_seq = 0;
+  std::vector<v1::MutationResult> results;
+  absl::Status status = store_->Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
+    results.clear();  // the transaction may be re-run after a retryable failure
+    last_seq = 0;
+    BatchApplier applier(store_, &tx, who, *policies_, options_, now_ms);
+    for (const v1::Mutation& m : request.mutations()) {
+      auto r = applier.Apply(m);
+      if (!r.ok()) return r.status();
+      last_seq = std::max(last_seq, r->change_seq());
+      results.push_back(std::move(*r));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  for (auto& r : results) *response->add_results() = std::move(r);
+  response->mutable_server_hlc()->set_wall_time_ms(now_ms);
+  if (last_seq > 0 && on_commit_) on_commit_(who.tenant_id, last_seq);
+  return absl::OkStatus();
+}
+
+}  // namespace crmsync::server

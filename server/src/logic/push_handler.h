@@ -1,0 +1,60 @@
+// Push: applies a device's batch of mutations exactly once, in one
+// transaction, merging each with the sync core. No gRPC here.
+#ifndef CRMSYNC_SERVER_LOGIC_PUSH_HANDLER_H_
+#define CRMSYNC_SERVER_LOGIC_PUSH_HANDLER_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/status/status.h"
+#include "clock.h"
+#include "crmsync/sync/policy_table.h"
+#include "crmsync/v1/sync.pb.h"
+#include "principal.h"
+#include "store/store.h"
+
+namespace crmsync::server {
+
+struct PushOptions {
+  // Most mutations in one Push; more is RESOURCE_EXHAUSTED.
+  int max_batch = 500;
+  // How long after a record was reassigned an offline edit made by its
+  // previous owner (based on a version from before the reassignment) is
+  // still accepted. Default 14 days.
+  int64_t reassignment_grace_ms = 14LL * 24 * 3600 * 1000;
+  // Remote clocks further ahead than this are clamped in merges.
+  int64_t max_clock_skew_ms = 60 * 1000;
+};
+
+// Called after a push committed, with the tenant and its newest sequence.
+using CommitListener = std::function<void(const std::string& tenant_id, int64_t latest_seq)>;
+
+class PushHandler {
+ public:
+  // `store`, `policies` and `clock` must outlive the handler. Thread-safe.
+  PushHandler(Store* store, const sync::PolicyTable* policies, Clock* clock, PushOptions options,
+              CommitListener on_commit = nullptr);
+
+  // Applies `request` for `who` (who.device_id must be set). On OK,
+  // `response` holds one result per mutation, in order. Errors:
+  // INVALID_ARGUMENT for a malformed batch (nothing applied), RESOURCE_EXHAUSTED
+  // for a batch over the limit, FAILED_PRECONDITION for an unsupported
+  // protocol version, UNAVAILABLE/ABORTED from the store (retry the batch).
+  absl::Status Push(const Principal& who, const v1::PushRequest& request,
+                    v1::PushResponse* response);
+
+ private:
+  Store* store_;
+  const sync::PolicyTable* policies_;
+  Clock* clock_;
+  PushOptions options_;
+  CommitListener on_commit_;
+};
+
+// Checks ClientInfo.protocol_version; FAILED_PRECONDITION with the
+// "upgrade-required" directive when it is outside what this server serves.
+absl::Status CheckProtocolVersion(const v1::ClientInfo& client);
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_LOGIC_PUSH_HANDLER_H_

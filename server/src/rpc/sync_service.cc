@@ -1,0 +1,134 @@
+#include "sync_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "logic/cursor.h"
+#include "logic/scope.h"
+#include "status_convert.h"
+#include "subscribe_reactor.h"
+
+namespace crmsync::server {
+
+namespace {
+
+const grpc::Status kBusy(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                         "server busy: too many requests queued; retry with backoff");
+
+// Runs `fn(principal, request, response)` on the worker pool after
+// authenticating the call, then finishes the call with its status.
+template <typename Req, typename Resp, typename Fn>
+grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, Authenticator* auth,
+                                   WorkerPool* pool, const Req* request, Resp* response, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  CallMetadata metadata = MetadataOf(*context);
+  bool queued = pool->Submit([=, metadata = std::move(metadata)] {
+    if (context->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+      return;
+    }
+    auto who = auth->Authenticate(metadata);
+    absl::Status status = who.ok() ? fn(*who, *request, response) : who.status();
+    if (!status.ok() && status.code() == absl::StatusCode::kInternal) {
+      spdlog::error("internal error: {}", std::string(status.message()));
+    }
+    reactor->Finish(ToGrpcStatus(status, context));
+  });
+  if (!queued) reactor->Finish(kBusy);
+  return reactor;
+}
+
+}  // namespace
+
+SyncServiceImpl::SyncServiceImpl(Authenticator* auth, PushHandler* push, PullHandler* pull,
+                                 ChangeNotifier* notifier, WorkerPool* pool,
+                                 SyncServiceOptions options)
+    : auth_(auth),
+      push_(push),
+      pull_(pull),
+      notifier_(notifier),
+      pool_(pool),
+      options_(options),
+      heartbeat_thread_([this] { HeartbeatLoop(); }) {}
+
+SyncServiceImpl::~SyncServiceImpl() {
+  EndStreams();
+  {
+    std::unique_lock<std::mutex> lock(streams_mu_);
+    // Streams unregister in OnDone, after the gRPC server let them finish.
+    streams_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return streams_.empty(); });
+  }
+  heartbeat_thread_.join();
+}
+
+grpc::ServerUnaryReactor* SyncServiceImpl::Push(grpc::CallbackServerContext* context,
+                                                const v1::PushRequest* request,
+                                                v1::PushResponse* response) {
+  return RunUnary(context, auth_, pool_, request, response,
+                  [this](const Principal& who, const v1::PushRequest& req, v1::PushResponse* resp) {
+                    return push_->Push(who, req, resp);
+                  });
+}
+
+grpc::ServerUnaryReactor* SyncServiceImpl::Pull(grpc::CallbackServerContext* context,
+                                                const v1::PullRequest* request,
+                                                v1::PullResponse* response) {
+  return RunUnary(context, auth_, pool_, request, response,
+                  [this](const Principal& who, const v1::PullRequest& req, v1::PullResponse* resp) {
+                    return pull_->Pull(who, req, resp);
+                  });
+}
+
+grpc::ServerUnaryReactor* SyncServiceImpl::GetChecksum(grpc::CallbackServerContext* context,
+                                                       const v1::GetChecksumRequest* request,
+                                                       v1::GetChecksumResponse* response) {
+  return RunUnary(context, auth_, pool_, request, response,
+                  [this](const Principal& who, const v1::GetChecksumRequest& req,
+                         v1::GetChecksumResponse* resp) {
+                    return pull_->GetChecksum(who, req, resp);
+                  });
+}
+
+grpc::ServerWriteReactor<v1::SubscribeEvent>* SyncServiceImpl::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  auto* reactor = new SubscribeReactor(this, context, *request);
+  reactor->Start();
+  return reactor;
+}
+
+void SyncServiceImpl::Register(SubscribeReactor* r) {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  streams_.insert(r);
+  if (ending_) r->End();
+}
+
+void SyncServiceImpl::Unregister(SubscribeReactor* r) {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  streams_.erase(r);
+  streams_cv_.notify_all();
+}
+
+int64_t SyncServiceImpl::active_streams() {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  return static_cast<int64_t>(streams_.size());
+}
+
+void SyncServiceImpl::EndStreams() {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  ending_ = true;
+  for (SubscribeReactor* r : streams_) r->End();
+  streams_cv_.notify_all();
+}
+
+void SyncServiceImpl::HeartbeatLoop() {
+  const auto tick = std::min<std::chrono::milliseconds>(options_.heartbeat_interval / 4,
+                                                        std::chrono::milliseconds(1000));
+  std::unique_lock<std::mutex> lock(streams_mu_);
+  while (!ending_) {
+    streams_cv_.wait_for(lock, tick);
+    if (ending_) break;
+    auto now = std::chrono::steady_clock::now();
+    for (SubscribeReactor* r : streams_) r->Tick(now, options_.heartbeat_interval);
+  }
+}
+
+}  // namespace crmsync::server

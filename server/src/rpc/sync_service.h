@@ -1,0 +1,78 @@
+// crmsync.v1.SyncService over gRPC (callback API). Thin: authenticate, hand
+// the call to a handler on the worker pool, convert the status once.
+#ifndef CRMSYNC_SERVER_RPC_SYNC_SERVICE_H_
+#define CRMSYNC_SERVER_RPC_SYNC_SERVICE_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "crmsync/v1/sync.grpc.pb.h"
+#include "logic/authenticator.h"
+#include "logic/notifier.h"
+#include "logic/pull_handler.h"
+#include "logic/push_handler.h"
+#include "worker_pool.h"
+
+namespace crmsync::server {
+
+class SubscribeReactor;
+
+struct SyncServiceOptions {
+  // A Subscribe stream with nothing to say for this long gets a Heartbeat.
+  std::chrono::milliseconds heartbeat_interval{15000};
+};
+
+class SyncServiceImpl final : public v1::SyncService::CallbackService {
+ public:
+  // Every pointer must outlive the service.
+  SyncServiceImpl(Authenticator* auth, PushHandler* push, PullHandler* pull,
+                  ChangeNotifier* notifier, WorkerPool* pool, SyncServiceOptions options);
+  ~SyncServiceImpl() override;
+
+  grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
+                                 const v1::PushRequest* request,
+                                 v1::PushResponse* response) override;
+  grpc::ServerUnaryReactor* Pull(grpc::CallbackServerContext* context,
+                                 const v1::PullRequest* request,
+                                 v1::PullResponse* response) override;
+  grpc::ServerWriteReactor<v1::SubscribeEvent>* Subscribe(
+      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* GetChecksum(grpc::CallbackServerContext* context,
+                                        const v1::GetChecksumRequest* request,
+                                        v1::GetChecksumResponse* response) override;
+
+  // Ends every Subscribe stream (status OK) and refuses new ones; call
+  // before shutting the gRPC server down.
+  void EndStreams();
+
+  // Open Subscribe streams.
+  int64_t active_streams();
+
+ private:
+  friend class SubscribeReactor;
+  void Register(SubscribeReactor* r);
+  void Unregister(SubscribeReactor* r);
+  void HeartbeatLoop();
+
+  Authenticator* auth_;
+  PushHandler* push_;
+  PullHandler* pull_;
+  ChangeNotifier* notifier_;
+  WorkerPool* pool_;
+  SyncServiceOptions options_;
+
+  std::mutex streams_mu_;
+  std::condition_variable streams_cv_;
+  std::set<SubscribeReactor*> streams_;
+  bool ending_ = false;
+  std::thread heartbeat_thread_;
+};
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_RPC_SYNC_SERVICE_H_

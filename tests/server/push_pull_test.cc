@@ -1,0 +1,443 @@
+// Push and Pull handlers on a real SQLite store, without gRPC.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "crmsync/sync/change.h"
+#include "handler_fixture.h"
+#include "logic/cursor.h"
+#include "logic/directive.h"
+#include "logic/pruner.h"
+#include "version.h"
+
+namespace crmsync::server::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+std::vector<std::string> Paths(const v1::Change& c) {
+  return {c.changed_fields().paths().begin(), c.changed_fields().paths().end()};
+}
+
+std::vector<std::string> Ids(const std::vector<v1::Change>& changes) {
+  std::vector<std::string> ids;
+  for (const auto& c : changes) ids.push_back(c.record().id());
+  return ids;
+}
+
+TEST_F(HandlerTest, CreatedLeadReachesOwnersOtherDeviceWithEveryField) {
+  Device phone("dev-alice", "alice");
+  auto resp = PushOk(Rep("alice", "dev-alice"),
+                     {phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs)});
+  ASSERT_EQ(resp.results_size(), 1);
+  EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(resp.results(0).record().data().lead().first_name(), "Jeanne");
+  EXPECT_GT(resp.results(0).change_seq(), 0);
+
+  std::string cursor;
+  auto changes = PullAll(Rep("alice", "dev-alice-2"), &cursor);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind(), v1::CHANGE_KIND_UPSERT);
+  EXPECT_EQ(changes[0].values().lead().phone(), "+33 1");
+  EXPECT_THAT(Paths(changes[0]), ::testing::IsSupersetOf({"first_name", "phone", "owner_user_id"}));
+  EXPECT_EQ(commits_seen_, 1);
+}
+
+TEST_F(HandlerTest, RetriedBatchReturnsOriginalResultsAndChangesNothing) {
+  Device phone("dev-alice", "alice");
+  std::vector<v1::Mutation> batch = {
+      phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs),
+      phone.Create(LeadRecord("lead-2", "alice", "Paul", "+33 2"), kStartMs)};
+  auto first = PushOk(Rep("alice", "dev-alice"), batch);
+  auto latest = store_->LatestSeq(kTenant);
+  ASSERT_TRUE(latest.ok());
+
+  auto retry = PushOk(Rep("alice", "dev-alice"), batch);  // the reply was lost
+  ASSERT_EQ(retry.results_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(retry.results(i).SerializeAsString(), first.results(i).SerializeAsString());
+  }
+  auto latest_after = store_->LatestSeq(kTenant);
+  ASSERT_TRUE(latest_after.ok());
+  EXPECT_EQ(*latest_after, *latest) << "a retried batch must not create changes";
+}
+
+TEST_F(HandlerTest, ReusedClientSeqWithDifferentPayloadIsRejectedAndOriginalKept) {
+  Device phone("dev-alice", "alice");
+  v1::Mutation original = phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs);
+  PushOk(Rep("alice", "dev-alice"), {original});
+  v1::Mutation forged = original;
+  forged.mutable_values()->mutable_lead()->set_first_name("Mallory");
+  auto resp = PushOk(Rep("alice", "dev-alice"), {forged});
+  ASSERT_EQ(resp.results_size(), 1);
+  EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
+  EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_CLIENT_SEQ_REUSED);
+  auto stored = store_->GetRecord(kTenant, original.record());
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->data().lead().first_name(), "Jeanne");
+}
+
+TEST_F(HandlerTest, SameClientSeqFromAnotherDeviceIsADifferentMutation) {
+  Device a("dev-alice", "alice"), b("dev-bob", "bob");
+  auto ra = PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("l-a", "alice", "A", "1"), kStartMs)});
+  auto rb = PushOk(Rep("bob", "dev-bob"), {b.Create(LeadRecord("l-b", "bob", "B", "2"), kStartMs)});
+  EXPECT_EQ(ra.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(rb.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+}
+
+TEST_F(HandlerTest, BatchOverTheLimitIsResourceExhaustedAndStoresNothing) {
+  Device phone("dev-alice", "alice");
+  std::vector<v1::Mutation> batch;
+  for (int i = 0; i <= push_options_.max_batch; ++i) {
+    batch.push_back(phone.Create(LeadRecord("lead-" + std::to_string(i), "alice", "X", "1"),
+                                 kStartMs));
+  }
+  v1::PushResponse resp;
+  auto status = Push(Rep("alice", "dev-alice"), batch, &resp);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("split it"));
+  EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
+}
+
+TEST_F(HandlerTest, NonIncreasingClientSeqIsInvalidArgumentAndStoresNothing) {
+  Device phone("dev-alice", "alice");
+  auto m1 = phone.Create(LeadRecord("lead-1", "alice", "X", "1"), kStartMs);
+  auto m2 = phone.Create(LeadRecord("lead-2", "alice", "Y", "2"), kStartMs);
+  v1::PushResponse resp;
+  auto status = Push(Rep("alice", "dev-alice"), {m2, m1}, &resp);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
+}
+
+TEST_F(HandlerTest, MalformedMutationIsRejectedWhileTheRestOfTheBatchApplies) {
+  Device phone("dev-alice", "alice");
+  auto good = phone.Create(LeadRecord("lead-1", "alice", "X", "1"), kStartMs);
+  auto bad = phone.Create(LeadRecord("lead-2", "alice", "Y", "2"), kStartMs);
+  bad.mutable_update_mask()->add_paths("no_such_field");
+  auto resp = PushOk(Rep("alice", "dev-alice"), {good, bad});
+  ASSERT_EQ(resp.results_size(), 2);
+  EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(resp.results(1).outcome(), v1::MUTATION_OUTCOME_REJECTED);
+  EXPECT_EQ(resp.results(1).reject_reason(), v1::REJECT_REASON_VALIDATION);
+  auto missing = store_->GetRecord(kTenant, bad.record());
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+TEST_F(HandlerTest, PullSendsOnlyTheFieldsChangedSinceTheCursor) {
+  Device phone("dev-alice", "alice"), tablet("dev-alice-2", "alice");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs)});
+  std::string cursor;
+  PullAll(Rep("alice", "dev-alice-2"), &cursor);
+
+  v1::Record change;
+  change.mutable_lead()->set_phone("+33 9");
+  PushOk(Rep("alice", "dev-alice"),
+         {phone.Update(created.results(0).record(), change, {"phone"}, kStartMs + 1000)});
+  auto delta = PullAll(Rep("alice", "dev-alice-2"), &cursor);
+  ASSERT_EQ(delta.size(), 1u);
+  EXPECT_THAT(Paths(delta[0]), ElementsAre("phone"));
+  EXPECT_EQ(delta[0].values().lead().phone(), "+33 9");
+  EXPECT_TRUE(PullAll(Rep("alice", "dev-alice-2"), &cursor).empty());
+}
+
+TEST_F(HandlerTest, DeletedRecordArrivesAsTombstoneOnlyForDevicesThatHadIt) {
+  Device phone("dev-alice", "alice");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {phone.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
+  std::string cursor;
+  PullAll(Rep("alice", "dev-alice-2"), &cursor);
+  PushOk(Rep("alice", "dev-alice"), {phone.Delete(created.results(0).record(), kStartMs + 1)});
+
+  auto changes = PullAll(Rep("alice", "dev-alice-2"), &cursor);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind(), v1::CHANGE_KIND_TOMBSTONE);
+  std::string fresh;
+  EXPECT_TRUE(PullAll(Rep("alice", "dev-alice-2"), &fresh).empty())
+      << "a bootstrapping device never held the record and needs no tombstone";
+}
+
+TEST_F(HandlerTest, RepsSeeOwnAndTeamVisibleRecordsOnly) {
+  Device a("dev-alice", "alice"), b("dev-bob", "bob"), c("dev-carol", "carol");
+  PushOk(Rep("alice", "dev-alice"),
+         {a.Create(LeadRecord("alice-private", "alice", "A", "1"), kStartMs),
+          a.Create(LeadRecord("alice-team", "alice", "A", "1", v1::VISIBILITY_TEAM), kStartMs)});
+  PushOk(Rep("carol", "dev-carol"),
+         {c.Create(LeadRecord("carol-team", "carol", "C", "3", v1::VISIBILITY_TEAM), kStartMs)});
+  std::string bob_cursor, maria_cursor, carol_cursor;
+  EXPECT_THAT(Ids(PullAll(Rep("bob", "dev-bob"), &bob_cursor)), ElementsAre("alice-team"));
+  EXPECT_THAT(Ids(PullAll(Manager(), &maria_cursor)),
+              UnorderedElementsAre("alice-private", "alice-team"));
+  EXPECT_THAT(Ids(PullAll(Rep("carol", "dev-carol"), &carol_cursor)), ElementsAre("carol-team"));
+  std::string till_cursor;
+  EXPECT_TRUE(PullAll(Terminal(), &till_cursor).empty());
+}
+
+TEST_F(HandlerTest, RepCannotChangeAnotherRepsPrivateLead) {
+  Device a("dev-alice", "alice"), b("dev-bob", "bob");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
+  v1::Record change;
+  change.mutable_lead()->set_first_name("Hacked");
+  auto resp = PushOk(Rep("bob", "dev-bob"),
+                     {b.Update(created.results(0).record(), change, {"first_name"}, kStartMs + 1)});
+  EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
+  EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
+  EXPECT_FALSE(resp.results(0).has_record()) << "must not leak the record";
+  EXPECT_EQ((*store_->GetRecord(kTenant, created.results(0).record().ref()))->data().lead().first_name(),
+            "Jeanne");
+}
+
+TEST_F(HandlerTest, TerminalCannotCreateOrEditLeads) {
+  Device till("dev-till", "till");
+  auto resp = PushOk(Terminal(), {till.Create(LeadRecord("lead-t", "till", "T", "1"), kStartMs)});
+  EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
+  EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
+}
+
+TEST_F(HandlerTest, ReassignedLeadLeavesOldOwnerAndReachesNewOwner) {
+  Device a("dev-alice", "alice"), m("dev-maria", "maria");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
+  std::string alice_cursor, bob_cursor;
+  PullAll(Rep("alice", "dev-alice"), &alice_cursor);
+  PullAll(Rep("bob", "dev-bob"), &bob_cursor);
+
+  v1::Record move;
+  move.mutable_lead()->set_owner_user_id("bob");
+  auto moved = PushOk(Manager(), {m.Update(created.results(0).record(), move, {"owner_user_id"},
+                                           kStartMs + 10)});
+  ASSERT_EQ(moved.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+
+  auto alice_changes = PullAll(Rep("alice", "dev-alice"), &alice_cursor);
+  ASSERT_EQ(alice_changes.size(), 1u);
+  EXPECT_EQ(alice_changes[0].kind(), v1::CHANGE_KIND_LEFT_SCOPE);
+  auto bob_changes = PullAll(Rep("bob", "dev-bob"), &bob_cursor);
+  ASSERT_EQ(bob_changes.size(), 1u);
+  EXPECT_EQ(bob_changes[0].kind(), v1::CHANGE_KIND_UPSERT);
+  EXPECT_EQ(bob_changes[0].values().lead().first_name(), "Jeanne") << "new owner gets every field";
+}
+
+TEST_F(HandlerTest, OfflineEditByPreviousOwnerWithinGraceIsKeptAndReachesNewOwner) {
+  Device a("dev-alice", "alice"), m("dev-maria", "maria");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
+  const v1::RecordState alice_copy = created.results(0).record();
+  std::string bob_cursor;
+  PullAll(Rep("bob", "dev-bob"), &bob_cursor);
+
+  v1::Record move;
+  move.mutable_lead()->set_owner_user_id("bob");
+  PushOk(Manager(), {m.Update(alice_copy, move, {"owner_user_id"}, kStartMs + 10)});
+
+  clock_.Advance(3600 * 1000);  // alice syncs an hour later
+  v1::Record notes;
+  notes.mutable_lead()->set_notes("Wants a demo on Tuesday");
+  auto resp = PushOk(Rep("alice", "dev-alice"),
+                     {a.Update(alice_copy, notes, {"notes"}, kStartMs + 20)});
+  ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.results(0).message();
+  EXPECT_EQ(resp.results(0).record().data().lead().notes(), "Wants a demo on Tuesday");
+
+  auto bob_changes = PullAll(Rep("bob", "dev-bob"), &bob_cursor);
+  ASSERT_EQ(bob_changes.size(), 1u);
+  EXPECT_EQ(bob_changes[0].values().lead().notes(), "Wants a demo on Tuesday");
+}
+
+TEST_F(HandlerTest, OfflineEditByPreviousOwnerAfterGraceIsRejectedOutOfScope) {
+  Device a("dev-alice", "alice"), m("dev-maria", "maria");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
+  v1::Record move;
+  move.mutable_lead()->set_owner_user_id("bob");
+  PushOk(Manager(), {m.Update(created.results(0).record(), move, {"owner_user_id"}, kStartMs)});
+  clock_.Advance(push_options_.reassignment_grace_ms + 1000);
+  v1::Record notes;
+  notes.mutable_lead()->set_notes("late");
+  auto resp = PushOk(Rep("alice", "dev-alice"),
+                     {a.Update(created.results(0).record(), notes, {"notes"}, kStartMs + 1)});
+  EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_OUT_OF_SCOPE);
+}
+
+TEST_F(HandlerTest, PagedBootstrapResumesAndDeliversEveryRecordOnce) {
+  Device a("dev-alice", "alice");
+  std::vector<v1::Mutation> batch;
+  for (int i = 0; i < 7; ++i) {
+    batch.push_back(a.Create(LeadRecord("lead-" + std::to_string(i), "alice", "X", "1"), kStartMs));
+  }
+  PushOk(Rep("alice", "dev-alice"), batch);
+
+  v1::PullRequest request;
+  request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  request.set_page_size(3);
+  v1::PullResponse page1;
+  ASSERT_TRUE(pull_->Pull(Rep("alice", "dev-alice-2"), request, &page1).ok());
+  EXPECT_EQ(page1.changes_size(), 3);
+  EXPECT_TRUE(page1.has_more());
+  // The device restarts and resumes from the first page's cursor.
+  std::string cursor = page1.next_cursor();
+  auto rest = PullAll(Rep("alice", "dev-alice-2"), &cursor, 3);
+  std::vector<std::string> all = Ids(rest);
+  for (const auto& c : page1.changes()) all.push_back(c.record().id());
+  EXPECT_THAT(all, UnorderedElementsAre("lead-0", "lead-1", "lead-2", "lead-3", "lead-4", "lead-5",
+                                        "lead-6"));
+}
+
+TEST_F(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
+  Device a("dev-alice", "alice"), b("dev-bob", "bob");
+  v1::Record opp;
+  opp.mutable_opportunity()->set_id("opp-1");
+  opp.mutable_opportunity()->set_name("Oven");
+  opp.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+  opp.mutable_opportunity()->mutable_amount()->set_amount_minor(1000);
+  opp.mutable_opportunity()->set_owner_user_id("alice");
+  opp.mutable_opportunity()->set_team_id("north");
+  opp.mutable_opportunity()->set_visibility(v1::VISIBILITY_TEAM);
+  auto created = PushOk(Rep("alice", "dev-alice"), {a.Create(opp, kStartMs)});
+  const v1::RecordState base = created.results(0).record();
+
+  v1::Record alice_amount, bob_amount;
+  alice_amount.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+  alice_amount.mutable_opportunity()->mutable_amount()->set_amount_minor(2000);
+  bob_amount.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+  bob_amount.mutable_opportunity()->mutable_amount()->set_amount_minor(3000);
+  PushOk(Rep("alice", "dev-alice"), {a.Update(base, alice_amount, {"amount"}, kStartMs + 1)});
+  auto resp = PushOk(Rep("bob", "dev-bob"), {b.Update(base, bob_amount, {"amount"}, kStartMs + 2)});
+  ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_CONFLICT);
+  ASSERT_EQ(resp.results(0).conflict_ids_size(), 1);
+  EXPECT_EQ(resp.results(0).record().data().opportunity().amount().amount_minor(), 2000)
+      << "manual: the server value stays until someone resolves it";
+
+  std::string cursor;
+  auto changes = PullAll(Rep("alice", "dev-alice-2"), &cursor);
+  int conflicts = 0;
+  for (const auto& c : changes) {
+    if (c.record().entity_type() == v1::ENTITY_TYPE_CONFLICT) {
+      ++conflicts;
+      EXPECT_EQ(c.values().conflict().field_path(), "amount");
+      EXPECT_EQ(c.values().conflict().client_value().opportunity().amount().amount_minor(), 3000);
+    }
+  }
+  EXPECT_EQ(conflicts, 1);
+}
+
+TEST_F(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
+  Device a("dev-alice", "alice");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
+  std::string stale_cursor;
+  PullAll(Rep("alice", "dev-alice-2"), &stale_cursor);
+  PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(0).record(), kStartMs + 1),
+                                     a.Create(LeadRecord("lead-2", "alice", "K", "2"), kStartMs)});
+  // Every device but dev-alice-2 keeps up; dev-alice-2 falls silent past retention.
+  const int64_t retention = 24 * 3600 * 1000;
+  clock_.Advance(retention * 2);
+  auto latest = *store_->LatestSeq(kTenant);
+  for (const char* dev : {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin",
+                          "dev-till"}) {
+    ASSERT_TRUE(store_->TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
+  }
+  auto report = PruneTenant(store_.get(), kTenant, clock_.NowMs(), retention);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->horizon, latest);
+
+  v1::PullRequest request;
+  request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  request.set_cursor(stale_cursor);
+  v1::PullResponse response;
+  auto status = pull_->Pull(Rep("alice", "dev-alice-2"), request, &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(DirectiveOf(status), std::optional<std::string>(kDirectiveResetRequired));
+}
+
+TEST_F(HandlerTest, PruningNeverPassesTheCursorOfAnActiveDevice) {
+  Device a("dev-alice", "alice");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
+  std::string cursor;
+  PullAll(Rep("alice", "dev-alice-2"), &cursor);  // dev-alice-2 confirmed nothing yet
+  PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(0).record(), kStartMs + 1)});
+  auto report = PruneTenant(store_.get(), kTenant, clock_.NowMs(), 24 * 3600 * 1000);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->horizon, 0) << "active devices at cursor 0 hold the history";
+  auto changes = PullAll(Rep("alice", "dev-alice-2"), &cursor);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind(), v1::CHANGE_KIND_TOMBSTONE);
+}
+
+TEST_F(HandlerTest, ChecksumMatchesAReplicaBuiltFromPulledChanges) {
+  Device a("dev-alice", "alice");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs),
+                         a.Create(LeadRecord("lead-2", "alice", "K", "2"), kStartMs),
+                         a.Create(LeadRecord("lead-3", "alice", "L", "3"), kStartMs)});
+  v1::Record change;
+  change.mutable_lead()->set_phone("99");
+  PushOk(Rep("alice", "dev-alice"),
+         {a.Update(created.results(0).record(), change, {"phone"}, kStartMs + 5),
+          a.Delete(created.results(1).record(), kStartMs + 6)});
+
+  std::map<std::string, v1::RecordState> replica;
+  std::string cursor;
+  for (const auto& c : PullAll(Rep("alice", "dev-alice-2"), &cursor)) {
+    v1::RecordState& r = replica[c.record().id()];
+    ASSERT_TRUE(sync::ApplyChange(&r, c).ok());
+  }
+  ChecksumBuilder device_side;
+  for (const auto& [id, r] : replica) {
+    if (!r.deleted()) device_side.Add(r);
+  }
+  v1::GetChecksumResponse mine;
+  device_side.Finish(&mine);
+
+  v1::GetChecksumRequest request;
+  request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  v1::GetChecksumResponse server;
+  ASSERT_TRUE(pull_->GetChecksum(Rep("alice", "dev-alice-2"), request, &server).ok());
+  EXPECT_EQ(server.cursor(), cursor);
+  EXPECT_EQ(mine.digest(), server.digest());
+  ASSERT_EQ(server.buckets_size(), 1);
+  EXPECT_EQ(server.buckets(0).record_count(), 2);
+
+  // A replica that missed a change no longer matches.
+  replica["lead-1"].mutable_data()->mutable_lead()->set_phone("1");
+  ChecksumBuilder stale;
+  for (const auto& [id, r] : replica) {
+    if (!r.deleted()) stale.Add(r);
+  }
+  v1::GetChecksumResponse stale_sum;
+  stale.Finish(&stale_sum);
+  EXPECT_NE(stale_sum.digest(), server.digest());
+}
+
+TEST_F(HandlerTest, UnsupportedProtocolVersionIsFailedPreconditionWithUpgradeDirective) {
+  v1::PullRequest request;
+  request.mutable_client()->set_protocol_version(kMaxProtocolVersion + 1);
+  v1::PullResponse response;
+  auto status = pull_->Pull(Rep("alice", "dev-alice"), request, &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(DirectiveOf(status), std::optional<std::string>(kDirectiveUpgradeRequired));
+}
+
+TEST_F(HandlerTest, MalformedCursorIsInvalidArgument) {
+  for (const char* bad : {"garbage", "c1.", "c1.12x", "c1.99999999999999999999", "c2.5"}) {
+    v1::PullRequest request;
+    request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+    request.set_cursor(bad);
+    v1::PullResponse response;
+    EXPECT_EQ(pull_->Pull(Rep("alice", "dev-alice"), request, &response).code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
+TEST(CursorTest, RoundTrips) {
+  for (int64_t v : {int64_t{0}, int64_t{1}, int64_t{42}, INT64_MAX}) {
+    auto decoded = DecodeCursor(EncodeCursor(v));
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(*decoded, v);
+  }
+}
+
+}  // namespace
+}  // namespace crmsync::server::testing
