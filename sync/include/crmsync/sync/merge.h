@@ -1,0 +1,110 @@
+// Field-level three-way merge of one Mutation into a stored record.
+//
+// Merge is a pure function: the same (stored, mutation, context) always gives
+// the same MergeResult, with no clock, randomness or I/O. It runs on the
+// server for every pushed mutation; the algebra is in sync/README.md.
+//
+// Thread-safety: Merge only reads its arguments; concurrent calls on
+// different (or the same const) inputs are safe.
+#ifndef CRMSYNC_SYNC_MERGE_H_
+#define CRMSYNC_SYNC_MERGE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crmsync/sync/hlc.h"
+#include "crmsync/sync/policy_table.h"
+#include "crmsync/v1/entities.pb.h"
+#include "crmsync/v1/sync.pb.h"
+
+namespace crmsync::sync {
+
+namespace v1 = ::crmsync::v1;
+
+// What the caller knows that the mutation does not.
+struct MergeContext {
+  // Change sequence the caller assigns to this merge if it changes the
+  // record. Must be greater than the stored record's version (and > 0);
+  // otherwise the mutation is rejected as an internal error. Default 0.
+  int64_t new_version = 0;
+  // The caller's physical clock, ms since the Unix epoch: client HLC readings
+  // beyond physical_ms + max_clock_skew_ms are clamped, and conflict
+  // timestamps use it. Default 0.
+  int64_t physical_ms = 0;
+  // See HlcOptions::max_skew_ms. Default 60 s.
+  int64_t max_clock_skew_ms = kDefaultMaxClockSkewMs;
+  // Policies and the delete rule; nullptr = PolicyTable::DefaultInstance().
+  // Not owned; must outlive the call.
+  const PolicyTable* policies = nullptr;
+  // For OPERATION_RESOLVE_CONFLICT only: the stored Conflict named by the
+  // mutation's conflict_id, or nullptr when the caller found none (the
+  // mutation is then rejected with REJECT_REASON_CONFLICT_CLOSED). Not owned.
+  const v1::Conflict* conflict = nullptr;
+};
+
+struct MergeResult {
+  v1::MutationOutcome outcome = v1::MUTATION_OUTCOME_UNSPECIFIED;
+  // Set when outcome is REJECTED.
+  v1::RejectReason reject_reason = v1::REJECT_REASON_UNSPECIFIED;
+  // Human-readable detail (why rejected, which fields a delete lost, ...).
+  std::string message;
+
+  // The record after the merge. When nothing changed (or the mutation was
+  // rejected) this is the stored state as given (empty if there was none).
+  v1::RecordState new_state;
+  // True when the data or the deleted flag changed: new_state.version is
+  // ctx.new_version and the caller records a change.
+  bool changed = false;
+  // True when only per-field clock/provenance metadata moved forward (a
+  // write of a value the field already held, stamped later). The caller
+  // stores new_state but records no change and keeps the version. Never
+  // true together with `changed`.
+  bool metadata_changed = false;
+
+  // Paths whose value changed, in mask order.
+  std::vector<std::string> changed_fields;
+  // Masked paths that did not take the client's value as sent.
+  std::vector<std::string> server_kept_fields;
+  // For a delete that won over concurrent edits: the paths others changed
+  // after the delete's base version (their values are gone).
+  std::vector<std::string> lost_fields;
+
+  // Conflict records produced: open ones (manual, auto_resolved = false) and
+  // audit ones (auto_resolved = true, status RESOLVED) for conflicts a policy
+  // decided. The caller stores them as ENTITY_TYPE_CONFLICT records (see
+  // ConflictRecordState); storing the audit ones is its choice.
+  std::vector<v1::Conflict> conflicts;
+  // For OPERATION_RESOLVE_CONFLICT: ctx.conflict, now RESOLVED or DISMISSED.
+  std::optional<v1::Conflict> resolved_conflict;
+};
+
+// Merges `m` into `stored` (nullptr when the server holds no such record).
+// Validation failures, policy rejections and caller errors are returned as
+// outcome REJECTED with a reason and message; Merge does not fail otherwise.
+MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m,
+                  const MergeContext& ctx);
+
+// The MutationResult for `m` (client_seq, outcome, reason, message,
+// conflict ids, kept fields, record, change_seq). Audit conflicts are listed
+// in conflict_ids only when `include_audit_conflicts` (i.e. when the caller
+// stores them).
+v1::MutationResult ToMutationResult(const MergeResult& result,
+                                    const v1::Mutation& m,
+                                    bool include_audit_conflicts);
+
+// Deterministic conflict id: "cf-" + 16 hex digits of a hash of
+// (device id, client_seq, entity type, record id, field path). A retried
+// merge of the same mutation yields the same id.
+std::string ConflictId(const v1::Mutation& m, const std::string& field_path);
+
+// A Conflict as a stored record of ENTITY_TYPE_CONFLICT at `version`, with
+// its scope keys (the record owner) and per-field states stamped `hlc`.
+v1::RecordState ConflictRecordState(const v1::Conflict& conflict,
+                                    int64_t version,
+                                    const v1::HlcTimestamp& hlc);
+
+}  // namespace crmsync::sync
+
+#endif  // CRMSYNC_SYNC_MERGE_H_

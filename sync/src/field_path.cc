@@ -1,0 +1,360 @@
+#include "crmsync/sync/field_path.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "google/protobuf/util/message_differencer.h"
+
+namespace crmsync::sync {
+
+namespace pb = ::google::protobuf;
+using FD = pb::FieldDescriptor;
+
+Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type,
+                                   std::string_view path) {
+  if (type == nullptr) return Status::InvalidArgument("unknown entity type");
+  if (path.empty()) return Status::InvalidArgument("empty field path");
+  FieldPath out;
+  out.text = std::string(path);
+  const pb::Descriptor* current = type;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string_view segment = path.substr(
+        start, dot == std::string_view::npos ? std::string_view::npos
+                                             : dot - start);
+    if (current == nullptr) {
+      return Status::InvalidArgument("field path '" + out.text +
+                                     "': cannot descend below a non-message "
+                                     "or repeated field");
+    }
+    const FD* field = current->FindFieldByName(std::string(segment));
+    if (field == nullptr) {
+      return Status::InvalidArgument("field path '" + out.text + "': " +
+                                     current->name() + " has no field '" +
+                                     std::string(segment) + "'");
+    }
+    out.fields.push_back(field);
+    if (dot == std::string_view::npos) break;
+    current = (field->cpp_type() == FD::CPPTYPE_MESSAGE && !field->is_repeated())
+                  ? field->message_type()
+                  : nullptr;
+    start = dot + 1;
+  }
+  return out;
+}
+
+bool PathIsUnder(std::string_view path, std::string_view ancestor) {
+  if (path.size() < ancestor.size()) return false;
+  if (path.compare(0, ancestor.size(), ancestor) != 0) return false;
+  return path.size() == ancestor.size() || path[ancestor.size()] == '.';
+}
+
+const pb::Message* PathParent(const pb::Message& m, const FieldPath& path) {
+  const pb::Message* current = &m;
+  for (size_t i = 0; i + 1 < path.fields.size(); ++i) {
+    const pb::Reflection* r = current->GetReflection();
+    if (!r->HasField(*current, path.fields[i])) return nullptr;
+    current = &r->GetMessage(*current, path.fields[i]);
+  }
+  return current;
+}
+
+// The parent of the leaf, or the default instance of the parent type.
+static const pb::Message& ParentOrDefault(const pb::Message& m,
+                                          const FieldPath& path) {
+  const pb::Message* parent = PathParent(m, path);
+  if (parent != nullptr) return *parent;
+  if (path.fields.size() == 1) return m;
+  return *pb::MessageFactory::generated_factory()->GetPrototype(
+      path.fields[path.fields.size() - 2]->message_type());
+}
+
+static bool ScalarEqual(const pb::Message& a, const pb::Message& b,
+                        const FD* f, int i) {
+  const pb::Reflection* ra = a.GetReflection();
+  const pb::Reflection* rb = b.GetReflection();
+  const bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+#define CRMSYNC_CASE(CPPTYPE, Getter)                                  \
+  case FD::CPPTYPE:                                                    \
+    return rep ? ra->GetRepeated##Getter(a, f, i) ==                   \
+                     rb->GetRepeated##Getter(b, f, i)                  \
+               : ra->Get##Getter(a, f) == rb->Get##Getter(b, f);
+    CRMSYNC_CASE(CPPTYPE_INT32, Int32)
+    CRMSYNC_CASE(CPPTYPE_INT64, Int64)
+    CRMSYNC_CASE(CPPTYPE_UINT32, UInt32)
+    CRMSYNC_CASE(CPPTYPE_UINT64, UInt64)
+    CRMSYNC_CASE(CPPTYPE_BOOL, Bool)
+    CRMSYNC_CASE(CPPTYPE_STRING, String)
+    CRMSYNC_CASE(CPPTYPE_ENUM, EnumValue)
+#undef CRMSYNC_CASE
+    case FD::CPPTYPE_DOUBLE: {
+      // Bitwise, so that NaN equals itself and merges stay deterministic.
+      double x = rep ? ra->GetRepeatedDouble(a, f, i) : ra->GetDouble(a, f);
+      double y = rep ? rb->GetRepeatedDouble(b, f, i) : rb->GetDouble(b, f);
+      return std::memcmp(&x, &y, sizeof x) == 0;
+    }
+    case FD::CPPTYPE_FLOAT: {
+      float x = rep ? ra->GetRepeatedFloat(a, f, i) : ra->GetFloat(a, f);
+      float y = rep ? rb->GetRepeatedFloat(b, f, i) : rb->GetFloat(b, f);
+      return std::memcmp(&x, &y, sizeof x) == 0;
+    }
+    case FD::CPPTYPE_MESSAGE: {
+      const pb::Message& x =
+          rep ? ra->GetRepeatedMessage(a, f, i) : ra->GetMessage(a, f);
+      const pb::Message& y =
+          rep ? rb->GetRepeatedMessage(b, f, i) : rb->GetMessage(b, f);
+      return pb::util::MessageDifferencer::Equals(x, y);
+    }
+  }
+  return false;
+}
+
+static bool LeafEqual(const pb::Message& a, const pb::Message& b, const FD* f) {
+  const pb::Reflection* ra = a.GetReflection();
+  const pb::Reflection* rb = b.GetReflection();
+  if (f->is_repeated()) {
+    const int n = ra->FieldSize(a, f);
+    if (n != rb->FieldSize(b, f)) return false;
+    for (int i = 0; i < n; ++i) {
+      if (!ScalarEqual(a, b, f, i)) return false;
+    }
+    return true;
+  }
+  if (f->containing_oneof() != nullptr &&
+      ra->HasField(a, f) != rb->HasField(b, f)) {
+    return false;
+  }
+  return ScalarEqual(a, b, f, 0);
+}
+
+bool PathValuesEqual(const pb::Message& a, const pb::Message& b,
+                     const FieldPath& path) {
+  return LeafEqual(ParentOrDefault(a, path), ParentOrDefault(b, path),
+                   path.leaf());
+}
+
+bool PathIsDefault(const pb::Message& m, const FieldPath& path) {
+  const pb::Message* parent = PathParent(m, path);
+  if (parent == nullptr) return true;
+  const pb::Reflection* r = parent->GetReflection();
+  const FD* f = path.leaf();
+  if (f->is_repeated()) return r->FieldSize(*parent, f) == 0;
+  if (!r->HasField(*parent, f)) return true;
+  if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
+    return r->GetMessage(*parent, f).ByteSizeLong() == 0;
+  }
+  // A oneof member that is set counts as a value even when zero.
+  return false;
+}
+
+void CopyPathValue(const pb::Message& from, const FieldPath& path,
+                   pb::Message* to) {
+  const FD* leaf = path.leaf();
+  const pb::Message* src_parent = PathParent(from, path);
+  const bool is_default = PathIsDefault(from, path);
+  // Find (or create) the destination parent.
+  pb::Message* dst = to;
+  for (size_t i = 0; i + 1 < path.fields.size(); ++i) {
+    const pb::Reflection* r = dst->GetReflection();
+    if (is_default && !r->HasField(*dst, path.fields[i])) return;
+    dst = r->MutableMessage(dst, path.fields[i]);
+  }
+  const pb::Reflection* rd = dst->GetReflection();
+  if (is_default || src_parent == nullptr) {
+    // Clearing a oneof member only clears the oneof if that member is set.
+    if (leaf->is_repeated() || rd->HasField(*dst, leaf)) {
+      rd->ClearField(dst, leaf);
+    }
+    return;
+  }
+  const pb::Message& src = *src_parent;
+  const pb::Reflection* rs = src.GetReflection();
+  if (leaf->is_repeated()) {
+    rd->ClearField(dst, leaf);
+    const int n = rs->FieldSize(src, leaf);
+    for (int i = 0; i < n; ++i) {
+      switch (leaf->cpp_type()) {
+#define CRMSYNC_CASE(CPPTYPE, Getter)                                    \
+  case FD::CPPTYPE:                                                      \
+    rd->Add##Getter(dst, leaf, rs->GetRepeated##Getter(src, leaf, i)); \
+    break;
+        CRMSYNC_CASE(CPPTYPE_INT32, Int32)
+        CRMSYNC_CASE(CPPTYPE_INT64, Int64)
+        CRMSYNC_CASE(CPPTYPE_UINT32, UInt32)
+        CRMSYNC_CASE(CPPTYPE_UINT64, UInt64)
+        CRMSYNC_CASE(CPPTYPE_DOUBLE, Double)
+        CRMSYNC_CASE(CPPTYPE_FLOAT, Float)
+        CRMSYNC_CASE(CPPTYPE_BOOL, Bool)
+        CRMSYNC_CASE(CPPTYPE_STRING, String)
+        CRMSYNC_CASE(CPPTYPE_ENUM, EnumValue)
+#undef CRMSYNC_CASE
+        case FD::CPPTYPE_MESSAGE:
+          rd->AddMessage(dst, leaf)->CopyFrom(
+              rs->GetRepeatedMessage(src, leaf, i));
+          break;
+      }
+    }
+    return;
+  }
+  switch (leaf->cpp_type()) {
+#define CRMSYNC_CASE(CPPTYPE, Getter) \
+  case FD::CPPTYPE:                   \
+    rd->Set##Getter(dst, leaf, rs->Get##Getter(src, leaf)); \
+    break;
+    CRMSYNC_CASE(CPPTYPE_INT32, Int32)
+    CRMSYNC_CASE(CPPTYPE_INT64, Int64)
+    CRMSYNC_CASE(CPPTYPE_UINT32, UInt32)
+    CRMSYNC_CASE(CPPTYPE_UINT64, UInt64)
+    CRMSYNC_CASE(CPPTYPE_DOUBLE, Double)
+    CRMSYNC_CASE(CPPTYPE_FLOAT, Float)
+    CRMSYNC_CASE(CPPTYPE_BOOL, Bool)
+    CRMSYNC_CASE(CPPTYPE_STRING, String)
+    CRMSYNC_CASE(CPPTYPE_ENUM, EnumValue)
+#undef CRMSYNC_CASE
+    case FD::CPPTYPE_MESSAGE:
+      rd->MutableMessage(dst, leaf)->CopyFrom(rs->GetMessage(src, leaf));
+      break;
+  }
+}
+
+bool IsIntegerLeaf(const FieldPath& path) {
+  const FD* f = path.leaf();
+  if (f->is_repeated()) return false;
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_INT32:
+    case FD::CPPTYPE_INT64:
+    case FD::CPPTYPE_UINT32:
+    case FD::CPPTYPE_UINT64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsRepeatedScalarLeaf(const FieldPath& path) {
+  const FD* f = path.leaf();
+  if (!f->is_repeated() || f->is_map()) return false;
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_MESSAGE:
+    case FD::CPPTYPE_DOUBLE:
+    case FD::CPPTYPE_FLOAT:
+      return false;
+    default:
+      return true;
+  }
+}
+
+int64_t GetPathInt(const pb::Message& m, const FieldPath& path) {
+  const pb::Message& parent = ParentOrDefault(m, path);
+  const pb::Reflection* r = parent.GetReflection();
+  const FD* f = path.leaf();
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_INT32:
+      return r->GetInt32(parent, f);
+    case FD::CPPTYPE_INT64:
+      return r->GetInt64(parent, f);
+    case FD::CPPTYPE_UINT32:
+      return r->GetUInt32(parent, f);
+    case FD::CPPTYPE_UINT64: {
+      const uint64_t v = r->GetUInt64(parent, f);
+      return v > uint64_t{std::numeric_limits<int64_t>::max()}
+                 ? std::numeric_limits<int64_t>::max()
+                 : static_cast<int64_t>(v);
+    }
+    default:
+      return 0;
+  }
+}
+
+Status SetPathInt(pb::Message* m, const FieldPath& path, int64_t value) {
+  const FD* f = path.leaf();
+  auto out_of_range = [&] {
+    return Status::InvalidArgument("value " + std::to_string(value) +
+                                   " does not fit field '" + path.text + "'");
+  };
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_INT32:
+      if (value < std::numeric_limits<int32_t>::min() ||
+          value > std::numeric_limits<int32_t>::max()) {
+        return out_of_range();
+      }
+      break;
+    case FD::CPPTYPE_UINT32:
+      if (value < 0 || value > std::numeric_limits<uint32_t>::max()) {
+        return out_of_range();
+      }
+      break;
+    case FD::CPPTYPE_UINT64:
+      if (value < 0) return out_of_range();
+      break;
+    case FD::CPPTYPE_INT64:
+      break;
+    default:
+      return Status::InvalidArgument("field '" + path.text +
+                                     "' is not an integer");
+  }
+  pb::Message* dst = m;
+  for (size_t i = 0; i + 1 < path.fields.size(); ++i) {
+    const pb::Reflection* r = dst->GetReflection();
+    if (value == 0 && !r->HasField(*dst, path.fields[i])) return Status::Ok();
+    dst = r->MutableMessage(dst, path.fields[i]);
+  }
+  const pb::Reflection* r = dst->GetReflection();
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_INT32:
+      r->SetInt32(dst, f, static_cast<int32_t>(value));
+      break;
+    case FD::CPPTYPE_UINT32:
+      r->SetUInt32(dst, f, static_cast<uint32_t>(value));
+      break;
+    case FD::CPPTYPE_UINT64:
+      r->SetUInt64(dst, f, static_cast<uint64_t>(value));
+      break;
+    default:
+      r->SetInt64(dst, f, value);
+      break;
+  }
+  return Status::Ok();
+}
+
+static bool MessageIsEmpty(const pb::Message& m) {
+  return m.ByteSizeLong() == 0;
+}
+
+static void DiffInto(const pb::Message& a, const pb::Message& b,
+                     const std::string& prefix, std::vector<std::string>* out) {
+  const pb::Descriptor* d = a.GetDescriptor();
+  const pb::Reflection* ra = a.GetReflection();
+  const pb::Reflection* rb = b.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FD* f = d->field(i);
+    const std::string name = prefix.empty() ? f->name() : prefix + "." + f->name();
+    if (f->cpp_type() == FD::CPPTYPE_MESSAGE && !f->is_repeated()) {
+      const bool ha = ra->HasField(a, f);
+      const bool hb = rb->HasField(b, f);
+      if (ha && hb) {
+        DiffInto(ra->GetMessage(a, f), rb->GetMessage(b, f), name, out);
+      } else if (ha != hb) {
+        const pb::Message& present = ha ? ra->GetMessage(a, f) : rb->GetMessage(b, f);
+        if (!MessageIsEmpty(present) || f->containing_oneof() != nullptr) {
+          out->push_back(name);
+        }
+      }
+      continue;
+    }
+    if (!LeafEqual(a, b, f)) out->push_back(name);
+  }
+}
+
+std::vector<std::string> DiffPaths(const pb::Message& a, const pb::Message& b) {
+  std::vector<std::string> out;
+  if (a.GetDescriptor() != b.GetDescriptor()) return out;
+  DiffInto(a, b, "", &out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace crmsync::sync
