@@ -146,7 +146,7 @@ std::string CanonicalBytes(const v1::RecordState& state) {
     pb::io::StringOutputStream stream(&data);
     pb::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);
-    state.data().SerializeWithCachedSizes(&coded);
+    state.data().SerializeToCodedStream(&coded);
   }
   put_bytes(data);
   return out;

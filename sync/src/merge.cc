@@ -62,8 +62,9 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
     }
     // keep_update: the edit brings the record back, starting from empty
     // data (a tombstone keeps only the id).
+    // created_version stays 0 during the field loop, so no field of the
+    // empty record counts as changed after the base; restored below.
     resurrected.mutable_ref()->CopyFrom(stored->ref());
-    resurrected.set_created_version(stored->created_version());
     resurrected.set_version(stored->version());
     *resurrected.mutable_hlc() = stored->hlc();
     is_new = true;
@@ -79,7 +80,6 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
     s.next = resurrected;
   } else {
     *s.next.mutable_ref() = m.record();
-    s.next.set_created_version(ctx.new_version);
   }
   s.data = MutableEntity(s.next.mutable_data(), s.type);
   s.values = EntityOrDefault(m.values(), s.type);
@@ -90,7 +90,9 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
 
   std::vector<std::string> paths(m.update_mask().paths().begin(),
                                  m.update_mask().paths().end());
-  if (is_new && paths.empty()) {
+  // A create without a mask sets every non-default field of `values`.
+  const bool create_all = m.operation() == v1::OPERATION_UPSERT && m.base_version() == 0;
+  if ((is_new || create_all) && paths.empty()) {
     paths = DiffPaths(*EntityOrDefault(v1::Record(), s.type), *s.values);
   }
   const pb::Descriptor* desc = EntityDescriptor(s.type);
@@ -159,7 +161,8 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
   if (!result.changed_fields.empty() || is_new) {
     if (is_new) {
       SetEntityId(s.data, m.record().id());
-      if (stored == nullptr) s.next.set_created_version(ctx.new_version);
+      s.next.set_created_version(stored == nullptr ? ctx.new_version
+                                                   : stored->created_version());
     }
     s.next.set_deleted(false);
     FinishChangedState(&s.next, stored, s.client_hlc, ctx.new_version);

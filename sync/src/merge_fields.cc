@@ -83,24 +83,26 @@ FieldStep MergeThreeWay(MergeState& s, const FieldPath& fp,
   FieldStep step;
   v1::FieldState fallback;
   const v1::FieldState& fs = EffectiveFieldState(s.next, fp.text, &fallback);
+  const bool own_write = !s.device_id.empty() && fs.provenance().device_id() == s.device_id;
+  // The stored field changed after the client's base, and not by the same
+  // device's earlier (hence observed) write.
+  const bool concurrent = fs.version() > s.m.base_version() && !own_write;
   if (PathValuesEqual(*s.data, *s.values, fp)) {
-    // Same value: no conflict. For ordered policies the field's stamp moves
-    // to the later write, so the register stays "value of the latest write"
-    // whatever the arrival order.
+    // Same value: never a conflict. Under the ordered policies (lww,
+    // provenance) the write still counts as a write: the field's stamp
+    // moves to it exactly as if the value had changed, so that a concurrent
+    // write arriving later is compared against it and the result does not
+    // depend on arrival order. Only metadata changes (no new record version).
     const bool ordered = policy == v1::CONFLICT_POLICY_LWW ||
                          policy == v1::CONFLICT_POLICY_PROVENANCE;
-    if (ordered && ClientOrderedAfter(s, fs, policy)) {
-      const int64_t version = fs.version();
-      v1::FieldState* out = &(*s.next.mutable_fields())[fp.text];
-      out->set_version(version);
-      *out->mutable_hlc() = s.client_hlc;
-      *out->mutable_provenance() = s.m.provenance();
+    const bool already_stamped = CompareHlc(fs.hlc(), s.client_hlc) == 0;
+    if (ordered && !already_stamped && (!concurrent || ClientOrderedAfter(s, fs, policy))) {
+      StampField(s, fp.text, /*keep_elements=*/false);
       s.metadata_touched = true;
     }
     return step;
   }
-  if (fs.version() <= s.m.base_version()) {
-    // The stored field did not change after the client's base: no conflict.
+  if (!concurrent) {
     TakeClientValue(s, fp, policy);
     return step;
   }

@@ -57,10 +57,13 @@ struct MergeResult {
   // True when the data or the deleted flag changed: new_state.version is
   // ctx.new_version and the caller records a change.
   bool changed = false;
-  // True when only per-field clock/provenance metadata moved forward (a
-  // write of a value the field already held, stamped later). The caller
-  // stores new_state but records no change and keeps the version. Never
-  // true together with `changed`.
+  // True when only per-field metadata moved: a write of the value a field
+  // already held (lww/provenance fields are re-stamped so later concurrent
+  // writes compare against it), or a new set dot on an element that was
+  // already live. The caller stores new_state but records no change: the
+  // record version stays, while the touched FieldState.version is
+  // ctx.new_version (it may exceed new_state.version until the record's
+  // next change). Never true together with `changed`.
   bool metadata_changed = false;
 
   // Paths whose value changed, in mask order.
