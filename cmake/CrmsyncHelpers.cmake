@@ -9,10 +9,19 @@ function(crmsync_target_defaults target)
 endfunction()
 
 # crmsync_add_test(NAME <name> SOURCES <files...> LIBS <targets...>
-#                  [LABELS <labels...>] [TIMEOUT <seconds>] [ENV <VAR=value...>])
+#                  [LABELS <labels...>] [TIMEOUT <seconds>] [ENV <VAR=value...>]
+#                  [FIXTURES <fixtures...>] [NEEDS_POSTGRES])
 # Builds a GoogleTest executable and registers it with CTest as one test.
+# NEEDS_POSTGRES: the test starts throwaway PostgreSQL clusters through
+# crmsync_test_support (tests/support); it gets this build's cluster root
+# and the fixture that sweeps clusters a crashed run left behind.
 function(crmsync_add_test)
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENV" ${ARGN})
+  cmake_parse_arguments(T "NEEDS_POSTGRES" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENV;FIXTURES"
+                        ${ARGN})
+  if(T_NEEDS_POSTGRES)
+    list(APPEND T_FIXTURES crmsync_pg_clusters)
+    list(APPEND T_ENV "CRMSYNC_TEST_PG_ROOT=${CRMSYNC_TEST_PG_ROOT}")
+  endif()
   add_executable(${T_NAME} ${T_SOURCES})
   crmsync_target_defaults(${T_NAME})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
@@ -26,5 +35,8 @@ function(crmsync_add_test)
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
   if(T_ENV)
     set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "${T_ENV}")
+  endif()
+  if(T_FIXTURES)
+    set_tests_properties(${T_NAME} PROPERTIES FIXTURES_REQUIRED "${T_FIXTURES}")
   endif()
 endfunction()

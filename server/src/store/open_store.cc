@@ -1,0 +1,23 @@
+// OpenStore: the --store value to a Store.
+#include "config.h"
+#include "store/postgres_store.h"
+#include "store/sqlite_store.h"
+#include "store/store.h"
+
+namespace crmsync::server {
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& spec) {
+  StoreSpec parsed;
+  std::string error;
+  if (!ParseStoreSpec(spec, &parsed, &error)) return absl::InvalidArgumentError(error);
+  if (parsed.kind == StoreSpec::Kind::kSqlite) {
+    auto store = SqliteStore::Open(parsed.target);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<Store>(std::move(*store));
+  }
+  auto store = PostgresStore::Open(parsed.target);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Store>(std::move(*store));
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,56 @@
+#include "store/pg_errors.h"
+
+#include <pqxx/except>
+
+namespace crmsync::server {
+namespace {
+
+absl::StatusCode CodeForSqlState(const std::string& state) {
+  if (state.rfind("22", 0) == 0) return absl::StatusCode::kInvalidArgument;
+  if (state.rfind("23", 0) == 0) return absl::StatusCode::kFailedPrecondition;
+  if (state == "42P01" || state == "42703") return absl::StatusCode::kFailedPrecondition;
+  if (state == "42501") return absl::StatusCode::kPermissionDenied;
+  // 53: insufficient resources, 55P03: lock not available, 57: operator
+  // intervention (cancel, shutdown), 08: connection exception.
+  if (state.rfind("53", 0) == 0 || state == "55P03" || state.rfind("57", 0) == 0 ||
+      state.rfind("08", 0) == 0) {
+    return absl::StatusCode::kUnavailable;
+  }
+  return absl::StatusCode::kInternal;
+}
+
+}  // namespace
+
+PgError ClassifyPgError(std::exception_ptr error, const std::string& context) {
+  const std::string prefix = context + ": ";
+  try {
+    std::rethrow_exception(error);
+  } catch (const pqxx::broken_connection& e) {
+    return {absl::UnavailableError(prefix + "connection to PostgreSQL lost: " + e.what()), true,
+            true};
+  } catch (const pqxx::in_doubt_error& e) {
+    // COMMIT was sent but its outcome is unknown: never run the transaction
+    // again (it may have committed).
+    return {absl::UnavailableError(prefix + "commit outcome unknown: " + e.what()), true, false};
+  } catch (const pqxx::statement_completion_unknown& e) {
+    return {absl::UnavailableError(prefix + "statement outcome unknown: " + e.what()), true,
+            false};
+  } catch (const pqxx::serialization_failure& e) {
+    return {absl::AbortedError(prefix + "serialization failure: " + e.what()), false, true};
+  } catch (const pqxx::deadlock_detected& e) {
+    return {absl::AbortedError(prefix + "deadlock: " + e.what()), false, true};
+  } catch (const pqxx::unique_violation& e) {
+    return {absl::AlreadyExistsError(prefix + e.what()), false, false};
+  } catch (const pqxx::sql_error& e) {
+    const absl::StatusCode code = CodeForSqlState(e.sqlstate());
+    std::string message = prefix + e.what();
+    if (!e.sqlstate().empty()) message += " (SQLSTATE " + e.sqlstate() + ")";
+    return {absl::Status(code, message), false, false};
+  } catch (const std::exception& e) {
+    return {absl::InternalError(prefix + e.what()), false, false};
+  } catch (...) {
+    return {absl::InternalError(prefix + "unknown exception"), false, false};
+  }
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,91 @@
+#include "store/pg_pool.h"
+
+#include "store/pg_errors.h"
+
+namespace crmsync::server {
+
+absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Create(Options options) {
+  if (options.max_size < 1) options.max_size = 1;
+  std::unique_ptr<PgPool> pool(new PgPool(std::move(options)));
+  auto conn = pool->Connect();
+  if (!conn.ok()) return conn.status();
+  pool->open_ = 1;
+  pool->idle_.push_back(std::move(*conn));
+  return pool;
+}
+
+PgPool::~PgPool() {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.clear();  // pqxx::connection closes in its destructor
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Connect() {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(options_.conninfo);
+    if (options_.on_connect) options_.on_connect(*conn);
+    return conn;
+  } catch (...) {
+    PgError error = ClassifyPgError(std::current_exception(), "connecting to PostgreSQL");
+    // Any failure to connect is worth retrying later (server starting,
+    // network), except a malformed connection string.
+    if (error.status.code() == absl::StatusCode::kInternal) return error.status;
+    return absl::UnavailableError(std::string(error.status.message()));
+  }
+}
+
+absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool ready = cv_.wait_for(lock, options_.acquire_timeout, [&] {
+    return !idle_.empty() || open_ < options_.max_size;
+  });
+  if (!ready) {
+    return absl::UnavailableError("no PostgreSQL connection free within " +
+                                  std::to_string(options_.acquire_timeout.count()) +
+                                  " ms (pool of " + std::to_string(options_.max_size) + ")");
+  }
+  if (!idle_.empty()) {
+    std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(conn));
+  }
+  ++open_;
+  lock.unlock();
+  auto conn = Connect();
+  if (!conn.ok()) {
+    lock.lock();
+    --open_;
+    cv_.notify_one();
+    return conn.status();
+  }
+  return Lease(this, std::move(*conn));
+}
+
+void PgPool::Release(std::unique_ptr<pqxx::connection> conn, bool broken) {
+  bool usable = !broken;
+  if (usable) {
+    try {
+      usable = conn->is_open();
+    } catch (...) {
+      usable = false;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (usable) {
+    idle_.push_back(std::move(conn));
+  } else {
+    --open_;
+    conn.reset();
+  }
+  cv_.notify_one();
+}
+
+int PgPool::open_connections() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return open_;
+}
+
+PgPool::Lease::~Lease() {
+  if (conn_ != nullptr) pool_->Release(std::move(conn_), broken_);
+}
+
+}  // namespace crmsync::server

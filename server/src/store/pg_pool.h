@@ -1,0 +1,87 @@
+// PgPool: a bounded pool of libpqxx connections.
+//
+//  * At most Options::max_size connections exist; they are opened on demand
+//    (outside the pool lock) and kept idle for reuse.
+//  * Acquire blocks until a connection is free or Options::acquire_timeout
+//    passes (then UNAVAILABLE). The returned Lease gives the connection back
+//    when it ends; a lease marked broken (or whose connection closed) is
+//    dropped instead and a fresh connection is opened by a later Acquire.
+//  * Options::on_connect runs on every new connection before first use
+//    (PostgresStore registers its prepared statements there).
+//
+// Thread-safety: Acquire and Lease destruction may happen on any thread; a
+// leased connection is used by one thread at a time. The pool must outlive
+// its leases. No libpqxx exception escapes.
+#ifndef CRMSYNC_SERVER_STORE_PG_POOL_H_
+#define CRMSYNC_SERVER_STORE_PG_POOL_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "absl/status/statusor.h"
+
+namespace crmsync::server {
+
+class PgPool {
+ public:
+  struct Options {
+    // libpq connection string or URI.
+    std::string conninfo;
+    // Most connections open at once (>= 1).
+    int max_size = 8;
+    // How long Acquire waits for a free connection.
+    std::chrono::milliseconds acquire_timeout{10000};
+    // Called once on each new connection; may throw (the connection is then
+    // discarded and Acquire fails).
+    std::function<void(pqxx::connection&)> on_connect;
+  };
+
+  class Lease {
+   public:
+    Lease(PgPool* pool, std::unique_ptr<pqxx::connection> conn)
+        : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    pqxx::connection& conn() const { return *conn_; }
+    // The connection failed: close it instead of returning it to the pool.
+    void MarkBroken() { broken_ = true; }
+
+   private:
+    PgPool* pool_;
+    std::unique_ptr<pqxx::connection> conn_;
+    bool broken_ = false;
+  };
+
+  // Opens one connection to check the connection string and server.
+  static absl::StatusOr<std::unique_ptr<PgPool>> Create(Options options);
+  ~PgPool();
+
+  absl::StatusOr<Lease> Acquire();
+
+  int max_size() const { return options_.max_size; }
+  // Connections currently open (idle or leased); for tests and metrics.
+  int open_connections();
+
+ private:
+  explicit PgPool(Options options) : options_(std::move(options)) {}
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect();
+  void Release(std::unique_ptr<pqxx::connection> conn, bool broken);
+
+  const Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int open_ = 0;
+};
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_STORE_PG_POOL_H_

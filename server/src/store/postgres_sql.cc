@@ -1,0 +1,106 @@
+#include "store/postgres_sql.h"
+
+namespace crmsync::server::pg_sql {
+namespace {
+
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+constexpr Statement kStatements[] = {
+    // The tenant's sequence row is created on its first write; the row lock
+    // taken by kSeqLock is held until COMMIT/ROLLBACK.
+    {kSeqEnsure,
+     "INSERT INTO tenant_seq (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING"},
+    {kSeqLock, "SELECT latest_seq FROM tenant_seq WHERE tenant_id = $1 FOR UPDATE"},
+    {kSeqNext,
+     "UPDATE tenant_seq SET latest_seq = latest_seq + 1 WHERE tenant_id = $1 "
+     "RETURNING latest_seq"},
+    {kRecordGet,
+     "SELECT state FROM records WHERE tenant_id = $1 AND entity_type = $2 AND record_id = $3"},
+    {kRecordPut,
+     "INSERT INTO records (tenant_id, entity_type, record_id, version, created_version, deleted, "
+     "owner_user_id, team_id, scope_changed_version, state) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+     "ON CONFLICT (tenant_id, entity_type, record_id) DO UPDATE SET "
+     "version = excluded.version, "
+     "created_version = CASE WHEN $11::bigint > 0 THEN $11::bigint "
+     "ELSE records.created_version END, "
+     "deleted = excluded.deleted, owner_user_id = excluded.owner_user_id, "
+     "team_id = excluded.team_id, "
+     "scope_changed_version = greatest(records.scope_changed_version, "
+     "excluded.scope_changed_version), "
+     "state = excluded.state"},
+    {kScopeHistoryPut,
+     "INSERT INTO scope_history (tenant_id, entity_type, record_id, version, scope) "
+     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"},
+    {kAppliedGet,
+     "SELECT payload_hash, result FROM applied_mutations "
+     "WHERE tenant_id = $1 AND device_id = $2 AND client_seq = $3"},
+    {kAppliedPut,
+     "INSERT INTO applied_mutations (tenant_id, device_id, client_seq, payload_hash, result) "
+     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"},
+    {kClaimAdd,
+     "INSERT INTO claims (tenant_id, claim_key, value) VALUES ($1, $2, $3) "
+     "ON CONFLICT (tenant_id, claim_key) DO UPDATE SET value = claims.value + excluded.value "
+     "RETURNING value"},
+    {kClaimGet, "SELECT value FROM claims WHERE tenant_id = $1 AND claim_key = $2"},
+    {kPruneRecords, "DELETE FROM records WHERE tenant_id = $1 AND deleted AND version <= $2"},
+    {kPruneScopeHistory, "DELETE FROM scope_history WHERE tenant_id = $1 AND version <= $2"},
+    {kPruneMark,
+     "UPDATE tenant_seq SET pruned_through = greatest(pruned_through, $2) WHERE tenant_id = $1"},
+
+    {kReadSince,
+     "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND version > $2 "
+     "ORDER BY version, entity_type, record_id LIMIT $3"},
+    // One statement, so the record and its history come from one snapshot.
+    {kScopeAt,
+     "SELECT r.created_version, r.state, "
+     "  (SELECT h.scope FROM scope_history h WHERE h.tenant_id = r.tenant_id "
+     "     AND h.entity_type = r.entity_type AND h.record_id = r.record_id AND h.version > $4 "
+     "   ORDER BY h.version LIMIT 1) "
+     "FROM records r WHERE r.tenant_id = $1 AND r.entity_type = $2 AND r.record_id = $3"},
+    {kSeqRead, "SELECT latest_seq, pruned_through FROM tenant_seq WHERE tenant_id = $1"},
+
+    {kTenantPut,
+     "INSERT INTO tenants (id, slug, display_name) VALUES ($1, $2, $3) ON CONFLICT (id) DO "
+     "UPDATE SET slug = excluded.slug, display_name = excluded.display_name"},
+    {kTenantBySlug, "SELECT id, slug, display_name FROM tenants WHERE slug = $1"},
+    {kUserPut,
+     "INSERT INTO users (tenant_id, user_id, username, password_hash, data) "
+     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id) DO UPDATE SET "
+     "username = excluded.username, password_hash = excluded.password_hash, data = excluded.data"},
+    {kUserGet, "SELECT password_hash, data FROM users WHERE tenant_id = $1 AND user_id = $2"},
+    {kUserByName, "SELECT password_hash, data FROM users WHERE tenant_id = $1 AND username = $2"},
+    {kUserList, "SELECT password_hash, data FROM users WHERE tenant_id = $1 ORDER BY user_id"},
+    {kTeamPut,
+     "INSERT INTO teams (tenant_id, team_id, data) VALUES ($1, $2, $3) "
+     "ON CONFLICT (tenant_id, team_id) DO UPDATE SET data = excluded.data"},
+    {kTeamList, "SELECT data FROM teams WHERE tenant_id = $1 ORDER BY team_id"},
+    {kDevicePut,
+     "INSERT INTO devices (tenant_id, device_id, user_id, cursor_seq, last_contact_ms, "
+     "last_sync_ms, data) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+     "ON CONFLICT (tenant_id, device_id) DO UPDATE SET user_id = excluded.user_id, "
+     "cursor_seq = excluded.cursor_seq, last_contact_ms = excluded.last_contact_ms, "
+     "last_sync_ms = excluded.last_sync_ms, data = excluded.data"},
+    {kDeviceGet,
+     "SELECT cursor_seq, last_contact_ms, last_sync_ms, data FROM devices "
+     "WHERE tenant_id = $1 AND device_id = $2"},
+    {kDeviceList,
+     "SELECT cursor_seq, last_contact_ms, last_sync_ms, data FROM devices "
+     "WHERE tenant_id = $1 ORDER BY device_id"},
+    {kDeviceTouch,
+     "UPDATE devices SET last_contact_ms = $3, "
+     "cursor_seq = CASE WHEN $4::bigint >= 0 THEN $4::bigint ELSE cursor_seq END, "
+     "last_sync_ms = CASE WHEN $4::bigint >= 0 THEN $3 ELSE last_sync_ms END "
+     "WHERE tenant_id = $1 AND device_id = $2"},
+};
+
+}  // namespace
+
+void PrepareAll(pqxx::connection& conn) {
+  for (const Statement& s : kStatements) conn.prepare(s.name, s.sql);
+}
+
+}  // namespace crmsync::server::pg_sql

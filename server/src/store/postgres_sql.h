@@ -1,0 +1,48 @@
+// The prepared statements of PostgresStore: names and SQL. Every
+// connection of the pool prepares them (lazily, on first use, by libpqxx).
+// Parameterised SQL only.
+#ifndef CRMSYNC_SERVER_STORE_POSTGRES_SQL_H_
+#define CRMSYNC_SERVER_STORE_POSTGRES_SQL_H_
+
+#include <pqxx/connection>
+
+namespace crmsync::server::pg_sql {
+
+// Write transactions.
+inline constexpr char kSeqEnsure[] = "seq_ensure";
+inline constexpr char kSeqLock[] = "seq_lock";
+inline constexpr char kSeqNext[] = "seq_next";
+inline constexpr char kRecordGet[] = "record_get";
+inline constexpr char kRecordPut[] = "record_put";
+inline constexpr char kScopeHistoryPut[] = "scope_history_put";
+inline constexpr char kAppliedGet[] = "applied_get";
+inline constexpr char kAppliedPut[] = "applied_put";
+inline constexpr char kClaimAdd[] = "claim_add";
+inline constexpr char kClaimGet[] = "claim_get";
+inline constexpr char kPruneRecords[] = "prune_records";
+inline constexpr char kPruneScopeHistory[] = "prune_scope_history";
+inline constexpr char kPruneMark[] = "prune_mark";
+// Change feed.
+inline constexpr char kReadSince[] = "read_since";
+inline constexpr char kScopeAt[] = "scope_at";
+inline constexpr char kSeqRead[] = "seq_read";
+// Directory.
+inline constexpr char kTenantPut[] = "tenant_put";
+inline constexpr char kTenantBySlug[] = "tenant_by_slug";
+inline constexpr char kUserPut[] = "user_put";
+inline constexpr char kUserGet[] = "user_get";
+inline constexpr char kUserByName[] = "user_by_name";
+inline constexpr char kUserList[] = "user_list";
+inline constexpr char kTeamPut[] = "team_put";
+inline constexpr char kTeamList[] = "team_list";
+inline constexpr char kDevicePut[] = "device_put";
+inline constexpr char kDeviceGet[] = "device_get";
+inline constexpr char kDeviceList[] = "device_list";
+inline constexpr char kDeviceTouch[] = "device_touch";
+
+// Registers every statement above on `conn` (conn.prepare). May throw.
+void PrepareAll(pqxx::connection& conn);
+
+}  // namespace crmsync::server::pg_sql
+
+#endif  // CRMSYNC_SERVER_STORE_POSTGRES_SQL_H_

@@ -1,0 +1,183 @@
+#include "store/sqlite_write_tx.h"
+
+#include "store/store_codec.h"
+
+namespace crmsync::server {
+
+namespace codec = store_codec;
+
+absl::Status SqliteWriteTx::Note(absl::Status status) {
+  if (!status.ok() && failure_.ok()) failure_ = status;
+  return status;
+}
+
+absl::StatusOr<int64_t> SqliteWriteTx::NextSeq() {
+  if (!failure_.ok()) return failure_;
+  auto stmt = db_.Prepare(
+      "UPDATE tenant_seq SET latest_seq = latest_seq + 1 WHERE tenant_id = ?1 "
+      "RETURNING latest_seq");
+  if (!stmt.ok()) return Note(stmt.status());
+  stmt->Bind(1, tenant_id_);
+  auto row = stmt->Step();
+  if (!row.ok()) return Note(row.status());
+  if (!*row) return absl::InternalError("tenant sequence row missing inside a write transaction");
+  const int64_t seq = stmt->ColumnInt(0);
+  if (auto s = stmt->Run(); !s.ok()) return Note(s);  // let the UPDATE finish
+  if (first_seq_ == 0) first_seq_ = seq;
+  last_seq_ = seq;
+  return seq;
+}
+
+absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::GetRecord(const v1::RecordRef& ref) {
+  if (!failure_.ok()) return failure_;
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  auto stmt = db_.Prepare(
+      "SELECT state FROM records WHERE tenant_id = ?1 AND entity_type = ?2 AND record_id = ?3");
+  if (!stmt.ok()) return Note(stmt.status());
+  stmt->Bind(1, tenant_id_).Bind(2, int64_t{ref.entity_type()}).Bind(3, ref.id());
+  auto row = stmt->Step();
+  if (!row.ok()) return Note(row.status());
+  if (!*row) return std::optional<v1::RecordState>();
+  v1::RecordState state;
+  if (auto s = codec::Decode(stmt->ColumnBlob(0), &state, "record"); !s.ok()) return s;
+  return std::optional<v1::RecordState>(std::move(state));
+}
+
+absl::Status SqliteWriteTx::PutRecord(const v1::RecordState& state,
+                                      const v1::ScopeKeys* previous_scope) {
+  if (!failure_.ok()) return failure_;
+  if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
+  if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
+  if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
+  if (first_seq_ == 0 || state.version() < first_seq_ || state.version() > last_seq_) {
+    return absl::InvalidArgumentError("record version " + std::to_string(state.version()) +
+                                      " was not allocated by NextSeq in this transaction");
+  }
+  const int64_t type = state.ref().entity_type();
+  if (previous_scope != nullptr) {
+    // The first previous scope recorded for a version is the one before it.
+    auto hist = db_.Prepare(
+        "INSERT INTO scope_history (tenant_id, entity_type, record_id, version, scope) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING");
+    if (!hist.ok()) return Note(hist.status());
+    hist->Bind(1, tenant_id_).Bind(2, type).Bind(3, state.ref().id()).Bind(4, state.version());
+    hist->BindBlob(5, codec::Encode(*previous_scope));
+    if (auto s = hist->Run(); !s.ok()) return Note(s);
+  }
+  auto stmt = db_.Prepare(
+      "INSERT INTO records (tenant_id, entity_type, record_id, version, created_version, deleted, "
+      "owner_user_id, team_id, scope_changed_version, state) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+      "ON CONFLICT (tenant_id, entity_type, record_id) DO UPDATE SET "
+      "version = excluded.version, "
+      "created_version = CASE WHEN ?11 > 0 THEN ?11 ELSE records.created_version END, "
+      "deleted = excluded.deleted, owner_user_id = excluded.owner_user_id, "
+      "team_id = excluded.team_id, "
+      "scope_changed_version = max(records.scope_changed_version, excluded.scope_changed_version), "
+      "state = excluded.state");
+  if (!stmt.ok()) return Note(stmt.status());
+  const int64_t created = state.created_version() > 0 ? state.created_version() : state.version();
+  stmt->Bind(1, tenant_id_).Bind(2, type).Bind(3, state.ref().id()).Bind(4, state.version());
+  stmt->Bind(5, created).Bind(6, int64_t{state.deleted() ? 1 : 0});
+  stmt->Bind(7, state.scope().owner_user_id()).Bind(8, state.scope().team_id());
+  stmt->Bind(9, previous_scope != nullptr ? state.version() : int64_t{0});
+  stmt->BindBlob(10, codec::Encode(state)).Bind(11, state.created_version());
+  return Note(stmt->Run());
+}
+
+absl::StatusOr<std::optional<AppliedMutation>> SqliteWriteTx::GetApplied(
+    const std::string& device_id, int64_t client_seq) {
+  if (!failure_.ok()) return failure_;
+  if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
+  auto stmt = db_.Prepare(
+      "SELECT payload_hash, result FROM applied_mutations "
+      "WHERE tenant_id = ?1 AND device_id = ?2 AND client_seq = ?3");
+  if (!stmt.ok()) return Note(stmt.status());
+  stmt->Bind(1, tenant_id_).Bind(2, device_id).Bind(3, client_seq);
+  auto row = stmt->Step();
+  if (!row.ok()) return Note(row.status());
+  if (!*row) return std::optional<AppliedMutation>();
+  AppliedMutation applied;
+  applied.device_id = device_id;
+  applied.client_seq = client_seq;
+  applied.payload_hash = stmt->ColumnBlob(0);
+  if (auto s = codec::Decode(stmt->ColumnBlob(1), &applied.result, "mutation result"); !s.ok()) {
+    return s;
+  }
+  return std::optional<AppliedMutation>(std::move(applied));
+}
+
+absl::Status SqliteWriteTx::PutApplied(const AppliedMutation& applied) {
+  if (!failure_.ok()) return failure_;
+  if (auto s = codec::CheckApplied(applied); !s.ok()) return s;
+  auto stmt = db_.Prepare(
+      "INSERT INTO applied_mutations (tenant_id, device_id, client_seq, payload_hash, result) "
+      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING");
+  if (!stmt.ok()) return Note(stmt.status());
+  stmt->Bind(1, tenant_id_).Bind(2, applied.device_id).Bind(3, applied.client_seq);
+  stmt->BindBlob(4, applied.payload_hash).BindBlob(5, codec::Encode(applied.result));
+  if (auto s = stmt->Run(); !s.ok()) return Note(s);
+  // A duplicate is reported without poisoning the transaction.
+  if (db_.Changes() == 0) {
+    return absl::AlreadyExistsError("mutation " + std::to_string(applied.client_seq) +
+                                    " of device " + applied.device_id + " is already applied");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> SqliteWriteTx::AddToClaim(const std::string& key, int64_t delta) {
+  if (!failure_.ok()) return failure_;
+  if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
+  auto stmt = db_.Prepare(
+      "INSERT INTO claims (tenant_id, claim_key, value) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (tenant_id, claim_key) DO UPDATE SET value = claims.value + excluded.value "
+      "RETURNING value");
+  if (!stmt.ok()) return Note(stmt.status());
+  stmt->Bind(1, tenant_id_).Bind(2, key).Bind(3, delta);
+  auto row = stmt->Step();
+  if (!row.ok()) return Note(row.status());
+  if (!*row) return absl::InternalError("claim upsert returned no row");
+  const int64_t value = stmt->ColumnInt(0);
+  if (auto s = stmt->Run(); !s.ok()) return Note(s);
+  return value;
+}
+
+absl::StatusOr<int64_t> SqliteWriteTx::GetClaim(const std::string& key) {
+  if (!failure_.ok()) return failure_;
+  if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
+  auto stmt = db_.Prepare("SELECT value FROM claims WHERE tenant_id = ?1 AND claim_key = ?2");
+  if (!stmt.ok()) return Note(stmt.status());
+  stmt->Bind(1, tenant_id_).Bind(2, key);
+  auto row = stmt->Step();
+  if (!row.ok()) return Note(row.status());
+  return *row ? stmt->ColumnInt(0) : int64_t{0};
+}
+
+absl::StatusOr<int64_t> SqliteWriteTx::Prune(int64_t horizon) {
+  if (!failure_.ok()) return failure_;
+  auto latest = db_.Prepare("SELECT latest_seq FROM tenant_seq WHERE tenant_id = ?1");
+  if (!latest.ok()) return Note(latest.status());
+  latest->Bind(1, tenant_id_);
+  auto row = latest->Step();
+  if (!row.ok()) return Note(row.status());
+  const int64_t latest_seq = *row ? latest->ColumnInt(0) : 0;
+  if (horizon < 0 || horizon > latest_seq) {
+    return absl::InvalidArgumentError("prune horizon " + std::to_string(horizon) +
+                                      " is outside [0, latest sequence " +
+                                      std::to_string(latest_seq) + "]");
+  }
+  int64_t removed = 0;
+  for (const char* sql :
+       {"DELETE FROM records WHERE tenant_id = ?1 AND deleted = 1 AND version <= ?2",
+        "DELETE FROM scope_history WHERE tenant_id = ?1 AND version <= ?2",
+        "UPDATE tenant_seq SET pruned_through = max(pruned_through, ?2) WHERE tenant_id = ?1"}) {
+    auto stmt = db_.Prepare(sql);
+    if (!stmt.ok()) return Note(stmt.status());
+    stmt->Bind(1, tenant_id_).Bind(2, horizon);
+    if (auto s = stmt->Run(); !s.ok()) return Note(s);
+    if (std::string(sql).rfind("DELETE", 0) == 0) removed += db_.Changes();
+  }
+  return removed;
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,56 @@
+// SqliteWriteTx: the WriteTx of SqliteStore. Internal to the store.
+//
+// Lives on the stack of SqliteStore::Write for the duration of one
+// BEGIN IMMEDIATE transaction; borrows the connection. Not thread-safe.
+// After the first database error the transaction is poisoned, as on
+// PostgreSQL: every later call returns that error and Write rolls back
+// whatever the callback returns.
+#ifndef CRMSYNC_SERVER_STORE_SQLITE_WRITE_TX_H_
+#define CRMSYNC_SERVER_STORE_SQLITE_WRITE_TX_H_
+
+#include <string>
+
+#include "store/sqlite_db.h"
+#include "store/store.h"
+
+namespace crmsync::server {
+
+class SqliteWriteTx final : public WriteTx {
+ public:
+  SqliteWriteTx(SqliteDb& db, std::string tenant_id) : db_(db), tenant_id_(std::move(tenant_id)) {}
+
+  absl::StatusOr<int64_t> NextSeq() override;
+  absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const v1::RecordRef& ref) override;
+  absl::Status PutRecord(const v1::RecordState& state,
+                         const v1::ScopeKeys* previous_scope) override;
+  absl::StatusOr<std::optional<AppliedMutation>> GetApplied(const std::string& device_id,
+                                                           int64_t client_seq) override;
+  absl::Status PutApplied(const AppliedMutation& applied) override;
+  absl::StatusOr<int64_t> AddToClaim(const std::string& key, int64_t delta) override;
+  absl::StatusOr<int64_t> GetClaim(const std::string& key) override;
+
+  // Deletes tombstones and scope history at or below `horizon` and raises
+  // the tenant's pruned_through. Used by SqliteStore::Prune.
+  absl::StatusOr<int64_t> Prune(int64_t horizon);
+
+  // The first database error (OK if none).
+  const absl::Status& failure() const { return failure_; }
+  // True if a statement failed because the database was busy: the whole
+  // transaction should be rolled back and run again.
+  bool retryable_failure() const { return absl::IsUnavailable(failure_); }
+
+ private:
+  // Remembers the first database error, then returns `status`.
+  absl::Status Note(absl::Status status);
+
+  SqliteDb& db_;
+  const std::string tenant_id_;
+  // Sequences allocated by this transaction: [first_seq_, last_seq_].
+  int64_t first_seq_ = 0;
+  int64_t last_seq_ = 0;
+  absl::Status failure_;
+};
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_STORE_SQLITE_WRITE_TX_H_

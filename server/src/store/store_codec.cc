@@ -1,0 +1,139 @@
+#include "store/store_codec.h"
+
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+
+namespace crmsync::server::store_codec {
+
+std::string Encode(const google::protobuf::MessageLite& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream raw(&out);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+absl::Status Decode(const std::string& bytes, google::protobuf::MessageLite* message,
+                    const char* what) {
+  if (!message->ParseFromString(bytes)) {
+    return absl::InternalError(std::string("stored ") + what + " is corrupt (" +
+                               std::to_string(bytes.size()) + " bytes do not parse)");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+bool IsValidUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t extra;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      extra = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= extra; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid.
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status CheckText(const std::string& value, const char* what) {
+  if (value.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(std::string(what) + " contains a NUL character");
+  }
+  if (!IsValidUtf8(value)) {
+    return absl::InvalidArgumentError(std::string(what) + " is not valid UTF-8");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckId(const std::string& value, const char* what) {
+  if (value.empty()) return absl::InvalidArgumentError(std::string(what) + " must not be empty");
+  if (value.size() > 256) {
+    return absl::InvalidArgumentError(std::string(what) + " is longer than 256 bytes");
+  }
+  return CheckText(value, what);
+}
+
+absl::Status CheckRef(const v1::RecordRef& ref) {
+  if (ref.entity_type() == v1::ENTITY_TYPE_UNSPECIFIED || !v1::EntityType_IsValid(ref.entity_type())) {
+    return absl::InvalidArgumentError("record ref has no valid entity type");
+  }
+  return CheckId(ref.id(), "record id");
+}
+
+absl::Status CheckTenant(const TenantRow& tenant) {
+  if (auto s = CheckId(tenant.id, "tenant id"); !s.ok()) return s;
+  if (auto s = CheckText(tenant.display_name, "tenant display name"); !s.ok()) return s;
+  return CheckId(tenant.slug, "tenant slug");
+}
+
+absl::Status CheckUser(const UserRow& user) {
+  if (auto s = CheckId(user.tenant_id, "tenant id"); !s.ok()) return s;
+  if (auto s = CheckId(user.user.id(), "user id"); !s.ok()) return s;
+  if (auto s = CheckText(user.password_hash, "password hash"); !s.ok()) return s;
+  return CheckId(user.user.username(), "username");
+}
+
+absl::Status CheckTeam(const std::string& tenant_id, const v1::Team& team) {
+  if (auto s = CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  return CheckId(team.id(), "team id");
+}
+
+absl::Status CheckDevice(const DeviceRow& device) {
+  if (auto s = CheckId(device.tenant_id, "tenant id"); !s.ok()) return s;
+  if (auto s = CheckText(device.device.user_id(), "device user id"); !s.ok()) return s;
+  return CheckId(device.device.id(), "device id");
+}
+
+absl::Status CheckApplied(const AppliedMutation& applied) {
+  if (auto s = CheckId(applied.device_id, "device id"); !s.ok()) return s;
+  if (applied.client_seq <= 0) return absl::InvalidArgumentError("client_seq must be positive");
+  return absl::OkStatus();
+}
+
+int64_t ToUnixMs(const google::protobuf::Timestamp& ts) {
+  return ts.seconds() * 1000 + ts.nanos() / 1000000;
+}
+
+google::protobuf::Timestamp FromUnixMs(int64_t ms) {
+  google::protobuf::Timestamp ts;
+  int64_t seconds = ms / 1000;
+  int64_t rest = ms % 1000;
+  if (rest < 0) {
+    rest += 1000;
+    seconds -= 1;
+  }
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(rest * 1000000));
+  return ts;
+}
+
+}  // namespace crmsync::server::store_codec

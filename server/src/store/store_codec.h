@@ -1,0 +1,56 @@
+// Helpers shared by the store implementations: input validation and the
+// encoding of protobuf values into the columns both schemas use.
+//
+// All functions are pure and thread-safe.
+#ifndef CRMSYNC_SERVER_STORE_STORE_CODEC_H_
+#define CRMSYNC_SERVER_STORE_STORE_CODEC_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "google/protobuf/message_lite.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "store/store.h"
+
+namespace crmsync::server::store_codec {
+
+// Most retries of a write transaction that failed for a retryable reason
+// (serialization failure, deadlock, busy database) before Write gives up.
+inline constexpr int kMaxWriteAttempts = 8;
+
+// Deterministic serialization (map fields sorted), so equal messages give
+// equal bytes.
+std::string Encode(const google::protobuf::MessageLite& message);
+
+// Parses `bytes` into `message`; INTERNAL naming `what` if they are corrupt.
+absl::Status Decode(const std::string& bytes, google::protobuf::MessageLite* message,
+                    const char* what);
+
+// INVALID_ARGUMENT unless `value` is a non-empty identifier of at most 256
+// bytes of valid UTF-8 without NUL characters. `what` names the field in the
+// message.
+absl::Status CheckId(const std::string& value, const char* what);
+
+// INVALID_ARGUMENT unless `value` (may be empty) is valid UTF-8 without NUL
+// characters, i.e. storable in a PostgreSQL text column. Both stores apply
+// the same checks so they accept the same inputs.
+absl::Status CheckText(const std::string& value, const char* what);
+
+// INVALID_ARGUMENT unless the ref names an entity type and an id.
+absl::Status CheckRef(const v1::RecordRef& ref);
+
+// Validation of directory rows before they are stored.
+absl::Status CheckTenant(const TenantRow& tenant);
+absl::Status CheckUser(const UserRow& user);
+absl::Status CheckTeam(const std::string& tenant_id, const v1::Team& team);
+absl::Status CheckDevice(const DeviceRow& device);
+absl::Status CheckApplied(const AppliedMutation& applied);
+
+// Milliseconds since the epoch <-> google.protobuf.Timestamp.
+int64_t ToUnixMs(const google::protobuf::Timestamp& ts);
+google::protobuf::Timestamp FromUnixMs(int64_t ms);
+
+}  // namespace crmsync::server::store_codec
+
+#endif  // CRMSYNC_SERVER_STORE_STORE_CODEC_H_

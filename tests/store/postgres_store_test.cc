@@ -1,0 +1,114 @@
+// PostgreSQL-specific behaviour of PostgresStore and PgPool (the shared
+// behaviour is in the conformance suites).
+#include <atomic>
+#include <thread>
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+
+#include "pg_cluster.h"
+#include "store/postgres_store.h"
+#include "store_fixture.h"
+
+namespace crmsync::server {
+namespace {
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loc = StoreLocation::Create(Backend::kPostgres, "pg");
+    ASSERT_TRUE(loc.ok()) << loc.status();
+    location_ = std::move(*loc);
+    auto store = PostgresStore::Open(location_->target());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    ASSERT_TRUE(store_->Migrate().ok());
+  }
+
+  // Ends every other session of the test role, as a server restart or a
+  // network cut would: pooled connections break.
+  int KillOtherSessions() {
+    pqxx::connection conn(location_->target());
+    pqxx::nontransaction tx(conn);
+    pqxx::result r = tx.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE usename = current_user AND pid <> pg_backend_pid()");
+    return static_cast<int>(r.size());
+  }
+
+  std::unique_ptr<StoreLocation> location_;
+  std::unique_ptr<PostgresStore> store_;
+};
+
+TEST_F(PostgresStoreTest, BrokenPooledConnectionsAreReplaced) {
+  ASSERT_TRUE(store_->PutTenant({"t", "acme", "Acme"}).ok());
+  ASSERT_GT(KillOtherSessions(), 0);
+  // Reads retry once on a fresh connection.
+  auto tenant = store_->GetTenantBySlug("acme");
+  ASSERT_TRUE(tenant.ok()) << tenant.status();
+  EXPECT_TRUE(tenant->has_value());
+  // Writes re-run the transaction on a fresh connection.
+  ASSERT_GT(KillOtherSessions(), 0);
+  absl::Status s = store_->Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); });
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(*store_->LatestSeq("t"), 1);
+}
+
+TEST_F(PostgresStoreTest, UnreachableServerIsUnavailable) {
+  auto store = PostgresStore::Open("host=127.0.0.1 port=1 user=x dbname=x connect_timeout=2");
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
+}
+
+TEST_F(PostgresStoreTest, MalformedConnectionStringIsAnError) {
+  auto store = PostgresStore::Open("this is not = a 'valid conninfo");
+  EXPECT_FALSE(store.ok());
+}
+
+TEST_F(PostgresStoreTest, SchemaMigrationsAreRecorded) {
+  pqxx::connection conn(location_->target());
+  pqxx::nontransaction tx(conn);
+  pqxx::row row = tx.exec1("SELECT count(*), max(version) FROM schema_migrations");
+  EXPECT_EQ(row[0].as<int>(), 1);
+  EXPECT_EQ(row[1].as<int>(), 1);
+  tx.exec0("INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')");
+  EXPECT_EQ(store_->Migrate().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(PostgresStoreTest, UnmigratedSchemaGivesErrors) {
+  auto fresh = StoreLocation::Create(Backend::kPostgres, "unmigrated");
+  ASSERT_TRUE(fresh.ok());
+  auto store = PostgresStore::Open((*fresh)->target());
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->LatestSeq("t").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE((*store)->Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
+}
+
+TEST_F(PostgresStoreTest, TheWriteLockSerialisesWritersOfOneTenantOnly) {
+  // While one transaction of tenant t holds its lock, another tenant's
+  // write commits, and a reader sees none of t's uncommitted changes.
+  std::atomic<bool> inside{false};
+  std::atomic<bool> release{false};
+  std::thread holder([&] {
+    absl::Status s = store_->Write("t", [&](WriteTx& tx) -> absl::Status {
+      auto seq = tx.NextSeq();
+      if (!seq.ok()) return seq.status();
+      auto st = tx.PutRecord(AccountState("held", *seq, "alice"), nullptr);
+      inside = true;
+      while (!release) std::this_thread::yield();
+      return st;
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  while (!inside) std::this_thread::yield();
+  absl::Status other = store_->Write("u", [](WriteTx& tx) { return tx.NextSeq().status(); });
+  EXPECT_TRUE(other.ok()) << other;
+  EXPECT_EQ(*store_->LatestSeq("t"), 0);
+  EXPECT_TRUE(store_->ReadSince("t", 0, 10)->empty());
+  release = true;
+  holder.join();
+  EXPECT_EQ(*store_->LatestSeq("t"), 1);
+  EXPECT_EQ(store_->ReadSince("t", 0, 10)->size(), 1u);
+}
+
+}  // namespace
+}  // namespace crmsync::server

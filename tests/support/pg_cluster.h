@@ -1,0 +1,104 @@
+// A throwaway PostgreSQL 15 cluster for tests.
+//
+// PgCluster::Start() runs initdb and pg_ctl from /usr/lib/postgresql/15/bin
+// in a fresh directory under the cluster root, listening on 127.0.0.1 and a
+// free port only (plus a unix socket inside that directory), with fsync on.
+// It creates a role and a database for the tests. As root the directory is
+// handed to the `postgres` user and the server commands run through
+// `runuser -u postgres --` (initdb refuses root). The destructor stops the
+// server (immediate mode) and deletes the directory, also when tests fail.
+//
+// If CRMSYNC_TEST_PG_URI is set, no cluster is started: that server is used
+// as is (the role must be allowed to create schemas in its database).
+//
+// Cluster root: $CRMSYNC_TEST_PG_ROOT, else /tmp/crmsync-pg-<uid>. Every
+// cluster directory records the pid of the process that started it
+// (owner.pid); Start() first removes clusters whose owner died without
+// cleaning up (a crashed test binary), and the CTest fixture
+// crmsync_pg_clusters does the same before and after the test run
+// (tests/support/pg-test-cluster.sh sweep).
+//
+// Isolation: NewSchema() gives each test an empty schema of its own and a
+// connection string whose search_path selects it.
+//
+// Thread-safety: NewSchema may be called from several threads; the rest is
+// for the thread that owns the object.
+#ifndef CRMSYNC_TESTS_SUPPORT_PG_CLUSTER_H_
+#define CRMSYNC_TESTS_SUPPORT_PG_CLUSTER_H_
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "gtest/gtest.h"
+
+namespace crmsync::testing {
+
+class PgCluster {
+ public:
+  // Starts a cluster (about 1-2 s) or attaches to CRMSYNC_TEST_PG_URI.
+  static absl::StatusOr<std::unique_ptr<PgCluster>> Start();
+  // Stops the server and removes its directory (own cluster only); drops
+  // the schemas it created (external server only).
+  ~PgCluster();
+  PgCluster(const PgCluster&) = delete;
+  PgCluster& operator=(const PgCluster&) = delete;
+
+  // libpq connection string of the test database, as the test role.
+  const std::string& conninfo() const { return conninfo_; }
+  // True when attached to CRMSYNC_TEST_PG_URI.
+  bool external() const { return external_; }
+  // The cluster directory (empty when external).
+  const std::string& dir() const { return dir_; }
+  int port() const { return port_; }
+
+  // Creates an empty schema named after `hint` (made unique) and returns a
+  // connection string whose search_path is that schema.
+  absl::StatusOr<std::string> NewSchema(const std::string& hint);
+
+  // Removes clusters under `root` whose owner process is gone. Returns how
+  // many were removed.
+  static int SweepStale(const std::string& root);
+  // The cluster root described above.
+  static std::string DefaultRoot();
+
+ private:
+  PgCluster() = default;
+  absl::Status StartOwn();
+  void Stop();
+
+  bool external_ = false;
+  std::string dir_;
+  int port_ = 0;
+  std::string conninfo_;
+  std::mutex mu_;
+  std::atomic<int> next_schema_{0};
+  std::vector<std::string> schemas_;
+};
+
+// A GoogleTest global environment owning one PgCluster for the whole test
+// binary. The cluster is started on first use (tests that never ask for it
+// cost nothing) and stopped in TearDown. Register it once per binary:
+//   ::testing::AddGlobalTestEnvironment(PgClusterEnvironment::Instance());
+class PgClusterEnvironment : public ::testing::Environment {
+ public:
+  // The process-wide instance (owned by GoogleTest once registered).
+  static PgClusterEnvironment* Instance();
+
+  // The running cluster, starting it on first call. A failure to start is
+  // remembered and returned to every later caller.
+  absl::StatusOr<PgCluster*> Cluster();
+  void TearDown() override;
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<PgCluster> cluster_;
+  absl::Status start_error_;
+};
+
+}  // namespace crmsync::testing
+
+#endif  // CRMSYNC_TESTS_SUPPORT_PG_CLUSTER_H_
