@@ -217,7 +217,8 @@ Scenario MakeScenario(uint64_t seed, const HarnessOptions& options) {
   s.initial = Merge(nullptr, create, Context(policies, 1)).new_state;
 
   const bool future = options.allow_future_clock && rng.OneIn(4);
-  const int n = std::clamp(options.devices, 1, 8);
+  // Disjoint mode has one lww field per device: at most four devices.
+  const int n = std::clamp(options.devices, 1, options.disjoint_fields ? 4 : 8);
   for (int d = 0; d < n; ++d) {
     SimDevice dev("dev-" + std::to_string(d), s.initial,
                   d == 0 && future ? 3'600'000 : static_cast<int64_t>(rng.Below(5000)));
