@@ -36,7 +36,7 @@ absl::Status SyncdApp::Start() {
     auto parsed = sync::PolicyTable::Parse(text.str());
     if (!parsed.ok()) {
       return absl::InvalidArgumentError("--policy-file " + config_.policy_file + ": " +
-                                        parsed.error());
+                                        parsed.status().message());
     }
     policies_ = std::move(parsed.value());
   }

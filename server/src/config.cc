@@ -94,6 +94,34 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->check(CLI::Range(0, 600))
       ->capture_default_str();
 
+  app.add_flag("--dev-identity", config->dev_identity,
+               "Trust the caller identity in x-crmsync-dev-tenant/-user/-device metadata. "
+               "Development only; refused unless --listen is a loopback address")
+      ->envname("CRMSYNC_DEV_IDENTITY");
+  app.add_option("--policy-file", config->policy_file,
+                 "Conflict policy overrides, one 'entity.field = policy' rule per line "
+                 "(docs/conflicts.md)")
+      ->envname("CRMSYNC_POLICY_FILE");
+  app.add_option("--worker-threads", config->worker_threads,
+                 "Threads that run store-bound RPC work")
+      ->envname("CRMSYNC_WORKER_THREADS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--max-batch", config->max_batch, "Most mutations accepted in one Push")
+      ->envname("CRMSYNC_MAX_BATCH")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--reassignment-grace-hours", config->reassignment_grace_hours,
+                 "Hours during which an offline edit by a record's previous owner is still "
+                 "accepted after the record was reassigned")
+      ->envname("CRMSYNC_REASSIGNMENT_GRACE_HOURS")
+      ->check(CLI::Range(0, 24 * 365))
+      ->capture_default_str();
+  app.add_option("--heartbeat-seconds", config->heartbeat_seconds,
+                 "Seconds of silence after which a Subscribe stream gets a heartbeat")
+      ->envname("CRMSYNC_HEARTBEAT_SECONDS")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_option("--ready-file", config->ready_file,
                  "Write the bound port to this file once serving (useful with --listen "
                  "127.0.0.1:0)")
@@ -130,6 +158,11 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
               "crm-syncd: TLS is required: pass --tls-cert and --tls-key (deploy/make-dev-certs.sh "
               "makes development certificates), or --dev-insecure on a loopback address\n"};
     }
+  }
+  if (config->dev_identity && !IsLoopbackListenAddress(config->listen)) {
+    return {true, 2,
+            "crm-syncd: --dev-identity trusts unauthenticated metadata and is only allowed on a "
+            "loopback address; got --listen " + config->listen + "\n"};
   }
   if (!config->tls_client_ca.empty() && !have_tls) {
     return {true, 2, "crm-syncd: --tls-client-ca needs --tls-cert and --tls-key\n"};

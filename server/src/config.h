@@ -44,6 +44,20 @@ struct ServerConfig {
   int max_message_bytes = 8 * 1024 * 1024;
   // Seconds to let in-flight calls finish on SIGTERM before cancelling them.
   int shutdown_grace_seconds = 10;
+  // Accept the caller's identity from x-crmsync-dev-* metadata. Development
+  // only: refused unless --listen is a loopback address.
+  bool dev_identity = false;
+  // Conflict policy overrides (see docs/conflicts.md); empty = defaults.
+  std::string policy_file;
+  // Threads running store-bound RPC work.
+  int worker_threads = 8;
+  // Most mutations per Push.
+  int max_batch = 500;
+  // Hours an offline edit by a record's previous owner is still accepted
+  // after the record was reassigned.
+  int reassignment_grace_hours = 14 * 24;
+  // Seconds of silence after which a Subscribe stream gets a heartbeat.
+  int heartbeat_seconds = 15;
   // When set, the bound port is written to this file once serving (for
   // supervisors and tests that listen on port 0).
   std::string ready_file;

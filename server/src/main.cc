@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "config.h"
-#include "grpc_server.h"
+#include "app.h"
 #include "logging.h"
 #include "version.h"
 
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  crmsync::server::GrpcServer server(config);
+  crmsync::server::SyncdApp server(config);
   if (auto status = server.Start(); !status.ok()) {
     spdlog::error("cannot start: {}", std::string(status.message()));
     return 1;

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "crmsync/sync/change.h"
-#include "crmsync/sync/record_model.h"
 #include "cursor.h"
 #include "directive.h"
 #include "hashing.h"
@@ -83,8 +82,9 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   response->set_has_more(!exhausted);
   response->mutable_server_hlc()->set_wall_time_ms(clock_->NowMs());
   if (!who.device_id.empty()) {
-    // The cursor the device sent is the position it has confirmed holding.
-    if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, clock_->NowMs(), *cursor);
+    // The position the device was handed: it holds (or is receiving) every
+    // record up to it. Retention and the reassignment grace rule use it.
+    if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, clock_->NowMs(), position);
         !s.ok()) {
       return s;
     }

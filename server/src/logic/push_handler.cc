@@ -5,6 +5,10 @@
 #include <utility>
 #include <vector>
 
+#include <google/protobuf/util/message_differencer.h>
+
+#include <algorithm>
+
 #include "crmsync/sync/merge.h"
 #include "crmsync/sync/record_model.h"
 #include "directive.h"
@@ -25,6 +29,24 @@ v1::MutationResult Rejected(const v1::Mutation& m, v1::RejectReason reason, std:
   r.set_reject_reason(reason);
   r.set_message(std::move(message));
   return r;
+}
+
+bool SameScope(const v1::ScopeKeys& a, const v1::ScopeKeys& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+
+// When the record's scope last changed after `base_version`: the latest
+// clock reading of a change to a scope field made after that version.
+int64_t ScopeChangeTimeMs(const v1::RecordState& state, int64_t base_version) {
+  int64_t moved = 0;
+  for (const char* f : {"owner_user_id", "team_id", "visibility", "store_ids", "store_id",
+                        "home_store_id"}) {
+    auto it = state.fields().find(f);
+    if (it != state.fields().end() && it->second.version() > base_version) {
+      moved = std::max(moved, it->second.hlc().wall_time_ms());
+    }
+  }
+  return moved;
 }
 
 // Applies the mutations of one batch inside one write transaction.
@@ -55,14 +77,14 @@ class BatchApplier {
 
  private:
   absl::StatusOr<v1::MutationResult> ApplyNew(const v1::Mutation& m) {
-    if (auto invalid = sync::ValidateMutation(m); !invalid.ok()) {
+    if (sync::Status invalid = sync::ValidateMutation(m); !invalid.ok()) {
       return Rejected(m, v1::REJECT_REASON_VALIDATION, invalid.message());
     }
     auto stored = tx_->GetRecord(m.record());
     if (!stored.ok()) return stored.status();
     const v1::RecordState* current = stored->has_value() ? &**stored : nullptr;
 
-    if (auto denied = Authorize(m, current); !denied.ok()) return denied.status();
+    if (auto s = Authorize(m, current); !s.ok()) return s;
     if (denied_) {
       v1::MutationResult r = Rejected(m, denied_reason_, denied_message_);
       if (current && CanRead(who_, current->ref().entity_type(), current->scope())) {
@@ -71,14 +93,31 @@ class BatchApplier {
       return r;
     }
 
+    // A conflict resolution names the stored Conflict it settles.
+    std::optional<v1::RecordState> conflict_record;
+    v1::Conflict conflict;
+    if (m.operation() == v1::OPERATION_RESOLVE_CONFLICT) {
+      v1::RecordRef ref;
+      ref.set_entity_type(v1::ENTITY_TYPE_CONFLICT);
+      ref.set_id(m.conflict_id());
+      auto found = tx_->GetRecord(ref);
+      if (!found.ok()) return found.status();
+      if (found->has_value() && !(*found)->deleted() && (*found)->data().has_conflict() &&
+          (*found)->data().conflict().record().id() == m.record().id()) {
+        conflict_record = **found;
+        conflict = conflict_record->data().conflict();
+      }
+    }
+
     // Merge is pure: a first pass with a probe version tells whether the
     // mutation changes anything; only then is a sequence number taken, so
     // no-op mutations leave no holes in the sequence.
     sync::MergeContext ctx;
     ctx.new_version = kProbeVersion;
-    ctx.now_ms = now_ms_;
+    ctx.physical_ms = now_ms_;
     ctx.max_clock_skew_ms = options_.max_clock_skew_ms;
     ctx.policies = &policies_;
+    ctx.conflict = conflict_record ? &conflict : nullptr;
     sync::MergeResult merged = sync::Merge(current, m, ctx);
     int64_t seq = 0;
     if (merged.outcome != v1::MUTATION_OUTCOME_REJECTED && merged.changed) {
@@ -89,27 +128,36 @@ class BatchApplier {
       merged = sync::Merge(current, m, ctx);
     }
 
-    v1::MutationResult r;
-    r.set_client_seq(m.client_seq());
-    r.set_outcome(merged.outcome);
-    r.set_reject_reason(merged.reject_reason);
-    r.set_message(merged.message);
-    for (const auto& f : merged.server_kept_fields) r.add_server_kept_fields(f);
-
+    v1::MutationResult r = sync::ToMutationResult(merged, m, /*include_audit_conflicts=*/true);
+    r.clear_record();
+    r.set_change_seq(seq);
     if (seq > 0) {
+      CompleteScopeKeys(merged.new_state.data(), merged.new_state.mutable_scope());
       const v1::ScopeKeys* previous_scope = nullptr;
-      if (current && !sync::SameScope(current->scope(), merged.new_state.scope())) {
+      if (current && !SameScope(current->scope(), merged.new_state.scope())) {
         previous_scope = &current->scope();
       }
       if (auto s = tx_->PutRecord(merged.new_state, previous_scope); !s.ok()) return s;
-      r.set_change_seq(seq);
-      for (const v1::Conflict& c : merged.conflicts) {
-        auto id = StoreConflict(c);
-        if (!id.ok()) return id.status();
-        r.add_conflict_ids(*id);
-      }
+    } else if (merged.metadata_changed && current) {
+      // Newer clock/provenance for an unchanged value: no change to announce.
+      if (auto s = tx_->PutRecord(merged.new_state, nullptr); !s.ok()) return s;
     }
-    const v1::RecordState& after = merged.changed ? merged.new_state : *current_or_empty(current);
+    // Conflicts are stored whether or not the record changed (a manual
+    // conflict keeps the server value and changes nothing else).
+    for (const v1::Conflict& c : merged.conflicts) {
+      if (auto s = StoreConflict(c, m.hlc()); !s.ok()) return s;
+    }
+    if (merged.resolved_conflict && conflict_record) {
+      auto cseq = tx_->NextSeq();
+      if (!cseq.ok()) return cseq.status();
+      v1::RecordState settled =
+          sync::ConflictRecordState(*merged.resolved_conflict, *cseq, m.hlc());
+      settled.set_created_version(conflict_record->created_version());
+      if (auto s = tx_->PutRecord(settled, nullptr); !s.ok()) return s;
+      if (seq == 0) r.set_change_seq(*cseq);
+    }
+    const bool wrote = seq > 0 || merged.metadata_changed;
+    const v1::RecordState& after = wrote ? merged.new_state : *current_or_empty(current);
     if (after.has_ref() &&
         (CanRead(who_, after.ref().entity_type(), after.scope()) || granted_by_grace_)) {
       *r.mutable_record() = after;
@@ -123,12 +171,10 @@ class BatchApplier {
   }
 
   // Stores a Conflict as a record of its own (synced to the record owner).
-  absl::StatusOr<std::string> StoreConflict(const v1::Conflict& conflict) {
+  absl::Status StoreConflict(const v1::Conflict& conflict, const v1::HlcTimestamp& hlc) {
     auto seq = tx_->NextSeq();
     if (!seq.ok()) return seq.status();
-    v1::RecordState state = sync::NewConflictRecord(conflict, *seq);
-    if (auto s = tx_->PutRecord(state, nullptr); !s.ok()) return s;
-    return conflict.id();
+    return tx_->PutRecord(sync::ConflictRecordState(conflict, *seq, hlc), nullptr);
   }
 
   // Decides whether `who_` may apply `m`; sets denied_* when not. A non-OK
@@ -140,6 +186,7 @@ class BatchApplier {
     if (!current || current->deleted()) {
       // A create: the scope is the one the new values give the record.
       v1::ScopeKeys scope = sync::ScopeKeysOf(m.values());
+      CompleteScopeKeys(m.values(), &scope);
       if (current && current->deleted()) scope = current->scope();
       if (!CanWrite(who_, type, scope, m.operation())) {
         Deny(v1::REJECT_REASON_PERMISSION_DENIED,
@@ -157,8 +204,18 @@ class BatchApplier {
     if (m.base_version() > 0 && m.base_version() < current->version()) {
       auto then = store_->ScopeAt(who_.tenant_id, m.record(), m.base_version());
       if (!then.ok()) return then.status();
+      bool held = false;
       if (*then && CanWrite(who_, type, **then, m.operation())) {
-        int64_t moved_ms = sync::ScopeChangeTimeMs(*current);
+        // Only a device that really received that version may use it.
+        auto device = store_->GetDevice(who_.tenant_id, who_.device_id);
+        if (!device.ok()) return device.status();
+        auto id_field = current->fields().find("id");
+        bool created_here = id_field != current->fields().end() &&
+                            id_field->second.provenance().device_id() == who_.device_id;
+        held = created_here || (*device && (*device)->device.cursor_seq() >= m.base_version());
+      }
+      if (held) {
+        int64_t moved_ms = ScopeChangeTimeMs(*current, m.base_version());
         if (now_ms_ - moved_ms <= options_.reassignment_grace_ms) {
           granted_by_grace_ = true;
           return absl::OkStatus();
@@ -255,6 +312,8 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
+  // Last contact, for device lists and retention (position unchanged).
+  if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, now_ms, -1); !s.ok()) return s;
   for (auto& r : results) *response->add_results() = std::move(r);
   response->mutable_server_hlc()->set_wall_time_ms(now_ms);
   if (last_seq > 0 && on_commit_) on_commit_(who.tenant_id, last_seq);

@@ -76,4 +76,11 @@ bool CanWrite(const Principal& who, v1::EntityType type, const v1::ScopeKeys& sc
   return CanRead(who, type, scope);
 }
 
+void CompleteScopeKeys(const v1::Record& data, v1::ScopeKeys* scope) {
+  if (data.has_loyalty_account() && !data.loyalty_account().home_store_id().empty() &&
+      !HasStore(*scope, data.loyalty_account().home_store_id())) {
+    scope->add_store_ids(data.loyalty_account().home_store_id());
+  }
+}
+
 }  // namespace crmsync::server

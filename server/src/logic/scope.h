@@ -25,6 +25,10 @@ bool CanRead(const Principal& who, ::crmsync::v1::EntityType type,
 bool CanWrite(const Principal& who, ::crmsync::v1::EntityType type,
               const ::crmsync::v1::ScopeKeys& scope, ::crmsync::v1::Operation operation);
 
+// Adds the scope keys the generic derivation (sync::ScopeKeysOf) cannot
+// know: a loyalty account belongs to the terminals of its home store.
+void CompleteScopeKeys(const ::crmsync::v1::Record& data, ::crmsync::v1::ScopeKeys* scope);
+
 }  // namespace crmsync::server
 
 #endif  // CRMSYNC_SERVER_LOGIC_SCOPE_H_

@@ -26,6 +26,11 @@ class Receiver final : public pqxx::notification_receiver {
 
 }  // namespace
 
+struct PostgresNotifier::PublishConnection {
+  explicit PublishConnection(const std::string& conninfo) : conn(conninfo) {}
+  pqxx::connection conn;
+};
+
 PostgresNotifier::PostgresNotifier(std::string conninfo)
     : conninfo_(std::move(conninfo)), thread_([this] { ListenLoop(); }) {}
 
@@ -40,8 +45,8 @@ void PostgresNotifier::Publish(const std::string& tenant_id, int64_t latest_seq)
   std::lock_guard<std::mutex> lock(publish_mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
-      if (!publish_conn_) publish_conn_ = std::make_unique<pqxx::connection>(conninfo_);
-      pqxx::nontransaction tx(*publish_conn_);
+      if (!publish_conn_) publish_conn_ = std::make_unique<PublishConnection>(conninfo_);
+      pqxx::nontransaction tx(publish_conn_->conn);
       tx.exec_params("SELECT pg_notify($1, $2)", std::string(kChannel), payload);
       return;
     } catch (const std::exception& e) {

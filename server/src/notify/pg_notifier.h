@@ -15,10 +15,6 @@
 
 #include "logic/notifier.h"
 
-namespace pqxx {
-class connection;
-}
-
 namespace crmsync::server {
 
 class PostgresNotifier final : public InProcessNotifier {
@@ -41,7 +37,8 @@ class PostgresNotifier final : public InProcessNotifier {
   std::atomic<bool> stop_{false};
   std::atomic<bool> listening_{false};
   std::mutex publish_mu_;
-  std::unique_ptr<pqxx::connection> publish_conn_;
+  struct PublishConnection;  // wraps the libpqxx connection used for NOTIFY
+  std::unique_ptr<PublishConnection> publish_conn_;
   std::thread thread_;
 };
 

@@ -1,0 +1,169 @@
+// End to end over gRPC against a real crm-syncd process on the embedded
+// store with the demo tenant.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <thread>
+
+#include "server_process.h"
+#include "sync_client.h"
+
+namespace crmsync::testing {
+namespace {
+
+v1::PullResponse PullEverything(DevSyncClient& client, std::string* cursor) {
+  v1::PullResponse all;
+  for (int i = 0; i < 1000; ++i) {
+    v1::PullRequest req;
+    req.mutable_client()->set_protocol_version(1);
+    req.set_cursor(*cursor);
+    v1::PullResponse page;
+    grpc::Status s = client.Pull(req, &page);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) break;
+    for (const auto& c : page.changes()) *all.add_changes() = c;
+    *cursor = page.next_cursor();
+    if (!page.has_more()) break;
+  }
+  return all;
+}
+
+class SyncE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("crmsync-e2e-");
+    std::string error;
+    ASSERT_TRUE(server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
+                               "--heartbeat-seconds", "1", "--store", "sqlite:" + dir_ + "/crm.db"},
+                              &error))
+        << error;
+  }
+  void TearDown() override {
+    server_.Stop(SIGTERM);
+    RemoveTree(dir_);
+  }
+  std::string dir_;
+  ServerProcess server_;
+};
+
+TEST_F(SyncE2eTest, DemoTenantBootstrapsPerRoleScope) {
+  DevSyncClient alice(server_.address(), "demo", "alice", "alice-phone");
+  DevSyncClient till(server_.address(), "demo", "till-paris", "till-1");
+  std::string c1, c2;
+  auto alice_view = PullEverything(alice, &c1);
+  auto till_view = PullEverything(till, &c2);
+  int leads = 0, coupons = 0;
+  for (const auto& c : alice_view.changes()) {
+    if (c.record().entity_type() == v1::ENTITY_TYPE_LEAD) {
+      ++leads;
+      EXPECT_EQ(c.values().lead().owner_user_id(), "u-alice");
+    }
+    EXPECT_NE(c.record().entity_type(), v1::ENTITY_TYPE_COUPON);
+  }
+  for (const auto& c : till_view.changes()) {
+    EXPECT_NE(c.record().entity_type(), v1::ENTITY_TYPE_LEAD);
+    if (c.record().entity_type() == v1::ENTITY_TYPE_COUPON) ++coupons;
+  }
+  EXPECT_EQ(leads, 3);
+  EXPECT_EQ(coupons, 1);
+}
+
+TEST_F(SyncE2eTest, EditOnOneDeviceReachesASubscribedDevice) {
+  DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone");
+  DevSyncClient tablet(server_.address(), "demo", "alice", "alice-tablet");
+  std::string phone_cursor, tablet_cursor;
+  auto snapshot = PullEverything(phone, &phone_cursor);
+  PullEverything(tablet, &tablet_cursor);
+
+  grpc::ClientContext stream_ctx;
+  auto stream = tablet.Subscribe(&stream_ctx, tablet_cursor);
+  v1::SubscribeEvent first;
+  // A heartbeat proves the stream is established before the push.
+  ASSERT_TRUE(stream->Read(&first));
+
+  v1::RecordState lead;
+  for (const auto& c : snapshot.changes()) {
+    if (c.record().id() == "lead-alice-1") {
+      lead.mutable_ref()->CopyFrom(c.record());
+      lead.set_version(c.version());
+      *lead.mutable_data() = c.values();
+    }
+  }
+  ASSERT_TRUE(lead.has_ref());
+  v1::Lead values;
+  values.set_phone("+33 6 12 34 56 78");
+  v1::PushRequest push;
+  push.mutable_client()->set_protocol_version(1);
+  *push.add_mutations() = LeadUpdate(1, lead, values, {"phone"}, phone.device());
+  v1::PushResponse pushed;
+  ASSERT_TRUE(phone.Push(push, &pushed).ok());
+  ASSERT_EQ(pushed.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED)
+      << pushed.results(0).message();
+
+  bool notified = false;
+  v1::SubscribeEvent event;
+  for (int i = 0; i < 20 && stream->Read(&event); ++i) {
+    if (event.has_changes_available()) {
+      notified = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(notified) << "no ChangesAvailable on the subscribed device";
+  auto delta = PullEverything(tablet, &tablet_cursor);
+  ASSERT_EQ(delta.changes_size(), 1);
+  EXPECT_EQ(delta.changes(0).values().lead().phone(), "+33 6 12 34 56 78");
+  EXPECT_THAT(delta.changes(0).changed_fields().paths(), ::testing::ElementsAre("phone"));
+  stream_ctx.TryCancel();
+}
+
+TEST_F(SyncE2eTest, UnknownUserIsUnauthenticatedAndRepCannotReadOthersLeads) {
+  DevSyncClient stranger(server_.address(), "demo", "mallory", "m-1");
+  v1::PullRequest req;
+  req.mutable_client()->set_protocol_version(1);
+  v1::PullResponse resp;
+  EXPECT_EQ(stranger.Pull(req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  DevSyncClient bob(server_.address(), "demo", "bob", "bob-phone");
+  std::string cursor;
+  const v1::PullResponse bob_view = PullEverything(bob, &cursor);
+  int bob_leads = 0;
+  for (const auto& c : bob_view.changes()) {
+    if (c.record().entity_type() == v1::ENTITY_TYPE_LEAD) {
+      EXPECT_EQ(c.values().lead().owner_user_id(), "u-bob");
+      ++bob_leads;
+    }
+  }
+  EXPECT_EQ(bob_leads, 3);
+}
+
+TEST_F(SyncE2eTest, OldProtocolGetsUpgradeDirective) {
+  DevSyncClient alice(server_.address(), "demo", "alice", "alice-phone");
+  v1::PullRequest req;  // protocol_version 0
+  v1::PullResponse resp;
+  std::multimap<std::string, std::string> trailers;
+  grpc::Status s = alice.Pull(req, &resp, &trailers);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  auto it = trailers.find("crmsync-directive");
+  ASSERT_NE(it, trailers.end());
+  EXPECT_EQ(it->second, "upgrade-required");
+}
+
+TEST_F(SyncE2eTest, SubscribeStreamEndsCleanlyOnServerShutdown) {
+  DevSyncClient tablet(server_.address(), "demo", "alice", "alice-tablet");
+  grpc::ClientContext ctx;
+  auto stream = tablet.Subscribe(&ctx, "");
+  v1::SubscribeEvent event;
+  ASSERT_TRUE(stream->Read(&event));
+  int exit_status = server_.Stop(SIGTERM);
+  ASSERT_NE(exit_status, -1);
+  EXPECT_EQ(WEXITSTATUS(exit_status), 0);
+  while (stream->Read(&event)) {
+  }
+  grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok() || s.error_code() == grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+}  // namespace
+}  // namespace crmsync::testing
