@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "crmsync/sync/record_model.h"
+#include "pg_cluster.h"
 #include "version.h"
 
 namespace crmsync::server::testing {
@@ -53,10 +54,24 @@ v1::Mutation Device::Delete(const v1::RecordState& base, int64_t now_ms) {
   return m;
 }
 
+namespace {
+// One throwaway PostgreSQL cluster for the whole binary, started on first use.
+::testing::Environment* const kPgEnvironment =
+    ::testing::AddGlobalTestEnvironment(crmsync::testing::PgClusterEnvironment::Instance());
+}  // namespace
+
 void HandlerTest::SetUp() {
   char tmpl[] = "/tmp/crmsync-handler-XXXXXX";
   dir_ = mkdtemp(tmpl);
-  auto store = OpenStore("sqlite:" + dir_ + "/crm.db");
+  std::string spec = "sqlite:" + dir_ + "/crm.db";
+  if (GetParam() == "postgres") {
+    auto cluster = crmsync::testing::PgClusterEnvironment::Instance()->Cluster();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    auto schema = (*cluster)->NewSchema("handler");
+    ASSERT_TRUE(schema.ok()) << schema.status();
+    spec = "postgres:" + *schema;
+  }
+  auto store = OpenStore(spec);
   ASSERT_TRUE(store.ok()) << store.status();
   store_ = std::move(*store);
   ASSERT_TRUE(store_->Migrate().ok());

@@ -45,7 +45,8 @@ class Device {
   int64_t seq_ = 0;
 };
 
-class HandlerTest : public ::testing::Test {
+// Parameterised over the store: "sqlite" or "postgres".
+class HandlerTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override;
   void TearDown() override;

@@ -26,7 +26,7 @@ std::vector<std::string> Ids(const std::vector<v1::Change>& changes) {
   return ids;
 }
 
-TEST_F(HandlerTest, CreatedLeadReachesOwnersOtherDeviceWithEveryField) {
+TEST_P(HandlerTest, CreatedLeadReachesOwnersOtherDeviceWithEveryField) {
   Device phone("dev-alice", "alice");
   auto resp = PushOk(Rep("alice", "dev-alice"),
                      {phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs)});
@@ -44,7 +44,7 @@ TEST_F(HandlerTest, CreatedLeadReachesOwnersOtherDeviceWithEveryField) {
   EXPECT_EQ(commits_seen_, 1);
 }
 
-TEST_F(HandlerTest, RetriedBatchReturnsOriginalResultsAndChangesNothing) {
+TEST_P(HandlerTest, RetriedBatchReturnsOriginalResultsAndChangesNothing) {
   Device phone("dev-alice", "alice");
   std::vector<v1::Mutation> batch = {
       phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs),
@@ -65,7 +65,7 @@ TEST_F(HandlerTest, RetriedBatchReturnsOriginalResultsAndChangesNothing) {
   EXPECT_EQ(*latest_after, *latest) << "a retried batch must not create changes";
 }
 
-TEST_F(HandlerTest, ReusedClientSeqWithDifferentPayloadIsRejectedAndOriginalKept) {
+TEST_P(HandlerTest, ReusedClientSeqWithDifferentPayloadIsRejectedAndOriginalKept) {
   Device phone("dev-alice", "alice");
   v1::Mutation original = phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs);
   PushOk(Rep("alice", "dev-alice"), {original});
@@ -80,7 +80,7 @@ TEST_F(HandlerTest, ReusedClientSeqWithDifferentPayloadIsRejectedAndOriginalKept
   EXPECT_EQ((*stored)->data().lead().first_name(), "Jeanne");
 }
 
-TEST_F(HandlerTest, SameClientSeqFromAnotherDeviceIsADifferentMutation) {
+TEST_P(HandlerTest, SameClientSeqFromAnotherDeviceIsADifferentMutation) {
   Device a("dev-alice", "alice"), b("dev-bob", "bob");
   auto ra = PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("l-a", "alice", "A", "1"), kStartMs)});
   auto rb = PushOk(Rep("bob", "dev-bob"), {b.Create(LeadRecord("l-b", "bob", "B", "2"), kStartMs)});
@@ -88,7 +88,7 @@ TEST_F(HandlerTest, SameClientSeqFromAnotherDeviceIsADifferentMutation) {
   EXPECT_EQ(rb.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
 }
 
-TEST_F(HandlerTest, BatchOverTheLimitIsResourceExhaustedAndStoresNothing) {
+TEST_P(HandlerTest, BatchOverTheLimitIsResourceExhaustedAndStoresNothing) {
   Device phone("dev-alice", "alice");
   std::vector<v1::Mutation> batch;
   for (int i = 0; i <= push_options_.max_batch; ++i) {
@@ -102,7 +102,7 @@ TEST_F(HandlerTest, BatchOverTheLimitIsResourceExhaustedAndStoresNothing) {
   EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
 }
 
-TEST_F(HandlerTest, NonIncreasingClientSeqIsInvalidArgumentAndStoresNothing) {
+TEST_P(HandlerTest, NonIncreasingClientSeqIsInvalidArgumentAndStoresNothing) {
   Device phone("dev-alice", "alice");
   auto m1 = phone.Create(LeadRecord("lead-1", "alice", "X", "1"), kStartMs);
   auto m2 = phone.Create(LeadRecord("lead-2", "alice", "Y", "2"), kStartMs);
@@ -112,7 +112,7 @@ TEST_F(HandlerTest, NonIncreasingClientSeqIsInvalidArgumentAndStoresNothing) {
   EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
 }
 
-TEST_F(HandlerTest, MalformedMutationIsRejectedWhileTheRestOfTheBatchApplies) {
+TEST_P(HandlerTest, MalformedMutationIsRejectedWhileTheRestOfTheBatchApplies) {
   Device phone("dev-alice", "alice");
   auto good = phone.Create(LeadRecord("lead-1", "alice", "X", "1"), kStartMs);
   auto bad = phone.Create(LeadRecord("lead-2", "alice", "Y", "2"), kStartMs);
@@ -127,7 +127,7 @@ TEST_F(HandlerTest, MalformedMutationIsRejectedWhileTheRestOfTheBatchApplies) {
   EXPECT_FALSE(missing->has_value());
 }
 
-TEST_F(HandlerTest, PullSendsOnlyTheFieldsChangedSinceTheCursor) {
+TEST_P(HandlerTest, PullSendsOnlyTheFieldsChangedSinceTheCursor) {
   Device phone("dev-alice", "alice"), tablet("dev-alice-2", "alice");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs)});
@@ -145,7 +145,7 @@ TEST_F(HandlerTest, PullSendsOnlyTheFieldsChangedSinceTheCursor) {
   EXPECT_TRUE(PullAll(Rep("alice", "dev-alice-2"), &cursor).empty());
 }
 
-TEST_F(HandlerTest, DeletedRecordArrivesAsTombstoneOnlyForDevicesThatHadIt) {
+TEST_P(HandlerTest, DeletedRecordArrivesAsTombstoneOnlyForDevicesThatHadIt) {
   Device phone("dev-alice", "alice");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {phone.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
@@ -161,7 +161,7 @@ TEST_F(HandlerTest, DeletedRecordArrivesAsTombstoneOnlyForDevicesThatHadIt) {
       << "a bootstrapping device never held the record and needs no tombstone";
 }
 
-TEST_F(HandlerTest, RepsSeeOwnAndTeamVisibleRecordsOnly) {
+TEST_P(HandlerTest, RepsSeeOwnAndTeamVisibleRecordsOnly) {
   Device a("dev-alice", "alice"), b("dev-bob", "bob"), c("dev-carol", "carol");
   PushOk(Rep("alice", "dev-alice"),
          {a.Create(LeadRecord("alice-private", "alice", "A", "1"), kStartMs),
@@ -177,7 +177,7 @@ TEST_F(HandlerTest, RepsSeeOwnAndTeamVisibleRecordsOnly) {
   EXPECT_TRUE(PullAll(Terminal(), &till_cursor).empty());
 }
 
-TEST_F(HandlerTest, RepCannotChangeAnotherRepsPrivateLead) {
+TEST_P(HandlerTest, RepCannotChangeAnotherRepsPrivateLead) {
   Device a("dev-alice", "alice"), b("dev-bob", "bob");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
@@ -192,14 +192,14 @@ TEST_F(HandlerTest, RepCannotChangeAnotherRepsPrivateLead) {
             "Jeanne");
 }
 
-TEST_F(HandlerTest, TerminalCannotCreateOrEditLeads) {
+TEST_P(HandlerTest, TerminalCannotCreateOrEditLeads) {
   Device till("dev-till", "till");
   auto resp = PushOk(Terminal(), {till.Create(LeadRecord("lead-t", "till", "T", "1"), kStartMs)});
   EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
   EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
 }
 
-TEST_F(HandlerTest, ReassignedLeadLeavesOldOwnerAndReachesNewOwner) {
+TEST_P(HandlerTest, ReassignedLeadLeavesOldOwnerAndReachesNewOwner) {
   Device a("dev-alice", "alice"), m("dev-maria", "maria");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
@@ -222,7 +222,7 @@ TEST_F(HandlerTest, ReassignedLeadLeavesOldOwnerAndReachesNewOwner) {
   EXPECT_EQ(bob_changes[0].values().lead().first_name(), "Jeanne") << "new owner gets every field";
 }
 
-TEST_F(HandlerTest, OfflineEditByPreviousOwnerWithinGraceIsKeptAndReachesNewOwner) {
+TEST_P(HandlerTest, OfflineEditByPreviousOwnerWithinGraceIsKeptAndReachesNewOwner) {
   Device a("dev-alice", "alice"), m("dev-maria", "maria");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
@@ -248,7 +248,7 @@ TEST_F(HandlerTest, OfflineEditByPreviousOwnerWithinGraceIsKeptAndReachesNewOwne
   EXPECT_EQ(bob_changes[0].values().lead().notes(), "Wants a demo on Tuesday");
 }
 
-TEST_F(HandlerTest, GraceNeedsADeviceThatReallyHeldTheRecord) {
+TEST_P(HandlerTest, GraceNeedsADeviceThatReallyHeldTheRecord) {
   Device other("dev-alice-2", "alice"), m("dev-maria", "maria");
   auto created = PushOk(Manager(), {m.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"),
                                              kStartMs)});
@@ -263,7 +263,7 @@ TEST_F(HandlerTest, GraceNeedsADeviceThatReallyHeldTheRecord) {
   EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
 }
 
-TEST_F(HandlerTest, OfflineEditByPreviousOwnerAfterGraceIsRejectedOutOfScope) {
+TEST_P(HandlerTest, OfflineEditByPreviousOwnerAfterGraceIsRejectedOutOfScope) {
   Device a("dev-alice", "alice"), m("dev-maria", "maria");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
@@ -280,7 +280,7 @@ TEST_F(HandlerTest, OfflineEditByPreviousOwnerAfterGraceIsRejectedOutOfScope) {
   EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_OUT_OF_SCOPE);
 }
 
-TEST_F(HandlerTest, PagedBootstrapResumesAndDeliversEveryRecordOnce) {
+TEST_P(HandlerTest, PagedBootstrapResumesAndDeliversEveryRecordOnce) {
   Device a("dev-alice", "alice");
   std::vector<v1::Mutation> batch;
   for (int i = 0; i < 7; ++i) {
@@ -304,7 +304,7 @@ TEST_F(HandlerTest, PagedBootstrapResumesAndDeliversEveryRecordOnce) {
                                         "lead-6"));
 }
 
-TEST_F(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
+TEST_P(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
   Device a("dev-alice", "alice"), b("dev-bob", "bob");
   v1::Record opp;
   opp.mutable_opportunity()->set_id("opp-1");
@@ -342,7 +342,7 @@ TEST_F(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
   EXPECT_EQ(conflicts, 1);
 }
 
-TEST_F(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
+TEST_P(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
   Device a("dev-alice", "alice");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
@@ -371,7 +371,7 @@ TEST_F(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
   EXPECT_EQ(DirectiveOf(status), std::optional<std::string>(kDirectiveResetRequired));
 }
 
-TEST_F(HandlerTest, PruningNeverPassesTheCursorOfAnActiveDevice) {
+TEST_P(HandlerTest, PruningNeverPassesTheCursorOfAnActiveDevice) {
   Device a("dev-alice", "alice");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
@@ -387,7 +387,7 @@ TEST_F(HandlerTest, PruningNeverPassesTheCursorOfAnActiveDevice) {
   EXPECT_EQ(changes[0].kind(), v1::CHANGE_KIND_TOMBSTONE);
 }
 
-TEST_F(HandlerTest, ChecksumMatchesAReplicaBuiltFromPulledChanges) {
+TEST_P(HandlerTest, ChecksumMatchesAReplicaBuiltFromPulledChanges) {
   Device a("dev-alice", "alice");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs),
@@ -432,7 +432,7 @@ TEST_F(HandlerTest, ChecksumMatchesAReplicaBuiltFromPulledChanges) {
   EXPECT_NE(stale_sum.digest(), server.digest());
 }
 
-TEST_F(HandlerTest, UnsupportedProtocolVersionIsFailedPreconditionWithUpgradeDirective) {
+TEST_P(HandlerTest, UnsupportedProtocolVersionIsFailedPreconditionWithUpgradeDirective) {
   v1::PullRequest request;
   request.mutable_client()->set_protocol_version(kMaxProtocolVersion + 1);
   v1::PullResponse response;
@@ -441,7 +441,7 @@ TEST_F(HandlerTest, UnsupportedProtocolVersionIsFailedPreconditionWithUpgradeDir
   EXPECT_EQ(DirectiveOf(status), std::optional<std::string>(kDirectiveUpgradeRequired));
 }
 
-TEST_F(HandlerTest, MalformedCursorIsInvalidArgument) {
+TEST_P(HandlerTest, MalformedCursorIsInvalidArgument) {
   for (const char* bad : {"garbage", "c1.", "c1.12x", "c1.99999999999999999999", "c2.5"}) {
     v1::PullRequest request;
     request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
@@ -452,6 +452,11 @@ TEST_F(HandlerTest, MalformedCursorIsInvalidArgument) {
         << bad;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, HandlerTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 TEST(CursorTest, RoundTrips) {
   for (int64_t v : {int64_t{0}, int64_t{1}, int64_t{42}, INT64_MAX}) {
