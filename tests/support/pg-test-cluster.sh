@@ -90,8 +90,12 @@ case "$cmd" in
     for dir in "$target"/cluster-*; do
       [[ -d "$dir" ]] || continue
       pid=$(cat "$dir/owner.pid" 2>/dev/null || echo 0)
-      if [[ "$pid" =~ ^[0-9]+$ && "$pid" -gt 0 ]] && kill -0 "$pid" 2>/dev/null; then
-        continue  # its test binary is still running
+      if [[ "$pid" =~ ^[0-9]+$ && "$pid" -gt 0 ]]; then
+        if kill -0 "$pid" 2>/dev/null; then
+          continue  # its test binary is still running
+        fi
+      elif [[ -n "$(find "$dir" -maxdepth 0 -newermt '-120 seconds' 2>/dev/null)" ]]; then
+        continue  # just created, owner not recorded yet
       fi
       stop_dir "$dir"
       removed=$((removed + 1))
