@@ -13,6 +13,7 @@
 #include "crmsync/sync/record_model.h"
 #include "directive.h"
 #include "hashing.h"
+#include "loyalty.h"
 #include "scope.h"
 #include "version.h"
 
@@ -118,19 +119,42 @@ class BatchApplier {
     ctx.max_clock_skew_ms = options_.max_clock_skew_ms;
     ctx.policies = &policies_;
     ctx.conflict = conflict_record ? &conflict : nullptr;
-    sync::MergeResult merged = sync::Merge(current, m, ctx);
+    // Coupon redemptions are arbitrated first; the merge then records the
+    // redemption with the server's verdict.
+    const v1::Mutation* to_merge = &m;
+    std::optional<RedemptionDecision> redemption;
+    if (m.operation() == v1::OPERATION_REDEEM) {
+      auto decision = ArbitrateRedemption(tx_, who_, m, current, now_ms_);
+      if (!decision.ok()) {
+        if (decision.status().code() != absl::StatusCode::kInvalidArgument) {
+          return decision.status();
+        }
+        return Rejected(m, v1::REJECT_REASON_VALIDATION, std::string(decision.status().message()));
+      }
+      redemption = std::move(*decision);
+      to_merge = &redemption->effective;
+    }
+
+    sync::MergeResult merged = sync::Merge(current, *to_merge, ctx);
+    if (auto refusal = CheckBalance(current, merged); refusal) return *refusal;
     int64_t seq = 0;
     if (merged.outcome != v1::MUTATION_OUTCOME_REJECTED && merged.changed) {
       auto next = tx_->NextSeq();
       if (!next.ok()) return next.status();
       seq = *next;
       ctx.new_version = seq;
-      merged = sync::Merge(current, m, ctx);
+      merged = sync::Merge(current, *to_merge, ctx);
     }
 
     v1::MutationResult r = sync::ToMutationResult(merged, m, /*include_audit_conflicts=*/true);
     r.clear_record();
     r.set_change_seq(seq);
+    if (redemption && !redemption->accepted && merged.outcome != v1::MUTATION_OUTCOME_REJECTED) {
+      // The losing redemption is kept (status REJECTED) for the till and audit.
+      r.set_outcome(v1::MUTATION_OUTCOME_REJECTED);
+      r.set_reject_reason(redemption->reason);
+      r.set_message(redemption->message);
+    }
     if (seq > 0) {
       CompleteScopeKeys(merged.new_state.data(), merged.new_state.mutable_scope());
       const v1::ScopeKeys* previous_scope = nullptr;
@@ -141,6 +165,9 @@ class BatchApplier {
     } else if (merged.metadata_changed && current) {
       // Newer clock/provenance for an unchanged value: no change to announce.
       if (auto s = tx_->PutRecord(merged.new_state, nullptr); !s.ok()) return s;
+    }
+    if (redemption && redemption->accepted && seq > 0) {
+      if (auto s = BumpCouponCount(*redemption); !s.ok()) return s;
     }
     // Conflicts are stored whether or not the record changed (a manual
     // conflict keeps the server value and changes nothing else).
@@ -168,6 +195,42 @@ class BatchApplier {
   static const v1::RecordState* current_or_empty(const v1::RecordState* current) {
     static const v1::RecordState kEmpty;
     return current ? current : &kEmpty;
+  }
+
+  // A debit that would take a points balance below zero is refused.
+  std::optional<v1::MutationResult> CheckBalance(const v1::RecordState* current,
+                                                 const sync::MergeResult& merged) {
+    if (!merged.changed || !merged.new_state.data().has_loyalty_account()) return std::nullopt;
+    int64_t after = merged.new_state.data().loyalty_account().points_balance();
+    int64_t before = current ? current->data().loyalty_account().points_balance() : 0;
+    if (after >= 0 || after >= before) return std::nullopt;
+    v1::MutationResult r;
+    r.set_outcome(v1::MUTATION_OUTCOME_REJECTED);
+    r.set_reject_reason(v1::REJECT_REASON_INSUFFICIENT_BALANCE);
+    r.set_message("points balance is " + std::to_string(before) +
+                  "; this debit would take it to " + std::to_string(after));
+    if (current) *r.mutable_record() = *current;
+    return r;
+  }
+
+  // Records an accepted redemption on its coupon (count, and deactivation
+  // once exhausted) as a server change.
+  absl::Status BumpCouponCount(const RedemptionDecision& d) {
+    v1::Mutation m = CouponCountMutation(d.coupon, d.new_count, now_ms_);
+    sync::MergeContext ctx;
+    ctx.physical_ms = now_ms_;
+    ctx.policies = &policies_;
+    auto seq = tx_->NextSeq();
+    if (!seq.ok()) return seq.status();
+    ctx.new_version = *seq;
+    sync::MergeResult merged = sync::Merge(&d.coupon, m, ctx);
+    if (merged.outcome == v1::MUTATION_OUTCOME_REJECTED) {
+      return absl::InternalError("coupon count update rejected: " + merged.message);
+    }
+    CompleteScopeKeys(merged.new_state.data(), merged.new_state.mutable_scope());
+    const v1::ScopeKeys* previous =
+        SameScope(d.coupon.scope(), merged.new_state.scope()) ? nullptr : &d.coupon.scope();
+    return tx_->PutRecord(merged.new_state, previous);
   }
 
   // Stores a Conflict as a record of its own (synced to the record owner).

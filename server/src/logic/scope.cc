@@ -77,6 +77,9 @@ bool CanWrite(const Principal& who, v1::EntityType type, const v1::ScopeKeys& sc
 }
 
 void CompleteScopeKeys(const v1::Record& data, v1::ScopeKeys* scope) {
+  if (data.has_coupon() && !data.coupon().active()) {
+    scope->clear_store_ids();  // inactive or exhausted: no terminal holds it
+  }
   if (data.has_loyalty_account() && !data.loyalty_account().home_store_id().empty() &&
       !HasStore(*scope, data.loyalty_account().home_store_id())) {
     scope->add_store_ids(data.loyalty_account().home_store_id());

@@ -26,7 +26,8 @@ bool CanWrite(const Principal& who, ::crmsync::v1::EntityType type,
               const ::crmsync::v1::ScopeKeys& scope, ::crmsync::v1::Operation operation);
 
 // Adds the scope keys the generic derivation (sync::ScopeKeysOf) cannot
-// know: a loyalty account belongs to the terminals of its home store.
+// know: a loyalty account belongs to the terminals of its home store; an
+// inactive (or exhausted) coupon belongs to no terminal.
 void CompleteScopeKeys(const ::crmsync::v1::Record& data, ::crmsync::v1::ScopeKeys* scope);
 
 }  // namespace crmsync::server

@@ -1,0 +1,43 @@
+// Store-terminal rules the merge cannot decide alone: coupon redemption
+// arbitrated against limits, validity and geofence, across every terminal,
+// inside the push transaction (which holds the tenant's write lock, so the
+// first committed claim wins).
+#ifndef CRMSYNC_SERVER_LOGIC_LOYALTY_H_
+#define CRMSYNC_SERVER_LOGIC_LOYALTY_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "crmsync/v1/sync.pb.h"
+#include "principal.h"
+#include "store/store.h"
+
+namespace crmsync::server {
+
+struct RedemptionDecision {
+  // The mutation to merge: the client's, with status ACCEPTED or REJECTED
+  // (and rejection_reason) written by the server.
+  v1::Mutation effective;
+  bool accepted = false;
+  v1::RejectReason reason = v1::REJECT_REASON_UNSPECIFIED;
+  std::string message;
+  // When accepted: the coupon record and its new accepted-redemption count.
+  v1::RecordState coupon;
+  int64_t new_count = 0;
+};
+
+// Decides an OPERATION_REDEEM mutation. `existing` is the stored redemption
+// with the same id, if any. A non-OK status is a store failure, or
+// INVALID_ARGUMENT for a malformed redemption (reject it as VALIDATION).
+absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Principal& who,
+                                                       const v1::Mutation& m,
+                                                       const v1::RecordState* existing,
+                                                       int64_t now_ms);
+
+// A server mutation setting the coupon's redemption_count (and, once the
+// total limit is reached, deactivating it so it leaves terminals' scope).
+v1::Mutation CouponCountMutation(const v1::RecordState& coupon, int64_t new_count, int64_t now_ms);
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_LOGIC_LOYALTY_H_
