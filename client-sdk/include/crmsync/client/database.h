@@ -1,0 +1,179 @@
+// The local store of a device: the replica of the server records in the
+// user's scope, the outbox of local edits not yet acknowledged, and the sync
+// state (cursor, device id, next client_seq, clock). Edits are local-first:
+// they are visible at once and pushed later by the SyncEngine.
+//
+// Encryption: with a non-empty `DatabaseOptions::key` the file (and its WAL)
+// is encrypted with SQLCipher (AES-256 pages with a per-page HMAC). Only the
+// `crmsync_client` library supports keys; `crmsync_client_plain` returns
+// FAILED_PRECONDITION for them.
+//
+// Thread-safety: a Database is thread-safe; calls are serialised internally.
+// Every call blocks on local disk I/O only (never on the network).
+// Errors: absl::Status values; nothing throws.
+#ifndef CRMSYNC_CLIENT_DATABASE_H_
+#define CRMSYNC_CLIENT_DATABASE_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "crmsync/client/clock.h"
+#include "crmsync/sync/hlc.h"
+#include "crmsync/v1/sync.pb.h"
+#include "google/protobuf/field_mask.pb.h"
+
+namespace crmsync::client {
+
+namespace v1 = ::crmsync::v1;
+namespace internal {
+class SqliteDb;
+}
+
+struct DatabaseOptions {
+  // Path of the SQLite file; "-wal" and "-shm" files live next to it.
+  // Required.
+  std::string path;
+  // Encryption key (passphrase). Empty = not encrypted. Default empty.
+  std::string key;
+  // Device id used when the store is created; afterwards the stored id wins.
+  // Empty = a random id is generated ("dev-<hex>"). Default empty.
+  std::string device_id;
+  // User id (e.g. "u-alice") stamped as provenance author of local edits.
+  // Default empty.
+  std::string user_id;
+  // Provenance of local edits. Default: field app, unspecified precision.
+  v1::Channel channel = v1::CHANNEL_FIELD_APP;
+  v1::Precision precision = v1::PRECISION_UNSPECIFIED;
+  // Physical clock; nullptr = SystemClock(). Not owned; must outlive the
+  // Database.
+  Clock* clock = nullptr;
+  // Random source for generated ids; nullptr = a system-seeded one. Not
+  // owned; must outlive the Database.
+  Random* random = nullptr;
+};
+
+// A local edit the app makes, before the outbox envelope is filled in.
+struct LocalEdit {
+  v1::RecordRef ref;
+  v1::Operation operation = v1::OPERATION_UPSERT;
+  // Fields to change; empty for UPSERT = every field that differs from the
+  // local view (or every non-default field for a create).
+  google::protobuf::FieldMask mask;
+  v1::Record values;
+  // For OPERATION_RESOLVE_CONFLICT.
+  std::string conflict_id;
+};
+
+// One outbox entry (a pending mutation).
+struct PendingMutation {
+  int64_t client_seq = 0;
+  v1::Mutation mutation;
+};
+
+// A notice about a pushed edit the user should see (conflict, rejection,
+// merge), kept until acknowledged by the app.
+struct Notice {
+  int64_t id = 0;
+  // "conflict", "rejected", "merged", "wiped".
+  std::string kind;
+  v1::RecordRef record;
+  int64_t client_seq = 0;
+  std::string message;
+  int64_t at_ms = 0;
+};
+
+class Database {
+ public:
+  // Opens or creates the store. Fails with PERMISSION_DENIED on a wrong or
+  // missing key, FAILED_PRECONDITION when a key is given to a build without
+  // encryption.
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const DatabaseOptions& options);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // ---- Local-first writes: each updates the local view and appends one
+  // outbox mutation in one transaction; returns the new local view.
+  // Creates a record (`values` holds the entity; an empty id is filled with
+  // a new UUIDv7). ALREADY_EXISTS if the id is taken locally.
+  absl::StatusOr<v1::RecordState> Create(const v1::Record& values);
+  // Updates the fields of `values` that differ from the local view (or the
+  // fields of `mask` when given). NOT_FOUND if the record is not held.
+  absl::StatusOr<v1::RecordState> Update(const v1::Record& values,
+                                         const google::protobuf::FieldMask* mask = nullptr);
+  // Deletes a record. NOT_FOUND if not held.
+  absl::StatusOr<v1::RecordState> Delete(const v1::RecordRef& ref);
+  // Any other operation (increment, set add/remove, redeem, resolve).
+  absl::StatusOr<v1::RecordState> Apply(const LocalEdit& edit);
+
+  // ---- Reads of the local view (server replica + pending edits).
+  // NOT_FOUND when absent or deleted locally.
+  absl::StatusOr<v1::RecordState> Get(const v1::RecordRef& ref);
+  // Live records of one type, ordered by id; at most `limit` (0 = all).
+  absl::StatusOr<std::vector<v1::RecordState>> List(v1::EntityType type, int limit = 0);
+  // The replica as last received from the server (no local edits).
+  absl::StatusOr<std::optional<v1::RecordState>> GetServerState(const v1::RecordRef& ref);
+
+  // ---- Queries a field app needs (all on the local view).
+  // Leads owned by this user that are neither unqualified nor converted.
+  absl::StatusOr<std::vector<v1::RecordState>> MyOpenLeads();
+  absl::StatusOr<std::vector<v1::RecordState>> OpportunitiesOfAccount(
+      const std::string& account_id);
+  // Calendar events overlapping [from_s, to_s) (Unix seconds), by start.
+  absl::StatusOr<std::vector<v1::RecordState>> CalendarBetween(int64_t from_s, int64_t to_s);
+  // Calendar of the day containing `now_ms`, with a UTC offset in minutes.
+  absl::StatusOr<std::vector<v1::RecordState>> TodaysCalendar(int64_t now_ms,
+                                                              int utc_offset_minutes = 0);
+  // Full-text search (FTS4 MATCH syntax, e.g. "martin" or "oven*") over
+  // names, companies, titles and notes; at most `limit` hits.
+  absl::StatusOr<std::vector<v1::RecordState>> Search(const std::string& text, int limit = 50);
+  // Active coupons valid at `now_ms` whose geofence circle (grown by
+  // `radius_m`) contains the position; by distance.
+  absl::StatusOr<std::vector<v1::RecordState>> CouponsNear(double latitude, double longitude,
+                                                           double radius_m, int64_t now_ms);
+
+  // ---- Sync state.
+  const std::string& device_id() const { return device_id_; }
+  const std::string& user_id() const { return options_.user_id; }
+  absl::StatusOr<int64_t> PendingCount();
+  absl::StatusOr<std::vector<PendingMutation>> Outbox(int limit = 0);
+  absl::StatusOr<std::string> Cursor();
+  absl::StatusOr<int64_t> LastSyncMs();
+  // The "offline" switch: when set, sync refuses to contact the server.
+  absl::Status SetOffline(bool offline);
+  absl::StatusOr<bool> Offline();
+  absl::StatusOr<std::vector<Notice>> Notices();
+  absl::Status ClearNotices();
+
+  // Erases this store: closes it and deletes the file, its WAL and shared
+  // memory files. Every later call fails with FAILED_PRECONDITION.
+  absl::Status Wipe();
+
+  // Used by the sync engine (see sync_engine.h); not for apps.
+  class SyncAccess;
+
+ private:
+  friend class SyncAccess;
+  Database(DatabaseOptions options, std::unique_ptr<internal::SqliteDb> db,
+           std::unique_ptr<Random> owned_random);
+  absl::Status Init();
+  absl::StatusOr<v1::RecordState> WriteLocked(LocalEdit edit, bool is_create);
+  absl::Status Ready() const;
+
+  DatabaseOptions options_;
+  std::unique_ptr<Random> owned_random_;
+  std::mutex mu_;
+  std::unique_ptr<internal::SqliteDb> db_;
+  std::string device_id_;
+  sync::HybridLogicalClock hlc_;
+};
+
+}  // namespace crmsync::client
+
+#endif  // CRMSYNC_CLIENT_DATABASE_H_

@@ -1,0 +1,175 @@
+// Local-first writes: the local view and the outbox entry change in one
+// SQLite transaction, so a crash leaves either both or neither.
+#include "crmsync/client/database.h"
+#include "crmsync/sync/change.h"
+#include "crmsync/sync/record_model.h"
+#include "ids.h"
+#include "sqlite_db.h"
+#include "state_keys.h"
+#include "tables.h"
+
+namespace crmsync::client {
+namespace {
+
+namespace pb = ::google::protobuf;
+
+// The `id` field of the entity in `record` (empty when absent).
+std::string EntityId(const v1::Record& record) {
+  const pb::Message* e = sync::EntityOf(record);
+  if (e == nullptr) return "";
+  const pb::FieldDescriptor* f = e->GetDescriptor()->FindFieldByName("id");
+  return f == nullptr ? "" : e->GetReflection()->GetString(*e, f);
+}
+
+void SetEntityId(v1::Record* record, const std::string& id) {
+  pb::Message* e = sync::MutableEntity(record, sync::EntityTypeOf(*record));
+  const pb::FieldDescriptor* f = e->GetDescriptor()->FindFieldByName("id");
+  if (f != nullptr) e->GetReflection()->SetString(e, f, id);
+}
+
+absl::StatusOr<v1::RecordRef> RefOf(const v1::Record& values) {
+  v1::RecordRef ref;
+  ref.set_entity_type(sync::EntityTypeOf(values));
+  if (ref.entity_type() == v1::ENTITY_TYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError("the record holds no entity");
+  }
+  ref.set_id(EntityId(values));
+  return ref;
+}
+
+absl::Status ToAbsl(const sync::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  switch (s.code()) {
+    case sync::StatusCode::kNotFound:
+      return absl::NotFoundError(s.message());
+    case sync::StatusCode::kFailedPrecondition:
+      return absl::FailedPreconditionError(s.message());
+    default:
+      return absl::InvalidArgumentError(s.message());
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::RecordState> Database::Create(const v1::Record& values) {
+  v1::Record copy = values;
+  if (EntityId(copy).empty() && sync::EntityOf(copy) != nullptr) {
+    SetEntityId(&copy, internal::NewUuidV7(options_.clock->NowMs(), options_.random));
+  }
+  auto ref = RefOf(copy);
+  if (!ref.ok()) return ref.status();
+  LocalEdit edit;
+  edit.ref = *ref;
+  edit.values = std::move(copy);
+  std::lock_guard<std::mutex> lock(mu_);
+  return WriteLocked(std::move(edit), /*is_create=*/true);
+}
+
+absl::StatusOr<v1::RecordState> Database::Update(const v1::Record& values,
+                                                 const pb::FieldMask* mask) {
+  auto ref = RefOf(values);
+  if (!ref.ok()) return ref.status();
+  if (ref->id().empty()) return absl::InvalidArgumentError("update needs the record's id");
+  LocalEdit edit;
+  edit.ref = *ref;
+  edit.values = values;
+  if (mask != nullptr) edit.mask = *mask;
+  std::lock_guard<std::mutex> lock(mu_);
+  return WriteLocked(std::move(edit), /*is_create=*/false);
+}
+
+absl::StatusOr<v1::RecordState> Database::Delete(const v1::RecordRef& ref) {
+  LocalEdit edit;
+  edit.ref = ref;
+  edit.operation = v1::OPERATION_DELETE;
+  std::lock_guard<std::mutex> lock(mu_);
+  return WriteLocked(std::move(edit), /*is_create=*/false);
+}
+
+absl::StatusOr<v1::RecordState> Database::Apply(const LocalEdit& edit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return WriteLocked(edit, /*is_create=*/false);
+}
+
+absl::StatusOr<v1::RecordState> Database::WriteLocked(LocalEdit edit, bool is_create) {
+  if (absl::Status s = Ready(); !s.ok()) return s;
+  internal::SqliteDb* db = db_.get();
+  internal::Transaction tx(db);
+  if (!tx.status().ok()) return tx.status();
+  auto row = internal::LoadRow(db, edit.ref);
+  if (!row.ok()) return row.status();
+  std::optional<v1::RecordState> server, local;
+  if (*row) {
+    server = (*row)->server;
+    local = (*row)->local;
+  }
+  const bool creates_record = is_create || edit.operation == v1::OPERATION_REDEEM;
+  if (is_create && local) {
+    return absl::AlreadyExistsError("record " + edit.ref.id() + " already exists");
+  }
+  if (!creates_record && !local) {
+    return absl::NotFoundError("no record " + edit.ref.id() + " of type " +
+                               v1::EntityType_Name(edit.ref.entity_type()));
+  }
+  const v1::EntityType type = edit.ref.entity_type();
+
+  v1::Mutation m;
+  *m.mutable_record() = edit.ref;
+  m.set_operation(edit.operation);
+  m.set_conflict_id(edit.conflict_id);
+  if (edit.operation != v1::OPERATION_DELETE) {
+    pb::FieldMask mask = edit.mask;
+    if (mask.paths().empty() && edit.operation == v1::OPERATION_UPSERT) {
+      mask = sync::ComputeFieldMask(local ? local->data() : v1::Record(), edit.values);
+      if (mask.paths().empty()) {
+        if (local) return *local;  // nothing changed: no outbox entry
+        return absl::InvalidArgumentError("a create needs at least one field");
+      }
+    }
+    v1::Record trimmed;
+    if (sync::Status s = sync::ApplyFieldMask(edit.values, mask, type, &trimmed); !s.ok()) {
+      return ToAbsl(s);
+    }
+    *m.mutable_values() = std::move(trimmed);
+    if (local && !is_create) {
+      v1::Record base;
+      if (sync::Status s = sync::ApplyFieldMask(local->data(), mask, type, &base); !s.ok()) {
+        return ToAbsl(s);
+      }
+      *m.mutable_base_values() = std::move(base);
+    }
+    *m.mutable_update_mask() = std::move(mask);
+  }
+  m.set_base_version(server && !server->deleted() ? server->version() : 0);
+
+  auto next_seq = internal::GetState(db, internal::kKeyNextClientSeq);
+  if (!next_seq.ok()) return next_seq.status();
+  const int64_t seq = *next_seq ? std::stoll(**next_seq) : 1;
+  m.set_client_seq(seq);
+  *m.mutable_hlc() = hlc_.Now(options_.clock->NowMs());
+  v1::Provenance* p = m.mutable_provenance();
+  p->set_channel(options_.channel);
+  p->set_precision(options_.precision);
+  p->set_author_user_id(options_.user_id);
+  p->set_device_id(device_id_);
+  if (sync::Status s = sync::ValidateMutation(m); !s.ok()) return ToAbsl(s);
+
+  v1::RecordState next = local ? *local : v1::RecordState();
+  if (sync::Status s = sync::ApplyMutationLocally(&next, m); !s.ok()) return ToAbsl(s);
+
+  if (absl::Status s = internal::AppendOutbox(db, m); !s.ok()) return s;
+  internal::RecordRow out{server, next.deleted() ? std::nullopt : std::optional(next)};
+  if (absl::Status s = internal::WriteRow(db, edit.ref, out); !s.ok()) return s;
+  if (absl::Status s = internal::SetState(db, internal::kKeyNextClientSeq, std::to_string(seq + 1));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = internal::SetState(db, internal::kKeyHlc, hlc_.Last().SerializeAsString());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  return next;
+}
+
+}  // namespace crmsync::client

@@ -1,0 +1,50 @@
+// Schema creation; SQL limited to what SQLCipher 3.4's SQLite 3.15 core
+// supports (no UPSERT, no RETURNING, FTS4 not FTS5).
+#include "tables.h"
+
+namespace crmsync::client::internal {
+
+absl::Status CreateSchema(SqliteDb* db) {
+  if (absl::Status s = db->Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
+  // FULL: a commit is on disk when it returns (the outbox promise).
+  if (absl::Status s = db->Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
+  return db->Exec(R"sql(
+    CREATE TABLE IF NOT EXISTS records(
+      entity_type INTEGER NOT NULL,
+      id TEXT NOT NULL,
+      server_state BLOB,
+      local_state BLOB,
+      owner TEXT,
+      status INTEGER,
+      name TEXT,
+      parent_id TEXT,
+      starts_at INTEGER,
+      ends_at INTEGER,
+      lat REAL,
+      lon REAL,
+      radius_m REAL,
+      PRIMARY KEY(entity_type, id));
+    CREATE INDEX IF NOT EXISTS records_owner ON records(entity_type, owner, status);
+    CREATE INDEX IF NOT EXISTS records_parent ON records(entity_type, parent_id);
+    CREATE INDEX IF NOT EXISTS records_time ON records(entity_type, starts_at);
+    CREATE INDEX IF NOT EXISTS records_geo ON records(entity_type, lat, lon);
+    CREATE VIRTUAL TABLE IF NOT EXISTS record_text USING fts4(body);
+    CREATE TABLE IF NOT EXISTS outbox(
+      client_seq INTEGER PRIMARY KEY,
+      entity_type INTEGER NOT NULL,
+      record_id TEXT NOT NULL,
+      mutation BLOB NOT NULL);
+    CREATE INDEX IF NOT EXISTS outbox_record ON outbox(entity_type, record_id);
+    CREATE TABLE IF NOT EXISTS sync_state(key TEXT PRIMARY KEY, value BLOB);
+    CREATE TABLE IF NOT EXISTS notices(
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind TEXT NOT NULL,
+      entity_type INTEGER,
+      record_id TEXT,
+      client_seq INTEGER,
+      message TEXT,
+      at_ms INTEGER);
+  )sql");
+}
+
+}  // namespace crmsync::client::internal

@@ -1,0 +1,19 @@
+// Keys of the sync_state table.
+#ifndef CRMSYNC_CLIENT_SRC_STATE_KEYS_H_
+#define CRMSYNC_CLIENT_SRC_STATE_KEYS_H_
+
+namespace crmsync::client::internal {
+
+inline constexpr char kKeySchemaVersion[] = "schema_version";
+inline constexpr char kKeyDeviceId[] = "device_id";
+inline constexpr char kKeyCursor[] = "cursor";
+// The next client_seq to assign (strictly increasing, never reused).
+inline constexpr char kKeyNextClientSeq[] = "next_client_seq";
+// Serialized v1::HlcTimestamp: the clock's last reading.
+inline constexpr char kKeyHlc[] = "hlc";
+inline constexpr char kKeyOffline[] = "offline";
+inline constexpr char kKeyLastSyncMs[] = "last_sync_ms";
+
+}  // namespace crmsync::client::internal
+
+#endif  // CRMSYNC_CLIENT_SRC_STATE_KEYS_H_
