@@ -103,6 +103,8 @@ class WriteTx {
   // The stored result of (device_id, client_seq), if that mutation was applied.
   virtual absl::StatusOr<std::optional<AppliedMutation>> GetApplied(const std::string& device_id,
                                                                    int64_t client_seq) = 0;
+  // ALREADY_EXISTS if (device_id, client_seq) is already recorded; the
+  // stored record is kept and the transaction stays usable.
   virtual absl::Status PutApplied(const AppliedMutation& applied) = 0;
 
   // Unique-claim counters (coupon limits): adds `delta` to the counter named
@@ -126,7 +128,10 @@ class Store {
   // `fn` returns OK; rolls back and returns fn's status otherwise. On a
   // retryable failure (serialization, deadlock, busy) the transaction is
   // rolled back and `fn` re-run, a bounded number of times, so `fn` must not
-  // have side effects outside the transaction.
+  // have side effects outside the transaction. A database error inside the
+  // transaction (not a validation error) poisons it: later WriteTx calls
+  // return that error and the transaction rolls back even if `fn` returns
+  // OK. `fn` may call the Store's read methods but not Write.
   virtual absl::Status Write(const std::string& tenant_id,
                              const std::function<absl::Status(WriteTx&)>& fn) = 0;
 
@@ -148,7 +153,8 @@ class Store {
   // Highest version whose tombstones/scope history were pruned (0 = none).
   virtual absl::StatusOr<int64_t> PrunedThrough(const std::string& tenant_id) = 0;
   // Deletes tombstones and scope history with version <= horizon and records
-  // the horizon. Returns the number of rows removed.
+  // the horizon (PrunedThrough never decreases). Returns the number of rows
+  // removed. INVALID_ARGUMENT unless 0 <= horizon <= LatestSeq.
   virtual absl::StatusOr<int64_t> Prune(const std::string& tenant_id, int64_t horizon) = 0;
 
   // ---- directory ----
@@ -167,7 +173,8 @@ class Store {
   virtual absl::StatusOr<std::optional<DeviceRow>> GetDevice(const std::string& tenant_id,
                                                              const std::string& device_id) = 0;
   virtual absl::StatusOr<std::vector<DeviceRow>> ListDevices(const std::string& tenant_id) = 0;
-  // Records a device's contact and, if cursor_seq >= 0, its pulled position.
+  // Records a device's contact and, if cursor_seq >= 0, its pulled position
+  // (and last_sync_at). NOT_FOUND if the device is not registered.
   virtual absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
                                    int64_t now_unix_ms, int64_t cursor_seq) = 0;
 };
