@@ -185,6 +185,11 @@ absl::Status Database::ClearNotices() {
   return db_->Exec("DELETE FROM notices");
 }
 
+void Database::SetWriteListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  write_listener_ = std::move(listener);
+}
+
 absl::Status Database::Wipe() {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;

@@ -169,6 +169,7 @@ absl::StatusOr<v1::RecordState> Database::WriteLocked(LocalEdit edit, bool is_cr
     return s;
   }
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  if (write_listener_) write_listener_();
   return next;
 }
 

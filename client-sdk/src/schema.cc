@@ -35,6 +35,10 @@ absl::Status CreateSchema(SqliteDb* db) {
       record_id TEXT NOT NULL,
       mutation BLOB NOT NULL);
     CREATE INDEX IF NOT EXISTS outbox_record ON outbox(entity_type, record_id);
+    CREATE TABLE IF NOT EXISTS reset_stale(
+      entity_type INTEGER NOT NULL,
+      id TEXT NOT NULL,
+      PRIMARY KEY(entity_type, id));
     CREATE TABLE IF NOT EXISTS sync_state(key TEXT PRIMARY KEY, value BLOB);
     CREATE TABLE IF NOT EXISTS notices(
       id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -13,6 +13,8 @@ inline constexpr char kKeyNextClientSeq[] = "next_client_seq";
 inline constexpr char kKeyHlc[] = "hlc";
 inline constexpr char kKeyOffline[] = "offline";
 inline constexpr char kKeyLastSyncMs[] = "last_sync_ms";
+// "1" while a re-bootstrap is in progress (survives restarts).
+inline constexpr char kKeyResetting[] = "resetting";
 
 }  // namespace crmsync::client::internal
 

@@ -10,6 +10,8 @@
 //   sync_state  key/value: device_id, cursor, next_client_seq, hlc, offline,
 //               last_sync_ms
 //   notices     conflicts/rejections/merges for the user
+//   reset_stale during a re-bootstrap: records not yet seen again (dropped
+//               from the replica when the bootstrap completes)
 #ifndef CRMSYNC_CLIENT_SRC_TABLES_H_
 #define CRMSYNC_CLIENT_SRC_TABLES_H_
 

@@ -15,6 +15,7 @@
 #define CRMSYNC_CLIENT_DATABASE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -155,6 +156,11 @@ class Database {
   // memory files. Every later call fails with FAILED_PRECONDITION.
   absl::Status Wipe();
 
+  // Called after every committed local write (on the writer's thread, with
+  // the store locked: the listener must only signal, e.g. a condition
+  // variable). Used by the sync engine to push soon. nullptr clears.
+  void SetWriteListener(std::function<void()> listener);
+
   // Used by the sync engine (see sync_engine.h); not for apps.
   class SyncAccess;
 
@@ -172,6 +178,7 @@ class Database {
   std::unique_ptr<internal::SqliteDb> db_;
   std::string device_id_;
   sync::HybridLogicalClock hlc_;
+  std::function<void()> write_listener_;
 };
 
 }  // namespace crmsync::client

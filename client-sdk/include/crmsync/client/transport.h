@@ -1,0 +1,104 @@
+// How the sync engine reaches the server: an interface, with a gRPC
+// implementation for production (MakeGrpcTransport) and in-process fakes in
+// tests. Credentials are an interface too, so development identity metadata
+// can be replaced by bearer tokens without touching the engine.
+//
+// Thread-safety: implementations must allow concurrent calls (the engine
+// pushes/pulls from its sync thread while a subscription reads on another).
+#ifndef CRMSYNC_CLIENT_TRANSPORT_H_
+#define CRMSYNC_CLIENT_TRANSPORT_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "crmsync/v1/sync.pb.h"
+
+namespace crmsync::client {
+
+namespace v1 = ::crmsync::v1;
+
+// What the server told the SDK to do (trailing metadata "crmsync-directive").
+enum class Directive {
+  kNone,
+  // The cursor is behind the retained history: re-bootstrap, keeping and
+  // then replaying unsent local changes.
+  kResetRequired,
+  // The device was revoked: erase the local store.
+  kWipe,
+  // The protocol version is not served: the app must be upgraded.
+  kUpgradeRequired,
+};
+
+const char* DirectiveName(Directive d);
+Directive ParseDirective(const std::string& value);
+
+// The outcome of one call: a status (gRPC codes map to absl codes one to
+// one) and the directive the server attached, if any.
+struct CallStatus {
+  absl::Status status;
+  Directive directive = Directive::kNone;
+  bool ok() const { return status.ok(); }
+};
+
+// Adds credentials to each call as metadata (key, value) pairs.
+class CredentialsProvider {
+ public:
+  virtual ~CredentialsProvider() = default;
+  virtual absl::Status Metadata(std::vector<std::pair<std::string, std::string>>* out) = 0;
+};
+
+// Development identity (servers started with --dev-identity only):
+// x-crmsync-dev-tenant / -user / -device.
+std::shared_ptr<CredentialsProvider> MakeDevCredentials(std::string tenant_slug,
+                                                        std::string username,
+                                                        std::string device_id);
+// "authorization: Bearer <token>".
+std::shared_ptr<CredentialsProvider> MakeBearerCredentials(std::string access_token);
+
+// An open Subscribe stream. Destroying it cancels the stream and waits for
+// its reader to finish (no callback runs afterwards).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual CallStatus Push(const v1::PushRequest& request, v1::PushResponse* response) = 0;
+  virtual CallStatus Pull(const v1::PullRequest& request, v1::PullResponse* response) = 0;
+  virtual CallStatus GetChecksum(const v1::GetChecksumRequest& request,
+                                 v1::GetChecksumResponse* response) = 0;
+  // Opens a stream; `on_event` runs for each event and `on_done` once when
+  // the stream ends for any reason other than the Subscription's
+  // destruction. Both run on a transport thread and must not block long.
+  virtual std::unique_ptr<Subscription> Subscribe(
+      const v1::SubscribeRequest& request,
+      std::function<void(const v1::SubscribeEvent&)> on_event,
+      std::function<void(const CallStatus&)> on_done) = 0;
+};
+
+struct GrpcTransportOptions {
+  // "host:port". Required.
+  std::string address;
+  // PEM of the CA that signed the server certificate. Empty = plaintext
+  // (development servers started with --dev-insecure only).
+  std::string ca_pem;
+  // Required.
+  std::shared_ptr<CredentialsProvider> credentials;
+  // Deadline of unary calls. Default 20 s.
+  std::chrono::milliseconds call_timeout{20'000};
+};
+
+// A gRPC transport. Creating it does not connect (the channel connects
+// lazily on the first call).
+std::shared_ptr<Transport> MakeGrpcTransport(GrpcTransportOptions options);
+
+}  // namespace crmsync::client
+
+#endif  // CRMSYNC_CLIENT_TRANSPORT_H_

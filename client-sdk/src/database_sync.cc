@@ -1,0 +1,221 @@
+// Database::SyncAccess: adopting push results and pulled changes.
+#include "database_sync.h"
+
+#include <map>
+
+#include "crmsync/sync/change.h"
+#include "sqlite_db.h"
+#include "state_keys.h"
+#include "tables.h"
+
+namespace crmsync::client {
+namespace {
+
+using internal::SqliteDb;
+
+const char* NoticeKind(v1::MutationOutcome outcome) {
+  switch (outcome) {
+    case v1::MUTATION_OUTCOME_CONFLICT:
+      return "conflict";
+    case v1::MUTATION_OUTCOME_REJECTED:
+      return "rejected";
+    case v1::MUTATION_OUTCOME_MERGED:
+      return "merged";
+    default:
+      return nullptr;
+  }
+}
+
+ChangeEvent MakeChange(const v1::RecordRef& ref, const std::optional<v1::RecordState>& local) {
+  ChangeEvent e;
+  e.ref = ref;
+  e.kind = local ? ChangeEvent::Kind::kUpserted : ChangeEvent::Kind::kRemoved;
+  return e;
+}
+
+absl::Status ForgetStale(SqliteDb* db, const v1::RecordRef& ref) {
+  auto st = db->Prepare("DELETE FROM reset_stale WHERE entity_type=?1 AND id=?2");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, static_cast<int64_t>(ref.entity_type())).Bind(2, ref.id()).Run();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<PendingMutation>> Database::SyncAccess::OutboxBatch(int limit) {
+  return db_->Outbox(limit);
+}
+
+absl::StatusOr<std::vector<PushEvent>> Database::SyncAccess::ApplyPushResults(
+    const std::vector<v1::Mutation>& sent, const v1::PushResponse& response,
+    std::vector<ChangeEvent>* changes) {
+  std::lock_guard<std::mutex> lock(db_->mu_);
+  if (absl::Status s = db_->Ready(); !s.ok()) return s;
+  SqliteDb* db = db_->db_.get();
+  std::map<int64_t, const v1::Mutation*> by_seq;
+  for (const auto& m : sent) by_seq[m.client_seq()] = &m;
+  internal::Transaction tx(db);
+  if (!tx.status().ok()) return tx.status();
+  std::vector<PushEvent> events;
+  const int64_t now_ms = db_->options_.clock->NowMs();
+  for (const v1::MutationResult& result : response.results()) {
+    auto it = by_seq.find(result.client_seq());
+    if (it == by_seq.end()) return absl::InternalError("push result for an unsent client_seq");
+    const v1::Mutation& m = *it->second;
+    if (absl::Status s = internal::RemoveOutbox(db, m.client_seq()); !s.ok()) return s;
+    auto row = internal::LoadRow(db, m.record());
+    if (!row.ok()) return row.status();
+    std::optional<v1::RecordState> server;
+    if (*row) server = (*row)->server;
+    if (result.has_record() && result.record().ref().id() == m.record().id() &&
+        (!server || result.record().version() >= server->version())) {
+      server = result.record();
+    }
+    auto local = internal::RebaseRow(db, m.record(), server);
+    if (!local.ok()) return local.status();
+    if (changes != nullptr) changes->push_back(MakeChange(m.record(), *local));
+    if (const char* kind = NoticeKind(result.outcome())) {
+      Notice n;
+      n.kind = kind;
+      n.record = m.record();
+      n.client_seq = m.client_seq();
+      n.message = result.message();
+      n.at_ms = now_ms;
+      if (absl::Status s = internal::AddNotice(db, n); !s.ok()) return s;
+      events.push_back(PushEvent{m, result});
+    }
+  }
+  if (response.has_server_hlc()) {
+    db_->hlc_.Receive(response.server_hlc(), now_ms);
+    if (auto s = internal::SetState(db, internal::kKeyHlc, db_->hlc_.Last().SerializeAsString());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  return events;
+}
+
+absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::ApplyPullPage(
+    const v1::PullResponse& page) {
+  std::lock_guard<std::mutex> lock(db_->mu_);
+  if (absl::Status s = db_->Ready(); !s.ok()) return s;
+  SqliteDb* db = db_->db_.get();
+  internal::Transaction tx(db);
+  if (!tx.status().ok()) return tx.status();
+  auto resetting = internal::GetState(db, internal::kKeyResetting);
+  if (!resetting.ok()) return resetting.status();
+  const bool in_reset = *resetting && **resetting == "1";
+  std::vector<ChangeEvent> events;
+  for (const v1::Change& change : page.changes()) {
+    auto row = internal::LoadRow(db, change.record());
+    if (!row.ok()) return row.status();
+    std::optional<v1::RecordState> server;
+    // A re-bootstrap rebuilds every record from scratch, so a corrupt
+    // replica is replaced even where versions match.
+    if (*row && !in_reset) server = (*row)->server;
+    v1::RecordState next = server ? *server : v1::RecordState();
+    auto action = sync::ApplyChange(&next, change);
+    if (!action.ok()) {
+      return absl::DataLossError("cannot apply change " + std::to_string(change.seq()) + ": " +
+                                 action.status().message());
+    }
+    if (in_reset) {
+      if (absl::Status s = ForgetStale(db, change.record()); !s.ok()) return s;
+    }
+    if (*action == sync::ReplicaAction::kUnchanged) continue;
+    if (*action == sync::ReplicaAction::kRemove) {
+      server.reset();
+      if (change.kind() == v1::CHANGE_KIND_ERASED) {
+        // Erasure reaches pending edits too: nothing of the person stays.
+        auto st = db->Prepare("DELETE FROM outbox WHERE entity_type=?1 AND record_id=?2");
+        if (!st.ok()) return st.status();
+        st->Bind(1, static_cast<int64_t>(change.record().entity_type()))
+            .Bind(2, change.record().id());
+        if (absl::Status s = st->Run(); !s.ok()) return s;
+      }
+    } else {
+      server = std::move(next);
+    }
+    auto local = internal::RebaseRow(db, change.record(), server);
+    if (!local.ok()) return local.status();
+    events.push_back(MakeChange(change.record(), *local));
+  }
+  if (auto s = internal::SetState(db, internal::kKeyCursor, page.next_cursor()); !s.ok()) {
+    return s;
+  }
+  if (page.has_server_hlc()) {
+    db_->hlc_.Receive(page.server_hlc(), db_->options_.clock->NowMs());
+    if (auto s = internal::SetState(db, internal::kKeyHlc, db_->hlc_.Last().SerializeAsString());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  return events;
+}
+
+absl::Status Database::SyncAccess::BeginReset() {
+  std::lock_guard<std::mutex> lock(db_->mu_);
+  if (absl::Status s = db_->Ready(); !s.ok()) return s;
+  SqliteDb* db = db_->db_.get();
+  internal::Transaction tx(db);
+  if (!tx.status().ok()) return tx.status();
+  if (absl::Status s = db->Exec(
+          "DELETE FROM reset_stale; INSERT INTO reset_stale(entity_type, id) "
+          "SELECT entity_type, id FROM records WHERE server_state IS NOT NULL");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = internal::SetState(db, internal::kKeyCursor, ""); !s.ok()) return s;
+  if (auto s = internal::SetState(db, internal::kKeyResetting, "1"); !s.ok()) return s;
+  return tx.Commit();
+}
+
+absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::FinishReset() {
+  std::lock_guard<std::mutex> lock(db_->mu_);
+  if (absl::Status s = db_->Ready(); !s.ok()) return s;
+  SqliteDb* db = db_->db_.get();
+  internal::Transaction tx(db);
+  if (!tx.status().ok()) return tx.status();
+  std::vector<ChangeEvent> events;
+  auto resetting = internal::GetState(db, internal::kKeyResetting);
+  if (!resetting.ok()) return resetting.status();
+  if (!*resetting || **resetting != "1") return events;
+  auto st = db->Prepare("SELECT entity_type, id FROM reset_stale");
+  if (!st.ok()) return st.status();
+  std::vector<v1::RecordRef> stale;
+  while (st->Step()) {
+    v1::RecordRef ref;
+    ref.set_entity_type(static_cast<v1::EntityType>(st->Int(0)));
+    ref.set_id(st->Text(1));
+    stale.push_back(std::move(ref));
+  }
+  if (!st->status().ok()) return st->status();
+  for (const auto& ref : stale) {
+    // Gone from the server's view: drop the replica; pending edits remain
+    // queued and the server's answer decides them.
+    auto local = internal::RebaseRow(db, ref, std::nullopt);
+    if (!local.ok()) return local.status();
+    events.push_back(MakeChange(ref, *local));
+  }
+  if (absl::Status s = db->Exec("DELETE FROM reset_stale"); !s.ok()) return s;
+  if (auto s = internal::SetState(db, internal::kKeyResetting, "0"); !s.ok()) return s;
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  return events;
+}
+
+absl::Status Database::SyncAccess::ObserveServerHlc(const v1::HlcTimestamp& server) {
+  std::lock_guard<std::mutex> lock(db_->mu_);
+  if (absl::Status s = db_->Ready(); !s.ok()) return s;
+  db_->hlc_.Receive(server, db_->options_.clock->NowMs());
+  return internal::SetState(db_->db_.get(), internal::kKeyHlc,
+                            db_->hlc_.Last().SerializeAsString());
+}
+
+absl::Status Database::SyncAccess::SetLastSync(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(db_->mu_);
+  if (absl::Status s = db_->Ready(); !s.ok()) return s;
+  return internal::SetState(db_->db_.get(), internal::kKeyLastSyncMs, std::to_string(now_ms));
+}
+
+}  // namespace crmsync::client

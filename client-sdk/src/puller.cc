@@ -1,0 +1,72 @@
+// Puller and checksum verifier.
+#include "crmsync/client/database.h"
+#include "sync_tuning.h"
+#include "workers.h"
+
+namespace crmsync::client::internal {
+
+CallStatus PullUntilCaughtUp(CycleContext* ctx) {
+  for (int page_no = 0; page_no < tuning::kMaxPullPagesPerCycle; ++page_no) {
+    if (ctx->cancelled->load()) return Cancelled();
+    auto cursor = ctx->db->Cursor();
+    if (!cursor.ok()) return FromStatus(cursor.status());
+    v1::PullRequest request;
+    *request.mutable_client() = ctx->client;
+    request.set_cursor(*cursor);
+    request.set_page_size(tuning::kPullPageSize);
+    v1::PullResponse page;
+    CallStatus call = ctx->transport->Pull(request, &page);
+    if (call.directive == Directive::kResetRequired && ctx->resets < tuning::kMaxResetsPerCycle) {
+      ++ctx->resets;
+      if (absl::Status s = ctx->db->BeginReset(); !s.ok()) return FromStatus(s);
+      continue;
+    }
+    if (!call.ok()) return call;
+    auto changes = ctx->db->ApplyPullPage(page);
+    if (!changes.ok()) return FromStatus(changes.status());
+    ctx->pulled += page.changes_size();
+    ReportChanges(*ctx, *changes);
+    if (ctx->on_count) ctx->on_count(ctx->pushed, ctx->pulled);
+    if (!page.has_more()) {
+      auto removed = ctx->db->FinishReset();
+      if (!removed.ok()) return FromStatus(removed.status());
+      ReportChanges(*ctx, *removed);
+      return {};
+    }
+  }
+  return {};  // bounded: the next cycle continues from the stored cursor
+}
+
+CallStatus VerifyReplica(CycleContext* ctx, bool* repaired) {
+  *repaired = false;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (ctx->cancelled->load()) return Cancelled();
+    auto local = ctx->db->LocalChecksum();
+    if (!local.ok()) return FromStatus(local.status());
+    v1::GetChecksumRequest request;
+    *request.mutable_client() = ctx->client;
+    request.set_cursor(local->cursor());
+    v1::GetChecksumResponse remote;
+    CallStatus call = ctx->transport->GetChecksum(request, &remote);
+    if (!call.ok()) return call;
+    if (remote.cursor() != local->cursor()) {
+      // The server answered for another position: catch up and compare again.
+      CallStatus pulled = PullUntilCaughtUp(ctx);
+      if (!pulled.ok()) return pulled;
+      continue;
+    }
+    if (remote.digest() == local->digest()) return {};
+    if (ctx->resets >= tuning::kMaxResetsPerCycle) {
+      return FromStatus(absl::DataLossError(
+          "the local replica does not match the server's checksum after a re-bootstrap"));
+    }
+    ++ctx->resets;
+    *repaired = true;
+    if (absl::Status s = ctx->db->BeginReset(); !s.ok()) return FromStatus(s);
+    CallStatus pulled = PullUntilCaughtUp(ctx);
+    if (!pulled.ok()) return pulled;
+  }
+  return {};
+}
+
+}  // namespace crmsync::client::internal

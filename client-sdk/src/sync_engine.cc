@@ -1,0 +1,312 @@
+// SyncEngine: runs the workers of a cycle, and the background loop
+// (subscription, backoff with jitter, wake-ups on local writes).
+#include "crmsync/client/sync_engine.h"
+
+#include <algorithm>
+
+#include "database_sync.h"
+#include "sync_tuning.h"
+#include "workers.h"
+
+namespace crmsync::client {
+
+const char* SyncStateName(SyncProgress::State state) {
+  switch (state) {
+    case SyncProgress::State::kIdle:
+      return "idle";
+    case SyncProgress::State::kSyncing:
+      return "syncing";
+    case SyncProgress::State::kBackoff:
+      return "backoff";
+    case SyncProgress::State::kOffline:
+      return "offline";
+    case SyncProgress::State::kFailed:
+      return "failed";
+    case SyncProgress::State::kWiped:
+      return "wiped";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Worth retrying later without user action.
+bool IsTransient(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+class SyncEngine::Impl {
+ public:
+  Impl(Database* db, std::shared_ptr<Transport> transport, SyncOptions options)
+      : db_(db), access_(db), transport_(std::move(transport)), options_(std::move(options)) {
+    if (options_.clock == nullptr) options_.clock = SystemClock();
+    if (options_.random == nullptr) {
+      owned_random_ = NewSystemRandom();
+      options_.random = owned_random_.get();
+    }
+    client_.set_protocol_version(tuning::kProtocolVersion);
+    client_.set_sdk_version(options_.sdk_version);
+    client_.set_platform(options_.platform);
+    client_.set_app_version(options_.app_version);
+    db_->SetWriteListener([this] { RequestSync(); });
+    UpdatePending();
+  }
+
+  ~Impl() {
+    Stop();
+    db_->SetWriteListener(nullptr);
+  }
+
+  absl::Status SyncOnce() {
+    std::lock_guard<std::mutex> cycle_lock(cycle_mu_);
+    cancelled_ = false;
+    if (wiped_) return absl::FailedPreconditionError("the local store was wiped");
+    auto offline = access_.Offline();
+    if (!offline.ok()) return offline.status();
+    if (*offline) {
+      SetState(SyncProgress::State::kOffline, "offline: sync is switched off");
+      return absl::FailedPreconditionError("offline: sync is switched off (go online first)");
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      progress_.pushed = progress_.pulled = 0;
+    }
+    SetState(SyncProgress::State::kSyncing, "");
+    internal::CycleContext ctx;
+    ctx.db = &access_;
+    ctx.transport = transport_.get();
+    ctx.options = &options_;
+    ctx.cancelled = &cancelled_;
+    ctx.client = client_;
+    ctx.on_count = [this](int64_t pushed, int64_t pulled) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        progress_.pushed = pushed;
+        progress_.pulled = pulled;
+      }
+      UpdatePending();
+    };
+    CallStatus result = RunCycle(&ctx);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      progress_.resets += ctx.resets;
+    }
+    if (result.directive == Directive::kWipe) {
+      absl::Status wiped = access_.Wipe();
+      wiped_ = true;
+      SetState(SyncProgress::State::kWiped, "the server revoked this device; local store erased");
+      if (options_.on_wiped) options_.on_wiped();
+      return absl::FailedPreconditionError(
+          std::string("wiped: the server revoked this device and the local store was erased") +
+          (wiped.ok() ? "" : " (" + std::string(wiped.message()) + ")"));
+    }
+    if (result.directive == Directive::kUpgradeRequired) {
+      result.status = absl::FailedPreconditionError("upgrade required: " +
+                                                    std::string(result.status.message()));
+    }
+    UpdatePending();
+    if (result.ok()) {
+      (void)access_.SetLastSync(options_.clock->NowMs());
+      std::lock_guard<std::mutex> lock(mu_);
+      ++progress_.cycles;
+    }
+    SetState(result.ok() ? SyncProgress::State::kIdle : SyncProgress::State::kFailed,
+             result.ok() ? "" : std::string(result.status.ToString()));
+    return result.status;
+  }
+
+  void Start() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> wake_lock(wake_mu_);
+      stop_ = false;
+      wake_ = true;
+    }
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!thread_.joinable()) return;
+      std::lock_guard<std::mutex> wake_lock(wake_mu_);
+      stop_ = true;
+      cancelled_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    thread_ = std::thread();
+  }
+
+  void RequestSync() {
+    {
+      std::lock_guard<std::mutex> lock(wake_mu_);
+      wake_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  void Cancel() { cancelled_ = true; }
+
+  SyncProgress Progress() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return progress_;
+  }
+
+ private:
+  CallStatus RunCycle(internal::CycleContext* ctx) {
+    CallStatus s = internal::PushOutbox(ctx);
+    if (!s.ok()) return s;
+    s = internal::PullUntilCaughtUp(ctx);
+    if (!s.ok()) return s;
+    if (ctx->resets > 0) {
+      // A re-bootstrap happened: replay what is still pending on the fresh
+      // replica.
+      s = internal::PushOutbox(ctx);
+      if (!s.ok()) return s;
+    }
+    if (options_.verify_checksum) {
+      bool repaired = false;
+      s = internal::VerifyReplica(ctx, &repaired);
+      if (!s.ok()) return s;
+      if (repaired) s = internal::PushOutbox(ctx);
+    }
+    return s;
+  }
+
+  void Loop() {
+    int failures = 0;
+    std::unique_ptr<Subscription> subscription;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(wake_mu_);
+        wake_ = false;
+      }
+      if (StopRequested()) break;
+      absl::Status s = SyncOnce();
+      int64_t wait_ms = tuning::kPeriodicSyncMs;
+      if (s.ok()) {
+        failures = 0;
+        if (!subscription || subscription_ended_) {
+          subscription.reset();
+          subscription = OpenSubscription();
+        }
+      } else {
+        subscription.reset();
+        if (wiped_ || StopRequested()) break;
+        if (IsTransient(s)) {
+          wait_ms = BackoffMs(failures++);
+          SetState(SyncProgress::State::kBackoff, std::string(s.ToString()));
+        }
+      }
+      std::unique_lock<std::mutex> lock(wake_mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                   [this] { return wake_ || stop_.load() || subscription_ended_.load(); });
+      if (stop_) break;
+      if (wake_ && s.ok()) {
+        // Let a burst of local writes land in one batch.
+        cv_.wait_for(lock, std::chrono::milliseconds(tuning::kWriteCoalesceMs),
+                     [this] { return stop_.load(); });
+      }
+    }
+    subscription.reset();
+  }
+
+  std::unique_ptr<Subscription> OpenSubscription() {
+    auto cursor = access_.Cursor();
+    if (!cursor.ok()) return nullptr;
+    subscription_ended_ = false;
+    v1::SubscribeRequest request;
+    *request.mutable_client() = client_;
+    request.set_cursor(*cursor);
+    return transport_->Subscribe(
+        request,
+        [this](const v1::SubscribeEvent& event) {
+          if (event.has_changes_available()) RequestSync();
+        },
+        [this](const CallStatus&) {
+          {
+            std::lock_guard<std::mutex> lock(wake_mu_);
+            subscription_ended_ = true;
+          }
+          cv_.notify_all();
+        });
+  }
+
+  int64_t BackoffMs(int failures) {
+    const int shift = std::min(failures, 20);
+    const int64_t delay = std::min(tuning::kBackoffMaxMs, tuning::kBackoffBaseMs << shift);
+    const int64_t half = delay / 2;
+    return half + static_cast<int64_t>(options_.random->Next() % static_cast<uint64_t>(half + 1));
+  }
+
+  bool StopRequested() { return stop_.load(); }
+
+  void SetState(SyncProgress::State state, const std::string& error) {
+    SyncProgress copy;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      progress_.state = state;
+      progress_.last_error = error;
+      copy = progress_;
+    }
+    if (options_.on_progress) options_.on_progress(copy);
+  }
+
+  void UpdatePending() {
+    if (wiped_) return;
+    auto pending = access_.PendingCount();
+    SyncProgress copy;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending.ok()) progress_.pending = *pending;
+      copy = progress_;
+    }
+    if (options_.on_progress) options_.on_progress(copy);
+  }
+
+  Database* db_;
+  Database::SyncAccess access_;
+  std::shared_ptr<Transport> transport_;
+  SyncOptions options_;
+  std::unique_ptr<Random> owned_random_;
+  v1::ClientInfo client_;
+
+  std::mutex cycle_mu_;  // one cycle at a time
+  mutable std::mutex mu_;  // progress_, thread_
+  SyncProgress progress_;
+  std::thread thread_;
+  std::mutex wake_mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> wiped_{false};
+  std::atomic<bool> subscription_ended_{false};
+};
+
+SyncEngine::SyncEngine(Database* db, std::shared_ptr<Transport> transport, SyncOptions options)
+    : impl_(std::make_unique<Impl>(db, std::move(transport), std::move(options))) {}
+SyncEngine::~SyncEngine() = default;
+absl::Status SyncEngine::SyncOnce() { return impl_->SyncOnce(); }
+void SyncEngine::Start() { impl_->Start(); }
+void SyncEngine::Stop() { impl_->Stop(); }
+void SyncEngine::RequestSync() { impl_->RequestSync(); }
+void SyncEngine::Cancel() { impl_->Cancel(); }
+SyncProgress SyncEngine::Progress() const { return impl_->Progress(); }
+
+}  // namespace crmsync::client
