@@ -111,6 +111,48 @@ CREATE TABLE devices (
   PRIMARY KEY (tenant_id, device_id)
 );
 )sql"},
+    {2, "authentication, audit", R"sql(
+-- Refresh tokens (hashes only), one row per issued token; rotation keeps
+-- the family id so reuse of a rotated token can revoke the family.
+CREATE TABLE refresh_tokens (
+  token_hash text PRIMARY KEY,
+  tenant_id text NOT NULL,
+  family_id text NOT NULL,
+  user_id text NOT NULL,
+  device_id text NOT NULL,
+  created_ms bigint NOT NULL,
+  expires_ms bigint NOT NULL,
+  used boolean NOT NULL DEFAULT false,
+  revoked boolean NOT NULL DEFAULT false
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (tenant_id, family_id);
+CREATE INDEX refresh_tokens_device ON refresh_tokens (tenant_id, device_id);
+
+-- Store-terminal API keys (hash of the secret only).
+CREATE TABLE api_keys (
+  tenant_id text NOT NULL,
+  key_id text NOT NULL,
+  user_id text NOT NULL,
+  label text NOT NULL,
+  secret_hash text NOT NULL,
+  created_ms bigint NOT NULL,
+  revoked boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (tenant_id, key_id)
+);
+
+CREATE TABLE audit_events (
+  id bigserial PRIMARY KEY,
+  tenant_id text NOT NULL,
+  at_ms bigint NOT NULL,
+  action text NOT NULL,
+  actor_user_id text NOT NULL,
+  actor_device_id text NOT NULL,
+  target text NOT NULL,
+  detail text NOT NULL,
+  peer text NOT NULL
+);
+CREATE INDEX audit_events_by_tenant ON audit_events (tenant_id, id);
+)sql"},
 };
 
 }  // namespace

@@ -103,6 +103,48 @@ CREATE TABLE devices (
   PRIMARY KEY (tenant_id, device_id)
 ) STRICT;
 )sql"},
+    {2, "authentication, audit", R"sql(
+-- Refresh tokens (hashes only), one row per issued token; rotation keeps
+-- the family id so reuse of a rotated token can revoke the family.
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  family_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used INTEGER NOT NULL DEFAULT 0,
+  revoked INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX refresh_tokens_family ON refresh_tokens (tenant_id, family_id);
+CREATE INDEX refresh_tokens_device ON refresh_tokens (tenant_id, device_id);
+
+-- Store-terminal API keys (hash of the secret only).
+CREATE TABLE api_keys (
+  tenant_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  label TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, key_id)
+) STRICT;
+
+CREATE TABLE audit_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  actor_user_id TEXT NOT NULL,
+  actor_device_id TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  peer TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_events_by_tenant ON audit_events (tenant_id, id);
+)sql"},
 };
 
 }  // namespace

@@ -80,6 +80,25 @@ class SqliteStore final : public Store {
   absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
                            int64_t now_unix_ms, int64_t cursor_seq) override;
 
+  // Authentication, audit and erasure (sqlite_auth.cc).
+  absl::Status PutRefreshToken(const RefreshTokenRow& token) override;
+  absl::StatusOr<std::optional<RefreshTokenRow>> GetRefreshToken(
+      const std::string& token_hash) override;
+  absl::StatusOr<bool> MarkRefreshTokenUsed(const std::string& token_hash) override;
+  absl::StatusOr<int64_t> RevokeRefreshFamily(const std::string& tenant_id,
+                                              const std::string& family_id) override;
+  absl::StatusOr<int64_t> RevokeDeviceRefreshTokens(const std::string& tenant_id,
+                                                    const std::string& device_id) override;
+  absl::Status PutApiKey(const ApiKeyRow& key) override;
+  absl::StatusOr<std::optional<ApiKeyRow>> GetApiKey(const std::string& tenant_id,
+                                                     const std::string& key_id) override;
+  absl::StatusOr<int64_t> AppendAudit(const AuditRow& row) override;
+  absl::StatusOr<std::vector<AuditRow>> ListAudit(const std::string& tenant_id,
+                                                  const std::string& action, int64_t since_ms,
+                                                  int64_t after_id, int limit) override;
+  absl::StatusOr<int64_t> ScrubAppliedResults(const std::string& tenant_id,
+                                              const v1::RecordRef& ref) override;
+
  private:
   // A pooled connection, returned to the pool when the lease ends.
   class Lease {

@@ -81,6 +81,53 @@ struct TenantRow {
   std::string display_name;
 };
 
+// ---- authentication, audit and erasure rows (schema migration 2) ----
+
+// One refresh token. Only a hash of the token is stored. Tokens issued by
+// rotation share their family id; reusing a rotated token revokes the
+// family.
+struct RefreshTokenRow {
+  std::string tenant_id;
+  // Lower-case hex SHA-256 of the token; unique across tenants.
+  std::string token_hash;
+  std::string family_id;
+  std::string user_id;
+  // Empty for a token not bound to a device yet.
+  std::string device_id;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  // Set once the token was exchanged by Refresh.
+  bool used = false;
+  // Set when its family was revoked (logout, reuse).
+  bool revoked = false;
+};
+
+// A store-terminal API key. Only a hash of its secret is stored.
+struct ApiKeyRow {
+  std::string tenant_id;
+  std::string key_id;
+  std::string user_id;
+  std::string label;
+  // Lower-case hex SHA-256 of the secret part of the key.
+  std::string secret_hash;
+  int64_t created_ms = 0;
+  bool revoked = false;
+};
+
+// One audit log entry (AdminService.ListAuditEvents).
+struct AuditRow {
+  // Assigned by AppendAudit; increases with insertion order.
+  int64_t id = 0;
+  std::string tenant_id;
+  int64_t at_ms = 0;
+  std::string action;
+  std::string actor_user_id;
+  std::string actor_device_id;
+  std::string target;
+  std::string detail;
+  std::string peer;
+};
+
 // Operations inside one write transaction of one tenant. Obtained only from
 // Store::Write; not thread-safe; invalid after the callback returns.
 class WriteTx {
@@ -177,6 +224,45 @@ class Store {
   // (and last_sync_at). NOT_FOUND if the device is not registered.
   virtual absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
                                    int64_t now_unix_ms, int64_t cursor_seq) = 0;
+  // ---- authentication, audit and erasure (schema migration 2) ----
+  // Autocommit calls, usable from any thread like the rest. Text fields
+  // follow store_codec::CheckText/CheckId (INVALID_ARGUMENT otherwise).
+
+  // Stores a new refresh token; ALREADY_EXISTS if its hash is known.
+  virtual absl::Status PutRefreshToken(const RefreshTokenRow& token) = 0;
+  // The token with this hash, in any tenant; nullopt if unknown.
+  virtual absl::StatusOr<std::optional<RefreshTokenRow>> GetRefreshToken(
+      const std::string& token_hash) = 0;
+  // Marks the token used if it is neither used nor revoked. Returns true if
+  // this call marked it (exactly one of concurrent callers wins), false if
+  // it was already used or revoked or is unknown.
+  virtual absl::StatusOr<bool> MarkRefreshTokenUsed(const std::string& token_hash) = 0;
+  // Revokes every token of the family. Returns how many were changed.
+  virtual absl::StatusOr<int64_t> RevokeRefreshFamily(const std::string& tenant_id,
+                                                      const std::string& family_id) = 0;
+  // Revokes every refresh token bound to the device (device revocation).
+  virtual absl::StatusOr<int64_t> RevokeDeviceRefreshTokens(const std::string& tenant_id,
+                                                            const std::string& device_id) = 0;
+
+  // Stores a new API key; ALREADY_EXISTS if (tenant, key_id) is taken.
+  virtual absl::Status PutApiKey(const ApiKeyRow& key) = 0;
+  virtual absl::StatusOr<std::optional<ApiKeyRow>> GetApiKey(const std::string& tenant_id,
+                                                             const std::string& key_id) = 0;
+
+  // Appends an audit entry (row.id is ignored) and returns its id.
+  virtual absl::StatusOr<int64_t> AppendAudit(const AuditRow& row) = 0;
+  // The tenant's audit entries with id > after_id and at_ms >= since_ms,
+  // only `action` if not empty, in id order, at most `limit`.
+  virtual absl::StatusOr<std::vector<AuditRow>> ListAudit(const std::string& tenant_id,
+                                                          const std::string& action,
+                                                          int64_t since_ms, int64_t after_id,
+                                                          int limit) = 0;
+
+  // Erasure: removes the record's values from the stored results of
+  // applied mutations (the exactly-once log) of the tenant, keeping their
+  // outcome. Returns how many results were scrubbed.
+  virtual absl::StatusOr<int64_t> ScrubAppliedResults(const std::string& tenant_id,
+                                                      const v1::RecordRef& ref) = 0;
 };
 
 // Opens the store named by a --store value ("sqlite:PATH" or "postgres:URI")

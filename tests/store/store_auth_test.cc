@@ -1,0 +1,185 @@
+// Conformance: refresh tokens, API keys, the audit log and erasure
+// scrubbing (schema migration 2).
+#include "store_fixture.h"
+
+namespace crmsync::server {
+namespace {
+
+constexpr char kTenant[] = "tenant-a";
+constexpr char kOther[] = "tenant-b";
+
+class StoreAuthTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(store().PutTenant({kTenant, "acme", "Acme Ltd"}).ok());
+    ASSERT_TRUE(store().PutTenant({kOther, "globex", "Globex"}).ok());
+  }
+};
+
+RefreshTokenRow Token(const std::string& hash, const std::string& family,
+                      const std::string& device = "d1") {
+  RefreshTokenRow t;
+  t.tenant_id = kTenant;
+  t.token_hash = hash;
+  t.family_id = family;
+  t.user_id = "u1";
+  t.device_id = device;
+  t.created_ms = 1000;
+  t.expires_ms = 5000;
+  return t;
+}
+
+TEST_P(StoreAuthTest, RefreshTokenRoundTripsAndIsUsedExactlyOnce) {
+  ASSERT_TRUE(store().PutRefreshToken(Token("h1", "f1")).ok());
+  auto got = store().GetRefreshToken("h1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->tenant_id, kTenant);
+  EXPECT_EQ((*got)->family_id, "f1");
+  EXPECT_EQ((*got)->device_id, "d1");
+  EXPECT_EQ((*got)->expires_ms, 5000);
+  EXPECT_FALSE((*got)->used);
+  EXPECT_FALSE((*got)->revoked);
+
+  auto first = store().MarkRefreshTokenUsed("h1");
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(*first);
+  auto second = store().MarkRefreshTokenUsed("h1");
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(*second) << "a used token must not be usable twice";
+  EXPECT_TRUE((*store().GetRefreshToken("h1"))->used);
+  auto unknown = store().MarkRefreshTokenUsed("nope");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_FALSE(*unknown);
+  EXPECT_FALSE(store().GetRefreshToken("nope")->has_value());
+}
+
+TEST_P(StoreAuthTest, DuplicateRefreshTokenHashIsRefused) {
+  ASSERT_TRUE(store().PutRefreshToken(Token("h1", "f1")).ok());
+  EXPECT_EQ(store().PutRefreshToken(Token("h1", "f2")).code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_P(StoreAuthTest, RevokingAFamilyRevokesOnlyItsTokens) {
+  ASSERT_TRUE(store().PutRefreshToken(Token("h1", "f1")).ok());
+  ASSERT_TRUE(store().PutRefreshToken(Token("h2", "f1")).ok());
+  ASSERT_TRUE(store().PutRefreshToken(Token("h3", "f2")).ok());
+  auto n = store().RevokeRefreshFamily(kTenant, "f1");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2);
+  EXPECT_TRUE((*store().GetRefreshToken("h1"))->revoked);
+  EXPECT_TRUE((*store().GetRefreshToken("h2"))->revoked);
+  EXPECT_FALSE((*store().GetRefreshToken("h3"))->revoked);
+  EXPECT_FALSE(*store().MarkRefreshTokenUsed("h2")) << "a revoked token cannot be used";
+  EXPECT_EQ(*store().RevokeRefreshFamily(kOther, "f2"), 0) << "families are tenant-scoped";
+}
+
+TEST_P(StoreAuthTest, RevokingADeviceRevokesItsTokens) {
+  ASSERT_TRUE(store().PutRefreshToken(Token("h1", "f1", "phone")).ok());
+  ASSERT_TRUE(store().PutRefreshToken(Token("h2", "f2", "tablet")).ok());
+  EXPECT_EQ(*store().RevokeDeviceRefreshTokens(kTenant, "phone"), 1);
+  EXPECT_TRUE((*store().GetRefreshToken("h1"))->revoked);
+  EXPECT_FALSE((*store().GetRefreshToken("h2"))->revoked);
+}
+
+TEST_P(StoreAuthTest, ApiKeysAreTenantScoped) {
+  ApiKeyRow key{kTenant, "k1", "u-till", "Paris till", "abc123", 42, false};
+  ASSERT_TRUE(store().PutApiKey(key).ok());
+  EXPECT_EQ(store().PutApiKey(key).code(), absl::StatusCode::kAlreadyExists);
+  auto got = store().GetApiKey(kTenant, "k1");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->user_id, "u-till");
+  EXPECT_EQ((*got)->label, "Paris till");
+  EXPECT_EQ((*got)->secret_hash, "abc123");
+  EXPECT_EQ((*got)->created_ms, 42);
+  EXPECT_FALSE((*got)->revoked);
+  EXPECT_FALSE(store().GetApiKey(kOther, "k1")->has_value());
+}
+
+TEST_P(StoreAuthTest, AuditLogFiltersPagesAndKeepsTextVerbatim) {
+  const std::string nasty = "'); DROP TABLE audit_events; --";
+  for (int i = 0; i < 5; ++i) {
+    AuditRow a;
+    a.tenant_id = kTenant;
+    a.at_ms = 1000 + i;
+    a.action = i % 2 == 0 ? "login" : "login_failed";
+    a.actor_user_id = "u1";
+    a.target = "user:u1";
+    a.detail = nasty;
+    a.peer = "ipv4:127.0.0.1:1234";
+    auto id = store().AppendAudit(a);
+    ASSERT_TRUE(id.ok()) << id.status();
+  }
+  AuditRow other;
+  other.tenant_id = kOther;
+  other.at_ms = 1;
+  other.action = "login";
+  ASSERT_TRUE(store().AppendAudit(other).ok());
+
+  auto all = store().ListAudit(kTenant, "", 0, 0, 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 5u);
+  for (size_t i = 1; i < all->size(); ++i) EXPECT_GT((*all)[i].id, (*all)[i - 1].id);
+  EXPECT_EQ((*all)[0].detail, nasty);
+  EXPECT_EQ((*all)[0].peer, "ipv4:127.0.0.1:1234");
+
+  auto logins = store().ListAudit(kTenant, "login", 0, 0, 100);
+  EXPECT_EQ(logins->size(), 3u);
+  auto recent = store().ListAudit(kTenant, "", 1003, 0, 100);
+  EXPECT_EQ(recent->size(), 2u);
+  auto page1 = store().ListAudit(kTenant, "", 0, 0, 2);
+  ASSERT_EQ(page1->size(), 2u);
+  auto page2 = store().ListAudit(kTenant, "", 0, page1->back().id, 2);
+  ASSERT_EQ(page2->size(), 2u);
+  EXPECT_EQ((*page2)[0].id, (*all)[2].id);
+}
+
+TEST_P(StoreAuthTest, ScrubAppliedResultsRemovesOnlyThatRecordsCopies) {
+  v1::RecordRef lead;
+  lead.set_entity_type(v1::ENTITY_TYPE_LEAD);
+  lead.set_id("lead-1");
+  v1::RecordRef other = lead;
+  other.set_id("lead-2");
+  ASSERT_TRUE(store()
+                  .Write(kTenant,
+                         [&](WriteTx& tx) -> absl::Status {
+                           int seq = 0;
+                           for (const v1::RecordRef* ref : {&lead, &other}) {
+                             AppliedMutation a;
+                             a.device_id = "d1";
+                             a.client_seq = ++seq;
+                             a.payload_hash = "hash" + std::to_string(seq);
+                             a.result.set_client_seq(seq);
+                             a.result.set_outcome(v1::MUTATION_OUTCOME_APPLIED);
+                             *a.result.mutable_record()->mutable_ref() = *ref;
+                             a.result.mutable_record()->mutable_data()->mutable_lead()->set_email(
+                                 "person@example.com");
+                             if (auto s = tx.PutApplied(a); !s.ok()) return s;
+                           }
+                           return absl::OkStatus();
+                         })
+                  .ok());
+  auto n = store().ScrubAppliedResults(kTenant, lead);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  ASSERT_TRUE(store()
+                  .Write(kTenant,
+                         [&](WriteTx& tx) -> absl::Status {
+                           auto scrubbed = tx.GetApplied("d1", 1);
+                           EXPECT_TRUE(scrubbed.ok() && scrubbed->has_value());
+                           EXPECT_FALSE((*scrubbed)->result.has_record());
+                           EXPECT_EQ((*scrubbed)->result.outcome(), v1::MUTATION_OUTCOME_APPLIED);
+                           EXPECT_EQ((*scrubbed)->payload_hash, "hash1");
+                           auto kept = tx.GetApplied("d1", 2);
+                           EXPECT_TRUE((*kept)->result.has_record());
+                           return absl::OkStatus();
+                         })
+                  .ok());
+  EXPECT_EQ(*store().ScrubAppliedResults(kTenant, lead), 0) << "idempotent";
+}
+
+CRMSYNC_INSTANTIATE_STORE_SUITE(StoreAuthTest);
+
+}  // namespace
+}  // namespace crmsync::server
