@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "demo_tenant.h"
+#include "metrics/grpc_interceptor.h"
 #include "notify/pg_notifier.h"
 
 namespace crmsync::server {
@@ -16,6 +17,7 @@ SyncdApp::~SyncdApp() {
   // Order matters: the server first (no more calls), then the service
   // (streams), then the pool (queued work), then handlers and the store.
   grpc_.reset();
+  exporter_.reset();
   sync_service_.reset();
   pool_.reset();
 }
@@ -65,14 +67,54 @@ absl::Status SyncdApp::Start() {
     if (auto s = EnsureDemoTenant(store_.get(), push_.get(), &clock_); !s.ok()) return s;
   }
 
+  // Metrics count served traffic (after the demo seed).
+  push_->set_metrics(&metrics_);
+  pull_->set_metrics(&metrics_);
+
   pool_ = std::make_unique<WorkerPool>(config_.worker_threads, config_.worker_threads * 64);
   SyncServiceOptions sync_options;
   sync_options.heartbeat_interval = std::chrono::seconds(config_.heartbeat_seconds);
   sync_service_ = std::make_unique<SyncServiceImpl>(auth_.get(), push_.get(), pull_.get(),
                                                     notifier_.get(), pool_.get(), sync_options);
+  DeclareMetrics();
+  if (!config_.metrics_listen.empty()) {
+    exporter_ = std::make_unique<MetricsHttpExporter>(&metrics_);
+    if (auto s = exporter_->Start(config_.metrics_listen); !s.ok()) return s;
+    spdlog::info("metrics on http://{}/metrics (port {})", config_.metrics_listen,
+                 exporter_->port());
+  }
   grpc_ = std::make_unique<GrpcServer>(config_);
   grpc_->AddService(sync_service_.get());
+  grpc_->AddInterceptor(std::make_unique<MetricsInterceptorFactory>(&metrics_));
   return grpc_->Start();
+}
+
+void SyncdApp::DeclareMetrics() {
+  const auto sizes = MetricsRegistry::SizeBuckets();
+  metrics_.DeclareCounter("crmsync_rpc_total", "RPCs finished, by method and status code");
+  metrics_.DeclareHistogram("crmsync_rpc_duration_seconds", "Unary RPC latency by method",
+                            MetricsRegistry::LatencyBuckets());
+  metrics_.DeclareCounter("crmsync_pushes_total", "Push batches committed");
+  metrics_.DeclareHistogram("crmsync_push_batch_size", "Mutations per committed Push", sizes);
+  metrics_.DeclareCounter("crmsync_mutations_total", "Pushed mutations by outcome");
+  metrics_.DeclareCounter("crmsync_conflicts_total", "Conflicts detected, by field policy");
+  metrics_.DeclareCounter("crmsync_pulls_total", "Pull pages served");
+  metrics_.DeclareHistogram("crmsync_pull_changes", "Changes per Pull page", sizes);
+  metrics_.DeclareHistogram("crmsync_pull_scanned_rows", "Feed rows examined per Pull page",
+                            sizes);
+  metrics_.DeclareHistogram("crmsync_device_lag_changes",
+                            "How many changes behind a device was when it caught up", sizes);
+  metrics_.DeclareHistogram("crmsync_store_write_seconds", "Push transaction time",
+                            MetricsRegistry::LatencyBuckets());
+  metrics_.DeclareHistogram("crmsync_store_read_seconds", "Change-feed read time",
+                            MetricsRegistry::LatencyBuckets());
+  SyncServiceImpl* sync = sync_service_.get();
+  metrics_.DeclareCallbackGauge("crmsync_subscribers", "Open Subscribe streams",
+                                [sync] { return static_cast<double>(sync->active_streams()); });
+  const auto started = std::chrono::steady_clock::now();
+  metrics_.DeclareCallbackGauge("crmsync_uptime_seconds", "Seconds since start", [started] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  });
 }
 
 void SyncdApp::Shutdown(std::chrono::system_clock::time_point deadline) {

@@ -11,6 +11,8 @@
 #include "crmsync/sync/policy_table.h"
 #include "grpc_server.h"
 #include "logic/authenticator.h"
+#include "metrics/http_exporter.h"
+#include "metrics/registry.h"
 #include "logic/clock.h"
 #include "logic/notifier.h"
 #include "logic/pull_handler.h"
@@ -30,14 +32,19 @@ class SyncdApp {
   // serving. Not thread-safe.
   absl::Status Start();
   int bound_port() const { return grpc_ ? grpc_->bound_port() : 0; }
+  int metrics_port() const { return exporter_ ? exporter_->port() : 0; }
   // Ends streams, stops accepting calls, lets in-flight calls finish until
   // `deadline`. Thread-safe; idempotent.
   void Shutdown(std::chrono::system_clock::time_point deadline);
   void Wait();
 
  private:
+  void DeclareMetrics();
+
   ServerConfig config_;
   SystemClock clock_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<MetricsHttpExporter> exporter_;
   std::unique_ptr<Store> store_;
   sync::PolicyTable policies_;
   std::unique_ptr<ChangeNotifier> notifier_;

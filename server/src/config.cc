@@ -122,9 +122,14 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->envname("CRMSYNC_HEARTBEAT_SECONDS")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  app.add_option("--metrics-listen", config->metrics_listen,
+                 "host:port serving Prometheus metrics at /metrics over plain HTTP (port 0 = "
+                 "any free port; empty = off). Keep it on loopback or a private network")
+      ->envname("CRMSYNC_METRICS_LISTEN")
+      ->capture_default_str();
   app.add_option("--ready-file", config->ready_file,
-                 "Write the bound port to this file once serving (useful with --listen "
-                 "127.0.0.1:0)")
+                 "Once serving, write the bound gRPC port (line 1) and metrics port (line 2, 0 "
+                 "when off) to this file (useful with port 0)")
       ->envname("CRMSYNC_READY_FILE");
 
   ParseResult result;

@@ -58,6 +58,8 @@ struct ServerConfig {
   int reassignment_grace_hours = 14 * 24;
   // Seconds of silence after which a Subscribe stream gets a heartbeat.
   int heartbeat_seconds = 15;
+  // host:port of the Prometheus metrics HTTP listener; empty disables it.
+  std::string metrics_listen = "127.0.0.1:9464";
   // When set, the bound port is written to this file once serving (for
   // supervisors and tests that listen on port 0).
   std::string ready_file;

@@ -29,6 +29,11 @@ GrpcServer::~GrpcServer() {
 
 void GrpcServer::AddService(grpc::Service* service) { services_.push_back(service); }
 
+void GrpcServer::AddInterceptor(
+    std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> f) {
+  interceptors_.push_back(std::move(f));
+}
+
 absl::Status GrpcServer::Start() {
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (config_.dev_insecure) {
@@ -54,6 +59,7 @@ absl::Status GrpcServer::Start() {
   builder.AddListeningPort(config_.listen, creds, &bound_port_);
   builder.SetMaxReceiveMessageSize(config_.max_message_bytes);
   for (auto* s : services_) builder.RegisterService(s);
+  if (!interceptors_.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors_));
   server_ = builder.BuildAndStart();
   if (!server_ || bound_port_ == 0) {
     server_.reset();

@@ -4,6 +4,7 @@
 #define CRMSYNC_SERVER_GRPC_SERVER_H_
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <chrono>
 #include <memory>
@@ -26,6 +27,8 @@ class GrpcServer {
   // Registers a service; must be called before Start(). The service must
   // outlive this object.
   void AddService(grpc::Service* service);
+  // Adds a server interceptor factory (metrics, logging); before Start().
+  void AddInterceptor(std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> f);
 
   // Binds the listener and starts serving. Fails if the address cannot be
   // bound or the TLS material cannot be read.
@@ -44,6 +47,7 @@ class GrpcServer {
  private:
   ServerConfig config_;
   std::vector<grpc::Service*> services_;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;
   std::unique_ptr<grpc::Server> server_;
   int bound_port_ = 0;
 };

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     // Write then rename, so a reader never sees a partial file.
     std::string tmp = config.ready_file + ".tmp";
     if (std::FILE* f = std::fopen(tmp.c_str(), "w")) {
-      std::fprintf(f, "%d\n", server.bound_port());
+      std::fprintf(f, "%d\n%d\n", server.bound_port(), server.metrics_port());
       std::fclose(f);
       std::rename(tmp.c_str(), config.ready_file.c_str());
     } else {

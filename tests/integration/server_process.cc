@@ -87,15 +87,16 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
                           std::chrono::seconds timeout) {
   dir_ = MakeTempDir("crmsync-syncd-");
   std::string ready = dir_ + "/ready";
-  std::vector<std::string> argv = {CRMSYNC_SYNCD_PATH, "--listen", "127.0.0.1:0", "--ready-file",
-                                   ready};
+  std::vector<std::string> argv = {CRMSYNC_SYNCD_PATH, "--listen", "127.0.0.1:0",
+                                   "--metrics-listen", "127.0.0.1:0", "--ready-file", ready};
   argv.insert(argv.end(), args.begin(), args.end());
   pid_ = Spawn(argv, dir_ + "/output.log");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::string port_text = ReadAll(ready);
     if (!port_text.empty()) {
-      port_ = std::atoi(port_text.c_str());
+      std::istringstream lines(port_text);
+      lines >> port_ >> metrics_port_;
       return port_ > 0;
     }
     int status = 0;

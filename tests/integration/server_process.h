@@ -11,7 +11,8 @@
 namespace crmsync::testing {
 
 // A child process running crm-syncd with the given flags plus
-// "--listen 127.0.0.1:0 --ready-file <tmp>". Not thread-safe.
+// "--listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --ready-file <tmp>".
+// Not thread-safe.
 class ServerProcess {
  public:
   ServerProcess() = default;
@@ -27,6 +28,8 @@ class ServerProcess {
              std::chrono::seconds timeout = std::chrono::seconds(30));
 
   int port() const { return port_; }
+  // Port of the Prometheus /metrics listener (started on 127.0.0.1:0).
+  int metrics_port() const { return metrics_port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
 
@@ -40,6 +43,7 @@ class ServerProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string dir_;
 };
 

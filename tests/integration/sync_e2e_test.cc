@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <httplib.h>
+
 #include <thread>
 
 #include "server_process.h"
@@ -148,6 +150,42 @@ TEST_F(SyncE2eTest, OldProtocolGetsUpgradeDirective) {
   auto it = trailers.find("crmsync-directive");
   ASSERT_NE(it, trailers.end());
   EXPECT_EQ(it->second, "upgrade-required");
+}
+
+TEST_F(SyncE2eTest, MetricsEndpointExposesSyncSeries) {
+  DevSyncClient alice(server_.address(), "demo", "alice", "alice-phone");
+  std::string cursor;
+  v1::PullResponse snapshot = PullEverything(alice, &cursor);
+  v1::RecordState lead;
+  for (const auto& c : snapshot.changes()) {
+    if (c.record().id() == "lead-alice-3") {
+      *lead.mutable_ref() = c.record();
+      lead.set_version(c.version());
+      *lead.mutable_data() = c.values();
+    }
+  }
+  v1::Lead values;
+  values.set_rating(5);
+  v1::PushRequest push;
+  push.mutable_client()->set_protocol_version(1);
+  *push.add_mutations() = LeadUpdate(1, lead, values, {"rating"}, alice.device());
+  v1::PushResponse pushed;
+  ASSERT_TRUE(alice.Push(push, &pushed).ok());
+
+  ASSERT_GT(server_.metrics_port(), 0);
+  httplib::Client http("127.0.0.1", server_.metrics_port());
+  auto res = http.Get("/metrics");
+  ASSERT_TRUE(res) << "metrics endpoint unreachable";
+  EXPECT_EQ(res->status, 200);
+  const std::string& body = res->body;
+  for (const char* series :
+       {"crmsync_pushes_total 1", "crmsync_mutations_total{outcome=\"applied\"} 1",
+        "crmsync_rpc_total{method=\"/crmsync.v1.SyncService/Push\",code=\"OK\"} 1",
+        "crmsync_rpc_duration_seconds_bucket{method=\"/crmsync.v1.SyncService/Pull\",le=\"+Inf\"}",
+        "crmsync_pull_changes_count", "crmsync_store_write_seconds_count 1",
+        "crmsync_device_lag_changes_count", "crmsync_subscribers 0", "crmsync_uptime_seconds"}) {
+    EXPECT_NE(body.find(series), std::string::npos) << "missing: " << series << "\n" << body;
+  }
 }
 
 TEST_F(SyncE2eTest, SubscribeStreamEndsCleanlyOnServerShutdown) {

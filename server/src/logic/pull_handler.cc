@@ -1,6 +1,7 @@
 #include "pull_handler.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "crmsync/sync/change.h"
 #include "cursor.h"
@@ -37,7 +38,14 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   int scanned = 0;
   bool exhausted = false;
   while (response->changes_size() < page && scanned < options_.max_scan_rows) {
+    const auto read_start = std::chrono::steady_clock::now();
     auto rows = store_->ReadSince(who.tenant_id, position, options_.scan_batch);
+    if (metrics_) {
+      metrics_->Observe("crmsync_store_read_seconds", {},
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                      read_start)
+                            .count());
+    }
     if (!rows.ok()) return rows.status();
     size_t consumed = 0;
     for (const RecordRow& row : *rows) {
@@ -80,6 +88,15 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   }
   response->set_next_cursor(EncodeCursor(position));
   response->set_has_more(!exhausted);
+  if (metrics_) {
+    metrics_->Increment("crmsync_pulls_total");
+    metrics_->Observe("crmsync_pull_changes", {}, response->changes_size());
+    metrics_->Observe("crmsync_pull_scanned_rows", {}, scanned);
+    if (!response->has_more()) {
+      // Caught up: how far behind this device was, in changes.
+      metrics_->Observe("crmsync_device_lag_changes", {}, static_cast<double>(position - *cursor));
+    }
+  }
   response->mutable_server_hlc()->set_wall_time_ms(clock_->NowMs());
   if (!who.device_id.empty()) {
     // The position the device was handed: it holds (or is receiving) every

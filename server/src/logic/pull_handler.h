@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "clock.h"
 #include "crmsync/v1/sync.pb.h"
+#include "metrics/registry.h"
 #include "principal.h"
 #include "store/store.h"
 
@@ -45,7 +46,12 @@ class PullHandler {
 
   Store* store() const { return store_; }
 
+  // Records pulls, page sizes, lag and store time (may be null; must
+  // outlive the handler). Call before serving.
+  void set_metrics(MetricsRegistry* metrics) { metrics_ = metrics; }
+
  private:
+  MetricsRegistry* metrics_ = nullptr;
   Store* store_;
   Clock* clock_;
   PullOptions options_;

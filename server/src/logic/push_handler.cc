@@ -8,6 +8,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "crmsync/sync/merge.h"
 #include "crmsync/sync/record_model.h"
@@ -56,6 +57,9 @@ class BatchApplier {
   BatchApplier(Store* store, WriteTx* tx, const Principal& who, const sync::PolicyTable& policies,
                const PushOptions& options, int64_t now_ms)
       : store_(store), tx_(tx), who_(who), policies_(policies), options_(options), now_ms_(now_ms) {}
+
+  // Policies of the conflicts recorded so far in this batch.
+  const std::vector<v1::ConflictPolicy>& conflict_policies() const { return conflict_policies_; }
 
   // The result for `m`, applying it unless it was applied before.
   absl::StatusOr<v1::MutationResult> Apply(const v1::Mutation& m) {
@@ -173,6 +177,7 @@ class BatchApplier {
     // conflict keeps the server value and changes nothing else).
     for (const v1::Conflict& c : merged.conflicts) {
       if (auto s = StoreConflict(c, m.hlc()); !s.ok()) return s;
+      conflict_policies_.push_back(c.policy());
     }
     if (merged.resolved_conflict && conflict_record) {
       auto cseq = tx_->NextSeq();
@@ -306,11 +311,27 @@ class BatchApplier {
   int64_t now_ms_;
   bool denied_ = false;
   bool granted_by_grace_ = false;
+  std::vector<v1::ConflictPolicy> conflict_policies_;
   v1::RejectReason denied_reason_ = v1::REJECT_REASON_UNSPECIFIED;
   std::string denied_message_;
 };
 
 }  // namespace
+
+void PushHandler::RecordMetrics(const std::vector<v1::MutationResult>& results,
+                                const std::vector<v1::ConflictPolicy>& conflict_policies) {
+  metrics_->Increment("crmsync_pushes_total");
+  metrics_->Observe("crmsync_push_batch_size", {}, static_cast<double>(results.size()));
+  for (const auto& r : results) {
+    std::string outcome = v1::MutationOutcome_Name(r.outcome());
+    outcome = outcome.substr(std::string("MUTATION_OUTCOME_").size());
+    std::transform(outcome.begin(), outcome.end(), outcome.begin(), ::tolower);
+    metrics_->Increment("crmsync_mutations_total", {{"outcome", outcome}});
+  }
+  for (v1::ConflictPolicy p : conflict_policies) {
+    metrics_->Increment("crmsync_conflicts_total", {{"policy", sync::PolicyName(p)}});
+  }
+}
 
 absl::Status CheckProtocolVersion(const v1::ClientInfo& client) {
   unsigned v = client.protocol_version();
@@ -362,19 +383,29 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
   const int64_t now_ms = clock_->NowMs();
   int64_t last_seq = 0;
   std::vector<v1::MutationResult> results;
+  std::vector<v1::ConflictPolicy> conflict_policies;
+  const auto started = std::chrono::steady_clock::now();
   absl::Status status = store_->Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
     results.clear();  // the transaction may be re-run after a retryable failure
     last_seq = 0;
     BatchApplier applier(store_, &tx, who, *policies_, options_, now_ms);
+
     for (const v1::Mutation& m : request.mutations()) {
       auto r = applier.Apply(m);
       if (!r.ok()) return r.status();
       last_seq = std::max(last_seq, r->change_seq());
       results.push_back(std::move(*r));
     }
+    conflict_policies = applier.conflict_policies();
     return absl::OkStatus();
   });
+  if (metrics_) {
+    metrics_->Observe("crmsync_store_write_seconds", {},
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                          .count());
+  }
   if (!status.ok()) return status;
+  if (metrics_) RecordMetrics(results, conflict_policies);
   // Last contact, for device lists and retention (position unchanged).
   if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, now_ms, -1); !s.ok()) return s;
   for (auto& r : results) *response->add_results() = std::move(r);

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "clock.h"
 #include "crmsync/sync/policy_table.h"
 #include "crmsync/v1/sync.pb.h"
+#include "metrics/registry.h"
 #include "principal.h"
 #include "store/store.h"
 
@@ -43,7 +45,15 @@ class PushHandler {
   absl::Status Push(const Principal& who, const v1::PushRequest& request,
                     v1::PushResponse* response);
 
+  // Records pushes, outcomes, conflicts and store time in `metrics` (may be
+  // null; must outlive the handler). Call before serving.
+  void set_metrics(MetricsRegistry* metrics) { metrics_ = metrics; }
+
  private:
+  void RecordMetrics(const std::vector<v1::MutationResult>& results,
+                     const std::vector<v1::ConflictPolicy>& conflict_policies);
+
+  MetricsRegistry* metrics_ = nullptr;
   Store* store_;
   const sync::PolicyTable* policies_;
   Clock* clock_;

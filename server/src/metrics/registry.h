@@ -1,0 +1,73 @@
+// A small metrics registry with Prometheus text exposition (format 0.0.4):
+// counters, gauges and histograms, each a family with label values.
+// Thread-safe: families and series may be created and updated from any
+// thread; Render() takes a consistent-enough snapshot for scraping.
+#ifndef CRMSYNC_SERVER_METRICS_REGISTRY_H_
+#define CRMSYNC_SERVER_METRICS_REGISTRY_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace crmsync::server {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class MetricsRegistry {
+ public:
+  // Adds `delta` (>= 0) to a counter series.
+  void Increment(const std::string& name, const Labels& labels = {}, double delta = 1);
+  // Sets a gauge series.
+  void Set(const std::string& name, const Labels& labels, double value);
+  // Records one observation in a histogram series.
+  void Observe(const std::string& name, const Labels& labels, double value);
+
+  // Declares a family with its help text and, for histograms, bucket upper
+  // bounds. Undeclared names used above are counters/gauges/histograms with
+  // default help and buckets. Call at start-up.
+  void DeclareCounter(const std::string& name, const std::string& help);
+  void DeclareGauge(const std::string& name, const std::string& help);
+  void DeclareHistogram(const std::string& name, const std::string& help,
+                        std::vector<double> buckets);
+  // A gauge computed at scrape time.
+  void DeclareCallbackGauge(const std::string& name, const std::string& help,
+                            std::function<double()> value);
+
+  // The whole registry in Prometheus text format.
+  std::string Render();
+
+  // Current value of a counter or gauge series (0 if absent); for tests and
+  // GetStats.
+  double Value(const std::string& name, const Labels& labels = {});
+
+  static std::vector<double> LatencyBuckets();  // 0.5 ms .. 10 s
+  static std::vector<double> SizeBuckets();     // 1 .. 100k
+
+ private:
+  enum class Kind { kCounter, kGauge, kHistogram };
+  struct Histogram {
+    std::vector<double> counts;  // per bucket (non-cumulative), +Inf last
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  struct Family {
+    Kind kind;
+    std::string help;
+    std::vector<double> buckets;
+    std::map<Labels, double> values;
+    std::map<Labels, Histogram> histograms;
+    std::function<double()> callback;
+  };
+  Family& GetFamily(const std::string& name, Kind kind);
+
+  std::mutex mu_;
+  std::map<std::string, Family> families_;
+};
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_METRICS_REGISTRY_H_

@@ -1,0 +1,65 @@
+// crmctl commands. Each returns a process exit code (see ExitCode) and
+// prints a table, or JSON with --json, to stdout; errors go to stderr.
+#ifndef CRMSYNC_TOOLS_CRMCTL_COMMANDS_H_
+#define CRMSYNC_TOOLS_CRMCTL_COMMANDS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "connection.h"
+
+namespace crmsync::crmctl {
+
+struct Output {
+  bool json = false;
+};
+
+// Parses "90s", "30m", "24h", "7d" into seconds; -1 when malformed.
+int64_t ParseDurationSeconds(const std::string& text);
+
+int CmdStatus(const Connection& c, const Output& out);
+
+struct DeviceFilter {
+  std::string user_id;
+  int64_t stale_seconds = 0;  // 0 = any
+  std::string status;         // "", "active", "revoked", "wiped"
+  int limit = 100;
+};
+int CmdDevices(const Connection& c, const Output& out, const DeviceFilter& filter);
+int CmdDeviceShow(const Connection& c, const Output& out, const std::string& device_id);
+int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& device_id,
+                    bool wipe, const std::string& reason);
+
+int CmdConflictsList(const Connection& c, const Output& out, const std::string& owner,
+                     const std::string& status);
+int CmdConflictShow(const Connection& c, const Output& out, const std::string& conflict_id);
+// resolution: "keep-server" or "take-client".
+int CmdConflictResolve(const Connection& c, const Output& out, const std::string& conflict_id,
+                       const std::string& resolution);
+
+int CmdUsers(const Connection& c, const Output& out);
+int CmdUserCreate(const Connection& c, const Output& out, const std::string& username,
+                  const std::string& display_name, const std::string& role,
+                  const std::string& team, const std::string& store, const std::string& password);
+int CmdStores(const Connection& c, const Output& out);
+int CmdStoreUpsert(const Connection& c, const Output& out, const std::string& id,
+                   const std::string& name, double lat, double lon);
+int CmdCoupons(const Connection& c, const Output& out, bool has_point, double lat, double lon,
+               double within_km, bool include_inactive);
+// Creates or replaces a coupon described by a JSON file (crmsync.v1.Coupon).
+int CmdCouponUpsert(const Connection& c, const Output& out, const std::string& json_file);
+int CmdAudit(const Connection& c, const Output& out, const std::string& action,
+             int64_t since_seconds, int limit);
+
+// Refreshes a live view every `interval_ms`: pushes/pulls/conflicts per
+// second and the most-behind devices. Stops after `iterations` (0 = until
+// interrupted).
+int CmdWatch(const Connection& c, int interval_ms, int iterations);
+
+// Logs in with AuthService and stores the access token in `config_file`.
+int CmdLogin(const Connection& c, const std::string& tenant, const std::string& username,
+             const std::string& password, const std::string& config_file);
+
+}  // namespace crmsync::crmctl
+
+#endif  // CRMSYNC_TOOLS_CRMCTL_COMMANDS_H_

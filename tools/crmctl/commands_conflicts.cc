@@ -1,0 +1,124 @@
+// crmctl conflicts list|show|resolve.
+#include <cstdio>
+
+#include "commands.h"
+#include "crmsync/v1/admin.grpc.pb.h"
+#include "table.h"
+
+namespace crmsync::crmctl {
+
+namespace v1 = ::crmsync::v1;
+
+namespace {
+
+// The conflicted field's value in a partial Record, as compact JSON.
+std::string ValueText(const v1::Record& r) {
+  std::string json = ToJson(r);
+  std::string compact;
+  bool in_string = false;
+  for (char ch : json) {
+    if (ch == '"') in_string = !in_string;
+    if (!in_string && (ch == '\n' || ch == ' ')) continue;
+    compact += ch;
+  }
+  return compact.size() > 60 ? compact.substr(0, 57) + "..." : compact;
+}
+
+}  // namespace
+
+int CmdConflictsList(const Connection& c, const Output& out, const std::string& owner,
+                     const std::string& status) {
+  auto stub = v1::AdminService::NewStub(c.channel());
+  v1::ListConflictsRequest req;
+  req.set_owner_user_id(owner);
+  if (status == "open" || status.empty()) req.set_status(v1::CONFLICT_STATUS_OPEN);
+  else if (status == "resolved") req.set_status(v1::CONFLICT_STATUS_RESOLVED);
+  else if (status == "dismissed") req.set_status(v1::CONFLICT_STATUS_DISMISSED);
+  else {
+    std::fprintf(stderr, "crmctl: --status must be open, resolved or dismissed\n");
+    return kExitUsage;
+  }
+  req.set_page_size(200);
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  v1::ListConflictsResponse resp;
+  grpc::Status s = stub->ListConflicts(&ctx, req, &resp);
+  if (!s.ok()) return ReportRpcError(s, "conflicts list");
+  if (out.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+    return kExitOk;
+  }
+  Table t({"CONFLICT", "RECORD", "FIELD", "POLICY", "OWNER", "SERVER VALUE", "CLIENT VALUE",
+           "DETECTED"});
+  for (const auto& cf : resp.conflicts()) {
+    t.AddRow({cf.id(),
+              ShortEnum(v1::EntityType_Name(cf.record().entity_type()), "ENTITY_TYPE_") + "/" +
+                  cf.record().id(),
+              cf.field_path(), ShortEnum(v1::ConflictPolicy_Name(cf.policy()), "CONFLICT_POLICY_"),
+              cf.owner_user_id(), ValueText(cf.server_value()), ValueText(cf.client_value()),
+              FormatTime(cf.created_at())});
+  }
+  std::printf("%s", t.Render().c_str());
+  return kExitOk;
+}
+
+int CmdConflictShow(const Connection& c, const Output& out, const std::string& conflict_id) {
+  auto stub = v1::AdminService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  v1::GetConflictRequest req;
+  req.set_conflict_id(conflict_id);
+  v1::GetConflictResponse resp;
+  grpc::Status s = stub->GetConflict(&ctx, req, &resp);
+  if (!s.ok()) return ReportRpcError(s, "conflicts show " + conflict_id);
+  if (out.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+    return kExitOk;
+  }
+  const v1::Conflict& cf = resp.conflict();
+  std::printf("conflict   %s (%s)\nrecord     %s/%s, field %s\npolicy     %s\n"
+              "base       %s\nserver     %s  by %s on %s\nclient     %s  by %s on %s\n"
+              "detected   %s\n",
+              cf.id().c_str(),
+              ShortEnum(v1::ConflictStatus_Name(cf.status()), "CONFLICT_STATUS_").c_str(),
+              ShortEnum(v1::EntityType_Name(cf.record().entity_type()), "ENTITY_TYPE_").c_str(),
+              cf.record().id().c_str(), cf.field_path().c_str(),
+              ShortEnum(v1::ConflictPolicy_Name(cf.policy()), "CONFLICT_POLICY_").c_str(),
+              ValueText(cf.base_value()).c_str(), ValueText(cf.server_value()).c_str(),
+              cf.server_provenance().author_user_id().c_str(),
+              cf.server_provenance().device_id().c_str(), ValueText(cf.client_value()).c_str(),
+              cf.client_provenance().author_user_id().c_str(),
+              cf.client_provenance().device_id().c_str(), FormatTime(cf.created_at()).c_str());
+  std::printf("resolve    crmctl conflicts resolve %s --keep-server | --take-client\n",
+              cf.id().c_str());
+  return kExitOk;
+}
+
+int CmdConflictResolve(const Connection& c, const Output& out, const std::string& conflict_id,
+                       const std::string& resolution) {
+  v1::ResolveConflictRequest req;
+  req.set_conflict_id(conflict_id);
+  if (resolution == "keep-server") req.set_resolution(v1::RESOLUTION_KEEP_SERVER);
+  else if (resolution == "take-client") req.set_resolution(v1::RESOLUTION_TAKE_CLIENT);
+  else {
+    std::fprintf(stderr, "crmctl: choose --keep-server or --take-client\n");
+    return kExitUsage;
+  }
+  auto stub = v1::AdminService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  v1::ResolveConflictResponse resp;
+  grpc::Status s = stub->ResolveConflict(&ctx, req, &resp);
+  if (!s.ok()) return ReportRpcError(s, "conflicts resolve " + conflict_id);
+  if (out.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+  } else {
+    std::printf("conflict %s %s; record %s is now at version %lld\n", conflict_id.c_str(),
+                ShortEnum(v1::ConflictStatus_Name(resp.conflict().status()), "CONFLICT_STATUS_")
+                    .c_str(),
+                resp.record().ref().id().c_str(), static_cast<long long>(resp.record().version()));
+  }
+  return kExitOk;
+}
+
+}  // namespace crmsync::crmctl

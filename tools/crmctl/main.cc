@@ -1,0 +1,256 @@
+// crmctl: the crmsync admin CLI (talks to crmsync.v1.AdminService).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "commands.h"
+#include "connection.h"
+
+namespace {
+
+using namespace crmsync::crmctl;
+
+std::string DefaultConfigPath() {
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  const char* home = std::getenv("HOME");
+  if (xdg && *xdg) return std::string(xdg) + "/crmsync/crmctl.toml";
+  if (home && *home) return std::string(home) + "/.config/crmsync/crmctl.toml";
+  return "crmctl.toml";
+}
+
+std::string ReadPassword(bool from_stdin) {
+  std::string password;
+  if (!from_stdin) std::fprintf(stderr, "password: ");
+  std::getline(std::cin, password);
+  return password;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"crmctl: monitor and administer crmsync (devices, conflicts, users, stores, "
+               "coupons, audit).\nConnection settings come from flags, CRMCTL_* environment "
+               "variables or the config file\n(TOML keys: server, ca, insecure, token, "
+               "dev-tenant, dev-user).\nExit codes: 0 ok, 1 failed, 2 usage, 3 server "
+               "unreachable, 4 not authorised, 5 not found.",
+               "crmctl"};
+  app.require_subcommand(1);
+  ConnectionOptions conn;
+  Output out;
+  const std::string config_path = DefaultConfigPath();
+  app.set_config("--config", config_path, "Config file (TOML)")->envname("CRMCTL_CONFIG");
+  app.add_option("--server", conn.server, "crm-syncd address host:port")
+      ->envname("CRMCTL_SERVER")
+      ->capture_default_str();
+  app.add_option("--ca", conn.ca_file, "CA certificate (PEM) to trust for the server")
+      ->envname("CRMCTL_CA");
+  app.add_flag("--insecure", conn.insecure, "Plaintext (development servers on loopback only)")
+      ->envname("CRMCTL_INSECURE");
+  app.add_option("--token", conn.token, "Admin access token")->envname("CRMCTL_TOKEN");
+  app.add_option("--dev-tenant", conn.dev_tenant,
+                 "Development identity: tenant slug (servers run with --dev-identity)")
+      ->envname("CRMCTL_DEV_TENANT");
+  app.add_option("--dev-user", conn.dev_user, "Development identity: username")
+      ->envname("CRMCTL_DEV_USER");
+  int timeout_s = 10;
+  app.add_option("--timeout", timeout_s, "Seconds per call")->capture_default_str();
+  app.add_flag("--json", out.json, "Print JSON instead of tables");
+
+  int code = kExitOk;
+  auto connect = [&]() -> std::unique_ptr<Connection> {
+    conn.timeout = std::chrono::seconds(timeout_s);
+    std::string error;
+    auto c = Connection::Open(conn, &error);
+    if (!c) {
+      std::fprintf(stderr, "crmctl: %s\n", error.c_str());
+      code = kExitUsage;
+    }
+    return c;
+  };
+
+  auto* status = app.add_subcommand("status", "Server version, store, uptime, sequence");
+  status->callback([&] {
+    if (auto c = connect()) code = CmdStatus(*c, out);
+  });
+
+  DeviceFilter filter;
+  std::string stale;
+  auto* devices = app.add_subcommand("devices", "Devices with their sync lag, most behind first");
+  devices->add_option("--stale", stale, "Only devices silent for longer than this (30m, 24h, 7d)");
+  devices->add_option("--user", filter.user_id, "Only devices of this user id");
+  devices->add_option("--status", filter.status, "active, revoked or wiped")
+      ->check(CLI::IsMember({"active", "revoked", "wiped"}));
+  devices->add_option("--limit", filter.limit, "Most devices listed")->capture_default_str();
+  devices->callback([&] {
+    if (!stale.empty()) {
+      filter.stale_seconds = ParseDurationSeconds(stale);
+      if (filter.stale_seconds < 0) {
+        std::fprintf(stderr, "crmctl: --stale must look like 30m, 24h or 7d\n");
+        code = kExitUsage;
+        return;
+      }
+    }
+    if (auto c = connect()) code = CmdDevices(*c, out, filter);
+  });
+
+  auto* device = app.add_subcommand("device", "One device: show, revoke, wipe");
+  device->require_subcommand(1);
+  std::string device_id, reason;
+  auto* show = device->add_subcommand("show", "Details and sync position of a device");
+  show->add_option("device_id", device_id, "Device id")->required();
+  show->callback([&] {
+    if (auto c = connect()) code = CmdDeviceShow(*c, out, device_id);
+  });
+  for (const char* verb : {"revoke", "wipe"}) {
+    bool wipe = std::string(verb) == "wipe";
+    auto* sub = device->add_subcommand(
+        verb, wipe ? "Revoke a device and make it erase its local data at next contact"
+                   : "Revoke a device: its tokens stop working at once");
+    sub->add_option("device_id", device_id, "Device id")->required();
+    sub->add_option("--reason", reason, "Recorded in the audit log");
+    sub->callback([&, wipe] {
+      if (auto c = connect()) code = CmdDeviceRevoke(*c, out, device_id, wipe, reason);
+    });
+  }
+
+  auto* conflicts = app.add_subcommand("conflicts", "Conflicts waiting for a human");
+  conflicts->require_subcommand(1);
+  std::string owner, conflict_status = "open", conflict_id;
+  auto* clist = conflicts->add_subcommand("list", "List conflicts");
+  clist->add_option("--owner", owner, "Only conflicts on records of this user id");
+  clist->add_option("--status", conflict_status, "open, resolved or dismissed")
+      ->capture_default_str();
+  clist->callback([&] {
+    if (auto c = connect()) code = CmdConflictsList(*c, out, owner, conflict_status);
+  });
+  auto* cshow = conflicts->add_subcommand("show", "One conflict with its competing values");
+  cshow->add_option("conflict_id", conflict_id, "Conflict id")->required();
+  cshow->callback([&] {
+    if (auto c = connect()) code = CmdConflictShow(*c, out, conflict_id);
+  });
+  auto* cresolve = conflicts->add_subcommand("resolve", "Settle a conflict");
+  bool keep_server = false, take_client = false;
+  cresolve->add_option("conflict_id", conflict_id, "Conflict id")->required();
+  auto* ks = cresolve->add_flag("--keep-server", keep_server, "Keep the server's value");
+  auto* tc = cresolve->add_flag("--take-client", take_client, "Write the device's value");
+  ks->excludes(tc);
+  cresolve->callback([&] {
+    if (!keep_server && !take_client) {
+      std::fprintf(stderr, "crmctl: choose --keep-server or --take-client\n");
+      code = kExitUsage;
+      return;
+    }
+    if (auto c = connect()) {
+      code = CmdConflictResolve(*c, out, conflict_id, keep_server ? "keep-server" : "take-client");
+    }
+  });
+
+  auto* users = app.add_subcommand("users", "Users of the tenant (list, create)");
+  users->callback([&] {
+    if (users->get_subcommands().empty()) {
+      if (auto c = connect()) code = CmdUsers(*c, out);
+    }
+  });
+  std::string username, display, role, team, store_id;
+  bool password_stdin = false;
+  auto* ucreate = users->add_subcommand("create", "Create a user (password read from stdin)");
+  ucreate->add_option("--username", username, "Login name")->required();
+  ucreate->add_option("--name", display, "Display name");
+  ucreate->add_option("--role", role, "admin, sales-manager, sales-rep or store-terminal")
+      ->required();
+  ucreate->add_option("--team", team, "Team id");
+  ucreate->add_option("--store", store_id, "Store id (store terminals)");
+  ucreate->callback([&] {
+    std::string password = ReadPassword(true);
+    if (auto c = connect()) {
+      code = CmdUserCreate(*c, out, username, display, role, team, store_id, password);
+    }
+  });
+
+  auto* stores = app.add_subcommand("stores", "Stores (list, upsert)");
+  stores->callback([&] {
+    if (stores->get_subcommands().empty()) {
+      if (auto c = connect()) code = CmdStores(*c, out);
+    }
+  });
+  std::string sid, sname;
+  double slat = 0, slon = 0;
+  auto* supsert = stores->add_subcommand("upsert", "Create or change a store");
+  supsert->add_option("--id", sid, "Store id")->required();
+  supsert->add_option("--name", sname, "Name")->required();
+  supsert->add_option("--lat", slat, "Latitude")->required()->check(CLI::Range(-90.0, 90.0));
+  supsert->add_option("--lon", slon, "Longitude")->required()->check(CLI::Range(-180.0, 180.0));
+  supsert->callback([&] {
+    if (auto c = connect()) code = CmdStoreUpsert(*c, out, sid, sname, slat, slon);
+  });
+
+  auto* coupons = app.add_subcommand("coupons", "Coupons (list, upsert)");
+  std::vector<double> at;
+  double within_km = 0;
+  bool all = false;
+  coupons->add_option("--at", at, "Only coupons redeemable at LAT LON")->expected(2);
+  coupons->add_option("--within-km", within_km, "With --at: also coupons this close");
+  coupons->add_flag("--all", all, "Include expired and inactive coupons");
+  coupons->callback([&] {
+    if (coupons->get_subcommands().empty()) {
+      if (auto c = connect()) {
+        code = CmdCoupons(*c, out, at.size() == 2, at.empty() ? 0 : at[0],
+                          at.size() == 2 ? at[1] : 0, within_km, all);
+      }
+    }
+  });
+  std::string coupon_file;
+  auto* cupsert = coupons->add_subcommand("upsert", "Create or replace a coupon from JSON");
+  cupsert->add_option("file", coupon_file, "crmsync.v1.Coupon as JSON")->required();
+  cupsert->callback([&] {
+    if (auto c = connect()) code = CmdCouponUpsert(*c, out, coupon_file);
+  });
+
+  auto* audit = app.add_subcommand("audit", "Audit log: logins, admin actions, resolutions");
+  std::string action, since;
+  int audit_limit = 100;
+  audit->add_option("--action", action, "Only this action (login, device_revoked, ...)");
+  audit->add_option("--since", since, "Only events newer than this (30m, 24h, 7d)");
+  audit->add_option("--limit", audit_limit, "Most events listed")->capture_default_str();
+  audit->callback([&] {
+    int64_t since_s = since.empty() ? 0 : ParseDurationSeconds(since);
+    if (since_s < 0) {
+      std::fprintf(stderr, "crmctl: --since must look like 30m, 24h or 7d\n");
+      code = kExitUsage;
+      return;
+    }
+    if (auto c = connect()) code = CmdAudit(*c, out, action, since_s, audit_limit);
+  });
+
+  auto* watch = app.add_subcommand("watch", "Live view: rates per second and most-behind devices");
+  double interval_s = 2;
+  int iterations = 0;
+  watch->add_option("--interval", interval_s, "Seconds between refreshes")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  watch->add_option("--iterations", iterations, "Stop after this many refreshes (0 = never)")
+      ->capture_default_str();
+  watch->callback([&] {
+    if (auto c = connect()) code = CmdWatch(*c, static_cast<int>(interval_s * 1000), iterations);
+  });
+
+  auto* login = app.add_subcommand("login", "Log in as an admin and save the token to the config");
+  std::string tenant, login_user;
+  login->add_option("--tenant", tenant, "Tenant slug")->required();
+  login->add_option("--user", login_user, "Admin username")->required();
+  login->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+  login->callback([&] {
+    std::string password = ReadPassword(password_stdin);
+    if (auto c = connect()) code = CmdLogin(*c, tenant, login_user, password, config_path);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  return code;
+}
