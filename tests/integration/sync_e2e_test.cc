@@ -7,6 +7,11 @@
 
 #include <httplib.h>
 
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "server_process.h"
@@ -185,6 +190,35 @@ TEST_F(SyncE2eTest, MetricsEndpointExposesSyncSeries) {
         "crmsync_pull_changes_count", "crmsync_store_write_seconds_count 1",
         "crmsync_device_lag_changes_count", "crmsync_subscribers 0", "crmsync_uptime_seconds"}) {
     EXPECT_NE(body.find(series), std::string::npos) << "missing: " << series << "\n" << body;
+  }
+}
+
+TEST_F(SyncE2eTest, GrafanaDashboardUsesOnlyExportedMetrics) {
+  std::ifstream in(std::string(CRMSYNC_SOURCE_DIR) + "/deploy/grafana/crmsync-dashboard.json");
+  ASSERT_TRUE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  httplib::Client http("127.0.0.1", server_.metrics_port());
+  auto res = http.Get("/metrics");
+  ASSERT_TRUE(res);
+  std::regex name("crmsync_[a-z_]+");
+  std::set<std::string> used;
+  const std::string dashboard = text.str();
+  for (auto it = std::sregex_iterator(dashboard.begin(), dashboard.end(), name);
+       it != std::sregex_iterator(); ++it) {
+    std::string n = it->str();
+    for (const char* suffix : {"_bucket", "_count", "_sum"}) {
+      if (n.size() > strlen(suffix) && n.compare(n.size() - strlen(suffix), strlen(suffix),
+                                                 suffix) == 0) {
+        n.resize(n.size() - strlen(suffix));
+      }
+    }
+    if (n != "crmsync_overview") used.insert(n);
+  }
+  EXPECT_GE(used.size(), 8u);
+  for (const auto& n : used) {
+    EXPECT_NE(res->body.find("# TYPE " + n + " "), std::string::npos)
+        << "the dashboard queries " << n << ", which crm-syncd does not export";
   }
 }
 
