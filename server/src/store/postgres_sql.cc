@@ -14,9 +14,9 @@ constexpr Statement kStatements[] = {
     {kSeqEnsure,
      "INSERT INTO tenant_seq (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING"},
     {kSeqLock, "SELECT latest_seq FROM tenant_seq WHERE tenant_id = $1 FOR UPDATE"},
-    {kSeqNext,
-     "UPDATE tenant_seq SET latest_seq = latest_seq + 1 WHERE tenant_id = $1 "
-     "RETURNING latest_seq"},
+    // Sequences are counted in memory by the transaction holding the lock
+    // and the last one written back once, before COMMIT.
+    {kSeqStore, "UPDATE tenant_seq SET latest_seq = $2 WHERE tenant_id = $1"},
     {kRecordGet,
      "SELECT state FROM records WHERE tenant_id = $1 AND entity_type = $2 AND record_id = $3"},
     {kRecordPut,
@@ -41,6 +41,52 @@ constexpr Statement kStatements[] = {
     {kAppliedPut,
      "INSERT INTO applied_mutations (tenant_id, device_id, client_seq, payload_hash, result) "
      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"},
+    // Batches. Keys and values arrive as array parameters and are joined
+    // with unnest, so one statement serves any number of rows.
+    {kRecordGetMany,
+     "SELECT r.entity_type, r.record_id, r.state FROM records r "
+     "JOIN unnest($2::int[], $3::text[]) AS k(entity_type, record_id) "
+     "ON r.entity_type = k.entity_type AND r.record_id = k.record_id "
+     "WHERE r.tenant_id = $1"},
+    {kAppliedGetMany,
+     "SELECT client_seq, payload_hash, result FROM applied_mutations "
+     "WHERE tenant_id = $1 AND device_id = $2 AND client_seq = ANY($3::bigint[])"},
+    // The rows of one batch have distinct keys. Existing rows are updated
+    // as kRecordPut does ($11: created_version if > 0), the others inserted.
+    // No concurrent writer can insert the same keys: every record write of
+    // the tenant holds its tenant_seq row lock.
+    {kRecordPutMany,
+     "WITH u AS (SELECT * FROM unnest($2::int[], $3::text[], $4::bigint[], $5::bigint[], "
+     "$6::boolean[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[]) "
+     "AS u(entity_type, record_id, version, created_version, deleted, owner_user_id, team_id, "
+     "scope_changed_version, state, set_created)), "
+     "upd AS (UPDATE records r SET version = u.version, "
+     "created_version = CASE WHEN u.set_created > 0 THEN u.set_created "
+     "ELSE r.created_version END, "
+     "deleted = u.deleted, owner_user_id = u.owner_user_id, team_id = u.team_id, "
+     "scope_changed_version = greatest(r.scope_changed_version, u.scope_changed_version), "
+     "state = decode(u.state, 'hex') FROM u "
+     "WHERE r.tenant_id = $1 AND r.entity_type = u.entity_type AND r.record_id = u.record_id "
+     "RETURNING r.entity_type, r.record_id) "
+     "INSERT INTO records (tenant_id, entity_type, record_id, version, created_version, deleted, "
+     "owner_user_id, team_id, scope_changed_version, state) "
+     "SELECT $1, u.entity_type, u.record_id, u.version, u.created_version, u.deleted, "
+     "u.owner_user_id, u.team_id, u.scope_changed_version, decode(u.state, 'hex') FROM u "
+     "WHERE NOT EXISTS (SELECT 1 FROM upd "
+     "WHERE upd.entity_type = u.entity_type AND upd.record_id = u.record_id)"},
+    {kScopeHistoryPutMany,
+     "INSERT INTO scope_history (tenant_id, entity_type, record_id, version, scope) "
+     "SELECT $1, u.entity_type, u.record_id, u.version, decode(u.scope, 'hex') "
+     "FROM unnest($2::int[], $3::text[], $4::bigint[], $5::text[]) "
+     "AS u(entity_type, record_id, version, scope) ON CONFLICT DO NOTHING"},
+    // No ON CONFLICT: a duplicate here is an error that fails the
+    // transaction (PgWriteTx reports duplicates it knows of before).
+    {kAppliedPutMany,
+     "INSERT INTO applied_mutations (tenant_id, device_id, client_seq, payload_hash, result) "
+     "SELECT $1, u.device_id, u.client_seq, decode(u.payload_hash, 'hex'), "
+     "decode(u.result, 'hex') "
+     "FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) "
+     "AS u(device_id, client_seq, payload_hash, result)"},
     {kClaimAdd,
      "INSERT INTO claims (tenant_id, claim_key, value) VALUES ($1, $2, $3) "
      "ON CONFLICT (tenant_id, claim_key) DO UPDATE SET value = claims.value + excluded.value "
@@ -97,7 +143,51 @@ constexpr Statement kStatements[] = {
      "WHERE tenant_id = $1 AND device_id = $2"},
 };
 
+template <typename T, typename Append>
+std::string ArrayLiteral(const std::vector<T>& values, Append append) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    append(values[i], &out);
+  }
+  out += '}';
+  return out;
+}
+
 }  // namespace
+
+std::string TextArray(const std::vector<std::string>& values) {
+  return ArrayLiteral(values, [](const std::string& v, std::string* out) {
+    out->reserve(out->size() + v.size() + 2);
+    *out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') *out += '\\';
+      *out += c;
+    }
+    *out += '"';
+  });
+}
+
+std::string IntArray(const std::vector<int64_t>& values) {
+  return ArrayLiteral(values, [](int64_t v, std::string* out) { *out += std::to_string(v); });
+}
+
+std::string BoolArray(const std::vector<bool>& values) {
+  return ArrayLiteral(values, [](bool v, std::string* out) { *out += v ? 't' : 'f'; });
+}
+
+std::string HexArray(const std::vector<std::string>& values) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  return ArrayLiteral(values, [](const std::string& v, std::string* out) {
+    out->reserve(out->size() + 2 * v.size() + 2);
+    *out += '"';  // an empty element must be quoted
+    for (unsigned char c : v) {
+      *out += kDigits[c >> 4];
+      *out += kDigits[c & 0xf];
+    }
+    *out += '"';
+  });
+}
 
 void PrepareAll(pqxx::connection& conn) {
   for (const Statement& s : kStatements) conn.prepare(s.name, s.sql);

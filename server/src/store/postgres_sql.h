@@ -4,6 +4,10 @@
 #ifndef CRMSYNC_SERVER_STORE_POSTGRES_SQL_H_
 #define CRMSYNC_SERVER_STORE_POSTGRES_SQL_H_
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include <pqxx/connection>
 
 namespace crmsync::server::pg_sql {
@@ -11,12 +15,18 @@ namespace crmsync::server::pg_sql {
 // Write transactions.
 inline constexpr char kSeqEnsure[] = "seq_ensure";
 inline constexpr char kSeqLock[] = "seq_lock";
-inline constexpr char kSeqNext[] = "seq_next";
+inline constexpr char kSeqStore[] = "seq_store";
 inline constexpr char kRecordGet[] = "record_get";
 inline constexpr char kRecordPut[] = "record_put";
 inline constexpr char kScopeHistoryPut[] = "scope_history_put";
 inline constexpr char kAppliedGet[] = "applied_get";
 inline constexpr char kAppliedPut[] = "applied_put";
+// Batches (array parameters, see the *Array helpers below).
+inline constexpr char kRecordGetMany[] = "record_get_many";
+inline constexpr char kAppliedGetMany[] = "applied_get_many";
+inline constexpr char kRecordPutMany[] = "record_put_many";
+inline constexpr char kScopeHistoryPutMany[] = "scope_history_put_many";
+inline constexpr char kAppliedPutMany[] = "applied_put_many";
 inline constexpr char kClaimAdd[] = "claim_add";
 inline constexpr char kClaimGet[] = "claim_get";
 inline constexpr char kPruneRecords[] = "prune_records";
@@ -39,6 +49,16 @@ inline constexpr char kDevicePut[] = "device_put";
 inline constexpr char kDeviceGet[] = "device_get";
 inline constexpr char kDeviceList[] = "device_list";
 inline constexpr char kDeviceTouch[] = "device_touch";
+
+// PostgreSQL array literals, passed as the value of one `$n::type[]`
+// parameter (never spliced into SQL). Every element is double-quoted with
+// `"` and `\` escaped, so any text survives verbatim.
+std::string TextArray(const std::vector<std::string>& values);
+std::string IntArray(const std::vector<int64_t>& values);
+std::string BoolArray(const std::vector<bool>& values);
+// Bytes as lower-case hex, one element each; the SQL decodes them with
+// decode(x, 'hex') into bytea.
+std::string HexArray(const std::vector<std::string>& values);
 
 // Registers every statement above on `conn` (conn.prepare). May throw.
 void PrepareAll(pqxx::connection& conn);

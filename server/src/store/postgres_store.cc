@@ -123,9 +123,11 @@ absl::Status PostgresStore::RunWrite(const std::string& tenant_id, const WriteBo
 
 absl::Status PostgresStore::Write(const std::string& tenant_id,
                                   const std::function<absl::Status(WriteTx&)>& fn) {
-  return RunWrite(tenant_id, [&](pqxx::transaction_base& work, int64_t, PgError* failure) {
-    PgWriteTx tx(work, tenant_id);
+  return RunWrite(tenant_id, [&](pqxx::transaction_base& work, int64_t latest, PgError* failure) {
+    PgWriteTx tx(work, tenant_id, latest);
     absl::Status status = fn(tx);
+    // Buffered rows and the sequence are written before COMMIT.
+    if (status.ok()) status = tx.Finish();
     *failure = tx.failure();
     return status;
   });
@@ -135,8 +137,8 @@ absl::StatusOr<int64_t> PostgresStore::Prune(const std::string& tenant_id, int64
   int64_t removed = 0;
   absl::Status status =
       RunWrite(tenant_id, [&](pqxx::transaction_base& work, int64_t latest, PgError* failure) {
-        PgWriteTx tx(work, tenant_id);
-        auto n = tx.Prune(latest, horizon);
+        PgWriteTx tx(work, tenant_id, latest);
+        auto n = tx.Prune(horizon);
         *failure = tx.failure();
         if (!n.ok()) return n.status();
         removed = *n;

@@ -1,6 +1,9 @@
 #include "store/postgres_write_tx.h"
 
+#include <algorithm>
+
 #include <pqxx/binarystring>
+#include <pqxx/result>
 
 #include "store/postgres_sql.h"
 #include "store/store_codec.h"
@@ -20,33 +23,46 @@ absl::StatusOr<T> PgWriteTx::Guard(const char* what, Fn&& fn) {
   }
 }
 
+namespace {
+
+// Buffered rows are written early once they hold this many bytes or rows
+// (bounds the memory of a large transaction; a Push batch stays below).
+constexpr size_t kFlushBytes = size_t{16} << 20;
+constexpr size_t kFlushRows = 2000;
+
+}  // namespace
+
 absl::StatusOr<int64_t> PgWriteTx::NextSeq() {
-  auto seq = Guard<int64_t>("allocating a sequence", [&] {
-    return work_.exec_prepared1(pg_sql::kSeqNext, tenant_id_)[0].as<int64_t>();
-  });
-  if (!seq.ok()) return seq;
-  if (first_seq_ == 0) first_seq_ = *seq;
-  last_seq_ = *seq;
+  if (!failure_.status.ok()) return failure_.status;
+  const int64_t seq = (last_seq_ == 0 ? latest_seq_ : last_seq_) + 1;
+  if (first_seq_ == 0) first_seq_ = seq;
+  last_seq_ = seq;
   return seq;
 }
 
 absl::StatusOr<std::optional<v1::RecordState>> PgWriteTx::GetRecord(const v1::RecordRef& ref) {
+  if (!failure_.status.ok()) return failure_.status;
   if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
+  if (auto it = records_.find(key); it != records_.end()) return it->second;
   auto bytes = Guard<std::optional<std::string>>("reading a record", [&] {
-    pqxx::result r = work_.exec_prepared(pg_sql::kRecordGet, tenant_id_,
-                                         static_cast<int>(ref.entity_type()), ref.id());
+    pqxx::result r = work_.exec_prepared(pg_sql::kRecordGet, tenant_id_, key.first, key.second);
     if (r.empty()) return std::optional<std::string>();
     return std::optional<std::string>(pqxx::binarystring(r[0][0]).str());
   });
   if (!bytes.ok()) return bytes.status();
-  if (!bytes->has_value()) return std::optional<v1::RecordState>();
-  v1::RecordState state;
-  if (auto s = codec::Decode(**bytes, &state, "record"); !s.ok()) return s;
-  return std::optional<v1::RecordState>(std::move(state));
+  std::optional<v1::RecordState> state;
+  if (bytes->has_value()) {
+    state.emplace();
+    if (auto s = codec::Decode(**bytes, &*state, "record"); !s.ok()) return s;
+  }
+  records_.emplace(std::move(key), state);
+  return state;
 }
 
 absl::Status PgWriteTx::PutRecord(const v1::RecordState& state,
                                   const v1::ScopeKeys* previous_scope) {
+  if (!failure_.status.ok()) return failure_.status;
   if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
@@ -54,61 +70,255 @@ absl::Status PgWriteTx::PutRecord(const v1::RecordState& state,
     return absl::InvalidArgumentError("record version " + std::to_string(state.version()) +
                                       " was not allocated by NextSeq in this transaction");
   }
-  const int type = state.ref().entity_type();
-  const int64_t created = state.created_version() > 0 ? state.created_version() : state.version();
-  return Guard<bool>("storing a record", [&] {
-           if (previous_scope != nullptr) {
-             work_.exec_prepared0(pg_sql::kScopeHistoryPut, tenant_id_, type, state.ref().id(),
-                                  state.version(),
-                                  pqxx::binarystring(codec::Encode(*previous_scope)));
-           }
-           work_.exec_prepared0(pg_sql::kRecordPut, tenant_id_, type, state.ref().id(),
-                                state.version(), created, state.deleted(),
-                                state.scope().owner_user_id(), state.scope().team_id(),
-                                previous_scope != nullptr ? state.version() : int64_t{0},
-                                pqxx::binarystring(codec::Encode(state)),
-                                state.created_version());
-           return true;
-         })
-      .status();
+  RecordKey key(static_cast<int>(state.ref().entity_type()), state.ref().id());
+  if (previous_scope != nullptr && pending_scope_keys_.emplace(key, state.version()).second) {
+    // The first previous scope recorded for a version is the one before it.
+    PendingScope scope{key, state.version(), codec::Encode(*previous_scope)};
+    pending_bytes_ += scope.scope.size();
+    pending_scopes_.push_back(std::move(scope));
+  }
+  PendingRecord row;
+  row.key = key;
+  row.version = state.version();
+  row.created_version = state.created_version() > 0 ? state.created_version() : state.version();
+  row.set_created = state.created_version();
+  row.deleted = state.deleted();
+  row.owner_user_id = state.scope().owner_user_id();
+  row.team_id = state.scope().team_id();
+  row.scope_changed_version = previous_scope != nullptr ? state.version() : 0;
+  row.state = codec::Encode(state);
+  pending_bytes_ += row.state.size();
+  auto [it, inserted] = pending_record_index_.emplace(key, pending_records_.size());
+  if (inserted) {
+    pending_records_.push_back(std::move(row));
+  } else {
+    // A second write of the row in this batch: the result of applying both
+    // in turn (see pg_sql::kRecordPut).
+    PendingRecord& earlier = pending_records_[it->second];
+    if (row.set_created == 0) {
+      row.created_version = earlier.created_version;
+      row.set_created = earlier.set_created;
+    }
+    row.scope_changed_version = std::max(row.scope_changed_version, earlier.scope_changed_version);
+    earlier = std::move(row);
+  }
+  records_[key] = state;
+  return FlushIfLarge();
 }
 
-absl::StatusOr<std::optional<AppliedMutation>> PgWriteTx::GetApplied(const std::string& device_id,
-                                                                     int64_t client_seq) {
-  if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
+absl::Status PgWriteTx::LoadApplied(const AppliedKey& key) {
   AppliedMutation applied;
   std::string result_bytes;
   auto found = Guard<bool>("reading an applied mutation", [&] {
-    pqxx::result r = work_.exec_prepared(pg_sql::kAppliedGet, tenant_id_, device_id, client_seq);
+    pqxx::result r = work_.exec_prepared(pg_sql::kAppliedGet, tenant_id_, key.first, key.second);
     if (r.empty()) return false;
     applied.payload_hash = pqxx::binarystring(r[0][0]).str();
     result_bytes = pqxx::binarystring(r[0][1]).str();
     return true;
   });
   if (!found.ok()) return found.status();
-  if (!*found) return std::optional<AppliedMutation>();
-  applied.device_id = device_id;
-  applied.client_seq = client_seq;
+  if (!*found) {
+    applied_.emplace(key, std::nullopt);
+    return absl::OkStatus();
+  }
+  applied.device_id = key.first;
+  applied.client_seq = key.second;
   if (auto s = codec::Decode(result_bytes, &applied.result, "mutation result"); !s.ok()) return s;
-  return std::optional<AppliedMutation>(std::move(applied));
+  applied_.emplace(key, std::move(applied));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<AppliedMutation>> PgWriteTx::GetApplied(const std::string& device_id,
+                                                                     int64_t client_seq) {
+  if (!failure_.status.ok()) return failure_.status;
+  if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
+  AppliedKey key(device_id, client_seq);
+  auto it = applied_.find(key);
+  if (it == applied_.end()) {
+    if (auto s = LoadApplied(key); !s.ok()) return s;
+    it = applied_.find(key);
+  }
+  return it->second;
 }
 
 absl::Status PgWriteTx::PutApplied(const AppliedMutation& applied) {
+  if (!failure_.status.ok()) return failure_.status;
   if (auto s = codec::CheckApplied(applied); !s.ok()) return s;
-  // ON CONFLICT DO NOTHING: a duplicate is reported without aborting the
-  // transaction.
-  auto inserted = Guard<bool>("recording an applied mutation", [&] {
-    pqxx::result r = work_.exec_prepared(
-        pg_sql::kAppliedPut, tenant_id_, applied.device_id, applied.client_seq,
-        pqxx::binarystring(applied.payload_hash), pqxx::binarystring(codec::Encode(applied.result)));
-    return r.affected_rows() == 1;
-  });
-  if (!inserted.ok()) return inserted.status();
-  if (!*inserted) {
+  AppliedKey key(applied.device_id, applied.client_seq);
+  auto it = applied_.find(key);
+  if (it == applied_.end()) {
+    // Unknown yet: one lookup, so a duplicate is reported here and the
+    // transaction stays usable.
+    if (auto s = LoadApplied(key); !s.ok()) return s;
+    it = applied_.find(key);
+  }
+  if (it->second.has_value()) {
     return absl::AlreadyExistsError("mutation " + std::to_string(applied.client_seq) +
                                     " of device " + applied.device_id + " is already applied");
   }
+  PendingApplied row{key, applied.payload_hash, codec::Encode(applied.result)};
+  pending_bytes_ += row.payload_hash.size() + row.result.size();
+  pending_applied_.push_back(std::move(row));
+  it->second = applied;
+  return FlushIfLarge();
+}
+
+absl::Status PgWriteTx::Prefetch(const std::vector<v1::RecordRef>& refs,
+                                 const std::string& device_id,
+                                 const std::vector<int64_t>& client_seqs) {
+  if (!failure_.status.ok()) return failure_.status;
+  // Only valid keys of rows not known yet (what this transaction wrote or
+  // read stays); GetRecord/GetApplied report invalid ones.
+  std::set<RecordKey> wanted_records;
+  for (const v1::RecordRef& ref : refs) {
+    if (!codec::CheckRef(ref).ok()) continue;
+    RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
+    if (records_.count(key) == 0) wanted_records.insert(std::move(key));
+  }
+  std::set<int64_t> wanted_seqs;
+  if (codec::CheckId(device_id, "device id").ok()) {
+    for (int64_t seq : client_seqs) {
+      if (applied_.count(AppliedKey(device_id, seq)) == 0) wanted_seqs.insert(seq);
+    }
+  }
+  if (!wanted_records.empty()) {
+    std::vector<int64_t> types;
+    std::vector<std::string> ids;
+    for (const RecordKey& key : wanted_records) {
+      types.push_back(key.first);
+      ids.push_back(key.second);
+    }
+    std::vector<std::pair<RecordKey, std::string>> found;
+    auto loaded = Guard<bool>("prefetching records", [&] {
+      pqxx::result r = work_.exec_prepared(pg_sql::kRecordGetMany, tenant_id_,
+                                           pg_sql::IntArray(types), pg_sql::TextArray(ids));
+      for (const pqxx::row& row : r) {
+        found.emplace_back(RecordKey(row[0].as<int>(), row[1].as<std::string>()),
+                           pqxx::binarystring(row[2]).str());
+      }
+      return true;
+    });
+    if (!loaded.ok()) return loaded.status();
+    for (auto& [key, bytes] : found) {
+      v1::RecordState state;
+      if (auto s = codec::Decode(bytes, &state, "record"); !s.ok()) return s;
+      records_.emplace(key, std::move(state));
+      wanted_records.erase(key);
+    }
+    for (const RecordKey& key : wanted_records) records_.emplace(key, std::nullopt);
+  }
+  if (!wanted_seqs.empty()) {
+    struct Row {
+      int64_t client_seq;
+      std::string payload_hash;
+      std::string result;
+    };
+    std::vector<Row> found;
+    auto loaded = Guard<bool>("prefetching applied mutations", [&] {
+      pqxx::result r = work_.exec_prepared(
+          pg_sql::kAppliedGetMany, tenant_id_, device_id,
+          pg_sql::IntArray(std::vector<int64_t>(wanted_seqs.begin(), wanted_seqs.end())));
+      for (const pqxx::row& row : r) {
+        found.push_back(Row{row[0].as<int64_t>(), pqxx::binarystring(row[1]).str(),
+                            pqxx::binarystring(row[2]).str()});
+      }
+      return true;
+    });
+    if (!loaded.ok()) return loaded.status();
+    for (Row& row : found) {
+      AppliedMutation applied;
+      applied.device_id = device_id;
+      applied.client_seq = row.client_seq;
+      applied.payload_hash = std::move(row.payload_hash);
+      if (auto s = codec::Decode(row.result, &applied.result, "mutation result"); !s.ok()) {
+        return s;
+      }
+      wanted_seqs.erase(row.client_seq);
+      applied_.emplace(AppliedKey(device_id, row.client_seq), std::move(applied));
+    }
+    for (int64_t seq : wanted_seqs) applied_.emplace(AppliedKey(device_id, seq), std::nullopt);
+  }
   return absl::OkStatus();
+}
+
+absl::Status PgWriteTx::FlushIfLarge() {
+  if (pending_bytes_ < kFlushBytes &&
+      pending_records_.size() + pending_scopes_.size() + pending_applied_.size() < kFlushRows) {
+    return absl::OkStatus();
+  }
+  return Flush();
+}
+
+absl::Status PgWriteTx::Flush() {
+  if (!failure_.status.ok()) return failure_.status;
+  auto flushed = Guard<bool>("writing buffered rows", [&] {
+    if (!pending_scopes_.empty()) {
+      std::vector<int64_t> types, versions;
+      std::vector<std::string> ids, scopes;
+      for (const PendingScope& p : pending_scopes_) {
+        types.push_back(p.key.first);
+        ids.push_back(p.key.second);
+        versions.push_back(p.version);
+        scopes.push_back(p.scope);
+      }
+      work_.exec_prepared0(pg_sql::kScopeHistoryPutMany, tenant_id_, pg_sql::IntArray(types),
+                           pg_sql::TextArray(ids), pg_sql::IntArray(versions),
+                           pg_sql::HexArray(scopes));
+    }
+    if (!pending_records_.empty()) {
+      std::vector<int64_t> types, versions, created, scope_changed, set_created;
+      std::vector<std::string> ids, owners, teams, states;
+      std::vector<bool> deleted;
+      for (const PendingRecord& p : pending_records_) {
+        types.push_back(p.key.first);
+        ids.push_back(p.key.second);
+        versions.push_back(p.version);
+        created.push_back(p.created_version);
+        deleted.push_back(p.deleted);
+        owners.push_back(p.owner_user_id);
+        teams.push_back(p.team_id);
+        scope_changed.push_back(p.scope_changed_version);
+        states.push_back(p.state);
+        set_created.push_back(p.set_created);
+      }
+      work_.exec_prepared0(pg_sql::kRecordPutMany, tenant_id_, pg_sql::IntArray(types),
+                           pg_sql::TextArray(ids), pg_sql::IntArray(versions),
+                           pg_sql::IntArray(created), pg_sql::BoolArray(deleted),
+                           pg_sql::TextArray(owners), pg_sql::TextArray(teams),
+                           pg_sql::IntArray(scope_changed), pg_sql::HexArray(states),
+                           pg_sql::IntArray(set_created));
+    }
+    if (!pending_applied_.empty()) {
+      std::vector<std::string> devices, hashes, results;
+      std::vector<int64_t> seqs;
+      for (const PendingApplied& p : pending_applied_) {
+        devices.push_back(p.key.first);
+        seqs.push_back(p.key.second);
+        hashes.push_back(p.payload_hash);
+        results.push_back(p.result);
+      }
+      work_.exec_prepared0(pg_sql::kAppliedPutMany, tenant_id_, pg_sql::TextArray(devices),
+                           pg_sql::IntArray(seqs), pg_sql::HexArray(hashes),
+                           pg_sql::HexArray(results));
+    }
+    return true;
+  });
+  pending_records_.clear();
+  pending_record_index_.clear();
+  pending_scopes_.clear();
+  pending_applied_.clear();
+  pending_bytes_ = 0;
+  return flushed.status();
+}
+
+absl::Status PgWriteTx::Finish() {
+  if (auto s = Flush(); !s.ok()) return s;
+  if (last_seq_ == 0) return absl::OkStatus();
+  return Guard<bool>("storing the tenant sequence", [&] {
+           work_.exec_prepared0(pg_sql::kSeqStore, tenant_id_, last_seq_);
+           return true;
+         })
+      .status();
 }
 
 absl::StatusOr<int64_t> PgWriteTx::AddToClaim(const std::string& key, int64_t delta) {
@@ -126,7 +336,8 @@ absl::StatusOr<int64_t> PgWriteTx::GetClaim(const std::string& key) {
   });
 }
 
-absl::StatusOr<int64_t> PgWriteTx::Prune(int64_t latest_seq, int64_t horizon) {
+absl::StatusOr<int64_t> PgWriteTx::Prune(int64_t horizon) {
+  const int64_t latest_seq = latest_seq_;
   if (horizon < 0 || horizon > latest_seq) {
     return absl::InvalidArgumentError("prune horizon " + std::to_string(horizon) +
                                       " is outside [0, latest sequence " +

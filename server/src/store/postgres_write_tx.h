@@ -5,10 +5,32 @@
 // thread-safe. After the first database error the transaction is poisoned
 // (PostgreSQL aborts it): every later call returns that error and Write
 // rolls back whatever the callback returns.
+//
+// Round trips are what a Push costs, so the transaction batches them:
+//  * NextSeq counts from the latest sequence read when the lock was taken;
+//    Finish writes the last number back (a rollback discards it, so the
+//    numbers are reused as before).
+//  * Records and applied mutations it has read, prefetched or written are
+//    kept in a transaction-local cache, absent rows included. Nobody else
+//    can change them meanwhile: every write of the tenant's records and
+//    applied mutations holds the same row lock.
+//  * PutRecord, its scope history and PutApplied are buffered and written
+//    by Flush in one multi-row statement per table (array parameters), at
+//    Finish or when the buffer grows large. PutApplied knows whether the
+//    key exists (cache, or one lookup), so it still answers ALREADY_EXISTS
+//    itself; a duplicate the database finds at flush time fails the
+//    transaction (unique violation: ALREADY_EXISTS from Write).
+//  * Claims are not buffered (they are read-modify-write counters).
 #ifndef CRMSYNC_SERVER_STORE_POSTGRES_WRITE_TX_H_
 #define CRMSYNC_SERVER_STORE_POSTGRES_WRITE_TX_H_
 
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <pqxx/transaction_base>
 
@@ -19,8 +41,9 @@ namespace crmsync::server {
 
 class PgWriteTx final : public WriteTx {
  public:
-  PgWriteTx(pqxx::transaction_base& work, std::string tenant_id)
-      : work_(work), tenant_id_(std::move(tenant_id)) {}
+  // `latest_seq`: the tenant's sequence as read under the row lock.
+  PgWriteTx(pqxx::transaction_base& work, std::string tenant_id, int64_t latest_seq)
+      : work_(work), tenant_id_(std::move(tenant_id)), latest_seq_(latest_seq) {}
 
   absl::StatusOr<int64_t> NextSeq() override;
   absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const v1::RecordRef& ref) override;
@@ -31,25 +54,76 @@ class PgWriteTx final : public WriteTx {
   absl::Status PutApplied(const AppliedMutation& applied) override;
   absl::StatusOr<int64_t> AddToClaim(const std::string& key, int64_t delta) override;
   absl::StatusOr<int64_t> GetClaim(const std::string& key) override;
+  absl::Status Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
+                        const std::vector<int64_t>& client_seqs) override;
+
+  // Writes buffered rows and the tenant's latest sequence. Write calls it
+  // after a successful callback, before COMMIT.
+  absl::Status Finish();
 
   // Deletes tombstones and scope history at or below `horizon` and raises
-  // pruned_through. `latest_seq` is the locked sequence value.
-  absl::StatusOr<int64_t> Prune(int64_t latest_seq, int64_t horizon);
+  // pruned_through.
+  absl::StatusOr<int64_t> Prune(int64_t horizon);
 
   // The first database error, if any (OK otherwise).
   const PgError& failure() const { return failure_; }
 
  private:
+  using RecordKey = std::pair<int, std::string>;       // (entity_type, record_id)
+  using AppliedKey = std::pair<std::string, int64_t>;  // (device_id, client_seq)
+
+  // One buffered records row (the last write of its key in this batch).
+  struct PendingRecord {
+    RecordKey key;
+    int64_t version = 0;
+    int64_t created_version = 0;  // used if the row is inserted
+    int64_t set_created = 0;      // > 0: replaces an existing created_version
+    bool deleted = false;
+    std::string owner_user_id;
+    std::string team_id;
+    int64_t scope_changed_version = 0;
+    std::string state;  // encoded RecordState
+  };
+  struct PendingScope {
+    RecordKey key;
+    int64_t version = 0;
+    std::string scope;  // encoded ScopeKeys
+  };
+  struct PendingApplied {
+    AppliedKey key;
+    std::string payload_hash;
+    std::string result;  // encoded MutationResult
+  };
+
   // Runs `fn` (which may throw libpqxx exceptions) unless the transaction
   // is already poisoned; records the first failure.
   template <typename T, typename Fn>
   absl::StatusOr<T> Guard(const char* what, Fn&& fn);
 
+  // Writes the buffered rows (not the sequence).
+  absl::Status Flush();
+  absl::Status FlushIfLarge();
+  // Reads one applied mutation from the database into the cache.
+  absl::Status LoadApplied(const AppliedKey& key);
+
   pqxx::transaction_base& work_;
   const std::string tenant_id_;
+  const int64_t latest_seq_;
+  // Sequences allocated by this transaction: [first_seq_, last_seq_].
   int64_t first_seq_ = 0;
   int64_t last_seq_ = 0;
   PgError failure_;
+
+  // What this transaction knows of rows (nullopt: known absent).
+  std::map<RecordKey, std::optional<v1::RecordState>> records_;
+  std::map<AppliedKey, std::optional<AppliedMutation>> applied_;
+
+  std::vector<PendingRecord> pending_records_;
+  std::map<RecordKey, size_t> pending_record_index_;
+  std::vector<PendingScope> pending_scopes_;
+  std::set<std::pair<RecordKey, int64_t>> pending_scope_keys_;
+  std::vector<PendingApplied> pending_applied_;
+  size_t pending_bytes_ = 0;
 };
 
 }  // namespace crmsync::server

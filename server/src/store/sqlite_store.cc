@@ -121,6 +121,7 @@ absl::Status SqliteStore::Write(const std::string& tenant_id,
   return RunWrite(tenant_id, [&](SqliteDb& db, bool* retryable) {
     SqliteWriteTx tx(db, tenant_id);
     absl::Status status = fn(tx);
+    if (status.ok()) status = tx.Finish();  // the sequence, before COMMIT
     *retryable = tx.retryable_failure();
     // A database error poisons the transaction even if fn went on.
     if (status.ok() && !tx.failure().ok()) status = tx.failure();

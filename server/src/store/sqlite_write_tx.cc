@@ -13,19 +13,36 @@ absl::Status SqliteWriteTx::Note(absl::Status status) {
 
 absl::StatusOr<int64_t> SqliteWriteTx::NextSeq() {
   if (!failure_.ok()) return failure_;
-  auto stmt = db_.Prepare(
-      "UPDATE tenant_seq SET latest_seq = latest_seq + 1 WHERE tenant_id = ?1 "
-      "RETURNING latest_seq");
+  if (last_seq_ == 0) {
+    auto stmt = db_.Prepare("SELECT latest_seq FROM tenant_seq WHERE tenant_id = ?1");
+    if (!stmt.ok()) return Note(stmt.status());
+    stmt->Bind(1, tenant_id_);
+    auto row = stmt->Step();
+    if (!row.ok()) return Note(row.status());
+    if (!*row) return absl::InternalError("tenant sequence row missing inside a write transaction");
+    first_seq_ = stmt->ColumnInt(0) + 1;
+    last_seq_ = first_seq_;
+    return last_seq_;
+  }
+  return ++last_seq_;
+}
+
+absl::Status SqliteWriteTx::Finish() {
+  if (!failure_.ok()) return failure_;
+  if (last_seq_ == 0) return absl::OkStatus();
+  auto stmt = db_.Prepare("UPDATE tenant_seq SET latest_seq = ?2 WHERE tenant_id = ?1");
   if (!stmt.ok()) return Note(stmt.status());
-  stmt->Bind(1, tenant_id_);
-  auto row = stmt->Step();
-  if (!row.ok()) return Note(row.status());
-  if (!*row) return absl::InternalError("tenant sequence row missing inside a write transaction");
-  const int64_t seq = stmt->ColumnInt(0);
-  if (auto s = stmt->Run(); !s.ok()) return Note(s);  // let the UPDATE finish
-  if (first_seq_ == 0) first_seq_ = seq;
-  last_seq_ = seq;
-  return seq;
+  stmt->Bind(1, tenant_id_).Bind(2, last_seq_);
+  return Note(stmt->Run());
+}
+
+absl::Status SqliteWriteTx::Prefetch(const std::vector<v1::RecordRef>& refs,
+                                     const std::string& device_id,
+                                     const std::vector<int64_t>& client_seqs) {
+  (void)refs;
+  (void)device_id;
+  (void)client_seqs;
+  return failure_;
 }
 
 absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::GetRecord(const v1::RecordRef& ref) {

@@ -9,6 +9,7 @@
 #define CRMSYNC_SERVER_STORE_SQLITE_WRITE_TX_H_
 
 #include <string>
+#include <vector>
 
 #include "store/sqlite_db.h"
 #include "store/store.h"
@@ -28,6 +29,14 @@ class SqliteWriteTx final : public WriteTx {
   absl::Status PutApplied(const AppliedMutation& applied) override;
   absl::StatusOr<int64_t> AddToClaim(const std::string& key, int64_t delta) override;
   absl::StatusOr<int64_t> GetClaim(const std::string& key) override;
+  // Does nothing (returns the poisoning error, if any): SQLite reads are
+  // in-process and cheap, so there is nothing to batch.
+  absl::Status Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
+                        const std::vector<int64_t>& client_seqs) override;
+
+  // Writes the tenant's latest sequence (NextSeq counts in memory). Write
+  // calls it after a successful callback, before COMMIT.
+  absl::Status Finish();
 
   // Deletes tombstones and scope history at or below `horizon` and raises
   // the tenant's pruned_through. Used by SqliteStore::Prune.
@@ -45,7 +54,9 @@ class SqliteWriteTx final : public WriteTx {
 
   SqliteDb& db_;
   const std::string tenant_id_;
-  // Sequences allocated by this transaction: [first_seq_, last_seq_].
+  // Sequences allocated by this transaction: [first_seq_, last_seq_]; the
+  // latest committed one is read at the first NextSeq (the write lock is
+  // held from BEGIN IMMEDIATE).
   int64_t first_seq_ = 0;
   int64_t last_seq_ = 0;
   absl::Status failure_;

@@ -158,6 +158,28 @@ class WriteTx {
   // `key` (created at 0) and returns the new value.
   virtual absl::StatusOr<int64_t> AddToClaim(const std::string& key, int64_t delta) = 0;
   virtual absl::StatusOr<int64_t> GetClaim(const std::string& key) = 0;
+
+  // Batching (a performance hint; results never depend on it):
+  //  * Prefetch loads the records `refs` and the applied mutations
+  //    (device_id, client_seqs[i]) in a few statements, so that later
+  //    GetRecord/GetApplied of them are served from the transaction without
+  //    a database round trip (absent rows are remembered as absent).
+  //    Duplicates are allowed; rows this transaction already wrote or read
+  //    keep their value. Refs (or a device id) that GetRecord (GetApplied)
+  //    would refuse are skipped, to be reported by that call. A database
+  //    error poisons the transaction.
+  //  * PutRecord/PutApplied may be buffered and written in multi-row
+  //    statements before commit; GetRecord/GetApplied of this transaction
+  //    always see them, other readers only after commit, and a rollback
+  //    discards them. Validation errors and ALREADY_EXISTS of PutApplied are
+  //    still returned by the call itself; should the database nevertheless
+  //    refuse a buffered row when it is written, Write rolls back and
+  //    returns that error (ALREADY_EXISTS for a duplicate key).
+  //  * NextSeq may count in memory; the tenant's latest sequence is written
+  //    once before commit.
+  virtual absl::Status Prefetch(const std::vector<v1::RecordRef>& refs,
+                                const std::string& device_id,
+                                const std::vector<int64_t>& client_seqs) = 0;
 };
 
 class Store {
