@@ -43,14 +43,26 @@ constexpr Statement kStatements[] = {
      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"},
     // Batches. Keys and values arrive as array parameters and are joined
     // with unnest, so one statement serves any number of rows.
+    // One primary-key probe per key (LATERAL ... LIMIT 1 keeps the planner
+    // from turning a generic plan into a scan of the whole tenant).
     {kRecordGetMany,
-     "SELECT r.entity_type, r.record_id, r.state FROM records r "
-     "JOIN unnest($2::int[], $3::text[]) AS k(entity_type, record_id) "
-     "ON r.entity_type = k.entity_type AND r.record_id = k.record_id "
-     "WHERE r.tenant_id = $1"},
+     "SELECT k.entity_type, k.record_id, r.state "
+     "FROM unnest($2::int[], $3::text[]) AS k(entity_type, record_id) "
+     "CROSS JOIN LATERAL (SELECT state FROM records WHERE tenant_id = $1 "
+     "AND entity_type = k.entity_type AND record_id = k.record_id LIMIT 1) r"},
     {kAppliedGetMany,
-     "SELECT client_seq, payload_hash, result FROM applied_mutations "
-     "WHERE tenant_id = $1 AND device_id = $2 AND client_seq = ANY($3::bigint[])"},
+     "SELECT k.client_seq, a.payload_hash, a.result FROM unnest($3::bigint[]) AS k(client_seq) "
+     "CROSS JOIN LATERAL (SELECT payload_hash, result FROM applied_mutations "
+     "WHERE tenant_id = $1 AND device_id = $2 AND client_seq = k.client_seq LIMIT 1) a"},
+    // Rows the transaction knows to be new (prefetched or read as absent).
+    {kRecordInsertMany,
+     "INSERT INTO records (tenant_id, entity_type, record_id, version, created_version, deleted, "
+     "owner_user_id, team_id, scope_changed_version, state) "
+     "SELECT $1, u.entity_type, u.record_id, u.version, u.created_version, u.deleted, "
+     "u.owner_user_id, u.team_id, u.scope_changed_version, decode(u.state, 'hex') "
+     "FROM unnest($2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[], "
+     "$8::text[], $9::bigint[], $10::text[]) AS u(entity_type, record_id, version, "
+     "created_version, deleted, owner_user_id, team_id, scope_changed_version, state)"},
     // The rows of one batch have distinct keys. Existing rows are updated
     // as kRecordPut does ($11: created_version if > 0), the others inserted.
     // No concurrent writer can insert the same keys: every record write of

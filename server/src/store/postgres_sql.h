@@ -25,6 +25,7 @@ inline constexpr char kAppliedPut[] = "applied_put";
 inline constexpr char kRecordGetMany[] = "record_get_many";
 inline constexpr char kAppliedGetMany[] = "applied_get_many";
 inline constexpr char kRecordPutMany[] = "record_put_many";
+inline constexpr char kRecordInsertMany[] = "record_insert_many";
 inline constexpr char kScopeHistoryPutMany[] = "scope_history_put_many";
 inline constexpr char kAppliedPutMany[] = "applied_put_many";
 inline constexpr char kClaimAdd[] = "claim_add";

@@ -87,6 +87,8 @@ absl::Status PgWriteTx::PutRecord(const v1::RecordState& state,
   row.team_id = state.scope().team_id();
   row.scope_changed_version = previous_scope != nullptr ? state.version() : 0;
   row.state = codec::Encode(state);
+  auto known = records_.find(key);
+  row.known_absent = known != records_.end() && !known->second.has_value();
   pending_bytes_ += row.state.size();
   auto [it, inserted] = pending_record_index_.emplace(key, pending_records_.size());
   if (inserted) {
@@ -100,6 +102,7 @@ absl::Status PgWriteTx::PutRecord(const v1::RecordState& state,
       row.set_created = earlier.set_created;
     }
     row.scope_changed_version = std::max(row.scope_changed_version, earlier.scope_changed_version);
+    row.known_absent = earlier.known_absent;  // not flushed yet
     earlier = std::move(row);
   }
   records_[key] = state;
@@ -265,11 +268,12 @@ absl::Status PgWriteTx::Flush() {
                            pg_sql::TextArray(ids), pg_sql::IntArray(versions),
                            pg_sql::HexArray(scopes));
     }
-    if (!pending_records_.empty()) {
+    for (bool absent : {true, false}) {
       std::vector<int64_t> types, versions, created, scope_changed, set_created;
       std::vector<std::string> ids, owners, teams, states;
       std::vector<bool> deleted;
       for (const PendingRecord& p : pending_records_) {
+        if (p.known_absent != absent) continue;
         types.push_back(p.key.first);
         ids.push_back(p.key.second);
         versions.push_back(p.version);
@@ -281,12 +285,21 @@ absl::Status PgWriteTx::Flush() {
         states.push_back(p.state);
         set_created.push_back(p.set_created);
       }
-      work_.exec_prepared0(pg_sql::kRecordPutMany, tenant_id_, pg_sql::IntArray(types),
-                           pg_sql::TextArray(ids), pg_sql::IntArray(versions),
-                           pg_sql::IntArray(created), pg_sql::BoolArray(deleted),
-                           pg_sql::TextArray(owners), pg_sql::TextArray(teams),
-                           pg_sql::IntArray(scope_changed), pg_sql::HexArray(states),
-                           pg_sql::IntArray(set_created));
+      if (types.empty()) continue;
+      if (absent) {
+        work_.exec_prepared0(pg_sql::kRecordInsertMany, tenant_id_, pg_sql::IntArray(types),
+                             pg_sql::TextArray(ids), pg_sql::IntArray(versions),
+                             pg_sql::IntArray(created), pg_sql::BoolArray(deleted),
+                             pg_sql::TextArray(owners), pg_sql::TextArray(teams),
+                             pg_sql::IntArray(scope_changed), pg_sql::HexArray(states));
+      } else {
+        work_.exec_prepared0(pg_sql::kRecordPutMany, tenant_id_, pg_sql::IntArray(types),
+                             pg_sql::TextArray(ids), pg_sql::IntArray(versions),
+                             pg_sql::IntArray(created), pg_sql::BoolArray(deleted),
+                             pg_sql::TextArray(owners), pg_sql::TextArray(teams),
+                             pg_sql::IntArray(scope_changed), pg_sql::HexArray(states),
+                             pg_sql::IntArray(set_created));
+      }
     }
     if (!pending_applied_.empty()) {
       std::vector<std::string> devices, hashes, results;

@@ -83,6 +83,8 @@ class PgWriteTx final : public WriteTx {
     std::string team_id;
     int64_t scope_changed_version = 0;
     std::string state;  // encoded RecordState
+    // Known not to exist in the database: inserted without a lookup.
+    bool known_absent = false;
   };
   struct PendingScope {
     RecordKey key;
