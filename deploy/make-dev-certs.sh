@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Makes development TLS material with OpenSSL: a private CA, a server
 # certificate for localhost/127.0.0.1/::1 and a client certificate for a
-# store terminal (mTLS). NOT for production: use your PKI there.
+# store terminal (mTLS), and an Ed25519 access-token signing key
+# (token.key, via make-token-key.sh). NOT for production: use your PKI there.
 #   deploy/make-dev-certs.sh [OUT_DIR]     (default: deploy/dev-certs)
 # Existing files are kept; delete the directory to make new ones.
 set -euo pipefail
 
 OUT="${1:-$(cd "$(dirname "$0")" && pwd)/dev-certs}"
 mkdir -p "$OUT"
+"$(dirname "$0")/make-token-key.sh" "$OUT/token.key" >/dev/null
 cd "$OUT"
 
 if [[ -f ca.pem && -f server.pem && -f server.key && -f terminal.pem && -f terminal.key ]]; then

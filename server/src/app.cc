@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "auth/demo_credentials.h"
+#include "auth/token_authenticator.h"
 #include "demo_tenant.h"
 #include "metrics/grpc_interceptor.h"
 #include "notify/pg_notifier.h"
@@ -19,6 +21,8 @@ SyncdApp::~SyncdApp() {
   grpc_.reset();
   exporter_.reset();
   sync_service_.reset();
+  auth_service_.reset();
+  admin_service_.reset();
   pool_.reset();
 }
 
@@ -48,12 +52,7 @@ absl::Status SyncdApp::Start() {
   } else {
     notifier_ = std::make_unique<InProcessNotifier>();
   }
-  if (config_.dev_identity) {
-    spdlog::warn("trusting x-crmsync-dev-* identity metadata (--dev-identity): development only");
-    auth_ = std::make_unique<DevHeaderAuthenticator>(store_.get(), &clock_);
-  } else {
-    auth_ = std::make_unique<RefuseAllAuthenticator>();
-  }
+  if (auto s = SetUpAuth(); !s.ok()) return s;
   PushOptions push_options;
   push_options.max_batch = config_.max_batch;
   push_options.reassignment_grace_ms = int64_t{config_.reassignment_grace_hours} * 3600 * 1000;
@@ -65,6 +64,11 @@ absl::Status SyncdApp::Start() {
 
   if (config_.demo_tenant) {
     if (auto s = EnsureDemoTenant(store_.get(), push_.get(), &clock_); !s.ok()) return s;
+    if (auto s = auth::EnsureDemoCredentials(store_.get(), &clock_, &random_,
+                                             config_.password_iterations);
+        !s.ok()) {
+      return s;
+    }
   }
 
   // Metrics count served traffic (after the demo seed).
@@ -83,8 +87,19 @@ absl::Status SyncdApp::Start() {
     spdlog::info("metrics on http://{}/metrics (port {})", config_.metrics_listen,
                  exporter_->port());
   }
+  AdminHandler::Info info;
+  info.started_at_ms = clock_.NowMs();
+  SyncServiceImpl* sync = sync_service_.get();
+  info.active_subscribers = [sync] { return sync->active_streams(); };
+  admin_ = std::make_unique<AdminHandler>(
+      store_.get(), &clock_, auth_handler_.get(), audit_.get(), std::move(info),
+      [notifier](const std::string& tenant, int64_t seq) { notifier->Publish(tenant, seq); });
+  auth_service_ = std::make_unique<AuthServiceImpl>(auth_handler_.get(), api_auth_, pool_.get());
+  admin_service_ = std::make_unique<AdminServiceImpl>(admin_.get(), api_auth_, pool_.get());
   grpc_ = std::make_unique<GrpcServer>(config_);
   grpc_->AddService(sync_service_.get());
+  grpc_->AddService(auth_service_.get());
+  grpc_->AddService(admin_service_.get());
   grpc_->AddInterceptor(std::make_unique<MetricsInterceptorFactory>(&metrics_));
   return grpc_->Start();
 }
@@ -115,6 +130,70 @@ void SyncdApp::DeclareMetrics() {
   metrics_.DeclareCallbackGauge("crmsync_uptime_seconds", "Seconds since start", [started] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   });
+}
+
+absl::Status SyncdApp::SetUpAuth() {
+  std::vector<auth::TokenKey> verify;
+  for (const std::string& path : config_.token_verify_keys) {
+    std::string pem;
+    if (auto s = ReadFileToString(path, &pem); !s.ok()) return s;
+    auto key = auth::TokenKey::FromPem(pem);
+    if (!key.ok()) return absl::InvalidArgumentError("--token-verify-key " + path + ": " +
+                                                     std::string(key.status().message()));
+    verify.push_back(std::move(*key));
+  }
+  absl::StatusOr<auth::TokenKey> signing = absl::UnknownError("unset");
+  if (config_.token_key.empty()) {
+    spdlog::warn("no --token-key: signing tokens with an EPHEMERAL key (development only); tokens "
+                 "stop working when this process exits");
+    signing = auth::TokenKey::Generate();
+  } else {
+    std::string pem;
+    if (auto s = ReadFileToString(config_.token_key, &pem); !s.ok()) return s;
+    signing = auth::TokenKey::FromPem(pem);
+    if (signing.ok() && !signing->can_sign()) {
+      signing = absl::InvalidArgumentError("it holds a public key; a private key is needed");
+    }
+  }
+  if (!signing.ok()) {
+    return absl::InvalidArgumentError("--token-key " + config_.token_key + ": " +
+                                      std::string(signing.status().message()));
+  }
+  spdlog::info("access tokens signed with key id {} ({} more verify keys)", signing->kid(),
+               verify.size());
+  token_keys_ = std::make_unique<auth::TokenKeyRing>(std::move(*signing), std::move(verify));
+  audit_ = std::make_unique<auth::AuditLog>(store_.get(), &clock_);
+  auth::AuthOptions options;
+  options.access_ttl_s = config_.access_token_ttl_seconds;
+  options.refresh_ttl_s = int64_t{config_.refresh_token_ttl_hours} * 3600;
+  options.password_iterations = config_.password_iterations;
+  options.max_failed_logins = config_.max_failed_logins;
+  auth_handler_ = std::make_unique<auth::AuthHandler>(store_.get(), token_keys_.get(), &clock_,
+                                                      &random_, audit_.get(), options);
+  if (config_.dev_identity) {
+    spdlog::warn("trusting x-crmsync-dev-* identity metadata on calls without a token "
+                 "(--dev-identity): development only");
+    dev_auth_ = std::make_unique<DevHeaderAuthenticator>(store_.get(), &clock_);
+  }
+  sync_token_auth_ = std::make_unique<auth::TokenAuthenticator>(
+      store_.get(), token_keys_.get(), &clock_, auth::TokenAuthenticatorOptions{true},
+      dev_auth_.get());
+  api_token_auth_ = std::make_unique<auth::TokenAuthenticator>(
+      store_.get(), token_keys_.get(), &clock_, auth::TokenAuthenticatorOptions{false},
+      dev_auth_.get());
+  if (config_.rate_limit_per_second > 0) {
+    rate_limiter_ = std::make_unique<RateLimiter>(config_.rate_limit_per_second,
+                                                  config_.rate_limit_burst);
+    auth_ = std::make_unique<RateLimitedAuthenticator>(sync_token_auth_.get(),
+                                                       rate_limiter_.get(), &clock_);
+    api_rate_auth_ = std::make_unique<RateLimitedAuthenticator>(api_token_auth_.get(),
+                                                                rate_limiter_.get(), &clock_);
+    api_auth_ = api_rate_auth_.get();
+  } else {
+    auth_ = std::move(sync_token_auth_);
+    api_auth_ = api_token_auth_.get();
+  }
+  return absl::OkStatus();
 }
 
 void SyncdApp::Shutdown(std::chrono::system_clock::time_point deadline) {

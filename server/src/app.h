@@ -7,16 +7,24 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "auth/audit_log.h"
+#include "auth/auth_handler.h"
+#include "auth/crypto.h"
+#include "auth/token.h"
 #include "config.h"
 #include "crmsync/sync/policy_table.h"
 #include "grpc_server.h"
 #include "logic/authenticator.h"
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
+#include "logic/admin_handler.h"
 #include "logic/clock.h"
+#include "logic/rate_limiter.h"
 #include "logic/notifier.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
+#include "rpc/admin_service.h"
+#include "rpc/auth_service.h"
 #include "rpc/sync_service.h"
 #include "rpc/worker_pool.h"
 #include "store/store.h"
@@ -48,6 +56,23 @@ class SyncdApp {
   std::unique_ptr<Store> store_;
   sync::PolicyTable policies_;
   std::unique_ptr<ChangeNotifier> notifier_;
+  // Authentication (SetUpAuth): sync calls need a device-bound token; auth
+  // and admin calls accept device-less tokens. With --dev-identity, calls
+  // without a token fall back to the development identity.
+  absl::Status SetUpAuth();
+  auth::OpenSslRandom random_;
+  std::unique_ptr<auth::TokenKeyRing> token_keys_;
+  std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<auth::AuthHandler> auth_handler_;
+  std::unique_ptr<Authenticator> dev_auth_;
+  std::unique_ptr<Authenticator> api_token_auth_;
+  std::unique_ptr<RateLimiter> rate_limiter_;
+  std::unique_ptr<Authenticator> sync_token_auth_;
+  std::unique_ptr<Authenticator> api_rate_auth_;
+  Authenticator* api_auth_ = nullptr;
+  std::unique_ptr<AdminHandler> admin_;
+  std::unique_ptr<AuthServiceImpl> auth_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<PushHandler> push_;
   std::unique_ptr<PullHandler> pull_;

@@ -132,6 +132,47 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
                  "when off) to this file (useful with port 0)")
       ->envname("CRMSYNC_READY_FILE");
 
+  app.add_option("--token-key", config->token_key,
+                 "PEM Ed25519 private key signing access tokens (deploy/make-token-key.sh). "
+                 "Required unless --dev-insecure/--dev-identity, where an ephemeral key is used")
+      ->envname("CRMSYNC_TOKEN_KEY");
+  app.add_option("--token-verify-key", config->token_verify_keys,
+                 "PEM key (public or private) whose tokens are still accepted; repeat for "
+                 "several. Used during key rotation (SECURITY.md)")
+      ->envname("CRMSYNC_TOKEN_VERIFY_KEY");
+  app.add_option("--access-token-ttl-seconds", config->access_token_ttl_seconds,
+                 "Lifetime of access tokens (0 issues expired tokens: tests only)")
+      ->envname("CRMSYNC_ACCESS_TOKEN_TTL_SECONDS")
+      ->check(CLI::Range(0, 24 * 3600))
+      ->capture_default_str();
+  app.add_option("--refresh-token-ttl-hours", config->refresh_token_ttl_hours,
+                 "Lifetime of refresh tokens")
+      ->envname("CRMSYNC_REFRESH_TOKEN_TTL_HOURS")
+      ->check(CLI::Range(1, 24 * 365))
+      ->capture_default_str();
+  app.add_option("--password-iterations", config->password_iterations,
+                 "PBKDF2-HMAC-SHA256 rounds for new password hashes. FOR TESTS ONLY may this "
+                 "go below the default 210000")
+      ->envname("CRMSYNC_PASSWORD_ITERATIONS")
+      ->check(CLI::Range(1000, 10'000'000))
+      ->capture_default_str();
+  app.add_option("--max-failed-logins", config->max_failed_logins,
+                 "Failed sign-ins per tenant+username (or API key) within 15 minutes before "
+                 "further attempts are refused")
+      ->envname("CRMSYNC_MAX_FAILED_LOGINS")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--rate-limit-per-second", config->rate_limit_per_second,
+                 "Requests per second per device (token bucket); 0 = unlimited")
+      ->envname("CRMSYNC_RATE_LIMIT_PER_SECOND")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--rate-limit-burst", config->rate_limit_burst,
+                 "Requests a device may make at once before the per-second limit applies")
+      ->envname("CRMSYNC_RATE_LIMIT_BURST")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+
   ParseResult result;
   try {
     app.parse(argc, argv);
@@ -168,6 +209,12 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
     return {true, 2,
             "crm-syncd: --dev-identity trusts unauthenticated metadata and is only allowed on a "
             "loopback address; got --listen " + config->listen + "\n"};
+  }
+  if (config->token_key.empty() && !config->dev_insecure && !config->dev_identity) {
+    return {true, 2,
+            "crm-syncd: --token-key is required to sign access tokens (make one with "
+            "deploy/make-token-key.sh); only development mode (--dev-insecure or "
+            "--dev-identity) may run with an ephemeral key\n"};
   }
   if (!config->tls_client_ca.empty() && !have_tls) {
     return {true, 2, "crm-syncd: --tls-client-ca needs --tls-cert and --tls-key\n"};

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace crmsync::server {
 
@@ -63,6 +64,26 @@ struct ServerConfig {
   // When set, the bound port is written to this file once serving (for
   // supervisors and tests that listen on port 0).
   std::string ready_file;
+
+  // ---- authentication and limits (SECURITY.md) ----
+  // PEM Ed25519 private key that signs access tokens. Required unless in
+  // development mode (--dev-insecure or --dev-identity), where an ephemeral
+  // key is generated.
+  std::string token_key;
+  // PEM keys (public or private) whose tokens are still accepted: the
+  // previous signing keys during a key rotation.
+  std::vector<std::string> token_verify_keys;
+  // Access token lifetime; 0 issues already-expired tokens (tests only).
+  int access_token_ttl_seconds = 15 * 60;
+  // Refresh token lifetime.
+  int refresh_token_ttl_hours = 30 * 24;
+  // PBKDF2 rounds for new password hashes. Lower it only in tests.
+  int password_iterations = 210'000;
+  // Failed sign-ins per tenant+username within 15 minutes before refusal.
+  int max_failed_logins = 5;
+  // Requests per second and burst per device (token bucket); 0 = no limit.
+  double rate_limit_per_second = 50;
+  double rate_limit_burst = 200;
 };
 
 // Outcome of ParseCommandLine.

@@ -104,7 +104,8 @@ TEST_F(SyncdProcessTest, TlsServerReportsServingToClientTrustingItsCa) {
   ServerProcess server;
   std::string error;
   ASSERT_TRUE(server.Start({"--tls-cert", dir_ + "/certs/server.pem", "--tls-key",
-                            dir_ + "/certs/server.key", "--store", "sqlite:" + dir_ + "/crm.db"},
+                            dir_ + "/certs/server.key", "--token-key", dir_ + "/certs/token.key",
+                            "--store", "sqlite:" + dir_ + "/crm.db"},
                            &error))
       << error;
   grpc::SslCredentialsOptions ssl;
@@ -132,7 +133,8 @@ TEST_F(SyncdProcessTest, MutualTlsRejectsClientWithoutCertificate) {
   std::string error;
   const std::string c = dir_ + "/certs/";
   ASSERT_TRUE(server.Start({"--tls-cert", c + "server.pem", "--tls-key", c + "server.key",
-                            "--tls-client-ca", c + "ca.pem", "--store", "sqlite:" + dir_ + "/db"},
+                            "--tls-client-ca", c + "ca.pem", "--token-key", c + "token.key",
+                            "--store", "sqlite:" + dir_ + "/db"},
                            &error))
       << error;
   grpc::SslCredentialsOptions anonymous;

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "crmsync/sync/change.h"
+#include "admin_handler.h"
 #include "cursor.h"
 #include "directive.h"
 #include "hashing.h"
@@ -69,7 +70,17 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       }
 
       if (s.deleted()) {
-        if (was_in) *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/false);
+        if (was_in && IsErased(s)) {
+          // Erasure (docs/protocol.md, "Erasure"): the device drops the
+          // record and any local copy of its values.
+          v1::Change* erased = response->add_changes();
+          erased->set_seq(s.version());
+          erased->set_kind(v1::CHANGE_KIND_ERASED);
+          *erased->mutable_record() = s.ref();
+          erased->set_version(s.version());
+        } else if (was_in) {
+          *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/false);
+        }
       } else if (now_in) {
         *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/!was_in);
       } else if (was_in) {

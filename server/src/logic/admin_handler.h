@@ -1,0 +1,87 @@
+// crmsync.v1.AdminService logic: devices (list, lag, revoke), users, API
+// keys, the audit log, erasure and server status. Every call needs
+// ROLE_ADMIN and acts only inside the caller's tenant. No gRPC here.
+#ifndef CRMSYNC_SERVER_LOGIC_ADMIN_HANDLER_H_
+#define CRMSYNC_SERVER_LOGIC_ADMIN_HANDLER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "auth/audit_log.h"
+#include "auth/auth_handler.h"
+#include "clock.h"
+#include "crmsync/v1/admin.pb.h"
+#include "principal.h"
+#include "push_handler.h"
+#include "store/store.h"
+
+namespace crmsync::server {
+
+// Field-state key that marks an erased tombstone (see docs/protocol.md,
+// "Erasure"); Pull turns such a tombstone into CHANGE_KIND_ERASED.
+inline constexpr char kErasedMarker[] = "_erased";
+
+// Whether `state` is the tombstone left by an erasure.
+bool IsErased(const v1::RecordState& state);
+
+struct AdminContext {
+  // The caller's address, for the audit log.
+  std::string peer;
+};
+
+class AdminHandler {
+ public:
+  struct Info {
+    int64_t started_at_ms = 0;
+    // Open Subscribe streams of this instance (may be empty).
+    std::function<int64_t()> active_subscribers;
+  };
+
+  // Every pointer must outlive the handler. `on_commit` announces erasures
+  // to subscribers. Thread-safe.
+  AdminHandler(Store* store, Clock* clock, auth::AuthHandler* auth, auth::AuditLog* audit,
+               Info info, CommitListener on_commit);
+
+  absl::Status GetServerStatus(const Principal& who, const v1::GetServerStatusRequest& req,
+                               v1::GetServerStatusResponse* resp);
+  absl::Status ListDevices(const Principal& who, const v1::ListDevicesRequest& req,
+                           v1::ListDevicesResponse* resp);
+  absl::Status GetDevice(const Principal& who, const v1::GetDeviceRequest& req,
+                         v1::GetDeviceResponse* resp);
+  // Audited. The device's tokens stop working at its next call, which is
+  // answered PERMISSION_DENIED with the "wipe" directive.
+  absl::Status RevokeDevice(const Principal& who, const AdminContext& ctx,
+                            const v1::RevokeDeviceRequest& req, v1::RevokeDeviceResponse* resp);
+  absl::Status ListUsers(const Principal& who, const v1::ListUsersRequest& req,
+                         v1::ListUsersResponse* resp);
+  absl::Status CreateUser(const Principal& who, const AdminContext& ctx,
+                          const v1::CreateUserRequest& req, v1::CreateUserResponse* resp);
+  absl::Status UpdateUser(const Principal& who, const AdminContext& ctx,
+                          const v1::UpdateUserRequest& req, v1::UpdateUserResponse* resp);
+  absl::Status CreateApiKey(const Principal& who, const AdminContext& ctx,
+                            const v1::CreateApiKeyRequest& req, v1::CreateApiKeyResponse* resp);
+  absl::Status ListAuditEvents(const Principal& who, const v1::ListAuditEventsRequest& req,
+                               v1::ListAuditEventsResponse* resp);
+  // Purges a Contact, Lead or LoyaltyAccount (audited; idempotent).
+  absl::Status EraseRecord(const Principal& who, const AdminContext& ctx,
+                           const v1::EraseRecordRequest& req, v1::EraseRecordResponse* resp);
+  absl::Status GetStats(const Principal& who, const v1::GetStatsRequest& req,
+                        v1::GetStatsResponse* resp);
+
+ private:
+  Store* store_;
+  Clock* clock_;
+  auth::AuthHandler* auth_;
+  auth::AuditLog* audit_;
+  Info info_;
+  CommitListener on_commit_;
+};
+
+// PERMISSION_DENIED unless `who` is an admin.
+absl::Status RequireAdmin(const Principal& who);
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_LOGIC_ADMIN_HANDLER_H_

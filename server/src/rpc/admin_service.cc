@@ -1,0 +1,95 @@
+#include "admin_service.h"
+
+#include "auth_service.h"
+
+namespace crmsync::server {
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServerContext* context,
+                                                  const v1::GetServerStatusRequest* request,
+                                                  v1::GetServerStatusResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->GetServerStatus(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListDevices(grpc::CallbackServerContext* context,
+                                                  const v1::ListDevicesRequest* request,
+                                                  v1::ListDevicesResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->ListDevices(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetDevice(grpc::CallbackServerContext* context,
+                                                  const v1::GetDeviceRequest* request,
+                                                  v1::GetDeviceResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->GetDevice(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RevokeDevice(grpc::CallbackServerContext* context,
+                                                  const v1::RevokeDeviceRequest* request,
+                                                  v1::RevokeDeviceResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->RevokeDevice(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListUsers(grpc::CallbackServerContext* context,
+                                                  const v1::ListUsersRequest* request,
+                                                  v1::ListUsersResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->ListUsers(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CreateUser(grpc::CallbackServerContext* context,
+                                                  const v1::CreateUserRequest* request,
+                                                  v1::CreateUserResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->CreateUser(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::UpdateUser(grpc::CallbackServerContext* context,
+                                                  const v1::UpdateUserRequest* request,
+                                                  v1::UpdateUserResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->UpdateUser(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerContext* context,
+                                                  const v1::CreateApiKeyRequest* request,
+                                                  v1::CreateApiKeyResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->CreateApiKey(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(grpc::CallbackServerContext* context,
+                                                  const v1::ListAuditEventsRequest* request,
+                                                  v1::ListAuditEventsResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->ListAuditEvents(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::EraseRecord(grpc::CallbackServerContext* context,
+                                                  const v1::EraseRecordRequest* request,
+                                                  v1::EraseRecordResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->EraseRecord(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext* context,
+                                                  const v1::GetStatsRequest* request,
+                                                  v1::GetStatsResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->GetStats(*who, *request, response);
+  });
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,51 @@
+// crmsync.v1.AdminService over gRPC (callback API). Thin: authenticate,
+// hand the call to AdminHandler on the worker pool, convert the status once.
+// Methods not built yet answer UNIMPLEMENTED (the generated default).
+#ifndef CRMSYNC_SERVER_RPC_ADMIN_SERVICE_H_
+#define CRMSYNC_SERVER_RPC_ADMIN_SERVICE_H_
+
+#include "crmsync/v1/admin.grpc.pb.h"
+#include "logic/admin_handler.h"
+#include "logic/authenticator.h"
+#include "worker_pool.h"
+
+namespace crmsync::server {
+
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  // Every pointer must outlive the service.
+  AdminServiceImpl(AdminHandler* handler, Authenticator* auth, WorkerPool* pool)
+      : handler_(handler), auth_(auth), pool_(pool) {}
+
+  grpc::ServerUnaryReactor* GetServerStatus(grpc::CallbackServerContext* context,
+      const v1::GetServerStatusRequest* request, v1::GetServerStatusResponse* response) override;
+  grpc::ServerUnaryReactor* ListDevices(grpc::CallbackServerContext* context,
+      const v1::ListDevicesRequest* request, v1::ListDevicesResponse* response) override;
+  grpc::ServerUnaryReactor* GetDevice(grpc::CallbackServerContext* context,
+      const v1::GetDeviceRequest* request, v1::GetDeviceResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeDevice(grpc::CallbackServerContext* context,
+      const v1::RevokeDeviceRequest* request, v1::RevokeDeviceResponse* response) override;
+  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
+      const v1::ListUsersRequest* request, v1::ListUsersResponse* response) override;
+  grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
+      const v1::CreateUserRequest* request, v1::CreateUserResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateUser(grpc::CallbackServerContext* context,
+      const v1::UpdateUserRequest* request, v1::UpdateUserResponse* response) override;
+  grpc::ServerUnaryReactor* CreateApiKey(grpc::CallbackServerContext* context,
+      const v1::CreateApiKeyRequest* request, v1::CreateApiKeyResponse* response) override;
+  grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* context,
+      const v1::ListAuditEventsRequest* request, v1::ListAuditEventsResponse* response) override;
+  grpc::ServerUnaryReactor* EraseRecord(grpc::CallbackServerContext* context,
+      const v1::EraseRecordRequest* request, v1::EraseRecordResponse* response) override;
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
+      const v1::GetStatsRequest* request, v1::GetStatsResponse* response) override;
+
+ private:
+  AdminHandler* handler_;
+  Authenticator* auth_;
+  WorkerPool* pool_;
+};
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_RPC_ADMIN_SERVICE_H_
