@@ -66,6 +66,16 @@ absl::Status Database::Init() {
       return s;
     }
   }
+  // The user is remembered too, so tools can open the store without it.
+  auto user = internal::GetState(db_.get(), internal::kKeyUserId);
+  if (!user.ok()) return user.status();
+  if (options_.user_id.empty() && *user) {
+    options_.user_id = **user;
+  } else if (!options_.user_id.empty() && (!*user || **user != options_.user_id)) {
+    if (auto s = internal::SetState(db_.get(), internal::kKeyUserId, options_.user_id); !s.ok()) {
+      return s;
+    }
+  }
   hlc_ = sync::HybridLogicalClock(device_id_);
   auto hlc = internal::GetState(db_.get(), internal::kKeyHlc);
   if (!hlc.ok()) return hlc.status();

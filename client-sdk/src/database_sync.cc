@@ -218,4 +218,18 @@ absl::Status Database::SyncAccess::SetLastSync(int64_t now_ms) {
   return internal::SetState(db_->db_.get(), internal::kKeyLastSyncMs, std::to_string(now_ms));
 }
 
+absl::StatusOr<int64_t> Database::SyncAccess::LastRepairMs() {
+  std::lock_guard<std::mutex> lock(db_->mu_);
+  if (absl::Status s = db_->Ready(); !s.ok()) return s;
+  auto v = internal::GetState(db_->db_.get(), internal::kKeyLastRepairMs);
+  if (!v.ok()) return v.status();
+  return *v ? std::stoll(**v) : 0;
+}
+
+absl::Status Database::SyncAccess::SetLastRepairMs(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(db_->mu_);
+  if (absl::Status s = db_->Ready(); !s.ok()) return s;
+  return internal::SetState(db_->db_.get(), internal::kKeyLastRepairMs, std::to_string(now_ms));
+}
+
 }  // namespace crmsync::client

@@ -44,6 +44,9 @@ class Database::SyncAccess {
 
   absl::Status ObserveServerHlc(const v1::HlcTimestamp& server);
   absl::Status SetLastSync(int64_t now_ms);
+  // When the last checksum repair ran (0 = never).
+  absl::StatusOr<int64_t> LastRepairMs();
+  absl::Status SetLastRepairMs(int64_t now_ms);
   absl::Status Wipe() { return db_->Wipe(); }
 
  private:

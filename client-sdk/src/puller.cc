@@ -55,13 +55,21 @@ CallStatus VerifyReplica(CycleContext* ctx, bool* repaired) {
       if (!pulled.ok()) return pulled;
       continue;
     }
-    if (remote.digest() == local->digest()) return {};
-    if (ctx->resets >= tuning::kMaxResetsPerCycle) {
-      return FromStatus(absl::DataLossError(
-          "the local replica does not match the server's checksum after a re-bootstrap"));
+    ctx->checksum_mismatch = remote.digest() != local->digest();
+    if (!ctx->checksum_mismatch) return {};
+    // Repair by re-bootstrapping, at most once per cycle and once per
+    // kMinRepairIntervalMs: a mismatch a fresh bootstrap does not fix is
+    // not the device's to fix, and must not stop the device from syncing.
+    const int64_t now_ms = ctx->options->clock->NowMs();
+    auto last_repair = ctx->db->LastRepairMs();
+    if (!last_repair.ok()) return FromStatus(last_repair.status());
+    if (ctx->resets >= tuning::kMaxResetsPerCycle ||
+        (*last_repair > 0 && now_ms - *last_repair < tuning::kMinRepairIntervalMs)) {
+      return {};
     }
     ++ctx->resets;
     *repaired = true;
+    if (absl::Status s = ctx->db->SetLastRepairMs(now_ms); !s.ok()) return FromStatus(s);
     if (absl::Status s = ctx->db->BeginReset(); !s.ok()) return FromStatus(s);
     CallStatus pulled = PullUntilCaughtUp(ctx);
     if (!pulled.ok()) return pulled;

@@ -6,6 +6,7 @@ namespace crmsync::client::internal {
 
 inline constexpr char kKeySchemaVersion[] = "schema_version";
 inline constexpr char kKeyDeviceId[] = "device_id";
+inline constexpr char kKeyUserId[] = "user_id";
 inline constexpr char kKeyCursor[] = "cursor";
 // The next client_seq to assign (strictly increasing, never reused).
 inline constexpr char kKeyNextClientSeq[] = "next_client_seq";
@@ -13,6 +14,8 @@ inline constexpr char kKeyNextClientSeq[] = "next_client_seq";
 inline constexpr char kKeyHlc[] = "hlc";
 inline constexpr char kKeyOffline[] = "offline";
 inline constexpr char kKeyLastSyncMs[] = "last_sync_ms";
+// When the last checksum repair (re-bootstrap) ran.
+inline constexpr char kKeyLastRepairMs[] = "last_repair_ms";
 // "1" while a re-bootstrap is in progress (survives restarts).
 inline constexpr char kKeyResetting[] = "resetting";
 

@@ -102,6 +102,7 @@ class SyncEngine::Impl {
     {
       std::lock_guard<std::mutex> lock(mu_);
       progress_.resets += ctx.resets;
+      if (result.ok()) progress_.checksum_mismatch = ctx.checksum_mismatch;
     }
     if (result.directive == Directive::kWipe) {
       absl::Status wiped = access_.Wipe();

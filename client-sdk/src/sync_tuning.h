@@ -26,6 +26,11 @@ inline constexpr int kMaxPullPagesPerCycle = 1000;
 // mismatch in the same cycle is reported instead of looping.
 inline constexpr int kMaxResetsPerCycle = 1;
 
+// Minimum time between two checksum repairs (re-bootstraps). A mismatch a
+// fresh bootstrap does not fix is reported instead of re-bootstrapping on
+// every cycle.
+inline constexpr int64_t kMinRepairIntervalMs = 60 * 60 * 1000;
+
 // Backoff after a failed cycle: min(kBackoffMaxMs, kBackoffBaseMs * 2^n)
 // with "full jitter" (uniform in [delay/2, delay]).
 inline constexpr int64_t kBackoffBaseMs = 200;

@@ -26,6 +26,9 @@ struct CycleContext {
   int64_t pushed = 0;
   int64_t pulled = 0;
   int64_t resets = 0;
+  // The replica still differs from the server's checksum at the end of the
+  // verification (reported, not an error).
+  bool checksum_mismatch = false;
 };
 
 CallStatus Cancelled();
@@ -40,8 +43,9 @@ CallStatus PushOutbox(CycleContext* ctx);
 CallStatus PullUntilCaughtUp(CycleContext* ctx);
 
 // Checksum verifier: compares the replica with GetChecksum at the same
-// cursor; on a mismatch re-bootstraps (once per cycle). `*repaired` tells
-// whether a repair ran.
+// cursor; on a mismatch re-bootstraps (once per cycle, and at most once per
+// kMinRepairIntervalMs). A mismatch that remains sets
+// ctx->checksum_mismatch. `*repaired` tells whether a repair ran.
 CallStatus VerifyReplica(CycleContext* ctx, bool* repaired);
 
 void ReportChanges(const CycleContext& ctx, const std::vector<ChangeEvent>& changes);

@@ -2,13 +2,18 @@
 // each committed lead's id on stdout (flushed) after its commit returned.
 // The test kills it with SIGKILL at an arbitrary point.
 //
-//   crash_writer DB_PATH KEY COUNT ID_PREFIX
+//   crash_writer DB_PATH KEY COUNT ID_PREFIX [SERVER_ADDRESS]
+//
+// With SERVER_ADDRESS the background sync engine runs too (as user alice of
+// the demo tenant), so the kill also lands in the middle of syncs.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "crmsync/client/database.h"
 #include "crmsync/client/repository.h"
+#include "crmsync/client/sync_engine.h"
+#include "crmsync/client/transport.h"
 
 int main(int argc, char** argv) {
   using namespace crmsync::client;
@@ -25,6 +30,14 @@ int main(int argc, char** argv) {
   if (!db.ok()) {
     std::fprintf(stderr, "open: %s\n", std::string(db.status().message()).c_str());
     return 1;
+  }
+  std::unique_ptr<SyncEngine> engine;
+  if (argc > 5) {
+    GrpcTransportOptions t;
+    t.address = argv[5];
+    t.credentials = MakeDevCredentials("demo", "alice", (*db)->device_id());
+    engine = std::make_unique<SyncEngine>(db->get(), MakeGrpcTransport(t), SyncOptions());
+    engine->Start();
   }
   Repository<crmsync::v1::Lead> leads(db->get());
   const int count = std::atoi(argv[3]);

@@ -105,6 +105,7 @@ CallStatus FakeServer::GetChecksum(const v1::GetChecksumRequest& req,
   internal::ReplicaChecksum sum;
   for (const auto& [k, state] : records_) sum.Add(state);
   *resp = sum.Finish();
+  if (broken_checksum_) resp->set_digest("broken");
   resp->set_cursor("f" + std::to_string(seq_));
   return out;
 }
@@ -144,6 +145,10 @@ void FakeServer::Revoke() {
 void FakeServer::SetPullHook(std::function<void(int)> hook) {
   std::lock_guard<std::mutex> lock(mu_);
   pull_hook_ = std::move(hook);
+}
+void FakeServer::BreakChecksum() {
+  std::lock_guard<std::mutex> lock(mu_);
+  broken_checksum_ = true;
 }
 void FakeServer::SetMaxPageSize(int n) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -32,6 +32,8 @@ class FakeServer {
   void Revoke();                        // every call gets PERMISSION_DENIED + wipe
   void SetPullHook(std::function<void(int call)> hook);
   void SetMaxPageSize(int n);
+  // GetChecksum answers a digest no replica can match.
+  void BreakChecksum();
 
   // Server-side edits (as an admin would make them).
   int64_t Latest();
@@ -57,6 +59,7 @@ class FakeServer {
   int pull_calls_ = 0;
   int max_page_ = 5000;
   bool revoked_ = false;
+  bool broken_checksum_ = false;
   std::function<void(int)> pull_hook_;
   std::map<int, std::function<void()>> subscribers_;
   int next_subscriber_ = 1;

@@ -237,6 +237,25 @@ TEST_F(SyncEngineTest, ChecksumMismatchIsRepairedByRebootstrap) {
   EXPECT_EQ(leads.Get("lead-1")->last_name(), "Leroy");
 }
 
+TEST_F(SyncEngineTest, MismatchARebootstrapCannotFixIsReportedNotFatal) {
+  FakeDevice a(&server_, dir_, "a", &clock_);
+  ASSERT_TRUE(Repository<v1::Lead>(a.db.get()).Create(MakeLead("lead-1")).ok());
+  server_.BreakChecksum();
+  ASSERT_TRUE(a.engine->SyncOnce().ok());
+  EXPECT_EQ(a.engine->Progress().resets, 1);
+  EXPECT_TRUE(a.engine->Progress().checksum_mismatch);
+  EXPECT_EQ(*a.db->PendingCount(), 0);
+  // Within the repair interval the next cycle does not re-bootstrap again.
+  clock_.Advance(60'000);
+  ASSERT_TRUE(a.engine->SyncOnce().ok());
+  EXPECT_EQ(a.engine->Progress().resets, 1);
+  EXPECT_TRUE(a.engine->Progress().checksum_mismatch);
+  // After it, one more attempt.
+  clock_.Advance(2 * 60 * 60 * 1000);
+  ASSERT_TRUE(a.engine->SyncOnce().ok());
+  EXPECT_EQ(a.engine->Progress().resets, 2);
+}
+
 TEST_F(SyncEngineTest, WipeDirectiveErasesTheStore) {
   FakeDevice a(&server_, dir_, "a", &clock_);
   ASSERT_TRUE(Repository<v1::Lead>(a.db.get()).Create(MakeLead("lead-1")).ok());

@@ -40,6 +40,9 @@ struct SyncProgress {
   int64_t cycles = 0;
   // Re-bootstraps done (reset-required or checksum repair).
   int64_t resets = 0;
+  // The replica did not match the server's checksum at the end of the last
+  // cycle, even after a repair (see docs/client-sdk.md).
+  bool checksum_mismatch = false;
   // Last error (empty when the last cycle succeeded).
   std::string last_error;
 };

@@ -1,0 +1,350 @@
+// crm-device commands.
+#include <google/protobuf/text_format.h>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <thread>
+
+#include "crm_device.h"
+#include "crmsync/sync/record_model.h"
+
+namespace crmsync::client::device {
+namespace {
+
+namespace pb = ::google::protobuf;
+
+int Report(Session* s, const absl::Status& status) {
+  if (!status.ok()) s->err() << "crm-device: " << status.message() << "\n";
+  return ExitCodeOf(status);
+}
+
+absl::StatusOr<v1::EntityType> ParseType(const std::string& name) {
+  std::string n = name;
+  if (n.size() > 1 && n.back() == 's') n.pop_back();  // "leads" -> "lead"
+  v1::EntityType t = sync::EntityTypeFromName(n);
+  if (t == v1::ENTITY_TYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError("unknown entity type '" + name +
+                                      "' (lead, account, contact, opportunity, activity, "
+                                      "calendar_event, coupon, loyalty_account, conflict, store)");
+  }
+  return t;
+}
+
+// Sets "path=value" on `msg` by reflection (nested paths with '.', enums by
+// name or number, repeated fields append).
+absl::Status SetField(pb::Message* msg, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos) return absl::InvalidArgumentError("expected field=value");
+  std::string path = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  for (;;) {
+    const size_t dot = path.find('.');
+    const std::string name = path.substr(0, dot);
+    const pb::FieldDescriptor* f = msg->GetDescriptor()->FindFieldByName(name);
+    if (f == nullptr) {
+      return absl::InvalidArgumentError("no field '" + name + "' in " +
+                                        msg->GetDescriptor()->name());
+    }
+    const pb::Reflection* r = msg->GetReflection();
+    if (dot != std::string::npos) {
+      if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE || f->is_repeated()) {
+        return absl::InvalidArgumentError("'" + name + "' has no sub-fields");
+      }
+      msg = r->MutableMessage(msg, f);
+      path = path.substr(dot + 1);
+      continue;
+    }
+    try {
+      switch (f->cpp_type()) {
+        case pb::FieldDescriptor::CPPTYPE_STRING:
+          f->is_repeated() ? r->AddString(msg, f, value) : r->SetString(msg, f, value);
+          return absl::OkStatus();
+        case pb::FieldDescriptor::CPPTYPE_INT32:
+          f->is_repeated() ? r->AddInt32(msg, f, std::stoi(value))
+                           : r->SetInt32(msg, f, std::stoi(value));
+          return absl::OkStatus();
+        case pb::FieldDescriptor::CPPTYPE_INT64:
+          f->is_repeated() ? r->AddInt64(msg, f, std::stoll(value))
+                           : r->SetInt64(msg, f, std::stoll(value));
+          return absl::OkStatus();
+        case pb::FieldDescriptor::CPPTYPE_UINT32:
+          r->SetUInt32(msg, f, static_cast<uint32_t>(std::stoul(value)));
+          return absl::OkStatus();
+        case pb::FieldDescriptor::CPPTYPE_UINT64:
+          r->SetUInt64(msg, f, std::stoull(value));
+          return absl::OkStatus();
+        case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+          r->SetDouble(msg, f, std::stod(value));
+          return absl::OkStatus();
+        case pb::FieldDescriptor::CPPTYPE_FLOAT:
+          r->SetFloat(msg, f, std::stof(value));
+          return absl::OkStatus();
+        case pb::FieldDescriptor::CPPTYPE_BOOL:
+          r->SetBool(msg, f, value == "true" || value == "1" || value == "yes");
+          return absl::OkStatus();
+        case pb::FieldDescriptor::CPPTYPE_ENUM: {
+          const pb::EnumDescriptor* e = f->enum_type();
+          const pb::EnumValueDescriptor* v = e->FindValueByName(value);
+          if (v == nullptr) {
+            // Short names: "new" for LEAD_STATUS_NEW.
+            std::string prefix;
+            for (char c : e->name()) {
+              if (std::isupper(static_cast<unsigned char>(c)) && !prefix.empty()) prefix += '_';
+              prefix += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            }
+            std::string upper;
+            for (char c : value) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            v = e->FindValueByName(prefix + "_" + upper);
+          }
+          if (v == nullptr) v = e->FindValueByNumber(std::stoi(value));
+          if (v == nullptr) return absl::InvalidArgumentError("bad value for " + name);
+          r->SetEnum(msg, f, v);
+          return absl::OkStatus();
+        }
+        default:
+          return absl::InvalidArgumentError("'" + name + "' is a message: set its sub-fields");
+      }
+    } catch (const std::exception&) {
+      return absl::InvalidArgumentError("bad value '" + value + "' for " + name);
+    }
+  }
+}
+
+std::string Describe(const v1::RecordState& state) {
+  const pb::Message* e = sync::EntityOf(state.data());
+  if (e == nullptr) return "";
+  for (const char* field : {"name", "title", "subject", "customer_name"}) {
+    const pb::FieldDescriptor* f = e->GetDescriptor()->FindFieldByName(field);
+    if (f != nullptr) return e->GetReflection()->GetString(*e, f);
+  }
+  std::string out;
+  for (const char* field : {"first_name", "last_name", "company"}) {
+    const pb::FieldDescriptor* f = e->GetDescriptor()->FindFieldByName(field);
+    if (f == nullptr) continue;
+    const std::string v = e->GetReflection()->GetString(*e, f);
+    if (v.empty()) continue;
+    if (!out.empty()) out += std::string(field) == "company" ? ", " : " ";
+    out += v;
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Record> Build(const v1::Record& base, v1::EntityType type,
+                                 const std::vector<std::string>& sets) {
+  v1::Record record = base;
+  pb::Message* entity = sync::MutableEntity(&record, type);
+  for (const auto& a : sets) {
+    if (absl::Status s = SetField(entity, a); !s.ok()) return s;
+  }
+  return record;
+}
+
+volatile std::sig_atomic_t interrupted = 0;
+void OnSigint(int) { interrupted = 1; }
+
+}  // namespace
+
+int CmdCreate(Session* s, const std::string& type_name, const std::string& id,
+              const std::vector<std::string>& sets) {
+  auto type = ParseType(type_name);
+  if (!type.ok()) return Report(s, type.status());
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  std::vector<std::string> all = sets;
+  if (!id.empty()) all.push_back("id=" + id);
+  // New CRM records belong to their creator unless told otherwise.
+  const pb::Descriptor* d = sync::EntityDescriptor(*type);
+  bool owner_given = false;
+  for (const auto& a : all) owner_given |= a.rfind("owner_user_id=", 0) == 0;
+  if (!owner_given && d->FindFieldByName("owner_user_id") != nullptr &&
+      !(*db)->user_id().empty()) {
+    all.push_back("owner_user_id=" + (*db)->user_id());
+  }
+  auto record = Build(v1::Record(), *type, all);
+  if (!record.ok()) return Report(s, record.status());
+  auto created = (*db)->Create(*record);
+  if (!created.ok()) return Report(s, created.status());
+  s->out() << created->ref().id() << "\n";
+  return kOk;
+}
+
+int CmdEdit(Session* s, const std::string& type_name, const std::string& id,
+            const std::vector<std::string>& sets) {
+  auto type = ParseType(type_name);
+  if (!type.ok()) return Report(s, type.status());
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  v1::RecordRef ref;
+  ref.set_entity_type(*type);
+  ref.set_id(id);
+  auto current = (*db)->Get(ref);
+  if (!current.ok()) return Report(s, current.status());
+  auto record = Build(current->data(), *type, sets);
+  if (!record.ok()) return Report(s, record.status());
+  auto updated = (*db)->Update(*record);
+  return Report(s, updated.status());
+}
+
+int CmdDelete(Session* s, const std::string& type_name, const std::string& id) {
+  auto type = ParseType(type_name);
+  if (!type.ok()) return Report(s, type.status());
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  v1::RecordRef ref;
+  ref.set_entity_type(*type);
+  ref.set_id(id);
+  return Report(s, (*db)->Delete(ref).status());
+}
+
+int CmdList(Session* s, const std::string& type_name, const ListFilter& filter) {
+  auto type = ParseType(type_name);
+  if (!type.ok()) return Report(s, type.status());
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  absl::StatusOr<std::vector<v1::RecordState>> rows;
+  if (filter.mine_open) {
+    rows = (*db)->MyOpenLeads();
+  } else if (!filter.account.empty()) {
+    rows = (*db)->OpportunitiesOfAccount(filter.account);
+  } else if (filter.today) {
+    rows = (*db)->TodaysCalendar(SystemClock()->NowMs());
+  } else if (!filter.search.empty()) {
+    rows = (*db)->Search(filter.search);
+  } else if (!filter.near.empty()) {
+    double lat = 0, lon = 0, radius = 0;
+    char c1 = 0, c2 = 0;
+    std::istringstream in(filter.near);
+    in >> lat >> c1 >> lon;
+    if (!in || c1 != ',') return Report(s, absl::InvalidArgumentError("--near LAT,LON[,R]"));
+    if (in >> c2 >> radius && c2 != ',') radius = 0;
+    rows = (*db)->CouponsNear(lat, lon, radius, SystemClock()->NowMs());
+  } else {
+    rows = (*db)->List(*type);
+  }
+  if (!rows.ok()) return Report(s, rows.status());
+  for (const auto& r : *rows) {
+    if (r.ref().entity_type() != *type) continue;
+    s->out() << r.ref().id() << "\t" << Describe(r) << "\n";
+  }
+  return kOk;
+}
+
+int CmdShow(Session* s, const std::string& type_name, const std::string& id) {
+  auto type = ParseType(type_name);
+  if (!type.ok()) return Report(s, type.status());
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  v1::RecordRef ref;
+  ref.set_entity_type(*type);
+  ref.set_id(id);
+  auto state = (*db)->Get(ref);
+  if (!state.ok()) return Report(s, state.status());
+  std::string text;
+  pb::TextFormat::PrintToString(*sync::EntityOf(state->data()), &text);
+  s->out() << text << "version: " << state->version() << "\n";
+  return kOk;
+}
+
+int CmdSync(Session* s) {
+  auto engine = s->Engine();
+  if (!engine.ok()) return Report(s, engine.status());
+  absl::Status st = (*engine)->SyncOnce();
+  const SyncProgress p = (*engine)->Progress();
+  const std::vector<std::string> events = s->TakeEvents();
+  for (const auto& e : events) s->out() << e << "\n";
+  if (!st.ok()) return Report(s, st);
+  s->out() << "pushed " << p.pushed << ", pulled " << p.pulled << ", pending " << p.pending
+           << (p.resets > 0 ? ", re-bootstrapped" : "") << "\n";
+  if (p.checksum_mismatch) {
+    s->out() << "warning: the replica does not match the server's checksum\n";
+  }
+  return events.empty() ? kOk : kAttention;
+}
+
+int CmdSetOffline(Session* s, bool offline) {
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  if (absl::Status st = (*db)->SetOffline(offline); !st.ok()) return Report(s, st);
+  s->out() << (offline ? "offline: sync will not contact the server\n" : "online\n");
+  return kOk;
+}
+
+int CmdStatus(Session* s) {
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  auto pending = (*db)->PendingCount();
+  auto cursor = (*db)->Cursor();
+  auto last = (*db)->LastSyncMs();
+  auto offline = (*db)->Offline();
+  auto notices = (*db)->Notices();
+  if (!pending.ok() || !cursor.ok() || !last.ok() || !offline.ok() || !notices.ok()) {
+    return Report(s, absl::InternalError("cannot read the sync state"));
+  }
+  s->out() << "device: " << (*db)->device_id() << "\n"
+           << "mode: " << (*offline ? "offline" : "online") << "\n"
+           << "pending: " << *pending << "\n"
+           << "cursor: " << (cursor->empty() ? "(none: not bootstrapped)" : *cursor) << "\n";
+  if (*last == 0) {
+    s->out() << "last sync: never\n";
+  } else {
+    const std::time_t t = static_cast<std::time_t>(*last / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    s->out() << "last sync: " << std::put_time(&tm, "%Y-%m-%dT%H:%M:%SZ") << "\n";
+  }
+  s->out() << "notices: " << notices->size() << "\n";
+  for (const auto& n : *notices) {
+    s->out() << "  " << n.kind << " " << n.record.id() << ": " << n.message << "\n";
+  }
+  return kOk;
+}
+
+int CmdWatch(Session* s, int seconds) {
+  auto engine = s->Engine();
+  if (!engine.ok()) return Report(s, engine.status());
+  std::signal(SIGINT, OnSigint);
+  std::signal(SIGTERM, OnSigint);
+  s->watching = true;
+  (*engine)->Start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!interrupted && (seconds <= 0 || std::chrono::steady_clock::now() < deadline)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // signal poll interval
+    for (const auto& e : s->TakeEvents()) s->out() << e << std::endl;
+    if ((*engine)->Progress().state == SyncProgress::State::kWiped) break;
+  }
+  (*engine)->Stop();
+  s->watching = false;
+  return kOk;
+}
+
+int CmdScript(Session* s, Settings* settings, const std::string& file, bool keep_going) {
+  std::ifstream in(file);
+  if (!in) return Report(s, absl::NotFoundError("cannot read script " + file));
+  std::string line;
+  int line_no = 0, worst = kOk;
+  while (std::getline(in, line) && line_no < 100000) {
+    ++line_no;
+    std::istringstream words(line);
+    std::vector<std::string> args;
+    std::string w;
+    while (words >> std::quoted(w)) args.push_back(w);
+    if (args.empty() || args[0][0] == '#') continue;
+    if (args[0] == "script") {
+      return Report(s, absl::InvalidArgumentError("scripts cannot nest (line " +
+                                                  std::to_string(line_no) + ")"));
+    }
+    s->out() << "> " << line << "\n";
+    const int rc = Run(args, s, settings, /*allow_globals=*/false);
+    if (rc != kOk && rc != kAttention) {
+      s->err() << "crm-device: " << file << ":" << line_no << " failed (exit " << rc << ")\n";
+      if (!keep_going) return rc;
+      worst = rc;
+    }
+  }
+  return worst;
+}
+
+}  // namespace crmsync::client::device

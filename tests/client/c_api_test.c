@@ -1,0 +1,314 @@
+/* The C API exercised from C against a real crm-syncd (started here as a
+ * child process on loopback with the demo tenant). Records are built and
+ * read as raw protobuf bytes, as a binding without generated code would. */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crmsync/crmsync_client.h"
+
+static int failures = 0;
+#define CHECK(cond)                                                          \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, \
+              __LINE__, #cond, crmsync_last_error());                        \
+      ++failures;                                                            \
+    }                                                                        \
+  } while (0)
+
+/* ---- Minimal protobuf writer / reader. */
+typedef struct {
+  uint8_t data[4096];
+  size_t size;
+} pb;
+
+static void put_varint(pb* b, uint64_t v) {
+  while (v >= 0x80) {
+    b->data[b->size++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  b->data[b->size++] = (uint8_t)v;
+}
+static void put_bytes(pb* b, int field, const void* p, size_t n) {
+  put_varint(b, ((uint64_t)field << 3) | 2);
+  put_varint(b, n);
+  memcpy(b->data + b->size, p, n);
+  b->size += n;
+}
+static void put_string(pb* b, int field, const char* s) { put_bytes(b, field, s, strlen(s)); }
+static void put_int(pb* b, int field, uint64_t v) {
+  put_varint(b, ((uint64_t)field << 3) | 0);
+  put_varint(b, v);
+}
+static int get_varint(const uint8_t* p, size_t n, size_t* pos, uint64_t* v) {
+  int shift = 0;
+  *v = 0;
+  while (*pos < n && shift < 64) {
+    uint8_t c = p[(*pos)++];
+    *v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80)) return 1;
+    shift += 7;
+  }
+  return 0;
+}
+/* Finds length-delimited field `field` of a message; returns 1 if found. */
+static int find_field(const uint8_t* p, size_t n, int field, const uint8_t** out, size_t* len) {
+  size_t pos = 0;
+  while (pos < n) {
+    uint64_t key, v;
+    if (!get_varint(p, n, &pos, &key)) return 0;
+    switch (key & 7) {
+      case 0:
+        if (!get_varint(p, n, &pos, &v)) return 0;
+        break;
+      case 1:
+        pos += 8;
+        break;
+      case 5:
+        pos += 4;
+        break;
+      case 2:
+        if (!get_varint(p, n, &pos, &v) || v > n - pos) return 0;
+        if ((int)(key >> 3) == field) {
+          *out = p + pos;
+          *len = (size_t)v;
+          return 1;
+        }
+        pos += (size_t)v;
+        break;
+      default:
+        return 0;
+    }
+  }
+  return 0;
+}
+static int contains(const uint8_t* p, size_t n, const char* s) {
+  size_t m = strlen(s);
+  for (size_t i = 0; i + m <= n; ++i) {
+    if (memcmp(p + i, s, m) == 0) return 1;
+  }
+  return 0;
+}
+static int count_list(const crmsync_buffer* list) {
+  size_t off = 0;
+  const uint8_t* item;
+  size_t len;
+  int n = 0, r;
+  while ((r = crmsync_list_next(list, &off, &item, &len)) == 1) ++n;
+  return r == 0 ? n : -1;
+}
+
+/* The Record (field 2 of RecordState) of `id`, plus `extra` appended: a
+ * serialized message merges field by field, so appending sets fields. */
+static int record_with(crmsync_client* c, int type, const char* id, const pb* extra, pb* out) {
+  crmsync_buffer state = {0};
+  if (crmsync_get(c, type, id, &state) != CRMSYNC_OK) return 0;
+  const uint8_t* data;
+  size_t len;
+  int ok = find_field(state.data, state.size, 2, &data, &len);
+  if (ok) {
+    memcpy(out->data, data, len);
+    out->size = len;
+    memcpy(out->data + out->size, extra->data, extra->size);
+    out->size += extra->size;
+  }
+  crmsync_buffer_free(&state);
+  return ok;
+}
+
+/* ---- Callbacks. */
+static int conflicts, rejections, changes;
+static void on_conflict(void* u, const crmsync_push_event* e) {
+  (void)u;
+  if (e->outcome == 3) ++conflicts; /* MUTATION_OUTCOME_CONFLICT */
+}
+static void on_rejected(void* u, const crmsync_push_event* e) {
+  (void)u;
+  if (e->reject_reason == 3) ++rejections; /* REJECT_REASON_RECORD_DELETED */
+}
+static void on_change(void* u, int32_t type, const char* id, int removed) {
+  (void)u;
+  (void)type;
+  (void)id;
+  (void)removed;
+  ++changes;
+}
+
+/* ---- crm-syncd child process. */
+static pid_t server_pid = -1;
+static int start_server(const char* dir, char* address, size_t size) {
+  char ready[512], store[512], log[512];
+  snprintf(ready, sizeof ready, "%s/ready", dir);
+  snprintf(store, sizeof store, "sqlite:%s/server.db", dir);
+  snprintf(log, sizeof log, "%s/server.log", dir);
+  server_pid = fork();
+  if (server_pid == 0) {
+    FILE* f = freopen(log, "w", stdout);
+    (void)f;
+    dup2(1, 2);
+    execl(CRMSYNC_SYNCD_PATH, CRMSYNC_SYNCD_PATH, "--listen", "127.0.0.1:0", "--metrics-listen",
+          "127.0.0.1:0", "--ready-file", ready, "--dev-insecure", "--dev-identity", "--demo-tenant", "--store", store,
+          (char*)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 3000; ++i) { /* up to 30 s */
+    FILE* f = fopen(ready, "r");
+    int port = 0;
+    if (f != NULL) {
+      int got = fscanf(f, "%d", &port);
+      fclose(f);
+      if (got == 1 && port > 0) {
+        snprintf(address, size, "127.0.0.1:%d", port);
+        return 1;
+      }
+    }
+    if (waitpid(server_pid, NULL, WNOHANG) == server_pid) return 0;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+static crmsync_client* open_device(const char* dir, const char* address, const char* device,
+                                   const char* user) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s.db", dir, device);
+  char user_id[64];
+  snprintf(user_id, sizeof user_id, "u-%s", user);
+  crmsync_options o;
+  memset(&o, 0, sizeof o);
+  o.db_path = path;
+  o.key = "c-api-key";
+  o.device_id = device;
+  o.user_id = user_id;
+  o.server_address = address;
+  o.tenant = "demo";
+  o.username = user;
+  o.on_conflict = on_conflict;
+  o.on_rejected = on_rejected;
+  o.on_change = on_change;
+  crmsync_client* c = NULL;
+  CHECK(crmsync_open(&o, &c) == CRMSYNC_OK);
+  return c;
+}
+
+int main(void) {
+  char dir[] = "/tmp/crmsync-capi-XXXXXX";
+  if (mkdtemp(dir) == NULL) return 2;
+  char address[64];
+  if (!start_server(dir, address, sizeof address)) {
+    fprintf(stderr, "crm-syncd did not start\n");
+    return 2;
+  }
+  crmsync_client* phone = open_device(dir, address, "c-phone", "alice");
+  crmsync_client* tablet = open_device(dir, address, "c-tablet", "alice");
+  if (phone == NULL || tablet == NULL) return 1;
+
+  /* Bootstrap. */
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(tablet) == CRMSYNC_OK);
+  crmsync_buffer list = {0};
+  CHECK(crmsync_my_open_leads(phone, &list) == CRMSYNC_OK);
+  CHECK(count_list(&list) == 3);
+  crmsync_buffer_free(&list);
+  CHECK(crmsync_search(phone, "Leroy", &list) == CRMSYNC_OK);
+  CHECK(count_list(&list) == 3);
+  crmsync_buffer_free(&list);
+  CHECK(changes > 0);
+
+  /* Create locally, visible at once, pushed by sync, pulled by the tablet. */
+  pb lead = {{0}, 0}, record = {{0}, 0};
+  put_string(&lead, 1, "lead-from-c");
+  put_string(&lead, 2, "Ada");
+  put_string(&lead, 3, "Lovelace");
+  put_string(&lead, 10, "u-alice");
+  put_bytes(&record, 12, lead.data, lead.size);
+  crmsync_buffer state = {0};
+  CHECK(crmsync_create(phone, record.data, record.size, &state) == CRMSYNC_OK);
+  CHECK(contains(state.data, state.size, "Lovelace"));
+  crmsync_buffer_free(&state);
+  int64_t pending = -1;
+  CHECK(crmsync_pending_count(phone, &pending) == CRMSYNC_OK && pending == 1);
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
+  CHECK(crmsync_pending_count(phone, &pending) == CRMSYNC_OK && pending == 0);
+  CHECK(crmsync_sync_now(tablet) == CRMSYNC_OK);
+  CHECK(crmsync_get(tablet, 12, "lead-from-c", &state) == CRMSYNC_OK);
+  CHECK(contains(state.data, state.size, "Lovelace"));
+  crmsync_buffer_free(&state);
+
+  /* Errors are codes with messages. */
+  CHECK(crmsync_get(phone, 12, "no-such-lead", &state) == CRMSYNC_NOT_FOUND);
+  CHECK(strlen(crmsync_last_error()) > 0);
+  CHECK(crmsync_create(phone, "\xff\xff", 2, NULL) == CRMSYNC_INVALID_ARGUMENT);
+  CHECK(crmsync_open(NULL, NULL) == CRMSYNC_INVALID_ARGUMENT);
+
+  /* Manual conflict on the opportunity amount. */
+  pb money = {{0}, 0}, opp = {{0}, 0}, extra = {{0}, 0};
+  put_string(&money, 1, "EUR");
+  put_int(&money, 2, 1300000);
+  put_bytes(&opp, 5, money.data, money.size);
+  put_bytes(&extra, 13, opp.data, opp.size);
+  CHECK(record_with(phone, 13, "opp-alice-1", &extra, &record));
+  CHECK(crmsync_update(phone, record.data, record.size, NULL) == CRMSYNC_OK);
+  money.size = opp.size = extra.size = 0;
+  put_string(&money, 1, "EUR");
+  put_int(&money, 2, 1400000);
+  put_bytes(&opp, 5, money.data, money.size);
+  put_bytes(&extra, 13, opp.data, opp.size);
+  CHECK(record_with(tablet, 13, "opp-alice-1", &extra, &record));
+  CHECK(crmsync_update(tablet, record.data, record.size, NULL) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(tablet) == CRMSYNC_OK);
+  CHECK(conflicts == 1);
+
+  /* Delete on the tablet wins over an offline edit on the phone. */
+  CHECK(crmsync_delete(tablet, 12, "lead-alice-3") == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(tablet) == CRMSYNC_OK);
+  CHECK(crmsync_set_offline(phone, 1) == CRMSYNC_OK);
+  extra.size = lead.size = 0;
+  put_string(&lead, 15, "edited offline");
+  put_bytes(&extra, 12, lead.data, lead.size);
+  CHECK(record_with(phone, 12, "lead-alice-3", &extra, &record));
+  CHECK(crmsync_update(phone, record.data, record.size, NULL) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_FAILED_PRECONDITION); /* offline */
+  CHECK(crmsync_set_offline(phone, 0) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
+  CHECK(rejections == 1);
+  CHECK(crmsync_get(phone, 12, "lead-alice-3", &state) == CRMSYNC_NOT_FOUND);
+
+  crmsync_progress progress;
+  CHECK(crmsync_sync_progress(phone, &progress) == CRMSYNC_OK);
+  CHECK(progress.cycles >= 3 && progress.pending == 0);
+
+  /* Background sync starts and stops cleanly. */
+  CHECK(crmsync_sync_start(tablet) == CRMSYNC_OK);
+  CHECK(crmsync_sync_stop(tablet) == CRMSYNC_OK);
+
+  crmsync_close(phone);
+  crmsync_close(tablet);
+
+  /* The store is encrypted: the wrong key is refused. */
+  char path[512];
+  snprintf(path, sizeof path, "%s/c-phone.db", dir);
+  crmsync_options wrong;
+  memset(&wrong, 0, sizeof wrong);
+  wrong.db_path = path;
+  wrong.key = "not-the-key";
+  crmsync_client* c = NULL;
+  CHECK(crmsync_open(&wrong, &c) == CRMSYNC_PERMISSION_DENIED);
+  CHECK(c == NULL);
+
+  kill(server_pid, SIGTERM);
+  waitpid(server_pid, NULL, 0);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  if (failures == 0) printf("c_api_test: all checks passed\n");
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,124 @@
+// crm-device against a real crm-syncd: commands, scripts, exit codes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "crash_process.h"
+#include "e2e_harness.h"
+
+namespace crmsync::client {
+namespace {
+
+using ::testing::HasSubstr;
+
+class CrmDeviceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(syncd_.Start(&error)) << error;
+  }
+  std::vector<std::string> Base(const std::string& user, const std::string& device) {
+    return {CRMSYNC_CRM_DEVICE, "--server", syncd_.server.address(), "--insecure",
+            "--user", user, "--device-id", device, "--db", dir_.File(device + ".db"),
+            "--key", "k-" + device};
+  }
+  int Run(const std::string& user, const std::string& device,
+          const std::vector<std::string>& command, std::string* output) {
+    std::vector<std::string> argv = Base(user, device);
+    argv.insert(argv.end(), command.begin(), command.end());
+    output->clear();
+    return crmsync::testing::RunCommand(argv, output);
+  }
+  testing::SyncdFixture syncd_;
+  testing::TempDir dir_;
+};
+
+TEST_F(CrmDeviceTest, CreateSyncAndListOnAnotherDevice) {
+  std::string out;
+  ASSERT_EQ(Run("alice", "phone", {"create", "lead", "--id", "lead-cli", "--set",
+                                   "first_name=Ada", "--set", "last_name=Lovelace",
+                                   "--set", "status=new"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("lead-cli"));
+  ASSERT_EQ(Run("alice", "phone", {"status"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("pending: 1"));
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("pending 0"));
+  ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"list", "lead", "--mine-open"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("lead-cli\tAda Lovelace"));
+  EXPECT_THAT(out, HasSubstr("lead-alice-1"));
+  ASSERT_EQ(Run("alice", "tablet", {"show", "lead", "lead-cli"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("last_name: \"Lovelace\""));
+}
+
+TEST_F(CrmDeviceTest, ExitCodesSayWhatWentWrong) {
+  std::string out;
+  EXPECT_EQ(Run("alice", "phone", {"show", "lead", "missing"}, &out), 3);
+  EXPECT_THAT(out, HasSubstr("no record missing"));
+  EXPECT_EQ(Run("alice", "phone", {"create", "unicorn"}, &out), 4);
+  EXPECT_EQ(Run("alice", "phone", {"frobnicate"}, &out), 2);
+  EXPECT_EQ(Run("alice", "phone", {"offline"}, &out), 0);
+  EXPECT_EQ(Run("alice", "phone", {"sync"}, &out), 6);
+  EXPECT_EQ(Run("alice", "phone", {"online"}, &out), 0);
+  EXPECT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  // Wrong key for an existing encrypted store.
+  std::vector<std::string> argv = Base("alice", "phone");
+  argv.back() = "wrong";
+  argv.push_back("status");
+  EXPECT_EQ(crmsync::testing::RunCommand(argv, &out), 7) << out;
+  for (const char* cmd : {"create", "edit", "delete", "list", "show", "sync", "offline",
+                          "online", "status", "watch", "script"}) {
+    EXPECT_EQ(Run("alice", "phone", {cmd, "--help"}, &out), 0) << cmd;
+    EXPECT_THAT(out, HasSubstr("Usage")) << cmd;
+  }
+}
+
+TEST_F(CrmDeviceTest, ScriptedOfflineScenarioSurfacesTheRejection) {
+  std::string out;
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
+  const std::string script = dir_.File("scenario.txt");
+  {
+    std::ofstream f(script);
+    f << "# the phone goes offline and edits a lead the tablet deletes\n"
+      << "offline\n"
+      << "edit lead lead-alice-3 --set \"notes=called, wants a quote\"\n"
+      << "status\n";
+  }
+  ASSERT_EQ(Run("alice", "phone", {"script", script}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("pending: 1"));
+  ASSERT_EQ(Run("alice", "tablet", {"delete", "lead", "lead-alice-3"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
+  {
+    std::ofstream f(script);
+    f << "online\nsync\n";
+  }
+  // A script treats "needs attention" (exit 8 of sync) as success.
+  ASSERT_EQ(Run("alice", "phone", {"script", script}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("rejected lead-alice-3 (REJECT_REASON_RECORD_DELETED)"));
+  EXPECT_EQ(Run("alice", "phone", {"show", "lead", "lead-alice-3"}, &out), 3);
+  ASSERT_EQ(Run("alice", "phone", {"status"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("rejected lead-alice-3"));
+}
+
+TEST_F(CrmDeviceTest, WatchPrintsAChangeMadeOnAnotherDevice) {
+  std::string out;
+  ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
+  testing::ChildProcess watch;
+  std::vector<std::string> argv = Base("alice", "tablet");
+  argv.insert(argv.end(), {"watch", "--for", "30"});
+  ASSERT_TRUE(watch.Start(argv));
+  // The watcher's first cycle prints nothing (no changes); wait until its
+  // subscription sees the phone's edit.
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone", {"edit", "lead", "lead-alice-1", "--set", "rating=1"}, &out),
+            0);
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  auto lines = watch.ReadLines(1, std::chrono::seconds(20));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "changed ENTITY_TYPE_LEAD lead-alice-1");
+}
+
+}  // namespace
+}  // namespace crmsync::client
