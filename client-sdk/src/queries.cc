@@ -89,7 +89,8 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::CouponsNear(double latitu
   const double dlon = std::min(180.0, dlat / cos_lat);
   const int64_t now_s = now_ms / 1000;
   auto st = db_->Prepare(
-      "SELECT local_state, lat, lon, radius_m FROM records WHERE entity_type=?1 "
+      "SELECT local_state, lat, lon, radius_m FROM records INDEXED BY records_geo "
+      "WHERE entity_type=?1 "
       "AND local_state IS NOT NULL AND status=1 "
       "AND lat BETWEEN ?2 AND ?3 AND lon BETWEEN ?4 AND ?5 "
       "AND (starts_at IS NULL OR starts_at <= ?6) AND (ends_at IS NULL OR ends_at > ?6)");

@@ -28,6 +28,7 @@ absl::Status CreateSchema(SqliteDb* db) {
     CREATE INDEX IF NOT EXISTS records_parent ON records(entity_type, parent_id);
     CREATE INDEX IF NOT EXISTS records_time ON records(entity_type, starts_at);
     CREATE INDEX IF NOT EXISTS records_geo ON records(entity_type, lat, lon);
+    CREATE INDEX IF NOT EXISTS records_radius ON records(entity_type, radius_m);
     CREATE VIRTUAL TABLE IF NOT EXISTS record_text USING fts4(body);
     CREATE TABLE IF NOT EXISTS outbox(
       client_seq INTEGER PRIMARY KEY,
