@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include "crmsync/v1/admin.grpc.pb.h"
 #include "e2e_harness.h"
 
 namespace crmsync::client {
@@ -177,6 +181,34 @@ TEST_F(ClientE2eTest, ChangeMadeElsewhereShowsUpOnASubscribedDeviceWithinASecond
       std::chrono::seconds(10)));
   EXPECT_LT(std::chrono::steady_clock::now() - pushed_at, std::chrono::seconds(1));
   tablet->engine->Stop();
+}
+
+TEST_F(ClientE2eTest, RevokedDeviceIsToldToWipeAndErasesItsStore) {
+  auto phone = Device("alice", "alice-phone");
+  ASSERT_TRUE(phone->Sync().ok());
+  {
+    // The admin revokes the phone with a wipe (development identity).
+    auto channel = grpc::CreateChannel(syncd_.server.address(), grpc::InsecureChannelCredentials());
+    auto admin = v1::AdminService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-crmsync-dev-tenant", "demo");
+    ctx.AddMetadata("x-crmsync-dev-user", "admin");
+    ctx.AddMetadata("x-crmsync-dev-device", "admin-console");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::RevokeDeviceRequest req;
+    req.set_device_id("alice-phone");
+    req.set_wipe(true);
+    v1::RevokeDeviceResponse resp;
+    grpc::Status s = admin->RevokeDevice(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  absl::Status s = phone->Sync();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(phone->engine->Progress().state, SyncProgress::State::kWiped);
+  const std::string path = dir_.File("alice-phone.db");
+  EXPECT_NE(access(path.c_str(), F_OK), 0) << "store file still there";
+  EXPECT_NE(access((path + "-wal").c_str(), F_OK), 0) << "WAL still there";
+  EXPECT_EQ(phone->db->PendingCount().status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(ClientE2eTest, UnreachableServerLeavesTheEditQueuedAndVisible) {
