@@ -52,6 +52,7 @@ v1::RecordState ConflictRecordState(const v1::Conflict& conflict, int64_t versio
   state.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_CONFLICT);
   state.mutable_ref()->set_id(conflict.id());
   *state.mutable_data()->mutable_conflict() = conflict;
+  StripEmptyMessages(state.mutable_data()->mutable_conflict());
   state.set_version(version);
   state.set_created_version(version);
   *state.mutable_hlc() = hlc;

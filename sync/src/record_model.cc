@@ -146,4 +146,23 @@ const std::string& MutationDeviceId(const v1::Mutation& m) {
                                             : m.provenance().device_id();
 }
 
+void StripEmptyMessages(google::protobuf::Message* message) {
+  const google::protobuf::Reflection* r = message->GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(*message, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(*message, f); ++i) {
+        StripEmptyMessages(r->MutableRepeatedMessage(message, f, i));
+      }
+      continue;
+    }
+    google::protobuf::Message* child = r->MutableMessage(message, f);
+    StripEmptyMessages(child);
+    // A oneof member that is set counts as a value even when empty.
+    if (child->ByteSizeLong() == 0 && f->containing_oneof() == nullptr) r->ClearField(message, f);
+  }
+}
+
 }  // namespace crmsync::sync

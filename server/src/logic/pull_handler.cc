@@ -69,6 +69,18 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
         }
       }
 
+      // A device that wrote the record after its cursor holds a copy from
+      // its push result, even if the record was not (or no longer) in its
+      // scope: an offline edit accepted under the reassignment grace rule.
+      if (!was_in && !now_in && !who.device_id.empty()) {
+        for (const auto& [path, field] : s.fields()) {
+          if (field.version() > *cursor && field.provenance().device_id() == who.device_id) {
+            was_in = true;
+            break;
+          }
+        }
+      }
+
       if (s.deleted()) {
         if (was_in && IsErased(s)) {
           // Erasure (docs/protocol.md, "Erasure"): the device drops the
@@ -83,7 +95,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
         }
       } else if (now_in) {
         *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/!was_in);
-      } else if (was_in) {
+      } else if (was_in && !options_.broken_skip_left_scope) {
         v1::Change* left = response->add_changes();
         left->set_seq(s.version());
         left->set_kind(v1::CHANGE_KIND_LEFT_SCOPE);

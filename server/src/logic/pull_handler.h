@@ -24,6 +24,10 @@ struct PullOptions {
   // Most rows examined for one page; a page can end early (has_more = true)
   // when most changes are outside the caller's scope.
   int max_scan_rows = 50000;
+  // Deliberately broken behaviour, for proving that the simulation
+  // (tests/sim) catches bugs. Never set in crm-syncd.
+  // Do not tell devices that a record left their scope.
+  bool broken_skip_left_scope = false;
 };
 
 class PullHandler {

@@ -66,6 +66,10 @@ class BatchApplier {
     const std::string hash = Sha256Hex(DeterministicBytes(m));
     auto applied = tx_->GetApplied(who_.device_id, m.client_seq());
     if (!applied.ok()) return applied.status();
+    if (*applied && options_.broken_no_dedup) {
+      // Broken variant: apply again, and keep the first stored result.
+      return ApplyNew(m);
+    }
     if (*applied) {
       if ((*applied)->payload_hash == hash) return (*applied)->result;  // a retry
       // Not stored: the original result under this client_seq stays.
@@ -142,12 +146,20 @@ class BatchApplier {
     sync::MergeResult merged = sync::Merge(current, *to_merge, ctx);
     if (auto refusal = CheckBalance(current, merged); refusal) return *refusal;
     int64_t seq = 0;
-    if (merged.outcome != v1::MUTATION_OUTCOME_REJECTED && merged.changed) {
+    if (merged.outcome != v1::MUTATION_OUTCOME_REJECTED &&
+        (merged.changed || merged.metadata_changed)) {
       auto next = tx_->NextSeq();
       if (!next.ok()) return next.status();
       seq = *next;
       ctx.new_version = seq;
       merged = sync::Merge(current, *to_merge, ctx);
+      if (!merged.changed && merged.metadata_changed) {
+        // A write of the value a field already held, stamped later: the
+        // newer clock must be stored for convergence, and every record
+        // write takes a sequence number (devices receive the new field
+        // metadata as an ordinary delta).
+        merged.new_state.set_version(seq);
+      }
     }
 
     v1::MutationResult r = sync::ToMutationResult(merged, m, /*include_audit_conflicts=*/true);
@@ -166,11 +178,8 @@ class BatchApplier {
         previous_scope = &current->scope();
       }
       if (auto s = tx_->PutRecord(merged.new_state, previous_scope); !s.ok()) return s;
-    } else if (merged.metadata_changed && current) {
-      // Newer clock/provenance for an unchanged value: no change to announce.
-      if (auto s = tx_->PutRecord(merged.new_state, nullptr); !s.ok()) return s;
     }
-    if (redemption && redemption->accepted && seq > 0) {
+    if (redemption && redemption->accepted && merged.changed) {
       if (auto s = BumpCouponCount(*redemption); !s.ok()) return s;
     }
     // Conflicts are stored whether or not the record changed (a manual
@@ -188,7 +197,7 @@ class BatchApplier {
       if (auto s = tx_->PutRecord(settled, nullptr); !s.ok()) return s;
       if (seq == 0) r.set_change_seq(*cseq);
     }
-    const bool wrote = seq > 0 || merged.metadata_changed;
+    const bool wrote = seq > 0;
     const v1::RecordState& after = wrote ? merged.new_state : *current_or_empty(current);
     if (after.has_ref() &&
         (CanRead(who_, after.ref().entity_type(), after.scope()) || granted_by_grace_)) {

@@ -66,6 +66,13 @@ v1::Record ExtractPath(const v1::Record& source, v1::EntityType type,
 // entity has them.
 v1::ScopeKeys ScopeKeysOf(const v1::Record& record);
 
+// Clears every singular message field (recursively) that is set but holds
+// only default values. The record model treats such a field like an unset
+// one (PathIsDefault), so stored and replicated data are kept in this form:
+// otherwise a present-but-empty message, which field-level deltas never
+// carry, would make a server record and its replica differ in bytes.
+void StripEmptyMessages(google::protobuf::Message* message);
+
 // Checks a Mutation's shape (not its merge against stored data): record ref
 // present with a non-empty id; a known operation; `values` (and
 // `base_values`, when set) hold the entity type named by the ref; every mask

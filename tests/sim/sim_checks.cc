@@ -1,0 +1,193 @@
+// Quiescence and the invariants checked at its end.
+#include <google/protobuf/util/message_differencer.h>
+
+#include <set>
+
+#include "logic/cursor.h"
+#include "logic/scope.h"
+#include "sim_world.h"
+
+namespace crmsync::sim {
+
+namespace {
+constexpr char kTenant[] = "t-sim";
+const std::vector<v1::EntityType> kTypes = {
+    v1::ENTITY_TYPE_ACCOUNT,     v1::ENTITY_TYPE_CONTACT,        v1::ENTITY_TYPE_LEAD,
+    v1::ENTITY_TYPE_OPPORTUNITY, v1::ENTITY_TYPE_ACTIVITY,       v1::ENTITY_TYPE_CALENDAR_EVENT,
+    v1::ENTITY_TYPE_COUPON,      v1::ENTITY_TYPE_REDEMPTION,     v1::ENTITY_TYPE_LOYALTY_ACCOUNT,
+    v1::ENTITY_TYPE_CONFLICT,    v1::ENTITY_TYPE_STORE};
+}  // namespace
+
+bool SimWorld::Quiesce() {
+  for (auto& d : devices_) d->offline = false;
+  for (int round = 0; round < 40; ++round) {
+    faults_off_ = round >= 3;  // faults go on for a while, then the network heals
+    auto before = store_->LatestSeq(kTenant);
+    bool pending = false;
+    for (auto& d : devices_) {
+      (void)d->engine->SyncOnce();
+      auto n = d->db->PendingCount();
+      pending |= !n.ok() || *n > 0;
+    }
+    auto after = store_->LatestSeq(kTenant);
+    if (!pending && before.ok() && after.ok() && *before == *after && faults_off_) {
+      // Nothing moved during a fault-free round in which every device pulled.
+      stats_["quiescence_rounds"] = round + 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+void SimWorld::CheckInvariants(SimReport* report) {
+  auto fail = [&](const std::string& what) {
+    if (report->violations.size() < 20) report->violations.push_back(what);
+  };
+  // The server's view.
+  std::vector<server::RecordRow> rows;
+  for (int64_t after = 0;;) {
+    auto page = store_->ReadSince(kTenant, after, 1000);
+    if (!page.ok()) {
+      fail("cannot read the server feed: " + std::string(page.status().message()));
+      return;
+    }
+    for (auto& r : *page) {
+      after = r.state.version();
+      rows.push_back(std::move(r));
+    }
+    if (page->size() < 1000) break;
+  }
+  auto latest = store_->LatestSeq(kTenant);
+
+  // Gap-free feed: versions unique, the newest equals the tenant sequence.
+  std::set<int64_t> versions;
+  for (const auto& r : rows) {
+    if (!versions.insert(r.state.version()).second) {
+      fail("two records share version " + std::to_string(r.state.version()));
+    }
+  }
+  if (latest.ok() && !versions.empty() && *versions.rbegin() != *latest) {
+    fail("newest record version " + std::to_string(*versions.rbegin()) +
+         " differs from the tenant sequence " + std::to_string(*latest));
+  }
+
+  // Every replica equals the server's records in its scope, record by record.
+  for (auto& d : devices_) {
+    std::map<std::string, const v1::RecordState*> expected;
+    for (const auto& r : rows) {
+      if (!r.state.deleted() &&
+          server::CanRead(d->principal, r.state.ref().entity_type(), r.state.scope())) {
+        expected[std::to_string(r.state.ref().entity_type()) + "/" + r.state.ref().id()] =
+            &r.state;
+      }
+    }
+    std::map<std::string, v1::RecordState> held;
+    for (v1::EntityType t : kTypes) {
+      auto list = d->db->List(t);
+      if (!list.ok()) {
+        fail(d->id + ": cannot list its replica");
+        continue;
+      }
+      for (auto& r : *list) held[std::to_string(t) + "/" + r.ref().id()] = std::move(r);
+    }
+    for (const auto& [key, state] : expected) {
+      auto it = held.find(key);
+      if (it == held.end()) {
+        fail(d->id + " is missing " + key + " (version " + std::to_string(state->version()) + ")");
+      } else {
+        std::string diff;
+        google::protobuf::util::MessageDifferencer differ;
+        differ.ReportDifferencesToString(&diff);
+        bool same = differ.Compare(state->data(), it->second.data());
+        if (it->second.version() != state->version() || !same) {
+          if (diff.size() > 300) diff = diff.substr(0, 300) + "...";
+          fail(d->id + " holds " + key + " at version " + std::to_string(it->second.version()) +
+               ", server has version " + std::to_string(state->version()) +
+               (same ? "" : "; data differs (server -> device): " + diff));
+        }
+      }
+    }
+    for (const auto& [key, state] : held) {
+      if (expected.count(key)) continue;
+      std::string where = "the server has no such record";
+      for (const auto& r : rows) {
+        if (std::to_string(r.state.ref().entity_type()) + "/" + r.state.ref().id() == key) {
+          where = std::string(r.state.deleted() ? "deleted" : "live") + " on the server at v" +
+                  std::to_string(r.state.version()) + " with scope {" +
+                  r.state.scope().ShortDebugString() + "}";
+        }
+      }
+      fail(d->id + " holds " + key + " (v" + std::to_string(state.version()) + ", scope {" +
+           state.scope().ShortDebugString() + "}), which is not in its scope: " + where);
+    }
+    if (latest.ok()) {
+      auto cursor = d->db->Cursor();
+      if (!cursor.ok() || *cursor != server::EncodeCursor(*latest)) {
+        fail(d->id + " did not pull up to the newest change");
+      }
+    }
+  }
+
+  // No mutation a device wrote is lost, and each has exactly one result.
+  std::map<std::pair<std::string, int64_t>, v1::MutationResult> results;
+  absl::Status read = store_->Write(kTenant, [&](server::WriteTx& tx) -> absl::Status {
+    for (const auto& [device, seq] : issued_) {
+      auto applied = tx.GetApplied(device, seq);
+      if (!applied.ok()) return applied.status();
+      if (!*applied) {
+        fail("mutation " + device + "#" + std::to_string(seq) +
+             " was written on the device but never reached the server");
+      } else {
+        results[{device, seq}] = (*applied)->result;
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!read.ok()) fail("cannot read applied mutations: " + std::string(read.message()));
+
+  // Points balances equal the initial balance plus every accepted increment.
+  std::map<std::string, int64_t> expected_points = {{"card-0", 100}, {"card-1", 100}};
+  for (const auto& inc : increments_) {
+    auto it = results.find({inc.device, inc.client_seq});
+    if (it != results.end() && it->second.outcome() != v1::MUTATION_OUTCOME_REJECTED) {
+      expected_points[inc.account] += inc.delta;
+    }
+  }
+  std::map<std::string, int64_t> accepted_redemptions;
+  for (const auto& r : rows) {
+    if (r.state.data().has_loyalty_account()) {
+      int64_t balance = r.state.data().loyalty_account().points_balance();
+      if (balance != expected_points[r.state.ref().id()]) {
+        fail(r.state.ref().id() + " has " + std::to_string(balance) + " points; accepted "
+             "credits and debits sum to " + std::to_string(expected_points[r.state.ref().id()]));
+      }
+      if (balance < 0) fail(r.state.ref().id() + " has a negative balance");
+    }
+    if (r.state.data().has_redemption() &&
+        r.state.data().redemption().status() == v1::REDEMPTION_STATUS_ACCEPTED) {
+      ++accepted_redemptions[r.state.data().redemption().coupon_id()];
+      ++stats_["redemptions_accepted"];
+    }
+    if (r.state.ref().entity_type() == v1::ENTITY_TYPE_CONFLICT) ++stats_["conflict_records"];
+  }
+  // No coupon redeemed past its limit; its count matches its redemptions.
+  for (const auto& r : rows) {
+    if (!r.state.data().has_coupon()) continue;
+    const v1::Coupon& c = r.state.data().coupon();
+    int64_t accepted = accepted_redemptions[c.id()];
+    if (c.max_redemptions_total() > 0 && accepted > c.max_redemptions_total()) {
+      fail(c.id() + " was redeemed " + std::to_string(accepted) + " times, limit " +
+           std::to_string(c.max_redemptions_total()));
+    }
+    if (c.redemption_count() != accepted) {
+      fail(c.id() + " counts " + std::to_string(c.redemption_count()) + " redemptions, " +
+           std::to_string(accepted) + " were accepted");
+    }
+  }
+  // A retried mutation gets its original result: never applied twice.
+  for (const auto& m : result_mismatches_) fail(m);
+  stats_["records"] = static_cast<int64_t>(rows.size());
+  stats_["mutations_issued"] = static_cast<int64_t>(issued_.size());
+}
+
+}  // namespace crmsync::sim
