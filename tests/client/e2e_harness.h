@@ -86,11 +86,14 @@ class E2eDevice {
 // A crm-syncd with the demo tenant on a fresh SQLite store.
 class SyncdFixture {
  public:
-  bool Start(std::string* error) {
-    return server.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
-                         "--heartbeat-seconds", "1", "--store",
-                         "sqlite:" + dir.File("server.db")},
-                        error);
+  // `dev_identity` false: token authentication only (AuthService).
+  bool Start(std::string* error, bool dev_identity = true,
+             const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--dev-insecure", "--demo-tenant", "--heartbeat-seconds",
+                                     "1", "--store", "sqlite:" + dir.File("server.db")};
+    if (dev_identity) args.push_back("--dev-identity");
+    args.insert(args.end(), extra.begin(), extra.end());
+    return server.Start(args, error);
   }
   ~SyncdFixture() { server.Stop(SIGTERM); }
   TempDir dir;

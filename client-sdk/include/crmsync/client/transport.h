@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "crmsync/client/clock.h"
 #include "crmsync/v1/sync.pb.h"
 
 namespace crmsync::client {
@@ -57,8 +58,39 @@ class CredentialsProvider {
 std::shared_ptr<CredentialsProvider> MakeDevCredentials(std::string tenant_slug,
                                                         std::string username,
                                                         std::string device_id);
-// "authorization: Bearer <token>".
+// "authorization: Bearer <token>" with a fixed token.
 std::shared_ptr<CredentialsProvider> MakeBearerCredentials(std::string access_token);
+
+// Signs in through crmsync.v1.AuthService and keeps a device-bound access
+// token fresh: Login (without device) then RegisterDevice, or
+// ExchangeApiKey for store terminals; Refresh before the access token
+// expires; a fresh sign-in when the refresh token is refused.
+struct TokenCredentialsOptions {
+  // Server "host:port" and its CA (empty = plaintext, development only).
+  std::string address;
+  std::string ca_pem;
+  std::string tenant;
+  // Either username + password (people) or api_key (store terminals).
+  std::string username;
+  std::string password;
+  std::string api_key;
+  // The device the tokens are bound to (Database::device_id()). Required.
+  std::string device_id;
+  std::string platform = "linux";
+  // A refresh token persisted by the app (e.g. in the platform keystore);
+  // empty = sign in.
+  std::string refresh_token;
+  // Called with every new refresh token, to persist it before it is used
+  // (a retired refresh token revokes the whole family). Optional.
+  std::function<void(const std::string&)> on_refresh_token;
+  // Clock for expiry checks; nullptr = SystemClock(). Not owned.
+  Clock* clock = nullptr;
+  std::chrono::milliseconds call_timeout{20'000};
+};
+// Thread-safe; Metadata() blocks on the network when a token must be fetched
+// and fails with the AuthService's status (UNAUTHENTICATED for a bad
+// password, UNAVAILABLE when unreachable).
+std::shared_ptr<CredentialsProvider> MakeTokenCredentials(TokenCredentialsOptions options);
 
 // An open Subscribe stream. Destroying it cancels the stream and waits for
 // its reader to finish (no callback runs afterwards).

@@ -1,0 +1,128 @@
+// Token credentials: AuthService sign-in, device registration and refresh.
+#include <grpcpp/grpcpp.h>
+
+#include <mutex>
+
+#include "crmsync/client/transport.h"
+#include "crmsync/v1/auth.grpc.pb.h"
+
+namespace crmsync::client {
+namespace {
+
+// Refresh this long before the access token expires.
+constexpr int64_t kRefreshMarginMs = 30'000;
+
+absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      what + ": " + s.error_message());
+}
+
+class TokenCredentials : public CredentialsProvider {
+ public:
+  explicit TokenCredentials(TokenCredentialsOptions options) : options_(std::move(options)) {
+    if (options_.clock == nullptr) options_.clock = SystemClock();
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (options_.ca_pem.empty()) {
+      creds = grpc::InsecureChannelCredentials();
+    } else {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = options_.ca_pem;
+      creds = grpc::SslCredentials(ssl);
+    }
+    stub_ = v1::AuthService::NewStub(grpc::CreateChannel(options_.address, creds));
+    refresh_token_ = options_.refresh_token;
+  }
+
+  absl::Status Metadata(std::vector<std::pair<std::string, std::string>>* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (access_token_.empty() ||
+        options_.clock->NowMs() + kRefreshMarginMs >= access_expires_ms_) {
+      absl::Status s = absl::UnauthenticatedError("no refresh token");
+      if (!refresh_token_.empty()) s = Refresh();
+      if (!s.ok() && s.code() != absl::StatusCode::kUnavailable &&
+          s.code() != absl::StatusCode::kDeadlineExceeded) {
+        s = SignIn();
+      }
+      if (!s.ok()) return s;
+    }
+    out->emplace_back("authorization", "Bearer " + access_token_);
+    return absl::OkStatus();
+  }
+
+ private:
+  void Prepare(grpc::ClientContext* ctx, const std::string& bearer = "") {
+    ctx->set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+    if (!bearer.empty()) ctx->AddMetadata("authorization", "Bearer " + bearer);
+  }
+
+  void Adopt(const v1::TokenPair& tokens) {
+    access_token_ = tokens.access_token();
+    access_expires_ms_ = tokens.access_expires_at().seconds() * 1000;
+    refresh_token_ = tokens.refresh_token();
+    if (options_.on_refresh_token) options_.on_refresh_token(refresh_token_);
+  }
+
+  absl::Status Refresh() {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    v1::RefreshRequest req;
+    req.set_refresh_token(refresh_token_);
+    v1::RefreshResponse resp;
+    absl::Status s = FromGrpc(stub_->Refresh(&ctx, req, &resp), "refresh");
+    if (s.ok()) Adopt(resp.tokens());
+    return s;
+  }
+
+  absl::Status SignIn() {
+    if (!options_.api_key.empty()) {
+      grpc::ClientContext ctx;
+      Prepare(&ctx);
+      v1::ExchangeApiKeyRequest req;
+      req.set_tenant(options_.tenant);
+      req.set_api_key(options_.api_key);
+      req.set_device_id(options_.device_id);
+      v1::ExchangeApiKeyResponse resp;
+      absl::Status s = FromGrpc(stub_->ExchangeApiKey(&ctx, req, &resp), "api key sign-in");
+      if (s.ok()) Adopt(resp.tokens());
+      return s;
+    }
+    v1::LoginResponse login;
+    {
+      grpc::ClientContext ctx;
+      Prepare(&ctx);
+      v1::LoginRequest req;
+      req.set_tenant(options_.tenant);
+      req.set_username(options_.username);
+      req.set_password(options_.password);
+      absl::Status s = FromGrpc(stub_->Login(&ctx, req, &login), "sign-in");
+      if (!s.ok()) return s;
+    }
+    // Device-less tokens may only register the device; the device-bound
+    // pair it returns is what sync uses.
+    grpc::ClientContext ctx;
+    Prepare(&ctx, login.tokens().access_token());
+    v1::RegisterDeviceRequest req;
+    req.set_device_id(options_.device_id);
+    req.set_platform(options_.platform);
+    v1::RegisterDeviceResponse resp;
+    absl::Status s = FromGrpc(stub_->RegisterDevice(&ctx, req, &resp), "device registration");
+    if (s.ok()) Adopt(resp.tokens());
+    return s;
+  }
+
+  TokenCredentialsOptions options_;
+  std::unique_ptr<v1::AuthService::Stub> stub_;
+  std::mutex mu_;
+  std::string access_token_;
+  int64_t access_expires_ms_ = 0;
+  std::string refresh_token_;
+};
+
+}  // namespace
+
+std::shared_ptr<CredentialsProvider> MakeTokenCredentials(TokenCredentialsOptions options) {
+  return std::make_shared<TokenCredentials>(std::move(options));
+}
+
+}  // namespace crmsync::client
