@@ -15,6 +15,7 @@
 #include "directive.h"
 #include "hashing.h"
 #include "loyalty.h"
+#include "value_validation.h"
 #include "scope.h"
 #include "version.h"
 
@@ -88,6 +89,9 @@ class BatchApplier {
   absl::StatusOr<v1::MutationResult> ApplyNew(const v1::Mutation& m) {
     if (sync::Status invalid = sync::ValidateMutation(m); !invalid.ok()) {
       return Rejected(m, v1::REJECT_REASON_VALIDATION, invalid.message());
+    }
+    if (auto invalid = ValidateValues(m); !invalid.ok()) {
+      return Rejected(m, v1::REJECT_REASON_VALIDATION, std::string(invalid.message()));
     }
     auto stored = tx_->GetRecord(m.record());
     if (!stored.ok()) return stored.status();

@@ -1,0 +1,154 @@
+#include "value_validation.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "crmsync/v1/common.pb.h"
+#include "geo.h"
+
+namespace crmsync::server {
+namespace {
+
+namespace pb = google::protobuf;
+using FD = pb::FieldDescriptor;
+
+bool IsTextField(const std::string& name) {
+  return name == "notes" || name == "description" || name == "body" || name == "detail";
+}
+
+bool IsIdField(const std::string& name) {
+  return name == "id" || (name.size() > 3 && name.compare(name.size() - 3, 3, "_id") == 0) ||
+         (name.size() > 4 && name.compare(name.size() - 4, 4, "_ids") == 0);
+}
+
+absl::Status CheckString(const std::string& path, const std::string& name, const std::string& v,
+                         const ValueLimits& limits) {
+  size_t max = IsIdField(name) ? limits.max_id_bytes
+               : IsTextField(name) ? limits.max_text_bytes
+                                   : limits.max_string_bytes;
+  if (v.size() > max) {
+    return absl::InvalidArgumentError(path + " is " + std::to_string(v.size()) +
+                                      " bytes; the limit is " + std::to_string(max));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
+                          const ValueLimits& limits);
+
+absl::Status CheckSpecial(const pb::Message& m, const std::string& path,
+                          const ValueLimits& limits) {
+  const std::string& type = m.GetDescriptor()->full_name();
+  if (type == "crmsync.v1.GeoPoint") {
+    if (!ValidPoint(static_cast<const v1::GeoPoint&>(m))) {
+      return absl::InvalidArgumentError(path + " must have latitude in [-90, 90] and longitude "
+                                        "in [-180, 180]");
+    }
+  } else if (type == "crmsync.v1.Money") {
+    const auto& money = static_cast<const v1::Money&>(m);
+    const std::string& c = money.currency_code();
+    bool iso = c.size() == 3 && std::isupper(static_cast<unsigned char>(c[0])) &&
+               std::isupper(static_cast<unsigned char>(c[1])) &&
+               std::isupper(static_cast<unsigned char>(c[2]));
+    if (!c.empty() && !iso) {
+      return absl::InvalidArgumentError(path + ".currency_code must be an ISO 4217 code like "
+                                        "\"EUR\"");
+    }
+    if (money.amount_minor() > limits.max_amount_minor ||
+        money.amount_minor() < -limits.max_amount_minor) {
+      return absl::InvalidArgumentError(path + ".amount_minor is out of range");
+    }
+  } else if (type == "crmsync.v1.GeoCircle") {
+    double r = static_cast<const v1::GeoCircle&>(m).radius_m();
+    if (!std::isfinite(r) || r <= 0 || r > 20'000'000) {
+      return absl::InvalidArgumentError(path + ".radius_m must be positive (metres)");
+    }
+  } else if (type == "crmsync.v1.GeoPolygon") {
+    if (static_cast<const v1::GeoPolygon&>(m).vertices_size() < 3) {
+      return absl::InvalidArgumentError(path + " needs at least 3 vertices");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckInt(const std::string& path, const std::string& name, int64_t v) {
+  if (name == "rating" && (v < 0 || v > 5)) {
+    return absl::InvalidArgumentError(path + " must be between 0 and 5");
+  }
+  if (name == "probability" && (v < 0 || v > 100)) {
+    return absl::InvalidArgumentError(path + " must be a percentage (0-100)");
+  }
+  if ((name == "duration_seconds" || name == "reminder_minutes" || name == "percent_off_bp" ||
+       name.rfind("max_redemptions", 0) == 0) &&
+      v < 0) {
+    return absl::InvalidArgumentError(path + " must not be negative");
+  }
+  if (name == "percent_off_bp" && v > 10000) {
+    return absl::InvalidArgumentError(path + " must be at most 10000 (100 %)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
+                          const ValueLimits& limits) {
+  if (auto s = CheckSpecial(m, prefix, limits); !s.ok()) return s;
+  const pb::Reflection* r = m.GetReflection();
+  std::vector<const FD*> fields;
+  r->ListFields(m, &fields);
+  for (const FD* f : fields) {
+    const std::string path = prefix.empty() ? f->name() : prefix + "." + f->name();
+    if (f->is_repeated()) {
+      int n = r->FieldSize(m, f);
+      if (n > limits.max_repeated) {
+        return absl::InvalidArgumentError(path + " has " + std::to_string(n) +
+                                          " elements; the limit is " +
+                                          std::to_string(limits.max_repeated));
+      }
+      for (int i = 0; i < n; ++i) {
+        const std::string item = path + "[" + std::to_string(i) + "]";
+        absl::Status s;
+        if (f->cpp_type() == FD::CPPTYPE_STRING) {
+          s = CheckString(item, f->name(), r->GetRepeatedString(m, f, i), limits);
+        } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
+          s = CheckMessage(r->GetRepeatedMessage(m, f, i), item, limits);
+        }
+        if (!s.ok()) return s;
+      }
+      continue;
+    }
+    absl::Status s;
+    switch (f->cpp_type()) {
+      case FD::CPPTYPE_STRING: s = CheckString(path, f->name(), r->GetString(m, f), limits); break;
+      case FD::CPPTYPE_MESSAGE: s = CheckMessage(r->GetMessage(m, f), path, limits); break;
+      case FD::CPPTYPE_INT32: s = CheckInt(path, f->name(), r->GetInt32(m, f)); break;
+      case FD::CPPTYPE_INT64: s = CheckInt(path, f->name(), r->GetInt64(m, f)); break;
+      case FD::CPPTYPE_DOUBLE:
+        if (!std::isfinite(r->GetDouble(m, f))) {
+          s = absl::InvalidArgumentError(path + " must be a finite number");
+        } else if (f->name() == "position_accuracy_m" && r->GetDouble(m, f) < 0) {
+          s = absl::InvalidArgumentError(path + " must not be negative");
+        }
+        break;
+      default: break;
+    }
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateValues(const v1::Mutation& m, const ValueLimits& limits) {
+  if (m.record().id().size() > limits.max_id_bytes) {
+    return absl::InvalidArgumentError("record.id is longer than " +
+                                      std::to_string(limits.max_id_bytes) + " bytes");
+  }
+  if (auto s = CheckMessage(m.values(), "values", limits); !s.ok()) return s;
+  return CheckMessage(m.base_values(), "base_values", limits);
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,80 @@
+// Pushed values beyond the limits are rejected alone, and nothing of them
+// is stored.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "handler_fixture.h"
+#include "logic/value_validation.h"
+
+namespace crmsync::server::testing {
+namespace {
+
+using ValidationTest = HandlerTest;
+
+struct BadCase {
+  const char* name;
+  std::function<void(v1::Lead*)> spoil;
+  const char* message;
+};
+
+TEST_P(ValidationTest, OutOfRangeValuesAreRejectedAndNothingIsStored) {
+  std::vector<BadCase> cases = {
+      {"huge name", [](v1::Lead* l) { l->set_first_name(std::string(5000, 'x')); }, "first_name"},
+      {"huge notes", [](v1::Lead* l) { l->set_notes(std::string(70 * 1024, 'n')); }, "notes"},
+      {"rating", [](v1::Lead* l) { l->set_rating(9); }, "between 0 and 5"},
+      {"currency", [](v1::Lead* l) {
+         l->mutable_estimated_value()->set_currency_code("euro");
+       }, "ISO 4217"},
+      {"amount", [](v1::Lead* l) {
+         l->mutable_estimated_value()->set_currency_code("EUR");
+         l->mutable_estimated_value()->set_amount_minor(INT64_MAX);
+       }, "out of range"},
+      {"tags", [](v1::Lead* l) {
+         for (int i = 0; i < 1001; ++i) l->add_tags("t" + std::to_string(i));
+       }, "limit is 1000"},
+      {"long owner id", [](v1::Lead* l) { l->set_owner_user_id(std::string(300, 'o')); },
+       "owner_user_id"},
+  };
+  Device phone("dev-alice", "alice");
+  int i = 0;
+  for (const auto& c : cases) {
+    v1::Record r = LeadRecord("lead-bad-" + std::to_string(i++), "alice", "X", "1");
+    c.spoil(r.mutable_lead());
+    v1::Mutation bad = phone.Create(r, kStartMs);
+    v1::Mutation good = phone.Create(LeadRecord("lead-ok-" + std::to_string(i), "alice", "Y", "2"),
+                                     kStartMs);
+    auto resp = PushOk(Rep("alice", "dev-alice"), {bad, good});
+    ASSERT_EQ(resp.results_size(), 2);
+    EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED) << c.name;
+    EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_VALIDATION) << c.name;
+    EXPECT_THAT(resp.results(0).message(), ::testing::HasSubstr(c.message)) << c.name;
+    EXPECT_EQ(resp.results(1).outcome(), v1::MUTATION_OUTCOME_APPLIED) << c.name;
+    auto stored = store_->GetRecord(kTenant, bad.record());
+    ASSERT_TRUE(stored.ok());
+    EXPECT_FALSE(stored->has_value()) << c.name << ": a rejected value was stored";
+  }
+}
+
+TEST(ValueValidationTest, CoordinatesAndGeofencesAreChecked) {
+  v1::Mutation m;
+  m.mutable_record()->set_id("c1");
+  v1::Coupon* c = m.mutable_values()->mutable_coupon();
+  c->mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(95);
+  c->mutable_geofence()->mutable_circle()->set_radius_m(100);
+  EXPECT_THAT(std::string(ValidateValues(m).message()), ::testing::HasSubstr("latitude"));
+  c->mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(45);
+  c->mutable_geofence()->mutable_circle()->set_radius_m(-1);
+  EXPECT_THAT(std::string(ValidateValues(m).message()), ::testing::HasSubstr("radius_m"));
+  c->mutable_geofence()->mutable_circle()->set_radius_m(100);
+  EXPECT_TRUE(ValidateValues(m).ok());
+  c->mutable_geofence()->mutable_polygon()->add_vertices();
+  EXPECT_THAT(std::string(ValidateValues(m).message()), ::testing::HasSubstr("3 vertices"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ValidationTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace crmsync::server::testing
