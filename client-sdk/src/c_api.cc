@@ -116,6 +116,16 @@ crmsync_status crmsync_open(const crmsync_options* options, crmsync_client** out
       t.ca_pem = capi::Str(options->ca_pem);
       if (options->bearer_token != nullptr && options->bearer_token[0] != '\0') {
         t.credentials = MakeBearerCredentials(options->bearer_token);
+      } else if (options->password != nullptr && options->password[0] != '\0') {
+        TokenCredentialsOptions c;
+        c.address = t.address;
+        c.ca_pem = t.ca_pem;
+        c.tenant = capi::Str(options->tenant);
+        c.username = capi::Str(options->username);
+        c.password = options->password;
+        c.device_id = client->db->device_id();
+        c.platform = "c-api";
+        t.credentials = MakeTokenCredentials(std::move(c));
       } else {
         t.credentials = MakeDevCredentials(capi::Str(options->tenant),
                                            capi::Str(options->username),

@@ -61,7 +61,19 @@ absl::StatusOr<SyncEngine*> Session::Engine() {
     return absl::InvalidArgumentError(
         "give --ca FILE for TLS, or --insecure for a plaintext development server");
   }
-  t.credentials = MakeDevCredentials(settings_.tenant, settings_.user, (*db)->device_id());
+  if (settings_.password.empty()) {
+    t.credentials = MakeDevCredentials(settings_.tenant, settings_.user, (*db)->device_id());
+  } else {
+    TokenCredentialsOptions c;
+    c.address = t.address;
+    c.ca_pem = t.ca_pem;
+    c.tenant = settings_.tenant;
+    c.username = settings_.user;
+    c.password = settings_.password;
+    c.device_id = (*db)->device_id();
+    c.platform = "crm-device";
+    t.credentials = MakeTokenCredentials(std::move(c));
+  }
   SyncOptions so;
   so.platform = "crm-device";
   so.on_conflict = [this](const PushEvent& e) {
@@ -109,9 +121,12 @@ namespace {
 
 void AddGlobals(CLI::App* app, Settings* s) {
   app->add_option("--server", s->server, "sync server HOST:PORT");
-  app->add_option("--tenant", s->tenant, "tenant slug (development identity)")
+  app->add_option("--tenant", s->tenant, "tenant slug")
       ->capture_default_str();
-  app->add_option("--user", s->user, "username, e.g. alice (development identity)");
+  app->add_option("--user", s->user, "username, e.g. alice");
+  app->add_option("--password", s->password,
+                  "password: sign in with tokens (without it: development identity)")
+      ->envname("CRMSYNC_PASSWORD");
   app->add_option("--device-id", s->device_id, "device id for a new store (default: generated)");
   app->add_option("--db", s->db, "local store file")->envname("CRMSYNC_DB");
   app->add_option("--key", s->key, "encryption key of the local store (or env CRMSYNC_KEY)")

@@ -32,6 +32,8 @@ struct Settings {
   std::string server;
   std::string tenant = "demo";
   std::string user;
+  // With a password: token sign-in (AuthService); without: dev identity.
+  std::string password;
   std::string device_id;
   std::string db;
   std::string key;

@@ -102,6 +102,20 @@ TEST_F(CrmDeviceTest, ScriptedOfflineScenarioSurfacesTheRejection) {
   EXPECT_THAT(out, HasSubstr("rejected lead-alice-3"));
 }
 
+TEST(CrmDeviceTokenTest, PasswordSignsInWithTokens) {
+  testing::SyncdFixture syncd;
+  std::string error;
+  ASSERT_TRUE(syncd.Start(&error, /*dev_identity=*/false)) << error;
+  testing::TempDir dir;
+  std::vector<std::string> argv = {CRMSYNC_CRM_DEVICE, "--server", syncd.server.address(),
+                                   "--insecure", "--user", "alice", "--db", dir.File("a.db"),
+                                   "--password", "alice-demo-password", "sync"};
+  std::string out;
+  ASSERT_EQ(crmsync::testing::RunCommand(argv, &out), 0) << out;
+  argv[argv.size() - 2] = "wrong-password";
+  EXPECT_EQ(crmsync::testing::RunCommand(argv, &out), 7) << out;
+}
+
 TEST_F(CrmDeviceTest, WatchPrintsAChangeMadeOnAnotherDevice) {
   std::string out;
   ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;

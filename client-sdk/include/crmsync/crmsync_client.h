@@ -95,11 +95,14 @@ typedef struct crmsync_options {
   const char* server_address;
   /* PEM of the server's CA; NULL = plaintext (development servers only). */
   const char* ca_pem;
-  /* Development identity (servers run with --dev-identity): tenant slug and
-   * username. Ignored when bearer_token is set. */
+  /* Tenant slug and username. With `password`, the SDK signs in through
+   * AuthService and keeps its tokens fresh; without, they are sent as the
+   * development identity (servers run with --dev-identity only). */
   const char* tenant;
   const char* username;
-  /* Access token ("authorization: Bearer ..."); NULL = dev identity. */
+  const char* password;
+  /* A fixed access token ("authorization: Bearer ..."); wins over the
+   * above when set. */
   const char* bearer_token;
   /* Callbacks (each may be NULL) and their user data. */
   crmsync_push_event_fn on_conflict;
