@@ -92,7 +92,7 @@ absl::Status SyncdApp::Start() {
   SyncServiceImpl* sync = sync_service_.get();
   info.active_subscribers = [sync] { return sync->active_streams(); };
   admin_ = std::make_unique<AdminHandler>(
-      store_.get(), &clock_, auth_handler_.get(), audit_.get(), std::move(info),
+      store_.get(), &clock_, auth_handler_.get(), audit_.get(), push_.get(), std::move(info),
       [notifier](const std::string& tenant, int64_t seq) { notifier->Publish(tenant, seq); });
   auth_service_ = std::make_unique<AuthServiceImpl>(auth_handler_.get(), api_auth_, pool_.get());
   admin_service_ = std::make_unique<AdminServiceImpl>(admin_.get(), api_auth_, pool_.get());

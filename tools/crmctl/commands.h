@@ -30,8 +30,10 @@ int CmdDeviceShow(const Connection& c, const Output& out, const std::string& dev
 int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& device_id,
                     bool wipe, const std::string& reason);
 
+// `device`, if not empty: only conflicts where that device made the client
+// or the server edit.
 int CmdConflictsList(const Connection& c, const Output& out, const std::string& owner,
-                     const std::string& status);
+                     const std::string& status, const std::string& device);
 int CmdConflictShow(const Connection& c, const Output& out, const std::string& conflict_id);
 // resolution: "keep-server" or "take-client".
 int CmdConflictResolve(const Connection& c, const Output& out, const std::string& conflict_id,

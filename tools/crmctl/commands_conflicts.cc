@@ -27,7 +27,7 @@ std::string ValueText(const v1::Record& r) {
 }  // namespace
 
 int CmdConflictsList(const Connection& c, const Output& out, const std::string& owner,
-                     const std::string& status) {
+                     const std::string& status, const std::string& device) {
   auto stub = v1::AdminService::NewStub(c.channel());
   v1::ListConflictsRequest req;
   req.set_owner_user_id(owner);
@@ -38,12 +38,24 @@ int CmdConflictsList(const Connection& c, const Output& out, const std::string& 
     std::fprintf(stderr, "crmctl: --status must be open, resolved or dismissed\n");
     return kExitUsage;
   }
-  req.set_page_size(200);
-  grpc::ClientContext ctx;
-  c.Prepare(&ctx);
+  req.set_page_size(1000);
   v1::ListConflictsResponse resp;
-  grpc::Status s = stub->ListConflicts(&ctx, req, &resp);
-  if (!s.ok()) return ReportRpcError(s, "conflicts list");
+  for (int page = 0; page < 1000; ++page) {
+    grpc::ClientContext ctx;
+    c.Prepare(&ctx);
+    v1::ListConflictsResponse part;
+    grpc::Status s = stub->ListConflicts(&ctx, req, &part);
+    if (!s.ok()) return ReportRpcError(s, "conflicts list");
+    for (auto& cf : *part.mutable_conflicts()) {
+      if (!device.empty() && cf.client_provenance().device_id() != device &&
+          cf.server_provenance().device_id() != device) {
+        continue;
+      }
+      *resp.add_conflicts() = std::move(cf);
+    }
+    if (part.next_page_token().empty()) break;
+    req.set_page_token(part.next_page_token());
+  }
   if (out.json) {
     std::printf("%s\n", ToJson(resp).c_str());
     return kExitOk;

@@ -1,8 +1,13 @@
 // crmctl: the crmsync admin CLI (talks to crmsync.v1.AdminService).
 #include <CLI/CLI.hpp>
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "commands.h"
@@ -27,6 +32,33 @@ std::string ReadPassword(bool from_stdin) {
   return password;
 }
 
+// The config file named by --config (or CRMCTL_CONFIG), if any.
+std::string ExplicitConfigPath(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) return argv[i + 1];
+    if (std::strncmp(argv[i], "--config=", 9) == 0) return argv[i] + 9;
+  }
+  const char* env = std::getenv("CRMCTL_CONFIG");
+  return env ? env : "";
+}
+
+// `login` writes the config file: make sure it exists (owner-only) so that
+// naming a new file with --config is not an error.
+void CreateConfigForLogin(int argc, char** argv, const std::string& fallback) {
+  bool login = false;
+  for (int i = 1; i < argc; ++i) login |= std::strcmp(argv[i], "login") == 0;
+  if (!login) return;
+  std::string path = ExplicitConfigPath(argc, argv);
+  if (path.empty()) path = fallback;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return;
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  mode_t previous = umask(077);
+  std::ofstream touch(path);
+  umask(previous);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,10 +69,14 @@ int main(int argc, char** argv) {
                "unreachable, 4 not authorised, 5 not found.",
                "crmctl"};
   app.require_subcommand(1);
+  // Connection flags and --json may also follow the command.
+  app.fallthrough();
   ConnectionOptions conn;
   Output out;
-  const std::string config_path = DefaultConfigPath();
-  app.set_config("--config", config_path, "Config file (TOML)")->envname("CRMCTL_CONFIG");
+  const std::string default_config = DefaultConfigPath();
+  CreateConfigForLogin(argc, argv, default_config);
+  CLI::Option* config_opt =
+      app.set_config("--config", default_config, "Config file (TOML)")->envname("CRMCTL_CONFIG");
   app.add_option("--server", conn.server, "crm-syncd address host:port")
       ->envname("CRMCTL_SERVER")
       ->capture_default_str();
@@ -117,13 +153,15 @@ int main(int argc, char** argv) {
 
   auto* conflicts = app.add_subcommand("conflicts", "Conflicts waiting for a human");
   conflicts->require_subcommand(1);
-  std::string owner, conflict_status = "open", conflict_id;
+  std::string owner, conflict_status = "open", conflict_id, conflict_device;
   auto* clist = conflicts->add_subcommand("list", "List conflicts");
   clist->add_option("--owner", owner, "Only conflicts on records of this user id");
+  clist->add_option("--device", conflict_device,
+                    "Only conflicts this device's edits took part in");
   clist->add_option("--status", conflict_status, "open, resolved or dismissed")
       ->capture_default_str();
   clist->callback([&] {
-    if (auto c = connect()) code = CmdConflictsList(*c, out, owner, conflict_status);
+    if (auto c = connect()) code = CmdConflictsList(*c, out, owner, conflict_status, conflict_device);
   });
   auto* cshow = conflicts->add_subcommand("show", "One conflict with its competing values");
   cshow->add_option("conflict_id", conflict_id, "Conflict id")->required();
@@ -243,6 +281,8 @@ int main(int argc, char** argv) {
   login->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
   login->callback([&] {
     std::string password = ReadPassword(password_stdin);
+    const std::string config_path =
+        config_opt->count() > 0 ? config_opt->as<std::string>() : default_config;
     if (auto c = connect()) code = CmdLogin(*c, tenant, login_user, password, config_path);
   });
 

@@ -83,11 +83,13 @@ absl::Status RequireAdmin(const Principal& who) {
 }
 
 AdminHandler::AdminHandler(Store* store, Clock* clock, auth::AuthHandler* auth,
-                           auth::AuditLog* audit, Info info, CommitListener on_commit)
+                           auth::AuditLog* audit, PushHandler* push, Info info,
+                           CommitListener on_commit)
     : store_(store),
       clock_(clock),
       auth_(auth),
       audit_(audit),
+      writer_(store, clock, push),
       info_(std::move(info)),
       on_commit_(std::move(on_commit)) {}
 
@@ -125,6 +127,7 @@ absl::Status AdminHandler::ListDevices(const Principal& who, const v1::ListDevic
   std::vector<v1::Device> picked;
   for (DeviceRow& row : *devices) {
     v1::Device& d = row.device;
+    if (IsServerDevice(d)) continue;  // the server's own writers never sync
     if (!req.user_id().empty() && d.user_id() != req.user_id()) continue;
     if (req.status() != v1::DEVICE_STATUS_UNSPECIFIED && d.status() != req.status()) continue;
     if (stale_ms > 0 && codec::ToUnixMs(d.last_contact_at()) > now_ms - stale_ms) continue;
@@ -438,11 +441,25 @@ absl::Status AdminHandler::GetStats(const Principal& who, const v1::GetStatsRequ
   if (!devices.ok()) return devices.status();
   const int64_t day_ago = clock_->NowMs() - 24LL * 3600 * 1000;
   int64_t stale = 0;
+  int64_t total = 0;
   for (const DeviceRow& d : *devices) {
+    if (IsServerDevice(d.device)) continue;
+    ++total;
     if (codec::ToUnixMs(d.device.last_contact_at()) < day_ago) ++stale;
   }
   resp->set_latest_seq(*latest);
-  resp->set_devices_total(static_cast<int64_t>(devices->size()));
+  resp->set_devices_total(total);
+  // A scan of the change feed, like ListConflicts.
+  int64_t open = 0;
+  auto scanned = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_CONFLICT, 0,
+                             [&](const v1::RecordState& state) {
+                               if (state.data().conflict().status() == v1::CONFLICT_STATUS_OPEN) {
+                                 ++open;
+                               }
+                               return true;
+                             });
+  if (!scanned.ok()) return scanned.status();
+  resp->set_open_conflicts(open);
   resp->set_devices_stale_24h(stale);
   resp->set_active_subscribers(info_.active_subscribers ? info_.active_subscribers() : 0);
   return absl::OkStatus();

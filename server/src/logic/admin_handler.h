@@ -1,6 +1,12 @@
-// crmsync.v1.AdminService logic: devices (list, lag, revoke), users, API
-// keys, the audit log, erasure and server status. Every call needs
-// ROLE_ADMIN and acts only inside the caller's tenant. No gRPC here.
+// crmsync.v1.AdminService logic: devices (list, lag, revoke), conflicts
+// (list, show, resolve), stores and coupons, users, API keys, the audit log,
+// erasure and server status. Every call needs ROLE_ADMIN and acts only
+// inside the caller's tenant. Changes to synced records (conflict
+// resolutions, stores, coupons) are ordinary mutations pushed from the
+// tenant's server-side admin device (admin_writer.h). No gRPC here.
+//
+// Implementation split by aspect: admin_handler.cc (devices, users,
+// audit, erasure, status), admin_conflicts.cc, admin_catalog.cc.
 #ifndef CRMSYNC_SERVER_LOGIC_ADMIN_HANDLER_H_
 #define CRMSYNC_SERVER_LOGIC_ADMIN_HANDLER_H_
 
@@ -9,6 +15,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "admin_writer.h"
 #include "auth/audit_log.h"
 #include "auth/auth_handler.h"
 #include "clock.h"
@@ -39,10 +46,11 @@ class AdminHandler {
     std::function<int64_t()> active_subscribers;
   };
 
-  // Every pointer must outlive the handler. `on_commit` announces erasures
+  // Every pointer must outlive the handler. `push` applies admin writes
+  // (conflict resolutions, stores, coupons). `on_commit` announces erasures
   // to subscribers. Thread-safe.
   AdminHandler(Store* store, Clock* clock, auth::AuthHandler* auth, auth::AuditLog* audit,
-               Info info, CommitListener on_commit);
+               PushHandler* push, Info info, CommitListener on_commit);
 
   absl::Status GetServerStatus(const Principal& who, const v1::GetServerStatusRequest& req,
                                v1::GetServerStatusResponse* resp);
@@ -54,6 +62,33 @@ class AdminHandler {
   // answered PERMISSION_DENIED with the "wipe" directive.
   absl::Status RevokeDevice(const Principal& who, const AdminContext& ctx,
                             const v1::RevokeDeviceRequest& req, v1::RevokeDeviceResponse* resp);
+  // Conflicts in feed order (oldest change first); status UNSPECIFIED
+  // means open. page_token is a feed position.
+  absl::Status ListConflicts(const Principal& who, const v1::ListConflictsRequest& req,
+                             v1::ListConflictsResponse* resp);
+  // NOT_FOUND for an unknown (or erased) conflict.
+  absl::Status GetConflict(const Principal& who, const v1::GetConflictRequest& req,
+                           v1::GetConflictResponse* resp);
+  // Settles an open conflict with an OPERATION_RESOLVE_CONFLICT mutation:
+  // KEEP_SERVER dismisses it (empty mask), TAKE_CLIENT writes its
+  // client_value, CUSTOM writes `value`. Audited ("conflict_resolved").
+  // NOT_FOUND for an unknown conflict, FAILED_PRECONDITION for a closed one
+  // (or a deleted record), INVALID_ARGUMENT for a bad resolution or value.
+  absl::Status ResolveConflict(const Principal& who, const AdminContext& ctx,
+                               const v1::ResolveConflictRequest& req,
+                               v1::ResolveConflictResponse* resp);
+  absl::Status ListStores(const Principal& who, const v1::ListStoresRequest& req,
+                          v1::ListStoresResponse* resp);
+  // Creates or replaces a store (an UPSERT mutation that syncs to devices).
+  absl::Status UpsertStore(const Principal& who, const AdminContext& ctx,
+                           const v1::UpsertStoreRequest& req, v1::UpsertStoreResponse* resp);
+  // Active coupons valid now (all with include_inactive); with `at`, only
+  // those whose geofence, or one of whose stores, lies within within_km.
+  absl::Status ListCoupons(const Principal& who, const v1::ListCouponsRequest& req,
+                           v1::ListCouponsResponse* resp);
+  // Creates or replaces a coupon; its redemption_count stays the server's.
+  absl::Status UpsertCoupon(const Principal& who, const AdminContext& ctx,
+                            const v1::UpsertCouponRequest& req, v1::UpsertCouponResponse* resp);
   absl::Status ListUsers(const Principal& who, const v1::ListUsersRequest& req,
                          v1::ListUsersResponse* resp);
   absl::Status CreateUser(const Principal& who, const AdminContext& ctx,
@@ -75,6 +110,7 @@ class AdminHandler {
   Clock* clock_;
   auth::AuthHandler* auth_;
   auth::AuditLog* audit_;
+  AdminWriter writer_;
   Info info_;
   CommitListener on_commit_;
 };

@@ -36,6 +36,62 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeDevice(grpc::CallbackServerCon
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::ListConflicts(grpc::CallbackServerContext* context,
+                                                  const v1::ListConflictsRequest* request,
+                                                  v1::ListConflictsResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->ListConflicts(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetConflict(grpc::CallbackServerContext* context,
+                                                  const v1::GetConflictRequest* request,
+                                                  v1::GetConflictResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->GetConflict(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ResolveConflict(grpc::CallbackServerContext* context,
+                                                  const v1::ResolveConflictRequest* request,
+                                                  v1::ResolveConflictResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->ResolveConflict(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListStores(grpc::CallbackServerContext* context,
+                                                  const v1::ListStoresRequest* request,
+                                                  v1::ListStoresResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->ListStores(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::UpsertStore(grpc::CallbackServerContext* context,
+                                                  const v1::UpsertStoreRequest* request,
+                                                  v1::UpsertStoreResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->UpsertStore(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListCoupons(grpc::CallbackServerContext* context,
+                                                  const v1::ListCouponsRequest* request,
+                                                  v1::ListCouponsResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->ListCoupons(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::UpsertCoupon(grpc::CallbackServerContext* context,
+                                                  const v1::UpsertCouponRequest* request,
+                                                  v1::UpsertCouponResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->UpsertCoupon(*who, AdminContext{peer}, *request, response);
+  });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::ListUsers(grpc::CallbackServerContext* context,
                                                   const v1::ListUsersRequest* request,
                                                   v1::ListUsersResponse* response) {

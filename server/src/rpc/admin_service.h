@@ -1,6 +1,5 @@
 // crmsync.v1.AdminService over gRPC (callback API). Thin: authenticate,
 // hand the call to AdminHandler on the worker pool, convert the status once.
-// Methods not built yet answer UNIMPLEMENTED (the generated default).
 #ifndef CRMSYNC_SERVER_RPC_ADMIN_SERVICE_H_
 #define CRMSYNC_SERVER_RPC_ADMIN_SERVICE_H_
 
@@ -25,6 +24,20 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
       const v1::GetDeviceRequest* request, v1::GetDeviceResponse* response) override;
   grpc::ServerUnaryReactor* RevokeDevice(grpc::CallbackServerContext* context,
       const v1::RevokeDeviceRequest* request, v1::RevokeDeviceResponse* response) override;
+  grpc::ServerUnaryReactor* ListConflicts(grpc::CallbackServerContext* context,
+      const v1::ListConflictsRequest* request, v1::ListConflictsResponse* response) override;
+  grpc::ServerUnaryReactor* GetConflict(grpc::CallbackServerContext* context,
+      const v1::GetConflictRequest* request, v1::GetConflictResponse* response) override;
+  grpc::ServerUnaryReactor* ResolveConflict(grpc::CallbackServerContext* context,
+      const v1::ResolveConflictRequest* request, v1::ResolveConflictResponse* response) override;
+  grpc::ServerUnaryReactor* ListStores(grpc::CallbackServerContext* context,
+      const v1::ListStoresRequest* request, v1::ListStoresResponse* response) override;
+  grpc::ServerUnaryReactor* UpsertStore(grpc::CallbackServerContext* context,
+      const v1::UpsertStoreRequest* request, v1::UpsertStoreResponse* response) override;
+  grpc::ServerUnaryReactor* ListCoupons(grpc::CallbackServerContext* context,
+      const v1::ListCouponsRequest* request, v1::ListCouponsResponse* response) override;
+  grpc::ServerUnaryReactor* UpsertCoupon(grpc::CallbackServerContext* context,
+      const v1::UpsertCouponRequest* request, v1::UpsertCouponResponse* response) override;
   grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
       const v1::ListUsersRequest* request, v1::ListUsersResponse* response) override;
   grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,

@@ -1,0 +1,171 @@
+// AdminService: ListConflicts, GetConflict, ResolveConflict.
+#include "admin_handler.h"
+
+#include <algorithm>
+
+#include "store/store_codec.h"
+
+namespace crmsync::server {
+
+namespace codec = store_codec;
+
+namespace {
+
+constexpr int kDefaultPage = 100;
+constexpr int kMaxPage = 1000;
+
+absl::StatusOr<int64_t> FeedToken(const std::string& token) {
+  if (token.empty()) return int64_t{0};
+  if (token.size() > 18 || token.find_first_not_of("0123456789") != std::string::npos) {
+    return absl::InvalidArgumentError("malformed page_token");
+  }
+  return static_cast<int64_t>(std::stoll(token));
+}
+
+v1::RecordRef ConflictRef(const std::string& id) {
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_CONFLICT);
+  ref.set_id(id);
+  return ref;
+}
+
+bool Matches(const v1::Conflict& c, const v1::ListConflictsRequest& req) {
+  const v1::ConflictStatus wanted =
+      req.status() == v1::CONFLICT_STATUS_UNSPECIFIED ? v1::CONFLICT_STATUS_OPEN : req.status();
+  if (c.status() != wanted) return false;
+  if (!req.owner_user_id().empty() && c.owner_user_id() != req.owner_user_id()) return false;
+  if (req.has_record()) {
+    if (req.record().entity_type() != v1::ENTITY_TYPE_UNSPECIFIED &&
+        req.record().entity_type() != c.record().entity_type()) {
+      return false;
+    }
+    if (!req.record().id().empty() && req.record().id() != c.record().id()) return false;
+  }
+  return true;
+}
+
+// The conflict stored under `id`, NOT_FOUND if there is none (or it was
+// erased with its record).
+absl::StatusOr<v1::Conflict> LoadConflict(Store* store, const std::string& tenant_id,
+                                          const std::string& id) {
+  auto found = store->GetRecord(tenant_id, ConflictRef(id));
+  if (!found.ok()) return found.status();
+  if (!*found || (*found)->deleted() || !(*found)->data().has_conflict()) {
+    return absl::NotFoundError("no conflict " + id + " in this tenant");
+  }
+  return (*found)->data().conflict();
+}
+
+}  // namespace
+
+absl::Status AdminHandler::ListConflicts(const Principal& who,
+                                         const v1::ListConflictsRequest& req,
+                                         v1::ListConflictsResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  auto after = FeedToken(req.page_token());
+  if (!after.ok()) return after.status();
+  const int page = req.page_size() <= 0 ? kDefaultPage : std::min(req.page_size(), kMaxPage);
+  int64_t last_position = 0;
+  bool more = false;
+  auto end = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_CONFLICT, *after,
+                         [&](const v1::RecordState& state) {
+                           const v1::Conflict& c = state.data().conflict();
+                           if (!Matches(c, req)) return true;
+                           if (resp->conflicts_size() == page) {
+                             more = true;  // one past the page: stop
+                             return false;
+                           }
+                           *resp->add_conflicts() = c;
+                           last_position = state.version();
+                           return true;
+                         });
+  if (!end.ok()) return end.status();
+  if (more) resp->set_next_page_token(std::to_string(last_position));
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::GetConflict(const Principal& who, const v1::GetConflictRequest& req,
+                                       v1::GetConflictResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  if (auto s = codec::CheckId(req.conflict_id(), "conflict_id"); !s.ok()) return s;
+  auto conflict = LoadConflict(store_, who.tenant_id, req.conflict_id());
+  if (!conflict.ok()) return conflict.status();
+  auto record = store_->GetRecord(who.tenant_id, conflict->record());
+  if (!record.ok()) return record.status();
+  *resp->mutable_conflict() = std::move(*conflict);
+  if (*record) *resp->mutable_record() = std::move(**record);
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::ResolveConflict(const Principal& who, const AdminContext& ctx,
+                                           const v1::ResolveConflictRequest& req,
+                                           v1::ResolveConflictResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  if (auto s = codec::CheckId(req.conflict_id(), "conflict_id"); !s.ok()) return s;
+  if (req.resolution() == v1::RESOLUTION_UNSPECIFIED || !v1::Resolution_IsValid(req.resolution())) {
+    return absl::InvalidArgumentError("resolution must be KEEP_SERVER, TAKE_CLIENT or CUSTOM");
+  }
+  auto conflict = LoadConflict(store_, who.tenant_id, req.conflict_id());
+  if (!conflict.ok()) return conflict.status();
+  if (conflict->status() != v1::CONFLICT_STATUS_OPEN) {
+    return absl::FailedPreconditionError(
+        "conflict " + req.conflict_id() + " is already closed (" +
+        v1::ConflictStatus_Name(conflict->status()) + ")");
+  }
+  auto record = store_->GetRecord(who.tenant_id, conflict->record());
+  if (!record.ok()) return record.status();
+  if (!*record) return absl::FailedPreconditionError("the conflicted record no longer exists");
+
+  v1::Mutation m;
+  *m.mutable_record() = conflict->record();
+  m.set_operation(v1::OPERATION_RESOLVE_CONFLICT);
+  m.set_conflict_id(conflict->id());
+  m.set_base_version((*record)->version());
+  std::string how = "keep_server";
+  if (req.resolution() != v1::RESOLUTION_KEEP_SERVER) {
+    m.mutable_update_mask()->add_paths(conflict->field_path());
+    if (req.resolution() == v1::RESOLUTION_TAKE_CLIENT) {
+      *m.mutable_values() = conflict->client_value();
+      how = "take_client";
+    } else {
+      if (req.value().entity_case() == v1::Record::ENTITY_NOT_SET) {
+        return absl::InvalidArgumentError("RESOLUTION_CUSTOM needs `value`");
+      }
+      *m.mutable_values() = req.value();
+      how = "custom";
+    }
+  }
+  auto result = writer_.Apply(who, std::move(m));
+  if (!result.ok()) return result.status();
+  if (result->outcome() == v1::MUTATION_OUTCOME_REJECTED) {
+    const std::string why = "conflict " + req.conflict_id() + " not resolved: " + result->message();
+    switch (result->reject_reason()) {
+      case v1::REJECT_REASON_VALIDATION:
+        return absl::InvalidArgumentError(why);
+      case v1::REJECT_REASON_PERMISSION_DENIED:
+      case v1::REJECT_REASON_OUT_OF_SCOPE:
+        return absl::PermissionDeniedError(why);
+      default:  // closed meanwhile, record deleted
+        return absl::FailedPreconditionError(why);
+    }
+  }
+  auto settled = LoadConflict(store_, who.tenant_id, req.conflict_id());
+  if (!settled.ok()) return settled.status();
+  auto after = store_->GetRecord(who.tenant_id, settled->record());
+  if (!after.ok()) return after.status();
+  const v1::RecordRef& ref = settled->record();
+  if (auto s = audit_->Record(auth::AuditEvent(
+          who.tenant_id, "conflict_resolved", who.user_id, kAdminDeviceId,
+          "conflict:" + req.conflict_id(),
+          how + " on " + v1::EntityType_Name(ref.entity_type()) + ":" + ref.id() + " " +
+              settled->field_path(),
+          ctx.peer));
+      !s.ok()) {
+    return s;
+  }
+  *resp->mutable_conflict() = std::move(*settled);
+  if (*after) *resp->mutable_record() = std::move(**after);
+  return absl::OkStatus();
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,300 @@
+// crmctl against a real crm-syncd (demo tenant, embedded store, token auth):
+// the operator walkthrough (most-behind device, its conflicts, resolving
+// one), every command in table and JSON form, and the exit codes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <regex>
+
+#include "crmsync/v1/auth.grpc.pb.h"
+#include "server_process.h"
+#include "sync_client.h"
+
+namespace crmsync::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Every change after `*cursor` (all pages, or `page_size` changes only).
+std::vector<v1::Change> Pull(DevSyncClient& client, std::string* cursor, int page_size = 0) {
+  std::vector<v1::Change> out;
+  for (int i = 0; i < 1000; ++i) {
+    v1::PullRequest req;
+    req.mutable_client()->set_protocol_version(1);
+    req.set_cursor(*cursor);
+    req.set_page_size(page_size);
+    v1::PullResponse page;
+    grpc::Status s = client.Pull(req, &page);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) break;
+    out.insert(out.end(), page.changes().begin(), page.changes().end());
+    *cursor = page.next_cursor();
+    if (!page.has_more() || page_size > 0) break;
+  }
+  return out;
+}
+
+class CrmctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("crmsync-crmctl-");
+    std::string error;
+    ASSERT_TRUE(server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
+                               "--password-iterations", "1000", "--store",
+                               "sqlite:" + dir_ + "/crm.db"},
+                              &error))
+        << error;
+    config_ = dir_ + "/sub/crmctl.toml";  // login creates the file and its directory
+    std::string out;
+    ASSERT_EQ(Login("admin", &out), 0) << out;
+    std::ofstream extra(config_, std::ios::app);
+    extra << "server = \"" << server_.address() << "\"\ninsecure = true\n";
+  }
+  void TearDown() override {
+    server_.Stop(SIGTERM);
+    RemoveTree(dir_);
+  }
+
+  int Login(const std::string& user, std::string* out) {
+    return RunCommand({"/bin/sh", "-c",
+                       "printf '%s\\n' '" + user + "-demo-password' | '" CRMSYNC_CRMCTL_PATH
+                       "' --config '" + config_ + "' --server " + server_.address() +
+                           " --insecure login --tenant demo --user " + user + " --password-stdin"},
+                      out);
+  }
+  // Runs crmctl with the test's config file; returns its exit code.
+  int Crmctl(std::vector<std::string> args, std::string* out) {
+    args.insert(args.begin(), {CRMSYNC_CRMCTL_PATH, "--config", config_});
+    return RunCommand(args, out);
+  }
+  std::string Ok(std::vector<std::string> args) {
+    std::string out;
+    int rc = Crmctl(args, &out);
+    EXPECT_EQ(rc, 0) << ::testing::PrintToString(args) << "\n" << out;
+    return out;
+  }
+
+  // Two devices of alice edit the amount of opp-alice-1 from the same base
+  // (a manual conflict); bob-laptop syncs a little; alice-phone everything.
+  std::string SetUpDevicesAndConflict() {
+    DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone");
+    DevSyncClient tablet(server_.address(), "demo", "alice", "alice-tablet");
+    DevSyncClient laptop(server_.address(), "demo", "bob", "bob-laptop");
+    std::string phone_cursor, laptop_cursor;
+    v1::RecordState opp;
+    for (const auto& c : Pull(phone, &phone_cursor)) {
+      if (c.record().id() == "opp-alice-1") {
+        *opp.mutable_ref() = c.record();
+        opp.set_version(c.version());
+        *opp.mutable_data() = c.values();
+      }
+    }
+    EXPECT_TRUE(opp.has_ref());
+    Pull(laptop, &laptop_cursor, 2);
+    auto edit = [&](DevSyncClient& device, int64_t amount) {
+      v1::Mutation m;
+      m.set_client_seq(1);
+      *m.mutable_record() = opp.ref();
+      m.set_operation(v1::OPERATION_UPSERT);
+      m.set_base_version(opp.version());
+      *m.mutable_base_values() = opp.data();
+      m.mutable_values()->mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+      m.mutable_values()->mutable_opportunity()->mutable_amount()->set_amount_minor(amount);
+      m.mutable_update_mask()->add_paths("amount");
+      m.mutable_hlc()->set_wall_time_ms(
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count());
+      m.mutable_hlc()->set_node_id(device.device());
+      m.mutable_provenance()->set_device_id(device.device());
+      m.mutable_provenance()->set_author_user_id("u-alice");
+      m.mutable_provenance()->set_channel(v1::CHANNEL_FIELD_APP);
+      v1::PushRequest req;
+      req.mutable_client()->set_protocol_version(1);
+      *req.add_mutations() = m;
+      v1::PushResponse resp;
+      grpc::Status s = device.Push(req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      return resp.results_size() == 1 ? resp.results(0) : v1::MutationResult();
+    };
+    EXPECT_EQ(edit(phone, 1300000).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+    v1::MutationResult conflicted = edit(tablet, 1450000);
+    EXPECT_EQ(conflicted.outcome(), v1::MUTATION_OUTCOME_CONFLICT) << conflicted.message();
+    Pull(phone, &phone_cursor);
+    return conflicted.conflict_ids_size() == 1 ? conflicted.conflict_ids(0) : "";
+  }
+
+  std::string dir_;
+  std::string config_;
+  ServerProcess server_;
+};
+
+// The device ids of `devices --json` output, in order.
+std::vector<std::string> DeviceIds(const std::string& json) {
+  std::vector<std::string> ids;
+  std::regex id("\"id\": \"([^\"]+)\"");
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), id); it != std::sregex_iterator();
+       ++it) {
+    ids.push_back((*it)[1]);
+  }
+  return ids;
+}
+
+TEST_F(CrmctlTest, OperatorFindsTheMostBehindDeviceAndResolvesItsConflict) {
+  const std::string conflict = SetUpDevicesAndConflict();
+  ASSERT_FALSE(conflict.empty());
+
+  // 1. The most-behind device: alice-tablet never pulled.
+  std::vector<std::string> order = DeviceIds(Ok({"devices", "--json"}));
+  EXPECT_THAT(order, ::testing::ElementsAre("alice-tablet", "bob-laptop", "alice-phone"));
+  std::string table = Ok({"devices"});
+  EXPECT_THAT(table, HasSubstr("LAG"));
+  EXPECT_LT(table.find("alice-tablet"), table.find("bob-laptop"));
+  EXPECT_LT(table.find("bob-laptop"), table.find("alice-phone"));
+  EXPECT_THAT(DeviceIds(Ok({"devices", "--user", "u-bob", "--json"})),
+              ::testing::ElementsAre("bob-laptop"));
+  EXPECT_TRUE(DeviceIds(Ok({"devices", "--stale", "1h", "--json"})).empty())
+      << "every device was in contact just now";
+  EXPECT_THAT(Ok({"device", "show", "alice-tablet"}), HasSubstr("u-alice"));
+
+  // 2. Its open conflicts.
+  std::string listed = Ok({"conflicts", "list", "--device", "alice-tablet"});
+  EXPECT_THAT(listed, HasSubstr(conflict));
+  EXPECT_THAT(listed, HasSubstr("amount"));
+  EXPECT_THAT(Ok({"conflicts", "list", "--device", "bob-laptop"}), Not(HasSubstr(conflict)));
+  EXPECT_THAT(Ok({"conflicts", "list", "--json"}), HasSubstr("\"id\": \"" + conflict + "\""));
+  std::string shown = Ok({"conflicts", "show", conflict});
+  EXPECT_THAT(shown, HasSubstr("opportunity/opp-alice-1, field amount"));
+  EXPECT_THAT(shown, HasSubstr("alice-tablet"));
+
+  // 3. Resolve it with the device's value.
+  EXPECT_THAT(Ok({"conflicts", "resolve", conflict, "--take-client"}), HasSubstr("resolved"));
+  std::string after = Ok({"conflicts", "show", conflict, "--json"});
+  EXPECT_THAT(after, HasSubstr("\"status\": \"CONFLICT_STATUS_RESOLVED\""));
+  EXPECT_THAT(after, HasSubstr("\"amount_minor\": \"1450000\""));
+  EXPECT_THAT(Ok({"conflicts", "list"}), Not(HasSubstr(conflict)));
+  EXPECT_THAT(Ok({"conflicts", "list", "--status", "resolved"}), HasSubstr(conflict));
+  std::string again;
+  EXPECT_EQ(Crmctl({"conflicts", "resolve", conflict, "--keep-server"}, &again), 1) << again;
+
+  // The owner's device receives the resolved amount like any change.
+  DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone2");
+  std::string cursor;
+  int64_t amount = 0;
+  for (const auto& c : Pull(phone, &cursor)) {
+    if (c.record().id() == "opp-alice-1") amount = c.values().opportunity().amount().amount_minor();
+  }
+  EXPECT_EQ(amount, 1450000);
+
+  EXPECT_THAT(Ok({"audit"}), HasSubstr("conflict_resolved"));
+}
+
+TEST_F(CrmctlTest, RevokedDeviceIsToldToWipe) {
+  DevSyncClient laptop(server_.address(), "demo", "bob", "bob-laptop");
+  std::string cursor;
+  Pull(laptop, &cursor);
+  EXPECT_THAT(Ok({"device", "revoke", "bob-laptop", "--reason", "stolen"}), HasSubstr("revoked"));
+  v1::PullRequest req;
+  req.mutable_client()->set_protocol_version(1);
+  v1::PullResponse resp;
+  std::multimap<std::string, std::string> trailers;
+  grpc::Status s = laptop.Pull(req, &resp, &trailers);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_EQ(trailers.count("crmsync-directive"), 1u);
+  EXPECT_EQ(trailers.find("crmsync-directive")->second, "wipe");
+  EXPECT_THAT(Ok({"devices", "--status", "revoked"}), HasSubstr("bob-laptop"));
+  std::string audit = Ok({"audit"});
+  EXPECT_THAT(audit, HasSubstr("login"));
+  EXPECT_THAT(audit, HasSubstr("device_revoked"));
+  EXPECT_THAT(audit, HasSubstr("stolen"));
+}
+
+TEST_F(CrmctlTest, StatusDirectoryAndWatch) {
+  std::string status = Ok({"status"});
+  EXPECT_THAT(status, HasSubstr("sqlite"));
+  EXPECT_THAT(status, HasSubstr("latest seq"));
+  EXPECT_THAT(Ok({"status", "--json"}), HasSubstr("\"store_kind\": \"sqlite\""));
+  EXPECT_THAT(Ok({"--json", "status"}), HasSubstr("\"store_kind\": \"sqlite\""));
+  std::string users = Ok({"users"});
+  EXPECT_THAT(users, HasSubstr("alice"));
+  EXPECT_THAT(users, HasSubstr("admin"));
+  EXPECT_THAT(Ok({"users", "--json"}), HasSubstr("\"username\": \"bob\""));
+  EXPECT_THAT(Ok({"stores"}), HasSubstr("store-paris"));
+  EXPECT_THAT(Ok({"stores", "upsert", "--id", "store-nice", "--name", "Nice", "--lat", "43.7",
+                  "--lon", "7.27"}),
+              HasSubstr("store-nice"));
+  EXPECT_THAT(Ok({"stores", "--json"}), HasSubstr("\"id\": \"store-nice\""));
+  EXPECT_THAT(Ok({"coupons"}), HasSubstr("WELCOME10"));
+  EXPECT_THAT(Ok({"coupons", "--at", "48.8606", "2.3376"}), HasSubstr("WELCOME10"));
+  EXPECT_THAT(Ok({"coupons", "--at", "45.7578", "4.8320"}), Not(HasSubstr("WELCOME10")));
+  EXPECT_THAT(Ok({"coupons", "--at", "45.7578", "4.8320", "--within-km", "500"}),
+              HasSubstr("WELCOME10"));
+  std::string json_file = dir_ + "/coupon.json";
+  std::ofstream(json_file) << R"({"id": "coupon-spring", "code": "SPRING5", "title": "5 % off",
+                                  "percent_off_bp": 500, "active": true})";
+  EXPECT_THAT(Ok({"coupons", "upsert", json_file}), HasSubstr("coupon-spring"));
+  EXPECT_THAT(Ok({"coupons", "--json"}), HasSubstr("SPRING5"));
+
+  std::string watch = Ok({"watch", "--iterations", "2", "--interval", "0.2"});
+  size_t first = watch.find("most behind");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_NE(watch.find("most behind", first + 1), std::string::npos) << watch;
+}
+
+TEST_F(CrmctlTest, ExitCodes) {
+  std::string out;
+  EXPECT_EQ(Crmctl({"devices", "--stale", "soon"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"no-such-command"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"conflicts", "resolve", "cf-1"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"--server", "127.0.0.1:1", "status"}, &out), 3) << out;
+  EXPECT_EQ(Crmctl({"device", "show", "no-such-device"}, &out), 5) << out;
+  EXPECT_EQ(Crmctl({"conflicts", "show", "cf-0000000000000000"}, &out), 5) << out;
+
+  // A sales rep's token is refused by every admin command.
+  auto channel = grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials());
+  auto auth = v1::AuthService::NewStub(channel);
+  v1::LoginRequest req;
+  req.set_tenant("demo");
+  req.set_username("alice");
+  req.set_password("alice-demo-password");
+  v1::LoginResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(auth->Login(&ctx, req, &resp).ok());
+  EXPECT_EQ(Crmctl({"--token", resp.tokens().access_token(), "status"}, &out), 4) << out;
+  EXPECT_EQ(Login("alice", &out), 4) << out;
+}
+
+TEST_F(CrmctlTest, HelpOnEveryCommand) {
+  for (std::vector<std::string> cmd :
+       std::vector<std::vector<std::string>>{{},
+                                             {"status"},
+                                             {"devices"},
+                                             {"device"},
+                                             {"device", "show"},
+                                             {"device", "revoke"},
+                                             {"device", "wipe"},
+                                             {"conflicts"},
+                                             {"conflicts", "list"},
+                                             {"conflicts", "show"},
+                                             {"conflicts", "resolve"},
+                                             {"users"},
+                                             {"users", "create"},
+                                             {"stores"},
+                                             {"stores", "upsert"},
+                                             {"coupons"},
+                                             {"coupons", "upsert"},
+                                             {"audit"},
+                                             {"watch"},
+                                             {"login"}}) {
+    cmd.push_back("--help");
+    std::string out;
+    EXPECT_EQ(Crmctl(cmd, &out), 0) << ::testing::PrintToString(cmd) << "\n" << out;
+    EXPECT_THAT(out, HasSubstr("Usage")) << ::testing::PrintToString(cmd);
+  }
+}
+
+}  // namespace
+}  // namespace crmsync::testing

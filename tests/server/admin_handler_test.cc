@@ -1,0 +1,338 @@
+// AdminService logic on both stores: conflicts (list, show, resolve),
+// stores and coupons, admin-only and tenant isolation.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "auth/audit_log.h"
+#include "handler_fixture.h"
+#include "logic/admin_handler.h"
+
+namespace crmsync::server::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class AdminHandlerTest : public HandlerTest {
+ protected:
+  void SetUp() override {
+    HandlerTest::SetUp();
+    if (HasFatalFailure()) return;
+    audit_ = std::make_unique<auth::AuditLog>(store_.get(), &clock_);
+    admin_ = NewHandler();
+  }
+  void TearDown() override {
+    admin_.reset();
+    audit_.reset();
+    HandlerTest::TearDown();
+  }
+  std::unique_ptr<AdminHandler> NewHandler() {
+    return std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(),
+                                          push_.get(), AdminHandler::Info{}, nullptr);
+  }
+
+  // An opportunity of alice's with an open manual conflict on its amount:
+  // alice wrote 2000, bob 3000 from the same base. Returns the conflict id.
+  std::string OpenAmountConflict(const std::string& opp_id = "opp-1") {
+    v1::Record opp;
+    opp.mutable_opportunity()->set_id(opp_id);
+    opp.mutable_opportunity()->set_name("Oven");
+    opp.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+    opp.mutable_opportunity()->mutable_amount()->set_amount_minor(1000);
+    opp.mutable_opportunity()->set_owner_user_id("alice");
+    opp.mutable_opportunity()->set_team_id("north");
+    opp.mutable_opportunity()->set_visibility(v1::VISIBILITY_TEAM);
+    clock_.Advance(10);
+    auto created = PushOk(Rep("alice", "dev-alice"), {alice_.Create(opp, clock_.NowMs())});
+    const v1::RecordState base = created.results(0).record();
+    v1::Record a, b;
+    a.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+    a.mutable_opportunity()->mutable_amount()->set_amount_minor(2000);
+    b.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+    b.mutable_opportunity()->mutable_amount()->set_amount_minor(3000);
+    PushOk(Rep("alice", "dev-alice"), {alice_.Update(base, a, {"amount"}, clock_.NowMs() + 1)});
+    auto resp =
+        PushOk(Rep("bob", "dev-bob"), {bob_.Update(base, b, {"amount"}, clock_.NowMs() + 2)});
+    EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_CONFLICT);
+    return resp.results(0).conflict_ids_size() > 0 ? resp.results(0).conflict_ids(0) : "";
+  }
+
+  int64_t Amount(const v1::RecordState& s) { return s.data().opportunity().amount().amount_minor(); }
+
+  std::vector<std::string> OpenConflictIds(const v1::ListConflictsRequest& req = {}) {
+    v1::ListConflictsResponse resp;
+    absl::Status s = admin_->ListConflicts(Admin(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    std::vector<std::string> ids;
+    for (const auto& c : resp.conflicts()) ids.push_back(c.id());
+    return ids;
+  }
+
+  absl::Status Resolve(const std::string& id, v1::Resolution how,
+                       v1::ResolveConflictResponse* resp, AdminHandler* handler = nullptr) {
+    v1::ResolveConflictRequest req;
+    req.set_conflict_id(id);
+    req.set_resolution(how);
+    return (handler ? handler : admin_.get())->ResolveConflict(Admin(), {"test"}, req, resp);
+  }
+
+  Device alice_{"dev-alice", "alice"};
+  Device bob_{"dev-bob", "bob"};
+  std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<AdminHandler> admin_;
+};
+
+TEST_P(AdminHandlerTest, TakeClientWritesTheClientValueAndResolvesTheConflict) {
+  const std::string id = OpenAmountConflict();
+  ASSERT_FALSE(id.empty());
+  EXPECT_THAT(OpenConflictIds(), ::testing::ElementsAre(id));
+
+  v1::GetConflictRequest get;
+  get.set_conflict_id(id);
+  v1::GetConflictResponse shown;
+  ASSERT_TRUE(admin_->GetConflict(Admin(), get, &shown).ok());
+  EXPECT_EQ(shown.conflict().field_path(), "amount");
+  EXPECT_EQ(Amount(shown.record()), 2000) << "the server value stays until resolved";
+
+  v1::ResolveConflictResponse resolved;
+  absl::Status s = Resolve(id, v1::RESOLUTION_TAKE_CLIENT, &resolved);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(resolved.conflict().status(), v1::CONFLICT_STATUS_RESOLVED);
+  EXPECT_EQ(resolved.conflict().resolved_by_user_id(), "admin");
+  EXPECT_EQ(Amount(resolved.record()), 3000);
+  EXPECT_TRUE(OpenConflictIds().empty());
+
+  v1::ListConflictsRequest closed;
+  closed.set_status(v1::CONFLICT_STATUS_RESOLVED);
+  EXPECT_THAT(OpenConflictIds(closed), ::testing::Contains(id));
+
+  // The owner's devices receive the new amount and the settled conflict.
+  std::string cursor;
+  bool saw_amount = false, saw_settled = false;
+  for (const auto& c : PullAll(Rep("alice", "dev-alice-2"), &cursor)) {
+    if (c.record().id() == "opp-1") saw_amount = c.values().opportunity().amount().amount_minor() == 3000;
+    if (c.record().id() == id) {
+      saw_settled = c.values().conflict().status() == v1::CONFLICT_STATUS_RESOLVED;
+    }
+  }
+  EXPECT_TRUE(saw_amount);
+  EXPECT_TRUE(saw_settled);
+
+  auto audit = store_->ListAudit(kTenant, "conflict_resolved", 0, 0, 10);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ((*audit)[0].target, "conflict:" + id);
+  EXPECT_EQ((*audit)[0].actor_user_id, "admin");
+
+  // A closed conflict cannot be resolved again.
+  v1::ResolveConflictResponse again;
+  EXPECT_EQ(Resolve(id, v1::RESOLUTION_KEEP_SERVER, &again).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_P(AdminHandlerTest, KeepServerDismissesAndCustomWritesTheChosenValue) {
+  const std::string first = OpenAmountConflict("opp-1");
+  const std::string second = OpenAmountConflict("opp-2");
+  v1::ResolveConflictResponse kept;
+  ASSERT_TRUE(Resolve(first, v1::RESOLUTION_KEEP_SERVER, &kept).ok());
+  EXPECT_EQ(kept.conflict().status(), v1::CONFLICT_STATUS_DISMISSED);
+  EXPECT_EQ(Amount(kept.record()), 2000);
+
+  v1::ResolveConflictRequest custom;
+  custom.set_conflict_id(second);
+  custom.set_resolution(v1::RESOLUTION_CUSTOM);
+  custom.mutable_value()->mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+  custom.mutable_value()->mutable_opportunity()->mutable_amount()->set_amount_minor(2500);
+  v1::ResolveConflictResponse resp;
+  absl::Status s = admin_->ResolveConflict(Admin(), {"test"}, custom, &resp);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(resp.conflict().status(), v1::CONFLICT_STATUS_RESOLVED);
+  EXPECT_EQ(Amount(resp.record()), 2500);
+
+  v1::ResolveConflictRequest empty;
+  empty.set_conflict_id(OpenAmountConflict("opp-3"));
+  empty.set_resolution(v1::RESOLUTION_CUSTOM);
+  EXPECT_EQ(admin_->ResolveConflict(Admin(), {"test"}, empty, &resp).code(),
+            absl::StatusCode::kInvalidArgument);
+  empty.set_resolution(v1::RESOLUTION_UNSPECIFIED);
+  EXPECT_EQ(admin_->ResolveConflict(Admin(), {"test"}, empty, &resp).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(AdminHandlerTest, UnknownConflictIsNotFoundAndFiltersApply) {
+  const std::string id = OpenAmountConflict();
+  v1::ResolveConflictResponse resp;
+  EXPECT_EQ(Resolve("cf-nope", v1::RESOLUTION_TAKE_CLIENT, &resp).code(),
+            absl::StatusCode::kNotFound);
+  v1::GetConflictRequest get;
+  get.set_conflict_id("cf-nope");
+  v1::GetConflictResponse shown;
+  EXPECT_EQ(admin_->GetConflict(Admin(), get, &shown).code(), absl::StatusCode::kNotFound);
+
+  v1::ListConflictsRequest by_owner;
+  by_owner.set_owner_user_id("alice");
+  EXPECT_THAT(OpenConflictIds(by_owner), ::testing::ElementsAre(id));
+  by_owner.set_owner_user_id("bob");
+  EXPECT_TRUE(OpenConflictIds(by_owner).empty());
+  v1::ListConflictsRequest by_record;
+  by_record.mutable_record()->set_entity_type(v1::ENTITY_TYPE_OPPORTUNITY);
+  by_record.mutable_record()->set_id("opp-other");
+  EXPECT_TRUE(OpenConflictIds(by_record).empty());
+}
+
+TEST_P(AdminHandlerTest, OnlyAdminsOfTheSameTenant) {
+  const std::string id = OpenAmountConflict();
+  v1::ListConflictsResponse list;
+  EXPECT_EQ(admin_->ListConflicts(Manager(), {}, &list).code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::ResolveConflictRequest req;
+  req.set_conflict_id(id);
+  req.set_resolution(v1::RESOLUTION_TAKE_CLIENT);
+  v1::ResolveConflictResponse resp;
+  EXPECT_EQ(admin_->ResolveConflict(Rep("alice", "dev-alice"), {}, req, &resp).code(),
+            absl::StatusCode::kPermissionDenied);
+
+  ASSERT_TRUE(store_->PutTenant({"t-other", "other", "Other"}).ok());
+  Principal stranger{"t-other", "admin", v1::ROLE_ADMIN, "", "", ""};
+  ASSERT_TRUE(admin_->ListConflicts(stranger, {}, &list).ok());
+  EXPECT_EQ(list.conflicts_size(), 0);
+  EXPECT_EQ(admin_->ResolveConflict(stranger, {}, req, &resp).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(OpenConflictIds(), ::testing::ElementsAre(id)) << "untouched in its own tenant";
+}
+
+TEST_P(AdminHandlerTest, AdminDeviceSequenceContinuesAcrossHandlerInstances) {
+  // Two handlers on one store stand for two server instances (or a restart).
+  auto other = NewHandler();
+  v1::ResolveConflictResponse resp;
+  absl::Status s = Resolve(OpenAmountConflict("opp-1"), v1::RESOLUTION_TAKE_CLIENT, &resp);
+  ASSERT_TRUE(s.ok()) << s;
+  s = Resolve(OpenAmountConflict("opp-2"), v1::RESOLUTION_TAKE_CLIENT, &resp, other.get());
+  ASSERT_TRUE(s.ok()) << s << " (a reused client_seq would be rejected)";
+  EXPECT_EQ(Amount(resp.record()), 3000);
+  auto claimed = [&] {
+    int64_t n = -1;
+    EXPECT_TRUE(store_->Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+                  auto v = tx.GetClaim(kAdminSeqClaim);
+                  if (!v.ok()) return v.status();
+                  n = *v;
+                  return absl::OkStatus();
+                }).ok());
+    return n;
+  }();
+  EXPECT_EQ(claimed, 2);
+  // The server's writer is not a device an operator must watch.
+  v1::ListDevicesResponse devices;
+  ASSERT_TRUE(admin_->ListDevices(Admin(), {}, &devices).ok());
+  for (const auto& d : devices.devices()) EXPECT_NE(d.id(), kAdminDeviceId);
+}
+
+TEST_P(AdminHandlerTest, StoresAreUpsertedAsSyncedRecords) {
+  v1::UpsertStoreRequest req;
+  req.mutable_store()->set_id("store-9");
+  req.mutable_store()->set_name("Nice Massena");
+  req.mutable_store()->mutable_location()->set_latitude(43.6975);
+  req.mutable_store()->mutable_location()->set_longitude(7.2700);
+  req.mutable_store()->set_time_zone("Europe/Paris");
+  v1::UpsertStoreResponse resp;
+  absl::Status s = admin_->UpsertStore(Admin(), {"test"}, req, &resp);
+  ASSERT_TRUE(s.ok()) << s;
+  req.mutable_store()->set_name("Nice Masséna");
+  req.mutable_store()->clear_time_zone();
+  s = admin_->UpsertStore(Admin(), {"test"}, req, &resp);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(resp.store().name(), "Nice Masséna");
+  EXPECT_EQ(resp.store().time_zone(), "") << "an upsert replaces the store";
+
+  v1::ListStoresResponse list;
+  ASSERT_TRUE(admin_->ListStores(Admin(), {}, &list).ok());
+  ASSERT_EQ(list.stores_size(), 1);
+  EXPECT_EQ(list.stores(0).name(), "Nice Masséna");
+
+  req.mutable_store()->set_name("");
+  EXPECT_EQ(admin_->UpsertStore(Admin(), {}, req, &resp).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(admin_->UpsertStore(Manager(), {}, req, &resp).code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_P(AdminHandlerTest, CouponsFilteredByDistanceAndActivity) {
+  const int64_t now_s = clock_.NowMs() / 1000;
+  v1::UpsertStoreRequest store;
+  store.mutable_store()->set_id("store-lyon");
+  store.mutable_store()->set_name("Lyon");
+  store.mutable_store()->mutable_location()->set_latitude(45.7578);
+  store.mutable_store()->mutable_location()->set_longitude(4.8320);
+  v1::UpsertStoreResponse stored;
+  ASSERT_TRUE(admin_->UpsertStore(Admin(), {}, store, &stored).ok());
+
+  auto coupon = [&](const std::string& id) {
+    v1::UpsertCouponRequest req;
+    v1::Coupon* c = req.mutable_coupon();
+    c->set_id(id);
+    c->set_code(id + "-CODE");
+    c->set_title(id);
+    c->set_percent_off_bp(1000);
+    c->mutable_valid_from()->set_seconds(now_s - 3600);
+    c->mutable_valid_until()->set_seconds(now_s + 3600);
+    c->set_active(true);
+    return req;
+  };
+  v1::UpsertCouponResponse resp;
+  auto paris = coupon("paris");  // a 5 km circle around central Paris
+  paris.mutable_coupon()->mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(48.8566);
+  paris.mutable_coupon()->mutable_geofence()->mutable_circle()->mutable_center()->set_longitude(2.3522);
+  paris.mutable_coupon()->mutable_geofence()->mutable_circle()->set_radius_m(5000);
+  ASSERT_TRUE(admin_->UpsertCoupon(Admin(), {}, paris, &resp).ok());
+  auto lyon = coupon("lyon");  // redeemable at the Lyon store
+  lyon.mutable_coupon()->add_store_ids("store-lyon");
+  ASSERT_TRUE(admin_->UpsertCoupon(Admin(), {}, lyon, &resp).ok());
+  auto expired = coupon("expired");
+  expired.mutable_coupon()->mutable_valid_until()->set_seconds(now_s - 60);
+  absl::Status s = admin_->UpsertCoupon(Admin(), {}, expired, &resp);
+  ASSERT_TRUE(s.ok()) << s;
+
+  auto ids = [&](const v1::ListCouponsRequest& req) {
+    v1::ListCouponsResponse list;
+    absl::Status st = admin_->ListCoupons(Admin(), req, &list);
+    EXPECT_TRUE(st.ok()) << st;
+    std::vector<std::string> out;
+    for (const auto& c : list.coupons()) out.push_back(c.id());
+    return out;
+  };
+  using ::testing::UnorderedElementsAre;
+  EXPECT_THAT(ids({}), UnorderedElementsAre("paris", "lyon"));
+  v1::ListCouponsRequest all;
+  all.set_include_inactive(true);
+  EXPECT_THAT(ids(all), UnorderedElementsAre("paris", "lyon", "expired"));
+  v1::ListCouponsRequest at_louvre;  // ~2 km from the circle's centre
+  at_louvre.mutable_at()->set_latitude(48.8606);
+  at_louvre.mutable_at()->set_longitude(2.3376);
+  EXPECT_THAT(ids(at_louvre), UnorderedElementsAre("paris"));
+  v1::ListCouponsRequest versailles;  // ~18 km from the centre, ~13 km from the edge
+  versailles.mutable_at()->set_latitude(48.8049);
+  versailles.mutable_at()->set_longitude(2.1204);
+  EXPECT_TRUE(ids(versailles).empty());
+  versailles.set_within_km(10);
+  EXPECT_TRUE(ids(versailles).empty());
+  versailles.set_within_km(15);
+  EXPECT_THAT(ids(versailles), UnorderedElementsAre("paris"));
+  v1::ListCouponsRequest near_lyon;
+  near_lyon.mutable_at()->set_latitude(45.76);
+  near_lyon.mutable_at()->set_longitude(4.84);
+  near_lyon.set_within_km(2);
+  EXPECT_THAT(ids(near_lyon), UnorderedElementsAre("lyon"));
+
+  // Deactivating is a replace with active = false (a proto3 default).
+  lyon.mutable_coupon()->set_active(false);
+  s = admin_->UpsertCoupon(Admin(), {}, lyon, &resp);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_FALSE(resp.coupon().active());
+  EXPECT_THAT(ids({}), UnorderedElementsAre("paris"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, AdminHandlerTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace crmsync::server::testing
