@@ -111,7 +111,7 @@ constexpr Statement kStatements[] = {
 
     {kReadSince,
      "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND version > $2 "
-     "ORDER BY version, entity_type, record_id LIMIT $3"},
+     "ORDER BY version LIMIT $3"},  // unique per tenant: an index range scan
     // One statement, so the record and its history come from one snapshot.
     {kScopeAt,
      "SELECT r.created_version, r.state, "
