@@ -158,7 +158,9 @@ TEST_F(CrmctlTest, OperatorFindsTheMostBehindDeviceAndResolvesItsConflict) {
               ::testing::ElementsAre("bob-laptop"));
   EXPECT_TRUE(DeviceIds(Ok({"devices", "--stale", "1h", "--json"})).empty())
       << "every device was in contact just now";
-  EXPECT_THAT(Ok({"device", "show", "alice-tablet"}), HasSubstr("u-alice"));
+  std::string tablet = Ok({"device", "show", "alice-tablet"});
+  EXPECT_THAT(tablet, HasSubstr("u-alice"));
+  EXPECT_THAT(tablet, HasSubstr("1 open")) << "open conflicts on records of its user";
 
   // 2. Its open conflicts.
   std::string listed = Ok({"conflicts", "list", "--device", "alice-tablet"});

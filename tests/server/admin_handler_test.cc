@@ -67,6 +67,22 @@ class AdminHandlerTest : public HandlerTest {
     return ids;
   }
 
+  // Device.pending_conflicts as ListDevices and GetDevice report it.
+  int64_t PendingConflicts(const std::string& device) {
+    v1::ListDevicesResponse list;
+    EXPECT_TRUE(admin_->ListDevices(Admin(), {}, &list).ok());
+    int64_t listed = -1;
+    for (const auto& d : list.devices()) {
+      if (d.id() == device) listed = d.pending_conflicts();
+    }
+    v1::GetDeviceRequest req;
+    req.set_device_id(device);
+    v1::GetDeviceResponse one;
+    EXPECT_TRUE(admin_->GetDevice(Admin(), req, &one).ok());
+    EXPECT_EQ(one.device().pending_conflicts(), listed);
+    return listed;
+  }
+
   absl::Status Resolve(const std::string& id, v1::Resolution how,
                        v1::ResolveConflictResponse* resp, AdminHandler* handler = nullptr) {
     v1::ResolveConflictRequest req;
@@ -85,6 +101,8 @@ TEST_P(AdminHandlerTest, TakeClientWritesTheClientValueAndResolvesTheConflict) {
   const std::string id = OpenAmountConflict();
   ASSERT_FALSE(id.empty());
   EXPECT_THAT(OpenConflictIds(), ::testing::ElementsAre(id));
+  EXPECT_EQ(PendingConflicts("dev-alice-2"), 1) << "alice owns the record";
+  EXPECT_EQ(PendingConflicts("dev-bob"), 0);
 
   v1::GetConflictRequest get;
   get.set_conflict_id(id);
@@ -100,6 +118,7 @@ TEST_P(AdminHandlerTest, TakeClientWritesTheClientValueAndResolvesTheConflict) {
   EXPECT_EQ(resolved.conflict().resolved_by_user_id(), "admin");
   EXPECT_EQ(Amount(resolved.record()), 3000);
   EXPECT_TRUE(OpenConflictIds().empty());
+  EXPECT_EQ(PendingConflicts("dev-alice-2"), 0);
 
   v1::ListConflictsRequest closed;
   closed.set_status(v1::CONFLICT_STATUS_RESOLVED);

@@ -1,6 +1,7 @@
 #include "admin_handler.h"
 
 #include <algorithm>
+#include <map>
 
 #include "auth/crypto.h"
 #include "store/store_codec.h"
@@ -69,6 +70,28 @@ void FillLag(v1::Device* d, int64_t latest_seq) {
   d->set_cursor_lag(std::max<int64_t>(0, latest_seq - d->cursor_seq()));
 }
 
+// Open conflicts per owner of the conflicted record (Device.pending_conflicts
+// counts those of the device's user): one scan of the change feed.
+absl::StatusOr<std::map<std::string, int64_t>> OpenConflictsByOwner(Store* store,
+                                                                    const std::string& tenant) {
+  std::map<std::string, int64_t> counts;
+  auto scanned = ScanRecords(store, tenant, v1::ENTITY_TYPE_CONFLICT, 0,
+                             [&](const v1::RecordState& state) {
+                               const v1::Conflict& c = state.data().conflict();
+                               if (c.status() == v1::CONFLICT_STATUS_OPEN) {
+                                 ++counts[c.owner_user_id()];
+                               }
+                               return true;
+                             });
+  if (!scanned.ok()) return scanned.status();
+  return counts;
+}
+
+int64_t CountFor(const std::map<std::string, int64_t>& counts, const std::string& key) {
+  auto it = counts.find(key);
+  return it == counts.end() ? 0 : it->second;
+}
+
 }  // namespace
 
 bool IsErased(const v1::RecordState& state) {
@@ -134,6 +157,9 @@ absl::Status AdminHandler::ListDevices(const Principal& who, const v1::ListDevic
     FillLag(&d, *latest);
     picked.push_back(std::move(d));
   }
+  auto conflicts = OpenConflictsByOwner(store_, who.tenant_id);
+  if (!conflicts.ok()) return conflicts.status();
+  for (v1::Device& d : picked) d.set_pending_conflicts(CountFor(*conflicts, d.user_id()));
   std::stable_sort(picked.begin(), picked.end(), [](const v1::Device& a, const v1::Device& b) {
     if (a.cursor_lag() != b.cursor_lag()) return a.cursor_lag() > b.cursor_lag();
     return a.id() < b.id();
@@ -157,6 +183,10 @@ absl::Status AdminHandler::GetDevice(const Principal& who, const v1::GetDeviceRe
   if (!latest.ok()) return latest.status();
   *resp->mutable_device() = (*device)->device;
   FillLag(resp->mutable_device(), *latest);
+  auto conflicts = OpenConflictsByOwner(store_, who.tenant_id);
+  if (!conflicts.ok()) return conflicts.status();
+  resp->mutable_device()->set_pending_conflicts(
+      CountFor(*conflicts, resp->device().user_id()));
   return absl::OkStatus();
 }
 
