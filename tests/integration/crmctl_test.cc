@@ -194,6 +194,22 @@ TEST_F(CrmctlTest, OperatorFindsTheMostBehindDeviceAndResolvesItsConflict) {
   EXPECT_THAT(Ok({"audit"}), HasSubstr("conflict_resolved"));
 }
 
+TEST_F(CrmctlTest, ResolveWithAChosenValue) {
+  const std::string conflict = SetUpDevicesAndConflict();
+  ASSERT_FALSE(conflict.empty());
+  std::string out;
+  EXPECT_EQ(Crmctl({"conflicts", "resolve", conflict, "--value", "{not json"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"conflicts", "resolve", conflict, "--value", "{}", "--take-client"}, &out), 2)
+      << out;
+  EXPECT_EQ(Crmctl({"conflicts", "resolve", conflict, "--value", "{}"}, &out), 2)
+      << "a value without the entity is refused by the server: " << out;
+  Ok({"conflicts", "resolve", conflict, "--value",
+      R"({"opportunity": {"amount": {"currency_code": "EUR", "amount_minor": "1400000"}}})"});
+  std::string after = Ok({"conflicts", "show", conflict, "--json"});
+  EXPECT_THAT(after, HasSubstr("\"status\": \"CONFLICT_STATUS_RESOLVED\""));
+  EXPECT_THAT(after, HasSubstr("\"amount_minor\": \"1400000\""));
+}
+
 TEST_F(CrmctlTest, RevokedDeviceIsToldToWipe) {
   DevSyncClient laptop(server_.address(), "demo", "bob", "bob-laptop");
   std::string cursor;

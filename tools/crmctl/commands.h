@@ -35,9 +35,10 @@ int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& d
 int CmdConflictsList(const Connection& c, const Output& out, const std::string& owner,
                      const std::string& status, const std::string& device);
 int CmdConflictShow(const Connection& c, const Output& out, const std::string& conflict_id);
-// resolution: "keep-server" or "take-client".
+// resolution: "keep-server", "take-client" or "custom" (then `value_json`
+// is the chosen value, a crmsync.v1.Record in JSON).
 int CmdConflictResolve(const Connection& c, const Output& out, const std::string& conflict_id,
-                       const std::string& resolution);
+                       const std::string& resolution, const std::string& value_json = "");
 
 int CmdUsers(const Connection& c, const Output& out);
 int CmdUserCreate(const Connection& c, const Output& out, const std::string& username,

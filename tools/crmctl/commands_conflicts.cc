@@ -1,4 +1,6 @@
 // crmctl conflicts list|show|resolve.
+#include <google/protobuf/util/json_util.h>
+
 #include <cstdio>
 
 #include "commands.h"
@@ -101,19 +103,29 @@ int CmdConflictShow(const Connection& c, const Output& out, const std::string& c
               cf.server_provenance().device_id().c_str(), ValueText(cf.client_value()).c_str(),
               cf.client_provenance().author_user_id().c_str(),
               cf.client_provenance().device_id().c_str(), FormatTime(cf.created_at()).c_str());
-  std::printf("resolve    crmctl conflicts resolve %s --keep-server | --take-client\n",
+  std::printf("resolve    crmctl conflicts resolve %s --keep-server | --take-client | --value JSON\n",
               cf.id().c_str());
   return kExitOk;
 }
 
 int CmdConflictResolve(const Connection& c, const Output& out, const std::string& conflict_id,
-                       const std::string& resolution) {
+                       const std::string& resolution, const std::string& value_json) {
   v1::ResolveConflictRequest req;
   req.set_conflict_id(conflict_id);
-  if (resolution == "keep-server") req.set_resolution(v1::RESOLUTION_KEEP_SERVER);
-  else if (resolution == "take-client") req.set_resolution(v1::RESOLUTION_TAKE_CLIENT);
-  else {
-    std::fprintf(stderr, "crmctl: choose --keep-server or --take-client\n");
+  if (resolution == "keep-server") {
+    req.set_resolution(v1::RESOLUTION_KEEP_SERVER);
+  } else if (resolution == "take-client") {
+    req.set_resolution(v1::RESOLUTION_TAKE_CLIENT);
+  } else if (resolution == "custom") {
+    req.set_resolution(v1::RESOLUTION_CUSTOM);
+    auto parsed = google::protobuf::util::JsonStringToMessage(value_json, req.mutable_value());
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "crmctl: --value is not a crmsync.v1.Record in JSON: %s\n",
+                   std::string(parsed.message()).c_str());
+      return kExitUsage;
+    }
+  } else {
+    std::fprintf(stderr, "crmctl: choose --keep-server, --take-client or --value JSON\n");
     return kExitUsage;
   }
   auto stub = v1::AdminService::NewStub(c.channel());

@@ -170,19 +170,26 @@ int main(int argc, char** argv) {
   });
   auto* cresolve = conflicts->add_subcommand("resolve", "Settle a conflict");
   bool keep_server = false, take_client = false;
+  std::string custom_value;
   cresolve->add_option("conflict_id", conflict_id, "Conflict id")->required();
   auto* ks = cresolve->add_flag("--keep-server", keep_server, "Keep the server's value");
   auto* tc = cresolve->add_flag("--take-client", take_client, "Write the device's value");
+  auto* cv = cresolve->add_option(
+      "--value", custom_value,
+      "Write this value instead: a crmsync.v1.Record in JSON holding the conflicted field, "
+      "e.g. '{\"opportunity\":{\"amount\":{\"currency_code\":\"EUR\",\"amount_minor\":"
+      "\"1400000\"}}}'");
   ks->excludes(tc);
+  ks->excludes(cv);
+  tc->excludes(cv);
   cresolve->callback([&] {
-    if (!keep_server && !take_client) {
-      std::fprintf(stderr, "crmctl: choose --keep-server or --take-client\n");
+    if (!keep_server && !take_client && custom_value.empty()) {
+      std::fprintf(stderr, "crmctl: choose --keep-server, --take-client or --value JSON\n");
       code = kExitUsage;
       return;
     }
-    if (auto c = connect()) {
-      code = CmdConflictResolve(*c, out, conflict_id, keep_server ? "keep-server" : "take-client");
-    }
+    const std::string how = keep_server ? "keep-server" : take_client ? "take-client" : "custom";
+    if (auto c = connect()) code = CmdConflictResolve(*c, out, conflict_id, how, custom_value);
   });
 
   auto* users = app.add_subcommand("users", "Users of the tenant (list, create)");
