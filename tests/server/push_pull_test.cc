@@ -145,7 +145,7 @@ TEST_P(HandlerTest, PullSendsOnlyTheFieldsChangedSinceTheCursor) {
   EXPECT_TRUE(PullAll(Rep("alice", "dev-alice-2"), &cursor).empty());
 }
 
-TEST_P(HandlerTest, DeletedRecordArrivesAsTombstoneOnlyForDevicesThatHadIt) {
+TEST_P(HandlerTest, DeletedRecordArrivesAsTombstone) {
   Device phone("dev-alice", "alice");
   auto created = PushOk(Rep("alice", "dev-alice"),
                         {phone.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
@@ -156,9 +156,25 @@ TEST_P(HandlerTest, DeletedRecordArrivesAsTombstoneOnlyForDevicesThatHadIt) {
   auto changes = PullAll(Rep("alice", "dev-alice-2"), &cursor);
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].kind(), v1::CHANGE_KIND_TOMBSTONE);
+  // A bootstrapping device gets the tombstone too (it may hold the record
+  // from its own push results), never the deleted data.
   std::string fresh;
-  EXPECT_TRUE(PullAll(Rep("alice", "dev-alice-2"), &fresh).empty())
-      << "a bootstrapping device never held the record and needs no tombstone";
+  auto bootstrap = PullAll(Rep("alice", "dev-alice-2"), &fresh);
+  ASSERT_EQ(bootstrap.size(), 1u);
+  EXPECT_EQ(bootstrap[0].kind(), v1::CHANGE_KIND_TOMBSTONE);
+  EXPECT_FALSE(bootstrap[0].values().has_lead());
+}
+
+TEST_P(HandlerTest, DeviceThatCreatedARecordBeforeItsFirstPullLearnsOfItsDeletion) {
+  Device phone("dev-alice", "alice"), m("dev-maria", "maria");
+  // A new device creates a lead offline and pushes before it ever pulled.
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {phone.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
+  PushOk(Manager(), {m.Delete(created.results(0).record(), kStartMs + 1)});
+  std::string cursor;
+  auto changes = PullAll(Rep("alice", "dev-alice"), &cursor);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind(), v1::CHANGE_KIND_TOMBSTONE);
 }
 
 TEST_P(HandlerTest, RepsSeeOwnAndTeamVisibleRecordsOnly) {

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -84,6 +86,19 @@ class SimWorld::Transport final : public client::Transport {
     }
     if (!s.ok()) return Failure(s);
     world_->ObserveResults(device_->id, *response);
+    if (const char* trace = std::getenv("CRMSYNC_SIM_TRACE")) {
+      for (int i = 0; i < response->results_size(); ++i) {
+        const auto& m = request.mutations(i);
+        const auto& r = response->results(i);
+        if (m.record().id().find(trace) != std::string::npos) {
+          std::fprintf(stderr, "trace: %s push #%lld %s base=v%lld -> %s seq=%lld rec=v%lld%s\n",
+                       device_->id.c_str(), (long long)m.client_seq(),
+                       v1::Operation_Name(m.operation()).c_str(), (long long)m.base_version(),
+                       v1::MutationOutcome_Name(r.outcome()).c_str(), (long long)r.change_seq(),
+                       (long long)r.record().version(), r.record().deleted() ? " deleted" : "");
+        }
+      }
+    }
     if (Fault(world_->options_.lose_response_pct, "fault_response_lost")) {
       response->Clear();
       return Failure(absl::UnavailableError("simulated network: response lost after commit"));
@@ -98,6 +113,15 @@ class SimWorld::Transport final : public client::Transport {
     }
     absl::Status s = world_->pull_->Pull(device_->principal, request, response);
     if (!s.ok()) return Failure(s);
+    if (const char* trace = std::getenv("CRMSYNC_SIM_TRACE")) {
+      for (const auto& c : response->changes()) {
+        if (c.record().id().find(trace) != std::string::npos) {
+          std::fprintf(stderr, "trace: %s pull cursor=%s -> %s v%lld\n", device_->id.c_str(),
+                       request.cursor().c_str(), v1::ChangeKind_Name(c.kind()).c_str(),
+                       (long long)c.version());
+        }
+      }
+    }
     if (Fault(world_->options_.lose_response_pct, "fault_response_lost")) {
       response->Clear();
       return Failure(absl::UnavailableError("simulated network: response lost"));

@@ -70,32 +70,28 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       }
 
       // A device that wrote the record after its cursor holds a copy from
-      // its push result, even if the record was not (or no longer) in its
-      // scope: an offline edit accepted under the reassignment grace rule.
-      if (!was_in && !now_in && !who.device_id.empty()) {
+      // its push results even if the feed never showed the record to it: a
+      // record it created before its first pull, or an offline edit
+      // accepted under the reassignment grace rule.
+      bool wrote = false;
+      if (!was_in && !who.device_id.empty()) {
         for (const auto& [path, field] : s.fields()) {
           if (field.version() > *cursor && field.provenance().device_id() == who.device_id) {
-            was_in = true;
+            wrote = true;
             break;
           }
         }
       }
 
       if (s.deleted()) {
-        if (was_in && IsErased(s)) {
-          // Erasure (docs/protocol.md, "Erasure"): the device drops the
-          // record and any local copy of its values.
-          v1::Change* erased = response->add_changes();
-          erased->set_seq(s.version());
-          erased->set_kind(v1::CHANGE_KIND_ERASED);
-          *erased->mutable_record() = s.ref();
-          erased->set_version(s.version());
-        } else if (was_in) {
+        // Tombstones keep their scope keys: a device that may hold the
+        // record gets one (one too many is harmless, one too few is not).
+        if (was_in || now_in || wrote) {
           *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/false);
         }
       } else if (now_in) {
         *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/!was_in);
-      } else if (was_in && !options_.broken_skip_left_scope) {
+      } else if ((was_in || wrote) && !options_.broken_skip_left_scope) {
         v1::Change* left = response->add_changes();
         left->set_seq(s.version());
         left->set_kind(v1::CHANGE_KIND_LEFT_SCOPE);

@@ -72,7 +72,19 @@ class BatchApplier {
       return ApplyNew(m);
     }
     if (*applied) {
-      if ((*applied)->payload_hash == hash) return (*applied)->result;  // a retry
+      if ((*applied)->payload_hash == hash) {
+        // A retry: the original result, with the record as it is now. The
+        // stored snapshot may be older than what the device has pulled since
+        // (a later edit, a deletion); rebasing on it would go backwards.
+        v1::MutationResult r = (*applied)->result;
+        r.clear_record();
+        auto now = tx_->GetRecord(m.record());
+        if (!now.ok()) return now.status();
+        if (now->has_value() && CanRead(who_, (*now)->ref().entity_type(), (*now)->scope())) {
+          *r.mutable_record() = **now;
+        }
+        return r;
+      }
       // Not stored: the original result under this client_seq stays.
       return Rejected(m, v1::REJECT_REASON_CLIENT_SEQ_REUSED,
                       "client_seq " + std::to_string(m.client_seq()) +
