@@ -314,5 +314,45 @@ TEST_F(CrmctlTest, HelpOnEveryCommand) {
   }
 }
 
+// The production path: TLS with the development CA, login, then a command.
+TEST(CrmctlTlsTest, LogsInAndServesOverTlsTrustingTheCa) {
+  const std::string dir = MakeTempDir("crmsync-crmctl-tls-");
+  std::string out;
+  ASSERT_EQ(RunCommand({"/bin/bash", std::string(CRMSYNC_SOURCE_DIR) + "/deploy/make-dev-certs.sh",
+                        dir + "/certs"},
+                       &out),
+            0)
+      << out;
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--tls-cert", dir + "/certs/server.pem", "--tls-key",
+                            dir + "/certs/server.key", "--token-key", dir + "/certs/token.key",
+                            "--demo-tenant", "--password-iterations", "1000", "--store",
+                            "sqlite:" + dir + "/crm.db"},
+                           &error))
+      << error;
+  const std::string config = dir + "/crmctl.toml";
+  const std::string ca = dir + "/certs/ca.pem";
+  EXPECT_EQ(RunCommand({"/bin/sh", "-c",
+                        "printf 'admin-demo-password\\n' | '" CRMSYNC_CRMCTL_PATH "' --config '" +
+                            config + "' --server " + server.address() + " --ca '" + ca +
+                            "' login --tenant demo --user admin --password-stdin"},
+                       &out),
+            0)
+      << out;
+  auto crmctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {CRMSYNC_CRMCTL_PATH, "--config", config, "--server",
+                               server.address()});
+    return RunCommand(args, &out);
+  };
+  EXPECT_EQ(crmctl({"--ca", ca, "status"}), 0) << out;
+  EXPECT_THAT(out, HasSubstr("sqlite"));
+  EXPECT_EQ(crmctl({"status"}), 3) << "the server's certificate is not trusted without --ca: "
+                                   << out;
+  EXPECT_EQ(crmctl({"--insecure", "status"}), 3) << "plaintext to a TLS listener: " << out;
+  server.Stop(SIGTERM);
+  RemoveTree(dir);
+}
+
 }  // namespace
 }  // namespace crmsync::testing
