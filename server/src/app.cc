@@ -8,6 +8,7 @@
 #include "auth/demo_credentials.h"
 #include "auth/token_authenticator.h"
 #include "demo_tenant.h"
+#include "logic/pruner.h"
 #include "metrics/grpc_interceptor.h"
 #include "notify/pg_notifier.h"
 
@@ -16,6 +17,12 @@ namespace crmsync::server {
 SyncdApp::SyncdApp(ServerConfig config) : config_(std::move(config)) {}
 
 SyncdApp::~SyncdApp() {
+  {
+    std::lock_guard<std::mutex> lock(prune_mu_);
+    stopping_ = true;
+  }
+  prune_cv_.notify_all();
+  if (prune_thread_.joinable()) prune_thread_.join();
   // Order matters: the server first (no more calls), then the service
   // (streams), then the pool (queued work), then handlers and the store.
   grpc_.reset();
@@ -96,12 +103,37 @@ absl::Status SyncdApp::Start() {
       [notifier](const std::string& tenant, int64_t seq) { notifier->Publish(tenant, seq); });
   auth_service_ = std::make_unique<AuthServiceImpl>(auth_handler_.get(), api_auth_, pool_.get());
   admin_service_ = std::make_unique<AdminServiceImpl>(admin_.get(), api_auth_, pool_.get());
+  if (config_.prune_interval_minutes > 0) prune_thread_ = std::thread([this] { PruneLoop(); });
   grpc_ = std::make_unique<GrpcServer>(config_);
   grpc_->AddService(sync_service_.get());
   grpc_->AddService(auth_service_.get());
   grpc_->AddService(admin_service_.get());
   grpc_->AddInterceptor(std::make_unique<MetricsInterceptorFactory>(&metrics_));
   return grpc_->Start();
+}
+
+void SyncdApp::PruneLoop() {
+  const auto interval = std::chrono::minutes(config_.prune_interval_minutes);
+  const int64_t retention_ms = int64_t{config_.retention_hours} * 3600 * 1000;
+  std::unique_lock<std::mutex> lock(prune_mu_);
+  while (!prune_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
+    lock.unlock();
+    auto tenants = store_->ListTenants();
+    if (!tenants.ok()) {
+      spdlog::warn("pruning skipped: {}", std::string(tenants.status().message()));
+    } else {
+      for (const TenantRow& t : *tenants) {
+        auto report = PruneTenant(store_.get(), t.id, clock_.NowMs(), retention_ms);
+        if (!report.ok()) {
+          spdlog::warn("pruning tenant {} failed: {}", t.slug, std::string(report.status().message()));
+        } else if (report->rows_removed > 0) {
+          spdlog::info("pruned tenant {} through seq {}: {} rows", t.slug, report->horizon,
+                       report->rows_removed);
+        }
+      }
+    }
+    lock.lock();
+  }
 }
 
 void SyncdApp::DeclareMetrics() {

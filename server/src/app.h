@@ -4,6 +4,9 @@
 #define CRMSYNC_SERVER_APP_H_
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -48,6 +51,8 @@ class SyncdApp {
 
  private:
   void DeclareMetrics();
+  // Prunes every tenant's history each --prune-interval-minutes.
+  void PruneLoop();
 
   ServerConfig config_;
   SystemClock clock_;
@@ -79,6 +84,10 @@ class SyncdApp {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<SyncServiceImpl> sync_service_;
   std::unique_ptr<GrpcServer> grpc_;
+  std::mutex prune_mu_;
+  std::condition_variable prune_cv_;
+  bool stopping_ = false;
+  std::thread prune_thread_;
 };
 
 }  // namespace crmsync::server

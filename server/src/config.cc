@@ -127,6 +127,17 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
                  "any free port; empty = off). Keep it on loopback or a private network")
       ->envname("CRMSYNC_METRICS_LISTEN")
       ->capture_default_str();
+  app.add_option("--retention-hours", config->retention_hours,
+                 "Keep change history (tombstones, scope history) for devices silent this long; "
+                 "devices silent for longer re-bootstrap (reset-required)")
+      ->envname("CRMSYNC_RETENTION_HOURS")
+      ->check(CLI::Range(1, 24 * 3650))
+      ->capture_default_str();
+  app.add_option("--prune-interval-minutes", config->prune_interval_minutes,
+                 "How often the change history is pruned (0 = never)")
+      ->envname("CRMSYNC_PRUNE_INTERVAL_MINUTES")
+      ->check(CLI::Range(0, 24 * 60))
+      ->capture_default_str();
   app.add_option("--ready-file", config->ready_file,
                  "Once serving, write the bound gRPC port (line 1) and metrics port (line 2, 0 "
                  "when off) to this file (useful with port 0)")

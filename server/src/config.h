@@ -61,6 +61,11 @@ struct ServerConfig {
   int heartbeat_seconds = 15;
   // host:port of the Prometheus metrics HTTP listener; empty disables it.
   std::string metrics_listen = "127.0.0.1:9464";
+  // Change history (tombstones, scope history) is kept this long for devices
+  // that stay silent; active devices' cursors hold it back regardless.
+  int retention_hours = 30 * 24;
+  // How often retention runs; 0 = never.
+  int prune_interval_minutes = 60;
   // When set, the bound port is written to this file once serving (for
   // supervisors and tests that listen on port 0).
   std::string ready_file;

@@ -59,6 +59,18 @@ TEST_P(StoreDirectoryTest, TenantRoundTripAndUpdate) {
             absl::StatusCode::kAlreadyExists);
 }
 
+TEST_P(StoreDirectoryTest, ListTenantsReturnsEveryTenantInIdOrder) {
+  auto before = store().ListTenants();
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(store().PutTenant({"a-first", "first", "First"}).ok());
+  auto after = store().ListTenants();
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->size(), before->size() + 1);
+  EXPECT_EQ(after->front().id, "a-first");
+  EXPECT_EQ(after->front().slug, "first");
+  for (size_t i = 1; i < after->size(); ++i) EXPECT_LT((*after)[i - 1].id, (*after)[i].id);
+}
+
 TEST_P(StoreDirectoryTest, UserRoundTripLookupsAndListing) {
   ASSERT_TRUE(store().PutUser(MakeUser(kTenant, "u2", "bob")).ok());
   ASSERT_TRUE(store().PutUser(MakeUser(kTenant, "u1", "alice")).ok());

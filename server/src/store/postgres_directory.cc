@@ -68,6 +68,21 @@ absl::StatusOr<std::optional<TenantRow>> PostgresStore::GetTenantBySlug(const st
   return out;
 }
 
+absl::StatusOr<std::vector<TenantRow>> PostgresStore::ListTenants() {
+  std::vector<TenantRow> out;
+  absl::Status status = Run("listing tenants", [&](pqxx::transaction_base& tx) {
+    out.clear();
+    pqxx::result r = tx.exec_prepared(pg_sql::kTenantList);
+    for (const auto& row : r) {
+      out.push_back(TenantRow{row[0].as<std::string>(), row[1].as<std::string>(),
+                              row[2].as<std::string>()});
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
 absl::Status PostgresStore::PutUser(const UserRow& user) {
   if (auto s = codec::CheckUser(user); !s.ok()) return s;
   return Run("storing a user", [&](pqxx::transaction_base& tx) {

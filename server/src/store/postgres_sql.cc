@@ -125,6 +125,7 @@ constexpr Statement kStatements[] = {
      "INSERT INTO tenants (id, slug, display_name) VALUES ($1, $2, $3) ON CONFLICT (id) DO "
      "UPDATE SET slug = excluded.slug, display_name = excluded.display_name"},
     {kTenantBySlug, "SELECT id, slug, display_name FROM tenants WHERE slug = $1"},
+    {kTenantList, "SELECT id, slug, display_name FROM tenants ORDER BY id"},
     {kUserPut,
      "INSERT INTO users (tenant_id, user_id, username, password_hash, data) "
      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id) DO UPDATE SET "

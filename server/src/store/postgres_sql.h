@@ -40,6 +40,7 @@ inline constexpr char kSeqRead[] = "seq_read";
 // Directory.
 inline constexpr char kTenantPut[] = "tenant_put";
 inline constexpr char kTenantBySlug[] = "tenant_by_slug";
+inline constexpr char kTenantList[] = "tenant_list";
 inline constexpr char kUserPut[] = "user_put";
 inline constexpr char kUserGet[] = "user_get";
 inline constexpr char kUserByName[] = "user_by_name";

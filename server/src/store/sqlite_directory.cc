@@ -84,6 +84,21 @@ absl::StatusOr<std::optional<TenantRow>> SqliteStore::GetTenantBySlug(const std:
   });
 }
 
+absl::StatusOr<std::vector<TenantRow>> SqliteStore::ListTenants() {
+  auto db = Acquire();
+  if (!db.ok()) return db.status();
+  auto stmt = (*db)->Prepare("SELECT id, slug, display_name FROM tenants ORDER BY id");
+  if (!stmt.ok()) return stmt.status();
+  std::vector<TenantRow> out;
+  while (true) {
+    auto more = stmt->Step();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    out.push_back(TenantRow{stmt->ColumnText(0), stmt->ColumnText(1), stmt->ColumnText(2)});
+  }
+  return out;
+}
+
 absl::Status SqliteStore::PutUser(const UserRow& user) {
   if (auto s = codec::CheckUser(user); !s.ok()) return s;
   auto db = Acquire();

@@ -65,6 +65,7 @@ class SqliteStore final : public Store {
 
   absl::Status PutTenant(const TenantRow& tenant) override;
   absl::StatusOr<std::optional<TenantRow>> GetTenantBySlug(const std::string& slug) override;
+  absl::StatusOr<std::vector<TenantRow>> ListTenants() override;
   absl::Status PutUser(const UserRow& user) override;
   absl::StatusOr<std::optional<UserRow>> GetUser(const std::string& tenant_id,
                                                  const std::string& user_id) override;

@@ -230,6 +230,8 @@ class Store {
 
   virtual absl::Status PutTenant(const TenantRow& tenant) = 0;
   virtual absl::StatusOr<std::optional<TenantRow>> GetTenantBySlug(const std::string& slug) = 0;
+  // Every tenant, ordered by id (for server-wide jobs such as pruning).
+  virtual absl::StatusOr<std::vector<TenantRow>> ListTenants() = 0;
   virtual absl::Status PutUser(const UserRow& user) = 0;
   virtual absl::StatusOr<std::optional<UserRow>> GetUser(const std::string& tenant_id,
                                                          const std::string& user_id) = 0;
