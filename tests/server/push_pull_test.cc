@@ -112,6 +112,18 @@ TEST_P(HandlerTest, NonIncreasingClientSeqIsInvalidArgumentAndStoresNothing) {
   EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
 }
 
+TEST_P(HandlerTest, RetriedMalformedMutationGetsTheSameRejection) {
+  Device phone("dev-alice", "alice");
+  auto bad = phone.Create(LeadRecord("lead-1", "alice", "X", "1"), kStartMs);
+  bad.mutable_record()->set_id("");
+  auto first = PushOk(Rep("alice", "dev-alice"), {bad});
+  auto retry = PushOk(Rep("alice", "dev-alice"), {bad});
+  ASSERT_EQ(first.results_size(), 1);
+  ASSERT_EQ(retry.results_size(), 1);
+  EXPECT_EQ(first.results(0).reject_reason(), v1::REJECT_REASON_VALIDATION);
+  EXPECT_EQ(retry.results(0).reject_reason(), v1::REJECT_REASON_VALIDATION);
+}
+
 TEST_P(HandlerTest, MalformedMutationIsRejectedWhileTheRestOfTheBatchApplies) {
   Device phone("dev-alice", "alice");
   auto good = phone.Create(LeadRecord("lead-1", "alice", "X", "1"), kStartMs);

@@ -79,7 +79,11 @@ class BatchApplier {
         v1::MutationResult r = (*applied)->result;
         r.clear_record();
         auto now = tx_->GetRecord(m.record());
-        if (!now.ok()) return now.status();
+        if (!now.ok()) {
+          // A malformed reference was rejected the first time: same answer.
+          if (now.status().code() == absl::StatusCode::kInvalidArgument) return r;
+          return now.status();
+        }
         if (now->has_value() && CanRead(who_, (*now)->ref().entity_type(), (*now)->scope())) {
           *r.mutable_record() = **now;
         }
