@@ -73,25 +73,27 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       // its push results even if the feed never showed the record to it: a
       // record it created before its first pull, or an offline edit
       // accepted under the reassignment grace rule.
-      bool wrote = false;
-      if (!was_in && !who.device_id.empty()) {
+      // Only needed when neither scope test already says the device holds
+      // it, so the common case (a record in scope) does not walk its fields.
+      auto wrote = [&] {
+        if (who.device_id.empty()) return false;
         for (const auto& [path, field] : s.fields()) {
           if (field.version() > *cursor && field.provenance().device_id() == who.device_id) {
-            wrote = true;
-            break;
+            return true;
           }
         }
-      }
+        return false;
+      };
 
       if (s.deleted()) {
         // Tombstones keep their scope keys: a device that may hold the
         // record gets one (one too many is harmless, one too few is not).
-        if (was_in || now_in || wrote) {
+        if (was_in || now_in || wrote()) {
           *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/false);
         }
       } else if (now_in) {
         *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/!was_in);
-      } else if ((was_in || wrote) && !options_.broken_skip_left_scope) {
+      } else if ((was_in || wrote()) && !options_.broken_skip_left_scope) {
         v1::Change* left = response->add_changes();
         left->set_seq(s.version());
         left->set_kind(v1::CHANGE_KIND_LEFT_SCOPE);
