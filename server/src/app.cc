@@ -8,6 +8,7 @@
 #include "auth/demo_credentials.h"
 #include "auth/token_authenticator.h"
 #include "demo_tenant.h"
+#include "logic/coupon_index.h"
 #include "logic/pruner.h"
 #include "metrics/grpc_interceptor.h"
 #include "notify/pg_notifier.h"
@@ -23,6 +24,7 @@ SyncdApp::~SyncdApp() {
   }
   prune_cv_.notify_all();
   if (prune_thread_.joinable()) prune_thread_.join();
+  if (sweep_thread_.joinable()) sweep_thread_.join();
   // Order matters: the server first (no more calls), then the service
   // (streams), then the pool (queued work), then handlers and the store.
   grpc_.reset();
@@ -78,6 +80,15 @@ absl::Status SyncdApp::Start() {
     }
   }
 
+  // Coupons and stores written before the record index existed.
+  if (auto tenants = store_->ListTenants(); tenants.ok()) {
+    for (const TenantRow& t : *tenants) {
+      if (auto s = EnsureCouponIndex(store_.get(), t.id); !s.ok()) return s;
+    }
+  } else {
+    return tenants.status();
+  }
+
   // Metrics count served traffic (after the demo seed).
   push_->set_metrics(&metrics_);
   pull_->set_metrics(&metrics_);
@@ -104,6 +115,9 @@ absl::Status SyncdApp::Start() {
   auth_service_ = std::make_unique<AuthServiceImpl>(auth_handler_.get(), api_auth_, pool_.get());
   admin_service_ = std::make_unique<AdminServiceImpl>(admin_.get(), api_auth_, pool_.get());
   if (config_.prune_interval_minutes > 0) prune_thread_ = std::thread([this] { PruneLoop(); });
+  if (config_.coupon_sweep_seconds > 0) {
+    sweep_thread_ = std::thread([this] { CouponSweepLoop(); });
+  }
   grpc_ = std::make_unique<GrpcServer>(config_);
   grpc_->AddService(sync_service_.get());
   grpc_->AddService(auth_service_.get());
@@ -130,6 +144,37 @@ void SyncdApp::PruneLoop() {
           spdlog::info("pruned tenant {} through seq {}: {} rows", t.slug, report->horizon,
                        report->rows_removed);
         }
+      }
+    }
+    lock.lock();
+  }
+}
+
+void SyncdApp::CouponSweepLoop() {
+  const auto interval = std::chrono::seconds(config_.coupon_sweep_seconds);
+  constexpr int kChunk = 500;
+  std::unique_lock<std::mutex> lock(prune_mu_);
+  while (!prune_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
+    lock.unlock();
+    auto tenants = store_->ListTenants();
+    if (!tenants.ok()) {
+      spdlog::warn("coupon sweep skipped: {}", std::string(tenants.status().message()));
+    } else {
+      for (const TenantRow& t : *tenants) {
+        int64_t last_seq = 0;
+        int total = 0;
+        for (;;) {
+          auto changed = ExpireCoupons(store_.get(), t.id, clock_.NowMs(), kChunk, &last_seq);
+          if (!changed.ok()) {
+            spdlog::warn("coupon sweep of tenant {} failed: {}", t.slug,
+                         std::string(changed.status().message()));
+            break;
+          }
+          total += *changed;
+          if (*changed < kChunk) break;
+        }
+        if (last_seq > 0) notifier_->Publish(t.id, last_seq);
+        if (total > 0) spdlog::info("tenant {}: {} expired coupons left terminal scope", t.slug, total);
       }
     }
     lock.lock();

@@ -53,6 +53,8 @@ class SyncdApp {
   void DeclareMetrics();
   // Prunes every tenant's history each --prune-interval-minutes.
   void PruneLoop();
+  // Takes expired coupons out of terminal scope (logic/coupon_index.h).
+  void CouponSweepLoop();
 
   ServerConfig config_;
   SystemClock clock_;
@@ -88,6 +90,7 @@ class SyncdApp {
   std::condition_variable prune_cv_;
   bool stopping_ = false;
   std::thread prune_thread_;
+  std::thread sweep_thread_;
 };
 
 }  // namespace crmsync::server

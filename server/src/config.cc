@@ -138,6 +138,11 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->envname("CRMSYNC_PRUNE_INTERVAL_MINUTES")
       ->check(CLI::Range(0, 24 * 60))
       ->capture_default_str();
+  app.add_option("--coupon-sweep-seconds", config->coupon_sweep_seconds,
+                 "How often expired coupons are taken out of store terminals' scope (0 = never)")
+      ->envname("CRMSYNC_COUPON_SWEEP_SECONDS")
+      ->check(CLI::Range(0, 24 * 3600))
+      ->capture_default_str();
   app.add_option("--ready-file", config->ready_file,
                  "Once serving, write the bound gRPC port (line 1) and metrics port (line 2, 0 "
                  "when off) to this file (useful with port 0)")

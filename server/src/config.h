@@ -66,6 +66,8 @@ struct ServerConfig {
   int retention_hours = 30 * 24;
   // How often retention runs; 0 = never.
   int prune_interval_minutes = 60;
+  // How often coupons whose validity ended leave terminal scope (0 = never).
+  int coupon_sweep_seconds = 60;
   // When set, the bound port is written to this file once serving (for
   // supervisors and tests that listen on port 0).
   std::string ready_file;

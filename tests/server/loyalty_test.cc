@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "handler_fixture.h"
-#include "logic/geo.h"
+#include "crmsync/sync/geo.h"
 
 namespace crmsync::server::testing {
 namespace {
@@ -280,7 +280,7 @@ TEST(GeoTest, DistancesMatchKnownValues) {
   paris.set_longitude(2.3522);
   lyon.set_latitude(45.7640);
   lyon.set_longitude(4.8357);
-  EXPECT_NEAR(DistanceM(paris, lyon), 391500, 1500);
+  EXPECT_NEAR(sync::geo::DistanceM(paris, lyon), 391500, 1500);
   v1::Geofence square;
   for (auto [lat, lon] : std::vector<std::pair<double, double>>{
            {48.85, 2.34}, {48.85, 2.36}, {48.87, 2.36}, {48.87, 2.34}}) {
@@ -288,12 +288,12 @@ TEST(GeoTest, DistancesMatchKnownValues) {
     v->set_latitude(lat);
     v->set_longitude(lon);
   }
-  EXPECT_EQ(DistanceToGeofenceM(square, paris), 0.0);
+  EXPECT_EQ(sync::geo::DistanceToGeofenceM(square, paris), 0.0);
   v1::GeoPoint east;
   east.set_latitude(48.86);
   east.set_longitude(2.37);
-  EXPECT_NEAR(DistanceToGeofenceM(square, east), 732, 10);  // 0.01 deg of longitude
-  EXPECT_FALSE(ValidPoint([] {
+  EXPECT_NEAR(sync::geo::DistanceToGeofenceM(square, east), 732, 10);  // 0.01 deg of longitude
+  EXPECT_FALSE(sync::geo::ValidPoint([] {
     v1::GeoPoint p;
     p.set_latitude(91);
     return p;

@@ -68,9 +68,9 @@ TEST_F(PostgresStoreTest, SchemaMigrationsAreRecorded) {
   pqxx::connection conn(location_->target());
   pqxx::nontransaction tx(conn);
   pqxx::row row = tx.exec1("SELECT count(*), max(version) FROM schema_migrations");
-  // Migrations 1 (initial schema) and 2 (authentication, audit).
-  EXPECT_EQ(row[0].as<int>(), 2);
-  EXPECT_EQ(row[1].as<int>(), 2);
+  // Migrations 1 (initial schema), 2 (authentication, audit), 3 (record index).
+  EXPECT_EQ(row[0].as<int>(), 3);
+  EXPECT_EQ(row[1].as<int>(), 3);
   tx.exec0("INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')");
   EXPECT_EQ(store_->Migrate().code(), absl::StatusCode::kFailedPrecondition);
 }

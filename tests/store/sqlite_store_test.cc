@@ -46,9 +46,9 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
                                &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  // Migrations 1 (initial schema) and 2 (authentication, audit).
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
-  EXPECT_EQ(sqlite3_column_int(stmt, 1), 2);
+  // Migrations 1 (initial schema), 2 (authentication, audit), 3 (record index).
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
+  EXPECT_EQ(sqlite3_column_int(stmt, 1), 3);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
 }

@@ -5,7 +5,8 @@
 #include <unordered_map>
 
 #include "admin_handler.h"
-#include "geo.h"
+#include "coupon_index.h"
+#include "crmsync/sync/geo.h"
 #include "store/store_codec.h"
 
 namespace crmsync::server {
@@ -78,16 +79,6 @@ absl::Status UpsertRejected(const v1::MutationResult& r, const std::string& what
   return absl::FailedPreconditionError(why);
 }
 
-bool ActiveAt(const v1::Coupon& c, int64_t now_ms) {
-  if (!c.active()) return false;
-  if (c.has_valid_from() && codec::ToUnixMs(c.valid_from()) > now_ms) return false;
-  if (c.has_valid_until() && codec::ToUnixMs(c.valid_until()) < now_ms) return false;
-  if (c.max_redemptions_total() > 0 && c.redemption_count() >= c.max_redemptions_total()) {
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 absl::Status AdminHandler::ListStores(const Principal& who, const v1::ListStoresRequest& req,
@@ -120,7 +111,7 @@ absl::Status AdminHandler::UpsertStore(const Principal& who, const AdminContext&
   const v1::Store& wanted = req.store();
   if (auto s = codec::CheckId(wanted.id(), "store.id"); !s.ok()) return s;
   if (wanted.name().empty()) return absl::InvalidArgumentError("store.name is required");
-  if (wanted.has_location() && !ValidPoint(wanted.location())) {
+  if (wanted.has_location() && !sync::geo::ValidPoint(wanted.location())) {
     return absl::InvalidArgumentError("store.location is not a valid point");
   }
   v1::RecordRef ref;
@@ -156,49 +147,45 @@ absl::Status AdminHandler::ListCoupons(const Principal& who, const v1::ListCoupo
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   auto after = FeedToken(req.page_token());
   if (!after.ok()) return after.status();
-  if (req.has_at() && !ValidPoint(req.at())) {
+  if (req.has_at() && !sync::geo::ValidPoint(req.at())) {
     return absl::InvalidArgumentError("`at` is not a valid point");
   }
   if (!(req.within_km() >= 0) || req.within_km() > 20000) {
     return absl::InvalidArgumentError("within_km must be between 0 and 20000");
   }
-  std::unordered_map<std::string, v1::GeoPoint> store_at;
-  if (req.has_at()) {
-    auto scanned = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_STORE, 0,
-                               [&](const v1::RecordState& state) {
-                                 const v1::Store& st = state.data().store();
-                                 if (st.has_location()) store_at[st.id()] = st.location();
-                                 return true;
-                               });
-    if (!scanned.ok()) return scanned.status();
-  }
-  const double reach_m = req.within_km() * 1000.0;
-  auto near = [&](const v1::Coupon& c) {
-    if (c.has_geofence() && DistanceToGeofenceM(c.geofence(), req.at()) <= reach_m) return true;
-    for (const std::string& id : c.store_ids()) {
-      auto it = store_at.find(id);
-      if (it != store_at.end() && DistanceM(it->second, req.at()) <= reach_m) return true;
-    }
-    return false;
-  };
   const int64_t now_ms = clock_->NowMs();
   const int page = PageSize(req.page_size());
   int64_t last = 0;
   bool more = false;
-  auto end = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_COUPON, *after,
-                         [&](const v1::RecordState& state) {
-                           const v1::Coupon& c = state.data().coupon();
-                           if (!req.include_inactive() && !ActiveAt(c, now_ms)) return true;
-                           if (req.has_at() && !near(c)) return true;
-                           if (resp->coupons_size() == page) {
-                             more = true;
-                             return false;
-                           }
-                           *resp->add_coupons() = c;
-                           last = state.version();
-                           return true;
-                         });
-  if (!end.ok()) return end.status();
+  auto take = [&](const v1::RecordState& state) {
+    if (resp->coupons_size() == page) {
+      more = true;
+      return false;
+    }
+    *resp->add_coupons() = state.data().coupon();
+    last = state.version();
+    return true;
+  };
+  if (req.has_at()) {
+    // The cell index narrows the candidates; the exact test decides.
+    auto near = FindCouponsNear(store_, who.tenant_id, req.at(), req.within_km() * 1000.0,
+                                !req.include_inactive(), now_ms);
+    if (!near.ok()) return near.status();
+    for (const v1::RecordState& state : *near) {
+      if (state.version() <= *after) continue;
+      if (!take(state)) break;
+    }
+  } else {
+    auto end = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_COUPON, *after,
+                           [&](const v1::RecordState& state) {
+                             if (!req.include_inactive() &&
+                                 !sync::geo::CouponRedeemableAt(state.data().coupon(), now_ms)) {
+                               return true;
+                             }
+                             return take(state);
+                           });
+    if (!end.ok()) return end.status();
+  }
   if (more) resp->set_next_page_token(std::to_string(last));
   return absl::OkStatus();
 }

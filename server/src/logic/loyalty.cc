@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "geo.h"
+#include "crmsync/sync/geo.h"
 
 namespace crmsync::server {
 namespace {
@@ -45,7 +45,7 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
   }
   const v1::Redemption& r = m.values().redemption();
   if (r.coupon_id().empty()) return absl::InvalidArgumentError("redemption.coupon_id is required");
-  if (r.has_position() && !ValidPoint(r.position())) {
+  if (r.has_position() && !sync::geo::ValidPoint(r.position())) {
     return absl::InvalidArgumentError("redemption.position is not a valid coordinate");
   }
   if (!std::isfinite(r.position_accuracy_m()) || r.position_accuracy_m() < 0) {
@@ -107,7 +107,7 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
     }
     if (r.has_position()) {
       double tolerance = std::min(r.position_accuracy_m(), kMaxAccuracyM);
-      double distance = DistanceToGeofenceM(c.geofence(), r.position());
+      double distance = sync::geo::DistanceToGeofenceM(c.geofence(), r.position());
       if (distance > tolerance && !named_store) {
         return Reject(std::move(d), v1::REJECT_REASON_OUTSIDE_GEOFENCE,
                       "position is " + std::to_string(static_cast<int64_t>(distance)) +

@@ -12,6 +12,7 @@
 
 #include "crmsync/sync/merge.h"
 #include "crmsync/sync/record_model.h"
+#include "coupon_index.h"
 #include "directive.h"
 #include "hashing.h"
 #include "loyalty.h"
@@ -58,6 +59,10 @@ class BatchApplier {
   BatchApplier(Store* store, WriteTx* tx, const Principal& who, const sync::PolicyTable& policies,
                const PushOptions& options, int64_t now_ms)
       : store_(store), tx_(tx), who_(who), policies_(policies), options_(options), now_ms_(now_ms) {}
+
+  // Newest sequence written for a side effect (coupons re-scoped around a
+  // store), beyond the mutations' own change_seq.
+  int64_t side_seq() const { return side_seq_; }
 
   // Policies of the conflicts recorded so far in this batch.
   const std::vector<v1::ConflictPolicy>& conflict_policies() const { return conflict_policies_; }
@@ -192,12 +197,7 @@ class BatchApplier {
       r.set_message(redemption->message);
     }
     if (seq > 0) {
-      CompleteScopeKeys(merged.new_state.data(), merged.new_state.mutable_scope());
-      const v1::ScopeKeys* previous_scope = nullptr;
-      if (current && !SameScope(current->scope(), merged.new_state.scope())) {
-        previous_scope = &current->scope();
-      }
-      if (auto s = tx_->PutRecord(merged.new_state, previous_scope); !s.ok()) return s;
+      if (auto s = PutMerged(current, &merged.new_state); !s.ok()) return s;
     }
     if (redemption && redemption->accepted && merged.changed) {
       if (auto s = BumpCouponCount(*redemption); !s.ok()) return s;
@@ -261,10 +261,27 @@ class BatchApplier {
     if (merged.outcome == v1::MUTATION_OUTCOME_REJECTED) {
       return absl::InternalError("coupon count update rejected: " + merged.message);
     }
-    CompleteScopeKeys(merged.new_state.data(), merged.new_state.mutable_scope());
-    const v1::ScopeKeys* previous =
-        SameScope(d.coupon.scope(), merged.new_state.scope()) ? nullptr : &d.coupon.scope();
-    return tx_->PutRecord(merged.new_state, previous);
+    return PutMerged(&d.coupon, &merged.new_state);
+  }
+
+  // Writes a merged record over `current` (nullptr if new): completes its
+  // scope keys, keeps the record index in step and, for a store, the scope
+  // of the coupons around it.
+  absl::Status PutMerged(const v1::RecordState* current, v1::RecordState* state) {
+    CompleteScopeKeys(state->data(), state->mutable_scope());
+    if (auto s = ApplyCouponScope(tx_, *state, now_ms_, state->mutable_scope()); !s.ok()) {
+      return s;
+    }
+    const v1::ScopeKeys* previous_scope = nullptr;
+    if (current && !SameScope(current->scope(), state->scope())) {
+      previous_scope = &current->scope();
+    }
+    if (auto s = tx_->PutRecord(*state, previous_scope); !s.ok()) return s;
+    if (auto s = UpdateRecordIndex(tx_, current, *state); !s.ok()) return s;
+    if (state->ref().entity_type() == v1::ENTITY_TYPE_STORE) {
+      return RescopeCouponsAround(tx_, current, *state, now_ms_, &side_seq_);
+    }
+    return absl::OkStatus();
   }
 
   // Stores a Conflict as a record of its own (synced to the record owner).
@@ -338,6 +355,7 @@ class BatchApplier {
   const sync::PolicyTable& policies_;
   const PushOptions& options_;
   int64_t now_ms_;
+  int64_t side_seq_ = 0;
   bool denied_ = false;
   bool granted_by_grace_ = false;
   std::vector<v1::ConflictPolicy> conflict_policies_;
@@ -442,6 +460,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
       results.push_back(std::move(*r));
     }
     conflict_policies = applier.conflict_policies();
+    last_seq = std::max(last_seq, applier.side_seq());
     return absl::OkStatus();
   });
   if (metrics_) {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "crmsync/v1/common.pb.h"
-#include "geo.h"
+#include "crmsync/sync/geo.h"
 
 namespace crmsync::server {
 namespace {
@@ -44,7 +44,7 @@ absl::Status CheckSpecial(const pb::Message& m, const std::string& path,
                           const ValueLimits& limits) {
   const std::string& type = m.GetDescriptor()->full_name();
   if (type == "crmsync.v1.GeoPoint") {
-    if (!ValidPoint(static_cast<const v1::GeoPoint&>(m))) {
+    if (!sync::geo::ValidPoint(static_cast<const v1::GeoPoint&>(m))) {
       return absl::InvalidArgumentError(path + " must have latitude in [-90, 90] and longitude "
                                         "in [-180, 180]");
     }

@@ -104,6 +104,22 @@ constexpr Statement kStatements[] = {
      "ON CONFLICT (tenant_id, claim_key) DO UPDATE SET value = claims.value + excluded.value "
      "RETURNING value"},
     {kClaimGet, "SELECT value FROM claims WHERE tenant_id = $1 AND claim_key = $2"},
+    {kIndexDelete,
+     "DELETE FROM record_index WHERE tenant_id = $1 AND entity_type = $2 AND record_id = $3 "
+     "AND kind = $4"},
+    {kIndexInsert,
+     "INSERT INTO record_index (tenant_id, kind, entity_type, key, record_id) "
+     "SELECT $1, $2, $3, k, $4 FROM unnest($5::bigint[]) AS k ON CONFLICT DO NOTHING"},
+    // One primary-key range scan per key range, then one lookup per record.
+    // OFFSET 0 keeps each LATERAL subquery a parameterised scan (the
+    // planner cannot flatten it into a join it would plan badly while the
+    // tables have no statistics yet).
+    {kIndexFind,
+     "SELECT r.state FROM (SELECT DISTINCT i.record_id FROM unnest($4::bigint[], $5::bigint[]) "
+     "AS q(lo, hi) CROSS JOIN LATERAL (SELECT record_id FROM record_index WHERE tenant_id = $1 "
+     "AND kind = $2 AND entity_type = $3 AND key BETWEEN q.lo AND q.hi OFFSET 0) i) k "
+     "CROSS JOIN LATERAL (SELECT state, version FROM records WHERE tenant_id = $1 AND "
+     "entity_type = $3 AND record_id = k.record_id OFFSET 0) r ORDER BY r.version"},
     {kPruneRecords, "DELETE FROM records WHERE tenant_id = $1 AND deleted AND version <= $2"},
     {kPruneScopeHistory, "DELETE FROM scope_history WHERE tenant_id = $1 AND version <= $2"},
     {kPruneMark,

@@ -73,6 +73,10 @@ class PostgresStore final : public Store {
                                                       int64_t version) override;
   absl::StatusOr<int64_t> LatestSeq(const std::string& tenant_id) override;
   absl::StatusOr<int64_t> PrunedThrough(const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(const std::string& tenant_id,
+                                                           IndexKind kind, v1::EntityType type,
+                                                           const std::vector<KeyRange>& ranges,
+                                                           int limit) override;
   absl::StatusOr<int64_t> Prune(const std::string& tenant_id, int64_t horizon) override;
 
   absl::Status PutTenant(const TenantRow& tenant) override;

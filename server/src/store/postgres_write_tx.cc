@@ -366,4 +366,39 @@ absl::StatusOr<int64_t> PgWriteTx::Prune(int64_t horizon) {
   });
 }
 
+absl::Status PgWriteTx::SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+                                     const std::vector<int64_t>& keys) {
+  if (!failure_.status.ok()) return failure_.status;
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  if (auto s = codec::CheckIndexKeys(kind, keys); !s.ok()) return s;
+  return Guard<bool>("writing index keys", [&] {
+           work_.exec_prepared0(pg_sql::kIndexDelete, tenant_id_,
+                                static_cast<int>(ref.entity_type()), ref.id(),
+                                static_cast<int>(kind));
+           if (!keys.empty()) {
+             work_.exec_prepared0(pg_sql::kIndexInsert, tenant_id_, static_cast<int>(kind),
+                                  static_cast<int>(ref.entity_type()), ref.id(),
+                                  pg_sql::IntArray(keys));
+           }
+           return true;
+         })
+      .status();
+}
+
+absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::FindIndexed(
+    IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) {
+  if (!failure_.status.ok()) return failure_.status;
+  if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
+  // The query reads the tables: buffered records must be there first.
+  if (auto s = Flush(); !s.ok()) return s;
+  absl::StatusOr<std::vector<v1::RecordState>> found =
+      absl::InternalError("record index not read");
+  auto ran = Guard<bool>("reading the record index", [&] {
+    found = PgFindIndexed(work_, tenant_id_, kind, type, ranges, limit);
+    return true;
+  });
+  if (!ran.ok()) return ran.status();
+  return found;
+}
+
 }  // namespace crmsync::server

@@ -39,6 +39,13 @@
 
 namespace crmsync::server {
 
+// FindIndexed inside `tx` (a write transaction or a read).
+absl::StatusOr<std::vector<v1::RecordState>> PgFindIndexed(pqxx::transaction_base& tx,
+                                                           const std::string& tenant_id,
+                                                           IndexKind kind, v1::EntityType type,
+                                                           const std::vector<KeyRange>& ranges,
+                                                           int limit);
+
 class PgWriteTx final : public WriteTx {
  public:
   // `latest_seq`: the tenant's sequence as read under the row lock.
@@ -56,6 +63,11 @@ class PgWriteTx final : public WriteTx {
   absl::StatusOr<int64_t> GetClaim(const std::string& key) override;
   absl::Status Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
                         const std::vector<int64_t>& client_seqs) override;
+  absl::Status SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+                            const std::vector<int64_t>& keys) override;
+  absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(IndexKind kind, v1::EntityType type,
+                                                           const std::vector<KeyRange>& ranges,
+                                                           int limit) override;
 
   // Writes buffered rows and the tenant's latest sequence. Write calls it
   // after a successful callback, before COMMIT.

@@ -80,6 +80,11 @@ absl::StatusOr<bool> SqliteStmt::Step() {
                      std::string("executing ") + sqlite3_sql(stmt_));
 }
 
+void SqliteStmt::Reset() {
+  sqlite3_reset(stmt_);
+  bind_error_ = SQLITE_OK;
+}
+
 absl::Status SqliteStmt::Run() {
   while (true) {
     auto row = Step();

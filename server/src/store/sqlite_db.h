@@ -53,6 +53,8 @@ class SqliteStmt {
   absl::StatusOr<bool> Step();
   // Steps to completion, expecting no rows.
   absl::Status Run();
+  // Makes the statement runnable again (bindings are kept until rebound).
+  void Reset();
 
   int64_t ColumnInt(int index) const;
   std::string ColumnText(int index) const;

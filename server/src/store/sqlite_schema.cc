@@ -145,6 +145,19 @@ CREATE TABLE audit_events (
 ) STRICT;
 CREATE INDEX audit_events_by_tenant ON audit_events (tenant_id, id);
 )sql"},
+    {3, "record index (geo cells, expiry)", R"sql(
+-- Secondary keys of records (see store.h IndexKind): geo cells of coupon
+-- geofences and store locations, coupon expiry times.
+CREATE TABLE record_index (
+  tenant_id TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  entity_type INTEGER NOT NULL,
+  key INTEGER NOT NULL,
+  record_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, kind, entity_type, key, record_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX record_index_by_record ON record_index (tenant_id, entity_type, record_id, kind);
+)sql"},
 };
 
 }  // namespace

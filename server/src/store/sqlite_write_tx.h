@@ -16,6 +16,15 @@
 
 namespace crmsync::server {
 
+// FindIndexed on `db` (inside a transaction or not); used by SqliteWriteTx
+// and SqliteStore.
+absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(SqliteDb& db,
+                                                               const std::string& tenant_id,
+                                                               IndexKind kind,
+                                                               v1::EntityType type,
+                                                               const std::vector<KeyRange>& ranges,
+                                                               int limit);
+
 class SqliteWriteTx final : public WriteTx {
  public:
   SqliteWriteTx(SqliteDb& db, std::string tenant_id) : db_(db), tenant_id_(std::move(tenant_id)) {}
@@ -33,6 +42,11 @@ class SqliteWriteTx final : public WriteTx {
   // in-process and cheap, so there is nothing to batch.
   absl::Status Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
                         const std::vector<int64_t>& client_seqs) override;
+  absl::Status SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+                            const std::vector<int64_t>& keys) override;
+  absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(IndexKind kind, v1::EntityType type,
+                                                           const std::vector<KeyRange>& ranges,
+                                                           int limit) override;
 
   // Writes the tenant's latest sequence (NextSeq counts in memory). Write
   // calls it after a successful callback, before COMMIT.

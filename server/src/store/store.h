@@ -128,6 +128,20 @@ struct AuditRow {
   std::string peer;
 };
 
+// Secondary index of records by integer keys, kept by the server logic
+// (logic/coupon_index.h): which cells a coupon's geofence or a store's
+// location covers, and when a coupon expires.
+enum class IndexKind : int {
+  kGeoCell = 1,
+  kExpiry = 2,
+};
+
+// A closed range of index keys.
+struct KeyRange {
+  int64_t lo = 0;
+  int64_t hi = 0;
+};
+
 // Operations inside one write transaction of one tenant. Obtained only from
 // Store::Write; not thread-safe; invalid after the callback returns.
 class WriteTx {
@@ -180,6 +194,17 @@ class WriteTx {
   virtual absl::Status Prefetch(const std::vector<v1::RecordRef>& refs,
                                 const std::string& device_id,
                                 const std::vector<int64_t>& client_seqs) = 0;
+
+  // Replaces the index keys of kind `kind` of the record (none: removes it
+  // from that index). Keys are independent of the record row: the caller
+  // keeps them in step with the record.
+  virtual absl::Status SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+                                    const std::vector<int64_t>& keys) = 0;
+  // Records of `type` with a key of `kind` inside one of `ranges`, each
+  // once, in version order, at most `limit` (0 = all); sees this
+  // transaction's writes.
+  virtual absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(
+      IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) = 0;
 };
 
 class Store {
@@ -217,6 +242,10 @@ class Store {
   virtual absl::StatusOr<std::optional<v1::ScopeKeys>> ScopeAt(const std::string& tenant_id,
                                                               const v1::RecordRef& ref,
                                                               int64_t version) = 0;
+  // WriteTx::FindIndexed on committed data.
+  virtual absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(
+      const std::string& tenant_id, IndexKind kind, v1::EntityType type,
+      const std::vector<KeyRange>& ranges, int limit) = 0;
   // Latest committed change sequence (0 for an empty tenant).
   virtual absl::StatusOr<int64_t> LatestSeq(const std::string& tenant_id) = 0;
   // Highest version whose tombstones/scope history were pruned (0 = none).

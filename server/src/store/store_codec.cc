@@ -1,5 +1,7 @@
 #include "store/store_codec.h"
 
+#include <algorithm>
+
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -134,6 +136,52 @@ google::protobuf::Timestamp FromUnixMs(int64_t ms) {
   ts.set_seconds(seconds);
   ts.set_nanos(static_cast<int32_t>(rest * 1000000));
   return ts;
+}
+
+namespace {
+
+absl::Status CheckKind(IndexKind kind) {
+  if (kind != IndexKind::kGeoCell && kind != IndexKind::kExpiry) {
+    return absl::InvalidArgumentError("unknown index kind " +
+                                      std::to_string(static_cast<int>(kind)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckIndexKeys(IndexKind kind, const std::vector<int64_t>& keys) {
+  if (auto s = CheckKind(kind); !s.ok()) return s;
+  if (keys.size() > kMaxIndexKeys) {
+    return absl::InvalidArgumentError("a record may have at most " +
+                                      std::to_string(kMaxIndexKeys) + " index keys of one kind");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckIndexQuery(IndexKind kind, v1::EntityType type,
+                             const std::vector<KeyRange>& ranges, int limit) {
+  if (auto s = CheckKind(kind); !s.ok()) return s;
+  if (type == v1::ENTITY_TYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError("index query without an entity type");
+  }
+  if (ranges.size() > kMaxIndexKeys) {
+    return absl::InvalidArgumentError("an index query may have at most " +
+                                      std::to_string(kMaxIndexKeys) + " ranges");
+  }
+  for (const KeyRange& r : ranges) {
+    if (r.lo > r.hi) return absl::InvalidArgumentError("index key range with lo > hi");
+  }
+  if (limit < 0) return absl::InvalidArgumentError("index query limit must not be negative");
+  return absl::OkStatus();
+}
+
+void SortByVersion(std::vector<v1::RecordState>* records, int limit) {
+  std::sort(records->begin(), records->end(),
+            [](const v1::RecordState& a, const v1::RecordState& b) {
+              return a.version() < b.version();
+            });
+  if (limit > 0 && records->size() > static_cast<size_t>(limit)) records->resize(limit);
 }
 
 }  // namespace crmsync::server::store_codec

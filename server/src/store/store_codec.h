@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "google/protobuf/message_lite.h"
@@ -46,6 +47,15 @@ absl::Status CheckUser(const UserRow& user);
 absl::Status CheckTeam(const std::string& tenant_id, const v1::Team& team);
 absl::Status CheckDevice(const DeviceRow& device);
 absl::Status CheckApplied(const AppliedMutation& applied);
+
+// Index keys and queries (WriteTx::SetIndexKeys / FindIndexed): a known
+// kind, at most kMaxIndexKeys keys or ranges, lo <= hi, limit >= 0.
+inline constexpr size_t kMaxIndexKeys = 4096;
+absl::Status CheckIndexKeys(IndexKind kind, const std::vector<int64_t>& keys);
+absl::Status CheckIndexQuery(IndexKind kind, v1::EntityType type,
+                             const std::vector<KeyRange>& ranges, int limit);
+// Distinct records in version order, cut to `limit` (0 = all).
+void SortByVersion(std::vector<v1::RecordState>* records, int limit);
 
 // Milliseconds since the epoch <-> google.protobuf.Timestamp.
 int64_t ToUnixMs(const google::protobuf::Timestamp& ts);

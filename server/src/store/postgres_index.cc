@@ -1,0 +1,57 @@
+// The record index (IndexKind) on PostgreSQL: SetIndexKeys and FindIndexed.
+#include <pqxx/binarystring>
+#include <pqxx/result>
+
+#include "store/postgres_sql.h"
+#include "store/postgres_store.h"
+#include "store/postgres_write_tx.h"
+#include "store/store_codec.h"
+
+namespace crmsync::server {
+
+namespace codec = store_codec;
+
+absl::StatusOr<std::vector<v1::RecordState>> PgFindIndexed(pqxx::transaction_base& tx,
+                                                           const std::string& tenant_id,
+                                                           IndexKind kind, v1::EntityType type,
+                                                           const std::vector<KeyRange>& ranges,
+                                                           int limit) {
+  std::vector<v1::RecordState> out;
+  if (ranges.empty()) return out;
+  std::vector<int64_t> lo, hi;
+  for (const KeyRange& r : ranges) {
+    lo.push_back(r.lo);
+    hi.push_back(r.hi);
+  }
+  pqxx::result r = tx.exec_prepared(pg_sql::kIndexFind, tenant_id, static_cast<int>(kind),
+                                    static_cast<int>(type), pg_sql::IntArray(lo),
+                                    pg_sql::IntArray(hi));
+  out.reserve(r.size());
+  for (const pqxx::row& row : r) {
+    v1::RecordState state;
+    if (auto s = codec::Decode(pqxx::binarystring(row[0]).str(), &state, "record"); !s.ok()) {
+      return s;
+    }
+    out.push_back(std::move(state));
+  }
+  codec::SortByVersion(&out, limit);
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::RecordState>> PostgresStore::FindIndexed(
+    const std::string& tenant_id, IndexKind kind, v1::EntityType type,
+    const std::vector<KeyRange>& ranges, int limit) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
+  std::vector<v1::RecordState> out;
+  absl::Status status = Run("reading the record index", [&](pqxx::transaction_base& tx) {
+    auto found = PgFindIndexed(tx, tenant_id, kind, type, ranges, limit);
+    if (!found.ok()) return found.status();
+    out = std::move(*found);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+}  // namespace crmsync::server

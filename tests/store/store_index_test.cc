@@ -1,0 +1,210 @@
+// Conformance: the record index (SetIndexKeys / FindIndexed), including
+// geo cell lookups compared with a brute-force scan on both stores.
+#include <random>
+#include <set>
+
+#include "crmsync/sync/geo.h"
+#include "store_fixture.h"
+
+namespace crmsync::server {
+namespace {
+
+namespace geo = ::crmsync::sync::geo;
+
+constexpr char kTenant[] = "tenant-a";
+constexpr char kOther[] = "tenant-b";
+
+class StoreIndexTest : public StoreTest {
+ protected:
+  // Writes `state` (new version) and its keys in one transaction.
+  int64_t PutIndexed(const std::string& tenant, v1::RecordState state, IndexKind kind,
+                     const std::vector<int64_t>& keys) {
+    int64_t version = 0;
+    absl::Status s = store().Write(tenant, [&](WriteTx& tx) -> absl::Status {
+      auto seq = tx.NextSeq();
+      if (!seq.ok()) return seq.status();
+      version = *seq;
+      state.set_version(*seq);
+      if (auto st = tx.PutRecord(state, nullptr); !st.ok()) return st;
+      return tx.SetIndexKeys(state.ref(), kind, keys);
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return version;
+  }
+
+  std::vector<std::string> Find(const std::string& tenant, IndexKind kind, v1::EntityType type,
+                                const std::vector<KeyRange>& ranges, int limit = 0) {
+    auto found = store().FindIndexed(tenant, kind, type, ranges, limit);
+    EXPECT_TRUE(found.ok()) << found.status();
+    std::vector<std::string> ids;
+    if (found.ok()) {
+      for (const auto& s : *found) ids.push_back(s.ref().id());
+    }
+    return ids;
+  }
+};
+
+v1::RecordState CouponState(const std::string& id) {
+  v1::RecordState s;
+  s.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_COUPON);
+  s.mutable_ref()->set_id(id);
+  s.mutable_data()->mutable_coupon()->set_id(id);
+  return s;
+}
+
+using Ids = std::vector<std::string>;
+
+TEST_P(StoreIndexTest, FindsByRangeEachRecordOnceInVersionOrder) {
+  PutIndexed(kTenant, CouponState("c-late"), IndexKind::kGeoCell, {50, 51, 52});
+  PutIndexed(kTenant, CouponState("c-early"), IndexKind::kGeoCell, {10});
+  PutIndexed(kTenant, CouponState("c-none"), IndexKind::kGeoCell, {});
+  // Rewriting c-late moves it after c-early in version order.
+  PutIndexed(kTenant, CouponState("c-late"), IndexKind::kGeoCell, {50, 51, 52});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{0, 100}}),
+            (Ids{"c-early", "c-late"}));
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{51, 51}, {52, 60}}),
+            (Ids{"c-late"}));
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{11, 49}}), Ids{});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {}), Ids{});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{0, 100}}, 1),
+            (Ids{"c-early"}));
+  // Kinds, entity types and tenants are separate.
+  EXPECT_EQ(Find(kTenant, IndexKind::kExpiry, v1::ENTITY_TYPE_COUPON, {{0, 100}}), Ids{});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_STORE, {{0, 100}}), Ids{});
+  EXPECT_EQ(Find(kOther, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{0, 100}}), Ids{});
+  // Negative and extreme keys.
+  PutIndexed(kTenant, CouponState("c-neg"), IndexKind::kExpiry, {INT64_MIN, -5, INT64_MAX});
+  EXPECT_EQ(Find(kTenant, IndexKind::kExpiry, v1::ENTITY_TYPE_COUPON, {{INT64_MIN, -5}}),
+            (Ids{"c-neg"}));
+  EXPECT_EQ(Find(kTenant, IndexKind::kExpiry, v1::ENTITY_TYPE_COUPON, {{-4, INT64_MAX - 1}}),
+            Ids{});
+}
+
+TEST_P(StoreIndexTest, SetIndexKeysReplacesAndEmptyRemoves) {
+  PutIndexed(kTenant, CouponState("c1"), IndexKind::kGeoCell, {1, 2});
+  PutIndexed(kTenant, CouponState("c1"), IndexKind::kGeoCell, {7});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{1, 2}}), Ids{});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{7, 7}}), (Ids{"c1"}));
+  // Another kind of the same record is untouched.
+  PutIndexed(kTenant, CouponState("c1"), IndexKind::kExpiry, {99});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{7, 7}}), (Ids{"c1"}));
+  PutIndexed(kTenant, CouponState("c1"), IndexKind::kGeoCell, {});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{0, 100}}), Ids{});
+  EXPECT_EQ(Find(kTenant, IndexKind::kExpiry, v1::ENTITY_TYPE_COUPON, {{99, 99}}), (Ids{"c1"}));
+}
+
+TEST_P(StoreIndexTest, TransactionSeesItsOwnWritesAndRollbackDiscardsThem) {
+  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    auto seq = tx.NextSeq();
+    if (!seq.ok()) return seq.status();
+    v1::RecordState c = CouponState("c-tx");
+    c.set_version(*seq);
+    if (auto st = tx.PutRecord(c, nullptr); !st.ok()) return st;
+    if (auto st = tx.SetIndexKeys(c.ref(), IndexKind::kGeoCell, {5}); !st.ok()) return st;
+    auto found = tx.FindIndexed(IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 5}}, 0);
+    if (!found.ok()) return found.status();
+    EXPECT_EQ(found->size(), 1u);
+    if (found->size() == 1) {
+      EXPECT_EQ((*found)[0].version(), *seq);
+    }
+    return absl::AbortedError("roll back");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 5}}), Ids{});
+}
+
+TEST_P(StoreIndexTest, RefusesMalformedQueriesAndKeys) {
+  EXPECT_EQ(store()
+                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 4}}, 0)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store()
+                .FindIndexed(kTenant, static_cast<IndexKind>(9), v1::ENTITY_TYPE_COUPON, {}, 0)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store()
+                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_UNSPECIFIED, {}, 0)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store()
+                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {}, -1)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    v1::RecordRef bad;  // no type, no id
+    EXPECT_EQ(tx.SetIndexKeys(bad, IndexKind::kGeoCell, {1}).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(tx.SetIndexKeys(CouponState("c").ref(), IndexKind::kGeoCell,
+                              std::vector<int64_t>(5000, 1))
+                  .code(),
+              absl::StatusCode::kInvalidArgument);
+    // Validation errors leave the transaction usable.
+    return tx.SetIndexKeys(CouponState("c").ref(), IndexKind::kGeoCell, {1});
+  });
+  EXPECT_TRUE(s.ok()) << s;
+}
+
+// The geo lookup of logic/coupon_index on a real store: random fences
+// around two cities, random queries; same answer as a brute-force scan.
+TEST_P(StoreIndexTest, GeoLookupMatchesBruteForce) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::vector<v1::Coupon> coupons;
+  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    for (int i = 0; i < 600; ++i) {
+      v1::RecordState st = CouponState("c" + std::to_string(i));
+      v1::Coupon* c = st.mutable_data()->mutable_coupon();
+      v1::GeoPoint* centre = c->mutable_geofence()->mutable_circle()->mutable_center();
+      const bool paris = i % 2 == 0;
+      centre->set_latitude((paris ? 48.85 : 45.76) + 0.3 * (unit(rng) - 0.5));
+      centre->set_longitude((paris ? 2.35 : 4.83) + 0.4 * (unit(rng) - 0.5));
+      c->mutable_geofence()->mutable_circle()->set_radius_m(100 + 3000 * unit(rng));
+      auto seq = tx.NextSeq();
+      if (!seq.ok()) return seq.status();
+      st.set_version(*seq);
+      if (auto w = tx.PutRecord(st, nullptr); !w.ok()) return w;
+      if (auto w = tx.SetIndexKeys(st.ref(), IndexKind::kGeoCell,
+                                   geo::CoverGeofence(c->geofence()));
+          !w.ok()) {
+        return w;
+      }
+      coupons.push_back(*c);
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  int hits = 0;
+  for (int q = 0; q < 150; ++q) {
+    v1::GeoPoint at;
+    const bool paris = q % 2 == 0;
+    at.set_latitude((paris ? 48.85 : 45.76) + 0.4 * (unit(rng) - 0.5));
+    at.set_longitude((paris ? 2.35 : 4.83) + 0.5 * (unit(rng) - 0.5));
+    const double radius = q % 3 == 0 ? 0 : 5000 * unit(rng);
+    std::set<std::string> brute, indexed;
+    for (const v1::Coupon& c : coupons) {
+      if (geo::CouponNear(c, at, radius)) brute.insert(c.id());
+    }
+    std::vector<KeyRange> ranges;
+    for (const auto& [lo, hi] : geo::LookupRanges(geo::CoverDisc(at, radius))) {
+      ranges.push_back({lo, hi});
+    }
+    auto found = store().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON,
+                                     ranges, 0);
+    ASSERT_TRUE(found.ok()) << found.status();
+    for (const auto& st : *found) {
+      if (geo::CouponNear(st.data().coupon(), at, radius)) indexed.insert(st.ref().id());
+    }
+    ASSERT_EQ(brute, indexed) << "query " << q;
+    hits += !brute.empty();
+  }
+  EXPECT_GT(hits, 50);
+}
+
+CRMSYNC_INSTANTIATE_STORE_SUITE(StoreIndexTest);
+
+}  // namespace
+}  // namespace crmsync::server
