@@ -1,7 +1,10 @@
 // Local queries a field app needs, on the local view's indexed columns.
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "crmsync/client/database.h"
+#include "crmsync/sync/geo.h"
 #include "record_index.h"
 #include "sqlite_db.h"
 #include "tables.h"
@@ -74,44 +77,49 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::CouponsNear(double latitu
                                                                    double longitude,
                                                                    double radius_m,
                                                                    int64_t now_ms) {
-  // Bounding box: the largest geofence radius held plus the search radius,
-  // in degrees (a degree of latitude is ~111.2 km; longitude shrinks with
-  // cos(latitude)). The exact test is the haversine distance below.
+  // The geo cells of the geofences (sync/geo.h, the server's scheme) narrow
+  // the candidates; the exact test and the validity rule are the server's.
+  v1::GeoPoint at;
+  at.set_latitude(latitude);
+  at.set_longitude(longitude);
+  if (!sync::geo::ValidPoint(at) || !(radius_m >= 0)) {
+    return absl::InvalidArgumentError("CouponsNear needs a valid position and a radius >= 0");
+  }
+  const std::vector<sync::geo::CellRange> ranges =
+      sync::geo::LookupRanges(sync::geo::CoverDisc(at, radius_m));
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
-  auto max_r = db_->Prepare("SELECT coalesce(max(radius_m), 0) FROM records WHERE entity_type=?1");
-  if (!max_r.ok()) return max_r.status();
-  max_r->Bind(1, static_cast<int64_t>(v1::ENTITY_TYPE_COUPON));
-  double reach = radius_m;
-  if (max_r->Step()) reach += max_r->Double(0);
-  const double dlat = reach / 111195.0;
-  const double cos_lat = std::max(0.01, std::cos(latitude * M_PI / 180.0));
-  const double dlon = std::min(180.0, dlat / cos_lat);
-  const int64_t now_s = now_ms / 1000;
-  auto st = db_->Prepare(
-      "SELECT local_state, lat, lon, radius_m FROM records INDEXED BY records_geo "
-      "WHERE entity_type=?1 "
-      "AND local_state IS NOT NULL AND status=1 "
-      "AND lat BETWEEN ?2 AND ?3 AND lon BETWEEN ?4 AND ?5 "
-      "AND (starts_at IS NULL OR starts_at <= ?6) AND (ends_at IS NULL OR ends_at > ?6)");
+  std::string sql =
+      "SELECT rowid, local_state FROM records WHERE local_state IS NOT NULL AND rowid IN "
+      "(WITH q(lo, hi) AS (VALUES ";
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (i > 0) sql += ", ";
+    sql += "(?" + std::to_string(1 + 2 * i) + ", ?" + std::to_string(2 + 2 * i) + ")";
+  }
+  sql += ") SELECT g.record FROM q CROSS JOIN geo_cells g ON g.cell BETWEEN q.lo AND q.hi)";
+  auto st = db_->Prepare(sql);
   if (!st.ok()) return st.status();
-  st->Bind(1, static_cast<int64_t>(v1::ENTITY_TYPE_COUPON))
-      .Bind(2, latitude - dlat)
-      .Bind(3, latitude + dlat)
-      .Bind(4, longitude - dlon)
-      .Bind(5, longitude + dlon)
-      .Bind(6, now_s);
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    st->Bind(static_cast<int>(1 + 2 * i), int64_t{ranges[i].first})
+        .Bind(static_cast<int>(2 + 2 * i), int64_t{ranges[i].second});
+  }
   std::vector<std::pair<double, v1::RecordState>> hits;
+  std::set<int64_t> seen;
   while (st->Step()) {
-    const double d = internal::HaversineMetres(latitude, longitude, st->Double(1), st->Double(2));
-    if (d > st->Double(3) + radius_m) continue;
+    if (!seen.insert(st->Int(0)).second) continue;
     v1::RecordState state;
-    if (!state.ParseFromString(st->Blob(0))) return absl::DataLossError("corrupt record blob");
-    hits.emplace_back(d, std::move(state));
+    if (!state.ParseFromString(st->Blob(1))) return absl::DataLossError("corrupt record blob");
+    const v1::Coupon& c = state.data().coupon();
+    if (!sync::geo::CouponNear(c, at, radius_m) || !sync::geo::CouponRedeemableAt(c, now_ms)) {
+      continue;
+    }
+    hits.emplace_back(sync::geo::DistanceToGeofenceM(c.geofence(), at), std::move(state));
   }
   if (!st->status().ok()) return st->status();
-  std::stable_sort(hits.begin(), hits.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Nearest first; equal distances (e.g. inside several) by id.
+  std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second.ref().id() < b.second.ref().id();
+  });
   std::vector<v1::RecordState> out;
   for (auto& h : hits) out.push_back(std::move(h.second));
   return out;

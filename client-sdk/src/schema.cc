@@ -4,10 +4,9 @@
 
 namespace crmsync::client::internal {
 
-absl::Status CreateSchema(SqliteDb* db) {
-  if (absl::Status s = db->Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
-  // FULL: a commit is on disk when it returns (the outbox promise).
-  if (absl::Status s = db->Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
+namespace {
+
+absl::Status CreateTables(SqliteDb* db) {
   return db->Exec(R"sql(
     CREATE TABLE IF NOT EXISTS records(
       entity_type INTEGER NOT NULL,
@@ -50,6 +49,46 @@ absl::Status CreateSchema(SqliteDb* db) {
       message TEXT,
       at_ms INTEGER);
   )sql");
+}
+
+// Geo cells of coupon geofences (sync/geo.h), keyed by the records rowid;
+// filled for coupons held before the table existed.
+absl::Status CreateGeoCells(SqliteDb* db) {
+  auto exists = db->Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='geo_cells'");
+  if (!exists.ok()) return exists.status();
+  const bool had = exists->Step();
+  if (!exists->status().ok()) return exists->status();
+  if (had) return absl::OkStatus();
+  if (absl::Status s = db->Exec(R"sql(
+    CREATE TABLE geo_cells(
+      cell INTEGER NOT NULL,
+      record INTEGER NOT NULL,
+      PRIMARY KEY(cell, record)) WITHOUT ROWID;
+    CREATE INDEX geo_cells_record ON geo_cells(record);
+  )sql");
+      !s.ok()) {
+    return s;
+  }
+  auto coupons = db->Prepare(
+      "SELECT rowid, local_state FROM records WHERE entity_type=?1 AND local_state IS NOT NULL");
+  if (!coupons.ok()) return coupons.status();
+  coupons->Bind(1, static_cast<int64_t>(v1::ENTITY_TYPE_COUPON));
+  while (coupons->Step()) {
+    v1::RecordState state;
+    if (!state.ParseFromString(coupons->Blob(1))) return absl::DataLossError("corrupt record blob");
+    if (absl::Status s = WriteGeoCells(db, coupons->Int(0), state); !s.ok()) return s;
+  }
+  return coupons->status();
+}
+
+}  // namespace
+
+absl::Status CreateSchema(SqliteDb* db) {
+  if (absl::Status s = db->Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
+  // FULL: a commit is on disk when it returns (the outbox promise).
+  if (absl::Status s = db->Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
+  if (absl::Status s = CreateTables(db); !s.ok()) return s;
+  return CreateGeoCells(db);
 }
 
 }  // namespace crmsync::client::internal

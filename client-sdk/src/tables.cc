@@ -1,5 +1,7 @@
 #include "tables.h"
 
+#include "crmsync/sync/geo.h"
+
 #include "crmsync/sync/change.h"
 #include "record_index.h"
 
@@ -68,6 +70,9 @@ absl::Status WriteRow(SqliteDb* db, const v1::RecordRef& ref, const RecordRow& r
     auto del = db->Prepare("DELETE FROM record_text WHERE docid=?1");
     if (!del.ok()) return del.status();
     if (absl::Status s = del->Bind(1, **rowid).Run(); !s.ok()) return s;
+    auto cells = db->Prepare("DELETE FROM geo_cells WHERE record=?1");
+    if (!cells.ok()) return cells.status();
+    if (absl::Status s = cells->Bind(1, **rowid).Run(); !s.ok()) return s;
   }
   if (!row.server && !row.local) {
     if (!*rowid) return absl::OkStatus();
@@ -104,11 +109,25 @@ absl::Status WriteRow(SqliteDb* db, const v1::RecordRef& ref, const RecordRow& r
   BindOptionalDouble(&*st, 12, ix.lon);
   st->Bind(13, ix.radius_m);
   if (absl::Status s = st->Run(); !s.ok()) return s;
-  if (!visible || ix.text.empty()) return absl::OkStatus();
+  if (!visible) return absl::OkStatus();
   const int64_t id = *rowid ? **rowid : db->LastInsertRowId();
+  if (absl::Status s = WriteGeoCells(db, id, *row.local); !s.ok()) return s;
+  if (ix.text.empty()) return absl::OkStatus();
   auto fts = db->Prepare("INSERT INTO record_text(docid, body) VALUES(?1, ?2)");
   if (!fts.ok()) return fts.status();
   return fts->Bind(1, id).Bind(2, ix.text).Run();
+}
+
+absl::Status WriteGeoCells(SqliteDb* db, int64_t rowid, const v1::RecordState& visible) {
+  if (!visible.data().has_coupon() || !visible.data().coupon().has_geofence()) {
+    return absl::OkStatus();
+  }
+  for (sync::geo::CellId cell : sync::geo::CoverGeofence(visible.data().coupon().geofence())) {
+    auto ins = db->Prepare("INSERT OR IGNORE INTO geo_cells(cell, record) VALUES(?1, ?2)");
+    if (!ins.ok()) return ins.status();
+    if (absl::Status s = ins->Bind(1, int64_t{cell}).Bind(2, rowid).Run(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<v1::RecordState>> RebaseRow(

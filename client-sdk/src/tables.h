@@ -38,6 +38,9 @@ struct RecordRow {
 absl::StatusOr<std::optional<RecordRow>> LoadRow(SqliteDb* db, const v1::RecordRef& ref);
 // Writes (or deletes, when both states are absent) the row and its FTS text.
 absl::Status WriteRow(SqliteDb* db, const v1::RecordRef& ref, const RecordRow& row);
+// Replaces the geo cells of the records row `rowid` with those of `visible`
+// (a coupon's geofence cover; none for anything else).
+absl::Status WriteGeoCells(SqliteDb* db, int64_t rowid, const v1::RecordState& visible);
 // Rebuilds the local view from `server` plus the record's outbox entries
 // (in client_seq order) and writes the row. Returns the new local view.
 absl::StatusOr<std::optional<v1::RecordState>> RebaseRow(

@@ -3,8 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
+
 #include "crmsync/client/database.h"
 #include "crmsync/client/repository.h"
+#include "crmsync/sync/geo.h"
 #include "test_util.h"
 
 namespace crmsync::client {
@@ -224,6 +228,73 @@ TEST_F(LocalStoreTest, CouponsNearAPositionUseTheGeofenceAndValidity) {
   auto near = Repository<v1::Coupon>::Entities(*db_->CouponsNear(48.8606, 2.3376, 0, clock_.NowMs()));
   ASSERT_THAT(near, SizeIs(1));
   EXPECT_EQ(near[0].id(), "paris-center");
+}
+
+// The indexed query against a brute-force scan with the shared rules,
+// over circles and polygons, inactive, expired and exhausted coupons.
+TEST_F(LocalStoreTest, CouponsNearMatchABruteForceScan) {
+  Repository<v1::Coupon> coupons(db_.get());
+  const int64_t now_ms = clock_.NowMs();
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::vector<v1::Coupon> all;
+  for (int i = 0; i < 300; ++i) {
+    v1::Coupon c;
+    c.set_id("c" + std::to_string(i));
+    c.set_active(i % 9 != 0);
+    c.mutable_valid_until()->set_seconds(now_ms / 1000 + (i % 10 == 0 ? -5 : 3600));
+    if (i % 12 == 0) {
+      c.set_max_redemptions_total(1);
+      c.set_redemption_count(1);
+    }
+    const double lat = 48.85 + 0.2 * (unit(rng) - 0.5), lon = 2.35 + 0.3 * (unit(rng) - 0.5);
+    if (i % 3 == 0) {
+      const double h = 0.001 + 0.01 * unit(rng);
+      for (auto [dy, dx] : {std::pair{-h, -h}, {-h, h}, {h, 0.0}}) {
+        v1::GeoPoint* v = c.mutable_geofence()->mutable_polygon()->add_vertices();
+        v->set_latitude(lat + dy);
+        v->set_longitude(lon + dx);
+      }
+    } else {
+      auto* circle = c.mutable_geofence()->mutable_circle();
+      circle->mutable_center()->set_latitude(lat);
+      circle->mutable_center()->set_longitude(lon);
+      circle->set_radius_m(50 + 2500 * unit(rng));
+    }
+    ASSERT_TRUE(coupons.Create(c).ok());
+    all.push_back(c);
+  }
+  // An edit that moves a fence must move it in the index too.
+  all[1].mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(45.76);
+  ASSERT_TRUE(coupons.Update(all[1]).ok());
+  int hits = 0;
+  for (int q = 0; q < 200; ++q) {
+    const double lat = 48.85 + 0.25 * (unit(rng) - 0.5), lon = 2.35 + 0.35 * (unit(rng) - 0.5);
+    const double radius = q % 3 == 0 ? 0 : 3000 * unit(rng);
+    v1::GeoPoint at;
+    at.set_latitude(lat);
+    at.set_longitude(lon);
+    std::set<std::string> brute, indexed;
+    for (const v1::Coupon& c : all) {
+      if (sync::geo::CouponNear(c, at, radius) && sync::geo::CouponRedeemableAt(c, now_ms)) {
+        brute.insert(c.id());
+      }
+    }
+    auto near = db_->CouponsNear(lat, lon, radius, now_ms);
+    ASSERT_TRUE(near.ok()) << near.status();
+    double last = 0;
+    for (const auto& s : *near) {
+      indexed.insert(s.ref().id());
+      const double d = sync::geo::DistanceToGeofenceM(s.data().coupon().geofence(), at);
+      EXPECT_GE(d, last) << "nearest first";
+      last = d;
+    }
+    ASSERT_EQ(brute, indexed) << "query " << q;
+    hits += !brute.empty();
+  }
+  EXPECT_GT(hits, 50);
+  EXPECT_EQ(db_->CouponsNear(91, 0, 0, now_ms).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -15,18 +15,18 @@ absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(
   if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
   std::vector<v1::RecordState> out;
   if (ranges.empty()) return out;
-  // One statement: the ranges as a VALUES table joined to the index, so
-  // SQLite walks the (tenant, kind, type, key) primary key once per range.
-  std::string sql = "WITH q(lo, hi) AS (VALUES ";
+  // One statement: the ranges as a VALUES table walked by the primary key
+  // of the index (both bounds of each range used), records fetched by id.
+  std::string sql =
+      "SELECT r.state FROM records r WHERE r.tenant_id = ?1 AND r.entity_type = ?3 AND "
+      "r.record_id IN (WITH q(lo, hi) AS (VALUES ";
   for (size_t i = 0; i < ranges.size(); ++i) {
     if (i > 0) sql += ", ";
     sql += "(?" + std::to_string(4 + 2 * i) + ", ?" + std::to_string(5 + 2 * i) + ")";
   }
   sql +=
-      ") SELECT DISTINCT r.state FROM q CROSS JOIN record_index i ON i.tenant_id = ?1 AND "
-      "i.kind = ?2 AND i.entity_type = ?3 AND i.key BETWEEN q.lo AND q.hi "
-      "JOIN records r ON r.tenant_id = i.tenant_id AND r.entity_type = i.entity_type AND "
-      "r.record_id = i.record_id";
+      ") SELECT i.record_id FROM q CROSS JOIN record_index i ON i.tenant_id = ?1 AND "
+      "i.kind = ?2 AND i.entity_type = ?3 AND i.key BETWEEN q.lo AND q.hi)";
   auto stmt = db.Prepare(sql);
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, tenant_id).Bind(2, int64_t{static_cast<int>(kind)}).Bind(3, int64_t{type});

@@ -134,8 +134,12 @@ class Database {
   // Full-text search (FTS4 MATCH syntax, e.g. "martin" or "oven*") over
   // names, companies, titles and notes; at most `limit` hits.
   absl::StatusOr<std::vector<v1::RecordState>> Search(const std::string& text, int limit = 50);
-  // Active coupons valid at `now_ms` whose geofence circle (grown by
-  // `radius_m`) contains the position; by distance.
+  // Coupons redeemable at `now_ms` (active, inside their validity window,
+  // not exhausted) whose geofence (circle or polygon) lies within
+  // `radius_m` of the position (0: contains it); nearest first. Answered
+  // from a geo cell index with the server's exact rules (sync/geo.h), so
+  // the server's ListCoupons gives the same coupons. INVALID_ARGUMENT for a
+  // position off the globe or a negative radius.
   absl::StatusOr<std::vector<v1::RecordState>> CouponsNear(double latitude, double longitude,
                                                            double radius_m, int64_t now_ms);
 
