@@ -119,7 +119,10 @@ absl::StatusOr<v1::RecordState> Database::WriteLocked(LocalEdit edit, bool is_cr
   m.set_conflict_id(edit.conflict_id);
   if (edit.operation != v1::OPERATION_DELETE) {
     pb::FieldMask mask = edit.mask;
-    if (mask.paths().empty() && edit.operation == v1::OPERATION_UPSERT) {
+    // No mask: every field that differs from the local view; for a
+    // redemption (always a new record) every field set.
+    if (mask.paths().empty() &&
+        (edit.operation == v1::OPERATION_UPSERT || edit.operation == v1::OPERATION_REDEEM)) {
       mask = sync::ComputeFieldMask(local ? local->data() : v1::Record(), edit.values);
       if (mask.paths().empty()) {
         if (local) return *local;  // nothing changed: no outbox entry

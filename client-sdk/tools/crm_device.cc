@@ -195,6 +195,25 @@ int Run(const std::vector<std::string>& args, Session* session, Settings* settin
   watch->add_option("--for", seconds, "stop after SECONDS (default: until interrupted)");
   watch->callback([&] { rc = CmdWatch(session, seconds); });
 
+  RedeemOptions redeem_options;
+  auto* redeem = app.add_subcommand(
+      "redeem", "terminal: redeem a coupon now, offline if need be (confirmed at sync)");
+  redeem->add_option("coupon", redeem_options.coupon_id, "coupon id")->required();
+  redeem->add_option("--store", redeem_options.store_id, "this terminal's store id")->required();
+  redeem->add_option("--at", redeem_options.at, "terminal position LAT,LON")->required();
+  redeem->add_option("--accuracy", redeem_options.accuracy_m, "GPS accuracy radius, metres")
+      ->capture_default_str();
+  redeem->add_option("--customer", redeem_options.customer, "loyalty account id of the customer");
+  redeem->add_option("--id", redeem_options.id, "redemption id (default: red-DEVICE-TIME-RANDOM)");
+  redeem->callback([&] { rc = CmdRedeem(session, redeem_options); });
+
+  int64_t delta = 0;  // negative numbers: CLI11 takes "-5" as a value here
+  auto* points = app.add_subcommand(
+      "points", "terminal: credit (+N) or debit (-N) loyalty points, offline if need be");
+  points->add_option("account", id, "loyalty account id")->required();
+  points->add_option("delta", delta, "points to add (negative: debit)")->required();
+  points->callback([&] { rc = CmdPoints(session, id, delta); });
+
   std::string file;
   bool keep_going = false;
   auto* script = app.add_subcommand("script", "run commands from FILE, one per line");

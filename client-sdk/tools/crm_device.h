@@ -97,6 +97,22 @@ int CmdStatus(Session* s);
 int CmdWatch(Session* s, int seconds);
 int CmdScript(Session* s, Settings* settings, const std::string& file, bool keep_going);
 
+// Store terminal (crm_device_terminal.cc).
+struct RedeemOptions {
+  std::string coupon_id;
+  std::string store_id;
+  std::string at;  // "lat,lon"
+  double accuracy_m = 10;
+  std::string customer;  // loyalty account id
+  std::string id;        // redemption id (default: red-DEVICE-TIME-RANDOM)
+};
+// Records a redemption locally (PENDING) and queues it; the server decides.
+int CmdRedeem(Session* s, const RedeemOptions& o);
+// Credits (delta > 0) or debits (delta < 0) loyalty points locally.
+int CmdPoints(Session* s, const std::string& account_id, int64_t delta);
+// Parses "lat,lon" into a point; INVALID_ARGUMENT if malformed or off the globe.
+absl::StatusOr<v1::GeoPoint> ParsePoint(const std::string& text);
+
 }  // namespace crmsync::client::device
 
 #endif  // CRMSYNC_CLIENT_TOOLS_CRM_DEVICE_H_

@@ -116,6 +116,17 @@ absl::Status SetField(pb::Message* msg, const std::string& assignment) {
 std::string Describe(const v1::RecordState& state) {
   const pb::Message* e = sync::EntityOf(state.data());
   if (e == nullptr) return "";
+  if (state.data().has_redemption()) {
+    const v1::Redemption& r = state.data().redemption();
+    std::string status = v1::RedemptionStatus_Name(r.status());
+    status = status.substr(std::string("REDEMPTION_STATUS_").size());
+    return "coupon " + r.coupon_id() + "\t" + status +
+           (r.rejection_reason().empty() ? "" : ": " + r.rejection_reason());
+  }
+  if (state.data().has_loyalty_account()) {
+    const v1::LoyaltyAccount& a = state.data().loyalty_account();
+    return a.customer_name() + "\t" + std::to_string(a.points_balance()) + " points";
+  }
   for (const char* field : {"name", "title", "subject", "customer_name"}) {
     const pb::FieldDescriptor* f = e->GetDescriptor()->FindFieldByName(field);
     if (f != nullptr) return e->GetReflection()->GetString(*e, f);

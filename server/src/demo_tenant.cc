@@ -176,6 +176,22 @@ void AddLoyaltyRecords(SeedBatch* b, int64_t now_ms) {
   once.set_active(true);
   b->Create(v1::ENTITY_TYPE_COUPON, once);
 
+  // Valid inside a 2 km circle around the Louvre: every store in it (here
+  // store-paris) gets it, with no store named.
+  v1::Coupon nearby;
+  nearby.set_id("coupon-louvre-area");
+  nearby.set_campaign_id("campaign-winter");
+  nearby.set_code("LOUVRE50");
+  nearby.set_title("50 bonus points near the Louvre");
+  nearby.set_bonus_points(50);
+  nearby.mutable_valid_from()->set_seconds(now_ms / 1000 - 3600);
+  nearby.mutable_valid_until()->set_seconds(now_ms / 1000 + 30 * 24 * 3600);
+  nearby.mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(48.8606);
+  nearby.mutable_geofence()->mutable_circle()->mutable_center()->set_longitude(2.3376);
+  nearby.mutable_geofence()->mutable_circle()->set_radius_m(2000);
+  nearby.set_active(true);
+  b->Create(v1::ENTITY_TYPE_COUPON, nearby);
+
   v1::LoyaltyAccount card;
   card.set_id("loyalty-0001");
   card.set_card_number("4000-0001");

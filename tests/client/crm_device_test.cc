@@ -68,7 +68,7 @@ TEST_F(CrmDeviceTest, ExitCodesSayWhatWentWrong) {
   argv.push_back("status");
   EXPECT_EQ(crmsync::testing::RunCommand(argv, &out), 7) << out;
   for (const char* cmd : {"create", "edit", "delete", "list", "show", "sync", "offline",
-                          "online", "status", "watch", "script"}) {
+                          "online", "status", "watch", "script", "redeem", "points"}) {
     EXPECT_EQ(Run("alice", "phone", {cmd, "--help"}, &out), 0) << cmd;
     EXPECT_THAT(out, HasSubstr("Usage")) << cmd;
   }
@@ -132,6 +132,73 @@ TEST_F(CrmDeviceTest, WatchPrintsAChangeMadeOnAnotherDevice) {
   auto lines = watch.ReadLines(1, std::chrono::seconds(20));
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0], "changed ENTITY_TYPE_LEAD lead-alice-1");
+}
+
+// The README's terminal demo: two tills of one store redeem the same
+// one-time coupon and move loyalty points while offline; at sync exactly one
+// redemption wins, the other till is told why, points sum exactly and a
+// debit past zero is refused.
+TEST_F(CrmDeviceTest, TwoOfflineTillsRedeemOneCouponAndReconcile) {
+  std::string out;
+  for (const char* till : {"till1", "till2"}) {
+    ASSERT_EQ(Run("till-paris", till, {"sync"}, &out), 0) << out;
+    ASSERT_EQ(Run("till-paris", till, {"list", "coupon"}, &out), 0);
+    // Named for store-paris, and inside the Louvre-area geofence.
+    EXPECT_THAT(out, HasSubstr("coupon-welcome"));
+    EXPECT_THAT(out, HasSubstr("coupon-louvre-area"));
+    ASSERT_EQ(Run("till-paris", till, {"offline"}, &out), 0);
+  }
+  ASSERT_EQ(Run("till-paris", "till1", {"list", "coupon", "--near", "48.8606,2.3376"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("coupon-louvre-area"));
+  ASSERT_EQ(Run("till-paris", "till1",
+                {"redeem", "coupon-welcome", "--store", "store-paris", "--at", "48.8606,2.3376",
+                 "--customer", "loyalty-0001", "--id", "red-1"},
+                &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("PENDING"));
+  ASSERT_EQ(Run("till-paris", "till2",
+                {"redeem", "coupon-welcome", "--store", "store-paris", "--at", "48.8607,2.3375",
+                 "--accuracy", "25", "--customer", "loyalty-0001", "--id", "red-2"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("till-paris", "till1", {"points", "loyalty-0001", "30"}, &out), 0) << out;
+  ASSERT_EQ(Run("till-paris", "till2", {"points", "loyalty-0001", "-100"}, &out), 0) << out;
+  EXPECT_EQ(Run("till-paris", "till2", {"redeem", "coupon-welcome", "--store", "store-paris",
+                                        "--at", "91,0"},
+                &out),
+            4);
+  EXPECT_EQ(Run("till-paris", "till2", {"redeem", "no-such-coupon", "--store", "store-paris",
+                                        "--at", "48.86,2.33"},
+                &out),
+            3);
+
+  for (const char* till : {"till1", "till2"}) {
+    ASSERT_EQ(Run("till-paris", till, {"online"}, &out), 0);
+  }
+  ASSERT_EQ(Run("till-paris", "till1", {"sync"}, &out), 0) << out;
+  EXPECT_EQ(Run("till-paris", "till2", {"sync"}, &out), 8) << out;  // needs attention
+  EXPECT_THAT(out, HasSubstr("rejected red-2 (REJECT_REASON_COUPON_EXHAUSTED)"));
+  ASSERT_EQ(Run("till-paris", "till1", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("till-paris", "till1", {"list", "redemption"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("red-1\tcoupon coupon-welcome\tACCEPTED"));
+  ASSERT_EQ(Run("till-paris", "till2", {"list", "redemption"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("red-2\tcoupon coupon-welcome\tREJECTED: "));
+  // 120 + 30 - 100, on both tills.
+  for (const char* till : {"till1", "till2"}) {
+    ASSERT_EQ(Run("till-paris", till, {"list", "loyalty_account"}, &out), 0);
+    EXPECT_THAT(out, HasSubstr("50 points")) << till;
+  }
+  // The one-time coupon is used up: it left both tills.
+  ASSERT_EQ(Run("till-paris", "till2", {"list", "coupon"}, &out), 0);
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("coupon-welcome")));
+  // Below zero is refused by the server, with the reason.
+  ASSERT_EQ(Run("till-paris", "till2", {"points", "loyalty-0001", "-80"}, &out), 0);
+  EXPECT_EQ(Run("till-paris", "till2", {"sync"}, &out), 8) << out;
+  EXPECT_THAT(out, HasSubstr("INSUFFICIENT_BALANCE"));
+  ASSERT_EQ(Run("till-paris", "till2", {"list", "loyalty_account"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("50 points"));
 }
 
 }  // namespace

@@ -72,6 +72,34 @@ TEST_F(LocalStoreTest, CreateIsVisibleAtOnceAndQueuesOneCreateMutation) {
   EXPECT_EQ(m.provenance().channel(), v1::CHANNEL_FIELD_APP);
 }
 
+// A redemption given without a mask carries every field it sets (it once
+// went out empty, and the server refused it for a missing coupon id).
+TEST_F(LocalStoreTest, RedemptionWithoutAMaskQueuesEveryFieldItSets) {
+  LocalEdit edit;
+  edit.ref.set_entity_type(v1::ENTITY_TYPE_REDEMPTION);
+  edit.ref.set_id("red-1");
+  edit.operation = v1::OPERATION_REDEEM;
+  v1::Redemption* r = edit.values.mutable_redemption();
+  r->set_id("red-1");
+  r->set_coupon_id("coupon-1");
+  r->set_store_id("store-1");
+  r->set_status(v1::REDEMPTION_STATUS_PENDING);
+  r->mutable_position()->set_latitude(48.86);
+  ASSERT_TRUE(db_->Apply(edit).ok());
+  auto outbox = db_->Outbox();
+  ASSERT_TRUE(outbox.ok());
+  ASSERT_THAT(*outbox, SizeIs(1));
+  const v1::Mutation& m = (*outbox)[0].mutation;
+  EXPECT_EQ(m.operation(), v1::OPERATION_REDEEM);
+  EXPECT_EQ(m.values().redemption().coupon_id(), "coupon-1");
+  EXPECT_EQ(m.values().redemption().store_id(), "store-1");
+  EXPECT_EQ(m.values().redemption().position().latitude(), 48.86);
+  EXPECT_THAT(m.update_mask().paths(), ::testing::IsSupersetOf({"id", "coupon_id", "store_id"}));
+  // The same redemption again queues nothing more.
+  ASSERT_TRUE(db_->Apply(edit).ok());
+  EXPECT_EQ(*db_->PendingCount(), 1);
+}
+
 TEST_F(LocalStoreTest, UpdateQueuesOnlyChangedFieldsWithBaseValues) {
   Repository<v1::Lead> leads(db_.get());
   ASSERT_TRUE(leads.Create(NewLead("lead-1", "Leroy", v1::LEAD_STATUS_NEW)).ok());

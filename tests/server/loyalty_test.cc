@@ -256,7 +256,10 @@ TEST_P(LoyaltyTest, PointsFromManyOfflineTerminalsSumExactlyAndNeverGoNegative) 
   for (int round = 0; round < 60; ++round) {
     int t = static_cast<int>(rng() % tills.size());
     int64_t delta = static_cast<int64_t>(rng() % 61) - 35;  // debits a bit more likely
-    auto resp = PushOk(TerminalOn(tills[t].id()), {Points(tills[t], card, delta)});
+    const v1::Mutation m = Points(tills[t], card, delta);
+    auto resp = PushOk(TerminalOn(tills[t].id()), {m});
+    // Every result names its mutation (the SDK matches them by client_seq).
+    ASSERT_EQ(resp.results(0).client_seq(), m.client_seq());
     if (resp.results(0).outcome() == v1::MUTATION_OUTCOME_REJECTED) {
       ASSERT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_INSUFFICIENT_BALANCE);
       ASSERT_LT(expected + delta, 0);

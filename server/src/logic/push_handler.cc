@@ -169,7 +169,7 @@ class BatchApplier {
     }
 
     sync::MergeResult merged = sync::Merge(current, *to_merge, ctx);
-    if (auto refusal = CheckBalance(current, merged); refusal) return *refusal;
+    if (auto refusal = CheckBalance(m, current, merged); refusal) return *refusal;
     int64_t seq = 0;
     if (merged.outcome != v1::MUTATION_OUTCOME_REJECTED &&
         (merged.changed || merged.metadata_changed)) {
@@ -232,17 +232,17 @@ class BatchApplier {
   }
 
   // A debit that would take a points balance below zero is refused.
-  std::optional<v1::MutationResult> CheckBalance(const v1::RecordState* current,
+  std::optional<v1::MutationResult> CheckBalance(const v1::Mutation& m,
+                                                 const v1::RecordState* current,
                                                  const sync::MergeResult& merged) {
     if (!merged.changed || !merged.new_state.data().has_loyalty_account()) return std::nullopt;
     int64_t after = merged.new_state.data().loyalty_account().points_balance();
     int64_t before = current ? current->data().loyalty_account().points_balance() : 0;
     if (after >= 0 || after >= before) return std::nullopt;
-    v1::MutationResult r;
-    r.set_outcome(v1::MUTATION_OUTCOME_REJECTED);
-    r.set_reject_reason(v1::REJECT_REASON_INSUFFICIENT_BALANCE);
-    r.set_message("points balance is " + std::to_string(before) +
-                  "; this debit would take it to " + std::to_string(after));
+    v1::MutationResult r = Rejected(m, v1::REJECT_REASON_INSUFFICIENT_BALANCE,
+                                    "points balance is " + std::to_string(before) +
+                                        "; this debit would take it to " +
+                                        std::to_string(after));
     if (current) *r.mutable_record() = *current;
     return r;
   }
@@ -456,6 +456,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     for (const v1::Mutation& m : request.mutations()) {
       auto r = applier.Apply(m);
       if (!r.ok()) return r.status();
+      r->set_client_seq(m.client_seq());  // every result names its mutation
       last_seq = std::max(last_seq, r->change_seq());
       results.push_back(std::move(*r));
     }

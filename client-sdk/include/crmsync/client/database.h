@@ -64,7 +64,8 @@ struct LocalEdit {
   v1::RecordRef ref;
   v1::Operation operation = v1::OPERATION_UPSERT;
   // Fields to change; empty for UPSERT = every field that differs from the
-  // local view (or every non-default field for a create).
+  // local view (or every non-default field for a create); empty for REDEEM
+  // = every non-default field of the redemption.
   google::protobuf::FieldMask mask;
   v1::Record values;
   // For OPERATION_RESOLVE_CONFLICT.
