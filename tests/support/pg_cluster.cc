@@ -173,6 +173,12 @@ absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Start() {
   return cluster;
 }
 
+absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::StartLocal() {
+  std::unique_ptr<PgCluster> cluster(new PgCluster());
+  if (auto s = cluster->StartOwn(); !s.ok()) return s;
+  return cluster;
+}
+
 absl::Status PgCluster::StartOwn() {
   if (!fs::exists(std::string(kPgBin) + "/initdb")) {
     return absl::FailedPreconditionError(std::string(kPgBin) +
@@ -209,20 +215,14 @@ absl::Status PgCluster::StartOwn() {
                       log);
   if (rc != 0) return absl::InternalError("initdb failed:\n" + Tail(log));
 
+  absl::Status started;
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = FreePort();
     if (port_ == 0) return absl::InternalError("no free TCP port on 127.0.0.1");
-    const std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) +
-                                " -k " + dir_ + " -c fsync=on -c max_connections=100";
-    rc = RunCommand({std::string(kPgBin) + "/pg_ctl", "-w", "-t", "60", "-D", dir_ + "/data",
-                     "-l", dir_ + "/data/server.log", "-o", options, "start"},
-                    log);
-    if (rc == 0) break;
+    started = StartPostmaster();
+    if (started.ok()) break;
   }
-  if (rc != 0) {
-    return absl::InternalError("pg_ctl start failed:\n" + Tail(log) + "\n" +
-                               Tail(dir_ + "/data/server.log"));
-  }
+  if (!started.ok()) return started;
 
   const std::string base = "host=127.0.0.1 port=" + std::to_string(port_);
   try {
@@ -235,6 +235,43 @@ absl::Status PgCluster::StartOwn() {
   }
   conninfo_ = base + " user=" + kRole + " dbname=" + kDatabase;
   return absl::OkStatus();
+}
+
+absl::Status PgCluster::StartPostmaster() {
+  const std::string log = dir_ + "/setup.log";
+  const std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) +
+                              " -k " + dir_ + " -c fsync=on -c max_connections=100";
+  const int rc = RunCommand({std::string(kPgBin) + "/pg_ctl", "-w", "-t", "60", "-D",
+                             dir_ + "/data", "-l", dir_ + "/data/server.log", "-o", options,
+                             "start"},
+                            log);
+  if (rc != 0) {
+    return absl::InternalError("pg_ctl start failed:\n" + Tail(log) + "\n" +
+                               Tail(dir_ + "/data/server.log"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgCluster::StopServer(const std::string& mode) {
+  if (external_ || dir_.empty()) {
+    return absl::FailedPreconditionError("not an own cluster: cannot stop the server");
+  }
+  if (mode != "fast" && mode != "immediate" && mode != "smart") {
+    return absl::InvalidArgumentError("pg_ctl stop mode: " + mode);
+  }
+  const std::string log = dir_ + "/setup.log";
+  const int rc = RunCommand(
+      {std::string(kPgBin) + "/pg_ctl", "-D", dir_ + "/data", "-m", mode, "-w", "-t", "60", "stop"},
+      log);
+  if (rc != 0) return absl::InternalError("pg_ctl stop -m " + mode + " failed:\n" + Tail(log));
+  return absl::OkStatus();
+}
+
+absl::Status PgCluster::StartServer() {
+  if (external_ || dir_.empty()) {
+    return absl::FailedPreconditionError("not an own cluster: cannot start the server");
+  }
+  return StartPostmaster();
 }
 
 void PgCluster::Stop() {

@@ -41,6 +41,9 @@ class PgCluster {
  public:
   // Starts a cluster (about 1-2 s) or attaches to CRMSYNC_TEST_PG_URI.
   static absl::StatusOr<std::unique_ptr<PgCluster>> Start();
+  // Starts a cluster of its own even when CRMSYNC_TEST_PG_URI is set: for
+  // tests that stop and restart the server.
+  static absl::StatusOr<std::unique_ptr<PgCluster>> StartLocal();
   // Stops the server and removes its directory (own cluster only); drops
   // the schemas it created (external server only).
   ~PgCluster();
@@ -59,6 +62,15 @@ class PgCluster {
   // connection string whose search_path is that schema.
   absl::StatusOr<std::string> NewSchema(const std::string& hint);
 
+  // Stops the server of an own cluster, keeping its data: `mode` is
+  // "fast" (sessions terminated, clean shutdown) or "immediate" (like a
+  // crash: recovery runs at the next start). Blocks until it is down.
+  // FAILED_PRECONDITION when attached to an external server.
+  absl::Status StopServer(const std::string& mode);
+  // Starts a stopped own cluster again on the same port and directory and
+  // waits until it accepts connections.
+  absl::Status StartServer();
+
   // Removes clusters under `root` whose owner process is gone. Returns how
   // many were removed.
   static int SweepStale(const std::string& root);
@@ -68,6 +80,8 @@ class PgCluster {
  private:
   PgCluster() = default;
   absl::Status StartOwn();
+  // pg_ctl start on port_ (as the postgres user when root).
+  absl::Status StartPostmaster();
   void Stop();
 
   bool external_ = false;
