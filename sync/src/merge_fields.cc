@@ -84,9 +84,15 @@ FieldStep MergeThreeWay(MergeState& s, const FieldPath& fp,
   v1::FieldState fallback;
   const v1::FieldState& fs = EffectiveFieldState(s.next, fp.text, &fallback);
   const bool own_write = !s.device_id.empty() && fs.provenance().device_id() == s.device_id;
+  // No metadata and the default value: no write ever set this field (the
+  // create left it out), so it did not change after any base. Without this,
+  // a device that creates a record and then sets one of its unset fields
+  // before the create is acknowledged (base version 0) would conflict with
+  // itself.
+  const bool never_written = &fs == &fallback && PathIsDefault(*s.data, fp);
   // The stored field changed after the client's base, and not by the same
   // device's earlier (hence observed) write.
-  const bool concurrent = fs.version() > s.m.base_version() && !own_write;
+  const bool concurrent = fs.version() > s.m.base_version() && !own_write && !never_written;
   if (PathValuesEqual(*s.data, *s.values, fp)) {
     // Same value: never a conflict. Under the ordered policies (lww,
     // provenance) the write still counts as a write: the field's stamp

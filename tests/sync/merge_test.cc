@@ -268,6 +268,49 @@ v1::Record Opportunity() {
   return r;
 }
 
+TEST(MergeTest, FieldLeftUnsetByCreateThenSetBeforeSyncIsNoConflict) {
+  // A rep creates a deal offline without a stage or notes, then sets both
+  // before the device syncs: the create and the edit reach the server
+  // together, the edit from base version 0. Nobody else wrote those fields,
+  // so the edit is applied without any conflict (stage is a manual field).
+  TestServer server;
+  TestDevice a("dev-a");
+  v1::Record deal = Opportunity();
+  deal.mutable_opportunity()->clear_stage();
+  const v1::Mutation create = a.Create("O1", deal, kT - 10'000);
+  const v1::Mutation edit = a.Edit([](v1::Record* r) {
+    r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON);
+    r->mutable_opportunity()->set_notes("signed");
+  }, kT);
+  ASSERT_EQ(edit.base_version(), 0);
+  EXPECT_EQ(server.Push(create).outcome, v1::MUTATION_OUTCOME_APPLIED);
+  MergeResult r = server.Push(edit);
+  EXPECT_EQ(r.outcome, v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_TRUE(r.conflicts.empty());
+  EXPECT_EQ(server.Get("O1").data().opportunity().stage(), v1::OPPORTUNITY_STAGE_CLOSED_WON);
+  EXPECT_EQ(server.Get("O1").data().opportunity().notes(), "signed");
+}
+
+TEST(MergeTest, FieldLeftUnsetByCreateThenSetByAnotherDeviceStillConflicts) {
+  // The same offline edit, but meanwhile a colleague who pulled the deal
+  // set its stage: that is a real concurrent write, decided by the policy.
+  TestServer server;
+  TestDevice a("dev-a"), b("dev-b");
+  v1::Record deal = Opportunity();
+  deal.mutable_opportunity()->clear_stage();
+  server.Push(a.Create("O1", deal, kT - 10'000));
+  const v1::Mutation edit = a.Edit([](v1::Record* r) {
+    r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON);
+  }, kT - 5000);
+  b.Pull(server, "O1");
+  server.Push(b.Edit([](v1::Record* r) {
+    r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST);
+  }, kT - 1000));
+  MergeResult r = server.Push(edit);
+  EXPECT_EQ(r.outcome, v1::MUTATION_OUTCOME_CONFLICT);
+  EXPECT_EQ(server.Get("O1").data().opportunity().stage(), v1::OPPORTUNITY_STAGE_CLOSED_LOST);
+}
+
 TEST(MergeTest, ManualAmountConflictKeepsServerValueAndOpensOneConflict) {
   // Two reps change the deal amount offline; B also edits the next step.
   TestServer server;
