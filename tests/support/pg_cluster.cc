@@ -240,7 +240,11 @@ absl::Status PgCluster::StartOwn() {
 absl::Status PgCluster::StartPostmaster() {
   const std::string log = dir_ + "/setup.log";
   const std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) +
-                              " -k " + dir_ + " -c fsync=on -c max_connections=100";
+                              " -k " + dir_ + " -c fsync=on -c max_connections=100" +
+                              // After a crash (immediate stop), sync the data directory
+                              // with one syncfs() instead of an fsync per file: seconds
+                              // less per restart, just as durable.
+                              " -c recovery_init_sync_method=syncfs";
   const int rc = RunCommand({std::string(kPgBin) + "/pg_ctl", "-w", "-t", "60", "-D",
                              dir_ + "/data", "-l", dir_ + "/data/server.log", "-o", options,
                              "start"},

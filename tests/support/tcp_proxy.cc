@@ -11,8 +11,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <list>
 #include <string>
 #include <vector>
@@ -61,6 +63,43 @@ struct Pipe {
   bool src_eof = false;   // src sent FIN
   bool dst_shut = false;  // FIN forwarded to dst
   Clock::time_point last_release;
+  int64_t read_total = 0;     // bytes read from src so far
+  int64_t written_total = 0;  // bytes written to dst so far
+
+  // HTTP/2 framing of the server's byte stream (down pipe only): where the
+  // next frame header starts, its bytes so far, and the start offsets of
+  // frames that belong to a stream (replies) not yet written.
+  bool scan_frames = false;
+  int64_t next_frame = 0;
+  std::string header;
+  std::deque<int64_t> stream_frames;
+
+  void Scan(const char* data, size_t n) {
+    const int64_t begin = read_total - static_cast<int64_t>(n);
+    for (int64_t pos = std::max(begin, next_frame); pos < read_total;) {
+      const size_t take = std::min<size_t>(9 - header.size(), static_cast<size_t>(read_total - pos));
+      header.append(data + (pos - begin), take);
+      pos += static_cast<int64_t>(take);
+      if (header.size() < 9) break;
+      const auto byte = [&](int i) { return static_cast<uint32_t>(static_cast<uint8_t>(header[i])); };
+      const uint32_t length = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+      const uint32_t stream = ((byte(5) & 0x7f) << 24) | (byte(6) << 16) | (byte(7) << 8) | byte(8);
+      if (stream != 0) stream_frames.push_back(next_frame);
+      next_frame += 9 + static_cast<int64_t>(length);
+      header.clear();
+      pos = std::max(pos, next_frame);
+    }
+  }
+
+  // With replies held, bytes stay from the first stream frame on, and from
+  // the first frame whose header has not fully arrived (it may be one).
+  int64_t Limit(bool hold_replies) {
+    while (!stream_frames.empty() && stream_frames.front() < written_total) {
+      stream_frames.pop_front();
+    }
+    if (!hold_replies) return INT64_MAX;
+    return stream_frames.empty() ? next_frame : std::min(stream_frames.front(), next_frame);
+  }
 
   bool Drained() const { return chunks.empty(); }
   bool Done() const { return src_eof && Drained() && dst_shut; }
@@ -93,10 +132,15 @@ struct TcpProxy::Control {
   int upstream_port = 0;
   bool stall_up = false;
   bool stall_down = false;
+  bool hold_replies = false;
   std::chrono::milliseconds delay{0};
   bool refuse = false;
   int64_t cut_requests = 0;
   int64_t cuts_done = 0;
+  // Control changes take effect at the top of a loop round; callers wait
+  // until the loop has started a round after their change.
+  int64_t generation = 0;
+  int64_t seen_generation = 0;
   int last_cut_count = 0;
   Counters counters;
   std::list<Connection> connections;  // touched by the loop thread only
@@ -149,8 +193,7 @@ void TcpProxy::Wake() {
 }
 
 void TcpProxy::SetUpstream(int upstream_port) {
-  std::lock_guard<std::mutex> lock(control_->mu);
-  control_->upstream_port = upstream_port;
+  Apply([upstream_port](Control& c) { c.upstream_port = upstream_port; });
 }
 
 int TcpProxy::Cut() {
@@ -163,38 +206,41 @@ int TcpProxy::Cut() {
   return control_->last_cut_count;
 }
 
-void TcpProxy::Stall(Direction direction) {
-  {
-    std::lock_guard<std::mutex> lock(control_->mu);
-    if (direction != Direction::kDownstream) control_->stall_up = true;
-    if (direction != Direction::kUpstream) control_->stall_down = true;
-  }
+void TcpProxy::Apply(const std::function<void(Control&)>& change) {
+  std::unique_lock<std::mutex> lock(control_->mu);
+  change(*control_);
+  const int64_t ticket = ++control_->generation;
+  if (!thread_.joinable()) return;
   Wake();
+  control_->cv.wait_for(lock, std::chrono::seconds(10), [&] {
+    return control_->seen_generation >= ticket || control_->stop;
+  });
+}
+
+void TcpProxy::Stall(Direction direction) {
+  Apply([direction](Control& c) {
+    if (direction != Direction::kDownstream) c.stall_up = true;
+    if (direction != Direction::kUpstream) c.stall_down = true;
+  });
+}
+
+void TcpProxy::HoldReplies() {
+  Apply([](Control& c) { c.hold_replies = true; });
 }
 
 void TcpProxy::Delay(std::chrono::milliseconds per_chunk) {
-  {
-    std::lock_guard<std::mutex> lock(control_->mu);
-    control_->delay = per_chunk;
-  }
-  Wake();
+  Apply([per_chunk](Control& c) { c.delay = per_chunk; });
 }
 
 void TcpProxy::Refuse(bool on) {
-  {
-    std::lock_guard<std::mutex> lock(control_->mu);
-    control_->refuse = on;
-  }
-  Wake();
+  Apply([on](Control& c) { c.refuse = on; });
 }
 
 void TcpProxy::Heal() {
-  {
-    std::lock_guard<std::mutex> lock(control_->mu);
-    control_->stall_up = control_->stall_down = false;
-    control_->delay = std::chrono::milliseconds(0);
-  }
-  Wake();
+  Apply([](Control& c) {
+    c.stall_up = c.stall_down = c.hold_replies = false;
+    c.delay = std::chrono::milliseconds(0);
+  });
 }
 
 TcpProxy::Counters TcpProxy::counters() const {
@@ -212,6 +258,8 @@ bool ReadInto(int fd, Pipe* pipe, std::chrono::milliseconds delay) {
   if (n > 0) {
     Chunk c;
     c.data.assign(buf, static_cast<size_t>(n));
+    pipe->read_total += n;
+    if (pipe->scan_frames) pipe->Scan(buf, static_cast<size_t>(n));
     c.release = std::max(Clock::now() + delay, pipe->last_release);
     pipe->last_release = c.release;
     pipe->buffered += c.data.size();
@@ -227,16 +275,21 @@ bool ReadInto(int fd, Pipe* pipe, std::chrono::milliseconds delay) {
 
 // Writes released chunks of `pipe` to `fd`; forwards FIN once drained.
 // Returns false when the connection must be reset.
-bool WriteFrom(int fd, Pipe* pipe, int64_t* delivered) {
+bool WriteFrom(int fd, Pipe* pipe, int64_t* delivered, bool hold_replies) {
   const auto now = Clock::now();
-  while (!pipe->chunks.empty() && pipe->chunks.front().release <= now) {
+  const int64_t limit = pipe->Limit(hold_replies);
+  while (!pipe->chunks.empty() && pipe->chunks.front().release <= now &&
+         pipe->written_total < limit) {
     Chunk& c = pipe->chunks.front();
-    const ssize_t n = send(fd, c.data.data() + c.offset, c.data.size() - c.offset, MSG_NOSIGNAL);
+    const size_t want = static_cast<size_t>(
+        std::min<int64_t>(static_cast<int64_t>(c.data.size() - c.offset), limit - pipe->written_total));
+    const ssize_t n = send(fd, c.data.data() + c.offset, want, MSG_NOSIGNAL);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     c.offset += static_cast<size_t>(n);
     pipe->buffered -= static_cast<size_t>(n);
+    pipe->written_total += n;
     *delivered += n;
-    if (c.offset < c.data.size()) return true;  // socket full
+    if (c.offset < c.data.size()) return true;  // socket full, or held
     pipe->chunks.pop_front();
   }
   if (pipe->src_eof && pipe->Drained() && !pipe->dst_shut) {
@@ -246,8 +299,9 @@ bool WriteFrom(int fd, Pipe* pipe, int64_t* delivered) {
   return true;
 }
 
-bool HasReleased(const Pipe& pipe, Clock::time_point now) {
-  return !pipe.chunks.empty() && pipe.chunks.front().release <= now;
+bool HasReleased(Pipe& pipe, Clock::time_point now, bool hold_replies) {
+  return !pipe.chunks.empty() && pipe.chunks.front().release <= now &&
+         pipe.written_total < pipe.Limit(hold_replies);
 }
 
 }  // namespace
@@ -256,6 +310,10 @@ void TcpProxy::Loop() {
   Control& ctl = *control_;
   std::unique_lock<std::mutex> lock(ctl.mu);
   while (!ctl.stop) {
+    if (ctl.seen_generation < ctl.generation) {
+      ctl.seen_generation = ctl.generation;
+      ctl.cv.notify_all();
+    }
     // Control requests.
     if (ctl.cuts_done < ctl.cut_requests) {
       int count = 0;
@@ -274,6 +332,7 @@ void TcpProxy::Loop() {
     ctl.counters.open = static_cast<int64_t>(ctl.connections.size());
 
     const bool stall_up = ctl.stall_up, stall_down = ctl.stall_down;
+    const bool hold = ctl.hold_replies;
     const auto delay = ctl.delay;
     const auto now = Clock::now();
     auto wait = kMaxPollWait;
@@ -290,11 +349,11 @@ void TcpProxy::Loop() {
       } else {
         if (!stall_up) {
           if (!c.up.src_eof && c.up.buffered < kMaxBuffered) client_events |= POLLIN;
-          if (HasReleased(c.up, now)) server_events |= POLLOUT;
+          if (HasReleased(c.up, now, false)) server_events |= POLLOUT;
         }
         if (!stall_down) {
           if (!c.down.src_eof && c.down.buffered < kMaxBuffered) server_events |= POLLIN;
-          if (HasReleased(c.down, now)) client_events |= POLLOUT;
+          if (HasReleased(c.down, now, hold)) client_events |= POLLOUT;
         }
         for (const Pipe* p : {&c.up, &c.down}) {
           const bool stalled = p == &c.up ? stall_up : stall_down;
@@ -353,6 +412,7 @@ void TcpProxy::Loop() {
         Connection c;
         c.client = client;
         c.server = server;
+        c.down.scan_frames = true;
         ctl.connections.push_back(std::move(c));
       }
     }
@@ -388,8 +448,8 @@ void TcpProxy::Loop() {
       if (srev & (POLLIN | POLLHUP)) {
         if (!stall_down && !c.down.src_eof) ok = ok && ReadInto(c.server, &c.down, delay);
       }
-      if (ok && !stall_up) ok = WriteFrom(c.server, &c.up, &ctl.counters.bytes_up);
-      if (ok && !stall_down) ok = WriteFrom(c.client, &c.down, &ctl.counters.bytes_down);
+      if (ok && !stall_up) ok = WriteFrom(c.server, &c.up, &ctl.counters.bytes_up, false);
+      if (ok && !stall_down) ok = WriteFrom(c.client, &c.down, &ctl.counters.bytes_down, hold);
       if (!ok) {
         c.ResetBoth();
         continue;

@@ -9,12 +9,18 @@
 //   Stall(dir)   stops forwarding in one or both directions; sockets stay
 //                open and bytes wait (in the kernel and the proxy's
 //                buffers) until Heal().
+//   HoldReplies() holds server -> client bytes from the first HTTP/2 frame
+//                that belongs to a stream on (a reply or stream event),
+//                passing the connection-level frames before it (SETTINGS,
+//                PING): new connections still become ready and requests
+//                reach the server, but no reply comes back. With Cut()
+//                after the server committed, this loses a reply exactly.
 //   Delay(ms)    forwards each chunk `ms` after it was read (per direction,
 //                order kept).
 //   Refuse(on)   while on, new connections are reset at once (nothing
 //                listening behind the balancer).
-//   Heal()       forwards normally again (ends Stall and Delay; Refuse
-//                stays as set).
+//   Heal()       forwards normally again (ends Stall, HoldReplies and
+//                Delay; Refuse stays as set).
 //
 // SetUpstream() changes where new connections go (a restarted server on a
 // new port); open connections keep their upstream. If the upstream refuses
@@ -22,7 +28,8 @@
 //
 // Only loopback addresses are used, on both sides.
 //
-// Thread-safety: every method may be called from any thread. One
+// Every control takes effect before it returns. Thread-safety: every method
+// may be called from any thread. One
 // background thread does the forwarding (poll loop); the destructor stops
 // it and closes every socket.
 #ifndef CRMSYNC_TESTS_SUPPORT_TCP_PROXY_H_
@@ -31,6 +38,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <mutex>
@@ -74,6 +82,7 @@ class TcpProxy {
   // Resets every open connection; returns how many were cut.
   int Cut();
   void Stall(Direction direction = Direction::kBoth);
+  void HoldReplies();
   void Delay(std::chrono::milliseconds per_chunk);
   void Refuse(bool on);
   void Heal();
@@ -85,6 +94,9 @@ class TcpProxy {
   struct Control;
   void Loop();
   void Wake();
+  // Changes the controls and returns once the forwarding loop runs with
+  // them: after Stall() returns, no further byte goes that way.
+  void Apply(const std::function<void(Control&)>& change);
 
   int port_ = 0;
   int listen_fd_ = -1;

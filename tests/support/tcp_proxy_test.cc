@@ -195,6 +195,40 @@ TEST(TcpProxyTest, StallHoldsBytesUntilHeal) {
   close(fd);
 }
 
+// An HTTP/2 frame header plus payload.
+std::string Frame(uint8_t type, uint32_t stream, const std::string& payload) {
+  std::string f;
+  f += static_cast<char>((payload.size() >> 16) & 0xff);
+  f += static_cast<char>((payload.size() >> 8) & 0xff);
+  f += static_cast<char>(payload.size() & 0xff);
+  f += static_cast<char>(type);
+  f += '\0';
+  for (int shift : {24, 16, 8, 0}) f += static_cast<char>((stream >> shift) & 0xff);
+  return f + payload;
+}
+
+TEST(TcpProxyTest, HoldRepliesPassesConnectionFramesAndHoldsStreamFrames) {
+  EchoServer echo;
+  TcpProxy proxy;
+  ASSERT_TRUE(proxy.Start(echo.port()).ok());
+  proxy.HoldReplies();
+  const int fd = Connect(proxy.port());
+  const std::string settings = Frame(0x4, 0, std::string(12, 's'));
+  const std::string ping = Frame(0x6, 0, std::string(8, 'p'));
+  const std::string headers = Frame(0x1, 1, std::string(30, 'h'));
+  const std::string data = Frame(0x0, 1, std::string(3000, 'd'));
+  // Sent in pieces so frame headers straddle reads.
+  const std::string all = settings + ping + headers + data;
+  for (size_t i = 0; i < all.size(); i += 7) {
+    Send(fd, all.substr(i, 7));
+    if (i < 60) std::this_thread::sleep_for(milliseconds(2));  // split the reads
+  }
+  EXPECT_EQ(ReadFor(fd, all.size(), milliseconds(500)), settings + ping);
+  proxy.Heal();
+  EXPECT_EQ(ReadFor(fd, headers.size() + data.size(), milliseconds(5000)), headers + data);
+  close(fd);
+}
+
 TEST(TcpProxyTest, DelayAddsLatencyEachWay) {
   EchoServer echo;
   TcpProxy proxy;
