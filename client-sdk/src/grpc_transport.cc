@@ -92,7 +92,17 @@ class GrpcTransport : public Transport {
       ssl.pem_root_certs = options_.ca_pem;
       creds = grpc::SslCredentials(ssl);
     }
-    channel_ = grpc::CreateChannel(options_.address, creds);
+    grpc::ChannelArguments args;
+    if (options_.keepalive_time.count() > 0) {
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options_.keepalive_time.count()));
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                  static_cast<int>(options_.keepalive_timeout.count()));
+      // Only while calls are open; and without a cap on pings while the
+      // client sends no data (a Subscribe stream only receives).
+      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+      args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    }
+    channel_ = grpc::CreateCustomChannel(options_.address, creds, args);
     stub_ = v1::SyncService::NewStub(channel_);
   }
 

@@ -125,6 +125,17 @@ struct GrpcTransportOptions {
   std::shared_ptr<CredentialsProvider> credentials;
   // Deadline of unary calls. Default 20 s.
   std::chrono::milliseconds call_timeout{20'000};
+  // Keepalive while a call is open (a started engine always has its
+  // Subscribe stream open): after `keepalive_time` the connection is
+  // pinged, and a ping unanswered for `keepalive_timeout` closes it, failing
+  // its calls with UNAVAILABLE so the engine reconnects. This is what
+  // notices a connection that died without a FIN or RST (a NAT that dropped
+  // it, a phone that changed networks); TCP alone takes many minutes, and
+  // until then every call on the connection times out. Defaults 30 s and
+  // 10 s; a zero keepalive_time turns it off. crm-syncd accepts a ping
+  // every 10 s.
+  std::chrono::milliseconds keepalive_time{30'000};
+  std::chrono::milliseconds keepalive_timeout{10'000};
 };
 
 // A gRPC transport. Creating it does not connect (the channel connects
