@@ -28,7 +28,7 @@ std::vector<DeviceWorker::Op> DeviceWorker::PlanRound() {
   ++round_;
   std::vector<Op> ops;
   std::string edited;
-  if (!live_.empty()) {
+  if (!live_.empty() && !creates_only_) {
     auto it = live_.begin();
     std::advance(it, static_cast<long>(rng_() % live_.size()));
     edited = it->first;
@@ -37,7 +37,7 @@ std::vector<DeviceWorker::Op> DeviceWorker::PlanRound() {
   if (!edited.empty()) {
     ops.push_back({Op::kEdit, edited, id_.device_id + "-n" + std::to_string(round_)});
   }
-  if (round_ % 4 == 0 && live_.size() >= 3) {
+  if (!creates_only_ && round_ % 4 == 0 && live_.size() >= 3) {
     auto it = live_.begin();
     std::advance(it, static_cast<long>(rng_() % live_.size()));
     if (it->first == edited) it = std::next(it) == live_.end() ? live_.begin() : std::next(it);

@@ -43,6 +43,10 @@ class DeviceWorker {
 
   DeviceWorker(DeviceIdentity id, std::string work_dir, uint64_t seed);
 
+  // Rounds that only create a lead each (no edits or deletes): every lead
+  // then changes exactly once, which makes deliveries countable.
+  void set_creates_only(bool on) { creates_only_ = on; }
+
   // StartRound + FinishRound.
   Outcome RunRound(const std::string& server);
   // Starts the next round's process and returns at once.
@@ -86,6 +90,7 @@ class DeviceWorker {
   std::vector<Op> round_ops_;
   std::string round_output_;
   int round_ = 0;
+  bool creates_only_ = false;
 
   mutable std::mutex mu_;  // stats_, errors_
   Stats stats_;

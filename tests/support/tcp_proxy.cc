@@ -111,6 +111,7 @@ struct TcpProxy::Connection {
   int client = -1;
   int server = -1;
   bool connecting = true;
+  bool frozen = false;  // blackholed: nothing passes, ever
   bool client_hup = false;
   bool server_hup = false;
   Pipe up;    // client -> server
@@ -228,6 +229,12 @@ void TcpProxy::HoldReplies() {
   Apply([](Control& c) { c.hold_replies = true; });
 }
 
+void TcpProxy::Blackhole() {
+  Apply([](Control& c) {
+    for (Connection& conn : c.connections) conn.frozen = true;
+  });
+}
+
 void TcpProxy::Delay(std::chrono::milliseconds per_chunk) {
   Apply([per_chunk](Control& c) { c.delay = per_chunk; });
 }
@@ -343,6 +350,12 @@ void TcpProxy::Loop() {
     fds.push_back({listen_fd_, POLLIN, 0});
     std::vector<Connection*> order;
     for (Connection& c : ctl.connections) {
+      order.push_back(&c);
+      if (c.frozen) {
+        fds.push_back({-1, 0, 0});
+        fds.push_back({-1, 0, 0});
+        continue;
+      }
       short client_events = 0, server_events = 0;
       if (c.connecting) {
         server_events = POLLOUT;
@@ -367,7 +380,6 @@ void TcpProxy::Loop() {
       // A hung-up socket we are not reading would make poll return at once.
       fds.push_back({client_events == 0 && c.client_hup ? -1 : c.client, client_events, 0});
       fds.push_back({server_events == 0 && c.server_hup ? -1 : c.server, server_events, 0});
-      order.push_back(&c);
     }
 
     lock.unlock();
@@ -419,7 +431,7 @@ void TcpProxy::Loop() {
 
     for (size_t i = 0; i < order.size(); ++i) {
       Connection& c = *order[i];
-      if (c.closed) continue;
+      if (c.closed || c.frozen) continue;
       const short crev = fds[2 + 2 * i].revents;
       const short srev = fds[3 + 2 * i].revents;
       if (c.connecting) {

@@ -15,6 +15,10 @@
 //                PING): new connections still become ready and requests
 //                reach the server, but no reply comes back. With Cut()
 //                after the server committed, this loses a reply exactly.
+//   Blackhole()  the connections open now stop forwarding for good: sockets
+//                stay open, nothing passes either way, no FIN or RST (a
+//                NAT that forgot them, a phone that changed networks). New
+//                connections are not affected; Cut() still resets them.
 //   Delay(ms)    forwards each chunk `ms` after it was read (per direction,
 //                order kept).
 //   Refuse(on)   while on, new connections are reset at once (nothing
@@ -83,6 +87,7 @@ class TcpProxy {
   int Cut();
   void Stall(Direction direction = Direction::kBoth);
   void HoldReplies();
+  void Blackhole();
   void Delay(std::chrono::milliseconds per_chunk);
   void Refuse(bool on);
   void Heal();

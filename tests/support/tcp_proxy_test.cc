@@ -229,6 +229,32 @@ TEST(TcpProxyTest, HoldRepliesPassesConnectionFramesAndHoldsStreamFrames) {
   close(fd);
 }
 
+TEST(TcpProxyTest, BlackholeFreezesOpenConnectionsOnly) {
+  EchoServer echo;
+  TcpProxy proxy;
+  ASSERT_TRUE(proxy.Start(echo.port()).ok());
+  const int old_conn = Connect(proxy.port());
+  Send(old_conn, "1");
+  ASSERT_EQ(ReadFor(old_conn, 1, milliseconds(5000)), "1");
+  proxy.Blackhole();
+  Send(old_conn, "2");
+  int error = 0;
+  bool closed = false;
+  EXPECT_EQ(ReadFor(old_conn, 1, milliseconds(300), &error, &closed), "");
+  EXPECT_EQ(error, 0);
+  EXPECT_FALSE(closed);
+  proxy.Heal();  // does not revive it
+  EXPECT_EQ(ReadFor(old_conn, 1, milliseconds(300)), "");
+  const int new_conn = Connect(proxy.port());
+  Send(new_conn, "3");
+  EXPECT_EQ(ReadFor(new_conn, 1, milliseconds(5000)), "3");
+  EXPECT_EQ(proxy.Cut(), 2);
+  EXPECT_EQ(ReadFor(old_conn, 1, milliseconds(5000), &error, &closed), "");
+  EXPECT_TRUE(error == ECONNRESET || closed);
+  close(old_conn);
+  close(new_conn);
+}
+
 TEST(TcpProxyTest, DelayAddsLatencyEachWay) {
   EchoServer echo;
   TcpProxy proxy;
