@@ -105,7 +105,7 @@ TEST_F(CrashRecoveryTest, ServerKilledMidPushDevicesResume) {
   all.push_back(courier.get());
   const SettleReport report = SettleAndCheck(all, proxy.address(), conninfo_, seq_before);
   EXPECT_EQ(held_commits, kKills / 2) << "the courier's push did not commit while held";
-  EXPECT_TRUE(Alive(*server));
+  EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
   std::printf("[figures] server kills: %d (%d after pushes committed whose replies were lost: "
               "%lld mutations); %s, courier %lld; %lld leads checked; %.1f s\n",
               kKills, held_commits, static_cast<long long>(lost_replies), fleet.Figures().c_str(),
@@ -200,6 +200,7 @@ TEST_F(CrashRecoveryTest, DeviceKilledMidSyncAndReopened) {
   const SettleReport report =
       SettleAndCheck({victim.get(), tablet.get()}, server->address(), conninfo_, seq_before);
   const auto v = victim->stats();
+  EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
   std::printf("[figures] device kills: %d with the push applied and its reply lost; %d at random "
               "moments: %d while writing edits, %d before the push was applied, %d after it, %d "
               "too late (round over); a normal round takes %d ms; %d runs of the killed device, "

@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "crmsync/client/database.h"
 #include "crmsync/client/sync_engine.h"
@@ -110,6 +111,7 @@ TEST_F(NetworkFaultTest, PushesRetryAndApplyOnceThroughCutsStallsAndLostReplies)
   all.push_back(courier.get());
   const SettleReport report = SettleAndCheck(all, address, conninfo_, seq_before);
   const TcpProxy::Counters c = proxy.counters();
+  EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
   std::printf("[figures] %d fault cycles: %lld connections reset, %lld refused, %d pushes whose "
               "reply was lost after the commit; %lld connections in all; %s, courier %lld; "
               "%.1f s\n",
@@ -123,7 +125,11 @@ TEST_F(NetworkFaultTest, PushesRetryAndApplyOnceThroughCutsStallsAndLostReplies)
 // behind 600 ms of latency each way: every push reaches the server and
 // commits, but its reply comes too late, so the engine backs off and pushes
 // the same mutations again and again. Once the latency goes, the retry is
-// answered from the exactly-once log and the outbox drains.
+// answered from the exactly-once log and the outbox drains. The pending
+// batch holds two successive edits of the same field of each lead: applied
+// again, the older one would overwrite the newer for a moment and take
+// change sequences of its own, which the sequence count catches (merging
+// the same edit again is otherwise a no-op, so a lone edit would not tell).
 TEST_F(NetworkFaultTest, SdkEngineRetriesPushesWhoseRepliesTimeOut) {
   UseSharedCluster();
   std::unique_ptr<ServerProcess> server = StartServer();
@@ -153,29 +159,45 @@ TEST_F(NetworkFaultTest, SdkEngineRetriesPushesWhoseRepliesTimeOut) {
   auto engine = std::make_unique<client::SyncEngine>(db->get(), client::MakeGrpcTransport(t), so);
   ASSERT_TRUE(engine->SyncOnce().ok()) << engine->Progress().last_error;  // bootstrap
 
+  std::vector<std::string> ids;
   auto create = [&](int n) {
     for (int i = 0; i < n; ++i) {
       v1::Record r;
       r.mutable_lead()->set_first_name("Sdk");
-      r.mutable_lead()->set_last_name("L" + std::to_string(i));
+      r.mutable_lead()->set_last_name("L" + std::to_string(ids.size()));
       r.mutable_lead()->set_owner_user_id("u-alice");
       r.mutable_lead()->set_team_id("team-north");
-      ASSERT_TRUE((*db)->Create(r).ok());
+      auto created = (*db)->Create(r);
+      ASSERT_TRUE(created.ok()) << created.status();
+      ids.push_back(created->ref().id());
     }
   };
+  auto edit_notes = [&](const std::string& id, const std::string& notes) {
+    v1::Record r;
+    r.mutable_lead()->set_id(id);
+    r.mutable_lead()->set_notes(notes);
+    google::protobuf::FieldMask mask;
+    mask.add_paths("notes");
+    ASSERT_TRUE((*db)->Update(r, &mask).ok());
+  };
+  create(3);
+  ASSERT_TRUE(engine->SyncOnce().ok()) << engine->Progress().last_error;
   proxy.Delay(milliseconds(600));
   engine->Start();
-  create(5);
+  for (const std::string& id : ids) {
+    edit_notes(id, "first");
+    edit_notes(id, "second");
+  }
   // The server has them all...
-  EXPECT_TRUE(WaitFor([&] { return Applied(id.device_id) >= 5; }, seconds(20)));
+  EXPECT_TRUE(WaitFor([&] { return Applied(id.device_id) >= 9; }, seconds(20)));
   // ... the device saw no reply and keeps retrying.
   EXPECT_TRUE(WaitFor([&] { return failed_cycles >= 3; }, seconds(20)));
-  EXPECT_EQ(*(*db)->PendingCount(), 5);
+  EXPECT_EQ(*(*db)->PendingCount(), 6);
   const int retries = failed_cycles.load();
   proxy.Heal();
   EXPECT_TRUE(WaitFor([&] { return *(*db)->PendingCount() == 0; }, seconds(30)))
       << engine->Progress().last_error;
-  create(5);
+  create(3);
   EXPECT_TRUE(WaitFor([&] { return *(*db)->PendingCount() == 0; }, seconds(30)))
       << engine->Progress().last_error;
   engine->Stop();
@@ -187,15 +209,21 @@ TEST_F(NetworkFaultTest, SdkEngineRetriesPushesWhoseRepliesTimeOut) {
 
   auto log = ReadAppliedLog(conninfo_, kDemoTenantId, id.device_id);
   ASSERT_TRUE(log.ok()) << log.status();
-  for (const std::string& p : CheckExactlyOnce(id.device_id, *log, 10)) ADD_FAILURE() << p;
-  EXPECT_EQ(TenantSeq() - seq_before, 10) << "a mutation was applied twice";
+  for (const std::string& p : CheckExactlyOnce(id.device_id, *log, 12)) ADD_FAILURE() << p;
+  EXPECT_EQ(TenantSeq() - seq_before, 12) << "a mutation was applied twice";
   auto view = ReadServerScope(server->address(), "alice", "audit-alice");
   auto replica = ReadReplica(id.db, id.key);
   ASSERT_TRUE(view.ok() && replica.ok());
   for (const std::string& d : CompareReplica(id.device_id, *view, *replica)) ADD_FAILURE() << d;
-  std::printf("[figures] SDK engine: 5 pushes committed behind 600 ms latency with a 400 ms "
-              "deadline, %d failed cycles before the latency went, then drained; 10 mutations "
-              "applied once; %.1f s\n",
+  for (size_t i = 0; i < 3; ++i) {
+    auto it = view->find("ENTITY_TYPE_LEAD/" + ids[i]);
+    ASSERT_TRUE(it != view->end()) << ids[i];
+    EXPECT_EQ(it->second.data().lead().notes(), "second");
+  }
+  EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
+  std::printf("[figures] SDK engine: a push of 6 edits committed behind 600 ms latency with a "
+              "400 ms deadline, %d failed cycles before the latency went, then drained; 12 "
+              "mutations applied once; %.1f s\n",
               retries, SecondsSince(start));
 }
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "crmsync/client/database.h"
 #include "crmsync/client/sync_engine.h"
@@ -39,12 +41,72 @@ using std::chrono::seconds;
 
 class SubscribeFaultTest : public FaultTestBase {};
 
-// A connection that dies silently (no FIN, no RST: a NAT that forgot it, a
-// phone that changed networks) under a subscribed SDK engine: the engine
-// must notice (keepalive pings, 2 s + 2 s here instead of the default
-// 30 s + 10 s), reconnect, receive what another device changed meanwhile,
-// and push its own edit made meanwhile exactly once.
-TEST_F(SubscribeFaultTest, SubscribedEngineRecoversFromSilentlyDeadConnection) {
+// Records every Pull the engine got an answer to: the cursor it asked from,
+// the cursor it was given, the sequence numbers of the changes.
+class RecordingTransport : public client::Transport {
+ public:
+  struct PullRecord {
+    std::string cursor;
+    std::string next_cursor;
+    std::vector<int64_t> seqs;
+  };
+  explicit RecordingTransport(std::shared_ptr<client::Transport> inner)
+      : inner_(std::move(inner)) {}
+  client::CallStatus Push(const v1::PushRequest& request, v1::PushResponse* response) override {
+    return inner_->Push(request, response);
+  }
+  client::CallStatus Pull(const v1::PullRequest& request, v1::PullResponse* response) override {
+    client::CallStatus s = inner_->Pull(request, response);
+    if (s.ok()) {
+      PullRecord r{request.cursor(), response->next_cursor(), {}};
+      for (const v1::Change& c : response->changes()) r.seqs.push_back(c.seq());
+      std::lock_guard<std::mutex> lock(mu_);
+      pulls_.push_back(std::move(r));
+    }
+    return s;
+  }
+  client::CallStatus GetChecksum(const v1::GetChecksumRequest& request,
+                                 v1::GetChecksumResponse* response) override {
+    return inner_->GetChecksum(request, response);
+  }
+  std::unique_ptr<client::Subscription> Subscribe(
+      const v1::SubscribeRequest& request,
+      std::function<void(const v1::SubscribeEvent&)> on_event,
+      std::function<void(const client::CallStatus&)> on_done) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++subscriptions_;
+    }
+    return inner_->Subscribe(request, std::move(on_event), std::move(on_done));
+  }
+  std::vector<PullRecord> pulls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return pulls_;
+  }
+  int subscriptions() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return subscriptions_;
+  }
+
+ private:
+  std::shared_ptr<client::Transport> inner_;
+  std::mutex mu_;
+  std::vector<PullRecord> pulls_;
+  int subscriptions_ = 0;
+};
+
+// The SDK's subscribe loop (SyncEngine::Start) behind the proxy while
+// another device creates a lead every ~100 ms directly on the server. The
+// proxy resets the engine's connections, stalls them for 1.5 s, refuses
+// them for 0.7 s, holds its replies for 1 s and finally freezes them for
+// good (no FIN, no RST: a NAT that forgot them, a phone that changed
+// networks), which only keepalive pings notice (2 s + 2 s here instead of
+// the default 30 s + 10 s). Every answered Pull must start from the cursor
+// the previous one returned (never a re-bootstrap, never an old cursor), no
+// change may arrive twice, every new lead must arrive, the edit the device
+// made while its connection was dead must be pushed once, and the replica
+// must equal the server's.
+TEST_F(SubscribeFaultTest, SdkSubscribeLoopResumesFromCursorIncludingSilentlyDeadConnections) {
   UseSharedCluster();
   std::unique_ptr<ServerProcess> server = StartServer();
   ASSERT_TRUE(server && server->pid() > 0);
@@ -64,6 +126,7 @@ TEST_F(SubscribeFaultTest, SubscribedEngineRecoversFromSilentlyDeadConnection) {
   t.credentials = client::MakeDevCredentials("demo", "alice", "alice-sub");
   t.keepalive_time = seconds(2);
   t.keepalive_timeout = seconds(2);
+  auto transport = std::make_shared<RecordingTransport>(client::MakeGrpcTransport(t));
   std::mutex mu;
   std::set<std::string> changed;
   client::SyncOptions so;
@@ -75,31 +138,86 @@ TEST_F(SubscribeFaultTest, SubscribedEngineRecoversFromSilentlyDeadConnection) {
     std::lock_guard<std::mutex> lock(mu);
     return changed.count(id) > 0;
   };
-  auto engine = std::make_unique<client::SyncEngine>(db->get(), client::MakeGrpcTransport(t), so);
+  auto engine = std::make_unique<client::SyncEngine>(db->get(), transport, so);
   engine->Start();
   ASSERT_TRUE(WaitFor([&] { return seen("lead-alice-1"); }, seconds(20)));
 
   std::unique_ptr<DeviceWorker> writer = Device("alice", "alice-phone", 51);
   writer->set_creates_only(true);
-  ASSERT_EQ(writer->RunRound(server->address()), DeviceWorker::Outcome::kSynced);
-  ASSERT_TRUE(WaitFor([&] { return seen(writer->round_lead()); }, seconds(10)));
+  std::atomic<bool> stop{false};
+  std::thread writing([&] {
+    for (int r = 0; r < 300 && !stop && SecondsSince(start) < 60; ++r) {
+      EXPECT_EQ(writer->RunRound(server->address()), DeviceWorker::Outcome::kSynced);
+      std::this_thread::sleep_for(milliseconds(50));  // pacing of the writer
+    }
+  });
+  std::mt19937_64 rng(23);
+  for (int k = 0; k < 4; ++k) {
+    std::this_thread::sleep_for(milliseconds(400 + rng() % 300));  // let changes flow
+    switch (k) {
+      case 0:
+        proxy.Cut();
+        break;
+      case 1:
+        proxy.Stall();
+        std::this_thread::sleep_for(milliseconds(1500));  // the stall
+        proxy.Heal();
+        break;
+      case 2:
+        proxy.Refuse(true);
+        proxy.Cut();
+        std::this_thread::sleep_for(milliseconds(700));  // the outage
+        proxy.Refuse(false);
+        break;
+      case 3:
+        proxy.HoldReplies();
+        std::this_thread::sleep_for(milliseconds(1000));  // replies held
+        proxy.Heal();
+        break;
+    }
+  }
 
+  // Finally the connection dies silently, and the device edits meanwhile.
+  std::this_thread::sleep_for(milliseconds(400));  // let changes flow
   proxy.Blackhole();
   const auto dead = SteadyClock::now();
-  ASSERT_EQ(writer->RunRound(server->address()), DeviceWorker::Outcome::kSynced);
   v1::Record mine;
   mine.mutable_lead()->set_id("alice-sub-1");
   mine.mutable_lead()->set_first_name("Offline");
   mine.mutable_lead()->set_owner_user_id("u-alice");
   mine.mutable_lead()->set_team_id("team-north");
   ASSERT_TRUE((*db)->Create(mine).ok());
-  EXPECT_TRUE(WaitFor([&] { return seen(writer->round_lead()); }, seconds(30)))
-      << "the engine never noticed its connection was dead";
-  const double noticed = SecondsSince(dead);
+  std::this_thread::sleep_for(milliseconds(500));  // changes pile up behind the dead connection
+  stop = true;
+  writing.join();
+  ASSERT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (const auto& [lead, notes] : writer->live()) {
+          if (!seen(lead)) return false;
+        }
+        return true;
+      },
+      seconds(30)))
+      << "the engine missed changes (or never noticed its connection was dead)";
+  const double recovered = SecondsSince(dead);
   EXPECT_TRUE(WaitFor([&] { return *(*db)->PendingCount() == 0; }, seconds(30)));
   engine.reset();
-  const int64_t blackholed = proxy.counters().accepted;
 
+  // Pulls resumed from the cursor, and no change came twice.
+  const auto pulls = transport->pulls();
+  ASSERT_FALSE(pulls.empty());
+  EXPECT_EQ(pulls[0].cursor, "");  // the bootstrap
+  std::set<int64_t> seqs;
+  for (size_t i = 0; i < pulls.size(); ++i) {
+    if (i > 0) {
+      EXPECT_EQ(pulls[i].cursor, pulls[i - 1].next_cursor)
+          << "pull " << i << " did not resume from the cursor the previous one returned";
+    }
+    for (int64_t seq : pulls[i].seqs) {
+      EXPECT_TRUE(seqs.insert(seq).second) << "change " << seq << " delivered twice";
+    }
+  }
   auto log = ReadAppliedLog(conninfo_, kDemoTenantId, "alice-sub");
   ASSERT_TRUE(log.ok()) << log.status();
   for (const std::string& p : CheckExactlyOnce("alice-sub", *log, 1)) ADD_FAILURE() << p;
@@ -108,9 +226,15 @@ TEST_F(SubscribeFaultTest, SubscribedEngineRecoversFromSilentlyDeadConnection) {
   auto replica = ReadReplica(o.path, o.key);
   ASSERT_TRUE(view.ok() && replica.ok());
   for (const std::string& d : CompareReplica("alice-sub", *view, *replica)) ADD_FAILURE() << d;
-  std::printf("[figures] silently dead connection: noticed, change received and own edit pushed "
-              "once after %.1f s (%lld connections); %.1f s\n",
-              noticed, static_cast<long long>(blackholed), SecondsSince(start));
+  const TcpProxy::Counters c = proxy.counters();
+  EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
+  std::printf("[figures] SDK subscribe loop through 5 faults (%lld connections reset, %lld "
+              "refused, 1.5 s stall, 1 s held, then a silently dead connection noticed after "
+              "%.1f s): %zu leads created by another device, %zu changes received once in %zu "
+              "pulls, each from the previous cursor; %d subscriptions opened; %.1f s\n",
+              static_cast<long long>(c.cut), static_cast<long long>(c.refused), recovered,
+              writer->live().size(), seqs.size(), pulls.size(), transport->subscriptions(),
+              SecondsSince(start));
 }
 
 // Lines "changed ENTITY_TYPE_LEAD <id>" (and "removed ...") of a crm-device
@@ -189,6 +313,7 @@ TEST_F(SubscribeFaultTest, SubscribeResumesFromCursorAfterCutsAndStalls) {
   std::this_thread::sleep_for(milliseconds(300));  // a last stretch of normal traffic
   stop = true;
   writing.join();
+  ASSERT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
   const auto healed = SteadyClock::now();
 
   std::vector<std::string> expected;
@@ -228,6 +353,7 @@ TEST_F(SubscribeFaultTest, SubscribeResumesFromCursorAfterCutsAndStalls) {
   for (const std::string& d : CompareReplica("alice-watch", *view, *replica)) ADD_FAILURE() << d;
 
   const TcpProxy::Counters c = proxy.counters();
+  EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
   std::printf("[figures] watch through %d faults (%lld connections reset, %lld refused, stalls "
               "of 1.5 s, replies held 1 s): %zu leads created, each printed once; %zu lines in "
               "all; caught up %.1f s after the last fault; %.1f s\n",
