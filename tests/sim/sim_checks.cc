@@ -151,6 +151,7 @@ void SimWorld::CheckInvariants(SimReport* report) {
     auto it = results.find({inc.device, inc.client_seq});
     if (it != results.end() && it->second.outcome() != v1::MUTATION_OUTCOME_REJECTED) {
       expected_points[inc.account] += inc.delta;
+      ++stats_["points_changes_accepted"];
     }
   }
   std::map<std::string, int64_t> accepted_redemptions;

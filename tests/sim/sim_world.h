@@ -96,7 +96,8 @@ class SimWorld {
   int64_t now_ms_;
   server::ManualClock server_clock_;
   std::unique_ptr<SimClock> client_clock_;
-  sync::PolicyTable policies_;
+  // The server's default conflict policies (docs/conflicts.md), as crm-syncd uses.
+  sync::PolicyTable policies_ = sync::PolicyTable::Defaults();
   std::unique_ptr<server::Store> store_;
   std::unique_ptr<server::PushHandler> push_;
   std::unique_ptr<server::PullHandler> pull_;
