@@ -22,6 +22,7 @@ bool SimWorld::Quiesce() {
   for (auto& d : devices_) d->offline = false;
   for (int round = 0; round < 40; ++round) {
     faults_off_ = round >= 3;  // faults go on for a while, then the network heals
+    DeliverDelayed(/*all=*/faults_off_);
     auto before = store_->LatestSeq(kTenant);
     bool pending = false;
     for (auto& d : devices_) {
@@ -43,6 +44,8 @@ void SimWorld::CheckInvariants(SimReport* report) {
   auto fail = [&](const std::string& what) {
     if (report->violations.size() < 20) report->violations.push_back(what);
   };
+  store_script_on_ = false;
+  store_->set_active(false);
   // The server's view.
   std::vector<server::RecordRow> rows;
   for (int64_t after = 0;;) {
@@ -187,6 +190,8 @@ void SimWorld::CheckInvariants(SimReport* report) {
   }
   // A retried mutation gets its original result: never applied twice.
   for (const auto& m : result_mismatches_) fail(m);
+  for (const auto& m : run_violations_) fail(m);
+  CheckSameFieldEdits(rows, fail);
   stats_["records"] = static_cast<int64_t>(rows.size());
   stats_["mutations_issued"] = static_cast<int64_t>(issued_.size());
 }

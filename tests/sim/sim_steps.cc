@@ -19,6 +19,7 @@ void SimWorld::Step() {
   now_ms_ += Pick(5000);
   server_clock_.Set(now_ms_);
   ++stats_["steps"];
+  DeliverDelayed(/*all=*/false);
   int r = Pick(100);
   Device* d = devices_[Pick(static_cast<int>(devices_.size()))].get();
   if (r < 40) {

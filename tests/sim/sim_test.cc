@@ -45,6 +45,8 @@ void ExpectCaught(const std::string& variant) {
 
 TEST(SimulationTest, CatchesMissingExactlyOnce) { ExpectCaught("no-dedup"); }
 TEST(SimulationTest, CatchesSkippedLeftScopeNotices) { ExpectCaught("skip-left-scope"); }
+TEST(SimulationTest, CatchesDroppedConflictRecords) { ExpectCaught("drop-conflicts"); }
+TEST(SimulationTest, CatchesCursorBeforeCommit) { ExpectCaught("cursor-before-commit"); }
 
 }  // namespace
 }  // namespace crmsync::sim

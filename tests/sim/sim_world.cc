@@ -78,10 +78,16 @@ class SimWorld::Transport final : public client::Transport {
     if (Fault(world_->options_.drop_request_pct, "fault_request_dropped")) {
       return Failure(absl::UnavailableError("simulated network: request dropped"));
     }
-    absl::Status s = world_->push_->Push(device_->principal, request, response);
+    if (Fault(world_->options_.delay_push_pct, "fault_push_delayed")) {
+      // Held in the network: the device gives up waiting and goes on; the
+      // server gets the request at some later step.
+      world_->delayed_.emplace_back(device_, request);
+      return Failure(absl::DeadlineExceededError("simulated network: no answer in time"));
+    }
+    absl::Status s = world_->CallPush(device_, request, response);
     if (s.ok() && Fault(world_->options_.duplicate_pct, "fault_request_duplicated")) {
       v1::PushResponse again;
-      s = world_->push_->Push(device_->principal, request, &again);
+      s = world_->CallPush(device_, request, &again);
       *response = std::move(again);
     }
     if (!s.ok()) return Failure(s);
@@ -158,6 +164,40 @@ class SimWorld::Transport final : public client::Transport {
   Device* device_;
 };
 
+absl::Status SimWorld::CallPush(Device* d, const v1::PushRequest& request,
+                                v1::PushResponse* response) {
+  pushing_ = d;
+  push_request_ = &request;
+  write_fate_ = WriteFate::kNone;
+  absl::Status s = push_->Push(d->principal, request, response);
+  if (!s.ok()) ++stats_["push_server_errors"];
+  if (s.ok() && write_fate_ == WriteFate::kRolledBack) {
+    run_violations_.push_back("a push of " + d->id + " was answered OK although its transaction " +
+                              "rolled back (" + std::to_string(request.mutations_size()) +
+                              " mutations from #" +
+                              std::to_string(request.mutations(0).client_seq()) + ")");
+  }
+  pushing_ = nullptr;
+  push_request_ = nullptr;
+  return s;
+}
+
+void SimWorld::DeliverDelayed(bool all) {
+  for (size_t i = 0; i < delayed_.size();) {
+    if (!all && !Chance(25)) {
+      ++i;
+      continue;
+    }
+    auto [d, request] = std::move(delayed_[i]);
+    delayed_.erase(delayed_.begin() + static_cast<long>(i));
+    v1::PushResponse response;
+    ++stats_["delayed_pushes_delivered"];
+    // Nobody waits for the answer any more; the results must still be the
+    // ones any other delivery of these mutations got.
+    if (CallPush(d, request, &response).ok()) ObserveResults(d->id, response);
+  }
+}
+
 void SimWorld::ObserveResults(const std::string& device, const v1::PushResponse& response) {
   for (const auto& r : response.results()) {
     auto key = std::make_pair(device, r.client_seq());
@@ -211,12 +251,18 @@ std::string SimWorld::ReplayCommand() const {
 void SimWorld::StartServer() {
   auto store = server::OpenStore("sqlite:" + dir_ + "/server.db");
   if (!store.ok()) throw std::runtime_error(std::string(store.status().message()));
-  store_ = std::move(*store);
-  if (auto s = store_->Migrate(); !s.ok()) throw std::runtime_error(std::string(s.message()));
+  sqlite_ = std::move(*store);
+  if (auto s = sqlite_->Migrate(); !s.ok()) throw std::runtime_error(std::string(s.message()));
+  SimStoreOptions store_options;
+  store_options.sequence_visible_before_commit = options_.variant == "cursor-before-commit";
+  store_ = std::make_unique<SimStore>(sqlite_.get(), static_cast<StoreScript*>(this), store_options);
+  store_->set_active(store_script_on_);
   server::PushOptions push_options;
   push_options.broken_no_dedup = options_.variant == "no-dedup";
+  push_options.broken_drop_conflicts = options_.variant == "drop-conflicts";
   server::PullOptions pull_options;
   pull_options.broken_skip_left_scope = options_.variant == "skip-left-scope";
+  pull_options.broken_cursor_from_sequence = options_.variant == "cursor-before-commit";
   push_ = std::make_unique<server::PushHandler>(store_.get(), &policies_, &server_clock_,
                                                 push_options);
   pull_ = std::make_unique<server::PullHandler>(store_.get(), &server_clock_, pull_options);
@@ -226,6 +272,7 @@ void SimWorld::StopServer() {
   push_.reset();
   pull_.reset();
   store_.reset();
+  sqlite_.reset();
 }
 
 void SimWorld::OpenDevice(Device* d) {
@@ -392,6 +439,8 @@ SimReport SimWorld::Run() {
       OpenDevice(d.get());
       devices_.push_back(std::move(d));
     }
+    store_script_on_ = true;
+    store_->set_active(true);
     for (int i = 0; i < options_.steps; ++i) Step();
     if (!Quiesce()) {
       report.violations.push_back("devices did not reach quiescence");

@@ -1,15 +1,18 @@
 // A deterministic simulation of crmsync: the real server sync logic on the
 // real embedded store, and several real SDK sync engines with their own
 // local stores, in one process, joined by a simulated transport that drops,
-// duplicates and loses messages. One seed drives every choice (edits,
-// timing, faults, crashes, restarts); time and randomness are simulated, so a
-// seed replays bit for bit. See docs/reliability.md.
+// duplicates, delays and loses messages, on a store that fails writes. One
+// seed drives every choice (edits, timing, faults, crashes, restarts); time
+// and randomness are simulated, so a seed replays bit for bit. See
+// docs/reliability.md.
 #ifndef CRMSYNC_TESTS_SIM_SIM_WORLD_H_
 #define CRMSYNC_TESTS_SIM_SIM_WORLD_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +24,7 @@
 #include "logic/clock.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
+#include "sim_store.h"
 #include "store/store.h"
 
 namespace crmsync::sim {
@@ -32,12 +36,26 @@ struct SimOptions {
   // Simulated steps before quiescence.
   int steps = 300;
   // Deliberately broken server variants, to prove the checks catch them:
-  // "" (none), "no-dedup", "skip-left-scope".
+  // "" (none), "no-dedup", "skip-left-scope", "drop-conflicts",
+  // "cursor-before-commit".
   std::string variant;
   // Fault probabilities per transport call, in percent.
   int drop_request_pct = 5;
   int lose_response_pct = 5;
   int duplicate_pct = 3;
+  // A push held in the network: the device times out, the server gets the
+  // request later (after later requests of that device and of others).
+  int delay_push_pct = 3;
+  // Store write failures: each operation of a write transaction fails with
+  // this probability in 1/10,000; its COMMIT fails (rollback); its COMMIT
+  // succeeds but the answer is lost; a device's contact update fails.
+  int store_op_fault_per_10k = 20;
+  int commit_fault_pct = 2;
+  int commit_lost_pct = 1;
+  int touch_fault_pct = 1;
+  // A device's pull served while another push's transaction is open (after
+  // its writes, before COMMIT), in percent of write transactions.
+  int pull_during_write_pct = 10;
 };
 
 struct SimReport {
@@ -49,10 +67,10 @@ struct SimReport {
   std::string Summary() const;
 };
 
-class SimWorld {
+class SimWorld : private StoreScript {
  public:
   explicit SimWorld(SimOptions options);
-  ~SimWorld();
+  ~SimWorld() override;
 
   // Runs the random steps, brings every device online until quiescent and
   // checks the invariants.
@@ -79,6 +97,11 @@ class SimWorld {
   void TerminalAction(Device* d);
   void Reassign();
   void SyncDevice(Device* d);
+  // Pushes `request` as `d` and checks the answer against the transaction's
+  // fate (an OK answer for a rolled-back batch is a violation).
+  absl::Status CallPush(Device* d, const v1::PushRequest& request, v1::PushResponse* response);
+  // Hands delayed pushes to the server: each with some chance, or all.
+  void DeliverDelayed(bool all);
   // Records the server's results, to check retries get the original ones.
   void ObserveResults(const std::string& device, const v1::PushResponse& response);
   void Record(Device* d, const absl::StatusOr<v1::RecordState>& result, const char* what);
@@ -86,6 +109,18 @@ class SimWorld {
   // Quiescence and checks.
   bool Quiesce();
   void CheckInvariants(SimReport* report);
+  void CheckSameFieldEdits(const std::vector<server::RecordRow>& rows,
+                           const std::function<void(const std::string&)>& fail);
+
+  // StoreScript (sim_faults.cc, sim_conflicts.cc).
+  std::optional<absl::Status> WriteFault(const char* what) override;
+  void WriteAttempt() override;
+  void BeforeCommit() override;
+  void MutationStarting(server::WriteTx& tx, const std::string& device,
+                        int64_t client_seq) override;
+  void MutationApplied(const server::AppliedMutation& applied) override;
+  void WriteEnded(bool committed) override;
+  const v1::Mutation* PushedMutation(int64_t client_seq) const;
 
   int Pick(int n) { return static_cast<int>(rng_() % static_cast<uint64_t>(n)); }
   bool Chance(int pct) { return Pick(100) < pct; }
@@ -98,7 +133,8 @@ class SimWorld {
   std::unique_ptr<SimClock> client_clock_;
   // The server's default conflict policies (docs/conflicts.md), as crm-syncd uses.
   sync::PolicyTable policies_ = sync::PolicyTable::Defaults();
-  std::unique_ptr<server::Store> store_;
+  std::unique_ptr<server::Store> sqlite_;
+  std::unique_ptr<SimStore> store_;
   std::unique_ptr<server::PushHandler> push_;
   std::unique_ptr<server::PullHandler> pull_;
   std::vector<std::unique_ptr<Device>> devices_;
@@ -119,6 +155,41 @@ class SimWorld {
   std::vector<std::string> result_mismatches_;
   // Quiescence turns network faults off after a few rounds.
   bool faults_off_ = false;
+  // The store's script runs from the first step until the checks.
+  bool store_script_on_ = false;
+  // Pushes held in the network: (device, request).
+  std::vector<std::pair<Device*, v1::PushRequest>> delayed_;
+  // The push being served, and how its last write transaction ended.
+  Device* pushing_ = nullptr;
+  const v1::PushRequest* push_request_ = nullptr;
+  enum class WriteFate { kNone, kCommitted, kRolledBack } write_fate_ = WriteFate::kNone;
+  // A pull is being served inside an open write transaction.
+  bool serving_inside_write_ = false;
+  // Violations seen while running (checked with the others at the end).
+  std::vector<std::string> run_violations_;
+
+  // Same-field concurrent edits (sim_conflicts.cc). A pushed mutation that
+  // sets a field someone else changed after the mutation's base version, to
+  // a different value, must either be merged by the field's policy (counter,
+  // set) or leave a Conflict record (the other policies).
+  struct SameFieldEdit {
+    // The Conflict record expected; empty when the policy merges silently.
+    std::string conflict_id;
+    v1::RecordRef record;
+    std::string path;
+    v1::ConflictPolicy policy = v1::CONFLICT_POLICY_UNSPECIFIED;
+    std::string device;
+    int64_t client_seq = 0;
+    int64_t base_version = 0;
+    // The other write: its version and device.
+    int64_t other_version = 0;
+    std::string other_device;
+  };
+  // The record each mutation of the open transaction is merged against.
+  std::map<int64_t, std::optional<v1::RecordState>> merging_;
+  // Found in the open transaction; kept when it commits.
+  std::vector<SameFieldEdit> pending_edits_;
+  std::vector<SameFieldEdit> same_field_edits_;
 };
 
 // One simulated device (private to the simulation's sources).

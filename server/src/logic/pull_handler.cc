@@ -107,6 +107,10 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       break;
     }
   }
+  if (exhausted && options_.broken_cursor_from_sequence) {
+    auto latest = store_->LatestSeq(who.tenant_id);
+    if (latest.ok()) position = std::max(position, *latest);
+  }
   response->set_next_cursor(EncodeCursor(position));
   response->set_has_more(!exhausted);
   if (metrics_) {

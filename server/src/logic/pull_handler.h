@@ -28,6 +28,11 @@ struct PullOptions {
   // (tests/sim) catches bugs. Never set in crm-syncd.
   // Do not tell devices that a record left their scope.
   bool broken_skip_left_scope = false;
+  // Hand a caught-up device the tenant's latest sequence as its cursor
+  // instead of the version of the last row it was sent: where the sequence
+  // counts numbers an open transaction took, the cursor passes changes not
+  // committed yet.
+  bool broken_cursor_from_sequence = false;
 };
 
 class PullHandler {

@@ -205,6 +205,7 @@ class BatchApplier {
     // Conflicts are stored whether or not the record changed (a manual
     // conflict keeps the server value and changes nothing else).
     for (const v1::Conflict& c : merged.conflicts) {
+      if (options_.broken_drop_conflicts) continue;
       if (auto s = StoreConflict(c, m.hlc()); !s.ok()) return s;
       conflict_policies_.push_back(c.policy());
     }

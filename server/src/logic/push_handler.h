@@ -30,6 +30,8 @@ struct PushOptions {
   // (tests/sim) catches bugs. Never set in crm-syncd.
   // Skip exactly-once: re-apply a mutation whose client_seq was seen.
   bool broken_no_dedup = false;
+  // Decide conflicts but store no Conflict record for them.
+  bool broken_drop_conflicts = false;
 };
 
 // Called after a push committed, with the tenant and its newest sequence.
