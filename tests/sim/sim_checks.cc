@@ -190,7 +190,10 @@ void SimWorld::CheckInvariants(SimReport* report) {
   }
   // A retried mutation gets its original result: never applied twice.
   for (const auto& m : result_mismatches_) fail(m);
-  for (const auto& m : run_violations_) fail(m);
+  std::set<std::string> reported;
+  for (const auto& m : run_violations_) {
+    if (reported.insert(m).second) fail(m);
+  }
   CheckSameFieldEdits(rows, fail);
   stats_["records"] = static_cast<int64_t>(rows.size());
   stats_["mutations_issued"] = static_cast<int64_t>(issued_.size());

@@ -171,6 +171,15 @@ absl::Status SimWorld::CallPush(Device* d, const v1::PushRequest& request,
   write_fate_ = WriteFate::kNone;
   absl::Status s = push_->Push(d->principal, request, response);
   if (!s.ok()) ++stats_["push_server_errors"];
+  for (int i = 0; s.ok() && i < response->results_size() && i < request.mutations_size(); ++i) {
+    const int64_t sent = request.mutations(i).client_seq();
+    if (response->results(i).client_seq() != sent) {
+      run_violations_.push_back("a push of " + d->id + " answered mutation #" +
+                                std::to_string(sent) + " with a result for client_seq " +
+                                std::to_string(response->results(i).client_seq()));
+      break;
+    }
+  }
   if (s.ok() && write_fate_ == WriteFate::kRolledBack) {
     run_violations_.push_back("a push of " + d->id + " was answered OK although its transaction " +
                               "rolled back (" + std::to_string(request.mutations_size()) +
