@@ -38,7 +38,20 @@ v1::Change BuildChange(const v1::RecordState& state, int64_t since_version,
       const bool set = f->is_repeated() ? r->FieldSize(*data, f) > 0 : r->HasField(*data, f);
       if (set) paths.push_back(f->name());
     }
-    for (const auto& [path, fs] : state.fields()) (*change.mutable_fields())[path] = fs;
+    // Fields written once and now back at their default are listed too, so
+    // that their default clears them: the reader may already hold an older
+    // copy of the record (from its push results, or from before a reset).
+    std::vector<std::string> written;
+    for (const auto& [path, fs] : state.fields()) {
+      (*change.mutable_fields())[path] = fs;
+      written.push_back(path);
+    }
+    std::sort(written.begin(), written.end());
+    for (const std::string& w : written) {
+      bool covered = false;
+      for (const std::string& p : paths) covered = covered || PathIsUnder(w, p);
+      if (!covered) paths.push_back(w);
+    }
   } else {
     std::vector<std::string> changed;
     for (const auto& [path, fs] : state.fields()) {

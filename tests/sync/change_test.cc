@@ -59,6 +59,24 @@ TEST(ChangeTest, FullChangeHasEveryNonDefaultField) {
   EXPECT_EQ(BuildChange(w.server.Get("L1"), 0, false).changed_fields().paths_size(), 6);
 }
 
+TEST(ChangeTest, FullChangeClearsFieldsAnOlderCopyStillHolds) {
+  World w;
+  // A reader holds the record as created (say, from its push result) but its
+  // cursor says it never saw it; meanwhile the phone, a tag and the address
+  // were cleared.
+  v1::RecordState older = w.server.Get("L1");
+  w.server.Push(w.a.Edit([](v1::Record* r) {
+    r->mutable_lead()->set_phone("");
+    r->mutable_lead()->clear_tags();
+    r->mutable_lead()->clear_address();
+  }, kT + 1));
+  v1::Change c = BuildChange(w.server.Get("L1"), 0, true);
+  ASSERT_EQ(*ApplyChange(&older, c), ReplicaAction::kUpdated);
+  EXPECT_EQ(CanonicalBytes(older), CanonicalBytes(w.server.Get("L1")));
+  EXPECT_TRUE(older.data().lead().tags().empty());
+  EXPECT_FALSE(older.data().lead().has_address());
+}
+
 TEST(ChangeTest, TombstoneForDeletedRecord) {
   World w;
   w.server.Push(w.a.Delete(kT + 5));
