@@ -209,6 +209,14 @@ void SimWorld::DeliverDelayed(bool all) {
 
 void SimWorld::ObserveResults(const std::string& device, const v1::PushResponse& response) {
   for (const auto& r : response.results()) {
+    if (r.outcome() == v1::MUTATION_OUTCOME_REJECTED &&
+        r.reject_reason() == v1::REJECT_REASON_VALIDATION) {
+      // The simulated devices write only valid data through the SDK: a
+      // validation refusal means the SDK or the server mangled a mutation
+      // (a redemption once went out without its fields this way).
+      result_mismatches_.push_back("mutation " + device + "#" + std::to_string(r.client_seq()) +
+                                   " was refused as invalid: " + r.message());
+    }
     auto key = std::make_pair(device, r.client_seq());
     auto [it, inserted] = first_results_.emplace(key, r);
     if (inserted) continue;
