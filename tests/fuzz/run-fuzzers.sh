@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
-# Runs every crmsync fuzz target for a bounded time on its committed corpus.
-#   tests/fuzz/run-fuzzers.sh BUILD_DIR SECONDS
-# BUILD_DIR is a build configured with -DCRMSYNC_BUILD_FUZZERS=ON (clang).
+# Runs the crmsync fuzz targets for a bounded time on their committed corpora.
+#   tests/fuzz/run-fuzzers.sh BUILD_DIR SECONDS [TARGET...]
+# BUILD_DIR is a build configured with -DCRMSYNC_BUILD_FUZZERS=ON (clang),
+# e.g. `cmake --preset fuzz` (build-fuzz). Without TARGETs every target runs.
 # Each target runs SECONDS seconds (-max_total_time) on a scratch copy of its
-# seed corpus; exits non-zero on the first crash, leak or sanitizer report
-# (the reproducer is left in BUILD_DIR/fuzz-artifacts/).
+# seed corpus (tests/fuzz/corpus/<dir>); exits non-zero if any target found a
+# crash, leak, sanitizer report or violated invariant (the reproducer is left
+# in BUILD_DIR/fuzz-artifacts/).
 set -euo pipefail
 
-if [[ $# -ne 2 ]]; then
-  echo "usage: $0 BUILD_DIR SECONDS" >&2
+if [[ $# -lt 2 ]]; then
+  echo "usage: $0 BUILD_DIR SECONDS [TARGET...]" >&2
   exit 2
 fi
 build_dir=$1
 seconds=$2
+shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 artifacts="$build_dir/fuzz-artifacts"
 mkdir -p "$artifacts"
 
-declare -A corpus=( [fuzz_merge]=merge [fuzz_convergence]=convergence )
+# Every target and its corpus directory under tests/fuzz/corpus/.
+declare -A corpus=(
+  [fuzz_merge]=merge
+  [fuzz_convergence]=convergence
+  [fuzz_push_batch]=push_batch
+)
+all_targets=(fuzz_merge fuzz_convergence fuzz_push_batch)
+targets=("$@")
+if [[ ${#targets[@]} -eq 0 ]]; then
+  targets=("${all_targets[@]}")
+fi
+
 status=0
-for target in fuzz_merge fuzz_convergence; do
+for target in "${targets[@]}"; do
+  if [[ -z "${corpus[$target]:-}" ]]; then
+    echo "unknown fuzz target $target (known: ${all_targets[*]})" >&2
+    exit 2
+  fi
   bin="$build_dir/tests/fuzz/$target"
   if [[ ! -x "$bin" ]]; then
     echo "missing $bin (configure with -DCRMSYNC_BUILD_FUZZERS=ON and build $target)" >&2
