@@ -25,8 +25,9 @@ declare -A corpus=(
   [fuzz_merge]=merge
   [fuzz_convergence]=convergence
   [fuzz_push_batch]=push_batch
+  [fuzz_pull_apply]=pull_apply
 )
-all_targets=(fuzz_merge fuzz_convergence fuzz_push_batch)
+all_targets=(fuzz_merge fuzz_convergence fuzz_push_batch fuzz_pull_apply)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
   targets=("${all_targets[@]}")
