@@ -26,8 +26,9 @@ declare -A corpus=(
   [fuzz_convergence]=convergence
   [fuzz_push_batch]=push_batch
   [fuzz_pull_apply]=pull_apply
+  [fuzz_token]=token
 )
-all_targets=(fuzz_merge fuzz_convergence fuzz_push_batch fuzz_pull_apply)
+all_targets=(fuzz_merge fuzz_convergence fuzz_push_batch fuzz_pull_apply fuzz_token)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
   targets=("${all_targets[@]}")
