@@ -16,8 +16,8 @@ namespace crmsync::fuzz {
 
 }  // namespace crmsync::fuzz
 
-#define FUZZ_CHECK(cond, what)                                         \
-  do {                                                                 \
+#define FUZZ_CHECK(cond, what)                                          \
+  do {                                                                  \
     if (!(cond)) ::crmsync::fuzz::FuzzFail(__FILE__, __LINE__, (what)); \
   } while (0)
 

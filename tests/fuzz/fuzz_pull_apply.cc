@@ -6,11 +6,11 @@
 // Database::SyncAccess, the sync engine's own entry point (ApplyPullPage,
 // BeginReset/FinishReset of a re-bootstrap).
 //
-// Input: byte 0 chooses the mode.
+// Input (fuzz_input.h): byte 0 chooses the mode.
 //  * even: the rest is a serialized crmsync.v1.PullResponse, applied as one
-//    page; bit 0x10 applies it twice, 0x20 starts a re-bootstrap first,
-//    0x40 finishes the re-bootstrap afterwards. If the rest does not
-//    parse, it is read as a script:
+//    page; flags apply it twice, start a re-bootstrap first, finish the
+//    re-bootstrap afterwards. If the rest does not parse, it is read as a
+//    script:
 //  * odd (or unparsable): up to 6 steps read with a FuzzedDataProvider:
 //    pages of 1-8 changes built from the input (fuzz_values.h) against the
 //    records held and edited, the previous page again, re-bootstrap
@@ -46,11 +46,12 @@
 #include "crmsync/sync/change.h"
 #include "crmsync/sync/record_model.h"
 #include "database_sync.h"
-#include "sqlite3.h"
 #include "fuzz_check.h"
+#include "fuzz_input.h"
 #include "fuzz_values.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "sqlite3.h"
 
 namespace v1 = ::crmsync::v1;
 namespace client = ::crmsync::client;
@@ -99,7 +100,8 @@ v1::RecordState ServerRecord(const v1::Record& data, int64_t version) {
   v1::RecordState s;
   s.mutable_ref()->set_entity_type(crmsync::sync::EntityTypeOf(data));
   const auto* e = crmsync::sync::EntityOf(data);
-  s.mutable_ref()->set_id(e->GetReflection()->GetString(*e, e->GetDescriptor()->FindFieldByName("id")));
+  s.mutable_ref()->set_id(
+      e->GetReflection()->GetString(*e, e->GetDescriptor()->FindFieldByName("id")));
   *s.mutable_data() = data;
   s.set_version(version);
   s.set_created_version(version);
@@ -296,8 +298,8 @@ class ClientWorld {
     amount.mutable_opportunity()->mutable_amount()->set_amount_minor(1300000);
     Must(db_->Update(amount).status(), "update amount");
 
-    std::set<std::string> ids = {"u-alice", "u-bob", "team-north", "team-south", "store-paris",
-                                 "lead-new", "dev-alice-2"};
+    std::set<std::string> ids = {"u-alice",     "u-bob",    "team-north", "team-south",
+                                 "store-paris", "lead-new", "dev-alice-2"};
     for (const auto& r : refs_) ids.insert(r.id());
     ids_.assign(ids.begin(), ids.end());
   }
@@ -353,20 +355,21 @@ class Session {
  public:
   Session(ClientWorld* w, client::Database* db) : w_(w), db_(db), sync_(db) {
     for (const auto& r : w->refs()) Know(r);
-    FUZZ_CHECK(sqlite3_open_v2(w->path().c_str(), &raw_, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK,
-               "cannot open a second connection");
+    FUZZ_CHECK(
+        sqlite3_open_v2(w->path().c_str(), &raw_, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK,
+        "cannot open a second connection");
   }
   ~Session() { sqlite3_close(raw_); }
 
   void RunParsed(uint8_t mode, v1::PullResponse page) {
     while (page.changes_size() > kMaxChanges) page.mutable_changes()->RemoveLast();
-    if (mode & 0x20) BeginReset();
-    if (mode & 0x10) {
+    if (mode & crmsync::fuzz::kPullBeginReset) BeginReset();
+    if (mode & crmsync::fuzz::kPullTwice) {
       ApplyAgain(page);
     } else {
       ApplyPage(page);
     }
-    if (mode & 0x40) FinishReset();
+    if (mode & crmsync::fuzz::kPullFinishReset) FinishReset();
   }
 
   void RunScript(FuzzedDataProvider* in) {
@@ -455,8 +458,9 @@ class Session {
         expected = std::move(next);
       }
       if (expected && expected->deleted()) expected.reset();
-      FUZZ_CHECK(expected.has_value() == local.ok() && (!local.ok() || Bytes(*expected) == Bytes(*local)),
-                 "local view of " + key + " is not its server state plus its pending edits");
+      FUZZ_CHECK(
+          expected.has_value() == local.ok() && (!local.ok() || Bytes(*expected) == Bytes(*local)),
+          "local view of " + key + " is not its server state plus its pending edits");
       if (server->has_value()) {
         FUZZ_CHECK((*server)->ref().id() == ref.id() &&
                        (*server)->ref().entity_type() == ref.entity_type(),
@@ -570,7 +574,7 @@ class Session {
     client::LocalEdit e;
     e.ref = ref;
     static const std::vector<v1::Operation> kOps = {
-        v1::OPERATION_UPSERT, v1::OPERATION_UPSERT, v1::OPERATION_DELETE,
+        v1::OPERATION_UPSERT,    v1::OPERATION_UPSERT,  v1::OPERATION_DELETE,
         v1::OPERATION_INCREMENT, v1::OPERATION_SET_ADD, v1::OPERATION_SET_REMOVE};
     e.operation = vm->Pick(kOps);
     if (crmsync::sync::EntityDescriptor(ref.entity_type()) != nullptr) {
@@ -603,9 +607,9 @@ class Session {
       }
       *c->mutable_record() = ref;
       static const std::vector<v1::ChangeKind> kKinds = {
-          v1::CHANGE_KIND_UPSERT,     v1::CHANGE_KIND_UPSERT, v1::CHANGE_KIND_UPSERT,
-          v1::CHANGE_KIND_UPSERT,     v1::CHANGE_KIND_TOMBSTONE, v1::CHANGE_KIND_LEFT_SCOPE,
-          v1::CHANGE_KIND_ERASED,     v1::CHANGE_KIND_UNSPECIFIED};
+          v1::CHANGE_KIND_UPSERT, v1::CHANGE_KIND_UPSERT,     v1::CHANGE_KIND_UPSERT,
+          v1::CHANGE_KIND_UPSERT, v1::CHANGE_KIND_TOMBSTONE,  v1::CHANGE_KIND_LEFT_SCOPE,
+          v1::CHANGE_KIND_ERASED, v1::CHANGE_KIND_UNSPECIFIED};
       c->set_kind(vm->Pick(kKinds));
       int64_t held = 0;
       if (auto s = db_->GetServerState(ref); s.ok() && s->has_value()) held = (*s)->version();

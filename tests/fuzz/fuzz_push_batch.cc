@@ -2,12 +2,12 @@
 // real SqliteStore holding the demo tenant (tests/fuzz/server_world.h), reset
 // to the same seeded state before every input.
 //
-// Input: byte 0 chooses the mode.
+// Input (fuzz_input.h): byte 0 chooses the mode.
 //  * even: the rest is a serialized crmsync.v1.PushRequest, pushed by the
-//    principal (byte0 >> 1) % 7; bit 0x10 forces the served protocol
-//    version, 0x20 renumbers client_seq from the device's next one, 0x40
-//    pushes the request a second time (a retry). Batches are cut to 64
-//    mutations. If the rest does not parse, it is read as a script:
+//    principal ((byte0 >> 1) & 7) % 7; flags force the served protocol version,
+//    renumber client_seq from the device's next one, push the request a
+//    second time (a retry). Batches are cut to 64 mutations. If the rest
+//    does not parse, it is read as a script:
 //  * odd (or unparsable): a script of up to 6 steps read with a
 //    FuzzedDataProvider: new batches of 1-8 mutations built from the input
 //    (fuzz_values.h) by any of the callers, exact retries, retries with one
@@ -45,6 +45,7 @@
 #include "crmsync/sync/change.h"
 #include "crmsync/sync/record_model.h"
 #include "fuzz_check.h"
+#include "fuzz_input.h"
 #include "fuzz_values.h"
 #include "logic/cursor.h"
 #include "logic/hashing.h"
@@ -112,15 +113,17 @@ class Session {
 
   void RunParsed(uint8_t mode, v1::PushRequest request) {
     const auto& principals = w_->principals();
-    const Principal& who = principals[(mode >> 1) % principals.size()];
+    const Principal& who = principals[((mode >> 1) & 7) % principals.size()];
     while (request.mutations_size() > kMaxMutations) request.mutable_mutations()->RemoveLast();
-    if (mode & 0x10) request.mutable_client()->set_protocol_version(crmsync::kMaxProtocolVersion);
-    if (mode & 0x20) {
+    if (mode & crmsync::fuzz::kPushForceVersion) {
+      request.mutable_client()->set_protocol_version(crmsync::kMaxProtocolVersion);
+    }
+    if (mode & crmsync::fuzz::kPushRenumber) {
       for (auto& m : *request.mutable_mutations()) m.set_client_seq(next_seq_[who.device_id]++);
     }
     v1::PushResponse first;
     const absl::Status s = Push(who, request, &first);
-    if (mode & 0x40) Retry(who, request, s, first);
+    if (mode & crmsync::fuzz::kPushRetry) Retry(who, request, s, first);
   }
 
   void RunScript(FuzzedDataProvider* in) {
@@ -167,23 +170,24 @@ class Session {
       prev = s.version();
       FUZZ_CHECK(!s.ref().id().empty(), "stored record without id");
       FUZZ_CHECK(crmsync::sync::EntityDescriptor(s.ref().entity_type()) != nullptr,
-              "stored record of unknown type " + Key(s.ref()));
+                 "stored record of unknown type " + Key(s.ref()));
       if (!s.deleted()) {
         FUZZ_CHECK(crmsync::sync::EntityTypeOf(s.data()) == s.ref().entity_type(),
-                "stored data of another type than the ref: " + Key(s.ref()));
+                   "stored data of another type than the ref: " + Key(s.ref()));
       }
       FUZZ_CHECK(s.created_version() <= s.version(), "created after its version: " + Key(s.ref()));
       for (const auto& [path, field] : s.fields()) {
         FUZZ_CHECK(field.version() <= s.version(),
-                "field " + path + " newer than its record " + Key(s.ref()));
+                   "field " + path + " newer than its record " + Key(s.ref()));
       }
       auto again = store->GetRecord(crmsync::fuzz::kTenant, s.ref());
       FUZZ_CHECK(again.ok() && again->has_value(), "feed row not readable: " + Key(s.ref()));
-      FUZZ_CHECK(crmsync::server::DeterministicBytes(**again) == crmsync::server::DeterministicBytes(s),
-              "GetRecord differs from the feed row: " + Key(s.ref()));
+      FUZZ_CHECK(
+          crmsync::server::DeterministicBytes(**again) == crmsync::server::DeterministicBytes(s),
+          "GetRecord differs from the feed row: " + Key(s.ref()));
     }
     FUZZ_CHECK(prev == *latest, "newest version " + std::to_string(prev) + " != LatestSeq " +
-                                 std::to_string(*latest));
+                                    std::to_string(*latest));
     for (const Principal* who : pushed_by_) CheckBootstrap(*who, *rows);
   }
 
@@ -204,7 +208,8 @@ class Session {
     }
     auto after = store->LatestSeq(who.tenant_id);
     auto demo_after = store->LatestSeq(demo);
-    FUZZ_CHECK(before.ok() && after.ok() && demo_before.ok() && demo_after.ok(), "LatestSeq failed");
+    FUZZ_CHECK(before.ok() && after.ok() && demo_before.ok() && demo_after.ok(),
+               "LatestSeq failed");
     if (who.tenant_id != demo) {
       other_pushed_ = true;
       FUZZ_CHECK(*demo_before == *demo_after, "a push of another tenant changed the demo tenant");
@@ -218,9 +223,9 @@ class Session {
     if (!s.ok()) {
       const auto code = s.code();
       FUZZ_CHECK(code == absl::StatusCode::kInvalidArgument ||
-                  code == absl::StatusCode::kResourceExhausted ||
-                  code == absl::StatusCode::kFailedPrecondition,
-              "unexpected push status: " + s.ToString());
+                     code == absl::StatusCode::kResourceExhausted ||
+                     code == absl::StatusCode::kFailedPrecondition,
+                 "unexpected push status: " + s.ToString());
       FUZZ_CHECK(*before == *after, "a refused batch committed changes");
       return s;
     }
@@ -231,13 +236,14 @@ class Session {
       const std::string at = "result " + std::to_string(i) + ": ";
       FUZZ_CHECK(r.client_seq() == m.client_seq(), at + "client_seq differs");
       FUZZ_CHECK(r.outcome() != v1::MUTATION_OUTCOME_UNSPECIFIED &&
-                  v1::MutationOutcome_IsValid(r.outcome()),
-              at + "no outcome");
+                     v1::MutationOutcome_IsValid(r.outcome()),
+                 at + "no outcome");
       if (r.outcome() == v1::MUTATION_OUTCOME_REJECTED) {
         FUZZ_CHECK(r.reject_reason() != v1::REJECT_REASON_UNSPECIFIED,
-                at + "rejected without a reason: " + r.message());
+                   at + "rejected without a reason: " + r.message());
       }
-      FUZZ_CHECK(r.change_seq() >= 0 && r.change_seq() <= *after, at + "change_seq beyond the feed");
+      FUZZ_CHECK(r.change_seq() >= 0 && r.change_seq() <= *after,
+                 at + "change_seq beyond the feed");
       if (r.has_record()) {
         FUZZ_CHECK(SameRef(r.record().ref(), m.record()), at + "record of another ref returned");
         FUZZ_CHECK(r.record().version() <= *after, at + "record version beyond the feed");
@@ -279,11 +285,11 @@ class Session {
       const v1::MutationResult& a = first.results(i);
       const v1::MutationResult& b = again.results(i);
       FUZZ_CHECK(a.outcome() == b.outcome() && a.change_seq() == b.change_seq() &&
-                  a.reject_reason() == b.reject_reason(),
-              "mutation #" + std::to_string(a.client_seq()) + " applied again on retry: " +
-                  v1::MutationOutcome_Name(a.outcome()) + "@" + std::to_string(a.change_seq()) +
-                  " then " + v1::MutationOutcome_Name(b.outcome()) + "@" +
-                  std::to_string(b.change_seq()));
+                     a.reject_reason() == b.reject_reason(),
+                 "mutation #" + std::to_string(a.client_seq()) +
+                     " applied again on retry: " + v1::MutationOutcome_Name(a.outcome()) + "@" +
+                     std::to_string(a.change_seq()) + " then " +
+                     v1::MutationOutcome_Name(b.outcome()) + "@" + std::to_string(b.change_seq()));
     }
   }
 
@@ -306,12 +312,12 @@ class Session {
       const v1::MutationResult& b = again.results(k);
       if (k == i) {
         FUZZ_CHECK(b.outcome() == v1::MUTATION_OUTCOME_REJECTED &&
-                    (b.reject_reason() == v1::REJECT_REASON_CLIENT_SEQ_REUSED ||
-                     a.reject_reason() == b.reject_reason()),
-                "a reused client_seq was not refused");
+                       (b.reject_reason() == v1::REJECT_REASON_CLIENT_SEQ_REUSED ||
+                        a.reject_reason() == b.reject_reason()),
+                   "a reused client_seq was not refused");
       } else {
         FUZZ_CHECK(a.outcome() == b.outcome() && a.change_seq() == b.change_seq(),
-                "a retried mutation changed its result");
+                   "a retried mutation changed its result");
       }
     }
   }
@@ -321,9 +327,9 @@ class Session {
   v1::PushRequest MakeBatch(crmsync::fuzz::ValueMaker* vm, const Principal& who) {
     FuzzedDataProvider& in = vm->in();
     v1::PushRequest request;
-    request.mutable_client()->set_protocol_version(
-        in.ConsumeIntegralInRange<int>(0, 31) == 0 ? in.ConsumeIntegralInRange<unsigned>(0, 3)
-                                                   : crmsync::kMaxProtocolVersion);
+    request.mutable_client()->set_protocol_version(in.ConsumeIntegralInRange<int>(0, 31) == 0
+                                                       ? in.ConsumeIntegralInRange<unsigned>(0, 3)
+                                                       : crmsync::kMaxProtocolVersion);
     const int n = in.ConsumeIntegralInRange<int>(1, 8);
     int64_t& next = next_seq_[who.device_id];
     for (int i = 0; i < n; ++i) {
@@ -371,9 +377,9 @@ class Session {
     }
 
     static const std::vector<v1::Operation> kOps = {
-        v1::OPERATION_UPSERT,     v1::OPERATION_UPSERT,          v1::OPERATION_UPSERT,
-        v1::OPERATION_UPSERT,     v1::OPERATION_DELETE,          v1::OPERATION_INCREMENT,
-        v1::OPERATION_SET_ADD,    v1::OPERATION_SET_REMOVE,      v1::OPERATION_REDEEM,
+        v1::OPERATION_UPSERT,           v1::OPERATION_UPSERT,     v1::OPERATION_UPSERT,
+        v1::OPERATION_UPSERT,           v1::OPERATION_DELETE,     v1::OPERATION_INCREMENT,
+        v1::OPERATION_SET_ADD,          v1::OPERATION_SET_REMOVE, v1::OPERATION_REDEEM,
         v1::OPERATION_RESOLVE_CONFLICT, v1::OPERATION_UNSPECIFIED};
     const v1::Operation op = vm->Pick(kOps);
     m.set_operation(op);
@@ -394,11 +400,13 @@ class Session {
         r->set_store_id(who.store_id.empty() ? vm->Id() : who.store_id);
         r->set_device_id(who.device_id);
         r->set_loyalty_account_id(in.ConsumeBool() ? "loyalty-0001" : "");
-        r->mutable_position()->set_latitude(48.8566 + in.ConsumeIntegralInRange<int>(-100, 100) * 0.001);
-        r->mutable_position()->set_longitude(2.3522 + in.ConsumeIntegralInRange<int>(-100, 100) * 0.001);
+        r->mutable_position()->set_latitude(48.8566 +
+                                            in.ConsumeIntegralInRange<int>(-100, 100) * 0.001);
+        r->mutable_position()->set_longitude(2.3522 +
+                                             in.ConsumeIntegralInRange<int>(-100, 100) * 0.001);
         r->mutable_redeemed_at()->set_seconds(now_ms / 1000);
-        names = {"id", "coupon_id", "store_id", "device_id", "loyalty_account_id", "position",
-                 "redeemed_at"};
+        names = {"id",       "coupon_id",  "store_id", "device_id", "loyalty_account_id",
+                 "position", "redeemed_at"};
       }
     }
     switch (in.ConsumeIntegralInRange<int>(0, 4)) {
@@ -425,9 +433,9 @@ class Session {
         m.set_base_version(vm->SmallInt());
         break;
       case 2:
-        m.set_base_version(stored ? std::max<int64_t>(0, stored->version() -
-                                                            in.ConsumeIntegralInRange<int>(1, 20))
-                                  : 0);
+        m.set_base_version(
+            stored ? std::max<int64_t>(0, stored->version() - in.ConsumeIntegralInRange<int>(1, 20))
+                   : 0);
         break;
       default:
         m.set_base_version(stored ? stored->version() : 0);
@@ -445,12 +453,10 @@ class Session {
         static_cast<v1::Channel>(in.ConsumeIntegralInRange<int>(0, 9)));
     m.mutable_provenance()->set_precision(
         static_cast<v1::Precision>(in.ConsumeIntegralInRange<int>(0, 5)));
-    m.mutable_provenance()->set_author_user_id(in.ConsumeIntegralInRange<int>(0, 7) == 0
-                                                   ? vm->Id()
-                                                   : who.user_id);
-    m.mutable_provenance()->set_device_id(in.ConsumeIntegralInRange<int>(0, 7) == 0
-                                              ? vm->Id()
-                                              : who.device_id);
+    m.mutable_provenance()->set_author_user_id(
+        in.ConsumeIntegralInRange<int>(0, 7) == 0 ? vm->Id() : who.user_id);
+    m.mutable_provenance()->set_device_id(
+        in.ConsumeIntegralInRange<int>(0, 7) == 0 ? vm->Id() : who.device_id);
     if (op == v1::OPERATION_RESOLVE_CONFLICT || in.ConsumeIntegralInRange<int>(0, 15) == 0) {
       m.set_conflict_id(vm->Id());
     }
@@ -504,10 +510,11 @@ class Session {
       if (expected.count(key) == 0) continue;
       auto it = replica.find(key);
       FUZZ_CHECK(it != replica.end() && !it->second.deleted(),
-              who.device_id + " did not receive " + key);
-      FUZZ_CHECK(crmsync::sync::CanonicalBytes(it->second) == crmsync::sync::CanonicalBytes(row.state),
-              who.device_id + "'s replica of " + key + " differs from the server's:\n" +
-                  it->second.ShortDebugString() + "\nserver:\n" + row.state.ShortDebugString());
+                 who.device_id + " did not receive " + key);
+      FUZZ_CHECK(
+          crmsync::sync::CanonicalBytes(it->second) == crmsync::sync::CanonicalBytes(row.state),
+          who.device_id + "'s replica of " + key + " differs from the server's:\n" +
+              it->second.ShortDebugString() + "\nserver:\n" + row.state.ShortDebugString());
     }
     v1::GetChecksumRequest creq;
     creq.mutable_client()->set_protocol_version(crmsync::kMaxProtocolVersion);

@@ -9,8 +9,8 @@
 //     token issued when the world is seeded;
 //   * Pull cursors (ParseCursor/DecodeCursor/EncodeCursor) and base64url.
 //
-// Input: byte 0 selects the part (byte0 % 6), the rest is read as raw text
-// or with a FuzzedDataProvider:
+// Input (fuzz_input.h): byte 0 selects the part (byte0 % 6), the rest is
+// read as raw text or with a FuzzedDataProvider:
 //   0  raw text as an access token and as authorization metadata
 //   1  claims built from the input, signed, checked, then one edit of the
 //      signed token (and a token signed by a key the server does not know)
@@ -40,6 +40,7 @@
 #include "auth/token.h"
 #include "auth/token_authenticator.h"
 #include "fuzz_check.h"
+#include "fuzz_input.h"
 #include "logic/cursor.h"
 #include "server_world.h"
 
@@ -230,9 +231,9 @@ class Session {
     auto who = authn.Authenticate(md);
     if (!who.ok()) {
       const auto code = who.status().code();
-      FUZZ_CHECK(code == absl::StatusCode::kUnauthenticated ||
-                     code == absl::StatusCode::kPermissionDenied,
-                 "Authenticate failed with " + who.status().ToString());
+      FUZZ_CHECK(
+          code == absl::StatusCode::kUnauthenticated || code == absl::StatusCode::kPermissionDenied,
+          "Authenticate failed with " + who.status().ToString());
       return;
     }
     // Accepted: a signed token, for a live user and an active device of
@@ -246,8 +247,7 @@ class Session {
                    who->store_id == (*user)->user.store_id(),
                "the principal's role, team or store does not come from the store");
     auto device = s_->store()->GetDevice(who->tenant_id, who->device_id);
-    FUZZ_CHECK(device.ok() && device->has_value() &&
-                   (*device)->device.user_id() == who->user_id &&
+    FUZZ_CHECK(device.ok() && device->has_value() && (*device)->device.user_id() == who->user_id &&
                    (*device)->device.status() != v1::DEVICE_STATUS_REVOKED,
                "authenticated a device that is not the user's active device");
   }
@@ -259,17 +259,18 @@ class Session {
   }
 
   void SignedClaims(FuzzedDataProvider* in) {
-    static const std::vector<std::string> kUsers = {"u-admin", "u-maria", "u-alice", "u-bob",
-                                                    "u-till-paris", "u-olga", "nobody", ""};
-    static const std::vector<std::string> kDevices = {"dev-alice", "dev-bob", "dev-bob-lost",
-                                                      "dev-till", "dev-olga", "", "dev-ghost"};
+    static const std::vector<std::string> kUsers = {"u-admin",      "u-maria", "u-alice", "u-bob",
+                                                    "u-till-paris", "u-olga",  "nobody",  ""};
+    static const std::vector<std::string> kDevices = {
+        "dev-alice", "dev-bob", "dev-bob-lost", "dev-till", "dev-olga", "", "dev-ghost"};
     auto pick = [&](const std::vector<std::string>& v) {
       return in->ConsumeBool() ? v[in->ConsumeIntegralInRange<size_t>(0, v.size() - 1)]
                                : Printable(in->ConsumeRandomLengthString(40));
     };
     const int64_t now_ms = s_->clock().NowMs();
     auth::TokenClaims c;
-    c.tenant_id = in->ConsumeBool() ? crmsync::fuzz::kTenant : pick({crmsync::fuzz::kOtherTenant, ""});
+    c.tenant_id =
+        in->ConsumeBool() ? crmsync::fuzz::kTenant : pick({crmsync::fuzz::kOtherTenant, ""});
     c.user_id = pick(kUsers);
     c.role = in->ConsumeIntegralInRange<int>(0, 7) != 7
                  ? static_cast<v1::Role>(in->ConsumeIntegralInRange<int>(1, 4))
@@ -297,8 +298,8 @@ class Session {
     const bool valid = !c.tenant_id.empty() && !c.user_id.empty() && v1::Role_IsValid(c.role) &&
                        c.expires_at_s > now_ms / 1000;
     if (valid) {
-      FUZZ_CHECK(claims.ok(), "a token the server signed does not verify: " +
-                                  claims.status().ToString());
+      FUZZ_CHECK(claims.ok(),
+                 "a token the server signed does not verify: " + claims.status().ToString());
       FUZZ_CHECK(SameClaims(*claims, c), "claims changed through Sign and Verify");
     } else {
       FUZZ_CHECK(!claims.ok(), "a signed token with invalid or expired claims verified");
@@ -356,7 +357,8 @@ class Session {
                                                               : "demo");
     req.set_device_id(in->ConsumeIntegralInRange<int>(0, 7) == 0 ? in->ConsumeRandomLengthString(12)
                                                                  : "dev-till");
-    req.set_api_key(in->ConsumeBool() ? Edit(w_->api_key, in) : in->ConsumeRemainingBytesAsString());
+    req.set_api_key(in->ConsumeBool() ? Edit(w_->api_key, in)
+                                      : in->ConsumeRemainingBytesAsString());
     auth::AuditLog audit(s_->store(), &s_->clock());
     w_->random.Reset();
     auth::AuthHandler handler(s_->store(), &w_->ring, &s_->clock(), &w_->random, &audit,
@@ -373,8 +375,8 @@ class Session {
                      code == absl::StatusCode::kPermissionDenied ||
                      code == absl::StatusCode::kResourceExhausted,
                  "ExchangeApiKey failed with " + st.ToString());
-      FUZZ_CHECK(!genuine || req.device_id() != "dev-till", "the valid API key was refused: " +
-                                                                 st.ToString());
+      FUZZ_CHECK(!genuine || req.device_id() != "dev-till",
+                 "the valid API key was refused: " + st.ToString());
       FUZZ_CHECK(st.message().find(req.api_key()) == std::string::npos || req.api_key().size() < 8,
                  "a refusal quotes the API key");
       return;
@@ -443,19 +445,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string rest(reinterpret_cast<const char*>(data) + 1, size - 1);
   FuzzedDataProvider in(data + 1, size - 1);
   switch (data[0] % 6) {
-    case 0:
+    case crmsync::fuzz::kTokenRaw:
       session.RawToken(rest);
       break;
-    case 1:
+    case crmsync::fuzz::kTokenSigned:
       session.SignedClaims(&in);
       break;
-    case 2:
+    case crmsync::fuzz::kTokenCursor:
       session.Cursor(rest);
       break;
-    case 3:
+    case crmsync::fuzz::kTokenBase64:
       session.Base64(rest);
       break;
-    case 4:
+    case crmsync::fuzz::kTokenApiKey:
       session.ApiKey(&in);
       break;
     default:

@@ -32,7 +32,8 @@ inline const std::vector<v1::EntityType>& AllEntityTypes() {
     std::vector<v1::EntityType> out;
     const auto* e = v1::EntityType_descriptor();
     for (int i = 0; i < e->value_count(); ++i) {
-      if (e->value(i)->number() != 0) out.push_back(static_cast<v1::EntityType>(e->value(i)->number()));
+      if (e->value(i)->number() != 0)
+        out.push_back(static_cast<v1::EntityType>(e->value(i)->number()));
     }
     return out;
   }();
@@ -40,7 +41,8 @@ inline const std::vector<v1::EntityType>& AllEntityTypes() {
 }
 
 inline bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 class ValueMaker {
@@ -215,7 +217,8 @@ class ValueMaker {
     google::protobuf::Message* e = sync::MutableEntity(record, type);
     if (e == nullptr) return {};
     std::vector<std::string> names = Fill(e, 0, in_->ConsumeIntegralInRange<int>(0, 6));
-    if (const auto* f = e->GetDescriptor()->FindFieldByName("id"); f && in_->ConsumeIntegralInRange<int>(0, 9) != 0) {
+    if (const auto* f = e->GetDescriptor()->FindFieldByName("id");
+        f && in_->ConsumeIntegralInRange<int>(0, 9) != 0) {
       e->GetReflection()->SetString(e, f, id);
       names.push_back("id");
     }
@@ -225,8 +228,9 @@ class ValueMaker {
   v1::HlcTimestamp Hlc(int64_t now_ms, const std::string& node) {
     v1::HlcTimestamp h;
     h.set_wall_time_ms(TimeMs(now_ms));
-    h.set_logical(in_->ConsumeIntegralInRange<int>(0, 7) == 0 ? in_->ConsumeIntegral<uint32_t>()
-                                                                : in_->ConsumeIntegralInRange<uint32_t>(0, 3));
+    h.set_logical(in_->ConsumeIntegralInRange<int>(0, 7) == 0
+                      ? in_->ConsumeIntegral<uint32_t>()
+                      : in_->ConsumeIntegralInRange<uint32_t>(0, 3));
     h.set_node_id(in_->ConsumeIntegralInRange<int>(0, 7) == 0 ? Id() : node);
     return h;
   }
@@ -237,8 +241,15 @@ class ValueMaker {
       case 0:
         return in_->ConsumeFloatingPoint<double>();
       case 1: {
-        static const double kOdd[] = {0.0, -0.0, 90.0, -180.0, 1e308, -1e308,
-                                      __builtin_nan(""), __builtin_inf(), -__builtin_inf()};
+        static const double kOdd[] = {0.0,
+                                      -0.0,
+                                      90.0,
+                                      -180.0,
+                                      1e308,
+                                      -1e308,
+                                      __builtin_nan(""),
+                                      __builtin_inf(),
+                                      -__builtin_inf()};
         return kOdd[in_->ConsumeIntegralInRange<int>(0, 8)];
       }
       default:

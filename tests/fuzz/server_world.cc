@@ -199,10 +199,10 @@ void ServerWorld::Seed(const SeedHook& hook) {
   Must(demo.status(), "demo seq");
   seeded_seq_ = *demo;
 
-  std::set<std::string> ids = {"u-admin",     "u-maria",     "u-alice",      "u-bob",
-                               "u-carol",     "u-till-paris", "u-olga",      "team-north",
-                               "team-south",  "store-paris", "store-lyon",   "lead-new-1",
-                               "lead-new-2",  "nobody"};
+  std::set<std::string> ids = {"u-admin",    "u-maria",      "u-alice",    "u-bob",
+                               "u-carol",    "u-till-paris", "u-olga",     "team-north",
+                               "team-south", "store-paris",  "store-lyon", "lead-new-1",
+                               "lead-new-2", "nobody"};
   for (const Principal& p : principals_) ids.insert(p.device_id);
   auto rows = s->ReadSince(kTenant, 0, 100000);
   Must(rows.status(), "read seeded feed");
