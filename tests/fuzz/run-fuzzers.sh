@@ -4,9 +4,10 @@
 # BUILD_DIR is a build configured with -DCRMSYNC_BUILD_FUZZERS=ON (clang),
 # e.g. `cmake --preset fuzz` (build-fuzz). Without TARGETs every target runs.
 # Each target runs SECONDS seconds (-max_total_time) on a scratch copy of its
-# seed corpus (tests/fuzz/corpus/<dir>); exits non-zero if any target found a
-# crash, leak, sanitizer report or violated invariant (the reproducer is left
-# in BUILD_DIR/fuzz-artifacts/).
+# seed corpus (tests/fuzz/corpus/<dir>) and prints its coverage and totals;
+# exits non-zero if any target found a crash, leak, sanitizer report or
+# violated invariant (the reproducer and the full output are left in
+# BUILD_DIR/fuzz-artifacts/).
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
@@ -47,9 +48,14 @@ for target in "${targets[@]}"; do
   fi
   work=$(mktemp -d)
   cp "$here/corpus/${corpus[$target]}"/* "$work/" 2>/dev/null || true
-  echo "== $target for ${seconds}s"
-  if ! "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
-       -artifact_prefix="$artifacts/$target-" "$work" 2>&1 | tail -n 25; then
+  log="$artifacts/$target.log"
+  echo "== $target for ${seconds}s (full output: $log)"
+  if "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+       -artifact_prefix="$artifacts/$target-" "$work" >"$log" 2>&1; then
+    # Coverage (cov), features (ft) and corpus at start and end, and the totals.
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::' "$log" || true
+  else
+    tail -n 40 "$log"
     echo "!! $target failed; artifacts in $artifacts" >&2
     status=1
   fi
