@@ -60,7 +60,7 @@ std::string Push(int principal, uint8_t flags, std::vector<v1::Mutation> mutatio
     *req.add_mutations() = std::move(m);
   }
   std::string out(1, static_cast<char>((principal << 1) | flags));
-  return out + req.SerializeAsString();
+  return out + StableBytes(req);
 }
 
 void PushBatchSeeds(const std::string& dir) {
@@ -217,7 +217,7 @@ std::string Page(uint8_t flags, const std::vector<v1::Change>& changes, int64_t 
   page.set_next_cursor("c1." + std::to_string(cursor));
   page.set_has_more(has_more);
   page.mutable_server_hlc()->set_wall_time_ms(kNowMs);
-  return std::string(1, static_cast<char>(flags)) + page.SerializeAsString();
+  return std::string(1, static_cast<char>(flags)) + StableBytes(page);
 }
 
 void PullApplySeeds(const std::string& dir) {

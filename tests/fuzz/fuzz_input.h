@@ -13,6 +13,8 @@
 #include <string>
 
 #include "crmsync/v1/sync.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
 namespace crmsync::fuzz {
 
@@ -43,16 +45,29 @@ enum TokenPart : uint8_t {
   kTokenRefresh = 5,  // script: refresh token (raw or one edit)
 };
 
+// Serialization with map entries in key order: plain serialization orders
+// map entries by hash-table layout, which differs from run to run, and the
+// committed corpora must come out of make_corpus byte for byte.
+inline std::string StableBytes(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  m.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
+
 inline std::string EncodeMergeInput(uint8_t flags, const crmsync::v1::RecordState* stored,
                                     const crmsync::v1::PushRequest& push) {
-  std::string state = stored != nullptr ? stored->SerializeAsString() : std::string();
+  std::string state = stored != nullptr ? StableBytes(*stored) : std::string();
   if (state.size() > 0xffff) state.clear();
   std::string out;
   out.push_back(static_cast<char>(flags));
   out.push_back(static_cast<char>(state.size() & 0xff));
   out.push_back(static_cast<char>((state.size() >> 8) & 0xff));
   out += state;
-  out += push.SerializeAsString();
+  out += StableBytes(push);
   return out;
 }
 

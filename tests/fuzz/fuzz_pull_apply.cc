@@ -49,8 +49,6 @@
 #include "fuzz_check.h"
 #include "fuzz_input.h"
 #include "fuzz_values.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "sqlite3.h"
 
 namespace v1 = ::crmsync::v1;
@@ -67,16 +65,7 @@ class FixedClock final : public client::Clock {
   int64_t now_ms = kStartMs;
 };
 
-// Map entries in key order, so equal messages give equal bytes.
-std::string Bytes(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  m.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return out;
-}
+std::string Bytes(const google::protobuf::Message& m) { return crmsync::fuzz::StableBytes(m); }
 
 std::string Key(const v1::RecordRef& ref) {
   return std::to_string(ref.entity_type()) + "/" + ref.id();
