@@ -610,7 +610,8 @@ class Session {
           c->set_version(held);
           break;
         default:
-          c->set_version(held + in.ConsumeIntegralInRange<int64_t>(1, 5));
+          c->set_version(held < INT64_MAX - 5 ? held + in.ConsumeIntegralInRange<int64_t>(1, 5)
+                                              : held);
           break;
       }
       c->set_seq(c->version());
