@@ -33,7 +33,8 @@ std::string Script(uint8_t first, uint32_t seed, size_t n) {
 // ---- fuzz_push_batch (principals: 0 admin, 1 maria, 2 alice, 3 alice's
 // second device, 4 bob, 5 carol, 6 the Paris till; versions as seeded by
 // server_world.cc: acc-alice-1 1, lead-alice-1 3, lead-alice-2 4,
-// opp-alice-1 19, coupon-welcome 17, loyalty-0001 18).
+// coupon-welcome 17, loyalty-0001 19, opp-alice-1 20, its amount conflict
+// cf-0af714b422f21235; CRMSYNC_FUZZ_VERBOSE=1 fuzz_push_batch lists them).
 
 v1::Mutation Base(v1::EntityType type, const std::string& id, v1::Operation op,
                   int64_t base_version, const std::string& device, const std::string& user) {
@@ -119,7 +120,7 @@ void PushBatchSeeds(const std::string& dir) {
       redeem.mutable_update_mask()->add_paths(f);
     }
     v1::Mutation credit = Base(v1::ENTITY_TYPE_LOYALTY_ACCOUNT, "loyalty-0001",
-                               v1::OPERATION_INCREMENT, 18, "dev-till", "u-till-paris");
+                               v1::OPERATION_INCREMENT, 19, "dev-till", "u-till-paris");
     credit.mutable_values()->mutable_loyalty_account()->set_points_balance(25);
     credit.mutable_update_mask()->add_paths("points_balance");
     v1::Mutation debit = credit;
@@ -147,8 +148,8 @@ void PushBatchSeeds(const std::string& dir) {
   }
   {  // The admin settles the amount conflict and changes the coupon.
     v1::Mutation resolve = Base(v1::ENTITY_TYPE_OPPORTUNITY, "opp-alice-1",
-                                v1::OPERATION_RESOLVE_CONFLICT, 19, "dev-admin", "u-admin");
-    resolve.set_conflict_id("conflict-unknown");
+                                v1::OPERATION_RESOLVE_CONFLICT, 20, "dev-admin", "u-admin");
+    resolve.set_conflict_id("cf-0af714b422f21235");
     resolve.mutable_values()->mutable_opportunity()->mutable_amount()->set_amount_minor(2000001);
     resolve.mutable_update_mask()->add_paths("amount.amount_minor");
     v1::Mutation coupon = Base(v1::ENTITY_TYPE_COUPON, "coupon-welcome", v1::OPERATION_UPSERT, 17,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -206,9 +207,15 @@ void ServerWorld::Seed(const SeedHook& hook) {
   for (const Principal& p : principals_) ids.insert(p.device_id);
   auto rows = s->ReadSince(kTenant, 0, 100000);
   Must(rows.status(), "read seeded feed");
+  const bool verbose = std::getenv("CRMSYNC_FUZZ_VERBOSE") != nullptr;
   for (const server::RecordRow& row : *rows) {
     records_.push_back(row.state.ref());
     ids.insert(row.state.ref().id());
+    if (verbose) {
+      std::fprintf(stderr, "seeded %s %s v%lld\n",
+                   v1::EntityType_Name(row.state.ref().entity_type()).c_str(),
+                   row.state.ref().id().c_str(), static_cast<long long>(row.state.version()));
+    }
   }
   ids_.assign(ids.begin(), ids.end());
 }
