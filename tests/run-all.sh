@@ -50,7 +50,8 @@ if ((RUN_FUZZ)); then
     stage "fuzzers (${FUZZ_SECONDS}s each)"
     cmake --preset fuzz >/dev/null
     # Only the fuzz targets: the rest of the tree is not built for libFuzzer.
-    cmake --build build-fuzz -j "$JOBS" --target fuzz_merge fuzz_convergence
+    cmake --build build-fuzz -j "$JOBS" --target fuzz_merge fuzz_convergence fuzz_push_batch \
+      fuzz_pull_apply fuzz_token
     "$ROOT/tests/fuzz/run-fuzzers.sh" "$ROOT/build-fuzz" "$FUZZ_SECONDS"
   else
     echo "run-all: clang++-14 not found; install-deps.sh should have installed it" >&2

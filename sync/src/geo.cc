@@ -150,8 +150,12 @@ void SortUnique(std::vector<CellId>* cells) {
   cells->erase(std::unique(cells->begin(), cells->end()), cells->end());
 }
 
+// Saturating: a Timestamp far outside its documented range (years 1-9999)
+// must not overflow.
 int64_t UnixMs(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000 + t.nanos() / 1000000;
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1000 - 1;
+  return std::clamp<int64_t>(t.seconds(), -kMaxSeconds, kMaxSeconds) * 1000 +
+         t.nanos() / 1000000;
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // Writes the seed corpora under tests/fuzz/corpus/ (committed):
 //   make_corpus <corpus-dir>
 // merge/: realistic stored records and pushes taken from the harness plus a
-// few hand-made cases (create, delete, resolve); convergence/: seeds.
+// few hand-made cases (create, delete, resolve); convergence/: seeds;
+// push_batch/, pull_apply/, token/: see api_seeds.cc.
 #include <cstdio>
 #include <fstream>
 #include <string>
 
+#include "api_seeds.h"
 #include "fuzz_input.h"
 #include "sync_harness.h"
 
@@ -98,5 +100,6 @@ int main(int argc, char** argv) {
     bytes[10] = static_cast<char>(i & 1);
     Write(dir + "/convergence/seed-" + std::to_string(i) + ".bin", bytes);
   }
+  crmsync::fuzz::WriteApiSeeds(dir);
   return 0;
 }

@@ -62,6 +62,17 @@ TEST(TokenTest, ExpiryUsesTheHandedInClock) {
   EXPECT_NE(late.status().message().find("expired"), std::string::npos);
 }
 
+TEST(TokenTest, ExpiryAtTheEndsOfTheRangeDoesNotOverflow) {
+  TokenKeyRing ring(NewKey(), {});
+  TokenClaims never = Claims();
+  never.expires_at_s = INT64_MAX;
+  EXPECT_TRUE(ring.Verify(*ring.Sign(never), kNowMs).ok());
+  TokenClaims long_ago = Claims();
+  long_ago.expires_at_s = INT64_MIN;
+  EXPECT_EQ(ring.Verify(*ring.Sign(long_ago), kNowMs).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
 TEST(TokenTest, UnknownKeyIdIsRejected) {
   TokenKeyRing signer(NewKey(), {});
   TokenKeyRing verifier(NewKey(), {});

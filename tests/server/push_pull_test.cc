@@ -3,6 +3,8 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "crmsync/sync/change.h"
 #include "handler_fixture.h"
 #include "logic/cursor.h"
@@ -332,6 +334,75 @@ TEST_P(HandlerTest, PagedBootstrapResumesAndDeliversEveryRecordOnce) {
                                         "lead-6"));
 }
 
+// Pulls page by page from `*cursor` and applies every change to `replica`
+// (keyed by id) like the SDK does.
+void PullInto(PullHandler* pull, const Principal& who, std::string* cursor, int page_size,
+              std::map<std::string, v1::RecordState>* replica) {
+  for (int page = 0; page < 1000; ++page) {
+    v1::PullRequest request;
+    request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+    request.set_cursor(*cursor);
+    request.set_page_size(page_size);
+    v1::PullResponse response;
+    ASSERT_TRUE(pull->Pull(who, request, &response).ok());
+    for (const auto& c : response.changes()) {
+      ASSERT_TRUE(sync::ApplyChange(&(*replica)[c.record().id()], c).ok());
+    }
+    *cursor = response.next_cursor();
+    if (!response.has_more()) return;
+  }
+  FAIL() << "pull does not end";
+}
+
+TEST_P(HandlerTest, PagedBootstrapSendsInFullARecordChangedAfterAnEarlierPage) {
+  // lead-0 is created first but changed last: the feed shows it after the
+  // others, when the device's cursor is already past its creation.
+  Device a("dev-alice", "alice");
+  std::vector<v1::Mutation> batch;
+  for (int i = 0; i < 5; ++i) {
+    batch.push_back(a.Create(LeadRecord("lead-" + std::to_string(i), "alice", "X", "1"), kStartMs));
+  }
+  auto created = PushOk(Rep("alice", "dev-alice"), batch);
+  v1::Record notes;
+  notes.mutable_lead()->set_notes("called back");
+  PushOk(Rep("alice", "dev-alice"),
+         {a.Update(created.results(0).record(), notes, {"notes"}, kStartMs + 1)});
+
+  std::map<std::string, v1::RecordState> replica;
+  std::string cursor;
+  PullInto(pull_.get(), Rep("alice", "dev-alice-2"), &cursor, 2, &replica);
+  const v1::Lead& lead = replica["lead-0"].data().lead();
+  EXPECT_EQ(lead.first_name(), "X");
+  EXPECT_EQ(lead.owner_user_id(), "alice");
+  EXPECT_EQ(lead.notes(), "called back");
+  EXPECT_EQ(cursor, EncodeCursor(6));
+}
+
+TEST_P(HandlerTest, PagedCatchUpSendsInFullARecordCreatedAndChangedSinceTheDeviceCaughtUp) {
+  Device a("dev-alice", "alice");
+  std::map<std::string, v1::RecordState> replica;
+  std::string cursor;
+  PushOk(Rep("alice", "dev-alice"),
+         {a.Create(LeadRecord("lead-old", "alice", "O", "0"), kStartMs)});
+  PullInto(pull_.get(), Rep("alice", "dev-alice-2"), &cursor, 0, &replica);
+
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-a", "alice", "A", "1"), kStartMs),
+                         a.Create(LeadRecord("lead-b", "alice", "B", "2"), kStartMs),
+                         a.Create(LeadRecord("lead-c", "alice", "C", "3"), kStartMs)});
+  v1::Record phone;
+  phone.mutable_lead()->set_phone("99");
+  PushOk(Rep("alice", "dev-alice"),
+         {a.Update(created.results(0).record(), phone, {"phone"}, kStartMs + 1),
+          a.Update(replica["lead-old"], phone, {"phone"}, kStartMs + 1)});
+
+  PullInto(pull_.get(), Rep("alice", "dev-alice-2"), &cursor, 1, &replica);
+  EXPECT_EQ(replica["lead-a"].data().lead().first_name(), "A");
+  EXPECT_EQ(replica["lead-a"].data().lead().phone(), "99");
+  EXPECT_EQ(replica["lead-old"].data().lead().first_name(), "O");
+  EXPECT_EQ(replica["lead-old"].data().lead().phone(), "99");
+}
+
 TEST_P(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
   Device a("dev-alice", "alice"), b("dev-bob", "bob");
   v1::Record opp;
@@ -491,6 +562,20 @@ TEST(CursorTest, RoundTrips) {
     auto decoded = DecodeCursor(EncodeCursor(v));
     ASSERT_TRUE(decoded.ok());
     EXPECT_EQ(*decoded, v);
+    auto parsed = ParseCursor(EncodeCursor(v));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed->base, v);
+  }
+  auto paging = ParseCursor(EncodeCursor(42, 7));
+  ASSERT_TRUE(paging.ok());
+  EXPECT_EQ(paging->seq, 42);
+  EXPECT_EQ(paging->base, 7);
+  EXPECT_EQ(EncodeCursor(42, 42), EncodeCursor(42));
+}
+
+TEST(CursorTest, BaseMustBeBelowThePosition) {
+  for (const char* bad : {"c1.5.5", "c1.5.6", "c1.5.", "c1..5", "c1.5.x", "c1.5.1.0"}) {
+    EXPECT_FALSE(ParseCursor(bad).ok()) << bad;
   }
 }
 

@@ -34,6 +34,8 @@ TEST_P(ValidationTest, OutOfRangeValuesAreRejectedAndNothingIsStored) {
        }, "limit is 1000"},
       {"long owner id", [](v1::Lead* l) { l->set_owner_user_id(std::string(300, 'o')); },
        "owner_user_id"},
+      {"NUL in team id", [](v1::Lead* l) { l->set_team_id(std::string("north\0", 6)); },
+       "team_id"},
   };
   Device phone("dev-alice", "alice");
   int i = 0;
@@ -53,6 +55,29 @@ TEST_P(ValidationTest, OutOfRangeValuesAreRejectedAndNothingIsStored) {
     ASSERT_TRUE(stored.ok());
     EXPECT_FALSE(stored->has_value()) << c.name << ": a rejected value was stored";
   }
+}
+
+// The store refuses ids with NUL characters; such a mutation must be
+// rejected on its own, or its batch would fail on every retry and block the
+// device's outbox for ever.
+TEST_P(ValidationTest, NulInARecordOrConflictIdRejectsTheMutationNotTheBatch) {
+  Device phone("dev-alice", "alice");
+  v1::Mutation bad_ref = phone.Create(LeadRecord(std::string("lead-\0", 6), "alice", "X", "1"),
+                                      kStartMs);
+  v1::Mutation bad_conflict = phone.Create(LeadRecord("lead-r", "alice", "X", "1"), kStartMs);
+  bad_conflict.set_operation(v1::OPERATION_RESOLVE_CONFLICT);
+  bad_conflict.clear_update_mask();
+  bad_conflict.mutable_update_mask()->add_paths("first_name");
+  bad_conflict.set_conflict_id(std::string("conf-\0", 6));
+  v1::Mutation good = phone.Create(LeadRecord("lead-ok", "alice", "Y", "2"), kStartMs);
+  auto resp = PushOk(Rep("alice", "dev-alice"), {bad_ref, bad_conflict, good});
+  ASSERT_EQ(resp.results_size(), 3);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(resp.results(i).outcome(), v1::MUTATION_OUTCOME_REJECTED) << i;
+    EXPECT_EQ(resp.results(i).reject_reason(), v1::REJECT_REASON_VALIDATION) << i;
+    EXPECT_THAT(resp.results(i).message(), ::testing::HasSubstr("NUL")) << i;
+  }
+  EXPECT_EQ(resp.results(2).outcome(), v1::MUTATION_OUTCOME_APPLIED);
 }
 
 TEST(ValueValidationTest, CoordinatesAndGeofencesAreChecked) {

@@ -186,6 +186,17 @@ TEST(GeoCouponTest, RedeemableNeedsActiveValidAndNotExhausted) {
   EXPECT_FALSE(CouponRedeemableAt(c, 150'000));
 }
 
+TEST(GeoCouponTest, ValidityAtTheEndsOfTheTimestampRangeDoesNotOverflow) {
+  v1::Coupon c;
+  c.set_active(true);
+  c.mutable_valid_from()->set_seconds(INT64_MIN);
+  c.mutable_valid_until()->set_seconds(INT64_MAX);
+  EXPECT_FALSE(CouponExpiredAt(c, 1'800'000'000'000));
+  EXPECT_TRUE(CouponRedeemableAt(c, 1'800'000'000'000));
+  c.mutable_valid_until()->set_seconds(INT64_MIN);
+  EXPECT_TRUE(CouponExpiredAt(c, 1'800'000'000'000));
+}
+
 TEST(GeoCouponTest, NearUsesTheGeofenceDistance) {
   v1::Coupon c;
   *c.mutable_geofence() = Circle(48.8566, 2.3522, 500);

@@ -167,7 +167,8 @@ absl::StatusOr<TokenClaims> TokenKeyRing::Verify(const std::string& token, int64
   c.issued_at_s = p["iat"].get<int64_t>();
   c.expires_at_s = p["exp"].get<int64_t>();
   if (c.tenant_id.empty() || c.user_id.empty()) return Unauthenticated("missing claims");
-  if (now_ms >= c.expires_at_s * 1000) return Unauthenticated("expired; refresh it");
+  // In seconds: expires_at_s * 1000 overflows for far-off expiries.
+  if (now_ms / 1000 >= c.expires_at_s) return Unauthenticated("expired; refresh it");
   return c;
 }
 

@@ -1,5 +1,6 @@
 // The opaque Pull cursor. Devices must treat it as opaque; the server
-// encodes the change sequence the device has pulled up to.
+// encodes the change sequence the device has pulled up to and, while a
+// catch-up is still paging, the sequence that catch-up started from.
 #ifndef CRMSYNC_SERVER_LOGIC_CURSOR_H_
 #define CRMSYNC_SERVER_LOGIC_CURSOR_H_
 
@@ -10,9 +11,29 @@
 
 namespace crmsync::server {
 
-// "" (bootstrap) decodes to 0.
+// A decoded cursor.
+struct CursorPosition {
+  // Feed position the device has pulled up to.
+  int64_t seq = 0;
+  // The device holds every record as of `base` (a position where it had
+  // caught up, 0 for a bootstrap). Equal to `seq` once a pull caught up;
+  // smaller on the cursor of a page with has_more, because the pages since
+  // `base` showed each record only at the version it had when the page was
+  // read: a record created before a page's end but changed after it was in
+  // none of them.
+  int64_t base = 0;
+};
+
+// "" (bootstrap) decodes to {0, 0}; "c1.<seq>" to {seq, seq};
+// "c1.<seq>.<base>" (base < seq) to {seq, base}.
+absl::StatusOr<CursorPosition> ParseCursor(const std::string& cursor);
+// The position only (ParseCursor(cursor)->seq).
 absl::StatusOr<int64_t> DecodeCursor(const std::string& cursor);
+// "c1.<seq>": a caught-up position.
 std::string EncodeCursor(int64_t seq);
+// A position inside a catch-up that started at `base` ("c1.<seq>" when
+// base >= seq).
+std::string EncodeCursor(int64_t seq, int64_t base);
 
 }  // namespace crmsync::server
 

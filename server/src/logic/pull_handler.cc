@@ -16,18 +16,25 @@ namespace crmsync::server {
 absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& request,
                                v1::PullResponse* response) {
   if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
-  auto cursor = DecodeCursor(request.cursor());
-  if (!cursor.ok()) return cursor.status();
+  auto parsed = ParseCursor(request.cursor());
+  if (!parsed.ok()) return parsed.status();
+  const int64_t cursor = parsed->seq;
+  // What the device surely holds: every record as of `base`. Inside a
+  // catch-up still paging (base < cursor) the earlier pages showed each
+  // record at the version it had then, so a record created before a page's
+  // end but changed after it reached the device in none of them: such
+  // records go out in full, and deltas are taken since `base`.
+  const int64_t base = parsed->base;
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size must not be negative");
   int page = request.page_size() == 0 ? options_.default_page_size : request.page_size();
   page = std::min(page, options_.max_page_size);
 
   auto pruned = store_->PrunedThrough(who.tenant_id);
   if (!pruned.ok()) return pruned.status();
-  if (*cursor > 0 && *cursor < *pruned) {
+  if (cursor > 0 && cursor < *pruned) {
     return WithDirective(
         absl::FailedPreconditionError(
-            "cursor " + std::to_string(*cursor) +
+            "cursor " + std::to_string(cursor) +
             " is older than the retained change history (pruned through " +
             std::to_string(*pruned) +
             "): re-bootstrap with an empty cursor and replay unsent local changes"),
@@ -35,7 +42,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   }
 
   response->Clear();
-  int64_t position = *cursor;
+  int64_t position = cursor;
   int scanned = 0;
   bool exhausted = false;
   while (response->changes_size() < page && scanned < options_.max_scan_rows) {
@@ -57,11 +64,11 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       ++scanned;
 
       const bool now_in = CanRead(who, type, s.scope());
-      const bool existed_at_cursor = *cursor > 0 && s.created_version() <= *cursor;
+      const bool existed_at_cursor = cursor > 0 && s.created_version() <= cursor;
       bool was_in = false;
       if (existed_at_cursor) {
-        if (row.scope_changed_version > *cursor) {
-          auto then = store_->ScopeAt(who.tenant_id, s.ref(), *cursor);
+        if (row.scope_changed_version > cursor) {
+          auto then = store_->ScopeAt(who.tenant_id, s.ref(), cursor);
           if (!then.ok()) return then.status();
           was_in = then->has_value() && CanRead(who, type, **then);
         } else {
@@ -78,7 +85,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       auto wrote = [&] {
         if (who.device_id.empty()) return false;
         for (const auto& [path, field] : s.fields()) {
-          if (field.version() > *cursor && field.provenance().device_id() == who.device_id) {
+          if (field.version() > cursor && field.provenance().device_id() == who.device_id) {
             return true;
           }
         }
@@ -89,10 +96,15 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
         // Tombstones keep their scope keys: a device that may hold the
         // record gets one (one too many is harmless, one too few is not).
         if (was_in || now_in || wrote()) {
-          *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/false);
+          *response->add_changes() = sync::BuildChange(s, cursor, /*full=*/false);
         }
       } else if (now_in) {
-        *response->add_changes() = sync::BuildChange(s, *cursor, /*full=*/!was_in);
+        // Surely held as of `base`: existed then and its scope has not
+        // changed since (so no LEFT_SCOPE can have dropped it meanwhile).
+        const bool held = base == cursor ? was_in
+                                         : base > 0 && s.created_version() <= base &&
+                                               row.scope_changed_version <= base;
+        *response->add_changes() = sync::BuildChange(s, base, /*full=*/!held);
       } else if ((was_in || wrote()) && !options_.broken_skip_left_scope) {
         v1::Change* left = response->add_changes();
         left->set_seq(s.version());
@@ -111,7 +123,8 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     auto latest = store_->LatestSeq(who.tenant_id);
     if (latest.ok()) position = std::max(position, *latest);
   }
-  response->set_next_cursor(EncodeCursor(position));
+  // A page that did not reach the end of the feed keeps the catch-up's base.
+  response->set_next_cursor(exhausted ? EncodeCursor(position) : EncodeCursor(position, base));
   response->set_has_more(!exhausted);
   if (metrics_) {
     metrics_->Increment("crmsync_pulls_total");
@@ -119,7 +132,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     metrics_->Observe("crmsync_pull_scanned_rows", {}, scanned);
     if (!response->has_more()) {
       // Caught up: how far behind this device was, in changes.
-      metrics_->Observe("crmsync_device_lag_changes", {}, static_cast<double>(position - *cursor));
+      metrics_->Observe("crmsync_device_lag_changes", {}, static_cast<double>(position - cursor));
     }
   }
   response->mutable_server_hlc()->set_wall_time_ms(clock_->NowMs());

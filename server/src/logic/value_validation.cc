@@ -34,6 +34,10 @@ absl::Status CheckString(const std::string& path, const std::string& name, const
     return absl::InvalidArgumentError(path + " is " + std::to_string(v.size()) +
                                       " bytes; the limit is " + std::to_string(max));
   }
+  // Ids become keys and columns in the store, which refuses NUL characters.
+  if (IsIdField(name) && v.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(path + " contains a NUL character");
+  }
   return absl::OkStatus();
 }
 
@@ -146,6 +150,10 @@ absl::Status ValidateValues(const v1::Mutation& m, const ValueLimits& limits) {
   if (m.record().id().size() > limits.max_id_bytes) {
     return absl::InvalidArgumentError("record.id is longer than " +
                                       std::to_string(limits.max_id_bytes) + " bytes");
+  }
+  if (auto s = CheckString("record.id", "id", m.record().id(), limits); !s.ok()) return s;
+  if (auto s = CheckString("conflict_id", "conflict_id", m.conflict_id(), limits); !s.ok()) {
+    return s;
   }
   if (auto s = CheckMessage(m.values(), "values", limits); !s.ok()) return s;
   return CheckMessage(m.base_values(), "base_values", limits);

@@ -1,5 +1,6 @@
 // Limits on pushed values, checked before a mutation is merged: string
-// lengths, list sizes, coordinates, money and bounded integers. A violation
+// lengths, list sizes, coordinates, money, bounded integers, and ids (record,
+// conflict and reference ids) free of NUL characters. A violation
 // rejects the mutation (REJECT_REASON_VALIDATION) and nothing of it is
 // stored.
 #ifndef CRMSYNC_SERVER_LOGIC_VALUE_VALIDATION_H_
