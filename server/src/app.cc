@@ -126,41 +126,41 @@ absl::Status SyncdApp::Start() {
   return grpc_->Start();
 }
 
-void SyncdApp::PruneLoop() {
-  const auto interval = std::chrono::minutes(config_.prune_interval_minutes);
-  const int64_t retention_ms = int64_t{config_.retention_hours} * 3600 * 1000;
+void SyncdApp::EveryTenantEvery(std::chrono::seconds interval, const char* job,
+                                const std::function<void(const TenantRow&)>& run) {
   std::unique_lock<std::mutex> lock(prune_mu_);
   while (!prune_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
     lock.unlock();
     auto tenants = store_->ListTenants();
     if (!tenants.ok()) {
-      spdlog::warn("pruning skipped: {}", std::string(tenants.status().message()));
+      spdlog::warn("{} skipped: {}", job, std::string(tenants.status().message()));
     } else {
-      for (const TenantRow& t : *tenants) {
-        auto report = PruneTenant(store_.get(), t.id, clock_.NowMs(), retention_ms);
-        if (!report.ok()) {
-          spdlog::warn("pruning tenant {} failed: {}", t.slug, std::string(report.status().message()));
-        } else if (report->rows_removed > 0) {
-          spdlog::info("pruned tenant {} through seq {}: {} rows", t.slug, report->horizon,
-                       report->rows_removed);
-        }
-      }
+      for (const TenantRow& t : *tenants) run(t);
     }
     lock.lock();
   }
 }
 
+void SyncdApp::PruneLoop() {
+  const int64_t retention_ms = int64_t{config_.retention_hours} * 3600 * 1000;
+  EveryTenantEvery(std::chrono::minutes(config_.prune_interval_minutes), "pruning",
+                   [&](const TenantRow& t) {
+                     auto report = PruneTenant(store_.get(), t.id, clock_.NowMs(), retention_ms);
+                     if (!report.ok()) {
+                       spdlog::warn("pruning tenant {} failed: {}", t.slug,
+                                    std::string(report.status().message()));
+                     } else if (report->rows_removed > 0) {
+                       spdlog::info("pruned tenant {} through seq {}: {} rows", t.slug,
+                                    report->horizon, report->rows_removed);
+                     }
+                   });
+}
+
 void SyncdApp::CouponSweepLoop() {
-  const auto interval = std::chrono::seconds(config_.coupon_sweep_seconds);
   constexpr int kChunk = 500;
-  std::unique_lock<std::mutex> lock(prune_mu_);
-  while (!prune_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
-    lock.unlock();
-    auto tenants = store_->ListTenants();
-    if (!tenants.ok()) {
-      spdlog::warn("coupon sweep skipped: {}", std::string(tenants.status().message()));
-    } else {
-      for (const TenantRow& t : *tenants) {
+  EveryTenantEvery(
+      std::chrono::seconds(config_.coupon_sweep_seconds), "coupon sweep",
+      [&](const TenantRow& t) {
         int64_t last_seq = 0;
         int total = 0;
         for (;;) {
@@ -174,11 +174,10 @@ void SyncdApp::CouponSweepLoop() {
           if (*changed < kChunk) break;
         }
         if (last_seq > 0) notifier_->Publish(t.id, last_seq);
-        if (total > 0) spdlog::info("tenant {}: {} expired coupons left terminal scope", t.slug, total);
-      }
-    }
-    lock.lock();
-  }
+        if (total > 0) {
+          spdlog::info("tenant {}: {} expired coupons left terminal scope", t.slug, total);
+        }
+      });
 }
 
 void SyncdApp::DeclareMetrics() {

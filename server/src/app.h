@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <memory>
@@ -52,6 +53,9 @@ class SyncdApp {
  private:
   void DeclareMetrics();
   // Prunes every tenant's history each --prune-interval-minutes.
+  // Runs `run` for every tenant each `interval` until the app stops.
+  void EveryTenantEvery(std::chrono::seconds interval, const char* job,
+                        const std::function<void(const TenantRow&)>& run);
   void PruneLoop();
   // Takes expired coupons out of terminal scope (logic/coupon_index.h).
   void CouponSweepLoop();

@@ -43,7 +43,8 @@ class SyncE2eTest : public ::testing::Test {
     dir_ = MakeTempDir("crmsync-e2e-");
     std::string error;
     ASSERT_TRUE(server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
-                               "--heartbeat-seconds", "1", "--store", "sqlite:" + dir_ + "/crm.db"},
+                               "--heartbeat-seconds", "1", "--coupon-sweep-seconds", "1",
+                               "--store", "sqlite:" + dir_ + "/crm.db"},
                               &error))
         << error;
   }
@@ -76,6 +77,62 @@ TEST_F(SyncE2eTest, DemoTenantBootstrapsPerRoleScope) {
   EXPECT_EQ(leads, 3);
   // coupon-welcome names store-paris; coupon-louvre-area's geofence holds it.
   EXPECT_EQ(coupons, 2);
+}
+
+// A coupon whose validity ends leaves the tills' scope by itself: the
+// server's sweep (every second here) writes the change.
+TEST_F(SyncE2eTest, ExpiredCouponLeavesTheTillThroughTheSweep) {
+  DevSyncClient admin(server_.address(), "demo", "admin", "admin-console-1");
+  DevSyncClient till(server_.address(), "demo", "till-paris", "till-1");
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  v1::Mutation m;
+  m.set_client_seq(1);
+  m.mutable_record()->set_entity_type(v1::ENTITY_TYPE_COUPON);
+  m.mutable_record()->set_id("coupon-flash");
+  m.set_operation(v1::OPERATION_UPSERT);
+  v1::Coupon* c = m.mutable_values()->mutable_coupon();
+  c->set_id("coupon-flash");
+  c->set_code("FLASH");
+  c->set_active(true);
+  c->set_percent_off_bp(2000);
+  c->mutable_valid_until()->set_seconds(now_ms / 1000 + 2);
+  c->mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(48.8606);
+  c->mutable_geofence()->mutable_circle()->mutable_center()->set_longitude(2.3376);
+  c->mutable_geofence()->mutable_circle()->set_radius_m(300);
+  for (const char* p : {"id", "code", "active", "percent_off_bp", "valid_until", "geofence"}) {
+    m.mutable_update_mask()->add_paths(p);
+  }
+  m.mutable_hlc()->set_wall_time_ms(now_ms);
+  m.mutable_hlc()->set_node_id(admin.device());
+  v1::PushRequest push;
+  push.mutable_client()->set_protocol_version(1);
+  *push.add_mutations() = m;
+  v1::PushResponse pushed;
+  grpc::Status st = admin.Push(push, &pushed);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(pushed.results_size(), 1);
+  ASSERT_EQ(pushed.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED)
+      << pushed.results(0).message();
+
+  std::string cursor;
+  bool held = false;
+  const v1::PullResponse first = PullEverything(till, &cursor);
+  for (const auto& ch : first.changes()) {
+    held |= ch.record().id() == "coupon-flash" && ch.kind() == v1::CHANGE_KIND_UPSERT;
+  }
+  ASSERT_TRUE(held) << "store-paris lies inside the coupon's geofence";
+  bool left = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!left && std::chrono::steady_clock::now() < deadline) {
+    const v1::PullResponse more = PullEverything(till, &cursor);
+    for (const auto& ch : more.changes()) {
+      left |= ch.record().id() == "coupon-flash" && ch.kind() == v1::CHANGE_KIND_LEFT_SCOPE;
+    }
+    if (!left) std::this_thread::sleep_for(std::chrono::milliseconds(200));  // poll
+  }
+  EXPECT_TRUE(left) << "the expired coupon never left the till's scope";
 }
 
 TEST_F(SyncE2eTest, EditOnOneDeviceReachesASubscribedDevice) {
