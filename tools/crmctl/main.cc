@@ -235,8 +235,8 @@ int main(int argc, char** argv) {
   std::vector<double> at;
   double within_km = 0;
   bool all = false;
-  coupons->add_option("--at", at, "Only coupons redeemable at LAT LON")->expected(2);
-  coupons->add_option("--within-km", within_km, "With --at: also coupons this close");
+  coupons->add_option("--at", at, "Only coupons whose geofence contains LAT LON")->expected(2);
+  coupons->add_option("--within-km", within_km, "With --at: coupons whose geofence is this close");
   coupons->add_flag("--all", all, "Include expired and inactive coupons");
   coupons->callback([&] {
     if (coupons->get_subcommands().empty()) {

@@ -2,7 +2,6 @@
 // and coupons are synced records; upserts are ordinary UPSERT mutations.
 #include <algorithm>
 #include <set>
-#include <unordered_map>
 
 #include "admin_handler.h"
 #include "coupon_index.h"
