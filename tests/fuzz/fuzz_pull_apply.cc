@@ -48,6 +48,7 @@
 #include "database_sync.h"
 #include "fuzz_check.h"
 #include "fuzz_input.h"
+#include "fuzz_tempdir.h"
 #include "fuzz_values.h"
 #include "sqlite3.h"
 
@@ -114,13 +115,7 @@ v1::RecordState ServerRecord(const v1::Record& data, int64_t version) {
 class ClientWorld {
  public:
   ClientWorld() {
-    const std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
-    std::string tmpl = base + "/crmsync-fuzz-client-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      std::perror("mkdtemp");
-      std::abort();
-    }
-    dir_ = tmpl;
+    dir_ = crmsync::fuzz::MakeFuzzTempDir("crmsync-fuzz-client");
     path_ = dir_ + "/device.db";
     Open();
     Seed();

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "demo_tenant.h"
+#include "fuzz_tempdir.h"
 #include "store/sqlite_store.h"
 #include "version.h"
 
@@ -44,13 +45,7 @@ v1::Mutation Edit(const v1::RecordState& base, int64_t seq, const std::string& d
 }  // namespace
 
 ServerWorld::ServerWorld(SeedHook hook) {
-  const std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
-  std::string tmpl = base + "/crmsync-fuzz-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) {
-    std::perror("mkdtemp");
-    std::abort();
-  }
-  dir_ = tmpl;
+  dir_ = MakeFuzzTempDir("crmsync-fuzz");
   db_path_ = dir_ + "/crm.db";
   Open();
   Must(store_->Migrate(), "migrate");
