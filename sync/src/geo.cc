@@ -150,15 +150,15 @@ void SortUnique(std::vector<CellId>* cells) {
   cells->erase(std::unique(cells->begin(), cells->end()), cells->end());
 }
 
-// Saturating: a Timestamp far outside its documented range (years 1-9999)
-// must not overflow.
-int64_t UnixMs(const google::protobuf::Timestamp& t) {
+}  // namespace
+
+int64_t SaturatedUnixMs(const google::protobuf::Timestamp& t) {
+  // A Timestamp far outside its documented range (years 1-9999) must not
+  // overflow.
   constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1000 - 1;
   return std::clamp<int64_t>(t.seconds(), -kMaxSeconds, kMaxSeconds) * 1000 +
          t.nanos() / 1000000;
 }
-
-}  // namespace
 
 bool ValidPoint(const v1::GeoPoint& p) {
   return std::isfinite(p.latitude()) && std::isfinite(p.longitude()) && p.latitude() >= -90 &&
@@ -264,7 +264,7 @@ std::vector<CellRange> LookupRanges(const std::vector<CellId>& cover) {
 
 bool CouponRedeemableAt(const v1::Coupon& c, int64_t now_ms) {
   if (!c.active()) return false;
-  if (c.has_valid_from() && UnixMs(c.valid_from()) > now_ms) return false;
+  if (c.has_valid_from() && SaturatedUnixMs(c.valid_from()) > now_ms) return false;
   if (CouponExpiredAt(c, now_ms)) return false;
   if (c.max_redemptions_total() > 0 && c.redemption_count() >= c.max_redemptions_total()) {
     return false;
@@ -273,7 +273,7 @@ bool CouponRedeemableAt(const v1::Coupon& c, int64_t now_ms) {
 }
 
 bool CouponExpiredAt(const v1::Coupon& c, int64_t now_ms) {
-  return c.has_valid_until() && UnixMs(c.valid_until()) < now_ms;
+  return c.has_valid_until() && SaturatedUnixMs(c.valid_until()) < now_ms;
 }
 
 bool CouponNear(const v1::Coupon& c, const v1::GeoPoint& p, double radius_m) {

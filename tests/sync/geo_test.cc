@@ -197,6 +197,21 @@ TEST(GeoCouponTest, ValidityAtTheEndsOfTheTimestampRangeDoesNotOverflow) {
   EXPECT_TRUE(CouponExpiredAt(c, 1'800'000'000'000));
 }
 
+TEST(GeoCouponTest, TimestampsOutsideTheirRangeSaturate) {
+  google::protobuf::Timestamp far;
+  far.set_seconds(INT64_MAX);
+  EXPECT_GT(SaturatedUnixMs(far), int64_t{1} << 60);
+  far.set_seconds(INT64_MIN);
+  EXPECT_LT(SaturatedUnixMs(far), -(int64_t{1} << 60));
+  far.set_seconds(1'800'000'000);
+  far.set_nanos(250'000'000);
+  EXPECT_EQ(SaturatedUnixMs(far), 1'800'000'000'250);
+  v1::Coupon forever;
+  forever.set_active(true);
+  forever.mutable_valid_until()->set_seconds(INT64_MAX);
+  EXPECT_TRUE(CouponRedeemableAt(forever, 1'800'000'000'000));
+}
+
 TEST(GeoCouponTest, NearUsesTheGeofenceDistance) {
   v1::Coupon c;
   *c.mutable_geofence() = Circle(48.8566, 2.3522, 500);

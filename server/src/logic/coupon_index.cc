@@ -39,7 +39,7 @@ std::vector<int64_t> ExpiryKeys(const v1::RecordState& s) {
   if (s.deleted() || !s.data().has_coupon() || s.scope().store_ids().empty()) return {};
   const v1::Coupon& c = s.data().coupon();
   if (!c.has_valid_until()) return {};
-  return {c.valid_until().seconds() * 1000 + c.valid_until().nanos() / 1000000};
+  return {geo::SaturatedUnixMs(c.valid_until())};
 }
 
 std::vector<KeyRange> ToKeyRanges(const std::vector<geo::CellRange>& ranges) {

@@ -1,6 +1,7 @@
 #include "store/store_codec.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -122,7 +123,10 @@ absl::Status CheckApplied(const AppliedMutation& applied) {
 }
 
 int64_t ToUnixMs(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1000 + ts.nanos() / 1000000;
+  // Saturating: a Timestamp outside its documented range must not overflow.
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1000 - 1;
+  return std::clamp<int64_t>(ts.seconds(), -kMaxSeconds, kMaxSeconds) * 1000 +
+         ts.nanos() / 1000000;
 }
 
 google::protobuf::Timestamp FromUnixMs(int64_t ms) {

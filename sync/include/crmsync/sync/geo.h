@@ -74,6 +74,10 @@ std::vector<CellRange> LookupRanges(const std::vector<CellId>& cover);
 
 // ---- coupons
 
+// Milliseconds since the epoch, saturating instead of overflowing for a
+// Timestamp outside its documented range.
+int64_t SaturatedUnixMs(const google::protobuf::Timestamp& t);
+
 // Whether the coupon can be redeemed at `now_ms` (Unix ms): active, inside
 // its validity window (both ends inclusive) and not exhausted.
 bool CouponRedeemableAt(const v1::Coupon& coupon, int64_t now_ms);
