@@ -58,7 +58,7 @@ absl::StatusOr<v1::ScopeKeys> CouponScopeNow(WriteTx* tx, const v1::RecordState&
                                              int64_t now_ms) {
   v1::ScopeKeys scope = sync::ScopeKeysOf(coupon.data());
   CompleteScopeKeys(coupon.data(), &scope);
-  if (auto s = ApplyCouponScope(tx, coupon, now_ms, &scope); !s.ok()) return s;
+  if (auto s = ApplyCouponScope(tx, coupon, nullptr, now_ms, &scope); !s.ok()) return s;
   return scope;
 }
 
@@ -85,7 +85,8 @@ absl::Status Rescope(WriteTx* tx, const v1::RecordState& coupon, int64_t now_ms,
 
 }  // namespace
 
-absl::Status ApplyCouponScope(WriteTx* tx, const v1::RecordState& state, int64_t now_ms,
+absl::Status ApplyCouponScope(WriteTx* tx, const v1::RecordState& state,
+                              const v1::RecordState* previous, int64_t now_ms,
                               v1::ScopeKeys* scope) {
   if (!state.data().has_coupon() || state.deleted()) return absl::OkStatus();
   const v1::Coupon& c = state.data().coupon();
@@ -98,6 +99,19 @@ absl::Status ApplyCouponScope(WriteTx* tx, const v1::RecordState& state, int64_t
     return absl::OkStatus();
   }
   if (!c.has_geofence()) return absl::OkStatus();
+  if (previous != nullptr && !previous->deleted() && previous->data().has_coupon() &&
+      !previous->scope().store_ids().empty() &&
+      google::protobuf::util::MessageDifferencer::Equals(previous->data().coupon().geofence(),
+                                                         c.geofence()) &&
+      std::equal(previous->data().coupon().store_ids().begin(),
+                 previous->data().coupon().store_ids().end(), c.store_ids().begin(),
+                 c.store_ids().end())) {
+    // Same area, same named stores (e.g. a redemption count bump): the
+    // stores inside are those of the stored scope, which store moves keep
+    // current (RescopeCouponsAround). No lookup on the redemption path.
+    *scope->mutable_store_ids() = previous->scope().store_ids();
+    return absl::OkStatus();
+  }
   const std::vector<geo::CellId> cover = geo::CoverGeofence(c.geofence());
   if (cover.empty()) return absl::OkStatus();
   auto stores = tx->FindIndexed(IndexKind::kGeoCell, v1::ENTITY_TYPE_STORE,

@@ -24,11 +24,14 @@
 
 namespace crmsync::server {
 
-// Completes the scope keys of a coupon about to be written at `now_ms`:
-// the stores inside its geofence join its named stores; a coupon that is
+// Completes the scope keys of a coupon about to be written at `now_ms`
+// over `previous` (its stored state, or nullptr): the stores inside its
+// geofence join its named stores (looked up, unless `previous` had the same
+// geofence and named stores and a scope to reuse); a coupon that is
 // inactive, exhausted or expired has no store in scope. No-op for other
 // entity types.
-absl::Status ApplyCouponScope(WriteTx* tx, const v1::RecordState& state, int64_t now_ms,
+absl::Status ApplyCouponScope(WriteTx* tx, const v1::RecordState& state,
+                              const v1::RecordState* previous, int64_t now_ms,
                               v1::ScopeKeys* scope);
 
 // Brings the index keys of a coupon or store in step with `after`, which

@@ -270,7 +270,8 @@ class BatchApplier {
   // of the coupons around it.
   absl::Status PutMerged(const v1::RecordState* current, v1::RecordState* state) {
     CompleteScopeKeys(state->data(), state->mutable_scope());
-    if (auto s = ApplyCouponScope(tx_, *state, now_ms_, state->mutable_scope()); !s.ok()) {
+    if (auto s = ApplyCouponScope(tx_, *state, current, now_ms_, state->mutable_scope());
+        !s.ok()) {
       return s;
     }
     const v1::ScopeKeys* previous_scope = nullptr;
