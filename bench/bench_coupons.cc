@@ -133,6 +133,31 @@ std::vector<Answer> BruteForce(const std::vector<v1::RecordState>& coupons,
   return answers;
 }
 
+// Runs `query` for every point twice (the first round warms caches) and
+// returns the second round's answers, sorted ids each, and its timing.
+template <typename QueryFn>
+absl::StatusOr<std::vector<Answer>> TimedAnswers(const std::vector<Query>& queries,
+                                                 QueryFn query, Timing* timing) {
+  std::vector<Answer> answers;
+  std::vector<double> us;
+  for (int round = 0; round < 2; ++round) {
+    answers.clear();
+    us.clear();
+    for (const Query& q : queries) {
+      const auto start = Clock::now();
+      absl::StatusOr<std::vector<v1::RecordState>> found = query(q);
+      us.push_back(Micros(start, Clock::now()));
+      if (!found.ok()) return found.status();
+      Answer a;
+      for (const auto& s : *found) a.push_back(s.ref().id());
+      std::sort(a.begin(), a.end());
+      answers.push_back(std::move(a));
+    }
+  }
+  *timing = Percentiles(us);
+  return answers;
+}
+
 absl::StatusOr<std::vector<Answer>> ServerQueries(const std::string& spec,
                                                   const std::vector<v1::RecordState>& coupons,
                                                   const std::vector<Query>& queries,
@@ -156,24 +181,12 @@ absl::StatusOr<std::vector<Answer>> ServerQueries(const std::string& spec,
     });
     if (!s.ok()) return s;
   }
-  std::vector<Answer> answers;
-  std::vector<double> us;
-  for (int round = 0; round < 2; ++round) {  // the first round warms caches
-    answers.clear();
-    us.clear();
-    for (const Query& q : queries) {
-      const auto start = Clock::now();
-      auto found = server::FindCouponsNear(store->get(), kTenant, q.at, q.radius_m, true, kNowMs);
-      us.push_back(Micros(start, Clock::now()));
-      if (!found.ok()) return found.status();
-      Answer a;
-      for (const auto& s : *found) a.push_back(s.ref().id());
-      std::sort(a.begin(), a.end());
-      answers.push_back(std::move(a));
-    }
-  }
-  *timing = Percentiles(us);
-  return answers;
+  return TimedAnswers(
+      queries,
+      [&](const Query& q) {
+        return server::FindCouponsNear(store->get(), kTenant, q.at, q.radius_m, true, kNowMs);
+      },
+      timing);
 }
 
 absl::StatusOr<std::vector<Answer>> DeviceQueries(const std::string& dir,
@@ -195,25 +208,12 @@ absl::StatusOr<std::vector<Answer>> DeviceQueries(const std::string& dir,
     page.set_next_cursor("c1." + std::to_string(std::min(coupons.size(), from + 1000)));
     if (auto applied = sync.ApplyPullPage(page); !applied.ok()) return applied.status();
   }
-  std::vector<Answer> answers;
-  std::vector<double> us;
-  for (int round = 0; round < 2; ++round) {
-    answers.clear();
-    us.clear();
-    for (const Query& q : queries) {
-      const auto start = Clock::now();
-      auto found =
-          (*db)->CouponsNear(q.at.latitude(), q.at.longitude(), q.radius_m, kNowMs);
-      us.push_back(Micros(start, Clock::now()));
-      if (!found.ok()) return found.status();
-      Answer a;
-      for (const auto& s : *found) a.push_back(s.ref().id());
-      std::sort(a.begin(), a.end());
-      answers.push_back(std::move(a));
-    }
-  }
-  *timing = Percentiles(us);
-  return answers;
+  return TimedAnswers(
+      queries,
+      [&](const Query& q) {
+        return (*db)->CouponsNear(q.at.latitude(), q.at.longitude(), q.radius_m, kNowMs);
+      },
+      timing);
 }
 
 int Mismatches(const std::vector<Answer>& a, const std::vector<Answer>& b) {
