@@ -106,6 +106,7 @@ absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::ApplyPullPage(
   if (!resetting.ok()) return resetting.status();
   const bool in_reset = *resetting && **resetting == "1";
   std::vector<ChangeEvent> events;
+  bool erased = false;
   for (const v1::Change& change : page.changes()) {
     auto row = internal::LoadRow(db, change.record());
     if (!row.ok()) return row.status();
@@ -126,6 +127,7 @@ absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::ApplyPullPage(
     if (*action == sync::ReplicaAction::kRemove) {
       server.reset();
       if (change.kind() == v1::CHANGE_KIND_ERASED) {
+        erased = true;
         // Erasure reaches pending edits too: nothing of the person stays.
         auto st = db->Prepare("DELETE FROM outbox WHERE entity_type=?1 AND record_id=?2");
         if (!st.ok()) return st.status();
@@ -151,6 +153,11 @@ absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::ApplyPullPage(
     }
   }
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  if (erased) {
+    // The write-ahead log still holds the pages as they were before the
+    // erasure: copy the zeroed pages back into the file and empty the log.
+    if (absl::Status s = db->Exec("PRAGMA wal_checkpoint(TRUNCATE)"); !s.ok()) return s;
+  }
   return events;
 }
 

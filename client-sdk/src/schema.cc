@@ -87,6 +87,9 @@ absl::Status CreateSchema(SqliteDb* db) {
   if (absl::Status s = db->Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
   // FULL: a commit is on disk when it returns (the outbox promise).
   if (absl::Status s = db->Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
+  // Deleted content is overwritten with zeros, so an erased person's values
+  // do not linger in free pages of the file.
+  if (absl::Status s = db->Exec("PRAGMA secure_delete=ON"); !s.ok()) return s;
   if (absl::Status s = CreateTables(db); !s.ok()) return s;
   return CreateGeoCells(db);
 }

@@ -350,6 +350,109 @@ TEST_P(AdminHandlerTest, CouponsFilteredByDistanceAndActivity) {
   EXPECT_THAT(ids({}), UnorderedElementsAre("paris"));
 }
 
+// ---- erasure (docs/protocol.md, "Erasure") ----
+
+v1::RecordRef LeadRef(const std::string& id) {
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_LEAD);
+  ref.set_id(id);
+  return ref;
+}
+
+TEST_P(AdminHandlerTest, ErasureReachesDevicesThatHeldTheRecordAsErasedAndNoOneElse) {
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"),
+                                       clock_.NowMs())});
+  ASSERT_EQ(created.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  std::string tablet, bob;
+  PullAll(Rep("alice", "dev-alice-2"), &tablet);  // holds the private lead
+  PullAll(Rep("bob", "dev-bob"), &bob);           // cannot see it
+
+  v1::EraseRecordRequest req;
+  *req.mutable_record() = LeadRef("lead-p");
+  req.set_reason("ticket 42");
+  v1::EraseRecordResponse resp;
+  ASSERT_TRUE(admin_->EraseRecord(Admin(), AdminContext{"test"}, req, &resp).ok());
+  EXPECT_GT(resp.change_seq(), 0);
+
+  auto tablet_changes = PullAll(Rep("alice", "dev-alice-2"), &tablet);
+  ASSERT_EQ(tablet_changes.size(), 1u);
+  EXPECT_EQ(tablet_changes[0].kind(), v1::CHANGE_KIND_ERASED);
+  EXPECT_EQ(tablet_changes[0].record().id(), "lead-p");
+  EXPECT_FALSE(tablet_changes[0].has_values()) << "an erasure notice carries no values";
+  // The phone that created the lead and never pulled holds it from its push
+  // result: it is told too.
+  std::string phone;
+  auto phone_changes = PullAll(Rep("alice", "dev-alice"), &phone);
+  ASSERT_EQ(phone_changes.size(), 1u);
+  EXPECT_EQ(phone_changes[0].kind(), v1::CHANGE_KIND_ERASED);
+  // Devices that never held it hear nothing.
+  EXPECT_TRUE(PullAll(Rep("bob", "dev-bob"), &bob).empty());
+  std::string carol;
+  EXPECT_TRUE(PullAll(Rep("carol", "dev-carol"), &carol).empty());
+  // Nothing of the person is stored.
+  auto stored = store_->GetRecord(kTenant, LeadRef("lead-p"));
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->SerializeAsString().find("Zephyrine"), std::string::npos);
+  EXPECT_EQ((*stored)->SerializeAsString().find("+33 6 11"), std::string::npos);
+}
+
+TEST_P(AdminHandlerTest, ErasureReachesATeammateWhoHeldTheLeadBeforeItWentPrivate) {
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11",
+                                                  v1::VISIBILITY_TEAM),
+                                       clock_.NowMs())});
+  std::string bob;
+  PullAll(Rep("bob", "dev-bob"), &bob);
+  v1::Record hide;
+  hide.mutable_lead()->set_visibility(v1::VISIBILITY_PRIVATE);
+  clock_.Advance(10);
+  PushOk(Rep("alice", "dev-alice"),
+         {alice_.Update(created.results(0).record(), hide, {"visibility"}, clock_.NowMs())});
+  v1::EraseRecordRequest req;
+  *req.mutable_record() = LeadRef("lead-p");
+  v1::EraseRecordResponse resp;
+  ASSERT_TRUE(admin_->EraseRecord(Admin(), AdminContext{"test"}, req, &resp).ok());
+  for (int page_size : {1, 0}) {
+    std::string cursor = bob;
+    auto changes = PullAll(Rep("bob", "dev-bob"), &cursor, page_size);
+    ASSERT_EQ(changes.size(), 1u) << "page_size=" << page_size;
+    EXPECT_EQ(changes[0].kind(), v1::CHANGE_KIND_ERASED) << "page_size=" << page_size;
+  }
+}
+
+TEST_P(AdminHandlerTest, OfflineEditOfAnErasedRecordIsRejectedAndBringsNothingBack) {
+  // Whatever the delete rule: here the rule would let an edit restore a
+  // deleted record.
+  policies_.set_delete_rule(sync::DeleteRule::kKeepUpdate);
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"),
+                                       clock_.NowMs())});
+  v1::EraseRecordRequest req;
+  *req.mutable_record() = LeadRef("lead-p");
+  v1::EraseRecordResponse resp;
+  ASSERT_TRUE(admin_->EraseRecord(Admin(), AdminContext{"test"}, req, &resp).ok());
+  const int64_t latest = *store_->LatestSeq(kTenant);
+
+  v1::Record notes;
+  notes.mutable_lead()->set_notes("Zephyrine's new address");
+  clock_.Advance(10);
+  auto edit = PushOk(Rep("alice", "dev-alice"),
+                     {alice_.Update(created.results(0).record(), notes, {"notes"}, clock_.NowMs()),
+                      alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"),
+                                    clock_.NowMs())});
+  for (const auto& r : edit.results()) {
+    EXPECT_EQ(r.outcome(), v1::MUTATION_OUTCOME_REJECTED);
+    EXPECT_EQ(r.reject_reason(), v1::REJECT_REASON_RECORD_DELETED);
+    EXPECT_FALSE(r.has_record());
+  }
+  EXPECT_EQ(*store_->LatestSeq(kTenant), latest) << "nothing written";
+  auto stored = store_->GetRecord(kTenant, LeadRef("lead-p"));
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_TRUE((*stored)->deleted());
+  EXPECT_EQ((*stored)->SerializeAsString().find("Zephyrine"), std::string::npos);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, AdminHandlerTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;

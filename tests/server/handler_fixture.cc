@@ -2,7 +2,9 @@
 
 #include <stdlib.h>
 
+#include "crmsync/sync/change.h"
 #include "crmsync/sync/record_model.h"
+#include "logic/scope.h"
 #include "pg_cluster.h"
 #include "version.h"
 
@@ -174,6 +176,44 @@ std::vector<v1::Change> HandlerTest::PullAll(const Principal& who, std::string* 
     if (!response.has_more()) break;
   }
   return all;
+}
+
+std::vector<v1::Change> HandlerTest::CatchUp(const Principal& who, std::string* cursor,
+                                              int page_size, Replica* replica) {
+  std::vector<v1::Change> changes = PullAll(who, cursor, page_size);
+  for (const v1::Change& c : changes) {
+    v1::RecordState& copy = (*replica)[c.record().id()];
+    auto action = sync::ApplyChange(&copy, c);
+    EXPECT_TRUE(action.ok()) << action.status().message();
+    if (action.ok() && *action == sync::ReplicaAction::kRemove) replica->erase(c.record().id());
+  }
+  return changes;
+}
+
+std::set<std::string> HandlerTest::LiveIds(const Replica& replica) {
+  std::set<std::string> ids;
+  for (const auto& [id, state] : replica) {
+    if (!state.deleted()) ids.insert(id);
+  }
+  return ids;
+}
+
+std::set<std::string> HandlerTest::ReadableIds(const Principal& who) {
+  std::set<std::string> ids;
+  int64_t position = 0;
+  while (true) {
+    auto rows = store_->ReadSince(kTenant, position, 100);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    if (!rows.ok()) break;
+    for (const RecordRow& row : *rows) {
+      position = row.state.version();
+      if (!row.state.deleted() && CanRead(who, row.state.ref().entity_type(), row.state.scope())) {
+        ids.insert(row.state.ref().id());
+      }
+    }
+    if (rows->size() < 100) break;
+  }
+  return ids;
 }
 
 v1::Record HandlerTest::LeadRecord(const std::string& id, const std::string& owner,

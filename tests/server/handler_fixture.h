@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,17 @@ class HandlerTest : public ::testing::TestWithParam<std::string> {
                     v1::PushResponse* response);
   // Pulls every page after `*cursor`, advancing it.
   std::vector<v1::Change> PullAll(const Principal& who, std::string* cursor, int page_size = 0);
+
+  // A device's replica as the SDK keeps it, by record id: changes applied
+  // with sync::ApplyChange; LEFT_SCOPE and ERASED drop the record.
+  using Replica = std::map<std::string, v1::RecordState>;
+  // Pulls every page after `*cursor` into `replica`; returns the changes.
+  std::vector<v1::Change> CatchUp(const Principal& who, std::string* cursor, int page_size,
+                                   Replica* replica);
+  // Ids of the live (not deleted) records of `replica`.
+  static std::set<std::string> LiveIds(const Replica& replica);
+  // Ids of the live records `who` may read on the server now.
+  std::set<std::string> ReadableIds(const Principal& who);
 
   static v1::Record LeadRecord(const std::string& id, const std::string& owner,
                                const std::string& first_name, const std::string& phone,

@@ -19,10 +19,10 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "Random steps per seed before quiescence")
       ->capture_default_str();
   app.add_option("--variant", variant,
-                 "Deliberately broken server: no-dedup, skip-left-scope, drop-conflicts or "
-                 "cursor-before-commit (to show the checks catch them)")
-      ->check(CLI::IsMember(
-          {"", "no-dedup", "skip-left-scope", "drop-conflicts", "cursor-before-commit"}));
+                 "Deliberately broken server: no-dedup, skip-left-scope, drop-conflicts, "
+                 "cursor-before-commit or scope-at-page-start (to show the checks catch them)")
+      ->check(CLI::IsMember({"", "no-dedup", "skip-left-scope", "drop-conflicts",
+                             "cursor-before-commit", "scope-at-page-start"}));
   app.add_flag("--verbose", verbose, "Print each seed's statistics");
   CLI11_PARSE(app, argc, argv);
 

@@ -3,9 +3,11 @@
 
 #include <set>
 
+#include "crmsync/sync/change.h"
 #include "logic/cursor.h"
 #include "logic/scope.h"
 #include "sim_world.h"
+#include "version.h"
 
 namespace crmsync::sim {
 
@@ -17,6 +19,31 @@ const std::vector<v1::EntityType> kTypes = {
     v1::ENTITY_TYPE_COUPON,      v1::ENTITY_TYPE_REDEMPTION,     v1::ENTITY_TYPE_LOYALTY_ACCOUNT,
     v1::ENTITY_TYPE_CONFLICT,    v1::ENTITY_TYPE_STORE};
 }  // namespace
+
+std::string SimWorld::Bootstrap(const server::Principal& who, int page_size,
+                                std::map<std::string, v1::RecordState>* replica) {
+  std::string cursor;
+  for (int page = 0; page < 100000; ++page) {
+    v1::PullRequest request;
+    request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+    request.set_cursor(cursor);
+    request.set_page_size(page_size);
+    v1::PullResponse response;
+    if (absl::Status s = pull_->Pull(who, request, &response); !s.ok()) {
+      return std::string(s.message());
+    }
+    for (const v1::Change& c : response.changes()) {
+      const std::string key = std::to_string(c.record().entity_type()) + "/" + c.record().id();
+      v1::RecordState& copy = (*replica)[key];
+      auto action = sync::ApplyChange(&copy, c);
+      if (!action.ok()) return std::string(action.status().message());
+      if (*action == sync::ReplicaAction::kRemove || copy.deleted()) replica->erase(key);
+    }
+    cursor = response.next_cursor();
+    if (!response.has_more()) return "";
+  }
+  return "does not end";
+}
 
 bool SimWorld::Quiesce() {
   for (auto& d : devices_) d->offline = false;
@@ -122,6 +149,31 @@ void SimWorld::CheckInvariants(SimReport* report) {
       }
       fail(d->id + " holds " + key + " (v" + std::to_string(state.version()) + ", scope {" +
            state.scope().ShortDebugString() + "}), which is not in its scope: " + where);
+    }
+    // The replica does not depend on page sizes: bootstraps of the device's
+    // scope in pages of one change and in one page give what it holds.
+    for (int page_size : {1, 5000}) {
+      std::map<std::string, v1::RecordState> fresh;
+      std::string error = Bootstrap(d->principal, page_size, &fresh);
+      if (!error.empty()) {
+        fail(d->id + ": bootstrap in pages of " + std::to_string(page_size) + ": " + error);
+        continue;
+      }
+      for (const auto& [key, state] : fresh) {
+        auto it = held.find(key);
+        if (it == held.end() || it->second.version() != state.version() ||
+            !google::protobuf::util::MessageDifferencer::Equals(it->second.data(), state.data())) {
+          fail(d->id + ": a bootstrap in pages of " + std::to_string(page_size) + " gives " + key +
+               " at v" + std::to_string(state.version()) + ", the device holds " +
+               (it == held.end() ? "nothing" : "v" + std::to_string(it->second.version())));
+        }
+      }
+      for (const auto& [key, state] : held) {
+        if (!fresh.count(key)) {
+          fail(d->id + " holds " + key + ", which a bootstrap in pages of " +
+               std::to_string(page_size) + " does not give");
+        }
+      }
     }
     if (latest.ok()) {
       auto cursor = d->db->Cursor();

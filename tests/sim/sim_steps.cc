@@ -98,7 +98,17 @@ void SimWorld::LocalEdit(Device* d) {
   switch (type) {
     case v1::ENTITY_TYPE_LEAD: {
       v1::Lead* l = values.mutable_lead();
-      switch (Pick(5)) {
+      switch (Pick(6)) {
+        case 5:
+          if (target.data().lead().owner_user_id() == d->user) {
+            // The owner hides the lead from the team, or shares it again.
+            l->set_visibility(target.data().lead().visibility() == v1::VISIBILITY_PRIVATE
+                                  ? v1::VISIBILITY_TEAM
+                                  : v1::VISIBILITY_PRIVATE);
+            mask.add_paths("visibility");
+            break;
+          }
+          [[fallthrough]];
         case 0: l->set_first_name(Word(rng_)); mask.add_paths("first_name"); break;
         case 1: l->set_phone("+33 " + std::to_string(rng_() % 1000000)); mask.add_paths("phone"); break;
         case 2: l->set_notes(Word(rng_) + " " + Word(rng_)); mask.add_paths("notes"); break;

@@ -72,10 +72,10 @@ class SimStore final : public server::Store {
                                                           const v1::RecordRef& ref) override {
     return inner_->GetRecord(tenant_id, ref);
   }
-  absl::StatusOr<std::optional<v1::ScopeKeys>> ScopeAt(const std::string& tenant_id,
-                                                      const v1::RecordRef& ref,
-                                                      int64_t version) override {
-    return inner_->ScopeAt(tenant_id, ref, version);
+  absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuring(const std::string& tenant_id,
+                                                          const v1::RecordRef& ref, int64_t from,
+                                                          int64_t to) override {
+    return inner_->ScopesDuring(tenant_id, ref, from, to);
   }
   absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(
       const std::string& tenant_id, server::IndexKind kind, v1::EntityType type,

@@ -47,6 +47,7 @@ TEST(SimulationTest, CatchesMissingExactlyOnce) { ExpectCaught("no-dedup"); }
 TEST(SimulationTest, CatchesSkippedLeftScopeNotices) { ExpectCaught("skip-left-scope"); }
 TEST(SimulationTest, CatchesDroppedConflictRecords) { ExpectCaught("drop-conflicts"); }
 TEST(SimulationTest, CatchesCursorBeforeCommit) { ExpectCaught("cursor-before-commit"); }
+TEST(SimulationTest, CatchesScopeJudgedAtPageStart) { ExpectCaught("scope-at-page-start"); }
 
 }  // namespace
 }  // namespace crmsync::sim

@@ -117,7 +117,11 @@ class SimWorld::Transport final : public client::Transport {
     if (Fault(world_->options_.drop_request_pct, "fault_request_dropped")) {
       return Failure(absl::UnavailableError("simulated network: request dropped"));
     }
-    absl::Status s = world_->pull_->Pull(device_->principal, request, response);
+    // Every pull takes a page size of its own, so that no outcome can
+    // depend on where pages happen to end.
+    v1::PullRequest paged = request;
+    paged.set_page_size(world_->PickPageSize());
+    absl::Status s = world_->pull_->Pull(device_->principal, paged, response);
     if (!s.ok()) return Failure(s);
     if (const char* trace = std::getenv("CRMSYNC_SIM_TRACE")) {
       for (const auto& c : response->changes()) {
@@ -280,6 +284,7 @@ void SimWorld::StartServer() {
   server::PullOptions pull_options;
   pull_options.broken_skip_left_scope = options_.variant == "skip-left-scope";
   pull_options.broken_cursor_from_sequence = options_.variant == "cursor-before-commit";
+  pull_options.broken_scope_at_page_start = options_.variant == "scope-at-page-start";
   push_ = std::make_unique<server::PushHandler>(store_.get(), &policies_, &server_clock_,
                                                 push_options);
   pull_ = std::make_unique<server::PullHandler>(store_.get(), &server_clock_, pull_options);

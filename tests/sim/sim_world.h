@@ -37,7 +37,7 @@ struct SimOptions {
   int steps = 300;
   // Deliberately broken server variants, to prove the checks catch them:
   // "" (none), "no-dedup", "skip-left-scope", "drop-conflicts",
-  // "cursor-before-commit".
+  // "cursor-before-commit", "scope-at-page-start".
   std::string variant;
   // Fault probabilities per transport call, in percent.
   int drop_request_pct = 5;
@@ -109,6 +109,10 @@ class SimWorld : private StoreScript {
   // Quiescence and checks.
   bool Quiesce();
   void CheckInvariants(SimReport* report);
+  // Pulls `who`'s whole scope from an empty cursor into `replica` (live
+  // records by "<type>/<id>"); returns an error message, empty if none.
+  std::string Bootstrap(const server::Principal& who, int page_size,
+                        std::map<std::string, v1::RecordState>* replica);
   void CheckSameFieldEdits(const std::vector<server::RecordRow>& rows,
                            const std::function<void(const std::string&)>& fail);
 
@@ -124,6 +128,12 @@ class SimWorld : private StoreScript {
 
   int Pick(int n) { return static_cast<int>(rng_() % static_cast<uint64_t>(n)); }
   bool Chance(int pct) { return Pick(100) < pct; }
+  // A pull page size: mostly small (pages end inside every catch-up),
+  // sometimes larger than any catch-up.
+  int PickPageSize() {
+    static constexpr int kSizes[] = {1, 1, 2, 2, 3, 4, 5, 7, 10, 16, 50, 500};
+    return kSizes[Pick(static_cast<int>(sizeof(kSizes) / sizeof(kSizes[0])))];
+  }
 
   SimOptions options_;
   std::mt19937_64 rng_;

@@ -227,6 +227,36 @@ TEST_P(StoreFeedTest, ScopeAtFollowsSeveralReassignments) {
   EXPECT_EQ((*record_rows)[0].scope_changed_version, 6);
 }
 
+TEST_P(StoreFeedTest, ScopesDuringListsEveryScopeInTheWindowOldestFirst) {
+  PutAccount(kTenant, "acc-1", "alice");  // v1
+  PutAccount(kTenant, "other", "zoe");    // v2
+  PutAccount(kTenant, "acc-1", "bob");    // v3: alice -> bob
+  PutAccount(kTenant, "acc-1", "carol");  // v4: bob -> carol
+  PutAccount(kTenant, "other", "zoe");    // v5
+  PutAccount(kTenant, "acc-1", "dan");    // v6: carol -> dan
+  auto owners = [&](int64_t from, int64_t to) {
+    std::vector<std::string> out;
+    auto scopes = store().ScopesDuring(kTenant, AccountRef("acc-1"), from, to);
+    EXPECT_TRUE(scopes.ok()) << scopes.status();
+    if (scopes.ok()) {
+      for (const auto& s : *scopes) out.push_back(s.owner_user_id());
+    }
+    return out;
+  };
+  EXPECT_THAT(owners(0, 0), ElementsAre());  // did not exist yet
+  EXPECT_THAT(owners(0, 1), ElementsAre("alice"));
+  EXPECT_THAT(owners(1, 2), ElementsAre("alice"));
+  EXPECT_THAT(owners(1, 4), ElementsAre("alice", "bob", "carol"));
+  EXPECT_THAT(owners(2, 5), ElementsAre("alice", "bob", "carol"));
+  EXPECT_THAT(owners(3, 3), ElementsAre("bob"));
+  EXPECT_THAT(owners(4, 5), ElementsAre("carol"));
+  EXPECT_THAT(owners(2, 100), ElementsAre("alice", "bob", "carol", "dan"));
+  EXPECT_THAT(owners(6, 100), ElementsAre("dan"));
+  EXPECT_TRUE(store().ScopesDuring(kTenant, AccountRef("missing"), 0, 9)->empty());
+  EXPECT_EQ(store().ScopesDuring(kTenant, AccountRef("acc-1"), 5, 4).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(StoreFeedTest, PruneRemovesOldTombstonesAndScopeHistoryOnly) {
   PutAccount(kTenant, "acc-1", "alice");                  // v1
   PutAccount(kTenant, "acc-2", "alice");                  // v2

@@ -40,7 +40,8 @@ bool ErasableType(v1::EntityType t) {
 }
 
 // The erased tombstone of `current`: only the id, the scope keys (which
-// decide who must be told) and the erasure marker remain.
+// decide who must be told), per-field authorship and the erasure marker
+// remain.
 v1::RecordState ErasedState(const v1::RecordState& current, int64_t seq, int64_t now_ms,
                             const Principal& who) {
   v1::RecordState erased;
@@ -57,6 +58,14 @@ v1::RecordState ErasedState(const v1::RecordState& current, int64_t seq, int64_t
   erased.set_created_version(current.created_version());
   erased.set_deleted(true);
   *erased.mutable_scope() = current.scope();
+  // Field states keep who wrote each field and when (never a value: set
+  // elements go), so Pull still reaches a device that holds the record
+  // only through its own push results.
+  for (const auto& [path, state] : current.fields()) {
+    v1::FieldState& kept = (*erased.mutable_fields())[path];
+    kept.set_version(state.version());
+    *kept.mutable_provenance() = state.provenance();
+  }
   v1::FieldState& marker = (*erased.mutable_fields())[kErasedMarker];
   marker.set_version(seq);
   marker.mutable_hlc()->set_wall_time_ms(now_ms);
@@ -93,10 +102,6 @@ int64_t CountFor(const std::map<std::string, int64_t>& counts, const std::string
 }
 
 }  // namespace
-
-bool IsErased(const v1::RecordState& state) {
-  return state.deleted() && state.fields().count(kErasedMarker) > 0;
-}
 
 absl::Status RequireAdmin(const Principal& who) {
   if (who.role != v1::ROLE_ADMIN) {

@@ -20,18 +20,12 @@
 #include "auth/auth_handler.h"
 #include "clock.h"
 #include "crmsync/v1/admin.pb.h"
+#include "erasure.h"
 #include "principal.h"
 #include "push_handler.h"
 #include "store/store.h"
 
 namespace crmsync::server {
-
-// Field-state key that marks an erased tombstone (see docs/protocol.md,
-// "Erasure"); Pull turns such a tombstone into CHANGE_KIND_ERASED.
-inline constexpr char kErasedMarker[] = "_erased";
-
-// Whether `state` is the tombstone left by an erasure.
-bool IsErased(const v1::RecordState& state);
 
 struct AdminContext {
   // The caller's address, for the audit log.

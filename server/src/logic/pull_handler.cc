@@ -4,9 +4,9 @@
 #include <chrono>
 
 #include "crmsync/sync/change.h"
-#include "admin_handler.h"
 #include "cursor.h"
 #include "directive.h"
+#include "erasure.h"
 #include "hashing.h"
 #include "push_handler.h"
 #include "scope.h"
@@ -31,10 +31,13 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
 
   auto pruned = store_->PrunedThrough(who.tenant_id);
   if (!pruned.ok()) return pruned.status();
-  if (cursor > 0 && cursor < *pruned) {
+  // A catch-up judges what the device held since its base: that history
+  // must still be there.
+  const int64_t oldest = base > 0 ? base : cursor;
+  if (oldest > 0 && oldest < *pruned) {
     return WithDirective(
         absl::FailedPreconditionError(
-            "cursor " + std::to_string(cursor) +
+            "cursor " + std::to_string(oldest) +
             " is older than the retained change history (pruned through " +
             std::to_string(*pruned) +
             "): re-bootstrap with an empty cursor and replay unsent local changes"),
@@ -64,19 +67,26 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       ++scanned;
 
       const bool now_in = CanRead(who, type, s.scope());
-      const bool existed_at_cursor = cursor > 0 && s.created_version() <= cursor;
+      // Whether the device may hold the record: it was in the device's
+      // scope at some moment of this catch-up, from its start (`base`, when
+      // the device held every record then in scope) to the end of the
+      // previous page (`cursor`; earlier pages may have shown it). Judged
+      // over the whole window, so the answer does not depend on the page
+      // size: a record that left the scope, then changed again after an
+      // earlier page, still gets its LEFT_SCOPE or tombstone.
       bool was_in = false;
-      if (existed_at_cursor) {
-        if (row.scope_changed_version > cursor) {
-          auto then = store_->ScopeAt(who.tenant_id, s.ref(), cursor);
-          if (!then.ok()) return then.status();
-          was_in = then->has_value() && CanRead(who, type, **then);
+      const int64_t from = options_.broken_scope_at_page_start ? cursor : base;
+      if (cursor > 0 && s.created_version() <= cursor) {
+        if (row.scope_changed_version <= from) {
+          was_in = now_in;  // one scope all along
         } else {
-          was_in = now_in;
+          auto scopes = store_->ScopesDuring(who.tenant_id, s.ref(), from, cursor);
+          if (!scopes.ok()) return scopes.status();
+          for (const v1::ScopeKeys& then : *scopes) was_in = was_in || CanRead(who, type, then);
         }
       }
 
-      // A device that wrote the record after its cursor holds a copy from
+      // A device that wrote the record during its catch-up holds a copy from
       // its push results even if the feed never showed the record to it: a
       // record it created before its first pull, or an offline edit
       // accepted under the reassignment grace rule.
@@ -85,14 +95,25 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       auto wrote = [&] {
         if (who.device_id.empty()) return false;
         for (const auto& [path, field] : s.fields()) {
-          if (field.version() > cursor && field.provenance().device_id() == who.device_id) {
+          if (field.version() > base && field.provenance().device_id() == who.device_id) {
             return true;
           }
         }
         return false;
       };
 
-      if (s.deleted()) {
+      if (IsErased(s)) {
+        // Erasure (docs/protocol.md, "Erasure"): a device that may hold the
+        // record drops it and every local copy of its values, pending edits
+        // included. A device that never held it hears nothing.
+        if (was_in || wrote()) {
+          v1::Change* erased = response->add_changes();
+          erased->set_seq(s.version());
+          erased->set_kind(v1::CHANGE_KIND_ERASED);
+          *erased->mutable_record() = s.ref();
+          erased->set_version(s.version());
+        }
+      } else if (s.deleted()) {
         // Tombstones keep their scope keys: a device that may hold the
         // record gets one (one too many is harmless, one too few is not).
         if (was_in || now_in || wrote()) {

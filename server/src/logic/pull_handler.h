@@ -33,6 +33,11 @@ struct PullOptions {
   // counts numbers an open transaction took, the cursor passes changes not
   // committed yet.
   bool broken_cursor_from_sequence = false;
+  // Judge whether the device may hold a record by its scope since the
+  // start of the page instead of the start of the catch-up: a record that
+  // left the scope early in a multi-page catch-up and changed again later
+  // gets no LEFT_SCOPE or tombstone.
+  bool broken_scope_at_page_start = false;
 };
 
 class PullHandler {

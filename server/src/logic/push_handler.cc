@@ -14,6 +14,7 @@
 #include "crmsync/sync/record_model.h"
 #include "coupon_index.h"
 #include "directive.h"
+#include "erasure.h"
 #include "hashing.h"
 #include "loyalty.h"
 #include "value_validation.h"
@@ -117,6 +118,12 @@ class BatchApplier {
     auto stored = tx_->GetRecord(m.record());
     if (!stored.ok()) return stored.status();
     const v1::RecordState* current = stored->has_value() ? &**stored : nullptr;
+    if (current && IsErased(*current)) {
+      // Whatever the delete rule: nothing brings an erased person back,
+      // least of all an offline edit made before the device heard of it.
+      return Rejected(m, v1::REJECT_REASON_RECORD_DELETED,
+                      "the record was erased on the person's request; the edit was dropped");
+    }
 
     if (auto s = Authorize(m, current); !s.ok()) return s;
     if (denied_) {

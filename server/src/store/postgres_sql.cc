@@ -129,12 +129,12 @@ constexpr Statement kStatements[] = {
      "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND version > $2 "
      "ORDER BY version LIMIT $3"},  // unique per tenant: an index range scan
     // One statement, so the record and its history come from one snapshot.
-    {kScopeAt,
-     "SELECT r.created_version, r.state, "
-     "  (SELECT h.scope FROM scope_history h WHERE h.tenant_id = r.tenant_id "
-     "     AND h.entity_type = r.entity_type AND h.record_id = r.record_id AND h.version > $4 "
-     "   ORDER BY h.version LIMIT 1) "
-     "FROM records r WHERE r.tenant_id = $1 AND r.entity_type = $2 AND r.record_id = $3"},
+    {kScopesDuring,
+     "SELECT r.created_version, r.state, h.version, h.scope FROM records r "
+     "LEFT JOIN scope_history h ON h.tenant_id = r.tenant_id "
+     "  AND h.entity_type = r.entity_type AND h.record_id = r.record_id AND h.version > $4 "
+     "WHERE r.tenant_id = $1 AND r.entity_type = $2 AND r.record_id = $3 "
+     "ORDER BY h.version"},
     {kSeqRead, "SELECT latest_seq, pruned_through FROM tenant_seq WHERE tenant_id = $1"},
 
     {kTenantPut,

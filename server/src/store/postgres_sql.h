@@ -38,7 +38,7 @@ inline constexpr char kPruneScopeHistory[] = "prune_scope_history";
 inline constexpr char kPruneMark[] = "prune_mark";
 // Change feed.
 inline constexpr char kReadSince[] = "read_since";
-inline constexpr char kScopeAt[] = "scope_at";
+inline constexpr char kScopesDuring[] = "scopes_during";
 inline constexpr char kSeqRead[] = "seq_read";
 // Directory.
 inline constexpr char kTenantPut[] = "tenant_put";

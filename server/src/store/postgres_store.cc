@@ -190,26 +190,28 @@ absl::StatusOr<std::optional<v1::RecordState>> PostgresStore::GetRecord(
   return out;
 }
 
-absl::StatusOr<std::optional<v1::ScopeKeys>> PostgresStore::ScopeAt(const std::string& tenant_id,
-                                                                   const v1::RecordRef& ref,
-                                                                   int64_t version) {
+absl::StatusOr<std::vector<v1::ScopeKeys>> PostgresStore::ScopesDuring(
+    const std::string& tenant_id, const v1::RecordRef& ref, int64_t from, int64_t to) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckRef(ref); !s.ok()) return s;
-  std::optional<v1::ScopeKeys> out;
+  if (from > to) return absl::InvalidArgumentError("scope window ends before it starts");
+  std::vector<v1::ScopeKeys> out;
   absl::Status status = Run("reading scope history", [&](pqxx::transaction_base& tx) {
-    out.reset();
-    pqxx::result r = tx.exec_prepared(pg_sql::kScopeAt, tenant_id,
-                                      static_cast<int>(ref.entity_type()), ref.id(), version);
-    if (r.empty() || r[0][0].as<int64_t>() > version) return absl::OkStatus();
-    out.emplace();
-    if (!r[0][2].is_null()) {
-      return codec::Decode(pqxx::binarystring(r[0][2]).str(), &*out, "scope history");
+    out.clear();
+    pqxx::result r = tx.exec_prepared(pg_sql::kScopesDuring, tenant_id,
+                                      static_cast<int>(ref.entity_type()), ref.id(), from);
+    if (r.empty()) return absl::OkStatus();
+    codec::ScopesDuringBuilder builder(from, to);
+    for (const auto& row : r) {
+      if (row[2].is_null()) break;
+      auto wanted =
+          builder.AddHistory(row[2].as<int64_t>(), pqxx::binarystring(row[3]).str());
+      if (!wanted.ok()) return wanted.status();
+      if (!*wanted) break;
     }
-    v1::RecordState state;
-    if (auto s = codec::Decode(pqxx::binarystring(r[0][1]).str(), &state, "record"); !s.ok()) {
-      return s;
-    }
-    *out = state.scope();
+    auto scopes = builder.Finish(r[0][0].as<int64_t>(), pqxx::binarystring(r[0][1]).str());
+    if (!scopes.ok()) return scopes.status();
+    out = std::move(*scopes);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;

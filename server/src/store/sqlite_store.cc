@@ -177,34 +177,43 @@ absl::StatusOr<std::optional<v1::RecordState>> SqliteStore::GetRecord(const std:
   return reader.GetRecord(ref);
 }
 
-absl::StatusOr<std::optional<v1::ScopeKeys>> SqliteStore::ScopeAt(const std::string& tenant_id,
-                                                                 const v1::RecordRef& ref,
-                                                                 int64_t version) {
+absl::StatusOr<std::vector<v1::ScopeKeys>> SqliteStore::ScopesDuring(const std::string& tenant_id,
+                                                                    const v1::RecordRef& ref,
+                                                                    int64_t from, int64_t to) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  if (from > to) return absl::InvalidArgumentError("scope window ends before it starts");
   auto db = Acquire();
   if (!db.ok()) return db.status();
   // One statement, so the record and its history come from one snapshot.
   auto stmt = (*db)->Prepare(
-      "SELECT r.created_version, r.state, "
-      "  (SELECT h.scope FROM scope_history h WHERE h.tenant_id = r.tenant_id "
-      "     AND h.entity_type = r.entity_type AND h.record_id = r.record_id AND h.version > ?4 "
-      "   ORDER BY h.version LIMIT 1) "
-      "FROM records r WHERE r.tenant_id = ?1 AND r.entity_type = ?2 AND r.record_id = ?3");
+      "SELECT r.created_version, r.state, h.version, h.scope FROM records r "
+      "LEFT JOIN scope_history h ON h.tenant_id = r.tenant_id "
+      "  AND h.entity_type = r.entity_type AND h.record_id = r.record_id AND h.version > ?4 "
+      "WHERE r.tenant_id = ?1 AND r.entity_type = ?2 AND r.record_id = ?3 "
+      "ORDER BY h.version");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, tenant_id).Bind(2, int64_t{ref.entity_type()}).Bind(3, ref.id()).Bind(4, version);
-  auto row = stmt->Step();
-  if (!row.ok()) return row.status();
-  if (!*row || stmt->ColumnInt(0) > version) return std::optional<v1::ScopeKeys>();
-  v1::ScopeKeys scope;
-  if (!stmt->ColumnIsNull(2)) {
-    if (auto s = codec::Decode(stmt->ColumnBlob(2), &scope, "scope history"); !s.ok()) return s;
-  } else {
-    v1::RecordState state;
-    if (auto s = codec::Decode(stmt->ColumnBlob(1), &state, "record"); !s.ok()) return s;
-    scope = state.scope();
+  stmt->Bind(1, tenant_id).Bind(2, int64_t{ref.entity_type()}).Bind(3, ref.id()).Bind(4, from);
+  codec::ScopesDuringBuilder builder(from, to);
+  bool found = false;
+  int64_t created_version = 0;
+  std::string state;
+  while (true) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (!found) {
+      found = true;
+      created_version = stmt->ColumnInt(0);
+      state = stmt->ColumnBlob(1);
+    }
+    if (stmt->ColumnIsNull(2)) break;
+    auto wanted = builder.AddHistory(stmt->ColumnInt(2), stmt->ColumnBlob(3));
+    if (!wanted.ok()) return wanted.status();
+    if (!*wanted) break;
   }
-  return std::optional<v1::ScopeKeys>(std::move(scope));
+  if (!found) return std::vector<v1::ScopeKeys>();
+  return builder.Finish(created_version, state);
 }
 
 namespace {

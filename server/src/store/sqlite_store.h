@@ -56,9 +56,9 @@ class SqliteStore final : public Store {
                                                    int64_t after_version, int limit) override;
   absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const std::string& tenant_id,
                                                           const v1::RecordRef& ref) override;
-  absl::StatusOr<std::optional<v1::ScopeKeys>> ScopeAt(const std::string& tenant_id,
-                                                      const v1::RecordRef& ref,
-                                                      int64_t version) override;
+  absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuring(const std::string& tenant_id,
+                                                          const v1::RecordRef& ref, int64_t from,
+                                                          int64_t to) override;
   absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(const std::string& tenant_id,
                                                            IndexKind kind, v1::EntityType type,
                                                            const std::vector<KeyRange>& ranges,

@@ -236,12 +236,24 @@ class Store {
                                                            int64_t after_version, int limit) = 0;
   virtual absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const std::string& tenant_id,
                                                                   const v1::RecordRef& ref) = 0;
+  // Every scope the record had at some moment from right after change
+  // `from` through right after change `to` (from <= to), oldest first: the
+  // scope in effect after `from`, then the scope after each scope change up
+  // to `to`. Empty if the record did not exist by `to`. Scope history is
+  // pruned with the feed: `from` must not be older than PrunedThrough.
+  virtual absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuring(const std::string& tenant_id,
+                                                                  const v1::RecordRef& ref,
+                                                                  int64_t from, int64_t to) = 0;
   // The scope keys the record had right after change `version` (the
   // previous scope of the first scope change after `version`, else its
   // current scope). nullopt if the record did not exist at `version`.
-  virtual absl::StatusOr<std::optional<v1::ScopeKeys>> ScopeAt(const std::string& tenant_id,
-                                                              const v1::RecordRef& ref,
-                                                              int64_t version) = 0;
+  absl::StatusOr<std::optional<v1::ScopeKeys>> ScopeAt(const std::string& tenant_id,
+                                                      const v1::RecordRef& ref, int64_t version) {
+    auto scopes = ScopesDuring(tenant_id, ref, version, version);
+    if (!scopes.ok()) return scopes.status();
+    if (scopes->empty()) return std::optional<v1::ScopeKeys>();
+    return std::optional<v1::ScopeKeys>(std::move(scopes->front()));
+  }
   // WriteTx::FindIndexed on committed data.
   virtual absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(
       const std::string& tenant_id, IndexKind kind, v1::EntityType type,

@@ -188,4 +188,25 @@ void SortByVersion(std::vector<v1::RecordState>* records, int limit) {
   if (limit > 0 && records->size() > static_cast<size_t>(limit)) records->resize(limit);
 }
 
+absl::StatusOr<bool> ScopesDuringBuilder::AddHistory(int64_t version, const std::string& scope) {
+  if (past_to_ || version <= from_) return !past_to_;
+  v1::ScopeKeys& keys = scopes_.emplace_back();
+  if (auto s = Decode(scope, &keys, "scope history"); !s.ok()) return s;
+  // The row after `to` holds the scope in effect at `to`: the last one.
+  past_to_ = version > to_;
+  return !past_to_;
+}
+
+absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuringBuilder::Finish(int64_t created_version,
+                                                                      const std::string& state) {
+  if (created_version > to_) return std::vector<v1::ScopeKeys>();
+  if (!past_to_) {
+    // No scope change after `to`: the current scope was in effect then.
+    v1::RecordState current;
+    if (auto s = Decode(state, &current, "record"); !s.ok()) return s;
+    scopes_.push_back(current.scope());
+  }
+  return std::move(scopes_);
+}
+
 }  // namespace crmsync::server::store_codec

@@ -57,6 +57,24 @@ absl::Status CheckIndexQuery(IndexKind kind, v1::EntityType type,
 // Distinct records in version order, cut to `limit` (0 = all).
 void SortByVersion(std::vector<v1::RecordState>* records, int limit);
 
+// Builds Store::ScopesDuring's answer from one query's rows: the record's
+// scope history rows after `from`, in version order, then the record.
+class ScopesDuringBuilder {
+ public:
+  ScopesDuringBuilder(int64_t from, int64_t to) : from_(from), to_(to) {}
+  // A history row: the scope before change `version` (> from). Returns
+  // whether further rows are wanted (false once past `to`).
+  absl::StatusOr<bool> AddHistory(int64_t version, const std::string& scope);
+  // The answer, given the record's created_version and encoded state.
+  absl::StatusOr<std::vector<v1::ScopeKeys>> Finish(int64_t created_version,
+                                                    const std::string& state);
+
+ private:
+  int64_t from_, to_;
+  bool past_to_ = false;
+  std::vector<v1::ScopeKeys> scopes_;
+};
+
 // Milliseconds since the epoch <-> google.protobuf.Timestamp.
 int64_t ToUnixMs(const google::protobuf::Timestamp& ts);
 google::protobuf::Timestamp FromUnixMs(int64_t ms);
