@@ -23,11 +23,12 @@ namespace crmsync::client::testing {
 
 class E2eDevice {
  public:
+  // `encrypted` false: a plain SQLite file, whose bytes a test can read.
   E2eDevice(const std::string& address, const TempDir& dir, const std::string& user,
-            const std::string& device, Clock* clock = SystemClock()) {
+            const std::string& device, Clock* clock = SystemClock(), bool encrypted = true) {
     DatabaseOptions o;
     o.path = dir.File(device + ".db");
-    o.key = "key-" + device;
+    if (encrypted) o.key = "key-" + device;
     o.device_id = device;
     o.user_id = "u-" + user;
     o.clock = clock;

@@ -6,6 +6,9 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "crmsync/v1/admin.grpc.pb.h"
 #include "e2e_harness.h"
 
@@ -209,6 +212,66 @@ TEST_F(ClientE2eTest, RevokedDeviceIsToldToWipeAndErasesItsStore) {
   EXPECT_NE(access(path.c_str(), F_OK), 0) << "store file still there";
   EXPECT_NE(access((path + "-wal").c_str(), F_OK), 0) << "WAL still there";
   EXPECT_EQ(phone->db->PendingCount().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Every byte of the device's store: the file and its write-ahead log.
+std::string StoreBytes(const std::string& path) {
+  std::string all;
+  for (const std::string& p : {path, path + "-wal", path + "-journal"}) {
+    std::ifstream in(p, std::ios::binary);
+    all.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return all;
+}
+
+TEST_F(ClientE2eTest, ErasedLeadLeavesNoValueInTheStoreOfADeviceWithAPendingEdit) {
+  auto phone = Device("alice", "alice-phone");
+  auto tablet = std::make_unique<E2eDevice>(syncd_.server.address(), dir_, "alice",
+                                            "alice-tablet", SystemClock(), /*encrypted=*/false);
+  ASSERT_TRUE(tablet->open_status.ok()) << tablet->open_status;
+  Repository<v1::Lead> on_phone(phone->db.get()), on_tablet(tablet->db.get());
+  v1::Lead person;
+  person.set_first_name("Zephyrine");
+  person.set_last_name("Quaglietti");
+  person.set_phone("+33 6 12 34 56 78");
+  person.set_email("zq@example.org");
+  person.set_owner_user_id("u-alice");
+  auto created = on_phone.Create(person);
+  ASSERT_TRUE(created.ok()) << created.status();
+  ASSERT_TRUE(phone->Sync().ok()) << phone->engine->Progress().last_error;
+  ASSERT_TRUE(tablet->Sync().ok()) << tablet->engine->Progress().last_error;
+  // Offline on the tablet: an edit that carries more of the person's data.
+  v1::Lead edited = *on_tablet.Get(created->id());
+  edited.set_notes("moved to 12 rue Oberkampf");
+  ASSERT_TRUE(on_tablet.Update(edited).ok());
+  ASSERT_EQ(*tablet->db->PendingCount(), 1);
+  {
+    auto channel = grpc::CreateChannel(syncd_.server.address(), grpc::InsecureChannelCredentials());
+    auto admin = v1::AdminService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-crmsync-dev-tenant", "demo");
+    ctx.AddMetadata("x-crmsync-dev-user", "admin");
+    ctx.AddMetadata("x-crmsync-dev-device", "admin-console");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::EraseRecordRequest req;
+    req.mutable_record()->set_entity_type(v1::ENTITY_TYPE_LEAD);
+    req.mutable_record()->set_id(created->id());
+    req.set_reason("request 2026-118");
+    v1::EraseRecordResponse resp;
+    grpc::Status s = admin->EraseRecord(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_TRUE(tablet->Sync().ok()) << tablet->engine->Progress().last_error;
+  EXPECT_EQ(on_tablet.Get(created->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*tablet->db->PendingCount(), 0);
+  const std::string bytes = StoreBytes(dir_.File("alice-tablet.db"));
+  ASSERT_FALSE(bytes.empty());
+  for (const char* value : {"Zephyrine", "Quaglietti", "12 34 56 78", "zq@example.org",
+                            "Oberkampf"}) {
+    EXPECT_EQ(bytes.find(value), std::string::npos) << value << " is still in the tablet's store";
+  }
+  ASSERT_TRUE(phone->Sync().ok());
+  EXPECT_EQ(on_phone.Get(created->id()).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(ClientE2eTest, UnreachableServerLeavesTheEditQueuedAndVisible) {
