@@ -141,6 +141,17 @@ v1::ScopeKeys ScopeKeysOf(const v1::Record& record) {
   return keys;
 }
 
+bool IsScopeField(const std::string& path) {
+  static constexpr const char* kScopeFields[] = {"owner_user_id", "team_id",  "visibility",
+                                                 "territory",     "store_ids", "store_id",
+                                                 "device_id",     "home_store_id"};
+  const std::string top = path.substr(0, path.find('.'));
+  for (const char* f : kScopeFields) {
+    if (top == f) return true;
+  }
+  return false;
+}
+
 const std::string& MutationDeviceId(const v1::Mutation& m) {
   return m.provenance().device_id().empty() ? m.hlc().node_id()
                                             : m.provenance().device_id();

@@ -278,6 +278,52 @@ TEST_P(HandlerTest, OfflineEditByPreviousOwnerWithinGraceIsKeptAndReachesNewOwne
   EXPECT_EQ(bob_changes[0].values().lead().notes(), "Wants a demo on Tuesday");
 }
 
+TEST_P(HandlerTest, GraceEditKeepsItsContentButCannotUndoTheReassignment) {
+  Device a("dev-alice", "alice"), m("dev-maria", "maria");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
+  const v1::RecordState alice_copy = created.results(0).record();
+  std::string alice_cursor;
+  PullAll(Rep("alice", "dev-alice"), &alice_cursor);
+  v1::Record move;
+  move.mutable_lead()->set_owner_user_id("bob");
+  PushOk(Manager(), {m.Update(alice_copy, move, {"owner_user_id"}, kStartMs + 10)});
+
+  clock_.Advance(3600 * 1000);
+  // Offline, alice wrote notes and (with a clock far ahead) took it back,
+  // hid it and moved it to another team.
+  v1::Record edit;
+  edit.mutable_lead()->set_notes("Wants a demo on Tuesday");
+  edit.mutable_lead()->set_owner_user_id("alice");
+  edit.mutable_lead()->set_visibility(v1::VISIBILITY_PRIVATE);
+  edit.mutable_lead()->set_team_id("south");
+  auto resp = PushOk(Rep("alice", "dev-alice"),
+                     {a.Update(alice_copy, edit, {"notes", "owner_user_id", "visibility", "team_id"},
+                               kStartMs + 3600 * 1000 * 24)});
+  ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_MERGED) << resp.results(0).message();
+  EXPECT_THAT(resp.results(0).server_kept_fields(),
+              UnorderedElementsAre("owner_user_id", "visibility", "team_id"));
+  auto stored = *store_->GetRecord(kTenant, alice_copy.ref());
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->data().lead().notes(), "Wants a demo on Tuesday");
+  EXPECT_EQ(stored->data().lead().owner_user_id(), "bob");
+  EXPECT_EQ(stored->data().lead().team_id(), "north");
+  EXPECT_EQ(stored->scope().owner_user_id(), "bob");
+
+  // An edit of scope fields only is refused, and so is a delete.
+  v1::Record back;
+  back.mutable_lead()->set_owner_user_id("alice");
+  auto refused = PushOk(Rep("alice", "dev-alice"),
+                        {a.Update(alice_copy, back, {"owner_user_id"}, kStartMs + 30),
+                         a.Delete(alice_copy, kStartMs + 31)});
+  for (const auto& r : refused.results()) {
+    EXPECT_EQ(r.outcome(), v1::MUTATION_OUTCOME_REJECTED);
+    EXPECT_EQ(r.reject_reason(), v1::REJECT_REASON_OUT_OF_SCOPE) << r.message();
+  }
+  auto after = *store_->GetRecord(kTenant, alice_copy.ref());
+  EXPECT_EQ(after->version(), stored->version()) << "nothing written";
+}
+
 TEST_P(HandlerTest, GraceNeedsADeviceThatReallyHeldTheRecord) {
   Device other("dev-alice-2", "alice"), m("dev-maria", "maria");
   auto created = PushOk(Manager(), {m.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"),

@@ -44,11 +44,9 @@ bool SameScope(const v1::ScopeKeys& a, const v1::ScopeKeys& b) {
 // clock reading of a change to a scope field made after that version.
 int64_t ScopeChangeTimeMs(const v1::RecordState& state, int64_t base_version) {
   int64_t moved = 0;
-  for (const char* f : {"owner_user_id", "team_id", "visibility", "store_ids", "store_id",
-                        "home_store_id"}) {
-    auto it = state.fields().find(f);
-    if (it != state.fields().end() && it->second.version() > base_version) {
-      moved = std::max(moved, it->second.hlc().wall_time_ms());
+  for (const auto& [path, field] : state.fields()) {
+    if (sync::IsScopeField(path) && field.version() > base_version) {
+      moved = std::max(moved, field.hlc().wall_time_ms());
     }
   }
   return moved;
@@ -134,6 +132,32 @@ class BatchApplier {
       return r;
     }
 
+    // The previous owner's offline edit, let in by the reassignment grace
+    // rule, keeps its content but never moves the record: its changes to
+    // scope fields (owner, team, visibility, stores) are dropped.
+    std::optional<v1::Mutation> content_only;
+    std::vector<std::string> scope_paths_dropped;
+    if (granted_by_grace_) {
+      if (m.operation() == v1::OPERATION_DELETE) {
+        return Rejected(m, v1::REJECT_REASON_OUT_OF_SCOPE,
+                        "the record was reassigned: only its new owner may delete it");
+      }
+      content_only = m;
+      content_only->mutable_update_mask()->clear_paths();
+      for (const std::string& p : m.update_mask().paths()) {
+        if (sync::IsScopeField(p)) {
+          scope_paths_dropped.push_back(p);
+        } else {
+          content_only->mutable_update_mask()->add_paths(p);
+        }
+      }
+      if (content_only->update_mask().paths().empty()) {
+        return Rejected(m, v1::REJECT_REASON_OUT_OF_SCOPE,
+                        "the record was reassigned: its owner, team, visibility and stores are "
+                        "no longer yours to change");
+      }
+    }
+
     // A conflict resolution names the stored Conflict it settles.
     std::optional<v1::RecordState> conflict_record;
     v1::Conflict conflict;
@@ -161,7 +185,7 @@ class BatchApplier {
     ctx.conflict = conflict_record ? &conflict : nullptr;
     // Coupon redemptions are arbitrated first; the merge then records the
     // redemption with the server's verdict.
-    const v1::Mutation* to_merge = &m;
+    const v1::Mutation* to_merge = content_only ? &*content_only : &m;
     std::optional<RedemptionDecision> redemption;
     if (m.operation() == v1::OPERATION_REDEEM) {
       auto decision = ArbitrateRedemption(tx_, who_, m, current, now_ms_);
@@ -202,6 +226,12 @@ class BatchApplier {
       r.set_outcome(v1::MUTATION_OUTCOME_REJECTED);
       r.set_reject_reason(redemption->reason);
       r.set_message(redemption->message);
+    }
+    if (!scope_paths_dropped.empty() && merged.outcome != v1::MUTATION_OUTCOME_REJECTED) {
+      for (const std::string& p : scope_paths_dropped) r.add_server_kept_fields(p);
+      r.set_outcome(v1::MUTATION_OUTCOME_MERGED);
+      r.set_message("the record was reassigned: your changes to its content were kept, its "
+                    "owner, team, visibility and stores stay as they are");
     }
     if (seq > 0) {
       if (auto s = PutMerged(current, &merged.new_state); !s.ok()) return s;

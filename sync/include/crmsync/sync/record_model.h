@@ -66,6 +66,11 @@ v1::Record ExtractPath(const v1::Record& source, v1::EntityType type,
 // entity has them.
 v1::ScopeKeys ScopeKeysOf(const v1::Record& record);
 
+// Whether the field path (or the top-level field it is under) is one that
+// decides who receives the record: the fields ScopeKeysOf reads, and a
+// loyalty account's home_store_id.
+bool IsScopeField(const std::string& path);
+
 // Clears every singular message field (recursively) that is set but holds
 // only default values. The record model treats such a field like an unset
 // one (PathIsDefault), so stored and replicated data are kept in this form:
