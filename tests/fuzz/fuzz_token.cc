@@ -334,9 +334,10 @@ class Session {
     }
     FUZZ_CHECK(*seq == p->seq && p->seq >= 0 && p->base >= 0 && p->base <= p->seq,
                "cursor decodes to an impossible position");
-    const std::string again = crmsync::server::EncodeCursor(p->seq, p->base);
+    const std::string again = crmsync::server::EncodeCursor(p->seq, p->base, p->history);
     auto round = crmsync::server::ParseCursor(again);
-    FUZZ_CHECK(round.ok() && round->seq == p->seq && round->base == p->base,
+    FUZZ_CHECK(round.ok() && round->seq == p->seq && round->base == p->base &&
+                   round->history == p->history,
                "an encoded cursor does not decode to itself");
     if (text.empty()) {
       FUZZ_CHECK(p->seq == 0 && p->base == 0, "the empty cursor is not a bootstrap");

@@ -421,7 +421,7 @@ TEST_P(HandlerTest, PagedBootstrapSendsInFullARecordChangedAfterAnEarlierPage) {
   EXPECT_EQ(lead.first_name(), "X");
   EXPECT_EQ(lead.owner_user_id(), "alice");
   EXPECT_EQ(lead.notes(), "called back");
-  EXPECT_EQ(cursor, EncodeCursor(6));
+  EXPECT_EQ(*DecodeCursor(cursor), 6);
 }
 
 TEST_P(HandlerTest, PagedCatchUpSendsInFullARecordCreatedAndChangedSinceTheDeviceCaughtUp) {
@@ -577,6 +577,66 @@ TEST_P(HandlerTest, ChecksumMatchesAReplicaBuiltFromPulledChanges) {
   EXPECT_NE(stale_sum.digest(), server.digest());
 }
 
+absl::Status PullOnce(PullHandler* pull, const Principal& who, const std::string& cursor) {
+  v1::PullRequest request;
+  request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  request.set_cursor(cursor);
+  v1::PullResponse response;
+  return pull->Pull(who, request, &response);
+}
+
+TEST_P(HandlerTest, CursorOfAnEarlierHistoryGetsHistoryChanged) {
+  Device a("dev-alice", "alice");
+  PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
+  std::string cursor;
+  PullAll(Rep("alice", "dev-alice-2"), &cursor);
+  ASSERT_TRUE(PullOnce(pull_.get(), Rep("alice", "dev-alice-2"), cursor).ok());
+  // The store is restored from a backup and given a new history, as the
+  // restore procedure says; the feed then grows past the old cursor.
+  ASSERT_TRUE(store_->StartNewHistory(kTenant).ok());
+  PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("lead-2", "alice", "K", "2"), kStartMs),
+                                     a.Create(LeadRecord("lead-3", "alice", "L", "3"), kStartMs)});
+  for (const Principal& who : {Rep("alice", "dev-alice-2")}) {
+    absl::Status s = PullOnce(pull_.get(), who, cursor);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_EQ(DirectiveOf(s), std::optional<std::string>(kDirectiveHistoryChanged));
+    v1::GetChecksumRequest req;
+    req.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+    req.set_cursor(cursor);
+    v1::GetChecksumResponse resp;
+    EXPECT_EQ(DirectiveOf(pull_->GetChecksum(who, req, &resp)),
+              std::optional<std::string>(kDirectiveHistoryChanged));
+  }
+  // A bootstrap in the new history works, and its cursor is accepted.
+  std::string fresh;
+  EXPECT_EQ(PullAll(Rep("alice", "dev-alice-2"), &fresh).size(), 3u);
+  EXPECT_TRUE(PullOnce(pull_.get(), Rep("alice", "dev-alice-2"), fresh).ok());
+}
+
+TEST_P(HandlerTest, CursorAheadOfTheFeedStartsANewHistoryForEveryone) {
+  Device a("dev-alice", "alice");
+  PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
+  std::string behind;
+  PullAll(Rep("bob", "dev-bob"), &behind);  // bob's device: cursor at 1
+  const std::string history = store_->GetFeedState(kTenant)->history_id;
+  // A device that pulled up to 5 before the store went back to 1 (a backup
+  // restored without a new history): its cursor is ahead of the feed.
+  absl::Status ahead = PullOnce(pull_.get(), Rep("alice", "dev-alice-2"),
+                                EncodeCursor(5, 5, history));
+  EXPECT_EQ(DirectiveOf(ahead), std::optional<std::string>(kDirectiveHistoryChanged)) << ahead;
+  EXPECT_NE(store_->GetFeedState(kTenant)->history_id, history);
+  // bob's cursor is within the feed, but belongs to the history that went
+  // back: it is refused too, even after the feed grows past the device.
+  PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("lead-2", "alice", "K", "2"), kStartMs),
+                                     a.Create(LeadRecord("lead-3", "alice", "L", "3"), kStartMs)});
+  EXPECT_EQ(DirectiveOf(PullOnce(pull_.get(), Rep("bob", "dev-bob"), behind)),
+            std::optional<std::string>(kDirectiveHistoryChanged));
+  // A cursor from before history ids is checked against the feed only.
+  EXPECT_TRUE(PullOnce(pull_.get(), Rep("bob", "dev-bob"), EncodeCursor(2)).ok());
+  EXPECT_EQ(DirectiveOf(PullOnce(pull_.get(), Rep("bob", "dev-bob"), EncodeCursor(9))),
+            std::optional<std::string>(kDirectiveHistoryChanged));
+}
+
 TEST_P(HandlerTest, UnsupportedProtocolVersionIsFailedPreconditionWithUpgradeDirective) {
   v1::PullRequest request;
   request.mutable_client()->set_protocol_version(kMaxProtocolVersion + 1);
@@ -617,6 +677,20 @@ TEST(CursorTest, RoundTrips) {
   EXPECT_EQ(paging->seq, 42);
   EXPECT_EQ(paging->base, 7);
   EXPECT_EQ(EncodeCursor(42, 42), EncodeCursor(42));
+  auto in_history = ParseCursor(EncodeCursor(42, 7, "9f3a"));
+  ASSERT_TRUE(in_history.ok());
+  EXPECT_EQ(in_history->seq, 42);
+  EXPECT_EQ(in_history->base, 7);
+  EXPECT_EQ(in_history->history, "9f3a");
+  EXPECT_EQ(EncodeCursor(42, 42, "9f3a"), "c2.9f3a.42");
+  EXPECT_EQ(ParseCursor("c1.42")->history, "");
+}
+
+TEST(CursorTest, HistoryIdIsLowercaseHex) {
+  for (const char* bad : {"c2..5", "c2.XY.5", "c2.9f3a", "c2.9f3a.", "c2.g1.5",
+                          "c2.0123456789abcdef0123456789abcdef0.5"}) {
+    EXPECT_FALSE(ParseCursor(bad).ok()) << bad;
+  }
 }
 
 TEST(CursorTest, BaseMustBeBelowThePosition) {

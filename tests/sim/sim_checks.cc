@@ -177,7 +177,8 @@ void SimWorld::CheckInvariants(SimReport* report) {
     }
     if (latest.ok()) {
       auto cursor = d->db->Cursor();
-      if (!cursor.ok() || *cursor != server::EncodeCursor(*latest)) {
+      auto position = cursor.ok() ? server::ParseCursor(*cursor) : cursor.status();
+      if (!position.ok() || position->seq != *latest || position->base != *latest) {
         fail(d->id + " did not pull up to the newest change");
       }
     }

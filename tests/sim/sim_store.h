@@ -72,6 +72,12 @@ class SimStore final : public server::Store {
                                                           const v1::RecordRef& ref) override {
     return inner_->GetRecord(tenant_id, ref);
   }
+  absl::StatusOr<server::FeedState> GetFeedState(const std::string& tenant_id) override {
+    return inner_->GetFeedState(tenant_id);
+  }
+  absl::Status StartNewHistory(const std::string& tenant_id) override {
+    return inner_->StartNewHistory(tenant_id);
+  }
   absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuring(const std::string& tenant_id,
                                                           const v1::RecordRef& ref, int64_t from,
                                                           int64_t to) override {

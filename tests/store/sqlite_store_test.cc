@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "store/sqlite_schema.h"
 #include "store/sqlite_store.h"
 #include "store_fixture.h"
 
@@ -46,9 +47,10 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
                                &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  // Migrations 1 (initial schema), 2 (authentication, audit), 3 (record index).
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
-  EXPECT_EQ(sqlite3_column_int(stmt, 1), 3);
+  // Every migration, numbered 1..latest.
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), LatestSqliteSchemaVersion());
+  EXPECT_EQ(sqlite3_column_int(stmt, 1), LatestSqliteSchemaVersion());
+  EXPECT_GE(LatestSqliteSchemaVersion(), 4);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
 }

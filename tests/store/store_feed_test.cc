@@ -227,6 +227,33 @@ TEST_P(StoreFeedTest, ScopeAtFollowsSeveralReassignments) {
   EXPECT_EQ((*record_rows)[0].scope_changed_version, 6);
 }
 
+TEST_P(StoreFeedTest, FeedStateNamesTheHistoryAndANewHistoryReplacesIt) {
+  auto empty = store().GetFeedState(kTenant);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->latest_seq, 0);
+  EXPECT_EQ(empty->history_id, "") << "a tenant that never wrote has no history yet";
+  PutAccount(kTenant, "acc-1", "alice");
+  PutAccount(kTenant, "acc-2", "bob");
+  PutAccount("t-other", "acc-9", "zoe");
+  auto feed = store().GetFeedState(kTenant);
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  EXPECT_EQ(feed->latest_seq, 2);
+  EXPECT_EQ(feed->pruned_through, 0);
+  EXPECT_EQ(feed->history_id.size(), 16u);
+  EXPECT_EQ(feed->history_id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  const std::string other_before = store().GetFeedState("t-other")->history_id;
+  EXPECT_NE(other_before, feed->history_id) << "histories are random per tenant";
+
+  ASSERT_TRUE(store().StartNewHistory(kTenant).ok());
+  auto renamed = store().GetFeedState(kTenant);
+  EXPECT_NE(renamed->history_id, feed->history_id);
+  EXPECT_EQ(renamed->latest_seq, 2) << "a new history keeps the records and the sequence";
+  EXPECT_EQ(store().GetFeedState("t-other")->history_id, other_before);
+  PutAccount(kTenant, "acc-3", "carol");
+  EXPECT_EQ(store().GetFeedState(kTenant)->history_id, renamed->history_id)
+      << "writes keep the history";
+}
+
 TEST_P(StoreFeedTest, ScopesDuringListsEveryScopeInTheWindowOldestFirst) {
   PutAccount(kTenant, "acc-1", "alice");  // v1
   PutAccount(kTenant, "other", "zoe");    // v2

@@ -22,18 +22,23 @@ struct CursorPosition {
   // read: a record created before a page's end but changed after it was in
   // none of them.
   int64_t base = 0;
+  // The change history the position belongs to (Store FeedState::history_id);
+  // empty in cursors from before history ids ("c1." cursors).
+  std::string history;
 };
 
-// "" (bootstrap) decodes to {0, 0}; "c1.<seq>" to {seq, seq};
-// "c1.<seq>.<base>" (base < seq) to {seq, base}.
+// "" (bootstrap) decodes to {0, 0, ""}; "c1.<seq>" to {seq, seq, ""};
+// "c1.<seq>.<base>" (base < seq) to {seq, base, ""}; "c2.<history>.<seq>"
+// and "c2.<history>.<seq>.<base>" likewise with the history id (1 to 32
+// lowercase hex digits).
 absl::StatusOr<CursorPosition> ParseCursor(const std::string& cursor);
 // The position only (ParseCursor(cursor)->seq).
 absl::StatusOr<int64_t> DecodeCursor(const std::string& cursor);
 // "c1.<seq>": a caught-up position.
 std::string EncodeCursor(int64_t seq);
-// A position inside a catch-up that started at `base` ("c1.<seq>" when
-// base >= seq).
-std::string EncodeCursor(int64_t seq, int64_t base);
+// A position inside a catch-up that started at `base` (caught up when
+// base >= seq), in history `history` ("c1." form when `history` is empty).
+std::string EncodeCursor(int64_t seq, int64_t base, const std::string& history = "");
 
 }  // namespace crmsync::server
 

@@ -15,6 +15,7 @@ inline constexpr char kDirectiveKey[] = "crmsync-directive";
 inline constexpr char kDirectiveWipe[] = "wipe";
 inline constexpr char kDirectiveResetRequired[] = "reset-required";
 inline constexpr char kDirectiveUpgradeRequired[] = "upgrade-required";
+inline constexpr char kDirectiveHistoryChanged[] = "history-changed";
 
 // Returns `status` with `directive` attached.
 absl::Status WithDirective(absl::Status status, const std::string& directive);

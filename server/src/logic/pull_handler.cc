@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "crmsync/sync/change.h"
 #include "cursor.h"
@@ -29,17 +30,20 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   int page = request.page_size() == 0 ? options_.default_page_size : request.page_size();
   page = std::min(page, options_.max_page_size);
 
-  auto pruned = store_->PrunedThrough(who.tenant_id);
-  if (!pruned.ok()) return pruned.status();
+  auto feed = store_->GetFeedState(who.tenant_id);
+  if (!feed.ok()) return feed.status();
+  if (cursor > 0) {
+    if (auto s = CheckHistory(who.tenant_id, *parsed, *feed); !s.ok()) return s;
+  }
   // A catch-up judges what the device held since its base: that history
   // must still be there.
   const int64_t oldest = base > 0 ? base : cursor;
-  if (oldest > 0 && oldest < *pruned) {
+  if (oldest > 0 && oldest < feed->pruned_through) {
     return WithDirective(
         absl::FailedPreconditionError(
             "cursor " + std::to_string(oldest) +
             " is older than the retained change history (pruned through " +
-            std::to_string(*pruned) +
+            std::to_string(feed->pruned_through) +
             "): re-bootstrap with an empty cursor and replay unsent local changes"),
         kDirectiveResetRequired);
   }
@@ -145,7 +149,8 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     if (latest.ok()) position = std::max(position, *latest);
   }
   // A page that did not reach the end of the feed keeps the catch-up's base.
-  response->set_next_cursor(exhausted ? EncodeCursor(position) : EncodeCursor(position, base));
+  response->set_next_cursor(
+      EncodeCursor(position, exhausted ? position : base, feed->history_id));
   response->set_has_more(!exhausted);
   if (metrics_) {
     metrics_->Increment("crmsync_pulls_total");
@@ -168,12 +173,38 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   return absl::OkStatus();
 }
 
+absl::Status PullHandler::CheckHistory(const std::string& tenant_id, const CursorPosition& cursor,
+                                       const FeedState& feed) {
+  const bool other_history = !cursor.history.empty() && cursor.history != feed.history_id;
+  const bool ahead = cursor.seq > feed.latest_seq;
+  if (!other_history && !ahead) return absl::OkStatus();
+  if (ahead && !other_history) {
+    // The feed went back under this cursor: the store was restored from a
+    // backup without being given a new history. Give it one now, so that
+    // devices whose cursors the feed has not passed yet are told too.
+    if (auto s = store_->StartNewHistory(tenant_id); !s.ok()) return s;
+  }
+  return WithDirective(
+      absl::FailedPreconditionError(
+          "this cursor belongs to a change history the server no longer has (it was restored "
+          "from a backup): re-bootstrap, then re-send what the local replica holds that the "
+          "server lacks"),
+      kDirectiveHistoryChanged);
+}
+
 absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksumRequest& request,
                                       v1::GetChecksumResponse* response) {
   if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
+  std::optional<CursorPosition> asked;
   if (!request.cursor().empty()) {
-    auto cursor = DecodeCursor(request.cursor());
+    auto cursor = ParseCursor(request.cursor());
     if (!cursor.ok()) return cursor.status();
+    asked = *cursor;
+  }
+  auto feed = store_->GetFeedState(who.tenant_id);
+  if (!feed.ok()) return feed.status();
+  if (asked && asked->seq > 0) {
+    if (auto s = CheckHistory(who.tenant_id, *asked, *feed); !s.ok()) return s;
   }
   ChecksumBuilder builder;
   int64_t position = 0;
@@ -190,7 +221,7 @@ absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksu
   }
   response->Clear();
   builder.Finish(response);
-  response->set_cursor(EncodeCursor(position));
+  response->set_cursor(EncodeCursor(position, position, feed->history_id));
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "clock.h"
+#include "cursor.h"
 #include "crmsync/v1/sync.pb.h"
 #include "metrics/registry.h"
 #include "principal.h"
@@ -59,6 +60,13 @@ class PullHandler {
                            v1::GetChecksumResponse* response);
 
   Store* store() const { return store_; }
+
+  // OK unless `cursor` (seq > 0) comes from another history of the feed
+  // than `feed`'s: FAILED_PRECONDITION with the history-changed directive.
+  // A cursor ahead of the feed means the store went back (a restore): the
+  // tenant gets a new history first, so every older cursor is refused too.
+  absl::Status CheckHistory(const std::string& tenant_id, const CursorPosition& cursor,
+                            const FeedState& feed);
 
   // Records pulls, page sizes, lag and store time (may be null; must
   // outlive the handler). Call before serving.

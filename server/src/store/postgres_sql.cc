@@ -135,7 +135,11 @@ constexpr Statement kStatements[] = {
      "  AND h.entity_type = r.entity_type AND h.record_id = r.record_id AND h.version > $4 "
      "WHERE r.tenant_id = $1 AND r.entity_type = $2 AND r.record_id = $3 "
      "ORDER BY h.version"},
-    {kSeqRead, "SELECT latest_seq, pruned_through FROM tenant_seq WHERE tenant_id = $1"},
+    {kSeqRead,
+     "SELECT latest_seq, pruned_through, history_id FROM tenant_seq WHERE tenant_id = $1"},
+    {kNewHistory,
+     "UPDATE tenant_seq SET history_id = substr(md5(random()::text || clock_timestamp()::text), "
+     "1, 16) WHERE tenant_id = $1"},
 
     {kTenantPut,
      "INSERT INTO tenants (id, slug, display_name) VALUES ($1, $2, $3) ON CONFLICT (id) DO "

@@ -39,6 +39,7 @@ inline constexpr char kPruneMark[] = "prune_mark";
 // Change feed.
 inline constexpr char kReadSince[] = "read_since";
 inline constexpr char kScopesDuring[] = "scopes_during";
+inline constexpr char kNewHistory[] = "new_history";
 inline constexpr char kSeqRead[] = "seq_read";
 // Directory.
 inline constexpr char kTenantPut[] = "tenant_put";

@@ -230,6 +230,30 @@ absl::StatusOr<int64_t> PostgresStore::LatestSeq(const std::string& tenant_id) {
   return value;
 }
 
+absl::StatusOr<FeedState> PostgresStore::GetFeedState(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  FeedState feed;
+  absl::Status status = Run("reading the feed state", [&](pqxx::transaction_base& tx) {
+    pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
+    feed = FeedState();
+    if (r.empty()) return absl::OkStatus();
+    feed.latest_seq = r[0][0].as<int64_t>();
+    feed.pruned_through = r[0][1].as<int64_t>();
+    feed.history_id = r[0][2].as<std::string>();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return feed;
+}
+
+absl::Status PostgresStore::StartNewHistory(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  return Run("starting a new change history", [&](pqxx::transaction_base& tx) {
+    tx.exec_prepared(pg_sql::kNewHistory, tenant_id);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<int64_t> PostgresStore::PrunedThrough(const std::string& tenant_id) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   int64_t value = 0;

@@ -73,6 +73,8 @@ class PostgresStore final : public Store {
                                                           int64_t to) override;
   absl::StatusOr<int64_t> LatestSeq(const std::string& tenant_id) override;
   absl::StatusOr<int64_t> PrunedThrough(const std::string& tenant_id) override;
+  absl::StatusOr<FeedState> GetFeedState(const std::string& tenant_id) override;
+  absl::Status StartNewHistory(const std::string& tenant_id) override;
   absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(const std::string& tenant_id,
                                                            IndexKind kind, v1::EntityType type,
                                                            const std::vector<KeyRange>& ranges,

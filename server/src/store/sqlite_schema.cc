@@ -158,6 +158,12 @@ CREATE TABLE record_index (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX record_index_by_record ON record_index (tenant_id, entity_type, record_id, kind);
 )sql"},
+    {4, "change history identity", R"sql(
+-- Names the tenant's change history: a store restored from a backup gets a
+-- new one, so cursors handed out before the restore are recognised.
+ALTER TABLE tenant_seq ADD COLUMN history_id TEXT NOT NULL DEFAULT '';
+UPDATE tenant_seq SET history_id = lower(hex(randomblob(8)));
+)sql"},
 };
 
 }  // namespace

@@ -92,7 +92,8 @@ absl::Status SqliteStore::RunWrite(
     if (absl::IsUnavailable(status)) continue;
     if (!status.ok()) return status;
     bool retryable = false;
-    auto seq_row = (*db)->Prepare("INSERT OR IGNORE INTO tenant_seq (tenant_id) VALUES (?1)");
+    auto seq_row = (*db)->Prepare("INSERT OR IGNORE INTO tenant_seq (tenant_id, history_id) "
+                                  "VALUES (?1, lower(hex(randomblob(8))))");
     if (!seq_row.ok()) {
       status = seq_row.status();
     } else {
@@ -234,6 +235,36 @@ absl::StatusOr<int64_t> SqliteStore::LatestSeq(const std::string& tenant_id) {
   auto db = Acquire();
   if (!db.ok()) return db.status();
   return ReadSeqColumn(**db, "SELECT latest_seq FROM tenant_seq WHERE tenant_id = ?1", tenant_id);
+}
+
+absl::StatusOr<FeedState> SqliteStore::GetFeedState(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  auto db = Acquire();
+  if (!db.ok()) return db.status();
+  auto stmt = (*db)->Prepare(
+      "SELECT latest_seq, pruned_through, history_id FROM tenant_seq WHERE tenant_id = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, tenant_id);
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  FeedState feed;
+  if (*row) {
+    feed.latest_seq = stmt->ColumnInt(0);
+    feed.pruned_through = stmt->ColumnInt(1);
+    feed.history_id = stmt->ColumnText(2);
+  }
+  return feed;
+}
+
+absl::Status SqliteStore::StartNewHistory(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  auto db = Acquire();
+  if (!db.ok()) return db.status();
+  auto stmt = (*db)->Prepare(
+      "UPDATE tenant_seq SET history_id = lower(hex(randomblob(8))) WHERE tenant_id = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, tenant_id);
+  return stmt->Run();
 }
 
 absl::StatusOr<int64_t> SqliteStore::PrunedThrough(const std::string& tenant_id) {

@@ -65,6 +65,8 @@ class SqliteStore final : public Store {
                                                            int limit) override;
   absl::StatusOr<int64_t> LatestSeq(const std::string& tenant_id) override;
   absl::StatusOr<int64_t> PrunedThrough(const std::string& tenant_id) override;
+  absl::StatusOr<FeedState> GetFeedState(const std::string& tenant_id) override;
+  absl::Status StartNewHistory(const std::string& tenant_id) override;
   absl::StatusOr<int64_t> Prune(const std::string& tenant_id, int64_t horizon) override;
 
   absl::Status PutTenant(const TenantRow& tenant) override;

@@ -41,6 +41,15 @@ namespace crmsync::server {
 
 namespace v1 = ::crmsync::v1;
 
+// Where a tenant's change feed stands.
+struct FeedState {
+  int64_t latest_seq = 0;
+  int64_t pruned_through = 0;
+  // Names this history of the feed: random, replaced by StartNewHistory
+  // (after a restore from a backup). Empty for a tenant that never wrote.
+  std::string history_id;
+};
+
 // One row of the change feed.
 struct RecordRow {
   v1::RecordState state;
@@ -260,6 +269,12 @@ class Store {
       const std::vector<KeyRange>& ranges, int limit) = 0;
   // Latest committed change sequence (0 for an empty tenant).
   virtual absl::StatusOr<int64_t> LatestSeq(const std::string& tenant_id) = 0;
+  // LatestSeq, PrunedThrough and the history id in one read.
+  virtual absl::StatusOr<FeedState> GetFeedState(const std::string& tenant_id) = 0;
+  // Gives the tenant's change history a new random id (after the store was
+  // restored from a backup: cursors of the old history are then refused).
+  // No-op for a tenant that never wrote.
+  virtual absl::Status StartNewHistory(const std::string& tenant_id) = 0;
   // Highest version whose tombstones/scope history were pruned (0 = none).
   virtual absl::StatusOr<int64_t> PrunedThrough(const std::string& tenant_id) = 0;
   // Deletes tombstones and scope history with version <= horizon and records
