@@ -1,5 +1,6 @@
 // Database::SyncAccess: adopting push results and pulled changes.
 #include "database_sync.h"
+#include "recovery.h"
 
 #include <map>
 
@@ -161,7 +162,7 @@ absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::ApplyPullPage(
   return events;
 }
 
-absl::Status Database::SyncAccess::BeginReset() {
+absl::Status Database::SyncAccess::BeginReset(bool recover) {
   std::lock_guard<std::mutex> lock(db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   SqliteDb* db = db_->db_.get();
@@ -172,6 +173,18 @@ absl::Status Database::SyncAccess::BeginReset() {
           "SELECT entity_type, id FROM records WHERE server_state IS NOT NULL");
       !s.ok()) {
     return s;
+  }
+  if (recover) {
+    // The replica of the old history, compared with the new one once the
+    // bootstrap completes. A recovery already pending keeps its copy (this
+    // replica may be half rebuilt from the new history).
+    if (absl::Status s = db->Exec(
+            "INSERT INTO recovery(entity_type, id, state) "
+            "SELECT entity_type, id, server_state FROM records "
+            "WHERE server_state IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recovery)");
+        !s.ok()) {
+      return s;
+    }
   }
   if (auto s = internal::SetState(db, internal::kKeyCursor, ""); !s.ok()) return s;
   if (auto s = internal::SetState(db, internal::kKeyResetting, "1"); !s.ok()) return s;
@@ -198,6 +211,7 @@ absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::FinishReset() {
     stale.push_back(std::move(ref));
   }
   if (!st->status().ok()) return st->status();
+  if (absl::Status s = RecoverLocked(stale, &events); !s.ok()) return s;
   for (const auto& ref : stale) {
     // Gone from the server's view: drop the replica; pending edits remain
     // queued and the server's answer decides them.
@@ -209,6 +223,62 @@ absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::FinishReset() {
   if (auto s = internal::SetState(db, internal::kKeyResetting, "0"); !s.ok()) return s;
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
   return events;
+}
+
+absl::Status Database::SyncAccess::RecoverLocked(const std::vector<v1::RecordRef>& stale,
+                                                 std::vector<ChangeEvent>* events) {
+  SqliteDb* db = db_->db_.get();
+  auto kept = db->Prepare("SELECT state FROM recovery");
+  if (!kept.ok()) return kept.status();
+  std::vector<v1::RecordState> held;
+  while (kept->Step()) {
+    if (!held.emplace_back().ParseFromString(kept->Blob(0))) {
+      return absl::DataLossError("corrupt recovery record");
+    }
+  }
+  if (!kept->status().ok()) return kept->status();
+  auto is_stale = [&](const v1::RecordRef& ref) {
+    for (const auto& s : stale) {
+      if (s.entity_type() == ref.entity_type() && s.id() == ref.id()) return true;
+    }
+    return false;
+  };
+  for (const v1::RecordState& h : held) {
+    auto row = internal::LoadRow(db, h.ref());
+    if (!row.ok()) return row.status();
+    // Records the bootstrap did not return are gone from the server (or from
+    // the device's scope): they still hold the old copy until dropped below.
+    std::optional<v1::RecordState> server;
+    if (*row && !is_stale(h.ref())) server = (*row)->server;
+    std::vector<internal::RecoveryEdit> edits = internal::RecoveryEdits(h, server);
+    if (edits.empty()) continue;
+    if (edits.front().create) {
+      // One create carries the record as the device saw it, its unsent
+      // edits included; those edits (based on a version of the old
+      // history, unknown to the server) are folded into it.
+      if (*row && (*row)->local) edits.front().edit.values = (*row)->local->data();
+      auto drop = db->Prepare("DELETE FROM outbox WHERE entity_type=?1 AND record_id=?2");
+      if (!drop.ok()) return drop.status();
+      drop->Bind(1, static_cast<int64_t>(h.ref().entity_type())).Bind(2, h.ref().id());
+      if (absl::Status s = drop->Run(); !s.ok()) return s;
+      if (absl::Status s = internal::WriteRow(db, h.ref(), {}); !s.ok()) return s;
+      if (absl::Status s = ForgetStale(db, h.ref()); !s.ok()) return s;
+    }
+    for (const internal::RecoveryEdit& r : edits) {
+      auto written = db_->WriteInTx(r.edit, r.create, /*recovered=*/true);
+      if (!written.ok()) {
+        // A value this device may not write (validation, a record gone
+        // locally): nothing to re-send for it.
+        if (absl::IsInvalidArgument(written.status()) || absl::IsNotFound(written.status()) ||
+            absl::IsAlreadyExists(written.status())) {
+          continue;
+        }
+        return written.status();
+      }
+      events->push_back(MakeChange(h.ref(), *written));
+    }
+  }
+  return db->Exec("DELETE FROM recovery");
 }
 
 absl::Status Database::SyncAccess::ObserveServerHlc(const v1::HlcTimestamp& server) {

@@ -33,10 +33,18 @@ class Database::SyncAccess {
 
   // Starts a re-bootstrap: cursor cleared, every replica record marked
   // stale (kept visible until the bootstrap completes), the outbox kept.
-  absl::Status BeginReset();
+  // With `recover` (the server's history changed), the replica is also
+  // kept aside, unless a recovery is already pending.
+  absl::Status BeginReset(bool recover = false);
   // After a pull caught up: if a re-bootstrap was running, drops the records
-  // it did not see again. Returns the removals.
+  // it did not see again and, after a history change, queues (as outbox
+  // entries marked `recovered`) what the kept replica held that the server
+  // lacks (see recovery.h). Returns the removals and recovered records.
   absl::StatusOr<std::vector<ChangeEvent>> FinishReset();
+  // FinishReset's recovery step (lock and transaction held by the caller):
+  // `stale` are the records the bootstrap did not return.
+  absl::Status RecoverLocked(const std::vector<v1::RecordRef>& stale,
+                             std::vector<ChangeEvent>* events);
 
   // The checksum of the replica (server states only), computed like the
   // server's GetChecksum.

@@ -93,9 +93,18 @@ absl::StatusOr<v1::RecordState> Database::Apply(const LocalEdit& edit) {
 
 absl::StatusOr<v1::RecordState> Database::WriteLocked(LocalEdit edit, bool is_create) {
   if (absl::Status s = Ready(); !s.ok()) return s;
-  internal::SqliteDb* db = db_.get();
-  internal::Transaction tx(db);
+  internal::Transaction tx(db_.get());
   if (!tx.status().ok()) return tx.status();
+  auto next = WriteInTx(edit, is_create, /*recovered=*/false);
+  if (!next.ok()) return next.status();
+  if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  if (write_listener_) write_listener_();
+  return next;
+}
+
+absl::StatusOr<v1::RecordState> Database::WriteInTx(const LocalEdit& edit, bool is_create,
+                                                    bool recovered) {
+  internal::SqliteDb* db = db_.get();
   auto row = internal::LoadRow(db, edit.ref);
   if (!row.ok()) return row.status();
   std::optional<v1::RecordState> server, local;
@@ -117,6 +126,7 @@ absl::StatusOr<v1::RecordState> Database::WriteLocked(LocalEdit edit, bool is_cr
   *m.mutable_record() = edit.ref;
   m.set_operation(edit.operation);
   m.set_conflict_id(edit.conflict_id);
+  m.set_recovered(recovered);
   if (edit.operation != v1::OPERATION_DELETE) {
     pb::FieldMask mask = edit.mask;
     // No mask: every field that differs from the local view; for a
@@ -171,8 +181,6 @@ absl::StatusOr<v1::RecordState> Database::WriteLocked(LocalEdit edit, bool is_cr
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = tx.Commit(); !s.ok()) return s;
-  if (write_listener_) write_listener_();
   return next;
 }
 

@@ -18,6 +18,8 @@ const char* DirectiveName(Directive d) {
       return "wipe";
     case Directive::kUpgradeRequired:
       return "upgrade-required";
+    case Directive::kHistoryChanged:
+      return "history-changed";
   }
   return "";
 }
@@ -26,6 +28,7 @@ Directive ParseDirective(const std::string& value) {
   if (value == "reset-required") return Directive::kResetRequired;
   if (value == "wipe") return Directive::kWipe;
   if (value == "upgrade-required") return Directive::kUpgradeRequired;
+  if (value == "history-changed") return Directive::kHistoryChanged;
   return Directive::kNone;
 }
 

@@ -16,9 +16,15 @@ CallStatus PullUntilCaughtUp(CycleContext* ctx) {
     request.set_page_size(tuning::kPullPageSize);
     v1::PullResponse page;
     CallStatus call = ctx->transport->Pull(request, &page);
-    if (call.directive == Directive::kResetRequired && ctx->resets < tuning::kMaxResetsPerCycle) {
+    const bool history_changed = call.directive == Directive::kHistoryChanged;
+    if ((call.directive == Directive::kResetRequired || history_changed) &&
+        ctx->resets < tuning::kMaxResetsPerCycle) {
       ++ctx->resets;
-      if (absl::Status s = ctx->db->BeginReset(); !s.ok()) return FromStatus(s);
+      // After a restore, the replica as it is now is what the server may
+      // have lost: it is kept aside until the bootstrap completes.
+      if (absl::Status s = ctx->db->BeginReset(/*recover=*/history_changed); !s.ok()) {
+        return FromStatus(s);
+      }
       continue;
     }
     if (!call.ok()) return call;

@@ -35,6 +35,9 @@ absl::Status CreateTables(SqliteDb* db) {
       record_id TEXT NOT NULL,
       mutation BLOB NOT NULL);
     CREATE INDEX IF NOT EXISTS outbox_record ON outbox(entity_type, record_id);
+    CREATE TABLE IF NOT EXISTS recovery(
+      entity_type INTEGER NOT NULL, id TEXT NOT NULL, state BLOB NOT NULL,
+      PRIMARY KEY(entity_type, id));
     CREATE TABLE IF NOT EXISTS reset_stale(
       entity_type INTEGER NOT NULL,
       id TEXT NOT NULL,

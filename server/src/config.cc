@@ -94,6 +94,11 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->check(CLI::Range(0, 600))
       ->capture_default_str();
 
+  app.add_flag("--new-history", config->new_history,
+               "After restoring the store from a backup: give every tenant's change history a "
+               "new id, so that devices re-bootstrap and re-send what the backup lacks; then "
+               "exit without serving (see docs/operations.md, \"Restore\")");
+
   app.add_flag("--dev-identity", config->dev_identity,
                "Trust the caller identity in x-crmsync-dev-tenant/-user/-device metadata. "
                "Development only; refused unless --listen is a loopback address")
@@ -204,6 +209,8 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
   if (!ParseStoreSpec(config->store, &config->store_spec, &error)) {
     return {true, 2, "crm-syncd: " + error + "\n"};
   }
+  // --new-history only opens the store: no listener, so no TLS to check.
+  if (config->new_history) return {};
   bool have_tls = !config->tls_cert.empty() || !config->tls_key.empty();
   if (config->dev_insecure) {
     if (have_tls) {

@@ -30,6 +30,9 @@ struct ServerConfig {
   // Seed a demo tenant ("demo") with users, stores and sample records at
   // start-up if it does not exist.
   bool demo_tenant = false;
+  // Give every tenant's change history a new id, then exit without serving
+  // (step of the restore procedure, docs/operations.md).
+  bool new_history = false;
   // TLS material (PEM files). Required unless dev_insecure.
   std::string tls_cert;
   std::string tls_key;

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "app.h"
 #include "logging.h"
+#include "store/store.h"
 #include "version.h"
 
 namespace {
@@ -30,6 +31,35 @@ void LogConfig(const ServerConfig& c) {
   }
 }
 
+// --new-history: every tenant's change history gets a new id; devices whose
+// cursors name the old one re-bootstrap and re-send what the store lacks.
+int StartNewHistories(const ServerConfig& c) {
+  auto store = crmsync::server::OpenStore(c.store);
+  if (!store.ok()) {
+    spdlog::error("cannot open the store: {}", std::string(store.status().message()));
+    return 1;
+  }
+  if (auto s = (*store)->Migrate(); !s.ok()) {
+    spdlog::error("cannot migrate the store: {}", std::string(s.message()));
+    return 1;
+  }
+  auto tenants = (*store)->ListTenants();
+  if (!tenants.ok()) {
+    spdlog::error("cannot list tenants: {}", std::string(tenants.status().message()));
+    return 1;
+  }
+  for (const auto& t : *tenants) {
+    if (auto s = (*store)->StartNewHistory(t.id); !s.ok()) {
+      spdlog::error("tenant {}: {}", t.slug, std::string(s.message()));
+      return 1;
+    }
+    spdlog::info("tenant {}: new change history {}", t.slug,
+                 (*store)->GetFeedState(t.id).value_or(crmsync::server::FeedState()).history_id);
+  }
+  spdlog::info("{} tenant(s) now have a new change history; start the servers", tenants->size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -40,6 +70,7 @@ int main(int argc, char** argv) {
     return parsed.exit_code;
   }
   crmsync::server::SetUpLogging(config.log_level, config.log_format);
+  if (config.new_history) return StartNewHistories(config);
   LogConfig(config);
 
   // Block the shutdown signals in every thread; one thread waits for them.

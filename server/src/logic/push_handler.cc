@@ -6,6 +6,9 @@
 #include <vector>
 
 #include <google/protobuf/util/message_differencer.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_join.h"
 
 #include <algorithm>
 #include <chrono>
@@ -66,6 +69,10 @@ class BatchApplier {
   // Policies of the conflicts recorded so far in this batch.
   const std::vector<v1::ConflictPolicy>& conflict_policies() const { return conflict_policies_; }
 
+  // Audit entries for the mutations of this batch that a device re-sent
+  // after a history change (Mutation.recovered), applied for the first time.
+  const std::vector<AuditRow>& recovered() const { return recovered_; }
+
   // The result for `m`, applying it unless it was applied before.
   absl::StatusOr<v1::MutationResult> Apply(const v1::Mutation& m) {
     const std::string hash = Sha256Hex(DeterministicBytes(m));
@@ -100,12 +107,29 @@ class BatchApplier {
     }
     auto result = ApplyNew(m);
     if (!result.ok()) return result.status();
+    if (m.recovered()) NoteRecovered(m, *result);
     AppliedMutation record{who_.device_id, m.client_seq(), hash, *result};
     if (auto s = tx_->PutApplied(record); !s.ok()) return s;
     return result;
   }
 
  private:
+  void NoteRecovered(const v1::Mutation& m, const v1::MutationResult& r) {
+    AuditRow& row = recovered_.emplace_back();
+    row.tenant_id = who_.tenant_id;
+    row.at_ms = now_ms_;
+    row.action = "history_resent";
+    row.actor_user_id = who_.user_id;
+    row.actor_device_id = who_.device_id;
+    row.target = v1::EntityType_Name(m.record().entity_type()) + ":" + m.record().id();
+    std::string outcome = v1::MutationOutcome_Name(r.outcome());
+    row.detail = v1::Operation_Name(m.operation()) + " " +
+                 absl::StrJoin(m.update_mask().paths(), ",") + " -> " + outcome;
+    if (r.reject_reason() != v1::REJECT_REASON_UNSPECIFIED) {
+      row.detail += " (" + v1::RejectReason_Name(r.reject_reason()) + ")";
+    }
+  }
+
   absl::StatusOr<v1::MutationResult> ApplyNew(const v1::Mutation& m) {
     if (sync::Status invalid = sync::ValidateMutation(m); !invalid.ok()) {
       return Rejected(m, v1::REJECT_REASON_VALIDATION, invalid.message());
@@ -398,6 +422,7 @@ class BatchApplier {
   bool denied_ = false;
   bool granted_by_grace_ = false;
   std::vector<v1::ConflictPolicy> conflict_policies_;
+  std::vector<AuditRow> recovered_;
   v1::RejectReason denied_reason_ = v1::REJECT_REASON_UNSPECIFIED;
   std::string denied_message_;
 };
@@ -470,6 +495,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
   int64_t last_seq = 0;
   std::vector<v1::MutationResult> results;
   std::vector<v1::ConflictPolicy> conflict_policies;
+  std::vector<AuditRow> recovered;
   const auto started = std::chrono::steady_clock::now();
   absl::Status status = store_->Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
     results.clear();  // the transaction may be re-run after a retryable failure
@@ -500,6 +526,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
       results.push_back(std::move(*r));
     }
     conflict_policies = applier.conflict_policies();
+    recovered = applier.recovered();
     last_seq = std::max(last_seq, applier.side_seq());
     return absl::OkStatus();
   });
@@ -510,6 +537,15 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
   }
   if (!status.ok()) return status;
   if (metrics_) RecordMetrics(results, conflict_policies);
+  // What devices re-sent after a restore, for operators (crmctl audit
+  // --action history_resent). The push is committed: a failure to record
+  // it is logged, not returned (a retry would find the mutations applied).
+  for (const AuditRow& row : recovered) {
+    if (auto id = store_->AppendAudit(row); !id.ok()) {
+      spdlog::warn("cannot record re-sent mutation {} of {}: {}", row.target, row.actor_device_id,
+                   std::string(id.status().message()));
+    }
+  }
   // Last contact, for device lists and retention (position unchanged).
   if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, now_ms, -1); !s.ok()) return s;
   for (auto& r : results) *response->add_results() = std::move(r);

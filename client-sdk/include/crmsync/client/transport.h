@@ -33,6 +33,10 @@ enum class Directive {
   kWipe,
   // The protocol version is not served: the app must be upgraded.
   kUpgradeRequired,
+  // The cursor belongs to a change history the server no longer has (it
+  // was restored from a backup): re-bootstrap, keep unsent local changes,
+  // and re-send what the replica held that the server lacks.
+  kHistoryChanged,
 };
 
 const char* DirectiveName(Directive d);

@@ -1,0 +1,122 @@
+#include "recovery.h"
+
+#include <string>
+
+#include "crmsync/sync/hlc.h"
+#include "crmsync/sync/policy_table.h"
+#include "crmsync/sync/record_model.h"
+
+namespace crmsync::client::internal {
+namespace {
+
+namespace pb = ::google::protobuf;
+
+bool Recoverable(v1::EntityType type) {
+  switch (type) {
+    case v1::ENTITY_TYPE_ACCOUNT:
+    case v1::ENTITY_TYPE_CONTACT:
+    case v1::ENTITY_TYPE_LEAD:
+    case v1::ENTITY_TYPE_OPPORTUNITY:
+    case v1::ENTITY_TYPE_ACTIVITY:
+    case v1::ENTITY_TYPE_CALENDAR_EVENT:
+    case v1::ENTITY_TYPE_LOYALTY_ACCOUNT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// `a` and `b` name the same field, or one is inside the other.
+bool Related(const std::string& a, const std::string& b) {
+  auto under = [](const std::string& x, const std::string& y) {
+    return x.size() > y.size() && x.compare(0, y.size(), y) == 0 && x[y.size()] == '.';
+  };
+  return a == b || under(a, b) || under(b, a);
+}
+
+// Whether the device knew of a write to `path` later than any the server
+// has: the newest field state of `held` related to `path` is later than
+// the server's state of that field (or the server has none).
+bool HeldIsNewer(const v1::RecordState& held, const v1::RecordState& server,
+                 const std::string& path) {
+  for (const auto& [key, state] : held.fields()) {
+    if (!Related(key, path)) continue;
+    auto theirs = server.fields().find(key);
+    if (theirs == server.fields().end() || sync::CompareHlc(state.hlc(), theirs->second.hlc()) > 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The value of a top-level integer field (a counter), 0 when absent.
+int64_t IntegerField(const v1::Record& record, const std::string& name) {
+  const pb::Message* e = sync::EntityOf(record);
+  if (e == nullptr) return 0;
+  const pb::FieldDescriptor* f = e->GetDescriptor()->FindFieldByName(name);
+  if (f == nullptr || f->is_repeated()) return 0;
+  switch (f->cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_INT64:
+      return e->GetReflection()->GetInt64(*e, f);
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+      return e->GetReflection()->GetInt32(*e, f);
+    default:
+      return 0;
+  }
+}
+
+void SetIntegerField(v1::Record* record, v1::EntityType type, const std::string& name,
+                     int64_t value) {
+  pb::Message* e = sync::MutableEntity(record, type);
+  const pb::FieldDescriptor* f = e->GetDescriptor()->FindFieldByName(name);
+  if (f == nullptr) return;
+  if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT64) {
+    e->GetReflection()->SetInt64(e, f, value);
+  } else if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT32) {
+    e->GetReflection()->SetInt32(e, f, static_cast<int32_t>(value));
+  }
+}
+
+}  // namespace
+
+std::vector<RecoveryEdit> RecoveryEdits(const v1::RecordState& held,
+                                        const std::optional<v1::RecordState>& server) {
+  std::vector<RecoveryEdit> out;
+  const v1::EntityType type = held.ref().entity_type();
+  if (held.deleted() || !Recoverable(type)) return out;
+  if (!server) {
+    // Accounts of the loyalty scheme are the server's to create.
+    if (type == v1::ENTITY_TYPE_LOYALTY_ACCOUNT) return out;
+    RecoveryEdit& create = out.emplace_back();
+    create.create = true;
+    create.edit.ref = held.ref();
+    create.edit.values = held.data();
+    return out;
+  }
+  if (server->deleted()) return out;
+  const sync::PolicyTable& policies = sync::PolicyTable::DefaultInstance();
+  RecoveryEdit update;
+  update.edit.ref = held.ref();
+  update.edit.values = held.data();
+  const pb::FieldMask differing = sync::ComputeFieldMask(server->data(), held.data());
+  for (const std::string& path : differing.paths()) {
+    if (path == "id" || !HeldIsNewer(held, *server, path)) continue;
+    if (policies.Lookup(type, path) == v1::CONFLICT_POLICY_COUNTER) {
+      // Increments commute: add what the server is missing.
+      const int64_t delta = IntegerField(held.data(), path) - IntegerField(server->data(), path);
+      if (delta == 0) continue;
+      RecoveryEdit& increment = out.emplace_back();
+      increment.edit.ref = held.ref();
+      increment.edit.operation = v1::OPERATION_INCREMENT;
+      increment.edit.mask.add_paths(path);
+      increment.edit.values = held.data();
+      SetIntegerField(&increment.edit.values, type, path, delta);
+      continue;
+    }
+    update.edit.mask.add_paths(path);
+  }
+  if (!update.edit.mask.paths().empty()) out.push_back(std::move(update));
+  return out;
+}
+
+}  // namespace crmsync::client::internal
