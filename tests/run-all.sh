@@ -3,9 +3,14 @@
 #   1. RelWithDebInfo build: unit, conformance (SQLite + a throwaway
 #      PostgreSQL cluster the tests start themselves), integration
 #   2. ASan+UBSan build: the same suites under the sanitizers
-#   3. clang libFuzzer build: each fuzz target for a bounded time
+#   3. clang libFuzzer build: each fuzz target replays its committed corpus,
+#      then runs a fixed number of mutated inputs with a fixed seed (the same
+#      inputs on every run of a commit; CRMSYNC_FUZZ_RUNS overrides each
+#      target's default). Long, time-boxed exploration is a separate command:
+#      tests/fuzz/run-fuzzers.sh build-fuzz --explore SECONDS
 # Usage: tests/run-all.sh [--no-asan] [--no-fuzz]
-# Exit status: 0 only if every stage passed.
+# Exit status: 0 only if every stage passed. Stage times are printed at the
+# end; fuzz output and reproducers go to build-fuzz/fuzz-artifacts/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,15 +21,23 @@ for arg in "$@"; do
   case "$arg" in
     --no-asan) RUN_ASAN=0 ;;
     --no-fuzz) RUN_FUZZ=0 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run-all: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 
 JOBS="${CRMSYNC_JOBS:-$(nproc)}"
-FUZZ_SECONDS="${CRMSYNC_FUZZ_SECONDS:-30}"
-stage() { printf '\n=== %s ===\n' "$*"; }
+FUZZ_RUNS="${CRMSYNC_FUZZ_RUNS:-0}"
 SECONDS=0
+stage_name=""
+stage_start=0
+timings=()
+stage() {
+  if [[ -n "$stage_name" ]]; then timings+=("$(printf '%5d s  %s' $((SECONDS - stage_start)) "$stage_name")"); fi
+  stage_name="$*"
+  stage_start=$SECONDS
+  printf '\n=== %s ===\n' "$*"
+}
 
 stage "dependencies"
 "$ROOT/deploy/install-deps.sh"
@@ -47,12 +60,13 @@ fi
 
 if ((RUN_FUZZ)); then
   if command -v clang++-14 >/dev/null; then
-    stage "fuzzers (${FUZZ_SECONDS}s each)"
+    stage "build (fuzz targets, clang)"
     cmake --preset fuzz >/dev/null
     # Only the fuzz targets: the rest of the tree is not built for libFuzzer.
     cmake --build build-fuzz -j "$JOBS" --target fuzz_merge fuzz_convergence fuzz_push_batch \
       fuzz_pull_apply fuzz_token
-    "$ROOT/tests/fuzz/run-fuzzers.sh" "$ROOT/build-fuzz" "$FUZZ_SECONDS"
+    stage "fuzzers (committed corpora, then fixed-seed runs)"
+    "$ROOT/tests/fuzz/run-fuzzers.sh" "$ROOT/build-fuzz" --runs "$FUZZ_RUNS"
   else
     echo "run-all: clang++-14 not found; install-deps.sh should have installed it" >&2
     exit 1
@@ -60,3 +74,4 @@ if ((RUN_FUZZ)); then
 fi
 
 stage "all stages passed in ${SECONDS}s"
+printf '%s\n' "${timings[@]}"

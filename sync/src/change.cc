@@ -18,6 +18,7 @@ v1::Change BuildChange(const v1::RecordState& state, int64_t since_version,
   change.set_seq(state.version());
   *change.mutable_record() = state.ref();
   change.set_version(state.version());
+  change.set_created_version(state.created_version());
   *change.mutable_scope() = state.scope();
   *change.mutable_hlc() = state.hlc();
   if (state.deleted()) {
@@ -106,7 +107,10 @@ Result<ReplicaAction> ApplyChange(v1::RecordState* replica, const v1::Change& ch
   }
   v1::RecordState next = *replica;
   *next.mutable_ref() = change.record();
-  if (empty) next.set_created_version(change.version());
+  if (empty || change.created_version() > 0) {
+    next.set_created_version(change.created_version() > 0 ? change.created_version()
+                                                          : change.version());
+  }
   next.set_version(change.version());
   *next.mutable_scope() = change.scope();
   *next.mutable_hlc() = change.hlc();

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <vector>
+
+#include "crmsync/sync/record_model.h"
 
 #include "google/protobuf/util/message_differencer.h"
 
@@ -155,11 +158,13 @@ void CopyPathValue(const pb::Message& from, const FieldPath& path,
   const FD* leaf = path.leaf();
   const pb::Message* src_parent = PathParent(from, path);
   const bool is_default = PathIsDefault(from, path);
-  // Find (or create) the destination parent.
+  // Find (or create) the destination parent, remembering the way down.
   pb::Message* dst = to;
+  std::vector<pb::Message*> ancestors;
   for (size_t i = 0; i + 1 < path.fields.size(); ++i) {
     const pb::Reflection* r = dst->GetReflection();
     if (is_default && !r->HasField(*dst, path.fields[i])) return;
+    ancestors.push_back(dst);
     dst = r->MutableMessage(dst, path.fields[i]);
   }
   const pb::Reflection* rd = dst->GetReflection();
@@ -167,6 +172,18 @@ void CopyPathValue(const pb::Message& from, const FieldPath& path,
     // Clearing a oneof member only clears the oneof if that member is set.
     if (leaf->is_repeated() || rd->HasField(*dst, leaf)) {
       rd->ClearField(dst, leaf);
+    }
+    // A message left holding nothing is unset, like one never written
+    // (PathIsDefault): clearing its last field clears it, up the path, so
+    // stored and replicated records keep one form (see StripEmptyMessages).
+    for (size_t i = ancestors.size(); i-- > 0;) {
+      pb::Message* parent = ancestors[i];
+      const FD* f = path.fields[i];
+      if (f->containing_oneof() != nullptr ||  // a set oneof member is a value
+          parent->GetReflection()->GetMessage(*parent, f).ByteSizeLong() != 0) {
+        break;
+      }
+      parent->GetReflection()->ClearField(parent, f);
     }
     return;
   }
@@ -214,9 +231,12 @@ void CopyPathValue(const pb::Message& from, const FieldPath& path,
     CRMSYNC_CASE(CPPTYPE_STRING, String)
     CRMSYNC_CASE(CPPTYPE_ENUM, EnumValue)
 #undef CRMSYNC_CASE
-    case FD::CPPTYPE_MESSAGE:
-      rd->MutableMessage(dst, leaf)->CopyFrom(rs->GetMessage(src, leaf));
+    case FD::CPPTYPE_MESSAGE: {
+      pb::Message* copy = rd->MutableMessage(dst, leaf);
+      copy->CopyFrom(rs->GetMessage(src, leaf));
+      StripEmptyMessages(copy);  // nested messages holding nothing are unset
       break;
+    }
   }
 }
 

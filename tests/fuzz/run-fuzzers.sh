@@ -1,33 +1,68 @@
 #!/usr/bin/env bash
-# Runs the crmsync fuzz targets for a bounded time on their committed corpora.
-#   tests/fuzz/run-fuzzers.sh BUILD_DIR SECONDS [TARGET...]
+# Runs the crmsync fuzz targets on their committed corpora.
+#
+#   tests/fuzz/run-fuzzers.sh BUILD_DIR --replay [TARGET...]
+#   tests/fuzz/run-fuzzers.sh BUILD_DIR --runs N [TARGET...]
+#   tests/fuzz/run-fuzzers.sh BUILD_DIR --explore SECONDS [TARGET...]
+#
 # BUILD_DIR is a build configured with -DCRMSYNC_BUILD_FUZZERS=ON (clang),
 # e.g. `cmake --preset fuzz` (build-fuzz). Without TARGETs every target runs.
-# Each target runs SECONDS seconds (-max_total_time) on a scratch copy of its
-# seed corpus (tests/fuzz/corpus/<dir>) and prints its coverage and totals;
-# exits non-zero if any target found a crash, leak, sanitizer report or
-# violated invariant (the reproducer and the full output are left in
-# BUILD_DIR/fuzz-artifacts/).
+#
+#   --replay     runs every committed input (tests/fuzz/corpus/<dir>) once.
+#   --runs N     replays the committed inputs, then runs N more mutated inputs
+#                with a fixed seed (-seed=1): the same inputs on every run of
+#                the same commit. N 0 = each target's default (below). This
+#                is what the test command (tests/run-all.sh) runs.
+#   --explore S  explores for S seconds per target from the committed corpus,
+#                with a random seed; what it learns is kept in
+#                BUILD_DIR/fuzz-corpus/<target> (reused by the next
+#                exploration). Not part of the test command: a finding is a
+#                bug to fix, and its input goes into the committed corpus.
+#
+# Exits non-zero if any target found a crash, leak, sanitizer report or
+# violated invariant; the reproducer (BUILD_DIR/fuzz-artifacts/<target>-*)
+# and the full output (BUILD_DIR/fuzz-artifacts/<target>.log) are kept.
+# Replay a reproducer with: BUILD_DIR/tests/fuzz/<target> FILE
 set -euo pipefail
 
-if [[ $# -lt 2 ]]; then
-  echo "usage: $0 BUILD_DIR SECONDS [TARGET...]" >&2
+usage() {
+  sed -n '2,6p' "$0" >&2
   exit 2
-fi
+}
+[[ $# -ge 2 ]] || usage
 build_dir=$1
-seconds=$2
+mode=$2
 shift 2
+value=0
+case "$mode" in
+  --replay) ;;
+  --runs|--explore)
+    [[ $# -ge 1 && "$1" =~ ^[0-9]+$ ]] || usage
+    value=$1
+    shift
+    ;;
+  *) usage ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 artifacts="$build_dir/fuzz-artifacts"
 mkdir -p "$artifacts"
 
-# Every target and its corpus directory under tests/fuzz/corpus/.
+# Every target, its corpus directory under tests/fuzz/corpus/, and its
+# default number of mutated runs for --runs 0 (about 10-20 s each on one core
+# of a 2-core machine).
 declare -A corpus=(
   [fuzz_merge]=merge
   [fuzz_convergence]=convergence
   [fuzz_push_batch]=push_batch
   [fuzz_pull_apply]=pull_apply
   [fuzz_token]=token
+)
+declare -A default_runs=(
+  [fuzz_merge]=20000
+  [fuzz_convergence]=1500
+  [fuzz_push_batch]=1500
+  [fuzz_pull_apply]=800
+  [fuzz_token]=20000
 )
 all_targets=(fuzz_merge fuzz_convergence fuzz_push_batch fuzz_pull_apply fuzz_token)
 targets=("$@")
@@ -46,19 +81,42 @@ for target in "${targets[@]}"; do
     echo "missing $bin (configure with -DCRMSYNC_BUILD_FUZZERS=ON and build $target)" >&2
     exit 2
   fi
-  work=$(mktemp -d)
-  cp "$here/corpus/${corpus[$target]}"/* "$work/" 2>/dev/null || true
+  seeds="$here/corpus/${corpus[$target]}"
   log="$artifacts/$target.log"
-  echo "== $target for ${seconds}s (full output: $log)"
-  if "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
-       -artifact_prefix="$artifacts/$target-" "$work" >"$log" 2>&1; then
-    # Coverage (cov), features (ft) and corpus at start and end, and the totals.
-    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::' "$log" || true
+  common=(-timeout=20 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$target-")
+  work=""
+  case "$mode" in
+    --replay)
+      echo "== $target: replaying $(ls "$seeds" | wc -l) committed inputs (output: $log)"
+      cmd=("$bin" "${common[@]}" "$seeds"/*)
+      ;;
+    --runs)
+      runs=$value
+      ((runs > 0)) || runs=${default_runs[$target]}
+      # -runs counts the replayed inputs too.
+      inputs=$(ls "$seeds" | wc -l)
+      work=$(mktemp -d)
+      cp "$seeds"/* "$work/" 2>/dev/null || true
+      echo "== $target: $inputs committed inputs, then $runs runs with seed 1 (output: $log)"
+      cmd=("$bin" "${common[@]}" -seed=1 -runs=$((inputs + runs)) "$work")
+      ;;
+    --explore)
+      learned="$build_dir/fuzz-corpus/$target"
+      mkdir -p "$learned"
+      echo "== $target: exploring for ${value}s (corpus kept in $learned; output: $log)"
+      cmd=("$bin" "${common[@]}" -max_total_time="$value" "$learned" "$seeds")
+      ;;
+  esac
+  started=$SECONDS
+  if "${cmd[@]}" >"$log" 2>&1; then
+    # Coverage (cov), features (ft) and corpus at start and end, and totals.
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::number_of_executed_units' "$log" || true
+    echo "   passed in $((SECONDS - started)) s"
   else
     tail -n 40 "$log"
-    echo "!! $target failed; artifacts in $artifacts" >&2
+    echo "!! $target failed; reproducer and output in $artifacts" >&2
     status=1
   fi
-  rm -rf "$work"
+  [[ -z "$work" ]] || rm -rf "$work"
 done
 exit $status

@@ -117,6 +117,41 @@ TEST(ChangeTest, ReplicaFollowingDeltasMatchesServer) {
   EXPECT_EQ(CanonicalBytes(replica), CanonicalBytes(w.server.Get("L1")));
 }
 
+TEST(ChangeTest, MessageEmptiedByClearingItsLastFieldIsUnsetOnServerAndEveryReplica) {
+  World w;
+  v1::RecordState caught_up;
+  ASSERT_TRUE(ApplyChange(&caught_up, BuildChange(w.server.Get("L1"), 0, false)).ok());
+  const int64_t cursor = caught_up.version();
+  // The only field of the address is cleared by its nested path (as a
+  // device that edits address.city sends it).
+  v1::Mutation m = w.a.Edit([](v1::Record* r) { r->mutable_lead()->mutable_address()->set_city(""); },
+                            kT + 1);
+  m.mutable_update_mask()->clear_paths();
+  m.mutable_update_mask()->add_paths("address.city");
+  w.server.Push(m);
+  const v1::RecordState& server = w.server.Get("L1");
+  EXPECT_FALSE(server.data().lead().has_address()) << "an empty message is unset, not kept";
+  // Every path to a replica ends in the server's bytes and metadata: a delta,
+  // a full change to an older copy, and a bootstrap.
+  v1::RecordState delta = caught_up, full = caught_up, fresh;
+  ASSERT_TRUE(ApplyChange(&delta, BuildChange(server, cursor, false)).ok());
+  ASSERT_TRUE(ApplyChange(&full, BuildChange(server, cursor, true)).ok());
+  ASSERT_TRUE(ApplyChange(&fresh, BuildChange(server, 0, false)).ok());
+  for (const v1::RecordState* r : {&delta, &full, &fresh}) {
+    EXPECT_EQ(CanonicalBytes(*r), CanonicalBytes(server)) << r->ShortDebugString();
+    EXPECT_EQ(r->created_version(), server.created_version());
+  }
+}
+
+TEST(ChangeTest, ReplicaTakesTheServersCreatedVersion) {
+  World w;
+  w.server.Push(w.a.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("2"); }, kT + 1));
+  v1::RecordState fresh;
+  ASSERT_TRUE(ApplyChange(&fresh, BuildChange(w.server.Get("L1"), 0, false)).ok());
+  EXPECT_EQ(fresh.version(), 2);
+  EXPECT_EQ(fresh.created_version(), 1);
+}
+
 TEST(ChangeTest, NoticesAskToRemoveAndMismatchFails) {
   World w;
   v1::RecordState replica = w.server.Get("L1");

@@ -51,7 +51,11 @@ bool PathIsDefault(const google::protobuf::Message& m, const FieldPath& path);
 
 // Copies the value at `path` from `from` into `to` (same message type),
 // creating intermediate messages in `to` as needed; a default value clears
-// the field in `to` (and does not create intermediate messages).
+// the field in `to` (and does not create intermediate messages), and then
+// clears each message on the path that it left empty. Copied messages lose
+// their empty sub-messages (StripEmptyMessages): what this writes is in the
+// one form records are stored and replicated in, where an empty message is
+// unset.
 void CopyPathValue(const google::protobuf::Message& from, const FieldPath& path,
                    google::protobuf::Message* to);
 
