@@ -277,6 +277,74 @@ TEST_P(LoyaltyTest, PointsFromManyOfflineTerminalsSumExactlyAndNeverGoNegative) 
   EXPECT_GT(refused, 0) << "the seed should exercise the never-negative rule";
 }
 
+int64_t Balance(Store* store, const std::string& card) {
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_LOYALTY_ACCOUNT);
+  ref.set_id(card);
+  auto stored = store->GetRecord(kTenant, ref);
+  EXPECT_TRUE(stored.ok() && stored->has_value());
+  return stored.ok() && stored->has_value() ? (*stored)->data().loyalty_account().points_balance()
+                                            : -1;
+}
+
+TEST_P(LoyaltyTest, BonusPointsCouponCreditsTheCardExactlyOnceAndEveryTillSeesIt) {
+  Device admin("dev-admin", "admin");
+  v1::Record bonus = CouponRecord("c-bonus", 2, 0);
+  bonus.mutable_coupon()->set_bonus_points(50);
+  PushOk(Admin(), {admin.Create(bonus, kStartMs), admin.Create(Card("card-1", 100), kStartMs)});
+  std::string other_till;
+  PullAll(TerminalOn("dev-till"), &other_till);
+
+  Till a("dev-till", "store-1");
+  const v1::Mutation redeem = a.Redeem("r1", "c-bonus", "card-1", kParisLat, kParisLon, 10);
+  auto resp = PushOk(TerminalOn("dev-till"), {redeem});
+  ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.results(0).message();
+  EXPECT_EQ(Balance(store_.get(), "card-1"), 150);
+  // The reply was lost: the retry returns the same result, credits nothing.
+  auto retry = PushOk(TerminalOn("dev-till"), {redeem});
+  EXPECT_EQ(retry.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(Balance(store_.get(), "card-1"), 150);
+  // Another till holding the card receives the new balance.
+  bool seen = false;
+  for (const auto& c : PullAll(TerminalOn("dev-till"), &other_till)) {
+    if (c.record().id() == "card-1") {
+      seen = true;
+      EXPECT_EQ(c.values().loyalty_account().points_balance(), 150);
+    }
+  }
+  EXPECT_TRUE(seen);
+  // Rejected redemptions credit nothing: past the limit, without a card,
+  // with an unknown card.
+  auto second = PushOk(TerminalOn("dev-till"),
+                       {a.Redeem("r2", "c-bonus", "card-1", kParisLat, kParisLon, 10)});
+  ASSERT_EQ(second.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(Balance(store_.get(), "card-1"), 200);
+  auto refused = PushOk(TerminalOn("dev-till"),
+                        {a.Redeem("r3", "c-bonus", "card-1", kParisLat, kParisLon, 10)});
+  EXPECT_EQ(refused.results(0).reject_reason(), v1::REJECT_REASON_COUPON_EXHAUSTED);
+  EXPECT_EQ(Balance(store_.get(), "card-1"), 200);
+}
+
+TEST_P(LoyaltyTest, BonusPointsCouponNeedsAKnownCardAndUsesNoRedemptionWithout) {
+  Device admin("dev-admin", "admin");
+  v1::Record bonus = CouponRecord("c-bonus", 1, 0);
+  bonus.mutable_coupon()->set_bonus_points(50);
+  PushOk(Admin(), {admin.Create(bonus, kStartMs)});
+  Till a("dev-till", "store-1");
+  auto resp = PushOk(TerminalOn("dev-till"),
+                     {a.Redeem("r1", "c-bonus", "", kParisLat, kParisLon, 10),
+                      a.Redeem("r2", "c-bonus", "card-404", kParisLat, kParisLon, 10)});
+  EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_VALIDATION);
+  EXPECT_THAT(resp.results(0).message(), ::testing::HasSubstr("loyalty card"));
+  EXPECT_EQ(resp.results(1).reject_reason(), v1::REJECT_REASON_NOT_FOUND);
+  // Neither used the one-time coupon up: a redemption with a card works.
+  PushOk(Admin(), {admin.Create(Card("card-1", 0), kStartMs)});
+  auto ok = PushOk(TerminalOn("dev-till"),
+                   {a.Redeem("r3", "c-bonus", "card-1", kParisLat, kParisLon, 10)});
+  EXPECT_EQ(ok.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << ok.results(0).message();
+  EXPECT_EQ(Balance(store_.get(), "card-1"), 50);
+}
+
 TEST(GeoTest, DistancesMatchKnownValues) {
   v1::GeoPoint paris, lyon;
   paris.set_latitude(48.8566);

@@ -210,6 +210,19 @@ void SimWorld::CheckInvariants(SimReport* report) {
       ++stats_["points_changes_accepted"];
     }
   }
+  // ... plus the bonus points of every accepted redemption of a points coupon.
+  std::map<std::string, int64_t> bonus_of;
+  for (const auto& r : rows) {
+    if (r.state.data().has_coupon()) bonus_of[r.state.ref().id()] = r.state.data().coupon().bonus_points();
+  }
+  for (const auto& r : rows) {
+    const v1::Redemption& red = r.state.data().redemption();
+    if (r.state.data().has_redemption() && red.status() == v1::REDEMPTION_STATUS_ACCEPTED &&
+        bonus_of[red.coupon_id()] > 0) {
+      expected_points[red.loyalty_account_id()] += bonus_of[red.coupon_id()];
+      ++stats_["bonus_credits"];
+    }
+  }
   std::map<std::string, int64_t> accepted_redemptions;
   for (const auto& r : rows) {
     if (r.state.data().has_loyalty_account()) {

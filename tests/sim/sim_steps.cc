@@ -183,6 +183,7 @@ void SimWorld::TerminalAction(Device* d) {
     r->set_coupon_id(c.ref().id());
     r->set_store_id("store-1");
     r->set_device_id(d->id);
+    r->set_loyalty_account_id("card-" + std::to_string(Pick(2)));  // the customer's card
     r->set_status(v1::REDEMPTION_STATUS_PENDING);
     r->mutable_redeemed_at()->set_seconds(now_ms_ / 1000);
     r->mutable_position()->set_latitude(kStoreLat + (Pick(200) - 100) * 1e-5);

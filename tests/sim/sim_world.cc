@@ -418,7 +418,12 @@ void SimWorld::SeedData() {
     c->set_id("coupon-" + std::to_string(i));
     c->set_code("CODE" + std::to_string(i));
     c->set_active(true);
-    c->set_percent_off_bp(500);
+    // The unlimited coupon is worth points, credited to the customer's card.
+    if (i == 2) {
+      c->set_bonus_points(kBonusPoints);
+    } else {
+      c->set_percent_off_bp(500);
+    }
     c->mutable_valid_from()->set_seconds(now_ms_ / 1000 - 3600);
     c->mutable_valid_until()->set_seconds(now_ms_ / 1000 + 30 * 86400);
     c->mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(kStoreLat);

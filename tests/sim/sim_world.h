@@ -31,6 +31,9 @@ namespace crmsync::sim {
 
 namespace v1 = ::crmsync::v1;
 
+// Points the simulation's bonus coupon (coupon-2) credits on redemption.
+inline constexpr int64_t kBonusPoints = 10;
+
 struct SimOptions {
   uint64_t seed = 1;
   // Simulated steps before quiescence.

@@ -134,6 +134,25 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
                         std::to_string(*used) + " time(s)");
     }
   }
+  // A coupon worth points credits them to the customer's card: without a
+  // card (or with one the server does not know) there is nowhere to put
+  // them, so the till is told before the coupon is used up.
+  if (c.value_case() == v1::Coupon::kBonusPoints && c.bonus_points() > 0) {
+    if (r.loyalty_account_id().empty()) {
+      return Reject(std::move(d), v1::REJECT_REASON_VALIDATION,
+                    "coupon " + c.code() + " credits " + std::to_string(c.bonus_points()) +
+                        " points: scan the customer's loyalty card");
+    }
+    d.credit_account.set_entity_type(v1::ENTITY_TYPE_LOYALTY_ACCOUNT);
+    d.credit_account.set_id(r.loyalty_account_id());
+    auto account = tx->GetRecord(d.credit_account);
+    if (!account.ok()) return account.status();
+    if (!account->has_value() || (*account)->deleted()) {
+      return Reject(std::move(d), v1::REJECT_REASON_NOT_FOUND,
+                    "loyalty account " + r.loyalty_account_id() + " does not exist");
+    }
+    d.bonus_points = c.bonus_points();
+  }
   auto count = tx->AddToClaim(total_key, 1);
   if (!count.ok()) return count.status();
   if (!customer_key.empty()) {
@@ -146,6 +165,21 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
   out->set_status(v1::REDEMPTION_STATUS_ACCEPTED);
   out->clear_rejection_reason();
   return d;
+}
+
+v1::Mutation PointsCreditMutation(const v1::RecordRef& account, int64_t points, int64_t now_ms) {
+  v1::Mutation m;
+  *m.mutable_record() = account;
+  m.set_operation(v1::OPERATION_INCREMENT);
+  v1::LoyaltyAccount* a = m.mutable_values()->mutable_loyalty_account();
+  a->set_id(account.id());
+  a->set_points_balance(points);
+  m.mutable_update_mask()->add_paths("points_balance");
+  m.mutable_hlc()->set_wall_time_ms(now_ms);
+  m.mutable_hlc()->set_node_id("server");
+  m.mutable_provenance()->set_channel(v1::CHANNEL_SYSTEM);
+  m.mutable_provenance()->set_precision(v1::PRECISION_VERIFIED);
+  return m;
 }
 
 v1::Mutation CouponCountMutation(const v1::RecordState& coupon, int64_t new_count, int64_t now_ms) {

@@ -24,6 +24,10 @@ struct RedemptionDecision {
   // When accepted: the coupon record and its new accepted-redemption count.
   v1::RecordState coupon;
   int64_t new_count = 0;
+  // When accepted and the coupon is worth points: the customer's loyalty
+  // account, to be credited `bonus_points` in the same transaction.
+  v1::RecordRef credit_account;
+  int64_t bonus_points = 0;
 };
 
 // Decides an OPERATION_REDEEM mutation. `existing` is the stored redemption
@@ -33,6 +37,10 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
                                                        const v1::Mutation& m,
                                                        const v1::RecordState* existing,
                                                        int64_t now_ms);
+
+// A server mutation crediting `points` to a loyalty account (a counter
+// increment, so it commutes with the tills' own credits and debits).
+v1::Mutation PointsCreditMutation(const v1::RecordRef& account, int64_t points, int64_t now_ms);
 
 // A server mutation setting the coupon's redemption_count (and, once the
 // total limit is reached, deactivating it so it leaves terminals' scope).

@@ -262,6 +262,9 @@ class BatchApplier {
     }
     if (redemption && redemption->accepted && merged.changed) {
       if (auto s = BumpCouponCount(*redemption); !s.ok()) return s;
+      if (redemption->bonus_points > 0) {
+        if (auto s = CreditBonusPoints(*redemption); !s.ok()) return s;
+      }
     }
     // Conflicts are stored whether or not the record changed (a manual
     // conflict keeps the server value and changes nothing else).
@@ -319,11 +322,36 @@ class BatchApplier {
     auto seq = tx_->NextSeq();
     if (!seq.ok()) return seq.status();
     ctx.new_version = *seq;
+    side_seq_ = std::max(side_seq_, *seq);
     sync::MergeResult merged = sync::Merge(&d.coupon, m, ctx);
     if (merged.outcome == v1::MUTATION_OUTCOME_REJECTED) {
       return absl::InternalError("coupon count update rejected: " + merged.message);
     }
     return PutMerged(&d.coupon, &merged.new_state);
+  }
+
+  // Credits an accepted redemption's bonus points to the customer's account,
+  // as a server change in the redemption's transaction: a retried push
+  // returns the stored result and credits nothing again.
+  absl::Status CreditBonusPoints(const RedemptionDecision& d) {
+    auto account = tx_->GetRecord(d.credit_account);
+    if (!account.ok()) return account.status();
+    if (!account->has_value()) {
+      return absl::InternalError("loyalty account " + d.credit_account.id() + " vanished");
+    }
+    v1::Mutation m = PointsCreditMutation(d.credit_account, d.bonus_points, now_ms_);
+    sync::MergeContext ctx;
+    ctx.physical_ms = now_ms_;
+    ctx.policies = &policies_;
+    auto seq = tx_->NextSeq();
+    if (!seq.ok()) return seq.status();
+    ctx.new_version = *seq;
+    sync::MergeResult merged = sync::Merge(&**account, m, ctx);
+    if (!merged.changed) {
+      return absl::InternalError("bonus points credit not applied: " + merged.message);
+    }
+    side_seq_ = std::max(side_seq_, *seq);
+    return PutMerged(&**account, &merged.new_state);
   }
 
   // Writes a merged record over `current` (nullptr if new): completes its
