@@ -6,6 +6,7 @@
 #include "auth/audit_log.h"
 #include "handler_fixture.h"
 #include "logic/admin_handler.h"
+#include "version.h"
 
 namespace crmsync::server::testing {
 namespace {
@@ -348,6 +349,45 @@ TEST_P(AdminHandlerTest, CouponsFilteredByDistanceAndActivity) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_FALSE(resp.coupon().active());
   EXPECT_THAT(ids({}), UnorderedElementsAre("paris"));
+}
+
+TEST_P(AdminHandlerTest, DevicesShowTheirLastClientSeqProtocolAndSdkVersion) {
+  v1::PushRequest push;
+  push.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  push.mutable_client()->set_sdk_version("crmsync-client/9.8.7");
+  *push.add_mutations() = alice_.Create(LeadRecord("lead-1", "alice", "J", "1"), clock_.NowMs());
+  *push.add_mutations() = alice_.Create(LeadRecord("lead-2", "alice", "K", "2"), clock_.NowMs());
+  const int64_t highest = push.mutations(1).client_seq();
+  v1::PushResponse pushed;
+  ASSERT_TRUE(push_->Push(Rep("alice", "dev-alice"), push, &pushed).ok());
+  // A later pull (another SDK version) keeps the highest client_seq.
+  v1::PullRequest pull;
+  pull.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  pull.mutable_client()->set_sdk_version("crmsync-client/9.8.8");
+  v1::PullResponse pulled;
+  ASSERT_TRUE(pull_->Pull(Rep("alice", "dev-alice"), pull, &pulled).ok());
+
+  v1::GetDeviceRequest get;
+  get.set_device_id("dev-alice");
+  v1::GetDeviceResponse got;
+  ASSERT_TRUE(admin_->GetDevice(Admin(), get, &got).ok());
+  EXPECT_EQ(got.device().last_client_seq(), highest);
+  EXPECT_EQ(got.device().protocol_version(), kMaxProtocolVersion);
+  EXPECT_EQ(got.device().sdk_version(), "crmsync-client/9.8.8");
+  v1::ListDevicesResponse list;
+  ASSERT_TRUE(admin_->ListDevices(Admin(), {}, &list).ok());
+  bool found = false;
+  for (const auto& d : list.devices()) {
+    if (d.id() != "dev-alice") continue;
+    found = true;
+    EXPECT_EQ(d.last_client_seq(), highest);
+    EXPECT_EQ(d.sdk_version(), "crmsync-client/9.8.8");
+  }
+  EXPECT_TRUE(found);
+  // An SDK version that cannot be stored is refused before anything is.
+  push.mutable_client()->set_sdk_version(std::string(200, 'x'));
+  EXPECT_EQ(push_->Push(Rep("alice", "dev-alice"), push, &pushed).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // ---- erasure (docs/protocol.md, "Erasure") ----

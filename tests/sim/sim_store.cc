@@ -108,7 +108,7 @@ absl::Status SimStore::Write(const std::string& tenant_id,
   std::vector<Touch> touches;
   touches.swap(deferred_touches_);
   for (const Touch& t : touches) {
-    (void)inner_->TouchDevice(t.tenant_id, t.device_id, t.now_unix_ms, t.cursor_seq);
+    (void)inner_->TouchDevice(t.tenant_id, t.device_id, t.contact);
   }
   script_->WriteEnded(status.ok());
   if (status.ok()) {
@@ -128,14 +128,14 @@ absl::StatusOr<int64_t> SimStore::LatestSeq(const std::string& tenant_id) {
 }
 
 absl::Status SimStore::TouchDevice(const std::string& tenant_id, const std::string& device_id,
-                                   int64_t now_unix_ms, int64_t cursor_seq) {
-  if (!active_) return inner_->TouchDevice(tenant_id, device_id, now_unix_ms, cursor_seq);
+                                   const server::DeviceContact& contact) {
+  if (!active_) return inner_->TouchDevice(tenant_id, device_id, contact);
   if (auto injected = script_->WriteFault("TouchDevice")) return *injected;
   if (open_) {
-    deferred_touches_.push_back({tenant_id, device_id, now_unix_ms, cursor_seq});
+    deferred_touches_.push_back({tenant_id, device_id, contact});
     return absl::OkStatus();
   }
-  return inner_->TouchDevice(tenant_id, device_id, now_unix_ms, cursor_seq);
+  return inner_->TouchDevice(tenant_id, device_id, contact);
 }
 
 }  // namespace crmsync::sim

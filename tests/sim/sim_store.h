@@ -138,8 +138,9 @@ class SimStore final : public server::Store {
   // May fail (injected). While a write transaction is open (a request served
   // inside it), the update waits for that transaction to end, as it would
   // wait for the write lock.
+  using server::Store::TouchDevice;
   absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
-                           int64_t now_unix_ms, int64_t cursor_seq) override;
+                           const server::DeviceContact& contact) override;
 
   absl::Status PutRefreshToken(const server::RefreshTokenRow& token) override {
     return inner_->PutRefreshToken(token);
@@ -183,8 +184,7 @@ class SimStore final : public server::Store {
   struct Touch {
     std::string tenant_id;
     std::string device_id;
-    int64_t now_unix_ms;
-    int64_t cursor_seq;
+    server::DeviceContact contact;
   };
 
   server::Store* inner_;

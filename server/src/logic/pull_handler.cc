@@ -165,8 +165,12 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   if (!who.device_id.empty()) {
     // The position the device was handed: it holds (or is receiving) every
     // record up to it. Retention and the reassignment grace rule use it.
-    if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, clock_->NowMs(), position);
-        !s.ok()) {
+    DeviceContact contact;
+    contact.now_unix_ms = clock_->NowMs();
+    contact.cursor_seq = position;
+    contact.protocol_version = request.client().protocol_version();
+    contact.sdk_version = request.client().sdk_version();
+    if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, contact); !s.ok()) {
       return s;
     }
   }

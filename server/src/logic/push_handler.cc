@@ -20,6 +20,7 @@
 #include "erasure.h"
 #include "hashing.h"
 #include "loyalty.h"
+#include "store/store_codec.h"
 #include "value_validation.h"
 #include "scope.h"
 #include "version.h"
@@ -473,6 +474,14 @@ void PushHandler::RecordMetrics(const std::vector<v1::MutationResult>& results,
 }
 
 absl::Status CheckProtocolVersion(const v1::ClientInfo& client) {
+  // Stored on the device's row (Device.sdk_version): checked before anything
+  // is written, so a push never commits and then fails on it.
+  if (client.sdk_version().size() > 128) {
+    return absl::InvalidArgumentError("client.sdk_version is longer than 128 bytes");
+  }
+  if (auto s = store_codec::CheckText(client.sdk_version(), "client.sdk_version"); !s.ok()) {
+    return s;
+  }
   unsigned v = client.protocol_version();
   if (v < kMinProtocolVersion || v > kMaxProtocolVersion) {
     return WithDirective(
@@ -575,7 +584,12 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     }
   }
   // Last contact, for device lists and retention (position unchanged).
-  if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, now_ms, -1); !s.ok()) return s;
+  DeviceContact contact;
+  contact.now_unix_ms = now_ms;
+  contact.last_client_seq = request.mutations(n - 1).client_seq();  // the batch's highest
+  contact.protocol_version = request.client().protocol_version();
+  contact.sdk_version = request.client().sdk_version();
+  if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, contact); !s.ok()) return s;
   for (auto& r : results) *response->add_results() = std::move(r);
   response->mutable_server_hlc()->set_wall_time_ms(now_ms);
   if (last_seq > 0 && on_commit_) on_commit_(who.tenant_id, last_seq);

@@ -25,12 +25,16 @@ absl::StatusOr<UserRow> ReadUser(const pqxx::row& row, const std::string& tenant
   return user;
 }
 
-// Columns: cursor_seq, last_contact_ms, last_sync_ms, data.
+// Columns: cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq,
+// protocol_version, sdk_version.
 absl::StatusOr<DeviceRow> ReadDevice(const pqxx::row& row, const std::string& tenant_id) {
   DeviceRow out;
   out.tenant_id = tenant_id;
   if (auto s = codec::Decode(Bytes(row[3]), &out.device, "device"); !s.ok()) return s;
   out.device.set_cursor_seq(row[0].as<int64_t>());
+  out.device.set_last_client_seq(row[4].as<int64_t>());
+  if (row[5].as<int64_t>() > 0) out.device.set_protocol_version(row[5].as<uint32_t>());
+  if (!row[6].as<std::string>().empty()) out.device.set_sdk_version(row[6].as<std::string>());
   // The columns win over the blob when TouchDevice moved them.
   const int64_t contact_ms = row[1].as<int64_t>();
   if (codec::ToUnixMs(out.device.last_contact_at()) != contact_ms) {
@@ -212,12 +216,16 @@ absl::StatusOr<std::vector<DeviceRow>> PostgresStore::ListDevices(const std::str
 }
 
 absl::Status PostgresStore::TouchDevice(const std::string& tenant_id, const std::string& device_id,
-                                        int64_t now_unix_ms, int64_t cursor_seq) {
+                                        const DeviceContact& contact) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
+  if (auto s = codec::CheckText(contact.sdk_version, "client.sdk_version"); !s.ok()) return s;
   return Run("recording device contact", [&](pqxx::transaction_base& tx) {
-    pqxx::result r =
-        tx.exec_prepared(pg_sql::kDeviceTouch, tenant_id, device_id, now_unix_ms, cursor_seq);
+    pqxx::result r = tx.exec_prepared(pg_sql::kDeviceTouch, tenant_id, device_id,
+                                      contact.now_unix_ms, contact.cursor_seq,
+                                      contact.last_client_seq,
+                                      static_cast<int64_t>(contact.protocol_version),
+                                      contact.sdk_version);
     if (r.affected_rows() == 0) {
       return absl::NotFoundError("device " + device_id + " is not registered");
     }

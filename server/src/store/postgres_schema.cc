@@ -172,6 +172,11 @@ CREATE INDEX record_index_by_record ON record_index (tenant_id, entity_type, rec
 ALTER TABLE tenant_seq ADD COLUMN history_id text NOT NULL
   DEFAULT substr(md5(random()::text || clock_timestamp()::text), 1, 16);
 )sql"},
+    {5, "device bookkeeping (last client_seq, protocol and SDK versions)", R"sql(
+ALTER TABLE devices ADD COLUMN last_client_seq bigint NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN protocol_version bigint NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN sdk_version text NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

@@ -164,15 +164,20 @@ constexpr Statement kStatements[] = {
      "cursor_seq = excluded.cursor_seq, last_contact_ms = excluded.last_contact_ms, "
      "last_sync_ms = excluded.last_sync_ms, data = excluded.data"},
     {kDeviceGet,
-     "SELECT cursor_seq, last_contact_ms, last_sync_ms, data FROM devices "
+     "SELECT cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq, protocol_version, "
+     "sdk_version FROM devices "
      "WHERE tenant_id = $1 AND device_id = $2"},
     {kDeviceList,
-     "SELECT cursor_seq, last_contact_ms, last_sync_ms, data FROM devices "
+     "SELECT cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq, protocol_version, "
+     "sdk_version FROM devices "
      "WHERE tenant_id = $1 ORDER BY device_id"},
     {kDeviceTouch,
      "UPDATE devices SET last_contact_ms = $3, "
      "cursor_seq = CASE WHEN $4::bigint >= 0 THEN $4::bigint ELSE cursor_seq END, "
-     "last_sync_ms = CASE WHEN $4::bigint >= 0 THEN $3 ELSE last_sync_ms END "
+     "last_sync_ms = CASE WHEN $4::bigint >= 0 THEN $3 ELSE last_sync_ms END, "
+     "last_client_seq = greatest(last_client_seq, $5::bigint), "
+     "protocol_version = CASE WHEN $6::bigint > 0 THEN $6::bigint ELSE protocol_version END, "
+     "sdk_version = CASE WHEN $7::text <> '' THEN $7::text ELSE sdk_version END "
      "WHERE tenant_id = $1 AND device_id = $2"},
 };
 

@@ -18,11 +18,15 @@ absl::StatusOr<UserRow> ReadUser(const SqliteStmt& stmt, const std::string& tena
 }
 
 absl::StatusOr<DeviceRow> ReadDevice(const SqliteStmt& stmt, const std::string& tenant_id) {
-  // Columns: cursor_seq, last_contact_ms, last_sync_ms, data.
+  // Columns: cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq,
+  // protocol_version, sdk_version.
   DeviceRow row;
   row.tenant_id = tenant_id;
   if (auto s = codec::Decode(stmt.ColumnBlob(3), &row.device, "device"); !s.ok()) return s;
   row.device.set_cursor_seq(stmt.ColumnInt(0));
+  row.device.set_last_client_seq(stmt.ColumnInt(4));
+  if (stmt.ColumnInt(5) > 0) row.device.set_protocol_version(static_cast<uint32_t>(stmt.ColumnInt(5)));
+  if (!stmt.ColumnText(6).empty()) row.device.set_sdk_version(stmt.ColumnText(6));
   // The columns win over the blob when TouchDevice moved them.
   const int64_t contact_ms = stmt.ColumnInt(1);
   if (codec::ToUnixMs(row.device.last_contact_at()) != contact_ms) {
@@ -201,7 +205,8 @@ absl::StatusOr<std::optional<DeviceRow>> SqliteStore::GetDevice(const std::strin
   auto db = Acquire();
   if (!db.ok()) return db.status();
   auto stmt = (*db)->Prepare(
-      "SELECT cursor_seq, last_contact_ms, last_sync_ms, data FROM devices "
+      "SELECT cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq, "
+      "protocol_version, sdk_version FROM devices "
       "WHERE tenant_id = ?1 AND device_id = ?2");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, tenant_id).Bind(2, device_id);
@@ -214,7 +219,8 @@ absl::StatusOr<std::vector<DeviceRow>> SqliteStore::ListDevices(const std::strin
   auto db = Acquire();
   if (!db.ok()) return db.status();
   auto stmt = (*db)->Prepare(
-      "SELECT cursor_seq, last_contact_ms, last_sync_ms, data FROM devices "
+      "SELECT cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq, "
+      "protocol_version, sdk_version FROM devices "
       "WHERE tenant_id = ?1 ORDER BY device_id");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, tenant_id);
@@ -223,18 +229,28 @@ absl::StatusOr<std::vector<DeviceRow>> SqliteStore::ListDevices(const std::strin
 }
 
 absl::Status SqliteStore::TouchDevice(const std::string& tenant_id, const std::string& device_id,
-                                      int64_t now_unix_ms, int64_t cursor_seq) {
+                                      const DeviceContact& contact) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
   auto db = Acquire();
   if (!db.ok()) return db.status();
+  if (auto s = codec::CheckText(contact.sdk_version, "client.sdk_version"); !s.ok()) return s;
   auto stmt = (*db)->Prepare(
       "UPDATE devices SET last_contact_ms = ?3, "
       "cursor_seq = CASE WHEN ?4 >= 0 THEN ?4 ELSE cursor_seq END, "
-      "last_sync_ms = CASE WHEN ?4 >= 0 THEN ?3 ELSE last_sync_ms END "
+      "last_sync_ms = CASE WHEN ?4 >= 0 THEN ?3 ELSE last_sync_ms END, "
+      "last_client_seq = max(last_client_seq, ?5), "
+      "protocol_version = CASE WHEN ?6 > 0 THEN ?6 ELSE protocol_version END, "
+      "sdk_version = CASE WHEN ?7 <> '' THEN ?7 ELSE sdk_version END "
       "WHERE tenant_id = ?1 AND device_id = ?2");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, tenant_id).Bind(2, device_id).Bind(3, now_unix_ms).Bind(4, cursor_seq);
+  stmt->Bind(1, tenant_id)
+      .Bind(2, device_id)
+      .Bind(3, contact.now_unix_ms)
+      .Bind(4, contact.cursor_seq)
+      .Bind(5, contact.last_client_seq)
+      .Bind(6, int64_t{contact.protocol_version})
+      .Bind(7, contact.sdk_version);
   if (auto s = stmt->Run(); !s.ok()) return s;
   if ((*db)->Changes() == 0) {
     return absl::NotFoundError("device " + device_id + " is not registered");

@@ -164,6 +164,11 @@ CREATE INDEX record_index_by_record ON record_index (tenant_id, entity_type, rec
 ALTER TABLE tenant_seq ADD COLUMN history_id TEXT NOT NULL DEFAULT '';
 UPDATE tenant_seq SET history_id = lower(hex(randomblob(8)));
 )sql"},
+    {5, "device bookkeeping (last client_seq, protocol and SDK versions)", R"sql(
+ALTER TABLE devices ADD COLUMN last_client_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN protocol_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN sdk_version TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

@@ -84,8 +84,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<DeviceRow>> GetDevice(const std::string& tenant_id,
                                                      const std::string& device_id) override;
   absl::StatusOr<std::vector<DeviceRow>> ListDevices(const std::string& tenant_id) override;
+  using Store::TouchDevice;
   absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
-                           int64_t now_unix_ms, int64_t cursor_seq) override;
+                           const DeviceContact& contact) override;
 
   // Authentication, audit and erasure (sqlite_auth.cc).
   absl::Status PutRefreshToken(const RefreshTokenRow& token) override;

@@ -41,6 +41,21 @@ namespace crmsync::server {
 
 namespace v1 = ::crmsync::v1;
 
+// What one request tells about its device (Store::TouchDevice).
+struct DeviceContact {
+  // Device.last_contact_at.
+  int64_t now_unix_ms = 0;
+  // >= 0: the position the device pulled up to (Device.cursor_seq, and
+  // last_sync_at = now); -1 leaves both.
+  int64_t cursor_seq = -1;
+  // >= 0: the highest client_seq of a Push; Device.last_client_seq keeps the
+  // largest ever seen. -1 leaves it.
+  int64_t last_client_seq = -1;
+  // From the request's ClientInfo; 0 / empty leave the stored value.
+  uint32_t protocol_version = 0;
+  std::string sdk_version;
+};
+
 // Where a tenant's change feed stands.
 struct FeedState {
   int64_t latest_seq = 0;
@@ -300,10 +315,18 @@ class Store {
   virtual absl::StatusOr<std::optional<DeviceRow>> GetDevice(const std::string& tenant_id,
                                                              const std::string& device_id) = 0;
   virtual absl::StatusOr<std::vector<DeviceRow>> ListDevices(const std::string& tenant_id) = 0;
-  // Records a device's contact and, if cursor_seq >= 0, its pulled position
-  // (and last_sync_at). NOT_FOUND if the device is not registered.
+  // Records a device's contact in one write (see DeviceContact for what each
+  // field changes). NOT_FOUND if the device is not registered.
   virtual absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
-                                   int64_t now_unix_ms, int64_t cursor_seq) = 0;
+                                   const DeviceContact& contact) = 0;
+  // The contact time and, if cursor_seq >= 0, the pulled position.
+  absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
+                           int64_t now_unix_ms, int64_t cursor_seq) {
+    DeviceContact contact;
+    contact.now_unix_ms = now_unix_ms;
+    contact.cursor_seq = cursor_seq;
+    return TouchDevice(tenant_id, device_id, contact);
+  }
   // ---- authentication, audit and erasure (schema migration 2) ----
   // Autocommit calls, usable from any thread like the rest. Text fields
   // follow store_codec::CheckText/CheckId (INVALID_ARGUMENT otherwise).
