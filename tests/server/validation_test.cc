@@ -36,6 +36,13 @@ TEST_P(ValidationTest, OutOfRangeValuesAreRejectedAndNothingIsStored) {
        "owner_user_id"},
       {"NUL in team id", [](v1::Lead* l) { l->set_team_id(std::string("north\0", 6)); },
        "team_id"},
+      {"undefined status", [](v1::Lead* l) { l->set_status(static_cast<v1::LeadStatus>(999)); },
+       "values.lead.status = 999 is not a value of crmsync.v1.LeadStatus"},
+      {"undefined visibility",
+       [](v1::Lead* l) { l->set_visibility(static_cast<v1::Visibility>(-3)); },
+       "values.lead.visibility = -3"},
+      {"owner id one byte too long", [](v1::Lead* l) { l->set_owner_user_id(std::string(129, 'o')); },
+       "owner_user_id is 129 bytes; the limit is 128"},
   };
   Device phone("dev-alice", "alice");
   int i = 0;
@@ -78,6 +85,38 @@ TEST_P(ValidationTest, NulInARecordOrConflictIdRejectsTheMutationNotTheBatch) {
     EXPECT_THAT(resp.results(i).message(), ::testing::HasSubstr("NUL")) << i;
   }
   EXPECT_EQ(resp.results(2).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+}
+
+TEST_P(ValidationTest, UndefinedEnumInANestedMessageIsRejectedNamingTheField) {
+  Device phone("dev-alice", "alice");
+  v1::Record r;
+  v1::CalendarEvent* e = r.mutable_calendar_event();
+  e->set_id("cal-1");
+  e->set_title("Visit");
+  e->set_owner_user_id("alice");
+  e->set_team_id("north");
+  e->mutable_related()->set_id("lead-1");
+  e->mutable_related()->set_entity_type(static_cast<v1::EntityType>(4242));
+  auto resp = PushOk(Rep("alice", "dev-alice"), {phone.Create(r, kStartMs)});
+  EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_VALIDATION);
+  EXPECT_THAT(resp.results(0).message(),
+              ::testing::HasSubstr("values.calendar_event.related.entity_type = 4242"));
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_CALENDAR_EVENT);
+  ref.set_id("cal-1");
+  EXPECT_FALSE(store_->GetRecord(kTenant, ref)->has_value()) << "nothing stored";
+}
+
+TEST_P(ValidationTest, IdsOfExactlyTheLimitAreAcceptedOneByteMoreIsNot) {
+  Device phone("dev-alice", "alice");
+  const std::string at_limit(128, 'a'), over(129, 'b');
+  v1::Record ok = LeadRecord(at_limit, "alice", "X", "1");
+  v1::Record too_long = LeadRecord(over, "alice", "X", "1");
+  auto resp = PushOk(Rep("alice", "dev-alice"),
+                     {phone.Create(ok, kStartMs), phone.Create(too_long, kStartMs)});
+  EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.results(0).message();
+  EXPECT_EQ(resp.results(1).reject_reason(), v1::REJECT_REASON_VALIDATION);
+  EXPECT_THAT(resp.results(1).message(), ::testing::HasSubstr("record.id is longer than 128"));
 }
 
 TEST(ValueValidationTest, CoordinatesAndGeofencesAreChecked) {

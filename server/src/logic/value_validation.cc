@@ -97,6 +97,14 @@ absl::Status CheckInt(const std::string& path, const std::string& name, int64_t 
   return absl::OkStatus();
 }
 
+// Proto3 enums are open: a number the schema does not define parses, and
+// would be stored and sent to every device. Refused, naming the field.
+absl::Status CheckEnum(const std::string& path, const FD* f, int value) {
+  if (f->enum_type()->FindValueByNumber(value) != nullptr) return absl::OkStatus();
+  return absl::InvalidArgumentError(path + " = " + std::to_string(value) + " is not a value of " +
+                                    f->enum_type()->full_name());
+}
+
 absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
                           const ValueLimits& limits) {
   if (auto s = CheckSpecial(m, prefix, limits); !s.ok()) return s;
@@ -119,6 +127,8 @@ absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
           s = CheckString(item, f->name(), r->GetRepeatedString(m, f, i), limits);
         } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
           s = CheckMessage(r->GetRepeatedMessage(m, f, i), item, limits);
+        } else if (f->cpp_type() == FD::CPPTYPE_ENUM) {
+          s = CheckEnum(item, f, r->GetRepeatedEnumValue(m, f, i));
         }
         if (!s.ok()) return s;
       }
@@ -130,6 +140,7 @@ absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
       case FD::CPPTYPE_MESSAGE: s = CheckMessage(r->GetMessage(m, f), path, limits); break;
       case FD::CPPTYPE_INT32: s = CheckInt(path, f->name(), r->GetInt32(m, f)); break;
       case FD::CPPTYPE_INT64: s = CheckInt(path, f->name(), r->GetInt64(m, f)); break;
+      case FD::CPPTYPE_ENUM: s = CheckEnum(path, f, r->GetEnumValue(m, f)); break;
       case FD::CPPTYPE_DOUBLE:
         if (!std::isfinite(r->GetDouble(m, f))) {
           s = absl::InvalidArgumentError(path + " must be a finite number");
