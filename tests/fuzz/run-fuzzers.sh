@@ -10,9 +10,13 @@
 #
 #   --replay     runs every committed input (tests/fuzz/corpus/<dir>) once.
 #   --runs N     replays the committed inputs, then runs N more mutated inputs
-#                with a fixed seed (-seed=1): the same inputs on every run of
-#                the same commit. N 0 = each target's default (below). This
-#                is what the test command (tests/run-all.sh) runs.
+#                with a fixed seed (-seed=1): a bounded amount of work that
+#                does not depend on the machine's speed. N 0 = each target's
+#                default (below). This is what the test command
+#                (tests/run-all.sh) runs. The corpus replay is exact; the
+#                mutated inputs start the same but can drift between runs,
+#                because coverage feedback sees process-level randomness
+#                (protobuf seeds its map hashing from the clock).
 #   --explore S  explores for S seconds per target from the committed corpus,
 #                with a random seed; what it learns is kept in
 #                BUILD_DIR/fuzz-corpus/<target> (reused by the next
