@@ -2,11 +2,13 @@
 #include "crm_device.h"
 
 #include <CLI/CLI.hpp>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "crmsync/build_info.h"
 #include "crmsync/client/transport.h"
 
 namespace crmsync::client::device {
@@ -133,6 +135,8 @@ void AddGlobals(CLI::App* app, Settings* s) {
       ->envname("CRMSYNC_KEY");
   app->add_option("--ca", s->ca, "PEM file of the server's CA (TLS)");
   app->add_flag("--insecure", s->insecure, "plaintext connection (development servers only)");
+  app->set_version_flag("--version", crmsync::VersionText("crm-device"),
+                        "print the version, git revision and sync protocol versions, then exit");
 }
 
 }  // namespace
@@ -228,6 +232,9 @@ int Run(const std::vector<std::string>& args, Session* session, Settings* settin
     app.exit(e);
     return kOk;
   } catch (const CLI::CallForAllHelp& e) {
+    app.exit(e);
+    return kOk;
+  } catch (const CLI::CallForVersion& e) {
     app.exit(e);
     return kOk;
   } catch (const CLI::ParseError& e) {

@@ -15,6 +15,25 @@
 
 namespace crmsync::server {
 
+namespace {
+
+// The default policies, with the rules of `path` (when set) applied.
+absl::StatusOr<sync::PolicyTable> LoadPolicies(const std::string& path) {
+  if (path.empty()) return sync::PolicyTable::Defaults();
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read --policy-file " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto parsed = sync::PolicyTable::Parse(text.str());
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError("--policy-file " + path + ": " +
+                                      std::string(parsed.status().message()));
+  }
+  return std::move(parsed.value());
+}
+
+}  // namespace
+
 SyncdApp::SyncdApp(ServerConfig config) : config_(std::move(config)) {}
 
 SyncdApp::~SyncdApp() {
@@ -23,6 +42,7 @@ SyncdApp::~SyncdApp() {
     stopping_ = true;
   }
   prune_cv_.notify_all();
+  health_.reset();
   if (prune_thread_.joinable()) prune_thread_.join();
   if (sweep_thread_.joinable()) sweep_thread_.join();
   // Order matters: the server first (no more calls), then the service
@@ -36,25 +56,19 @@ SyncdApp::~SyncdApp() {
 }
 
 absl::Status SyncdApp::Start() {
-  auto store = OpenStore(config_.store);
+  auto store = OpenStore(config_.store_spec);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  if (config_.store_spec.kind == StoreSpec::Kind::kSqlite) {
+    if (auto s = instance_lock_.Acquire(config_.store_spec.target); !s.ok()) return s;
+    WarnIfStoreFileIsShared(config_.store_spec.target);
+  }
   if (auto s = store_->Migrate(); !s.ok()) return s;
   spdlog::info("store {} ready", store_->Kind());
 
-  policies_ = sync::PolicyTable::Defaults();
-  if (!config_.policy_file.empty()) {
-    std::ifstream in(config_.policy_file);
-    if (!in) return absl::NotFoundError("cannot read --policy-file " + config_.policy_file);
-    std::ostringstream text;
-    text << in.rdbuf();
-    auto parsed = sync::PolicyTable::Parse(text.str());
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError("--policy-file " + config_.policy_file + ": " +
-                                        parsed.status().message());
-    }
-    policies_ = std::move(parsed.value());
-  }
+  auto policies = LoadPolicies(config_.policy_file);
+  if (!policies.ok()) return policies.status();
+  policies_ = std::move(*policies);
 
   if (config_.store_spec.kind == StoreSpec::Kind::kPostgres) {
     notifier_ = std::make_unique<PostgresNotifier>(config_.store_spec.target);
@@ -100,7 +114,8 @@ absl::Status SyncdApp::Start() {
                                                     notifier_.get(), pool_.get(), sync_options);
   DeclareMetrics();
   if (!config_.metrics_listen.empty()) {
-    exporter_ = std::make_unique<MetricsHttpExporter>(&metrics_);
+    exporter_ = std::make_unique<MetricsHttpExporter>(&metrics_,
+                                                      [this] { return store_up_.load(); });
     if (auto s = exporter_->Start(config_.metrics_listen); !s.ok()) return s;
     spdlog::info("metrics on http://{}/metrics (port {})", config_.metrics_listen,
                  exporter_->port());
@@ -123,7 +138,16 @@ absl::Status SyncdApp::Start() {
   grpc_->AddService(auth_service_.get());
   grpc_->AddService(admin_service_.get());
   grpc_->AddInterceptor(std::make_unique<MetricsInterceptorFactory>(&metrics_));
-  return grpc_->Start();
+  if (auto s = grpc_->Start(); !s.ok()) return s;
+  GrpcServer* grpc = grpc_.get();
+  health_ = std::make_unique<StoreHealth>(store_.get(),
+                                          std::chrono::seconds(config_.health_check_seconds),
+                                          [this, grpc](bool up) {
+                                            store_up_.store(up);
+                                            grpc->SetServing(up);
+                                          });
+  health_->Start();
+  return absl::OkStatus();
 }
 
 void SyncdApp::EveryTenantEvery(std::chrono::seconds interval, const char* job,
@@ -272,7 +296,57 @@ absl::Status SyncdApp::SetUpAuth() {
   return absl::OkStatus();
 }
 
+void SyncdApp::Reload(const ServerConfig& fresh) {
+  int failed = 0;
+  if (fresh.log_level != config_.log_level) {
+    spdlog::set_level(spdlog::level::from_str(fresh.log_level));
+    spdlog::info("reload: log level {} (was {})", fresh.log_level, config_.log_level);
+    config_.log_level = fresh.log_level;
+  }
+  if (auto policies = LoadPolicies(fresh.policy_file); policies.ok()) {
+    push_->ReplacePolicies(std::make_shared<const sync::PolicyTable>(std::move(*policies)));
+    config_.policy_file = fresh.policy_file;
+    spdlog::info("reload: conflict policies from {}",
+                 fresh.policy_file.empty() ? "the defaults" : fresh.policy_file);
+  } else {
+    ++failed;
+    spdlog::error("reload: kept the previous conflict policies: {}",
+                  std::string(policies.status().message()));
+  }
+  if (!config_.dev_insecure) {
+    absl::Status s = grpc_->ReloadTls({fresh.tls_cert, fresh.tls_key, fresh.tls_client_ca});
+    if (s.ok()) {
+      config_.tls_cert = fresh.tls_cert;
+      config_.tls_key = fresh.tls_key;
+      config_.tls_client_ca = fresh.tls_client_ca;
+      spdlog::info("reload: TLS certificate {} (in use for new connections within 1 s)",
+                   grpc_->TlsDescription());
+    } else {
+      ++failed;
+      spdlog::error("reload: kept the previous TLS certificate: {}", std::string(s.message()));
+    }
+  }
+  std::string restart;
+  auto differs = [&](bool changed, const char* name) {
+    if (changed) restart += std::string(restart.empty() ? "" : ", ") + name;
+  };
+  differs(fresh.listen != config_.listen, "listen");
+  differs(fresh.store != config_.store, "store");
+  differs(fresh.metrics_listen != config_.metrics_listen, "metrics-listen");
+  differs(fresh.dev_insecure != config_.dev_insecure, "dev-insecure");
+  differs(fresh.log_format != config_.log_format, "log-format");
+  differs(fresh.token_key != config_.token_key ||
+              fresh.token_verify_keys != config_.token_verify_keys,
+          "token keys");
+  differs(fresh.worker_threads != config_.worker_threads, "worker-threads");
+  if (!restart.empty()) {
+    spdlog::warn("reload: changed settings that take effect only after a restart: {}", restart);
+  }
+  spdlog::info("reload finished{}", failed == 0 ? "" : " with errors (see above)");
+}
+
 void SyncdApp::Shutdown(std::chrono::system_clock::time_point deadline) {
+  health_.reset();  // no health flip back to SERVING while stopping
   if (sync_service_) sync_service_->EndStreams();
   if (grpc_) grpc_->Shutdown(deadline);
 }

@@ -3,6 +3,7 @@
 #ifndef CRMSYNC_SERVER_APP_H_
 #define CRMSYNC_SERVER_APP_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -18,6 +19,8 @@
 #include "config.h"
 #include "crmsync/sync/policy_table.h"
 #include "grpc_server.h"
+#include "instance_lock.h"
+#include "store_health.h"
 #include "logic/authenticator.h"
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
@@ -45,6 +48,12 @@ class SyncdApp {
   absl::Status Start();
   int bound_port() const { return grpc_ ? grpc_->bound_port() : 0; }
   int metrics_port() const { return exporter_ ? exporter_->port() : 0; }
+  // SIGHUP: applies what can change while serving — log level, conflict
+  // policies (--policy-file), TLS certificate, key and client CA — from a
+  // freshly parsed configuration, logging each; a part that fails to load
+  // keeps its previous setting. Settings that need a restart are named in
+  // a warning. Call from one thread at a time, after Start().
+  void Reload(const ServerConfig& fresh);
   // Ends streams, stops accepting calls, lets in-flight calls finish until
   // `deadline`. Thread-safe; idempotent.
   void Shutdown(std::chrono::system_clock::time_point deadline);
@@ -64,6 +73,8 @@ class SyncdApp {
   SystemClock clock_;
   MetricsRegistry metrics_;
   std::unique_ptr<MetricsHttpExporter> exporter_;
+  // Declared before store_ so that it is released after the store closes.
+  InstanceLock instance_lock_;
   std::unique_ptr<Store> store_;
   sync::PolicyTable policies_;
   std::unique_ptr<ChangeNotifier> notifier_;
@@ -90,6 +101,9 @@ class SyncdApp {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<SyncServiceImpl> sync_service_;
   std::unique_ptr<GrpcServer> grpc_;
+  // After grpc_ (destroyed first: its callback uses grpc_).
+  std::unique_ptr<StoreHealth> health_;
+  std::atomic<bool> store_up_{true};
   std::mutex prune_mu_;
   std::condition_variable prune_cv_;
   bool stopping_ = false;

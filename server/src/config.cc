@@ -2,7 +2,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fstream>
 #include <sstream>
+
+#include "crmsync/build_info.h"
 
 namespace crmsync::server {
 
@@ -42,6 +45,69 @@ bool IsLoopbackListenAddress(const std::string& listen) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+namespace {
+
+// Names of the config file's settings that are not long flags (including
+// any inside a [section]), quoted and comma-separated; empty if none.
+std::string UnknownConfigKeys(const CLI::App& app, const std::string& path) {
+  std::string unknown;
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_file(path);
+  } catch (const CLI::ParseError&) {
+    return "";  // parse() already reported an unreadable file
+  }
+  for (const CLI::ConfigItem& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // section markers
+    bool known = item.parents.empty() && app.get_option_no_throw("--" + item.name) != nullptr &&
+                 item.name != "config";
+    if (known) continue;
+    if (!unknown.empty()) unknown += ", ";
+    unknown += "'" + item.fullname() + "'";
+  }
+  return unknown;
+}
+
+bool ReadFirstLine(const std::string& path, std::string* out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::getline(in, *out);
+  if (!out->empty() && out->back() == '\r') out->pop_back();
+  return true;
+}
+
+// Percent-encodes everything but unreserved URI characters.
+std::string PercentEncode(const std::string& text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string AddConnectionParameter(const std::string& conninfo, const std::string& key,
+                                   const std::string& value) {
+  if (conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0) {
+    char separator = conninfo.find('?') == std::string::npos ? '?' : '&';
+    return conninfo + separator + key + "=" + PercentEncode(value);
+  }
+  std::string quoted;
+  for (char c : value) {
+    if (c == '\\' || c == '\'') quoted += '\\';
+    quoted += c;
+  }
+  return conninfo + (conninfo.empty() ? "" : " ") + key + "='" + quoted + "'";
+}
+
 ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
   CLI::App app{
       "crm-syncd: the crmsync server. Serves crmsync.v1 sync, auth and admin over gRPC,\n"
@@ -51,6 +117,10 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       "the environment over the file).",
       "crm-syncd"};
   app.set_config("--config", "", "Read settings from this TOML/INI file (keys = long flag names)");
+  // Unknown keys and sections are collected, then refused by name below.
+  app.allow_config_extras(CLI::config_extras_mode::capture);
+  app.set_version_flag("--version", VersionText("crm-syncd"),
+                       "Print the version, git revision and sync protocol versions, then exit");
   app.add_option("--listen", config->listen, "gRPC listen address host:port")
       ->envname("CRMSYNC_LISTEN")
       ->capture_default_str();
@@ -59,6 +129,10 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
                  "(e.g. postgres:postgresql://crm@db/crmsync)")
       ->envname("CRMSYNC_STORE")
       ->capture_default_str();
+  app.add_option("--store-password-file", config->store_password_file,
+                 "File whose first line is the PostgreSQL password, so it stays out of the "
+                 "command line and environment (libpq's PGPASSFILE works too)")
+      ->envname("CRMSYNC_STORE_PASSWORD_FILE");
   app.add_flag("--demo-tenant", config->demo_tenant,
                "Create the demo tenant 'demo' with users, stores and sample records if missing")
       ->envname("CRMSYNC_DEMO_TENANT");
@@ -143,6 +217,12 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->envname("CRMSYNC_PRUNE_INTERVAL_MINUTES")
       ->check(CLI::Range(0, 24 * 60))
       ->capture_default_str();
+  app.add_option("--health-check-seconds", config->health_check_seconds,
+                 "How often the store is checked; health (grpc.health.v1 and /healthz) says "
+                 "NOT_SERVING while the store cannot be reached")
+      ->envname("CRMSYNC_HEALTH_CHECK_SECONDS")
+      ->check(CLI::Range(1, 300))
+      ->capture_default_str();
   app.add_option("--coupon-sweep-seconds", config->coupon_sweep_seconds,
                  "How often expired coupons are taken out of store terminals' scope (0 = never)")
       ->envname("CRMSYNC_COUPON_SWEEP_SECONDS")
@@ -198,8 +278,18 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // Settings of the config file that are not flags end up as extras.
+    if (auto path = app.get_config_ptr()->as<std::string>(); !path.empty()) {
+      if (std::string unknown = UnknownConfigKeys(app, path); !unknown.empty()) {
+        return {true, 2,
+                "crm-syncd: --config " + path + ": unknown setting(s) " + unknown +
+                    "; settings are the long flag names without '--', at the top level (see "
+                    "--help)\n"};
+      }
+    }
     std::ostringstream out, err;
-    result.exit_code = app.exit(e, out, err);
+    // --help and --version exit 0; every usage error exits 2.
+    result.exit_code = app.exit(e, out, err) == 0 ? 0 : 2;
     result.should_exit = true;
     result.message = out.str() + err.str();
     return result;
@@ -208,6 +298,31 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
   std::string error;
   if (!ParseStoreSpec(config->store, &config->store_spec, &error)) {
     return {true, 2, "crm-syncd: " + error + "\n"};
+  }
+  if (!config->store_password_file.empty()) {
+    if (config->store_spec.kind != StoreSpec::Kind::kPostgres) {
+      return {true, 2, "crm-syncd: --store-password-file is for a postgres: store\n"};
+    }
+    std::string password;
+    if (!ReadFirstLine(config->store_password_file, &password)) {
+      return {true, 2,
+              "crm-syncd: cannot read --store-password-file " + config->store_password_file +
+                  "\n"};
+    }
+    config->store_spec.target = AddConnectionParameter(config->store_spec.target, "password",
+                                                       password);
+  }
+  if (config->store_spec.kind == StoreSpec::Kind::kPostgres) {
+    // Name the connections in pg_stat_activity, and do not wait forever for
+    // an unreachable database host (unless the operator chose otherwise).
+    if (config->store_spec.target.find("application_name") == std::string::npos) {
+      config->store_spec.target =
+          AddConnectionParameter(config->store_spec.target, "application_name", "crm-syncd");
+    }
+    if (config->store_spec.target.find("connect_timeout") == std::string::npos) {
+      config->store_spec.target =
+          AddConnectionParameter(config->store_spec.target, "connect_timeout", "10");
+    }
   }
   // --new-history only opens the store: no listener, so no TLS to check.
   if (config->new_history) return {};

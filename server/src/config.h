@@ -26,6 +26,10 @@ struct ServerConfig {
   // host:port of the gRPC listener.
   std::string listen = "127.0.0.1:50051";
   std::string store = "sqlite:crmsync.db";
+  // File holding the PostgreSQL password (first line); added to the
+  // connection parameters so it never appears on the command line.
+  std::string store_password_file;
+  // Parsed --store, with the password and application_name added.
   StoreSpec store_spec;
   // Seed a demo tenant ("demo") with users, stores and sample records at
   // start-up if it does not exist.
@@ -69,6 +73,9 @@ struct ServerConfig {
   int retention_hours = 30 * 24;
   // How often retention runs; 0 = never.
   int prune_interval_minutes = 60;
+  // How often the store is pinged; health (grpc.health.v1, /healthz) is
+  // NOT_SERVING while it cannot be reached.
+  int health_check_seconds = 5;
   // How often coupons whose validity ended leave terminal scope (0 = never).
   int coupon_sweep_seconds = 60;
   // When set, the bound port is written to this file once serving (for
@@ -107,6 +114,11 @@ struct ParseResult {
 // Fills `config` from argv, CRMSYNC_* environment variables and the config
 // file named by --config. Validates the result.
 ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config);
+
+// Adds key=value to a libpq connection string: as a percent-encoded query
+// parameter of a postgresql:// URI, or as a quoted keyword=value pair.
+std::string AddConnectionParameter(const std::string& conninfo, const std::string& key,
+                                   const std::string& value);
 
 // True if the host part of a host:port listen address is a loopback address.
 bool IsLoopbackListenAddress(const std::string& listen);

@@ -39,17 +39,10 @@ absl::Status GrpcServer::Start() {
   if (config_.dev_insecure) {
     creds = grpc::InsecureServerCredentials();
   } else {
-    grpc::SslServerCredentialsOptions ssl;
-    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    if (auto s = ReadFileToString(config_.tls_key, &pair.private_key); !s.ok()) return s;
-    if (auto s = ReadFileToString(config_.tls_cert, &pair.cert_chain); !s.ok()) return s;
-    ssl.pem_key_cert_pairs.push_back(std::move(pair));
-    if (!config_.tls_client_ca.empty()) {
-      if (auto s = ReadFileToString(config_.tls_client_ca, &ssl.pem_root_certs); !s.ok()) return s;
-      ssl.client_certificate_request =
-          GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-    }
-    creds = grpc::SslServerCredentials(ssl);
+    auto tls = TlsFiles::Create({config_.tls_cert, config_.tls_key, config_.tls_client_ca});
+    if (!tls.ok()) return tls.status();
+    tls_ = std::move(*tls);
+    creds = tls_->Credentials();
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -57,6 +50,9 @@ absl::Status GrpcServer::Start() {
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.listen, creds, &bound_port_);
+  // gRPC sets SO_REUSEPORT by default, which lets a second server bind the
+  // same address and take a share of the connections: refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(config_.max_message_bytes);
   // Clients ping to notice connections that died silently (the SDK every
   // 30 s while a call is open): accept a ping every 10 s even when no data
@@ -68,10 +64,20 @@ absl::Status GrpcServer::Start() {
   if (!server_ || bound_port_ == 0) {
     server_.reset();
     return absl::UnavailableError("cannot listen on " + config_.listen +
-                                  " (address in use or not available?)");
+                                  ": the address is in use (another crm-syncd?) or not "
+                                  "available on this machine");
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
+}
+
+absl::Status GrpcServer::ReloadTls(const TlsPaths& paths) {
+  if (!tls_) return absl::FailedPreconditionError("the server runs without TLS (--dev-insecure)");
+  return tls_->Reload(paths);
+}
+
+void GrpcServer::SetServing(bool serving) {
+  if (server_) server_->GetHealthCheckService()->SetServingStatus(serving);
 }
 
 void GrpcServer::Shutdown(std::chrono::system_clock::time_point deadline) {

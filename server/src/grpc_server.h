@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "config.h"
+#include "tls_files.h"
 
 namespace crmsync::server {
 
@@ -40,6 +41,14 @@ class GrpcServer {
   // Marks the server NOT_SERVING, lets in-flight calls finish until
   // `deadline`, then cancels the rest. Idempotent; thread-safe.
   void Shutdown(std::chrono::system_clock::time_point deadline);
+  // grpc.health.v1 status of the whole server. Thread-safe.
+  void SetServing(bool serving);
+
+  // Checks and switches to new TLS files (SIGHUP); on error the old ones
+  // stay in use. FAILED_PRECONDITION for a plaintext server.
+  absl::Status ReloadTls(const TlsPaths& paths);
+  // The served certificate, for the log ("" for plaintext).
+  std::string TlsDescription() const { return tls_ ? tls_->description() : ""; }
 
   // Blocks until the server has shut down.
   void Wait();
@@ -48,6 +57,7 @@ class GrpcServer {
   ServerConfig config_;
   std::vector<grpc::Service*> services_;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;
+  std::unique_ptr<TlsFiles> tls_;
   std::unique_ptr<grpc::Server> server_;
   int bound_port_ = 0;
 };

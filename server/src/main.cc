@@ -9,7 +9,9 @@
 
 #include "config.h"
 #include "app.h"
+#include "instance_lock.h"
 #include "logging.h"
+#include "store/internal_detail.h"
 #include "store/store.h"
 #include "version.h"
 
@@ -18,7 +20,7 @@ namespace {
 using crmsync::server::ServerConfig;
 
 void LogConfig(const ServerConfig& c) {
-  spdlog::info("crm-syncd {} starting", crmsync::kVersion);
+  spdlog::info("crm-syncd {} starting", crmsync::ProductVersion());
   spdlog::info("config: listen={} store={} ({}) demo_tenant={} tls={} mtls={} dev_insecure={} "
                "log_level={} log_format={} max_message_bytes={} shutdown_grace_seconds={}",
                c.listen, c.store_spec.KindName(),
@@ -34,13 +36,22 @@ void LogConfig(const ServerConfig& c) {
 // --new-history: every tenant's change history gets a new id; devices whose
 // cursors name the old one re-bootstrap and re-send what the store lacks.
 int StartNewHistories(const ServerConfig& c) {
-  auto store = crmsync::server::OpenStore(c.store);
+  // Declared first so that it is released after the store closes; a running
+  // server must be stopped first.
+  crmsync::server::InstanceLock lock;
+  auto store = crmsync::server::OpenStore(c.store_spec);
   if (!store.ok()) {
-    spdlog::error("cannot open the store: {}", std::string(store.status().message()));
+    spdlog::error("cannot open the store: {}", crmsync::server::InternalDetail(store.status()));
     return 1;
   }
+  if (c.store_spec.kind == crmsync::server::StoreSpec::Kind::kSqlite) {
+    if (auto s = lock.Acquire(c.store_spec.target); !s.ok()) {
+      spdlog::error("{}", std::string(s.message()));
+      return 1;
+    }
+  }
   if (auto s = (*store)->Migrate(); !s.ok()) {
-    spdlog::error("cannot migrate the store: {}", std::string(s.message()));
+    spdlog::error("cannot migrate the store: {}", crmsync::server::InternalDetail(s));
     return 1;
   }
   auto tenants = (*store)->ListTenants();
@@ -73,16 +84,18 @@ int main(int argc, char** argv) {
   if (config.new_history) return StartNewHistories(config);
   LogConfig(config);
 
-  // Block the shutdown signals in every thread; one thread waits for them.
+  // Block the shutdown and reload signals in every thread; one thread
+  // waits for them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   crmsync::server::SyncdApp server(config);
   if (auto status = server.Start(); !status.ok()) {
-    spdlog::error("cannot start: {}", std::string(status.message()));
+    spdlog::error("cannot start: {}", crmsync::server::InternalDetail(status));
     return 1;
   }
   spdlog::info("serving on {} (port {})", config.listen, server.bound_port());
@@ -99,12 +112,29 @@ int main(int argc, char** argv) {
   }
 
   std::thread signal_waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("received {}, shutting down (grace {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                 config.shutdown_grace_seconds);
-    server.Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::seconds(config.shutdown_grace_seconds));
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGHUP) {
+        // Read flags, environment and --config again; keep everything if
+        // they no longer parse.
+        spdlog::info("received SIGHUP, reloading");
+        ServerConfig fresh;
+        auto reparsed = crmsync::server::ParseCommandLine(argc, argv, &fresh);
+        if (reparsed.should_exit) {
+          spdlog::error("reload: the configuration no longer parses, nothing changed: {}",
+                        reparsed.message);
+          continue;
+        }
+        server.Reload(fresh);
+        continue;
+      }
+      spdlog::info("received {}, shutting down (grace {} s)",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT", config.shutdown_grace_seconds);
+      server.Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(config.shutdown_grace_seconds));
+      return;
+    }
   });
   server.Wait();
   signal_waiter.join();

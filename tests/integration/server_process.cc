@@ -87,7 +87,7 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
                           std::chrono::seconds timeout) {
   dir_ = MakeTempDir("crmsync-syncd-");
   std::string ready = dir_ + "/ready";
-  std::vector<std::string> argv = {CRMSYNC_SYNCD_PATH, "--listen", "127.0.0.1:0",
+  std::vector<std::string> argv = {CRMSYNC_SYNCD_PATH, "--listen", listen_,
                                    "--metrics-listen", "127.0.0.1:0", "--ready-file", ready};
   argv.insert(argv.end(), args.begin(), args.end());
   pid_ = Spawn(argv, dir_ + "/output.log");
@@ -102,6 +102,7 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      if (WIFEXITED(status)) exit_code_ = WEXITSTATUS(status);
       *error = "crm-syncd exited before serving: " + Output();
       return false;
     }

@@ -27,6 +27,9 @@ class ServerProcess {
   bool Start(const std::vector<std::string>& args, std::string* error,
              std::chrono::seconds timeout = std::chrono::seconds(30));
 
+  // The --listen address Start() passes (default 127.0.0.1:0).
+  void set_listen(const std::string& listen) { listen_ = listen; }
+
   int port() const { return port_; }
   // Port of the Prometheus /metrics listener (started on 127.0.0.1:0).
   int metrics_port() const { return metrics_port_; }
@@ -37,6 +40,9 @@ class ServerProcess {
   // status as from waitpid, or -1 on timeout.
   int Stop(int signal, std::chrono::seconds timeout = std::chrono::seconds(30));
 
+  // After Start() failed because the process exited: its exit code, else -1.
+  int exit_code() const { return exit_code_; }
+
   // Everything the process wrote to stdout/stderr so far.
   std::string Output() const;
 
@@ -44,6 +50,8 @@ class ServerProcess {
   pid_t pid_ = -1;
   int port_ = 0;
   int metrics_port_ = 0;
+  int exit_code_ = -1;
+  std::string listen_ = "127.0.0.1:0";
   std::string dir_;
 };
 

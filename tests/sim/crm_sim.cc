@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "crmsync/build_info.h"
 #include "sim_world.h"
 
 int main(int argc, char** argv) {
@@ -24,7 +25,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"", "no-dedup", "skip-left-scope", "drop-conflicts",
                              "cursor-before-commit", "scope-at-page-start"}));
   app.add_flag("--verbose", verbose, "Print each seed's statistics");
-  CLI11_PARSE(app, argc, argv);
+  app.set_version_flag("--version", crmsync::VersionText("crm-sim"),
+                       "Print the version, git revision and sync protocol versions, then exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // every usage error exits 2
+  }
 
   int failed = 0;
   std::map<std::string, int64_t> totals;

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "crmsync/build_info.h"
 #include "connection.h"
 
 namespace {
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
                "unreachable, 4 not authorised, 5 not found.",
                "crmctl"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", crmsync::VersionText("crmctl"),
+                       "Print the version, git revision and sync protocol versions, then exit");
   // Connection flags and --json may also follow the command.
   app.fallthrough();
   ConnectionOptions conn;

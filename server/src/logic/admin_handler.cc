@@ -128,7 +128,7 @@ absl::Status AdminHandler::GetServerStatus(const Principal& who,
   auto latest = store_->LatestSeq(who.tenant_id);
   if (!latest.ok()) return latest.status();
   const int64_t now_ms = clock_->NowMs();
-  resp->set_version(kVersion);
+  resp->set_version(ProductVersion());
   resp->set_store_kind(store_->Kind());
   *resp->mutable_started_at() = codec::FromUnixMs(info_.started_at_ms);
   const int64_t up_ms = std::max<int64_t>(0, now_ms - info_.started_at_ms);

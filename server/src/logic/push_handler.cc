@@ -502,6 +502,18 @@ PushHandler::PushHandler(Store* store, const sync::PolicyTable* policies, Clock*
       options_(options),
       on_commit_(std::move(on_commit)) {}
 
+void PushHandler::ReplacePolicies(std::shared_ptr<const sync::PolicyTable> policies) {
+  std::lock_guard<std::mutex> lock(policies_mu_);
+  replaced_policies_ = std::move(policies);
+}
+
+std::shared_ptr<const sync::PolicyTable> PushHandler::CurrentPolicies() const {
+  std::lock_guard<std::mutex> lock(policies_mu_);
+  if (replaced_policies_) return replaced_policies_;
+  // The constructor's table is owned by the caller: alias it, owning nothing.
+  return std::shared_ptr<const sync::PolicyTable>(std::shared_ptr<void>(), policies_);
+}
+
 absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& request,
                                v1::PushResponse* response) {
   if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
@@ -534,10 +546,11 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
   std::vector<v1::ConflictPolicy> conflict_policies;
   std::vector<AuditRow> recovered;
   const auto started = std::chrono::steady_clock::now();
+  const std::shared_ptr<const sync::PolicyTable> policies = CurrentPolicies();
   absl::Status status = store_->Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
     results.clear();  // the transaction may be re-run after a retryable failure
     last_seq = 0;
-    BatchApplier applier(store_, &tx, who, *policies_, options_, now_ms);
+    BatchApplier applier(store_, &tx, who, *policies, options_, now_ms);
     // Load what the batch will read in a few statements instead of several
     // per mutation: its records, the coupons it redeems, its applied log
     // (a hint: invalid refs are skipped and rejected per mutation below).

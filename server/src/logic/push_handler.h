@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,13 +57,23 @@ class PushHandler {
   // null; must outlive the handler). Call before serving.
   void set_metrics(MetricsRegistry* metrics) { metrics_ = metrics; }
 
+  // Replaces the conflict policies for the pushes that start from now on
+  // (a reloaded --policy-file); pushes in flight keep the table they began
+  // with. Thread-safe.
+  void ReplacePolicies(std::shared_ptr<const sync::PolicyTable> policies);
+
  private:
   void RecordMetrics(const std::vector<v1::MutationResult>& results,
                      const std::vector<v1::ConflictPolicy>& conflict_policies);
 
   MetricsRegistry* metrics_ = nullptr;
   Store* store_;
+  // The table in use: the constructor's, or the latest ReplacePolicies.
+  std::shared_ptr<const sync::PolicyTable> CurrentPolicies() const;
+
   const sync::PolicyTable* policies_;
+  mutable std::mutex policies_mu_;
+  std::shared_ptr<const sync::PolicyTable> replaced_policies_;
   Clock* clock_;
   PushOptions options_;
   CommitListener on_commit_;

@@ -4,7 +4,9 @@
 
 namespace crmsync::server {
 
-MetricsHttpExporter::MetricsHttpExporter(MetricsRegistry* registry) : registry_(registry) {}
+MetricsHttpExporter::MetricsHttpExporter(MetricsRegistry* registry,
+                                         std::function<bool()> healthy)
+    : registry_(registry), healthy_(std::move(healthy)) {}
 
 MetricsHttpExporter::~MetricsHttpExporter() { Stop(); }
 
@@ -22,8 +24,13 @@ absl::Status MetricsHttpExporter::Start(const std::string& listen) {
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry_->Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
+  server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    if (healthy_()) {
+      res.set_content("ok\n", "text/plain");
+    } else {
+      res.status = 503;
+      res.set_content("store unreachable\n", "text/plain");
+    }
   });
   port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (port_ <= 0) {

@@ -4,6 +4,7 @@
 #ifndef CRMSYNC_SERVER_METRICS_HTTP_EXPORTER_H_
 #define CRMSYNC_SERVER_METRICS_HTTP_EXPORTER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,8 +20,9 @@ namespace crmsync::server {
 
 class MetricsHttpExporter {
  public:
-  // `registry` must outlive the exporter.
-  explicit MetricsHttpExporter(MetricsRegistry* registry);
+  // `registry` must outlive the exporter. /healthz answers 200 "ok" while
+  // `healthy()` is true, else 503 (called on the HTTP thread).
+  MetricsHttpExporter(MetricsRegistry* registry, std::function<bool()> healthy);
   ~MetricsHttpExporter();  // stops serving
 
   // Binds host:port (port 0 = any) and serves on a thread of its own.
@@ -30,6 +32,7 @@ class MetricsHttpExporter {
 
  private:
   MetricsRegistry* registry_;
+  std::function<bool()> healthy_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

@@ -10,6 +10,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& spec) {
   StoreSpec parsed;
   std::string error;
   if (!ParseStoreSpec(spec, &parsed, &error)) return absl::InvalidArgumentError(error);
+  return OpenStore(parsed);
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreSpec& parsed) {
   if (parsed.kind == StoreSpec::Kind::kSqlite) {
     auto store = SqliteStore::Open(parsed.target);
     if (!store.ok()) return store.status();

@@ -2,6 +2,8 @@
 
 #include <pqxx/except>
 
+#include "store/internal_detail.h"
+
 namespace crmsync::server {
 namespace {
 
@@ -22,32 +24,41 @@ absl::StatusCode CodeForSqlState(const std::string& state) {
 }  // namespace
 
 PgError ClassifyPgError(std::exception_ptr error, const std::string& context) {
+  // The client sees `context` and the class of error; the driver's text
+  // (which names hosts, ports, tables and values) is for the log only.
   const std::string prefix = context + ": ";
+  auto make = [&](absl::StatusCode code, const std::string& what, const char* detail) {
+    return WithInternalDetail(absl::Status(code, prefix + what), detail);
+  };
   try {
     std::rethrow_exception(error);
   } catch (const pqxx::broken_connection& e) {
-    return {absl::UnavailableError(prefix + "connection to PostgreSQL lost: " + e.what()), true,
-            true};
+    return {make(absl::StatusCode::kUnavailable,
+                 "the database is unreachable; retry later", e.what()),
+            true, true};
   } catch (const pqxx::in_doubt_error& e) {
     // COMMIT was sent but its outcome is unknown: never run the transaction
     // again (it may have committed).
-    return {absl::UnavailableError(prefix + "commit outcome unknown: " + e.what()), true, false};
+    return {make(absl::StatusCode::kUnavailable, "commit outcome unknown", e.what()), true,
+            false};
   } catch (const pqxx::statement_completion_unknown& e) {
-    return {absl::UnavailableError(prefix + "statement outcome unknown: " + e.what()), true,
+    return {make(absl::StatusCode::kUnavailable, "statement outcome unknown", e.what()), true,
             false};
   } catch (const pqxx::serialization_failure& e) {
-    return {absl::AbortedError(prefix + "serialization failure: " + e.what()), false, true};
+    return {make(absl::StatusCode::kAborted, "serialization failure", e.what()), false, true};
   } catch (const pqxx::deadlock_detected& e) {
-    return {absl::AbortedError(prefix + "deadlock: " + e.what()), false, true};
+    return {make(absl::StatusCode::kAborted, "deadlock", e.what()), false, true};
   } catch (const pqxx::unique_violation& e) {
-    return {absl::AlreadyExistsError(prefix + e.what()), false, false};
+    return {make(absl::StatusCode::kAlreadyExists, "already exists", e.what()), false, false};
   } catch (const pqxx::sql_error& e) {
     const absl::StatusCode code = CodeForSqlState(e.sqlstate());
-    std::string message = prefix + e.what();
-    if (!e.sqlstate().empty()) message += " (SQLSTATE " + e.sqlstate() + ")";
-    return {absl::Status(code, message), false, false};
+    std::string what = code == absl::StatusCode::kUnavailable
+                           ? "the database is unavailable; retry later"
+                           : "database error";
+    if (!e.sqlstate().empty()) what += " (SQLSTATE " + e.sqlstate() + ")";
+    return {make(code, what, e.what()), false, false};
   } catch (const std::exception& e) {
-    return {absl::InternalError(prefix + e.what()), false, false};
+    return {make(absl::StatusCode::kInternal, "internal error", e.what()), false, false};
   } catch (...) {
     return {absl::InternalError(prefix + "unknown exception"), false, false};
   }

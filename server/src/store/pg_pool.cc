@@ -1,5 +1,6 @@
 #include "store/pg_pool.h"
 
+#include "store/internal_detail.h"
 #include "store/pg_errors.h"
 
 namespace crmsync::server {
@@ -29,7 +30,7 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Connect() {
     // Any failure to connect is worth retrying later (server starting,
     // network), except a malformed connection string.
     if (error.status.code() == absl::StatusCode::kInternal) return error.status;
-    return absl::UnavailableError(std::string(error.status.message()));
+    return WithCode(error.status, absl::StatusCode::kUnavailable);
   }
 }
 

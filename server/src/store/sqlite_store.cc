@@ -2,6 +2,9 @@
 // The directory tables are in sqlite_directory.cc.
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "store/sqlite_schema.h"
 #include "store/sqlite_write_tx.h"
 #include "store/store_codec.h"
@@ -22,6 +25,14 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   }
   if (options.max_connections < 2) options.max_connections = 2;
   std::unique_ptr<SqliteStore> store(new SqliteStore(path, options));
+  // A new store file is the owner's only (it holds password hashes and
+  // customer data); SQLite gives its -wal and -shm files the same mode. Only
+  // when the file is missing: closing a descriptor of a file this process
+  // has open in SQLite would drop SQLite's locks on it.
+  if (::access(path.c_str(), F_OK) != 0) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   // Open one connection now so a bad path fails here, not at first use.
   auto db = SqliteDb::Open(path, /*create=*/true, options.busy_timeout_ms);
   if (!db.ok()) return db.status();

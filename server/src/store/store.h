@@ -303,6 +303,9 @@ class Store {
   virtual absl::StatusOr<std::optional<TenantRow>> GetTenantBySlug(const std::string& slug) = 0;
   // Every tenant, ordered by id (for server-wide jobs such as pruning).
   virtual absl::StatusOr<std::vector<TenantRow>> ListTenants() = 0;
+  // Reaches the database with a small read (health checking): OK when the
+  // store can serve, UNAVAILABLE when it cannot reach its database.
+  virtual absl::Status Ping() { return ListTenants().status(); }
   virtual absl::Status PutUser(const UserRow& user) = 0;
   virtual absl::StatusOr<std::optional<UserRow>> GetUser(const std::string& tenant_id,
                                                          const std::string& user_id) = 0;
@@ -371,6 +374,9 @@ class Store {
 // Opens the store named by a --store value ("sqlite:PATH" or "postgres:URI")
 // without migrating it.
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& spec);
+// The same for an already parsed (and completed, see config.h) --store.
+struct StoreSpec;
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreSpec& spec);
 
 }  // namespace crmsync::server
 

@@ -1,0 +1,281 @@
+// crm-syncd run the way an operator runs it: a second instance on a busy
+// address or on the same SQLite file, the store file's permissions, unknown
+// configuration settings, usage errors, --version on every binary, and
+// SIGHUP reloading certificates, log level and policies without a restart.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "server_process.h"
+
+namespace crmsync::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using HealthStatus = grpc::health::v1::HealthCheckResponse;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+void CopyFile(const std::string& from, const std::string& to) { WriteFile(to, ReadFile(from)); }
+
+// Health of the whole server as seen by a client trusting `ca_pem` (TLS)
+// or over plaintext when `ca_pem` is empty. `ok` is false when the call
+// failed (for instance: TLS handshake refused).
+HealthStatus::ServingStatus Health(const std::string& address, const std::string& ca_pem,
+                                   bool* ok) {
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!ca_pem.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_pem;
+    creds = grpc::SslCredentials(ssl);
+  }
+  // A channel of its own per call: a TLS handshake happens every time.
+  grpc::ChannelArguments args;
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  auto channel = grpc::CreateCustomChannel(address, creds, args);
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest req;
+  HealthStatus resp;
+  grpc::Status status = stub->Check(&ctx, req, &resp);
+  *ok = status.ok();
+  return resp.status();
+}
+
+// Polls `done` every 50 ms until it holds or `limit` passes.
+bool Eventually(const std::function<bool()>& done,
+                std::chrono::seconds limit = std::chrono::seconds(15)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll interval
+  }
+  return done();
+}
+
+class OperatorTest : public ::testing::Test {
+ protected:
+  void TearDown() override { RemoveTree(dir_); }
+  void MakeCerts(const std::string& name) {
+    std::string out;
+    ASSERT_EQ(RunCommand({"/bin/bash",
+                          std::string(CRMSYNC_SOURCE_DIR) + "/deploy/make-dev-certs.sh",
+                          dir_ + "/" + name},
+                         &out),
+              0)
+        << out;
+  }
+  std::string dir_ = MakeTempDir("crmsync-operator-test-");
+};
+
+TEST_F(OperatorTest, SecondServerOnTheSameAddressRefusesToStartNamingIt) {
+  ServerProcess first;
+  std::string error;
+  ASSERT_TRUE(first.Start({"--dev-insecure", "--store", "sqlite:" + dir_ + "/a.db"}, &error))
+      << error;
+
+  ServerProcess second;
+  second.set_listen(first.address());
+  EXPECT_FALSE(second.Start({"--dev-insecure", "--store", "sqlite:" + dir_ + "/b.db"}, &error,
+                            std::chrono::seconds(20)))
+      << "a second crm-syncd served on " << first.address() << " beside the first";
+  EXPECT_EQ(second.exit_code(), 1);
+  EXPECT_THAT(error, HasSubstr("cannot listen on " + first.address()));
+
+  bool ok = false;
+  EXPECT_EQ(Health(first.address(), "", &ok), HealthStatus::SERVING);
+  EXPECT_TRUE(ok);
+}
+
+TEST_F(OperatorTest, SecondServerOnTheSameSqliteFileRefusesToStart) {
+  const std::string store = "sqlite:" + dir_ + "/crm.db";
+  ServerProcess first;
+  std::string error;
+  ASSERT_TRUE(first.Start({"--dev-insecure", "--store", store}, &error)) << error;
+
+  ServerProcess second;
+  EXPECT_FALSE(second.Start({"--dev-insecure", "--store", store}, &error,
+                            std::chrono::seconds(20)))
+      << "a second crm-syncd served the same SQLite file";
+  EXPECT_EQ(second.exit_code(), 1);
+  EXPECT_THAT(error, HasSubstr("in use by another crm-syncd"));
+  EXPECT_THAT(error, HasSubstr("PostgreSQL"));
+
+  // --new-history must not rewrite a store a server is using either.
+  std::string out;
+  EXPECT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--store", store, "--new-history"}, &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("in use by another crm-syncd"));
+
+  // Once the first has stopped, the file is free again.
+  ASSERT_EQ(WEXITSTATUS(first.Stop(SIGTERM)), 0);
+  ServerProcess third;
+  EXPECT_TRUE(third.Start({"--dev-insecure", "--store", store}, &error)) << error;
+}
+
+TEST_F(OperatorTest, StoreFileAndItsWalAreReadableByTheOwnerOnly) {
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--dev-insecure", "--store", "sqlite:" + dir_ + "/crm.db"},
+                           &error))
+      << error;
+  for (const char* file : {"/crm.db", "/crm.db-wal", "/crm.db-shm"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((dir_ + file).c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << file << " has mode " << std::oct << (st.st_mode & 0777);
+  }
+}
+
+TEST_F(OperatorTest, UnknownConfigSettingsAndSectionsAreRefusedByName) {
+  WriteFile(dir_ + "/crm.toml",
+            "dev-insecure = true\nlistn = \"127.0.0.1:7\"\n[server]\nlisten = \"127.0.0.1:8\"\n");
+  std::string out;
+  EXPECT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--config", dir_ + "/crm.toml"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("'listn'"));
+  EXPECT_THAT(out, HasSubstr("'server.listen'"));
+  EXPECT_THAT(out, Not(HasSubstr("'dev-insecure'")));
+}
+
+TEST_F(OperatorTest, EveryUsageOrConfigurationErrorExitsTwo) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--no-such-flag"},
+      {"--dev-insecure", "--max-batch", "lots"},
+      {"--dev-insecure", "--max-batch", "0"},
+      {"--dev-insecure", "--log-level", "loud"},
+      {"--dev-insecure", "--listen"},
+      {"--dev-insecure", "--store", "mysql:db"},
+      {"--dev-insecure", "--store-password-file", dir_ + "/missing", "--store", "postgres:x"},
+      {"--dev-insecure", "--config", dir_ + "/missing.toml"},
+      {"positional"},
+  };
+  for (const auto& args : bad) {
+    std::vector<std::string> argv = {CRMSYNC_SYNCD_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    EXPECT_EQ(RunCommand(argv, &out), 2) << ::testing::PrintToString(args) << ": " << out;
+  }
+}
+
+TEST_F(OperatorTest, EveryBinaryPrintsItsVersionRevisionAndProtocolRange) {
+  for (const auto& [binary, name] :
+       std::vector<std::pair<std::string, std::string>>{{CRMSYNC_SYNCD_PATH, "crm-syncd"},
+                                                        {CRMSYNC_CRMCTL_PATH, "crmctl"},
+                                                        {CRMSYNC_CRM_DEVICE_PATH, "crm-device"},
+                                                        {CRMSYNC_CRM_SIM_PATH, "crm-sim"}}) {
+    std::string out;
+    EXPECT_EQ(RunCommand({binary, "--version"}, &out), 0) << name << ": " << out;
+    EXPECT_THAT(out, ::testing::MatchesRegex(name + " [0-9]+\\.[0-9]+\\.[0-9]+ \\(git [^)]+\\)\n"
+                                                    "sync protocol versions [0-9]+-[0-9]+\n"))
+        << name;
+  }
+}
+
+// Certificate rotation: the files behind --tls-cert/--tls-key are replaced
+// by a certificate of another CA and SIGHUP sent; new connections get the
+// new certificate, and the server never stopped. A broken file and SIGHUP
+// then keep the certificate in use.
+TEST_F(OperatorTest, SighupRotatesTheCertificateAndAFailedReloadKeepsTheOld) {
+  MakeCerts("old");
+  MakeCerts("new");
+  const std::string cert = dir_ + "/server.pem", key = dir_ + "/server.key";
+  CopyFile(dir_ + "/old/server.pem", cert);
+  CopyFile(dir_ + "/old/server.key", key);
+  const std::string old_ca = ReadFile(dir_ + "/old/ca.pem");
+  const std::string new_ca = ReadFile(dir_ + "/new/ca.pem");
+
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--tls-cert", cert, "--tls-key", key, "--token-key",
+                            dir_ + "/old/token.key", "--store", "sqlite:" + dir_ + "/crm.db"},
+                           &error))
+      << error;
+  bool ok = false;
+  EXPECT_EQ(Health(server.address(), old_ca, &ok), HealthStatus::SERVING);
+  EXPECT_TRUE(ok);
+  Health(server.address(), new_ca, &ok);
+  EXPECT_FALSE(ok) << "a client trusting only the new CA was served before the rotation";
+
+  CopyFile(dir_ + "/new/server.pem", cert);
+  CopyFile(dir_ + "/new/server.key", key);
+  ASSERT_EQ(::kill(server.pid(), SIGHUP), 0);
+  EXPECT_TRUE(Eventually([&] {
+    bool served = false;
+    return Health(server.address(), new_ca, &served) == HealthStatus::SERVING && served;
+  })) << server.Output();
+  Health(server.address(), old_ca, &ok);
+  EXPECT_FALSE(ok) << "the old certificate is still served after the reload";
+  EXPECT_THAT(server.Output(), HasSubstr("reload: TLS certificate"));
+
+  // A half-written certificate: the reload fails, the new one stays.
+  WriteFile(cert, "-----BEGIN CERTIFICATE-----\ntruncated");
+  ASSERT_EQ(::kill(server.pid(), SIGHUP), 0);
+  EXPECT_TRUE(Eventually([&] {
+    return server.Output().find("kept the previous TLS certificate") != std::string::npos;
+  })) << server.Output();
+  EXPECT_EQ(Health(server.address(), new_ca, &ok), HealthStatus::SERVING);
+  EXPECT_TRUE(ok);
+
+  EXPECT_EQ(WEXITSTATUS(server.Stop(SIGTERM)), 0) << server.Output();
+}
+
+TEST_F(OperatorTest, SighupReloadsLogLevelAndPoliciesFromTheConfigFile) {
+  const std::string config = dir_ + "/crm.toml", policies = dir_ + "/policies.txt";
+  WriteFile(policies, "opportunity.amount = manual\n");
+  WriteFile(config, "dev-insecure = true\nlog-level = \"info\"\npolicy-file = \"" + policies +
+                        "\"\nstore = \"sqlite:" + dir_ + "/crm.db\"\n");
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--config", config}, &error)) << error;
+
+  WriteFile(config, "dev-insecure = true\nlog-level = \"debug\"\npolicy-file = \"" + policies +
+                        "\"\nstore = \"sqlite:" + dir_ + "/crm.db\"\nworker-threads = 3\n");
+  ASSERT_EQ(::kill(server.pid(), SIGHUP), 0);
+  ASSERT_TRUE(Eventually([&] {
+    return server.Output().find("reload finished") != std::string::npos;
+  })) << server.Output();
+  EXPECT_THAT(server.Output(), HasSubstr("reload: log level debug (was info)"));
+  EXPECT_THAT(server.Output(), HasSubstr("reload: conflict policies from " + policies));
+  EXPECT_THAT(server.Output(), HasSubstr("only after a restart: worker-threads"));
+
+  // A policy file that no longer parses keeps the previous policies.
+  WriteFile(policies, "opportunity.amount = sometimes\n");
+  ASSERT_EQ(::kill(server.pid(), SIGHUP), 0);
+  ASSERT_TRUE(Eventually([&] {
+    return server.Output().find("kept the previous conflict policies") != std::string::npos;
+  })) << server.Output();
+
+  // A config file that no longer parses changes nothing.
+  WriteFile(config, "dev-insecure = true\nlistn = 1\n");
+  ASSERT_EQ(::kill(server.pid(), SIGHUP), 0);
+  ASSERT_TRUE(Eventually([&] {
+    return server.Output().find("no longer parses") != std::string::npos;
+  })) << server.Output();
+  bool ok = false;
+  EXPECT_EQ(Health(server.address(), "", &ok), HealthStatus::SERVING);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(WEXITSTATUS(server.Stop(SIGTERM)), 0) << server.Output();
+}
+
+}  // namespace
+}  // namespace crmsync::testing
