@@ -8,13 +8,13 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config ccache git
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev grpc-proto
-  libpqxx-dev libsqlite3-dev libsqlcipher-dev libssl-dev
+  libpqxx-dev libsqlite3-dev libsqlcipher-dev libssl-dev libargon2-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 openssl sqlite3 python3 python3-grpcio
   clang-14 libclang-rt-14-dev procps util-linux
 )
-RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 openssl)
+RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 libargon2-1 openssl)
 
 pkgs=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--runtime" ]]; then pkgs=("${RUNTIME_PKGS[@]}"); fi

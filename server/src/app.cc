@@ -32,6 +32,13 @@ absl::StatusOr<sync::PolicyTable> LoadPolicies(const std::string& path) {
   return std::move(parsed.value());
 }
 
+auth::PasswordParams PasswordParamsOf(const ServerConfig& config) {
+  auth::PasswordParams params;
+  params.memory_kib = static_cast<uint32_t>(config.password_memory_kib);
+  params.passes = static_cast<uint32_t>(config.password_passes);
+  return params;
+}
+
 }  // namespace
 
 SyncdApp::SyncdApp(ServerConfig config) : config_(std::move(config)) {}
@@ -88,7 +95,7 @@ absl::Status SyncdApp::Start() {
   if (config_.demo_tenant) {
     if (auto s = EnsureDemoTenant(store_.get(), push_.get(), &clock_); !s.ok()) return s;
     if (auto s = auth::EnsureDemoCredentials(store_.get(), &clock_, &random_,
-                                             config_.password_iterations);
+                                             PasswordParamsOf(config_));
         !s.ok()) {
       return s;
     }
@@ -266,7 +273,7 @@ absl::Status SyncdApp::SetUpAuth() {
   auth::AuthOptions options;
   options.access_ttl_s = config_.access_token_ttl_seconds;
   options.refresh_ttl_s = int64_t{config_.refresh_token_ttl_hours} * 3600;
-  options.password_iterations = config_.password_iterations;
+  options.password = PasswordParamsOf(config_);
   options.max_failed_logins = config_.max_failed_logins;
   auth_handler_ = std::make_unique<auth::AuthHandler>(store_.get(), token_keys_.get(), &clock_,
                                                       &random_, audit_.get(), options);

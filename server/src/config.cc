@@ -251,11 +251,16 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->envname("CRMSYNC_REFRESH_TOKEN_TTL_HOURS")
       ->check(CLI::Range(1, 24 * 365))
       ->capture_default_str();
-  app.add_option("--password-iterations", config->password_iterations,
-                 "PBKDF2-HMAC-SHA256 rounds for new password hashes. FOR TESTS ONLY may this "
-                 "go below the default 210000")
-      ->envname("CRMSYNC_PASSWORD_ITERATIONS")
-      ->check(CLI::Range(1000, 10'000'000))
+  app.add_option("--password-memory-kib", config->password_memory_kib,
+                 "Argon2id memory (KiB) of new password hashes; older or cheaper hashes are "
+                 "re-hashed at the next sign-in. FOR TESTS ONLY may this go below 19456")
+      ->envname("CRMSYNC_PASSWORD_MEMORY_KIB")
+      ->check(CLI::Range(64, 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--password-passes", config->password_passes,
+                 "Argon2id passes of new password hashes")
+      ->envname("CRMSYNC_PASSWORD_PASSES")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--max-failed-logins", config->max_failed_logins,
                  "Failed sign-ins per tenant+username (or API key) within 15 minutes before "

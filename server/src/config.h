@@ -94,8 +94,10 @@ struct ServerConfig {
   int access_token_ttl_seconds = 15 * 60;
   // Refresh token lifetime.
   int refresh_token_ttl_hours = 30 * 24;
-  // PBKDF2 rounds for new password hashes. Lower it only in tests.
-  int password_iterations = 210'000;
+  // Argon2id cost of new password hashes (OWASP: 19 MiB, 2 passes). Lower
+  // it only in tests.
+  int password_memory_kib = 19 * 1024;
+  int password_passes = 2;
   // Failed sign-ins per tenant+username within 15 minutes before refusal.
   int max_failed_logins = 5;
   // Requests per second and burst per device (token bucket); 0 = no limit.

@@ -136,7 +136,8 @@ struct TokenWorld {
 
   static auth::AuthOptions Options() {
     auth::AuthOptions o;
-    o.password_iterations = 1000;
+    o.password.memory_kib = 64;
+    o.password.passes = 1;
     return o;
   }
 

@@ -43,7 +43,7 @@ class CrmctlTest : public ::testing::Test {
     dir_ = MakeTempDir("crmsync-crmctl-");
     std::string error;
     ASSERT_TRUE(server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
-                               "--password-iterations", "1000", "--store",
+                               "--password-memory-kib", "64", "--store",
                                "sqlite:" + dir_ + "/crm.db"},
                               &error))
         << error;
@@ -327,7 +327,7 @@ TEST(CrmctlTlsTest, LogsInAndServesOverTlsTrustingTheCa) {
   std::string error;
   ASSERT_TRUE(server.Start({"--tls-cert", dir + "/certs/server.pem", "--tls-key",
                             dir + "/certs/server.key", "--token-key", dir + "/certs/token.key",
-                            "--demo-tenant", "--password-iterations", "1000", "--store",
+                            "--demo-tenant", "--password-memory-kib", "64", "--store",
                             "sqlite:" + dir + "/crm.db"},
                            &error))
       << error;

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <signal.h>
 
 #include <condition_variable>
@@ -163,6 +164,19 @@ v1::Mutation CreateLead(int64_t seq, const v1::Lead& lead, const std::string& de
 
 enum class Backend { kSqlite, kPostgres };
 
+// A password hash of the scheme used before Argon2id:
+// pbkdf2-sha256$<iterations>$<salt>$<hash>.
+std::string LegacyPbkdf2Hash(const std::string& password) {
+  const std::string salt = "0123456789abcdef";
+  std::string hash(32, '\0');
+  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
+                    reinterpret_cast<const unsigned char*>(salt.data()),
+                    static_cast<int>(salt.size()), 1000, EVP_sha256(),
+                    static_cast<int>(hash.size()), reinterpret_cast<unsigned char*>(hash.data()));
+  return "pbkdf2-sha256$1000$" + server::auth::Base64UrlEncode(salt) + "$" +
+         server::auth::Base64UrlEncode(hash);
+}
+
 class SecurityTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
@@ -196,16 +210,23 @@ class SecurityTest : public ::testing::TestWithParam<Backend> {
       row.user.set_username(name);
       row.user.set_role(role);
       row.user.set_team_id("team-north");
-      auto hash = server::auth::HashPassword(std::string(name) + "-demo-password", 1000, &random);
-      ASSERT_TRUE(hash.ok());
-      row.password_hash = *hash;
+      // The admin's hash is of the earlier PBKDF2 scheme, as a store from
+      // before Argon2id holds it; sign-in must accept it and replace it.
+      const std::string password = std::string(name) + "-demo-password";
+      if (role == v1::ROLE_ADMIN) {
+        row.password_hash = LegacyPbkdf2Hash(password);
+      } else {
+        auto hash = server::auth::HashPassword(password, {64, 1, 1}, &random);
+        ASSERT_TRUE(hash.ok());
+        row.password_hash = *hash;
+      }
       ASSERT_TRUE((*store)->PutUser(row).ok());
     }
   }
 
   void StartServer(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--dev-insecure", "--demo-tenant", "--password-iterations",
-                                     "1000",           "--store",       store_};
+    std::vector<std::string> args = {"--dev-insecure", "--demo-tenant", "--password-memory-kib",
+                                     "64",             "--store",       store_};
     args.insert(args.end(), extra.begin(), extra.end());
     std::string error;
     ASSERT_TRUE(server_.Start(args, &error)) << error;
@@ -590,6 +611,32 @@ TEST(SecurityFlagsTest, RefusesToStartWithoutTokenKeyOutsideDevelopment) {
             2);
   EXPECT_THAT(out, HasSubstr("--token-key is required"));
   RemoveTree(dir);
+}
+
+TEST_P(SecurityTest, OlderPasswordHashesAreReplacedByArgon2idAtTheNextSignIn) {
+  StartServer();
+  auto stored_hash = [&] {
+    auto store = server::OpenStore(store_);
+    EXPECT_TRUE(store.ok()) << store.status();
+    auto user = (*store)->GetUserByName("t-globex", "gadmin");
+    EXPECT_TRUE(user.ok() && user->has_value());
+    return user.ok() && user->has_value() ? (*user)->password_hash : std::string();
+  };
+  ASSERT_EQ(stored_hash().rfind("pbkdf2-sha256$", 0), 0u);
+
+  TokenClient wrong(server_.address());
+  EXPECT_FALSE(wrong.Login("globex", "gadmin", "not-the-password").ok());
+  EXPECT_EQ(stored_hash().rfind("pbkdf2-sha256$", 0), 0u) << "a failed sign-in re-hashed";
+
+  TokenClient gadmin(server_.address());
+  ASSERT_TRUE(gadmin.Login("globex", "gadmin", "gadmin-demo-password").ok());
+  const std::string rehashed = stored_hash();
+  EXPECT_EQ(rehashed.rfind("$argon2id$v=19$m=64,t=2,p=1$", 0), 0u) << rehashed;
+
+  // The new hash verifies; signing in again leaves it as it is.
+  TokenClient again(server_.address());
+  ASSERT_TRUE(again.Login("globex", "gadmin", "gadmin-demo-password").ok());
+  EXPECT_EQ(stored_hash(), rehashed);
 }
 
 std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {

@@ -76,7 +76,7 @@ TEST_F(StoreOutageTest, HealthFollowsTheDatabaseAndClientsNeverSeeItsAddress) {
   ServerProcess server;
   std::string error;
   ASSERT_TRUE(server.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
-                            "--password-iterations", "1000", "--health-check-seconds", "1",
+                            "--password-memory-kib", "64", "--health-check-seconds", "1",
                             "--store", "postgres:" + conninfo_},
                            &error))
       << error;

@@ -124,23 +124,60 @@ TEST(Base64UrlTest, RoundTripsAndRejectsNonCanonicalText) {
   EXPECT_FALSE(Base64UrlDecode("A").ok());
 }
 
-TEST(PasswordTest, HashIsSelfDescribingSaltedAndVerifies) {
+TEST(PasswordTest, HashIsArgon2idSelfDescribingSaltedAndVerifies) {
   OpenSslRandom random;
-  auto a = HashPassword("correct horse battery", 1000, &random);
-  auto b = HashPassword("correct horse battery", 1000, &random);
+  const PasswordParams cheap{64, 1, 1};
+  auto a = HashPassword("correct horse battery", cheap, &random);
+  auto b = HashPassword("correct horse battery", cheap, &random);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(a->rfind("pbkdf2-sha256$1000$", 0), 0u) << *a;
+  EXPECT_EQ(a->rfind("$argon2id$v=19$m=64,t=1,p=1$", 0), 0u) << *a;
   EXPECT_NE(*a, *b) << "per-password salt";
   EXPECT_TRUE(*VerifyPassword("correct horse battery", *a));
   EXPECT_FALSE(*VerifyPassword("correct horse batterY", *a));
   EXPECT_FALSE(*VerifyPassword("", *a));
   EXPECT_FALSE(VerifyPassword("x", "md5$abc").ok());
-  EXPECT_FALSE(VerifyPassword("x", "pbkdf2-sha256$99999999999$AA$AA").ok());
-  EXPECT_FALSE(HashPassword("x", 10, &random).ok()) << "too few iterations";
+  EXPECT_FALSE(HashPassword("x", {8, 1, 1}, &random).ok()) << "too little memory";
+  EXPECT_FALSE(HashPassword("x", {64, 0, 1}, &random).ok()) << "no passes";
 }
 
-TEST(PasswordTest, DefaultIterationCountMeetsTheFloor) {
-  EXPECT_GE(kDefaultPasswordIterations, 210'000);
+TEST(PasswordTest, StoredHashesWithAbsurdCostsAreRefusedWithoutRunningThem) {
+  OpenSslRandom random;
+  auto good = HashPassword("correct horse battery", {64, 1, 1}, &random);
+  ASSERT_TRUE(good.ok());
+  std::string huge = *good;
+  huge.replace(huge.find("m=64"), 4, "m=4000000000");
+  EXPECT_EQ(VerifyPassword("correct horse battery", huge).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(VerifyPassword("x", "pbkdf2-sha256$99999999999$AA$AA").ok());
+  EXPECT_FALSE(VerifyPassword("x", "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$").ok());
+}
+
+TEST(PasswordTest, OlderPbkdf2HashesStillVerifyAndNeedARehash) {
+  // pbkdf2-sha256, 1000 rounds, salt "0123456789abcdef", password "hunter2hunter2".
+  const std::string salt = "0123456789abcdef";
+  std::string hash(32, '\0');
+  PKCS5_PBKDF2_HMAC("hunter2hunter2", 14, reinterpret_cast<const unsigned char*>(salt.data()), 16,
+                    1000, EVP_sha256(), 32, reinterpret_cast<unsigned char*>(hash.data()));
+  const std::string legacy =
+      "pbkdf2-sha256$1000$" + Base64UrlEncode(salt) + "$" + Base64UrlEncode(hash);
+  EXPECT_TRUE(*VerifyPassword("hunter2hunter2", legacy));
+  EXPECT_FALSE(*VerifyPassword("hunter2hunter3", legacy));
+
+  const PasswordParams today;
+  EXPECT_TRUE(NeedsRehash(legacy, today));
+  OpenSslRandom random;
+  auto cheaper = HashPassword("hunter2hunter2", {64, 1, 1}, &random);
+  ASSERT_TRUE(cheaper.ok());
+  EXPECT_TRUE(NeedsRehash(*cheaper, today)) << "less memory than today's setting";
+  EXPECT_FALSE(NeedsRehash(*cheaper, {64, 1, 1}));
+  EXPECT_TRUE(NeedsRehash(*cheaper, {64, 2, 1})) << "fewer passes";
+}
+
+TEST(PasswordTest, DefaultCostIsOwaspsArgon2idRecommendation) {
+  const PasswordParams defaults;
+  EXPECT_GE(defaults.memory_kib, 19u * 1024);
+  EXPECT_GE(defaults.passes, 2u);
+  EXPECT_EQ(defaults.lanes, 1u);
 }
 
 TEST(LoginThrottleTest, RefusesAfterMaxFailuresUntilTheWindowPasses) {

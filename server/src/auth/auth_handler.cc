@@ -1,5 +1,7 @@
 #include "auth/auth_handler.h"
 
+#include <spdlog/spdlog.h>
+
 #include "auth/password.h"
 #include "logic/directive.h"
 #include "logic/hashing.h"
@@ -158,7 +160,7 @@ absl::Status AuthHandler::Login(const v1::LoginRequest& req, const std::string& 
     if (!match.ok()) return absl::InternalError("stored password hash of a user is corrupt");
     good = *match;
   } else {
-    DummyVerify(req.password(), options_.password_iterations);
+    DummyVerify(req.password(), options_.password);
   }
   if (!good) {
     throttle_.RecordFailure(throttle_key, now_ms);
@@ -171,6 +173,7 @@ absl::Status AuthHandler::Login(const v1::LoginRequest& req, const std::string& 
   }
   throttle_.RecordSuccess(throttle_key);
   const std::string& tenant_id = (*tenant)->id;
+  if (NeedsRehash(user->password_hash, options_.password)) RehashPassword(*user, req.password());
   if (!req.device_id().empty()) {
     if (auto s = CheckDevice(tenant_id, user->user.id(), req.device_id(), false, nullptr);
         !s.ok()) {
@@ -378,7 +381,26 @@ absl::StatusOr<std::string> AuthHandler::HashNewPassword(const std::string& pass
     return absl::InvalidArgumentError("passwords are limited to " +
                                       std::to_string(kMaxPasswordLength) + " bytes");
   }
-  return HashPassword(password, options_.password_iterations, random_);
+  return HashPassword(password, options_.password, random_);
+}
+
+void AuthHandler::RehashPassword(UserRow user, const std::string& password) {
+  auto hash = HashPassword(password, options_.password, random_);
+  if (!hash.ok()) {
+    spdlog::warn("could not re-hash the password of user {}: {}", user.user.id(),
+                 std::string(hash.status().message()));
+    return;
+  }
+  const std::string old_scheme = user.password_hash.substr(0, user.password_hash.find('$', 1));
+  user.password_hash = *hash;
+  if (auto s = store_->PutUser(user); !s.ok()) {
+    spdlog::warn("could not store the re-hashed password of user {}: {}", user.user.id(),
+                 std::string(s.message()));
+    return;
+  }
+  spdlog::info("re-hashed the password of user {} ({} to Argon2id m={} KiB t={})",
+               user.user.id(), old_scheme.empty() ? "older hash" : old_scheme,
+               options_.password.memory_kib, options_.password.passes);
 }
 
 }  // namespace crmsync::server::auth

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "auth/audit_log.h"
+#include "auth/password.h"
 #include "auth/crypto.h"
 #include "auth/login_throttle.h"
 #include "auth/token.h"
@@ -25,8 +26,9 @@ struct AuthOptions {
   int64_t access_ttl_s = 15 * 60;
   // Lifetime of a refresh token (default 30 days).
   int64_t refresh_ttl_s = 30LL * 24 * 3600;
-  // PBKDF2 rounds for passwords hashed by this server.
-  int password_iterations = 210'000;
+  // Argon2id cost of passwords hashed by this server (and of re-hashing
+  // older or cheaper hashes at sign-in).
+  PasswordParams password;
   // Failed sign-ins per (tenant, username) within the window before
   // RESOURCE_EXHAUSTED.
   int max_failed_logins = 5;
@@ -65,6 +67,10 @@ class AuthHandler {
   // Hashes a new password with this server's iteration count.
   // INVALID_ARGUMENT if it is shorter than kMinPasswordLength.
   absl::StatusOr<std::string> HashNewPassword(const std::string& password);
+  // After a sign-in with `password`: stores a hash at today's cost in place
+  // of an older scheme's or a cheaper one (best effort: a failure is
+  // logged, the sign-in still succeeds).
+  void RehashPassword(UserRow user, const std::string& password);
 
  private:
   // Issues an access token and a new refresh token (in `family_id`, or a

@@ -9,7 +9,7 @@
 namespace crmsync::server::auth {
 
 absl::Status EnsureDemoCredentials(Store* store, Clock* clock, SecureRandom* random,
-                                   int password_iterations) {
+                                   const PasswordParams& password) {
   auto tenant = store->GetTenantBySlug(kDemoTenantSlug);
   if (!tenant.ok()) return tenant.status();
   if (!*tenant) return absl::OkStatus();
@@ -21,7 +21,7 @@ absl::Status EnsureDemoCredentials(Store* store, Clock* clock, SecureRandom* ran
   for (UserRow& row : *users) {
     if (row.user.role() == v1::ROLE_STORE_TERMINAL && till_user.empty()) till_user = row.user.id();
     if (!row.password_hash.empty()) continue;
-    auto hash = HashPassword(row.user.username() + "-demo-password", password_iterations, random);
+    auto hash = HashPassword(row.user.username() + "-demo-password", password, random);
     if (!hash.ok()) return hash.status();
     row.password_hash = *hash;
     if (auto s = store->PutUser(row); !s.ok()) return s;

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "auth/crypto.h"
+#include "auth/password.h"
 #include "logic/clock.h"
 #include "store/store.h"
 
@@ -16,7 +17,7 @@ inline constexpr char kDemoTillApiKey[] = "crmk.demo-till.demo-till-secret-not-f
 // Gives every demo user without a password "<username>-demo-password" and
 // creates the till's API key if missing. No-op without the demo tenant.
 absl::Status EnsureDemoCredentials(Store* store, Clock* clock, SecureRandom* random,
-                                   int password_iterations);
+                                   const PasswordParams& password);
 
 }  // namespace crmsync::server::auth
 
