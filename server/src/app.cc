@@ -113,6 +113,8 @@ absl::Status SyncdApp::Start() {
   // Metrics count served traffic (after the demo seed).
   push_->set_metrics(&metrics_);
   pull_->set_metrics(&metrics_);
+  push_->set_traffic(&traffic_);
+  pull_->set_traffic(&traffic_);
 
   pool_ = std::make_unique<WorkerPool>(config_.worker_threads, config_.worker_threads * 64);
   SyncServiceOptions sync_options;
@@ -131,6 +133,7 @@ absl::Status SyncdApp::Start() {
   info.started_at_ms = clock_.NowMs();
   SyncServiceImpl* sync = sync_service_.get();
   info.active_subscribers = [sync] { return sync->active_streams(); };
+  info.traffic = &traffic_;
   admin_ = std::make_unique<AdminHandler>(
       store_.get(), &clock_, auth_handler_.get(), audit_.get(), push_.get(), std::move(info),
       [notifier](const std::string& tenant, int64_t seq) { notifier->Publish(tenant, seq); });

@@ -72,6 +72,7 @@ class SyncdApp {
   ServerConfig config_;
   SystemClock clock_;
   MetricsRegistry metrics_;
+  TenantTraffic traffic_;
   std::unique_ptr<MetricsHttpExporter> exporter_;
   // Declared before store_ so that it is released after the store closes.
   InstanceLock instance_lock_;

@@ -3,7 +3,13 @@
 // one), every command in table and JSON form, and the exit codes.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <regex>
@@ -168,9 +174,16 @@ TEST_F(CrmctlTest, OperatorFindsTheMostBehindDeviceAndResolvesItsConflict) {
   EXPECT_THAT(listed, HasSubstr("amount"));
   EXPECT_THAT(Ok({"conflicts", "list", "--device", "bob-laptop"}), Not(HasSubstr(conflict)));
   EXPECT_THAT(Ok({"conflicts", "list", "--json"}), HasSubstr("\"id\": \"" + conflict + "\""));
+  // The competing amounts are readable in the list and side by side in show.
+  EXPECT_THAT(listed, HasSubstr("amount_minor=1300000"));
+  EXPECT_THAT(listed, HasSubstr("amount_minor=1450000"));
   std::string shown = Ok({"conflicts", "show", conflict});
   EXPECT_THAT(shown, HasSubstr("opportunity/opp-alice-1, field amount"));
   EXPECT_THAT(shown, HasSubstr("alice-tablet"));
+  EXPECT_TRUE(std::regex_search(
+      shown, std::regex("\\bamount\\.amount_minor +[0-9]+ +1300000 +1450000\\b")))
+      << shown;
+  EXPECT_THAT(shown, Not(HasSubstr("currency_code"))) << "equal on every side: not shown";
 
   // 3. Resolve it with the device's value.
   EXPECT_THAT(Ok({"conflicts", "resolve", conflict, "--take-client"}), HasSubstr("resolved"));
@@ -262,6 +275,180 @@ TEST_F(CrmctlTest, StatusDirectoryAndWatch) {
   EXPECT_NE(watch.find("most behind", first + 1), std::string::npos) << watch;
 }
 
+// watch reports the traffic that happens while it watches: pulls made by a
+// device during the interval show as a rate, in table and JSON-lines form.
+TEST_F(CrmctlTest, WatchShowsLiveRatesAsJsonLines) {
+  DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone");
+  std::string cursor;
+  Pull(phone, &cursor);
+  std::atomic<bool> done{false};
+  std::string out;
+  int rc = -1;
+  std::thread watcher([&] {
+    rc = Crmctl({"watch", "--json", "--iterations", "2", "--interval", "2"}, &out);
+    done = true;
+  });
+  // Traffic for as long as watch runs (bounded: 30 s, 100,000 calls); the
+  // per-device rate limit refuses some, which are not counted.
+  int pulls = 0;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  v1::PullRequest req;
+  req.mutable_client()->set_protocol_version(1);
+  req.set_cursor(cursor);
+  for (int calls = 0; !done && calls < 100000 && std::chrono::steady_clock::now() < give_up;
+       ++calls) {
+    v1::PullResponse page;
+    if (phone.Pull(req, &page).ok()) ++pulls;
+  }
+  watcher.join();
+  ASSERT_EQ(rc, 0) << out;
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(lines.size(), 2u) << out;
+  EXPECT_GT(lines[1]["pulls_per_second"].get<double>(), 0.0) << out;
+  EXPECT_GT(lines[1]["pulls_total"].get<int64_t>(), lines[0]["pulls_total"].get<int64_t>());
+  EXPECT_GE(lines[1]["pulls_total"].get<int64_t>(), pulls);
+  EXPECT_TRUE(lines[1]["most_behind"].is_array());
+
+  // The table form shows the same counters as a non-zero rate.
+  const std::string first = Ok({"watch", "--iterations", "1"});
+  EXPECT_THAT(first, HasSubstr("PULLS/S"));
+}
+
+// The admin functions that had no command: disable/enable a user, reset a
+// password, give a till its API key, erase a person; and the audit log
+// newest first.
+TEST_F(CrmctlTest, UsersApiKeysErasureAndTheAuditLogNewestFirst) {
+  auto channel = grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials());
+  auto auth = v1::AuthService::NewStub(channel);
+  auto login = [&](const std::string& user, const std::string& password) {
+    v1::LoginRequest req;
+    req.set_tenant("demo");
+    req.set_username(user);
+    req.set_password(password);
+    v1::LoginResponse resp;
+    grpc::ClientContext ctx;
+    return auth->Login(&ctx, req, &resp).error_code();
+  };
+  ASSERT_EQ(login("bob", "bob-demo-password"), grpc::StatusCode::OK);
+  EXPECT_THAT(Ok({"users", "update", "u-bob", "--disable"}), HasSubstr("disabled"));
+  EXPECT_EQ(login("bob", "bob-demo-password"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(Ok({"users", "update", "u-bob", "--enable", "--name", "Robert Rep"}),
+              HasSubstr("enabled"));
+  EXPECT_EQ(login("bob", "bob-demo-password"), grpc::StatusCode::OK);
+  std::string out;
+  ASSERT_EQ(RunCommand({"/bin/sh", "-c",
+                        "printf 'a-new-long-password\\n' | '" CRMSYNC_CRMCTL_PATH "' --config '" +
+                            config_ + "' users update u-bob --password-stdin"},
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(login("bob", "bob-demo-password"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(login("bob", "a-new-long-password"), grpc::StatusCode::OK);
+  EXPECT_EQ(Crmctl({"users", "update", "u-bob"}, &out), 2) << "nothing to change: " << out;
+  EXPECT_EQ(Crmctl({"users", "update", "u-nobody", "--disable"}, &out), 5) << out;
+
+  // An API key for the till, usable at once by a terminal.
+  std::string created = Ok({"api-keys", "create", "--user", "u-till-paris", "--label", "till 2"});
+  std::smatch key;
+  ASSERT_TRUE(std::regex_search(created, key, std::regex("\n(\\S+\\.\\S+)\n"))) << created;
+  v1::ExchangeApiKeyRequest xreq;
+  xreq.set_tenant("demo");
+  xreq.set_api_key(key[1]);
+  xreq.set_device_id("till-paris-2");
+  v1::ExchangeApiKeyResponse xresp;
+  grpc::ClientContext xctx;
+  grpc::Status exchanged = auth->ExchangeApiKey(&xctx, xreq, &xresp);
+  EXPECT_TRUE(exchanged.ok()) << exchanged.error_message() << " (" << exchanged.error_code()
+                              << ")\n" << created;
+  EXPECT_EQ(Crmctl({"api-keys", "create", "--user", "u-alice"}, &out), 1)
+      << "a sales rep cannot have an API key: " << out;
+
+  // Erasure needs --yes and a reason, then reaches the audit log, which
+  // lists the newest event first.
+  EXPECT_EQ(Crmctl({"erase", "lead", "lead-alice-1", "--reason", "ticket 42"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"erase", "account", "acct-1", "--reason", "x", "--yes"}, &out), 2) << out;
+  EXPECT_THAT(Ok({"erase", "lead", "lead-alice-1", "--reason", "ticket 42", "--yes"}),
+              HasSubstr("erased lead lead-alice-1"));
+  std::string newest = Ok({"audit", "--limit", "1"});
+  EXPECT_THAT(newest, HasSubstr("record_erased"));
+  EXPECT_THAT(newest, HasSubstr("ticket 42"));
+  std::string oldest = Ok({"audit", "--limit", "1", "--oldest-first"});
+  EXPECT_THAT(oldest, Not(HasSubstr("record_erased")));
+  std::string all = Ok({"audit"});
+  EXPECT_LT(all.find("record_erased"), all.find("user_updated")) << all;
+}
+
+// The saved session renews itself: with access tokens that live 30 s
+// (inside crmctl's one-minute renewal margin), every command first trades
+// the refresh token for a new pair, saved owner-only, and succeeds.
+TEST(CrmctlSessionTest, AnExpiringTokenIsRenewedWithTheSavedRefreshToken) {
+  std::string dir = MakeTempDir("crmsync-crmctl-session-");
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--dev-insecure", "--demo-tenant", "--password-memory-kib", "64",
+                            "--access-token-ttl-seconds", "30", "--store",
+                            "sqlite:" + dir + "/crm.db"},
+                           &error))
+      << error;
+  const std::string config = dir + "/crmctl.toml";
+  auto crmctl = [&](const std::string& args, std::string* out) {
+    return RunCommand({"/bin/sh", "-c",
+                       "'" CRMSYNC_CRMCTL_PATH "' --config '" + config + "' --server " +
+                           server.address() + " --insecure " + args},
+                      out);
+  };
+  std::string out;
+  ASSERT_EQ(crmctl("login --tenant demo --user admin --password-stdin < /dev/null; true", &out),
+            0);
+  ASSERT_EQ(RunCommand({"/bin/sh", "-c",
+                        "printf 'admin-demo-password\\n' | '" CRMSYNC_CRMCTL_PATH "' --config '" +
+                            config + "' --server " + server.address() +
+                            " --insecure login --tenant demo --user admin --password-stdin"},
+                       &out),
+            0)
+      << out;
+  auto saved = [&](const std::string& key) {
+    std::ifstream in(config);
+    std::smatch m;
+    for (std::string line; std::getline(in, line);) {
+      if (std::regex_match(line, m, std::regex(key + " = \"?([^\"]*)\"?"))) return m[1].str();
+    }
+    return std::string();
+  };
+  const std::string token = saved("token"), refresh = saved("refresh-token");
+  ASSERT_FALSE(token.empty());
+  ASSERT_FALSE(refresh.empty());
+  ASSERT_FALSE(saved("token-expires").empty());
+
+  EXPECT_EQ(crmctl("status", &out), 0) << out;
+  EXPECT_NE(saved("token"), token) << "the token was not renewed";
+  EXPECT_NE(saved("refresh-token"), refresh) << "the refresh token was not rotated";
+  EXPECT_EQ(crmctl("status", &out), 0) << out;
+  struct stat st {};
+  ASSERT_EQ(::stat(config.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // A session that cannot be renewed (its refresh token was used already)
+  // says so and asks for a login; the command runs with the token it has.
+  std::string text;
+  {
+    std::ifstream in(config);
+    std::ostringstream s;
+    s << in.rdbuf();
+    text = std::regex_replace(s.str(), std::regex("refresh-token = \"[^\"]*\""),
+                              "refresh-token = \"" + refresh + "\"");
+  }
+  std::ofstream(config, std::ios::trunc) << text;
+  crmctl("status", &out);
+  EXPECT_THAT(out, HasSubstr("log in again"));
+  server.Stop(SIGTERM);
+  RemoveTree(dir);
+}
+
 TEST_F(CrmctlTest, ExitCodes) {
   std::string out;
   EXPECT_EQ(Crmctl({"devices", "--stale", "soon"}, &out), 2) << out;
@@ -300,6 +487,10 @@ TEST_F(CrmctlTest, HelpOnEveryCommand) {
                                              {"conflicts", "resolve"},
                                              {"users"},
                                              {"users", "create"},
+                                             {"users", "update"},
+                                             {"api-keys"},
+                                             {"api-keys", "create"},
+                                             {"erase"},
                                              {"stores"},
                                              {"stores", "upsert"},
                                              {"coupons"},

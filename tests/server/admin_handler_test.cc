@@ -137,7 +137,7 @@ TEST_P(AdminHandlerTest, TakeClientWritesTheClientValueAndResolvesTheConflict) {
   EXPECT_TRUE(saw_amount);
   EXPECT_TRUE(saw_settled);
 
-  auto audit = store_->ListAudit(kTenant, "conflict_resolved", 0, 0, 10);
+  auto audit = store_->ListAudit(kTenant, "conflict_resolved", 0, 0, 10, false);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 1u);
   EXPECT_EQ((*audit)[0].target, "conflict:" + id);

@@ -171,8 +171,8 @@ class SimStore final : public server::Store {
   absl::StatusOr<std::vector<server::AuditRow>> ListAudit(const std::string& tenant_id,
                                                           const std::string& action,
                                                           int64_t since_ms, int64_t after_id,
-                                                          int limit) override {
-    return inner_->ListAudit(tenant_id, action, since_ms, after_id, limit);
+                                                          int limit, bool newest_first) override {
+    return inner_->ListAudit(tenant_id, action, since_ms, after_id, limit, newest_first);
   }
   absl::StatusOr<int64_t> ScrubAppliedResults(const std::string& tenant_id,
                                               const v1::RecordRef& ref) override {

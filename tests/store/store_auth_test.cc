@@ -117,22 +117,36 @@ TEST_P(StoreAuthTest, AuditLogFiltersPagesAndKeepsTextVerbatim) {
   other.action = "login";
   ASSERT_TRUE(store().AppendAudit(other).ok());
 
-  auto all = store().ListAudit(kTenant, "", 0, 0, 100);
+  auto all = store().ListAudit(kTenant, "", 0, 0, 100, false);
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), 5u);
   for (size_t i = 1; i < all->size(); ++i) EXPECT_GT((*all)[i].id, (*all)[i - 1].id);
   EXPECT_EQ((*all)[0].detail, nasty);
   EXPECT_EQ((*all)[0].peer, "ipv4:127.0.0.1:1234");
 
-  auto logins = store().ListAudit(kTenant, "login", 0, 0, 100);
+  auto logins = store().ListAudit(kTenant, "login", 0, 0, 100, false);
   EXPECT_EQ(logins->size(), 3u);
-  auto recent = store().ListAudit(kTenant, "", 1003, 0, 100);
+  auto recent = store().ListAudit(kTenant, "", 1003, 0, 100, false);
   EXPECT_EQ(recent->size(), 2u);
-  auto page1 = store().ListAudit(kTenant, "", 0, 0, 2);
+  auto page1 = store().ListAudit(kTenant, "", 0, 0, 2, false);
   ASSERT_EQ(page1->size(), 2u);
-  auto page2 = store().ListAudit(kTenant, "", 0, page1->back().id, 2);
+  auto page2 = store().ListAudit(kTenant, "", 0, page1->back().id, 2, false);
   ASSERT_EQ(page2->size(), 2u);
   EXPECT_EQ((*page2)[0].id, (*all)[2].id);
+
+  // Newest first, in pages of 2: the same entries in reverse order.
+  auto newest = store().ListAudit(kTenant, "", 0, 0, 2, true);
+  ASSERT_TRUE(newest.ok()) << newest.status();
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[0].id, all->back().id);
+  EXPECT_EQ((*newest)[1].id, (*all)[3].id);
+  auto older = store().ListAudit(kTenant, "", 0, newest->back().id, 2, true);
+  ASSERT_EQ(older->size(), 2u);
+  EXPECT_EQ((*older)[0].id, (*all)[2].id);
+  EXPECT_EQ((*older)[1].id, (*all)[1].id);
+  auto newest_logins = store().ListAudit(kTenant, "login", 0, 0, 100, true);
+  ASSERT_EQ(newest_logins->size(), 3u);
+  EXPECT_GT((*newest_logins)[0].id, (*newest_logins)[2].id);
 }
 
 TEST_P(StoreAuthTest, ScrubAppliedResultsRemovesOnlyThatRecordsCopies) {

@@ -4,9 +4,15 @@
 #define CRMSYNC_TOOLS_CRMCTL_COMMANDS_H_
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "connection.h"
+
+namespace CLI {
+class App;
+}
 
 namespace crmsync::crmctl {
 
@@ -51,13 +57,27 @@ int CmdCoupons(const Connection& c, const Output& out, bool has_point, double la
                double within_km, bool include_inactive);
 // Creates or replaces a coupon described by a JSON file (crmsync.v1.Coupon).
 int CmdCouponUpsert(const Connection& c, const Output& out, const std::string& json_file);
+// The `limit` newest events, newest first (oldest first with
+// `oldest_first`: then the `limit` oldest).
 int CmdAudit(const Connection& c, const Output& out, const std::string& action,
-             int64_t since_seconds, int limit);
+             int64_t since_seconds, int limit, bool oldest_first);
 
 // Refreshes a live view every `interval_ms`: pushes/pulls/conflicts per
-// second and the most-behind devices. Stops after `iterations` (0 = until
-// interrupted).
-int CmdWatch(const Connection& c, int interval_ms, int iterations);
+// second (of the instance crmctl talks to, for the admin's tenant) and the
+// most-behind devices; with --json one JSON object per refresh (JSON
+// lines). Stops after `iterations` (0 = until interrupted).
+int CmdWatch(const Connection& c, const Output& out, int interval_ms, int iterations);
+
+// What command registrations need from main: a way to connect (null after
+// reporting an error), where to put the exit code, the output settings.
+struct CommandContext {
+  std::function<std::unique_ptr<Connection>()> connect;
+  int* code;
+  const Output* out;
+};
+
+// Adds `users update`, `api-keys create` and `erase` (`users` must exist).
+void AddAccountCommands(CLI::App* app, const CommandContext& ctx);
 
 // Logs in with AuthService and stores the access token in `config_file`.
 int CmdLogin(const Connection& c, const std::string& tenant, const std::string& username,

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "session.h"
 #include "crmsync/v1/admin.grpc.pb.h"
 #include "crmsync/v1/auth.grpc.pb.h"
 #include "table.h"
@@ -167,9 +168,10 @@ int CmdCouponUpsert(const Connection& c, const Output& out, const std::string& j
 }
 
 int CmdAudit(const Connection& c, const Output& out, const std::string& action,
-             int64_t since_seconds, int limit) {
+             int64_t since_seconds, int limit, bool oldest_first) {
   v1::ListAuditEventsRequest req;
   req.set_action(action);
+  req.set_newest_first(!oldest_first);
   if (since_seconds > 0) {
     req.mutable_since()->set_seconds(
         std::chrono::duration_cast<std::chrono::seconds>(
@@ -214,25 +216,12 @@ int CmdLogin(const Connection& c, const std::string& tenant, const std::string& 
                  username.c_str());
     return kExitUnauthorized;
   }
-  // Keep the other settings; replace any earlier token. Owner-only file.
-  std::string kept;
-  {
-    std::ifstream old(config_file);
-    std::string line;
-    while (std::getline(old, line)) {
-      if (line.rfind("token", 0) != 0) kept += line + "\n";
-    }
-  }
-  mode_t previous = umask(077);
-  std::ofstream outf(config_file, std::ios::trunc);
-  umask(previous);
-  if (!outf) {
-    std::fprintf(stderr, "crmctl: cannot write %s\n", config_file.c_str());
-    return kExitFailed;
-  }
-  outf << kept << "token = \"" << resp.tokens().access_token() << "\"\n";
-  std::printf("logged in as %s; token saved to %s (valid until %s)\n", username.c_str(),
-              config_file.c_str(), FormatTime(resp.tokens().access_expires_at()).c_str());
+  // Keep the other settings; replace any earlier session. Owner-only file.
+  if (!SaveSession(config_file, resp.tokens())) return kExitFailed;
+  std::printf("logged in as %s; session saved to %s (the access token is valid until %s and "
+              "renewed automatically)\n",
+              username.c_str(), config_file.c_str(),
+              FormatTime(resp.tokens().access_expires_at()).c_str());
   return kExitOk;
 }
 

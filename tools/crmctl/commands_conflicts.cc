@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "conflict_values.h"
 #include "crmsync/v1/admin.grpc.pb.h"
 #include "table.h"
 
@@ -11,22 +12,6 @@ namespace crmsync::crmctl {
 
 namespace v1 = ::crmsync::v1;
 
-namespace {
-
-// The conflicted field's value in a partial Record, as compact JSON.
-std::string ValueText(const v1::Record& r) {
-  std::string json = ToJson(r);
-  std::string compact;
-  bool in_string = false;
-  for (char ch : json) {
-    if (ch == '"') in_string = !in_string;
-    if (!in_string && (ch == '\n' || ch == ' ')) continue;
-    compact += ch;
-  }
-  return compact.size() > 60 ? compact.substr(0, 57) + "..." : compact;
-}
-
-}  // namespace
 
 int CmdConflictsList(const Connection& c, const Output& out, const std::string& owner,
                      const std::string& status, const std::string& device) {
@@ -69,8 +54,8 @@ int CmdConflictsList(const Connection& c, const Output& out, const std::string& 
               ShortEnum(v1::EntityType_Name(cf.record().entity_type()), "ENTITY_TYPE_") + "/" +
                   cf.record().id(),
               cf.field_path(), ShortEnum(v1::ConflictPolicy_Name(cf.policy()), "CONFLICT_POLICY_"),
-              cf.owner_user_id(), ValueText(cf.server_value()), ValueText(cf.client_value()),
-              FormatTime(cf.created_at())});
+              cf.owner_user_id(), SideSummary(ConflictValueRows(cf), true),
+              SideSummary(ConflictValueRows(cf), false), FormatTime(cf.created_at())});
   }
   std::printf("%s", t.Render().c_str());
   return kExitOk;
@@ -90,19 +75,23 @@ int CmdConflictShow(const Connection& c, const Output& out, const std::string& c
     return kExitOk;
   }
   const v1::Conflict& cf = resp.conflict();
-  std::printf("conflict   %s (%s)\nrecord     %s/%s, field %s\npolicy     %s\n"
-              "base       %s\nserver     %s  by %s on %s\nclient     %s  by %s on %s\n"
-              "detected   %s\n",
+  std::printf("conflict   %s (%s)\nrecord     %s/%s, field %s\npolicy     %s\nowner      %s\n"
+              "server     edit by %s on %s\nclient     edit by %s on %s\ndetected   %s\n\n",
               cf.id().c_str(),
               ShortEnum(v1::ConflictStatus_Name(cf.status()), "CONFLICT_STATUS_").c_str(),
               ShortEnum(v1::EntityType_Name(cf.record().entity_type()), "ENTITY_TYPE_").c_str(),
               cf.record().id().c_str(), cf.field_path().c_str(),
               ShortEnum(v1::ConflictPolicy_Name(cf.policy()), "CONFLICT_POLICY_").c_str(),
-              ValueText(cf.base_value()).c_str(), ValueText(cf.server_value()).c_str(),
-              cf.server_provenance().author_user_id().c_str(),
-              cf.server_provenance().device_id().c_str(), ValueText(cf.client_value()).c_str(),
+              cf.owner_user_id().c_str(), cf.server_provenance().author_user_id().c_str(),
+              cf.server_provenance().device_id().c_str(),
               cf.client_provenance().author_user_id().c_str(),
               cf.client_provenance().device_id().c_str(), FormatTime(cf.created_at()).c_str());
+  Table values({"FIELD", "BASE", "SERVER", "CLIENT"});
+  for (const ValueRow& row : ConflictValueRows(cf)) {
+    values.AddRow({row.field, row.base, row.server, row.client});
+  }
+  std::printf("%s\n", values.Render().c_str());
+  if (cf.status() != v1::CONFLICT_STATUS_OPEN) return kExitOk;
   std::printf("resolve    crmctl conflicts resolve %s --keep-server | --take-client | --value JSON\n",
               cf.id().c_str());
   return kExitOk;

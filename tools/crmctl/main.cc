@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "crmsync/build_info.h"
 #include "connection.h"
+#include "session.h"
 
 namespace {
 
@@ -31,6 +32,17 @@ std::string ReadPassword(bool from_stdin) {
   if (!from_stdin) std::fprintf(stderr, "password: ");
   std::getline(std::cin, password);
   return password;
+}
+
+// Whether `flag` (or flag=value) is on the command line.
+bool ArgvHas(int argc, char** argv, const char* flag) {
+  const size_t n = std::strlen(flag);
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], flag, n) == 0 && (argv[i][n] == '\0' || argv[i][n] == '=')) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // The config file named by --config (or CRMCTL_CONFIG), if any.
@@ -88,6 +100,10 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", conn.insecure, "Plaintext (development servers on loopback only)")
       ->envname("CRMCTL_INSECURE");
   app.add_option("--token", conn.token, "Admin access token")->envname("CRMCTL_TOKEN");
+  // Written by `login` into the config file; not meant as flags.
+  SavedSession session;
+  app.add_option("--refresh-token", session.refresh_token)->group("");
+  app.add_option("--token-expires", session.expires_s)->group("");
   app.add_option("--dev-tenant", conn.dev_tenant,
                  "Development identity: tenant slug (servers run with --dev-identity)")
       ->envname("CRMCTL_DEV_TENANT");
@@ -98,8 +114,15 @@ int main(int argc, char** argv) {
   app.add_flag("--json", out.json, "Print JSON instead of tables");
 
   int code = kExitOk;
+  bool logging_in = false;  // login replaces the session: nothing to renew
+  const bool token_given = ArgvHas(argc, argv, "--token") || std::getenv("CRMCTL_TOKEN");
   auto connect = [&]() -> std::unique_ptr<Connection> {
     conn.timeout = std::chrono::seconds(timeout_s);
+    if (!token_given && !logging_in) {
+      const std::string config_path =
+          config_opt->count() > 0 ? config_opt->as<std::string>() : default_config;
+      RefreshIfExpiring(config_path, session, &conn);
+    }
     std::string error;
     auto c = Connection::Open(conn, &error);
     if (!c) {
@@ -195,7 +218,7 @@ int main(int argc, char** argv) {
     if (auto c = connect()) code = CmdConflictResolve(*c, out, conflict_id, how, custom_value);
   });
 
-  auto* users = app.add_subcommand("users", "Users of the tenant (list, create)");
+  auto* users = app.add_subcommand("users", "Users of the tenant (list, create, update)");
   users->callback([&] {
     if (users->get_subcommands().empty()) {
       if (auto c = connect()) code = CmdUsers(*c, out);
@@ -216,6 +239,8 @@ int main(int argc, char** argv) {
       code = CmdUserCreate(*c, out, username, display, role, team, store_id, password);
     }
   });
+
+  AddAccountCommands(&app, CommandContext{connect, &code, &out});
 
   auto* stores = app.add_subcommand("stores", "Stores (list, upsert)");
   stores->callback([&] {
@@ -261,7 +286,11 @@ int main(int argc, char** argv) {
   int audit_limit = 100;
   audit->add_option("--action", action, "Only this action (login, device_revoked, ...)");
   audit->add_option("--since", since, "Only events newer than this (30m, 24h, 7d)");
-  audit->add_option("--limit", audit_limit, "Most events listed")->capture_default_str();
+  audit->add_option("--limit", audit_limit, "Most events listed (the newest)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  bool oldest_first = false;
+  audit->add_flag("--oldest-first", oldest_first, "List the oldest events first instead");
   audit->callback([&] {
     int64_t since_s = since.empty() ? 0 : ParseDurationSeconds(since);
     if (since_s < 0) {
@@ -269,7 +298,7 @@ int main(int argc, char** argv) {
       code = kExitUsage;
       return;
     }
-    if (auto c = connect()) code = CmdAudit(*c, out, action, since_s, audit_limit);
+    if (auto c = connect()) code = CmdAudit(*c, out, action, since_s, audit_limit, oldest_first);
   });
 
   auto* watch = app.add_subcommand("watch", "Live view: rates per second and most-behind devices");
@@ -281,7 +310,7 @@ int main(int argc, char** argv) {
   watch->add_option("--iterations", iterations, "Stop after this many refreshes (0 = never)")
       ->capture_default_str();
   watch->callback([&] {
-    if (auto c = connect()) code = CmdWatch(*c, static_cast<int>(interval_s * 1000), iterations);
+    if (auto c = connect()) code = CmdWatch(*c, out, static_cast<int>(interval_s * 1000), iterations);
   });
 
   auto* login = app.add_subcommand("login", "Log in as an admin and save the token to the config");
@@ -291,6 +320,7 @@ int main(int argc, char** argv) {
   login->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
   login->callback([&] {
     std::string password = ReadPassword(password_stdin);
+    logging_in = true;
     const std::string config_path =
         config_opt->count() > 0 ? config_opt->as<std::string>() : default_config;
     if (auto c = connect()) code = CmdLogin(*c, tenant, login_user, password, config_path);

@@ -382,7 +382,7 @@ absl::Status AdminHandler::ListAuditEvents(const Principal& who,
   const int page = PageSize(req.page_size());
   const int64_t since_ms = req.has_since() ? codec::ToUnixMs(req.since()) : 0;
   auto rows = store_->ListAudit(who.tenant_id, req.action(), since_ms,
-                                static_cast<int64_t>(*after), page + 1);
+                                static_cast<int64_t>(*after), page + 1, req.newest_first());
   if (!rows.ok()) return rows.status();
   for (int i = 0; i < static_cast<int>(rows->size()) && i < page; ++i) {
     const AuditRow& r = (*rows)[i];
@@ -497,6 +497,15 @@ absl::Status AdminHandler::GetStats(const Principal& who, const v1::GetStatsRequ
   resp->set_open_conflicts(open);
   resp->set_devices_stale_24h(stale);
   resp->set_active_subscribers(info_.active_subscribers ? info_.active_subscribers() : 0);
+  if (info_.traffic != nullptr) {
+    const TrafficCounts t = info_.traffic->Get(who.tenant_id);
+    resp->set_pushes_total(t.pushes);
+    resp->set_pulls_total(t.pulls);
+    resp->set_mutations_applied(t.applied);
+    resp->set_mutations_merged(t.merged);
+    resp->set_mutations_conflict(t.conflict);
+    resp->set_mutations_rejected(t.rejected);
+  }
   return absl::OkStatus();
 }
 

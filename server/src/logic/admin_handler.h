@@ -19,6 +19,7 @@
 #include "auth/audit_log.h"
 #include "auth/auth_handler.h"
 #include "clock.h"
+#include "metrics/tenant_traffic.h"
 #include "crmsync/v1/admin.pb.h"
 #include "erasure.h"
 #include "principal.h"
@@ -38,6 +39,8 @@ class AdminHandler {
     int64_t started_at_ms = 0;
     // Open Subscribe streams of this instance (may be empty).
     std::function<int64_t()> active_subscribers;
+    // Pushes, pulls and outcomes of this instance per tenant (may be null).
+    const TenantTraffic* traffic = nullptr;
   };
 
   // Every pointer must outlive the handler. `push` applies admin writes

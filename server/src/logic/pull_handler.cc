@@ -152,6 +152,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   response->set_next_cursor(
       EncodeCursor(position, exhausted ? position : base, feed->history_id));
   response->set_has_more(!exhausted);
+  if (traffic_) traffic_->AddPull(who.tenant_id);
   if (metrics_) {
     metrics_->Increment("crmsync_pulls_total");
     metrics_->Observe("crmsync_pull_changes", {}, response->changes_size());

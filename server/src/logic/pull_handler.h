@@ -10,6 +10,7 @@
 #include "cursor.h"
 #include "crmsync/v1/sync.pb.h"
 #include "metrics/registry.h"
+#include "metrics/tenant_traffic.h"
 #include "principal.h"
 #include "store/store.h"
 
@@ -71,9 +72,12 @@ class PullHandler {
   // Records pulls, page sizes, lag and store time (may be null; must
   // outlive the handler). Call before serving.
   void set_metrics(MetricsRegistry* metrics) { metrics_ = metrics; }
+  // Counts pages served per tenant (may be null; must outlive the handler).
+  void set_traffic(TenantTraffic* traffic) { traffic_ = traffic; }
 
  private:
   MetricsRegistry* metrics_ = nullptr;
+  TenantTraffic* traffic_ = nullptr;
   Store* store_;
   Clock* clock_;
   PullOptions options_;

@@ -587,6 +587,19 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
   }
   if (!status.ok()) return status;
   if (metrics_) RecordMetrics(results, conflict_policies);
+  if (traffic_) {
+    TrafficCounts outcomes;
+    for (const auto& r : results) {
+      switch (r.outcome()) {
+        case v1::MUTATION_OUTCOME_APPLIED: ++outcomes.applied; break;
+        case v1::MUTATION_OUTCOME_MERGED: ++outcomes.merged; break;
+        case v1::MUTATION_OUTCOME_CONFLICT: ++outcomes.conflict; break;
+        case v1::MUTATION_OUTCOME_REJECTED: ++outcomes.rejected; break;
+        default: break;
+      }
+    }
+    traffic_->AddPush(who.tenant_id, outcomes);
+  }
   // What devices re-sent after a restore, for operators (crmctl audit
   // --action history_resent). The push is committed: a failure to record
   // it is logged, not returned (a retry would find the mutations applied).

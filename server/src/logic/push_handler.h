@@ -14,6 +14,7 @@
 #include "crmsync/sync/policy_table.h"
 #include "crmsync/v1/sync.pb.h"
 #include "metrics/registry.h"
+#include "metrics/tenant_traffic.h"
 #include "principal.h"
 #include "store/store.h"
 
@@ -56,6 +57,9 @@ class PushHandler {
   // Records pushes, outcomes, conflicts and store time in `metrics` (may be
   // null; must outlive the handler). Call before serving.
   void set_metrics(MetricsRegistry* metrics) { metrics_ = metrics; }
+  // Counts committed pushes per tenant in `traffic` (may be null; must
+  // outlive the handler). Call before serving.
+  void set_traffic(TenantTraffic* traffic) { traffic_ = traffic; }
 
   // Replaces the conflict policies for the pushes that start from now on
   // (a reloaded --policy-file); pushes in flight keep the table they began
@@ -67,6 +71,7 @@ class PushHandler {
                      const std::vector<v1::ConflictPolicy>& conflict_policies);
 
   MetricsRegistry* metrics_ = nullptr;
+  TenantTraffic* traffic_ = nullptr;
   Store* store_;
   // The table in use: the constructor's, or the latest ReplacePolicies.
   std::shared_ptr<const sync::PolicyTable> CurrentPolicies() const;

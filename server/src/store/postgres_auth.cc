@@ -165,7 +165,7 @@ absl::StatusOr<int64_t> PostgresStore::AppendAudit(const AuditRow& a) {
 absl::StatusOr<std::vector<AuditRow>> PostgresStore::ListAudit(const std::string& tenant_id,
                                                                const std::string& action,
                                                                int64_t since_ms, int64_t after_id,
-                                                               int limit) {
+                                                               int limit, bool newest_first) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckText(action, "audit action"); !s.ok()) return s;
   if (limit <= 0) return absl::InvalidArgumentError("limit must be positive");
@@ -173,9 +173,13 @@ absl::StatusOr<std::vector<AuditRow>> PostgresStore::ListAudit(const std::string
   absl::Status status = Run("reading the audit log", [&](pqxx::transaction_base& tx) {
     out.clear();
     pqxx::result r = tx.exec_params(
-        "SELECT id, at_ms, action, actor_user_id, actor_device_id, target, detail, peer "
-        "FROM audit_events WHERE tenant_id = $1 AND ($2 = '' OR action = $2) AND at_ms >= $3 "
-        "AND id > $4 ORDER BY id LIMIT $5",
+        newest_first
+            ? "SELECT id, at_ms, action, actor_user_id, actor_device_id, target, detail, peer "
+              "FROM audit_events WHERE tenant_id = $1 AND ($2 = '' OR action = $2) AND "
+              "at_ms >= $3 AND ($4 = 0 OR id < $4) ORDER BY id DESC LIMIT $5"
+            : "SELECT id, at_ms, action, actor_user_id, actor_device_id, target, detail, peer "
+              "FROM audit_events WHERE tenant_id = $1 AND ($2 = '' OR action = $2) AND "
+              "at_ms >= $3 AND id > $4 ORDER BY id LIMIT $5",
         tenant_id, action, since_ms, after_id, limit);
     for (const pqxx::row& row : r) {
       AuditRow a;

@@ -148,16 +148,20 @@ absl::StatusOr<int64_t> SqliteStore::AppendAudit(const AuditRow& a) {
 absl::StatusOr<std::vector<AuditRow>> SqliteStore::ListAudit(const std::string& tenant_id,
                                                              const std::string& action,
                                                              int64_t since_ms, int64_t after_id,
-                                                             int limit) {
+                                                             int limit, bool newest_first) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckText(action, "audit action"); !s.ok()) return s;
   if (limit <= 0) return absl::InvalidArgumentError("limit must be positive");
   auto db = Acquire();
   if (!db.ok()) return db.status();
   auto stmt = (*db)->Prepare(
-      "SELECT id, at_ms, action, actor_user_id, actor_device_id, target, detail, peer "
-      "FROM audit_events WHERE tenant_id = ?1 AND (?2 = '' OR action = ?2) AND at_ms >= ?3 "
-      "AND id > ?4 ORDER BY id LIMIT ?5");
+      newest_first
+          ? "SELECT id, at_ms, action, actor_user_id, actor_device_id, target, detail, peer "
+            "FROM audit_events WHERE tenant_id = ?1 AND (?2 = '' OR action = ?2) AND "
+            "at_ms >= ?3 AND (?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5"
+          : "SELECT id, at_ms, action, actor_user_id, actor_device_id, target, detail, peer "
+            "FROM audit_events WHERE tenant_id = ?1 AND (?2 = '' OR action = ?2) AND "
+            "at_ms >= ?3 AND id > ?4 ORDER BY id LIMIT ?5");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, tenant_id).Bind(2, action).Bind(3, since_ms).Bind(4, after_id);
   stmt->Bind(5, int64_t{limit});

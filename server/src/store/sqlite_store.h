@@ -103,7 +103,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<int64_t> AppendAudit(const AuditRow& row) override;
   absl::StatusOr<std::vector<AuditRow>> ListAudit(const std::string& tenant_id,
                                                   const std::string& action, int64_t since_ms,
-                                                  int64_t after_id, int limit) override;
+                                                  int64_t after_id, int limit, bool newest_first) override;
   absl::StatusOr<int64_t> ScrubAppliedResults(const std::string& tenant_id,
                                               const v1::RecordRef& ref) override;
 

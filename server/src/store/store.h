@@ -357,12 +357,13 @@ class Store {
 
   // Appends an audit entry (row.id is ignored) and returns its id.
   virtual absl::StatusOr<int64_t> AppendAudit(const AuditRow& row) = 0;
-  // The tenant's audit entries with id > after_id and at_ms >= since_ms,
-  // only `action` if not empty, in id order, at most `limit`.
+  // The tenant's audit entries with at_ms >= since_ms, only `action` if not
+  // empty, at most `limit`: oldest first from id > after_id, or with
+  // `newest_first` newest first from id < after_id (0: from the newest).
   virtual absl::StatusOr<std::vector<AuditRow>> ListAudit(const std::string& tenant_id,
                                                           const std::string& action,
                                                           int64_t since_ms, int64_t after_id,
-                                                          int limit) = 0;
+                                                          int limit, bool newest_first) = 0;
 
   // Erasure: removes the record's values from the stored results of
   // applied mutations (the exactly-once log) of the tenant, keeping their
