@@ -186,13 +186,21 @@ absl::StatusOr<std::vector<Notice>> Database::Notices() {
     out.push_back(std::move(n));
   }
   if (!st->status().ok()) return st->status();
+  auto links = db_->Prepare("SELECT notice_id, conflict_id FROM notice_conflicts ORDER BY 2");
+  if (!links.ok()) return links.status();
+  while (links->Step()) {
+    for (Notice& n : out) {
+      if (n.id == links->Int(0)) n.conflict_ids.push_back(links->Text(1));
+    }
+  }
+  if (!links->status().ok()) return links->status();
   return out;
 }
 
 absl::Status Database::ClearNotices() {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
-  return db_->Exec("DELETE FROM notices");
+  return db_->Exec("DELETE FROM notice_conflicts; DELETE FROM notices");
 }
 
 void Database::SetWriteListener(std::function<void()> listener) {

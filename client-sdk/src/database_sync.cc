@@ -81,6 +81,7 @@ absl::StatusOr<std::vector<PushEvent>> Database::SyncAccess::ApplyPushResults(
       n.client_seq = m.client_seq();
       n.message = result.message();
       n.at_ms = now_ms;
+      n.conflict_ids.assign(result.conflict_ids().begin(), result.conflict_ids().end());
       if (absl::Status s = internal::AddNotice(db, n); !s.ok()) return s;
       events.push_back(PushEvent{m, result});
     }
@@ -138,6 +139,12 @@ absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::ApplyPullPage(
       }
     } else {
       server = std::move(next);
+    }
+    if (change.record().entity_type() == v1::ENTITY_TYPE_CONFLICT &&
+        (!server || server->data().conflict().status() != v1::CONFLICT_STATUS_OPEN)) {
+      if (absl::Status s = internal::SettleConflictNotices(db, change.record().id()); !s.ok()) {
+        return s;
+      }
     }
     auto local = internal::RebaseRow(db, change.record(), server);
     if (!local.ok()) return local.status();

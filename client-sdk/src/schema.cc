@@ -51,6 +51,10 @@ absl::Status CreateTables(SqliteDb* db) {
       client_seq INTEGER,
       message TEXT,
       at_ms INTEGER);
+    CREATE TABLE IF NOT EXISTS notice_conflicts(
+      conflict_id TEXT NOT NULL,
+      notice_id INTEGER NOT NULL,
+      PRIMARY KEY(conflict_id, notice_id));
   )sql");
 }
 

@@ -241,7 +241,40 @@ absl::Status AddNotice(SqliteDb* db, const Notice& n) {
       .Bind(4, n.client_seq)
       .Bind(5, n.message)
       .Bind(6, n.at_ms);
-  return st->Run();
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  const int64_t notice_id = db->LastInsertRowId();
+  for (const std::string& conflict_id : n.conflict_ids) {
+    auto link = db->Prepare(
+        "INSERT OR IGNORE INTO notice_conflicts(conflict_id, notice_id) VALUES(?1,?2)");
+    if (!link.ok()) return link.status();
+    link->Bind(1, conflict_id).Bind(2, notice_id);
+    if (absl::Status s = link->Run(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SettleConflictNotices(SqliteDb* db, const std::string& conflict_id) {
+  auto linked = db->Prepare("SELECT notice_id FROM notice_conflicts WHERE conflict_id=?1");
+  if (!linked.ok()) return linked.status();
+  linked->Bind(1, conflict_id);
+  std::vector<int64_t> notices;
+  while (linked->Step()) notices.push_back(linked->Int(0));
+  if (!linked->status().ok()) return linked->status();
+  if (notices.empty()) return absl::OkStatus();
+  auto unlink = db->Prepare("DELETE FROM notice_conflicts WHERE conflict_id=?1");
+  if (!unlink.ok()) return unlink.status();
+  unlink->Bind(1, conflict_id);
+  if (absl::Status s = unlink->Run(); !s.ok()) return s;
+  for (int64_t id : notices) {
+    // Only once no other open conflict of the same edit remains.
+    auto drop = db->Prepare(
+        "DELETE FROM notices WHERE id=?1 AND NOT EXISTS "
+        "(SELECT 1 FROM notice_conflicts WHERE notice_id=?1)");
+    if (!drop.ok()) return drop.status();
+    drop->Bind(1, id);
+    if (absl::Status s = drop->Run(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace crmsync::client::internal

@@ -57,7 +57,11 @@ absl::StatusOr<std::vector<v1::Mutation>> LoadOutboxFor(SqliteDb* db, const v1::
 absl::Status RemoveOutbox(SqliteDb* db, int64_t client_seq);
 absl::StatusOr<int64_t> CountOutbox(SqliteDb* db);
 
+// Adds a notice and links it to its conflict ids.
 absl::Status AddNotice(SqliteDb* db, const Notice& notice);
+// A Conflict was resolved, dismissed or removed: unlinks it, and drops the
+// notices that named it once none of their conflicts is open any more.
+absl::Status SettleConflictNotices(SqliteDb* db, const std::string& conflict_id);
 
 }  // namespace crmsync::client::internal
 

@@ -308,7 +308,9 @@ int CmdStatus(Session* s) {
   }
   s->out() << "notices: " << notices->size() << "\n";
   for (const auto& n : *notices) {
-    s->out() << "  " << n.kind << " " << n.record.id() << ": " << n.message << "\n";
+    s->out() << "  " << n.kind << " " << n.record.id() << ": " << n.message;
+    for (const std::string& id : n.conflict_ids) s->out() << " [conflict " << id << "]";
+    s->out() << "\n";
   }
   return kOk;
 }

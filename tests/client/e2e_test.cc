@@ -115,6 +115,61 @@ TEST_F(ClientE2eTest, OpportunityAmountConflictIsSurfacedForAHuman) {
   EXPECT_EQ(c->client_value().opportunity().amount().amount_minor(), 1'400'000);
 }
 
+// The tablet's conflict notice names the Conflict; once an admin resolves
+// it, the next sync removes the notice. A notice of another kind stays.
+TEST_F(ClientE2eTest, ConflictNoticeGoesAwayOnceAnAdminResolvesTheConflict) {
+  auto phone = Device("alice", "alice-phone"), tablet = Device("alice", "alice-tablet");
+  ASSERT_TRUE(phone->Sync().ok());
+  ASSERT_TRUE(tablet->Sync().ok());
+  Repository<v1::Opportunity> on_phone(phone->db.get()), on_tablet(tablet->db.get());
+  v1::Opportunity a = *on_phone.Get("opp-alice-1");
+  a.mutable_amount()->set_amount_minor(1'300'000);
+  ASSERT_TRUE(on_phone.Update(a).ok());
+  v1::Opportunity b = *on_tablet.Get("opp-alice-1");
+  b.mutable_amount()->set_amount_minor(1'400'000);
+  ASSERT_TRUE(on_tablet.Update(b).ok());
+  Repository<v1::Lead> leads_on_tablet(tablet->db.get());
+  ASSERT_TRUE(leads_on_tablet.Delete("lead-alice-3").ok());
+  ASSERT_TRUE(phone->Sync().ok());
+  Repository<v1::Lead> leads_on_phone(phone->db.get());
+  v1::Lead edited = *leads_on_phone.Get("lead-alice-3");
+  edited.set_notes("edited on the phone");
+  ASSERT_TRUE(leads_on_phone.Update(edited).ok());
+  ASSERT_TRUE(tablet->Sync().ok());
+  ASSERT_TRUE(phone->Sync().ok());  // rejected: the tablet deleted the lead
+
+  auto notices = *tablet->db->Notices();
+  ASSERT_THAT(notices, SizeIs(1));
+  EXPECT_EQ(notices[0].kind, "conflict");
+  ASSERT_THAT(notices[0].conflict_ids, SizeIs(1));
+  const std::string conflict_id = notices[0].conflict_ids[0];
+  ASSERT_THAT(*phone->db->Notices(), SizeIs(1));  // the rejection
+
+  {
+    auto channel =
+        grpc::CreateChannel(syncd_.server.address(), grpc::InsecureChannelCredentials());
+    auto admin = v1::AdminService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-crmsync-dev-tenant", "demo");
+    ctx.AddMetadata("x-crmsync-dev-user", "admin");
+    ctx.AddMetadata("x-crmsync-dev-device", "admin-console");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::ResolveConflictRequest req;
+    req.set_conflict_id(conflict_id);
+    req.set_resolution(v1::RESOLUTION_TAKE_CLIENT);
+    v1::ResolveConflictResponse resp;
+    grpc::Status s = admin->ResolveConflict(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_TRUE(tablet->Sync().ok());
+  EXPECT_THAT(*tablet->db->Notices(), SizeIs(0));
+  EXPECT_EQ(on_tablet.Get("opp-alice-1")->amount().amount_minor(), 1'400'000);
+  ASSERT_TRUE(phone->Sync().ok());
+  auto kept = *phone->db->Notices();
+  ASSERT_THAT(kept, SizeIs(1)) << "a rejection is not a conflict: it stays until cleared";
+  EXPECT_EQ(kept[0].kind, "rejected");
+}
+
 TEST_F(ClientE2eTest, DeleteWinsOverAnOfflineEditAndTheEditorIsTold) {
   auto phone = Device("alice", "alice-phone"), tablet = Device("alice", "alice-tablet");
   ASSERT_TRUE(phone->Sync().ok());

@@ -79,7 +79,10 @@ struct PendingMutation {
 };
 
 // A notice about a pushed edit the user should see (conflict, rejection,
-// merge), kept until acknowledged by the app.
+// merge), kept until acknowledged by the app (ClearNotices). A conflict
+// notice also goes away by itself once every Conflict it names has been
+// resolved or dismissed (by an admin or on another device) and that reached
+// this device.
 struct Notice {
   int64_t id = 0;
   // "conflict", "rejected", "merged", "wiped".
@@ -88,6 +91,8 @@ struct Notice {
   int64_t client_seq = 0;
   std::string message;
   int64_t at_ms = 0;
+  // For kind "conflict": the Conflict records the server created.
+  std::vector<std::string> conflict_ids;
 };
 
 class Database {
