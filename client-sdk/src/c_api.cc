@@ -114,12 +114,21 @@ crmsync_status crmsync_open(const crmsync_options* options, crmsync_client** out
       GrpcTransportOptions t;
       t.address = options->server_address;
       t.ca_pem = capi::Str(options->ca_pem);
+      t.client_cert_pem = capi::Str(options->client_cert_pem);
+      t.client_key_pem = capi::Str(options->client_key_pem);
+      if (t.client_cert_pem.empty() != t.client_key_pem.empty() ||
+          (!t.client_cert_pem.empty() && t.ca_pem.empty())) {
+        return Fail(absl::InvalidArgumentError(
+            "client_cert_pem and client_key_pem go together, and need ca_pem (TLS)"));
+      }
       if (options->bearer_token != nullptr && options->bearer_token[0] != '\0') {
         t.credentials = MakeBearerCredentials(options->bearer_token);
       } else if (options->password != nullptr && options->password[0] != '\0') {
         TokenCredentialsOptions c;
         c.address = t.address;
         c.ca_pem = t.ca_pem;
+        c.client_cert_pem = t.client_cert_pem;
+        c.client_key_pem = t.client_key_pem;
         c.tenant = capi::Str(options->tenant);
         c.username = capi::Str(options->username);
         c.password = options->password;

@@ -5,6 +5,7 @@
 
 #include "crmsync/client/transport.h"
 #include "crmsync/v1/sync.grpc.pb.h"
+#include "channel_credentials.h"
 
 namespace crmsync::client {
 
@@ -87,14 +88,8 @@ class GrpcSubscription : public Subscription {
 class GrpcTransport : public Transport {
  public:
   explicit GrpcTransport(GrpcTransportOptions options) : options_(std::move(options)) {
-    std::shared_ptr<grpc::ChannelCredentials> creds;
-    if (options_.ca_pem.empty()) {
-      creds = grpc::InsecureChannelCredentials();
-    } else {
-      grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = options_.ca_pem;
-      creds = grpc::SslCredentials(ssl);
-    }
+    std::shared_ptr<grpc::ChannelCredentials> creds = internal::MakeChannelCredentials(
+        options_.ca_pem, options_.client_cert_pem, options_.client_key_pem);
     grpc::ChannelArguments args;
     if (options_.keepalive_time.count() > 0) {
       args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options_.keepalive_time.count()));

@@ -5,6 +5,7 @@
 
 #include "crmsync/client/transport.h"
 #include "crmsync/v1/auth.grpc.pb.h"
+#include "channel_credentials.h"
 
 namespace crmsync::client {
 namespace {
@@ -22,14 +23,8 @@ class TokenCredentials : public CredentialsProvider {
  public:
   explicit TokenCredentials(TokenCredentialsOptions options) : options_(std::move(options)) {
     if (options_.clock == nullptr) options_.clock = SystemClock();
-    std::shared_ptr<grpc::ChannelCredentials> creds;
-    if (options_.ca_pem.empty()) {
-      creds = grpc::InsecureChannelCredentials();
-    } else {
-      grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = options_.ca_pem;
-      creds = grpc::SslCredentials(ssl);
-    }
+    std::shared_ptr<grpc::ChannelCredentials> creds = internal::MakeChannelCredentials(
+        options_.ca_pem, options_.client_cert_pem, options_.client_key_pem);
     stub_ = v1::AuthService::NewStub(grpc::CreateChannel(options_.address, creds));
     refresh_token_ = options_.refresh_token;
   }

@@ -8,10 +8,23 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/cord.h"
 #include "crmsync/build_info.h"
 #include "crmsync/client/transport.h"
 
 namespace crmsync::client::device {
+
+namespace {
+
+// A missing or contradictory flag: exits kUsage (2), not kInvalid.
+constexpr char kUsagePayload[] = "type.crmsync.dev/crm-device-usage";
+absl::Status UsageError(const std::string& message) {
+  absl::Status s = absl::InvalidArgumentError(message);
+  s.SetPayload(kUsagePayload, absl::Cord("usage"));
+  return s;
+}
+
+}  // namespace
 
 Session::~Session() {
   engine_.reset();
@@ -33,7 +46,7 @@ std::vector<std::string> Session::TakeEvents() {
 
 absl::StatusOr<Database*> Session::Db() {
   if (db_) return db_.get();
-  if (settings_.db.empty()) return absl::InvalidArgumentError("--db PATH is required");
+  if (settings_.db.empty()) return UsageError("--db PATH is required");
   DatabaseOptions o;
   o.path = settings_.db;
   o.key = settings_.key;
@@ -49,8 +62,8 @@ absl::StatusOr<SyncEngine*> Session::Engine() {
   if (engine_) return engine_.get();
   auto db = Db();
   if (!db.ok()) return db.status();
-  if (settings_.server.empty()) return absl::InvalidArgumentError("--server HOST:PORT is required");
-  if (settings_.user.empty()) return absl::InvalidArgumentError("--user NAME is required");
+  if (settings_.server.empty()) return UsageError("--server HOST:PORT is required");
+  if (settings_.user.empty()) return UsageError("--user NAME is required");
   GrpcTransportOptions t;
   t.address = settings_.server;
   if (!settings_.ca.empty()) {
@@ -60,18 +73,35 @@ absl::StatusOr<SyncEngine*> Session::Engine() {
     pem << in.rdbuf();
     t.ca_pem = pem.str();
   } else if (!settings_.insecure) {
-    return absl::InvalidArgumentError(
+    return UsageError(
         "give --ca FILE for TLS, or --insecure for a plaintext development server");
   }
-  if (settings_.password.empty()) {
+  if (settings_.client_cert.empty() != settings_.client_key.empty() ||
+      (!settings_.client_cert.empty() && settings_.ca.empty())) {
+    return UsageError(
+        "--client-cert and --client-key go together, and need --ca (TLS)");
+  }
+  for (auto [path, pem] : {std::pair{&settings_.client_cert, &t.client_cert_pem},
+                           std::pair{&settings_.client_key, &t.client_key_pem}}) {
+    if (path->empty()) continue;
+    std::ifstream in(*path);
+    if (!in) return absl::NotFoundError("cannot read " + *path);
+    std::stringstream text;
+    text << in.rdbuf();
+    *pem = text.str();
+  }
+  if (settings_.password.empty() && settings_.api_key.empty()) {
     t.credentials = MakeDevCredentials(settings_.tenant, settings_.user, (*db)->device_id());
   } else {
     TokenCredentialsOptions c;
     c.address = t.address;
     c.ca_pem = t.ca_pem;
+    c.client_cert_pem = t.client_cert_pem;
+    c.client_key_pem = t.client_key_pem;
     c.tenant = settings_.tenant;
     c.username = settings_.user;
     c.password = settings_.password;
+    c.api_key = settings_.api_key;
     c.device_id = (*db)->device_id();
     c.platform = "crm-device";
     t.credentials = MakeTokenCredentials(std::move(c));
@@ -98,6 +128,7 @@ absl::StatusOr<SyncEngine*> Session::Engine() {
 }
 
 int ExitCodeOf(const absl::Status& s) {
+  if (s.GetPayload(kUsagePayload)) return kUsage;
   switch (s.code()) {
     case absl::StatusCode::kOk:
       return kOk;
@@ -134,6 +165,13 @@ void AddGlobals(CLI::App* app, Settings* s) {
   app->add_option("--key", s->key, "encryption key of the local store (or env CRMSYNC_KEY)")
       ->envname("CRMSYNC_KEY");
   app->add_option("--ca", s->ca, "PEM file of the server's CA (TLS)");
+  app->add_option("--client-cert", s->client_cert,
+                  "PEM certificate chain this device presents (servers run with --tls-client-ca)");
+  app->add_option("--client-key", s->client_key, "PEM private key of --client-cert");
+  app->add_option("--api-key", s->api_key,
+                  "store terminals: sign in with this API key (crmctl api-keys create) instead "
+                  "of a password")
+      ->envname("CRMSYNC_API_KEY");
   app->add_flag("--insecure", s->insecure, "plaintext connection (development servers only)");
   app->set_version_flag("--version", crmsync::VersionText("crm-device"),
                         "print the version, git revision and sync protocol versions, then exit");

@@ -38,6 +38,11 @@ struct Settings {
   std::string db;
   std::string key;
   std::string ca;
+  // Client certificate and key (PEM files) for mTLS servers.
+  std::string client_cert;
+  std::string client_key;
+  // Store terminals sign in with an API key instead of a password.
+  std::string api_key;
   bool insecure = false;
 };
 

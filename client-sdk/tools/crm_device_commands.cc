@@ -254,7 +254,10 @@ int CmdShow(Session* s, const std::string& type_name, const std::string& id) {
   auto state = (*db)->Get(ref);
   if (!state.ok()) return Report(s, state.status());
   std::string text;
-  pb::TextFormat::PrintToString(*sync::EntityOf(state->data()), &text);
+  // UTF-8 text as it is ("Café"), not as octal escapes.
+  pb::TextFormat::Printer printer;
+  printer.SetUseUtf8StringEscaping(true);
+  printer.PrintToString(*sync::EntityOf(state->data()), &text);
   s->out() << text << "version: " << state->version() << "\n";
   return kOk;
 }

@@ -304,6 +304,18 @@ int main(void) {
   CHECK(crmsync_open(&wrong, &c) == CRMSYNC_PERMISSION_DENIED);
   CHECK(c == NULL);
 
+  /* A client certificate needs its key and TLS (mTLS servers). */
+  crmsync_options half;
+  memset(&half, 0, sizeof half);
+  snprintf(path, sizeof path, "%s/c-till.db", dir);
+  half.db_path = path;
+  half.server_address = address;
+  half.ca_pem = "-----BEGIN CERTIFICATE-----\n";
+  half.client_cert_pem = "-----BEGIN CERTIFICATE-----\n";
+  CHECK(crmsync_open(&half, &c) == CRMSYNC_INVALID_ARGUMENT);
+  CHECK(strstr(crmsync_last_error(), "client_key_pem") != NULL);
+  CHECK(c == NULL);
+
   kill(server_pid, SIGTERM);
   waitpid(server_pid, NULL, 0);
   char cmd[600];

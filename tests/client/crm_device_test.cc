@@ -52,6 +52,17 @@ TEST_F(CrmDeviceTest, CreateSyncAndListOnAnotherDevice) {
   EXPECT_THAT(out, HasSubstr("last_name: \"Lovelace\""));
 }
 
+TEST_F(CrmDeviceTest, ShowPrintsUtf8TextAsIs) {
+  std::string out;
+  ASSERT_EQ(Run("alice", "phone", {"create", "lead", "--id", "lead-utf8", "--set",
+                                   "first_name=Zoë", "--set", "last_name=Café 東京",
+                                   "--set", "status=new"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone", {"show", "lead", "lead-utf8"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("first_name: \"Zoë\""));
+  EXPECT_THAT(out, HasSubstr("last_name: \"Café 東京\""));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("\\303")));
+}
+
 TEST_F(CrmDeviceTest, ExitCodesSayWhatWentWrong) {
   std::string out;
   EXPECT_EQ(Run("alice", "phone", {"show", "lead", "missing"}, &out), 3);

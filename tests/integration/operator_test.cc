@@ -277,5 +277,72 @@ TEST_F(OperatorTest, SighupReloadsLogLevelAndPoliciesFromTheConfigFile) {
   EXPECT_EQ(WEXITSTATUS(server.Stop(SIGTERM)), 0) << server.Output();
 }
 
+// A store terminal on a server that requires client certificates: the till
+// syncs with its certificate and API key through crm-device; without the
+// certificate it is refused; crmctl presents one too.
+TEST_F(OperatorTest, TillSyncsOverMutualTlsAndClientsWithoutACertificateAreRefused) {
+  MakeCerts("certs");
+  const std::string c = dir_ + "/certs/";
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--tls-cert", c + "server.pem", "--tls-key", c + "server.key",
+                            "--tls-client-ca", c + "ca.pem", "--token-key", c + "token.key",
+                            "--demo-tenant", "--password-memory-kib", "64", "--store",
+                            "sqlite:" + dir_ + "/crm.db"},
+                           &error))
+      << error;
+  const std::vector<std::string> till = {CRMSYNC_CRM_DEVICE_PATH,
+                                         "--server",
+                                         server.address(),
+                                         "--ca",
+                                         c + "ca.pem",
+                                         "--tenant",
+                                         "demo",
+                                         "--user",
+                                         "till-paris",
+                                         "--api-key",
+                                         "crmk.demo-till.demo-till-secret-not-for-production",
+                                         "--db",
+                                         dir_ + "/till.db"};
+  auto run = [&](std::vector<std::string> argv, const std::vector<std::string>& more,
+                 std::string* out) {
+    argv.insert(argv.end(), more.begin(), more.end());
+    return RunCommand(argv, out);
+  };
+  std::string out;
+  EXPECT_NE(run(till, {"sync"}, &out), 0) << "synced without a client certificate: " << out;
+  EXPECT_EQ(run(till, {"--client-cert", c + "terminal.pem", "--client-key", c + "terminal.key",
+                       "sync"},
+                &out),
+            0)
+      << out;
+  EXPECT_EQ(run(till, {"--client-cert", c + "terminal.pem", "--client-key", c + "terminal.key",
+                       "list", "coupon"},
+                &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("coupon-welcome")) << out;
+  EXPECT_EQ(run(till, {"--client-cert", c + "terminal.pem", "sync"}, &out), 2)
+      << "a certificate without its key is a usage error: " << out;
+
+  const std::vector<std::string> crmctl = {CRMSYNC_CRMCTL_PATH, "--config",
+                                           dir_ + "/crmctl.toml", "--server", server.address(),
+                                           "--ca", c + "ca.pem"};
+  std::string login_out;
+  const std::string login = "printf 'admin-demo-password\\n' | ";
+  auto crmctl_line = [&](const std::string& extra) {
+    std::string line = login;
+    for (const auto& a : crmctl) line += "'" + a + "' ";
+    return line + extra + " login --tenant demo --user admin --password-stdin";
+  };
+  EXPECT_EQ(RunCommand({"/bin/sh", "-c", crmctl_line("")}, &login_out), 3) << login_out;
+  EXPECT_EQ(RunCommand({"/bin/sh", "-c",
+                        crmctl_line("--client-cert '" + c + "terminal.pem' --client-key '" + c +
+                                    "terminal.key'")},
+                       &login_out),
+            0)
+      << login_out;
+}
+
 }  // namespace
 }  // namespace crmsync::testing

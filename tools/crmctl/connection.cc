@@ -38,6 +38,22 @@ std::unique_ptr<Connection> Connection::Open(const ConnectionOptions& options,
       pem << in.rdbuf();
       ssl.pem_root_certs = pem.str();
     }
+    if (options.client_cert_file.empty() != options.client_key_file.empty()) {
+      *error = "--client-cert and --client-key go together";
+      return nullptr;
+    }
+    for (auto [path, pem] : {std::pair{&options.client_cert_file, &ssl.pem_cert_chain},
+                             std::pair{&options.client_key_file, &ssl.pem_private_key}}) {
+      if (path->empty()) continue;
+      std::ifstream in(*path);
+      if (!in) {
+        *error = "cannot read " + *path;
+        return nullptr;
+      }
+      std::ostringstream text;
+      text << in.rdbuf();
+      *pem = text.str();
+    }
     creds = grpc::SslCredentials(ssl);
   }
   c->channel_ = grpc::CreateChannel(options.server, creds);

@@ -16,6 +16,10 @@ struct ConnectionOptions {
   std::string server = "127.0.0.1:50051";
   // CA bundle (PEM) trusted for the server's certificate; empty = system roots.
   std::string ca_file;
+  // Client certificate chain and key (PEM files) for servers that require
+  // one (--tls-client-ca).
+  std::string client_cert_file;
+  std::string client_key_file;
   // Plaintext, for development servers on loopback only.
   bool insecure = false;
   // Admin access token ("Bearer" is added).

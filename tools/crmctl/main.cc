@@ -97,6 +97,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ca", conn.ca_file, "CA certificate (PEM) to trust for the server")
       ->envname("CRMCTL_CA");
+  app.add_option("--client-cert", conn.client_cert_file,
+                 "Client certificate (PEM) for servers that require one (--tls-client-ca)")
+      ->envname("CRMCTL_CLIENT_CERT");
+  app.add_option("--client-key", conn.client_key_file, "Private key (PEM) of --client-cert")
+      ->envname("CRMCTL_CLIENT_KEY");
   app.add_flag("--insecure", conn.insecure, "Plaintext (development servers on loopback only)")
       ->envname("CRMCTL_INSECURE");
   app.add_option("--token", conn.token, "Admin access token")->envname("CRMCTL_TOKEN");

@@ -110,6 +110,11 @@ typedef struct crmsync_options {
   crmsync_change_fn on_change;
   crmsync_wiped_fn on_wiped;
   void* user_data;
+  /* Client certificate chain and private key (PEM) for servers that require
+   * one (mTLS, e.g. store terminals); NULL = none. Both or neither, and
+   * only together with ca_pem. */
+  const char* client_cert_pem;
+  const char* client_key_pem;
 } crmsync_options;
 
 typedef struct crmsync_progress {

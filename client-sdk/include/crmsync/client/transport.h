@@ -73,6 +73,10 @@ struct TokenCredentialsOptions {
   // Server "host:port" and its CA (empty = plaintext, development only).
   std::string address;
   std::string ca_pem;
+  // Client certificate chain and private key (PEM) for servers that require
+  // one (mTLS, --tls-client-ca); both or neither, and only with ca_pem.
+  std::string client_cert_pem;
+  std::string client_key_pem;
   std::string tenant;
   // Either username + password (people) or api_key (store terminals).
   std::string username;
@@ -125,6 +129,10 @@ struct GrpcTransportOptions {
   // PEM of the CA that signed the server certificate. Empty = plaintext
   // (development servers started with --dev-insecure only).
   std::string ca_pem;
+  // Client certificate chain and private key (PEM) for servers that require
+  // one (mTLS: store terminals behind --tls-client-ca); both or neither.
+  std::string client_cert_pem;
+  std::string client_key_pem;
   // Required.
   std::shared_ptr<CredentialsProvider> credentials;
   // Deadline of unary calls. Default 20 s.
