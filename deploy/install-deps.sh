@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages crmsync needs to build, run and test.
-# Idempotent: installs only what is missing. Needs root (or sudo).
-#   deploy/install-deps.sh            build + run + test dependencies
-#   deploy/install-deps.sh --runtime  only what crm-syncd needs at run time
+# Installs the Debian 12 packages crmsync needs. Idempotent: installs only
+# what is missing. Needs root (or sudo).
+#   deploy/install-deps.sh            build + run + test dependencies (what
+#                                     tests/run-all.sh needs: adds the test
+#                                     libraries, clang for the fuzzers and a
+#                                     PostgreSQL 15 server)
+#   deploy/install-deps.sh --server   only what building and running the
+#                                     server, crmctl and crm-device needs
+#                                     (deploy/quickstart.sh)
+#   deploy/install-deps.sh --runtime  only what a built crm-syncd needs
 set -euo pipefail
 
-BUILD_PKGS=(
-  build-essential cmake ninja-build pkg-config ccache git
+SERVER_PKGS=(
+  build-essential cmake ninja-build pkg-config ccache
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev grpc-proto
   libpqxx-dev libsqlite3-dev libsqlcipher-dev libssl-dev libargon2-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql-15 postgresql-client-15 openssl sqlite3 python3 python3-grpcio
+  openssl python3 python3-grpcio
+)
+TEST_PKGS=(
+  git googletest libgtest-dev libgmock-dev libbenchmark-dev
+  postgresql-15 postgresql-client-15 sqlite3
   clang-14 libclang-rt-14-dev procps util-linux
 )
 RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 libargon2-1 openssl)
 
-pkgs=("${BUILD_PKGS[@]}")
-if [[ "${1:-}" == "--runtime" ]]; then pkgs=("${RUNTIME_PKGS[@]}"); fi
+case "${1:-}" in
+  "") pkgs=("${SERVER_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  --server) pkgs=("${SERVER_PKGS[@]}") ;;
+  --runtime) pkgs=("${RUNTIME_PKGS[@]}") ;;
+  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+  *) echo "install-deps: unknown option $1 (see --help)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,7 +46,14 @@ if ((${#missing[@]} == 0)); then
 fi
 
 SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run this as root, or install sudo (apt-get install sudo, as root)" >&2
+    exit 1
+  fi
+  SUDO="sudo"
+fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q

@@ -244,6 +244,8 @@ TEST_F(CrmctlTest, RevokedDeviceIsToldToWipe) {
 }
 
 TEST_F(CrmctlTest, StatusDirectoryAndWatch) {
+  EXPECT_EQ(Ok({"health"}), "SERVING\n");
+  EXPECT_EQ(Ok({"--token", "", "health", "--json"}), "{\"status\": \"SERVING\"}\n");
   std::string status = Ok({"status"});
   EXPECT_THAT(status, HasSubstr("sqlite"));
   EXPECT_THAT(status, HasSubstr("latest seq"));
@@ -476,6 +478,7 @@ TEST_F(CrmctlTest, HelpOnEveryCommand) {
   for (std::vector<std::string> cmd :
        std::vector<std::vector<std::string>>{{},
                                              {"status"},
+                                             {"health"},
                                              {"devices"},
                                              {"device"},
                                              {"device", "show"},

@@ -24,6 +24,9 @@ struct Output {
 int64_t ParseDurationSeconds(const std::string& text);
 
 int CmdStatus(const Connection& c, const Output& out);
+// grpc.health.v1 of the whole server (no credentials needed): prints
+// SERVING / NOT_SERVING; exit 0 only when serving.
+int CmdHealth(const Connection& c, const Output& out);
 
 struct DeviceFilter {
   std::string user_id;

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "crmsync/v1/admin.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "table.h"
 
 namespace crmsync::crmctl {
@@ -55,6 +56,23 @@ int CmdStatus(const Connection& c, const Output& out) {
               static_cast<long long>(resp.latest_seq()), resp.min_protocol_version(),
               resp.max_protocol_version(), static_cast<long long>(resp.active_subscribers()));
   return kExitOk;
+}
+
+int CmdHealth(const Connection& c, const Output& out) {
+  auto stub = grpc::health::v1::Health::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status s = stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp);
+  if (!s.ok()) return ReportRpcError(s, "health");
+  const bool serving = resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
+  if (out.json) {
+    std::printf("{\"status\": \"%s\"}\n", name.c_str());
+  } else {
+    std::printf("%s\n", name.c_str());
+  }
+  return serving ? kExitOk : kExitFailed;
 }
 
 int CmdDevices(const Connection& c, const Output& out, const DeviceFilter& filter) {

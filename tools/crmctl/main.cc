@@ -137,6 +137,13 @@ int main(int argc, char** argv) {
     return c;
   };
 
+  auto* health = app.add_subcommand(
+      "health", "Whether the server serves (grpc.health.v1; NOT_SERVING while its store is "
+                "unreachable). Needs no login; exit 0 only when SERVING");
+  health->callback([&] {
+    if (auto c = connect()) code = CmdHealth(*c, out);
+  });
+
   auto* status = app.add_subcommand("status", "Server version, store, uptime, sequence");
   status->callback([&] {
     if (auto c = connect()) code = CmdStatus(*c, out);
