@@ -487,6 +487,43 @@ TEST_P(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
   EXPECT_EQ(conflicts, 1);
 }
 
+// A reloaded policy file (SIGHUP) applies to the next push: the amount
+// turns from manual to last-writer-wins, so the same kind of concurrent
+// edit that made a Conflict is now decided by the policy.
+TEST_P(HandlerTest, ReplacedPoliciesDecideThePushesThatFollow) {
+  Device a("dev-alice", "alice"), b("dev-bob", "bob");
+  v1::Record opp;
+  opp.mutable_opportunity()->set_id("opp-1");
+  opp.mutable_opportunity()->set_name("Oven");
+  opp.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+  opp.mutable_opportunity()->mutable_amount()->set_amount_minor(1000);
+  opp.mutable_opportunity()->set_owner_user_id("alice");
+  opp.mutable_opportunity()->set_team_id("north");
+  opp.mutable_opportunity()->set_visibility(v1::VISIBILITY_TEAM);
+  auto created = PushOk(Rep("alice", "dev-alice"), {a.Create(opp, kStartMs)});
+  v1::RecordState base = created.results(0).record();
+  auto amount = [](int64_t minor) {
+    v1::Record r;
+    r.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
+    r.mutable_opportunity()->mutable_amount()->set_amount_minor(minor);
+    return r;
+  };
+  PushOk(Rep("alice", "dev-alice"), {a.Update(base, amount(2000), {"amount"}, kStartMs + 1)});
+  auto manual = PushOk(Rep("bob", "dev-bob"), {b.Update(base, amount(3000), {"amount"}, kStartMs + 2)});
+  ASSERT_EQ(manual.results(0).outcome(), v1::MUTATION_OUTCOME_CONFLICT);
+
+  auto lww = sync::PolicyTable::Parse("opportunity.amount = lww\n");
+  ASSERT_TRUE(lww.ok());
+  push_->ReplacePolicies(std::make_shared<const sync::PolicyTable>(std::move(lww.value())));
+  base = manual.results(0).record();
+  PushOk(Rep("alice", "dev-alice"), {a.Update(base, amount(4000), {"amount"}, kStartMs + 3)});
+  auto decided =
+      PushOk(Rep("bob", "dev-bob"), {b.Update(base, amount(5000), {"amount"}, kStartMs + 4)});
+  EXPECT_NE(decided.results(0).outcome(), v1::MUTATION_OUTCOME_CONFLICT);
+  EXPECT_EQ(decided.results(0).record().data().opportunity().amount().amount_minor(), 5000)
+      << "lww: the later edit wins";
+}
+
 TEST_P(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
   Device a("dev-alice", "alice");
   auto created = PushOk(Rep("alice", "dev-alice"),

@@ -77,8 +77,8 @@ void CreateConfigForLogin(int argc, char** argv, const std::string& fallback) {
 int main(int argc, char** argv) {
   CLI::App app{"crmctl: monitor and administer crmsync (devices, conflicts, users, stores, "
                "coupons, audit).\nConnection settings come from flags, CRMCTL_* environment "
-               "variables or the config file\n(TOML keys: server, ca, insecure, token, "
-               "dev-tenant, dev-user).\nExit codes: 0 ok, 1 failed, 2 usage, 3 server "
+               "variables or the config file\n(TOML keys: server, ca, client-cert, client-key, "
+               "insecure, token, dev-tenant, dev-user; login adds the session).\nExit codes: 0 ok, 1 failed, 2 usage, 3 server "
                "unreachable, 4 not authorised, 5 not found.",
                "crmctl"};
   app.require_subcommand(1);
