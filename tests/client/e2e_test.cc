@@ -30,6 +30,20 @@ class ClientE2eTest : public ::testing::Test {
     EXPECT_TRUE(d->open_status.ok()) << d->open_status;
     return d;
   }
+  // Both devices sync, then each changes the amount of opp-alice-1 from the
+  // same base (phone 1,300,000, tablet 1,400,000), not yet synced: a manual
+  // conflict once both push.
+  static void EditAmountOnBoth(E2eDevice* phone, E2eDevice* tablet) {
+    ASSERT_TRUE(phone->Sync().ok());
+    ASSERT_TRUE(tablet->Sync().ok());
+    Repository<v1::Opportunity> on_phone(phone->db.get()), on_tablet(tablet->db.get());
+    v1::Opportunity a = *on_phone.Get("opp-alice-1");
+    a.mutable_amount()->set_amount_minor(1'300'000);
+    ASSERT_TRUE(on_phone.Update(a).ok());
+    v1::Opportunity b = *on_tablet.Get("opp-alice-1");
+    b.mutable_amount()->set_amount_minor(1'400'000);
+    ASSERT_TRUE(on_tablet.Update(b).ok());
+  }
   testing::SyncdFixture syncd_;
   testing::TempDir dir_;
 };
@@ -91,15 +105,8 @@ TEST_F(ClientE2eTest, SameLwwFieldEditedOfflineTheLaterEditWins) {
 
 TEST_F(ClientE2eTest, OpportunityAmountConflictIsSurfacedForAHuman) {
   auto phone = Device("alice", "alice-phone"), tablet = Device("alice", "alice-tablet");
-  ASSERT_TRUE(phone->Sync().ok());
-  ASSERT_TRUE(tablet->Sync().ok());
-  Repository<v1::Opportunity> on_phone(phone->db.get()), on_tablet(tablet->db.get());
-  v1::Opportunity a = *on_phone.Get("opp-alice-1");
-  a.mutable_amount()->set_amount_minor(1'300'000);
-  ASSERT_TRUE(on_phone.Update(a).ok());
-  v1::Opportunity b = *on_tablet.Get("opp-alice-1");
-  b.mutable_amount()->set_amount_minor(1'400'000);
-  ASSERT_TRUE(on_tablet.Update(b).ok());
+  ASSERT_NO_FATAL_FAILURE(EditAmountOnBoth(phone.get(), tablet.get()));
+  Repository<v1::Opportunity> on_tablet(tablet->db.get());
   ASSERT_TRUE(phone->Sync().ok());
   ASSERT_TRUE(tablet->Sync().ok());
   ASSERT_THAT(tablet->Conflicts(), SizeIs(1));
@@ -119,15 +126,8 @@ TEST_F(ClientE2eTest, OpportunityAmountConflictIsSurfacedForAHuman) {
 // it, the next sync removes the notice. A notice of another kind stays.
 TEST_F(ClientE2eTest, ConflictNoticeGoesAwayOnceAnAdminResolvesTheConflict) {
   auto phone = Device("alice", "alice-phone"), tablet = Device("alice", "alice-tablet");
-  ASSERT_TRUE(phone->Sync().ok());
-  ASSERT_TRUE(tablet->Sync().ok());
-  Repository<v1::Opportunity> on_phone(phone->db.get()), on_tablet(tablet->db.get());
-  v1::Opportunity a = *on_phone.Get("opp-alice-1");
-  a.mutable_amount()->set_amount_minor(1'300'000);
-  ASSERT_TRUE(on_phone.Update(a).ok());
-  v1::Opportunity b = *on_tablet.Get("opp-alice-1");
-  b.mutable_amount()->set_amount_minor(1'400'000);
-  ASSERT_TRUE(on_tablet.Update(b).ok());
+  ASSERT_NO_FATAL_FAILURE(EditAmountOnBoth(phone.get(), tablet.get()));
+  Repository<v1::Opportunity> on_tablet(tablet->db.get());
   Repository<v1::Lead> leads_on_tablet(tablet->db.get());
   ASSERT_TRUE(leads_on_tablet.Delete("lead-alice-3").ok());
   ASSERT_TRUE(phone->Sync().ok());

@@ -64,17 +64,6 @@ HealthStatus::ServingStatus Health(const std::string& address, const std::string
   return resp.status();
 }
 
-// Polls `done` every 50 ms until it holds or `limit` passes.
-bool Eventually(const std::function<bool()>& done,
-                std::chrono::seconds limit = std::chrono::seconds(15)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll interval
-  }
-  return done();
-}
-
 class OperatorTest : public ::testing::Test {
  protected:
   void TearDown() override { RemoveTree(dir_); }

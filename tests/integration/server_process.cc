@@ -120,6 +120,15 @@ int ServerProcess::Stop(int signal, std::chrono::seconds timeout) {
   return status;
 }
 
+bool Eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll interval
+  }
+  return done();
+}
+
 std::string ServerProcess::Output() const { return ReadAll(dir_ + "/output.log"); }
 
 }  // namespace crmsync::testing

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,11 @@ class ServerProcess {
   std::string listen_ = "127.0.0.1:0";
   std::string dir_;
 };
+
+// Polls `done` every 50 ms until it holds or `limit` passes; returns its
+// last answer. For waiting on another process (its log, its health).
+bool Eventually(const std::function<bool()>& done,
+                std::chrono::seconds limit = std::chrono::seconds(20));
 
 // Runs a command to completion, capturing stdout+stderr. Returns its exit
 // code (or -1 if it could not run).

@@ -44,17 +44,6 @@ int Healthz(int metrics_port) {
   return res ? res->status : -1;
 }
 
-// Polls `done` every 100 ms until it holds or `limit` passes.
-bool Eventually(const std::function<bool()>& done,
-                std::chrono::seconds limit = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // poll interval
-  }
-  return done();
-}
-
 class StoreOutageTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -449,17 +449,23 @@ TEST_P(HandlerTest, PagedCatchUpSendsInFullARecordCreatedAndChangedSinceTheDevic
   EXPECT_EQ(replica["lead-old"].data().lead().phone(), "99");
 }
 
-TEST_P(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
-  Device a("dev-alice", "alice"), b("dev-bob", "bob");
+// Alice's opportunity "opp-1", visible to her team, worth `amount_minor` EUR
+// cents (the amount's policy is manual by default).
+v1::Record TeamOpportunity(int64_t amount_minor) {
   v1::Record opp;
   opp.mutable_opportunity()->set_id("opp-1");
   opp.mutable_opportunity()->set_name("Oven");
   opp.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
-  opp.mutable_opportunity()->mutable_amount()->set_amount_minor(1000);
+  opp.mutable_opportunity()->mutable_amount()->set_amount_minor(amount_minor);
   opp.mutable_opportunity()->set_owner_user_id("alice");
   opp.mutable_opportunity()->set_team_id("north");
   opp.mutable_opportunity()->set_visibility(v1::VISIBILITY_TEAM);
-  auto created = PushOk(Rep("alice", "dev-alice"), {a.Create(opp, kStartMs)});
+  return opp;
+}
+
+TEST_P(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
+  Device a("dev-alice", "alice"), b("dev-bob", "bob");
+  auto created = PushOk(Rep("alice", "dev-alice"), {a.Create(TeamOpportunity(1000), kStartMs)});
   const v1::RecordState base = created.results(0).record();
 
   v1::Record alice_amount, bob_amount;
@@ -492,15 +498,7 @@ TEST_P(HandlerTest, ManualConflictCreatesConflictRecordForTheOwner) {
 // edit that made a Conflict is now decided by the policy.
 TEST_P(HandlerTest, ReplacedPoliciesDecideThePushesThatFollow) {
   Device a("dev-alice", "alice"), b("dev-bob", "bob");
-  v1::Record opp;
-  opp.mutable_opportunity()->set_id("opp-1");
-  opp.mutable_opportunity()->set_name("Oven");
-  opp.mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
-  opp.mutable_opportunity()->mutable_amount()->set_amount_minor(1000);
-  opp.mutable_opportunity()->set_owner_user_id("alice");
-  opp.mutable_opportunity()->set_team_id("north");
-  opp.mutable_opportunity()->set_visibility(v1::VISIBILITY_TEAM);
-  auto created = PushOk(Rep("alice", "dev-alice"), {a.Create(opp, kStartMs)});
+  auto created = PushOk(Rep("alice", "dev-alice"), {a.Create(TeamOpportunity(1000), kStartMs)});
   v1::RecordState base = created.results(0).record();
   auto amount = [](int64_t minor) {
     v1::Record r;
