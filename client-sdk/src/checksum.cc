@@ -2,7 +2,7 @@
 
 #include <openssl/evp.h>
 
-#include "crmsync/sync/change.h"
+#include "crmsync/sync/checksum.h"
 #include "database_sync.h"
 #include "sqlite_db.h"
 #include "tables.h"
@@ -24,29 +24,6 @@ std::string Sha256Hex(const std::string& bytes) {
   return out;
 }
 
-void ReplicaChecksum::Add(const v1::RecordState& record) {
-  if (record.deleted()) return;
-  digests_[record.ref().entity_type()][record.ref().id()] =
-      Sha256Hex(sync::CanonicalBytes(record));
-}
-
-v1::GetChecksumResponse ReplicaChecksum::Finish() const {
-  v1::GetChecksumResponse response;
-  std::string overall;
-  for (const auto& [type, by_id] : digests_) {
-    std::string concat;
-    for (const auto& [id, digest] : by_id) concat += digest;
-    v1::BucketChecksum* bucket = response.add_buckets();
-    bucket->set_entity_type(static_cast<v1::EntityType>(type));
-    bucket->set_record_count(static_cast<int64_t>(by_id.size()));
-    bucket->set_digest(Sha256Hex(concat));
-    overall += std::to_string(type) + ":" + std::to_string(by_id.size()) + ":" +
-               bucket->digest() + "\n";
-  }
-  response.set_digest(Sha256Hex(overall));
-  return response;
-}
-
 }  // namespace internal
 
 absl::StatusOr<v1::GetChecksumResponse> Database::SyncAccess::LocalChecksum() {
@@ -54,7 +31,7 @@ absl::StatusOr<v1::GetChecksumResponse> Database::SyncAccess::LocalChecksum() {
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   auto st = db_->db_->Prepare("SELECT server_state FROM records WHERE server_state IS NOT NULL");
   if (!st.ok()) return st.status();
-  internal::ReplicaChecksum sum;
+  sync::ReplicaChecksum sum(&internal::Sha256Hex);
   while (st->Step()) {
     v1::RecordState state;
     if (!state.ParseFromString(st->Blob(0))) return absl::DataLossError("corrupt record blob");

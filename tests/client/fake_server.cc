@@ -1,6 +1,7 @@
 #include "fake_server.h"
 
 #include "checksum.h"
+#include "crmsync/sync/checksum.h"
 #include "crmsync/sync/change.h"
 #include "crmsync/sync/record_model.h"
 
@@ -102,7 +103,7 @@ CallStatus FakeServer::GetChecksum(const v1::GetChecksumRequest& req,
   std::lock_guard<std::mutex> lock(mu_);
   CallStatus out;
   if (Fail(&out)) return out;
-  internal::ReplicaChecksum sum;
+  sync::ReplicaChecksum sum(&internal::Sha256Hex);
   for (const auto& [k, state] : records_) sum.Add(state);
   *resp = sum.Finish();
   if (broken_checksum_) resp->set_digest("broken");

@@ -48,6 +48,7 @@
 #include "fuzz_input.h"
 #include "fuzz_values.h"
 #include "logic/cursor.h"
+#include "crmsync/sync/checksum.h"
 #include "logic/hashing.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
@@ -493,7 +494,7 @@ class Session {
       if (!response.has_more()) break;
     }
 
-    crmsync::server::ChecksumBuilder mine;
+    crmsync::sync::ReplicaChecksum mine(&crmsync::server::Sha256Hex);
     std::set<std::string> expected;
     for (const crmsync::server::RecordRow& row : rows) {
       const v1::RecordState& s = row.state;
@@ -521,8 +522,7 @@ class Session {
     creq.set_cursor(cursor);
     v1::GetChecksumResponse theirs;
     FUZZ_CHECK(pull_.GetChecksum(who, creq, &theirs).ok(), "GetChecksum failed");
-    v1::GetChecksumResponse ours;
-    mine.Finish(&ours);
+    const v1::GetChecksumResponse ours = mine.Finish();
     FUZZ_CHECK(ours.digest() == theirs.digest(), "replica checksum differs after a bootstrap");
   }
 

@@ -6,9 +6,11 @@
 #include <map>
 
 #include "crmsync/sync/change.h"
+#include "crmsync/sync/checksum.h"
 #include "handler_fixture.h"
 #include "logic/cursor.h"
 #include "logic/directive.h"
+#include "logic/hashing.h"
 #include "logic/pruner.h"
 #include "version.h"
 
@@ -585,12 +587,9 @@ TEST_P(HandlerTest, ChecksumMatchesAReplicaBuiltFromPulledChanges) {
     v1::RecordState& r = replica[c.record().id()];
     ASSERT_TRUE(sync::ApplyChange(&r, c).ok());
   }
-  ChecksumBuilder device_side;
-  for (const auto& [id, r] : replica) {
-    if (!r.deleted()) device_side.Add(r);
-  }
-  v1::GetChecksumResponse mine;
-  device_side.Finish(&mine);
+  sync::ReplicaChecksum device_side(&Sha256Hex);
+  for (const auto& [id, r] : replica) device_side.Add(r);
+  const v1::GetChecksumResponse mine = device_side.Finish();
 
   v1::GetChecksumRequest request;
   request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
@@ -603,12 +602,9 @@ TEST_P(HandlerTest, ChecksumMatchesAReplicaBuiltFromPulledChanges) {
 
   // A replica that missed a change no longer matches.
   replica["lead-1"].mutable_data()->mutable_lead()->set_phone("1");
-  ChecksumBuilder stale;
-  for (const auto& [id, r] : replica) {
-    if (!r.deleted()) stale.Add(r);
-  }
-  v1::GetChecksumResponse stale_sum;
-  stale.Finish(&stale_sum);
+  sync::ReplicaChecksum stale(&Sha256Hex);
+  for (const auto& [id, r] : replica) stale.Add(r);
+  const v1::GetChecksumResponse stale_sum = stale.Finish();
   EXPECT_NE(stale_sum.digest(), server.digest());
 }
 

@@ -188,7 +188,8 @@ void AddAccountCommands(CLI::App* app, const CommandContext& ctx) {
   erase->add_option("--reason", *reason, "Recorded in the audit log (e.g. the request's ticket)")
       ->required();
   erase->add_flag("--yes", *yes, "Confirm: erasure cannot be undone")->required();
-  erase->callback([ctx, type, id, reason] {
+  // The callback owns every value its options write (`yes` included).
+  erase->callback([ctx, type, id, reason, yes] {
     if (auto c = ctx.connect()) *ctx.code = CmdErase(*c, *ctx.out, *type, *id, *reason);
   });
 }

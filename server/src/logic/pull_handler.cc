@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "crmsync/sync/change.h"
+#include "crmsync/sync/checksum.h"
 #include "cursor.h"
 #include "directive.h"
 #include "erasure.h"
@@ -211,7 +212,7 @@ absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksu
   if (asked && asked->seq > 0) {
     if (auto s = CheckHistory(who.tenant_id, *asked, *feed); !s.ok()) return s;
   }
-  ChecksumBuilder builder;
+  sync::ReplicaChecksum builder(&Sha256Hex);
   int64_t position = 0;
   while (true) {
     auto rows = store_->ReadSince(who.tenant_id, position, options_.scan_batch);
@@ -224,30 +225,9 @@ absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksu
     }
     if (static_cast<int>(rows->size()) < options_.scan_batch) break;
   }
-  response->Clear();
-  builder.Finish(response);
+  *response = builder.Finish();
   response->set_cursor(EncodeCursor(position, position, feed->history_id));
   return absl::OkStatus();
-}
-
-void ChecksumBuilder::Add(const v1::RecordState& record) {
-  digests_[record.ref().entity_type()][record.ref().id()] =
-      Sha256Hex(sync::CanonicalBytes(record));
-}
-
-void ChecksumBuilder::Finish(v1::GetChecksumResponse* response) {
-  std::string overall;
-  for (const auto& [type, by_id] : digests_) {
-    std::string concat;
-    for (const auto& [id, digest] : by_id) concat += digest;
-    v1::BucketChecksum* bucket = response->add_buckets();
-    bucket->set_entity_type(static_cast<v1::EntityType>(type));
-    bucket->set_record_count(static_cast<int64_t>(by_id.size()));
-    bucket->set_digest(Sha256Hex(concat));
-    overall += std::to_string(type) + ":" + std::to_string(by_id.size()) + ":" + bucket->digest() +
-               "\n";
-  }
-  response->set_digest(Sha256Hex(overall));
 }
 
 }  // namespace crmsync::server

@@ -83,21 +83,6 @@ class PullHandler {
   PullOptions options_;
 };
 
-// The checksum of a set of replica records, computed identically by the
-// server and the SDK: per entity type, SHA-256 over the concatenated
-// SHA-256 digests of each live record's canonical bytes in id order; the
-// overall digest is SHA-256 over "<type>:<count>:<digest>\n" lines in entity
-// type order.
-class ChecksumBuilder {
- public:
-  void Add(const v1::RecordState& record);
-  void Finish(v1::GetChecksumResponse* response);
-
- private:
-  // entity type -> (id -> record digest)
-  std::map<int, std::map<std::string, std::string>> digests_;
-};
-
 }  // namespace crmsync::server
 
 #endif  // CRMSYNC_SERVER_LOGIC_PULL_HANDLER_H_
