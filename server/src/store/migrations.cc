@@ -1,0 +1,346 @@
+// The schema migrations of both stores, one entry per version holding the
+// DDL of each dialect (see docs/storage.md), so that no migration can land in
+// one store only: a version needs both texts to compile, and a test checks
+// they are there and numbered without gaps.
+#include "store/migrations.h"
+
+#include <iterator>
+
+namespace crmsync::server {
+namespace {
+
+// Protobuf values are stored whole as deterministic serializations (SQLite
+// BLOB, PostgreSQL bytea); the other columns are the ones queries filter or
+// order by.
+constexpr Migration kMigrations[] = {
+    {1, "initial schema",
+     // SQLite
+     R"sql(
+CREATE TABLE tenants (
+  id TEXT PRIMARY KEY,
+  slug TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL
+) STRICT;
+
+-- One row per tenant that has written: its change sequence (the write lock
+-- is BEGIN IMMEDIATE) and its pruning horizon.
+CREATE TABLE tenant_seq (
+  tenant_id TEXT PRIMARY KEY,
+  latest_seq INTEGER NOT NULL DEFAULT 0,
+  pruned_through INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE records (
+  tenant_id TEXT NOT NULL,
+  entity_type INTEGER NOT NULL,
+  record_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  created_version INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  owner_user_id TEXT NOT NULL,
+  team_id TEXT NOT NULL,
+  scope_changed_version INTEGER NOT NULL DEFAULT 0,
+  state BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, entity_type, record_id)
+) STRICT;
+CREATE INDEX records_feed ON records (tenant_id, version);
+
+-- Scope keys a record had before the change `version` altered them.
+CREATE TABLE scope_history (
+  tenant_id TEXT NOT NULL,
+  entity_type INTEGER NOT NULL,
+  record_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  scope BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, entity_type, record_id, version)
+) STRICT;
+CREATE INDEX scope_history_by_version ON scope_history (tenant_id, version);
+
+CREATE TABLE applied_mutations (
+  tenant_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  client_seq INTEGER NOT NULL,
+  payload_hash BLOB NOT NULL,
+  result BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, device_id, client_seq)
+) STRICT;
+
+CREATE TABLE claims (
+  tenant_id TEXT NOT NULL,
+  claim_key TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, claim_key)
+) STRICT;
+
+CREATE TABLE users (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  user_id TEXT NOT NULL,
+  username TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, user_id),
+  UNIQUE (tenant_id, username)
+) STRICT;
+
+CREATE TABLE teams (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  team_id TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, team_id)
+) STRICT;
+
+-- cursor_seq and the contact times live in columns so TouchDevice is one
+-- UPDATE; they override the same fields of `data` when read.
+CREATE TABLE devices (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  device_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  cursor_seq INTEGER NOT NULL,
+  last_contact_ms INTEGER NOT NULL,
+  last_sync_ms INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, device_id)
+) STRICT;
+)sql",
+     // PostgreSQL
+     R"sql(
+CREATE TABLE tenants (
+  id text PRIMARY KEY,
+  slug text NOT NULL UNIQUE,
+  display_name text NOT NULL
+);
+
+-- One row per tenant that has written. Every write transaction locks its
+-- tenant's row (SELECT ... FOR UPDATE) first: the per-tenant write lock.
+CREATE TABLE tenant_seq (
+  tenant_id text PRIMARY KEY,
+  latest_seq bigint NOT NULL DEFAULT 0,
+  pruned_through bigint NOT NULL DEFAULT 0
+);
+
+CREATE TABLE records (
+  tenant_id text NOT NULL,
+  entity_type integer NOT NULL,
+  record_id text NOT NULL,
+  version bigint NOT NULL,
+  created_version bigint NOT NULL,
+  deleted boolean NOT NULL,
+  owner_user_id text NOT NULL,
+  team_id text NOT NULL,
+  scope_changed_version bigint NOT NULL DEFAULT 0,
+  state bytea NOT NULL,
+  PRIMARY KEY (tenant_id, entity_type, record_id)
+);
+-- The change feed: ReadSince walks this index in order.
+CREATE INDEX records_feed ON records (tenant_id, version, entity_type, record_id);
+
+-- Scope keys a record had before the change `version` altered them.
+CREATE TABLE scope_history (
+  tenant_id text NOT NULL,
+  entity_type integer NOT NULL,
+  record_id text NOT NULL,
+  version bigint NOT NULL,
+  scope bytea NOT NULL,
+  PRIMARY KEY (tenant_id, entity_type, record_id, version)
+);
+CREATE INDEX scope_history_by_version ON scope_history (tenant_id, version);
+
+CREATE TABLE applied_mutations (
+  tenant_id text NOT NULL,
+  device_id text NOT NULL,
+  client_seq bigint NOT NULL,
+  payload_hash bytea NOT NULL,
+  result bytea NOT NULL,
+  PRIMARY KEY (tenant_id, device_id, client_seq)
+);
+
+CREATE TABLE claims (
+  tenant_id text NOT NULL,
+  claim_key text NOT NULL,
+  value bigint NOT NULL,
+  PRIMARY KEY (tenant_id, claim_key)
+);
+
+CREATE TABLE users (
+  tenant_id text NOT NULL REFERENCES tenants (id),
+  user_id text NOT NULL,
+  username text NOT NULL,
+  password_hash text NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (tenant_id, user_id),
+  UNIQUE (tenant_id, username)
+);
+
+CREATE TABLE teams (
+  tenant_id text NOT NULL REFERENCES tenants (id),
+  team_id text NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (tenant_id, team_id)
+);
+
+-- cursor_seq and the contact times live in columns so TouchDevice is one
+-- UPDATE; they override the same fields of `data` when read.
+CREATE TABLE devices (
+  tenant_id text NOT NULL REFERENCES tenants (id),
+  device_id text NOT NULL,
+  user_id text NOT NULL,
+  cursor_seq bigint NOT NULL,
+  last_contact_ms bigint NOT NULL,
+  last_sync_ms bigint NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (tenant_id, device_id)
+);
+)sql"},
+    {2, "authentication, audit",
+     // SQLite
+     R"sql(
+-- Refresh tokens (hashes only), one row per issued token; rotation keeps
+-- the family id so reuse of a rotated token can revoke the family.
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  family_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used INTEGER NOT NULL DEFAULT 0,
+  revoked INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX refresh_tokens_family ON refresh_tokens (tenant_id, family_id);
+CREATE INDEX refresh_tokens_device ON refresh_tokens (tenant_id, device_id);
+
+-- Store-terminal API keys (hash of the secret only).
+CREATE TABLE api_keys (
+  tenant_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  label TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, key_id)
+) STRICT;
+
+CREATE TABLE audit_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  actor_user_id TEXT NOT NULL,
+  actor_device_id TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  peer TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_events_by_tenant ON audit_events (tenant_id, id);
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Refresh tokens (hashes only), one row per issued token; rotation keeps
+-- the family id so reuse of a rotated token can revoke the family.
+CREATE TABLE refresh_tokens (
+  token_hash text PRIMARY KEY,
+  tenant_id text NOT NULL,
+  family_id text NOT NULL,
+  user_id text NOT NULL,
+  device_id text NOT NULL,
+  created_ms bigint NOT NULL,
+  expires_ms bigint NOT NULL,
+  used boolean NOT NULL DEFAULT false,
+  revoked boolean NOT NULL DEFAULT false
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (tenant_id, family_id);
+CREATE INDEX refresh_tokens_device ON refresh_tokens (tenant_id, device_id);
+
+-- Store-terminal API keys (hash of the secret only).
+CREATE TABLE api_keys (
+  tenant_id text NOT NULL,
+  key_id text NOT NULL,
+  user_id text NOT NULL,
+  label text NOT NULL,
+  secret_hash text NOT NULL,
+  created_ms bigint NOT NULL,
+  revoked boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (tenant_id, key_id)
+);
+
+CREATE TABLE audit_events (
+  id bigserial PRIMARY KEY,
+  tenant_id text NOT NULL,
+  at_ms bigint NOT NULL,
+  action text NOT NULL,
+  actor_user_id text NOT NULL,
+  actor_device_id text NOT NULL,
+  target text NOT NULL,
+  detail text NOT NULL,
+  peer text NOT NULL
+);
+CREATE INDEX audit_events_by_tenant ON audit_events (tenant_id, id);
+)sql"},
+    {3, "record index (geo cells, expiry)",
+     // SQLite
+     R"sql(
+-- Secondary keys of records (see store.h IndexKind): geo cells of coupon
+-- geofences and store locations, coupon expiry times.
+CREATE TABLE record_index (
+  tenant_id TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  entity_type INTEGER NOT NULL,
+  key INTEGER NOT NULL,
+  record_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, kind, entity_type, key, record_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX record_index_by_record ON record_index (tenant_id, entity_type, record_id, kind);
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Secondary keys of records (see store.h IndexKind): geo cells of coupon
+-- geofences and store locations, coupon expiry times.
+CREATE TABLE record_index (
+  tenant_id text NOT NULL,
+  kind smallint NOT NULL,
+  entity_type integer NOT NULL,
+  key bigint NOT NULL,
+  record_id text NOT NULL,
+  PRIMARY KEY (tenant_id, kind, entity_type, key, record_id)
+);
+CREATE INDEX record_index_by_record ON record_index (tenant_id, entity_type, record_id, kind);
+)sql"},
+    {4, "change history identity",
+     // SQLite
+     R"sql(
+-- Names the tenant's change history: a store restored from a backup gets a
+-- new one, so cursors handed out before the restore are recognised.
+ALTER TABLE tenant_seq ADD COLUMN history_id TEXT NOT NULL DEFAULT '';
+UPDATE tenant_seq SET history_id = lower(hex(randomblob(8)));
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Names the tenant's change history: a store restored from a backup gets a
+-- new one, so cursors handed out before the restore are recognised.
+ALTER TABLE tenant_seq ADD COLUMN history_id text NOT NULL
+  DEFAULT substr(md5(random()::text || clock_timestamp()::text), 1, 16);
+)sql"},
+    {5, "device bookkeeping (last client_seq, protocol and SDK versions)",
+     // SQLite
+     R"sql(
+ALTER TABLE devices ADD COLUMN last_client_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN protocol_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN sdk_version TEXT NOT NULL DEFAULT '';
+)sql",
+     // PostgreSQL
+     R"sql(
+ALTER TABLE devices ADD COLUMN last_client_seq bigint NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN protocol_version bigint NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN sdk_version text NOT NULL DEFAULT '';
+)sql"},
+};
+
+}  // namespace
+
+const Migration* MigrationsBegin() { return std::begin(kMigrations); }
+const Migration* MigrationsEnd() { return std::end(kMigrations); }
+int LatestSchemaVersion() { return std::prev(std::end(kMigrations))->version; }
+
+}  // namespace crmsync::server
