@@ -12,40 +12,9 @@
 #include "auth/auth_handler.h"
 #include "crmsync/v1/auth.grpc.pb.h"
 #include "logic/authenticator.h"
-#include "status_convert.h"
-#include "worker_pool.h"
+#include "unary_call.h"
 
 namespace crmsync::server {
-
-// Runs `fn(principal or nullptr, peer)` on `pool`, authenticating the call
-// with `auth` first unless `auth` is null, and finishes the call with the
-// returned status. Used by the Auth and Admin services.
-template <typename Fn>
-grpc::ServerUnaryReactor* RunOnPool(grpc::CallbackServerContext* context, Authenticator* auth,
-                                    WorkerPool* pool, Fn fn) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  CallMetadata metadata = MetadataOf(*context);
-  std::string peer = context->peer();
-  bool queued = pool->Submit([=, metadata = std::move(metadata), peer = std::move(peer)] {
-    if (context->IsCancelled()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
-      return;
-    }
-    absl::Status status;
-    if (auth != nullptr) {
-      auto who = auth->Authenticate(metadata);
-      status = who.ok() ? fn(&*who, peer) : who.status();
-    } else {
-      status = fn(nullptr, peer);
-    }
-    reactor->Finish(ToGrpcStatus(status, context));
-  });
-  if (!queued) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "server busy: too many requests queued; retry with backoff"));
-  }
-  return reactor;
-}
 
 class AuthServiceImpl final : public v1::AuthService::CallbackService {
  public:

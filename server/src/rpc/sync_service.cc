@@ -6,35 +6,20 @@
 #include "logic/scope.h"
 #include "status_convert.h"
 #include "subscribe_reactor.h"
+#include "unary_call.h"
 
 namespace crmsync::server {
 
 namespace {
 
-const grpc::Status kBusy(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                         "server busy: too many requests queued; retry with backoff");
-
-// Runs `fn(principal, request, response)` on the worker pool after
-// authenticating the call, then finishes the call with its status.
+// Runs `fn(principal, request, response)` through RunOnPool: every sync
+// call is authenticated.
 template <typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, Authenticator* auth,
                                    WorkerPool* pool, const Req* request, Resp* response, Fn fn) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  CallMetadata metadata = MetadataOf(*context);
-  bool queued = pool->Submit([=, metadata = std::move(metadata)] {
-    if (context->IsCancelled()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
-      return;
-    }
-    auto who = auth->Authenticate(metadata);
-    absl::Status status = who.ok() ? fn(*who, *request, response) : who.status();
-    if (!status.ok() && status.code() == absl::StatusCode::kInternal) {
-      spdlog::error("internal error: {}", std::string(status.message()));
-    }
-    reactor->Finish(ToGrpcStatus(status, context));
+  return RunOnPool(context, auth, pool, [=](const Principal* who, const std::string&) {
+    return fn(*who, *request, response);
   });
-  if (!queued) reactor->Finish(kBusy);
-  return reactor;
 }
 
 }  // namespace
