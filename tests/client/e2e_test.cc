@@ -44,6 +44,13 @@ class ClientE2eTest : public ::testing::Test {
     b.mutable_amount()->set_amount_minor(1'400'000);
     ASSERT_TRUE(on_tablet.Update(b).ok());
   }
+  // The demo admin's development identity and a deadline, for AdminService.
+  static void AsDemoAdmin(grpc::ClientContext* ctx) {
+    ctx->AddMetadata("x-crmsync-dev-tenant", "demo");
+    ctx->AddMetadata("x-crmsync-dev-user", "admin");
+    ctx->AddMetadata("x-crmsync-dev-device", "admin-console");
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  }
   testing::SyncdFixture syncd_;
   testing::TempDir dir_;
 };
@@ -150,10 +157,7 @@ TEST_F(ClientE2eTest, ConflictNoticeGoesAwayOnceAnAdminResolvesTheConflict) {
         grpc::CreateChannel(syncd_.server.address(), grpc::InsecureChannelCredentials());
     auto admin = v1::AdminService::NewStub(channel);
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-crmsync-dev-tenant", "demo");
-    ctx.AddMetadata("x-crmsync-dev-user", "admin");
-    ctx.AddMetadata("x-crmsync-dev-device", "admin-console");
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    AsDemoAdmin(&ctx);
     v1::ResolveConflictRequest req;
     req.set_conflict_id(conflict_id);
     req.set_resolution(v1::RESOLUTION_TAKE_CLIENT);
@@ -249,10 +253,7 @@ TEST_F(ClientE2eTest, RevokedDeviceIsToldToWipeAndErasesItsStore) {
     auto channel = grpc::CreateChannel(syncd_.server.address(), grpc::InsecureChannelCredentials());
     auto admin = v1::AdminService::NewStub(channel);
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-crmsync-dev-tenant", "demo");
-    ctx.AddMetadata("x-crmsync-dev-user", "admin");
-    ctx.AddMetadata("x-crmsync-dev-device", "admin-console");
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    AsDemoAdmin(&ctx);
     v1::RevokeDeviceRequest req;
     req.set_device_id("alice-phone");
     req.set_wipe(true);
@@ -304,10 +305,7 @@ TEST_F(ClientE2eTest, ErasedLeadLeavesNoValueInTheStoreOfADeviceWithAPendingEdit
     auto channel = grpc::CreateChannel(syncd_.server.address(), grpc::InsecureChannelCredentials());
     auto admin = v1::AdminService::NewStub(channel);
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-crmsync-dev-tenant", "demo");
-    ctx.AddMetadata("x-crmsync-dev-user", "admin");
-    ctx.AddMetadata("x-crmsync-dev-device", "admin-console");
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    AsDemoAdmin(&ctx);
     v1::EraseRecordRequest req;
     req.mutable_record()->set_entity_type(v1::ENTITY_TYPE_LEAD);
     req.mutable_record()->set_id(created->id());
