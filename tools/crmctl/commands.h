@@ -9,6 +9,7 @@
 #include <string>
 
 #include "connection.h"
+#include "crmsync/v1/entities.pb.h"
 
 namespace CLI {
 class App;
@@ -22,6 +23,9 @@ struct Output {
 
 // Parses "90s", "30m", "24h", "7d" into seconds; -1 when malformed.
 int64_t ParseDurationSeconds(const std::string& text);
+
+// "sales-rep" -> ROLE_SALES_REP; false for an unknown or unspecified role.
+bool ParseRole(const std::string& role, v1::Role* out);
 
 int CmdStatus(const Connection& c, const Output& out);
 // grpc.health.v1 of the whole server (no credentials needed): prints

@@ -15,12 +15,6 @@ namespace v1 = ::crmsync::v1;
 
 namespace {
 
-bool ParseRole(const std::string& role, v1::Role* out) {
-  std::string upper = "ROLE_";
-  for (char ch : role) upper += static_cast<char>(ch == '-' ? '_' : std::toupper(ch));
-  return v1::Role_Parse(upper, out) && *out != v1::ROLE_UNSPECIFIED;
-}
-
 struct UserUpdate {
   std::string user_id, name, role, team, store;
   bool disable = false, enable = false, password_stdin = false;

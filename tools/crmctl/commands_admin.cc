@@ -40,13 +40,17 @@ int CmdUsers(const Connection& c, const Output& out) {
   return kExitOk;
 }
 
+bool ParseRole(const std::string& role, v1::Role* out) {
+  std::string upper = "ROLE_";
+  for (char ch : role) upper += static_cast<char>(ch == '-' ? '_' : std::toupper(ch));
+  return v1::Role_Parse(upper, out) && *out != v1::ROLE_UNSPECIFIED;
+}
+
 int CmdUserCreate(const Connection& c, const Output& out, const std::string& username,
                   const std::string& display_name, const std::string& role,
                   const std::string& team, const std::string& store, const std::string& password) {
   v1::Role r = v1::ROLE_UNSPECIFIED;
-  std::string upper = "ROLE_";
-  for (char ch : role) upper += static_cast<char>(ch == '-' ? '_' : std::toupper(ch));
-  if (!v1::Role_Parse(upper, &r) || r == v1::ROLE_UNSPECIFIED) {
+  if (!ParseRole(role, &r)) {
     std::fprintf(stderr, "crmctl: --role must be admin, sales-manager, sales-rep or store-terminal\n");
     return kExitUsage;
   }

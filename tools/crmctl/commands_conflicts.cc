@@ -50,12 +50,13 @@ int CmdConflictsList(const Connection& c, const Output& out, const std::string& 
   Table t({"CONFLICT", "RECORD", "FIELD", "POLICY", "OWNER", "SERVER VALUE", "CLIENT VALUE",
            "DETECTED"});
   for (const auto& cf : resp.conflicts()) {
+    const std::vector<ValueRow> values = ConflictValueRows(cf);
     t.AddRow({cf.id(),
               ShortEnum(v1::EntityType_Name(cf.record().entity_type()), "ENTITY_TYPE_") + "/" +
                   cf.record().id(),
               cf.field_path(), ShortEnum(v1::ConflictPolicy_Name(cf.policy()), "CONFLICT_POLICY_"),
-              cf.owner_user_id(), SideSummary(ConflictValueRows(cf), true),
-              SideSummary(ConflictValueRows(cf), false), FormatTime(cf.created_at())});
+              cf.owner_user_id(), SideSummary(values, true), SideSummary(values, false),
+              FormatTime(cf.created_at())});
   }
   std::printf("%s", t.Render().c_str());
   return kExitOk;
