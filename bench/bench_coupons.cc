@@ -167,7 +167,7 @@ absl::StatusOr<std::vector<Answer>> ServerQueries(const std::string& spec,
   if (auto s = (*store)->Migrate(); !s.ok()) return s;
   // Records and their index keys, as the push path writes them, in batches.
   for (size_t from = 0; from < coupons.size(); from += 2000) {
-    absl::Status s = (*store)->Write(kTenant, [&](server::WriteTx& tx) -> absl::Status {
+    absl::Status s = (*store)->changes().Write(kTenant, [&](server::WriteTx& tx) -> absl::Status {
       for (size_t i = from; i < std::min(coupons.size(), from + 2000); ++i) {
         auto seq = tx.NextSeq();
         if (!seq.ok()) return seq.status();
@@ -184,7 +184,7 @@ absl::StatusOr<std::vector<Answer>> ServerQueries(const std::string& spec,
   return TimedAnswers(
       queries,
       [&](const Query& q) {
-        return server::FindCouponsNear(store->get(), kTenant, q.at, q.radius_m, true, kNowMs);
+        return server::FindCouponsNear(&(*store)->changes(), kTenant, q.at, q.radius_m, true, kNowMs);
       },
       timing);
 }

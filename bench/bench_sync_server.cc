@@ -74,14 +74,14 @@ struct Figures {
 };
 
 absl::Status Seed(server::Store* store) {
-  if (auto s = store->PutTenant({"t-bench", "bench", "Bench"}); !s.ok()) return s;
+  if (auto s = store->directory().PutTenant({"t-bench", "bench", "Bench"}); !s.ok()) return s;
   server::UserRow rep;
   rep.tenant_id = "t-bench";
   rep.user.set_id("rep");
   rep.user.set_username("rep");
   rep.user.set_role(v1::ROLE_SALES_REP);
   rep.user.set_team_id("team");
-  return store->PutUser(rep);
+  return store->directory().PutUser(rep);
 }
 
 absl::StatusOr<Figures> RunStore(const std::string& spec, int records, int devices, int batch) {
@@ -91,8 +91,8 @@ absl::StatusOr<Figures> RunStore(const std::string& spec, int records, int devic
   if (auto s = Seed(store->get()); !s.ok()) return s;
   server::SystemClock clock;
   sync::PolicyTable policies = sync::PolicyTable::Defaults();
-  server::PushHandler push(store->get(), &policies, &clock, server::PushOptions{});
-  server::PullHandler pull(store->get(), &clock, server::PullOptions{});
+  server::PushHandler push(&(*store)->changes(), &(*store)->directory(), &(*store)->audit(), &policies, &clock, server::PushOptions{});
+  server::PullHandler pull(&(*store)->changes(), &(*store)->directory(), &clock, server::PullOptions{});
 
   Figures f;
   const int per_device = records / devices;
@@ -104,7 +104,7 @@ absl::StatusOr<Figures> RunStore(const std::string& spec, int records, int devic
     row.device.set_id(who.device_id);
     row.device.set_user_id("rep");
     row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-    if (auto s = (*store)->PutDevice(row); !s.ok()) return s;
+    if (auto s = (*store)->directory().PutDevice(row); !s.ok()) return s;
     int64_t seq = 0;
     for (int i = 0; i < per_device; i += batch) {
       v1::PushRequest req;

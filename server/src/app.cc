@@ -88,9 +88,10 @@ absl::Status SyncdApp::Start() {
   push_options.reassignment_grace_ms = int64_t{config_.reassignment_grace_hours} * 3600 * 1000;
   ChangeNotifier* notifier = notifier_.get();
   push_ = std::make_unique<PushHandler>(
-      store_.get(), &policies_, &clock_, push_options,
+      &store_->changes(), &store_->directory(), &store_->audit(), &policies_, &clock_, push_options,
       [notifier](const std::string& tenant, int64_t seq) { notifier->Publish(tenant, seq); });
-  pull_ = std::make_unique<PullHandler>(store_.get(), &clock_, PullOptions{});
+  pull_ = std::make_unique<PullHandler>(&store_->changes(), &store_->directory(), &clock_,
+                                        PullOptions{});
 
   if (config_.demo_tenant) {
     if (auto s = EnsureDemoTenant(store_.get(), push_.get(), &clock_); !s.ok()) return s;
@@ -102,9 +103,9 @@ absl::Status SyncdApp::Start() {
   }
 
   // Coupons and stores written before the record index existed.
-  if (auto tenants = store_->ListTenants(); tenants.ok()) {
+  if (auto tenants = store_->directory().ListTenants(); tenants.ok()) {
     for (const TenantRow& t : *tenants) {
-      if (auto s = EnsureCouponIndex(store_.get(), t.id); !s.ok()) return s;
+      if (auto s = EnsureCouponIndex(&store_->changes(), t.id); !s.ok()) return s;
     }
   } else {
     return tenants.status();
@@ -165,7 +166,7 @@ void SyncdApp::EveryTenantEvery(std::chrono::seconds interval, const char* job,
   std::unique_lock<std::mutex> lock(prune_mu_);
   while (!prune_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
     lock.unlock();
-    auto tenants = store_->ListTenants();
+    auto tenants = store_->directory().ListTenants();
     if (!tenants.ok()) {
       spdlog::warn("{} skipped: {}", job, std::string(tenants.status().message()));
     } else {
@@ -179,7 +180,7 @@ void SyncdApp::PruneLoop() {
   const int64_t retention_ms = int64_t{config_.retention_hours} * 3600 * 1000;
   EveryTenantEvery(std::chrono::minutes(config_.prune_interval_minutes), "pruning",
                    [&](const TenantRow& t) {
-                     auto report = PruneTenant(store_.get(), t.id, clock_.NowMs(), retention_ms);
+                     auto report = PruneTenant(&store_->changes(), &store_->directory(), t.id, clock_.NowMs(), retention_ms);
                      if (!report.ok()) {
                        spdlog::warn("pruning tenant {} failed: {}", t.slug,
                                     std::string(report.status().message()));
@@ -198,7 +199,7 @@ void SyncdApp::CouponSweepLoop() {
         int64_t last_seq = 0;
         int total = 0;
         for (;;) {
-          auto changed = ExpireCoupons(store_.get(), t.id, clock_.NowMs(), kChunk, &last_seq);
+          auto changed = ExpireCoupons(&store_->changes(), t.id, clock_.NowMs(), kChunk, &last_seq);
           if (!changed.ok()) {
             spdlog::warn("coupon sweep of tenant {} failed: {}", t.slug,
                          std::string(changed.status().message()));
@@ -272,24 +273,24 @@ absl::Status SyncdApp::SetUpAuth() {
   spdlog::info("access tokens signed with key id {} ({} more verify keys)", signing->kid(),
                verify.size());
   token_keys_ = std::make_unique<auth::TokenKeyRing>(std::move(*signing), std::move(verify));
-  audit_ = std::make_unique<auth::AuditLog>(store_.get(), &clock_);
+  audit_ = std::make_unique<auth::AuditLog>(&store_->audit(), &clock_);
   auth::AuthOptions options;
   options.access_ttl_s = config_.access_token_ttl_seconds;
   options.refresh_ttl_s = int64_t{config_.refresh_token_ttl_hours} * 3600;
   options.password = PasswordParamsOf(config_);
   options.max_failed_logins = config_.max_failed_logins;
-  auth_handler_ = std::make_unique<auth::AuthHandler>(store_.get(), token_keys_.get(), &clock_,
+  auth_handler_ = std::make_unique<auth::AuthHandler>(&store_->directory(), &store_->credentials(), token_keys_.get(), &clock_,
                                                       &random_, audit_.get(), options);
   if (config_.dev_identity) {
     spdlog::warn("trusting x-crmsync-dev-* identity metadata on calls without a token "
                  "(--dev-identity): development only");
-    dev_auth_ = std::make_unique<DevHeaderAuthenticator>(store_.get(), &clock_);
+    dev_auth_ = std::make_unique<DevHeaderAuthenticator>(&store_->directory(), &clock_);
   }
   sync_token_auth_ = std::make_unique<auth::TokenAuthenticator>(
-      store_.get(), token_keys_.get(), &clock_, auth::TokenAuthenticatorOptions{true},
+      &store_->directory(), token_keys_.get(), &clock_, auth::TokenAuthenticatorOptions{true},
       dev_auth_.get());
   api_token_auth_ = std::make_unique<auth::TokenAuthenticator>(
-      store_.get(), token_keys_.get(), &clock_, auth::TokenAuthenticatorOptions{false},
+      &store_->directory(), token_keys_.get(), &clock_, auth::TokenAuthenticatorOptions{false},
       dev_auth_.get());
   if (config_.rate_limit_per_second > 0) {
     rate_limiter_ = std::make_unique<RateLimiter>(config_.rate_limit_per_second,

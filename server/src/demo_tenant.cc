@@ -205,19 +205,19 @@ void AddLoyaltyRecords(SeedBatch* b, int64_t now_ms) {
 }  // namespace
 
 absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock) {
-  auto existing = store->GetTenantBySlug(kDemoTenantSlug);
+  auto existing = store->directory().GetTenantBySlug(kDemoTenantSlug);
   if (!existing.ok()) return existing.status();
   if (*existing) {
     spdlog::info("demo tenant '{}' already present", kDemoTenantSlug);
     return absl::OkStatus();
   }
   const int64_t now_ms = clock->NowMs();
-  if (auto s = store->PutTenant({kTenantId, kDemoTenantSlug, "Demo company"}); !s.ok()) return s;
+  if (auto s = store->directory().PutTenant({kTenantId, kDemoTenantSlug, "Demo company"}); !s.ok()) return s;
   v1::Team team;
   team.set_id("team-north");
   team.set_name("North");
   team.set_manager_user_id("u-maria");
-  if (auto s = store->PutTeam(kTenantId, team); !s.ok()) return s;
+  if (auto s = store->directory().PutTeam(kTenantId, team); !s.ok()) return s;
   for (const v1::User& u :
        {MakeUser("u-admin", "admin", "Ada Admin", v1::ROLE_ADMIN, "", ""),
         MakeUser("u-maria", "maria", "Maria Manager", v1::ROLE_SALES_MANAGER, "team-north", ""),
@@ -226,7 +226,7 @@ absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock) {
         MakeUser("u-till-paris", "till-paris", "Till Paris Rivoli", v1::ROLE_STORE_TERMINAL, "",
                  "store-paris")}) {
     UserRow row{kTenantId, u, ""};
-    if (auto s = store->PutUser(row); !s.ok()) return s;
+    if (auto s = store->directory().PutUser(row); !s.ok()) return s;
   }
   DeviceRow seed;
   seed.tenant_id = kTenantId;
@@ -234,7 +234,7 @@ absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock) {
   seed.device.set_user_id("u-admin");
   seed.device.set_status(v1::DEVICE_STATUS_ACTIVE);
   seed.device.set_platform("server");
-  if (auto s = store->PutDevice(seed); !s.ok()) return s;
+  if (auto s = store->directory().PutDevice(seed); !s.ok()) return s;
 
   SeedBatch batch(now_ms);
   AddCrmRecords(&batch, now_ms);

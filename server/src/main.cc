@@ -54,18 +54,18 @@ int StartNewHistories(const ServerConfig& c) {
     spdlog::error("cannot migrate the store: {}", crmsync::server::InternalDetail(s));
     return 1;
   }
-  auto tenants = (*store)->ListTenants();
+  auto tenants = (*store)->directory().ListTenants();
   if (!tenants.ok()) {
     spdlog::error("cannot list tenants: {}", std::string(tenants.status().message()));
     return 1;
   }
   for (const auto& t : *tenants) {
-    if (auto s = (*store)->StartNewHistory(t.id); !s.ok()) {
+    if (auto s = (*store)->changes().StartNewHistory(t.id); !s.ok()) {
       spdlog::error("tenant {}: {}", t.slug, std::string(s.message()));
       return 1;
     }
     spdlog::info("tenant {}: new change history {}", t.slug,
-                 (*store)->GetFeedState(t.id).value_or(crmsync::server::FeedState()).history_id);
+                 (*store)->changes().GetFeedState(t.id).value_or(crmsync::server::FeedState()).history_id);
   }
   spdlog::info("{} tenant(s) now have a new change history; start the servers", tenants->size());
   return 0;

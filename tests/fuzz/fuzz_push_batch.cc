@@ -97,8 +97,8 @@ class Session {
  public:
   explicit Session(ServerWorld* w)
       : w_(w),
-        push_(w->store(), &w->policies(), &w->clock(), crmsync::server::PushOptions{}),
-        pull_(w->store(), &w->clock(), SmallScans()) {
+        push_(&w->store()->changes(), &w->store()->directory(), &w->store()->audit(), &w->policies(), &w->clock(), crmsync::server::PushOptions{}),
+        pull_(&w->store()->changes(), &w->store()->directory(), &w->clock(), SmallScans()) {
     for (const Principal& p : w->principals()) {
       // The seed pushed client_seq 1 from these devices.
       next_seq_[p.device_id] =
@@ -154,15 +154,15 @@ class Session {
   void CheckStore() {
     crmsync::server::Store* store = w_->store();
     if (!other_pushed_) {
-      auto other = store->LatestSeq(crmsync::fuzz::kOtherTenant);
+      auto other = store->changes().LatestSeq(crmsync::fuzz::kOtherTenant);
       FUZZ_CHECK(other.ok() && *other == w_->other_tenant_seq(), "the other tenant changed");
     }
-    auto head = store->LatestSeq(crmsync::fuzz::kTenant);
+    auto head = store->changes().LatestSeq(crmsync::fuzz::kTenant);
     FUZZ_CHECK(head.ok(), "LatestSeq failed");
     if (*head == w_->seeded_seq()) return;  // nothing committed: still the seeded data
-    auto rows = store->ReadSince(crmsync::fuzz::kTenant, 0, 1 << 20);
+    auto rows = store->changes().ReadSince(crmsync::fuzz::kTenant, 0, 1 << 20);
     FUZZ_CHECK(rows.ok(), "ReadSince failed: " + rows.status().ToString());
-    auto latest = store->LatestSeq(crmsync::fuzz::kTenant);
+    auto latest = store->changes().LatestSeq(crmsync::fuzz::kTenant);
     FUZZ_CHECK(latest.ok(), "LatestSeq failed");
     int64_t prev = 0;
     for (const crmsync::server::RecordRow& row : *rows) {
@@ -181,7 +181,7 @@ class Session {
         FUZZ_CHECK(field.version() <= s.version(),
                    "field " + path + " newer than its record " + Key(s.ref()));
       }
-      auto again = store->GetRecord(crmsync::fuzz::kTenant, s.ref());
+      auto again = store->changes().GetRecord(crmsync::fuzz::kTenant, s.ref());
       FUZZ_CHECK(again.ok() && again->has_value(), "feed row not readable: " + Key(s.ref()));
       FUZZ_CHECK(
           crmsync::server::DeterministicBytes(**again) == crmsync::server::DeterministicBytes(s),
@@ -199,16 +199,16 @@ class Session {
                     v1::PushResponse* response) {
     crmsync::server::Store* store = w_->store();
     const std::string demo = crmsync::fuzz::kTenant;
-    auto before = store->LatestSeq(who.tenant_id);
-    auto demo_before = store->LatestSeq(demo);
+    auto before = store->changes().LatestSeq(who.tenant_id);
+    auto demo_before = store->changes().LatestSeq(demo);
     absl::Status s = push_.Push(who, request, response);
     if (Verbose()) {
       std::fprintf(stderr, "push by %s: %s\n-> %s %s\n", who.device_id.c_str(),
                    request.ShortDebugString().c_str(), s.ToString().c_str(),
                    response->ShortDebugString().c_str());
     }
-    auto after = store->LatestSeq(who.tenant_id);
-    auto demo_after = store->LatestSeq(demo);
+    auto after = store->changes().LatestSeq(who.tenant_id);
+    auto demo_after = store->changes().LatestSeq(demo);
     FUZZ_CHECK(before.ok() && after.ok() && demo_before.ok() && demo_after.ok(),
                "LatestSeq failed");
     if (who.tenant_id != demo) {
@@ -272,7 +272,7 @@ class Session {
   // Pushes `request` again: the same status, the same results, nothing new.
   void Retry(const Principal& who, const v1::PushRequest& request, const absl::Status& first_status,
              const v1::PushResponse& first) {
-    auto before = w_->store()->LatestSeq(who.tenant_id);
+    auto before = w_->store()->changes().LatestSeq(who.tenant_id);
     v1::PushResponse again;
     const absl::Status s = Push(who, request, &again);
     if (!first_status.ok()) {
@@ -280,7 +280,7 @@ class Session {
       return;
     }
     FUZZ_CHECK(s.ok(), "a retry of an accepted batch failed: " + s.ToString());
-    auto after = w_->store()->LatestSeq(who.tenant_id);
+    auto after = w_->store()->changes().LatestSeq(who.tenant_id);
     FUZZ_CHECK(*before == *after, "a retry committed changes");
     for (int i = 0; i < first.results_size(); ++i) {
       const v1::MutationResult& a = first.results(i);
@@ -303,10 +303,10 @@ class Session {
     v1::Mutation* m = request.mutable_mutations(i);
     m->mutable_hlc()->set_logical(m->hlc().logical() + 1);
     v1::PushResponse again;
-    auto before = w_->store()->LatestSeq(last_who_->tenant_id);
+    auto before = w_->store()->changes().LatestSeq(last_who_->tenant_id);
     const absl::Status s = Push(*last_who_, request, &again);
     if (!last_status_.ok() || !s.ok()) return;
-    auto after = w_->store()->LatestSeq(last_who_->tenant_id);
+    auto after = w_->store()->changes().LatestSeq(last_who_->tenant_id);
     FUZZ_CHECK(*before == *after, "a retry with a reused client_seq committed changes");
     for (int k = 0; k < again.results_size(); ++k) {
       const v1::MutationResult& a = last_response_.results(k);
@@ -373,7 +373,7 @@ class Session {
     *m.mutable_record() = ref;
 
     std::optional<v1::RecordState> stored;
-    if (auto got = w_->store()->GetRecord(who.tenant_id, ref); got.ok() && got->has_value()) {
+    if (auto got = w_->store()->changes().GetRecord(who.tenant_id, ref); got.ok() && got->has_value()) {
       stored = **got;
     }
 

@@ -117,9 +117,9 @@ struct TokenWorld {
       revoked.device.set_id("dev-bob-lost");
       revoked.device.set_user_id("u-bob");
       revoked.device.set_status(v1::DEVICE_STATUS_REVOKED);
-      Must(w->store()->PutDevice(revoked), "revoked device");
-      auth::AuditLog audit(w->store(), &w->clock());
-      auth::AuthHandler handler(w->store(), &ring, &w->clock(), &random, &audit, Options());
+      Must(w->store()->directory().PutDevice(revoked), "revoked device");
+      auth::AuditLog audit(&w->store()->audit(), &w->clock());
+      auth::AuthHandler handler(&w->store()->directory(), &w->store()->credentials(), &ring, &w->clock(), &random, &audit, Options());
       std::string key_id;
       auto key = handler.CreateApiKey(crmsync::fuzz::kTenant, "u-till-paris", "till", &key_id);
       Must(key.status(), "api key");
@@ -230,7 +230,7 @@ class Session {
 
   // The metadata path: "authorization: Bearer <token>" and variants.
   void CheckAuthenticate(const std::string& value) {
-    auth::TokenAuthenticator authn(s_->store(), &w_->ring, &s_->clock(),
+    auth::TokenAuthenticator authn(&s_->store()->directory(), &w_->ring, &s_->clock(),
                                    auth::TokenAuthenticatorOptions{});
     crmsync::server::CallMetadata md{{"authorization", value}};
     auto who = authn.Authenticate(md);
@@ -246,12 +246,12 @@ class Session {
     FUZZ_CHECK(value.size() > 7, "authenticated without a token");
     auto claims = w_->ring.Verify(value.substr(7), s_->clock().NowMs());
     FUZZ_CHECK(claims.ok(), "authenticated with a token that does not verify");
-    auto user = s_->store()->GetUser(who->tenant_id, who->user_id);
+    auto user = s_->store()->directory().GetUser(who->tenant_id, who->user_id);
     FUZZ_CHECK(user.ok() && user->has_value(), "authenticated an unknown user");
     FUZZ_CHECK(who->role == (*user)->user.role() && who->team_id == (*user)->user.team_id() &&
                    who->store_id == (*user)->user.store_id(),
                "the principal's role, team or store does not come from the store");
-    auto device = s_->store()->GetDevice(who->tenant_id, who->device_id);
+    auto device = s_->store()->directory().GetDevice(who->tenant_id, who->device_id);
     FUZZ_CHECK(device.ok() && device->has_value() && (*device)->device.user_id() == who->user_id &&
                    (*device)->device.status() != v1::DEVICE_STATUS_REVOKED,
                "authenticated a device that is not the user's active device");
@@ -365,9 +365,9 @@ class Session {
                                                                  : "dev-till");
     req.set_api_key(in->ConsumeBool() ? Edit(w_->api_key, in)
                                       : in->ConsumeRemainingBytesAsString());
-    auth::AuditLog audit(s_->store(), &s_->clock());
+    auth::AuditLog audit(&s_->store()->audit(), &s_->clock());
     w_->random.Reset();
-    auth::AuthHandler handler(s_->store(), &w_->ring, &s_->clock(), &w_->random, &audit,
+    auth::AuthHandler handler(&s_->store()->directory(), &s_->store()->credentials(), &w_->ring, &s_->clock(), &w_->random, &audit,
                               TokenWorld::Options());
     v1::ExchangeApiKeyResponse resp;
     absl::Status st = handler.ExchangeApiKey(req, "fuzz", &resp);
@@ -397,9 +397,9 @@ class Session {
   void Refresh(FuzzedDataProvider* in) {
     const std::string token =
         in->ConsumeBool() ? Edit(w_->refresh_token, in) : in->ConsumeRemainingBytesAsString();
-    auth::AuditLog audit(s_->store(), &s_->clock());
+    auth::AuditLog audit(&s_->store()->audit(), &s_->clock());
     w_->random.Reset();
-    auth::AuthHandler handler(s_->store(), &w_->ring, &s_->clock(), &w_->random, &audit,
+    auth::AuthHandler handler(&s_->store()->directory(), &s_->store()->credentials(), &w_->ring, &s_->clock(), &w_->random, &audit,
                               TokenWorld::Options());
     v1::RefreshRequest req;
     req.set_refresh_token(token);

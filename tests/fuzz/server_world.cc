@@ -88,20 +88,20 @@ void ServerWorld::Reset() {
 
 void ServerWorld::Seed(const SeedHook& hook) {
   server::Store* s = store_.get();
-  server::PushHandler push(s, &policies_, &clock_, server::PushOptions{});
+  server::PushHandler push(&s->changes(), &s->directory(), &s->audit(), &policies_, &clock_, server::PushOptions{});
   Must(server::EnsureDemoTenant(s, &push, &clock_), "demo tenant");
 
   v1::Team south;
   south.set_id("team-south");
   south.set_name("South");
-  Must(s->PutTeam(kTenant, south), "team");
+  Must(s->directory().PutTeam(kTenant, south), "team");
   server::UserRow carol;
   carol.tenant_id = kTenant;
   carol.user.set_id("u-carol");
   carol.user.set_username("carol");
   carol.user.set_role(v1::ROLE_SALES_REP);
   carol.user.set_team_id("team-south");
-  Must(s->PutUser(carol), "user");
+  Must(s->directory().PutUser(carol), "user");
 
   principals_ = {
       Principal{kTenant, "u-admin", v1::ROLE_ADMIN, "", "", "dev-admin"},
@@ -118,12 +118,12 @@ void ServerWorld::Seed(const SeedHook& hook) {
     d.device.set_id(p.device_id);
     d.device.set_user_id(p.user_id);
     d.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-    Must(s->PutDevice(d), "device");
+    Must(s->directory().PutDevice(d), "device");
   }
 
   // Two offline edits of the same opportunity amount (a manual conflict),
   // and a south-team lead.
-  auto opp = s->GetRecord(kTenant, [] {
+  auto opp = s->changes().GetRecord(kTenant, [] {
     v1::RecordRef r;
     r.set_entity_type(v1::ENTITY_TYPE_OPPORTUNITY);
     r.set_id("opp-alice-1");
@@ -168,19 +168,19 @@ void ServerWorld::Seed(const SeedHook& hook) {
     Must(push.Push(principals_[5], req, &resp), "south lead");
 
     // The other tenant: same record id, its own user and device.
-    Must(s->PutTenant({kOtherTenant, "other", "Other company"}), "other tenant");
+    Must(s->directory().PutTenant({kOtherTenant, "other", "Other company"}), "other tenant");
     server::UserRow olga;
     olga.tenant_id = kOtherTenant;
     olga.user.set_id("u-olga");
     olga.user.set_username("olga");
     olga.user.set_role(v1::ROLE_ADMIN);
-    Must(s->PutUser(olga), "other user");
+    Must(s->directory().PutUser(olga), "other user");
     server::DeviceRow dev;
     dev.tenant_id = kOtherTenant;
     dev.device.set_id("dev-olga");
     dev.device.set_user_id("u-olga");
     dev.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-    Must(s->PutDevice(dev), "other device");
+    Must(s->directory().PutDevice(dev), "other device");
     lead->set_owner_user_id("u-olga");
     lead->set_team_id("");
     Principal olga_p{kOtherTenant, "u-olga", v1::ROLE_ADMIN, "", "", "dev-olga"};
@@ -188,10 +188,10 @@ void ServerWorld::Seed(const SeedHook& hook) {
   }
   if (hook) hook(this);
 
-  auto other = s->LatestSeq(kOtherTenant);
+  auto other = s->changes().LatestSeq(kOtherTenant);
   Must(other.status(), "other seq");
   other_seq_ = *other;
-  auto demo = s->LatestSeq(kTenant);
+  auto demo = s->changes().LatestSeq(kTenant);
   Must(demo.status(), "demo seq");
   seeded_seq_ = *demo;
 
@@ -200,7 +200,7 @@ void ServerWorld::Seed(const SeedHook& hook) {
                                "team-south", "store-paris",  "store-lyon", "lead-new-1",
                                "lead-new-2", "nobody"};
   for (const Principal& p : principals_) ids.insert(p.device_id);
-  auto rows = s->ReadSince(kTenant, 0, 100000);
+  auto rows = s->changes().ReadSince(kTenant, 0, 100000);
   Must(rows.status(), "read seeded feed");
   const bool verbose = std::getenv("CRMSYNC_FUZZ_VERBOSE") != nullptr;
   for (const server::RecordRow& row : *rows) {

@@ -200,7 +200,7 @@ class SecurityTest : public ::testing::TestWithParam<Backend> {
     auto store = server::OpenStore(store_);
     ASSERT_TRUE(store.ok()) << store.status();
     ASSERT_TRUE((*store)->Migrate().ok());
-    ASSERT_TRUE((*store)->PutTenant({"t-globex", "globex", "Globex"}).ok());
+    ASSERT_TRUE((*store)->directory().PutTenant({"t-globex", "globex", "Globex"}).ok());
     server::auth::OpenSslRandom random;
     for (auto [id, name, role] : {std::tuple{"g-admin", "gadmin", v1::ROLE_ADMIN},
                                   std::tuple{"g-rep", "grep", v1::ROLE_SALES_REP}}) {
@@ -220,7 +220,7 @@ class SecurityTest : public ::testing::TestWithParam<Backend> {
         ASSERT_TRUE(hash.ok());
         row.password_hash = *hash;
       }
-      ASSERT_TRUE((*store)->PutUser(row).ok());
+      ASSERT_TRUE((*store)->directory().PutUser(row).ok());
     }
   }
 
@@ -618,7 +618,7 @@ TEST_P(SecurityTest, OlderPasswordHashesAreReplacedByArgon2idAtTheNextSignIn) {
   auto stored_hash = [&] {
     auto store = server::OpenStore(store_);
     EXPECT_TRUE(store.ok()) << store.status();
-    auto user = (*store)->GetUserByName("t-globex", "gadmin");
+    auto user = (*store)->directory().GetUserByName("t-globex", "gadmin");
     EXPECT_TRUE(user.ok() && user->has_value());
     return user.ok() && user->has_value() ? (*user)->password_hash : std::string();
   };

@@ -18,7 +18,7 @@ class AdminHandlerTest : public HandlerTest {
   void SetUp() override {
     HandlerTest::SetUp();
     if (HasFatalFailure()) return;
-    audit_ = std::make_unique<auth::AuditLog>(store_.get(), &clock_);
+    audit_ = std::make_unique<auth::AuditLog>(&store_->audit(), &clock_);
     admin_ = NewHandler();
   }
   void TearDown() override {
@@ -137,7 +137,7 @@ TEST_P(AdminHandlerTest, TakeClientWritesTheClientValueAndResolvesTheConflict) {
   EXPECT_TRUE(saw_amount);
   EXPECT_TRUE(saw_settled);
 
-  auto audit = store_->ListAudit(kTenant, "conflict_resolved", 0, 0, 10, false);
+  auto audit = store_->audit().ListAudit(kTenant, "conflict_resolved", 0, 0, 10, false);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 1u);
   EXPECT_EQ((*audit)[0].target, "conflict:" + id);
@@ -211,7 +211,7 @@ TEST_P(AdminHandlerTest, OnlyAdminsOfTheSameTenant) {
   EXPECT_EQ(admin_->ResolveConflict(Rep("alice", "dev-alice"), {}, req, &resp).code(),
             absl::StatusCode::kPermissionDenied);
 
-  ASSERT_TRUE(store_->PutTenant({"t-other", "other", "Other"}).ok());
+  ASSERT_TRUE(store_->directory().PutTenant({"t-other", "other", "Other"}).ok());
   Principal stranger{"t-other", "admin", v1::ROLE_ADMIN, "", "", ""};
   ASSERT_TRUE(admin_->ListConflicts(stranger, {}, &list).ok());
   EXPECT_EQ(list.conflicts_size(), 0);
@@ -230,7 +230,7 @@ TEST_P(AdminHandlerTest, AdminDeviceSequenceContinuesAcrossHandlerInstances) {
   EXPECT_EQ(Amount(resp.record()), 3000);
   auto claimed = [&] {
     int64_t n = -1;
-    EXPECT_TRUE(store_->Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    EXPECT_TRUE(store_->changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
                   auto v = tx.GetClaim(kAdminSeqClaim);
                   if (!v.ok()) return v.status();
                   n = *v;
@@ -431,7 +431,7 @@ TEST_P(AdminHandlerTest, ErasureReachesDevicesThatHeldTheRecordAsErasedAndNoOneE
   std::string carol;
   EXPECT_TRUE(PullAll(Rep("carol", "dev-carol"), &carol).empty());
   // Nothing of the person is stored.
-  auto stored = store_->GetRecord(kTenant, LeadRef("lead-p"));
+  auto stored = store_->changes().GetRecord(kTenant, LeadRef("lead-p"));
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ((*stored)->SerializeAsString().find("Zephyrine"), std::string::npos);
   EXPECT_EQ((*stored)->SerializeAsString().find("+33 6 11"), std::string::npos);
@@ -472,7 +472,7 @@ TEST_P(AdminHandlerTest, OfflineEditOfAnErasedRecordIsRejectedAndBringsNothingBa
   *req.mutable_record() = LeadRef("lead-p");
   v1::EraseRecordResponse resp;
   ASSERT_TRUE(admin_->EraseRecord(Admin(), AdminContext{"test"}, req, &resp).ok());
-  const int64_t latest = *store_->LatestSeq(kTenant);
+  const int64_t latest = *store_->changes().LatestSeq(kTenant);
 
   v1::Record notes;
   notes.mutable_lead()->set_notes("Zephyrine's new address");
@@ -486,8 +486,8 @@ TEST_P(AdminHandlerTest, OfflineEditOfAnErasedRecordIsRejectedAndBringsNothingBa
     EXPECT_EQ(r.reject_reason(), v1::REJECT_REASON_RECORD_DELETED);
     EXPECT_FALSE(r.has_record());
   }
-  EXPECT_EQ(*store_->LatestSeq(kTenant), latest) << "nothing written";
-  auto stored = store_->GetRecord(kTenant, LeadRef("lead-p"));
+  EXPECT_EQ(*store_->changes().LatestSeq(kTenant), latest) << "nothing written";
+  auto stored = store_->changes().GetRecord(kTenant, LeadRef("lead-p"));
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_TRUE((*stored)->deleted());
   EXPECT_EQ((*stored)->SerializeAsString().find("Zephyrine"), std::string::npos);

@@ -128,12 +128,12 @@ TEST_P(CouponScopeTest, ExpiredCouponsLeaveTerminalScopeThroughTheSweep) {
   EXPECT_EQ(held.size(), 3u);
 
   int64_t last_seq = 0;
-  auto none = ExpireCoupons(store_.get(), kTenant, kStartMs + 59'000, 100, &last_seq);
+  auto none = ExpireCoupons(&store_->changes(), kTenant, kStartMs + 59'000, 100, &last_seq);
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_EQ(*none, 0);
-  auto seq_before = store_->LatestSeq(kTenant);
+  auto seq_before = store_->changes().LatestSeq(kTenant);
 
-  auto one = ExpireCoupons(store_.get(), kTenant, kStartMs + 61'000, 100, &last_seq);
+  auto one = ExpireCoupons(&store_->changes(), kTenant, kStartMs + 61'000, 100, &last_seq);
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(*one, 1);
   EXPECT_EQ(last_seq, *seq_before + 1);
@@ -144,20 +144,20 @@ TEST_P(CouponScopeTest, ExpiredCouponsLeaveTerminalScopeThroughTheSweep) {
   EXPECT_EQ(changes[0].kind(), v1::CHANGE_KIND_LEFT_SCOPE);
 
   // Idempotent: nothing more is due; the coupon itself is unchanged.
-  auto again = ExpireCoupons(store_.get(), kTenant, kStartMs + 62'000, 100, &last_seq);
+  auto again = ExpireCoupons(&store_->changes(), kTenant, kStartMs + 62'000, 100, &last_seq);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, 0);
-  EXPECT_EQ(*store_->LatestSeq(kTenant), last_seq);
+  EXPECT_EQ(*store_->changes().LatestSeq(kTenant), last_seq);
   v1::RecordRef ref;
   ref.set_entity_type(v1::ENTITY_TYPE_COUPON);
   ref.set_id("c-soon");
-  auto stored = store_->GetRecord(kTenant, ref);
+  auto stored = store_->changes().GetRecord(kTenant, ref);
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ((*stored)->data().coupon().code(), "c-soon-CODE");
   EXPECT_TRUE((*stored)->scope().store_ids().empty());
 
   // Two hours on, c-later is due too; a coupon without an end never is.
-  auto later_due = ExpireCoupons(store_.get(), kTenant, kStartMs + 7200'000, 100, &last_seq);
+  auto later_due = ExpireCoupons(&store_->changes(), kTenant, kStartMs + 7200'000, 100, &last_seq);
   ASSERT_TRUE(later_due.ok());
   EXPECT_EQ(*later_due, 1);
   Apply(PullAll(TillOf("store-louvre"), &cursor), &held);
@@ -167,7 +167,7 @@ TEST_P(CouponScopeTest, ExpiredCouponsLeaveTerminalScopeThroughTheSweep) {
 TEST_P(CouponScopeTest, IndexBuildCoversDataWrittenBeforeTheIndexExisted) {
   // Written straight into the store, as a server before the index did.
   ASSERT_TRUE(store_
-                  ->Write(kTenant,
+                  ->changes().Write(kTenant,
                           [&](WriteTx& tx) -> absl::Status {
                             for (auto [type, data] :
                                  {std::pair{v1::ENTITY_TYPE_STORE,
@@ -190,18 +190,18 @@ TEST_P(CouponScopeTest, IndexBuildCoversDataWrittenBeforeTheIndexExisted) {
   v1::GeoPoint at;
   at.set_latitude(kParisLat);
   at.set_longitude(kParisLon);
-  auto before = FindCouponsNear(store_.get(), kTenant, at, 0, false, kStartMs);
+  auto before = FindCouponsNear(&store_->changes(), kTenant, at, 0, false, kStartMs);
   ASSERT_TRUE(before.ok());
   EXPECT_TRUE(before->empty());
 
-  ASSERT_TRUE(EnsureCouponIndex(store_.get(), kTenant).ok());
-  auto after = FindCouponsNear(store_.get(), kTenant, at, 0, false, kStartMs);
+  ASSERT_TRUE(EnsureCouponIndex(&store_->changes(), kTenant).ok());
+  auto after = FindCouponsNear(&store_->changes(), kTenant, at, 0, false, kStartMs);
   ASSERT_TRUE(after.ok());
   ASSERT_EQ(after->size(), 1u);
   EXPECT_THAT((*after)[0].scope().store_ids(), ::testing::ElementsAre("store-old"));
-  const int64_t seq = *store_->LatestSeq(kTenant);
-  ASSERT_TRUE(EnsureCouponIndex(store_.get(), kTenant).ok());
-  EXPECT_EQ(*store_->LatestSeq(kTenant), seq) << "the second build does nothing";
+  const int64_t seq = *store_->changes().LatestSeq(kTenant);
+  ASSERT_TRUE(EnsureCouponIndex(&store_->changes(), kTenant).ok());
+  EXPECT_EQ(*store_->changes().LatestSeq(kTenant), seq) << "the second build does nothing";
 }
 
 // The server's geo answer against a brute-force scan of every coupon, with
@@ -251,7 +251,7 @@ TEST_P(CouponScopeTest, CouponsNearMatchBruteForce) {
         brute.insert(c.id());
       }
     }
-    auto near = FindCouponsNear(store_.get(), kTenant, at, radius, redeemable, kStartMs);
+    auto near = FindCouponsNear(&store_->changes(), kTenant, at, radius, redeemable, kStartMs);
     ASSERT_TRUE(near.ok()) << near.status();
     for (const auto& s : *near) served.insert(s.ref().id());
     ASSERT_EQ(brute, served) << "query " << q;

@@ -77,7 +77,7 @@ void HandlerTest::SetUp() {
   ASSERT_TRUE(store.ok()) << store.status();
   store_ = std::move(*store);
   ASSERT_TRUE(store_->Migrate().ok());
-  ASSERT_TRUE(store_->PutTenant({kTenant, "acme", "Acme"}).ok());
+  ASSERT_TRUE(store_->directory().PutTenant({kTenant, "acme", "Acme"}).ok());
   auto user = [&](const std::string& id, v1::Role role, const std::string& team,
                   const std::string& store_id) {
     UserRow row;
@@ -87,7 +87,7 @@ void HandlerTest::SetUp() {
     row.user.set_role(role);
     row.user.set_team_id(team);
     row.user.set_store_id(store_id);
-    ASSERT_TRUE(store_->PutUser(row).ok());
+    ASSERT_TRUE(store_->directory().PutUser(row).ok());
   };
   user("alice", v1::ROLE_SALES_REP, "north", "");
   user("bob", v1::ROLE_SALES_REP, "north", "");
@@ -104,11 +104,11 @@ void HandlerTest::SetUp() {
     row.device.set_id(dev);
     row.device.set_user_id(owner);
     row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-    ASSERT_TRUE(store_->PutDevice(row).ok());
+    ASSERT_TRUE(store_->directory().PutDevice(row).ok());
   }
-  push_ = std::make_unique<PushHandler>(store_.get(), &policies_, &clock_, push_options_,
+  push_ = std::make_unique<PushHandler>(&store_->changes(), &store_->directory(), &store_->audit(), &policies_, &clock_, push_options_,
                                         [this](const std::string&, int64_t) { ++commits_seen_; });
-  pull_ = std::make_unique<PullHandler>(store_.get(), &clock_, PullOptions{});
+  pull_ = std::make_unique<PullHandler>(&store_->changes(), &store_->directory(), &clock_, PullOptions{});
 }
 
 void HandlerTest::TearDown() {
@@ -202,7 +202,7 @@ std::set<std::string> HandlerTest::ReadableIds(const Principal& who) {
   std::set<std::string> ids;
   int64_t position = 0;
   while (true) {
-    auto rows = store_->ReadSince(kTenant, position, 100);
+    auto rows = store_->changes().ReadSince(kTenant, position, 100);
     EXPECT_TRUE(rows.ok()) << rows.status();
     if (!rows.ok()) break;
     for (const RecordRow& row : *rows) {

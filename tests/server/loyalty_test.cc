@@ -74,7 +74,7 @@ TEST_P(LoyaltyTest, TwoTerminalsRedeemingAOneTimeCouponOfflineExactlyOneWins) {
   second.device.set_id("dev-till-2");
   second.device.set_user_id("till");
   second.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-  ASSERT_TRUE(store_->PutDevice(second).ok());
+  ASSERT_TRUE(store_->directory().PutDevice(second).ok());
 
   Till a("dev-till", "store-1"), b("dev-till-2", "store-1");
   auto first = PushOk(TerminalOn("dev-till"),
@@ -93,7 +93,7 @@ TEST_P(LoyaltyTest, TwoTerminalsRedeemingAOneTimeCouponOfflineExactlyOneWins) {
   v1::RecordRef coupon;
   coupon.set_entity_type(v1::ENTITY_TYPE_COUPON);
   coupon.set_id("c-once");
-  auto stored = store_->GetRecord(kTenant, coupon);
+  auto stored = store_->changes().GetRecord(kTenant, coupon);
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ((*stored)->data().coupon().redemption_count(), 1);
   EXPECT_FALSE((*stored)->data().coupon().active()) << "an exhausted coupon is deactivated";
@@ -176,7 +176,7 @@ TEST_P(LoyaltyTest, ConcurrentTerminalsNeverRedeemPastTheLimitAndLosersAreToldWh
     row.device.set_id("rt-" + std::to_string(t));
     row.device.set_user_id("till");
     row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-    ASSERT_TRUE(store_->PutDevice(row).ok());
+    ASSERT_TRUE(store_->directory().PutDevice(row).ok());
   }
   // Every terminal redeemed every coupon while offline; they all sync at once.
   std::vector<std::vector<v1::MutationResult>> results(kTerminals);
@@ -212,7 +212,7 @@ TEST_P(LoyaltyTest, ConcurrentTerminalsNeverRedeemPastTheLimitAndLosersAreToldWh
     v1::RecordRef ref;
     ref.set_entity_type(v1::ENTITY_TYPE_COUPON);
     ref.set_id("c-" + std::to_string(c));
-    EXPECT_EQ((*store_->GetRecord(kTenant, ref))->data().coupon().redemption_count(), kLimit);
+    EXPECT_EQ((*store_->changes().GetRecord(kTenant, ref))->data().coupon().redemption_count(), kLimit);
   }
 }
 
@@ -246,7 +246,7 @@ TEST_P(LoyaltyTest, PointsFromManyOfflineTerminalsSumExactlyAndNeverGoNegative) 
     row.device.set_id(id);
     row.device.set_user_id("till");
     row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-    ASSERT_TRUE(store_->PutDevice(row).ok());
+    ASSERT_TRUE(store_->directory().PutDevice(row).ok());
     tills.emplace_back(id, "till");
   }
   // Seeded, so a failure replays; every till works from the same stale copy.
@@ -270,7 +270,7 @@ TEST_P(LoyaltyTest, PointsFromManyOfflineTerminalsSumExactlyAndNeverGoNegative) 
     }
     ASSERT_GE(expected, 0);
   }
-  auto stored = store_->GetRecord(kTenant, card.ref());
+  auto stored = store_->changes().GetRecord(kTenant, card.ref());
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ((*stored)->data().loyalty_account().points_balance(), expected);
   EXPECT_GT(accepted, 0);
@@ -281,7 +281,7 @@ int64_t Balance(Store* store, const std::string& card) {
   v1::RecordRef ref;
   ref.set_entity_type(v1::ENTITY_TYPE_LOYALTY_ACCOUNT);
   ref.set_id(card);
-  auto stored = store->GetRecord(kTenant, ref);
+  auto stored = store->changes().GetRecord(kTenant, ref);
   EXPECT_TRUE(stored.ok() && stored->has_value());
   return stored.ok() && stored->has_value() ? (*stored)->data().loyalty_account().points_balance()
                                             : -1;

@@ -54,7 +54,7 @@ TEST_P(HandlerTest, RetriedBatchReturnsOriginalResultsAndChangesNothing) {
       phone.Create(LeadRecord("lead-1", "alice", "Jeanne", "+33 1"), kStartMs),
       phone.Create(LeadRecord("lead-2", "alice", "Paul", "+33 2"), kStartMs)};
   auto first = PushOk(Rep("alice", "dev-alice"), batch);
-  auto latest = store_->LatestSeq(kTenant);
+  auto latest = store_->changes().LatestSeq(kTenant);
   ASSERT_TRUE(latest.ok());
 
   auto retry = PushOk(Rep("alice", "dev-alice"), batch);  // the reply was lost
@@ -64,7 +64,7 @@ TEST_P(HandlerTest, RetriedBatchReturnsOriginalResultsAndChangesNothing) {
                                                                    first.results(i)))
         << retry.results(i).ShortDebugString() << "\nvs\n" << first.results(i).ShortDebugString();
   }
-  auto latest_after = store_->LatestSeq(kTenant);
+  auto latest_after = store_->changes().LatestSeq(kTenant);
   ASSERT_TRUE(latest_after.ok());
   EXPECT_EQ(*latest_after, *latest) << "a retried batch must not create changes";
 }
@@ -79,7 +79,7 @@ TEST_P(HandlerTest, ReusedClientSeqWithDifferentPayloadIsRejectedAndOriginalKept
   ASSERT_EQ(resp.results_size(), 1);
   EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_CLIENT_SEQ_REUSED);
-  auto stored = store_->GetRecord(kTenant, original.record());
+  auto stored = store_->changes().GetRecord(kTenant, original.record());
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ((*stored)->data().lead().first_name(), "Jeanne");
 }
@@ -103,7 +103,7 @@ TEST_P(HandlerTest, BatchOverTheLimitIsResourceExhaustedAndStoresNothing) {
   auto status = Push(Rep("alice", "dev-alice"), batch, &resp);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("split it"));
-  EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
+  EXPECT_EQ(*store_->changes().LatestSeq(kTenant), 0);
 }
 
 TEST_P(HandlerTest, NonIncreasingClientSeqIsInvalidArgumentAndStoresNothing) {
@@ -113,7 +113,7 @@ TEST_P(HandlerTest, NonIncreasingClientSeqIsInvalidArgumentAndStoresNothing) {
   v1::PushResponse resp;
   auto status = Push(Rep("alice", "dev-alice"), {m2, m1}, &resp);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
+  EXPECT_EQ(*store_->changes().LatestSeq(kTenant), 0);
 }
 
 TEST_P(HandlerTest, RetriedMalformedMutationGetsTheSameRejection) {
@@ -138,7 +138,7 @@ TEST_P(HandlerTest, MalformedMutationIsRejectedWhileTheRestOfTheBatchApplies) {
   EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
   EXPECT_EQ(resp.results(1).outcome(), v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_EQ(resp.results(1).reject_reason(), v1::REJECT_REASON_VALIDATION);
-  auto missing = store_->GetRecord(kTenant, bad.record());
+  auto missing = store_->changes().GetRecord(kTenant, bad.record());
   ASSERT_TRUE(missing.ok());
   EXPECT_FALSE(missing->has_value());
 }
@@ -220,7 +220,7 @@ TEST_P(HandlerTest, RepCannotChangeAnotherRepsPrivateLead) {
   EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
   EXPECT_FALSE(resp.results(0).has_record()) << "must not leak the record";
-  EXPECT_EQ((*store_->GetRecord(kTenant, created.results(0).record().ref()))->data().lead().first_name(),
+  EXPECT_EQ((*store_->changes().GetRecord(kTenant, created.results(0).record().ref()))->data().lead().first_name(),
             "Jeanne");
 }
 
@@ -228,7 +228,7 @@ TEST_P(HandlerTest, TerminalCannotCreateOrEditLeads) {
   Device till("dev-till", "till");
   auto resp = PushOk(Terminal(), {till.Create(LeadRecord("lead-t", "till", "T", "1"), kStartMs)});
   EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
-  EXPECT_EQ(*store_->LatestSeq(kTenant), 0);
+  EXPECT_EQ(*store_->changes().LatestSeq(kTenant), 0);
 }
 
 TEST_P(HandlerTest, ReassignedLeadLeavesOldOwnerAndReachesNewOwner) {
@@ -305,7 +305,7 @@ TEST_P(HandlerTest, GraceEditKeepsItsContentButCannotUndoTheReassignment) {
   ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_MERGED) << resp.results(0).message();
   EXPECT_THAT(resp.results(0).server_kept_fields(),
               UnorderedElementsAre("owner_user_id", "visibility", "team_id"));
-  auto stored = *store_->GetRecord(kTenant, alice_copy.ref());
+  auto stored = *store_->changes().GetRecord(kTenant, alice_copy.ref());
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->data().lead().notes(), "Wants a demo on Tuesday");
   EXPECT_EQ(stored->data().lead().owner_user_id(), "bob");
@@ -322,7 +322,7 @@ TEST_P(HandlerTest, GraceEditKeepsItsContentButCannotUndoTheReassignment) {
     EXPECT_EQ(r.outcome(), v1::MUTATION_OUTCOME_REJECTED);
     EXPECT_EQ(r.reject_reason(), v1::REJECT_REASON_OUT_OF_SCOPE) << r.message();
   }
-  auto after = *store_->GetRecord(kTenant, alice_copy.ref());
+  auto after = *store_->changes().GetRecord(kTenant, alice_copy.ref());
   EXPECT_EQ(after->version(), stored->version()) << "nothing written";
 }
 
@@ -535,12 +535,12 @@ TEST_P(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
   // Every device but dev-alice-2 keeps up; dev-alice-2 falls silent past retention.
   const int64_t retention = 24 * 3600 * 1000;
   clock_.Advance(retention * 2);
-  auto latest = *store_->LatestSeq(kTenant);
+  auto latest = *store_->changes().LatestSeq(kTenant);
   for (const char* dev : {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin",
                           "dev-till"}) {
-    ASSERT_TRUE(store_->TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
+    ASSERT_TRUE(store_->directory().TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
   }
-  auto report = PruneTenant(store_.get(), kTenant, clock_.NowMs(), retention);
+  auto report = PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->horizon, latest);
 
@@ -560,7 +560,7 @@ TEST_P(HandlerTest, PruningNeverPassesTheCursorOfAnActiveDevice) {
   std::string cursor;
   PullAll(Rep("alice", "dev-alice-2"), &cursor);  // dev-alice-2 confirmed nothing yet
   PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(0).record(), kStartMs + 1)});
-  auto report = PruneTenant(store_.get(), kTenant, clock_.NowMs(), 24 * 3600 * 1000);
+  auto report = PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), 24 * 3600 * 1000);
   ASSERT_TRUE(report.ok());
   EXPECT_LE(report->horizon, *DecodeCursor(cursor))
       << "the horizon never passes the position an active device was handed";
@@ -624,7 +624,7 @@ TEST_P(HandlerTest, CursorOfAnEarlierHistoryGetsHistoryChanged) {
   ASSERT_TRUE(PullOnce(pull_.get(), Rep("alice", "dev-alice-2"), cursor).ok());
   // The store is restored from a backup and given a new history, as the
   // restore procedure says; the feed then grows past the old cursor.
-  ASSERT_TRUE(store_->StartNewHistory(kTenant).ok());
+  ASSERT_TRUE(store_->changes().StartNewHistory(kTenant).ok());
   PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("lead-2", "alice", "K", "2"), kStartMs),
                                      a.Create(LeadRecord("lead-3", "alice", "L", "3"), kStartMs)});
   for (const Principal& who : {Rep("alice", "dev-alice-2")}) {
@@ -649,13 +649,13 @@ TEST_P(HandlerTest, CursorAheadOfTheFeedStartsANewHistoryForEveryone) {
   PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs)});
   std::string behind;
   PullAll(Rep("bob", "dev-bob"), &behind);  // bob's device: cursor at 1
-  const std::string history = store_->GetFeedState(kTenant)->history_id;
+  const std::string history = store_->changes().GetFeedState(kTenant)->history_id;
   // A device that pulled up to 5 before the store went back to 1 (a backup
   // restored without a new history): its cursor is ahead of the feed.
   absl::Status ahead = PullOnce(pull_.get(), Rep("alice", "dev-alice-2"),
                                 EncodeCursor(5, 5, history));
   EXPECT_EQ(DirectiveOf(ahead), std::optional<std::string>(kDirectiveHistoryChanged)) << ahead;
-  EXPECT_NE(store_->GetFeedState(kTenant)->history_id, history);
+  EXPECT_NE(store_->changes().GetFeedState(kTenant)->history_id, history);
   // bob's cursor is within the feed, but belongs to the history that went
   // back: it is refused too, even after the feed grows past the device.
   PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("lead-2", "alice", "K", "2"), kStartMs),

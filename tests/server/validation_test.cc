@@ -58,7 +58,7 @@ TEST_P(ValidationTest, OutOfRangeValuesAreRejectedAndNothingIsStored) {
     EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_VALIDATION) << c.name;
     EXPECT_THAT(resp.results(0).message(), ::testing::HasSubstr(c.message)) << c.name;
     EXPECT_EQ(resp.results(1).outcome(), v1::MUTATION_OUTCOME_APPLIED) << c.name;
-    auto stored = store_->GetRecord(kTenant, bad.record());
+    auto stored = store_->changes().GetRecord(kTenant, bad.record());
     ASSERT_TRUE(stored.ok());
     EXPECT_FALSE(stored->has_value()) << c.name << ": a rejected value was stored";
   }
@@ -104,7 +104,7 @@ TEST_P(ValidationTest, UndefinedEnumInANestedMessageIsRejectedNamingTheField) {
   v1::RecordRef ref;
   ref.set_entity_type(v1::ENTITY_TYPE_CALENDAR_EVENT);
   ref.set_id("cal-1");
-  EXPECT_FALSE(store_->GetRecord(kTenant, ref)->has_value()) << "nothing stored";
+  EXPECT_FALSE(store_->changes().GetRecord(kTenant, ref)->has_value()) << "nothing stored";
 }
 
 TEST_P(ValidationTest, IdsOfExactlyTheLimitAreAcceptedOneByteMoreIsNot) {

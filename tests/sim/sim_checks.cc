@@ -50,14 +50,14 @@ bool SimWorld::Quiesce() {
   for (int round = 0; round < 40; ++round) {
     faults_off_ = round >= 3;  // faults go on for a while, then the network heals
     DeliverDelayed(/*all=*/faults_off_);
-    auto before = store_->LatestSeq(kTenant);
+    auto before = store_->changes().LatestSeq(kTenant);
     bool pending = false;
     for (auto& d : devices_) {
       (void)d->engine->SyncOnce();
       auto n = d->db->PendingCount();
       pending |= !n.ok() || *n > 0;
     }
-    auto after = store_->LatestSeq(kTenant);
+    auto after = store_->changes().LatestSeq(kTenant);
     if (!pending && before.ok() && after.ok() && *before == *after && faults_off_) {
       // Nothing moved during a fault-free round in which every device pulled.
       stats_["quiescence_rounds"] = round + 1;
@@ -76,7 +76,7 @@ void SimWorld::CheckInvariants(SimReport* report) {
   // The server's view.
   std::vector<server::RecordRow> rows;
   for (int64_t after = 0;;) {
-    auto page = store_->ReadSince(kTenant, after, 1000);
+    auto page = store_->changes().ReadSince(kTenant, after, 1000);
     if (!page.ok()) {
       fail("cannot read the server feed: " + std::string(page.status().message()));
       return;
@@ -87,7 +87,7 @@ void SimWorld::CheckInvariants(SimReport* report) {
     }
     if (page->size() < 1000) break;
   }
-  auto latest = store_->LatestSeq(kTenant);
+  auto latest = store_->changes().LatestSeq(kTenant);
 
   // Gap-free feed: versions unique, the newest equals the tenant sequence.
   std::set<int64_t> versions;
@@ -186,7 +186,7 @@ void SimWorld::CheckInvariants(SimReport* report) {
 
   // No mutation a device wrote is lost, and each has exactly one result.
   std::map<std::pair<std::string, int64_t>, v1::MutationResult> results;
-  absl::Status read = store_->Write(kTenant, [&](server::WriteTx& tx) -> absl::Status {
+  absl::Status read = store_->changes().Write(kTenant, [&](server::WriteTx& tx) -> absl::Status {
     for (const auto& [device, seq] : issued_) {
       auto applied = tx.GetApplied(device, seq);
       if (!applied.ok()) return applied.status();

@@ -48,11 +48,17 @@ struct SimStoreOptions {
 };
 
 // Not thread-safe (the simulation is single-threaded). `inner` and
-// `script` must outlive it.
+// `script` must outlive it. It decorates two roles of `inner`: the change
+// log (write transactions, LatestSeq) and the directory (TouchDevice);
+// credentials and the audit trail are `inner`'s own.
 class SimStore final : public server::Store {
  public:
   SimStore(server::Store* inner, StoreScript* script, SimStoreOptions options)
-      : inner_(inner), script_(script), options_(options) {}
+      : inner_(inner),
+        script_(script),
+        options_(options),
+        changes_(this),
+        directory_(this) {}
 
   // Turns fault injection and the script's hooks on or off (off while the
   // world is seeded and checked).
@@ -60,127 +66,120 @@ class SimStore final : public server::Store {
 
   std::string Kind() const override { return inner_->Kind(); }
   absl::Status Migrate() override { return inner_->Migrate(); }
-  absl::Status Write(const std::string& tenant_id,
-                     const std::function<absl::Status(server::WriteTx&)>& fn) override;
-
-  absl::StatusOr<std::vector<server::RecordRow>> ReadSince(const std::string& tenant_id,
-                                                           int64_t after_version,
-                                                           int limit) override {
-    return inner_->ReadSince(tenant_id, after_version, limit);
-  }
-  absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const std::string& tenant_id,
-                                                          const v1::RecordRef& ref) override {
-    return inner_->GetRecord(tenant_id, ref);
-  }
-  absl::StatusOr<server::FeedState> GetFeedState(const std::string& tenant_id) override {
-    return inner_->GetFeedState(tenant_id);
-  }
-  absl::Status StartNewHistory(const std::string& tenant_id) override {
-    return inner_->StartNewHistory(tenant_id);
-  }
-  absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuring(const std::string& tenant_id,
-                                                          const v1::RecordRef& ref, int64_t from,
-                                                          int64_t to) override {
-    return inner_->ScopesDuring(tenant_id, ref, from, to);
-  }
-  absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(
-      const std::string& tenant_id, server::IndexKind kind, v1::EntityType type,
-      const std::vector<server::KeyRange>& ranges, int limit) override {
-    return inner_->FindIndexed(tenant_id, kind, type, ranges, limit);
-  }
-  absl::StatusOr<int64_t> LatestSeq(const std::string& tenant_id) override;
-  absl::StatusOr<int64_t> PrunedThrough(const std::string& tenant_id) override {
-    return inner_->PrunedThrough(tenant_id);
-  }
-  absl::StatusOr<int64_t> Prune(const std::string& tenant_id, int64_t horizon) override {
-    return inner_->Prune(tenant_id, horizon);
-  }
-
-  absl::Status PutTenant(const server::TenantRow& tenant) override {
-    return inner_->PutTenant(tenant);
-  }
-  absl::StatusOr<std::optional<server::TenantRow>> GetTenantBySlug(
-      const std::string& slug) override {
-    return inner_->GetTenantBySlug(slug);
-  }
-  absl::StatusOr<std::vector<server::TenantRow>> ListTenants() override {
-    return inner_->ListTenants();
-  }
-  absl::Status PutUser(const server::UserRow& user) override { return inner_->PutUser(user); }
-  absl::StatusOr<std::optional<server::UserRow>> GetUser(const std::string& tenant_id,
-                                                         const std::string& user_id) override {
-    return inner_->GetUser(tenant_id, user_id);
-  }
-  absl::StatusOr<std::optional<server::UserRow>> GetUserByName(
-      const std::string& tenant_id, const std::string& username) override {
-    return inner_->GetUserByName(tenant_id, username);
-  }
-  absl::StatusOr<std::vector<server::UserRow>> ListUsers(const std::string& tenant_id) override {
-    return inner_->ListUsers(tenant_id);
-  }
-  absl::Status PutTeam(const std::string& tenant_id, const v1::Team& team) override {
-    return inner_->PutTeam(tenant_id, team);
-  }
-  absl::StatusOr<std::vector<v1::Team>> ListTeams(const std::string& tenant_id) override {
-    return inner_->ListTeams(tenant_id);
-  }
-  absl::Status PutDevice(const server::DeviceRow& device) override {
-    return inner_->PutDevice(device);
-  }
-  absl::StatusOr<std::optional<server::DeviceRow>> GetDevice(
-      const std::string& tenant_id, const std::string& device_id) override {
-    return inner_->GetDevice(tenant_id, device_id);
-  }
-  absl::StatusOr<std::vector<server::DeviceRow>> ListDevices(
-      const std::string& tenant_id) override {
-    return inner_->ListDevices(tenant_id);
-  }
-  // May fail (injected). While a write transaction is open (a request served
-  // inside it), the update waits for that transaction to end, as it would
-  // wait for the write lock.
-  using server::Store::TouchDevice;
-  absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
-                           const server::DeviceContact& contact) override;
-
-  absl::Status PutRefreshToken(const server::RefreshTokenRow& token) override {
-    return inner_->PutRefreshToken(token);
-  }
-  absl::StatusOr<std::optional<server::RefreshTokenRow>> GetRefreshToken(
-      const std::string& token_hash) override {
-    return inner_->GetRefreshToken(token_hash);
-  }
-  absl::StatusOr<bool> MarkRefreshTokenUsed(const std::string& token_hash) override {
-    return inner_->MarkRefreshTokenUsed(token_hash);
-  }
-  absl::StatusOr<int64_t> RevokeRefreshFamily(const std::string& tenant_id,
-                                              const std::string& family_id) override {
-    return inner_->RevokeRefreshFamily(tenant_id, family_id);
-  }
-  absl::StatusOr<int64_t> RevokeDeviceRefreshTokens(const std::string& tenant_id,
-                                                    const std::string& device_id) override {
-    return inner_->RevokeDeviceRefreshTokens(tenant_id, device_id);
-  }
-  absl::Status PutApiKey(const server::ApiKeyRow& key) override { return inner_->PutApiKey(key); }
-  absl::StatusOr<std::optional<server::ApiKeyRow>> GetApiKey(const std::string& tenant_id,
-                                                             const std::string& key_id) override {
-    return inner_->GetApiKey(tenant_id, key_id);
-  }
-  absl::StatusOr<int64_t> AppendAudit(const server::AuditRow& row) override {
-    return inner_->AppendAudit(row);
-  }
-  absl::StatusOr<std::vector<server::AuditRow>> ListAudit(const std::string& tenant_id,
-                                                          const std::string& action,
-                                                          int64_t since_ms, int64_t after_id,
-                                                          int limit, bool newest_first) override {
-    return inner_->ListAudit(tenant_id, action, since_ms, after_id, limit, newest_first);
-  }
-  absl::StatusOr<int64_t> ScrubAppliedResults(const std::string& tenant_id,
-                                              const v1::RecordRef& ref) override {
-    return inner_->ScrubAppliedResults(tenant_id, ref);
-  }
+  server::ChangeLog& changes() override { return changes_; }
+  server::Directory& directory() override { return directory_; }
+  server::Credentials& credentials() override { return inner_->credentials(); }
+  server::AuditTrail& audit() override { return inner_->audit(); }
 
  private:
   class Tx;
+
+  // The change log: Write with injected failures and the script's hooks;
+  // LatestSeq as the broken variant wants it; the rest is inner's.
+  class Changes final : public server::ChangeLog {
+   public:
+    explicit Changes(SimStore* store) : store_(store) {}
+
+   protected:
+    absl::Status DoWrite(const std::string& tenant_id,
+                         const std::function<absl::Status(server::WriteTx&)>& fn) override;
+    absl::StatusOr<int64_t> DoLatestSeq(const std::string& tenant_id) override;
+    absl::StatusOr<std::vector<server::RecordRow>> DoReadSince(const std::string& tenant_id,
+                                                               int64_t after_version,
+                                                               int limit) override {
+      return inner().ReadSince(tenant_id, after_version, limit);
+    }
+    absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(
+        const std::string& tenant_id, const v1::RecordRef& ref) override {
+      return inner().GetRecord(tenant_id, ref);
+    }
+    absl::StatusOr<std::vector<v1::ScopeKeys>> DoScopesDuring(const std::string& tenant_id,
+                                                              const v1::RecordRef& ref,
+                                                              int64_t from, int64_t to) override {
+      return inner().ScopesDuring(tenant_id, ref, from, to);
+    }
+    absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(
+        const std::string& tenant_id, server::IndexKind kind, v1::EntityType type,
+        const std::vector<server::KeyRange>& ranges, int limit) override {
+      return inner().FindIndexed(tenant_id, kind, type, ranges, limit);
+    }
+    absl::StatusOr<server::FeedState> DoGetFeedState(const std::string& tenant_id) override {
+      return inner().GetFeedState(tenant_id);
+    }
+    absl::Status DoStartNewHistory(const std::string& tenant_id) override {
+      return inner().StartNewHistory(tenant_id);
+    }
+    absl::StatusOr<int64_t> DoPrunedThrough(const std::string& tenant_id) override {
+      return inner().PrunedThrough(tenant_id);
+    }
+    absl::StatusOr<int64_t> DoPrune(const std::string& tenant_id, int64_t horizon) override {
+      return inner().Prune(tenant_id, horizon);
+    }
+    absl::StatusOr<int64_t> DoScrubAppliedResults(const std::string& tenant_id,
+                                                  const v1::RecordRef& ref) override {
+      return inner().ScrubAppliedResults(tenant_id, ref);
+    }
+
+   private:
+    server::ChangeLog& inner() { return store_->inner_->changes(); }
+    SimStore* store_;
+  };
+
+  // The directory: TouchDevice may fail (injected), and while a write
+  // transaction is open (a request served inside it) the update waits for
+  // that transaction to end, as it would wait for the write lock.
+  class Dir final : public server::Directory {
+   public:
+    explicit Dir(SimStore* store) : store_(store) {}
+
+    absl::Status PutTenant(const server::TenantRow& tenant) override {
+      return inner().PutTenant(tenant);
+    }
+    absl::StatusOr<std::optional<server::TenantRow>> GetTenantBySlug(
+        const std::string& slug) override {
+      return inner().GetTenantBySlug(slug);
+    }
+    absl::StatusOr<std::vector<server::TenantRow>> ListTenants() override {
+      return inner().ListTenants();
+    }
+    absl::Status PutUser(const server::UserRow& user) override { return inner().PutUser(user); }
+    absl::StatusOr<std::optional<server::UserRow>> GetUser(const std::string& tenant_id,
+                                                           const std::string& user_id) override {
+      return inner().GetUser(tenant_id, user_id);
+    }
+    absl::StatusOr<std::optional<server::UserRow>> GetUserByName(
+        const std::string& tenant_id, const std::string& username) override {
+      return inner().GetUserByName(tenant_id, username);
+    }
+    absl::StatusOr<std::vector<server::UserRow>> ListUsers(const std::string& tenant_id) override {
+      return inner().ListUsers(tenant_id);
+    }
+    absl::Status PutTeam(const std::string& tenant_id, const v1::Team& team) override {
+      return inner().PutTeam(tenant_id, team);
+    }
+    absl::StatusOr<std::vector<v1::Team>> ListTeams(const std::string& tenant_id) override {
+      return inner().ListTeams(tenant_id);
+    }
+    absl::Status PutDevice(const server::DeviceRow& device) override {
+      return inner().PutDevice(device);
+    }
+    absl::StatusOr<std::optional<server::DeviceRow>> GetDevice(
+        const std::string& tenant_id, const std::string& device_id) override {
+      return inner().GetDevice(tenant_id, device_id);
+    }
+    absl::StatusOr<std::vector<server::DeviceRow>> ListDevices(
+        const std::string& tenant_id) override {
+      return inner().ListDevices(tenant_id);
+    }
+    using server::Directory::TouchDevice;
+    absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
+                             const server::DeviceContact& contact) override;
+
+   private:
+    server::Directory& inner() { return store_->inner_->directory(); }
+    SimStore* store_;
+  };
+
   struct Touch {
     std::string tenant_id;
     std::string device_id;
@@ -190,6 +189,8 @@ class SimStore final : public server::Store {
   server::Store* inner_;
   StoreScript* script_;
   SimStoreOptions options_;
+  Changes changes_;
+  Dir directory_;
   bool active_ = false;
   // A write transaction is open (its callback, or a request served inside it).
   bool open_ = false;

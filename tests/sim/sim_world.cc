@@ -285,9 +285,9 @@ void SimWorld::StartServer() {
   pull_options.broken_skip_left_scope = options_.variant == "skip-left-scope";
   pull_options.broken_cursor_from_sequence = options_.variant == "cursor-before-commit";
   pull_options.broken_scope_at_page_start = options_.variant == "scope-at-page-start";
-  push_ = std::make_unique<server::PushHandler>(store_.get(), &policies_, &server_clock_,
+  push_ = std::make_unique<server::PushHandler>(&store_->changes(), &store_->directory(), &store_->audit(), &policies_, &server_clock_,
                                                 push_options);
-  pull_ = std::make_unique<server::PullHandler>(store_.get(), &server_clock_, pull_options);
+  pull_ = std::make_unique<server::PullHandler>(&store_->changes(), &store_->directory(), &server_clock_, pull_options);
 }
 
 void SimWorld::StopServer() {
@@ -321,7 +321,7 @@ void SimWorld::CloseDevice(Device* d) {
 }
 
 void SimWorld::SeedData() {
-  if (auto s = store_->PutTenant({kTenant, "sim", "Simulated"}); !s.ok()) {
+  if (auto s = store_->directory().PutTenant({kTenant, "sim", "Simulated"}); !s.ok()) {
     throw std::runtime_error(std::string(s.message()));
   }
   for (const auto& u : kUsers) {
@@ -332,7 +332,7 @@ void SimWorld::SeedData() {
     row.user.set_role(u.role);
     row.user.set_team_id(u.team);
     row.user.set_store_id(u.store);
-    (void)store_->PutUser(row);
+    (void)store_->directory().PutUser(row);
   }
   std::vector<std::pair<std::string, std::string>> devices(kDevices.begin(), kDevices.end());
   devices.emplace_back("seed", "admin");
@@ -343,7 +343,7 @@ void SimWorld::SeedData() {
     row.device.set_user_id(user);
     row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
     row.device.mutable_registered_at()->set_seconds(now_ms_ / 1000);
-    (void)store_->PutDevice(row);
+    (void)store_->directory().PutDevice(row);
   }
 
   v1::PushRequest req;

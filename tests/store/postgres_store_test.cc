@@ -43,17 +43,17 @@ class PostgresStoreTest : public ::testing::Test {
 };
 
 TEST_F(PostgresStoreTest, BrokenPooledConnectionsAreReplaced) {
-  ASSERT_TRUE(store_->PutTenant({"t", "acme", "Acme"}).ok());
+  ASSERT_TRUE(store_->directory().PutTenant({"t", "acme", "Acme"}).ok());
   ASSERT_GT(KillOtherSessions(), 0);
   // Reads retry once on a fresh connection.
-  auto tenant = store_->GetTenantBySlug("acme");
+  auto tenant = store_->directory().GetTenantBySlug("acme");
   ASSERT_TRUE(tenant.ok()) << tenant.status();
   EXPECT_TRUE(tenant->has_value());
   // Writes re-run the transaction on a fresh connection.
   ASSERT_GT(KillOtherSessions(), 0);
-  absl::Status s = store_->Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); });
+  absl::Status s = store_->changes().Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); });
   EXPECT_TRUE(s.ok()) << s;
-  EXPECT_EQ(*store_->LatestSeq("t"), 1);
+  EXPECT_EQ(*store_->changes().LatestSeq("t"), 1);
 }
 
 TEST_F(PostgresStoreTest, UnreachableServerIsUnavailable) {
@@ -83,8 +83,8 @@ TEST_F(PostgresStoreTest, UnmigratedSchemaGivesErrors) {
   ASSERT_TRUE(fresh.ok());
   auto store = PostgresStore::Open((*fresh)->target());
   ASSERT_TRUE(store.ok());
-  EXPECT_EQ((*store)->LatestSeq("t").status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_FALSE((*store)->Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
+  EXPECT_EQ((*store)->changes().LatestSeq("t").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE((*store)->changes().Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
 }
 
 TEST_F(PostgresStoreTest, TheWriteLockSerialisesWritersOfOneTenantOnly) {
@@ -93,7 +93,7 @@ TEST_F(PostgresStoreTest, TheWriteLockSerialisesWritersOfOneTenantOnly) {
   std::atomic<bool> inside{false};
   std::atomic<bool> release{false};
   std::thread holder([&] {
-    absl::Status s = store_->Write("t", [&](WriteTx& tx) -> absl::Status {
+    absl::Status s = store_->changes().Write("t", [&](WriteTx& tx) -> absl::Status {
       auto seq = tx.NextSeq();
       if (!seq.ok()) return seq.status();
       auto st = tx.PutRecord(AccountState("held", *seq, "alice"), nullptr);
@@ -104,14 +104,14 @@ TEST_F(PostgresStoreTest, TheWriteLockSerialisesWritersOfOneTenantOnly) {
     EXPECT_TRUE(s.ok()) << s;
   });
   while (!inside) std::this_thread::yield();
-  absl::Status other = store_->Write("u", [](WriteTx& tx) { return tx.NextSeq().status(); });
+  absl::Status other = store_->changes().Write("u", [](WriteTx& tx) { return tx.NextSeq().status(); });
   EXPECT_TRUE(other.ok()) << other;
-  EXPECT_EQ(*store_->LatestSeq("t"), 0);
-  EXPECT_TRUE(store_->ReadSince("t", 0, 10)->empty());
+  EXPECT_EQ(*store_->changes().LatestSeq("t"), 0);
+  EXPECT_TRUE(store_->changes().ReadSince("t", 0, 10)->empty());
   release = true;
   holder.join();
-  EXPECT_EQ(*store_->LatestSeq("t"), 1);
-  EXPECT_EQ(store_->ReadSince("t", 0, 10)->size(), 1u);
+  EXPECT_EQ(*store_->changes().LatestSeq("t"), 1);
+  EXPECT_EQ(store_->changes().ReadSince("t", 0, 10)->size(), 1u);
 }
 
 }  // namespace

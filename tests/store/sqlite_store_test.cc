@@ -90,8 +90,8 @@ TEST_F(SqliteStoreTest, WriteInsideWriteIsRefusedInsteadOfDeadlocking) {
   ASSERT_TRUE(store.ok());
   ASSERT_TRUE((*store)->Migrate().ok());
   absl::Status inner;
-  absl::Status outer = (*store)->Write("t", [&](WriteTx&) {
-    inner = (*store)->Write("t", [](WriteTx&) { return absl::OkStatus(); });
+  absl::Status outer = (*store)->changes().Write("t", [&](WriteTx&) {
+    inner = (*store)->changes().Write("t", [](WriteTx&) { return absl::OkStatus(); });
     return absl::OkStatus();
   });
   EXPECT_TRUE(outer.ok()) << outer;
@@ -101,8 +101,8 @@ TEST_F(SqliteStoreTest, WriteInsideWriteIsRefusedInsteadOfDeadlocking) {
 TEST_F(SqliteStoreTest, UnmigratedDatabaseGivesErrors) {
   auto store = SqliteStore::Open(location_->target());
   ASSERT_TRUE(store.ok());
-  EXPECT_FALSE((*store)->LatestSeq("t").ok());
-  EXPECT_FALSE((*store)->Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
+  EXPECT_FALSE((*store)->changes().LatestSeq("t").ok());
+  EXPECT_FALSE((*store)->changes().Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
 }
 
 }  // namespace

@@ -13,8 +13,8 @@ class StoreAuthTest : public StoreTest {
   void SetUp() override {
     StoreTest::SetUp();
     if (HasFatalFailure()) return;
-    ASSERT_TRUE(store().PutTenant({kTenant, "acme", "Acme Ltd"}).ok());
-    ASSERT_TRUE(store().PutTenant({kOther, "globex", "Globex"}).ok());
+    ASSERT_TRUE(store().directory().PutTenant({kTenant, "acme", "Acme Ltd"}).ok());
+    ASSERT_TRUE(store().directory().PutTenant({kOther, "globex", "Globex"}).ok());
   }
 };
 
@@ -32,8 +32,8 @@ RefreshTokenRow Token(const std::string& hash, const std::string& family,
 }
 
 TEST_P(StoreAuthTest, RefreshTokenRoundTripsAndIsUsedExactlyOnce) {
-  ASSERT_TRUE(store().PutRefreshToken(Token("h1", "f1")).ok());
-  auto got = store().GetRefreshToken("h1");
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1")).ok());
+  auto got = store().credentials().GetRefreshToken("h1");
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ((*got)->tenant_id, kTenant);
@@ -43,58 +43,58 @@ TEST_P(StoreAuthTest, RefreshTokenRoundTripsAndIsUsedExactlyOnce) {
   EXPECT_FALSE((*got)->used);
   EXPECT_FALSE((*got)->revoked);
 
-  auto first = store().MarkRefreshTokenUsed("h1");
+  auto first = store().credentials().MarkRefreshTokenUsed("h1");
   ASSERT_TRUE(first.ok());
   EXPECT_TRUE(*first);
-  auto second = store().MarkRefreshTokenUsed("h1");
+  auto second = store().credentials().MarkRefreshTokenUsed("h1");
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(*second) << "a used token must not be usable twice";
-  EXPECT_TRUE((*store().GetRefreshToken("h1"))->used);
-  auto unknown = store().MarkRefreshTokenUsed("nope");
+  EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->used);
+  auto unknown = store().credentials().MarkRefreshTokenUsed("nope");
   ASSERT_TRUE(unknown.ok());
   EXPECT_FALSE(*unknown);
-  EXPECT_FALSE(store().GetRefreshToken("nope")->has_value());
+  EXPECT_FALSE(store().credentials().GetRefreshToken("nope")->has_value());
 }
 
 TEST_P(StoreAuthTest, DuplicateRefreshTokenHashIsRefused) {
-  ASSERT_TRUE(store().PutRefreshToken(Token("h1", "f1")).ok());
-  EXPECT_EQ(store().PutRefreshToken(Token("h1", "f2")).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1")).ok());
+  EXPECT_EQ(store().credentials().PutRefreshToken(Token("h1", "f2")).code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_P(StoreAuthTest, RevokingAFamilyRevokesOnlyItsTokens) {
-  ASSERT_TRUE(store().PutRefreshToken(Token("h1", "f1")).ok());
-  ASSERT_TRUE(store().PutRefreshToken(Token("h2", "f1")).ok());
-  ASSERT_TRUE(store().PutRefreshToken(Token("h3", "f2")).ok());
-  auto n = store().RevokeRefreshFamily(kTenant, "f1");
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1")).ok());
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h2", "f1")).ok());
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h3", "f2")).ok());
+  auto n = store().credentials().RevokeRefreshFamily(kTenant, "f1");
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 2);
-  EXPECT_TRUE((*store().GetRefreshToken("h1"))->revoked);
-  EXPECT_TRUE((*store().GetRefreshToken("h2"))->revoked);
-  EXPECT_FALSE((*store().GetRefreshToken("h3"))->revoked);
-  EXPECT_FALSE(*store().MarkRefreshTokenUsed("h2")) << "a revoked token cannot be used";
-  EXPECT_EQ(*store().RevokeRefreshFamily(kOther, "f2"), 0) << "families are tenant-scoped";
+  EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->revoked);
+  EXPECT_TRUE((*store().credentials().GetRefreshToken("h2"))->revoked);
+  EXPECT_FALSE((*store().credentials().GetRefreshToken("h3"))->revoked);
+  EXPECT_FALSE(*store().credentials().MarkRefreshTokenUsed("h2")) << "a revoked token cannot be used";
+  EXPECT_EQ(*store().credentials().RevokeRefreshFamily(kOther, "f2"), 0) << "families are tenant-scoped";
 }
 
 TEST_P(StoreAuthTest, RevokingADeviceRevokesItsTokens) {
-  ASSERT_TRUE(store().PutRefreshToken(Token("h1", "f1", "phone")).ok());
-  ASSERT_TRUE(store().PutRefreshToken(Token("h2", "f2", "tablet")).ok());
-  EXPECT_EQ(*store().RevokeDeviceRefreshTokens(kTenant, "phone"), 1);
-  EXPECT_TRUE((*store().GetRefreshToken("h1"))->revoked);
-  EXPECT_FALSE((*store().GetRefreshToken("h2"))->revoked);
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1", "phone")).ok());
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h2", "f2", "tablet")).ok());
+  EXPECT_EQ(*store().credentials().RevokeDeviceRefreshTokens(kTenant, "phone"), 1);
+  EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->revoked);
+  EXPECT_FALSE((*store().credentials().GetRefreshToken("h2"))->revoked);
 }
 
 TEST_P(StoreAuthTest, ApiKeysAreTenantScoped) {
   ApiKeyRow key{kTenant, "k1", "u-till", "Paris till", "abc123", 42, false};
-  ASSERT_TRUE(store().PutApiKey(key).ok());
-  EXPECT_EQ(store().PutApiKey(key).code(), absl::StatusCode::kAlreadyExists);
-  auto got = store().GetApiKey(kTenant, "k1");
+  ASSERT_TRUE(store().credentials().PutApiKey(key).ok());
+  EXPECT_EQ(store().credentials().PutApiKey(key).code(), absl::StatusCode::kAlreadyExists);
+  auto got = store().credentials().GetApiKey(kTenant, "k1");
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->user_id, "u-till");
   EXPECT_EQ((*got)->label, "Paris till");
   EXPECT_EQ((*got)->secret_hash, "abc123");
   EXPECT_EQ((*got)->created_ms, 42);
   EXPECT_FALSE((*got)->revoked);
-  EXPECT_FALSE(store().GetApiKey(kOther, "k1")->has_value());
+  EXPECT_FALSE(store().credentials().GetApiKey(kOther, "k1")->has_value());
 }
 
 TEST_P(StoreAuthTest, AuditLogFiltersPagesAndKeepsTextVerbatim) {
@@ -108,43 +108,43 @@ TEST_P(StoreAuthTest, AuditLogFiltersPagesAndKeepsTextVerbatim) {
     a.target = "user:u1";
     a.detail = nasty;
     a.peer = "ipv4:127.0.0.1:1234";
-    auto id = store().AppendAudit(a);
+    auto id = store().audit().AppendAudit(a);
     ASSERT_TRUE(id.ok()) << id.status();
   }
   AuditRow other;
   other.tenant_id = kOther;
   other.at_ms = 1;
   other.action = "login";
-  ASSERT_TRUE(store().AppendAudit(other).ok());
+  ASSERT_TRUE(store().audit().AppendAudit(other).ok());
 
-  auto all = store().ListAudit(kTenant, "", 0, 0, 100, false);
+  auto all = store().audit().ListAudit(kTenant, "", 0, 0, 100, false);
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), 5u);
   for (size_t i = 1; i < all->size(); ++i) EXPECT_GT((*all)[i].id, (*all)[i - 1].id);
   EXPECT_EQ((*all)[0].detail, nasty);
   EXPECT_EQ((*all)[0].peer, "ipv4:127.0.0.1:1234");
 
-  auto logins = store().ListAudit(kTenant, "login", 0, 0, 100, false);
+  auto logins = store().audit().ListAudit(kTenant, "login", 0, 0, 100, false);
   EXPECT_EQ(logins->size(), 3u);
-  auto recent = store().ListAudit(kTenant, "", 1003, 0, 100, false);
+  auto recent = store().audit().ListAudit(kTenant, "", 1003, 0, 100, false);
   EXPECT_EQ(recent->size(), 2u);
-  auto page1 = store().ListAudit(kTenant, "", 0, 0, 2, false);
+  auto page1 = store().audit().ListAudit(kTenant, "", 0, 0, 2, false);
   ASSERT_EQ(page1->size(), 2u);
-  auto page2 = store().ListAudit(kTenant, "", 0, page1->back().id, 2, false);
+  auto page2 = store().audit().ListAudit(kTenant, "", 0, page1->back().id, 2, false);
   ASSERT_EQ(page2->size(), 2u);
   EXPECT_EQ((*page2)[0].id, (*all)[2].id);
 
   // Newest first, in pages of 2: the same entries in reverse order.
-  auto newest = store().ListAudit(kTenant, "", 0, 0, 2, true);
+  auto newest = store().audit().ListAudit(kTenant, "", 0, 0, 2, true);
   ASSERT_TRUE(newest.ok()) << newest.status();
   ASSERT_EQ(newest->size(), 2u);
   EXPECT_EQ((*newest)[0].id, all->back().id);
   EXPECT_EQ((*newest)[1].id, (*all)[3].id);
-  auto older = store().ListAudit(kTenant, "", 0, newest->back().id, 2, true);
+  auto older = store().audit().ListAudit(kTenant, "", 0, newest->back().id, 2, true);
   ASSERT_EQ(older->size(), 2u);
   EXPECT_EQ((*older)[0].id, (*all)[2].id);
   EXPECT_EQ((*older)[1].id, (*all)[1].id);
-  auto newest_logins = store().ListAudit(kTenant, "login", 0, 0, 100, true);
+  auto newest_logins = store().audit().ListAudit(kTenant, "login", 0, 0, 100, true);
   ASSERT_EQ(newest_logins->size(), 3u);
   EXPECT_GT((*newest_logins)[0].id, (*newest_logins)[2].id);
 }
@@ -156,7 +156,7 @@ TEST_P(StoreAuthTest, ScrubAppliedResultsRemovesOnlyThatRecordsCopies) {
   v1::RecordRef other = lead;
   other.set_id("lead-2");
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            int seq = 0;
                            for (const v1::RecordRef* ref : {&lead, &other}) {
@@ -174,11 +174,11 @@ TEST_P(StoreAuthTest, ScrubAppliedResultsRemovesOnlyThatRecordsCopies) {
                            return absl::OkStatus();
                          })
                   .ok());
-  auto n = store().ScrubAppliedResults(kTenant, lead);
+  auto n = store().changes().ScrubAppliedResults(kTenant, lead);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 1);
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            auto scrubbed = tx.GetApplied("d1", 1);
                            EXPECT_TRUE(scrubbed.ok() && scrubbed->has_value());
@@ -190,7 +190,7 @@ TEST_P(StoreAuthTest, ScrubAppliedResultsRemovesOnlyThatRecordsCopies) {
                            return absl::OkStatus();
                          })
                   .ok());
-  EXPECT_EQ(*store().ScrubAppliedResults(kTenant, lead), 0) << "idempotent";
+  EXPECT_EQ(*store().changes().ScrubAppliedResults(kTenant, lead), 0) << "idempotent";
 }
 
 CRMSYNC_INSTANTIATE_STORE_SUITE(StoreAuthTest);

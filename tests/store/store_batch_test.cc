@@ -39,12 +39,12 @@ TEST_P(StoreBatchTest, PrefetchedRowsAndAbsentRowsReadLikeUnprefetchedOnes) {
   PutAccount(kTenant, "acc-1", "alice");
   PutAccount(kTenant, "acc-2", "bob", /*deleted=*/true);
   ASSERT_TRUE(store()
-                  .Write(kTenant, [&](WriteTx& tx) { return tx.PutApplied(Applied("dev-1", 1, "h1")); })
+                  .changes().Write(kTenant, [&](WriteTx& tx) { return tx.PutApplied(Applied("dev-1", 1, "h1")); })
                   .ok());
-  const auto committed_1 = *store().GetRecord(kTenant, AccountRef("acc-1"));
-  const auto committed_2 = *store().GetRecord(kTenant, AccountRef("acc-2"));
+  const auto committed_1 = *store().changes().GetRecord(kTenant, AccountRef("acc-1"));
+  const auto committed_2 = *store().changes().GetRecord(kTenant, AccountRef("acc-2"));
 
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     std::vector<v1::RecordRef> refs = {AccountRef("acc-1"), AccountRef("acc-2"),
                                        AccountRef("acc-missing"), AccountRef("acc-1")};
     if (auto p = tx.Prefetch(refs, "dev-1", {1, 2, 2}); !p.ok()) return p;
@@ -72,7 +72,7 @@ TEST_P(StoreBatchTest, PrefetchedRowsAndAbsentRowsReadLikeUnprefetchedOnes) {
   });
   ASSERT_TRUE(s.ok()) << s;
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ((*tx.GetApplied("dev-1", 1))->payload_hash, "h1");
                            EXPECT_EQ((*tx.GetApplied("dev-1", 2))->payload_hash, "h2");
@@ -83,7 +83,7 @@ TEST_P(StoreBatchTest, PrefetchedRowsAndAbsentRowsReadLikeUnprefetchedOnes) {
 
 TEST_P(StoreBatchTest, PrefetchKeepsWhatTheTransactionWrote) {
   PutAccount(kTenant, "acc-1", "alice");
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     auto seq = tx.NextSeq();
     if (!seq.ok()) return seq.status();
     v1::RecordState mine = AccountState("acc-1", *seq, "alice");
@@ -100,7 +100,7 @@ TEST_P(StoreBatchTest, PrefetchKeepsWhatTheTransactionWrote) {
 }
 
 TEST_P(StoreBatchTest, PrefetchSkipsWhatGetRecordWouldRefuse) {
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     v1::RecordRef no_type;
     no_type.set_id("x");
     v1::RecordRef no_id = AccountRef("");
@@ -123,7 +123,7 @@ TEST_P(StoreBatchTest, BufferedWritesAreReadBackInTheTransactionAndByTheFeedAfte
   // More rows than one flush holds, so some are written before the end.
   constexpr int kMany = 2600;
   int64_t last = 0;
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     std::vector<v1::RecordRef> refs = {AccountRef("acc-1")};
     for (int i = 0; i < kMany; ++i) refs.push_back(AccountRef("bulk-" + std::to_string(i)));
     if (auto p = tx.Prefetch(refs, "dev-1", {}); !p.ok()) return p;
@@ -168,29 +168,29 @@ TEST_P(StoreBatchTest, BufferedWritesAreReadBackInTheTransactionAndByTheFeedAfte
   });
   ASSERT_TRUE(s.ok()) << s;
 
-  EXPECT_EQ(*store().LatestSeq(kTenant), last + 1);
+  EXPECT_EQ(*store().changes().LatestSeq(kTenant), last + 1);
   std::vector<int64_t> versions = FeedVersions(kTenant, 700);
   ASSERT_EQ(versions.size(), static_cast<size_t>(kMany + 1));
   for (size_t i = 1; i < versions.size(); ++i) EXPECT_LT(versions[i - 1], versions[i]);
   EXPECT_EQ(versions.front(), 3);  // acc-1 at its last change
 
-  auto rows = store().ReadSince(kTenant, 0, 1);
+  auto rows = store().changes().ReadSince(kTenant, 0, 1);
   ASSERT_TRUE(rows.ok() && rows->size() == 1);
   EXPECT_EQ((*rows)[0].state.ref().id(), "acc-1");
   EXPECT_EQ((*rows)[0].scope_changed_version, 2);
-  EXPECT_EQ((*store().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
-  EXPECT_EQ((*store().ScopeAt(kTenant, AccountRef("acc-1"), 2))->owner_user_id(), "bob");
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 2))->owner_user_id(), "bob");
 
   // A record written twice keeps the created_version of its first write:
   // it existed at that version.
-  auto first = store().GetRecord(kTenant, AccountRef("bulk-0"));
+  auto first = store().changes().GetRecord(kTenant, AccountRef("bulk-0"));
   ASSERT_TRUE(first.ok() && first->has_value());
   EXPECT_EQ((*first)->version(), 5);
-  EXPECT_TRUE(store().ScopeAt(kTenant, AccountRef("bulk-0"), 4)->has_value());
-  EXPECT_FALSE(store().ScopeAt(kTenant, AccountRef("bulk-0"), 3)->has_value());
+  EXPECT_TRUE(store().changes().ScopeAt(kTenant, AccountRef("bulk-0"), 4)->has_value());
+  EXPECT_FALSE(store().changes().ScopeAt(kTenant, AccountRef("bulk-0"), 3)->has_value());
 
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.NextSeq(), last + 2);
                            EXPECT_EQ((*tx.GetApplied("dev-1", kMany))->payload_hash,
@@ -204,7 +204,7 @@ TEST_P(StoreBatchTest, BufferedWritesAreReadBackInTheTransactionAndByTheFeedAfte
 TEST_P(StoreBatchTest, RollbackAfterBufferedWritesLeavesNothing) {
   PutAccount(kTenant, "acc-1", "alice");
   constexpr int kMany = 2600;  // some rows are flushed before the rollback
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     for (int i = 0; i < kMany; ++i) {
       auto seq = tx.NextSeq();
       EXPECT_TRUE(tx.PutRecord(AccountState("acc-" + std::to_string(i), *seq, "bob"), nullptr).ok());
@@ -213,12 +213,12 @@ TEST_P(StoreBatchTest, RollbackAfterBufferedWritesLeavesNothing) {
     return absl::CancelledError("client went away");
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(*store().LatestSeq(kTenant), 1);
+  EXPECT_EQ(*store().changes().LatestSeq(kTenant), 1);
   EXPECT_THAT(FeedVersions(kTenant), ElementsAre(1));
-  EXPECT_EQ((*store().GetRecord(kTenant, AccountRef("acc-1")))->scope().owner_user_id(), "alice");
-  EXPECT_FALSE(store().GetRecord(kTenant, AccountRef("acc-2"))->has_value());
+  EXPECT_EQ((*store().changes().GetRecord(kTenant, AccountRef("acc-1")))->scope().owner_user_id(), "alice");
+  EXPECT_FALSE(store().changes().GetRecord(kTenant, AccountRef("acc-2"))->has_value());
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.NextSeq(), 2);
                            EXPECT_TRUE(tx.Prefetch({}, "dev-1", {1, kMany}).ok());
@@ -230,7 +230,7 @@ TEST_P(StoreBatchTest, RollbackAfterBufferedWritesLeavesNothing) {
 }
 
 TEST_P(StoreBatchTest, DuplicatePutAppliedInOneTransactionIsRefusedAndTheFirstKept) {
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     if (auto p = tx.PutApplied(Applied("dev-1", 7, "first")); !p.ok()) return p;
     absl::Status again = tx.PutApplied(Applied("dev-1", 7, "second"));
     EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
@@ -239,7 +239,7 @@ TEST_P(StoreBatchTest, DuplicatePutAppliedInOneTransactionIsRefusedAndTheFirstKe
   });
   ASSERT_TRUE(s.ok()) << s;
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ((*tx.GetApplied("dev-1", 7))->payload_hash, "first");
                            EXPECT_EQ((*tx.GetApplied("dev-1", 8))->payload_hash, "next");
@@ -253,7 +253,7 @@ TEST_P(StoreBatchTest, DuplicatePutAppliedInOneTransactionIsRefusedAndTheFirstKe
 
 TEST_P(StoreBatchTest, AwkwardIdsSurviveBatchedWritesAndPrefetch) {
   const std::string device = "dev \"1\" {x}";
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     int64_t n = 0;
     for (const std::string& id : AwkwardIds()) {
       auto seq = tx.NextSeq();
@@ -266,7 +266,7 @@ TEST_P(StoreBatchTest, AwkwardIdsSurviveBatchedWritesAndPrefetch) {
     return absl::OkStatus();
   });
   ASSERT_TRUE(s.ok()) << s;
-  s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     std::vector<v1::RecordRef> refs;
     for (const std::string& id : AwkwardIds()) refs.push_back(AccountRef(id));
     refs.push_back(AccountRef("plai"));  // a prefix only: absent
@@ -290,7 +290,7 @@ TEST_P(StoreBatchTest, AwkwardIdsSurviveBatchedWritesAndPrefetch) {
     return absl::OkStatus();
   });
   ASSERT_TRUE(s.ok()) << s;
-  auto rows = store().ReadSince(kTenant, 0, 100);
+  auto rows = store().changes().ReadSince(kTenant, 0, 100);
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), AwkwardIds().size());
   for (size_t i = 0; i < rows->size(); ++i) {

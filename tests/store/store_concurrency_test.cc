@@ -44,11 +44,11 @@ TEST_P(StoreConcurrencyTest, ReaderSeesEveryCommittedVersionExactlyOnceWithoutGa
       const bool roll_back = (t % 5) == 3;
       const int records = 1 + (t % 3);
       std::vector<std::pair<std::string, int64_t>> mine;
-      absl::Status status = s.Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+      absl::Status status = s.changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
         mine.clear();  // the callback may run again after a retryable failure
         // A read through the store from inside the callback (Push does this
         // with ScopeAt); it must not starve for a connection.
-        auto latest = s.LatestSeq(kTenant);
+        auto latest = s.changes().LatestSeq(kTenant);
         if (!latest.ok()) return latest.status();
         for (int r = 0; r < records; ++r) {
           auto seq = tx.NextSeq();
@@ -81,7 +81,7 @@ TEST_P(StoreConcurrencyTest, ReaderSeesEveryCommittedVersionExactlyOnceWithoutGa
   // Another tenant is written at the same time; it must not disturb tenant A.
   auto other_writer = [&] {
     for (int t = 0; t < kTxPerWriter && std::chrono::steady_clock::now() < deadline; ++t) {
-      absl::Status status = store().Write(kOther, [&](WriteTx& tx) -> absl::Status {
+      absl::Status status = store().changes().Write(kOther, [&](WriteTx& tx) -> absl::Status {
         auto seq = tx.NextSeq();
         if (!seq.ok()) return seq.status();
         return tx.PutRecord(AccountState("b-" + std::to_string(t), *seq, "bob"), nullptr);
@@ -103,7 +103,7 @@ TEST_P(StoreConcurrencyTest, ReaderSeesEveryCommittedVersionExactlyOnceWithoutGa
     while (std::chrono::steady_clock::now() < deadline + std::chrono::seconds(10)) {
       // Once all writers are done, one more full pass drains the feed.
       if (writers_left.load() == 0) final_pass = true;
-      auto rows = s.ReadSince(kTenant, cursor, 7);
+      auto rows = s.changes().ReadSince(kTenant, cursor, 7);
       ++reads;
       if (!rows.ok()) {
         std::lock_guard<std::mutex> lock(mu);
@@ -139,11 +139,11 @@ TEST_P(StoreConcurrencyTest, ReaderSeesEveryCommittedVersionExactlyOnceWithoutGa
   EXPECT_GT(rolled_back.load(), 0);
   ASSERT_FALSE(committed.empty());
   EXPECT_EQ(seen, committed);
-  auto latest = store().LatestSeq(kTenant);
+  auto latest = store().changes().LatestSeq(kTenant);
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(*latest, static_cast<int64_t>(committed.size()));
   EXPECT_EQ(cursor, *latest);
-  EXPECT_EQ(*store().LatestSeq(kOther), kTxPerWriter);
+  EXPECT_EQ(*store().changes().LatestSeq(kOther), kTxPerWriter);
   std::cout << "[ info ] " << committed.size() << " record versions committed by " << kWriters
             << " writers, " << rolled_back.load() << " transactions rolled back, " << reads
             << " reads\n";
@@ -168,23 +168,23 @@ TEST_P(StoreConcurrencyTest, SeveralInstancesMigrateAFreshDatabaseAtOnce) {
   for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
   // The schema is usable from every instance.
   for (int i = 0; i < kInstances; ++i) {
-    absl::Status s = stores[i]->Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    absl::Status s = stores[i]->changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
       auto seq = tx.NextSeq();
       if (!seq.ok()) return seq.status();
       return tx.PutRecord(AccountState("acc-" + std::to_string(i), *seq, "alice"), nullptr);
     });
     EXPECT_TRUE(s.ok()) << s;
   }
-  EXPECT_EQ(*stores[0]->LatestSeq(kTenant), kInstances);
+  EXPECT_EQ(*stores[0]->changes().LatestSeq(kTenant), kInstances);
 }
 
 TEST_P(StoreConcurrencyTest, DataSurvivesReopening) {
   PutAccount(kTenant, "acc-1", "alice");
   PutAccount(kTenant, "acc-1", "bob");
   PutAccount(kTenant, "acc-2", "alice", /*deleted=*/true);
-  ASSERT_TRUE(store().PutTenant({kTenant, "acme", "Acme"}).ok());
+  ASSERT_TRUE(store().directory().PutTenant({kTenant, "acme", "Acme"}).ok());
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [](WriteTx& tx) -> absl::Status {
                            AppliedMutation a;
                            a.device_id = "dev-1";
@@ -200,15 +200,15 @@ TEST_P(StoreConcurrencyTest, DataSurvivesReopening) {
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   store_ = std::move(*reopened);
   ASSERT_TRUE(store().Migrate().ok());
-  EXPECT_EQ(*store().LatestSeq(kTenant), 3);
-  auto record = store().GetRecord(kTenant, AccountRef("acc-1"));
+  EXPECT_EQ(*store().changes().LatestSeq(kTenant), 3);
+  auto record = store().changes().GetRecord(kTenant, AccountRef("acc-1"));
   ASSERT_TRUE(record.ok() && record->has_value());
   EXPECT_EQ((*record)->scope().owner_user_id(), "bob");
-  EXPECT_EQ((*store().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
-  EXPECT_TRUE((*store().GetRecord(kTenant, AccountRef("acc-2")))->deleted());
-  EXPECT_EQ((*store().GetTenantBySlug("acme"))->id, kTenant);
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
+  EXPECT_TRUE((*store().changes().GetRecord(kTenant, AccountRef("acc-2")))->deleted());
+  EXPECT_EQ((*store().directory().GetTenantBySlug("acme"))->id, kTenant);
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [](WriteTx& tx) -> absl::Status {
                            EXPECT_TRUE(tx.GetApplied("dev-1", 1)->has_value());
                            EXPECT_EQ(*tx.GetClaim("coupon"), 3);

@@ -19,7 +19,7 @@ TEST_P(StoreFeedTest, MigrateTwiceIsANoOp) {
   PutAccount(kTenant, "acc-1", "alice");
   ASSERT_TRUE(store().Migrate().ok());
   ASSERT_TRUE(store().Migrate().ok());
-  auto record = store().GetRecord(kTenant, AccountRef("acc-1"));
+  auto record = store().changes().GetRecord(kTenant, AccountRef("acc-1"));
   ASSERT_TRUE(record.ok()) << record.status();
   ASSERT_TRUE(record->has_value());
   EXPECT_EQ((*record)->data().account().name(), "Account acc-1");
@@ -27,7 +27,7 @@ TEST_P(StoreFeedTest, MigrateTwiceIsANoOp) {
   auto second = location().Open();
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_TRUE((*second)->Migrate().ok());
-  EXPECT_EQ(*(*second)->LatestSeq(kTenant), 1);
+  EXPECT_EQ(*(*second)->changes().LatestSeq(kTenant), 1);
 }
 
 TEST_P(StoreFeedTest, KindNamesTheImplementation) {
@@ -37,21 +37,21 @@ TEST_P(StoreFeedTest, KindNamesTheImplementation) {
 TEST_P(StoreFeedTest, NextSeqIsContiguousPerTenantAndIndependentAcrossTenants) {
   std::vector<int64_t> a, b;
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            for (int i = 0; i < 3; ++i) a.push_back(*tx.NextSeq());
                            return absl::OkStatus();
                          })
                   .ok());
   ASSERT_TRUE(store()
-                  .Write(kOther,
+                  .changes().Write(kOther,
                          [&](WriteTx& tx) -> absl::Status {
                            b.push_back(*tx.NextSeq());
                            return absl::OkStatus();
                          })
                   .ok());
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            a.push_back(*tx.NextSeq());
                            return absl::OkStatus();
@@ -59,14 +59,14 @@ TEST_P(StoreFeedTest, NextSeqIsContiguousPerTenantAndIndependentAcrossTenants) {
                   .ok());
   EXPECT_THAT(a, ElementsAre(1, 2, 3, 4));
   EXPECT_THAT(b, ElementsAre(1));
-  EXPECT_EQ(*store().LatestSeq(kTenant), 4);
-  EXPECT_EQ(*store().LatestSeq(kOther), 1);
-  EXPECT_EQ(*store().LatestSeq("tenant-never-written"), 0);
+  EXPECT_EQ(*store().changes().LatestSeq(kTenant), 4);
+  EXPECT_EQ(*store().changes().LatestSeq(kOther), 1);
+  EXPECT_EQ(*store().changes().LatestSeq("tenant-never-written"), 0);
 }
 
 TEST_P(StoreFeedTest, RolledBackWriteLeavesNothing) {
   PutAccount(kTenant, "acc-1", "alice");
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     auto seq = tx.NextSeq();
     EXPECT_EQ(*seq, 2);
     v1::RecordState changed = AccountState("acc-1", *seq, "bob");
@@ -84,25 +84,25 @@ TEST_P(StoreFeedTest, RolledBackWriteLeavesNothing) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(), "caller changed its mind");
 
-  EXPECT_EQ(*store().LatestSeq(kTenant), 1);
+  EXPECT_EQ(*store().changes().LatestSeq(kTenant), 1);
   EXPECT_THAT(FeedVersions(kTenant), ElementsAre(1));
-  auto record = store().GetRecord(kTenant, AccountRef("acc-1"));
+  auto record = store().changes().GetRecord(kTenant, AccountRef("acc-1"));
   EXPECT_EQ((*record)->scope().owner_user_id(), "alice");
-  EXPECT_FALSE(store().GetRecord(kTenant, AccountRef("acc-2"))->has_value());
-  EXPECT_EQ((*store().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
+  EXPECT_FALSE(store().changes().GetRecord(kTenant, AccountRef("acc-2"))->has_value());
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
   // A rolled-back write in a tenant that never committed leaves no sequence.
   ASSERT_FALSE(store()
-                   .Write(kOther,
+                   .changes().Write(kOther,
                           [&](WriteTx& tx) -> absl::Status {
                             tx.NextSeq().IgnoreError();
                             return absl::AbortedError("no");
                           })
                    .ok());
-  EXPECT_EQ(*store().LatestSeq(kOther), 0);
+  EXPECT_EQ(*store().changes().LatestSeq(kOther), 0);
 
   // The sequence, the applied mutation and the claim are all still free.
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.NextSeq(), 2);
                            EXPECT_FALSE(tx.GetApplied("dev-1", 1)->has_value());
@@ -113,16 +113,16 @@ TEST_P(StoreFeedTest, RolledBackWriteLeavesNothing) {
 }
 
 TEST_P(StoreFeedTest, PutRecordRejectsVersionNotAllocatedInThisTransaction) {
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     return tx.PutRecord(AccountState("acc-1", 7, "alice"), nullptr);
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     auto seq = tx.NextSeq();
     return tx.PutRecord(AccountState("acc-1", *seq + 1, "alice"), nullptr);
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  EXPECT_EQ(*store().LatestSeq(kTenant), 0);
+  EXPECT_EQ(*store().changes().LatestSeq(kTenant), 0);
   EXPECT_TRUE(FeedVersions(kTenant).empty());
 }
 
@@ -134,7 +134,7 @@ TEST_P(StoreFeedTest, RecordRoundTripsWholeStateAndGetRecordSeesOwnWrites) {
   state.mutable_scope()->add_store_ids("store-1");
   state.mutable_scope()->add_store_ids("store-2");
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            auto seq = tx.NextSeq();
                            state.set_version(*seq);
@@ -146,22 +146,22 @@ TEST_P(StoreFeedTest, RecordRoundTripsWholeStateAndGetRecordSeesOwnWrites) {
                            return absl::OkStatus();
                          })
                   .ok());
-  auto stored = store().GetRecord(kTenant, AccountRef("acc-1"));
+  auto stored = store().changes().GetRecord(kTenant, AccountRef("acc-1"));
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ((*stored)->DebugString(), state.DebugString());
-  EXPECT_FALSE(store().GetRecord(kTenant, AccountRef("acc-missing"))->has_value());
+  EXPECT_FALSE(store().changes().GetRecord(kTenant, AccountRef("acc-missing"))->has_value());
 }
 
 TEST_P(StoreFeedTest, TombstonesAreReturnedByGetRecordAndTheFeed) {
   PutAccount(kTenant, "acc-1", "alice");
   PutAccount(kTenant, "acc-2", "alice");
   const int64_t deleted_at = PutAccount(kTenant, "acc-1", "alice", /*deleted=*/true);
-  auto record = store().GetRecord(kTenant, AccountRef("acc-1"));
+  auto record = store().changes().GetRecord(kTenant, AccountRef("acc-1"));
   ASSERT_TRUE(record.ok() && record->has_value());
   EXPECT_TRUE((*record)->deleted());
   EXPECT_EQ((*record)->version(), deleted_at);
   EXPECT_EQ((*record)->created_version(), 1);
-  auto rows = store().ReadSince(kTenant, 0, 10);
+  auto rows = store().changes().ReadSince(kTenant, 0, 10);
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ((*rows)[0].state.ref().id(), "acc-2");
@@ -172,20 +172,20 @@ TEST_P(StoreFeedTest, TombstonesAreReturnedByGetRecordAndTheFeed) {
 TEST_P(StoreFeedTest, ReadSinceReturnsLatestChangePerRecordInVersionOrderWithLimit) {
   for (int i = 1; i <= 5; ++i) PutAccount(kTenant, "acc-" + std::to_string(i), "alice");
   PutAccount(kTenant, "acc-2", "alice");  // version 6: acc-2 moves to the end
-  auto rows = store().ReadSince(kTenant, 0, 100);
+  auto rows = store().changes().ReadSince(kTenant, 0, 100);
   ASSERT_TRUE(rows.ok());
   std::vector<std::string> ids;
   for (const RecordRow& r : *rows) ids.push_back(r.state.ref().id());
   EXPECT_THAT(ids, ElementsAre("acc-1", "acc-3", "acc-4", "acc-5", "acc-2"));
   EXPECT_THAT(FeedVersions(kTenant, 2), ElementsAre(1, 3, 4, 5, 6));
 
-  auto page = store().ReadSince(kTenant, 3, 2);
+  auto page = store().changes().ReadSince(kTenant, 3, 2);
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->size(), 2u);
   EXPECT_EQ((*page)[0].state.version(), 4);
   EXPECT_EQ((*page)[1].state.version(), 5);
-  EXPECT_TRUE(store().ReadSince(kTenant, 6, 10)->empty());
-  EXPECT_TRUE(store().ReadSince(kTenant, 600, 10)->empty());
+  EXPECT_TRUE(store().changes().ReadSince(kTenant, 6, 10)->empty());
+  EXPECT_TRUE(store().changes().ReadSince(kTenant, 600, 10)->empty());
 }
 
 TEST_P(StoreFeedTest, ScopeAtFollowsSeveralReassignments) {
@@ -196,7 +196,7 @@ TEST_P(StoreFeedTest, ScopeAtFollowsSeveralReassignments) {
   PutAccount(kTenant, "other", "zoe");          // v5
   PutAccount(kTenant, "acc-1", "carol");        // v6: bob -> carol
   auto owner_at = [&](int64_t version) -> std::string {
-    auto scope = store().ScopeAt(kTenant, AccountRef("acc-1"), version);
+    auto scope = store().changes().ScopeAt(kTenant, AccountRef("acc-1"), version);
     EXPECT_TRUE(scope.ok()) << scope.status();
     if (!scope.ok() || !scope->has_value()) return "<none>";
     return (*scope)->owner_user_id();
@@ -209,9 +209,9 @@ TEST_P(StoreFeedTest, ScopeAtFollowsSeveralReassignments) {
   EXPECT_EQ(owner_at(5), "bob");
   EXPECT_EQ(owner_at(6), "carol");
   EXPECT_EQ(owner_at(100), "carol");
-  EXPECT_FALSE(store().ScopeAt(kTenant, AccountRef("missing"), 3)->has_value());
+  EXPECT_FALSE(store().changes().ScopeAt(kTenant, AccountRef("missing"), 3)->has_value());
 
-  auto rows = store().ReadSince(kTenant, 0, 10);
+  auto rows = store().changes().ReadSince(kTenant, 0, 10);
   ASSERT_TRUE(rows.ok());
   for (const RecordRow& r : *rows) {
     if (r.state.ref().id() == "acc-1") {
@@ -222,35 +222,35 @@ TEST_P(StoreFeedTest, ScopeAtFollowsSeveralReassignments) {
   }
   // A later change that keeps the scope keeps scope_changed_version.
   PutAccount(kTenant, "acc-1", "carol");  // v7
-  auto record_rows = store().ReadSince(kTenant, 6, 10);
+  auto record_rows = store().changes().ReadSince(kTenant, 6, 10);
   ASSERT_EQ(record_rows->size(), 1u);
   EXPECT_EQ((*record_rows)[0].scope_changed_version, 6);
 }
 
 TEST_P(StoreFeedTest, FeedStateNamesTheHistoryAndANewHistoryReplacesIt) {
-  auto empty = store().GetFeedState(kTenant);
+  auto empty = store().changes().GetFeedState(kTenant);
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_EQ(empty->latest_seq, 0);
   EXPECT_EQ(empty->history_id, "") << "a tenant that never wrote has no history yet";
   PutAccount(kTenant, "acc-1", "alice");
   PutAccount(kTenant, "acc-2", "bob");
   PutAccount("t-other", "acc-9", "zoe");
-  auto feed = store().GetFeedState(kTenant);
+  auto feed = store().changes().GetFeedState(kTenant);
   ASSERT_TRUE(feed.ok()) << feed.status();
   EXPECT_EQ(feed->latest_seq, 2);
   EXPECT_EQ(feed->pruned_through, 0);
   EXPECT_EQ(feed->history_id.size(), 16u);
   EXPECT_EQ(feed->history_id.find_first_not_of("0123456789abcdef"), std::string::npos);
-  const std::string other_before = store().GetFeedState("t-other")->history_id;
+  const std::string other_before = store().changes().GetFeedState("t-other")->history_id;
   EXPECT_NE(other_before, feed->history_id) << "histories are random per tenant";
 
-  ASSERT_TRUE(store().StartNewHistory(kTenant).ok());
-  auto renamed = store().GetFeedState(kTenant);
+  ASSERT_TRUE(store().changes().StartNewHistory(kTenant).ok());
+  auto renamed = store().changes().GetFeedState(kTenant);
   EXPECT_NE(renamed->history_id, feed->history_id);
   EXPECT_EQ(renamed->latest_seq, 2) << "a new history keeps the records and the sequence";
-  EXPECT_EQ(store().GetFeedState("t-other")->history_id, other_before);
+  EXPECT_EQ(store().changes().GetFeedState("t-other")->history_id, other_before);
   PutAccount(kTenant, "acc-3", "carol");
-  EXPECT_EQ(store().GetFeedState(kTenant)->history_id, renamed->history_id)
+  EXPECT_EQ(store().changes().GetFeedState(kTenant)->history_id, renamed->history_id)
       << "writes keep the history";
 }
 
@@ -263,7 +263,7 @@ TEST_P(StoreFeedTest, ScopesDuringListsEveryScopeInTheWindowOldestFirst) {
   PutAccount(kTenant, "acc-1", "dan");    // v6: carol -> dan
   auto owners = [&](int64_t from, int64_t to) {
     std::vector<std::string> out;
-    auto scopes = store().ScopesDuring(kTenant, AccountRef("acc-1"), from, to);
+    auto scopes = store().changes().ScopesDuring(kTenant, AccountRef("acc-1"), from, to);
     EXPECT_TRUE(scopes.ok()) << scopes.status();
     if (scopes.ok()) {
       for (const auto& s : *scopes) out.push_back(s.owner_user_id());
@@ -279,8 +279,8 @@ TEST_P(StoreFeedTest, ScopesDuringListsEveryScopeInTheWindowOldestFirst) {
   EXPECT_THAT(owners(4, 5), ElementsAre("carol"));
   EXPECT_THAT(owners(2, 100), ElementsAre("alice", "bob", "carol", "dan"));
   EXPECT_THAT(owners(6, 100), ElementsAre("dan"));
-  EXPECT_TRUE(store().ScopesDuring(kTenant, AccountRef("missing"), 0, 9)->empty());
-  EXPECT_EQ(store().ScopesDuring(kTenant, AccountRef("acc-1"), 5, 4).status().code(),
+  EXPECT_TRUE(store().changes().ScopesDuring(kTenant, AccountRef("missing"), 0, 9)->empty());
+  EXPECT_EQ(store().changes().ScopesDuring(kTenant, AccountRef("acc-1"), 5, 4).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -295,28 +295,28 @@ TEST_P(StoreFeedTest, PruneRemovesOldTombstonesAndScopeHistoryOnly) {
   PutAccount(kOther, "acc-1", "alice");
   PutAccount(kOther, "acc-1", "alice", true);  // other tenant's tombstone at v2
 
-  EXPECT_EQ(*store().PrunedThrough(kTenant), 0);
-  auto removed = store().Prune(kTenant, 4);
+  EXPECT_EQ(*store().changes().PrunedThrough(kTenant), 0);
+  auto removed = store().changes().Prune(kTenant, 4);
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(*removed, 2);  // the tombstone at 4 and the scope history at 3
-  EXPECT_EQ(*store().PrunedThrough(kTenant), 4);
-  EXPECT_FALSE(store().GetRecord(kTenant, AccountRef("acc-1"))->has_value());
-  EXPECT_TRUE(store().GetRecord(kTenant, AccountRef("acc-3"))->has_value());
+  EXPECT_EQ(*store().changes().PrunedThrough(kTenant), 4);
+  EXPECT_FALSE(store().changes().GetRecord(kTenant, AccountRef("acc-1"))->has_value());
+  EXPECT_TRUE(store().changes().GetRecord(kTenant, AccountRef("acc-3"))->has_value());
   EXPECT_THAT(FeedVersions(kTenant), ElementsAre(6, 7));
   // History after the horizon is intact.
-  EXPECT_EQ((*store().ScopeAt(kTenant, AccountRef("acc-2"), 5))->owner_user_id(), "bob");
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-2"), 5))->owner_user_id(), "bob");
   // The other tenant is untouched.
-  EXPECT_EQ(*store().PrunedThrough(kOther), 0);
-  EXPECT_TRUE(store().GetRecord(kOther, AccountRef("acc-1"))->has_value());
+  EXPECT_EQ(*store().changes().PrunedThrough(kOther), 0);
+  EXPECT_TRUE(store().changes().GetRecord(kOther, AccountRef("acc-1"))->has_value());
 
   // A lower horizon never moves PrunedThrough back.
-  EXPECT_EQ(*store().Prune(kTenant, 2), 0);
-  EXPECT_EQ(*store().PrunedThrough(kTenant), 4);
+  EXPECT_EQ(*store().changes().Prune(kTenant, 2), 0);
+  EXPECT_EQ(*store().changes().PrunedThrough(kTenant), 4);
   // Beyond the latest sequence or negative: refused.
-  EXPECT_EQ(store().Prune(kTenant, 8).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store().Prune(kTenant, -1).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(*store().Prune(kTenant, 7), 2);  // tombstone at 6, history at 7
-  EXPECT_EQ(*store().PrunedThrough(kTenant), 7);
+  EXPECT_EQ(store().changes().Prune(kTenant, 8).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().changes().Prune(kTenant, -1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*store().changes().Prune(kTenant, 7), 2);  // tombstone at 6, history at 7
+  EXPECT_EQ(*store().changes().PrunedThrough(kTenant), 7);
   EXPECT_THAT(FeedVersions(kTenant), ElementsAre(7));
 }
 

@@ -93,7 +93,7 @@ v1::RecordState AccountState(const std::string& id, int64_t version, const std::
 int64_t StoreTest::PutAccount(const std::string& tenant, const std::string& id,
                               const std::string& owner, bool deleted) {
   int64_t version = 0;
-  absl::Status s = store().Write(tenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(tenant, [&](WriteTx& tx) -> absl::Status {
     auto current = tx.GetRecord(AccountRef(id));
     if (!current.ok()) return current.status();
     auto seq = tx.NextSeq();
@@ -116,7 +116,7 @@ std::vector<int64_t> StoreTest::FeedVersions(const std::string& tenant, int page
   std::vector<int64_t> versions;
   int64_t cursor = 0;
   while (true) {
-    auto rows = store().ReadSince(tenant, cursor, page);
+    auto rows = store().changes().ReadSince(tenant, cursor, page);
     EXPECT_TRUE(rows.ok()) << rows.status();
     if (!rows.ok() || rows->empty()) break;
     for (const RecordRow& row : *rows) versions.push_back(row.state.version());

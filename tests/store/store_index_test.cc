@@ -20,7 +20,7 @@ class StoreIndexTest : public StoreTest {
   int64_t PutIndexed(const std::string& tenant, v1::RecordState state, IndexKind kind,
                      const std::vector<int64_t>& keys) {
     int64_t version = 0;
-    absl::Status s = store().Write(tenant, [&](WriteTx& tx) -> absl::Status {
+    absl::Status s = store().changes().Write(tenant, [&](WriteTx& tx) -> absl::Status {
       auto seq = tx.NextSeq();
       if (!seq.ok()) return seq.status();
       version = *seq;
@@ -34,7 +34,7 @@ class StoreIndexTest : public StoreTest {
 
   std::vector<std::string> Find(const std::string& tenant, IndexKind kind, v1::EntityType type,
                                 const std::vector<KeyRange>& ranges, int limit = 0) {
-    auto found = store().FindIndexed(tenant, kind, type, ranges, limit);
+    auto found = store().changes().FindIndexed(tenant, kind, type, ranges, limit);
     EXPECT_TRUE(found.ok()) << found.status();
     std::vector<std::string> ids;
     if (found.ok()) {
@@ -94,7 +94,7 @@ TEST_P(StoreIndexTest, SetIndexKeysReplacesAndEmptyRemoves) {
 }
 
 TEST_P(StoreIndexTest, TransactionSeesItsOwnWritesAndRollbackDiscardsThem) {
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     auto seq = tx.NextSeq();
     if (!seq.ok()) return seq.status();
     v1::RecordState c = CouponState("c-tx");
@@ -115,26 +115,26 @@ TEST_P(StoreIndexTest, TransactionSeesItsOwnWritesAndRollbackDiscardsThem) {
 
 TEST_P(StoreIndexTest, RefusesMalformedQueriesAndKeys) {
   EXPECT_EQ(store()
-                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 4}}, 0)
+                .changes().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 4}}, 0)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store()
-                .FindIndexed(kTenant, static_cast<IndexKind>(9), v1::ENTITY_TYPE_COUPON, {}, 0)
+                .changes().FindIndexed(kTenant, static_cast<IndexKind>(9), v1::ENTITY_TYPE_COUPON, {}, 0)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store()
-                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_UNSPECIFIED, {}, 0)
+                .changes().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_UNSPECIFIED, {}, 0)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store()
-                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {}, -1)
+                .changes().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {}, -1)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     v1::RecordRef bad;  // no type, no id
     EXPECT_EQ(tx.SetIndexKeys(bad, IndexKind::kGeoCell, {1}).code(),
               absl::StatusCode::kInvalidArgument);
@@ -154,7 +154,7 @@ TEST_P(StoreIndexTest, GeoLookupMatchesBruteForce) {
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<double> unit(0, 1);
   std::vector<v1::Coupon> coupons;
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     for (int i = 0; i < 600; ++i) {
       v1::RecordState st = CouponState("c" + std::to_string(i));
       v1::Coupon* c = st.mutable_data()->mutable_coupon();
@@ -192,7 +192,7 @@ TEST_P(StoreIndexTest, GeoLookupMatchesBruteForce) {
     for (const auto& [lo, hi] : geo::LookupRanges(geo::CoverDisc(at, radius))) {
       ranges.push_back({lo, hi});
     }
-    auto found = store().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON,
+    auto found = store().changes().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON,
                                      ranges, 0);
     ASSERT_TRUE(found.ok()) << found.status();
     for (const auto& st : *found) {

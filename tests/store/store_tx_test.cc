@@ -26,13 +26,13 @@ TEST_P(StoreTxTest, AppliedMutationIsRecordedExactlyOnce) {
   // Binary hash with NUL and high bytes must survive unchanged.
   const std::string hash("\x00\xff\x10hash\x00", 8);
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_FALSE(tx.GetApplied("dev-1", 1)->has_value());
                            return tx.PutApplied(Applied("dev-1", 1, hash));
                          })
                   .ok());
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     auto got = tx.GetApplied("dev-1", 1);
     EXPECT_TRUE(got.ok() && got->has_value());
     EXPECT_EQ((*got)->payload_hash, hash);
@@ -49,7 +49,7 @@ TEST_P(StoreTxTest, AppliedMutationIsRecordedExactlyOnce) {
   });
   ASSERT_TRUE(s.ok()) << s;
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ((*tx.GetApplied("dev-1", 1))->payload_hash, hash);
                            EXPECT_EQ((*tx.GetApplied("dev-1", 2))->payload_hash, "h2");
@@ -60,7 +60,7 @@ TEST_P(StoreTxTest, AppliedMutationIsRecordedExactlyOnce) {
                   .ok());
   // Another tenant's device with the same id is a different device.
   ASSERT_TRUE(store()
-                  .Write(kOther,
+                  .changes().Write(kOther,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_FALSE(tx.GetApplied("dev-1", 1)->has_value());
                            return tx.PutApplied(Applied("dev-1", 1, "b"));
@@ -70,7 +70,7 @@ TEST_P(StoreTxTest, AppliedMutationIsRecordedExactlyOnce) {
 
 TEST_P(StoreTxTest, ClaimCountersAddAndPersist) {
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.GetClaim("coupon-7"), 0);
                            EXPECT_EQ(*tx.AddToClaim("coupon-7", 1), 1);
@@ -81,7 +81,7 @@ TEST_P(StoreTxTest, ClaimCountersAddAndPersist) {
                          })
                   .ok());
   ASSERT_TRUE(store()
-                  .Write(kTenant,
+                  .changes().Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.AddToClaim("coupon-7", 5), 7);
                            EXPECT_EQ(*tx.GetClaim("coupon-8"), 0);
@@ -89,7 +89,7 @@ TEST_P(StoreTxTest, ClaimCountersAddAndPersist) {
                          })
                   .ok());
   ASSERT_TRUE(store()
-                  .Write(kOther,
+                  .changes().Write(kOther,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.GetClaim("coupon-7"), 0);
                            return absl::OkStatus();
@@ -103,23 +103,23 @@ TEST_P(StoreTxTest, TenantsNeverSeeEachOthersRows) {
   PutAccount(kOther, "shared-id", "mallory");
   PutAccount(kOther, "shared-id", "trent");  // scope change in B only
 
-  auto a_rows = store().ReadSince(kTenant, 0, 100);
+  auto a_rows = store().changes().ReadSince(kTenant, 0, 100);
   ASSERT_TRUE(a_rows.ok());
   ASSERT_EQ(a_rows->size(), 2u);
   for (const RecordRow& r : *a_rows) EXPECT_EQ(r.state.scope().owner_user_id(), "alice");
-  auto b_rows = store().ReadSince(kOther, 0, 100);
+  auto b_rows = store().changes().ReadSince(kOther, 0, 100);
   ASSERT_EQ(b_rows->size(), 1u);
   EXPECT_EQ((*b_rows)[0].state.scope().owner_user_id(), "trent");
-  EXPECT_EQ((*store().GetRecord(kTenant, AccountRef("shared-id")))->scope().owner_user_id(),
+  EXPECT_EQ((*store().changes().GetRecord(kTenant, AccountRef("shared-id")))->scope().owner_user_id(),
             "alice");
-  EXPECT_FALSE(store().GetRecord(kOther, AccountRef("a-only"))->has_value());
-  EXPECT_EQ((*store().ScopeAt(kTenant, AccountRef("shared-id"), 1))->owner_user_id(), "alice");
-  EXPECT_EQ((*store().ScopeAt(kOther, AccountRef("shared-id"), 1))->owner_user_id(), "mallory");
-  EXPECT_EQ(*store().LatestSeq(kTenant), 2);
-  EXPECT_EQ(*store().LatestSeq(kOther), 2);
+  EXPECT_FALSE(store().changes().GetRecord(kOther, AccountRef("a-only"))->has_value());
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("shared-id"), 1))->owner_user_id(), "alice");
+  EXPECT_EQ((*store().changes().ScopeAt(kOther, AccountRef("shared-id"), 1))->owner_user_id(), "mallory");
+  EXPECT_EQ(*store().changes().LatestSeq(kTenant), 2);
+  EXPECT_EQ(*store().changes().LatestSeq(kOther), 2);
   // Inside a write transaction too.
   ASSERT_TRUE(store()
-                  .Write(kOther,
+                  .changes().Write(kOther,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_FALSE(tx.GetRecord(AccountRef("a-only"))->has_value());
                            return absl::OkStatus();
@@ -133,46 +133,46 @@ TEST_P(StoreTxTest, SqlLookingStringsAreStoredVerbatim) {
   const std::string evil_owner = "$1 ?1 %s \\ ' \" ; -- /* */ \xc3\xa9\xe2\x82\xac";
   PutAccount(evil_tenant, evil_id, evil_owner);
   PutAccount(kTenant, "plain", "alice");
-  auto record = store().GetRecord(evil_tenant, AccountRef(evil_id));
+  auto record = store().changes().GetRecord(evil_tenant, AccountRef(evil_id));
   ASSERT_TRUE(record.ok() && record->has_value()) << record.status();
   EXPECT_EQ((*record)->ref().id(), evil_id);
   EXPECT_EQ((*record)->scope().owner_user_id(), evil_owner);
-  EXPECT_EQ(store().ReadSince(kTenant, 0, 10)->size(), 1u);
+  EXPECT_EQ(store().changes().ReadSince(kTenant, 0, 10)->size(), 1u);
 
   TenantRow tenant{evil_tenant, "slug'--", "Robert'); DROP TABLE users;--"};
-  ASSERT_TRUE(store().PutTenant(tenant).ok());
-  auto got = store().GetTenantBySlug("slug'--");
+  ASSERT_TRUE(store().directory().PutTenant(tenant).ok());
+  auto got = store().directory().GetTenantBySlug("slug'--");
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->display_name, tenant.display_name);
-  EXPECT_FALSE(store().GetTenantBySlug("' OR '1'='1")->has_value());
+  EXPECT_FALSE(store().directory().GetTenantBySlug("' OR '1'='1")->has_value());
   UserRow user;
   user.tenant_id = evil_tenant;
   user.user.set_id("u1");
   user.user.set_username("admin'--");
-  ASSERT_TRUE(store().PutUser(user).ok());
-  EXPECT_TRUE(store().GetUserByName(evil_tenant, "admin'--")->has_value());
-  EXPECT_FALSE(store().GetUserByName(evil_tenant, "' OR ''='")->has_value());
+  ASSERT_TRUE(store().directory().PutUser(user).ok());
+  EXPECT_TRUE(store().directory().GetUserByName(evil_tenant, "admin'--")->has_value());
+  EXPECT_FALSE(store().directory().GetUserByName(evil_tenant, "' OR ''='")->has_value());
 }
 
 TEST_P(StoreTxTest, BadInputGivesErrorsNotCrashes) {
   const auto kInvalid = absl::StatusCode::kInvalidArgument;
-  EXPECT_EQ(store().Write("", [](WriteTx&) { return absl::OkStatus(); }).code(), kInvalid);
-  EXPECT_EQ(store().ReadSince(kTenant, 0, 0).status().code(), kInvalid);
-  EXPECT_EQ(store().ReadSince(kTenant, -1, 10).status().code(), kInvalid);
-  EXPECT_EQ(store().ReadSince("", 0, 10).status().code(), kInvalid);
-  EXPECT_EQ(store().GetRecord(kTenant, v1::RecordRef()).status().code(), kInvalid);
-  EXPECT_EQ(store().ScopeAt(kTenant, AccountRef(""), 1).status().code(), kInvalid);
-  EXPECT_EQ(store().GetRecord(kTenant, AccountRef(std::string("nul\0id", 6))).status().code(),
+  EXPECT_EQ(store().changes().Write("", [](WriteTx&) { return absl::OkStatus(); }).code(), kInvalid);
+  EXPECT_EQ(store().changes().ReadSince(kTenant, 0, 0).status().code(), kInvalid);
+  EXPECT_EQ(store().changes().ReadSince(kTenant, -1, 10).status().code(), kInvalid);
+  EXPECT_EQ(store().changes().ReadSince("", 0, 10).status().code(), kInvalid);
+  EXPECT_EQ(store().changes().GetRecord(kTenant, v1::RecordRef()).status().code(), kInvalid);
+  EXPECT_EQ(store().changes().ScopeAt(kTenant, AccountRef(""), 1).status().code(), kInvalid);
+  EXPECT_EQ(store().changes().GetRecord(kTenant, AccountRef(std::string("nul\0id", 6))).status().code(),
             kInvalid);
-  EXPECT_EQ(store().GetRecord(kTenant, AccountRef("bad\xff\xfeutf8")).status().code(), kInvalid);
-  EXPECT_EQ(store().GetRecord(kTenant, AccountRef(std::string(300, 'x'))).status().code(),
+  EXPECT_EQ(store().changes().GetRecord(kTenant, AccountRef("bad\xff\xfeutf8")).status().code(), kInvalid);
+  EXPECT_EQ(store().changes().GetRecord(kTenant, AccountRef(std::string(300, 'x'))).status().code(),
             kInvalid);
-  EXPECT_EQ(store().PutTenant(TenantRow{"", "slug", "x"}).code(), kInvalid);
-  EXPECT_EQ(store().PutUser(UserRow{}).code(), kInvalid);
-  EXPECT_EQ(store().PutDevice(DeviceRow{}).code(), kInvalid);
-  EXPECT_EQ(store().PutTeam(kTenant, v1::Team()).code(), kInvalid);
+  EXPECT_EQ(store().directory().PutTenant(TenantRow{"", "slug", "x"}).code(), kInvalid);
+  EXPECT_EQ(store().directory().PutUser(UserRow{}).code(), kInvalid);
+  EXPECT_EQ(store().directory().PutDevice(DeviceRow{}).code(), kInvalid);
+  EXPECT_EQ(store().directory().PutTeam(kTenant, v1::Team()).code(), kInvalid);
 
-  absl::Status s = store().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     EXPECT_EQ(tx.GetRecord(v1::RecordRef()).status().code(), kInvalid);
     EXPECT_EQ(tx.PutApplied(AppliedMutation()).code(), kInvalid);
     EXPECT_EQ(tx.PutApplied(Applied("dev", 0, "h")).code(), kInvalid);
@@ -188,11 +188,11 @@ TEST_P(StoreTxTest, BadInputGivesErrorsNotCrashes) {
     return tx.PutRecord(AccountState("x", *seq, "alice"), nullptr);
   });
   EXPECT_TRUE(s.ok()) << s;
-  EXPECT_EQ(*store().LatestSeq(kTenant), 1);
+  EXPECT_EQ(*store().changes().LatestSeq(kTenant), 1);
 }
 
 TEST_P(StoreTxTest, CallbackErrorStatusIsReturnedUnchanged) {
-  absl::Status s = store().Write(kTenant, [](WriteTx&) { return absl::NotFoundError("gone"); });
+  absl::Status s = store().changes().Write(kTenant, [](WriteTx&) { return absl::NotFoundError("gone"); });
   EXPECT_EQ(s, absl::NotFoundError("gone"));
 }
 

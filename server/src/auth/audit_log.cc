@@ -32,7 +32,7 @@ AuditRow AuditEvent(std::string tenant_id, std::string action, std::string actor
 
 absl::Status AuditLog::Record(AuditRow event) {
   event.at_ms = clock_->NowMs();
-  auto id = store_->AppendAudit(event);
+  auto id = audit_->AppendAudit(event);
   if (!id.ok()) return id.status();
   spdlog::info("audit tenant={} action={} actor={} device={} target={} peer={}", event.tenant_id,
                event.action, event.actor_user_id, event.actor_device_id, event.target, event.peer);

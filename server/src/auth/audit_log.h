@@ -14,8 +14,8 @@ namespace crmsync::server::auth {
 
 class AuditLog {
  public:
-  // `store` and `clock` must outlive the log. Thread-safe.
-  AuditLog(Store* store, Clock* clock) : store_(store), clock_(clock) {}
+  // `trail` and `clock` must outlive the log. Thread-safe.
+  AuditLog(AuditTrail* trail, Clock* clock) : audit_(trail), clock_(clock) {}
 
   // Appends `event` stamped with the current time. Details must never hold
   // secrets (passwords, tokens, keys).
@@ -25,7 +25,7 @@ class AuditLog {
   void RecordBestEffort(AuditRow event);
 
  private:
-  Store* store_;
+  AuditTrail* audit_;
   Clock* clock_;
 };
 

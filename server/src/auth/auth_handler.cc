@@ -43,9 +43,11 @@ absl::Status RevokedDeviceStatus(const std::string& device_id) {
       kDirectiveWipe);
 }
 
-AuthHandler::AuthHandler(Store* store, const TokenKeyRing* keys, Clock* clock,
-                         SecureRandom* random, AuditLog* audit, AuthOptions options)
-    : store_(store),
+AuthHandler::AuthHandler(Directory* directory, Credentials* credentials,
+                         const TokenKeyRing* keys, Clock* clock, SecureRandom* random,
+                         AuditLog* audit, AuthOptions options)
+    : directory_(directory),
+      credentials_(credentials),
       keys_(keys),
       clock_(clock),
       random_(random),
@@ -81,7 +83,7 @@ absl::Status AuthHandler::IssueTokens(const std::string& tenant_id, const v1::Us
   row.device_id = device_id;
   row.created_ms = now_ms;
   row.expires_ms = now_ms + options_.refresh_ttl_s * 1000;
-  if (auto s = store_->PutRefreshToken(row); !s.ok()) return s;
+  if (auto s = credentials_->PutRefreshToken(row); !s.ok()) return s;
 
   out->set_access_token(*access);
   *out->mutable_access_expires_at() = Seconds(claims.expires_at_s);
@@ -93,7 +95,7 @@ absl::Status AuthHandler::IssueTokens(const std::string& tenant_id, const v1::Us
 absl::Status AuthHandler::CheckDevice(const std::string& tenant_id, const std::string& user_id,
                                       const std::string& device_id, bool register_if_missing,
                                       const v1::RegisterDeviceRequest* details) {
-  auto device = store_->GetDevice(tenant_id, device_id);
+  auto device = directory_->GetDevice(tenant_id, device_id);
   if (!device.ok()) return device.status();
   if (*device) {
     const v1::Device& d = (*device)->device;
@@ -110,7 +112,7 @@ absl::Status AuthHandler::CheckDevice(const std::string& tenant_id, const std::s
     row.device.set_os_version(details->os_version());
     row.device.set_sdk_version(details->sdk_version());
     row.device.set_app_version(details->app_version());
-    return store_->PutDevice(row);
+    return directory_->PutDevice(row);
   }
   if (!register_if_missing) {
     return absl::FailedPreconditionError(
@@ -130,7 +132,7 @@ absl::Status AuthHandler::CheckDevice(const std::string& tenant_id, const std::s
     row.device.set_app_version(details->app_version());
   }
   *row.device.mutable_registered_at() = store_codec::FromUnixMs(clock_->NowMs());
-  return store_->PutDevice(row);
+  return directory_->PutDevice(row);
 }
 
 absl::Status AuthHandler::Login(const v1::LoginRequest& req, const std::string& peer,
@@ -146,11 +148,11 @@ absl::Status AuthHandler::Login(const v1::LoginRequest& req, const std::string& 
   const int64_t now_ms = clock_->NowMs();
   if (auto s = throttle_.Check(throttle_key, now_ms); !s.ok()) return s;
 
-  auto tenant = store_->GetTenantBySlug(req.tenant());
+  auto tenant = directory_->GetTenantBySlug(req.tenant());
   if (!tenant.ok()) return tenant.status();
   std::optional<UserRow> user;
   if (*tenant) {
-    auto found = store_->GetUserByName((*tenant)->id, req.username());
+    auto found = directory_->GetUserByName((*tenant)->id, req.username());
     if (!found.ok()) return found.status();
     user = std::move(*found);
   }
@@ -196,20 +198,20 @@ absl::Status AuthHandler::Refresh(const v1::RefreshRequest& req, const std::stri
   if (token.empty() || token.size() > kMaxSecretBytes) {
     return absl::UnauthenticatedError("unknown refresh token");
   }
-  auto row = store_->GetRefreshToken(Sha256Hex(token));
+  auto row = credentials_->GetRefreshToken(Sha256Hex(token));
   if (!row.ok()) return row.status();
   if (!*row) return absl::UnauthenticatedError("unknown refresh token");
   const RefreshTokenRow& t = **row;
   if (t.revoked) {
     return absl::UnauthenticatedError("refresh token was revoked; sign in again");
   }
-  auto marked = store_->MarkRefreshTokenUsed(t.token_hash);
+  auto marked = credentials_->MarkRefreshTokenUsed(t.token_hash);
   if (!marked.ok()) return marked.status();
   if (!*marked) {
     // A rotated token came back: either the client retried after a lost
     // reply or someone copied it. Either way the family is no longer
     // trustworthy.
-    auto revoked = store_->RevokeRefreshFamily(t.tenant_id, t.family_id);
+    auto revoked = credentials_->RevokeRefreshFamily(t.tenant_id, t.family_id);
     if (!revoked.ok()) return revoked.status();
     audit_->RecordBestEffort(AuditEvent(t.tenant_id, "refresh_token_reused", t.user_id,
                                         t.device_id, "user:" + t.user_id,
@@ -220,7 +222,7 @@ absl::Status AuthHandler::Refresh(const v1::RefreshRequest& req, const std::stri
   if (clock_->NowMs() >= t.expires_ms) {
     return absl::UnauthenticatedError("refresh token expired; sign in again");
   }
-  auto user = store_->GetUser(t.tenant_id, t.user_id);
+  auto user = directory_->GetUser(t.tenant_id, t.user_id);
   if (!user.ok()) return user.status();
   if (!*user || (*user)->user.disabled()) {
     return absl::UnauthenticatedError("the account is no longer valid");
@@ -240,13 +242,13 @@ absl::Status AuthHandler::Logout(const Principal& who, const v1::LogoutRequest& 
   if (token.empty() || token.size() > kMaxSecretBytes) {
     return absl::InvalidArgumentError("refresh_token is required");
   }
-  auto row = store_->GetRefreshToken(Sha256Hex(token));
+  auto row = credentials_->GetRefreshToken(Sha256Hex(token));
   if (!row.ok()) return row.status();
   // Another user's token is treated as unknown: logout reveals nothing.
   if (!*row || (*row)->tenant_id != who.tenant_id || (*row)->user_id != who.user_id) {
     return absl::OkStatus();
   }
-  auto revoked = store_->RevokeRefreshFamily(who.tenant_id, (*row)->family_id);
+  auto revoked = credentials_->RevokeRefreshFamily(who.tenant_id, (*row)->family_id);
   if (!revoked.ok()) return revoked.status();
   audit_->RecordBestEffort(
       AuditEvent(who.tenant_id, "logout", who.user_id, who.device_id, "user:" + who.user_id, "",
@@ -266,7 +268,7 @@ absl::Status AuthHandler::RegisterDevice(const Principal& who,
     if (text->size() > 128) return absl::InvalidArgumentError("device descriptions are limited to 128 bytes");
     if (auto s = store_codec::CheckText(*text, "device description"); !s.ok()) return s;
   }
-  auto existing = store_->GetDevice(who.tenant_id, req.device_id());
+  auto existing = directory_->GetDevice(who.tenant_id, req.device_id());
   if (!existing.ok()) return existing.status();
   const bool is_new = !existing->has_value();
   if (auto s = CheckDevice(who.tenant_id, who.user_id, req.device_id(), true, &req); !s.ok()) {
@@ -277,7 +279,7 @@ absl::Status AuthHandler::RegisterDevice(const Principal& who,
     }
     return s;
   }
-  auto user = store_->GetUser(who.tenant_id, who.user_id);
+  auto user = directory_->GetUser(who.tenant_id, who.user_id);
   if (!user.ok()) return user.status();
   if (!*user) return absl::UnauthenticatedError("the account is no longer valid");
   if (auto s = IssueTokens(who.tenant_id, (*user)->user, req.device_id(), "",
@@ -285,7 +287,7 @@ absl::Status AuthHandler::RegisterDevice(const Principal& who,
       !s.ok()) {
     return s;
   }
-  auto device = store_->GetDevice(who.tenant_id, req.device_id());
+  auto device = directory_->GetDevice(who.tenant_id, req.device_id());
   if (!device.ok()) return device.status();
   if (*device) *response->mutable_device() = (*device)->device;
   if (is_new) {
@@ -317,17 +319,17 @@ absl::Status AuthHandler::ExchangeApiKey(const v1::ExchangeApiKeyRequest& req,
   const int64_t now_ms = clock_->NowMs();
   if (auto s = throttle_.Check(throttle_key, now_ms); !s.ok()) return s;
 
-  auto tenant = store_->GetTenantBySlug(req.tenant());
+  auto tenant = directory_->GetTenantBySlug(req.tenant());
   if (!tenant.ok()) return tenant.status();
   std::optional<ApiKeyRow> row;
   if (*tenant && PlausibleId(key_id)) {
-    auto found = store_->GetApiKey((*tenant)->id, key_id);
+    auto found = credentials_->GetApiKey((*tenant)->id, key_id);
     if (!found.ok()) return found.status();
     row = std::move(*found);
   }
   std::optional<UserRow> user;
   if (row && !row->revoked && ConstantTimeEquals(Sha256Hex(secret), row->secret_hash)) {
-    auto found = store_->GetUser((*tenant)->id, row->user_id);
+    auto found = directory_->GetUser((*tenant)->id, row->user_id);
     if (!found.ok()) return found.status();
     if (*found && !(*found)->user.disabled() &&
         (*found)->user.role() == v1::ROLE_STORE_TERMINAL) {
@@ -367,7 +369,7 @@ absl::StatusOr<std::string> AuthHandler::CreateApiKey(const std::string& tenant_
   if (!secret.ok()) return secret.status();
   // Key ids are base64url and may contain no '.', which separates the parts.
   ApiKeyRow row{tenant_id, *id, user_id, label, Sha256Hex(*secret), clock_->NowMs(), false};
-  if (auto s = store_->PutApiKey(row); !s.ok()) return s;
+  if (auto s = credentials_->PutApiKey(row); !s.ok()) return s;
   *key_id = *id;
   return kApiKeyPrefix + *id + "." + *secret;
 }
@@ -393,7 +395,7 @@ void AuthHandler::RehashPassword(UserRow user, const std::string& password) {
   }
   const std::string old_scheme = user.password_hash.substr(0, user.password_hash.find('$', 1));
   user.password_hash = *hash;
-  if (auto s = store_->PutUser(user); !s.ok()) {
+  if (auto s = directory_->PutUser(user); !s.ok()) {
     spdlog::warn("could not store the re-hashed password of user {}: {}", user.user.id(),
                  std::string(s.message()));
     return;

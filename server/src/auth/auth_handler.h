@@ -38,7 +38,7 @@ struct AuthOptions {
 class AuthHandler {
  public:
   // Every pointer must outlive the handler. Thread-safe.
-  AuthHandler(Store* store, const TokenKeyRing* keys, Clock* clock, SecureRandom* random,
+  AuthHandler(Directory* directory, Credentials* credentials, const TokenKeyRing* keys, Clock* clock, SecureRandom* random,
               AuditLog* audit, AuthOptions options);
 
   // UNAUTHENTICATED on bad credentials (no hint which part was wrong),
@@ -84,7 +84,8 @@ class AuthHandler {
                            const std::string& device_id, bool register_if_missing,
                            const v1::RegisterDeviceRequest* details);
 
-  Store* store_;
+  Directory* directory_;
+  Credentials* credentials_;
   const TokenKeyRing* keys_;
   Clock* clock_;
   SecureRandom* random_;

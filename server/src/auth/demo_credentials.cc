@@ -10,11 +10,11 @@ namespace crmsync::server::auth {
 
 absl::Status EnsureDemoCredentials(Store* store, Clock* clock, SecureRandom* random,
                                    const PasswordParams& password) {
-  auto tenant = store->GetTenantBySlug(kDemoTenantSlug);
+  auto tenant = store->directory().GetTenantBySlug(kDemoTenantSlug);
   if (!tenant.ok()) return tenant.status();
   if (!*tenant) return absl::OkStatus();
   const std::string& tenant_id = (*tenant)->id;
-  auto users = store->ListUsers(tenant_id);
+  auto users = store->directory().ListUsers(tenant_id);
   if (!users.ok()) return users.status();
   int set = 0;
   std::string till_user;
@@ -24,18 +24,18 @@ absl::Status EnsureDemoCredentials(Store* store, Clock* clock, SecureRandom* ran
     auto hash = HashPassword(row.user.username() + "-demo-password", password, random);
     if (!hash.ok()) return hash.status();
     row.password_hash = *hash;
-    if (auto s = store->PutUser(row); !s.ok()) return s;
+    if (auto s = store->directory().PutUser(row); !s.ok()) return s;
     ++set;
   }
   if (!till_user.empty()) {
-    auto key = store->GetApiKey(tenant_id, "demo-till");
+    auto key = store->credentials().GetApiKey(tenant_id, "demo-till");
     if (!key.ok()) return key.status();
     if (!*key) {
       const std::string text = kDemoTillApiKey;
       const std::string secret = text.substr(text.rfind('.') + 1);
       ApiKeyRow row{tenant_id, "demo-till", till_user, "demo till (published key)",
                     Sha256Hex(secret), clock->NowMs(), false};
-      if (auto s = store->PutApiKey(row); !s.ok()) return s;
+      if (auto s = store->credentials().PutApiKey(row); !s.ok()) return s;
     }
   }
   if (set > 0) {

@@ -25,7 +25,7 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(const CallMetadata& m
   auto claims = keys_->Verify(value.substr(kBearerLen), clock_->NowMs());
   if (!claims.ok()) return claims.status();
 
-  auto user = store_->GetUser(claims->tenant_id, claims->user_id);
+  auto user = directory_->GetUser(claims->tenant_id, claims->user_id);
   if (!user.ok()) return user.status();
   if (!*user || (*user)->user.disabled()) {
     return absl::UnauthenticatedError("the account of this token is no longer valid");
@@ -37,7 +37,7 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(const CallMetadata& m
   p.team_id = (*user)->user.team_id();
   p.store_id = (*user)->user.store_id();
   if (!claims->device_id.empty()) {
-    auto device = store_->GetDevice(p.tenant_id, claims->device_id);
+    auto device = directory_->GetDevice(p.tenant_id, claims->device_id);
     if (!device.ok()) return device.status();
     if (!*device || (*device)->device.user_id() != p.user_id) {
       return absl::UnauthenticatedError("the device of this token is not registered");

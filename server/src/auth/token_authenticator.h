@@ -23,14 +23,14 @@ class TokenAuthenticator final : public Authenticator {
   // Every pointer must outlive this object. `fallback` (may be null) is
   // asked when a call carries no authorization metadata (the development
   // identity, when enabled). Thread-safe.
-  TokenAuthenticator(Store* store, const TokenKeyRing* keys, Clock* clock,
+  TokenAuthenticator(Directory* directory, const TokenKeyRing* keys, Clock* clock,
                      TokenAuthenticatorOptions options, Authenticator* fallback = nullptr)
-      : store_(store), keys_(keys), clock_(clock), options_(options), fallback_(fallback) {}
+      : directory_(directory), keys_(keys), clock_(clock), options_(options), fallback_(fallback) {}
 
   absl::StatusOr<Principal> Authenticate(const CallMetadata& metadata) override;
 
  private:
-  Store* store_;
+  Directory* directory_;
   const TokenKeyRing* keys_;
   Clock* clock_;
   TokenAuthenticatorOptions options_;

@@ -88,7 +88,7 @@ absl::Status AdminHandler::ListStores(const Principal& who, const v1::ListStores
   const int page = PageSize(req.page_size());
   int64_t last = 0;
   bool more = false;
-  auto end = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_STORE, *after,
+  auto end = ScanRecords(&store_->changes(), who.tenant_id, v1::ENTITY_TYPE_STORE, *after,
                          [&](const v1::RecordState& state) {
                            if (resp->stores_size() == page) {
                              more = true;
@@ -116,7 +116,7 @@ absl::Status AdminHandler::UpsertStore(const Principal& who, const AdminContext&
   v1::RecordRef ref;
   ref.set_entity_type(v1::ENTITY_TYPE_STORE);
   ref.set_id(wanted.id());
-  auto current = store_->GetRecord(who.tenant_id, ref);
+  auto current = store_->changes().GetRecord(who.tenant_id, ref);
   if (!current.ok()) return current.status();
   const v1::RecordState* cur = *current ? &**current : nullptr;
   v1::Record values;
@@ -128,7 +128,7 @@ absl::Status AdminHandler::UpsertStore(const Principal& who, const AdminContext&
   if (result->outcome() == v1::MUTATION_OUTCOME_REJECTED) {
     return UpsertRejected(*result, "store " + wanted.id());
   }
-  auto saved = store_->GetRecord(who.tenant_id, ref);
+  auto saved = store_->changes().GetRecord(who.tenant_id, ref);
   if (!saved.ok()) return saved.status();
   if (!*saved) return absl::InternalError("store vanished after its upsert");
   if (auto s = audit_->Record(auth::AuditEvent(who.tenant_id, "store_upserted", who.user_id,
@@ -167,7 +167,7 @@ absl::Status AdminHandler::ListCoupons(const Principal& who, const v1::ListCoupo
   };
   if (req.has_at()) {
     // The cell index narrows the candidates; the exact test decides.
-    auto near = FindCouponsNear(store_, who.tenant_id, req.at(), req.within_km() * 1000.0,
+    auto near = FindCouponsNear(&store_->changes(), who.tenant_id, req.at(), req.within_km() * 1000.0,
                                 !req.include_inactive(), now_ms);
     if (!near.ok()) return near.status();
     for (const v1::RecordState& state : *near) {
@@ -175,7 +175,7 @@ absl::Status AdminHandler::ListCoupons(const Principal& who, const v1::ListCoupo
       if (!take(state)) break;
     }
   } else {
-    auto end = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_COUPON, *after,
+    auto end = ScanRecords(&store_->changes(), who.tenant_id, v1::ENTITY_TYPE_COUPON, *after,
                            [&](const v1::RecordState& state) {
                              if (!req.include_inactive() &&
                                  !sync::geo::CouponRedeemableAt(state.data().coupon(), now_ms)) {
@@ -206,7 +206,7 @@ absl::Status AdminHandler::UpsertCoupon(const Principal& who, const AdminContext
   v1::RecordRef ref;
   ref.set_entity_type(v1::ENTITY_TYPE_COUPON);
   ref.set_id(wanted.id());
-  auto current = store_->GetRecord(who.tenant_id, ref);
+  auto current = store_->changes().GetRecord(who.tenant_id, ref);
   if (!current.ok()) return current.status();
   const v1::RecordState* cur = *current ? &**current : nullptr;
   v1::Record values;
@@ -219,7 +219,7 @@ absl::Status AdminHandler::UpsertCoupon(const Principal& who, const AdminContext
   if (result->outcome() == v1::MUTATION_OUTCOME_REJECTED) {
     return UpsertRejected(*result, "coupon " + wanted.id());
   }
-  auto saved = store_->GetRecord(who.tenant_id, ref);
+  auto saved = store_->changes().GetRecord(who.tenant_id, ref);
   if (!saved.ok()) return saved.status();
   if (!*saved) return absl::InternalError("coupon vanished after its upsert");
   if (auto s = audit_->Record(auth::AuditEvent(who.tenant_id, "coupon_upserted", who.user_id,

@@ -48,7 +48,7 @@ bool Matches(const v1::Conflict& c, const v1::ListConflictsRequest& req) {
 // erased with its record).
 absl::StatusOr<v1::Conflict> LoadConflict(Store* store, const std::string& tenant_id,
                                           const std::string& id) {
-  auto found = store->GetRecord(tenant_id, ConflictRef(id));
+  auto found = store->changes().GetRecord(tenant_id, ConflictRef(id));
   if (!found.ok()) return found.status();
   if (!*found || (*found)->deleted() || !(*found)->data().has_conflict()) {
     return absl::NotFoundError("no conflict " + id + " in this tenant");
@@ -67,7 +67,7 @@ absl::Status AdminHandler::ListConflicts(const Principal& who,
   const int page = req.page_size() <= 0 ? kDefaultPage : std::min(req.page_size(), kMaxPage);
   int64_t last_position = 0;
   bool more = false;
-  auto end = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_CONFLICT, *after,
+  auto end = ScanRecords(&store_->changes(), who.tenant_id, v1::ENTITY_TYPE_CONFLICT, *after,
                          [&](const v1::RecordState& state) {
                            const v1::Conflict& c = state.data().conflict();
                            if (!Matches(c, req)) return true;
@@ -90,7 +90,7 @@ absl::Status AdminHandler::GetConflict(const Principal& who, const v1::GetConfli
   if (auto s = codec::CheckId(req.conflict_id(), "conflict_id"); !s.ok()) return s;
   auto conflict = LoadConflict(store_, who.tenant_id, req.conflict_id());
   if (!conflict.ok()) return conflict.status();
-  auto record = store_->GetRecord(who.tenant_id, conflict->record());
+  auto record = store_->changes().GetRecord(who.tenant_id, conflict->record());
   if (!record.ok()) return record.status();
   *resp->mutable_conflict() = std::move(*conflict);
   if (*record) *resp->mutable_record() = std::move(**record);
@@ -112,7 +112,7 @@ absl::Status AdminHandler::ResolveConflict(const Principal& who, const AdminCont
         "conflict " + req.conflict_id() + " is already closed (" +
         v1::ConflictStatus_Name(conflict->status()) + ")");
   }
-  auto record = store_->GetRecord(who.tenant_id, conflict->record());
+  auto record = store_->changes().GetRecord(who.tenant_id, conflict->record());
   if (!record.ok()) return record.status();
   if (!*record) return absl::FailedPreconditionError("the conflicted record no longer exists");
 
@@ -151,7 +151,7 @@ absl::Status AdminHandler::ResolveConflict(const Principal& who, const AdminCont
   }
   auto settled = LoadConflict(store_, who.tenant_id, req.conflict_id());
   if (!settled.ok()) return settled.status();
-  auto after = store_->GetRecord(who.tenant_id, settled->record());
+  auto after = store_->changes().GetRecord(who.tenant_id, settled->record());
   if (!after.ok()) return after.status();
   const v1::RecordRef& ref = settled->record();
   if (auto s = audit_->Record(auth::AuditEvent(

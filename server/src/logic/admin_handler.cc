@@ -84,7 +84,7 @@ void FillLag(v1::Device* d, int64_t latest_seq) {
 absl::StatusOr<std::map<std::string, int64_t>> OpenConflictsByOwner(Store* store,
                                                                     const std::string& tenant) {
   std::map<std::string, int64_t> counts;
-  auto scanned = ScanRecords(store, tenant, v1::ENTITY_TYPE_CONFLICT, 0,
+  auto scanned = ScanRecords(&store->changes(), tenant, v1::ENTITY_TYPE_CONFLICT, 0,
                              [&](const v1::RecordState& state) {
                                const v1::Conflict& c = state.data().conflict();
                                if (c.status() == v1::CONFLICT_STATUS_OPEN) {
@@ -117,7 +117,7 @@ AdminHandler::AdminHandler(Store* store, Clock* clock, auth::AuthHandler* auth,
       clock_(clock),
       auth_(auth),
       audit_(audit),
-      writer_(store, clock, push),
+      writer_(&store->changes(), &store->directory(), clock, push),
       info_(std::move(info)),
       on_commit_(std::move(on_commit)) {}
 
@@ -125,7 +125,7 @@ absl::Status AdminHandler::GetServerStatus(const Principal& who,
                                            const v1::GetServerStatusRequest&,
                                            v1::GetServerStatusResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
-  auto latest = store_->LatestSeq(who.tenant_id);
+  auto latest = store_->changes().LatestSeq(who.tenant_id);
   if (!latest.ok()) return latest.status();
   const int64_t now_ms = clock_->NowMs();
   resp->set_version(ProductVersion());
@@ -146,9 +146,9 @@ absl::Status AdminHandler::ListDevices(const Principal& who, const v1::ListDevic
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   auto offset = PageOffset(req.page_token());
   if (!offset.ok()) return offset.status();
-  auto latest = store_->LatestSeq(who.tenant_id);
+  auto latest = store_->changes().LatestSeq(who.tenant_id);
   if (!latest.ok()) return latest.status();
-  auto devices = store_->ListDevices(who.tenant_id);
+  auto devices = store_->directory().ListDevices(who.tenant_id);
   if (!devices.ok()) return devices.status();
   const int64_t now_ms = clock_->NowMs();
   const int64_t stale_ms = req.stale_for().seconds() * 1000 + req.stale_for().nanos() / 1'000'000;
@@ -181,10 +181,10 @@ absl::Status AdminHandler::GetDevice(const Principal& who, const v1::GetDeviceRe
                                      v1::GetDeviceResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   if (auto s = codec::CheckId(req.device_id(), "device_id"); !s.ok()) return s;
-  auto device = store_->GetDevice(who.tenant_id, req.device_id());
+  auto device = store_->directory().GetDevice(who.tenant_id, req.device_id());
   if (!device.ok()) return device.status();
   if (!*device) return absl::NotFoundError("no device " + req.device_id() + " in this tenant");
-  auto latest = store_->LatestSeq(who.tenant_id);
+  auto latest = store_->changes().LatestSeq(who.tenant_id);
   if (!latest.ok()) return latest.status();
   *resp->mutable_device() = (*device)->device;
   FillLag(resp->mutable_device(), *latest);
@@ -201,15 +201,15 @@ absl::Status AdminHandler::RevokeDevice(const Principal& who, const AdminContext
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   if (auto s = codec::CheckId(req.device_id(), "device_id"); !s.ok()) return s;
   if (auto s = codec::CheckText(req.reason(), "reason"); !s.ok()) return s;
-  auto device = store_->GetDevice(who.tenant_id, req.device_id());
+  auto device = store_->directory().GetDevice(who.tenant_id, req.device_id());
   if (!device.ok()) return device.status();
   if (!*device) return absl::NotFoundError("no device " + req.device_id() + " in this tenant");
   DeviceRow row = **device;
   if (!IsRevoked(row.device)) {
     row.device.set_status(v1::DEVICE_STATUS_REVOKED);
-    if (auto s = store_->PutDevice(row); !s.ok()) return s;
+    if (auto s = store_->directory().PutDevice(row); !s.ok()) return s;
   }
-  auto revoked = store_->RevokeDeviceRefreshTokens(who.tenant_id, req.device_id());
+  auto revoked = store_->credentials().RevokeDeviceRefreshTokens(who.tenant_id, req.device_id());
   if (!revoked.ok()) return revoked.status();
   if (auto s = audit_->Record(auth::AuditEvent(
           who.tenant_id, "device_revoked", who.user_id, who.device_id,
@@ -227,7 +227,7 @@ absl::Status AdminHandler::ListUsers(const Principal& who, const v1::ListUsersRe
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   auto offset = PageOffset(req.page_token());
   if (!offset.ok()) return offset.status();
-  auto users = store_->ListUsers(who.tenant_id);
+  auto users = store_->directory().ListUsers(who.tenant_id);
   if (!users.ok()) return users.status();
   const size_t page = static_cast<size_t>(PageSize(req.page_size()));
   for (size_t i = *offset; i < users->size() && i < *offset + page; ++i) {
@@ -262,9 +262,9 @@ absl::Status AdminHandler::CreateUser(const Principal& who, const AdminContext& 
   } else if (!auth::PlausibleId(user.id())) {
     return absl::InvalidArgumentError("user id must be 1-128 printable characters");
   }
-  auto by_name = store_->GetUserByName(who.tenant_id, user.username());
+  auto by_name = store_->directory().GetUserByName(who.tenant_id, user.username());
   if (!by_name.ok()) return by_name.status();
-  auto by_id = store_->GetUser(who.tenant_id, user.id());
+  auto by_id = store_->directory().GetUser(who.tenant_id, user.id());
   if (!by_id.ok()) return by_id.status();
   if (*by_name || *by_id) {
     return absl::AlreadyExistsError("a user with this id or username already exists");
@@ -277,7 +277,7 @@ absl::Status AdminHandler::CreateUser(const Principal& who, const AdminContext& 
     row.password_hash = *hash;
   }
   *row.user.mutable_created_at() = codec::FromUnixMs(clock_->NowMs());
-  if (auto s = store_->PutUser(row); !s.ok()) return s;
+  if (auto s = store_->directory().PutUser(row); !s.ok()) return s;
   if (auto s = audit_->Record(auth::AuditEvent(who.tenant_id, "user_created", who.user_id,
                                                who.device_id, "user:" + user.id(),
                                                "role " + v1::Role_Name(user.role()), ctx.peer));
@@ -293,7 +293,7 @@ absl::Status AdminHandler::UpdateUser(const Principal& who, const AdminContext& 
                                       v1::UpdateUserResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   if (auto s = codec::CheckId(req.user().id(), "user.id"); !s.ok()) return s;
-  auto found = store_->GetUser(who.tenant_id, req.user().id());
+  auto found = store_->directory().GetUser(who.tenant_id, req.user().id());
   if (!found.ok()) return found.status();
   if (!*found) return absl::NotFoundError("no user " + req.user().id() + " in this tenant");
   UserRow row = **found;
@@ -334,7 +334,7 @@ absl::Status AdminHandler::UpdateUser(const Principal& who, const AdminContext& 
     row.password_hash = *hash;
     changed += (changed.empty() ? "" : ",") + std::string("password");
   }
-  if (auto s = store_->PutUser(row); !s.ok()) return s;
+  if (auto s = store_->directory().PutUser(row); !s.ok()) return s;
   if (auto s = audit_->Record(auth::AuditEvent(who.tenant_id, "user_updated", who.user_id,
                                                who.device_id, "user:" + row.user.id(), changed,
                                                ctx.peer));
@@ -352,7 +352,7 @@ absl::Status AdminHandler::CreateApiKey(const Principal& who, const AdminContext
   if (auto s = codec::CheckId(req.user_id(), "user_id"); !s.ok()) return s;
   if (req.label().size() > 256) return absl::InvalidArgumentError("label is limited to 256 bytes");
   if (auto s = codec::CheckText(req.label(), "label"); !s.ok()) return s;
-  auto user = store_->GetUser(who.tenant_id, req.user_id());
+  auto user = store_->directory().GetUser(who.tenant_id, req.user_id());
   if (!user.ok()) return user.status();
   if (!*user) return absl::NotFoundError("no user " + req.user_id() + " in this tenant");
   if ((*user)->user.role() != v1::ROLE_STORE_TERMINAL) {
@@ -381,7 +381,7 @@ absl::Status AdminHandler::ListAuditEvents(const Principal& who,
   if (req.action().size() > 128) return absl::InvalidArgumentError("action is too long");
   const int page = PageSize(req.page_size());
   const int64_t since_ms = req.has_since() ? codec::ToUnixMs(req.since()) : 0;
-  auto rows = store_->ListAudit(who.tenant_id, req.action(), since_ms,
+  auto rows = store_->audit().ListAudit(who.tenant_id, req.action(), since_ms,
                                 static_cast<int64_t>(*after), page + 1, req.newest_first());
   if (!rows.ok()) return rows.status();
   for (int i = 0; i < static_cast<int>(rows->size()) && i < page; ++i) {
@@ -415,7 +415,7 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
   const int64_t now_ms = clock_->NowMs();
   int64_t erased_seq = 0;
   int64_t last_seq = 0;
-  absl::Status status = store_->Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
+  absl::Status status = store_->changes().Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
     erased_seq = last_seq = 0;
     auto current = tx.GetRecord(ref);
     if (!current.ok()) return current.status();
@@ -433,7 +433,7 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
     // Conflicts on the record hold copies of its values: erase them too.
     int64_t position = 0;
     while (true) {
-      auto rows = store_->ReadSince(who.tenant_id, position, 1000);
+      auto rows = store_->changes().ReadSince(who.tenant_id, position, 1000);
       if (!rows.ok()) return rows.status();
       for (const RecordRow& row : *rows) {
         position = row.state.version();
@@ -453,7 +453,7 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  auto scrubbed = store_->ScrubAppliedResults(who.tenant_id, ref);
+  auto scrubbed = store_->changes().ScrubAppliedResults(who.tenant_id, ref);
   if (!scrubbed.ok()) return scrubbed.status();
   if (last_seq > 0 && on_commit_) on_commit_(who.tenant_id, last_seq);
   if (auto s = audit_->Record(auth::AuditEvent(
@@ -470,9 +470,9 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
 absl::Status AdminHandler::GetStats(const Principal& who, const v1::GetStatsRequest&,
                                     v1::GetStatsResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
-  auto latest = store_->LatestSeq(who.tenant_id);
+  auto latest = store_->changes().LatestSeq(who.tenant_id);
   if (!latest.ok()) return latest.status();
-  auto devices = store_->ListDevices(who.tenant_id);
+  auto devices = store_->directory().ListDevices(who.tenant_id);
   if (!devices.ok()) return devices.status();
   const int64_t day_ago = clock_->NowMs() - 24LL * 3600 * 1000;
   int64_t stale = 0;
@@ -486,7 +486,7 @@ absl::Status AdminHandler::GetStats(const Principal& who, const v1::GetStatsRequ
   resp->set_devices_total(total);
   // A scan of the change feed, like ListConflicts.
   int64_t open = 0;
-  auto scanned = ScanRecords(store_, who.tenant_id, v1::ENTITY_TYPE_CONFLICT, 0,
+  auto scanned = ScanRecords(&store_->changes(), who.tenant_id, v1::ENTITY_TYPE_CONFLICT, 0,
                              [&](const v1::RecordState& state) {
                                if (state.data().conflict().status() == v1::CONFLICT_STATUS_OPEN) {
                                  ++open;

@@ -13,7 +13,7 @@ constexpr int kScanPage = 1000;
 bool IsServerDevice(const v1::Device& d) { return d.platform() == kServerPlatform; }
 
 absl::Status AdminWriter::EnsureDevice(const Principal& who) {
-  auto device = store_->GetDevice(who.tenant_id, kAdminDeviceId);
+  auto device = directory_->GetDevice(who.tenant_id, kAdminDeviceId);
   if (!device.ok()) return device.status();
   if (*device) {
     if (!IsServerDevice((*device)->device)) {
@@ -29,12 +29,12 @@ absl::Status AdminWriter::EnsureDevice(const Principal& who) {
   row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
   row.device.set_platform(kServerPlatform);
   *row.device.mutable_registered_at() = store_codec::FromUnixMs(clock_->NowMs());
-  return store_->PutDevice(row);
+  return directory_->PutDevice(row);
 }
 
 absl::StatusOr<int64_t> AdminWriter::NextClientSeq(const std::string& tenant_id) {
   int64_t seq = 0;
-  absl::Status s = store_->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
+  absl::Status s = changes_->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
     auto next = tx.AddToClaim(kAdminSeqClaim, 1);
     if (!next.ok()) return next.status();
     seq = *next;
@@ -67,12 +67,12 @@ absl::StatusOr<v1::MutationResult> AdminWriter::Apply(const Principal& who, v1::
   return response.results(0);
 }
 
-absl::StatusOr<int64_t> ScanRecords(Store* store, const std::string& tenant_id,
+absl::StatusOr<int64_t> ScanRecords(ChangeLog* changes, const std::string& tenant_id,
                                     v1::EntityType type, int64_t after,
                                     const std::function<bool(const v1::RecordState&)>& fn) {
   int64_t position = after;
   while (true) {
-    auto rows = store->ReadSince(tenant_id, position, kScanPage);
+    auto rows = changes->ReadSince(tenant_id, position, kScanPage);
     if (!rows.ok()) return rows.status();
     for (const RecordRow& row : *rows) {
       position = row.state.version();

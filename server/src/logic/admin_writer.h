@@ -35,8 +35,8 @@ bool IsServerDevice(const v1::Device& d);
 class AdminWriter {
  public:
   // Pointers must outlive the writer. Thread-safe.
-  AdminWriter(Store* store, Clock* clock, PushHandler* push)
-      : store_(store), clock_(clock), push_(push) {}
+  AdminWriter(ChangeLog* changes, Directory* directory, Clock* clock, PushHandler* push)
+      : changes_(changes), directory_(directory), clock_(clock), push_(push) {}
 
   // Pushes `m` (record, operation, mask, values, base_version and
   // conflict_id set by the caller) for admin `who`; fills client_seq, hlc
@@ -48,7 +48,8 @@ class AdminWriter {
   absl::Status EnsureDevice(const Principal& who);
   absl::StatusOr<int64_t> NextClientSeq(const std::string& tenant_id);
 
-  Store* store_;
+  ChangeLog* changes_;
+  Directory* directory_;
   Clock* clock_;
   PushHandler* push_;
 };
@@ -56,7 +57,7 @@ class AdminWriter {
 // Calls `fn` with every live (not deleted) record of `type` in feed order,
 // starting after feed position `after`, until it returns false. Returns the
 // feed position of the last record passed to `fn` (or where the scan ended).
-absl::StatusOr<int64_t> ScanRecords(Store* store, const std::string& tenant_id,
+absl::StatusOr<int64_t> ScanRecords(ChangeLog* changes, const std::string& tenant_id,
                                     v1::EntityType type, int64_t after,
                                     const std::function<bool(const v1::RecordState&)>& fn);
 

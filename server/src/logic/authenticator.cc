@@ -35,10 +35,10 @@ absl::StatusOr<Principal> DevHeaderAuthenticator::Authenticate(const CallMetadat
   if (!device_id.empty() && !PlausibleId(device_id)) {
     return absl::UnauthenticatedError("x-crmsync-dev-device must be 1-128 printable characters");
   }
-  auto tenant = store_->GetTenantBySlug(tenant_slug);
+  auto tenant = directory_->GetTenantBySlug(tenant_slug);
   if (!tenant.ok()) return tenant.status();
   if (!*tenant) return absl::UnauthenticatedError("unknown tenant or user");
-  auto user = store_->GetUserByName((*tenant)->id, username);
+  auto user = directory_->GetUserByName((*tenant)->id, username);
   if (!user.ok()) return user.status();
   if (!*user || (*user)->user.disabled()) {
     return absl::UnauthenticatedError("unknown tenant or user");
@@ -52,7 +52,7 @@ absl::StatusOr<Principal> DevHeaderAuthenticator::Authenticate(const CallMetadat
   p.store_id = (*user)->user.store_id();
 
   if (!device_id.empty()) {
-    auto device = store_->GetDevice(p.tenant_id, device_id);
+    auto device = directory_->GetDevice(p.tenant_id, device_id);
     if (!device.ok()) return device.status();
     if (!*device) {
       DeviceRow row;
@@ -62,7 +62,7 @@ absl::StatusOr<Principal> DevHeaderAuthenticator::Authenticate(const CallMetadat
       row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
       int64_t now = clock_->NowMs();
       row.device.mutable_registered_at()->set_seconds(now / 1000);
-      if (auto s = store_->PutDevice(row); !s.ok()) return s;
+      if (auto s = directory_->PutDevice(row); !s.ok()) return s;
     } else {
       const v1::Device& d = (*device)->device;
       if (d.user_id() != p.user_id) {

@@ -32,11 +32,12 @@ class Authenticator {
 class DevHeaderAuthenticator final : public Authenticator {
  public:
   // `store` and `clock` must outlive this object.
-  DevHeaderAuthenticator(Store* store, Clock* clock) : store_(store), clock_(clock) {}
+  DevHeaderAuthenticator(Directory* directory, Clock* clock)
+      : directory_(directory), clock_(clock) {}
   absl::StatusOr<Principal> Authenticate(const CallMetadata& metadata) override;
 
  private:
-  Store* store_;
+  Directory* directory_;
   Clock* clock_;
 };
 

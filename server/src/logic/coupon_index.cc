@@ -168,10 +168,10 @@ absl::Status RescopeCouponsAround(WriteTx* tx, const v1::RecordState* before,
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> ExpireCoupons(Store* store, const std::string& tenant_id, int64_t now_ms,
+absl::StatusOr<int> ExpireCoupons(ChangeLog* changes, const std::string& tenant_id, int64_t now_ms,
                                   int limit, int64_t* last_seq) {
   int changed_count = 0;
-  absl::Status status = store->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
+  absl::Status status = changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
     changed_count = 0;
     auto due = tx.FindIndexed(IndexKind::kExpiry, v1::ENTITY_TYPE_COUPON,
                               {KeyRange{std::numeric_limits<int64_t>::min(), now_ms - 1}}, limit);
@@ -191,15 +191,15 @@ absl::StatusOr<int> ExpireCoupons(Store* store, const std::string& tenant_id, in
   return changed_count;
 }
 
-absl::Status EnsureCouponIndex(Store* store, const std::string& tenant_id) {
-  return store->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
+absl::Status EnsureCouponIndex(ChangeLog* changes, const std::string& tenant_id) {
+  return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
     auto built = tx.GetClaim(kIndexMarker);
     if (!built.ok()) return built.status();
     if (*built > 0) return absl::OkStatus();
     // Stores first: coupon scopes look them up.
     std::vector<v1::RecordState> coupons;
     for (int64_t after = 0;;) {
-      auto rows = store->ReadSince(tenant_id, after, 1000);
+      auto rows = changes->ReadSince(tenant_id, after, 1000);
       if (!rows.ok()) return rows.status();
       for (const RecordRow& row : *rows) {
         after = row.state.version();
@@ -225,13 +225,13 @@ absl::Status EnsureCouponIndex(Store* store, const std::string& tenant_id) {
   });
 }
 
-absl::StatusOr<std::vector<v1::RecordState>> FindCouponsNear(Store* store,
+absl::StatusOr<std::vector<v1::RecordState>> FindCouponsNear(ChangeLog* changes,
                                                               const std::string& tenant_id,
                                                               const v1::GeoPoint& at,
                                                               double radius_m,
                                                               bool redeemable_only,
                                                               int64_t now_ms) {
-  auto candidates = store->FindIndexed(tenant_id, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON,
+  auto candidates = changes->FindIndexed(tenant_id, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON,
                                        ToKeyRanges(geo::LookupRanges(geo::CoverDisc(at, radius_m))),
                                        0);
   if (!candidates.ok()) return candidates.status();

@@ -50,17 +50,17 @@ absl::Status RescopeCouponsAround(WriteTx* tx, const v1::RecordState* before,
 // Removes coupons whose validity ended before `now_ms` from terminal scope
 // (a change each), at most `limit` per call. Returns how many were changed
 // and raises `last_seq`.
-absl::StatusOr<int> ExpireCoupons(Store* store, const std::string& tenant_id, int64_t now_ms,
+absl::StatusOr<int> ExpireCoupons(ChangeLog* changes, const std::string& tenant_id, int64_t now_ms,
                                   int limit, int64_t* last_seq);
 
 // Indexes the tenant's coupons and stores once (data written before the
 // index existed); a marker makes later calls cheap.
-absl::Status EnsureCouponIndex(Store* store, const std::string& tenant_id);
+absl::Status EnsureCouponIndex(ChangeLog* changes, const std::string& tenant_id);
 
 // Coupons whose geofence lies within `radius_m` of `at` (0: contains it),
 // in version order, optionally only those redeemable at `now_ms`: the cell
 // index narrows the candidates, sync::geo::CouponNear decides.
-absl::StatusOr<std::vector<v1::RecordState>> FindCouponsNear(Store* store,
+absl::StatusOr<std::vector<v1::RecordState>> FindCouponsNear(ChangeLog* changes,
                                                               const std::string& tenant_id,
                                                               const v1::GeoPoint& at,
                                                               double radius_m,

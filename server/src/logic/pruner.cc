@@ -4,13 +4,13 @@
 
 namespace crmsync::server {
 
-absl::StatusOr<PruneReport> PruneTenant(Store* store, const std::string& tenant_id,
+absl::StatusOr<PruneReport> PruneTenant(ChangeLog* changes, Directory* directory, const std::string& tenant_id,
                                         int64_t now_ms, int64_t retention_ms) {
-  auto latest = store->LatestSeq(tenant_id);
+  auto latest = changes->LatestSeq(tenant_id);
   if (!latest.ok()) return latest.status();
-  auto devices = store->ListDevices(tenant_id);
+  auto devices = directory->ListDevices(tenant_id);
   if (!devices.ok()) return devices.status();
-  auto pruned = store->PrunedThrough(tenant_id);
+  auto pruned = changes->PrunedThrough(tenant_id);
   if (!pruned.ok()) return pruned.status();
 
   PruneReport report;
@@ -29,7 +29,7 @@ absl::StatusOr<PruneReport> PruneTenant(Store* store, const std::string& tenant_
   }
   report.horizon = std::max(horizon, *pruned);
   if (report.horizon > *pruned) {
-    auto removed = store->Prune(tenant_id, report.horizon);
+    auto removed = changes->Prune(tenant_id, report.horizon);
     if (!removed.ok()) return removed.status();
     report.rows_removed = *removed;
   }

@@ -31,7 +31,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   int page = request.page_size() == 0 ? options_.default_page_size : request.page_size();
   page = std::min(page, options_.max_page_size);
 
-  auto feed = store_->GetFeedState(who.tenant_id);
+  auto feed = changes_->GetFeedState(who.tenant_id);
   if (!feed.ok()) return feed.status();
   if (cursor > 0) {
     if (auto s = CheckHistory(who.tenant_id, *parsed, *feed); !s.ok()) return s;
@@ -55,7 +55,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   bool exhausted = false;
   while (response->changes_size() < page && scanned < options_.max_scan_rows) {
     const auto read_start = std::chrono::steady_clock::now();
-    auto rows = store_->ReadSince(who.tenant_id, position, options_.scan_batch);
+    auto rows = changes_->ReadSince(who.tenant_id, position, options_.scan_batch);
     if (metrics_) {
       metrics_->Observe("crmsync_store_read_seconds", {},
                         std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -85,7 +85,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
         if (row.scope_changed_version <= from) {
           was_in = now_in;  // one scope all along
         } else {
-          auto scopes = store_->ScopesDuring(who.tenant_id, s.ref(), from, cursor);
+          auto scopes = changes_->ScopesDuring(who.tenant_id, s.ref(), from, cursor);
           if (!scopes.ok()) return scopes.status();
           for (const v1::ScopeKeys& then : *scopes) was_in = was_in || CanRead(who, type, then);
         }
@@ -146,7 +146,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     }
   }
   if (exhausted && options_.broken_cursor_from_sequence) {
-    auto latest = store_->LatestSeq(who.tenant_id);
+    auto latest = changes_->LatestSeq(who.tenant_id);
     if (latest.ok()) position = std::max(position, *latest);
   }
   // A page that did not reach the end of the feed keeps the catch-up's base.
@@ -172,7 +172,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     contact.cursor_seq = position;
     contact.protocol_version = request.client().protocol_version();
     contact.sdk_version = request.client().sdk_version();
-    if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, contact); !s.ok()) {
+    if (auto s = directory_->TouchDevice(who.tenant_id, who.device_id, contact); !s.ok()) {
       return s;
     }
   }
@@ -188,7 +188,7 @@ absl::Status PullHandler::CheckHistory(const std::string& tenant_id, const Curso
     // The feed went back under this cursor: the store was restored from a
     // backup without being given a new history. Give it one now, so that
     // devices whose cursors the feed has not passed yet are told too.
-    if (auto s = store_->StartNewHistory(tenant_id); !s.ok()) return s;
+    if (auto s = changes_->StartNewHistory(tenant_id); !s.ok()) return s;
   }
   return WithDirective(
       absl::FailedPreconditionError(
@@ -207,7 +207,7 @@ absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksu
     if (!cursor.ok()) return cursor.status();
     asked = *cursor;
   }
-  auto feed = store_->GetFeedState(who.tenant_id);
+  auto feed = changes_->GetFeedState(who.tenant_id);
   if (!feed.ok()) return feed.status();
   if (asked && asked->seq > 0) {
     if (auto s = CheckHistory(who.tenant_id, *asked, *feed); !s.ok()) return s;
@@ -215,7 +215,7 @@ absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksu
   sync::ReplicaChecksum builder(&Sha256Hex);
   int64_t position = 0;
   while (true) {
-    auto rows = store_->ReadSince(who.tenant_id, position, options_.scan_batch);
+    auto rows = changes_->ReadSince(who.tenant_id, position, options_.scan_batch);
     if (!rows.ok()) return rows.status();
     for (const RecordRow& row : *rows) {
       position = row.state.version();

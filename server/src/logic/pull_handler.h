@@ -44,9 +44,10 @@ struct PullOptions {
 
 class PullHandler {
  public:
-  // `store` and `clock` must outlive the handler. Thread-safe.
-  PullHandler(Store* store, Clock* clock, PullOptions options)
-      : store_(store), clock_(clock), options_(options) {}
+  // The store roles and `clock` must outlive the handler. Thread-safe.
+  // `directory` records each device's pulled position.
+  PullHandler(ChangeLog* changes, Directory* directory, Clock* clock, PullOptions options)
+      : changes_(changes), directory_(directory), clock_(clock), options_(options) {}
 
   // Changes in `who`'s scope after request.cursor, in sequence order.
   // Errors: INVALID_ARGUMENT (malformed cursor, negative page size),
@@ -60,7 +61,7 @@ class PullHandler {
   absl::Status GetChecksum(const Principal& who, const v1::GetChecksumRequest& request,
                            v1::GetChecksumResponse* response);
 
-  Store* store() const { return store_; }
+  ChangeLog* changes() const { return changes_; }
 
   // OK unless `cursor` (seq > 0) comes from another history of the feed
   // than `feed`'s: FAILED_PRECONDITION with the history-changed directive.
@@ -78,7 +79,8 @@ class PullHandler {
  private:
   MetricsRegistry* metrics_ = nullptr;
   TenantTraffic* traffic_ = nullptr;
-  Store* store_;
+  ChangeLog* changes_;
+  Directory* directory_;
   Clock* clock_;
   PullOptions options_;
 };

@@ -59,9 +59,15 @@ int64_t ScopeChangeTimeMs(const v1::RecordState& state, int64_t base_version) {
 // Applies the mutations of one batch inside one write transaction.
 class BatchApplier {
  public:
-  BatchApplier(Store* store, WriteTx* tx, const Principal& who, const sync::PolicyTable& policies,
-               const PushOptions& options, int64_t now_ms)
-      : store_(store), tx_(tx), who_(who), policies_(policies), options_(options), now_ms_(now_ms) {}
+  BatchApplier(ChangeLog* changes, Directory* directory, WriteTx* tx, const Principal& who,
+               const sync::PolicyTable& policies, const PushOptions& options, int64_t now_ms)
+      : changes_(changes),
+        directory_(directory),
+        tx_(tx),
+        who_(who),
+        policies_(policies),
+        options_(options),
+        now_ms_(now_ms) {}
 
   // Newest sequence written for a side effect (coupons re-scoped around a
   // store), beyond the mutations' own change_seq.
@@ -408,12 +414,12 @@ class BatchApplier {
     // Not writable now. Was it writable at the version the device edited
     // from, and was the reassignment recent enough?
     if (m.base_version() > 0 && m.base_version() < current->version()) {
-      auto then = store_->ScopeAt(who_.tenant_id, m.record(), m.base_version());
+      auto then = changes_->ScopeAt(who_.tenant_id, m.record(), m.base_version());
       if (!then.ok()) return then.status();
       bool held = false;
       if (*then && CanWrite(who_, type, **then, m.operation())) {
         // Only a device that really received that version may use it.
-        auto device = store_->GetDevice(who_.tenant_id, who_.device_id);
+        auto device = directory_->GetDevice(who_.tenant_id, who_.device_id);
         if (!device.ok()) return device.status();
         auto id_field = current->fields().find("id");
         bool created_here = id_field != current->fields().end() &&
@@ -441,7 +447,8 @@ class BatchApplier {
     denied_message_ = std::move(message);
   }
 
-  Store* store_;
+  ChangeLog* changes_;
+  Directory* directory_;
   WriteTx* tx_;
   const Principal& who_;
   const sync::PolicyTable& policies_;
@@ -494,9 +501,12 @@ absl::Status CheckProtocolVersion(const v1::ClientInfo& client) {
   return absl::OkStatus();
 }
 
-PushHandler::PushHandler(Store* store, const sync::PolicyTable* policies, Clock* clock,
-                         PushOptions options, CommitListener on_commit)
-    : store_(store),
+PushHandler::PushHandler(ChangeLog* changes, Directory* directory, AuditTrail* audit,
+                         const sync::PolicyTable* policies, Clock* clock, PushOptions options,
+                         CommitListener on_commit)
+    : changes_(changes),
+      directory_(directory),
+      audit_(audit),
       policies_(policies),
       clock_(clock),
       options_(options),
@@ -547,10 +557,10 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
   std::vector<AuditRow> recovered;
   const auto started = std::chrono::steady_clock::now();
   const std::shared_ptr<const sync::PolicyTable> policies = CurrentPolicies();
-  absl::Status status = store_->Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
+  absl::Status status = changes_->Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
     results.clear();  // the transaction may be re-run after a retryable failure
     last_seq = 0;
-    BatchApplier applier(store_, &tx, who, *policies, options_, now_ms);
+    BatchApplier applier(changes_, directory_, &tx, who, *policies, options_, now_ms);
     // Load what the batch will read in a few statements instead of several
     // per mutation: its records, the coupons it redeems, its applied log
     // (a hint: invalid refs are skipped and rejected per mutation below).
@@ -604,7 +614,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
   // --action history_resent). The push is committed: a failure to record
   // it is logged, not returned (a retry would find the mutations applied).
   for (const AuditRow& row : recovered) {
-    if (auto id = store_->AppendAudit(row); !id.ok()) {
+    if (auto id = audit_->AppendAudit(row); !id.ok()) {
       spdlog::warn("cannot record re-sent mutation {} of {}: {}", row.target, row.actor_device_id,
                    std::string(id.status().message()));
     }
@@ -615,7 +625,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
   contact.last_client_seq = request.mutations(n - 1).client_seq();  // the batch's highest
   contact.protocol_version = request.client().protocol_version();
   contact.sdk_version = request.client().sdk_version();
-  if (auto s = store_->TouchDevice(who.tenant_id, who.device_id, contact); !s.ok()) return s;
+  if (auto s = directory_->TouchDevice(who.tenant_id, who.device_id, contact); !s.ok()) return s;
   for (auto& r : results) *response->add_results() = std::move(r);
   response->mutable_server_hlc()->set_wall_time_ms(now_ms);
   if (last_seq > 0 && on_commit_) on_commit_(who.tenant_id, last_seq);

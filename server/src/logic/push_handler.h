@@ -42,8 +42,11 @@ using CommitListener = std::function<void(const std::string& tenant_id, int64_t 
 
 class PushHandler {
  public:
-  // `store`, `policies` and `clock` must outlive the handler. Thread-safe.
-  PushHandler(Store* store, const sync::PolicyTable* policies, Clock* clock, PushOptions options,
+  // The store roles, `policies` and `clock` must outlive the handler.
+  // Thread-safe. `audit` records mutations re-sent after a restore
+  // (history_resent).
+  PushHandler(ChangeLog* changes, Directory* directory, AuditTrail* audit,
+              const sync::PolicyTable* policies, Clock* clock, PushOptions options,
               CommitListener on_commit = nullptr);
 
   // Applies `request` for `who` (who.device_id must be set). On OK,
@@ -72,7 +75,9 @@ class PushHandler {
 
   MetricsRegistry* metrics_ = nullptr;
   TenantTraffic* traffic_ = nullptr;
-  Store* store_;
+  ChangeLog* changes_;
+  Directory* directory_;
+  AuditTrail* audit_;
   // The table in use: the constructor's, or the latest ReplacePolicies.
   std::shared_ptr<const sync::PolicyTable> CurrentPolicies() const;
 

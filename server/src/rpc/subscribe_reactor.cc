@@ -113,7 +113,7 @@ void SubscribeReactor::RunCheck(const std::shared_ptr<Shared>& shared) {
   bool relevant = false;
   bool more = false;
   int64_t through = from;
-  auto rows = service->pull_->store()->ReadSince(who.tenant_id, from, kCheckBatch);
+  auto rows = service->pull_->changes()->ReadSince(who.tenant_id, from, kCheckBatch);
   if (rows.ok()) {
     for (const RecordRow& row : *rows) {
       through = row.state.version();

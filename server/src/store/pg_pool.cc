@@ -1,5 +1,7 @@
 #include "store/pg_pool.h"
 
+#include <pqxx/nontransaction>
+
 #include "store/internal_detail.h"
 #include "store/pg_errors.h"
 
@@ -18,6 +20,28 @@ absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Create(Options options) {
 PgPool::~PgPool() {
   std::lock_guard<std::mutex> lock(mu_);
   idle_.clear();  // pqxx::connection closes in its destructor
+}
+
+absl::Status PgPool::RunAutocommit(
+    const char* what, const std::function<absl::Status(pqxx::transaction_base&)>& fn) {
+  absl::Status status;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto lease = Acquire();
+    if (!lease.ok()) return lease.status();
+    try {
+      pqxx::nontransaction tx(lease->conn());
+      return fn(tx);
+    } catch (...) {
+      PgError error = ClassifyPgError(std::current_exception(), what);
+      status = error.status;
+      if (!error.connection_broken) return status;
+      lease->MarkBroken();
+      // A pooled connection may have been cut while idle: try the work once
+      // on a fresh one, unless its outcome is unknown.
+      if (!error.retryable) return status;
+    }
+  }
+  return status;
 }
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Connect() {

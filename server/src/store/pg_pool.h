@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <pqxx/connection>
+#include <pqxx/transaction_base>
 
 #include "absl/status/statusor.h"
 
@@ -65,6 +66,14 @@ class PgPool {
   ~PgPool();
 
   absl::StatusOr<Lease> Acquire();
+
+  // Runs one statement-level unit of work on a pooled connection in
+  // autocommit mode (pqxx::nontransaction). `fn` may throw libpqxx
+  // exceptions: they become statuses (pg_errors.h). When the connection
+  // turns out to be lost, it is dropped and the work run once more on a
+  // fresh one, so `fn` must be idempotent. `what` names the work in errors.
+  absl::Status RunAutocommit(const char* what,
+                             const std::function<absl::Status(pqxx::transaction_base&)>& fn);
 
   int max_size() const { return options_.max_size; }
   // Connections currently open (idle or leased); for tests and metrics.

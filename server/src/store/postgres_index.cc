@@ -3,7 +3,8 @@
 #include <pqxx/result>
 
 #include "store/postgres_sql.h"
-#include "store/postgres_store.h"
+#include "store/pg_pool.h"
+#include "store/postgres_change_log.h"
 #include "store/postgres_write_tx.h"
 #include "store/store_codec.h"
 
@@ -38,13 +39,11 @@ absl::StatusOr<std::vector<v1::RecordState>> PgFindIndexed(pqxx::transaction_bas
   return out;
 }
 
-absl::StatusOr<std::vector<v1::RecordState>> PostgresStore::FindIndexed(
+absl::StatusOr<std::vector<v1::RecordState>> PostgresChangeLog::DoFindIndexed(
     const std::string& tenant_id, IndexKind kind, v1::EntityType type,
     const std::vector<KeyRange>& ranges, int limit) {
-  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
-  if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
   std::vector<v1::RecordState> out;
-  absl::Status status = Run("reading the record index", [&](pqxx::transaction_base& tx) {
+  absl::Status status = pool_->RunAutocommit("reading the record index", [&](pqxx::transaction_base& tx) {
     auto found = PgFindIndexed(tx, tenant_id, kind, type, ranges, limit);
     if (!found.ok()) return found.status();
     out = std::move(*found);

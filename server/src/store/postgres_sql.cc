@@ -141,44 +141,6 @@ constexpr Statement kStatements[] = {
      "UPDATE tenant_seq SET history_id = substr(md5(random()::text || clock_timestamp()::text), "
      "1, 16) WHERE tenant_id = $1"},
 
-    {kTenantPut,
-     "INSERT INTO tenants (id, slug, display_name) VALUES ($1, $2, $3) ON CONFLICT (id) DO "
-     "UPDATE SET slug = excluded.slug, display_name = excluded.display_name"},
-    {kTenantBySlug, "SELECT id, slug, display_name FROM tenants WHERE slug = $1"},
-    {kTenantList, "SELECT id, slug, display_name FROM tenants ORDER BY id"},
-    {kUserPut,
-     "INSERT INTO users (tenant_id, user_id, username, password_hash, data) "
-     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id) DO UPDATE SET "
-     "username = excluded.username, password_hash = excluded.password_hash, data = excluded.data"},
-    {kUserGet, "SELECT password_hash, data FROM users WHERE tenant_id = $1 AND user_id = $2"},
-    {kUserByName, "SELECT password_hash, data FROM users WHERE tenant_id = $1 AND username = $2"},
-    {kUserList, "SELECT password_hash, data FROM users WHERE tenant_id = $1 ORDER BY user_id"},
-    {kTeamPut,
-     "INSERT INTO teams (tenant_id, team_id, data) VALUES ($1, $2, $3) "
-     "ON CONFLICT (tenant_id, team_id) DO UPDATE SET data = excluded.data"},
-    {kTeamList, "SELECT data FROM teams WHERE tenant_id = $1 ORDER BY team_id"},
-    {kDevicePut,
-     "INSERT INTO devices (tenant_id, device_id, user_id, cursor_seq, last_contact_ms, "
-     "last_sync_ms, data) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-     "ON CONFLICT (tenant_id, device_id) DO UPDATE SET user_id = excluded.user_id, "
-     "cursor_seq = excluded.cursor_seq, last_contact_ms = excluded.last_contact_ms, "
-     "last_sync_ms = excluded.last_sync_ms, data = excluded.data"},
-    {kDeviceGet,
-     "SELECT cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq, protocol_version, "
-     "sdk_version FROM devices "
-     "WHERE tenant_id = $1 AND device_id = $2"},
-    {kDeviceList,
-     "SELECT cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq, protocol_version, "
-     "sdk_version FROM devices "
-     "WHERE tenant_id = $1 ORDER BY device_id"},
-    {kDeviceTouch,
-     "UPDATE devices SET last_contact_ms = $3, "
-     "cursor_seq = CASE WHEN $4::bigint >= 0 THEN $4::bigint ELSE cursor_seq END, "
-     "last_sync_ms = CASE WHEN $4::bigint >= 0 THEN $3 ELSE last_sync_ms END, "
-     "last_client_seq = greatest(last_client_seq, $5::bigint), "
-     "protocol_version = CASE WHEN $6::bigint > 0 THEN $6::bigint ELSE protocol_version END, "
-     "sdk_version = CASE WHEN $7::text <> '' THEN $7::text ELSE sdk_version END "
-     "WHERE tenant_id = $1 AND device_id = $2"},
 };
 
 template <typename T, typename Append>

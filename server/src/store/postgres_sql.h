@@ -41,20 +41,6 @@ inline constexpr char kReadSince[] = "read_since";
 inline constexpr char kScopesDuring[] = "scopes_during";
 inline constexpr char kNewHistory[] = "new_history";
 inline constexpr char kSeqRead[] = "seq_read";
-// Directory.
-inline constexpr char kTenantPut[] = "tenant_put";
-inline constexpr char kTenantBySlug[] = "tenant_by_slug";
-inline constexpr char kTenantList[] = "tenant_list";
-inline constexpr char kUserPut[] = "user_put";
-inline constexpr char kUserGet[] = "user_get";
-inline constexpr char kUserByName[] = "user_by_name";
-inline constexpr char kUserList[] = "user_list";
-inline constexpr char kTeamPut[] = "team_put";
-inline constexpr char kTeamList[] = "team_list";
-inline constexpr char kDevicePut[] = "device_put";
-inline constexpr char kDeviceGet[] = "device_get";
-inline constexpr char kDeviceList[] = "device_list";
-inline constexpr char kDeviceTouch[] = "device_touch";
 
 // PostgreSQL array literals, passed as the value of one `$n::type[]`
 // parameter (never spliced into SQL). Every element is double-quoted with

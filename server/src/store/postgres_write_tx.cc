@@ -32,7 +32,7 @@ constexpr size_t kFlushRows = 2000;
 
 }  // namespace
 
-absl::StatusOr<int64_t> PgWriteTx::NextSeq() {
+absl::StatusOr<int64_t> PgWriteTx::DoNextSeq() {
   if (!failure_.status.ok()) return failure_.status;
   const int64_t seq = (last_seq_ == 0 ? latest_seq_ : last_seq_) + 1;
   if (first_seq_ == 0) first_seq_ = seq;
@@ -40,9 +40,8 @@ absl::StatusOr<int64_t> PgWriteTx::NextSeq() {
   return seq;
 }
 
-absl::StatusOr<std::optional<v1::RecordState>> PgWriteTx::GetRecord(const v1::RecordRef& ref) {
+absl::StatusOr<std::optional<v1::RecordState>> PgWriteTx::DoGetRecord(const v1::RecordRef& ref) {
   if (!failure_.status.ok()) return failure_.status;
-  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
   RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
   if (auto it = records_.find(key); it != records_.end()) return it->second;
   auto bytes = Guard<std::optional<std::string>>("reading a record", [&] {
@@ -60,12 +59,9 @@ absl::StatusOr<std::optional<v1::RecordState>> PgWriteTx::GetRecord(const v1::Re
   return state;
 }
 
-absl::Status PgWriteTx::PutRecord(const v1::RecordState& state,
+absl::Status PgWriteTx::DoPutRecord(const v1::RecordState& state,
                                   const v1::ScopeKeys* previous_scope) {
   if (!failure_.status.ok()) return failure_.status;
-  if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
-  if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
-  if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
   if (first_seq_ == 0 || state.version() < first_seq_ || state.version() > last_seq_) {
     return absl::InvalidArgumentError("record version " + std::to_string(state.version()) +
                                       " was not allocated by NextSeq in this transaction");
@@ -131,10 +127,9 @@ absl::Status PgWriteTx::LoadApplied(const AppliedKey& key) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<AppliedMutation>> PgWriteTx::GetApplied(const std::string& device_id,
+absl::StatusOr<std::optional<AppliedMutation>> PgWriteTx::DoGetApplied(const std::string& device_id,
                                                                      int64_t client_seq) {
   if (!failure_.status.ok()) return failure_.status;
-  if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
   AppliedKey key(device_id, client_seq);
   auto it = applied_.find(key);
   if (it == applied_.end()) {
@@ -144,9 +139,8 @@ absl::StatusOr<std::optional<AppliedMutation>> PgWriteTx::GetApplied(const std::
   return it->second;
 }
 
-absl::Status PgWriteTx::PutApplied(const AppliedMutation& applied) {
+absl::Status PgWriteTx::DoPutApplied(const AppliedMutation& applied) {
   if (!failure_.status.ok()) return failure_.status;
-  if (auto s = codec::CheckApplied(applied); !s.ok()) return s;
   AppliedKey key(applied.device_id, applied.client_seq);
   auto it = applied_.find(key);
   if (it == applied_.end()) {
@@ -166,7 +160,7 @@ absl::Status PgWriteTx::PutApplied(const AppliedMutation& applied) {
   return FlushIfLarge();
 }
 
-absl::Status PgWriteTx::Prefetch(const std::vector<v1::RecordRef>& refs,
+absl::Status PgWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
                                  const std::string& device_id,
                                  const std::vector<int64_t>& client_seqs) {
   if (!failure_.status.ok()) return failure_.status;
@@ -334,15 +328,13 @@ absl::Status PgWriteTx::Finish() {
       .status();
 }
 
-absl::StatusOr<int64_t> PgWriteTx::AddToClaim(const std::string& key, int64_t delta) {
-  if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
+absl::StatusOr<int64_t> PgWriteTx::DoAddToClaim(const std::string& key, int64_t delta) {
   return Guard<int64_t>("updating a claim counter", [&] {
     return work_.exec_prepared1(pg_sql::kClaimAdd, tenant_id_, key, delta)[0].as<int64_t>();
   });
 }
 
-absl::StatusOr<int64_t> PgWriteTx::GetClaim(const std::string& key) {
-  if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
+absl::StatusOr<int64_t> PgWriteTx::DoGetClaim(const std::string& key) {
   return Guard<int64_t>("reading a claim counter", [&] {
     pqxx::result r = work_.exec_prepared(pg_sql::kClaimGet, tenant_id_, key);
     return r.empty() ? int64_t{0} : r[0][0].as<int64_t>();
@@ -366,11 +358,9 @@ absl::StatusOr<int64_t> PgWriteTx::Prune(int64_t horizon) {
   });
 }
 
-absl::Status PgWriteTx::SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+absl::Status PgWriteTx::DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
                                      const std::vector<int64_t>& keys) {
   if (!failure_.status.ok()) return failure_.status;
-  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
-  if (auto s = codec::CheckIndexKeys(kind, keys); !s.ok()) return s;
   return Guard<bool>("writing index keys", [&] {
            work_.exec_prepared0(pg_sql::kIndexDelete, tenant_id_,
                                 static_cast<int>(ref.entity_type()), ref.id(),
@@ -385,10 +375,9 @@ absl::Status PgWriteTx::SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
       .status();
 }
 
-absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::FindIndexed(
+absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexed(
     IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) {
   if (!failure_.status.ok()) return failure_.status;
-  if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
   // The query reads the tables: buffered records must be there first.
   if (auto s = Flush(); !s.ok()) return s;
   absl::StatusOr<std::vector<v1::RecordState>> found =

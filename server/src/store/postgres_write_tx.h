@@ -1,6 +1,6 @@
-// PgWriteTx: the WriteTx of PostgresStore. Internal to the store.
+// PgWriteTx: the WriteTx of PostgresChangeLog. Internal to the store.
 //
-// Lives on the stack of PostgresStore::Write for one pqxx::work (READ
+// Lives on the stack of PostgresChangeLog::DoWrite for one pqxx::work (READ
 // COMMITTED) that already holds the tenant's row lock in tenant_seq. Not
 // thread-safe. After the first database error the transaction is poisoned
 // (PostgreSQL aborts it): every later call returns that error and Write
@@ -35,7 +35,7 @@
 #include <pqxx/transaction_base>
 
 #include "store/pg_errors.h"
-#include "store/store.h"
+#include "store/change_log.h"
 
 namespace crmsync::server {
 
@@ -52,23 +52,6 @@ class PgWriteTx final : public WriteTx {
   PgWriteTx(pqxx::transaction_base& work, std::string tenant_id, int64_t latest_seq)
       : work_(work), tenant_id_(std::move(tenant_id)), latest_seq_(latest_seq) {}
 
-  absl::StatusOr<int64_t> NextSeq() override;
-  absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const v1::RecordRef& ref) override;
-  absl::Status PutRecord(const v1::RecordState& state,
-                         const v1::ScopeKeys* previous_scope) override;
-  absl::StatusOr<std::optional<AppliedMutation>> GetApplied(const std::string& device_id,
-                                                           int64_t client_seq) override;
-  absl::Status PutApplied(const AppliedMutation& applied) override;
-  absl::StatusOr<int64_t> AddToClaim(const std::string& key, int64_t delta) override;
-  absl::StatusOr<int64_t> GetClaim(const std::string& key) override;
-  absl::Status Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
-                        const std::vector<int64_t>& client_seqs) override;
-  absl::Status SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
-                            const std::vector<int64_t>& keys) override;
-  absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(IndexKind kind, v1::EntityType type,
-                                                           const std::vector<KeyRange>& ranges,
-                                                           int limit) override;
-
   // Writes buffered rows and the tenant's latest sequence. Write calls it
   // after a successful callback, before COMMIT.
   absl::Status Finish();
@@ -79,6 +62,24 @@ class PgWriteTx final : public WriteTx {
 
   // The first database error, if any (OK otherwise).
   const PgError& failure() const { return failure_; }
+
+ protected:
+  absl::StatusOr<int64_t> DoNextSeq() override;
+  absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const v1::RecordRef& ref) override;
+  absl::Status DoPutRecord(const v1::RecordState& state,
+                         const v1::ScopeKeys* previous_scope) override;
+  absl::StatusOr<std::optional<AppliedMutation>> DoGetApplied(const std::string& device_id,
+                                                           int64_t client_seq) override;
+  absl::Status DoPutApplied(const AppliedMutation& applied) override;
+  absl::StatusOr<int64_t> DoAddToClaim(const std::string& key, int64_t delta) override;
+  absl::StatusOr<int64_t> DoGetClaim(const std::string& key) override;
+  absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
+                        const std::vector<int64_t>& client_seqs) override;
+  absl::Status DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+                            const std::vector<int64_t>& keys) override;
+  absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(IndexKind kind, v1::EntityType type,
+                                                           const std::vector<KeyRange>& ranges,
+                                                           int limit) override;
 
  private:
   using RecordKey = std::pair<int, std::string>;       // (entity_type, record_id)

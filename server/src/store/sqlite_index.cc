@@ -1,7 +1,7 @@
 // The record index (IndexKind) on SQLite: SetIndexKeys and FindIndexed.
 #include <unordered_set>
 
-#include "store/sqlite_store.h"
+#include "store/sqlite_change_log.h"
 #include "store/sqlite_write_tx.h"
 #include "store/store_codec.h"
 
@@ -12,7 +12,6 @@ namespace codec = store_codec;
 absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(
     SqliteDb& db, const std::string& tenant_id, IndexKind kind, v1::EntityType type,
     const std::vector<KeyRange>& ranges, int limit) {
-  if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
   std::vector<v1::RecordState> out;
   if (ranges.empty()) return out;
   // One statement: the ranges as a VALUES table walked by the primary key
@@ -48,11 +47,9 @@ absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(
   return out;
 }
 
-absl::Status SqliteWriteTx::SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+absl::Status SqliteWriteTx::DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
                                          const std::vector<int64_t>& keys) {
   if (!failure_.ok()) return failure_;
-  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
-  if (auto s = codec::CheckIndexKeys(kind, keys); !s.ok()) return s;
   auto del = db_.Prepare(
       "DELETE FROM record_index WHERE tenant_id = ?1 AND entity_type = ?2 AND record_id = ?3 "
       "AND kind = ?4");
@@ -74,7 +71,7 @@ absl::Status SqliteWriteTx::SetIndexKeys(const v1::RecordRef& ref, IndexKind kin
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<v1::RecordState>> SqliteWriteTx::FindIndexed(
+absl::StatusOr<std::vector<v1::RecordState>> SqliteWriteTx::DoFindIndexed(
     IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) {
   if (!failure_.ok()) return failure_;
   auto found = SqliteFindIndexed(db_, tenant_id_, kind, type, ranges, limit);
@@ -84,11 +81,10 @@ absl::StatusOr<std::vector<v1::RecordState>> SqliteWriteTx::FindIndexed(
   return found;
 }
 
-absl::StatusOr<std::vector<v1::RecordState>> SqliteStore::FindIndexed(
+absl::StatusOr<std::vector<v1::RecordState>> SqliteChangeLog::DoFindIndexed(
     const std::string& tenant_id, IndexKind kind, v1::EntityType type,
     const std::vector<KeyRange>& ranges, int limit) {
-  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
-  auto db = Acquire();
+  auto db = pool_->Acquire();
   if (!db.ok()) return db.status();
   return SqliteFindIndexed(**db, tenant_id, kind, type, ranges, limit);
 }

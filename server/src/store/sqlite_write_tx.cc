@@ -11,7 +11,7 @@ absl::Status SqliteWriteTx::Note(absl::Status status) {
   return status;
 }
 
-absl::StatusOr<int64_t> SqliteWriteTx::NextSeq() {
+absl::StatusOr<int64_t> SqliteWriteTx::DoNextSeq() {
   if (!failure_.ok()) return failure_;
   if (last_seq_ == 0) {
     auto stmt = db_.Prepare("SELECT latest_seq FROM tenant_seq WHERE tenant_id = ?1");
@@ -36,7 +36,7 @@ absl::Status SqliteWriteTx::Finish() {
   return Note(stmt->Run());
 }
 
-absl::Status SqliteWriteTx::Prefetch(const std::vector<v1::RecordRef>& refs,
+absl::Status SqliteWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
                                      const std::string& device_id,
                                      const std::vector<int64_t>& client_seqs) {
   (void)refs;
@@ -45,9 +45,8 @@ absl::Status SqliteWriteTx::Prefetch(const std::vector<v1::RecordRef>& refs,
   return failure_;
 }
 
-absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::GetRecord(const v1::RecordRef& ref) {
+absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::DoGetRecord(const v1::RecordRef& ref) {
   if (!failure_.ok()) return failure_;
-  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
   auto stmt = db_.Prepare(
       "SELECT state FROM records WHERE tenant_id = ?1 AND entity_type = ?2 AND record_id = ?3");
   if (!stmt.ok()) return Note(stmt.status());
@@ -60,12 +59,9 @@ absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::GetRecord(const v1
   return std::optional<v1::RecordState>(std::move(state));
 }
 
-absl::Status SqliteWriteTx::PutRecord(const v1::RecordState& state,
+absl::Status SqliteWriteTx::DoPutRecord(const v1::RecordState& state,
                                       const v1::ScopeKeys* previous_scope) {
   if (!failure_.ok()) return failure_;
-  if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
-  if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
-  if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
   if (first_seq_ == 0 || state.version() < first_seq_ || state.version() > last_seq_) {
     return absl::InvalidArgumentError("record version " + std::to_string(state.version()) +
                                       " was not allocated by NextSeq in this transaction");
@@ -102,10 +98,9 @@ absl::Status SqliteWriteTx::PutRecord(const v1::RecordState& state,
   return Note(stmt->Run());
 }
 
-absl::StatusOr<std::optional<AppliedMutation>> SqliteWriteTx::GetApplied(
+absl::StatusOr<std::optional<AppliedMutation>> SqliteWriteTx::DoGetApplied(
     const std::string& device_id, int64_t client_seq) {
   if (!failure_.ok()) return failure_;
-  if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
   auto stmt = db_.Prepare(
       "SELECT payload_hash, result FROM applied_mutations "
       "WHERE tenant_id = ?1 AND device_id = ?2 AND client_seq = ?3");
@@ -124,9 +119,8 @@ absl::StatusOr<std::optional<AppliedMutation>> SqliteWriteTx::GetApplied(
   return std::optional<AppliedMutation>(std::move(applied));
 }
 
-absl::Status SqliteWriteTx::PutApplied(const AppliedMutation& applied) {
+absl::Status SqliteWriteTx::DoPutApplied(const AppliedMutation& applied) {
   if (!failure_.ok()) return failure_;
-  if (auto s = codec::CheckApplied(applied); !s.ok()) return s;
   auto stmt = db_.Prepare(
       "INSERT INTO applied_mutations (tenant_id, device_id, client_seq, payload_hash, result) "
       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING");
@@ -142,9 +136,8 @@ absl::Status SqliteWriteTx::PutApplied(const AppliedMutation& applied) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> SqliteWriteTx::AddToClaim(const std::string& key, int64_t delta) {
+absl::StatusOr<int64_t> SqliteWriteTx::DoAddToClaim(const std::string& key, int64_t delta) {
   if (!failure_.ok()) return failure_;
-  if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
   auto stmt = db_.Prepare(
       "INSERT INTO claims (tenant_id, claim_key, value) VALUES (?1, ?2, ?3) "
       "ON CONFLICT (tenant_id, claim_key) DO UPDATE SET value = claims.value + excluded.value "
@@ -159,9 +152,8 @@ absl::StatusOr<int64_t> SqliteWriteTx::AddToClaim(const std::string& key, int64_
   return value;
 }
 
-absl::StatusOr<int64_t> SqliteWriteTx::GetClaim(const std::string& key) {
+absl::StatusOr<int64_t> SqliteWriteTx::DoGetClaim(const std::string& key) {
   if (!failure_.ok()) return failure_;
-  if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
   auto stmt = db_.Prepare("SELECT value FROM claims WHERE tenant_id = ?1 AND claim_key = ?2");
   if (!stmt.ok()) return Note(stmt.status());
   stmt->Bind(1, tenant_id_).Bind(2, key);

@@ -1,6 +1,6 @@
-// SqliteWriteTx: the WriteTx of SqliteStore. Internal to the store.
+// SqliteWriteTx: the WriteTx of SqliteChangeLog. Internal to the store.
 //
-// Lives on the stack of SqliteStore::Write for the duration of one
+// Lives on the stack of SqliteChangeLog::DoWrite for the duration of one
 // BEGIN IMMEDIATE transaction; borrows the connection. Not thread-safe.
 // After the first database error the transaction is poisoned, as on
 // PostgreSQL: every later call returns that error and Write rolls back
@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "store/sqlite_db.h"
-#include "store/store.h"
+#include "store/change_log.h"
 
 namespace crmsync::server {
 
 // FindIndexed on `db` (inside a transaction or not); used by SqliteWriteTx
-// and SqliteStore.
+// and SqliteChangeLog.
 absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(SqliteDb& db,
                                                                const std::string& tenant_id,
                                                                IndexKind kind,
@@ -29,31 +29,12 @@ class SqliteWriteTx final : public WriteTx {
  public:
   SqliteWriteTx(SqliteDb& db, std::string tenant_id) : db_(db), tenant_id_(std::move(tenant_id)) {}
 
-  absl::StatusOr<int64_t> NextSeq() override;
-  absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const v1::RecordRef& ref) override;
-  absl::Status PutRecord(const v1::RecordState& state,
-                         const v1::ScopeKeys* previous_scope) override;
-  absl::StatusOr<std::optional<AppliedMutation>> GetApplied(const std::string& device_id,
-                                                           int64_t client_seq) override;
-  absl::Status PutApplied(const AppliedMutation& applied) override;
-  absl::StatusOr<int64_t> AddToClaim(const std::string& key, int64_t delta) override;
-  absl::StatusOr<int64_t> GetClaim(const std::string& key) override;
-  // Does nothing (returns the poisoning error, if any): SQLite reads are
-  // in-process and cheap, so there is nothing to batch.
-  absl::Status Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
-                        const std::vector<int64_t>& client_seqs) override;
-  absl::Status SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
-                            const std::vector<int64_t>& keys) override;
-  absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(IndexKind kind, v1::EntityType type,
-                                                           const std::vector<KeyRange>& ranges,
-                                                           int limit) override;
-
   // Writes the tenant's latest sequence (NextSeq counts in memory). Write
   // calls it after a successful callback, before COMMIT.
   absl::Status Finish();
 
   // Deletes tombstones and scope history at or below `horizon` and raises
-  // the tenant's pruned_through. Used by SqliteStore::Prune.
+  // the tenant's pruned_through. Used by SqliteChangeLog::DoPrune.
   absl::StatusOr<int64_t> Prune(int64_t horizon);
 
   // The first database error (OK if none).
@@ -61,6 +42,26 @@ class SqliteWriteTx final : public WriteTx {
   // True if a statement failed because the database was busy: the whole
   // transaction should be rolled back and run again.
   bool retryable_failure() const { return absl::IsUnavailable(failure_); }
+
+ protected:
+  absl::StatusOr<int64_t> DoNextSeq() override;
+  absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const v1::RecordRef& ref) override;
+  absl::Status DoPutRecord(const v1::RecordState& state,
+                         const v1::ScopeKeys* previous_scope) override;
+  absl::StatusOr<std::optional<AppliedMutation>> DoGetApplied(const std::string& device_id,
+                                                           int64_t client_seq) override;
+  absl::Status DoPutApplied(const AppliedMutation& applied) override;
+  absl::StatusOr<int64_t> DoAddToClaim(const std::string& key, int64_t delta) override;
+  absl::StatusOr<int64_t> DoGetClaim(const std::string& key) override;
+  // Does nothing (returns the poisoning error, if any): SQLite reads are
+  // in-process and cheap, so there is nothing to batch.
+  absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
+                        const std::vector<int64_t>& client_seqs) override;
+  absl::Status DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+                            const std::vector<int64_t>& keys) override;
+  absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(IndexKind kind, v1::EntityType type,
+                                                           const std::vector<KeyRange>& ranges,
+                                                           int limit) override;
 
  private:
   // Remembers the first database error, then returns `status`.

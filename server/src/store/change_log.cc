@@ -1,0 +1,151 @@
+// ChangeLog and WriteTx: input validation at the role boundary. Both
+// implementations see only input that passed these checks.
+#include "store/change_log.h"
+
+#include "store/store_codec.h"
+
+namespace crmsync::server {
+
+namespace codec = store_codec;
+
+// ---- WriteTx ----
+
+absl::StatusOr<std::optional<v1::RecordState>> WriteTx::GetRecord(const v1::RecordRef& ref) {
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  return DoGetRecord(ref);
+}
+
+absl::Status WriteTx::PutRecord(const v1::RecordState& state,
+                                const v1::ScopeKeys* previous_scope) {
+  if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
+  if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
+  if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
+  return DoPutRecord(state, previous_scope);
+}
+
+absl::StatusOr<std::optional<AppliedMutation>> WriteTx::GetApplied(const std::string& device_id,
+                                                                  int64_t client_seq) {
+  if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
+  return DoGetApplied(device_id, client_seq);
+}
+
+absl::Status WriteTx::PutApplied(const AppliedMutation& applied) {
+  if (auto s = codec::CheckApplied(applied); !s.ok()) return s;
+  return DoPutApplied(applied);
+}
+
+absl::StatusOr<int64_t> WriteTx::AddToClaim(const std::string& key, int64_t delta) {
+  if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
+  return DoAddToClaim(key, delta);
+}
+
+absl::StatusOr<int64_t> WriteTx::GetClaim(const std::string& key) {
+  if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
+  return DoGetClaim(key);
+}
+
+absl::Status WriteTx::Prefetch(const std::vector<v1::RecordRef>& refs,
+                               const std::string& device_id,
+                               const std::vector<int64_t>& client_seqs) {
+  // Refused refs and device ids are skipped by the implementation (see the
+  // header): the calls that use them report the error.
+  return DoPrefetch(refs, device_id, client_seqs);
+}
+
+absl::Status WriteTx::SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
+                                   const std::vector<int64_t>& keys) {
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  if (auto s = codec::CheckIndexKeys(kind, keys); !s.ok()) return s;
+  return DoSetIndexKeys(ref, kind, keys);
+}
+
+absl::StatusOr<std::vector<v1::RecordState>> WriteTx::FindIndexed(
+    IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) {
+  if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
+  return DoFindIndexed(kind, type, ranges, limit);
+}
+
+// ---- ChangeLog ----
+
+absl::Status ChangeLog::Write(const std::string& tenant_id,
+                              const std::function<absl::Status(WriteTx&)>& fn) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  return DoWrite(tenant_id, fn);
+}
+
+absl::StatusOr<std::vector<RecordRow>> ChangeLog::ReadSince(const std::string& tenant_id,
+                                                            int64_t after_version, int limit) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (limit <= 0) return absl::InvalidArgumentError("ReadSince limit must be positive");
+  if (after_version < 0) return absl::InvalidArgumentError("ReadSince version must not be negative");
+  return DoReadSince(tenant_id, after_version, limit);
+}
+
+absl::StatusOr<std::optional<v1::RecordState>> ChangeLog::GetRecord(const std::string& tenant_id,
+                                                                   const v1::RecordRef& ref) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  return DoGetRecord(tenant_id, ref);
+}
+
+absl::StatusOr<std::vector<v1::ScopeKeys>> ChangeLog::ScopesDuring(const std::string& tenant_id,
+                                                                  const v1::RecordRef& ref,
+                                                                  int64_t from, int64_t to) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  if (from > to) return absl::InvalidArgumentError("scope window ends before it starts");
+  return DoScopesDuring(tenant_id, ref, from, to);
+}
+
+absl::StatusOr<std::optional<v1::ScopeKeys>> ChangeLog::ScopeAt(const std::string& tenant_id,
+                                                               const v1::RecordRef& ref,
+                                                               int64_t version) {
+  auto scopes = ScopesDuring(tenant_id, ref, version, version);
+  if (!scopes.ok()) return scopes.status();
+  if (scopes->empty()) return std::optional<v1::ScopeKeys>();
+  return std::optional<v1::ScopeKeys>(std::move(scopes->front()));
+}
+
+absl::StatusOr<std::vector<v1::RecordState>> ChangeLog::FindIndexed(
+    const std::string& tenant_id, IndexKind kind, v1::EntityType type,
+    const std::vector<KeyRange>& ranges, int limit) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
+  return DoFindIndexed(tenant_id, kind, type, ranges, limit);
+}
+
+absl::StatusOr<int64_t> ChangeLog::LatestSeq(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  return DoLatestSeq(tenant_id);
+}
+
+absl::StatusOr<FeedState> ChangeLog::GetFeedState(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  return DoGetFeedState(tenant_id);
+}
+
+absl::Status ChangeLog::StartNewHistory(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  return DoStartNewHistory(tenant_id);
+}
+
+absl::StatusOr<int64_t> ChangeLog::PrunedThrough(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  return DoPrunedThrough(tenant_id);
+}
+
+absl::StatusOr<int64_t> ChangeLog::Prune(const std::string& tenant_id, int64_t horizon) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  // The horizon is checked against LatestSeq inside the implementation's
+  // transaction.
+  return DoPrune(tenant_id, horizon);
+}
+
+absl::StatusOr<int64_t> ChangeLog::ScrubAppliedResults(const std::string& tenant_id,
+                                                       const v1::RecordRef& ref) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  return DoScrubAppliedResults(tenant_id, ref);
+}
+
+}  // namespace crmsync::server

@@ -1,0 +1,220 @@
+// PostgresChangeLog: write transactions and the change feed on PostgreSQL.
+// The record index is in postgres_index.cc, the transaction's operations in
+// postgres_write_tx.cc.
+#include "store/postgres_change_log.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <pqxx/binarystring>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include "store/pg_errors.h"
+#include "store/pg_pool.h"
+#include "store/sql_roles.h"
+#include "store/postgres_sql.h"
+#include "store/postgres_write_tx.h"
+#include "store/store_codec.h"
+
+namespace crmsync::server {
+
+namespace codec = store_codec;
+
+PostgresChangeLog::PostgresChangeLog(PgPool* pool, SqlDatabase* sql,
+                                     std::chrono::milliseconds writer_wait)
+    : pool_(pool),
+      sql_(sql),
+      writer_wait_(writer_wait),
+      max_writers_(std::max(1, pool->max_size() / 2)) {}
+
+absl::Status PostgresChangeLog::RunWrite(const std::string& tenant_id, const WriteBody& body) {
+  {
+    std::unique_lock<std::mutex> lock(writers_mu_);
+    if (!writers_cv_.wait_for(lock, writer_wait_,
+                              [&] { return writers_ < max_writers_; })) {
+      return absl::UnavailableError("too many write transactions in flight");
+    }
+    ++writers_;
+  }
+  struct SlotRelease {
+    PostgresChangeLog* store;
+    ~SlotRelease() {
+      std::lock_guard<std::mutex> lock(store->writers_mu_);
+      --store->writers_;
+      store->writers_cv_.notify_one();
+    }
+  } slot_release{this};
+
+  absl::Status status;
+  for (int attempt = 0; attempt < codec::kMaxWriteAttempts; ++attempt) {
+    if (attempt > 0) {
+      // Brief, growing pause before re-running a transaction that lost a
+      // serialization race or its connection.
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1 << attempt, 50)));
+    }
+    auto lease = pool_->Acquire();
+    if (!lease.ok()) return lease.status();
+    PgError failure;
+    try {
+      pqxx::work work(lease->conn(), "write");
+      // The per-tenant write lock, held until COMMIT or ROLLBACK.
+      work.exec_prepared0(pg_sql::kSeqEnsure, tenant_id);
+      const int64_t latest = work.exec_prepared1(pg_sql::kSeqLock, tenant_id)[0].as<int64_t>();
+      status = body(work, latest, &failure);
+      if (status.ok() && failure.status.ok()) {
+        work.commit();
+        return absl::OkStatus();
+      }
+      // A database error poisons the transaction even if the body went on.
+      if (status.ok()) status = failure.status;
+    } catch (...) {
+      failure = ClassifyPgError(std::current_exception(), "write transaction");
+      status = failure.status;
+    }
+    if (failure.connection_broken) lease->MarkBroken();
+    if (!failure.retryable) return status;
+  }
+  return status;
+}
+
+absl::Status PostgresChangeLog::DoWrite(const std::string& tenant_id,
+                                  const std::function<absl::Status(WriteTx&)>& fn) {
+  return RunWrite(tenant_id, [&](pqxx::transaction_base& work, int64_t latest, PgError* failure) {
+    PgWriteTx tx(work, tenant_id, latest);
+    absl::Status status = fn(tx);
+    // Buffered rows and the sequence are written before COMMIT.
+    if (status.ok()) status = tx.Finish();
+    *failure = tx.failure();
+    return status;
+  });
+}
+
+absl::StatusOr<int64_t> PostgresChangeLog::DoPrune(const std::string& tenant_id, int64_t horizon) {
+  int64_t removed = 0;
+  absl::Status status =
+      RunWrite(tenant_id, [&](pqxx::transaction_base& work, int64_t latest, PgError* failure) {
+        PgWriteTx tx(work, tenant_id, latest);
+        auto n = tx.Prune(horizon);
+        *failure = tx.failure();
+        if (!n.ok()) return n.status();
+        removed = *n;
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return removed;
+}
+
+absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadSince(const std::string& tenant_id,
+                                                                int64_t after_version, int limit) {
+  std::vector<RecordRow> rows;
+  absl::Status status = pool_->RunAutocommit("reading the change feed", [&](pqxx::transaction_base& tx) {
+    rows.clear();
+    pqxx::result r = tx.exec_prepared(pg_sql::kReadSince, tenant_id, after_version, limit);
+    rows.reserve(r.size());
+    for (const pqxx::row& row : r) {
+      RecordRow out;
+      if (auto s = codec::Decode(pqxx::binarystring(row[0]).str(), &out.state, "record");
+          !s.ok()) {
+        return s;
+      }
+      out.scope_changed_version = row[1].as<int64_t>();
+      rows.push_back(std::move(out));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+absl::StatusOr<std::optional<v1::RecordState>> PostgresChangeLog::DoGetRecord(
+    const std::string& tenant_id, const v1::RecordRef& ref) {
+  std::optional<v1::RecordState> out;
+  absl::Status status = pool_->RunAutocommit("reading a record", [&](pqxx::transaction_base& tx) {
+    out.reset();
+    pqxx::result r = tx.exec_prepared(pg_sql::kRecordGet, tenant_id,
+                                      static_cast<int>(ref.entity_type()), ref.id());
+    if (r.empty()) return absl::OkStatus();
+    out.emplace();
+    return codec::Decode(pqxx::binarystring(r[0][0]).str(), &*out, "record");
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::ScopeKeys>> PostgresChangeLog::DoScopesDuring(
+    const std::string& tenant_id, const v1::RecordRef& ref, int64_t from, int64_t to) {
+  std::vector<v1::ScopeKeys> out;
+  absl::Status status = pool_->RunAutocommit("reading scope history", [&](pqxx::transaction_base& tx) {
+    out.clear();
+    pqxx::result r = tx.exec_prepared(pg_sql::kScopesDuring, tenant_id,
+                                      static_cast<int>(ref.entity_type()), ref.id(), from);
+    if (r.empty()) return absl::OkStatus();
+    codec::ScopesDuringBuilder builder(from, to);
+    for (const auto& row : r) {
+      if (row[2].is_null()) break;
+      auto wanted =
+          builder.AddHistory(row[2].as<int64_t>(), pqxx::binarystring(row[3]).str());
+      if (!wanted.ok()) return wanted.status();
+      if (!*wanted) break;
+    }
+    auto scopes = builder.Finish(r[0][0].as<int64_t>(), pqxx::binarystring(r[0][1]).str());
+    if (!scopes.ok()) return scopes.status();
+    out = std::move(*scopes);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<int64_t> PostgresChangeLog::DoLatestSeq(const std::string& tenant_id) {
+  int64_t value = 0;
+  absl::Status status = pool_->RunAutocommit("reading the latest sequence", [&](pqxx::transaction_base& tx) {
+    pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
+    value = r.empty() ? 0 : r[0][0].as<int64_t>();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return value;
+}
+
+absl::StatusOr<FeedState> PostgresChangeLog::DoGetFeedState(const std::string& tenant_id) {
+  FeedState feed;
+  absl::Status status = pool_->RunAutocommit("reading the feed state", [&](pqxx::transaction_base& tx) {
+    pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
+    feed = FeedState();
+    if (r.empty()) return absl::OkStatus();
+    feed.latest_seq = r[0][0].as<int64_t>();
+    feed.pruned_through = r[0][1].as<int64_t>();
+    feed.history_id = r[0][2].as<std::string>();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return feed;
+}
+
+absl::Status PostgresChangeLog::DoStartNewHistory(const std::string& tenant_id) {
+  return pool_->RunAutocommit("starting a new change history", [&](pqxx::transaction_base& tx) {
+    tx.exec_prepared(pg_sql::kNewHistory, tenant_id);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> PostgresChangeLog::DoPrunedThrough(const std::string& tenant_id) {
+  int64_t value = 0;
+  absl::Status status = pool_->RunAutocommit("reading the pruning horizon", [&](pqxx::transaction_base& tx) {
+    pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
+    value = r.empty() ? 0 : r[0][1].as<int64_t>();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return value;
+}
+
+absl::StatusOr<int64_t> PostgresChangeLog::DoScrubAppliedResults(const std::string& tenant_id,
+                                                                 const v1::RecordRef& ref) {
+  return SqlScrubAppliedResults(*sql_, tenant_id, ref);
+}
+
+}  // namespace crmsync::server

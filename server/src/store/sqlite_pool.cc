@@ -1,0 +1,47 @@
+#include "store/sqlite_pool.h"
+
+namespace crmsync::server {
+
+absl::StatusOr<std::unique_ptr<SqlitePool>> SqlitePool::Open(const std::string& path,
+                                                             Options options) {
+  if (options.max_connections < 2) options.max_connections = 2;
+  std::unique_ptr<SqlitePool> pool(new SqlitePool(path, options));
+  auto db = SqliteDb::Open(path, /*create=*/true, options.busy_timeout_ms);
+  if (!db.ok()) return db.status();
+  pool->open_connections_ = 1;
+  pool->idle_.push_back(std::move(*db));
+  return pool;
+}
+
+SqlitePool::Lease::~Lease() {
+  if (db_ != nullptr) pool_->Release(std::move(db_));
+}
+
+absl::StatusOr<SqlitePool::Lease> SqlitePool::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !idle_.empty() || open_connections_ < options_.max_connections; });
+  if (!idle_.empty()) {
+    std::unique_ptr<SqliteDb> db = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(db));
+  }
+  ++open_connections_;
+  lock.unlock();
+  auto db = SqliteDb::Open(path_, /*create=*/true, options_.busy_timeout_ms);
+  if (!db.ok()) {
+    lock.lock();
+    --open_connections_;
+    cv_.notify_one();
+    return db.status();
+  }
+  return Lease(this, std::move(*db));
+}
+
+void SqlitePool::Release(std::unique_ptr<SqliteDb> db) {
+  if (db->InTransaction()) db->Exec("ROLLBACK").IgnoreError();  // never pool an open transaction
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_back(std::move(db));
+  cv_.notify_one();
+}
+
+}  // namespace crmsync::server
