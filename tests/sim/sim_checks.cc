@@ -29,7 +29,7 @@ std::string SimWorld::Bootstrap(const server::Principal& who, int page_size,
     request.set_cursor(cursor);
     request.set_page_size(page_size);
     v1::PullResponse response;
-    if (absl::Status s = pull_->Pull(who, request, &response); !s.ok()) {
+    if (absl::Status s = ServePull(who, request, &response); !s.ok()) {
       return std::string(s.message());
     }
     for (const v1::Change& c : response.changes()) {

@@ -28,12 +28,19 @@ class SimStore::Tx final : public server::WriteTx {
   absl::Status DoPutRecord(const v1::RecordState& state,
                          const v1::ScopeKeys* previous_scope) override {
     if (auto s = Fault("PutRecord"); !s.ok()) return s;
+    if (store_->options_.drop_new_conflicts && state.ref().entity_type() == v1::ENTITY_TYPE_CONFLICT &&
+        state.created_version() == state.version()) {
+      return absl::OkStatus();
+    }
     return inner_.PutRecord(state, previous_scope);
   }
   absl::StatusOr<std::optional<server::AppliedMutation>> DoGetApplied(
       const std::string& device_id, int64_t client_seq) override {
     if (auto s = Fault("GetApplied"); !s.ok()) return s;
     auto applied = inner_.GetApplied(device_id, client_seq);
+    if (applied.ok() && applied->has_value() && store_->options_.forget_applied_mutations) {
+      return std::optional<server::AppliedMutation>();
+    }
     if (applied.ok() && !applied->has_value()) {
       store_->script_->MutationStarting(inner_, device_id, client_seq);
     }
@@ -42,6 +49,9 @@ class SimStore::Tx final : public server::WriteTx {
   absl::Status DoPutApplied(const server::AppliedMutation& applied) override {
     if (auto s = Fault("PutApplied"); !s.ok()) return s;
     absl::Status s = inner_.PutApplied(applied);
+    if (absl::IsAlreadyExists(s) && store_->options_.forget_applied_mutations) {
+      return absl::OkStatus();  // a forgotten mutation applied again
+    }
     if (s.ok()) store_->script_->MutationApplied(applied);
     return s;
   }

@@ -40,11 +40,25 @@ class StoreScript {
   virtual void WriteEnded(bool committed) = 0;
 };
 
+// Deliberately broken stores, for proving that the simulation catches the
+// bugs they cause (SimWorldOptions::variant). The server code is the
+// production code; only the store under it misbehaves.
 struct SimStoreOptions {
-  // Broken variant "cursor-before-commit": LatestSeq counts the sequences an
-  // open transaction took, as a PostgreSQL SEQUENCE would (see
-  // docs/storage.md for why crmsync does not use one).
+  // "cursor-before-commit" (with a pull that trusts LatestSeq, see
+  // SimWorld): LatestSeq counts the sequences an open transaction took, as
+  // a PostgreSQL SEQUENCE would (see docs/storage.md for why crmsync does
+  // not use one).
   bool sequence_visible_before_commit = false;
+  // "no-dedup": the exactly-once log forgets: GetApplied finds nothing, so
+  // a retried mutation is applied again; the first stored result is kept.
+  bool forget_applied_mutations = false;
+  // "drop-conflicts": new Conflict records are not written (conflicts are
+  // decided but never surfaced).
+  bool drop_new_conflicts = false;
+  // "scope-at-page-start": ScopesDuring(from, to) answers for (to, to), so a
+  // multi-page pull judges what a device may hold from the start of the
+  // page instead of the start of the catch-up.
+  bool scopes_from_window_end = false;
 };
 
 // Not thread-safe (the simulation is single-threaded). `inner` and
@@ -96,6 +110,7 @@ class SimStore final : public server::Store {
     absl::StatusOr<std::vector<v1::ScopeKeys>> DoScopesDuring(const std::string& tenant_id,
                                                               const v1::RecordRef& ref,
                                                               int64_t from, int64_t to) override {
+      if (store_->options_.scopes_from_window_end) from = to;
       return inner().ScopesDuring(tenant_id, ref, from, to);
     }
     absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(

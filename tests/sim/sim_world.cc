@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -121,7 +122,7 @@ class SimWorld::Transport final : public client::Transport {
     // depend on where pages happen to end.
     v1::PullRequest paged = request;
     paged.set_page_size(world_->PickPageSize());
-    absl::Status s = world_->pull_->Pull(device_->principal, paged, response);
+    absl::Status s = world_->ServePull(device_->principal, paged, response);
     if (!s.ok()) return Failure(s);
     if (const char* trace = std::getenv("CRMSYNC_SIM_TRACE")) {
       for (const auto& c : response->changes()) {
@@ -276,18 +277,41 @@ void SimWorld::StartServer() {
   if (auto s = sqlite_->Migrate(); !s.ok()) throw std::runtime_error(std::string(s.message()));
   SimStoreOptions store_options;
   store_options.sequence_visible_before_commit = options_.variant == "cursor-before-commit";
+  store_options.forget_applied_mutations = options_.variant == "no-dedup";
+  store_options.drop_new_conflicts = options_.variant == "drop-conflicts";
+  store_options.scopes_from_window_end = options_.variant == "scope-at-page-start";
   store_ = std::make_unique<SimStore>(sqlite_.get(), static_cast<StoreScript*>(this), store_options);
   store_->set_active(store_script_on_);
   server::PushOptions push_options;
-  push_options.broken_no_dedup = options_.variant == "no-dedup";
-  push_options.broken_drop_conflicts = options_.variant == "drop-conflicts";
   server::PullOptions pull_options;
-  pull_options.broken_skip_left_scope = options_.variant == "skip-left-scope";
-  pull_options.broken_cursor_from_sequence = options_.variant == "cursor-before-commit";
-  pull_options.broken_scope_at_page_start = options_.variant == "scope-at-page-start";
   push_ = std::make_unique<server::PushHandler>(&store_->changes(), &store_->directory(), &store_->audit(), &policies_, &server_clock_,
                                                 push_options);
   pull_ = std::make_unique<server::PullHandler>(&store_->changes(), &store_->directory(), &server_clock_, pull_options);
+}
+
+absl::Status SimWorld::ServePull(const server::Principal& who, const v1::PullRequest& request,
+                                 v1::PullResponse* response) {
+  if (absl::Status s = pull_->Pull(who, request, response); !s.ok()) return s;
+  if (options_.variant == "skip-left-scope") {
+    // Devices are never told that a record left their scope.
+    auto* changes = response->mutable_changes();
+    changes->erase(std::remove_if(changes->begin(), changes->end(),
+                                  [](const v1::Change& c) {
+                                    return c.kind() == v1::CHANGE_KIND_LEFT_SCOPE;
+                                  }),
+                   changes->end());
+  } else if (options_.variant == "cursor-before-commit" && !response->has_more()) {
+    // A caught-up device gets the tenant's latest sequence as its cursor
+    // instead of the version of the last row it was sent: with a sequence
+    // that counts numbers an open transaction took, the cursor passes
+    // changes not committed yet.
+    auto cursor = server::ParseCursor(response->next_cursor());
+    auto latest = store_->changes().LatestSeq(who.tenant_id);
+    if (cursor.ok() && latest.ok() && *latest > cursor->seq) {
+      response->set_next_cursor(server::EncodeCursor(*latest, *latest, cursor->history));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void SimWorld::StopServer() {

@@ -90,6 +90,11 @@ class SimWorld : private StoreScript {
   // World set-up.
   void StartServer();
   void StopServer();
+  // Pull with the broken variants that sit between the server and the
+  // device ("skip-left-scope", "cursor-before-commit"); PullHandler::Pull
+  // otherwise.
+  absl::Status ServePull(const server::Principal& who, const v1::PullRequest& request,
+                         v1::PullResponse* response);
   void SeedData();
   void OpenDevice(Device* d);
   void CloseDevice(Device* d);

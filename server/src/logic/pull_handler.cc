@@ -80,12 +80,11 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       // size: a record that left the scope, then changed again after an
       // earlier page, still gets its LEFT_SCOPE or tombstone.
       bool was_in = false;
-      const int64_t from = options_.broken_scope_at_page_start ? cursor : base;
       if (cursor > 0 && s.created_version() <= cursor) {
-        if (row.scope_changed_version <= from) {
+        if (row.scope_changed_version <= base) {
           was_in = now_in;  // one scope all along
         } else {
-          auto scopes = changes_->ScopesDuring(who.tenant_id, s.ref(), from, cursor);
+          auto scopes = changes_->ScopesDuring(who.tenant_id, s.ref(), base, cursor);
           if (!scopes.ok()) return scopes.status();
           for (const v1::ScopeKeys& then : *scopes) was_in = was_in || CanRead(who, type, then);
         }
@@ -131,7 +130,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
                                          : base > 0 && s.created_version() <= base &&
                                                row.scope_changed_version <= base;
         *response->add_changes() = sync::BuildChange(s, base, /*full=*/!held);
-      } else if ((was_in || wrote()) && !options_.broken_skip_left_scope) {
+      } else if ((was_in || wrote())) {
         v1::Change* left = response->add_changes();
         left->set_seq(s.version());
         left->set_kind(v1::CHANGE_KIND_LEFT_SCOPE);
@@ -144,10 +143,6 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       exhausted = true;
       break;
     }
-  }
-  if (exhausted && options_.broken_cursor_from_sequence) {
-    auto latest = changes_->LatestSeq(who.tenant_id);
-    if (latest.ok()) position = std::max(position, *latest);
   }
   // A page that did not reach the end of the feed keeps the catch-up's base.
   response->set_next_cursor(

@@ -26,20 +26,6 @@ struct PullOptions {
   // Most rows examined for one page; a page can end early (has_more = true)
   // when most changes are outside the caller's scope.
   int max_scan_rows = 50000;
-  // Deliberately broken behaviour, for proving that the simulation
-  // (tests/sim) catches bugs. Never set in crm-syncd.
-  // Do not tell devices that a record left their scope.
-  bool broken_skip_left_scope = false;
-  // Hand a caught-up device the tenant's latest sequence as its cursor
-  // instead of the version of the last row it was sent: where the sequence
-  // counts numbers an open transaction took, the cursor passes changes not
-  // committed yet.
-  bool broken_cursor_from_sequence = false;
-  // Judge whether the device may hold a record by its scope since the
-  // start of the page instead of the start of the catch-up: a record that
-  // left the scope early in a multi-page catch-up and changed again later
-  // gets no LEFT_SCOPE or tombstone.
-  bool broken_scope_at_page_start = false;
 };
 
 class PullHandler {

@@ -85,10 +85,6 @@ class BatchApplier {
     const std::string hash = Sha256Hex(DeterministicBytes(m));
     auto applied = tx_->GetApplied(who_.device_id, m.client_seq());
     if (!applied.ok()) return applied.status();
-    if (*applied && options_.broken_no_dedup) {
-      // Broken variant: apply again, and keep the first stored result.
-      return ApplyNew(m);
-    }
     if (*applied) {
       if ((*applied)->payload_hash == hash) {
         // A retry: the original result, with the record as it is now. The
@@ -276,7 +272,6 @@ class BatchApplier {
     // Conflicts are stored whether or not the record changed (a manual
     // conflict keeps the server value and changes nothing else).
     for (const v1::Conflict& c : merged.conflicts) {
-      if (options_.broken_drop_conflicts) continue;
       if (auto s = StoreConflict(c, m.hlc()); !s.ok()) return s;
       conflict_policies_.push_back(c.policy());
     }

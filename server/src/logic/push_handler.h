@@ -29,12 +29,6 @@ struct PushOptions {
   int64_t reassignment_grace_ms = 14LL * 24 * 3600 * 1000;
   // Remote clocks further ahead than this are clamped in merges.
   int64_t max_clock_skew_ms = 60 * 1000;
-  // Deliberately broken behaviour, for proving that the simulation
-  // (tests/sim) catches bugs. Never set in crm-syncd.
-  // Skip exactly-once: re-apply a mutation whose client_seq was seen.
-  bool broken_no_dedup = false;
-  // Decide conflicts but store no Conflict record for them.
-  bool broken_drop_conflicts = false;
 };
 
 // Called after a push committed, with the tenant and its newest sequence.
