@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "crmsync/sync/entity_catalog.h"
 #include "crmsync/sync/hlc.h"
 #include "crmsync/sync/policy_table.h"
 #include "crmsync/sync/record_model.h"
@@ -11,19 +12,11 @@ namespace {
 
 namespace pb = ::google::protobuf;
 
-bool Recoverable(v1::EntityType type) {
-  switch (type) {
-    case v1::ENTITY_TYPE_ACCOUNT:
-    case v1::ENTITY_TYPE_CONTACT:
-    case v1::ENTITY_TYPE_LEAD:
-    case v1::ENTITY_TYPE_OPPORTUNITY:
-    case v1::ENTITY_TYPE_ACTIVITY:
-    case v1::ENTITY_TYPE_CALENDAR_EVENT:
-    case v1::ENTITY_TYPE_LOYALTY_ACCOUNT:
-      return true;
-    default:
-      return false;
-  }
+// The type's rules in the entity catalog (EntityRules.recoverable), or
+// nullptr when its records are not re-sent after a restore.
+const sync::EntitySpec* Recoverable(v1::EntityType type) {
+  const sync::EntitySpec* spec = sync::EntityCatalog::Default().Find(type);
+  return spec != nullptr && spec->rules.recoverable() ? spec : nullptr;
 }
 
 // `a` and `b` name the same field, or one is inside the other.
@@ -83,10 +76,12 @@ std::vector<RecoveryEdit> RecoveryEdits(const v1::RecordState& held,
                                         const std::optional<v1::RecordState>& server) {
   std::vector<RecoveryEdit> out;
   const v1::EntityType type = held.ref().entity_type();
-  if (held.deleted() || !Recoverable(type)) return out;
+  const sync::EntitySpec* spec = Recoverable(type);
+  if (held.deleted() || spec == nullptr) return out;
   if (!server) {
-    // Accounts of the loyalty scheme are the server's to create.
-    if (type == v1::ENTITY_TYPE_LOYALTY_ACCOUNT) return out;
+    // Devices create only the sales force's records; the rest (loyalty
+    // accounts...) are the server's to create.
+    if (spec->access() != v1::ACCESS_RULE_CRM) return out;
     RecoveryEdit& create = out.emplace_back();
     create.create = true;
     create.edit.ref = held.ref();

@@ -1,7 +1,9 @@
 #include "crmsync/sync/policy_table.h"
 
+#include <stdexcept>
 #include <vector>
 
+#include "crmsync/sync/entity_catalog.h"
 #include "crmsync/sync/field_path.h"
 #include "crmsync/sync/record_model.h"
 
@@ -63,38 +65,34 @@ v1::ConflictPolicy PolicyFromName(std::string_view name) {
 }
 
 PolicyTable PolicyTable::Defaults() {
-  // Written as configuration so the defaults read like docs/conflicts.md.
-  static constexpr std::string_view kDefaults = R"(
+  // Table-wide rules; the rest is written on the entity types and their
+  // fields in the proto (options.proto: EntityRules/FieldRules
+  // default_policy), read through the entity catalog.
+  static constexpr std::string_view kTableWide = R"(
 # Identifiers are assigned once and owned by the server.
 *.id = server_wins
-# Free-form labels and attendee lists merge as observed-remove sets.
-account.tags = set
-contact.tags = set
-lead.tags = set
-opportunity.tags = set
-calendar_event.attendee_ids = set
-# Deal value and stage wait for a human.
-opportunity.amount = manual
-opportunity.stage = manual
-# Contact details arrive from many channels: the most trusted source wins.
-contact.email = provenance
-contact.phone = provenance
-contact.mobile = provenance
-lead.email = provenance
-lead.phone = provenance
-# A lead converts into one opportunity only: the first conversion wins.
-lead.converted_opportunity_id = unique_claim
-# Loyalty points: credits and debits commute.
-loyalty_account.points_balance = counter
-# Maintained by the server.
-coupon.redemption_count = server_wins
-redemption.status = server_wins
-redemption.rejection_reason = server_wins
-conflict.* = server_wins
 delete_vs_update = keep_delete
 )";
-  Result<PolicyTable> t = Parse(kDefaults, PolicyTable());
-  return t.ok() ? std::move(t).value() : PolicyTable();
+  Result<PolicyTable> parsed = Parse(kTableWide, PolicyTable());
+  if (!parsed.ok()) throw std::logic_error("default policies: " + parsed.status().message());
+  PolicyTable table = std::move(parsed).value();
+  auto set = [&](const EntitySpec& e, std::string_view path, v1::ConflictPolicy policy) {
+    Status s = table.Set(e.type(), path, policy);
+    // A policy that does not fit its field is a mistake in the proto.
+    if (!s.ok()) {
+      throw std::logic_error("default policy of " + e.name + "." + std::string(path) + ": " +
+                             s.message());
+    }
+  };
+  for (const EntitySpec& e : EntityCatalog::Default().entities()) {
+    if (e.default_policy != v1::CONFLICT_POLICY_UNSPECIFIED) set(e, "*", e.default_policy);
+    for (int i = 0; i < e.descriptor->field_count(); ++i) {
+      const auto* f = e.descriptor->field(i);
+      const std::string& name = FieldRulesOf(f).default_policy();
+      if (!name.empty()) set(e, f->name(), PolicyFromName(name));
+    }
+  }
+  return table;
 }
 
 const PolicyTable& PolicyTable::DefaultInstance() {

@@ -1,5 +1,7 @@
 #include "crmsync/sync/record_model.h"
 
+#include "crmsync/sync/entity_catalog.h"
+
 #include <algorithm>
 
 namespace crmsync::sync {
@@ -95,61 +97,16 @@ v1::Record ExtractPath(const v1::Record& source, v1::EntityType type,
   return out;
 }
 
-static const FD* FieldOfType(const pb::Descriptor* d, const char* name,
-                             FD::CppType type, bool repeated) {
-  const FD* f = d->FindFieldByName(name);
-  if (f == nullptr || f->cpp_type() != type || f->is_repeated() != repeated) {
-    return nullptr;
-  }
-  return f;
-}
-
 v1::ScopeKeys ScopeKeysOf(const v1::Record& record) {
-  v1::ScopeKeys keys;
   const pb::Message* e = EntityOf(record);
-  if (e == nullptr) return keys;
-  const pb::Descriptor* d = e->GetDescriptor();
-  const pb::Reflection* r = e->GetReflection();
-  if (const FD* f = FieldOfType(d, "owner_user_id", FD::CPPTYPE_STRING, false)) {
-    keys.set_owner_user_id(r->GetString(*e, f));
-  }
-  if (const FD* f = FieldOfType(d, "team_id", FD::CPPTYPE_STRING, false)) {
-    keys.set_team_id(r->GetString(*e, f));
-  }
-  if (const FD* f = FieldOfType(d, "visibility", FD::CPPTYPE_ENUM, false)) {
-    keys.set_visibility(static_cast<v1::Visibility>(r->GetEnumValue(*e, f)));
-  }
-  if (const FD* f = FieldOfType(d, "territory", FD::CPPTYPE_STRING, false)) {
-    keys.set_territory(r->GetString(*e, f));
-  }
-  std::vector<std::string> stores;
-  if (const FD* f = FieldOfType(d, "store_ids", FD::CPPTYPE_STRING, true)) {
-    for (int i = 0; i < r->FieldSize(*e, f); ++i) {
-      stores.push_back(r->GetRepeatedString(*e, f, i));
-    }
-  }
-  if (const FD* f = FieldOfType(d, "store_id", FD::CPPTYPE_STRING, false)) {
-    if (!r->GetString(*e, f).empty()) stores.push_back(r->GetString(*e, f));
-  }
-  // Sorted and unique, so equal records give equal keys.
-  std::sort(stores.begin(), stores.end());
-  stores.erase(std::unique(stores.begin(), stores.end()), stores.end());
-  for (std::string& s : stores) *keys.add_store_ids() = std::move(s);
-  if (const FD* f = FieldOfType(d, "device_id", FD::CPPTYPE_STRING, false)) {
-    keys.set_device_id(r->GetString(*e, f));
-  }
-  return keys;
+  const EntitySpec* spec = EntityCatalog::Default().Find(EntityTypeOf(record));
+  if (e == nullptr || spec == nullptr) return v1::ScopeKeys();
+  return ScopeKeysOfEntity(*spec, *e);
 }
 
-bool IsScopeField(const std::string& path) {
-  static constexpr const char* kScopeFields[] = {"owner_user_id", "team_id",  "visibility",
-                                                 "territory",     "store_ids", "store_id",
-                                                 "device_id",     "home_store_id"};
-  const std::string top = path.substr(0, path.find('.'));
-  for (const char* f : kScopeFields) {
-    if (top == f) return true;
-  }
-  return false;
+bool IsScopeField(v1::EntityType type, const std::string& path) {
+  const EntitySpec* spec = EntityCatalog::Default().Find(type);
+  return spec != nullptr && spec->IsScopeField(path);
 }
 
 const std::string& MutationDeviceId(const v1::Mutation& m) {

@@ -1,11 +1,15 @@
 // crmctl users update, api-keys create, erase: account administration and
 // the right to erasure.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <string>
+#include <vector>
 
 #include <cstdio>
 #include <iostream>
 
 #include "commands.h"
+#include "crmsync/sync/entity_catalog.h"
 #include "crmsync/v1/admin.grpc.pb.h"
 #include "table.h"
 
@@ -103,19 +107,43 @@ int CmdApiKeyCreate(const Connection& c, const Output& out, const std::string& u
   return kExitOk;
 }
 
+namespace {
+
+// Command-line names ("loyalty-account") of the entity types that hold
+// personal data (EntityRules.personal_data in the proto).
+std::vector<std::string> ErasableTypeNames() {
+  std::vector<std::string> names;
+  for (const sync::EntitySpec& e : sync::EntityCatalog::Default().entities()) {
+    if (!e.rules.personal_data()) continue;
+    std::string name = e.name;
+    std::replace(name.begin(), name.end(), '_', '-');
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  }
+  return out;
+}
+
+}  // namespace
+
 int CmdErase(const Connection& c, const Output& out, const std::string& type,
              const std::string& id, const std::string& reason) {
   v1::EraseRecordRequest req;
-  if (type == "lead") {
-    req.mutable_record()->set_entity_type(v1::ENTITY_TYPE_LEAD);
-  } else if (type == "contact") {
-    req.mutable_record()->set_entity_type(v1::ENTITY_TYPE_CONTACT);
-  } else if (type == "loyalty-account") {
-    req.mutable_record()->set_entity_type(v1::ENTITY_TYPE_LOYALTY_ACCOUNT);
-  } else {
-    std::fprintf(stderr, "crmctl: only a lead, contact or loyalty-account can be erased\n");
+  std::string name = type;
+  std::replace(name.begin(), name.end(), '-', '_');
+  const sync::EntitySpec* spec = sync::EntityCatalog::Default().FindByName(name);
+  if (spec == nullptr || !spec->rules.personal_data()) {
+    std::fprintf(stderr, "crmctl: only records that hold personal data can be erased: %s\n",
+                 JoinNames(ErasableTypeNames()).c_str());
     return kExitUsage;
   }
+  req.mutable_record()->set_entity_type(spec->type());
   req.mutable_record()->set_id(id);
   req.set_reason(reason);
   auto stub = v1::AdminService::NewStub(c.channel());
@@ -172,12 +200,13 @@ void AddAccountCommands(CLI::App* app, const CommandContext& ctx) {
   auto id = std::make_shared<std::string>();
   auto reason = std::make_shared<std::string>();
   auto yes = std::make_shared<bool>(false);
+  const std::vector<std::string> erasable = ErasableTypeNames();
   auto* erase = app->add_subcommand(
-      "erase", "Erase a person's data (right to erasure): a lead, contact or loyalty-account. "
-               "Permanent; devices drop it at their next sync");
-  erase->add_option("type", *type, "lead, contact or loyalty-account")
+      "erase", "Erase a person's data (right to erasure): a " + JoinNames(erasable) +
+                   ". Permanent; devices drop it at their next sync");
+  erase->add_option("type", *type, JoinNames(erasable))
       ->required()
-      ->check(CLI::IsMember({"lead", "contact", "loyalty-account"}));
+      ->check(CLI::IsMember(erasable));
   erase->add_option("id", *id, "Record id")->required();
   erase->add_option("--reason", *reason, "Recorded in the audit log (e.g. the request's ticket)")
       ->required();

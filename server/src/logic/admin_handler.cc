@@ -1,5 +1,7 @@
 #include "admin_handler.h"
 
+#include "crmsync/sync/entity_catalog.h"
+
 #include <algorithm>
 #include <map>
 
@@ -34,9 +36,10 @@ bool IsRevoked(const v1::Device& d) {
   return d.status() == v1::DEVICE_STATUS_REVOKED || d.status() == v1::DEVICE_STATUS_WIPED;
 }
 
+// Types whose records hold personal data (EntityRules.personal_data).
 bool ErasableType(v1::EntityType t) {
-  return t == v1::ENTITY_TYPE_CONTACT || t == v1::ENTITY_TYPE_LEAD ||
-         t == v1::ENTITY_TYPE_LOYALTY_ACCOUNT;
+  const sync::EntitySpec* spec = sync::EntityCatalog::Default().Find(t);
+  return spec != nullptr && spec->rules.personal_data();
 }
 
 // The erased tombstone of `current`: only the id, the scope keys (which
@@ -408,7 +411,13 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   const v1::RecordRef& ref = req.record();
   if (!ErasableType(ref.entity_type())) {
-    return absl::InvalidArgumentError("only a Contact, Lead or LoyaltyAccount can be erased");
+    std::string types;
+    for (const sync::EntitySpec& e : sync::EntityCatalog::Default().entities()) {
+      if (!e.rules.personal_data()) continue;
+      types += (types.empty() ? "" : ", ") + e.descriptor->name();
+    }
+    return absl::InvalidArgumentError("only records that hold personal data can be erased: " +
+                                      types);
   }
   if (auto s = codec::CheckId(ref.id(), "record.id"); !s.ok()) return s;
   if (auto s = codec::CheckText(req.reason(), "reason"); !s.ok()) return s;

@@ -49,7 +49,7 @@ bool SameScope(const v1::ScopeKeys& a, const v1::ScopeKeys& b) {
 int64_t ScopeChangeTimeMs(const v1::RecordState& state, int64_t base_version) {
   int64_t moved = 0;
   for (const auto& [path, field] : state.fields()) {
-    if (sync::IsScopeField(path) && field.version() > base_version) {
+    if (sync::IsScopeField(state.ref().entity_type(), path) && field.version() > base_version) {
       moved = std::max(moved, field.hlc().wall_time_ms());
     }
   }
@@ -172,7 +172,7 @@ class BatchApplier {
       content_only = m;
       content_only->mutable_update_mask()->clear_paths();
       for (const std::string& p : m.update_mask().paths()) {
-        if (sync::IsScopeField(p)) {
+        if (sync::IsScopeField(m.record().entity_type(), p)) {
           scope_paths_dropped.push_back(p);
         } else {
           content_only->mutable_update_mask()->add_paths(p);

@@ -1,33 +1,44 @@
 // Who may read and write which record: the server-side scope rules
-// (docs/protocol.md, "Scopes"). Pure functions; thread-safe.
+// (docs/protocol.md, "Scopes"), keyed by each entity type's access rule in
+// the entity catalog (sync/entity_catalog.h, options.proto AccessRule).
+// Pure functions; thread-safe.
 #ifndef CRMSYNC_SERVER_LOGIC_SCOPE_H_
 #define CRMSYNC_SERVER_LOGIC_SCOPE_H_
 
+#include "crmsync/sync/entity_catalog.h"
 #include "crmsync/v1/sync.pb.h"
 #include "principal.h"
 
 namespace crmsync::server {
 
-// Whether `who` receives a record of `type` whose scope keys are `scope`:
+// Whether `who` receives a record of the type `spec` whose scope keys are
+// `scope`:
 //  admin           everything in the tenant;
-//  sales manager   records of their team, and records they own;
-//  sales rep       records they own, and team-visible records of their team;
-//  store terminal  coupons and loyalty accounts of its store, redemptions it
-//                  made;
-//  everyone        stores (reference data).
-// Conflicts follow their owner_user_id like any owned record.
+//  access CRM      sales managers: records of their team and records they
+//                  own; sales reps: records they own and team-visible
+//                  records of their team (conflicts follow their owner);
+//  access STORE    store terminals of one of the record's stores;
+//  access DEVICE   the store terminal the record names;
+//  access REFERENCE every signed-in user.
+bool CanRead(const Principal& who, const sync::EntitySpec& spec,
+             const ::crmsync::v1::ScopeKeys& scope);
+// The same for a type of the default catalog (false for unknown types,
+// except for admins).
 bool CanRead(const Principal& who, ::crmsync::v1::EntityType type,
              const ::crmsync::v1::ScopeKeys& scope);
 
-// Whether `who` may change a record of `type` with `scope` with `operation`.
-// Terminals may only redeem coupons and add to loyalty points; coupons and
-// stores are changed by admins only; otherwise writing needs read scope.
+// Whether `who` may change a record of the type `spec` with `scope` with
+// `operation`: admins always; store terminals only the type's
+// terminal_operations (on a record of their store, for access STORE); the
+// sales force only records of access CRM within their read scope.
+bool CanWrite(const Principal& who, const sync::EntitySpec& spec,
+              const ::crmsync::v1::ScopeKeys& scope, ::crmsync::v1::Operation operation);
 bool CanWrite(const Principal& who, ::crmsync::v1::EntityType type,
               const ::crmsync::v1::ScopeKeys& scope, ::crmsync::v1::Operation operation);
 
 // Adds the scope keys the generic derivation (sync::ScopeKeysOf) cannot
-// know: a loyalty account belongs to the terminals of its home store; an
-// inactive (or exhausted) coupon belongs to no terminal.
+// know: a record with a HOME_STORE field belongs to the terminals of that
+// store too; an inactive (or exhausted) coupon belongs to no terminal.
 void CompleteScopeKeys(const ::crmsync::v1::Record& data, ::crmsync::v1::ScopeKeys* scope);
 
 }  // namespace crmsync::server

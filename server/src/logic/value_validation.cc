@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "crmsync/v1/common.pb.h"
+#include "crmsync/sync/entity_catalog.h"
 #include "crmsync/sync/geo.h"
 
 namespace crmsync::server {
@@ -16,29 +17,28 @@ namespace {
 namespace pb = google::protobuf;
 using FD = pb::FieldDescriptor;
 
-bool IsTextField(const std::string& name) {
-  return name == "notes" || name == "description" || name == "body" || name == "detail";
-}
-
-bool IsIdField(const std::string& name) {
-  return name == "id" || (name.size() > 3 && name.compare(name.size() - 3, 3, "_id") == 0) ||
-         (name.size() > 4 && name.compare(name.size() - 4, 4, "_ids") == 0);
-}
-
-absl::Status CheckString(const std::string& path, const std::string& name, const std::string& v,
+// How long a string may be and whether it is an identifier: the field's
+// ValueKind in the proto (options.proto, FieldRules.kind).
+absl::Status CheckString(const std::string& path, v1::ValueKind kind, const std::string& v,
                          const ValueLimits& limits) {
-  size_t max = IsIdField(name) ? limits.max_id_bytes
-               : IsTextField(name) ? limits.max_text_bytes
-                                   : limits.max_string_bytes;
+  const bool id = kind == v1::VALUE_KIND_ID;
+  size_t max = id ? limits.max_id_bytes
+               : kind == v1::VALUE_KIND_LONG_TEXT ? limits.max_text_bytes
+                                                  : limits.max_string_bytes;
   if (v.size() > max) {
     return absl::InvalidArgumentError(path + " is " + std::to_string(v.size()) +
                                       " bytes; the limit is " + std::to_string(max));
   }
   // Ids become keys and columns in the store, which refuses NUL characters.
-  if (IsIdField(name) && v.find('\0') != std::string::npos) {
+  if (id && v.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(path + " contains a NUL character");
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckString(const std::string& path, const FD* f, const std::string& v,
+                         const ValueLimits& limits) {
+  return CheckString(path, sync::FieldRulesOf(f).kind(), v, limits);
 }
 
 absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
@@ -79,22 +79,22 @@ absl::Status CheckSpecial(const pb::Message& m, const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status CheckInt(const std::string& path, const std::string& name, int64_t v) {
-  if (name == "rating" && (v < 0 || v > 5)) {
-    return absl::InvalidArgumentError(path + " must be between 0 and 5");
+// The field's bounds in the proto (FieldRules.min / max), if any.
+absl::Status CheckRange(const std::string& path, const FD* f, double v) {
+  const v1::FieldRules& rules = sync::FieldRulesOf(f);
+  const bool low = rules.has_min() && v < static_cast<double>(rules.min());
+  const bool high = rules.has_max() && v > static_cast<double>(rules.max());
+  if (!low && !high) return absl::OkStatus();
+  if (rules.has_min() && rules.has_max()) {
+    return absl::InvalidArgumentError(path + " must be between " + std::to_string(rules.min()) +
+                                      " and " + std::to_string(rules.max()));
   }
-  if (name == "probability" && (v < 0 || v > 100)) {
-    return absl::InvalidArgumentError(path + " must be a percentage (0-100)");
+  if (low) {
+    return absl::InvalidArgumentError(
+        path + (rules.min() == 0 ? std::string(" must not be negative")
+                                 : " must be at least " + std::to_string(rules.min())));
   }
-  if ((name == "duration_seconds" || name == "reminder_minutes" || name == "percent_off_bp" ||
-       name.rfind("max_redemptions", 0) == 0) &&
-      v < 0) {
-    return absl::InvalidArgumentError(path + " must not be negative");
-  }
-  if (name == "percent_off_bp" && v > 10000) {
-    return absl::InvalidArgumentError(path + " must be at most 10000 (100 %)");
-  }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(path + " must be at most " + std::to_string(rules.max()));
 }
 
 // Proto3 enums are open: a number the schema does not define parses, and
@@ -124,7 +124,7 @@ absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
         const std::string item = path + "[" + std::to_string(i) + "]";
         absl::Status s;
         if (f->cpp_type() == FD::CPPTYPE_STRING) {
-          s = CheckString(item, f->name(), r->GetRepeatedString(m, f, i), limits);
+          s = CheckString(item, f, r->GetRepeatedString(m, f, i), limits);
         } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
           s = CheckMessage(r->GetRepeatedMessage(m, f, i), item, limits);
         } else if (f->cpp_type() == FD::CPPTYPE_ENUM) {
@@ -136,16 +136,16 @@ absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
     }
     absl::Status s;
     switch (f->cpp_type()) {
-      case FD::CPPTYPE_STRING: s = CheckString(path, f->name(), r->GetString(m, f), limits); break;
+      case FD::CPPTYPE_STRING: s = CheckString(path, f, r->GetString(m, f), limits); break;
       case FD::CPPTYPE_MESSAGE: s = CheckMessage(r->GetMessage(m, f), path, limits); break;
-      case FD::CPPTYPE_INT32: s = CheckInt(path, f->name(), r->GetInt32(m, f)); break;
-      case FD::CPPTYPE_INT64: s = CheckInt(path, f->name(), r->GetInt64(m, f)); break;
+      case FD::CPPTYPE_INT32: s = CheckRange(path, f, r->GetInt32(m, f)); break;
+      case FD::CPPTYPE_INT64: s = CheckRange(path, f, static_cast<double>(r->GetInt64(m, f))); break;
       case FD::CPPTYPE_ENUM: s = CheckEnum(path, f, r->GetEnumValue(m, f)); break;
       case FD::CPPTYPE_DOUBLE:
         if (!std::isfinite(r->GetDouble(m, f))) {
           s = absl::InvalidArgumentError(path + " must be a finite number");
-        } else if (f->name() == "position_accuracy_m" && r->GetDouble(m, f) < 0) {
-          s = absl::InvalidArgumentError(path + " must not be negative");
+        } else {
+          s = CheckRange(path, f, r->GetDouble(m, f));
         }
         break;
       default: break;
@@ -157,13 +157,20 @@ absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
 
 }  // namespace
 
+absl::Status ValidateMessage(const pb::Message& message, const std::string& path,
+                             const ValueLimits& limits) {
+  return CheckMessage(message, path, limits);
+}
+
 absl::Status ValidateValues(const v1::Mutation& m, const ValueLimits& limits) {
   if (m.record().id().size() > limits.max_id_bytes) {
     return absl::InvalidArgumentError("record.id is longer than " +
                                       std::to_string(limits.max_id_bytes) + " bytes");
   }
-  if (auto s = CheckString("record.id", "id", m.record().id(), limits); !s.ok()) return s;
-  if (auto s = CheckString("conflict_id", "conflict_id", m.conflict_id(), limits); !s.ok()) {
+  if (auto s = CheckString("record.id", v1::VALUE_KIND_ID, m.record().id(), limits); !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckString("conflict_id", v1::VALUE_KIND_ID, m.conflict_id(), limits); !s.ok()) {
     return s;
   }
   if (auto s = CheckMessage(m.values(), "values", limits); !s.ok()) return s;

@@ -1,12 +1,15 @@
 // Limits on pushed values, checked before a mutation is merged: string
-// lengths, list sizes, coordinates, money, bounded integers, and ids (record,
-// conflict and reference ids) free of NUL characters. A violation
+// lengths, list sizes, coordinates, money, bounded numbers, and ids (record,
+// conflict and reference ids) free of NUL characters. Which string is an id
+// or long text, and the bounds of numbers, come from the proto
+// (options.proto FieldRules: kind, min, max). A violation
 // rejects the mutation (REJECT_REASON_VALIDATION) and nothing of it is
 // stored.
 #ifndef CRMSYNC_SERVER_LOGIC_VALUE_VALIDATION_H_
 #define CRMSYNC_SERVER_LOGIC_VALUE_VALIDATION_H_
 
 #include <cstddef>
+#include <string>
 
 #include "absl/status/status.h"
 #include "crmsync/v1/sync.pb.h"
@@ -30,6 +33,11 @@ struct ValueLimits {
 // entity in `m.values()` and `m.base_values()` (base values may not exceed
 // the limits either: they are stored in conflicts).
 absl::Status ValidateValues(const v1::Mutation& m, const ValueLimits& limits = {});
+
+// The same checks for any message (an entity, or a message inside one);
+// `path` prefixes the field names in messages ("values").
+absl::Status ValidateMessage(const google::protobuf::Message& message, const std::string& path,
+                             const ValueLimits& limits = {});
 
 }  // namespace crmsync::server
 

@@ -61,15 +61,14 @@ google::protobuf::FieldMask ComputeFieldMask(const v1::Record& before,
 v1::Record ExtractPath(const v1::Record& source, v1::EntityType type,
                        const FieldPath& path);
 
-// Scope keys read by reflection from the entity's owner_user_id, team_id,
-// visibility, territory, store_ids, store_id and device_id fields, when the
-// entity has them.
+// Scope keys read from the entity's fields that have a scope role in the
+// entity catalog (entity_catalog.h, ScopeKeysOfEntity).
 v1::ScopeKeys ScopeKeysOf(const v1::Record& record);
 
 // Whether the field path (or the top-level field it is under) is one that
-// decides who receives the record: the fields ScopeKeysOf reads, and a
-// loyalty account's home_store_id.
-bool IsScopeField(const std::string& path);
+// decides who receives records of `type`: a field with a scope role in the
+// entity catalog.
+bool IsScopeField(v1::EntityType type, const std::string& path);
 
 // Clears every singular message field (recursively) that is set but holds
 // only default values. The record model treats such a field like an unset
