@@ -9,6 +9,8 @@
 #include "crmsync/sync/checksum.h"
 #include "handler_fixture.h"
 #include "logic/cursor.h"
+#include "logic/delivery.h"
+#include "logic/scope.h"
 #include "logic/directive.h"
 #include "logic/hashing.h"
 #include "logic/pruner.h"
@@ -278,6 +280,58 @@ TEST_P(HandlerTest, OfflineEditByPreviousOwnerWithinGraceIsKeptAndReachesNewOwne
   auto bob_changes = PullAll(Rep("bob", "dev-bob"), &bob_cursor);
   ASSERT_EQ(bob_changes.size(), 1u);
   EXPECT_EQ(bob_changes[0].values().lead().notes(), "Wants a demo on Tuesday");
+}
+
+// The Subscribe stream announces a change exactly when a pull from the
+// device's cursor would send one (logic/delivery.h). Here the device's own
+// late edit (accepted under the reassignment grace) concerns it although the
+// record is out of its scope and its scope changed before the cursor: a
+// stream that judged by "in scope now, or scope changed after the cursor"
+// stayed silent while the pull had a LEFT_SCOPE for it.
+TEST_P(HandlerTest, DeliveryRuleAnnouncesWhatPullSends) {
+  Device a("dev-alice", "alice"), m("dev-maria", "maria");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
+  const v1::RecordState alice_copy = created.results(0).record();
+  v1::Record move;
+  move.mutable_lead()->set_owner_user_id("bob");
+  PushOk(Manager(), {m.Update(alice_copy, move, {"owner_user_id"}, kStartMs + 10)});
+  std::string alice_cursor;
+  PullAll(Rep("alice", "dev-alice"), &alice_cursor);  // past the reassignment
+  auto position = ParseCursor(alice_cursor);
+  ASSERT_TRUE(position.ok());
+
+  clock_.Advance(3600 * 1000);
+  v1::Record notes;
+  notes.mutable_lead()->set_notes("Wants a demo on Tuesday");
+  auto resp = PushOk(Rep("alice", "dev-alice"),
+                     {a.Update(alice_copy, notes, {"notes"}, kStartMs + 20)});
+  ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.results(0).message();
+
+  const Principal alice = Rep("alice", "dev-alice");
+  auto rows = store_->changes().ReadSince(kTenant, position->seq, 100);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  const RecordRow& row = rows->front();
+  EXPECT_FALSE(CanRead(alice, v1::ENTITY_TYPE_LEAD, row.state.scope()));
+  EXPECT_LE(row.scope_changed_version, position->seq);
+  auto delivery = DeliveryFor(store_->changes(), alice, row, position->base, position->seq);
+  ASSERT_TRUE(delivery.ok());
+  EXPECT_EQ(delivery->kind, Delivery::Kind::kLeftScope);
+
+  std::string cursor = alice_cursor;
+  auto pulled = PullAll(alice, &cursor);
+  ASSERT_EQ(pulled.size(), 1u) << "the pull and the announcement agree";
+  EXPECT_EQ(pulled[0].kind(), v1::CHANGE_KIND_LEFT_SCOPE);
+  // Bob, who holds it now, gets the record; Carol (another team) nothing.
+  auto for_bob = DeliveryFor(store_->changes(), Rep("bob", "dev-bob"), row, position->base,
+                             position->seq);
+  ASSERT_TRUE(for_bob.ok());
+  EXPECT_EQ(for_bob->kind, Delivery::Kind::kRecord);
+  auto for_carol = DeliveryFor(store_->changes(), Rep("carol", "dev-carol"), row, position->base,
+                               position->seq);
+  ASSERT_TRUE(for_carol.ok());
+  EXPECT_EQ(for_carol->kind, Delivery::Kind::kNothing);
 }
 
 TEST_P(HandlerTest, GraceEditKeepsItsContentButCannotUndoTheReassignment) {

@@ -7,6 +7,7 @@
 #include "crmsync/sync/change.h"
 #include "crmsync/sync/checksum.h"
 #include "cursor.h"
+#include "delivery.h"
 #include "directive.h"
 #include "erasure.h"
 #include "hashing.h"
@@ -66,76 +67,31 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     size_t consumed = 0;
     for (const RecordRow& row : *rows) {
       const v1::RecordState& s = row.state;
-      const v1::EntityType type = s.ref().entity_type();
       position = s.version();
       ++consumed;
       ++scanned;
 
-      const bool now_in = CanRead(who, type, s.scope());
-      // Whether the device may hold the record: it was in the device's
-      // scope at some moment of this catch-up, from its start (`base`, when
-      // the device held every record then in scope) to the end of the
-      // previous page (`cursor`; earlier pages may have shown it). Judged
-      // over the whole window, so the answer does not depend on the page
-      // size: a record that left the scope, then changed again after an
-      // earlier page, still gets its LEFT_SCOPE or tombstone.
-      bool was_in = false;
-      if (cursor > 0 && s.created_version() <= cursor) {
-        if (row.scope_changed_version <= base) {
-          was_in = now_in;  // one scope all along
-        } else {
-          auto scopes = changes_->ScopesDuring(who.tenant_id, s.ref(), base, cursor);
-          if (!scopes.ok()) return scopes.status();
-          for (const v1::ScopeKeys& then : *scopes) was_in = was_in || CanRead(who, type, then);
-        }
-      }
-
-      // A device that wrote the record during its catch-up holds a copy from
-      // its push results even if the feed never showed the record to it: a
-      // record it created before its first pull, or an offline edit
-      // accepted under the reassignment grace rule.
-      // Only needed when neither scope test already says the device holds
-      // it, so the common case (a record in scope) does not walk its fields.
-      auto wrote = [&] {
-        if (who.device_id.empty()) return false;
-        for (const auto& [path, field] : s.fields()) {
-          if (field.version() > base && field.provenance().device_id() == who.device_id) {
-            return true;
-          }
-        }
-        return false;
-      };
-
-      if (IsErased(s)) {
-        // Erasure (docs/protocol.md, "Erasure"): a device that may hold the
-        // record drops it and every local copy of its values, pending edits
-        // included. A device that never held it hears nothing.
-        if (was_in || wrote()) {
-          v1::Change* erased = response->add_changes();
-          erased->set_seq(s.version());
-          erased->set_kind(v1::CHANGE_KIND_ERASED);
-          *erased->mutable_record() = s.ref();
-          erased->set_version(s.version());
-        }
-      } else if (s.deleted()) {
-        // Tombstones keep their scope keys: a device that may hold the
-        // record gets one (one too many is harmless, one too few is not).
-        if (was_in || now_in || wrote()) {
+      auto delivery = DeliveryFor(*changes_, who, row, base, cursor);
+      if (!delivery.ok()) return delivery.status();
+      switch (delivery->kind) {
+        case Delivery::Kind::kNothing:
+          break;
+        case Delivery::Kind::kRecord:
+          *response->add_changes() = sync::BuildChange(s, base, delivery->full);
+          break;
+        case Delivery::Kind::kTombstone:
           *response->add_changes() = sync::BuildChange(s, cursor, /*full=*/false);
+          break;
+        case Delivery::Kind::kErased:
+        case Delivery::Kind::kLeftScope: {
+          v1::Change* notice = response->add_changes();
+          notice->set_seq(s.version());
+          notice->set_kind(delivery->kind == Delivery::Kind::kErased ? v1::CHANGE_KIND_ERASED
+                                                                     : v1::CHANGE_KIND_LEFT_SCOPE);
+          *notice->mutable_record() = s.ref();
+          notice->set_version(s.version());
+          break;
         }
-      } else if (now_in) {
-        // Surely held as of `base`: existed then and its scope has not
-        // changed since (so no LEFT_SCOPE can have dropped it meanwhile).
-        const bool held = base == cursor ? was_in
-                                         : base > 0 && s.created_version() <= base &&
-                                               row.scope_changed_version <= base;
-        *response->add_changes() = sync::BuildChange(s, base, /*full=*/!held);
-      } else if ((was_in || wrote())) {
-        v1::Change* left = response->add_changes();
-        left->set_seq(s.version());
-        left->set_kind(v1::CHANGE_KIND_LEFT_SCOPE);
-        *left->mutable_record() = s.ref();
-        left->set_version(s.version());
       }
       if (response->changes_size() >= page) break;
     }

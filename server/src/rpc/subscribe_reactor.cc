@@ -1,8 +1,8 @@
 #include "subscribe_reactor.h"
 
 #include "logic/cursor.h"
+#include "logic/delivery.h"
 #include "logic/push_handler.h"
-#include "logic/scope.h"
 #include "status_convert.h"
 #include "sync_service.h"
 
@@ -46,7 +46,7 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
   }
   absl::StatusOr<Principal> who = service->auth_->Authenticate(metadata);
   absl::Status status = who.ok() ? CheckProtocolVersion(request.client()) : who.status();
-  absl::StatusOr<int64_t> cursor = DecodeCursor(request.cursor());
+  absl::StatusOr<CursorPosition> cursor = ParseCursor(request.cursor());
   if (status.ok() && !cursor.ok()) status = cursor.status();
 
   if (!status.ok()) {
@@ -71,8 +71,9 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
     if (r && !r->finished_) {
       kept = true;
       r->who_ = *who;
-      r->cursor_ = *cursor;
-      r->checked_through_ = *cursor;
+      r->cursor_ = cursor->seq;
+      r->base_ = cursor->base;
+      r->checked_through_ = cursor->seq;
       r->started_ = true;
       r->listen_handle_ = handle;
       r->listening_ = true;
@@ -99,7 +100,7 @@ void SubscribeReactor::ScheduleCheckLocked() {
 
 void SubscribeReactor::RunCheck(const std::shared_ptr<Shared>& shared) {
   Principal who;
-  int64_t from = 0, cursor = 0;
+  int64_t from = 0, cursor = 0, base = 0;
   SyncServiceImpl* service;
   {
     std::lock_guard<std::recursive_mutex> lock(shared->mu);
@@ -108,6 +109,7 @@ void SubscribeReactor::RunCheck(const std::shared_ptr<Shared>& shared) {
     who = r->who_;
     from = r->checked_through_;
     cursor = r->cursor_;
+    base = r->base_;
     service = r->service_;
   }
   bool relevant = false;
@@ -117,11 +119,12 @@ void SubscribeReactor::RunCheck(const std::shared_ptr<Shared>& shared) {
   if (rows.ok()) {
     for (const RecordRow& row : *rows) {
       through = row.state.version();
-      // In scope now, or possibly left the caller's scope since its cursor.
-      if (CanRead(who, row.state.ref().entity_type(), row.state.scope()) ||
-          row.scope_changed_version > cursor) {
-        relevant = true;
-      }
+      // Pull's own rule: the stream announces exactly what a pull from
+      // the device's cursor would send. Should the rule need history that
+      // is gone, the device is told to pull (and learns it must reset).
+      if (relevant) continue;
+      auto delivery = DeliveryFor(*service->pull_->changes(), who, row, base, cursor);
+      relevant = !delivery.ok() || delivery->kind != Delivery::Kind::kNothing;
     }
     more = static_cast<int>(rows->size()) == kCheckBatch;
   }

@@ -61,7 +61,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeEven
 
   Principal who_;
   bool started_ = false;
+  // The device's cursor: sent the feed up to cursor_, holding every record
+  // of its scope as of base_ (logic/delivery.h).
   int64_t cursor_ = 0;
+  int64_t base_ = 0;
   // Changes up to this sequence were examined for relevance.
   int64_t checked_through_ = 0;
   uint64_t listen_handle_ = 0;
