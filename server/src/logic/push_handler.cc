@@ -15,11 +15,10 @@
 
 #include "crmsync/sync/merge.h"
 #include "crmsync/sync/record_model.h"
-#include "coupon_index.h"
 #include "directive.h"
 #include "erasure.h"
 #include "hashing.h"
-#include "loyalty.h"
+#include "entity_hooks.h"
 #include "store/store_codec.h"
 #include "value_validation.h"
 #include "scope.h"
@@ -57,7 +56,7 @@ int64_t ScopeChangeTimeMs(const v1::RecordState& state, int64_t base_version) {
 }
 
 // Applies the mutations of one batch inside one write transaction.
-class BatchApplier {
+class BatchApplier final : public PushTxn {
  public:
   BatchApplier(ChangeLog* changes, Directory* directory, WriteTx* tx, const Principal& who,
                const sync::PolicyTable& policies, const PushOptions& options, int64_t now_ms)
@@ -210,24 +209,22 @@ class BatchApplier {
     ctx.max_clock_skew_ms = options_.max_clock_skew_ms;
     ctx.policies = &policies_;
     ctx.conflict = conflict_record ? &conflict : nullptr;
-    // Coupon redemptions are arbitrated first; the merge then records the
-    // redemption with the server's verdict.
+    // The type's hooks may decide first (a redemption is arbitrated; the
+    // merge then records it with the server's verdict).
     const v1::Mutation* to_merge = content_only ? &*content_only : &m;
-    std::optional<RedemptionDecision> redemption;
-    if (m.operation() == v1::OPERATION_REDEEM) {
-      auto decision = ArbitrateRedemption(tx_, who_, m, current, now_ms_);
-      if (!decision.ok()) {
-        if (decision.status().code() != absl::StatusCode::kInvalidArgument) {
-          return decision.status();
-        }
-        return Rejected(m, v1::REJECT_REASON_VALIDATION, std::string(decision.status().message()));
+    const std::unique_ptr<MutationHooks> hooks =
+        HooksFor(m.record().entity_type()).ForMutation(m);
+    if (hooks) {
+      if (auto s = hooks->BeforeMerge(*this, m, current, &to_merge); !s.ok()) {
+        if (s.code() != absl::StatusCode::kInvalidArgument) return s;
+        return Rejected(m, v1::REJECT_REASON_VALIDATION, std::string(s.message()));
       }
-      redemption = std::move(*decision);
-      to_merge = &redemption->effective;
     }
 
     sync::MergeResult merged = sync::Merge(current, *to_merge, ctx);
-    if (auto refusal = CheckBalance(m, current, merged); refusal) return *refusal;
+    if (hooks) {
+      if (auto refusal = hooks->Check(m, current, merged); refusal) return *refusal;
+    }
     int64_t seq = 0;
     if (merged.outcome != v1::MUTATION_OUTCOME_REJECTED &&
         (merged.changed || merged.metadata_changed)) {
@@ -248,12 +245,7 @@ class BatchApplier {
     v1::MutationResult r = sync::ToMutationResult(merged, m, /*include_audit_conflicts=*/true);
     r.clear_record();
     r.set_change_seq(seq);
-    if (redemption && !redemption->accepted && merged.outcome != v1::MUTATION_OUTCOME_REJECTED) {
-      // The losing redemption is kept (status REJECTED) for the till and audit.
-      r.set_outcome(v1::MUTATION_OUTCOME_REJECTED);
-      r.set_reject_reason(redemption->reason);
-      r.set_message(redemption->message);
-    }
+    if (hooks) hooks->AdjustResult(merged, &r);
     if (!scope_paths_dropped.empty() && merged.outcome != v1::MUTATION_OUTCOME_REJECTED) {
       for (const std::string& p : scope_paths_dropped) r.add_server_kept_fields(p);
       r.set_outcome(v1::MUTATION_OUTCOME_MERGED);
@@ -263,11 +255,8 @@ class BatchApplier {
     if (seq > 0) {
       if (auto s = PutMerged(current, &merged.new_state); !s.ok()) return s;
     }
-    if (redemption && redemption->accepted && merged.changed) {
-      if (auto s = BumpCouponCount(*redemption); !s.ok()) return s;
-      if (redemption->bonus_points > 0) {
-        if (auto s = CreditBonusPoints(*redemption); !s.ok()) return s;
-      }
+    if (hooks) {
+      if (auto s = hooks->AfterWrite(*this, merged); !s.ok()) return s;
     }
     // Conflicts are stored whether or not the record changed (a manual
     // conflict keeps the server value and changes nothing else).
@@ -298,83 +287,39 @@ class BatchApplier {
     return current ? current : &kEmpty;
   }
 
-  // A debit that would take a points balance below zero is refused.
-  std::optional<v1::MutationResult> CheckBalance(const v1::Mutation& m,
-                                                 const v1::RecordState* current,
-                                                 const sync::MergeResult& merged) {
-    if (!merged.changed || !merged.new_state.data().has_loyalty_account()) return std::nullopt;
-    int64_t after = merged.new_state.data().loyalty_account().points_balance();
-    int64_t before = current ? current->data().loyalty_account().points_balance() : 0;
-    if (after >= 0 || after >= before) return std::nullopt;
-    v1::MutationResult r = Rejected(m, v1::REJECT_REASON_INSUFFICIENT_BALANCE,
-                                    "points balance is " + std::to_string(before) +
-                                        "; this debit would take it to " +
-                                        std::to_string(after));
-    if (current) *r.mutable_record() = *current;
-    return r;
-  }
-
-  // Records an accepted redemption on its coupon (count, and deactivation
-  // once exhausted) as a server change.
-  absl::Status BumpCouponCount(const RedemptionDecision& d) {
-    v1::Mutation m = CouponCountMutation(d.coupon, d.new_count, now_ms_);
+  // PushTxn, for the entity hooks.
+  WriteTx& tx() override { return *tx_; }
+  const Principal& who() const override { return who_; }
+  int64_t now_ms() const override { return now_ms_; }
+  void NoteSideSeq(int64_t seq) override { side_seq_ = std::max(side_seq_, seq); }
+  absl::Status ApplyServerChange(const v1::RecordState& current, const v1::Mutation& m) override {
     sync::MergeContext ctx;
     ctx.physical_ms = now_ms_;
     ctx.policies = &policies_;
     auto seq = tx_->NextSeq();
     if (!seq.ok()) return seq.status();
     ctx.new_version = *seq;
-    side_seq_ = std::max(side_seq_, *seq);
-    sync::MergeResult merged = sync::Merge(&d.coupon, m, ctx);
-    if (merged.outcome == v1::MUTATION_OUTCOME_REJECTED) {
-      return absl::InternalError("coupon count update rejected: " + merged.message);
+    sync::MergeResult merged = sync::Merge(&current, m, ctx);
+    if (merged.outcome == v1::MUTATION_OUTCOME_REJECTED || !merged.changed) {
+      return absl::InternalError("server change to " + current.ref().id() +
+                                 " not applied: " + merged.message);
     }
-    return PutMerged(&d.coupon, &merged.new_state);
-  }
-
-  // Credits an accepted redemption's bonus points to the customer's account,
-  // as a server change in the redemption's transaction: a retried push
-  // returns the stored result and credits nothing again.
-  absl::Status CreditBonusPoints(const RedemptionDecision& d) {
-    auto account = tx_->GetRecord(d.credit_account);
-    if (!account.ok()) return account.status();
-    if (!account->has_value()) {
-      return absl::InternalError("loyalty account " + d.credit_account.id() + " vanished");
-    }
-    v1::Mutation m = PointsCreditMutation(d.credit_account, d.bonus_points, now_ms_);
-    sync::MergeContext ctx;
-    ctx.physical_ms = now_ms_;
-    ctx.policies = &policies_;
-    auto seq = tx_->NextSeq();
-    if (!seq.ok()) return seq.status();
-    ctx.new_version = *seq;
-    sync::MergeResult merged = sync::Merge(&**account, m, ctx);
-    if (!merged.changed) {
-      return absl::InternalError("bonus points credit not applied: " + merged.message);
-    }
-    side_seq_ = std::max(side_seq_, *seq);
-    return PutMerged(&**account, &merged.new_state);
+    NoteSideSeq(*seq);
+    return PutMerged(&current, &merged.new_state);
   }
 
   // Writes a merged record over `current` (nullptr if new): completes its
-  // scope keys, keeps the record index in step and, for a store, the scope
-  // of the coupons around it.
+  // scope keys, with its type's hooks around the write (entity_hooks.h).
   absl::Status PutMerged(const v1::RecordState* current, v1::RecordState* state) {
+    const EntityHooks& hooks = HooksFor(state->ref().entity_type());
     CompleteScopeKeys(state->data(), state->mutable_scope());
-    if (auto s = ApplyCouponScope(tx_, *state, current, now_ms_, state->mutable_scope());
-        !s.ok()) {
-      return s;
-    }
+    if (auto s = hooks.BeforePut(*this, current, state); !s.ok()) return s;
     const v1::ScopeKeys* previous_scope = nullptr;
     if (current && !SameScope(current->scope(), state->scope())) {
       previous_scope = &current->scope();
     }
     if (auto s = tx_->PutRecord(*state, previous_scope); !s.ok()) return s;
-    if (auto s = UpdateRecordIndex(tx_, current, *state); !s.ok()) return s;
-    if (state->ref().entity_type() == v1::ENTITY_TYPE_STORE) {
-      return RescopeCouponsAround(tx_, current, *state, now_ms_, &side_seq_);
-    }
-    return absl::OkStatus();
+    return hooks.AfterPut(*this, current, *state);
   }
 
   // Stores a Conflict as a record of its own (synced to the record owner).
@@ -459,6 +404,11 @@ class BatchApplier {
 };
 
 }  // namespace
+
+v1::MutationResult RejectedResult(const v1::Mutation& m, v1::RejectReason reason,
+                                  std::string message) {
+  return Rejected(m, reason, std::move(message));
+}
 
 void PushHandler::RecordMetrics(const std::vector<v1::MutationResult>& results,
                                 const std::vector<v1::ConflictPolicy>& conflict_policies) {
@@ -557,7 +507,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     last_seq = 0;
     BatchApplier applier(changes_, directory_, &tx, who, *policies, options_, now_ms);
     // Load what the batch will read in a few statements instead of several
-    // per mutation: its records, the coupons it redeems, its applied log
+    // per mutation: its records, what their hooks read, its applied log
     // (a hint: invalid refs are skipped and rejected per mutation below).
     std::vector<v1::RecordRef> refs;
     std::vector<int64_t> client_seqs;
@@ -566,11 +516,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     for (const v1::Mutation& m : request.mutations()) {
       client_seqs.push_back(m.client_seq());
       refs.push_back(m.record());
-      if (m.operation() == v1::OPERATION_REDEEM && m.values().has_redemption()) {
-        v1::RecordRef& coupon = refs.emplace_back();
-        coupon.set_entity_type(v1::ENTITY_TYPE_COUPON);
-        coupon.set_id(m.values().redemption().coupon_id());
-      }
+      HooksFor(m.record().entity_type()).PrefetchRefs(m, &refs);
     }
     if (auto s = tx.Prefetch(refs, who.device_id, client_seqs); !s.ok()) return s;
     for (const v1::Mutation& m : request.mutations()) {
