@@ -158,47 +158,16 @@ class BatchApplier final : public PushTxn {
       return r;
     }
 
-    // The previous owner's offline edit, let in by the reassignment grace
-    // rule, keeps its content but never moves the record: its changes to
-    // scope fields (owner, team, visibility, stores) are dropped.
     std::optional<v1::Mutation> content_only;
     std::vector<std::string> scope_paths_dropped;
     if (granted_by_grace_) {
-      if (m.operation() == v1::OPERATION_DELETE) {
-        return Rejected(m, v1::REJECT_REASON_OUT_OF_SCOPE,
-                        "the record was reassigned: only its new owner may delete it");
-      }
-      content_only = m;
-      content_only->mutable_update_mask()->clear_paths();
-      for (const std::string& p : m.update_mask().paths()) {
-        if (sync::IsScopeField(m.record().entity_type(), p)) {
-          scope_paths_dropped.push_back(p);
-        } else {
-          content_only->mutable_update_mask()->add_paths(p);
-        }
-      }
-      if (content_only->update_mask().paths().empty()) {
-        return Rejected(m, v1::REJECT_REASON_OUT_OF_SCOPE,
-                        "the record was reassigned: its owner, team, visibility and stores are "
-                        "no longer yours to change");
-      }
+      if (auto refusal = ContentOnly(m, &content_only, &scope_paths_dropped)) return *refusal;
     }
 
-    // A conflict resolution names the stored Conflict it settles.
-    std::optional<v1::RecordState> conflict_record;
+    auto conflict_record = ConflictSettledBy(m);
+    if (!conflict_record.ok()) return conflict_record.status();
     v1::Conflict conflict;
-    if (m.operation() == v1::OPERATION_RESOLVE_CONFLICT) {
-      v1::RecordRef ref;
-      ref.set_entity_type(v1::ENTITY_TYPE_CONFLICT);
-      ref.set_id(m.conflict_id());
-      auto found = tx_->GetRecord(ref);
-      if (!found.ok()) return found.status();
-      if (found->has_value() && !(*found)->deleted() && (*found)->data().has_conflict() &&
-          (*found)->data().conflict().record().id() == m.record().id()) {
-        conflict_record = **found;
-        conflict = conflict_record->data().conflict();
-      }
-    }
+    if (*conflict_record) conflict = (*conflict_record)->data().conflict();
 
     // Merge is pure: a first pass with a probe version tells whether the
     // mutation changes anything; only then is a sequence number taken, so
@@ -208,7 +177,7 @@ class BatchApplier final : public PushTxn {
     ctx.physical_ms = now_ms_;
     ctx.max_clock_skew_ms = options_.max_clock_skew_ms;
     ctx.policies = &policies_;
-    ctx.conflict = conflict_record ? &conflict : nullptr;
+    ctx.conflict = *conflict_record ? &conflict : nullptr;
     // The type's hooks may decide first (a redemption is arbitrated; the
     // merge then records it with the server's verdict).
     const v1::Mutation* to_merge = content_only ? &*content_only : &m;
@@ -258,21 +227,7 @@ class BatchApplier final : public PushTxn {
     if (hooks) {
       if (auto s = hooks->AfterWrite(*this, merged); !s.ok()) return s;
     }
-    // Conflicts are stored whether or not the record changed (a manual
-    // conflict keeps the server value and changes nothing else).
-    for (const v1::Conflict& c : merged.conflicts) {
-      if (auto s = StoreConflict(c, m.hlc()); !s.ok()) return s;
-      conflict_policies_.push_back(c.policy());
-    }
-    if (merged.resolved_conflict && conflict_record) {
-      auto cseq = tx_->NextSeq();
-      if (!cseq.ok()) return cseq.status();
-      v1::RecordState settled =
-          sync::ConflictRecordState(*merged.resolved_conflict, *cseq, m.hlc());
-      settled.set_created_version(conflict_record->created_version());
-      if (auto s = tx_->PutRecord(settled, nullptr); !s.ok()) return s;
-      if (seq == 0) r.set_change_seq(*cseq);
-    }
+    if (auto s = StoreConflicts(m, merged, *conflict_record, seq, &r); !s.ok()) return s;
     const bool wrote = seq > 0;
     const v1::RecordState& after = wrote ? merged.new_state : *current_or_empty(current);
     if (after.has_ref() &&
@@ -280,6 +235,70 @@ class BatchApplier final : public PushTxn {
       *r.mutable_record() = after;
     }
     return r;
+  }
+
+  // The previous owner's offline edit, let in by the reassignment grace
+  // rule, keeps its content but never moves the record: its changes to
+  // scope fields (owner, team, visibility, stores) are dropped. A refusal
+  // when nothing would be left.
+  std::optional<v1::MutationResult> ContentOnly(const v1::Mutation& m,
+                                                std::optional<v1::Mutation>* content_only,
+                                                std::vector<std::string>* dropped) {
+    if (m.operation() == v1::OPERATION_DELETE) {
+      return Rejected(m, v1::REJECT_REASON_OUT_OF_SCOPE,
+                      "the record was reassigned: only its new owner may delete it");
+    }
+    *content_only = m;
+    (*content_only)->mutable_update_mask()->clear_paths();
+    for (const std::string& p : m.update_mask().paths()) {
+      if (sync::IsScopeField(m.record().entity_type(), p)) {
+        dropped->push_back(p);
+      } else {
+        (*content_only)->mutable_update_mask()->add_paths(p);
+      }
+    }
+    if ((*content_only)->update_mask().paths().empty()) {
+      return Rejected(m, v1::REJECT_REASON_OUT_OF_SCOPE,
+                      "the record was reassigned: its owner, team, visibility and stores are "
+                      "no longer yours to change");
+    }
+    return std::nullopt;
+  }
+
+  // The stored, open Conflict a conflict resolution names (nullopt for
+  // other mutations, or when it names none of this record's).
+  absl::StatusOr<std::optional<v1::RecordState>> ConflictSettledBy(const v1::Mutation& m) {
+    if (m.operation() != v1::OPERATION_RESOLVE_CONFLICT) return std::optional<v1::RecordState>();
+    v1::RecordRef ref;
+    ref.set_entity_type(v1::ENTITY_TYPE_CONFLICT);
+    ref.set_id(m.conflict_id());
+    auto found = tx_->GetRecord(ref);
+    if (!found.ok()) return found.status();
+    if (found->has_value() && !(*found)->deleted() && (*found)->data().has_conflict() &&
+        (*found)->data().conflict().record().id() == m.record().id()) {
+      return *found;
+    }
+    return std::optional<v1::RecordState>();
+  }
+
+  // Stores the merge's new conflicts (whether or not the record changed: a
+  // manual conflict keeps the server value and changes nothing else) and
+  // the settled state of the conflict a resolution closed.
+  absl::Status StoreConflicts(const v1::Mutation& m, const sync::MergeResult& merged,
+                              const std::optional<v1::RecordState>& conflict_record, int64_t seq,
+                              v1::MutationResult* r) {
+    for (const v1::Conflict& c : merged.conflicts) {
+      if (auto s = StoreConflict(c, m.hlc()); !s.ok()) return s;
+      conflict_policies_.push_back(c.policy());
+    }
+    if (!merged.resolved_conflict || !conflict_record) return absl::OkStatus();
+    auto cseq = tx_->NextSeq();
+    if (!cseq.ok()) return cseq.status();
+    v1::RecordState settled = sync::ConflictRecordState(*merged.resolved_conflict, *cseq, m.hlc());
+    settled.set_created_version(conflict_record->created_version());
+    if (auto s = tx_->PutRecord(settled, nullptr); !s.ok()) return s;
+    if (seq == 0) r->set_change_seq(*cseq);
+    return absl::OkStatus();
   }
 
   static const v1::RecordState* current_or_empty(const v1::RecordState* current) {
