@@ -24,7 +24,7 @@
 #include "logic/authenticator.h"
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
-#include "logic/admin_handler.h"
+#include "admin/admin_handler.h"
 #include "logic/clock.h"
 #include "logic/rate_limiter.h"
 #include "logic/notifier.h"

@@ -5,7 +5,7 @@
 
 #include "auth/audit_log.h"
 #include "handler_fixture.h"
-#include "logic/admin_handler.h"
+#include "admin/admin_handler.h"
 #include "version.h"
 
 namespace crmsync::server::testing {

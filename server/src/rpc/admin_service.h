@@ -4,7 +4,7 @@
 #define CRMSYNC_SERVER_RPC_ADMIN_SERVICE_H_
 
 #include "crmsync/v1/admin.grpc.pb.h"
-#include "logic/admin_handler.h"
+#include "admin/admin_handler.h"
 #include "logic/authenticator.h"
 #include "worker_pool.h"
 

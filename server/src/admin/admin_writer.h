@@ -8,17 +8,17 @@
 // before each push): the counter lives in the store, so the sequence keeps
 // increasing across restarts and is unique across server instances sharing
 // the store. A claimed value whose push then fails is simply never used.
-#ifndef CRMSYNC_SERVER_LOGIC_ADMIN_WRITER_H_
-#define CRMSYNC_SERVER_LOGIC_ADMIN_WRITER_H_
+#ifndef CRMSYNC_SERVER_ADMIN_WRITER_H_
+#define CRMSYNC_SERVER_ADMIN_WRITER_H_
 
 #include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "clock.h"
+#include "logic/clock.h"
 #include "crmsync/v1/sync.pb.h"
-#include "principal.h"
-#include "push_handler.h"
+#include "logic/principal.h"
+#include "logic/push_handler.h"
 #include "store/store.h"
 
 namespace crmsync::server {
@@ -63,4 +63,4 @@ absl::StatusOr<int64_t> ScanRecords(ChangeLog* changes, const std::string& tenan
 
 }  // namespace crmsync::server
 
-#endif  // CRMSYNC_SERVER_LOGIC_ADMIN_WRITER_H_
+#endif  // CRMSYNC_SERVER_ADMIN_WRITER_H_

@@ -7,8 +7,8 @@
 //
 // Implementation split by aspect: admin_handler.cc (devices, users,
 // audit, erasure, status), admin_conflicts.cc, admin_catalog.cc.
-#ifndef CRMSYNC_SERVER_LOGIC_ADMIN_HANDLER_H_
-#define CRMSYNC_SERVER_LOGIC_ADMIN_HANDLER_H_
+#ifndef CRMSYNC_SERVER_ADMIN_HANDLER_H_
+#define CRMSYNC_SERVER_ADMIN_HANDLER_H_
 
 #include <cstdint>
 #include <functional>
@@ -18,12 +18,12 @@
 #include "admin_writer.h"
 #include "auth/audit_log.h"
 #include "auth/auth_handler.h"
-#include "clock.h"
+#include "logic/clock.h"
 #include "metrics/tenant_traffic.h"
 #include "crmsync/v1/admin.pb.h"
-#include "erasure.h"
-#include "principal.h"
-#include "push_handler.h"
+#include "logic/erasure.h"
+#include "logic/principal.h"
+#include "logic/push_handler.h"
 #include "store/store.h"
 
 namespace crmsync::server {
@@ -117,4 +117,4 @@ absl::Status RequireAdmin(const Principal& who);
 
 }  // namespace crmsync::server
 
-#endif  // CRMSYNC_SERVER_LOGIC_ADMIN_HANDLER_H_
+#endif  // CRMSYNC_SERVER_ADMIN_HANDLER_H_

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "admin_handler.h"
-#include "coupon_index.h"
+#include "logic/coupon_index.h"
 #include "crmsync/sync/geo.h"
 #include "store/store_codec.h"
 
