@@ -1,5 +1,7 @@
 #include "store/pg_sql_database.h"
 
+#include "store/postgres_sql.h"
+
 #include <pqxx/binarystring>
 #include <pqxx/prepared_statement>
 #include <pqxx/result>
@@ -8,14 +10,10 @@ namespace crmsync::server {
 
 namespace {
 
+// bytea's text input form: \x and the bytes in hex.
 std::string HexBytea(const std::string& bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\\x";
-  out.reserve(2 + bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xf]);
-  }
+  pg_sql::AppendHex(bytes, &out);
   return out;
 }
 

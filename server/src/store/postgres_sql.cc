@@ -176,15 +176,19 @@ std::string BoolArray(const std::vector<bool>& values) {
   return ArrayLiteral(values, [](bool v, std::string* out) { *out += v ? 't' : 'f'; });
 }
 
-std::string HexArray(const std::vector<std::string>& values) {
+void AppendHex(const std::string& bytes, std::string* out) {
   static constexpr char kDigits[] = "0123456789abcdef";
+  out->reserve(out->size() + 2 * bytes.size());
+  for (unsigned char c : bytes) {
+    *out += kDigits[c >> 4];
+    *out += kDigits[c & 0xf];
+  }
+}
+
+std::string HexArray(const std::vector<std::string>& values) {
   return ArrayLiteral(values, [](const std::string& v, std::string* out) {
-    out->reserve(out->size() + 2 * v.size() + 2);
     *out += '"';  // an empty element must be quoted
-    for (unsigned char c : v) {
-      *out += kDigits[c >> 4];
-      *out += kDigits[c & 0xf];
-    }
+    AppendHex(v, out);
     *out += '"';
   });
 }

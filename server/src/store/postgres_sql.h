@@ -51,6 +51,8 @@ std::string BoolArray(const std::vector<bool>& values);
 // Bytes as lower-case hex, one element each; the SQL decodes them with
 // decode(x, 'hex') into bytea.
 std::string HexArray(const std::vector<std::string>& values);
+// Appends `bytes` as lower-case hex digits to `out`.
+void AppendHex(const std::string& bytes, std::string* out);
 
 // Registers every statement above on `conn` (conn.prepare). May throw.
 void PrepareAll(pqxx::connection& conn);
