@@ -69,7 +69,11 @@ void BM_LocalUpdateWithOutbox(benchmark::State& state) {
   }
   ReportPercentiles(state, &us);
 }
-BENCHMARK(BM_LocalUpdateWithOutbox)->Arg(0)->Arg(1)->Iterations(2000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_LocalUpdateWithOutbox)
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(2000)
+    ->Unit(benchmark::kMicrosecond);
 
 // 10,000 coupons scattered over France; the query asks around Paris.
 void BM_CouponsNear(benchmark::State& state) {

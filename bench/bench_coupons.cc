@@ -136,8 +136,8 @@ std::vector<Answer> BruteForce(const std::vector<v1::RecordState>& coupons,
 // Runs `query` for every point twice (the first round warms caches) and
 // returns the second round's answers, sorted ids each, and its timing.
 template <typename QueryFn>
-absl::StatusOr<std::vector<Answer>> TimedAnswers(const std::vector<Query>& queries,
-                                                 QueryFn query, Timing* timing) {
+absl::StatusOr<std::vector<Answer>> TimedAnswers(const std::vector<Query>& queries, QueryFn query,
+                                                 Timing* timing) {
   std::vector<Answer> answers;
   std::vector<double> us;
   for (int round = 0; round < 2; ++round) {
@@ -184,7 +184,8 @@ absl::StatusOr<std::vector<Answer>> ServerQueries(const std::string& spec,
   return TimedAnswers(
       queries,
       [&](const Query& q) {
-        return server::FindCouponsNear(&(*store)->changes(), kTenant, q.at, q.radius_m, true, kNowMs);
+        return server::FindCouponsNear(&(*store)->changes(), kTenant, q.at, q.radius_m, true,
+                                       kNowMs);
       },
       timing);
 }
@@ -227,9 +228,10 @@ int Mismatches(const std::vector<Answer>& a, const std::vector<Answer>& b) {
 
 int main(int argc, char** argv) {
   using namespace crmsync::bench;
-  CLI::App app{"Coupons-at-a-point queries over many coupons: server (SQLite, PostgreSQL) and "
-               "device SDK, each against a brute-force scan in the same run",
-               "bench_coupons"};
+  CLI::App app{
+      "Coupons-at-a-point queries over many coupons: server (SQLite, PostgreSQL) and "
+      "device SDK, each against a brute-force scan in the same run",
+      "bench_coupons"};
   int coupons_n = 100000, queries_n = 400;
   std::string stores = "sqlite,postgres";
   app.add_option("--coupons", coupons_n, "Coupons stored")->capture_default_str();
@@ -250,8 +252,9 @@ int main(int argc, char** argv) {
   int failures = 0;
   std::printf("%d coupons, %d queries, %.1f coupons per answer on average\n\n", coupons_n,
               queries_n, static_cast<double>(hits) / queries_n);
-  std::printf("| where | indexed p50 | indexed p99 | brute-force scan p50 | speed-up | answers "
-              "equal to the scan |\n|---|---|---|---|---|---|\n");
+  std::printf(
+      "| where | indexed p50 | indexed p99 | brute-force scan p50 | speed-up | answers "
+      "equal to the scan |\n|---|---|---|---|---|---|\n");
   auto row = [&](const char* where, const absl::StatusOr<std::vector<Answer>>& got,
                  const Timing& t) {
     if (!got.ok()) {
@@ -262,8 +265,7 @@ int main(int argc, char** argv) {
     const int bad = Mismatches(truth, *got);
     failures += bad > 0;
     std::printf("| %s | %.0f µs | %.0f µs | %.0f µs | %.0fx | %d / %d |\n", where, t.p50_us,
-                t.p99_us, brute_t.p50_us, brute_t.p50_us / t.p50_us, queries_n - bad,
-                queries_n);
+                t.p99_us, brute_t.p50_us, brute_t.p50_us / t.p50_us, queries_n - bad, queries_n);
   };
   {
     Timing t;

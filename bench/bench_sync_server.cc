@@ -91,8 +91,10 @@ absl::StatusOr<Figures> RunStore(const std::string& spec, int records, int devic
   if (auto s = Seed(store->get()); !s.ok()) return s;
   server::SystemClock clock;
   sync::PolicyTable policies = sync::PolicyTable::Defaults();
-  server::PushHandler push(&(*store)->changes(), &(*store)->directory(), &(*store)->audit(), &policies, &clock, server::PushOptions{});
-  server::PullHandler pull(&(*store)->changes(), &(*store)->directory(), &clock, server::PullOptions{});
+  server::PushHandler push(&(*store)->changes(), &(*store)->directory(), &(*store)->audit(),
+                           &policies, &clock, server::PushOptions{});
+  server::PullHandler pull(&(*store)->changes(), &(*store)->directory(), &clock,
+                           server::PullOptions{});
 
   Figures f;
   const int per_device = records / devices;
@@ -149,8 +151,9 @@ absl::StatusOr<double> RawPostgres(const std::string& conninfo, int records, int
     pqxx::connection conn(conninfo);
     {
       pqxx::work tx(conn);
-      tx.exec0("CREATE TABLE raw_records (tenant_id text, entity_type int, record_id text, "
-               "version bigint, state bytea, PRIMARY KEY (tenant_id, entity_type, record_id))");
+      tx.exec0(
+          "CREATE TABLE raw_records (tenant_id text, entity_type int, record_id text, "
+          "version bigint, state bytea, PRIMARY KEY (tenant_id, entity_type, record_id))");
       tx.commit();
     }
     conn.prepare("upsert",
@@ -185,9 +188,10 @@ absl::StatusOr<double> RawPostgres(const std::string& conninfo, int records, int
 
 int main(int argc, char** argv) {
   using namespace crmsync::bench;
-  CLI::App app{"Push/pull throughput of crm-syncd's handlers on SQLite and PostgreSQL, next to a "
-               "raw libpqxx batched upsert of the same rows",
-               "bench_sync_server"};
+  CLI::App app{
+      "Push/pull throughput of crm-syncd's handlers on SQLite and PostgreSQL, next to a "
+      "raw libpqxx batched upsert of the same rows",
+      "bench_sync_server"};
   int records = 100000, devices = 4, batch = 500;
   std::string stores = "sqlite,postgres";
   app.add_option("--records", records, "Records pushed then bootstrapped")->capture_default_str();
@@ -196,8 +200,9 @@ int main(int argc, char** argv) {
   app.add_option("--stores", stores, "Comma-separated: sqlite, postgres")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  std::printf("| store | push (mutations/s) | bootstrap pull (records/s) | raw libpqxx upsert "
-              "(rows/s) | push / raw |\n|---|---|---|---|---|\n");
+  std::printf(
+      "| store | push (mutations/s) | bootstrap pull (records/s) | raw libpqxx upsert "
+      "(rows/s) | push / raw |\n|---|---|---|---|---|\n");
   if (stores.find("sqlite") != std::string::npos) {
     std::string dir = std::filesystem::temp_directory_path() / "crmsync-bench-XXXXXX";
     char* made = mkdtemp(dir.data());

@@ -136,8 +136,7 @@ crmsync_status crmsync_open(const crmsync_options* options, crmsync_client** out
         c.platform = "c-api";
         t.credentials = MakeTokenCredentials(std::move(c));
       } else {
-        t.credentials = MakeDevCredentials(capi::Str(options->tenant),
-                                           capi::Str(options->username),
+        t.credentials = MakeDevCredentials(capi::Str(options->tenant), capi::Str(options->username),
                                            client->db->device_id());
       }
       SyncOptions so;

@@ -60,8 +60,8 @@ absl::Status Database::Init() {
   if (*device) {
     device_id_ = **device;
   } else {
-    device_id_ = options_.device_id.empty() ? internal::NewDeviceId(options_.random)
-                                            : options_.device_id;
+    device_id_ =
+        options_.device_id.empty() ? internal::NewDeviceId(options_.random) : options_.device_id;
     if (auto s = internal::SetState(db_.get(), internal::kKeyDeviceId, device_id_); !s.ok()) {
       return s;
     }
@@ -103,8 +103,7 @@ absl::StatusOr<v1::RecordState> Database::Get(const v1::RecordRef& ref) {
   return *(*row)->local;
 }
 
-absl::StatusOr<std::optional<v1::RecordState>> Database::GetServerState(
-    const v1::RecordRef& ref) {
+absl::StatusOr<std::optional<v1::RecordState>> Database::GetServerState(const v1::RecordRef& ref) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto row = internal::LoadRow(db_.get(), ref);

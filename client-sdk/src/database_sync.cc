@@ -16,14 +16,10 @@ using internal::SqliteDb;
 
 const char* NoticeKind(v1::MutationOutcome outcome) {
   switch (outcome) {
-    case v1::MUTATION_OUTCOME_CONFLICT:
-      return "conflict";
-    case v1::MUTATION_OUTCOME_REJECTED:
-      return "rejected";
-    case v1::MUTATION_OUTCOME_MERGED:
-      return "merged";
-    default:
-      return nullptr;
+    case v1::MUTATION_OUTCOME_CONFLICT: return "conflict";
+    case v1::MUTATION_OUTCOME_REJECTED: return "rejected";
+    case v1::MUTATION_OUTCOME_MERGED: return "merged";
+    default: return nullptr;
   }
 }
 
@@ -175,9 +171,9 @@ absl::Status Database::SyncAccess::BeginReset(bool recover) {
   SqliteDb* db = db_->db_.get();
   internal::Transaction tx(db);
   if (!tx.status().ok()) return tx.status();
-  if (absl::Status s = db->Exec(
-          "DELETE FROM reset_stale; INSERT INTO reset_stale(entity_type, id) "
-          "SELECT entity_type, id FROM records WHERE server_state IS NOT NULL");
+  if (absl::Status s =
+          db->Exec("DELETE FROM reset_stale; INSERT INTO reset_stale(entity_type, id) "
+                   "SELECT entity_type, id FROM records WHERE server_state IS NOT NULL");
       !s.ok()) {
     return s;
   }
@@ -185,10 +181,10 @@ absl::Status Database::SyncAccess::BeginReset(bool recover) {
     // The replica of the old history, compared with the new one once the
     // bootstrap completes. A recovery already pending keeps its copy (this
     // replica may be half rebuilt from the new history).
-    if (absl::Status s = db->Exec(
-            "INSERT INTO recovery(entity_type, id, state) "
-            "SELECT entity_type, id, server_state FROM records "
-            "WHERE server_state IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recovery)");
+    if (absl::Status s =
+            db->Exec("INSERT INTO recovery(entity_type, id, state) "
+                     "SELECT entity_type, id, server_state FROM records "
+                     "WHERE server_state IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recovery)");
         !s.ok()) {
       return s;
     }

@@ -24,9 +24,9 @@ class Database::SyncAccess {
   // entries leave the outbox, the result's record becomes the replica
   // (when newer), the local view is rebased; conflicts, rejections and
   // merges become notices. Returns the events to report.
-  absl::StatusOr<std::vector<PushEvent>> ApplyPushResults(
-      const std::vector<v1::Mutation>& sent, const v1::PushResponse& response,
-      std::vector<ChangeEvent>* changes);
+  absl::StatusOr<std::vector<PushEvent>> ApplyPushResults(const std::vector<v1::Mutation>& sent,
+                                                          const v1::PushResponse& response,
+                                                          std::vector<ChangeEvent>* changes);
 
   // Applies a pulled page and its next cursor in one transaction.
   absl::StatusOr<std::vector<ChangeEvent>> ApplyPullPage(const v1::PullResponse& page);

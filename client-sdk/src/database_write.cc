@@ -40,12 +40,9 @@ absl::StatusOr<v1::RecordRef> RefOf(const v1::Record& values) {
 absl::Status ToAbsl(const sync::Status& s) {
   if (s.ok()) return absl::OkStatus();
   switch (s.code()) {
-    case sync::StatusCode::kNotFound:
-      return absl::NotFoundError(s.message());
-    case sync::StatusCode::kFailedPrecondition:
-      return absl::FailedPreconditionError(s.message());
-    default:
-      return absl::InvalidArgumentError(s.message());
+    case sync::StatusCode::kNotFound: return absl::NotFoundError(s.message());
+    case sync::StatusCode::kFailedPrecondition: return absl::FailedPreconditionError(s.message());
+    default: return absl::InvalidArgumentError(s.message());
   }
 }
 

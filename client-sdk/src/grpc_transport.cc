@@ -3,24 +3,19 @@
 
 #include <thread>
 
+#include "channel_credentials.h"
 #include "crmsync/client/transport.h"
 #include "crmsync/v1/sync.grpc.pb.h"
-#include "channel_credentials.h"
 
 namespace crmsync::client {
 
 const char* DirectiveName(Directive d) {
   switch (d) {
-    case Directive::kNone:
-      return "";
-    case Directive::kResetRequired:
-      return "reset-required";
-    case Directive::kWipe:
-      return "wipe";
-    case Directive::kUpgradeRequired:
-      return "upgrade-required";
-    case Directive::kHistoryChanged:
-      return "history-changed";
+    case Directive::kNone: return "";
+    case Directive::kResetRequired: return "reset-required";
+    case Directive::kWipe: return "wipe";
+    case Directive::kUpgradeRequired: return "upgrade-required";
+    case Directive::kHistoryChanged: return "history-changed";
   }
   return "";
 }
@@ -121,24 +116,23 @@ class GrpcTransport : public Transport {
     return Convert(stub_->GetChecksum(&ctx, request, response), ctx);
   }
 
-  std::unique_ptr<Subscription> Subscribe(
-      const v1::SubscribeRequest& request,
-      std::function<void(const v1::SubscribeEvent&)> on_event,
-      std::function<void(const CallStatus&)> on_done) override {
+  std::unique_ptr<Subscription> Subscribe(const v1::SubscribeRequest& request,
+                                          std::function<void(const v1::SubscribeEvent&)> on_event,
+                                          std::function<void(const CallStatus&)> on_done) override {
     auto sub = std::make_unique<GrpcSubscription>();
     if (absl::Status s = Prepare(&sub->context_, std::chrono::hours(24)); !s.ok()) {
       on_done({s, {}});
       return sub;
     }
     grpc::ClientContext* ctx = &sub->context_;
-    sub->reader_thread_ = std::thread([this, ctx, request, on_event = std::move(on_event),
-                                       on_done = std::move(on_done)] {
-      auto reader = stub_->Subscribe(ctx, request);
-      v1::SubscribeEvent event;
-      while (reader->Read(&event)) on_event(event);
-      grpc::Status s = reader->Finish();
-      if (s.error_code() != grpc::StatusCode::CANCELLED) on_done(Convert(s, *ctx));
-    });
+    sub->reader_thread_ = std::thread(
+        [this, ctx, request, on_event = std::move(on_event), on_done = std::move(on_done)] {
+          auto reader = stub_->Subscribe(ctx, request);
+          v1::SubscribeEvent event;
+          while (reader->Read(&event)) on_event(event);
+          grpc::Status s = reader->Finish();
+          if (s.error_code() != grpc::StatusCode::CANCELLED) on_done(Convert(s, *ctx));
+        });
     return sub;
   }
 

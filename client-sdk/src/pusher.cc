@@ -30,11 +30,9 @@ CallStatus PushOutbox(CycleContext* ctx) {
     CallStatus call = ctx->transport->Push(request, &response);
     if (!call.ok()) return call;
     if (response.results_size() != request.mutations_size()) {
-      return FromStatus(absl::InternalError("push answered " +
-                                            std::to_string(response.results_size()) +
-                                            " results for " +
-                                            std::to_string(request.mutations_size()) +
-                                            " mutations"));
+      return FromStatus(absl::InternalError(
+          "push answered " + std::to_string(response.results_size()) + " results for " +
+          std::to_string(request.mutations_size()) + " mutations"));
     }
     std::vector<ChangeEvent> changes;
     auto events = ctx->db->ApplyPushResults(sent, response, &changes);
@@ -43,8 +41,7 @@ CallStatus PushOutbox(CycleContext* ctx) {
     for (const PushEvent& e : *events) {
       if (e.result.outcome() == v1::MUTATION_OUTCOME_CONFLICT && ctx->options->on_conflict) {
         ctx->options->on_conflict(e);
-      } else if (e.result.outcome() == v1::MUTATION_OUTCOME_REJECTED &&
-                 ctx->options->on_rejected) {
+      } else if (e.result.outcome() == v1::MUTATION_OUTCOME_REJECTED && ctx->options->on_rejected) {
         ctx->options->on_rejected(e);
       }
     }

@@ -57,8 +57,7 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::TodaysCalendar(int64_t no
   return CalendarBetween(day_start, day_start + 86400);
 }
 
-absl::StatusOr<std::vector<v1::RecordState>> Database::Search(const std::string& text,
-                                                              int limit) {
+absl::StatusOr<std::vector<v1::RecordState>> Database::Search(const std::string& text, int limit) {
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto st = db_->Prepare(
@@ -68,8 +67,9 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::Search(const std::string&
   if (!st.ok()) return st.status();
   st->Bind(1, text).Bind(2, static_cast<int64_t>(limit > 0 ? limit : -1));
   auto out = internal::CollectStates(&*st);
-  if (!out.ok()) return absl::InvalidArgumentError("search '" + text + "': " +
-                                                   std::string(out.status().message()));
+  if (!out.ok())
+    return absl::InvalidArgumentError("search '" + text +
+                                      "': " + std::string(out.status().message()));
   return out;
 }
 

@@ -119,8 +119,7 @@ RecordIndex IndexOf(const v1::RecordState& state) {
       AddText(&ix.text, e.name());
       break;
     }
-    case v1::Record::ENTITY_NOT_SET:
-      break;
+    case v1::Record::ENTITY_NOT_SET: break;
   }
   return ix;
 }
@@ -130,9 +129,9 @@ double HaversineMetres(double lat1, double lon1, double lat2, double lon2) {
   constexpr double kRad = M_PI / 180.0;
   const double dlat = (lat2 - lat1) * kRad;
   const double dlon = (lon2 - lon1) * kRad;
-  const double a = std::sin(dlat / 2) * std::sin(dlat / 2) +
-                   std::cos(lat1 * kRad) * std::cos(lat2 * kRad) * std::sin(dlon / 2) *
-                       std::sin(dlon / 2);
+  const double a =
+      std::sin(dlat / 2) * std::sin(dlat / 2) +
+      std::cos(lat1 * kRad) * std::cos(lat2 * kRad) * std::sin(dlon / 2) * std::sin(dlon / 2);
   return 2 * kEarthRadiusM * std::asin(std::min(1.0, std::sqrt(a)));
 }
 

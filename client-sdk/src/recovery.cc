@@ -35,7 +35,8 @@ bool HeldIsNewer(const v1::RecordState& held, const v1::RecordState& server,
   for (const auto& [key, state] : held.fields()) {
     if (!Related(key, path)) continue;
     auto theirs = server.fields().find(key);
-    if (theirs == server.fields().end() || sync::CompareHlc(state.hlc(), theirs->second.hlc()) > 0) {
+    if (theirs == server.fields().end() ||
+        sync::CompareHlc(state.hlc(), theirs->second.hlc()) > 0) {
       return true;
     }
   }
@@ -49,12 +50,9 @@ int64_t IntegerField(const v1::Record& record, const std::string& name) {
   const pb::FieldDescriptor* f = e->GetDescriptor()->FindFieldByName(name);
   if (f == nullptr || f->is_repeated()) return 0;
   switch (f->cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_INT64:
-      return e->GetReflection()->GetInt64(*e, f);
-    case pb::FieldDescriptor::CPPTYPE_INT32:
-      return e->GetReflection()->GetInt32(*e, f);
-    default:
-      return 0;
+    case pb::FieldDescriptor::CPPTYPE_INT64: return e->GetReflection()->GetInt64(*e, f);
+    case pb::FieldDescriptor::CPPTYPE_INT32: return e->GetReflection()->GetInt32(*e, f);
+    default: return 0;
   }
 }
 

@@ -14,18 +14,12 @@ absl::Status FromCode(int rc, std::string_view what, sqlite3* db) {
   msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return absl::UnavailableError(msg);
-    case SQLITE_NOTADB:
-      return absl::PermissionDeniedError(msg);
-    case SQLITE_CONSTRAINT:
-      return absl::AlreadyExistsError(msg);
-    case SQLITE_FULL:
-      return absl::ResourceExhaustedError(msg);
-    case SQLITE_CANTOPEN:
-      return absl::NotFoundError(msg);
-    default:
-      return absl::InternalError(msg);
+    case SQLITE_LOCKED: return absl::UnavailableError(msg);
+    case SQLITE_NOTADB: return absl::PermissionDeniedError(msg);
+    case SQLITE_CONSTRAINT: return absl::AlreadyExistsError(msg);
+    case SQLITE_FULL: return absl::ResourceExhaustedError(msg);
+    case SQLITE_CANTOPEN: return absl::NotFoundError(msg);
+    default: return absl::InternalError(msg);
   }
 }
 
@@ -102,10 +96,9 @@ absl::StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path
         "link crmsync_client to open an encrypted store");
   }
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                     SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status s = FromCode(rc, "cannot open " + path, raw);
     sqlite3_close(raw);

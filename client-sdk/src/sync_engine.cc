@@ -12,18 +12,12 @@ namespace crmsync::client {
 
 const char* SyncStateName(SyncProgress::State state) {
   switch (state) {
-    case SyncProgress::State::kIdle:
-      return "idle";
-    case SyncProgress::State::kSyncing:
-      return "syncing";
-    case SyncProgress::State::kBackoff:
-      return "backoff";
-    case SyncProgress::State::kOffline:
-      return "offline";
-    case SyncProgress::State::kFailed:
-      return "failed";
-    case SyncProgress::State::kWiped:
-      return "wiped";
+    case SyncProgress::State::kIdle: return "idle";
+    case SyncProgress::State::kSyncing: return "syncing";
+    case SyncProgress::State::kBackoff: return "backoff";
+    case SyncProgress::State::kOffline: return "offline";
+    case SyncProgress::State::kFailed: return "failed";
+    case SyncProgress::State::kWiped: return "wiped";
   }
   return "unknown";
 }
@@ -38,10 +32,8 @@ bool IsTransient(const absl::Status& s) {
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kAborted:
     case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-      return true;
-    default:
-      return false;
+    case absl::StatusCode::kUnknown: return true;
+    default: return false;
   }
 }
 
@@ -287,7 +279,7 @@ class SyncEngine::Impl {
   std::unique_ptr<Random> owned_random_;
   v1::ClientInfo client_;
 
-  std::mutex cycle_mu_;  // one cycle at a time
+  std::mutex cycle_mu_;    // one cycle at a time
   mutable std::mutex mu_;  // progress_, thread_
   SyncProgress progress_;
   std::thread thread_;

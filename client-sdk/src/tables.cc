@@ -41,8 +41,8 @@ absl::StatusOr<std::optional<int64_t>> RowId(SqliteDb* db, const v1::RecordRef& 
 }  // namespace
 
 absl::StatusOr<std::optional<RecordRow>> LoadRow(SqliteDb* db, const v1::RecordRef& ref) {
-  auto st = db->Prepare(
-      "SELECT server_state, local_state FROM records WHERE entity_type=?1 AND id=?2");
+  auto st =
+      db->Prepare("SELECT server_state, local_state FROM records WHERE entity_type=?1 AND id=?2");
   if (!st.ok()) return st.status();
   st->Bind(1, static_cast<int64_t>(ref.entity_type())).Bind(2, ref.id());
   if (!st->Step()) {
@@ -244,8 +244,8 @@ absl::Status AddNotice(SqliteDb* db, const Notice& n) {
   if (absl::Status s = st->Run(); !s.ok()) return s;
   const int64_t notice_id = db->LastInsertRowId();
   for (const std::string& conflict_id : n.conflict_ids) {
-    auto link = db->Prepare(
-        "INSERT OR IGNORE INTO notice_conflicts(conflict_id, notice_id) VALUES(?1,?2)");
+    auto link =
+        db->Prepare("INSERT OR IGNORE INTO notice_conflicts(conflict_id, notice_id) VALUES(?1,?2)");
     if (!link.ok()) return link.status();
     link->Bind(1, conflict_id).Bind(2, notice_id);
     if (absl::Status s = link->Run(); !s.ok()) return s;

@@ -3,9 +3,9 @@
 
 #include <mutex>
 
+#include "channel_credentials.h"
 #include "crmsync/client/transport.h"
 #include "crmsync/v1/auth.grpc.pb.h"
-#include "channel_credentials.h"
 
 namespace crmsync::client {
 namespace {
@@ -31,8 +31,7 @@ class TokenCredentials : public CredentialsProvider {
 
   absl::Status Metadata(std::vector<std::pair<std::string, std::string>>* out) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (access_token_.empty() ||
-        options_.clock->NowMs() + kRefreshMarginMs >= access_expires_ms_) {
+    if (access_token_.empty() || options_.clock->NowMs() + kRefreshMarginMs >= access_expires_ms_) {
       absl::Status s = absl::UnauthenticatedError("no refresh token");
       if (!refresh_token_.empty()) s = Refresh();
       if (!s.ok() && s.code() != absl::StatusCode::kUnavailable &&

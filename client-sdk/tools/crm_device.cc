@@ -73,13 +73,11 @@ absl::StatusOr<SyncEngine*> Session::Engine() {
     pem << in.rdbuf();
     t.ca_pem = pem.str();
   } else if (!settings_.insecure) {
-    return UsageError(
-        "give --ca FILE for TLS, or --insecure for a plaintext development server");
+    return UsageError("give --ca FILE for TLS, or --insecure for a plaintext development server");
   }
   if (settings_.client_cert.empty() != settings_.client_key.empty() ||
       (!settings_.client_cert.empty() && settings_.ca.empty())) {
-    return UsageError(
-        "--client-cert and --client-key go together, and need --ca (TLS)");
+    return UsageError("--client-cert and --client-key go together, and need --ca (TLS)");
   }
   for (auto [path, pem] : {std::pair{&settings_.client_cert, &t.client_cert_pem},
                            std::pair{&settings_.client_key, &t.client_key_pem}}) {
@@ -130,23 +128,17 @@ absl::StatusOr<SyncEngine*> Session::Engine() {
 int ExitCodeOf(const absl::Status& s) {
   if (s.GetPayload(kUsagePayload)) return kUsage;
   switch (s.code()) {
-    case absl::StatusCode::kOk:
-      return kOk;
-    case absl::StatusCode::kNotFound:
-      return kNotFound;
+    case absl::StatusCode::kOk: return kOk;
+    case absl::StatusCode::kNotFound: return kNotFound;
     case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kAlreadyExists:
-      return kInvalid;
+    case absl::StatusCode::kAlreadyExists: return kInvalid;
     case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-      return kUnreachable;
+    case absl::StatusCode::kDeadlineExceeded: return kUnreachable;
     case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-      return kDenied;
+    case absl::StatusCode::kUnauthenticated: return kDenied;
     case absl::StatusCode::kFailedPrecondition:
       return s.message().rfind("offline", 0) == 0 ? kOfflineRefused : kDenied;
-    default:
-      return kFailed;
+    default: return kFailed;
   }
 }
 
@@ -154,8 +146,7 @@ namespace {
 
 void AddGlobals(CLI::App* app, Settings* s) {
   app->add_option("--server", s->server, "sync server HOST:PORT");
-  app->add_option("--tenant", s->tenant, "tenant slug")
-      ->capture_default_str();
+  app->add_option("--tenant", s->tenant, "tenant slug")->capture_default_str();
   app->add_option("--user", s->user, "username, e.g. alice");
   app->add_option("--password", s->password,
                   "password: sign in with tokens (without it: development identity)")
@@ -181,8 +172,7 @@ void AddGlobals(CLI::App* app, Settings* s) {
 
 int Run(const std::vector<std::string>& args, Session* session, Settings* settings,
         bool allow_globals) {
-  CLI::App app{"crm-device: one crmsync device (field rep phone or store terminal)",
-               "crm-device"};
+  CLI::App app{"crm-device: one crmsync device (field rep phone or store terminal)", "crm-device"};
   app.require_subcommand(1);
   app.fallthrough();
   if (allow_globals) AddGlobals(&app, settings);
@@ -223,14 +213,18 @@ int Run(const std::vector<std::string>& args, Session* session, Settings* settin
   show->add_option("id", id, "record id")->required();
   show->callback([&] { rc = CmdShow(session, type, id); });
 
-  app.add_subcommand("sync", "push pending edits, then pull until caught up")
-      ->callback([&] { rc = CmdSync(session); });
-  app.add_subcommand("offline", "switch sync off (persisted): edits queue up")
-      ->callback([&] { rc = CmdSetOffline(session, true); });
-  app.add_subcommand("online", "switch sync back on")
-      ->callback([&] { rc = CmdSetOffline(session, false); });
-  app.add_subcommand("status", "pending count, cursor, last sync, notices")
-      ->callback([&] { rc = CmdStatus(session); });
+  app.add_subcommand("sync", "push pending edits, then pull until caught up")->callback([&] {
+    rc = CmdSync(session);
+  });
+  app.add_subcommand("offline", "switch sync off (persisted): edits queue up")->callback([&] {
+    rc = CmdSetOffline(session, true);
+  });
+  app.add_subcommand("online", "switch sync back on")->callback([&] {
+    rc = CmdSetOffline(session, false);
+  });
+  app.add_subcommand("status", "pending count, cursor, last sync, notices")->callback([&] {
+    rc = CmdStatus(session);
+  });
 
   int seconds = 0;
   auto* watch = app.add_subcommand("watch", "stay subscribed and print changes as they arrive");

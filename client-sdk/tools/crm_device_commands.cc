@@ -96,7 +96,8 @@ absl::Status SetField(pb::Message* msg, const std::string& assignment) {
               prefix += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
             }
             std::string upper;
-            for (char c : value) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            for (char c : value)
+              upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
             v = e->FindValueByName(prefix + "_" + upper);
           }
           if (v == nullptr) v = e->FindValueByNumber(std::stoi(value));
@@ -170,8 +171,7 @@ int CmdCreate(Session* s, const std::string& type_name, const std::string& id,
   const pb::Descriptor* d = sync::EntityDescriptor(*type);
   bool owner_given = false;
   for (const auto& a : all) owner_given |= a.rfind("owner_user_id=", 0) == 0;
-  if (!owner_given && d->FindFieldByName("owner_user_id") != nullptr &&
-      !(*db)->user_id().empty()) {
+  if (!owner_given && d->FindFieldByName("owner_user_id") != nullptr && !(*db)->user_id().empty()) {
     all.push_back("owner_user_id=" + (*db)->user_id());
   }
   auto record = Build(v1::Record(), *type, all);

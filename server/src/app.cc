@@ -95,8 +95,8 @@ absl::Status SyncdApp::Start() {
 
   if (config_.demo_tenant) {
     if (auto s = EnsureDemoTenant(store_.get(), push_.get(), &clock_); !s.ok()) return s;
-    if (auto s = auth::EnsureDemoCredentials(store_.get(), &clock_, &random_,
-                                             PasswordParamsOf(config_));
+    if (auto s =
+            auth::EnsureDemoCredentials(store_.get(), &clock_, &random_, PasswordParamsOf(config_));
         !s.ok()) {
       return s;
     }
@@ -124,8 +124,8 @@ absl::Status SyncdApp::Start() {
                                                     notifier_.get(), pool_.get(), sync_options);
   DeclareMetrics();
   if (!config_.metrics_listen.empty()) {
-    exporter_ = std::make_unique<MetricsHttpExporter>(&metrics_,
-                                                      [this] { return store_up_.load(); });
+    exporter_ =
+        std::make_unique<MetricsHttpExporter>(&metrics_, [this] { return store_up_.load(); });
     if (auto s = exporter_->Start(config_.metrics_listen); !s.ok()) return s;
     spdlog::info("metrics on http://{}/metrics (port {})", config_.metrics_listen,
                  exporter_->port());
@@ -151,12 +151,11 @@ absl::Status SyncdApp::Start() {
   grpc_->AddInterceptor(std::make_unique<MetricsInterceptorFactory>(&metrics_));
   if (auto s = grpc_->Start(); !s.ok()) return s;
   GrpcServer* grpc = grpc_.get();
-  health_ = std::make_unique<StoreHealth>(store_.get(),
-                                          std::chrono::seconds(config_.health_check_seconds),
-                                          [this, grpc](bool up) {
-                                            store_up_.store(up);
-                                            grpc->SetServing(up);
-                                          });
+  health_ = std::make_unique<StoreHealth>(
+      store_.get(), std::chrono::seconds(config_.health_check_seconds), [this, grpc](bool up) {
+        store_up_.store(up);
+        grpc->SetServing(up);
+      });
   health_->Start();
   return absl::OkStatus();
 }
@@ -180,7 +179,8 @@ void SyncdApp::PruneLoop() {
   const int64_t retention_ms = int64_t{config_.retention_hours} * 3600 * 1000;
   EveryTenantEvery(std::chrono::minutes(config_.prune_interval_minutes), "pruning",
                    [&](const TenantRow& t) {
-                     auto report = PruneTenant(&store_->changes(), &store_->directory(), t.id, clock_.NowMs(), retention_ms);
+                     auto report = PruneTenant(&store_->changes(), &store_->directory(), t.id,
+                                               clock_.NowMs(), retention_ms);
                      if (!report.ok()) {
                        spdlog::warn("pruning tenant {} failed: {}", t.slug,
                                     std::string(report.status().message()));
@@ -194,8 +194,7 @@ void SyncdApp::PruneLoop() {
 void SyncdApp::CouponSweepLoop() {
   constexpr int kChunk = 500;
   EveryTenantEvery(
-      std::chrono::seconds(config_.coupon_sweep_seconds), "coupon sweep",
-      [&](const TenantRow& t) {
+      std::chrono::seconds(config_.coupon_sweep_seconds), "coupon sweep", [&](const TenantRow& t) {
         int64_t last_seq = 0;
         int total = 0;
         for (;;) {
@@ -226,8 +225,7 @@ void SyncdApp::DeclareMetrics() {
   metrics_.DeclareCounter("crmsync_conflicts_total", "Conflicts detected, by field policy");
   metrics_.DeclareCounter("crmsync_pulls_total", "Pull pages served");
   metrics_.DeclareHistogram("crmsync_pull_changes", "Changes per Pull page", sizes);
-  metrics_.DeclareHistogram("crmsync_pull_scanned_rows", "Feed rows examined per Pull page",
-                            sizes);
+  metrics_.DeclareHistogram("crmsync_pull_scanned_rows", "Feed rows examined per Pull page", sizes);
   metrics_.DeclareHistogram("crmsync_device_lag_changes",
                             "How many changes behind a device was when it caught up", sizes);
   metrics_.DeclareHistogram("crmsync_store_write_seconds", "Push transaction time",
@@ -249,14 +247,16 @@ absl::Status SyncdApp::SetUpAuth() {
     std::string pem;
     if (auto s = ReadFileToString(path, &pem); !s.ok()) return s;
     auto key = auth::TokenKey::FromPem(pem);
-    if (!key.ok()) return absl::InvalidArgumentError("--token-verify-key " + path + ": " +
-                                                     std::string(key.status().message()));
+    if (!key.ok())
+      return absl::InvalidArgumentError("--token-verify-key " + path + ": " +
+                                        std::string(key.status().message()));
     verify.push_back(std::move(*key));
   }
   absl::StatusOr<auth::TokenKey> signing = absl::UnknownError("unset");
   if (config_.token_key.empty()) {
-    spdlog::warn("no --token-key: signing tokens with an EPHEMERAL key (development only); tokens "
-                 "stop working when this process exits");
+    spdlog::warn(
+        "no --token-key: signing tokens with an EPHEMERAL key (development only); tokens "
+        "stop working when this process exits");
     signing = auth::TokenKey::Generate();
   } else {
     std::string pem;
@@ -279,11 +279,13 @@ absl::Status SyncdApp::SetUpAuth() {
   options.refresh_ttl_s = int64_t{config_.refresh_token_ttl_hours} * 3600;
   options.password = PasswordParamsOf(config_);
   options.max_failed_logins = config_.max_failed_logins;
-  auth_handler_ = std::make_unique<auth::AuthHandler>(&store_->directory(), &store_->credentials(), token_keys_.get(), &clock_,
-                                                      &random_, audit_.get(), options);
+  auth_handler_ = std::make_unique<auth::AuthHandler>(&store_->directory(), &store_->credentials(),
+                                                      token_keys_.get(), &clock_, &random_,
+                                                      audit_.get(), options);
   if (config_.dev_identity) {
-    spdlog::warn("trusting x-crmsync-dev-* identity metadata on calls without a token "
-                 "(--dev-identity): development only");
+    spdlog::warn(
+        "trusting x-crmsync-dev-* identity metadata on calls without a token "
+        "(--dev-identity): development only");
     dev_auth_ = std::make_unique<DevHeaderAuthenticator>(&store_->directory(), &clock_);
   }
   sync_token_auth_ = std::make_unique<auth::TokenAuthenticator>(
@@ -293,10 +295,10 @@ absl::Status SyncdApp::SetUpAuth() {
       &store_->directory(), token_keys_.get(), &clock_, auth::TokenAuthenticatorOptions{false},
       dev_auth_.get());
   if (config_.rate_limit_per_second > 0) {
-    rate_limiter_ = std::make_unique<RateLimiter>(config_.rate_limit_per_second,
-                                                  config_.rate_limit_burst);
-    auth_ = std::make_unique<RateLimitedAuthenticator>(sync_token_auth_.get(),
-                                                       rate_limiter_.get(), &clock_);
+    rate_limiter_ =
+        std::make_unique<RateLimiter>(config_.rate_limit_per_second, config_.rate_limit_burst);
+    auth_ = std::make_unique<RateLimitedAuthenticator>(sync_token_auth_.get(), rate_limiter_.get(),
+                                                       &clock_);
     api_rate_auth_ = std::make_unique<RateLimitedAuthenticator>(api_token_auth_.get(),
                                                                 rate_limiter_.get(), &clock_);
     api_auth_ = api_rate_auth_.get();
@@ -346,9 +348,9 @@ void SyncdApp::Reload(const ServerConfig& fresh) {
   differs(fresh.metrics_listen != config_.metrics_listen, "metrics-listen");
   differs(fresh.dev_insecure != config_.dev_insecure, "dev-insecure");
   differs(fresh.log_format != config_.log_format, "log-format");
-  differs(fresh.token_key != config_.token_key ||
-              fresh.token_verify_keys != config_.token_verify_keys,
-          "token keys");
+  differs(
+      fresh.token_key != config_.token_key || fresh.token_verify_keys != config_.token_verify_keys,
+      "token keys");
   differs(fresh.worker_threads != config_.worker_threads, "worker-threads");
   if (!restart.empty()) {
     spdlog::warn("reload: changed settings that take effect only after a restart: {}", restart);

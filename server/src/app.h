@@ -7,11 +7,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
-#include <memory>
 
 #include "absl/status/status.h"
+#include "admin/admin_handler.h"
 #include "auth/audit_log.h"
 #include "auth/auth_handler.h"
 #include "auth/crypto.h"
@@ -20,21 +21,20 @@
 #include "crmsync/sync/policy_table.h"
 #include "grpc_server.h"
 #include "instance_lock.h"
-#include "store_health.h"
 #include "logic/authenticator.h"
-#include "metrics/http_exporter.h"
-#include "metrics/registry.h"
-#include "admin/admin_handler.h"
 #include "logic/clock.h"
-#include "logic/rate_limiter.h"
 #include "logic/notifier.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
+#include "logic/rate_limiter.h"
+#include "metrics/http_exporter.h"
+#include "metrics/registry.h"
 #include "rpc/admin_service.h"
 #include "rpc/auth_service.h"
 #include "rpc/sync_service.h"
 #include "rpc/worker_pool.h"
 #include "store/store.h"
+#include "store_health.h"
 
 namespace crmsync::server {
 

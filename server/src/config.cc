@@ -311,11 +311,10 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
     std::string password;
     if (!ReadFirstLine(config->store_password_file, &password)) {
       return {true, 2,
-              "crm-syncd: cannot read --store-password-file " + config->store_password_file +
-                  "\n"};
+              "crm-syncd: cannot read --store-password-file " + config->store_password_file + "\n"};
     }
-    config->store_spec.target = AddConnectionParameter(config->store_spec.target, "password",
-                                                       password);
+    config->store_spec.target =
+        AddConnectionParameter(config->store_spec.target, "password", password);
   }
   if (config->store_spec.kind == StoreSpec::Kind::kPostgres) {
     // Name the connections in pg_stat_activity, and do not wait forever for
@@ -339,7 +338,8 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
     if (!IsLoopbackListenAddress(config->listen)) {
       return {true, 2,
               "crm-syncd: --dev-insecure serves plaintext and is only allowed on a loopback "
-              "address (127.0.0.1, ::1, localhost); got --listen " + config->listen + "\n"};
+              "address (127.0.0.1, ::1, localhost); got --listen " +
+                  config->listen + "\n"};
     }
   } else {
     if (config->tls_cert.empty() || config->tls_key.empty()) {
@@ -351,7 +351,8 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
   if (config->dev_identity && !IsLoopbackListenAddress(config->listen)) {
     return {true, 2,
             "crm-syncd: --dev-identity trusts unauthenticated metadata and is only allowed on a "
-            "loopback address; got --listen " + config->listen + "\n"};
+            "loopback address; got --listen " +
+                config->listen + "\n"};
   }
   if (config->token_key.empty() && !config->dev_insecure && !config->dev_identity) {
     return {true, 2,

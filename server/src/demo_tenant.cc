@@ -212,7 +212,8 @@ absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock) {
     return absl::OkStatus();
   }
   const int64_t now_ms = clock->NowMs();
-  if (auto s = store->directory().PutTenant({kTenantId, kDemoTenantSlug, "Demo company"}); !s.ok()) return s;
+  if (auto s = store->directory().PutTenant({kTenantId, kDemoTenantSlug, "Demo company"}); !s.ok())
+    return s;
   v1::Team team;
   team.set_id("team-north");
   team.set_name("North");

@@ -59,7 +59,8 @@ absl::Status GrpcServer::Start() {
   // flowed, instead of answering faster pings with GOAWAY too_many_pings.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   for (auto* s : services_) builder.RegisterService(s);
-  if (!interceptors_.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors_));
+  if (!interceptors_.empty())
+    builder.experimental().SetInterceptorCreators(std::move(interceptors_));
   server_ = builder.BuildAndStart();
   if (!server_ || bound_port_ == 0) {
     server_.reset();

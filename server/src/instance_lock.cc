@@ -40,9 +40,10 @@ absl::Status InstanceLock::Acquire(const std::string& path) {
 void WarnIfStoreFileIsShared(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    spdlog::warn("the store file {} is readable by other users (mode {:o}); it holds password "
-                 "hashes and customer data: chmod 600 it (and its -wal and -shm files)",
-                 path, st.st_mode & 0777);
+    spdlog::warn(
+        "the store file {} is readable by other users (mode {:o}); it holds password "
+        "hashes and customer data: chmod 600 it (and its -wal and -shm files)",
+        path, st.st_mode & 0777);
   }
 }
 

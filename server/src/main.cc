@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <thread>
 
-#include "config.h"
 #include "app.h"
+#include "config.h"
 #include "instance_lock.h"
 #include "logging.h"
 #include "store/internal_detail.h"
@@ -21,13 +21,14 @@ using crmsync::server::ServerConfig;
 
 void LogConfig(const ServerConfig& c) {
   spdlog::info("crm-syncd {} starting", crmsync::ProductVersion());
-  spdlog::info("config: listen={} store={} ({}) demo_tenant={} tls={} mtls={} dev_insecure={} "
-               "log_level={} log_format={} max_message_bytes={} shutdown_grace_seconds={}",
-               c.listen, c.store_spec.KindName(),
-               c.store_spec.kind == crmsync::server::StoreSpec::Kind::kSqlite ? c.store_spec.target
-                                                                               : "<redacted>",
-               c.demo_tenant, !c.dev_insecure, !c.tls_client_ca.empty(), c.dev_insecure,
-               c.log_level, c.log_format, c.max_message_bytes, c.shutdown_grace_seconds);
+  spdlog::info(
+      "config: listen={} store={} ({}) demo_tenant={} tls={} mtls={} dev_insecure={} "
+      "log_level={} log_format={} max_message_bytes={} shutdown_grace_seconds={}",
+      c.listen, c.store_spec.KindName(),
+      c.store_spec.kind == crmsync::server::StoreSpec::Kind::kSqlite ? c.store_spec.target
+                                                                     : "<redacted>",
+      c.demo_tenant, !c.dev_insecure, !c.tls_client_ca.empty(), c.dev_insecure, c.log_level,
+      c.log_format, c.max_message_bytes, c.shutdown_grace_seconds);
   if (c.dev_insecure) {
     spdlog::warn("serving PLAINTEXT (--dev-insecure): development only, never in production");
   }
@@ -64,8 +65,9 @@ int StartNewHistories(const ServerConfig& c) {
       spdlog::error("tenant {}: {}", t.slug, std::string(s.message()));
       return 1;
     }
-    spdlog::info("tenant {}: new change history {}", t.slug,
-                 (*store)->changes().GetFeedState(t.id).value_or(crmsync::server::FeedState()).history_id);
+    spdlog::info(
+        "tenant {}: new change history {}", t.slug,
+        (*store)->changes().GetFeedState(t.id).value_or(crmsync::server::FeedState()).history_id);
   }
   spdlog::info("{} tenant(s) now have a new change history; start the servers", tenants->size());
   return 0;
@@ -129,8 +131,8 @@ int main(int argc, char** argv) {
         server.Reload(fresh);
         continue;
       }
-      spdlog::info("received {}, shutting down (grace {} s)",
-                   sig == SIGTERM ? "SIGTERM" : "SIGINT", config.shutdown_grace_seconds);
+      spdlog::info("received {}, shutting down (grace {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                   config.shutdown_grace_seconds);
       server.Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(config.shutdown_grace_seconds));
       return;

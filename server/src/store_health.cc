@@ -19,7 +19,9 @@ StoreHealth::~StoreHealth() {
   if (thread_.joinable()) thread_.join();
 }
 
-void StoreHealth::Start() { thread_ = std::thread([this] { Run(); }); }
+void StoreHealth::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void StoreHealth::Run() {
   std::unique_lock<std::mutex> lock(mu_);

@@ -39,7 +39,8 @@ struct KeyDeleter {
 };
 
 std::unique_ptr<BIO, BioDeleter> MemBio(const std::string& text) {
-  return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+  return std::unique_ptr<BIO, BioDeleter>(
+      BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
 }
 
 std::string Describe(X509* cert) {
@@ -120,7 +121,8 @@ absl::Status TlsFiles::Stage(const TlsPaths& paths) {
     if (!ca.ok()) return ca.status();
     ca_pem = std::move(*ca);
     auto bio = MemBio(ca_pem);
-    std::unique_ptr<X509, X509Deleter> first(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    std::unique_ptr<X509, X509Deleter> first(
+        PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!first) {
       return absl::InvalidArgumentError("--tls-client-ca " + paths.client_ca +
                                         " holds no PEM certificate");
@@ -151,9 +153,10 @@ absl::Status TlsFiles::Stage(const TlsPaths& paths) {
   if (::mkdir(gen_dir.c_str(), 0700) != 0) {
     return absl::InternalError("cannot create " + gen_dir);
   }
-  for (const auto& [name, text] : {std::pair<const char*, const std::string*>{"cert.pem", &*cert_pem},
-                                   {"key.pem", &*key_pem},
-                                   {"client-ca.pem", &ca_pem}}) {
+  for (const auto& [name, text] :
+       {std::pair<const char*, const std::string*>{"cert.pem", &*cert_pem},
+        {"key.pem", &*key_pem},
+        {"client-ca.pem", &ca_pem}}) {
     if (std::string(name) == "client-ca.pem" && !mtls_) continue;
     if (auto s = WritePrivate(gen_dir + "/" + name, *text); !s.ok()) return s;
   }

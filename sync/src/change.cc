@@ -12,8 +12,7 @@ namespace crmsync::sync {
 
 namespace pb = ::google::protobuf;
 
-v1::Change BuildChange(const v1::RecordState& state, int64_t since_version,
-                       bool full) {
+v1::Change BuildChange(const v1::RecordState& state, int64_t since_version, bool full) {
   v1::Change change;
   change.set_seq(state.version());
   *change.mutable_record() = state.ref();
@@ -87,13 +86,10 @@ Result<ReplicaAction> ApplyChange(v1::RecordState* replica, const v1::Change& ch
   }
   switch (change.kind()) {
     case v1::CHANGE_KIND_LEFT_SCOPE:
-    case v1::CHANGE_KIND_ERASED:
-      return ReplicaAction::kRemove;
+    case v1::CHANGE_KIND_ERASED: return ReplicaAction::kRemove;
     case v1::CHANGE_KIND_UPSERT:
-    case v1::CHANGE_KIND_TOMBSTONE:
-      break;
-    default:
-      return Status::InvalidArgument("change has an unknown kind");
+    case v1::CHANGE_KIND_TOMBSTONE: break;
+    default: return Status::InvalidArgument("change has an unknown kind");
   }
   if (!empty && change.version() <= replica->version()) return ReplicaAction::kUnchanged;
   const v1::EntityType type = change.record().entity_type();

@@ -19,8 +19,8 @@ v1::GetChecksumResponse ReplicaChecksum::Finish() const {
     bucket->set_entity_type(static_cast<v1::EntityType>(type));
     bucket->set_record_count(static_cast<int64_t>(by_id.size()));
     bucket->set_digest(sha256_hex_(concat));
-    overall += std::to_string(type) + ":" + std::to_string(by_id.size()) + ":" +
-               bucket->digest() + "\n";
+    overall +=
+        std::to_string(type) + ":" + std::to_string(by_id.size()) + ":" + bucket->digest() + "\n";
   }
   response.set_digest(sha256_hex_(overall));
   return response;

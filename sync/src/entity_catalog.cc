@@ -89,8 +89,8 @@ Result<EntitySpec> ReadEntity(const FD* member) {
     const std::string field_where = spec.descriptor->full_name() + "." + f->name();
     if (!rules.default_policy().empty() &&
         PolicyFromName(rules.default_policy()) == v1::CONFLICT_POLICY_UNSPECIFIED) {
-      return Status::InvalidArgument(field_where + ": unknown policy \"" +
-                                     rules.default_policy() + "\"");
+      return Status::InvalidArgument(field_where + ": unknown policy \"" + rules.default_policy() +
+                                     "\"");
     }
     if (rules.scope() == v1::SCOPE_ROLE_UNSPECIFIED) continue;
     if (Status s = CheckScopeField(field_where, f, rules.scope()); !s.ok()) return s;
@@ -100,8 +100,8 @@ Result<EntitySpec> ReadEntity(const FD* member) {
             [](const ScopeField& a, const ScopeField& b) {
               return a.field->number() < b.field->number();
             });
-  if (spec.rules.access() == v1::ACCESS_RULE_STORE && spec.FieldWithRole(v1::SCOPE_ROLE_STORES) ==
-                                                           nullptr &&
+  if (spec.rules.access() == v1::ACCESS_RULE_STORE &&
+      spec.FieldWithRole(v1::SCOPE_ROLE_STORES) == nullptr &&
       spec.FieldWithRole(v1::SCOPE_ROLE_HOME_STORE) == nullptr) {
     return Status::InvalidArgument(spec.descriptor->full_name() +
                                    ": access STORE needs a field with scope STORES or HOME_STORE");
@@ -191,18 +191,12 @@ v1::ScopeKeys ScopeKeysOfEntity(const EntitySpec& spec, const pb::Message& entit
   for (const ScopeField& s : spec.scope_fields) {
     const FD* f = s.field;
     switch (s.role) {
-      case v1::SCOPE_ROLE_OWNER:
-        keys.set_owner_user_id(r->GetString(entity, f));
-        break;
-      case v1::SCOPE_ROLE_TEAM:
-        keys.set_team_id(r->GetString(entity, f));
-        break;
+      case v1::SCOPE_ROLE_OWNER: keys.set_owner_user_id(r->GetString(entity, f)); break;
+      case v1::SCOPE_ROLE_TEAM: keys.set_team_id(r->GetString(entity, f)); break;
       case v1::SCOPE_ROLE_VISIBILITY:
         keys.set_visibility(static_cast<v1::Visibility>(r->GetEnumValue(entity, f)));
         break;
-      case v1::SCOPE_ROLE_TERRITORY:
-        keys.set_territory(r->GetString(entity, f));
-        break;
+      case v1::SCOPE_ROLE_TERRITORY: keys.set_territory(r->GetString(entity, f)); break;
       case v1::SCOPE_ROLE_STORES:
         if (f->is_repeated()) {
           for (int i = 0; i < r->FieldSize(entity, f); ++i) {
@@ -212,11 +206,8 @@ v1::ScopeKeys ScopeKeysOfEntity(const EntitySpec& spec, const pb::Message& entit
           stores.push_back(r->GetString(entity, f));
         }
         break;
-      case v1::SCOPE_ROLE_DEVICE:
-        keys.set_device_id(r->GetString(entity, f));
-        break;
-      default:
-        break;  // HOME_STORE: see the header
+      case v1::SCOPE_ROLE_DEVICE: keys.set_device_id(r->GetString(entity, f)); break;
+      default: break;  // HOME_STORE: see the header
     }
   }
   // Sorted and unique, so equal records give equal keys.

@@ -14,8 +14,7 @@ namespace crmsync::sync {
 namespace pb = ::google::protobuf;
 using FD = pb::FieldDescriptor;
 
-Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type,
-                                   std::string_view path) {
+Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type, std::string_view path) {
   if (type == nullptr) return Status::InvalidArgument("unknown entity type");
   if (path.empty()) return Status::InvalidArgument("empty field path");
   FieldPath out;
@@ -24,9 +23,8 @@ Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type,
   size_t start = 0;
   while (true) {
     const size_t dot = path.find('.', start);
-    const std::string_view segment = path.substr(
-        start, dot == std::string_view::npos ? std::string_view::npos
-                                             : dot - start);
+    const std::string_view segment =
+        path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (current == nullptr) {
       return Status::InvalidArgument("field path '" + out.text +
                                      "': cannot descend below a non-message "
@@ -34,9 +32,8 @@ Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type,
     }
     const FD* field = current->FindFieldByName(std::string(segment));
     if (field == nullptr) {
-      return Status::InvalidArgument("field path '" + out.text + "': " +
-                                     current->name() + " has no field '" +
-                                     std::string(segment) + "'");
+      return Status::InvalidArgument("field path '" + out.text + "': " + current->name() +
+                                     " has no field '" + std::string(segment) + "'");
     }
     out.fields.push_back(field);
     if (dot == std::string_view::npos) break;
@@ -65,8 +62,7 @@ const pb::Message* PathParent(const pb::Message& m, const FieldPath& path) {
 }
 
 // The parent of the leaf, or the default instance of the parent type.
-static const pb::Message& ParentOrDefault(const pb::Message& m,
-                                          const FieldPath& path) {
+static const pb::Message& ParentOrDefault(const pb::Message& m, const FieldPath& path) {
   const pb::Message* parent = PathParent(m, path);
   if (parent != nullptr) return *parent;
   if (path.fields.size() == 1) return m;
@@ -74,16 +70,14 @@ static const pb::Message& ParentOrDefault(const pb::Message& m,
       path.fields[path.fields.size() - 2]->message_type());
 }
 
-static bool ScalarEqual(const pb::Message& a, const pb::Message& b,
-                        const FD* f, int i) {
+static bool ScalarEqual(const pb::Message& a, const pb::Message& b, const FD* f, int i) {
   const pb::Reflection* ra = a.GetReflection();
   const pb::Reflection* rb = b.GetReflection();
   const bool rep = f->is_repeated();
   switch (f->cpp_type()) {
-#define CRMSYNC_CASE(CPPTYPE, Getter)                                  \
-  case FD::CPPTYPE:                                                    \
-    return rep ? ra->GetRepeated##Getter(a, f, i) ==                   \
-                     rb->GetRepeated##Getter(b, f, i)                  \
+#define CRMSYNC_CASE(CPPTYPE, Getter)                                                 \
+  case FD::CPPTYPE:                                                                   \
+    return rep ? ra->GetRepeated##Getter(a, f, i) == rb->GetRepeated##Getter(b, f, i) \
                : ra->Get##Getter(a, f) == rb->Get##Getter(b, f);
     CRMSYNC_CASE(CPPTYPE_INT32, Int32)
     CRMSYNC_CASE(CPPTYPE_INT64, Int64)
@@ -105,10 +99,8 @@ static bool ScalarEqual(const pb::Message& a, const pb::Message& b,
       return std::memcmp(&x, &y, sizeof x) == 0;
     }
     case FD::CPPTYPE_MESSAGE: {
-      const pb::Message& x =
-          rep ? ra->GetRepeatedMessage(a, f, i) : ra->GetMessage(a, f);
-      const pb::Message& y =
-          rep ? rb->GetRepeatedMessage(b, f, i) : rb->GetMessage(b, f);
+      const pb::Message& x = rep ? ra->GetRepeatedMessage(a, f, i) : ra->GetMessage(a, f);
+      const pb::Message& y = rep ? rb->GetRepeatedMessage(b, f, i) : rb->GetMessage(b, f);
       return pb::util::MessageDifferencer::Equals(x, y);
     }
   }
@@ -126,17 +118,14 @@ static bool LeafEqual(const pb::Message& a, const pb::Message& b, const FD* f) {
     }
     return true;
   }
-  if (f->containing_oneof() != nullptr &&
-      ra->HasField(a, f) != rb->HasField(b, f)) {
+  if (f->containing_oneof() != nullptr && ra->HasField(a, f) != rb->HasField(b, f)) {
     return false;
   }
   return ScalarEqual(a, b, f, 0);
 }
 
-bool PathValuesEqual(const pb::Message& a, const pb::Message& b,
-                     const FieldPath& path) {
-  return LeafEqual(ParentOrDefault(a, path), ParentOrDefault(b, path),
-                   path.leaf());
+bool PathValuesEqual(const pb::Message& a, const pb::Message& b, const FieldPath& path) {
+  return LeafEqual(ParentOrDefault(a, path), ParentOrDefault(b, path), path.leaf());
 }
 
 bool PathIsDefault(const pb::Message& m, const FieldPath& path) {
@@ -153,8 +142,7 @@ bool PathIsDefault(const pb::Message& m, const FieldPath& path) {
   return false;
 }
 
-void CopyPathValue(const pb::Message& from, const FieldPath& path,
-                   pb::Message* to) {
+void CopyPathValue(const pb::Message& from, const FieldPath& path, pb::Message* to) {
   const FD* leaf = path.leaf();
   const pb::Message* src_parent = PathParent(from, path);
   const bool is_default = PathIsDefault(from, path);
@@ -194,10 +182,8 @@ void CopyPathValue(const pb::Message& from, const FieldPath& path,
     const int n = rs->FieldSize(src, leaf);
     for (int i = 0; i < n; ++i) {
       switch (leaf->cpp_type()) {
-#define CRMSYNC_CASE(CPPTYPE, Getter)                                    \
-  case FD::CPPTYPE:                                                      \
-    rd->Add##Getter(dst, leaf, rs->GetRepeated##Getter(src, leaf, i)); \
-    break;
+#define CRMSYNC_CASE(CPPTYPE, Getter) \
+  case FD::CPPTYPE: rd->Add##Getter(dst, leaf, rs->GetRepeated##Getter(src, leaf, i)); break;
         CRMSYNC_CASE(CPPTYPE_INT32, Int32)
         CRMSYNC_CASE(CPPTYPE_INT64, Int64)
         CRMSYNC_CASE(CPPTYPE_UINT32, UInt32)
@@ -209,8 +195,7 @@ void CopyPathValue(const pb::Message& from, const FieldPath& path,
         CRMSYNC_CASE(CPPTYPE_ENUM, EnumValue)
 #undef CRMSYNC_CASE
         case FD::CPPTYPE_MESSAGE:
-          rd->AddMessage(dst, leaf)->CopyFrom(
-              rs->GetRepeatedMessage(src, leaf, i));
+          rd->AddMessage(dst, leaf)->CopyFrom(rs->GetRepeatedMessage(src, leaf, i));
           break;
       }
     }
@@ -218,9 +203,7 @@ void CopyPathValue(const pb::Message& from, const FieldPath& path,
   }
   switch (leaf->cpp_type()) {
 #define CRMSYNC_CASE(CPPTYPE, Getter) \
-  case FD::CPPTYPE:                   \
-    rd->Set##Getter(dst, leaf, rs->Get##Getter(src, leaf)); \
-    break;
+  case FD::CPPTYPE: rd->Set##Getter(dst, leaf, rs->Get##Getter(src, leaf)); break;
     CRMSYNC_CASE(CPPTYPE_INT32, Int32)
     CRMSYNC_CASE(CPPTYPE_INT64, Int64)
     CRMSYNC_CASE(CPPTYPE_UINT32, UInt32)
@@ -247,10 +230,8 @@ bool IsIntegerLeaf(const FieldPath& path) {
     case FD::CPPTYPE_INT32:
     case FD::CPPTYPE_INT64:
     case FD::CPPTYPE_UINT32:
-    case FD::CPPTYPE_UINT64:
-      return true;
-    default:
-      return false;
+    case FD::CPPTYPE_UINT64: return true;
+    default: return false;
   }
 }
 
@@ -260,10 +241,8 @@ bool IsRepeatedScalarLeaf(const FieldPath& path) {
   switch (f->cpp_type()) {
     case FD::CPPTYPE_MESSAGE:
     case FD::CPPTYPE_DOUBLE:
-    case FD::CPPTYPE_FLOAT:
-      return false;
-    default:
-      return true;
+    case FD::CPPTYPE_FLOAT: return false;
+    default: return true;
   }
 }
 
@@ -272,28 +251,23 @@ int64_t GetPathInt(const pb::Message& m, const FieldPath& path) {
   const pb::Reflection* r = parent.GetReflection();
   const FD* f = path.leaf();
   switch (f->cpp_type()) {
-    case FD::CPPTYPE_INT32:
-      return r->GetInt32(parent, f);
-    case FD::CPPTYPE_INT64:
-      return r->GetInt64(parent, f);
-    case FD::CPPTYPE_UINT32:
-      return r->GetUInt32(parent, f);
+    case FD::CPPTYPE_INT32: return r->GetInt32(parent, f);
+    case FD::CPPTYPE_INT64: return r->GetInt64(parent, f);
+    case FD::CPPTYPE_UINT32: return r->GetUInt32(parent, f);
     case FD::CPPTYPE_UINT64: {
       const uint64_t v = r->GetUInt64(parent, f);
-      return v > uint64_t{std::numeric_limits<int64_t>::max()}
-                 ? std::numeric_limits<int64_t>::max()
-                 : static_cast<int64_t>(v);
+      return v > uint64_t{std::numeric_limits<int64_t>::max()} ? std::numeric_limits<int64_t>::max()
+                                                               : static_cast<int64_t>(v);
     }
-    default:
-      return 0;
+    default: return 0;
   }
 }
 
 Status SetPathInt(pb::Message* m, const FieldPath& path, int64_t value) {
   const FD* f = path.leaf();
   auto out_of_range = [&] {
-    return Status::InvalidArgument("value " + std::to_string(value) +
-                                   " does not fit field '" + path.text + "'");
+    return Status::InvalidArgument("value " + std::to_string(value) + " does not fit field '" +
+                                   path.text + "'");
   };
   switch (f->cpp_type()) {
     case FD::CPPTYPE_INT32:
@@ -310,11 +284,8 @@ Status SetPathInt(pb::Message* m, const FieldPath& path, int64_t value) {
     case FD::CPPTYPE_UINT64:
       if (value < 0) return out_of_range();
       break;
-    case FD::CPPTYPE_INT64:
-      break;
-    default:
-      return Status::InvalidArgument("field '" + path.text +
-                                     "' is not an integer");
+    case FD::CPPTYPE_INT64: break;
+    default: return Status::InvalidArgument("field '" + path.text + "' is not an integer");
   }
   pb::Message* dst = m;
   for (size_t i = 0; i + 1 < path.fields.size(); ++i) {
@@ -324,28 +295,18 @@ Status SetPathInt(pb::Message* m, const FieldPath& path, int64_t value) {
   }
   const pb::Reflection* r = dst->GetReflection();
   switch (f->cpp_type()) {
-    case FD::CPPTYPE_INT32:
-      r->SetInt32(dst, f, static_cast<int32_t>(value));
-      break;
-    case FD::CPPTYPE_UINT32:
-      r->SetUInt32(dst, f, static_cast<uint32_t>(value));
-      break;
-    case FD::CPPTYPE_UINT64:
-      r->SetUInt64(dst, f, static_cast<uint64_t>(value));
-      break;
-    default:
-      r->SetInt64(dst, f, value);
-      break;
+    case FD::CPPTYPE_INT32: r->SetInt32(dst, f, static_cast<int32_t>(value)); break;
+    case FD::CPPTYPE_UINT32: r->SetUInt32(dst, f, static_cast<uint32_t>(value)); break;
+    case FD::CPPTYPE_UINT64: r->SetUInt64(dst, f, static_cast<uint64_t>(value)); break;
+    default: r->SetInt64(dst, f, value); break;
   }
   return Status::Ok();
 }
 
-static bool MessageIsEmpty(const pb::Message& m) {
-  return m.ByteSizeLong() == 0;
-}
+static bool MessageIsEmpty(const pb::Message& m) { return m.ByteSizeLong() == 0; }
 
-static void DiffInto(const pb::Message& a, const pb::Message& b,
-                     const std::string& prefix, std::vector<std::string>* out) {
+static void DiffInto(const pb::Message& a, const pb::Message& b, const std::string& prefix,
+                     std::vector<std::string>* out) {
   const pb::Descriptor* d = a.GetDescriptor();
   const pb::Reflection* ra = a.GetReflection();
   const pb::Reflection* rb = b.GetReflection();

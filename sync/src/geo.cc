@@ -156,8 +156,7 @@ int64_t SaturatedUnixMs(const google::protobuf::Timestamp& t) {
   // A Timestamp far outside its documented range (years 1-9999) must not
   // overflow.
   constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1000 - 1;
-  return std::clamp<int64_t>(t.seconds(), -kMaxSeconds, kMaxSeconds) * 1000 +
-         t.nanos() / 1000000;
+  return std::clamp<int64_t>(t.seconds(), -kMaxSeconds, kMaxSeconds) * 1000 + t.nanos() / 1000000;
 }
 
 bool ValidPoint(const v1::GeoPoint& p) {
@@ -168,9 +167,9 @@ bool ValidPoint(const v1::GeoPoint& p) {
 double DistanceM(const v1::GeoPoint& a, const v1::GeoPoint& b) {
   double dlat = Rad(b.latitude() - a.latitude());
   double dlon = Rad(b.longitude() - a.longitude());
-  double h = std::sin(dlat / 2) * std::sin(dlat / 2) +
-             std::cos(Rad(a.latitude())) * std::cos(Rad(b.latitude())) * std::sin(dlon / 2) *
-                 std::sin(dlon / 2);
+  double h = std::sin(dlat / 2) * std::sin(dlat / 2) + std::cos(Rad(a.latitude())) *
+                                                           std::cos(Rad(b.latitude())) *
+                                                           std::sin(dlon / 2) * std::sin(dlon / 2);
   return 2 * kEarthRadiusM * std::asin(std::min(1.0, std::sqrt(h)));
 }
 
@@ -178,10 +177,8 @@ double DistanceToGeofenceM(const v1::Geofence& fence, const v1::GeoPoint& p) {
   switch (fence.shape_case()) {
     case v1::Geofence::kCircle:
       return std::max(0.0, DistanceM(fence.circle().center(), p) - fence.circle().radius_m());
-    case v1::Geofence::kPolygon:
-      return DistanceToPolygonM(fence.polygon(), p);
-    default:
-      return std::numeric_limits<double>::infinity();
+    case v1::Geofence::kPolygon: return DistanceToPolygonM(fence.polygon(), p);
+    default: return std::numeric_limits<double>::infinity();
   }
 }
 
@@ -227,8 +224,7 @@ std::vector<CellId> CoverGeofence(const v1::Geofence& fence) {
       CoverWrapped(lat0, lat1, lon0, lon1, &cells);
       break;
     }
-    default:
-      break;
+    default: break;
   }
   SortUnique(&cells);
   return cells;

@@ -17,20 +17,17 @@ int CompareHlc(const v1::HlcTimestamp& a, const v1::HlcTimestamp& b) {
 
 static int64_t Limit(int64_t physical_ms, int64_t max_skew_ms) {
   int64_t limit = 0;
-  if (__builtin_add_overflow(physical_ms, std::max<int64_t>(max_skew_ms, 0),
-                             &limit)) {
+  if (__builtin_add_overflow(physical_ms, std::max<int64_t>(max_skew_ms, 0), &limit)) {
     return std::numeric_limits<int64_t>::max();
   }
   return limit;
 }
 
-bool IsBeyondSkew(const v1::HlcTimestamp& t, int64_t physical_ms,
-                  int64_t max_skew_ms) {
+bool IsBeyondSkew(const v1::HlcTimestamp& t, int64_t physical_ms, int64_t max_skew_ms) {
   return t.wall_time_ms() > Limit(physical_ms, max_skew_ms);
 }
 
-v1::HlcTimestamp ClampHlc(const v1::HlcTimestamp& t, int64_t physical_ms,
-                          int64_t max_skew_ms) {
+v1::HlcTimestamp ClampHlc(const v1::HlcTimestamp& t, int64_t physical_ms, int64_t max_skew_ms) {
   v1::HlcTimestamp out = t;
   if (IsBeyondSkew(t, physical_ms, max_skew_ms)) {
     out.set_wall_time_ms(Limit(physical_ms, max_skew_ms));
@@ -58,12 +55,9 @@ v1::HlcTimestamp HybridLogicalClock::Now(int64_t physical_ms) {
   return Last();
 }
 
-v1::HlcTimestamp HybridLogicalClock::Receive(const v1::HlcTimestamp& remote,
-                                             int64_t physical_ms) {
-  const v1::HlcTimestamp r =
-      ClampHlc(remote, physical_ms, options_.max_skew_ms);
-  const int64_t wall =
-      std::max({wall_ms_, r.wall_time_ms(), physical_ms});
+v1::HlcTimestamp HybridLogicalClock::Receive(const v1::HlcTimestamp& remote, int64_t physical_ms) {
+  const v1::HlcTimestamp r = ClampHlc(remote, physical_ms, options_.max_skew_ms);
+  const int64_t wall = std::max({wall_ms_, r.wall_time_ms(), physical_ms});
   uint64_t logical = 0;
   if (wall == wall_ms_ && wall == r.wall_time_ms()) {
     logical = uint64_t{std::max(logical_, r.logical())} + 1;

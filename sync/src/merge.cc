@@ -29,8 +29,7 @@ namespace {
 // Sets the entity's `id` field to the record id.
 void SetEntityId(pb::Message* entity, const std::string& id) {
   const pb::FieldDescriptor* f = entity->GetDescriptor()->FindFieldByName("id");
-  if (f != nullptr && f->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING &&
-      !f->is_repeated()) {
+  if (f != nullptr && f->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING && !f->is_repeated()) {
     entity->GetReflection()->SetString(entity, f, id);
   }
 }
@@ -41,22 +40,20 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
   MergeResult result;
   if (stored != nullptr) result.new_state = *stored;
   const std::string name = RecordName(m.record());
-  const bool creates = m.operation() == v1::OPERATION_UPSERT ||
-                       m.operation() == v1::OPERATION_REDEEM;
+  const bool creates =
+      m.operation() == v1::OPERATION_UPSERT || m.operation() == v1::OPERATION_REDEEM;
   v1::RecordState resurrected;
   bool is_new = false;
   if (stored == nullptr) {
     if (!creates || m.base_version() != 0) {
-      Reject(&result, stored, v1::REJECT_REASON_NOT_FOUND,
-             "record " + name + " does not exist");
+      Reject(&result, stored, v1::REJECT_REASON_NOT_FOUND, "record " + name + " does not exist");
       return result;
     }
     is_new = true;
   } else if (stored->deleted()) {
     if (policies.delete_rule() == DeleteRule::kKeepDelete) {
       Reject(&result, stored, v1::REJECT_REASON_RECORD_DELETED,
-             "record " + name + " was deleted at version " +
-                 std::to_string(stored->version()) +
+             "record " + name + " was deleted at version " + std::to_string(stored->version()) +
                  "; the edit was not applied (delete wins)");
       return result;
     }
@@ -88,8 +85,7 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
   s.client_hlc = ClampHlc(m.hlc(), ctx.physical_ms, ctx.max_clock_skew_ms);
   s.device_id = MutationDeviceId(m);
 
-  std::vector<std::string> paths(m.update_mask().paths().begin(),
-                                 m.update_mask().paths().end());
+  std::vector<std::string> paths(m.update_mask().paths().begin(), m.update_mask().paths().end());
   // A create without a mask sets every non-default field of `values`.
   const bool create_all = m.operation() == v1::OPERATION_UPSERT && m.base_version() == 0;
   if ((is_new || create_all) && paths.empty()) {
@@ -107,29 +103,19 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
     const FieldAction action = ActionFor(m.operation(), policy);
     FieldStep step;
     switch (action) {
-      case FieldAction::kThreeWay:
-        step = MergeThreeWay(s, *fp, policy);
-        break;
+      case FieldAction::kThreeWay: step = MergeThreeWay(s, *fp, policy); break;
       case FieldAction::kCounterDelta:
-      case FieldAction::kCounterAdd:
-        step = MergeCounter(s, *fp, action);
-        break;
+      case FieldAction::kCounterAdd: step = MergeCounter(s, *fp, action); break;
       case FieldAction::kSetDiff:
       case FieldAction::kSetAdd:
-      case FieldAction::kSetRemove:
-        step = MergeSet(s, *fp, action);
-        break;
-      case FieldAction::kClaim:
-        step = MergeClaim(s, *fp);
-        break;
-      case FieldAction::kTakeValue:
-        TakeClientValue(s, *fp, policy);
-        break;
+      case FieldAction::kSetRemove: step = MergeSet(s, *fp, action); break;
+      case FieldAction::kClaim: step = MergeClaim(s, *fp); break;
+      case FieldAction::kTakeValue: TakeClientValue(s, *fp, policy); break;
       case FieldAction::kReject:
       case FieldAction::kRecordLevel:
         Reject(&result, stored, v1::REJECT_REASON_VALIDATION,
-               v1::Operation_Name(m.operation()) + " is not defined for field '" +
-                   path + "' (policy " + PolicyName(policy) + ")");
+               v1::Operation_Name(m.operation()) + " is not defined for field '" + path +
+                   "' (policy " + PolicyName(policy) + ")");
         return result;
     }
     if (!step.error.ok()) {
@@ -139,8 +125,8 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
     const OutcomeRule& rule = OutcomeFor(policy, step.verdict);
     if (rule.outcome == v1::MUTATION_OUTCOME_UNSPECIFIED) {
       Reject(&result, stored, v1::REJECT_REASON_UNSPECIFIED,
-             std::string("internal: no outcome rule for policy ") +
-                 PolicyName(policy) + " and verdict " + FieldVerdictName(step.verdict));
+             std::string("internal: no outcome rule for policy ") + PolicyName(policy) +
+                 " and verdict " + FieldVerdictName(step.verdict));
       return result;
     }
     if (step.verdict == FieldVerdict::kClaimTaken) {
@@ -149,8 +135,7 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
       return result;
     }
     outcome = MoreSevere(outcome, rule.outcome);
-    if (step.verdict != FieldVerdict::kTookClient &&
-        step.verdict != FieldVerdict::kClientWon) {
+    if (step.verdict != FieldVerdict::kTookClient && step.verdict != FieldVerdict::kClientWon) {
       result.server_kept_fields.push_back(path);
     }
     if (rule.record != ConflictRecordKind::kNone) {
@@ -161,8 +146,7 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
   if (!result.changed_fields.empty() || is_new) {
     if (is_new) {
       SetEntityId(s.data, m.record().id());
-      s.next.set_created_version(stored == nullptr ? ctx.new_version
-                                                   : stored->created_version());
+      s.next.set_created_version(stored == nullptr ? ctx.new_version : stored->created_version());
     }
     s.next.set_deleted(false);
     FinishChangedState(&s.next, stored, s.client_hlc, ctx.new_version);
@@ -184,8 +168,7 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
 }  // namespace
 }  // namespace internal
 
-MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m,
-                  const MergeContext& ctx) {
+MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m, const MergeContext& ctx) {
   MergeResult result;
   Status valid = ValidateMutation(m);
   if (!valid.ok()) {
@@ -196,8 +179,7 @@ MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m,
                             stored->ref().id() != m.record().id())) {
     internal::Reject(&result, stored, v1::REJECT_REASON_VALIDATION,
                      "internal: stored record " + internal::RecordName(stored->ref()) +
-                         " is not the mutation's record " +
-                         internal::RecordName(m.record()));
+                         " is not the mutation's record " + internal::RecordName(m.record()));
     return result;
   }
   if (ctx.new_version <= 0 || (stored != nullptr && ctx.new_version <= stored->version())) {
@@ -216,10 +198,8 @@ MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m,
         return result;
       }
       return internal::MergeDelete(*stored, m, ctx, policies);
-    case v1::OPERATION_RESOLVE_CONFLICT:
-      return internal::MergeResolve(stored, m, ctx);
-    default:
-      return internal::MergeFields(stored, m, ctx, policies);
+    case v1::OPERATION_RESOLVE_CONFLICT: return internal::MergeResolve(stored, m, ctx);
+    default: return internal::MergeFields(stored, m, ctx, policies);
   }
 }
 

@@ -40,9 +40,8 @@ MergeResult MergeDelete(const v1::RecordState& stored, const v1::Mutation& m,
   if (!concurrent.empty() && policies.delete_rule() == DeleteRule::kKeepUpdate) {
     result.outcome = v1::MUTATION_OUTCOME_MERGED;
     result.server_kept_fields = concurrent;
-    result.message = "delete of " + name + " not applied: others changed " +
-                     Join(concurrent) + " after version " +
-                     std::to_string(m.base_version()) + " (keep_update)";
+    result.message = "delete of " + name + " not applied: others changed " + Join(concurrent) +
+                     " after version " + std::to_string(m.base_version()) + " (keep_update)";
     return result;
   }
   v1::RecordState& next = result.new_state;
@@ -61,7 +60,8 @@ MergeResult MergeDelete(const v1::RecordState& stored, const v1::Mutation& m,
   result.lost_fields = concurrent;
   result.message = concurrent.empty()
                        ? "record " + name + " deleted"
-                       : "record " + name + " deleted; the delete won over changes others made after version " +
+                       : "record " + name +
+                             " deleted; the delete won over changes others made after version " +
                              std::to_string(m.base_version()) + " to: " + Join(concurrent);
   return result;
 }
@@ -78,8 +78,8 @@ MergeResult MergeResolve(const v1::RecordState* stored, const v1::Mutation& m,
   }
   if (c->status() != v1::CONFLICT_STATUS_OPEN) {
     Reject(&result, stored, v1::REJECT_REASON_CONFLICT_CLOSED,
-           "conflict " + c->id() + " is already closed (" +
-               v1::ConflictStatus_Name(c->status()) + ")");
+           "conflict " + c->id() + " is already closed (" + v1::ConflictStatus_Name(c->status()) +
+               ")");
     return result;
   }
   if (c->record().entity_type() != m.record().entity_type() ||

@@ -6,8 +6,7 @@
 
 namespace crmsync::sync::internal {
 
-const v1::FieldState& EffectiveFieldState(const v1::RecordState& state,
-                                          const std::string& path,
+const v1::FieldState& EffectiveFieldState(const v1::RecordState& state, const std::string& path,
                                           v1::FieldState* fallback) {
   const v1::FieldState* best = nullptr;
   for (const auto& [key, fs] : state.fields()) {
@@ -20,8 +19,7 @@ const v1::FieldState& EffectiveFieldState(const v1::RecordState& state,
   return *fallback;
 }
 
-v1::FieldState* StampField(MergeState& s, const std::string& path,
-                           bool keep_elements) {
+v1::FieldState* StampField(MergeState& s, const std::string& path, bool keep_elements) {
   auto* fields = s.next.mutable_fields();
   for (auto it = fields->begin(); it != fields->end();) {
     if (it->first != path && PathIsUnder(it->first, path)) {
@@ -38,8 +36,7 @@ v1::FieldState* StampField(MergeState& s, const std::string& path,
   return &fs;
 }
 
-void TakeClientValue(MergeState& s, const FieldPath& fp,
-                     v1::ConflictPolicy policy) {
+void TakeClientValue(MergeState& s, const FieldPath& fp, v1::ConflictPolicy policy) {
   const bool equal = PathValuesEqual(*s.data, *s.values, fp);
   if (policy == v1::CONFLICT_POLICY_SET) {
     // A whole-list write of a set field: every element gets a fresh dot.
@@ -56,8 +53,10 @@ void TakeClientValue(MergeState& s, const FieldPath& fp,
       dot->set_device_id(s.device_id);
       dot->set_client_seq(s.m.client_seq());
     }
-    if (!equal) s.result->changed_fields.push_back(fp.text);
-    else s.metadata_touched = true;
+    if (!equal)
+      s.result->changed_fields.push_back(fp.text);
+    else
+      s.metadata_touched = true;
     return;
   }
   if (equal) return;
@@ -78,8 +77,7 @@ static bool ClientOrderedAfter(const MergeState& s, const v1::FieldState& fs,
   return CompareHlc(s.client_hlc, fs.hlc()) > 0;
 }
 
-FieldStep MergeThreeWay(MergeState& s, const FieldPath& fp,
-                        v1::ConflictPolicy policy) {
+FieldStep MergeThreeWay(MergeState& s, const FieldPath& fp, v1::ConflictPolicy policy) {
   FieldStep step;
   v1::FieldState fallback;
   const v1::FieldState& fs = EffectiveFieldState(s.next, fp.text, &fallback);
@@ -99,8 +97,8 @@ FieldStep MergeThreeWay(MergeState& s, const FieldPath& fp,
     // moves to it exactly as if the value had changed, so that a concurrent
     // write arriving later is compared against it and the result does not
     // depend on arrival order. Only metadata changes (no new record version).
-    const bool ordered = policy == v1::CONFLICT_POLICY_LWW ||
-                         policy == v1::CONFLICT_POLICY_PROVENANCE;
+    const bool ordered =
+        policy == v1::CONFLICT_POLICY_LWW || policy == v1::CONFLICT_POLICY_PROVENANCE;
     const bool already_stamped = CompareHlc(fs.hlc(), s.client_hlc) == 0;
     if (ordered && !already_stamped && (!concurrent || ClientOrderedAfter(s, fs, policy))) {
       StampField(s, fp.text, /*keep_elements=*/false);
@@ -115,18 +113,12 @@ FieldStep MergeThreeWay(MergeState& s, const FieldPath& fp,
   step.server_value = ExtractPath(s.next.data(), s.type, fp);
   step.server_state = fs;
   switch (policy) {
-    case v1::CONFLICT_POLICY_MANUAL:
-      step.verdict = FieldVerdict::kNeedsHuman;
-      return step;
-    case v1::CONFLICT_POLICY_SERVER_WINS:
-      step.verdict = FieldVerdict::kServerWon;
-      return step;
-    case v1::CONFLICT_POLICY_CLIENT_WINS:
-      step.verdict = FieldVerdict::kClientWon;
-      break;
+    case v1::CONFLICT_POLICY_MANUAL: step.verdict = FieldVerdict::kNeedsHuman; return step;
+    case v1::CONFLICT_POLICY_SERVER_WINS: step.verdict = FieldVerdict::kServerWon; return step;
+    case v1::CONFLICT_POLICY_CLIENT_WINS: step.verdict = FieldVerdict::kClientWon; break;
     default:  // lww, provenance
-      step.verdict = ClientOrderedAfter(s, fs, policy) ? FieldVerdict::kClientWon
-                                                       : FieldVerdict::kServerWon;
+      step.verdict =
+          ClientOrderedAfter(s, fs, policy) ? FieldVerdict::kClientWon : FieldVerdict::kServerWon;
       break;
   }
   if (step.verdict == FieldVerdict::kClientWon) TakeClientValue(s, fp, policy);
@@ -164,9 +156,9 @@ FieldStep MergeCounter(MergeState& s, const FieldPath& fp, FieldAction action) {
   int64_t delta = value;
   if (action == FieldAction::kCounterDelta) {
     if (!s.has_base_values && s.stored != nullptr && s.m.base_version() > 0) {
-      step.error = Status::InvalidArgument(
-          "counter field '" + fp.text +
-          "' needs base_values in an update (or use OPERATION_INCREMENT)");
+      step.error =
+          Status::InvalidArgument("counter field '" + fp.text +
+                                  "' needs base_values in an update (or use OPERATION_INCREMENT)");
       return step;
     }
     const int64_t base = GetPathInt(*s.base_values, fp);
@@ -217,9 +209,8 @@ FieldStep MergeClaim(MergeState& s, const FieldPath& fp) {
   return step;
 }
 
-v1::Conflict MakeConflict(const MergeState& s, const FieldPath& fp,
-                          v1::ConflictPolicy policy, const FieldStep& step,
-                          ConflictRecordKind kind) {
+v1::Conflict MakeConflict(const MergeState& s, const FieldPath& fp, v1::ConflictPolicy policy,
+                          const FieldStep& step, ConflictRecordKind kind) {
   v1::Conflict c;
   c.set_id(ConflictId(s.m, fp.text));
   *c.mutable_record() = s.m.record();
@@ -246,8 +237,8 @@ v1::Conflict MakeConflict(const MergeState& s, const FieldPath& fp,
   return c;
 }
 
-void Reject(MergeResult* result, const v1::RecordState* stored,
-            v1::RejectReason reason, std::string message) {
+void Reject(MergeResult* result, const v1::RecordState* stored, v1::RejectReason reason,
+            std::string message) {
   result->outcome = v1::MUTATION_OUTCOME_REJECTED;
   result->reject_reason = reason;
   result->message = std::move(message);

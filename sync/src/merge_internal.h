@@ -17,8 +17,7 @@ namespace pb = ::google::protobuf;
 // Everything one field merge needs. `next` is the working copy of the
 // record; `data` points into it.
 struct MergeState {
-  MergeState(const v1::Mutation& mutation, const MergeContext& context,
-             const PolicyTable& table)
+  MergeState(const v1::Mutation& mutation, const MergeContext& context, const PolicyTable& table)
       : m(mutation), ctx(context), policies(table) {}
 
   const v1::Mutation& m;
@@ -56,35 +55,30 @@ struct FieldStep {
 // The metadata governing `path`: among the entries of state.fields that are
 // `path`, an ancestor or a descendant, the one with the highest version; if
 // none, `fallback` set to {version = created_version}.
-const v1::FieldState& EffectiveFieldState(const v1::RecordState& state,
-                                          const std::string& path,
+const v1::FieldState& EffectiveFieldState(const v1::RecordState& state, const std::string& path,
                                           v1::FieldState* fallback);
 
 // Records that the mutation set `path` now: version ctx.new_version, the
 // clamped clock, the mutation's provenance. Removes entries below `path`.
 // Keeps the entry's set_elements when `keep_elements`.
-v1::FieldState* StampField(MergeState& s, const std::string& path,
-                           bool keep_elements);
+v1::FieldState* StampField(MergeState& s, const std::string& path, bool keep_elements);
 
 // Writes the client's value of `fp` into the record; records the change
 // when the value differs. Under the `set` policy, rebuilds the element dots.
-void TakeClientValue(MergeState& s, const FieldPath& fp,
-                     v1::ConflictPolicy policy);
+void TakeClientValue(MergeState& s, const FieldPath& fp, v1::ConflictPolicy policy);
 
-FieldStep MergeThreeWay(MergeState& s, const FieldPath& fp,
-                        v1::ConflictPolicy policy);
+FieldStep MergeThreeWay(MergeState& s, const FieldPath& fp, v1::ConflictPolicy policy);
 FieldStep MergeCounter(MergeState& s, const FieldPath& fp, FieldAction action);
 FieldStep MergeSet(MergeState& s, const FieldPath& fp, FieldAction action);
 FieldStep MergeClaim(MergeState& s, const FieldPath& fp);
 
 // A conflict record for `fp` (decided or open) from a field step.
-v1::Conflict MakeConflict(const MergeState& s, const FieldPath& fp,
-                          v1::ConflictPolicy policy, const FieldStep& step,
-                          ConflictRecordKind kind);
+v1::Conflict MakeConflict(const MergeState& s, const FieldPath& fp, v1::ConflictPolicy policy,
+                          const FieldStep& step, ConflictRecordKind kind);
 
 // Sets `result` to a rejection, keeping the stored state.
-void Reject(MergeResult* result, const v1::RecordState* stored,
-            v1::RejectReason reason, std::string message);
+void Reject(MergeResult* result, const v1::RecordState* stored, v1::RejectReason reason,
+            std::string message);
 
 // ms since the epoch -> Timestamp.
 void SetTimestamp(int64_t ms, google::protobuf::Timestamp* ts);
@@ -96,8 +90,7 @@ std::string RecordName(const v1::RecordRef& ref);
 // inverse (writes `keys` sorted by their typed value). Defined in
 // merge_set.cc, also used by change.cc.
 std::vector<std::string> ReadSetKeys(const pb::Message& m, const FieldPath& fp);
-void WriteSetKeys(pb::Message* m, const FieldPath& fp,
-                  std::vector<std::string> keys);
+void WriteSetKeys(pb::Message* m, const FieldPath& fp, std::vector<std::string> keys);
 // Sorts element keys by their typed value (numbers numerically).
 void SortSetKeys(const FieldPath& fp, std::vector<std::string>* keys);
 

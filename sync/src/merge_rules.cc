@@ -397,9 +397,8 @@ FieldAction ActionFor(v1::Operation operation, v1::ConflictPolicy policy) {
 }
 
 const OutcomeRule& OutcomeFor(v1::ConflictPolicy policy, FieldVerdict verdict) {
-  static const OutcomeRule kMissing{v1::CONFLICT_POLICY_UNSPECIFIED,
-                                    FieldVerdict::kTookClient, kNever,
-                                    ConflictRecordKind::kNone};
+  static const OutcomeRule kMissing{v1::CONFLICT_POLICY_UNSPECIFIED, FieldVerdict::kTookClient,
+                                    kNever, ConflictRecordKind::kNone};
   for (const OutcomeRule& r : OutcomeRules()) {
     if (r.policy == policy && r.verdict == verdict) return r;
   }
@@ -408,16 +407,11 @@ const OutcomeRule& OutcomeFor(v1::ConflictPolicy policy, FieldVerdict verdict) {
 
 static int Severity(v1::MutationOutcome o) {
   switch (o) {
-    case v1::MUTATION_OUTCOME_APPLIED:
-      return 1;
-    case v1::MUTATION_OUTCOME_MERGED:
-      return 2;
-    case v1::MUTATION_OUTCOME_CONFLICT:
-      return 3;
-    case v1::MUTATION_OUTCOME_REJECTED:
-      return 4;
-    default:
-      return 0;
+    case v1::MUTATION_OUTCOME_APPLIED: return 1;
+    case v1::MUTATION_OUTCOME_MERGED: return 2;
+    case v1::MUTATION_OUTCOME_CONFLICT: return 3;
+    case v1::MUTATION_OUTCOME_REJECTED: return 4;
+    default: return 0;
   }
 }
 

@@ -26,9 +26,7 @@ std::vector<std::string> ReadSetKeys(const pb::Message& m, const FieldPath& fp) 
   const int n = r->FieldSize(*parent, f);
   for (int i = 0; i < n; ++i) {
     switch (f->cpp_type()) {
-      case FD::CPPTYPE_STRING:
-        keys.push_back(r->GetRepeatedString(*parent, f, i));
-        break;
+      case FD::CPPTYPE_STRING: keys.push_back(r->GetRepeatedString(*parent, f, i)); break;
       case FD::CPPTYPE_INT32:
         keys.push_back(std::to_string(r->GetRepeatedInt32(*parent, f, i)));
         break;
@@ -44,11 +42,8 @@ std::vector<std::string> ReadSetKeys(const pb::Message& m, const FieldPath& fp) 
       case FD::CPPTYPE_ENUM:
         keys.push_back(std::to_string(r->GetRepeatedEnumValue(*parent, f, i)));
         break;
-      case FD::CPPTYPE_BOOL:
-        keys.push_back(r->GetRepeatedBool(*parent, f, i) ? "1" : "0");
-        break;
-      default:
-        break;
+      case FD::CPPTYPE_BOOL: keys.push_back(r->GetRepeatedBool(*parent, f, i) ? "1" : "0"); break;
+      default: break;
     }
   }
   return keys;
@@ -83,15 +78,11 @@ void WriteSetKeys(pb::Message* m, const FieldPath& fp, std::vector<std::string> 
   r->ClearField(parent, f);
   for (const std::string& k : keys) {
     switch (f->cpp_type()) {
-      case FD::CPPTYPE_STRING:
-        r->AddString(parent, f, k);
-        break;
+      case FD::CPPTYPE_STRING: r->AddString(parent, f, k); break;
       case FD::CPPTYPE_INT32:
         r->AddInt32(parent, f, static_cast<int32_t>(std::strtoll(k.c_str(), nullptr, 10)));
         break;
-      case FD::CPPTYPE_INT64:
-        r->AddInt64(parent, f, std::strtoll(k.c_str(), nullptr, 10));
-        break;
+      case FD::CPPTYPE_INT64: r->AddInt64(parent, f, std::strtoll(k.c_str(), nullptr, 10)); break;
       case FD::CPPTYPE_UINT32:
         r->AddUInt32(parent, f, static_cast<uint32_t>(std::strtoull(k.c_str(), nullptr, 10)));
         break;
@@ -101,11 +92,8 @@ void WriteSetKeys(pb::Message* m, const FieldPath& fp, std::vector<std::string> 
       case FD::CPPTYPE_ENUM:
         r->AddEnumValue(parent, f, static_cast<int>(std::strtoll(k.c_str(), nullptr, 10)));
         break;
-      case FD::CPPTYPE_BOOL:
-        r->AddBool(parent, f, k == "1");
-        break;
-      default:
-        break;
+      case FD::CPPTYPE_BOOL: r->AddBool(parent, f, k == "1"); break;
+      default: break;
     }
   }
 }
@@ -113,8 +101,7 @@ void WriteSetKeys(pb::Message* m, const FieldPath& fp, std::vector<std::string> 
 // The live elements of the field: its set_elements, or, for a field that
 // has values but no dots yet (written before it became a set), one dot per
 // value stamped with the field's version.
-static std::vector<v1::SetElement> LiveElements(const MergeState& s,
-                                                const FieldPath& fp) {
+static std::vector<v1::SetElement> LiveElements(const MergeState& s, const FieldPath& fp) {
   v1::FieldState fallback;
   const v1::FieldState& fs = EffectiveFieldState(s.next, fp.text, &fallback);
   std::vector<v1::SetElement> out;
@@ -187,10 +174,9 @@ FieldStep MergeSet(MergeState& s, const FieldPath& fp, FieldAction action) {
     auto* dots = e->mutable_dots();
     for (int i = dots->size() - 1; i >= 0; --i) {
       const v1::SetDot& d = dots->Get(i);
-      const bool observed =
-          d.version() <= s.m.base_version() ||
-          (!s.device_id.empty() && d.device_id() == s.device_id &&
-           d.client_seq() < s.m.client_seq());
+      const bool observed = d.version() <= s.m.base_version() ||
+                            (!s.device_id.empty() && d.device_id() == s.device_id &&
+                             d.client_seq() < s.m.client_seq());
       if (observed) dots->DeleteSubrange(i, 1);
     }
   }

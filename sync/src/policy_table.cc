@@ -38,12 +38,14 @@ std::string_view Trim(std::string_view s) {
 // Checks that `policy` fits the field `fp`.
 Status CheckFits(const FieldPath& fp, v1::ConflictPolicy policy) {
   if (policy == v1::CONFLICT_POLICY_COUNTER && !IsIntegerLeaf(fp)) {
-    return Status::InvalidArgument("policy counter needs a singular integer "
-                                   "field; '" + fp.text + "' is not one");
+    return Status::InvalidArgument(
+        "policy counter needs a singular integer "
+        "field; '" +
+        fp.text + "' is not one");
   }
   if (policy == v1::CONFLICT_POLICY_SET && !IsRepeatedScalarLeaf(fp)) {
-    return Status::InvalidArgument("policy set needs a repeated scalar field; '" +
-                                   fp.text + "' is not one");
+    return Status::InvalidArgument("policy set needs a repeated scalar field; '" + fp.text +
+                                   "' is not one");
   }
   return Status::Ok();
 }
@@ -100,8 +102,7 @@ const PolicyTable& PolicyTable::DefaultInstance() {
   return *kInstance;
 }
 
-Status PolicyTable::Set(v1::EntityType type, std::string_view path,
-                        v1::ConflictPolicy policy) {
+Status PolicyTable::Set(v1::EntityType type, std::string_view path, v1::ConflictPolicy policy) {
   if (policy == v1::CONFLICT_POLICY_UNSPECIFIED || !v1::ConflictPolicy_IsValid(policy)) {
     return Status::InvalidArgument("unknown policy");
   }
@@ -136,16 +137,14 @@ Status PolicyTable::Set(v1::EntityType type, std::string_view path,
       if (!fits.ok()) return fits;
     }
     if (!found) {
-      return Status::InvalidArgument("no entity type has a field '" +
-                                     std::string(path) + "'");
+      return Status::InvalidArgument("no entity type has a field '" + std::string(path) + "'");
     }
   }
   rules_[{static_cast<int>(type), std::string(path)}] = policy;
   return Status::Ok();
 }
 
-v1::ConflictPolicy PolicyTable::Lookup(v1::EntityType type,
-                                       std::string_view path) const {
+v1::ConflictPolicy PolicyTable::Lookup(v1::EntityType type, std::string_view path) const {
   for (int t : {static_cast<int>(type), 0}) {
     std::string p(path);
     while (true) {
@@ -163,8 +162,7 @@ v1::ConflictPolicy PolicyTable::Lookup(v1::EntityType type,
   return v1::CONFLICT_POLICY_LWW;
 }
 
-Result<PolicyTable> PolicyTable::Parse(std::string_view text,
-                                       const PolicyTable& base) {
+Result<PolicyTable> PolicyTable::Parse(std::string_view text, const PolicyTable& base) {
   PolicyTable table = base;
   std::string errors;
   auto fail = [&](int line, const std::string& what) {
@@ -241,8 +239,7 @@ std::string PolicyTable::ToText() const {
     out += entity + "." + key.second + " = " + PolicyName(policy) + "\n";
   }
   out += std::string("delete_vs_update = ") +
-         (delete_rule_ == DeleteRule::kKeepDelete ? "keep_delete" : "keep_update") +
-         "\n";
+         (delete_rule_ == DeleteRule::kKeepDelete ? "keep_delete" : "keep_update") + "\n";
   return out;
 }
 

@@ -24,8 +24,7 @@ const pb::Descriptor* EntityDescriptor(v1::EntityType type) {
 
 v1::EntityType EntityTypeOf(const v1::Record& record) {
   const int n = static_cast<int>(record.entity_case());
-  return v1::EntityType_IsValid(n) ? static_cast<v1::EntityType>(n)
-                                   : v1::ENTITY_TYPE_UNSPECIFIED;
+  return v1::EntityType_IsValid(n) ? static_cast<v1::EntityType>(n) : v1::ENTITY_TYPE_UNSPECIFIED;
 }
 
 const pb::Message* EntityOf(const v1::Record& record) {
@@ -40,8 +39,7 @@ pb::Message* MutableEntity(v1::Record* record, v1::EntityType type) {
   return record->GetReflection()->MutableMessage(record, f);
 }
 
-const pb::Message* EntityOrDefault(const v1::Record& record,
-                                   v1::EntityType type) {
+const pb::Message* EntityOrDefault(const v1::Record& record, v1::EntityType type) {
   const FD* f = OneofField(type);
   if (f == nullptr) return nullptr;
   // GetMessage returns the default instance when another member is set.
@@ -61,8 +59,8 @@ v1::EntityType EntityTypeFromName(std::string_view name) {
   return static_cast<v1::EntityType>(f->number());
 }
 
-Status ApplyFieldMask(const v1::Record& partial, const pb::FieldMask& mask,
-                      v1::EntityType type, v1::Record* target) {
+Status ApplyFieldMask(const v1::Record& partial, const pb::FieldMask& mask, v1::EntityType type,
+                      v1::Record* target) {
   const pb::Descriptor* d = EntityDescriptor(type);
   if (d == nullptr) return Status::InvalidArgument("unknown entity type");
   std::vector<FieldPath> paths;
@@ -77,8 +75,7 @@ Status ApplyFieldMask(const v1::Record& partial, const pb::FieldMask& mask,
   return Status::Ok();
 }
 
-pb::FieldMask ComputeFieldMask(const v1::Record& before,
-                               const v1::Record& after) {
+pb::FieldMask ComputeFieldMask(const v1::Record& before, const v1::Record& after) {
   pb::FieldMask mask;
   const v1::EntityType type = EntityTypeOf(after);
   const pb::Message* a = EntityOrDefault(before, type);
@@ -88,8 +85,7 @@ pb::FieldMask ComputeFieldMask(const v1::Record& before,
   return mask;
 }
 
-v1::Record ExtractPath(const v1::Record& source, v1::EntityType type,
-                       const FieldPath& path) {
+v1::Record ExtractPath(const v1::Record& source, v1::EntityType type, const FieldPath& path) {
   v1::Record out;
   pb::Message* dst = MutableEntity(&out, type);
   const pb::Message* src = EntityOrDefault(source, type);
@@ -110,8 +106,7 @@ bool IsScopeField(v1::EntityType type, const std::string& path) {
 }
 
 const std::string& MutationDeviceId(const v1::Mutation& m) {
-  return m.provenance().device_id().empty() ? m.hlc().node_id()
-                                            : m.provenance().device_id();
+  return m.provenance().device_id().empty() ? m.hlc().node_id() : m.provenance().device_id();
 }
 
 void StripEmptyMessages(google::protobuf::Message* message) {

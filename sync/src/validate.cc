@@ -8,18 +8,15 @@ namespace crmsync::sync {
 namespace pb = ::google::protobuf;
 
 static Status Invalid(const v1::Mutation& m, const std::string& what) {
-  return Status::InvalidArgument(
-      "mutation client_seq " + std::to_string(m.client_seq()) + ": " + what);
+  return Status::InvalidArgument("mutation client_seq " + std::to_string(m.client_seq()) + ": " +
+                                 what);
 }
 
 static bool OperationUsesValues(v1::Operation op, const v1::Mutation& m) {
   switch (op) {
-    case v1::OPERATION_DELETE:
-      return false;
-    case v1::OPERATION_RESOLVE_CONFLICT:
-      return m.update_mask().paths_size() > 0;
-    default:
-      return true;
+    case v1::OPERATION_DELETE: return false;
+    case v1::OPERATION_RESOLVE_CONFLICT: return m.update_mask().paths_size() > 0;
+    default: return true;
   }
 }
 
@@ -28,14 +25,15 @@ Status ValidateMutation(const v1::Mutation& m) {
   const v1::EntityType type = m.record().entity_type();
   const pb::Descriptor* d = EntityDescriptor(type);
   if (d == nullptr) {
-    return Invalid(m, "record.entity_type " + std::to_string(type) +
-                          " is not a synced entity type");
+    return Invalid(m,
+                   "record.entity_type " + std::to_string(type) + " is not a synced entity type");
   }
   const std::string type_name = EntityTypeName(type);
   if (m.record().id().empty()) return Invalid(m, "record.id is empty");
   if (type == v1::ENTITY_TYPE_CONFLICT) {
-    return Invalid(m, "conflict records change only through "
-                      "OPERATION_RESOLVE_CONFLICT on the conflicted record");
+    return Invalid(m,
+                   "conflict records change only through "
+                   "OPERATION_RESOLVE_CONFLICT on the conflicted record");
   }
   if (m.client_seq() < 0) return Invalid(m, "client_seq is negative");
   if (m.base_version() < 0) return Invalid(m, "base_version is negative");
@@ -47,11 +45,9 @@ Status ValidateMutation(const v1::Mutation& m) {
     return Invalid(m, "values must hold a " + type_name + " (record.entity_type)" +
                           (m.values().entity_case() == v1::Record::ENTITY_NOT_SET
                                ? ", but values is empty"
-                               : ", but holds a " +
-                                     EntityTypeName(EntityTypeOf(m.values()))));
+                               : ", but holds a " + EntityTypeName(EntityTypeOf(m.values()))));
   }
-  if (m.has_base_values() &&
-      m.base_values().entity_case() != v1::Record::ENTITY_NOT_SET &&
+  if (m.has_base_values() && m.base_values().entity_case() != v1::Record::ENTITY_NOT_SET &&
       EntityTypeOf(m.base_values()) != type) {
     return Invalid(m, "base_values must hold a " + type_name);
   }
@@ -59,16 +55,16 @@ Status ValidateMutation(const v1::Mutation& m) {
     return Invalid(m, "a delete takes no update_mask");
   }
   if (op == v1::OPERATION_REDEEM && type != v1::ENTITY_TYPE_REDEMPTION) {
-    return Invalid(m, "OPERATION_REDEEM applies to redemptions only, not " +
-                          type_name);
+    return Invalid(m, "OPERATION_REDEEM applies to redemptions only, not " + type_name);
   }
   if (op == v1::OPERATION_RESOLVE_CONFLICT) {
     if (m.conflict_id().empty()) {
       return Invalid(m, "OPERATION_RESOLVE_CONFLICT needs a conflict_id");
     }
     if (m.update_mask().paths_size() > 1) {
-      return Invalid(m, "OPERATION_RESOLVE_CONFLICT takes at most one path "
-                        "(the conflicted field); empty dismisses");
+      return Invalid(m,
+                     "OPERATION_RESOLVE_CONFLICT takes at most one path "
+                     "(the conflicted field); empty dismisses");
     }
   }
   const bool is_create = op == v1::OPERATION_UPSERT && m.base_version() == 0;
@@ -77,16 +73,16 @@ Status ValidateMutation(const v1::Mutation& m) {
   for (const std::string& p : m.update_mask().paths()) {
     Result<FieldPath> fp = ResolveFieldPath(d, p);
     if (!fp.ok()) {
-      return Invalid(m, "update_mask: " + fp.status().message() + " (on " +
-                            type_name + ")");
+      return Invalid(m, "update_mask: " + fp.status().message() + " (on " + type_name + ")");
     }
     if (!seen.insert(p).second) {
       return Invalid(m, "update_mask names '" + p + "' twice");
     }
     if (fp->fields.front()->name() == "id") {
       if (!is_create && op != v1::OPERATION_REDEEM) {
-        return Invalid(m, "the id field can only be set when creating a "
-                          "record (base_version 0)");
+        return Invalid(m,
+                       "the id field can only be set when creating a "
+                       "record (base_version 0)");
       }
       const pb::Message* e = EntityOf(m.values());
       const pb::FieldDescriptor* idf = e->GetDescriptor()->FindFieldByName("id");
@@ -95,13 +91,11 @@ Status ValidateMutation(const v1::Mutation& m) {
       }
     }
     if (op == v1::OPERATION_INCREMENT && !IsIntegerLeaf(*fp)) {
-      return Invalid(m, "OPERATION_INCREMENT needs integer fields; '" + p +
-                            "' is not one");
+      return Invalid(m, "OPERATION_INCREMENT needs integer fields; '" + p + "' is not one");
     }
     if ((op == v1::OPERATION_SET_ADD || op == v1::OPERATION_SET_REMOVE) &&
         !IsRepeatedScalarLeaf(*fp)) {
-      return Invalid(m, "set operations need repeated scalar fields; '" + p +
-                            "' is not one");
+      return Invalid(m, "set operations need repeated scalar fields; '" + p + "' is not one");
     }
     paths.push_back(p);
   }

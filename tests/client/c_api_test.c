@@ -13,13 +13,13 @@
 #include "crmsync/crmsync_client.h"
 
 static int failures = 0;
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, \
-              __LINE__, #cond, crmsync_last_error());                        \
-      ++failures;                                                            \
-    }                                                                        \
+#define CHECK(cond)                                                                            \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+              crmsync_last_error());                                                           \
+      ++failures;                                                                              \
+    }                                                                                          \
   } while (0)
 
 /* ---- Minimal protobuf writer / reader. */
@@ -67,12 +67,8 @@ static int find_field(const uint8_t* p, size_t n, int field, const uint8_t** out
       case 0:
         if (!get_varint(p, n, &pos, &v)) return 0;
         break;
-      case 1:
-        pos += 8;
-        break;
-      case 5:
-        pos += 4;
-        break;
+      case 1: pos += 8; break;
+      case 5: pos += 4; break;
       case 2:
         if (!get_varint(p, n, &pos, &v) || v > n - pos) return 0;
         if ((int)(key >> 3) == field) {
@@ -82,8 +78,7 @@ static int find_field(const uint8_t* p, size_t n, int field, const uint8_t** out
         }
         pos += (size_t)v;
         break;
-      default:
-        return 0;
+      default: return 0;
     }
   }
   return 0;
@@ -153,8 +148,8 @@ static int start_server(const char* dir, char* address, size_t size) {
     (void)f;
     dup2(1, 2);
     execl(CRMSYNC_SYNCD_PATH, CRMSYNC_SYNCD_PATH, "--listen", "127.0.0.1:0", "--metrics-listen",
-          "127.0.0.1:0", "--ready-file", ready, "--dev-insecure", "--dev-identity", "--demo-tenant", "--store", store,
-          (char*)NULL);
+          "127.0.0.1:0", "--ready-file", ready, "--dev-insecure", "--dev-identity", "--demo-tenant",
+          "--store", store, (char*)NULL);
     _exit(127);
   }
   for (int i = 0; i < 3000; ++i) { /* up to 30 s */

@@ -45,7 +45,8 @@ TEST(CrashSyncTest, KilledWhileSyncingLosesNothingAndReusesNoClientSeq) {
   EXPECT_EQ(*(*db)->PendingCount(), 0);
   auto notices = (*db)->Notices();
   ASSERT_TRUE(notices.ok());
-  for (const auto& n : *notices) ADD_FAILURE() << n.kind << " " << n.record.id() << ": " << n.message;
+  for (const auto& n : *notices)
+    ADD_FAILURE() << n.kind << " " << n.record.id() << ": " << n.message;
 
   // A fresh device of the same user sees every reported write.
   testing::E2eDevice check(syncd.server.address(), dir, "alice", "checker");

@@ -32,11 +32,10 @@ TEST(CrashTest, KilledWriterLosesNoCommittedWriteAndDoublesNone) {
   // start on a store a previous kill left behind.
   for (int round = 0; round < 3; ++round) {
     testing::ChildProcess writer;
-    ASSERT_TRUE(writer.Start({CRMSYNC_CRASH_WRITER, path, kKey, "100000",
-                              "r" + std::to_string(round)}));
+    ASSERT_TRUE(
+        writer.Start({CRMSYNC_CRASH_WRITER, path, kKey, "100000", "r" + std::to_string(round)}));
     const size_t want = 40 + 60 * round;
-    std::vector<std::string> lines =
-        writer.ReadLines(want, std::chrono::seconds(30));
+    std::vector<std::string> lines = writer.ReadLines(want, std::chrono::seconds(30));
     ASSERT_GE(lines.size(), want) << "writer reported too few writes";
     writer.Kill();
     for (auto& l : lines) committed.push_back(l);

@@ -19,9 +19,18 @@ class CrmDeviceTest : public ::testing::Test {
     ASSERT_TRUE(syncd_.Start(&error)) << error;
   }
   std::vector<std::string> Base(const std::string& user, const std::string& device) {
-    return {CRMSYNC_CRM_DEVICE, "--server", syncd_.server.address(), "--insecure",
-            "--user", user, "--device-id", device, "--db", dir_.File(device + ".db"),
-            "--key", "k-" + device};
+    return {CRMSYNC_CRM_DEVICE,
+            "--server",
+            syncd_.server.address(),
+            "--insecure",
+            "--user",
+            user,
+            "--device-id",
+            device,
+            "--db",
+            dir_.File(device + ".db"),
+            "--key",
+            "k-" + device};
   }
   int Run(const std::string& user, const std::string& device,
           const std::vector<std::string>& command, std::string* output) {
@@ -36,9 +45,12 @@ class CrmDeviceTest : public ::testing::Test {
 
 TEST_F(CrmDeviceTest, CreateSyncAndListOnAnotherDevice) {
   std::string out;
-  ASSERT_EQ(Run("alice", "phone", {"create", "lead", "--id", "lead-cli", "--set",
-                                   "first_name=Ada", "--set", "last_name=Lovelace",
-                                   "--set", "status=new"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone",
+                {"create", "lead", "--id", "lead-cli", "--set", "first_name=Ada", "--set",
+                 "last_name=Lovelace", "--set", "status=new"},
+                &out),
+            0)
+      << out;
   EXPECT_THAT(out, HasSubstr("lead-cli"));
   ASSERT_EQ(Run("alice", "phone", {"status"}, &out), 0);
   EXPECT_THAT(out, HasSubstr("pending: 1"));
@@ -54,9 +66,12 @@ TEST_F(CrmDeviceTest, CreateSyncAndListOnAnotherDevice) {
 
 TEST_F(CrmDeviceTest, ShowPrintsUtf8TextAsIs) {
   std::string out;
-  ASSERT_EQ(Run("alice", "phone", {"create", "lead", "--id", "lead-utf8", "--set",
-                                   "first_name=Zoë", "--set", "last_name=Café 東京",
-                                   "--set", "status=new"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone",
+                {"create", "lead", "--id", "lead-utf8", "--set", "first_name=Zoë", "--set",
+                 "last_name=Café 東京", "--set", "status=new"},
+                &out),
+            0)
+      << out;
   ASSERT_EQ(Run("alice", "phone", {"show", "lead", "lead-utf8"}, &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("first_name: \"Zoë\""));
   EXPECT_THAT(out, HasSubstr("last_name: \"Café 東京\""));
@@ -78,8 +93,8 @@ TEST_F(CrmDeviceTest, ExitCodesSayWhatWentWrong) {
   argv.back() = "wrong";
   argv.push_back("status");
   EXPECT_EQ(crmsync::testing::RunCommand(argv, &out), 7) << out;
-  for (const char* cmd : {"create", "edit", "delete", "list", "show", "sync", "offline",
-                          "online", "status", "watch", "script", "redeem", "points"}) {
+  for (const char* cmd : {"create", "edit", "delete", "list", "show", "sync", "offline", "online",
+                          "status", "watch", "script", "redeem", "points"}) {
     EXPECT_EQ(Run("alice", "phone", {cmd, "--help"}, &out), 0) << cmd;
     EXPECT_THAT(out, HasSubstr("Usage")) << cmd;
   }
@@ -118,9 +133,17 @@ TEST(CrmDeviceTokenTest, PasswordSignsInWithTokens) {
   std::string error;
   ASSERT_TRUE(syncd.Start(&error, /*dev_identity=*/false)) << error;
   testing::TempDir dir;
-  std::vector<std::string> argv = {CRMSYNC_CRM_DEVICE, "--server", syncd.server.address(),
-                                   "--insecure", "--user", "alice", "--db", dir.File("a.db"),
-                                   "--password", "alice-demo-password", "sync"};
+  std::vector<std::string> argv = {CRMSYNC_CRM_DEVICE,
+                                   "--server",
+                                   syncd.server.address(),
+                                   "--insecure",
+                                   "--user",
+                                   "alice",
+                                   "--db",
+                                   dir.File("a.db"),
+                                   "--password",
+                                   "alice-demo-password",
+                                   "sync"};
   std::string out;
   ASSERT_EQ(crmsync::testing::RunCommand(argv, &out), 0) << out;
   argv[argv.size() - 2] = "wrong-password";
@@ -137,8 +160,7 @@ TEST_F(CrmDeviceTest, WatchPrintsAChangeMadeOnAnotherDevice) {
   // The watcher's first cycle prints nothing (no changes); wait until its
   // subscription sees the phone's edit.
   ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
-  ASSERT_EQ(Run("alice", "phone", {"edit", "lead", "lead-alice-1", "--set", "rating=1"}, &out),
-            0);
+  ASSERT_EQ(Run("alice", "phone", {"edit", "lead", "lead-alice-1", "--set", "rating=1"}, &out), 0);
   ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
   auto lines = watch.ReadLines(1, std::chrono::seconds(20));
   ASSERT_EQ(lines.size(), 1u);
@@ -176,13 +198,11 @@ TEST_F(CrmDeviceTest, TwoOfflineTillsRedeemOneCouponAndReconcile) {
       << out;
   ASSERT_EQ(Run("till-paris", "till1", {"points", "loyalty-0001", "30"}, &out), 0) << out;
   ASSERT_EQ(Run("till-paris", "till2", {"points", "loyalty-0001", "-100"}, &out), 0) << out;
-  EXPECT_EQ(Run("till-paris", "till2", {"redeem", "coupon-welcome", "--store", "store-paris",
-                                        "--at", "91,0"},
-                &out),
+  EXPECT_EQ(Run("till-paris", "till2",
+                {"redeem", "coupon-welcome", "--store", "store-paris", "--at", "91,0"}, &out),
             4);
-  EXPECT_EQ(Run("till-paris", "till2", {"redeem", "no-such-coupon", "--store", "store-paris",
-                                        "--at", "48.86,2.33"},
-                &out),
+  EXPECT_EQ(Run("till-paris", "till2",
+                {"redeem", "no-such-coupon", "--store", "store-paris", "--at", "48.86,2.33"}, &out),
             3);
 
   for (const char* till : {"till1", "till2"}) {

@@ -90,8 +90,12 @@ class SyncdFixture {
   // `dev_identity` false: token authentication only (AuthService).
   bool Start(std::string* error, bool dev_identity = true,
              const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--dev-insecure", "--demo-tenant", "--heartbeat-seconds",
-                                     "1", "--store", "sqlite:" + dir.File("server.db")};
+    std::vector<std::string> args = {"--dev-insecure",
+                                     "--demo-tenant",
+                                     "--heartbeat-seconds",
+                                     "1",
+                                     "--store",
+                                     "sqlite:" + dir.File("server.db")};
     if (dev_identity) args.push_back("--dev-identity");
     args.insert(args.end(), extra.begin(), extra.end());
     return server.Start(args, error);

@@ -153,8 +153,7 @@ TEST_F(ClientE2eTest, ConflictNoticeGoesAwayOnceAnAdminResolvesTheConflict) {
   ASSERT_THAT(*phone->db->Notices(), SizeIs(1));  // the rejection
 
   {
-    auto channel =
-        grpc::CreateChannel(syncd_.server.address(), grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(syncd_.server.address(), grpc::InsecureChannelCredentials());
     auto admin = v1::AdminService::NewStub(channel);
     grpc::ClientContext ctx;
     AsDemoAdmin(&ctx);
@@ -199,8 +198,7 @@ TEST_F(ClientE2eTest, ReassignedLeadMovesFromTheOldOwnersDeviceToTheNewOwners) {
   ASSERT_TRUE(alice->Sync().ok());
   ASSERT_TRUE(bob->Sync().ok());
   ASSERT_TRUE(maria->Sync().ok());
-  Repository<v1::Lead> on_alice(alice->db.get()), on_bob(bob->db.get()),
-      on_maria(maria->db.get());
+  Repository<v1::Lead> on_alice(alice->db.get()), on_bob(bob->db.get()), on_maria(maria->db.get());
   ASSERT_TRUE(on_alice.Get("lead-alice-2").ok());
   ASSERT_FALSE(on_bob.Get("lead-alice-2").ok());
   v1::Lead moved = *on_maria.Get("lead-alice-2");
@@ -282,8 +280,8 @@ std::string StoreBytes(const std::string& path) {
 
 TEST_F(ClientE2eTest, ErasedLeadLeavesNoValueInTheStoreOfADeviceWithAPendingEdit) {
   auto phone = Device("alice", "alice-phone");
-  auto tablet = std::make_unique<E2eDevice>(syncd_.server.address(), dir_, "alice",
-                                            "alice-tablet", SystemClock(), /*encrypted=*/false);
+  auto tablet = std::make_unique<E2eDevice>(syncd_.server.address(), dir_, "alice", "alice-tablet",
+                                            SystemClock(), /*encrypted=*/false);
   ASSERT_TRUE(tablet->open_status.ok()) << tablet->open_status;
   Repository<v1::Lead> on_phone(phone->db.get()), on_tablet(tablet->db.get());
   v1::Lead person;
@@ -319,8 +317,8 @@ TEST_F(ClientE2eTest, ErasedLeadLeavesNoValueInTheStoreOfADeviceWithAPendingEdit
   EXPECT_EQ(*tablet->db->PendingCount(), 0);
   const std::string bytes = StoreBytes(dir_.File("alice-tablet.db"));
   ASSERT_FALSE(bytes.empty());
-  for (const char* value : {"Zephyrine", "Quaglietti", "12 34 56 78", "zq@example.org",
-                            "Oberkampf"}) {
+  for (const char* value :
+       {"Zephyrine", "Quaglietti", "12 34 56 78", "zq@example.org", "Oberkampf"}) {
     EXPECT_EQ(bytes.find(value), std::string::npos) << value << " is still in the tablet's store";
   }
   ASSERT_TRUE(phone->Sync().ok());

@@ -1,8 +1,8 @@
 #include "fake_server.h"
 
 #include "checksum.h"
-#include "crmsync/sync/checksum.h"
 #include "crmsync/sync/change.h"
+#include "crmsync/sync/checksum.h"
 #include "crmsync/sync/record_model.h"
 
 namespace crmsync::client::testing {
@@ -43,8 +43,7 @@ CallStatus FakeServer::Push(const std::string& device, const v1::PushRequest& re
       sync::MergeContext ctx;
       ctx.new_version = seq_ + 1;
       ctx.physical_ms = m.hlc().wall_time_ms();
-      sync::MergeResult merged =
-          sync::Merge(it == records_.end() ? nullptr : &it->second, m, ctx);
+      sync::MergeResult merged = sync::Merge(it == records_.end() ? nullptr : &it->second, m, ctx);
       v1::MutationResult result = sync::ToMutationResult(merged, m, false);
       if (merged.changed || merged.metadata_changed) {
         if (merged.changed) ++seq_;

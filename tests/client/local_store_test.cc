@@ -206,8 +206,8 @@ TEST_F(LocalStoreTest, TodaysCalendar) {
   add("morning", day + 9 * 3600);
   add("evening", day + 18 * 3600);
   add("tomorrow", day + 86400 + 60);
-  auto today = Repository<v1::CalendarEvent>::Entities(
-      *db_->TodaysCalendar((day + 12 * 3600) * 1000));
+  auto today =
+      Repository<v1::CalendarEvent>::Entities(*db_->TodaysCalendar((day + 12 * 3600) * 1000));
   ASSERT_THAT(today, SizeIs(2));
   EXPECT_EQ(today[0].id(), "morning");
   EXPECT_EQ(today[1].id(), "evening");
@@ -253,7 +253,8 @@ TEST_F(LocalStoreTest, CouponsNearAPositionUseTheGeofenceAndValidity) {
   add("expired", 48.8606, 2.3376, 5000, true, now_s - 1);
   add("inactive", 48.8606, 2.3376, 5000, false, now_s + 3600);
   // The Louvre, ~1.2 km from the Paris centre point.
-  auto near = Repository<v1::Coupon>::Entities(*db_->CouponsNear(48.8606, 2.3376, 0, clock_.NowMs()));
+  auto near =
+      Repository<v1::Coupon>::Entities(*db_->CouponsNear(48.8606, 2.3376, 0, clock_.NowMs()));
   ASSERT_THAT(near, SizeIs(1));
   EXPECT_EQ(near[0].id(), "paris-center");
 }
@@ -321,8 +322,7 @@ TEST_F(LocalStoreTest, CouponsNearMatchABruteForceScan) {
     hits += !brute.empty();
   }
   EXPECT_GT(hits, 50);
-  EXPECT_EQ(db_->CouponsNear(91, 0, 0, now_ms).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(db_->CouponsNear(91, 0, 0, now_ms).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

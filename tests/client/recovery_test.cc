@@ -48,8 +48,8 @@ TEST(RecoveryEditsTest, RecordTheServerLacksIsCreatedAgainWithWhatTheDeviceHeld)
 TEST(RecoveryEditsTest, OnlyFieldsTheDeviceKnewALaterWriteOfAreSent) {
   // The device saw notes written at 9; the restored server has them from 4.
   // The server's phone (written at 8) is newer than the device's (3).
-  auto edits = RecoveryEdits(Lead("after backup", 9, "+33 old", 3),
-                             Lead("before backup", 4, "+33 new", 8));
+  auto edits =
+      RecoveryEdits(Lead("after backup", 9, "+33 old", 3), Lead("before backup", 4, "+33 new", 8));
   ASSERT_EQ(edits.size(), 1u);
   EXPECT_FALSE(edits[0].create);
   EXPECT_EQ(edits[0].edit.operation, v1::OPERATION_UPSERT);

@@ -28,9 +28,8 @@ class RestoreTest : public ::testing::TestWithParam<bool> {
 
   void StartServer() {
     std::string error;
-    ASSERT_TRUE(server_->Start({"--dev-insecure", "--demo-tenant", "--dev-identity", "--store",
-                                "sqlite:" + Db()},
-                               &error))
+    ASSERT_TRUE(server_->Start(
+        {"--dev-insecure", "--demo-tenant", "--dev-identity", "--store", "sqlite:" + Db()}, &error))
         << error;
   }
   void StopServer() {
@@ -125,9 +124,8 @@ TEST_P(RestoreTest, EditsTheBackupMissedComeBackFromDevicesAndNothingIsAppliedTw
   fs::copy_file(dir_.File("backup.db"), Db());
   if (GetParam()) {
     std::string output;
-    ASSERT_EQ(crmsync::testing::RunCommand({CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + Db(),
-                                            "--new-history"},
-                                           &output),
+    ASSERT_EQ(crmsync::testing::RunCommand(
+                  {CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + Db(), "--new-history"}, &output),
               0)
         << output;
   }

@@ -148,8 +148,8 @@ TEST_F(SyncEngineTest, BacksOffWithJitterWhileUnreachableThenSucceeds) {
 TEST_F(SyncEngineTest, StartedEngineSeesAnotherDevicesChangeThroughSubscribe) {
   FakeDevice a(&server_, dir_, "a", &clock_), b(&server_, dir_, "b", &clock_);
   b.engine->Start();
-  ASSERT_TRUE(b.WaitFor([&] { return b.engine->Progress().cycles >= 1; },
-                        std::chrono::seconds(10)));
+  ASSERT_TRUE(
+      b.WaitFor([&] { return b.engine->Progress().cycles >= 1; }, std::chrono::seconds(10)));
   ASSERT_TRUE(Repository<v1::Lead>(a.db.get()).Create(MakeLead("lead-1")).ok());
   const auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(a.engine->SyncOnce().ok());
@@ -163,8 +163,9 @@ TEST_F(SyncEngineTest, LocalWriteTriggersAPushOfAStartedEngine) {
   FakeDevice a(&server_, dir_, "a", &clock_);
   a.engine->Start();
   ASSERT_TRUE(Repository<v1::Lead>(a.db.get()).Create(MakeLead("lead-1")).ok());
-  ASSERT_TRUE(a.WaitFor([&] { return server_.Get(Repository<v1::Lead>::Ref("lead-1")).has_value(); },
-                        std::chrono::seconds(5)));
+  ASSERT_TRUE(
+      a.WaitFor([&] { return server_.Get(Repository<v1::Lead>::Ref("lead-1")).has_value(); },
+                std::chrono::seconds(5)));
   a.engine->Stop();
 }
 
@@ -224,8 +225,11 @@ TEST_F(SyncEngineTest, ChecksumMismatchIsRepairedByRebootstrap) {
     bad.mutable_data()->mutable_lead()->set_last_name("Corrupted");
     const std::string blob = bad.SerializeAsString();
     sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(raw, "UPDATE records SET server_state=?1, local_state=?1 "
-                                      "WHERE id='lead-1'", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(raw,
+                                 "UPDATE records SET server_state=?1, local_state=?1 "
+                                 "WHERE id='lead-1'",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
     sqlite3_bind_blob(st, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
     ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
@@ -274,7 +278,8 @@ TEST_F(SyncEngineTest, WipeDirectiveErasesTheStore) {
 TEST_F(SyncEngineTest, CancelStopsACycleBetweenPages) {
   FakeDevice a(&server_, dir_, "a", &clock_), b(&server_, dir_, "b", &clock_);
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(Repository<v1::Lead>(a.db.get()).Create(MakeLead("lead-" + std::to_string(i))).ok());
+    ASSERT_TRUE(
+        Repository<v1::Lead>(a.db.get()).Create(MakeLead("lead-" + std::to_string(i))).ok());
   }
   ASSERT_TRUE(a.engine->SyncOnce().ok());
   server_.SetMaxPageSize(2);

@@ -15,8 +15,7 @@ class TokenAuthTest : public ::testing::Test {
     std::string error;
     // Access tokens live 10 s, inside the SDK's 30 s refresh margin, so every
     // call after the first refreshes: the refresh path runs without waiting.
-    ASSERT_TRUE(syncd_.Start(&error, /*dev_identity=*/false,
-                             {"--access-token-ttl-seconds", "10"}))
+    ASSERT_TRUE(syncd_.Start(&error, /*dev_identity=*/false, {"--access-token-ttl-seconds", "10"}))
         << error;
   }
   std::unique_ptr<Database> Open(const std::string& device) {
@@ -28,8 +27,7 @@ class TokenAuthTest : public ::testing::Test {
     EXPECT_TRUE(db.ok()) << db.status();
     return db.ok() ? *std::move(db) : nullptr;
   }
-  std::shared_ptr<Transport> TokenTransport(const std::string& device,
-                                            const std::string& password,
+  std::shared_ptr<Transport> TokenTransport(const std::string& device, const std::string& password,
                                             std::vector<std::string>* refresh_tokens) {
     TokenCredentialsOptions c;
     c.address = syncd_.server.address();
@@ -37,9 +35,7 @@ class TokenAuthTest : public ::testing::Test {
     c.username = "alice";
     c.password = password;
     c.device_id = device;
-    c.on_refresh_token = [refresh_tokens](const std::string& t) {
-      refresh_tokens->push_back(t);
-    };
+    c.on_refresh_token = [refresh_tokens](const std::string& t) { refresh_tokens->push_back(t); };
     GrpcTransportOptions t;
     t.address = syncd_.server.address();
     t.credentials = MakeTokenCredentials(c);

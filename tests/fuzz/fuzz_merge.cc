@@ -49,13 +49,12 @@ delete_vs_update = keep_update
   return (flags & crmsync::fuzz::kFlagKeepUpdate) ? *kDefaultKeepUpdate : *kDefault;
 }
 
-#define Check(cond)                                                      \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::fprintf(stderr, "fuzz_merge: check failed at line %d: %s\n", \
-                   __LINE__, #cond);                                     \
-      __builtin_trap();                                                  \
-    }                                                                    \
+#define Check(cond)                                                                       \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
+      std::fprintf(stderr, "fuzz_merge: check failed at line %d: %s\n", __LINE__, #cond); \
+      __builtin_trap();                                                                   \
+    }                                                                                     \
   } while (0)
 
 // Serialization with map entries in key order (plain serialization orders

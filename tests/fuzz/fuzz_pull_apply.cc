@@ -365,15 +365,9 @@ class Session {
         case 6:
           if (last) ApplyAgain(*last);  // applies it twice more
           break;
-        case 7:
-          BeginReset();
-          break;
-        case 8:
-          FinishReset();
-          break;
-        case 9:
-          LocalEdit(&vm);
-          break;
+        case 7: BeginReset(); break;
+        case 8: FinishReset(); break;
+        case 9: LocalEdit(&vm); break;
         default: {
           v1::PullResponse page = MakePage(&vm);
           if (ApplyPage(page)) last = page;
@@ -611,12 +605,8 @@ class Session {
       int64_t held = 0;
       if (auto s = db_->GetServerState(ref); s.ok() && s->has_value()) held = (*s)->version();
       switch (in.ConsumeIntegralInRange<int>(0, 7)) {
-        case 0:
-          c->set_version(vm->SmallInt());
-          break;
-        case 1:
-          c->set_version(held);
-          break;
+        case 0: c->set_version(vm->SmallInt()); break;
+        case 1: c->set_version(held); break;
         default:
           c->set_version(held < INT64_MAX - 5 ? held + in.ConsumeIntegralInRange<int64_t>(1, 5)
                                               : held);

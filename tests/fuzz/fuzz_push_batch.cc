@@ -43,12 +43,12 @@
 #include <vector>
 
 #include "crmsync/sync/change.h"
+#include "crmsync/sync/checksum.h"
 #include "crmsync/sync/record_model.h"
 #include "fuzz_check.h"
 #include "fuzz_input.h"
 #include "fuzz_values.h"
 #include "logic/cursor.h"
-#include "crmsync/sync/checksum.h"
 #include "logic/hashing.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
@@ -97,7 +97,8 @@ class Session {
  public:
   explicit Session(ServerWorld* w)
       : w_(w),
-        push_(&w->store()->changes(), &w->store()->directory(), &w->store()->audit(), &w->policies(), &w->clock(), crmsync::server::PushOptions{}),
+        push_(&w->store()->changes(), &w->store()->directory(), &w->store()->audit(),
+              &w->policies(), &w->clock(), crmsync::server::PushOptions{}),
         pull_(&w->store()->changes(), &w->store()->directory(), &w->clock(), SmallScans()) {
     for (const Principal& p : w->principals()) {
       // The seed pushed client_seq 1 from these devices.
@@ -345,8 +346,7 @@ class Session {
         case 2:  // out of range
           seq = in.ConsumeIntegral<int64_t>();
           break;
-        default:
-          break;
+        default: break;
       }
       if (seq >= next && seq < INT64_MAX) next = seq + 1;
       *request.add_mutations() = MakeMutation(vm, who, seq);
@@ -373,7 +373,8 @@ class Session {
     *m.mutable_record() = ref;
 
     std::optional<v1::RecordState> stored;
-    if (auto got = w_->store()->changes().GetRecord(who.tenant_id, ref); got.ok() && got->has_value()) {
+    if (auto got = w_->store()->changes().GetRecord(who.tenant_id, ref);
+        got.ok() && got->has_value()) {
       stored = **got;
     }
 
@@ -411,8 +412,7 @@ class Session {
       }
     }
     switch (in.ConsumeIntegralInRange<int>(0, 4)) {
-      case 0:
-        break;  // no mask
+      case 0: break;  // no mask
       case 1:
         for (int k = in.ConsumeIntegralInRange<int>(1, 3); k > 0; --k) {
           m.mutable_update_mask()->add_paths(vm->Path(type));
@@ -427,20 +427,14 @@ class Session {
     }
 
     switch (in.ConsumeIntegralInRange<int>(0, 7)) {
-      case 0:
-        m.set_base_version(0);
-        break;
-      case 1:
-        m.set_base_version(vm->SmallInt());
-        break;
+      case 0: m.set_base_version(0); break;
+      case 1: m.set_base_version(vm->SmallInt()); break;
       case 2:
         m.set_base_version(
             stored ? std::max<int64_t>(0, stored->version() - in.ConsumeIntegralInRange<int>(1, 20))
                    : 0);
         break;
-      default:
-        m.set_base_version(stored ? stored->version() : 0);
-        break;
+      default: m.set_base_version(stored ? stored->version() : 0); break;
     }
     if (stored && m.base_version() > 0) {
       if (in.ConsumeIntegralInRange<int>(0, 3) != 0) {

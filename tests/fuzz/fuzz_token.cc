@@ -119,7 +119,8 @@ struct TokenWorld {
       revoked.device.set_status(v1::DEVICE_STATUS_REVOKED);
       Must(w->store()->directory().PutDevice(revoked), "revoked device");
       auth::AuditLog audit(&w->store()->audit(), &w->clock());
-      auth::AuthHandler handler(&w->store()->directory(), &w->store()->credentials(), &ring, &w->clock(), &random, &audit, Options());
+      auth::AuthHandler handler(&w->store()->directory(), &w->store()->credentials(), &ring,
+                                &w->clock(), &random, &audit, Options());
       std::string key_id;
       auto key = handler.CreateApiKey(crmsync::fuzz::kTenant, "u-till-paris", "till", &key_id);
       Must(key.status(), "api key");
@@ -190,15 +191,11 @@ std::string Edit(const std::string& text, FuzzedDataProvider* in) {
     case 0:
       if (pos < out.size()) out[pos] = c;
       break;
-    case 1:
-      out.insert(out.begin() + static_cast<std::ptrdiff_t>(pos), c);
-      break;
+    case 1: out.insert(out.begin() + static_cast<std::ptrdiff_t>(pos), c); break;
     case 2:
       if (pos < out.size()) out.erase(pos, 1);
       break;
-    default:
-      out.resize(pos);
-      break;
+    default: out.resize(pos); break;
   }
   return out;
 }
@@ -283,15 +280,9 @@ class Session {
     c.device_id = pick(kDevices);
     c.issued_at_s = now_ms / 1000;
     switch (in->ConsumeIntegralInRange<int>(0, 3)) {
-      case 0:
-        c.expires_at_s = in->ConsumeIntegral<int64_t>();
-        break;
-      case 1:
-        c.expires_at_s = now_ms / 1000 - in->ConsumeIntegralInRange<int64_t>(0, 3600);
-        break;
-      default:
-        c.expires_at_s = now_ms / 1000 + in->ConsumeIntegralInRange<int64_t>(1, 3600);
-        break;
+      case 0: c.expires_at_s = in->ConsumeIntegral<int64_t>(); break;
+      case 1: c.expires_at_s = now_ms / 1000 - in->ConsumeIntegralInRange<int64_t>(0, 3600); break;
+      default: c.expires_at_s = now_ms / 1000 + in->ConsumeIntegralInRange<int64_t>(1, 3600); break;
     }
     c.token_id = Utf8(in->ConsumeRandomLengthString(24));
     const bool use_old = in->ConsumeIntegralInRange<int>(0, 7) == 0;
@@ -367,8 +358,8 @@ class Session {
                                       : in->ConsumeRemainingBytesAsString());
     auth::AuditLog audit(&s_->store()->audit(), &s_->clock());
     w_->random.Reset();
-    auth::AuthHandler handler(&s_->store()->directory(), &s_->store()->credentials(), &w_->ring, &s_->clock(), &w_->random, &audit,
-                              TokenWorld::Options());
+    auth::AuthHandler handler(&s_->store()->directory(), &s_->store()->credentials(), &w_->ring,
+                              &s_->clock(), &w_->random, &audit, TokenWorld::Options());
     v1::ExchangeApiKeyResponse resp;
     absl::Status st = handler.ExchangeApiKey(req, "fuzz", &resp);
     dirty_ = true;
@@ -399,8 +390,8 @@ class Session {
         in->ConsumeBool() ? Edit(w_->refresh_token, in) : in->ConsumeRemainingBytesAsString();
     auth::AuditLog audit(&s_->store()->audit(), &s_->clock());
     w_->random.Reset();
-    auth::AuthHandler handler(&s_->store()->directory(), &s_->store()->credentials(), &w_->ring, &s_->clock(), &w_->random, &audit,
-                              TokenWorld::Options());
+    auth::AuthHandler handler(&s_->store()->directory(), &s_->store()->credentials(), &w_->ring,
+                              &s_->clock(), &w_->random, &audit, TokenWorld::Options());
     v1::RefreshRequest req;
     req.set_refresh_token(token);
     v1::RefreshResponse resp;
@@ -451,24 +442,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string rest(reinterpret_cast<const char*>(data) + 1, size - 1);
   FuzzedDataProvider in(data + 1, size - 1);
   switch (data[0] % 6) {
-    case crmsync::fuzz::kTokenRaw:
-      session.RawToken(rest);
-      break;
-    case crmsync::fuzz::kTokenSigned:
-      session.SignedClaims(&in);
-      break;
-    case crmsync::fuzz::kTokenCursor:
-      session.Cursor(rest);
-      break;
-    case crmsync::fuzz::kTokenBase64:
-      session.Base64(rest);
-      break;
-    case crmsync::fuzz::kTokenApiKey:
-      session.ApiKey(&in);
-      break;
-    default:
-      session.Refresh(&in);
-      break;
+    case crmsync::fuzz::kTokenRaw: session.RawToken(rest); break;
+    case crmsync::fuzz::kTokenSigned: session.SignedClaims(&in); break;
+    case crmsync::fuzz::kTokenCursor: session.Cursor(rest); break;
+    case crmsync::fuzz::kTokenBase64: session.Base64(rest); break;
+    case crmsync::fuzz::kTokenApiKey: session.ApiKey(&in); break;
+    default: session.Refresh(&in); break;
   }
   g_dirty = session.dirty();
   return 0;

@@ -61,12 +61,9 @@ class ValueMaker {
   // An id from the pool, now and then a fresh or odd one.
   std::string Id() {
     switch (in_->ConsumeIntegralInRange<int>(0, 7)) {
-      case 0:
-        return Text(24);
-      case 1:
-        return "";
-      default:
-        return ids_->empty() ? "x" : Pick(*ids_);
+      case 0: return Text(24);
+      case 1: return "";
+      default: return ids_->empty() ? "x" : Pick(*ids_);
     }
   }
 
@@ -92,25 +89,18 @@ class ValueMaker {
   // A clock reading near `now_ms`, sometimes far away or at the extremes.
   int64_t TimeMs(int64_t now_ms) {
     switch (in_->ConsumeIntegralInRange<int>(0, 7)) {
-      case 0:
-        return in_->ConsumeIntegral<int64_t>();
-      case 1:
-        return 0;
-      case 2:
-        return now_ms + in_->ConsumeIntegralInRange<int64_t>(0, 400LL * 24 * 3600 * 1000);
-      default:
-        return now_ms - in_->ConsumeIntegralInRange<int64_t>(-120'000, 3'600'000);
+      case 0: return in_->ConsumeIntegral<int64_t>();
+      case 1: return 0;
+      case 2: return now_ms + in_->ConsumeIntegralInRange<int64_t>(0, 400LL * 24 * 3600 * 1000);
+      default: return now_ms - in_->ConsumeIntegralInRange<int64_t>(-120'000, 3'600'000);
     }
   }
 
   int64_t SmallInt() {
     switch (in_->ConsumeIntegralInRange<int>(0, 5)) {
-      case 0:
-        return in_->ConsumeIntegral<int64_t>();
-      case 1:
-        return in_->ConsumeBool() ? INT64_MAX : INT64_MIN;
-      default:
-        return in_->ConsumeIntegralInRange<int64_t>(-5, 2000);
+      case 0: return in_->ConsumeIntegral<int64_t>();
+      case 1: return in_->ConsumeBool() ? INT64_MAX : INT64_MIN;
+      default: return in_->ConsumeIntegralInRange<int64_t>(-5, 2000);
     }
   }
 
@@ -238,8 +228,7 @@ class ValueMaker {
  private:
   double Double() {
     switch (in_->ConsumeIntegralInRange<int>(0, 7)) {
-      case 0:
-        return in_->ConsumeFloatingPoint<double>();
+      case 0: return in_->ConsumeFloatingPoint<double>();
       case 1: {
         static const double kOdd[] = {0.0,
                                       -0.0,
@@ -252,8 +241,7 @@ class ValueMaker {
                                       -__builtin_inf()};
         return kOdd[in_->ConsumeIntegralInRange<int>(0, 8)];
       }
-      default:
-        return in_->ConsumeFloatingPointInRange<double>(-200.0, 200.0);
+      default: return in_->ConsumeFloatingPointInRange<double>(-200.0, 200.0);
     }
   }
 

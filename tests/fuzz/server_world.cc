@@ -88,7 +88,8 @@ void ServerWorld::Reset() {
 
 void ServerWorld::Seed(const SeedHook& hook) {
   server::Store* s = store_.get();
-  server::PushHandler push(&s->changes(), &s->directory(), &s->audit(), &policies_, &clock_, server::PushOptions{});
+  server::PushHandler push(&s->changes(), &s->directory(), &s->audit(), &policies_, &clock_,
+                           server::PushOptions{});
   Must(server::EnsureDemoTenant(s, &push, &clock_), "demo tenant");
 
   v1::Team south;

@@ -2,9 +2,9 @@
 // edit leads and push them through crm-syncd on PostgreSQL while the test
 //  - SIGKILLs crm-syncd in the middle of pushes and restarts it,
 //  - SIGKILLs devices in the middle of a sync and reopens them
-// (PostgreSQL restarts: pg_restart_test.cc). Afterwards (SettleAndCheck, device_worker.h): every mutation a device
-// committed is on the server exactly once, nothing more, and every replica
-// equals the server's records in its scope.
+// (PostgreSQL restarts: pg_restart_test.cc). Afterwards (SettleAndCheck, device_worker.h): every
+// mutation a device committed is on the server exactly once, nothing more, and every replica equals
+// the server's records in its scope.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -106,11 +106,12 @@ TEST_F(CrashRecoveryTest, ServerKilledMidPushDevicesResume) {
   const SettleReport report = SettleAndCheck(all, proxy.address(), conninfo_, seq_before);
   EXPECT_EQ(held_commits, kKills / 2) << "the courier's push did not commit while held";
   EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
-  std::printf("[figures] server kills: %d (%d after pushes committed whose replies were lost: "
-              "%lld mutations); %s, courier %lld; %lld leads checked; %.1f s\n",
-              kKills, held_commits, static_cast<long long>(lost_replies), fleet.Figures().c_str(),
-              static_cast<long long>(courier->stats().committed),
-              static_cast<long long>(report.records_checked), SecondsSince(start));
+  std::printf(
+      "[figures] server kills: %d (%d after pushes committed whose replies were lost: "
+      "%lld mutations); %s, courier %lld; %lld leads checked; %.1f s\n",
+      kKills, held_commits, static_cast<long long>(lost_replies), fleet.Figures().c_str(),
+      static_cast<long long>(courier->stats().committed),
+      static_cast<long long>(report.records_checked), SecondsSince(start));
 }
 
 // A device is SIGKILLed in the middle of its sync and reopened by its next
@@ -201,14 +202,14 @@ TEST_F(CrashRecoveryTest, DeviceKilledMidSyncAndReopened) {
       SettleAndCheck({victim.get(), tablet.get()}, server->address(), conninfo_, seq_before);
   const auto v = victim->stats();
   EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
-  std::printf("[figures] device kills: %d with the push applied and its reply lost; %d at random "
-              "moments: %d while writing edits, %d before the push was applied, %d after it, %d "
-              "too late (round over); a normal round takes %d ms; %d runs of the killed device, "
-              "%lld + %lld mutations committed; %.1f s\n",
-              held, kRandomKills, while_editing, before_applied, after_applied, finished,
-              round_ms, v.rounds,
-              static_cast<long long>(v.committed),
-              static_cast<long long>(tablet->stats().committed), SecondsSince(start));
+  std::printf(
+      "[figures] device kills: %d with the push applied and its reply lost; %d at random "
+      "moments: %d while writing edits, %d before the push was applied, %d after it, %d "
+      "too late (round over); a normal round takes %d ms; %d runs of the killed device, "
+      "%lld + %lld mutations committed; %.1f s\n",
+      held, kRandomKills, while_editing, before_applied, after_applied, finished, round_ms,
+      v.rounds, static_cast<long long>(v.committed),
+      static_cast<long long>(tablet->stats().committed), SecondsSince(start));
   EXPECT_EQ(report.committed, report.seq_growth);
 }
 

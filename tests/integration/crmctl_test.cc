@@ -4,12 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/stat.h>
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-#include <signal.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <regex>
@@ -48,10 +48,10 @@ class CrmctlTest : public ::testing::Test {
   void SetUp() override {
     dir_ = MakeTempDir("crmsync-crmctl-");
     std::string error;
-    ASSERT_TRUE(server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
-                               "--password-memory-kib", "64", "--store",
-                               "sqlite:" + dir_ + "/crm.db"},
-                              &error))
+    ASSERT_TRUE(
+        server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--password-memory-kib",
+                       "64", "--store", "sqlite:" + dir_ + "/crm.db"},
+                      &error))
         << error;
     config_ = dir_ + "/sub/crmctl.toml";  // login creates the file and its directory
     std::string out;
@@ -65,11 +65,12 @@ class CrmctlTest : public ::testing::Test {
   }
 
   int Login(const std::string& user, std::string* out) {
-    return RunCommand({"/bin/sh", "-c",
-                       "printf '%s\\n' '" + user + "-demo-password' | '" CRMSYNC_CRMCTL_PATH
-                       "' --config '" + config_ + "' --server " + server_.address() +
-                           " --insecure login --tenant demo --user " + user + " --password-stdin"},
-                      out);
+    return RunCommand(
+        {"/bin/sh", "-c",
+         "printf '%s\\n' '" + user + "-demo-password' | '" CRMSYNC_CRMCTL_PATH "' --config '" +
+             config_ + "' --server " + server_.address() +
+             " --insecure login --tenant demo --user " + user + " --password-stdin"},
+        out);
   }
   // Runs crmctl with the test's config file; returns its exit code.
   int Crmctl(std::vector<std::string> args, std::string* out) {
@@ -110,10 +111,9 @@ class CrmctlTest : public ::testing::Test {
       m.mutable_values()->mutable_opportunity()->mutable_amount()->set_currency_code("EUR");
       m.mutable_values()->mutable_opportunity()->mutable_amount()->set_amount_minor(amount);
       m.mutable_update_mask()->add_paths("amount");
-      m.mutable_hlc()->set_wall_time_ms(
-          std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count());
+      m.mutable_hlc()->set_wall_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
       m.mutable_hlc()->set_node_id(device.device());
       m.mutable_provenance()->set_device_id(device.device());
       m.mutable_provenance()->set_author_user_id("u-alice");
@@ -180,8 +180,8 @@ TEST_F(CrmctlTest, OperatorFindsTheMostBehindDeviceAndResolvesItsConflict) {
   std::string shown = Ok({"conflicts", "show", conflict});
   EXPECT_THAT(shown, HasSubstr("opportunity/opp-alice-1, field amount"));
   EXPECT_THAT(shown, HasSubstr("alice-tablet"));
-  EXPECT_TRUE(std::regex_search(
-      shown, std::regex("\\bamount\\.amount_minor +[0-9]+ +1300000 +1450000\\b")))
+  EXPECT_TRUE(
+      std::regex_search(shown, std::regex("\\bamount\\.amount_minor +[0-9]+ +1300000 +1450000\\b")))
       << shown;
   EXPECT_THAT(shown, Not(HasSubstr("currency_code"))) << "equal on every side: not shown";
 
@@ -315,8 +315,7 @@ TEST_F(CrmctlTest, WatchShowsLiveRatesAsJsonLines) {
   EXPECT_TRUE(lines[1]["most_behind"].is_array());
   // Once the traffic stopped, the counter holds every pull that succeeded
   // (pulls made after watch's last sample included).
-  const nlohmann::json after =
-      nlohmann::json::parse(Ok({"watch", "--json", "--iterations", "1"}));
+  const nlohmann::json after = nlohmann::json::parse(Ok({"watch", "--json", "--iterations", "1"}));
   EXPECT_GE(after["pulls_total"].get<int64_t>(), pulls + 1);
 
   // The table form shows the same counters as a non-zero rate.
@@ -369,7 +368,8 @@ TEST_F(CrmctlTest, UsersApiKeysErasureAndTheAuditLogNewestFirst) {
   grpc::ClientContext xctx;
   grpc::Status exchanged = auth->ExchangeApiKey(&xctx, xreq, &xresp);
   EXPECT_TRUE(exchanged.ok()) << exchanged.error_message() << " (" << exchanged.error_code()
-                              << ")\n" << created;
+                              << ")\n"
+                              << created;
   EXPECT_EQ(Crmctl({"api-keys", "create", "--user", "u-alice"}, &out), 1)
       << "a sales rep cannot have an API key: " << out;
 
@@ -395,10 +395,10 @@ TEST(CrmctlSessionTest, AnExpiringTokenIsRenewedWithTheSavedRefreshToken) {
   std::string dir = MakeTempDir("crmsync-crmctl-session-");
   ServerProcess server;
   std::string error;
-  ASSERT_TRUE(server.Start({"--dev-insecure", "--demo-tenant", "--password-memory-kib", "64",
-                            "--access-token-ttl-seconds", "30", "--store",
-                            "sqlite:" + dir + "/crm.db"},
-                           &error))
+  ASSERT_TRUE(
+      server.Start({"--dev-insecure", "--demo-tenant", "--password-memory-kib", "64",
+                    "--access-token-ttl-seconds", "30", "--store", "sqlite:" + dir + "/crm.db"},
+                   &error))
       << error;
   const std::string config = dir + "/crmctl.toml";
   auto crmctl = [&](const std::string& args, std::string* out) {
@@ -408,8 +408,7 @@ TEST(CrmctlSessionTest, AnExpiringTokenIsRenewedWithTheSavedRefreshToken) {
                       out);
   };
   std::string out;
-  ASSERT_EQ(crmctl("login --tenant demo --user admin --password-stdin < /dev/null; true", &out),
-            0);
+  ASSERT_EQ(crmctl("login --tenant demo --user admin --password-stdin < /dev/null; true", &out), 0);
   ASSERT_EQ(RunCommand({"/bin/sh", "-c",
                         "printf 'admin-demo-password\\n' | '" CRMSYNC_CRMCTL_PATH "' --config '" +
                             config + "' --server " + server.address() +
@@ -523,11 +522,11 @@ TEST(CrmctlTlsTest, LogsInAndServesOverTlsTrustingTheCa) {
       << out;
   ServerProcess server;
   std::string error;
-  ASSERT_TRUE(server.Start({"--tls-cert", dir + "/certs/server.pem", "--tls-key",
-                            dir + "/certs/server.key", "--token-key", dir + "/certs/token.key",
-                            "--demo-tenant", "--password-memory-kib", "64", "--store",
-                            "sqlite:" + dir + "/crm.db"},
-                           &error))
+  ASSERT_TRUE(
+      server.Start({"--tls-cert", dir + "/certs/server.pem", "--tls-key", dir + "/certs/server.key",
+                    "--token-key", dir + "/certs/token.key", "--demo-tenant",
+                    "--password-memory-kib", "64", "--store", "sqlite:" + dir + "/crm.db"},
+                   &error))
       << error;
   const std::string config = dir + "/crmctl.toml";
   const std::string ca = dir + "/certs/ca.pem";
@@ -539,14 +538,14 @@ TEST(CrmctlTlsTest, LogsInAndServesOverTlsTrustingTheCa) {
             0)
       << out;
   auto crmctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {CRMSYNC_CRMCTL_PATH, "--config", config, "--server",
-                               server.address()});
+    args.insert(args.begin(),
+                {CRMSYNC_CRMCTL_PATH, "--config", config, "--server", server.address()});
     return RunCommand(args, &out);
   };
   EXPECT_EQ(crmctl({"--ca", ca, "status"}), 0) << out;
   EXPECT_THAT(out, HasSubstr("sqlite"));
-  EXPECT_EQ(crmctl({"status"}), 3) << "the server's certificate is not trusted without --ca: "
-                                   << out;
+  EXPECT_EQ(crmctl({"status"}), 3)
+      << "the server's certificate is not trusted without --ca: " << out;
   EXPECT_EQ(crmctl({"--insecure", "status"}), 3) << "plaintext to a TLS listener: " << out;
   server.Stop(SIGTERM);
   RemoveTree(dir);

@@ -40,12 +40,11 @@ TEST(CrossInstanceTest, SubscriberOnSecondInstanceIsNotifiedOfPushThroughFirst) 
 
   ServerProcess first, second;
   std::string error;
-  ASSERT_TRUE(first.Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--store", store},
-                          &error))
+  ASSERT_TRUE(
+      first.Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--store", store}, &error))
       << error;
-  ASSERT_TRUE(second.Start({"--dev-insecure", "--dev-identity", "--heartbeat-seconds", "1",
-                            "--store", store},
-                           &error))
+  ASSERT_TRUE(second.Start(
+      {"--dev-insecure", "--dev-identity", "--heartbeat-seconds", "1", "--store", store}, &error))
       << error;
 
   DevSyncClient phone(first.address(), "demo", "alice", "alice-phone");

@@ -22,9 +22,9 @@ DeviceProcess::~DeviceProcess() {
 
 bool DeviceProcess::Start(const DeviceIdentity& id, const std::string& server,
                           const std::vector<std::string>& args, const std::string& output_path) {
-  std::vector<std::string> argv = {CRMSYNC_CRM_DEVICE, "--server", server,   "--insecure",
-                                   "--user",           id.user,    "--device-id", id.device_id,
-                                   "--db",             id.db,      "--key",   id.key};
+  std::vector<std::string> argv = {
+      CRMSYNC_CRM_DEVICE, "--server",   server, "--insecure", "--user", id.user,
+      "--device-id",      id.device_id, "--db", id.db,        "--key",  id.key};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());

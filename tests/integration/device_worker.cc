@@ -56,12 +56,8 @@ bool DeviceWorker::StartRound(const std::string& server) {
                   " --set last_name=R" + std::to_string(round_) +
                   " --set company=Crashtest --set team_id=team-north\n";
         break;
-      case Op::kEdit:
-        script += "edit lead " + op.id + " --set notes=" + op.notes + "\n";
-        break;
-      case Op::kDelete:
-        script += "delete lead " + op.id + "\n";
-        break;
+      case Op::kEdit: script += "edit lead " + op.id + " --set notes=" + op.notes + "\n"; break;
+      case Op::kDelete: script += "delete lead " + op.id + "\n"; break;
     }
   }
   script += "sync\n";
@@ -105,18 +101,10 @@ DeviceWorker::Outcome DeviceWorker::FinishRound(std::chrono::milliseconds timeou
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.rounds;
   switch (outcome) {
-    case Outcome::kSynced:
-      ++stats_.synced;
-      break;
-    case Outcome::kUnreachable:
-      ++stats_.unreachable;
-      break;
-    case Outcome::kKilled:
-      ++stats_.killed;
-      break;
-    case Outcome::kFailed:
-      ++stats_.failed;
-      break;
+    case Outcome::kSynced: ++stats_.synced; break;
+    case Outcome::kUnreachable: ++stats_.unreachable; break;
+    case Outcome::kKilled: ++stats_.killed; break;
+    case Outcome::kFailed: ++stats_.failed; break;
   }
   return outcome;
 }
@@ -145,12 +133,9 @@ int DeviceWorker::CommittedPrefix(const std::vector<Op>& ops) {
     ref.set_id(op.id);
     auto state = (*db)->Get(ref);
     switch (op.kind) {
-      case Op::kCreate:
-        return state.ok();
-      case Op::kEdit:
-        return state.ok() && state->data().lead().notes() == op.notes;
-      case Op::kDelete:
-        return !state.ok() && state.status().code() == absl::StatusCode::kNotFound;
+      case Op::kCreate: return state.ok();
+      case Op::kEdit: return state.ok() && state->data().lead().notes() == op.notes;
+      case Op::kDelete: return !state.ok() && state.status().code() == absl::StatusCode::kNotFound;
     }
     return false;
   };
@@ -170,12 +155,8 @@ void DeviceWorker::Commit(const std::vector<Op>& ops, int count) {
   for (int i = 0; i < count; ++i) {
     const Op& op = ops[i];
     switch (op.kind) {
-      case Op::kCreate:
-        live_[op.id] = "";
-        break;
-      case Op::kEdit:
-        live_[op.id] = op.notes;
-        break;
+      case Op::kCreate: live_[op.id] = ""; break;
+      case Op::kEdit: live_[op.id] = op.notes; break;
       case Op::kDelete:
         live_.erase(op.id);
         deleted_.push_back(op.id);
@@ -280,7 +261,8 @@ SettleReport SettleAndCheck(const std::vector<DeviceWorker*>& workers, const std
       std::string out;
       int code = -1;
       for (int attempt = 0; attempt < 20 && code != 0; ++attempt) {
-        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));  // retry pacing
+        if (attempt > 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(250));  // retry pacing
         code = RunDevice(w->identity(), server, {"sync"}, &out);
       }
       EXPECT_EQ(code, 0) << w->identity().device_id << " final sync: " << out;
@@ -293,8 +275,10 @@ SettleReport SettleAndCheck(const std::vector<DeviceWorker*>& workers, const std
   for (DeviceWorker* w : workers) {
     std::string out;
     EXPECT_EQ(RunDevice(w->identity(), server, {"status"}, &out), 0) << out;
-    EXPECT_NE(out.find("pending: 0\n"), std::string::npos) << w->identity().device_id << ": " << out;
-    EXPECT_NE(out.find("notices: 0\n"), std::string::npos) << w->identity().device_id << ": " << out;
+    EXPECT_NE(out.find("pending: 0\n"), std::string::npos)
+        << w->identity().device_id << ": " << out;
+    EXPECT_NE(out.find("notices: 0\n"), std::string::npos)
+        << w->identity().device_id << ": " << out;
     for (const std::string& e : w->errors()) ADD_FAILURE() << e;
   }
 
@@ -344,8 +328,8 @@ SettleReport SettleAndCheck(const std::vector<DeviceWorker*>& workers, const std
         ADD_FAILURE() << device << ": lead " << id << " is lost (not on the server)";
       } else if (it->second.data().lead().notes() != notes) {
         ADD_FAILURE() << device << ": lead " << id << " has notes '"
-                      << it->second.data().lead().notes() << "' on the server, committed '"
-                      << notes << "'";
+                      << it->second.data().lead().notes() << "' on the server, committed '" << notes
+                      << "'";
       }
     }
     for (const std::string& id : w->deleted()) {

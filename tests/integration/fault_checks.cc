@@ -95,8 +95,9 @@ std::vector<std::string> CompareReplica(const std::string& device, const RecordM
   return diffs;
 }
 
-absl::StatusOr<std::map<int64_t, v1::MutationResult>> ReadAppliedLog(
-    const std::string& conninfo, const std::string& tenant_id, const std::string& device_id) {
+absl::StatusOr<std::map<int64_t, v1::MutationResult>> ReadAppliedLog(const std::string& conninfo,
+                                                                     const std::string& tenant_id,
+                                                                     const std::string& device_id) {
   try {
     pqxx::connection conn(conninfo);
     pqxx::read_transaction tx(conn);
@@ -132,8 +133,8 @@ absl::StatusOr<int64_t> ReadTenantSeq(const std::string& conninfo, const std::st
   }
 }
 
-std::vector<std::string> ExplainSeqGrowth(const std::string& conninfo,
-                                          const std::string& tenant_id, int64_t seq_before) {
+std::vector<std::string> ExplainSeqGrowth(const std::string& conninfo, const std::string& tenant_id,
+                                          int64_t seq_before) {
   std::vector<std::string> lines;
   try {
     pqxx::connection conn(conninfo);
@@ -148,14 +149,13 @@ std::vector<std::string> ExplainSeqGrowth(const std::string& conninfo,
       claimed[r.change_seq()] = row[0].as<std::string>() + "#" + row[1].as<std::string>();
     }
     std::map<int64_t, std::string> records;  // version -> record
-    for (const auto& row : tx.exec_params(
-             "SELECT entity_type, record_id, version, created_version FROM records "
-             "WHERE tenant_id = $1 AND version > $2",
-             tenant_id, seq_before)) {
-      records[row[2].as<int64_t>()] = v1::EntityType_Name(static_cast<v1::EntityType>(
-                                          row[0].as<int>())) +
-                                      "/" + row[1].as<std::string>() + " (created at " +
-                                      row[3].as<std::string>() + ")";
+    for (const auto& row :
+         tx.exec_params("SELECT entity_type, record_id, version, created_version FROM records "
+                        "WHERE tenant_id = $1 AND version > $2",
+                        tenant_id, seq_before)) {
+      records[row[2].as<int64_t>()] =
+          v1::EntityType_Name(static_cast<v1::EntityType>(row[0].as<int>())) + "/" +
+          row[1].as<std::string>() + " (created at " + row[3].as<std::string>() + ")";
     }
     const int64_t latest =
         tx.exec_params1("SELECT latest_seq FROM tenant_seq WHERE tenant_id = $1", tenant_id)[0]

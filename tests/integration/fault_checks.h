@@ -42,8 +42,9 @@ std::vector<std::string> CompareReplica(const std::string& device, const RecordM
 
 // The exactly-once log of one device in PostgreSQL (`conninfo` selects the
 // schema), by client_seq.
-absl::StatusOr<std::map<int64_t, v1::MutationResult>> ReadAppliedLog(
-    const std::string& conninfo, const std::string& tenant_id, const std::string& device_id);
+absl::StatusOr<std::map<int64_t, v1::MutationResult>> ReadAppliedLog(const std::string& conninfo,
+                                                                     const std::string& tenant_id,
+                                                                     const std::string& device_id);
 // The tenant's change sequence (one step per applied change).
 absl::StatusOr<int64_t> ReadTenantSeq(const std::string& conninfo, const std::string& tenant_id);
 
@@ -51,8 +52,8 @@ absl::StatusOr<int64_t> ReadTenantSeq(const std::string& conninfo, const std::st
 // change sequence after `seq_before` that is no stored mutation's
 // change_seq, with the record that now carries it (if any). For failure
 // messages.
-std::vector<std::string> ExplainSeqGrowth(const std::string& conninfo,
-                                          const std::string& tenant_id, int64_t seq_before);
+std::vector<std::string> ExplainSeqGrowth(const std::string& conninfo, const std::string& tenant_id,
+                                          int64_t seq_before);
 
 // One line per violation: the server must hold exactly client_seqs
 // 1..committed for the device (a gap = a lost edit, more = an edit the

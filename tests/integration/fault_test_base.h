@@ -39,8 +39,8 @@ class FaultTestBase : public ::testing::Test {
   void UseSharedCluster() {
     auto cluster = PgClusterEnvironment::Instance()->Cluster();
     ASSERT_TRUE(cluster.ok()) << cluster.status();
-    auto conninfo = (*cluster)->NewSchema(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    auto conninfo =
+        (*cluster)->NewSchema(::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(conninfo.ok()) << conninfo.status();
     conninfo_ = *conninfo;
   }

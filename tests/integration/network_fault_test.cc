@@ -68,9 +68,7 @@ TEST_F(NetworkFaultTest, PushesRetryAndApplyOnceThroughCutsStallsAndLostReplies)
   for (int k = 0; k < kCycles; ++k) {
     std::this_thread::sleep_for(milliseconds(200 + rng() % 200));  // load pacing
     switch (k % 5) {
-      case 0:
-        proxy.Cut();
-        break;
+      case 0: proxy.Cut(); break;
       case 1:
         proxy.Refuse(true);
         proxy.Cut();
@@ -112,12 +110,13 @@ TEST_F(NetworkFaultTest, PushesRetryAndApplyOnceThroughCutsStallsAndLostReplies)
   const SettleReport report = SettleAndCheck(all, address, conninfo_, seq_before);
   const TcpProxy::Counters c = proxy.counters();
   EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
-  std::printf("[figures] %d fault cycles: %lld connections reset, %lld refused, %d pushes whose "
-              "reply was lost after the commit; %lld connections in all; %s, courier %lld; "
-              "%.1f s\n",
-              kCycles, static_cast<long long>(c.cut), static_cast<long long>(c.refused),
-              lost_replies, static_cast<long long>(c.accepted), fleet.Figures().c_str(),
-              static_cast<long long>(courier->stats().committed), SecondsSince(start));
+  std::printf(
+      "[figures] %d fault cycles: %lld connections reset, %lld refused, %d pushes whose "
+      "reply was lost after the commit; %lld connections in all; %s, courier %lld; "
+      "%.1f s\n",
+      kCycles, static_cast<long long>(c.cut), static_cast<long long>(c.refused), lost_replies,
+      static_cast<long long>(c.accepted), fleet.Figures().c_str(),
+      static_cast<long long>(courier->stats().committed), SecondsSince(start));
   EXPECT_EQ(report.committed, report.seq_growth);
 }
 
@@ -221,10 +220,11 @@ TEST_F(NetworkFaultTest, SdkEngineRetriesPushesWhoseRepliesTimeOut) {
     EXPECT_EQ(it->second.data().lead().notes(), "second");
   }
   EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
-  std::printf("[figures] SDK engine: a push of 6 edits committed behind 600 ms latency with a "
-              "400 ms deadline, %d failed cycles before the latency went, then drained; 12 "
-              "mutations applied once; %.1f s\n",
-              retries, SecondsSince(start));
+  std::printf(
+      "[figures] SDK engine: a push of 6 edits committed behind 600 ms latency with a "
+      "400 ms deadline, %d failed cycles before the latency went, then drained; 12 "
+      "mutations applied once; %.1f s\n",
+      retries, SecondsSince(start));
 }
 
 }  // namespace

@@ -69,11 +69,11 @@ class OperatorTest : public ::testing::Test {
   void TearDown() override { RemoveTree(dir_); }
   void MakeCerts(const std::string& name) {
     std::string out;
-    ASSERT_EQ(RunCommand({"/bin/bash",
-                          std::string(CRMSYNC_SOURCE_DIR) + "/deploy/make-dev-certs.sh",
-                          dir_ + "/" + name},
-                         &out),
-              0)
+    ASSERT_EQ(
+        RunCommand({"/bin/bash", std::string(CRMSYNC_SOURCE_DIR) + "/deploy/make-dev-certs.sh",
+                    dir_ + "/" + name},
+                   &out),
+        0)
         << out;
   }
   std::string dir_ = MakeTempDir("crmsync-operator-test-");
@@ -105,8 +105,7 @@ TEST_F(OperatorTest, SecondServerOnTheSameSqliteFileRefusesToStart) {
   ASSERT_TRUE(first.Start({"--dev-insecure", "--store", store}, &error)) << error;
 
   ServerProcess second;
-  EXPECT_FALSE(second.Start({"--dev-insecure", "--store", store}, &error,
-                            std::chrono::seconds(20)))
+  EXPECT_FALSE(second.Start({"--dev-insecure", "--store", store}, &error, std::chrono::seconds(20)))
       << "a second crm-syncd served the same SQLite file";
   EXPECT_EQ(second.exit_code(), 1);
   EXPECT_THAT(error, HasSubstr("in use by another crm-syncd"));
@@ -126,8 +125,7 @@ TEST_F(OperatorTest, SecondServerOnTheSameSqliteFileRefusesToStart) {
 TEST_F(OperatorTest, StoreFileAndItsWalAreReadableByTheOwnerOnly) {
   ServerProcess server;
   std::string error;
-  ASSERT_TRUE(server.Start({"--dev-insecure", "--store", "sqlite:" + dir_ + "/crm.db"},
-                           &error))
+  ASSERT_TRUE(server.Start({"--dev-insecure", "--store", "sqlite:" + dir_ + "/crm.db"}, &error))
       << error;
   for (const char* file : {"/crm.db", "/crm.db-wal", "/crm.db-shm"}) {
     struct stat st {};
@@ -274,11 +272,11 @@ TEST_F(OperatorTest, TillSyncsOverMutualTlsAndClientsWithoutACertificateAreRefus
   const std::string c = dir_ + "/certs/";
   ServerProcess server;
   std::string error;
-  ASSERT_TRUE(server.Start({"--tls-cert", c + "server.pem", "--tls-key", c + "server.key",
-                            "--tls-client-ca", c + "ca.pem", "--token-key", c + "token.key",
-                            "--demo-tenant", "--password-memory-kib", "64", "--store",
-                            "sqlite:" + dir_ + "/crm.db"},
-                           &error))
+  ASSERT_TRUE(server.Start(
+      {"--tls-cert", c + "server.pem", "--tls-key", c + "server.key", "--tls-client-ca",
+       c + "ca.pem", "--token-key", c + "token.key", "--demo-tenant", "--password-memory-kib", "64",
+       "--store", "sqlite:" + dir_ + "/crm.db"},
+      &error))
       << error;
   const std::vector<std::string> till = {CRMSYNC_CRM_DEVICE_PATH,
                                          "--server",
@@ -300,13 +298,14 @@ TEST_F(OperatorTest, TillSyncsOverMutualTlsAndClientsWithoutACertificateAreRefus
   };
   std::string out;
   EXPECT_NE(run(till, {"sync"}, &out), 0) << "synced without a client certificate: " << out;
-  EXPECT_EQ(run(till, {"--client-cert", c + "terminal.pem", "--client-key", c + "terminal.key",
-                       "sync"},
-                &out),
-            0)
+  EXPECT_EQ(
+      run(till, {"--client-cert", c + "terminal.pem", "--client-key", c + "terminal.key", "sync"},
+          &out),
+      0)
       << out;
-  EXPECT_EQ(run(till, {"--client-cert", c + "terminal.pem", "--client-key", c + "terminal.key",
-                       "list", "coupon"},
+  EXPECT_EQ(run(till,
+                {"--client-cert", c + "terminal.pem", "--client-key", c + "terminal.key", "list",
+                 "coupon"},
                 &out),
             0)
       << out;
@@ -314,9 +313,9 @@ TEST_F(OperatorTest, TillSyncsOverMutualTlsAndClientsWithoutACertificateAreRefus
   EXPECT_EQ(run(till, {"--client-cert", c + "terminal.pem", "sync"}, &out), 2)
       << "a certificate without its key is a usage error: " << out;
 
-  const std::vector<std::string> crmctl = {CRMSYNC_CRMCTL_PATH, "--config",
-                                           dir_ + "/crmctl.toml", "--server", server.address(),
-                                           "--ca", c + "ca.pem"};
+  const std::vector<std::string> crmctl = {
+      CRMSYNC_CRMCTL_PATH, "--config", dir_ + "/crmctl.toml", "--server",
+      server.address(),    "--ca",     c + "ca.pem"};
   std::string login_out;
   const std::string login = "printf 'admin-demo-password\\n' | ";
   auto crmctl_line = [&](const std::string& extra) {

@@ -84,8 +84,8 @@ TEST_F(PgRestartTest, PostgresRestartedUnderLoad) {
   DeviceWorker* phone = fleet.worker(0);
   EXPECT_EQ(phone->RunRound(a), DeviceWorker::Outcome::kSynced);
   const std::string line = "changed ENTITY_TYPE_LEAD " + phone->round_lead() + "\n";
-  EXPECT_TRUE(WaitFor([&] { return ReadText(watch_out).find(line) != std::string::npos; },
-                      seconds(15)))
+  EXPECT_TRUE(
+      WaitFor([&] { return ReadText(watch_out).find(line) != std::string::npos; }, seconds(15)))
       << "the watcher on the second instance never heard of " << phone->round_lead() << ":\n"
       << ReadText(watch_out);
   watcher.Signal(SIGTERM);
@@ -96,9 +96,10 @@ TEST_F(PgRestartTest, PostgresRestartedUnderLoad) {
   ASSERT_TRUE(view.ok() && replica.ok());
   for (const std::string& d : CompareReplica("alice-watch", *view, *replica)) ADD_FAILURE() << d;
 
-  std::printf("[figures] PostgreSQL restarts: 4 (2 fast, 2 immediate), %.1f s down in all; "
-              "2 crm-syncd instances; %s; %.1f s\n",
-              down_seconds, fleet.Figures().c_str(), SecondsSince(start));
+  std::printf(
+      "[figures] PostgreSQL restarts: 4 (2 fast, 2 immediate), %.1f s down in all; "
+      "2 crm-syncd instances; %s; %.1f s\n",
+      down_seconds, fleet.Figures().c_str(), SecondsSince(start));
   EXPECT_EQ(report.committed, report.seq_growth);
 }
 

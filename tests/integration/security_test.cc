@@ -225,8 +225,8 @@ class SecurityTest : public ::testing::TestWithParam<Backend> {
   }
 
   void StartServer(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--dev-insecure", "--demo-tenant", "--password-memory-kib",
-                                     "64",             "--store",       store_};
+    std::vector<std::string> args = {
+        "--dev-insecure", "--demo-tenant", "--password-memory-kib", "64", "--store", store_};
     args.insert(args.end(), extra.begin(), extra.end());
     std::string error;
     ASSERT_TRUE(server_.Start(args, &error)) << error;
@@ -324,7 +324,7 @@ TEST_P(SecurityTest, ForgedTokensAreRefusedAndChangeNothing) {
   auto other = server::auth::TokenKey::Generate();
   ASSERT_TRUE(other.ok());
   server::auth::TokenKeyRing ring(*other, {});
-  server::auth::TokenClaims claims{"t-demo", "u-admin", v1::ROLE_ADMIN, "alice-phone",
+  server::auth::TokenClaims claims{"t-demo", "u-admin",  v1::ROLE_ADMIN, "alice-phone",
                                    0,        4102444800, "forged"};
   forged.push_back(*ring.Sign(claims));
   forged.push_back("not.a.token");
@@ -333,10 +333,10 @@ TEST_P(SecurityTest, ForgedTokensAreRefusedAndChangeNothing) {
     alice.token = t;
     v1::PullResponse resp;
     EXPECT_EQ(alice.Pull("", &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
-    EXPECT_EQ(alice.Push({CreateLead(1, LeadValues("lead-forged", "u-alice"), "alice-phone")},
-                         &presp)
-                  .error_code(),
-              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(
+        alice.Push({CreateLead(1, LeadValues("lead-forged", "u-alice"), "alice-phone")}, &presp)
+            .error_code(),
+        grpc::StatusCode::UNAUTHENTICATED);
   }
   EXPECT_EQ(Fingerprint(), before);
 }
@@ -422,8 +422,8 @@ TEST_P(SecurityTest, OtherTenantTokensSeeAndChangeNothingOfThisTenant) {
   }
   // Writing a demo record id lands in the caller's own tenant only.
   v1::PushResponse presp;
-  ASSERT_TRUE(g.Push({CreateLead(1, LeadValues("lead-alice-1", "g-rep"), "globex-phone")}, &presp)
-                  .ok());
+  ASSERT_TRUE(
+      g.Push({CreateLead(1, LeadValues("lead-alice-1", "g-rep"), "globex-phone")}, &presp).ok());
   EXPECT_EQ(Fingerprint(), before);
 
   TokenClient gadmin(server_.address());
@@ -459,8 +459,8 @@ TEST_P(SecurityTest, ScopeAndRoleAreEnforcedOnTheServer) {
   v1::Lead change;
   change.set_first_name("stolen");
   v1::PushResponse resp;
-  ASSERT_TRUE(bob.Push({LeadUpdate(1, alice_lead, change, {"first_name"}, "bob-phone")}, &resp)
-                  .ok());
+  ASSERT_TRUE(
+      bob.Push({LeadUpdate(1, alice_lead, change, {"first_name"}, "bob-phone")}, &resp).ok());
   ASSERT_EQ(resp.results_size(), 1);
   EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_FALSE(resp.results(0).has_record()) << "a refusal must not reveal the record";
@@ -495,9 +495,8 @@ TEST_P(SecurityTest, ReplayWithADifferentPayloadIsRejected) {
   TokenClient alice(server_.address());
   alice.SignIn("demo", "alice", "alice-phone");
   v1::PushResponse resp;
-  ASSERT_TRUE(alice.Push({CreateLead(7, LeadValues("lead-replay", "u-alice"), "alice-phone")},
-                         &resp)
-                  .ok());
+  ASSERT_TRUE(
+      alice.Push({CreateLead(7, LeadValues("lead-replay", "u-alice"), "alice-phone")}, &resp).ok());
   ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
   const std::string before = Fingerprint();
   v1::Lead changed = LeadValues("lead-replay", "u-alice");
@@ -555,7 +554,9 @@ TEST_P(SecurityTest, OversizedAndMalformedMessagesAreRefused) {
   grpc::GenericStub generic(alice.channel_);
   grpc::ClientContext ctx;
   alice.Prepare(&ctx);
-  const char garbage[] = "\x0a\xff\xff\xff\xff\x0f\x12\x03" "abc";
+  const char garbage[] =
+      "\x0a\xff\xff\xff\xff\x0f\x12\x03"
+      "abc";
   grpc::Slice slice(garbage, sizeof(garbage) - 1);
   grpc::ByteBuffer request(&slice, 1), response;
   std::mutex mu;
@@ -576,8 +577,7 @@ TEST_P(SecurityTest, OversizedAndMalformedMessagesAreRefused) {
   EXPECT_FALSE(status.ok()) << "garbage bytes were accepted as a Push";
 
   v1::PullResponse page;
-  EXPECT_EQ(alice.Pull("%%not-a-cursor%%", &page).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(alice.Pull("%%not-a-cursor%%", &page).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Fingerprint(), before);
 }
 

@@ -87,8 +87,8 @@ bool ServerProcess::Start(const std::vector<std::string>& args, std::string* err
                           std::chrono::seconds timeout) {
   dir_ = MakeTempDir("crmsync-syncd-");
   std::string ready = dir_ + "/ready";
-  std::vector<std::string> argv = {CRMSYNC_SYNCD_PATH, "--listen", listen_,
-                                   "--metrics-listen", "127.0.0.1:0", "--ready-file", ready};
+  std::vector<std::string> argv = {CRMSYNC_SYNCD_PATH, "--listen",     listen_, "--metrics-listen",
+                                   "127.0.0.1:0",      "--ready-file", ready};
   argv.insert(argv.end(), args.begin(), args.end());
   pid_ = Spawn(argv, dir_ + "/output.log");
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -64,10 +64,10 @@ class StoreOutageTest : public ::testing::Test {
 TEST_F(StoreOutageTest, HealthFollowsTheDatabaseAndClientsNeverSeeItsAddress) {
   ServerProcess server;
   std::string error;
-  ASSERT_TRUE(server.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
-                            "--password-memory-kib", "64", "--health-check-seconds", "1",
-                            "--store", "postgres:" + conninfo_},
-                           &error))
+  ASSERT_TRUE(
+      server.Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--password-memory-kib",
+                    "64", "--health-check-seconds", "1", "--store", "postgres:" + conninfo_},
+                   &error))
       << error;
   EXPECT_EQ(Health(server.address()), HealthStatus::SERVING);
   EXPECT_EQ(Healthz(server.metrics_port()), 200);
@@ -110,8 +110,8 @@ TEST_F(StoreOutageTest, ConnectionsAreNamedAndThePasswordComesFromAFile) {
     const std::string hba = cluster_->dir() + "/data/pg_hba.conf";
     std::ifstream in(hba);
     std::string rest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::ofstream(hba, std::ios::trunc)
-        << "host all crmsync_test 127.0.0.1/32 scram-sha-256\n" << rest;
+    std::ofstream(hba, std::ios::trunc) << "host all crmsync_test 127.0.0.1/32 scram-sha-256\n"
+                                        << rest;
     tx.exec("SELECT pg_reload_conf()");
   }
   // The postmaster applies pg_hba.conf asynchronously: wait until a
@@ -135,8 +135,8 @@ TEST_F(StoreOutageTest, ConnectionsAreNamedAndThePasswordComesFromAFile) {
   const std::string file = dir_ + "/pgpass";
   std::ofstream(file) << password << "\n";
   ServerProcess server;
-  ASSERT_TRUE(server.Start({"--dev-insecure", "--store", base, "--store-password-file", file},
-                           &error))
+  ASSERT_TRUE(
+      server.Start({"--dev-insecure", "--store", base, "--store-password-file", file}, &error))
       << error;
   EXPECT_EQ(Health(server.address()), HealthStatus::SERVING);
   EXPECT_THAT(server.Output(), Not(HasSubstr(password)));

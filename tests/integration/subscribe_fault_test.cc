@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 
 #include <atomic>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -70,8 +70,7 @@ class RecordingTransport : public client::Transport {
     return inner_->GetChecksum(request, response);
   }
   std::unique_ptr<client::Subscription> Subscribe(
-      const v1::SubscribeRequest& request,
-      std::function<void(const v1::SubscribeEvent&)> on_event,
+      const v1::SubscribeRequest& request, std::function<void(const v1::SubscribeEvent&)> on_event,
       std::function<void(const client::CallStatus&)> on_done) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -155,9 +154,7 @@ TEST_F(SubscribeFaultTest, SdkSubscribeLoopResumesFromCursorIncludingSilentlyDea
   for (int k = 0; k < 4; ++k) {
     std::this_thread::sleep_for(milliseconds(400 + rng() % 300));  // let changes flow
     switch (k) {
-      case 0:
-        proxy.Cut();
-        break;
+      case 0: proxy.Cut(); break;
       case 1:
         proxy.Stall();
         std::this_thread::sleep_for(milliseconds(1500));  // the stall
@@ -228,13 +225,14 @@ TEST_F(SubscribeFaultTest, SdkSubscribeLoopResumesFromCursorIncludingSilentlyDea
   for (const std::string& d : CompareReplica("alice-sub", *view, *replica)) ADD_FAILURE() << d;
   const TcpProxy::Counters c = proxy.counters();
   EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
-  std::printf("[figures] SDK subscribe loop through 5 faults (%lld connections reset, %lld "
-              "refused, 1.5 s stall, 1 s held, then a silently dead connection noticed after "
-              "%.1f s): %zu leads created by another device, %zu changes received once in %zu "
-              "pulls, each from the previous cursor; %d subscriptions opened; %.1f s\n",
-              static_cast<long long>(c.cut), static_cast<long long>(c.refused), recovered,
-              writer->live().size(), seqs.size(), pulls.size(), transport->subscriptions(),
-              SecondsSince(start));
+  std::printf(
+      "[figures] SDK subscribe loop through 5 faults (%lld connections reset, %lld "
+      "refused, 1.5 s stall, 1 s held, then a silently dead connection noticed after "
+      "%.1f s): %zu leads created by another device, %zu changes received once in %zu "
+      "pulls, each from the previous cursor; %d subscriptions opened; %.1f s\n",
+      static_cast<long long>(c.cut), static_cast<long long>(c.refused), recovered,
+      writer->live().size(), seqs.size(), pulls.size(), transport->subscriptions(),
+      SecondsSince(start));
 }
 
 // Lines "changed ENTITY_TYPE_LEAD <id>" (and "removed ...") of a crm-device
@@ -270,7 +268,9 @@ TEST_F(SubscribeFaultTest, SubscribeResumesFromCursorAfterCutsAndStalls) {
   DeviceProcess watcher;
   ASSERT_TRUE(watcher.Start(watch_id, proxy.address(), {"watch"}, out));
   ASSERT_TRUE(WaitFor(
-      [&] { return ReadText(out).find("changed ENTITY_TYPE_LEAD lead-alice-1\n") != std::string::npos; },
+      [&] {
+        return ReadText(out).find("changed ENTITY_TYPE_LEAD lead-alice-1\n") != std::string::npos;
+      },
       seconds(20)))
       << "the watcher did not bootstrap: " << ReadText(out);
 
@@ -289,9 +289,7 @@ TEST_F(SubscribeFaultTest, SubscribeResumesFromCursorAfterCutsAndStalls) {
   for (int k = 0; k < kCycles; ++k) {
     std::this_thread::sleep_for(milliseconds(400 + rng() % 300));  // let changes flow
     switch (k % 4) {
-      case 0:
-        proxy.Cut();
-        break;
+      case 0: proxy.Cut(); break;
       case 1:
         proxy.Stall();
         std::this_thread::sleep_for(milliseconds(1500));  // the stall
@@ -352,11 +350,12 @@ TEST_F(SubscribeFaultTest, SubscribeResumesFromCursorAfterCutsAndStalls) {
 
   const TcpProxy::Counters c = proxy.counters();
   EXPECT_TRUE(Alive(*server)) << "crm-syncd died: " << server->Output();
-  std::printf("[figures] watch through %d faults (%lld connections reset, %lld refused, stalls "
-              "of 1.5 s, replies held 1 s): %zu leads created, each printed once; %zu lines in "
-              "all, none twice; %.1f s\n",
-              kCycles, static_cast<long long>(c.cut), static_cast<long long>(c.refused),
-              expected.size(), lines.size(), SecondsSince(start));
+  std::printf(
+      "[figures] watch through %d faults (%lld connections reset, %lld refused, stalls "
+      "of 1.5 s, replies held 1 s): %zu leads created, each printed once; %zu lines in "
+      "all, none twice; %.1f s\n",
+      kCycles, static_cast<long long>(c.cut), static_cast<long long>(c.refused), expected.size(),
+      lines.size(), SecondsSince(start));
 }
 
 }  // namespace

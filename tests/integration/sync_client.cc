@@ -55,10 +55,9 @@ v1::Mutation LeadUpdate(int64_t client_seq, const v1::RecordState& base, const v
   for (const auto& p : paths) m.mutable_update_mask()->add_paths(p);
   m.set_base_version(base.version());
   *m.mutable_base_values() = base.data();
-  m.mutable_hlc()->set_wall_time_ms(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  m.mutable_hlc()->set_wall_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
   m.mutable_hlc()->set_node_id(device);
   m.mutable_provenance()->set_channel(v1::CHANNEL_FIELD_APP);
   m.mutable_provenance()->set_device_id(device);

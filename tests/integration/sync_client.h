@@ -23,11 +23,11 @@ class DevSyncClient {
   grpc::Status Pull(const v1::PullRequest& request, v1::PullResponse* response,
                     std::multimap<std::string, std::string>* trailers = nullptr);
   // Opens a Subscribe stream; read events from the returned reader.
-  std::unique_ptr<grpc::ClientReader<v1::SubscribeEvent>> Subscribe(
-      grpc::ClientContext* context, const std::string& cursor);
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeEvent>> Subscribe(grpc::ClientContext* context,
+                                                                    const std::string& cursor);
   // Adds the identity metadata and a deadline to `context`.
-  void Prepare(grpc::ClientContext* context, std::chrono::seconds deadline =
-                                                 std::chrono::seconds(20)) const;
+  void Prepare(grpc::ClientContext* context,
+               std::chrono::seconds deadline = std::chrono::seconds(20)) const;
 
   const std::string& device() const { return device_; }
 

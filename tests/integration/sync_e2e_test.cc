@@ -42,10 +42,10 @@ class SyncE2eTest : public ::testing::Test {
   void SetUp() override {
     dir_ = MakeTempDir("crmsync-e2e-");
     std::string error;
-    ASSERT_TRUE(server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
-                               "--heartbeat-seconds", "1", "--coupon-sweep-seconds", "1",
-                               "--store", "sqlite:" + dir_ + "/crm.db"},
-                              &error))
+    ASSERT_TRUE(
+        server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--heartbeat-seconds",
+                       "1", "--coupon-sweep-seconds", "1", "--store", "sqlite:" + dir_ + "/crm.db"},
+                      &error))
         << error;
   }
   void TearDown() override {
@@ -266,8 +266,8 @@ TEST_F(SyncE2eTest, GrafanaDashboardUsesOnlyExportedMetrics) {
        it != std::sregex_iterator(); ++it) {
     std::string n = it->str();
     for (const char* suffix : {"_bucket", "_count", "_sum"}) {
-      if (n.size() > strlen(suffix) && n.compare(n.size() - strlen(suffix), strlen(suffix),
-                                                 suffix) == 0) {
+      if (n.size() > strlen(suffix) &&
+          n.compare(n.size() - strlen(suffix), strlen(suffix), suffix) == 0) {
         n.resize(n.size() - strlen(suffix));
       }
     }

@@ -89,8 +89,8 @@ TEST_F(SyncdProcessTest, ServesReflectionListingHealthService) {
   ASSERT_TRUE(stream->Read(&resp));
   std::vector<std::string> names;
   for (const auto& s : resp.list_services_response().service()) names.push_back(s.name());
-  EXPECT_THAT(names, IsSupersetOf({"grpc.health.v1.Health",
-                                   "grpc.reflection.v1alpha.ServerReflection"}));
+  EXPECT_THAT(names,
+              IsSupersetOf({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}));
   EXPECT_TRUE(stream->Finish().ok());
 }
 
@@ -103,10 +103,10 @@ TEST_F(SyncdProcessTest, TlsServerReportsServingToClientTrustingItsCa) {
       << out;
   ServerProcess server;
   std::string error;
-  ASSERT_TRUE(server.Start({"--tls-cert", dir_ + "/certs/server.pem", "--tls-key",
-                            dir_ + "/certs/server.key", "--token-key", dir_ + "/certs/token.key",
-                            "--store", "sqlite:" + dir_ + "/crm.db"},
-                           &error))
+  ASSERT_TRUE(server.Start(
+      {"--tls-cert", dir_ + "/certs/server.pem", "--tls-key", dir_ + "/certs/server.key",
+       "--token-key", dir_ + "/certs/token.key", "--store", "sqlite:" + dir_ + "/crm.db"},
+      &error))
       << error;
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadFile(dir_ + "/certs/ca.pem");
@@ -132,10 +132,10 @@ TEST_F(SyncdProcessTest, MutualTlsRejectsClientWithoutCertificate) {
   ServerProcess server;
   std::string error;
   const std::string c = dir_ + "/certs/";
-  ASSERT_TRUE(server.Start({"--tls-cert", c + "server.pem", "--tls-key", c + "server.key",
-                            "--tls-client-ca", c + "ca.pem", "--token-key", c + "token.key",
-                            "--store", "sqlite:" + dir_ + "/db"},
-                           &error))
+  ASSERT_TRUE(server.Start(
+      {"--tls-cert", c + "server.pem", "--tls-key", c + "server.key", "--tls-client-ca",
+       c + "ca.pem", "--token-key", c + "token.key", "--store", "sqlite:" + dir_ + "/db"},
+      &error))
       << error;
   grpc::SslCredentialsOptions anonymous;
   anonymous.pem_root_certs = ReadFile(c + "ca.pem");
@@ -146,9 +146,9 @@ TEST_F(SyncdProcessTest, MutualTlsRejectsClientWithoutCertificate) {
   grpc::SslCredentialsOptions terminal = anonymous;
   terminal.pem_cert_chain = ReadFile(c + "terminal.pem");
   terminal.pem_private_key = ReadFile(c + "terminal.key");
-  EXPECT_EQ(CheckHealth(grpc::CreateChannel(server.address(), grpc::SslCredentials(terminal)),
-                        &status),
-            grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(
+      CheckHealth(grpc::CreateChannel(server.address(), grpc::SslCredentials(terminal)), &status),
+      grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
@@ -173,10 +173,10 @@ TEST(SyncdFlagsTest, RejectsUnknownStoreKind) {
 TEST(SyncdFlagsTest, HelpDocumentsEveryFlagAndExitsZero) {
   std::string out;
   EXPECT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--help"}, &out), 0);
-  for (const char* flag : {"--listen", "--store", "--demo-tenant", "--tls-cert", "--tls-key",
-                           "--tls-client-ca", "--dev-insecure", "--log-level", "--log-format",
-                           "--max-message-bytes", "--shutdown-grace-seconds", "--ready-file",
-                           "--config"}) {
+  for (const char* flag :
+       {"--listen", "--store", "--demo-tenant", "--tls-cert", "--tls-key", "--tls-client-ca",
+        "--dev-insecure", "--log-level", "--log-format", "--max-message-bytes",
+        "--shutdown-grace-seconds", "--ready-file", "--config"}) {
     EXPECT_THAT(out, HasSubstr(flag));
   }
 }

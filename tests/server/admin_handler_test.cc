@@ -3,9 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "admin/admin_handler.h"
 #include "auth/audit_log.h"
 #include "handler_fixture.h"
-#include "admin/admin_handler.h"
 #include "version.h"
 
 namespace crmsync::server::testing {
@@ -27,8 +27,8 @@ class AdminHandlerTest : public HandlerTest {
     HandlerTest::TearDown();
   }
   std::unique_ptr<AdminHandler> NewHandler() {
-    return std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(),
-                                          push_.get(), AdminHandler::Info{}, nullptr);
+    return std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(), push_.get(),
+                                          AdminHandler::Info{}, nullptr);
   }
 
   // An opportunity of alice's with an open manual conflict on its amount:
@@ -57,7 +57,9 @@ class AdminHandlerTest : public HandlerTest {
     return resp.results(0).conflict_ids_size() > 0 ? resp.results(0).conflict_ids(0) : "";
   }
 
-  int64_t Amount(const v1::RecordState& s) { return s.data().opportunity().amount().amount_minor(); }
+  int64_t Amount(const v1::RecordState& s) {
+    return s.data().opportunity().amount().amount_minor();
+  }
 
   std::vector<std::string> OpenConflictIds(const v1::ListConflictsRequest& req = {}) {
     v1::ListConflictsResponse resp;
@@ -84,8 +86,8 @@ class AdminHandlerTest : public HandlerTest {
     return listed;
   }
 
-  absl::Status Resolve(const std::string& id, v1::Resolution how,
-                       v1::ResolveConflictResponse* resp, AdminHandler* handler = nullptr) {
+  absl::Status Resolve(const std::string& id, v1::Resolution how, v1::ResolveConflictResponse* resp,
+                       AdminHandler* handler = nullptr) {
     v1::ResolveConflictRequest req;
     req.set_conflict_id(id);
     req.set_resolution(how);
@@ -129,7 +131,8 @@ TEST_P(AdminHandlerTest, TakeClientWritesTheClientValueAndResolvesTheConflict) {
   std::string cursor;
   bool saw_amount = false, saw_settled = false;
   for (const auto& c : PullAll(Rep("alice", "dev-alice-2"), &cursor)) {
-    if (c.record().id() == "opp-1") saw_amount = c.values().opportunity().amount().amount_minor() == 3000;
+    if (c.record().id() == "opp-1")
+      saw_amount = c.values().opportunity().amount().amount_minor() == 3000;
     if (c.record().id() == id) {
       saw_settled = c.values().conflict().status() == v1::CONFLICT_STATUS_RESOLVED;
     }
@@ -230,12 +233,15 @@ TEST_P(AdminHandlerTest, AdminDeviceSequenceContinuesAcrossHandlerInstances) {
   EXPECT_EQ(Amount(resp.record()), 3000);
   auto claimed = [&] {
     int64_t n = -1;
-    EXPECT_TRUE(store_->changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
-                  auto v = tx.GetClaim(kAdminSeqClaim);
-                  if (!v.ok()) return v.status();
-                  n = *v;
-                  return absl::OkStatus();
-                }).ok());
+    EXPECT_TRUE(store_->changes()
+                    .Write(kTenant,
+                           [&](WriteTx& tx) -> absl::Status {
+                             auto v = tx.GetClaim(kAdminSeqClaim);
+                             if (!v.ok()) return v.status();
+                             n = *v;
+                             return absl::OkStatus();
+                           })
+                    .ok());
     return n;
   }();
   EXPECT_EQ(claimed, 2);
@@ -298,8 +304,10 @@ TEST_P(AdminHandlerTest, CouponsFilteredByDistanceAndActivity) {
   };
   v1::UpsertCouponResponse resp;
   auto paris = coupon("paris");  // a 5 km circle around central Paris
-  paris.mutable_coupon()->mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(48.8566);
-  paris.mutable_coupon()->mutable_geofence()->mutable_circle()->mutable_center()->set_longitude(2.3522);
+  paris.mutable_coupon()->mutable_geofence()->mutable_circle()->mutable_center()->set_latitude(
+      48.8566);
+  paris.mutable_coupon()->mutable_geofence()->mutable_circle()->mutable_center()->set_longitude(
+      2.3522);
   paris.mutable_coupon()->mutable_geofence()->mutable_circle()->set_radius_m(5000);
   ASSERT_TRUE(admin_->UpsertCoupon(Admin(), {}, paris, &resp).ok());
   auto lyon = coupon("lyon");  // redeemable at the Lyon store
@@ -400,9 +408,9 @@ v1::RecordRef LeadRef(const std::string& id) {
 }
 
 TEST_P(AdminHandlerTest, ErasureReachesDevicesThatHeldTheRecordAsErasedAndNoOneElse) {
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"),
-                                       clock_.NowMs())});
+  auto created = PushOk(
+      Rep("alice", "dev-alice"),
+      {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"), clock_.NowMs())});
   ASSERT_EQ(created.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
   std::string tablet, bob;
   PullAll(Rep("alice", "dev-alice-2"), &tablet);  // holds the private lead
@@ -438,10 +446,10 @@ TEST_P(AdminHandlerTest, ErasureReachesDevicesThatHeldTheRecordAsErasedAndNoOneE
 }
 
 TEST_P(AdminHandlerTest, ErasureReachesATeammateWhoHeldTheLeadBeforeItWentPrivate) {
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11",
-                                                  v1::VISIBILITY_TEAM),
-                                       clock_.NowMs())});
+  auto created = PushOk(
+      Rep("alice", "dev-alice"),
+      {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11", v1::VISIBILITY_TEAM),
+                     clock_.NowMs())});
   std::string bob;
   PullAll(Rep("bob", "dev-bob"), &bob);
   v1::Record hide;
@@ -465,9 +473,9 @@ TEST_P(AdminHandlerTest, OfflineEditOfAnErasedRecordIsRejectedAndBringsNothingBa
   // Whatever the delete rule: here the rule would let an edit restore a
   // deleted record.
   policies_.set_delete_rule(sync::DeleteRule::kKeepUpdate);
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"),
-                                       clock_.NowMs())});
+  auto created = PushOk(
+      Rep("alice", "dev-alice"),
+      {alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"), clock_.NowMs())});
   v1::EraseRecordRequest req;
   *req.mutable_record() = LeadRef("lead-p");
   v1::EraseRecordResponse resp;
@@ -477,10 +485,10 @@ TEST_P(AdminHandlerTest, OfflineEditOfAnErasedRecordIsRejectedAndBringsNothingBa
   v1::Record notes;
   notes.mutable_lead()->set_notes("Zephyrine's new address");
   clock_.Advance(10);
-  auto edit = PushOk(Rep("alice", "dev-alice"),
-                     {alice_.Update(created.results(0).record(), notes, {"notes"}, clock_.NowMs()),
-                      alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"),
-                                    clock_.NowMs())});
+  auto edit = PushOk(
+      Rep("alice", "dev-alice"),
+      {alice_.Update(created.results(0).record(), notes, {"notes"}, clock_.NowMs()),
+       alice_.Create(LeadRecord("lead-p", "alice", "Zephyrine", "+33 6 11"), clock_.NowMs())});
   for (const auto& r : edit.results()) {
     EXPECT_EQ(r.outcome(), v1::MUTATION_OUTCOME_REJECTED);
     EXPECT_EQ(r.reject_reason(), v1::REJECT_REASON_RECORD_DELETED);

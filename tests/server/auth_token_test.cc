@@ -16,8 +16,9 @@ namespace {
 constexpr int64_t kNowMs = 1'800'000'000'000;
 
 TokenClaims Claims() {
-  return TokenClaims{"t-acme", "u-alice", v1::ROLE_SALES_REP, "phone-1",
-                     kNowMs / 1000, kNowMs / 1000 + 900, "jti-1"};
+  return TokenClaims{"t-acme",  "u-alice",     v1::ROLE_SALES_REP,
+                     "phone-1", kNowMs / 1000, kNowMs / 1000 + 900,
+                     "jti-1"};
 }
 
 TokenKey NewKey() {

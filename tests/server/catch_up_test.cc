@@ -63,13 +63,12 @@ class CatchUpTest : public HandlerTest {
 };
 
 TEST_P(CatchUpTest, LeadMadePrivateThenEditedLeavesATeammateWhateverThePageSize) {
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-r", "alice", "Rose", "1",
-                                                  v1::VISIBILITY_TEAM),
-                                       clock_.NowMs()),
-                         alice_.Create(LeadRecord("lead-s", "alice", "Sam", "2",
-                                                  v1::VISIBILITY_TEAM),
-                                       clock_.NowMs())});
+  auto created =
+      PushOk(Rep("alice", "dev-alice"),
+             {alice_.Create(LeadRecord("lead-r", "alice", "Rose", "1", v1::VISIBILITY_TEAM),
+                            clock_.NowMs()),
+              alice_.Create(LeadRecord("lead-s", "alice", "Sam", "2", v1::VISIBILITY_TEAM),
+                            clock_.NowMs())});
   Replica bob;
   std::string cursor;
   CatchUp(Rep("bob", "dev-bob"), &cursor, 0, &bob);
@@ -88,8 +87,9 @@ TEST_P(CatchUpTest, LeadMadePrivateThenEditedLeavesATeammateWhateverThePageSize)
 }
 
 TEST_P(CatchUpTest, ReassignedLeadEditedByItsNewOwnerLeavesTheOldOwnerWhateverThePageSize) {
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-r", "alice", "Rose", "1"), clock_.NowMs())});
+  auto created =
+      PushOk(Rep("alice", "dev-alice"),
+             {alice_.Create(LeadRecord("lead-r", "alice", "Rose", "1"), clock_.NowMs())});
   Replica tablet;
   std::string cursor;
   CatchUp(Rep("alice", "dev-alice-2"), &cursor, 0, &tablet);
@@ -120,10 +120,10 @@ TEST_P(CatchUpTest, ReassignedLeadEditedByItsNewOwnerLeavesTheOldOwnerWhateverTh
 }
 
 TEST_P(CatchUpTest, LeadMadePrivateThenDeletedLeavesATeammateWhateverThePageSize) {
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-r", "alice", "Rose", "1",
-                                                  v1::VISIBILITY_TEAM),
-                                       clock_.NowMs())});
+  auto created =
+      PushOk(Rep("alice", "dev-alice"),
+             {alice_.Create(LeadRecord("lead-r", "alice", "Rose", "1", v1::VISIBILITY_TEAM),
+                            clock_.NowMs())});
   Replica bob;
   std::string cursor;
   CatchUp(Rep("bob", "dev-bob"), &cursor, 0, &bob);
@@ -143,16 +143,12 @@ TEST_P(CatchUpTest, LeadMadePrivateThenDeletedLeavesATeammateWhateverThePageSize
 TEST_P(CatchUpTest, RecordShownOnAnEarlierBootstrapPageThatLeftLaterIsDropped) {
   // bob bootstraps in pages of two; after his first page, lead-a (on it)
   // goes private, more changes follow, and lead-a changes again.
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-a", "alice", "A", "1",
-                                                  v1::VISIBILITY_TEAM),
-                                       clock_.NowMs()),
-                         alice_.Create(LeadRecord("lead-b", "alice", "B", "2",
-                                                  v1::VISIBILITY_TEAM),
-                                       clock_.NowMs()),
-                         alice_.Create(LeadRecord("lead-c", "alice", "C", "3",
-                                                  v1::VISIBILITY_TEAM),
-                                       clock_.NowMs())});
+  auto created = PushOk(
+      Rep("alice", "dev-alice"),
+      {alice_.Create(LeadRecord("lead-a", "alice", "A", "1", v1::VISIBILITY_TEAM), clock_.NowMs()),
+       alice_.Create(LeadRecord("lead-b", "alice", "B", "2", v1::VISIBILITY_TEAM), clock_.NowMs()),
+       alice_.Create(LeadRecord("lead-c", "alice", "C", "3", v1::VISIBILITY_TEAM),
+                     clock_.NowMs())});
   Replica bob;
   v1::PullRequest request;
   request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
@@ -160,7 +156,8 @@ TEST_P(CatchUpTest, RecordShownOnAnEarlierBootstrapPageThatLeftLaterIsDropped) {
   v1::PullResponse first;
   ASSERT_TRUE(pull_->Pull(Rep("bob", "dev-bob"), request, &first).ok());
   ASSERT_TRUE(first.has_more());
-  for (const auto& c : first.changes()) ASSERT_TRUE(sync::ApplyChange(&bob[c.record().id()], c).ok());
+  for (const auto& c : first.changes())
+    ASSERT_TRUE(sync::ApplyChange(&bob[c.record().id()], c).ok());
   ASSERT_THAT(LiveIds(bob), Contains("lead-a"));
 
   v1::Record hide;
@@ -180,9 +177,9 @@ TEST_P(CatchUpTest, ReplicaAfterAnyPageSizeEqualsTheOneFromASinglePage) {
   // several times, in an order that puts them on different pages.
   std::vector<v1::Mutation> batch;
   for (int i = 0; i < 6; ++i) {
-    batch.push_back(alice_.Create(LeadRecord("lead-" + std::to_string(i), "alice", "X", "1",
-                                             v1::VISIBILITY_TEAM),
-                                  clock_.NowMs()));
+    batch.push_back(alice_.Create(
+        LeadRecord("lead-" + std::to_string(i), "alice", "X", "1", v1::VISIBILITY_TEAM),
+        clock_.NowMs()));
   }
   auto created = PushOk(Rep("alice", "dev-alice"), batch);
   Replica bob;

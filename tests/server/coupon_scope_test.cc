@@ -88,8 +88,8 @@ TEST_P(CouponScopeTest, StoresMovingInAndOutOfAFenceMoveTheCouponWithThem) {
 
   // Moving it to Lyon takes the coupon away (a left-scope notice).
   v1::RecordState store = opened.results(0).record();
-  auto moved = PushOk(Admin(), {admin.Update(store, StoreAt("store-new", 45.76, 4.84),
-                                             {"location"}, kStartMs + 1000)});
+  auto moved = PushOk(Admin(), {admin.Update(store, StoreAt("store-new", 45.76, 4.84), {"location"},
+                                             kStartMs + 1000)});
   ASSERT_EQ(moved.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
   auto changes = PullAll(TillOf("store-new"), &cursor);
   Apply(changes, &held);
@@ -166,27 +166,26 @@ TEST_P(CouponScopeTest, ExpiredCouponsLeaveTerminalScopeThroughTheSweep) {
 
 TEST_P(CouponScopeTest, IndexBuildCoversDataWrittenBeforeTheIndexExisted) {
   // Written straight into the store, as a server before the index did.
-  ASSERT_TRUE(store_
-                  ->changes().Write(kTenant,
-                          [&](WriteTx& tx) -> absl::Status {
-                            for (auto [type, data] :
-                                 {std::pair{v1::ENTITY_TYPE_STORE,
-                                            StoreAt("store-old", 48.85, 2.35)},
-                                  std::pair{v1::ENTITY_TYPE_COUPON,
-                                            FenceCoupon("c-old", kParisLat, kParisLon, 3000)}}) {
-                              auto seq = tx.NextSeq();
-                              if (!seq.ok()) return seq.status();
-                              v1::RecordState s;
-                              s.mutable_ref()->set_entity_type(type);
-                              s.mutable_ref()->set_id(type == v1::ENTITY_TYPE_STORE ? "store-old"
-                                                                                    : "c-old");
-                              *s.mutable_data() = data;
-                              s.set_version(*seq);
-                              if (auto w = tx.PutRecord(s, nullptr); !w.ok()) return w;
-                            }
-                            return absl::OkStatus();
-                          })
-                  .ok());
+  ASSERT_TRUE(
+      store_->changes()
+          .Write(kTenant,
+                 [&](WriteTx& tx) -> absl::Status {
+                   for (auto [type, data] :
+                        {std::pair{v1::ENTITY_TYPE_STORE, StoreAt("store-old", 48.85, 2.35)},
+                         std::pair{v1::ENTITY_TYPE_COUPON,
+                                   FenceCoupon("c-old", kParisLat, kParisLon, 3000)}}) {
+                     auto seq = tx.NextSeq();
+                     if (!seq.ok()) return seq.status();
+                     v1::RecordState s;
+                     s.mutable_ref()->set_entity_type(type);
+                     s.mutable_ref()->set_id(type == v1::ENTITY_TYPE_STORE ? "store-old" : "c-old");
+                     *s.mutable_data() = data;
+                     s.set_version(*seq);
+                     if (auto w = tx.PutRecord(s, nullptr); !w.ok()) return w;
+                   }
+                   return absl::OkStatus();
+                 })
+          .ok());
   v1::GeoPoint at;
   at.set_latitude(kParisLat);
   at.set_longitude(kParisLon);
@@ -246,8 +245,7 @@ TEST_P(CouponScopeTest, CouponsNearMatchBruteForce) {
     const bool redeemable = q % 2 == 0;
     std::set<std::string> brute, served;
     for (const v1::Coupon& c : all) {
-      if (geo::CouponNear(c, at, radius) &&
-          (!redeemable || geo::CouponRedeemableAt(c, kStartMs))) {
+      if (geo::CouponNear(c, at, radius) && (!redeemable || geo::CouponRedeemableAt(c, kStartMs))) {
         brute.insert(c.id());
       }
     }

@@ -119,8 +119,8 @@ TEST(EntityCatalogTest, ANewEntityTypeIsItsProto) {
   EXPECT_TRUE(CanRead(Who(v1::ROLE_SALES_REP, "alice"), *widget, keys));
   EXPECT_TRUE(CanRead(Who(v1::ROLE_SALES_REP, "bob", "north"), *widget, keys));
   EXPECT_FALSE(CanRead(Who(v1::ROLE_SALES_REP, "bob", "south"), *widget, keys));
-  EXPECT_TRUE(CanWrite(Who(v1::ROLE_SALES_MANAGER, "carol", "north"), *widget, keys,
-                       v1::OPERATION_UPSERT));
+  EXPECT_TRUE(
+      CanWrite(Who(v1::ROLE_SALES_MANAGER, "carol", "north"), *widget, keys, v1::OPERATION_UPSERT));
   EXPECT_FALSE(CanRead(Who(v1::ROLE_STORE_TERMINAL, "till", "", "s1", "d1"), *widget, keys));
 
   // A per-store retail type: stores from both of its store fields, sorted.

@@ -27,8 +27,8 @@ v1::Mutation Device::Create(const v1::Record& record, int64_t now_ms) {
   v1::RecordRef ref;
   ref.set_entity_type(sync::EntityTypeOf(record));
   const auto* entity = sync::EntityOf(record);
-  ref.set_id(entity->GetReflection()->GetString(*entity,
-                                                entity->GetDescriptor()->FindFieldByName("id")));
+  ref.set_id(
+      entity->GetReflection()->GetString(*entity, entity->GetDescriptor()->FindFieldByName("id")));
   v1::Mutation m = Base(ref, now_ms);
   m.set_operation(v1::OPERATION_UPSERT);
   *m.mutable_values() = record;
@@ -95,10 +95,14 @@ void HandlerTest::SetUp() {
   user("maria", v1::ROLE_SALES_MANAGER, "north", "");
   user("admin", v1::ROLE_ADMIN, "", "");
   user("till", v1::ROLE_STORE_TERMINAL, "", "store-1");
-  for (auto [dev, owner] : std::vector<std::pair<std::string, std::string>>{
-           {"dev-alice", "alice"}, {"dev-alice-2", "alice"}, {"dev-bob", "bob"},
-           {"dev-carol", "carol"}, {"dev-maria", "maria"}, {"dev-admin", "admin"},
-           {"dev-till", "till"}}) {
+  for (auto [dev, owner] :
+       std::vector<std::pair<std::string, std::string>>{{"dev-alice", "alice"},
+                                                        {"dev-alice-2", "alice"},
+                                                        {"dev-bob", "bob"},
+                                                        {"dev-carol", "carol"},
+                                                        {"dev-maria", "maria"},
+                                                        {"dev-admin", "admin"},
+                                                        {"dev-till", "till"}}) {
     DeviceRow row;
     row.tenant_id = kTenant;
     row.device.set_id(dev);
@@ -106,9 +110,11 @@ void HandlerTest::SetUp() {
     row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
     ASSERT_TRUE(store_->directory().PutDevice(row).ok());
   }
-  push_ = std::make_unique<PushHandler>(&store_->changes(), &store_->directory(), &store_->audit(), &policies_, &clock_, push_options_,
+  push_ = std::make_unique<PushHandler>(&store_->changes(), &store_->directory(), &store_->audit(),
+                                        &policies_, &clock_, push_options_,
                                         [this](const std::string&, int64_t) { ++commits_seen_; });
-  pull_ = std::make_unique<PullHandler>(&store_->changes(), &store_->directory(), &clock_, PullOptions{});
+  pull_ = std::make_unique<PullHandler>(&store_->changes(), &store_->directory(), &clock_,
+                                        PullOptions{});
 }
 
 void HandlerTest::TearDown() {
@@ -179,7 +185,7 @@ std::vector<v1::Change> HandlerTest::PullAll(const Principal& who, std::string* 
 }
 
 std::vector<v1::Change> HandlerTest::CatchUp(const Principal& who, std::string* cursor,
-                                              int page_size, Replica* replica) {
+                                             int page_size, Replica* replica) {
   std::vector<v1::Change> changes = PullAll(who, cursor, page_size);
   for (const v1::Change& c : changes) {
     v1::RecordState& copy = (*replica)[c.record().id()];

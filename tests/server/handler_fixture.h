@@ -70,7 +70,7 @@ class HandlerTest : public ::testing::TestWithParam<std::string> {
   using Replica = std::map<std::string, v1::RecordState>;
   // Pulls every page after `*cursor` into `replica`; returns the changes.
   std::vector<v1::Change> CatchUp(const Principal& who, std::string* cursor, int page_size,
-                                   Replica* replica);
+                                  Replica* replica);
   // Ids of the live (not deleted) records of `replica`.
   static std::set<std::string> LiveIds(const Replica& replica);
   // Ids of the live records `who` may read on the server now.

@@ -6,8 +6,8 @@
 #include <random>
 #include <thread>
 
-#include "handler_fixture.h"
 #include "crmsync/sync/geo.h"
+#include "handler_fixture.h"
 
 namespace crmsync::server::testing {
 namespace {
@@ -77,18 +77,16 @@ TEST_P(LoyaltyTest, TwoTerminalsRedeemingAOneTimeCouponOfflineExactlyOneWins) {
   ASSERT_TRUE(store_->directory().PutDevice(second).ok());
 
   Till a("dev-till", "store-1"), b("dev-till-2", "store-1");
-  auto first = PushOk(TerminalOn("dev-till"),
-                      {a.Redeem("red-a", "c-once", "", kParisLat, kParisLon, 10)});
-  auto late = PushOk(TerminalOn("dev-till-2"),
-                     {b.Redeem("red-b", "c-once", "", kParisLat, kParisLon, 10)});
+  auto first =
+      PushOk(TerminalOn("dev-till"), {a.Redeem("red-a", "c-once", "", kParisLat, kParisLon, 10)});
+  auto late =
+      PushOk(TerminalOn("dev-till-2"), {b.Redeem("red-b", "c-once", "", kParisLat, kParisLon, 10)});
   EXPECT_EQ(first.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << first.results(0).message();
-  EXPECT_EQ(first.results(0).record().data().redemption().status(),
-            v1::REDEMPTION_STATUS_ACCEPTED);
+  EXPECT_EQ(first.results(0).record().data().redemption().status(), v1::REDEMPTION_STATUS_ACCEPTED);
   EXPECT_EQ(late.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_EQ(late.results(0).reject_reason(), v1::REJECT_REASON_COUPON_EXHAUSTED);
   EXPECT_THAT(late.results(0).message(), ::testing::HasSubstr("limit of 1"));
-  EXPECT_EQ(late.results(0).record().data().redemption().status(),
-            v1::REDEMPTION_STATUS_REJECTED);
+  EXPECT_EQ(late.results(0).record().data().redemption().status(), v1::REDEMPTION_STATUS_REJECTED);
 
   v1::RecordRef coupon;
   coupon.set_entity_type(v1::ENTITY_TYPE_COUPON);
@@ -123,11 +121,11 @@ TEST_P(LoyaltyTest, PerCustomerLimitAndGeofenceAndValidityAreEnforced) {
   Till a("dev-till", "store-lyon");  // not a named store: only the geofence counts
   Principal till = TerminalOn("dev-till");
   till.store_id = "store-lyon";
-  auto resp = PushOk(till, {a.Redeem("r1", "c-multi", "card-1", kParisLat, kParisLon, 10),
-                            a.Redeem("r2", "c-multi", "card-1", kParisLat, kParisLon, 10),
-                            a.Redeem("r3", "c-multi", "card-2", 45.76, 4.83, 50),
-                            a.Redeem("r4", "c-multi", "card-3", kParisLat + 0.0185, kParisLon,
-                                     100)});
+  auto resp =
+      PushOk(till, {a.Redeem("r1", "c-multi", "card-1", kParisLat, kParisLon, 10),
+                    a.Redeem("r2", "c-multi", "card-1", kParisLat, kParisLon, 10),
+                    a.Redeem("r3", "c-multi", "card-2", 45.76, 4.83, 50),
+                    a.Redeem("r4", "c-multi", "card-3", kParisLat + 0.0185, kParisLon, 100)});
   EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.results(0).message();
   EXPECT_EQ(resp.results(1).reject_reason(), v1::REJECT_REASON_CUSTOMER_LIMIT);
   EXPECT_EQ(resp.results(2).reject_reason(), v1::REJECT_REASON_OUTSIDE_GEOFENCE);
@@ -137,8 +135,8 @@ TEST_P(LoyaltyTest, PerCustomerLimitAndGeofenceAndValidityAreEnforced) {
 
   clock_.Advance(48LL * 3600 * 1000);
   v1::Mutation late = a.Redeem("r5", "c-multi", "card-9", kParisLat, kParisLon, 10);
-  late.mutable_values()->mutable_redemption()->mutable_redeemed_at()->set_seconds(
-      clock_.NowMs() / 1000);
+  late.mutable_values()->mutable_redemption()->mutable_redeemed_at()->set_seconds(clock_.NowMs() /
+                                                                                  1000);
   auto expired = PushOk(till, {late});
   EXPECT_EQ(expired.results(0).reject_reason(), v1::REJECT_REASON_COUPON_EXPIRED);
 }
@@ -148,8 +146,8 @@ TEST_P(LoyaltyTest, OfflineRedemptionMadeWhileValidIsAcceptedWhenSyncedLate) {
   PushOk(Admin(), {admin.Create(CouponRecord("c-multi", 0, 0), kStartMs)});
   clock_.Advance(48LL * 3600 * 1000);  // the uplink was down for two days
   Till a("dev-till", "store-1");
-  auto resp = PushOk(TerminalOn("dev-till"),
-                     {a.Redeem("r1", "c-multi", "", kParisLat, kParisLon, 10)});
+  auto resp =
+      PushOk(TerminalOn("dev-till"), {a.Redeem("r1", "c-multi", "", kParisLat, kParisLon, 10)});
   EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.results(0).message();
 }
 
@@ -157,8 +155,8 @@ TEST_P(LoyaltyTest, TerminalCannotRedeemForAnotherStoreOrDevice) {
   Device admin("dev-admin", "admin");
   PushOk(Admin(), {admin.Create(CouponRecord("c", 0, 0), kStartMs)});
   Till other_store("dev-till", "store-9");
-  auto resp = PushOk(TerminalOn("dev-till"), {other_store.Redeem("r1", "c", "", kParisLat,
-                                                                 kParisLon, 10)});
+  auto resp =
+      PushOk(TerminalOn("dev-till"), {other_store.Redeem("r1", "c", "", kParisLat, kParisLon, 10)});
   EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_VALIDATION);
 }
 
@@ -187,9 +185,9 @@ TEST_P(LoyaltyTest, ConcurrentTerminalsNeverRedeemPastTheLimitAndLosersAreToldWh
       Till till(dev, "store-1");
       for (int c = 0; c < kCoupons; ++c) {
         v1::PushResponse resp;
-        auto status = Push(TerminalOn(dev), {till.Redeem(dev + "-r" + std::to_string(c),
-                                                          "c-" + std::to_string(c), "", kParisLat,
-                                                          kParisLon, 5)},
+        auto status = Push(TerminalOn(dev),
+                           {till.Redeem(dev + "-r" + std::to_string(c), "c-" + std::to_string(c),
+                                        "", kParisLat, kParisLon, 5)},
                            &resp);
         ASSERT_TRUE(status.ok()) << status;
         results[t].push_back(resp.results(0));
@@ -212,7 +210,8 @@ TEST_P(LoyaltyTest, ConcurrentTerminalsNeverRedeemPastTheLimitAndLosersAreToldWh
     v1::RecordRef ref;
     ref.set_entity_type(v1::ENTITY_TYPE_COUPON);
     ref.set_id("c-" + std::to_string(c));
-    EXPECT_EQ((*store_->changes().GetRecord(kTenant, ref))->data().coupon().redemption_count(), kLimit);
+    EXPECT_EQ((*store_->changes().GetRecord(kTenant, ref))->data().coupon().redemption_count(),
+              kLimit);
   }
 }
 

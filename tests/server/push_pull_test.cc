@@ -10,10 +10,10 @@
 #include "handler_fixture.h"
 #include "logic/cursor.h"
 #include "logic/delivery.h"
-#include "logic/scope.h"
 #include "logic/directive.h"
 #include "logic/hashing.h"
 #include "logic/pruner.h"
+#include "logic/scope.h"
 #include "version.h"
 
 namespace crmsync::server::testing {
@@ -62,9 +62,10 @@ TEST_P(HandlerTest, RetriedBatchReturnsOriginalResultsAndChangesNothing) {
   auto retry = PushOk(Rep("alice", "dev-alice"), batch);  // the reply was lost
   ASSERT_EQ(retry.results_size(), 2);
   for (int i = 0; i < 2; ++i) {
-    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(retry.results(i),
-                                                                   first.results(i)))
-        << retry.results(i).ShortDebugString() << "\nvs\n" << first.results(i).ShortDebugString();
+    EXPECT_TRUE(
+        google::protobuf::util::MessageDifferencer::Equals(retry.results(i), first.results(i)))
+        << retry.results(i).ShortDebugString() << "\nvs\n"
+        << first.results(i).ShortDebugString();
   }
   auto latest_after = store_->changes().LatestSeq(kTenant);
   ASSERT_TRUE(latest_after.ok());
@@ -88,7 +89,8 @@ TEST_P(HandlerTest, ReusedClientSeqWithDifferentPayloadIsRejectedAndOriginalKept
 
 TEST_P(HandlerTest, SameClientSeqFromAnotherDeviceIsADifferentMutation) {
   Device a("dev-alice", "alice"), b("dev-bob", "bob");
-  auto ra = PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("l-a", "alice", "A", "1"), kStartMs)});
+  auto ra =
+      PushOk(Rep("alice", "dev-alice"), {a.Create(LeadRecord("l-a", "alice", "A", "1"), kStartMs)});
   auto rb = PushOk(Rep("bob", "dev-bob"), {b.Create(LeadRecord("l-b", "bob", "B", "2"), kStartMs)});
   EXPECT_EQ(ra.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
   EXPECT_EQ(rb.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
@@ -98,8 +100,8 @@ TEST_P(HandlerTest, BatchOverTheLimitIsResourceExhaustedAndStoresNothing) {
   Device phone("dev-alice", "alice");
   std::vector<v1::Mutation> batch;
   for (int i = 0; i <= push_options_.max_batch; ++i) {
-    batch.push_back(phone.Create(LeadRecord("lead-" + std::to_string(i), "alice", "X", "1"),
-                                 kStartMs));
+    batch.push_back(
+        phone.Create(LeadRecord("lead-" + std::to_string(i), "alice", "X", "1"), kStartMs));
   }
   v1::PushResponse resp;
   auto status = Push(Rep("alice", "dev-alice"), batch, &resp);
@@ -222,7 +224,10 @@ TEST_P(HandlerTest, RepCannotChangeAnotherRepsPrivateLead) {
   EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_EQ(resp.results(0).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
   EXPECT_FALSE(resp.results(0).has_record()) << "must not leak the record";
-  EXPECT_EQ((*store_->changes().GetRecord(kTenant, created.results(0).record().ref()))->data().lead().first_name(),
+  EXPECT_EQ((*store_->changes().GetRecord(kTenant, created.results(0).record().ref()))
+                ->data()
+                .lead()
+                .first_name(),
             "Jeanne");
 }
 
@@ -243,8 +248,8 @@ TEST_P(HandlerTest, ReassignedLeadLeavesOldOwnerAndReachesNewOwner) {
 
   v1::Record move;
   move.mutable_lead()->set_owner_user_id("bob");
-  auto moved = PushOk(Manager(), {m.Update(created.results(0).record(), move, {"owner_user_id"},
-                                           kStartMs + 10)});
+  auto moved = PushOk(
+      Manager(), {m.Update(created.results(0).record(), move, {"owner_user_id"}, kStartMs + 10)});
   ASSERT_EQ(moved.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
 
   auto alice_changes = PullAll(Rep("alice", "dev-alice"), &alice_cursor);
@@ -272,8 +277,8 @@ TEST_P(HandlerTest, OfflineEditByPreviousOwnerWithinGraceIsKeptAndReachesNewOwne
   clock_.Advance(3600 * 1000);  // alice syncs an hour later
   v1::Record notes;
   notes.mutable_lead()->set_notes("Wants a demo on Tuesday");
-  auto resp = PushOk(Rep("alice", "dev-alice"),
-                     {a.Update(alice_copy, notes, {"notes"}, kStartMs + 20)});
+  auto resp =
+      PushOk(Rep("alice", "dev-alice"), {a.Update(alice_copy, notes, {"notes"}, kStartMs + 20)});
   ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.results(0).message();
   EXPECT_EQ(resp.results(0).record().data().lead().notes(), "Wants a demo on Tuesday");
 
@@ -304,8 +309,8 @@ TEST_P(HandlerTest, DeliveryRuleAnnouncesWhatPullSends) {
   clock_.Advance(3600 * 1000);
   v1::Record notes;
   notes.mutable_lead()->set_notes("Wants a demo on Tuesday");
-  auto resp = PushOk(Rep("alice", "dev-alice"),
-                     {a.Update(alice_copy, notes, {"notes"}, kStartMs + 20)});
+  auto resp =
+      PushOk(Rep("alice", "dev-alice"), {a.Update(alice_copy, notes, {"notes"}, kStartMs + 20)});
   ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.results(0).message();
 
   const Principal alice = Rep("alice", "dev-alice");
@@ -324,12 +329,12 @@ TEST_P(HandlerTest, DeliveryRuleAnnouncesWhatPullSends) {
   ASSERT_EQ(pulled.size(), 1u) << "the pull and the announcement agree";
   EXPECT_EQ(pulled[0].kind(), v1::CHANGE_KIND_LEFT_SCOPE);
   // Bob, who holds it now, gets the record; Carol (another team) nothing.
-  auto for_bob = DeliveryFor(store_->changes(), Rep("bob", "dev-bob"), row, position->base,
-                             position->seq);
+  auto for_bob =
+      DeliveryFor(store_->changes(), Rep("bob", "dev-bob"), row, position->base, position->seq);
   ASSERT_TRUE(for_bob.ok());
   EXPECT_EQ(for_bob->kind, Delivery::Kind::kRecord);
-  auto for_carol = DeliveryFor(store_->changes(), Rep("carol", "dev-carol"), row, position->base,
-                               position->seq);
+  auto for_carol =
+      DeliveryFor(store_->changes(), Rep("carol", "dev-carol"), row, position->base, position->seq);
   ASSERT_TRUE(for_carol.ok());
   EXPECT_EQ(for_carol->kind, Delivery::Kind::kNothing);
 }
@@ -353,9 +358,10 @@ TEST_P(HandlerTest, GraceEditKeepsItsContentButCannotUndoTheReassignment) {
   edit.mutable_lead()->set_owner_user_id("alice");
   edit.mutable_lead()->set_visibility(v1::VISIBILITY_PRIVATE);
   edit.mutable_lead()->set_team_id("south");
-  auto resp = PushOk(Rep("alice", "dev-alice"),
-                     {a.Update(alice_copy, edit, {"notes", "owner_user_id", "visibility", "team_id"},
-                               kStartMs + 3600 * 1000 * 24)});
+  auto resp =
+      PushOk(Rep("alice", "dev-alice"),
+             {a.Update(alice_copy, edit, {"notes", "owner_user_id", "visibility", "team_id"},
+                       kStartMs + 3600 * 1000 * 24)});
   ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_MERGED) << resp.results(0).message();
   EXPECT_THAT(resp.results(0).server_kept_fields(),
               UnorderedElementsAre("owner_user_id", "visibility", "team_id"));
@@ -382,8 +388,8 @@ TEST_P(HandlerTest, GraceEditKeepsItsContentButCannotUndoTheReassignment) {
 
 TEST_P(HandlerTest, GraceNeedsADeviceThatReallyHeldTheRecord) {
   Device other("dev-alice-2", "alice"), m("dev-maria", "maria");
-  auto created = PushOk(Manager(), {m.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"),
-                                             kStartMs)});
+  auto created =
+      PushOk(Manager(), {m.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs)});
   v1::Record move;
   move.mutable_lead()->set_owner_user_id("bob");
   PushOk(Manager(), {m.Update(created.results(0).record(), move, {"owner_user_id"}, kStartMs)});
@@ -563,7 +569,8 @@ TEST_P(HandlerTest, ReplacedPoliciesDecideThePushesThatFollow) {
     return r;
   };
   PushOk(Rep("alice", "dev-alice"), {a.Update(base, amount(2000), {"amount"}, kStartMs + 1)});
-  auto manual = PushOk(Rep("bob", "dev-bob"), {b.Update(base, amount(3000), {"amount"}, kStartMs + 2)});
+  auto manual =
+      PushOk(Rep("bob", "dev-bob"), {b.Update(base, amount(3000), {"amount"}, kStartMs + 2)});
   ASSERT_EQ(manual.results(0).outcome(), v1::MUTATION_OUTCOME_CONFLICT);
 
   auto lww = sync::PolicyTable::Parse("opportunity.amount = lww\n");
@@ -590,11 +597,12 @@ TEST_P(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
   const int64_t retention = 24 * 3600 * 1000;
   clock_.Advance(retention * 2);
   auto latest = *store_->changes().LatestSeq(kTenant);
-  for (const char* dev : {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin",
-                          "dev-till"}) {
+  for (const char* dev :
+       {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin", "dev-till"}) {
     ASSERT_TRUE(store_->directory().TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
   }
-  auto report = PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
+  auto report =
+      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->horizon, latest);
 
@@ -614,7 +622,8 @@ TEST_P(HandlerTest, PruningNeverPassesTheCursorOfAnActiveDevice) {
   std::string cursor;
   PullAll(Rep("alice", "dev-alice-2"), &cursor);  // dev-alice-2 confirmed nothing yet
   PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(0).record(), kStartMs + 1)});
-  auto report = PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), 24 * 3600 * 1000);
+  auto report = PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(),
+                            24 * 3600 * 1000);
   ASSERT_TRUE(report.ok());
   EXPECT_LE(report->horizon, *DecodeCursor(cursor))
       << "the horizon never passes the position an active device was handed";
@@ -706,8 +715,8 @@ TEST_P(HandlerTest, CursorAheadOfTheFeedStartsANewHistoryForEveryone) {
   const std::string history = store_->changes().GetFeedState(kTenant)->history_id;
   // A device that pulled up to 5 before the store went back to 1 (a backup
   // restored without a new history): its cursor is ahead of the feed.
-  absl::Status ahead = PullOnce(pull_.get(), Rep("alice", "dev-alice-2"),
-                                EncodeCursor(5, 5, history));
+  absl::Status ahead =
+      PullOnce(pull_.get(), Rep("alice", "dev-alice-2"), EncodeCursor(5, 5, history));
   EXPECT_EQ(DirectiveOf(ahead), std::optional<std::string>(kDirectiveHistoryChanged)) << ahead;
   EXPECT_NE(store_->changes().GetFeedState(kTenant)->history_id, history);
   // bob's cursor is within the feed, but belongs to the history that went

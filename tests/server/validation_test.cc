@@ -22,26 +22,29 @@ TEST_P(ValidationTest, OutOfRangeValuesAreRejectedAndNothingIsStored) {
       {"huge name", [](v1::Lead* l) { l->set_first_name(std::string(5000, 'x')); }, "first_name"},
       {"huge notes", [](v1::Lead* l) { l->set_notes(std::string(70 * 1024, 'n')); }, "notes"},
       {"rating", [](v1::Lead* l) { l->set_rating(9); }, "between 0 and 5"},
-      {"currency", [](v1::Lead* l) {
-         l->mutable_estimated_value()->set_currency_code("euro");
-       }, "ISO 4217"},
-      {"amount", [](v1::Lead* l) {
+      {"currency", [](v1::Lead* l) { l->mutable_estimated_value()->set_currency_code("euro"); },
+       "ISO 4217"},
+      {"amount",
+       [](v1::Lead* l) {
          l->mutable_estimated_value()->set_currency_code("EUR");
          l->mutable_estimated_value()->set_amount_minor(INT64_MAX);
-       }, "out of range"},
-      {"tags", [](v1::Lead* l) {
+       },
+       "out of range"},
+      {"tags",
+       [](v1::Lead* l) {
          for (int i = 0; i < 1001; ++i) l->add_tags("t" + std::to_string(i));
-       }, "limit is 1000"},
+       },
+       "limit is 1000"},
       {"long owner id", [](v1::Lead* l) { l->set_owner_user_id(std::string(300, 'o')); },
        "owner_user_id"},
-      {"NUL in team id", [](v1::Lead* l) { l->set_team_id(std::string("north\0", 6)); },
-       "team_id"},
+      {"NUL in team id", [](v1::Lead* l) { l->set_team_id(std::string("north\0", 6)); }, "team_id"},
       {"undefined status", [](v1::Lead* l) { l->set_status(static_cast<v1::LeadStatus>(999)); },
        "values.lead.status = 999 is not a value of crmsync.v1.LeadStatus"},
       {"undefined visibility",
        [](v1::Lead* l) { l->set_visibility(static_cast<v1::Visibility>(-3)); },
        "values.lead.visibility = -3"},
-      {"owner id one byte too long", [](v1::Lead* l) { l->set_owner_user_id(std::string(129, 'o')); },
+      {"owner id one byte too long",
+       [](v1::Lead* l) { l->set_owner_user_id(std::string(129, 'o')); },
        "owner_user_id is 129 bytes; the limit is 128"},
   };
   Device phone("dev-alice", "alice");
@@ -50,8 +53,8 @@ TEST_P(ValidationTest, OutOfRangeValuesAreRejectedAndNothingIsStored) {
     v1::Record r = LeadRecord("lead-bad-" + std::to_string(i++), "alice", "X", "1");
     c.spoil(r.mutable_lead());
     v1::Mutation bad = phone.Create(r, kStartMs);
-    v1::Mutation good = phone.Create(LeadRecord("lead-ok-" + std::to_string(i), "alice", "Y", "2"),
-                                     kStartMs);
+    v1::Mutation good =
+        phone.Create(LeadRecord("lead-ok-" + std::to_string(i), "alice", "Y", "2"), kStartMs);
     auto resp = PushOk(Rep("alice", "dev-alice"), {bad, good});
     ASSERT_EQ(resp.results_size(), 2);
     EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED) << c.name;
@@ -69,8 +72,8 @@ TEST_P(ValidationTest, OutOfRangeValuesAreRejectedAndNothingIsStored) {
 // device's outbox for ever.
 TEST_P(ValidationTest, NulInARecordOrConflictIdRejectsTheMutationNotTheBatch) {
   Device phone("dev-alice", "alice");
-  v1::Mutation bad_ref = phone.Create(LeadRecord(std::string("lead-\0", 6), "alice", "X", "1"),
-                                      kStartMs);
+  v1::Mutation bad_ref =
+      phone.Create(LeadRecord(std::string("lead-\0", 6), "alice", "X", "1"), kStartMs);
   v1::Mutation bad_conflict = phone.Create(LeadRecord("lead-r", "alice", "X", "1"), kStartMs);
   bad_conflict.set_operation(v1::OPERATION_RESOLVE_CONFLICT);
   bad_conflict.clear_update_mask();

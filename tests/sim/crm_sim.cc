@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
     crmsync::sim::SimWorld world(options);
     crmsync::sim::SimReport report = world.Run();
     for (const auto& [k, v] : report.stats) totals[k] += v;
-    if (verbose) std::printf("seed %llu: %s\n", (unsigned long long)options.seed, report.Summary().c_str());
+    if (verbose)
+      std::printf("seed %llu: %s\n", (unsigned long long)options.seed, report.Summary().c_str());
     if (!report.ok) {
       ++failed;
       std::printf("seed %llu FAILED:\n", (unsigned long long)options.seed);
@@ -52,8 +53,7 @@ int main(int argc, char** argv) {
       std::printf("  replay: %s\n", world.ReplayCommand().c_str());
     }
   }
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("%d seeds x 8 devices, %d steps each, %.1f s:", seeds, steps, seconds);
   for (const auto& [k, v] : totals) std::printf(" %s=%lld", k.c_str(), (long long)v);
   std::printf("\n%d passed, %d failed\n", seeds - failed, failed);

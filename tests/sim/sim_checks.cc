@@ -14,9 +14,9 @@ namespace crmsync::sim {
 namespace {
 constexpr char kTenant[] = "t-sim";
 const std::vector<v1::EntityType> kTypes = {
-    v1::ENTITY_TYPE_ACCOUNT,     v1::ENTITY_TYPE_CONTACT,        v1::ENTITY_TYPE_LEAD,
-    v1::ENTITY_TYPE_OPPORTUNITY, v1::ENTITY_TYPE_ACTIVITY,       v1::ENTITY_TYPE_CALENDAR_EVENT,
-    v1::ENTITY_TYPE_COUPON,      v1::ENTITY_TYPE_REDEMPTION,     v1::ENTITY_TYPE_LOYALTY_ACCOUNT,
+    v1::ENTITY_TYPE_ACCOUNT,     v1::ENTITY_TYPE_CONTACT,    v1::ENTITY_TYPE_LEAD,
+    v1::ENTITY_TYPE_OPPORTUNITY, v1::ENTITY_TYPE_ACTIVITY,   v1::ENTITY_TYPE_CALENDAR_EVENT,
+    v1::ENTITY_TYPE_COUPON,      v1::ENTITY_TYPE_REDEMPTION, v1::ENTITY_TYPE_LOYALTY_ACCOUNT,
     v1::ENTITY_TYPE_CONFLICT,    v1::ENTITY_TYPE_STORE};
 }  // namespace
 
@@ -107,8 +107,7 @@ void SimWorld::CheckInvariants(SimReport* report) {
     for (const auto& r : rows) {
       if (!r.state.deleted() &&
           server::CanRead(d->principal, r.state.ref().entity_type(), r.state.scope())) {
-        expected[std::to_string(r.state.ref().entity_type()) + "/" + r.state.ref().id()] =
-            &r.state;
+        expected[std::to_string(r.state.ref().entity_type()) + "/" + r.state.ref().id()] = &r.state;
       }
     }
     std::map<std::string, v1::RecordState> held;
@@ -213,7 +212,8 @@ void SimWorld::CheckInvariants(SimReport* report) {
   // ... plus the bonus points of every accepted redemption of a points coupon.
   std::map<std::string, int64_t> bonus_of;
   for (const auto& r : rows) {
-    if (r.state.data().has_coupon()) bonus_of[r.state.ref().id()] = r.state.data().coupon().bonus_points();
+    if (r.state.data().has_coupon())
+      bonus_of[r.state.ref().id()] = r.state.data().coupon().bonus_points();
   }
   for (const auto& r : rows) {
     const v1::Redemption& red = r.state.data().redemption();
@@ -228,8 +228,10 @@ void SimWorld::CheckInvariants(SimReport* report) {
     if (r.state.data().has_loyalty_account()) {
       int64_t balance = r.state.data().loyalty_account().points_balance();
       if (balance != expected_points[r.state.ref().id()]) {
-        fail(r.state.ref().id() + " has " + std::to_string(balance) + " points; accepted "
-             "credits and debits sum to " + std::to_string(expected_points[r.state.ref().id()]));
+        fail(r.state.ref().id() + " has " + std::to_string(balance) +
+             " points; accepted "
+             "credits and debits sum to " +
+             std::to_string(expected_points[r.state.ref().id()]));
       }
       if (balance < 0) fail(r.state.ref().id() + " has a negative balance");
     }

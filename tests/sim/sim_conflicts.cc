@@ -81,14 +81,13 @@ void SimWorld::MutationApplied(const server::AppliedMutation& applied) {
     const v1::MutationResult& r = applied.result;
     switch (edit.policy) {
       case v1::CONFLICT_POLICY_COUNTER:
-      case v1::CONFLICT_POLICY_SET:
-        break;  // merged silently
+      case v1::CONFLICT_POLICY_SET: break;  // merged silently
       case v1::CONFLICT_POLICY_UNIQUE_CLAIM:
         if (r.outcome() != v1::MUTATION_OUTCOME_REJECTED ||
             r.reject_reason() != v1::REJECT_REASON_CLAIM_TAKEN) {
           run_violations_.push_back("mutation " + edit.device + "#" +
-                                    std::to_string(edit.client_seq) + " claimed " + path +
-                                    " of " + m->record().id() + ", already claimed at v" +
+                                    std::to_string(edit.client_seq) + " claimed " + path + " of " +
+                                    m->record().id() + ", already claimed at v" +
                                     std::to_string(written_at) + ", and was not refused");
         }
         continue;
@@ -118,11 +117,11 @@ void SimWorld::CheckSameFieldEdits(const std::vector<server::RecordRow>& rows,
     expected.insert(e.conflict_id);
     auto it = stored.find(e.conflict_id);
     const std::string what =
-        sync::EntityTypeName(e.record.entity_type()) + " " + e.record.id() + " field '" +
-        e.path + "': " + e.device + "#" + std::to_string(e.client_seq) + " (edited from v" +
+        sync::EntityTypeName(e.record.entity_type()) + " " + e.record.id() + " field '" + e.path +
+        "': " + e.device + "#" + std::to_string(e.client_seq) + " (edited from v" +
         std::to_string(e.base_version) + ") and " +
-        (e.other_device.empty() ? "the record's creation" : e.other_device + "'s write") +
-        " at v" + std::to_string(e.other_version) + " set it concurrently; policy " +
+        (e.other_device.empty() ? "the record's creation" : e.other_device + "'s write") + " at v" +
+        std::to_string(e.other_version) + " set it concurrently; policy " +
         sync::PolicyName(e.policy);
     if (it == stored.end()) {
       fail(what + " records a Conflict, but the server holds no Conflict " + e.conflict_id);

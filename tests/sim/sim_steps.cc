@@ -9,8 +9,8 @@ namespace {
 constexpr double kStoreLat = 48.8606, kStoreLon = 2.3376;
 
 std::string Word(std::mt19937_64& rng) {
-  static const char* kWords[] = {"north", "blue", "fair", "quick", "prime", "delta",
-                                 "oak",   "river", "sun", "stone", "alpha", "omega"};
+  static const char* kWords[] = {"north", "blue",  "fair", "quick", "prime", "delta",
+                                 "oak",   "river", "sun",  "stone", "alpha", "omega"};
   return std::string(kWords[rng() % 12]) + std::to_string(rng() % 100);
 }
 }  // namespace
@@ -62,8 +62,7 @@ void SimWorld::Record(Device* d, const absl::StatusOr<v1::RecordState>& result, 
 
 void SimWorld::LocalEdit(Device* d) {
   static const v1::EntityType kTypes[] = {v1::ENTITY_TYPE_LEAD, v1::ENTITY_TYPE_OPPORTUNITY,
-                                          v1::ENTITY_TYPE_CONTACT,
-                                          v1::ENTITY_TYPE_CALENDAR_EVENT};
+                                          v1::ENTITY_TYPE_CONTACT, v1::ENTITY_TYPE_CALENDAR_EVENT};
   v1::EntityType type = kTypes[Pick(4)];
   auto list = d->db->List(type);
   if (!list.ok()) return;
@@ -109,10 +108,22 @@ void SimWorld::LocalEdit(Device* d) {
             break;
           }
           [[fallthrough]];
-        case 0: l->set_first_name(Word(rng_)); mask.add_paths("first_name"); break;
-        case 1: l->set_phone("+33 " + std::to_string(rng_() % 1000000)); mask.add_paths("phone"); break;
-        case 2: l->set_notes(Word(rng_) + " " + Word(rng_)); mask.add_paths("notes"); break;
-        case 3: l->set_rating(Pick(6)); mask.add_paths("rating"); break;
+        case 0:
+          l->set_first_name(Word(rng_));
+          mask.add_paths("first_name");
+          break;
+        case 1:
+          l->set_phone("+33 " + std::to_string(rng_() % 1000000));
+          mask.add_paths("phone");
+          break;
+        case 2:
+          l->set_notes(Word(rng_) + " " + Word(rng_));
+          mask.add_paths("notes");
+          break;
+        case 3:
+          l->set_rating(Pick(6));
+          mask.add_paths("rating");
+          break;
         default: {
           *l->mutable_tags() = target.data().lead().tags();
           if (l->tags_size() > 0 && Chance(40)) {
@@ -133,7 +144,10 @@ void SimWorld::LocalEdit(Device* d) {
           o->mutable_amount()->set_amount_minor(1000 * (1 + Pick(500)));
           mask.add_paths("amount");
           break;
-        case 1: o->set_stage(static_cast<v1::OpportunityStage>(1 + Pick(6))); mask.add_paths("stage"); break;
+        case 1:
+          o->set_stage(static_cast<v1::OpportunityStage>(1 + Pick(6)));
+          mask.add_paths("stage");
+          break;
         default: o->set_notes(Word(rng_)); mask.add_paths("notes");
       }
       break;

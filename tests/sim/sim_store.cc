@@ -26,16 +26,17 @@ class SimStore::Tx final : public server::WriteTx {
     return inner_.GetRecord(ref);
   }
   absl::Status DoPutRecord(const v1::RecordState& state,
-                         const v1::ScopeKeys* previous_scope) override {
+                           const v1::ScopeKeys* previous_scope) override {
     if (auto s = Fault("PutRecord"); !s.ok()) return s;
-    if (store_->options_.drop_new_conflicts && state.ref().entity_type() == v1::ENTITY_TYPE_CONFLICT &&
+    if (store_->options_.drop_new_conflicts &&
+        state.ref().entity_type() == v1::ENTITY_TYPE_CONFLICT &&
         state.created_version() == state.version()) {
       return absl::OkStatus();
     }
     return inner_.PutRecord(state, previous_scope);
   }
-  absl::StatusOr<std::optional<server::AppliedMutation>> DoGetApplied(
-      const std::string& device_id, int64_t client_seq) override {
+  absl::StatusOr<std::optional<server::AppliedMutation>> DoGetApplied(const std::string& device_id,
+                                                                      int64_t client_seq) override {
     if (auto s = Fault("GetApplied"); !s.ok()) return s;
     auto applied = inner_.GetApplied(device_id, client_seq);
     if (applied.ok() && applied->has_value() && store_->options_.forget_applied_mutations) {
@@ -64,12 +65,12 @@ class SimStore::Tx final : public server::WriteTx {
     return inner_.GetClaim(key);
   }
   absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
-                        const std::vector<int64_t>& client_seqs) override {
+                          const std::vector<int64_t>& client_seqs) override {
     if (auto s = Fault("Prefetch"); !s.ok()) return s;
     return inner_.Prefetch(refs, device_id, client_seqs);
   }
   absl::Status DoSetIndexKeys(const v1::RecordRef& ref, server::IndexKind kind,
-                            const std::vector<int64_t>& keys) override {
+                              const std::vector<int64_t>& keys) override {
     if (auto s = Fault("SetIndexKeys"); !s.ok()) return s;
     return inner_.SetIndexKeys(ref, kind, keys);
   }
@@ -93,28 +94,27 @@ class SimStore::Tx final : public server::WriteTx {
 };
 
 absl::Status SimStore::Changes::DoWrite(const std::string& tenant_id,
-                                       const std::function<absl::Status(server::WriteTx&)>& fn) {
+                                        const std::function<absl::Status(server::WriteTx&)>& fn) {
   SimStore& st = *store_;
   if (!st.active_) return inner().Write(tenant_id, fn);
   if (st.open_) {
     // A request served inside a transaction would wait for its lock.
     return absl::UnavailableError("simulated store: the tenant's write lock is held");
   }
-  absl::Status status =
-      inner().Write(tenant_id, [&](server::WriteTx& inner_tx) -> absl::Status {
-        st.open_ = true;
-        st.open_max_seq_ = 0;
-        st.script_->WriteAttempt();
-        Tx tx(&st, inner_tx);
-        absl::Status s = fn(tx);
-        if (s.ok()) s = tx.failure();
-        if (s.ok()) {
-          st.script_->BeforeCommit();
-          // COMMIT fails: the store rolls the transaction back.
-          if (auto injected = st.script_->WriteFault("commit")) s = *injected;
-        }
-        return s;
-      });
+  absl::Status status = inner().Write(tenant_id, [&](server::WriteTx& inner_tx) -> absl::Status {
+    st.open_ = true;
+    st.open_max_seq_ = 0;
+    st.script_->WriteAttempt();
+    Tx tx(&st, inner_tx);
+    absl::Status s = fn(tx);
+    if (s.ok()) s = tx.failure();
+    if (s.ok()) {
+      st.script_->BeforeCommit();
+      // COMMIT fails: the store rolls the transaction back.
+      if (auto injected = st.script_->WriteFault("commit")) s = *injected;
+    }
+    return s;
+  });
   st.open_ = false;
   st.open_max_seq_ = 0;
   std::vector<Touch> touches;

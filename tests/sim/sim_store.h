@@ -68,11 +68,7 @@ struct SimStoreOptions {
 class SimStore final : public server::Store {
  public:
   SimStore(server::Store* inner, StoreScript* script, SimStoreOptions options)
-      : inner_(inner),
-        script_(script),
-        options_(options),
-        changes_(this),
-        directory_(this) {}
+      : inner_(inner), script_(script), options_(options), changes_(this), directory_(this) {}
 
   // Turns fault injection and the script's hooks on or off (off while the
   // world is seeded and checked).
@@ -103,8 +99,8 @@ class SimStore final : public server::Store {
                                                                int limit) override {
       return inner().ReadSince(tenant_id, after_version, limit);
     }
-    absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(
-        const std::string& tenant_id, const v1::RecordRef& ref) override {
+    absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const std::string& tenant_id,
+                                                               const v1::RecordRef& ref) override {
       return inner().GetRecord(tenant_id, ref);
     }
     absl::StatusOr<std::vector<v1::ScopeKeys>> DoScopesDuring(const std::string& tenant_id,

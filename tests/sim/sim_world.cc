@@ -23,10 +23,10 @@ constexpr char kTenant[] = "t-sim";
 constexpr double kStoreLat = 48.8606, kStoreLon = 2.3376;
 
 const std::vector<v1::EntityType> kAllTypes = {
-    v1::ENTITY_TYPE_ACCOUNT,        v1::ENTITY_TYPE_CONTACT,    v1::ENTITY_TYPE_LEAD,
-    v1::ENTITY_TYPE_OPPORTUNITY,    v1::ENTITY_TYPE_ACTIVITY,   v1::ENTITY_TYPE_CALENDAR_EVENT,
-    v1::ENTITY_TYPE_COUPON,         v1::ENTITY_TYPE_REDEMPTION, v1::ENTITY_TYPE_LOYALTY_ACCOUNT,
-    v1::ENTITY_TYPE_CONFLICT,       v1::ENTITY_TYPE_STORE};
+    v1::ENTITY_TYPE_ACCOUNT,     v1::ENTITY_TYPE_CONTACT,    v1::ENTITY_TYPE_LEAD,
+    v1::ENTITY_TYPE_OPPORTUNITY, v1::ENTITY_TYPE_ACTIVITY,   v1::ENTITY_TYPE_CALENDAR_EVENT,
+    v1::ENTITY_TYPE_COUPON,      v1::ENTITY_TYPE_REDEMPTION, v1::ENTITY_TYPE_LOYALTY_ACCOUNT,
+    v1::ENTITY_TYPE_CONFLICT,    v1::ENTITY_TYPE_STORE};
 
 struct UserSpec {
   const char* id;
@@ -66,7 +66,6 @@ class SimWorld::SimClock final : public client::Clock {
  private:
   const int64_t* now_;
 };
-
 
 // Calls the server handlers directly, injecting faults from the world's
 // seeded generator.
@@ -280,13 +279,16 @@ void SimWorld::StartServer() {
   store_options.forget_applied_mutations = options_.variant == "no-dedup";
   store_options.drop_new_conflicts = options_.variant == "drop-conflicts";
   store_options.scopes_from_window_end = options_.variant == "scope-at-page-start";
-  store_ = std::make_unique<SimStore>(sqlite_.get(), static_cast<StoreScript*>(this), store_options);
+  store_ =
+      std::make_unique<SimStore>(sqlite_.get(), static_cast<StoreScript*>(this), store_options);
   store_->set_active(store_script_on_);
   server::PushOptions push_options;
   server::PullOptions pull_options;
-  push_ = std::make_unique<server::PushHandler>(&store_->changes(), &store_->directory(), &store_->audit(), &policies_, &server_clock_,
+  push_ = std::make_unique<server::PushHandler>(&store_->changes(), &store_->directory(),
+                                                &store_->audit(), &policies_, &server_clock_,
                                                 push_options);
-  pull_ = std::make_unique<server::PullHandler>(&store_->changes(), &store_->directory(), &server_clock_, pull_options);
+  pull_ = std::make_unique<server::PullHandler>(&store_->changes(), &store_->directory(),
+                                                &server_clock_, pull_options);
 }
 
 absl::Status SimWorld::ServePull(const server::Principal& who, const v1::PullRequest& request,
@@ -295,11 +297,10 @@ absl::Status SimWorld::ServePull(const server::Principal& who, const v1::PullReq
   if (options_.variant == "skip-left-scope") {
     // Devices are never told that a record left their scope.
     auto* changes = response->mutable_changes();
-    changes->erase(std::remove_if(changes->begin(), changes->end(),
-                                  [](const v1::Change& c) {
-                                    return c.kind() == v1::CHANGE_KIND_LEFT_SCOPE;
-                                  }),
-                   changes->end());
+    changes->erase(
+        std::remove_if(changes->begin(), changes->end(),
+                       [](const v1::Change& c) { return c.kind() == v1::CHANGE_KIND_LEFT_SCOPE; }),
+        changes->end());
   } else if (options_.variant == "cursor-before-commit" && !response->has_more()) {
     // A caught-up device gets the tenant's latest sequence as its cursor
     // instead of the version of the last row it was sent: with a sequence
@@ -330,7 +331,8 @@ void SimWorld::OpenDevice(Device* d) {
   options.clock = client_clock_.get();
   options.random = d->random.get();
   auto db = client::Database::Open(options);
-  if (!db.ok()) throw std::runtime_error("device " + d->id + ": " + std::string(db.status().message()));
+  if (!db.ok())
+    throw std::runtime_error("device " + d->id + ": " + std::string(db.status().message()));
   d->db = std::move(*db);
   client::SyncOptions sync_options;
   sync_options.clock = client_clock_.get();

@@ -14,7 +14,8 @@ namespace {
 bool HasStatement(const char* sql) {
   if (sql == nullptr) return false;
   const std::string text(sql);
-  return text.find_first_not_of(" \t\n") != std::string::npos && text.find(';') != std::string::npos;
+  return text.find_first_not_of(" \t\n") != std::string::npos &&
+         text.find(';') != std::string::npos;
 }
 
 TEST(MigrationsTest, EveryVersionHasBothDialectsAndNoneIsSkipped) {
@@ -23,8 +24,7 @@ TEST(MigrationsTest, EveryVersionHasBothDialectsAndNoneIsSkipped) {
     EXPECT_EQ(m->version, expected) << "versions must run 1, 2, ... without gaps";
     EXPECT_TRUE(m->name != nullptr && std::strlen(m->name) > 0) << "version " << m->version;
     EXPECT_TRUE(HasStatement(m->sqlite)) << "version " << m->version << " has no SQLite DDL";
-    EXPECT_TRUE(HasStatement(m->postgres)) << "version " << m->version
-                                            << " has no PostgreSQL DDL";
+    EXPECT_TRUE(HasStatement(m->postgres)) << "version " << m->version << " has no PostgreSQL DDL";
   }
   EXPECT_EQ(expected - 1, LatestSchemaVersion());
   EXPECT_GE(LatestSchemaVersion(), 5);

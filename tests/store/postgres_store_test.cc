@@ -8,8 +8,8 @@
 
 #include "pg_cluster.h"
 #include "store/postgres_schema.h"
-#include "store/sqlite_schema.h"
 #include "store/postgres_store.h"
+#include "store/sqlite_schema.h"
 #include "store_fixture.h"
 
 namespace crmsync::server {
@@ -83,8 +83,10 @@ TEST_F(PostgresStoreTest, UnmigratedSchemaGivesErrors) {
   ASSERT_TRUE(fresh.ok());
   auto store = PostgresStore::Open((*fresh)->target());
   ASSERT_TRUE(store.ok());
-  EXPECT_EQ((*store)->changes().LatestSeq("t").status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_FALSE((*store)->changes().Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
+  EXPECT_EQ((*store)->changes().LatestSeq("t").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(
+      (*store)->changes().Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
 }
 
 TEST_F(PostgresStoreTest, TheWriteLockSerialisesWritersOfOneTenantOnly) {
@@ -104,7 +106,8 @@ TEST_F(PostgresStoreTest, TheWriteLockSerialisesWritersOfOneTenantOnly) {
     EXPECT_TRUE(s.ok()) << s;
   });
   while (!inside) std::this_thread::yield();
-  absl::Status other = store_->changes().Write("u", [](WriteTx& tx) { return tx.NextSeq().status(); });
+  absl::Status other =
+      store_->changes().Write("u", [](WriteTx& tx) { return tx.NextSeq().status(); });
   EXPECT_TRUE(other.ok()) << other;
   EXPECT_EQ(*store_->changes().LatestSeq("t"), 0);
   EXPECT_TRUE(store_->changes().ReadSince("t", 0, 10)->empty());

@@ -102,7 +102,8 @@ TEST_F(SqliteStoreTest, UnmigratedDatabaseGivesErrors) {
   auto store = SqliteStore::Open(location_->target());
   ASSERT_TRUE(store.ok());
   EXPECT_FALSE((*store)->changes().LatestSeq("t").ok());
-  EXPECT_FALSE((*store)->changes().Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
+  EXPECT_FALSE(
+      (*store)->changes().Write("t", [](WriteTx& tx) { return tx.NextSeq().status(); }).ok());
 }
 
 }  // namespace

@@ -58,7 +58,8 @@ TEST_P(StoreAuthTest, RefreshTokenRoundTripsAndIsUsedExactlyOnce) {
 
 TEST_P(StoreAuthTest, DuplicateRefreshTokenHashIsRefused) {
   ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1")).ok());
-  EXPECT_EQ(store().credentials().PutRefreshToken(Token("h1", "f2")).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store().credentials().PutRefreshToken(Token("h1", "f2")).code(),
+            absl::StatusCode::kAlreadyExists);
 }
 
 TEST_P(StoreAuthTest, RevokingAFamilyRevokesOnlyItsTokens) {
@@ -71,8 +72,10 @@ TEST_P(StoreAuthTest, RevokingAFamilyRevokesOnlyItsTokens) {
   EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->revoked);
   EXPECT_TRUE((*store().credentials().GetRefreshToken("h2"))->revoked);
   EXPECT_FALSE((*store().credentials().GetRefreshToken("h3"))->revoked);
-  EXPECT_FALSE(*store().credentials().MarkRefreshTokenUsed("h2")) << "a revoked token cannot be used";
-  EXPECT_EQ(*store().credentials().RevokeRefreshFamily(kOther, "f2"), 0) << "families are tenant-scoped";
+  EXPECT_FALSE(*store().credentials().MarkRefreshTokenUsed("h2"))
+      << "a revoked token cannot be used";
+  EXPECT_EQ(*store().credentials().RevokeRefreshFamily(kOther, "f2"), 0)
+      << "families are tenant-scoped";
 }
 
 TEST_P(StoreAuthTest, RevokingADeviceRevokesItsTokens) {
@@ -156,7 +159,8 @@ TEST_P(StoreAuthTest, ScrubAppliedResultsRemovesOnlyThatRecordsCopies) {
   v1::RecordRef other = lead;
   other.set_id("lead-2");
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            int seq = 0;
                            for (const v1::RecordRef* ref : {&lead, &other}) {
@@ -178,7 +182,8 @@ TEST_P(StoreAuthTest, ScrubAppliedResultsRemovesOnlyThatRecordsCopies) {
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 1);
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            auto scrubbed = tx.GetApplied("d1", 1);
                            EXPECT_TRUE(scrubbed.ok() && scrubbed->has_value());

@@ -30,17 +30,19 @@ AppliedMutation Applied(const std::string& device, int64_t client_seq, const std
 // Ids that PostgreSQL array literals would misread if not quoted.
 const std::vector<std::string>& AwkwardIds() {
   static const std::vector<std::string> ids = {
-      "plain", "with \"quotes\"", "back\\slash", "{braces,comma}", "NULL", " padded ",
-      "ünïcødé", "'; DROP TABLE records; --"};
+      "plain", "with \"quotes\"", "back\\slash", "{braces,comma}",
+      "NULL",  " padded ",        "ünïcødé",     "'; DROP TABLE records; --"};
   return ids;
 }
 
 TEST_P(StoreBatchTest, PrefetchedRowsAndAbsentRowsReadLikeUnprefetchedOnes) {
   PutAccount(kTenant, "acc-1", "alice");
   PutAccount(kTenant, "acc-2", "bob", /*deleted=*/true);
-  ASSERT_TRUE(store()
-                  .changes().Write(kTenant, [&](WriteTx& tx) { return tx.PutApplied(Applied("dev-1", 1, "h1")); })
-                  .ok());
+  ASSERT_TRUE(
+      store()
+          .changes()
+          .Write(kTenant, [&](WriteTx& tx) { return tx.PutApplied(Applied("dev-1", 1, "h1")); })
+          .ok());
   const auto committed_1 = *store().changes().GetRecord(kTenant, AccountRef("acc-1"));
   const auto committed_2 = *store().changes().GetRecord(kTenant, AccountRef("acc-2"));
 
@@ -72,7 +74,8 @@ TEST_P(StoreBatchTest, PrefetchedRowsAndAbsentRowsReadLikeUnprefetchedOnes) {
   });
   ASSERT_TRUE(s.ok()) << s;
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ((*tx.GetApplied("dev-1", 1))->payload_hash, "h1");
                            EXPECT_EQ((*tx.GetApplied("dev-1", 2))->payload_hash, "h2");
@@ -178,7 +181,8 @@ TEST_P(StoreBatchTest, BufferedWritesAreReadBackInTheTransactionAndByTheFeedAfte
   ASSERT_TRUE(rows.ok() && rows->size() == 1);
   EXPECT_EQ((*rows)[0].state.ref().id(), "acc-1");
   EXPECT_EQ((*rows)[0].scope_changed_version, 2);
-  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(),
+            "alice");
   EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 2))->owner_user_id(), "bob");
 
   // A record written twice keeps the created_version of its first write:
@@ -190,7 +194,8 @@ TEST_P(StoreBatchTest, BufferedWritesAreReadBackInTheTransactionAndByTheFeedAfte
   EXPECT_FALSE(store().changes().ScopeAt(kTenant, AccountRef("bulk-0"), 3)->has_value());
 
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.NextSeq(), last + 2);
                            EXPECT_EQ((*tx.GetApplied("dev-1", kMany))->payload_hash,
@@ -207,7 +212,8 @@ TEST_P(StoreBatchTest, RollbackAfterBufferedWritesLeavesNothing) {
   absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     for (int i = 0; i < kMany; ++i) {
       auto seq = tx.NextSeq();
-      EXPECT_TRUE(tx.PutRecord(AccountState("acc-" + std::to_string(i), *seq, "bob"), nullptr).ok());
+      EXPECT_TRUE(
+          tx.PutRecord(AccountState("acc-" + std::to_string(i), *seq, "bob"), nullptr).ok());
       EXPECT_TRUE(tx.PutApplied(Applied("dev-1", i + 1, "h")).ok());
     }
     return absl::CancelledError("client went away");
@@ -215,10 +221,12 @@ TEST_P(StoreBatchTest, RollbackAfterBufferedWritesLeavesNothing) {
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(*store().changes().LatestSeq(kTenant), 1);
   EXPECT_THAT(FeedVersions(kTenant), ElementsAre(1));
-  EXPECT_EQ((*store().changes().GetRecord(kTenant, AccountRef("acc-1")))->scope().owner_user_id(), "alice");
+  EXPECT_EQ((*store().changes().GetRecord(kTenant, AccountRef("acc-1")))->scope().owner_user_id(),
+            "alice");
   EXPECT_FALSE(store().changes().GetRecord(kTenant, AccountRef("acc-2"))->has_value());
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.NextSeq(), 2);
                            EXPECT_TRUE(tx.Prefetch({}, "dev-1", {1, kMany}).ok());
@@ -239,7 +247,8 @@ TEST_P(StoreBatchTest, DuplicatePutAppliedInOneTransactionIsRefusedAndTheFirstKe
   });
   ASSERT_TRUE(s.ok()) << s;
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ((*tx.GetApplied("dev-1", 7))->payload_hash, "first");
                            EXPECT_EQ((*tx.GetApplied("dev-1", 8))->payload_hash, "next");

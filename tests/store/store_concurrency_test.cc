@@ -53,8 +53,8 @@ TEST_P(StoreConcurrencyTest, ReaderSeesEveryCommittedVersionExactlyOnceWithoutGa
         for (int r = 0; r < records; ++r) {
           auto seq = tx.NextSeq();
           if (!seq.ok()) return seq.status();
-          const std::string id = "w" + std::to_string(w) + "-t" + std::to_string(t) + "-r" +
-                                 std::to_string(r);
+          const std::string id =
+              "w" + std::to_string(w) + "-t" + std::to_string(t) + "-r" + std::to_string(r);
           if (auto st = tx.PutRecord(AccountState(id, *seq, "alice"), nullptr); !st.ok()) {
             return st;
           }
@@ -184,7 +184,8 @@ TEST_P(StoreConcurrencyTest, DataSurvivesReopening) {
   PutAccount(kTenant, "acc-2", "alice", /*deleted=*/true);
   ASSERT_TRUE(store().directory().PutTenant({kTenant, "acme", "Acme"}).ok());
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [](WriteTx& tx) -> absl::Status {
                            AppliedMutation a;
                            a.device_id = "dev-1";
@@ -204,11 +205,13 @@ TEST_P(StoreConcurrencyTest, DataSurvivesReopening) {
   auto record = store().changes().GetRecord(kTenant, AccountRef("acc-1"));
   ASSERT_TRUE(record.ok() && record->has_value());
   EXPECT_EQ((*record)->scope().owner_user_id(), "bob");
-  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(),
+            "alice");
   EXPECT_TRUE((*store().changes().GetRecord(kTenant, AccountRef("acc-2")))->deleted());
   EXPECT_EQ((*store().directory().GetTenantBySlug("acme"))->id, kTenant);
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [](WriteTx& tx) -> absl::Status {
                            EXPECT_TRUE(tx.GetApplied("dev-1", 1)->has_value());
                            EXPECT_EQ(*tx.GetClaim("coupon"), 3);

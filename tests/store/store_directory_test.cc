@@ -165,8 +165,10 @@ TEST_P(StoreDirectoryTest, DevicesRoundTripAndTouch) {
   EXPECT_EQ((*store().directory().ListDevices(kTenant))[1].device.cursor_seq(), 9);
   EXPECT_EQ((*store().directory().GetDevice(kOther, "dev-b"))->device.cursor_seq(), 4);
 
-  EXPECT_EQ(store().directory().TouchDevice(kTenant, "dev-unknown", 1, 1).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store().directory().TouchDevice(kOther, "dev-a", 1, 1).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store().directory().TouchDevice(kTenant, "dev-unknown", 1, 1).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store().directory().TouchDevice(kOther, "dev-a", 1, 1).code(),
+            absl::StatusCode::kNotFound);
 
   // Re-registering overwrites everything, revocation included.
   device.device.set_status(v1::DEVICE_STATUS_REVOKED);

@@ -37,21 +37,24 @@ TEST_P(StoreFeedTest, KindNamesTheImplementation) {
 TEST_P(StoreFeedTest, NextSeqIsContiguousPerTenantAndIndependentAcrossTenants) {
   std::vector<int64_t> a, b;
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            for (int i = 0; i < 3; ++i) a.push_back(*tx.NextSeq());
                            return absl::OkStatus();
                          })
                   .ok());
   ASSERT_TRUE(store()
-                  .changes().Write(kOther,
+                  .changes()
+                  .Write(kOther,
                          [&](WriteTx& tx) -> absl::Status {
                            b.push_back(*tx.NextSeq());
                            return absl::OkStatus();
                          })
                   .ok());
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            a.push_back(*tx.NextSeq());
                            return absl::OkStatus();
@@ -89,10 +92,12 @@ TEST_P(StoreFeedTest, RolledBackWriteLeavesNothing) {
   auto record = store().changes().GetRecord(kTenant, AccountRef("acc-1"));
   EXPECT_EQ((*record)->scope().owner_user_id(), "alice");
   EXPECT_FALSE(store().changes().GetRecord(kTenant, AccountRef("acc-2"))->has_value());
-  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(), "alice");
+  EXPECT_EQ((*store().changes().ScopeAt(kTenant, AccountRef("acc-1"), 1))->owner_user_id(),
+            "alice");
   // A rolled-back write in a tenant that never committed leaves no sequence.
   ASSERT_FALSE(store()
-                   .changes().Write(kOther,
+                   .changes()
+                   .Write(kOther,
                           [&](WriteTx& tx) -> absl::Status {
                             tx.NextSeq().IgnoreError();
                             return absl::AbortedError("no");
@@ -102,7 +107,8 @@ TEST_P(StoreFeedTest, RolledBackWriteLeavesNothing) {
 
   // The sequence, the applied mutation and the claim are all still free.
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            EXPECT_EQ(*tx.NextSeq(), 2);
                            EXPECT_FALSE(tx.GetApplied("dev-1", 1)->has_value());
@@ -134,7 +140,8 @@ TEST_P(StoreFeedTest, RecordRoundTripsWholeStateAndGetRecordSeesOwnWrites) {
   state.mutable_scope()->add_store_ids("store-1");
   state.mutable_scope()->add_store_ids("store-2");
   ASSERT_TRUE(store()
-                  .changes().Write(kTenant,
+                  .changes()
+                  .Write(kTenant,
                          [&](WriteTx& tx) -> absl::Status {
                            auto seq = tx.NextSeq();
                            state.set_version(*seq);
@@ -189,12 +196,12 @@ TEST_P(StoreFeedTest, ReadSinceReturnsLatestChangePerRecordInVersionOrderWithLim
 }
 
 TEST_P(StoreFeedTest, ScopeAtFollowsSeveralReassignments) {
-  PutAccount(kTenant, "acc-1", "alice");        // v1
-  PutAccount(kTenant, "other", "zoe");          // v2
-  PutAccount(kTenant, "acc-1", "alice");        // v3: no scope change
-  PutAccount(kTenant, "acc-1", "bob");          // v4: alice -> bob
-  PutAccount(kTenant, "other", "zoe");          // v5
-  PutAccount(kTenant, "acc-1", "carol");        // v6: bob -> carol
+  PutAccount(kTenant, "acc-1", "alice");  // v1
+  PutAccount(kTenant, "other", "zoe");    // v2
+  PutAccount(kTenant, "acc-1", "alice");  // v3: no scope change
+  PutAccount(kTenant, "acc-1", "bob");    // v4: alice -> bob
+  PutAccount(kTenant, "other", "zoe");    // v5
+  PutAccount(kTenant, "acc-1", "carol");  // v6: bob -> carol
   auto owner_at = [&](int64_t version) -> std::string {
     auto scope = store().changes().ScopeAt(kTenant, AccountRef("acc-1"), version);
     EXPECT_TRUE(scope.ok()) << scope.status();
@@ -285,13 +292,13 @@ TEST_P(StoreFeedTest, ScopesDuringListsEveryScopeInTheWindowOldestFirst) {
 }
 
 TEST_P(StoreFeedTest, PruneRemovesOldTombstonesAndScopeHistoryOnly) {
-  PutAccount(kTenant, "acc-1", "alice");                  // v1
-  PutAccount(kTenant, "acc-2", "alice");                  // v2
-  PutAccount(kTenant, "acc-2", "bob");                    // v3: scope history at 3
+  PutAccount(kTenant, "acc-1", "alice");                    // v1
+  PutAccount(kTenant, "acc-2", "alice");                    // v2
+  PutAccount(kTenant, "acc-2", "bob");                      // v3: scope history at 3
   PutAccount(kTenant, "acc-1", "alice", /*deleted=*/true);  // v4: tombstone
-  PutAccount(kTenant, "acc-3", "alice");                  // v5
+  PutAccount(kTenant, "acc-3", "alice");                    // v5
   PutAccount(kTenant, "acc-3", "alice", /*deleted=*/true);  // v6: tombstone
-  PutAccount(kTenant, "acc-2", "carol");                  // v7: scope history at 7
+  PutAccount(kTenant, "acc-2", "carol");                    // v7: scope history at 7
   PutAccount(kOther, "acc-1", "alice");
   PutAccount(kOther, "acc-1", "alice", true);  // other tenant's tombstone at v2
 
@@ -313,8 +320,10 @@ TEST_P(StoreFeedTest, PruneRemovesOldTombstonesAndScopeHistoryOnly) {
   EXPECT_EQ(*store().changes().Prune(kTenant, 2), 0);
   EXPECT_EQ(*store().changes().PrunedThrough(kTenant), 4);
   // Beyond the latest sequence or negative: refused.
-  EXPECT_EQ(store().changes().Prune(kTenant, 8).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store().changes().Prune(kTenant, -1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().changes().Prune(kTenant, 8).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().changes().Prune(kTenant, -1).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*store().changes().Prune(kTenant, 7), 2);  // tombstone at 6, history at 7
   EXPECT_EQ(*store().changes().PrunedThrough(kTenant), 7);
   EXPECT_THAT(FeedVersions(kTenant), ElementsAre(7));

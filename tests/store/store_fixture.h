@@ -61,11 +61,11 @@ v1::RecordState AccountState(const std::string& id, int64_t version, const std::
 // Printable parameter names: "Sqlite", "Postgres".
 std::string BackendName(const ::testing::TestParamInfo<Backend>& info);
 
-#define CRMSYNC_INSTANTIATE_STORE_SUITE(suite)                                                 \
+#define CRMSYNC_INSTANTIATE_STORE_SUITE(suite)                                                    \
   INSTANTIATE_TEST_SUITE_P(Sqlite, suite, ::testing::Values(::crmsync::server::Backend::kSqlite), \
-                           ::crmsync::server::BackendName);                                    \
-  INSTANTIATE_TEST_SUITE_P(Postgres, suite,                                                    \
-                           ::testing::Values(::crmsync::server::Backend::kPostgres),           \
+                           ::crmsync::server::BackendName);                                       \
+  INSTANTIATE_TEST_SUITE_P(Postgres, suite,                                                       \
+                           ::testing::Values(::crmsync::server::Backend::kPostgres),              \
                            ::crmsync::server::BackendName)
 
 }  // namespace crmsync::server

@@ -115,22 +115,26 @@ TEST_P(StoreIndexTest, TransactionSeesItsOwnWritesAndRollbackDiscardsThem) {
 
 TEST_P(StoreIndexTest, RefusesMalformedQueriesAndKeys) {
   EXPECT_EQ(store()
-                .changes().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 4}}, 0)
+                .changes()
+                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 4}}, 0)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store()
-                .changes().FindIndexed(kTenant, static_cast<IndexKind>(9), v1::ENTITY_TYPE_COUPON, {}, 0)
+                .changes()
+                .FindIndexed(kTenant, static_cast<IndexKind>(9), v1::ENTITY_TYPE_COUPON, {}, 0)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store()
-                .changes().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_UNSPECIFIED, {}, 0)
+                .changes()
+                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_UNSPECIFIED, {}, 0)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store()
-                .changes().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {}, -1)
+                .changes()
+                .FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {}, -1)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
@@ -138,10 +142,10 @@ TEST_P(StoreIndexTest, RefusesMalformedQueriesAndKeys) {
     v1::RecordRef bad;  // no type, no id
     EXPECT_EQ(tx.SetIndexKeys(bad, IndexKind::kGeoCell, {1}).code(),
               absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(tx.SetIndexKeys(CouponState("c").ref(), IndexKind::kGeoCell,
-                              std::vector<int64_t>(5000, 1))
-                  .code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(
+        tx.SetIndexKeys(CouponState("c").ref(), IndexKind::kGeoCell, std::vector<int64_t>(5000, 1))
+            .code(),
+        absl::StatusCode::kInvalidArgument);
     // Validation errors leave the transaction usable.
     return tx.SetIndexKeys(CouponState("c").ref(), IndexKind::kGeoCell, {1});
   });
@@ -167,8 +171,8 @@ TEST_P(StoreIndexTest, GeoLookupMatchesBruteForce) {
       if (!seq.ok()) return seq.status();
       st.set_version(*seq);
       if (auto w = tx.PutRecord(st, nullptr); !w.ok()) return w;
-      if (auto w = tx.SetIndexKeys(st.ref(), IndexKind::kGeoCell,
-                                   geo::CoverGeofence(c->geofence()));
+      if (auto w =
+              tx.SetIndexKeys(st.ref(), IndexKind::kGeoCell, geo::CoverGeofence(c->geofence()));
           !w.ok()) {
         return w;
       }
@@ -193,7 +197,7 @@ TEST_P(StoreIndexTest, GeoLookupMatchesBruteForce) {
       ranges.push_back({lo, hi});
     }
     auto found = store().changes().FindIndexed(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON,
-                                     ranges, 0);
+                                               ranges, 0);
     ASSERT_TRUE(found.ok()) << found.status();
     for (const auto& st : *found) {
       if (geo::CouponNear(st.data().coupon(), at, radius)) indexed.insert(st.ref().id());

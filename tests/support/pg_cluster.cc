@@ -39,8 +39,8 @@ int RunCommand(std::vector<std::string> argv, const std::string& log) {
   if (RunningAsRoot()) {
     // An absolute path: the child may only call async-signal-safe functions
     // before exec, which rules out a PATH search.
-    const char* runuser = access("/usr/sbin/runuser", X_OK) == 0 ? "/usr/sbin/runuser"
-                                                                  : "/sbin/runuser";
+    const char* runuser =
+        access("/usr/sbin/runuser", X_OK) == 0 ? "/usr/sbin/runuser" : "/sbin/runuser";
     argv.insert(argv.begin(), {runuser, "-u", "postgres", "--"});
   }
   std::vector<char*> args;
@@ -210,8 +210,8 @@ absl::Status PgCluster::StartOwn() {
   const std::string log = dir_ + "/setup.log";
   // --no-sync only skips flushing initdb's own files (a throwaway cluster);
   // the server itself runs with fsync=on.
-  int rc = RunCommand({std::string(kPgBin) + "/initdb", "-A", "trust", "-U", "postgres",
-                       "-E", "UTF8", "--locale=C", "--no-sync", "-D", dir_ + "/data"},
+  int rc = RunCommand({std::string(kPgBin) + "/initdb", "-A", "trust", "-U", "postgres", "-E",
+                       "UTF8", "--locale=C", "--no-sync", "-D", dir_ + "/data"},
                       log);
   if (rc != 0) return absl::InternalError("initdb failed:\n" + Tail(log));
 
@@ -239,16 +239,16 @@ absl::Status PgCluster::StartOwn() {
 
 absl::Status PgCluster::StartPostmaster() {
   const std::string log = dir_ + "/setup.log";
-  const std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) +
-                              " -k " + dir_ + " -c fsync=on -c max_connections=100" +
+  const std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " +
+                              dir_ + " -c fsync=on -c max_connections=100" +
                               // After a crash (immediate stop), sync the data directory
                               // with one syncfs() instead of an fsync per file: seconds
                               // less per restart, just as durable.
                               " -c recovery_init_sync_method=syncfs";
-  const int rc = RunCommand({std::string(kPgBin) + "/pg_ctl", "-w", "-t", "60", "-D",
-                             dir_ + "/data", "-l", dir_ + "/data/server.log", "-o", options,
-                             "start"},
-                            log);
+  const int rc =
+      RunCommand({std::string(kPgBin) + "/pg_ctl", "-w", "-t", "60", "-D", dir_ + "/data", "-l",
+                  dir_ + "/data/server.log", "-o", options, "start"},
+                 log);
   if (rc != 0) {
     return absl::InternalError("pg_ctl start failed:\n" + Tail(log) + "\n" +
                                Tail(dir_ + "/data/server.log"));

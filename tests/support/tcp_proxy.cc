@@ -77,11 +77,14 @@ struct Pipe {
   void Scan(const char* data, size_t n) {
     const int64_t begin = read_total - static_cast<int64_t>(n);
     for (int64_t pos = std::max(begin, next_frame); pos < read_total;) {
-      const size_t take = std::min<size_t>(9 - header.size(), static_cast<size_t>(read_total - pos));
+      const size_t take =
+          std::min<size_t>(9 - header.size(), static_cast<size_t>(read_total - pos));
       header.append(data + (pos - begin), take);
       pos += static_cast<int64_t>(take);
       if (header.size() < 9) break;
-      const auto byte = [&](int i) { return static_cast<uint32_t>(static_cast<uint8_t>(header[i])); };
+      const auto byte = [&](int i) {
+        return static_cast<uint32_t>(static_cast<uint8_t>(header[i]));
+      };
       const uint32_t length = (byte(0) << 16) | (byte(1) << 8) | byte(2);
       const uint32_t stream = ((byte(5) & 0x7f) << 24) | (byte(6) << 16) | (byte(7) << 8) | byte(8);
       if (stream != 0) stream_frames.push_back(next_frame);
@@ -213,9 +216,8 @@ void TcpProxy::Apply(const std::function<void(Control&)>& change) {
   const int64_t ticket = ++control_->generation;
   if (!thread_.joinable()) return;
   Wake();
-  control_->cv.wait_for(lock, std::chrono::seconds(10), [&] {
-    return control_->seen_generation >= ticket || control_->stop;
-  });
+  control_->cv.wait_for(lock, std::chrono::seconds(10),
+                        [&] { return control_->seen_generation >= ticket || control_->stop; });
 }
 
 void TcpProxy::Stall(Direction direction) {
@@ -288,8 +290,8 @@ bool WriteFrom(int fd, Pipe* pipe, int64_t* delivered, bool hold_replies) {
   while (!pipe->chunks.empty() && pipe->chunks.front().release <= now &&
          pipe->written_total < limit) {
     Chunk& c = pipe->chunks.front();
-    const size_t want = static_cast<size_t>(
-        std::min<int64_t>(static_cast<int64_t>(c.data.size() - c.offset), limit - pipe->written_total));
+    const size_t want = static_cast<size_t>(std::min<int64_t>(
+        static_cast<int64_t>(c.data.size() - c.offset), limit - pipe->written_total));
     const ssize_t n = send(fd, c.data.data() + c.offset, want, MSG_NOSIGNAL);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     c.offset += static_cast<size_t>(n);

@@ -44,8 +44,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -62,13 +62,13 @@ class TcpProxy {
 
   // What went through, for assertions and reports.
   struct Counters {
-    int64_t accepted = 0;        // client connections accepted
-    int64_t upstream_failed = 0; // connections reset because the upstream refused
-    int64_t refused = 0;         // connections reset while Refuse(true)
-    int64_t cut = 0;             // connections reset by Cut()
-    int64_t bytes_up = 0;        // bytes delivered to the server
-    int64_t bytes_down = 0;      // bytes delivered to clients
-    int64_t open = 0;            // connections open now
+    int64_t accepted = 0;         // client connections accepted
+    int64_t upstream_failed = 0;  // connections reset because the upstream refused
+    int64_t refused = 0;          // connections reset while Refuse(true)
+    int64_t cut = 0;              // connections reset by Cut()
+    int64_t bytes_up = 0;         // bytes delivered to the server
+    int64_t bytes_down = 0;       // bytes delivered to clients
+    int64_t open = 0;             // connections open now
   };
 
   TcpProxy();

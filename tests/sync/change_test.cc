@@ -34,7 +34,8 @@ struct World {
 TEST(ChangeTest, DeltaHasOnlyFieldsChangedSinceCursor) {
   World w;
   w.server.Push(w.a.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("2"); }, kT + 1));
-  w.server.Push(w.a.Edit([](v1::Record* r) { r->mutable_lead()->mutable_address()->set_city("NYC"); }, kT + 2));
+  w.server.Push(w.a.Edit(
+      [](v1::Record* r) { r->mutable_lead()->mutable_address()->set_city("NYC"); }, kT + 2));
   const v1::RecordState& s = w.server.Get("L1");
   v1::Change c = BuildChange(s, 2, false);
   EXPECT_EQ(c.kind(), v1::CHANGE_KIND_UPSERT);
@@ -53,8 +54,8 @@ TEST(ChangeTest, FullChangeHasEveryNonDefaultField) {
   v1::Change c = BuildChange(w.server.Get("L1"), 5, true);
   std::vector<std::string> paths(c.changed_fields().paths().begin(),
                                  c.changed_fields().paths().end());
-  EXPECT_EQ(paths, (std::vector<std::string>{"id", "first_name", "phone", "owner_user_id",
-                                             "tags", "address"}));
+  EXPECT_EQ(paths, (std::vector<std::string>{"id", "first_name", "phone", "owner_user_id", "tags",
+                                             "address"}));
   // A reader that never saw the record gets it whole, too.
   EXPECT_EQ(BuildChange(w.server.Get("L1"), 0, false).changed_fields().paths_size(), 6);
 }
@@ -65,11 +66,13 @@ TEST(ChangeTest, FullChangeClearsFieldsAnOlderCopyStillHolds) {
   // cursor says it never saw it; meanwhile the phone, a tag and the address
   // were cleared.
   v1::RecordState older = w.server.Get("L1");
-  w.server.Push(w.a.Edit([](v1::Record* r) {
-    r->mutable_lead()->set_phone("");
-    r->mutable_lead()->clear_tags();
-    r->mutable_lead()->clear_address();
-  }, kT + 1));
+  w.server.Push(w.a.Edit(
+      [](v1::Record* r) {
+        r->mutable_lead()->set_phone("");
+        r->mutable_lead()->clear_tags();
+        r->mutable_lead()->clear_address();
+      },
+      kT + 1));
   v1::Change c = BuildChange(w.server.Get("L1"), 0, true);
   ASSERT_EQ(*ApplyChange(&older, c), ReplicaAction::kUpdated);
   EXPECT_EQ(CanonicalBytes(older), CanonicalBytes(w.server.Get("L1")));
@@ -93,10 +96,12 @@ TEST(ChangeTest, ReplicaFollowingDeltasMatchesServer) {
             ReplicaAction::kUpdated);
   EXPECT_EQ(CanonicalBytes(replica), CanonicalBytes(w.server.Get("L1")));
   int64_t cursor = replica.version();
-  w.server.Push(w.a.Edit([](v1::Record* r) {
-    r->mutable_lead()->set_phone("");
-    r->mutable_lead()->add_tags("admiral");
-  }, kT + 1));
+  w.server.Push(w.a.Edit(
+      [](v1::Record* r) {
+        r->mutable_lead()->set_phone("");
+        r->mutable_lead()->add_tags("admiral");
+      },
+      kT + 1));
   w.server.Push(w.a.Edit([](v1::Record* r) { r->mutable_lead()->clear_address(); }, kT + 2));
   v1::Change c = BuildChange(w.server.Get("L1"), cursor, false);
   ASSERT_EQ(*ApplyChange(&replica, c), ReplicaAction::kUpdated);
@@ -124,8 +129,8 @@ TEST(ChangeTest, MessageEmptiedByClearingItsLastFieldIsUnsetOnServerAndEveryRepl
   const int64_t cursor = caught_up.version();
   // The only field of the address is cleared by its nested path (as a
   // device that edits address.city sends it).
-  v1::Mutation m = w.a.Edit([](v1::Record* r) { r->mutable_lead()->mutable_address()->set_city(""); },
-                            kT + 1);
+  v1::Mutation m =
+      w.a.Edit([](v1::Record* r) { r->mutable_lead()->mutable_address()->set_city(""); }, kT + 1);
   m.mutable_update_mask()->clear_paths();
   m.mutable_update_mask()->add_paths("address.city");
   w.server.Push(m);
@@ -182,7 +187,7 @@ TEST(ChangeTest, ApplyMutationLocallyShowsPendingEdits) {
   ASSERT_TRUE(ApplyMutationLocally(&local, m).ok());
   ASSERT_EQ(local.data().lead().tags_size(), 2);
   EXPECT_EQ(local.data().lead().tags(0), "alpha");  // Sorted as on the server.
-  EXPECT_EQ(local.version(), 1);                     // Versions are the server's.
+  EXPECT_EQ(local.version(), 1);                    // Versions are the server's.
   m.set_operation(v1::OPERATION_SET_REMOVE);
   ASSERT_TRUE(ApplyMutationLocally(&local, m).ok());
   EXPECT_EQ(local.data().lead().tags_size(), 1);

@@ -33,8 +33,8 @@ v1::GeoPoint Destination(const v1::GeoPoint& from, double bearing_deg, double di
   const double k = M_PI / 180.0;
   const double d = distance_m / kEarthRadiusM, b = bearing_deg * k;
   const double lat1 = from.latitude() * k, lon1 = from.longitude() * k;
-  const double lat2 = std::asin(std::sin(lat1) * std::cos(d) +
-                                std::cos(lat1) * std::sin(d) * std::cos(b));
+  const double lat2 =
+      std::asin(std::sin(lat1) * std::cos(d) + std::cos(lat1) * std::sin(d) * std::cos(b));
   double lon2 = lon1 + std::atan2(std::sin(b) * std::sin(d) * std::cos(lat1),
                                   std::cos(d) - std::sin(lat1) * std::sin(lat2));
   double lon = lon2 / k;
@@ -78,8 +78,8 @@ TEST(GeoCellTest, ParentsRangesAndLevelsAgree) {
 TEST(GeoCellTest, CoverOfACircleHoldsItsBoundaryEvenAtPolesAndTheAntimeridian) {
   std::mt19937_64 rng(11);
   std::uniform_real_distribution<double> lat(-90, 90), lon(-180, 180), unit(0, 1);
-  const v1::GeoPoint specials[] = {Point(89.99, 0), Point(-89.9, 120), Point(0, 179.999),
-                                   Point(45, -179.99), Point(0, 0), Point(60, 180)};
+  const v1::GeoPoint specials[] = {Point(89.99, 0),    Point(-89.9, 120), Point(0, 179.999),
+                                   Point(45, -179.99), Point(0, 0),       Point(60, 180)};
   for (int i = 0; i < 3000; ++i) {
     v1::GeoPoint c = i < 6 ? specials[i] : Point(lat(rng), lon(rng));
     const double r = std::pow(10.0, 1 + 5.5 * unit(rng));  // 10 m .. 3,000 km
@@ -109,9 +109,8 @@ TEST(GeoCellTest, LookupFindsExactlyWhatABruteForceScanFinds) {
     v1::Coupon c;
     c.set_id("c" + std::to_string(i));
     const v1::GeoPoint& city = cities[i % 5];
-    const v1::GeoPoint centre =
-        i % 50 == 0 ? Point(-80 + 160 * unit(rng), -180 + 360 * unit(rng))
-                    : Destination(city, 360 * unit(rng), 30000 * unit(rng));
+    const v1::GeoPoint centre = i % 50 == 0 ? Point(-80 + 160 * unit(rng), -180 + 360 * unit(rng))
+                                            : Destination(city, 360 * unit(rng), 30000 * unit(rng));
     if (i % 4 == 0) {
       // A small polygon (a rotated square) around the centre.
       const double half = 50 + 2000 * unit(rng), turn = 90 * unit(rng);
@@ -143,8 +142,8 @@ TEST(GeoCellTest, LookupFindsExactlyWhatABruteForceScanFinds) {
         if (CouponNear(coupons[it->second], at, radius)) indexed.insert(it->second);
       }
     }
-    ASSERT_EQ(brute, indexed) << "query " << q << " at " << at.latitude() << ","
-                              << at.longitude() << " radius " << radius;
+    ASSERT_EQ(brute, indexed) << "query " << q << " at " << at.latitude() << "," << at.longitude()
+                              << " radius " << radius;
     if (!brute.empty()) ++nonempty;
   }
   EXPECT_GT(nonempty, 500);  // the queries do hit fences

@@ -14,7 +14,8 @@ std::vector<v1::Operation> Operations() {
   std::vector<v1::Operation> out;
   const auto* d = v1::Operation_descriptor();
   for (int i = 0; i < d->value_count(); ++i) {
-    if (d->value(i)->number() != 0) out.push_back(static_cast<v1::Operation>(d->value(i)->number()));
+    if (d->value(i)->number() != 0)
+      out.push_back(static_cast<v1::Operation>(d->value(i)->number()));
   }
   return out;
 }
@@ -39,8 +40,8 @@ TEST(MergeRulesTest, EveryOperationPolicyPairDecidedExactlyOnce) {
   }
   for (v1::Operation op : Operations()) {
     for (v1::ConflictPolicy p : Policies()) {
-      EXPECT_TRUE(seen.count({op, p})) << "undecided: " << v1::Operation_Name(op) << " x "
-                                       << v1::ConflictPolicy_Name(p);
+      EXPECT_TRUE(seen.count({op, p}))
+          << "undecided: " << v1::Operation_Name(op) << " x " << v1::ConflictPolicy_Name(p);
     }
   }
   EXPECT_EQ(seen.size(), Operations().size() * Policies().size());
@@ -71,8 +72,7 @@ TEST(MergeRulesTest, OutcomeRulesAreConsistent) {
       continue;
     }
     // Open conflicts always make the outcome CONFLICT and vice versa.
-    EXPECT_EQ(r.record == ConflictRecordKind::kOpen,
-              r.outcome == v1::MUTATION_OUTCOME_CONFLICT);
+    EXPECT_EQ(r.record == ConflictRecordKind::kOpen, r.outcome == v1::MUTATION_OUTCOME_CONFLICT);
     // A real conflict decided by a policy is always audited.
     if (r.verdict == FieldVerdict::kClientWon || r.verdict == FieldVerdict::kServerWon) {
       EXPECT_EQ(r.record, ConflictRecordKind::kAudit);
@@ -97,8 +97,7 @@ TEST(MergeRulesTest, SpotChecks) {
   EXPECT_EQ(ActionFor(v1::OPERATION_INCREMENT, v1::CONFLICT_POLICY_COUNTER),
             FieldAction::kCounterAdd);
   EXPECT_EQ(ActionFor(v1::OPERATION_INCREMENT, v1::CONFLICT_POLICY_LWW), FieldAction::kReject);
-  EXPECT_EQ(ActionFor(v1::OPERATION_SET_REMOVE, v1::CONFLICT_POLICY_SET),
-            FieldAction::kSetRemove);
+  EXPECT_EQ(ActionFor(v1::OPERATION_SET_REMOVE, v1::CONFLICT_POLICY_SET), FieldAction::kSetRemove);
   EXPECT_EQ(ActionFor(v1::OPERATION_RESOLVE_CONFLICT, v1::CONFLICT_POLICY_MANUAL),
             FieldAction::kTakeValue);
   EXPECT_EQ(OutcomeFor(v1::CONFLICT_POLICY_MANUAL, FieldVerdict::kNeedsHuman).outcome,

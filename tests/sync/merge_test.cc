@@ -116,8 +116,10 @@ TEST(MergeTest, LwwLaterClockWinsWhenItArrivesFirst) {
   // B edits the notes later than A but syncs first; A's older edit loses.
   Fixture f;
   f.PullBoth();
-  v1::Mutation ma = f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("from A"); }, kT - 5000);
-  v1::Mutation mb = f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("from B"); }, kT - 1000);
+  v1::Mutation ma =
+      f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("from A"); }, kT - 5000);
+  v1::Mutation mb =
+      f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("from B"); }, kT - 1000);
   EXPECT_EQ(f.server.Push(mb).outcome, v1::MUTATION_OUTCOME_APPLIED);
   MergeResult ra = f.server.Push(ma);
   EXPECT_EQ(ra.outcome, v1::MUTATION_OUTCOME_MERGED);
@@ -137,8 +139,10 @@ TEST(MergeTest, LwwLaterClockWinsWhenItArrivesFirst) {
 TEST(MergeTest, LwwLaterClockWinsWhenItArrivesSecond) {
   Fixture f;
   f.PullBoth();
-  v1::Mutation ma = f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("from A"); }, kT - 5000);
-  v1::Mutation mb = f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("from B"); }, kT - 1000);
+  v1::Mutation ma =
+      f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("from A"); }, kT - 5000);
+  v1::Mutation mb =
+      f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("from B"); }, kT - 1000);
   f.server.Push(ma);
   MergeResult rb = f.server.Push(mb);
   EXPECT_EQ(rb.outcome, v1::MUTATION_OUTCOME_APPLIED);
@@ -166,12 +170,14 @@ TEST(MergeTest, FutureClockIsClampedAndCannotWinForever) {
   Fixture f;
   f.PullBoth();
   const int64_t year = 365LL * 24 * 3600 * 1000;
-  v1::Mutation ma = f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("future"); }, kT + year);
+  v1::Mutation ma =
+      f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("future"); }, kT + year);
   f.server.physical_ms = kT;
   f.server.Push(ma);
   EXPECT_EQ(f.server.Get("L1").fields().at("notes").hlc().wall_time_ms(), kT + 60'000);
   f.server.physical_ms = kT + 120'000;
-  v1::Mutation mb = f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("now"); }, kT + 120'000);
+  v1::Mutation mb =
+      f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("now"); }, kT + 120'000);
   MergeResult rb = f.server.Push(mb);
   EXPECT_EQ(rb.outcome, v1::MUTATION_OUTCOME_APPLIED);
   EXPECT_EQ(f.lead().notes(), "now");
@@ -199,13 +205,13 @@ TEST(MergeTest, ServerWinsKeepsRedemptionStatus) {
   // The server accepts it...
   TestDevice system("server");
   system.Pull(server, "R1");
-  server.Push(system.Edit([](v1::Record* x) {
-    x->mutable_redemption()->set_status(v1::REDEMPTION_STATUS_ACCEPTED);
-  }, kT + 10));
+  server.Push(system.Edit(
+      [](v1::Record* x) { x->mutable_redemption()->set_status(v1::REDEMPTION_STATUS_ACCEPTED); },
+      kT + 10));
   // ...while the terminal, offline, marks it rejected.
-  MergeResult rt = server.Push(terminal.Edit([](v1::Record* x) {
-    x->mutable_redemption()->set_status(v1::REDEMPTION_STATUS_REJECTED);
-  }, kT + 50));
+  MergeResult rt = server.Push(terminal.Edit(
+      [](v1::Record* x) { x->mutable_redemption()->set_status(v1::REDEMPTION_STATUS_REJECTED); },
+      kT + 50));
   EXPECT_EQ(rt.outcome, v1::MUTATION_OUTCOME_MERGED);
   EXPECT_EQ(server.Get("R1").data().redemption().status(), v1::REDEMPTION_STATUS_ACCEPTED);
   ASSERT_EQ(rt.conflicts.size(), 1u);
@@ -219,7 +225,8 @@ TEST(MergeTest, ClientWinsOverwritesEvenWithOlderClock) {
   ASSERT_TRUE(p.Set(v1::ENTITY_TYPE_LEAD, "notes", v1::CONFLICT_POLICY_CLIENT_WINS).ok());
   Fixture f(p);
   f.PullBoth();
-  v1::Mutation ma = f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("old A"); }, kT - 9000);
+  v1::Mutation ma =
+      f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("old A"); }, kT - 9000);
   v1::Mutation mb = f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("new B"); }, kT);
   f.server.Push(mb);
   MergeResult ra = f.server.Push(ma);
@@ -236,8 +243,10 @@ TEST(MergeTest, ProvenanceVerifiedPhoneBeatsLaterInferredPhone) {
   f.PullBoth();
   f.a.set_precision(v1::PRECISION_VERIFIED);
   f.b.set_precision(v1::PRECISION_INFERRED);
-  v1::Mutation ma = f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("+44 verified"); }, kT - 5000);
-  v1::Mutation mb = f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("+44 guessed"); }, kT);
+  v1::Mutation ma =
+      f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("+44 verified"); }, kT - 5000);
+  v1::Mutation mb =
+      f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("+44 guessed"); }, kT);
   f.server.Push(ma);
   MergeResult rb = f.server.Push(mb);
   EXPECT_EQ(rb.outcome, v1::MUTATION_OUTCOME_MERGED);
@@ -250,7 +259,8 @@ TEST(MergeTest, ProvenanceVerifiedPhoneBeatsLaterInferredPhone) {
 TEST(MergeTest, ProvenanceEqualPrecisionFallsBackToLww) {
   Fixture f;
   f.PullBoth();
-  v1::Mutation ma = f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("+44 A"); }, kT - 5000);
+  v1::Mutation ma =
+      f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("+44 A"); }, kT - 5000);
   v1::Mutation mb = f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_phone("+44 B"); }, kT);
   f.server.Push(mb);
   EXPECT_EQ(f.server.Push(ma).outcome, v1::MUTATION_OUTCOME_MERGED);
@@ -278,10 +288,12 @@ TEST(MergeTest, FieldLeftUnsetByCreateThenSetBeforeSyncIsNoConflict) {
   v1::Record deal = Opportunity();
   deal.mutable_opportunity()->clear_stage();
   const v1::Mutation create = a.Create("O1", deal, kT - 10'000);
-  const v1::Mutation edit = a.Edit([](v1::Record* r) {
-    r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON);
-    r->mutable_opportunity()->set_notes("signed");
-  }, kT);
+  const v1::Mutation edit = a.Edit(
+      [](v1::Record* r) {
+        r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON);
+        r->mutable_opportunity()->set_notes("signed");
+      },
+      kT);
   ASSERT_EQ(edit.base_version(), 0);
   EXPECT_EQ(server.Push(create).outcome, v1::MUTATION_OUTCOME_APPLIED);
   MergeResult r = server.Push(edit);
@@ -299,13 +311,13 @@ TEST(MergeTest, FieldLeftUnsetByCreateThenSetByAnotherDeviceStillConflicts) {
   v1::Record deal = Opportunity();
   deal.mutable_opportunity()->clear_stage();
   server.Push(a.Create("O1", deal, kT - 10'000));
-  const v1::Mutation edit = a.Edit([](v1::Record* r) {
-    r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON);
-  }, kT - 5000);
+  const v1::Mutation edit = a.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); },
+      kT - 5000);
   b.Pull(server, "O1");
-  server.Push(b.Edit([](v1::Record* r) {
-    r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST);
-  }, kT - 1000));
+  server.Push(b.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); },
+      kT - 1000));
   MergeResult r = server.Push(edit);
   EXPECT_EQ(r.outcome, v1::MUTATION_OUTCOME_CONFLICT);
   EXPECT_EQ(server.Get("O1").data().opportunity().stage(), v1::OPPORTUNITY_STAGE_CLOSED_LOST);
@@ -318,14 +330,16 @@ TEST(MergeTest, ManualAmountConflictKeepsServerValueAndOpensOneConflict) {
   server.Push(a.Create("O1", Opportunity(), kT - 10'000));
   a.Pull(server, "O1");
   b.Pull(server, "O1");
-  MergeResult ra = server.Push(a.Edit([](v1::Record* r) {
-    r->mutable_opportunity()->mutable_amount()->set_amount_minor(150'000);
-  }, kT - 5000));
+  MergeResult ra = server.Push(a.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->mutable_amount()->set_amount_minor(150'000); },
+      kT - 5000));
   EXPECT_EQ(ra.outcome, v1::MUTATION_OUTCOME_APPLIED);
-  MergeResult rb = server.Push(b.Edit([](v1::Record* r) {
-    r->mutable_opportunity()->mutable_amount()->set_amount_minor(90'000);
-    r->mutable_opportunity()->set_next_step("call CFO");
-  }, kT));
+  MergeResult rb = server.Push(b.Edit(
+      [](v1::Record* r) {
+        r->mutable_opportunity()->mutable_amount()->set_amount_minor(90'000);
+        r->mutable_opportunity()->set_next_step("call CFO");
+      },
+      kT));
   EXPECT_EQ(rb.outcome, v1::MUTATION_OUTCOME_CONFLICT);
   const v1::Opportunity& o = server.Get("O1").data().opportunity();
   EXPECT_EQ(o.amount().amount_minor(), 150'000);  // Server value kept.
@@ -355,8 +369,12 @@ TEST(MergeTest, ConflictIdIsDeterministicAcrossRetries) {
   server.Push(a.Create("O1", Opportunity(), kT - 10'000));
   a.Pull(server, "O1");
   b.Pull(server, "O1");
-  server.Push(a.Edit([](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); }, kT));
-  v1::Mutation mb = b.Edit([](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); }, kT);
+  server.Push(a.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); },
+      kT));
+  v1::Mutation mb = b.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); },
+      kT);
   MergeContext ctx;
   ctx.new_version = 10;
   ctx.physical_ms = kT;
@@ -376,8 +394,12 @@ TEST(MergeTest, ResolveConflictAppliesChosenValue) {
   server.Push(a.Create("O1", Opportunity(), kT - 10'000));
   a.Pull(server, "O1");
   b.Pull(server, "O1");
-  server.Push(a.Edit([](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); }, kT));
-  MergeResult rb = server.Push(b.Edit([](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); }, kT));
+  server.Push(a.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); },
+      kT));
+  MergeResult rb = server.Push(b.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); },
+      kT));
   ASSERT_EQ(rb.conflicts.size(), 1u);
   const std::string cid = rb.conflicts[0].id();
   manager.Pull(server, "O1");
@@ -407,8 +429,12 @@ TEST(MergeTest, DismissConflictKeepsServerValue) {
   server.Push(a.Create("O1", Opportunity(), kT - 10'000));
   a.Pull(server, "O1");
   b.Pull(server, "O1");
-  server.Push(a.Edit([](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); }, kT));
-  MergeResult rb = server.Push(b.Edit([](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); }, kT));
+  server.Push(a.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); },
+      kT));
+  MergeResult rb = server.Push(b.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); },
+      kT));
   ASSERT_EQ(rb.conflicts.size(), 1u);
   v1::Mutation dismiss = a.Op(v1::OPERATION_RESOLVE_CONFLICT, {}, v1::Record(), kT + 1);
   dismiss.set_conflict_id(rb.conflicts[0].id());
@@ -446,8 +472,10 @@ TEST(MergeTest, CounterOfflineCreditsFromTwoTillsBothCount) {
   server.Push(t1.Create("LA1", Loyalty(100), kT - 1000));
   t1.Pull(server, "LA1");
   t2.Pull(server, "LA1");
-  v1::Mutation m1 = t1.Edit([](v1::Record* r) { r->mutable_loyalty_account()->set_points_balance(110); }, kT);
-  v1::Mutation m2 = t2.Edit([](v1::Record* r) { r->mutable_loyalty_account()->set_points_balance(105); }, kT);
+  v1::Mutation m1 =
+      t1.Edit([](v1::Record* r) { r->mutable_loyalty_account()->set_points_balance(110); }, kT);
+  v1::Mutation m2 =
+      t2.Edit([](v1::Record* r) { r->mutable_loyalty_account()->set_points_balance(105); }, kT);
   EXPECT_EQ(server.Push(m1).outcome, v1::MUTATION_OUTCOME_APPLIED);
   MergeResult r2 = server.Push(m2);
   EXPECT_EQ(r2.outcome, v1::MUTATION_OUTCOME_MERGED);
@@ -561,11 +589,14 @@ TEST(MergeTest, UniqueClaimFirstConversionWins) {
   // Two reps convert the same lead offline into different opportunities.
   Fixture f;
   f.PullBoth();
-  v1::Mutation ma = f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_converted_opportunity_id("O-A"); }, kT);
-  v1::Mutation mb = f.b.Edit([](v1::Record* r) {
-    r->mutable_lead()->set_converted_opportunity_id("O-B");
-    r->mutable_lead()->set_notes("converted by B");
-  }, kT + 10);
+  v1::Mutation ma =
+      f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_converted_opportunity_id("O-A"); }, kT);
+  v1::Mutation mb = f.b.Edit(
+      [](v1::Record* r) {
+        r->mutable_lead()->set_converted_opportunity_id("O-B");
+        r->mutable_lead()->set_notes("converted by B");
+      },
+      kT + 10);
   EXPECT_EQ(f.server.Push(ma).outcome, v1::MUTATION_OUTCOME_APPLIED);
   MergeResult rb = f.server.Push(mb);
   EXPECT_EQ(rb.outcome, v1::MUTATION_OUTCOME_REJECTED);
@@ -581,7 +612,8 @@ TEST(MergeTest, UpdateOfDeletedRecordRejectedByDefault) {
   Fixture f;
   f.PullBoth();
   f.server.Push(f.a.Delete(kT));
-  MergeResult rb = f.server.Push(f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("x"); }, kT));
+  MergeResult rb =
+      f.server.Push(f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("x"); }, kT));
   EXPECT_EQ(rb.outcome, v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_EQ(rb.reject_reason, v1::REJECT_REASON_RECORD_DELETED);
   EXPECT_NE(rb.message.find("deleted"), std::string::npos);
@@ -595,7 +627,8 @@ TEST(MergeTest, UpdateOfDeletedRecordResurrectsUnderKeepUpdate) {
   Fixture f(p);
   f.PullBoth();
   f.server.Push(f.a.Delete(kT));
-  MergeResult rb = f.server.Push(f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("still alive"); }, kT));
+  MergeResult rb = f.server.Push(
+      f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("still alive"); }, kT));
   EXPECT_EQ(rb.outcome, v1::MUTATION_OUTCOME_APPLIED);
   EXPECT_FALSE(f.server.Get("L1").deleted());
   EXPECT_EQ(f.lead().notes(), "still alive");
@@ -694,8 +727,12 @@ TEST(MergeTest, NestedFieldsEditedByDifferentRepsBothKept) {
   server.Push(a.Create("A1", AccountRecord(), kT - 1000));
   a.Pull(server, "A1");
   b.Pull(server, "A1");
-  v1::Mutation ma = a.Edit([](v1::Record* r) { r->mutable_account()->mutable_billing_address()->set_city("Paris"); }, kT);
-  v1::Mutation mb = b.Edit([](v1::Record* r) { r->mutable_account()->mutable_billing_address()->set_street("2 rue B"); }, kT);
+  v1::Mutation ma = a.Edit(
+      [](v1::Record* r) { r->mutable_account()->mutable_billing_address()->set_city("Paris"); },
+      kT);
+  v1::Mutation mb = b.Edit(
+      [](v1::Record* r) { r->mutable_account()->mutable_billing_address()->set_street("2 rue B"); },
+      kT);
   ASSERT_EQ(ma.update_mask().paths(0), "billing_address.city");
   server.Push(ma);
   EXPECT_EQ(server.Push(mb).outcome, v1::MUTATION_OUTCOME_APPLIED);
@@ -727,8 +764,9 @@ TEST(MergeTest, NewVersionMustExceedStoredVersion) {
   f.PullBoth();
   MergeContext ctx;
   ctx.new_version = 1;  // == stored version: a caller bug.
-  MergeResult r = Merge(&f.server.Get("L1"),
-                        f.a.Edit([](v1::Record* x) { x->mutable_lead()->set_notes("n"); }, kT), ctx);
+  MergeResult r =
+      Merge(&f.server.Get("L1"),
+            f.a.Edit([](v1::Record* x) { x->mutable_lead()->set_notes("n"); }, kT), ctx);
   EXPECT_EQ(r.outcome, v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_NE(r.message.find("new_version"), std::string::npos);
 }
@@ -756,8 +794,12 @@ TEST(MergeTest, ConflictRecordStateIsScopedToOwner) {
   server.Push(a.Create("O1", Opportunity(), kT - 10'000));
   a.Pull(server, "O1");
   b.Pull(server, "O1");
-  server.Push(a.Edit([](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); }, kT));
-  MergeResult rb = server.Push(b.Edit([](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); }, kT));
+  server.Push(a.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_WON); },
+      kT));
+  MergeResult rb = server.Push(b.Edit(
+      [](v1::Record* r) { r->mutable_opportunity()->set_stage(v1::OPPORTUNITY_STAGE_CLOSED_LOST); },
+      kT));
   ASSERT_EQ(rb.conflicts.size(), 1u);
   v1::RecordState cs = ConflictRecordState(rb.conflicts[0], 7, testing::Hlc(kT, 0, "srv"));
   EXPECT_EQ(cs.ref().entity_type(), v1::ENTITY_TYPE_CONFLICT);

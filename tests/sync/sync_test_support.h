@@ -97,8 +97,7 @@ class TestDevice {
   }
 
   // A create of a new record holding `record`.
-  v1::Mutation Create(const std::string& record_id, const v1::Record& record,
-                      int64_t physical_ms) {
+  v1::Mutation Create(const std::string& record_id, const v1::Record& record, int64_t physical_ms) {
     replica_.Clear();
     v1::Mutation m = Envelope(v1::OPERATION_UPSERT, physical_ms);
     m.mutable_record()->set_entity_type(EntityTypeOf(record));
@@ -110,8 +109,8 @@ class TestDevice {
   }
 
   // A mutation of `op` with the given mask and values, based on the replica.
-  v1::Mutation Op(v1::Operation op, const std::vector<std::string>& paths,
-                  const v1::Record& values, int64_t physical_ms) {
+  v1::Mutation Op(v1::Operation op, const std::vector<std::string>& paths, const v1::Record& values,
+                  int64_t physical_ms) {
     v1::Mutation m = Envelope(op, physical_ms);
     for (const std::string& p : paths) m.mutable_update_mask()->add_paths(p);
     *m.mutable_values() = values;

@@ -40,8 +40,8 @@ struct DeviceFilter {
 };
 int CmdDevices(const Connection& c, const Output& out, const DeviceFilter& filter);
 int CmdDeviceShow(const Connection& c, const Output& out, const std::string& device_id);
-int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& device_id,
-                    bool wipe, const std::string& reason);
+int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& device_id, bool wipe,
+                    const std::string& reason);
 
 // `device`, if not empty: only conflicts where that device made the client
 // or the server edit.
@@ -55,8 +55,8 @@ int CmdConflictResolve(const Connection& c, const Output& out, const std::string
 
 int CmdUsers(const Connection& c, const Output& out);
 int CmdUserCreate(const Connection& c, const Output& out, const std::string& username,
-                  const std::string& display_name, const std::string& role,
-                  const std::string& team, const std::string& store, const std::string& password);
+                  const std::string& display_name, const std::string& role, const std::string& team,
+                  const std::string& store, const std::string& password);
 int CmdStores(const Connection& c, const Output& out);
 int CmdStoreUpsert(const Connection& c, const Output& out, const std::string& id,
                    const std::string& name, double lat, double lon);

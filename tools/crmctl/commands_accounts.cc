@@ -65,8 +65,9 @@ int CmdUserUpdate(const Connection& c, const Output& out, const UserUpdate& u) {
     req.set_new_password(password);
   }
   if (mask->paths().empty() && req.new_password().empty()) {
-    std::fprintf(stderr, "crmctl: nothing to change: give --name, --role, --team, --store, "
-                         "--disable, --enable or --password-stdin\n");
+    std::fprintf(stderr,
+                 "crmctl: nothing to change: give --name, --role, --team, --store, "
+                 "--disable, --enable or --password-stdin\n");
     return kExitUsage;
   }
   auto stub = v1::AdminService::NewStub(c.channel());
@@ -132,8 +133,8 @@ std::string JoinNames(const std::vector<std::string>& names) {
 
 }  // namespace
 
-int CmdErase(const Connection& c, const Output& out, const std::string& type,
-             const std::string& id, const std::string& reason) {
+int CmdErase(const Connection& c, const Output& out, const std::string& type, const std::string& id,
+             const std::string& reason) {
   v1::EraseRecordRequest req;
   std::string name = type;
   std::replace(name.begin(), name.end(), '-', '_');
@@ -156,9 +157,10 @@ int CmdErase(const Connection& c, const Output& out, const std::string& type,
     std::printf("%s\n", ToJson(resp).c_str());
     return kExitOk;
   }
-  std::printf("erased %s %s: its values are gone from the server; devices that held it erase "
-              "it at their next sync (change %lld)\n",
-              type.c_str(), id.c_str(), static_cast<long long>(resp.change_seq()));
+  std::printf(
+      "erased %s %s: its values are gone from the server; devices that held it erase "
+      "it at their next sync (change %lld)\n",
+      type.c_str(), id.c_str(), static_cast<long long>(resp.change_seq()));
   return kExitOk;
 }
 
@@ -174,8 +176,8 @@ void AddAccountCommands(CLI::App* app, const CommandContext& ctx) {
   update->add_option("--role", u->role, "admin, sales-manager, sales-rep or store-terminal");
   update->add_option("--team", u->team, "Team id");
   update->add_option("--store", u->store, "Store id (store terminals)");
-  auto* disable = update->add_flag("--disable", u->disable,
-                                   "Disable the user: sign-in refused, sessions end");
+  auto* disable =
+      update->add_flag("--disable", u->disable, "Disable the user: sign-in refused, sessions end");
   auto* enable = update->add_flag("--enable", u->enable, "Enable a disabled user again");
   disable->excludes(enable);
   update->add_flag("--password-stdin", u->password_stdin,
@@ -201,12 +203,10 @@ void AddAccountCommands(CLI::App* app, const CommandContext& ctx) {
   auto reason = std::make_shared<std::string>();
   auto yes = std::make_shared<bool>(false);
   const std::vector<std::string> erasable = ErasableTypeNames();
-  auto* erase = app->add_subcommand(
-      "erase", "Erase a person's data (right to erasure): a " + JoinNames(erasable) +
-                   ". Permanent; devices drop it at their next sync");
-  erase->add_option("type", *type, JoinNames(erasable))
-      ->required()
-      ->check(CLI::IsMember(erasable));
+  auto* erase = app->add_subcommand("erase", "Erase a person's data (right to erasure): a " +
+                                                 JoinNames(erasable) +
+                                                 ". Permanent; devices drop it at their next sync");
+  erase->add_option("type", *type, JoinNames(erasable))->required()->check(CLI::IsMember(erasable));
   erase->add_option("id", *id, "Record id")->required();
   erase->add_option("--reason", *reason, "Recorded in the audit log (e.g. the request's ticket)")
       ->required();

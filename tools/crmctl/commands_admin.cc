@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "commands.h"
-#include "session.h"
 #include "crmsync/v1/admin.grpc.pb.h"
 #include "crmsync/v1/auth.grpc.pb.h"
+#include "session.h"
 #include "table.h"
 
 namespace crmsync::crmctl {
@@ -47,11 +47,12 @@ bool ParseRole(const std::string& role, v1::Role* out) {
 }
 
 int CmdUserCreate(const Connection& c, const Output& out, const std::string& username,
-                  const std::string& display_name, const std::string& role,
-                  const std::string& team, const std::string& store, const std::string& password) {
+                  const std::string& display_name, const std::string& role, const std::string& team,
+                  const std::string& store, const std::string& password) {
   v1::Role r = v1::ROLE_UNSPECIFIED;
   if (!ParseRole(role, &r)) {
-    std::fprintf(stderr, "crmctl: --role must be admin, sales-manager, sales-rep or store-terminal\n");
+    std::fprintf(stderr,
+                 "crmctl: --role must be admin, sales-manager, sales-rep or store-terminal\n");
     return kExitUsage;
   }
   v1::CreateUserRequest req;
@@ -67,8 +68,10 @@ int CmdUserCreate(const Connection& c, const Output& out, const std::string& use
   v1::CreateUserResponse resp;
   grpc::Status s = stub->CreateUser(&ctx, req, &resp);
   if (!s.ok()) return ReportRpcError(s, "users create " + username);
-  if (out.json) std::printf("%s\n", ToJson(resp).c_str());
-  else std::printf("created user %s (%s)\n", resp.user().username().c_str(), resp.user().id().c_str());
+  if (out.json)
+    std::printf("%s\n", ToJson(resp).c_str());
+  else
+    std::printf("created user %s (%s)\n", resp.user().username().c_str(), resp.user().id().c_str());
   return kExitOk;
 }
 
@@ -109,8 +112,10 @@ int CmdStoreUpsert(const Connection& c, const Output& out, const std::string& id
   v1::UpsertStoreResponse resp;
   grpc::Status s = stub->UpsertStore(&ctx, req, &resp);
   if (!s.ok()) return ReportRpcError(s, "stores upsert " + id);
-  if (out.json) std::printf("%s\n", ToJson(resp).c_str());
-  else std::printf("store %s saved\n", resp.store().id().c_str());
+  if (out.json)
+    std::printf("%s\n", ToJson(resp).c_str());
+  else
+    std::printf("store %s saved\n", resp.store().id().c_str());
   return kExitOk;
 }
 
@@ -166,8 +171,10 @@ int CmdCouponUpsert(const Connection& c, const Output& out, const std::string& j
   v1::UpsertCouponResponse resp;
   grpc::Status s = stub->UpsertCoupon(&ctx, req, &resp);
   if (!s.ok()) return ReportRpcError(s, "coupons upsert");
-  if (out.json) std::printf("%s\n", ToJson(resp).c_str());
-  else std::printf("coupon %s saved\n", resp.coupon().id().c_str());
+  if (out.json)
+    std::printf("%s\n", ToJson(resp).c_str());
+  else
+    std::printf("coupon %s saved\n", resp.coupon().id().c_str());
   return kExitOk;
 }
 
@@ -177,11 +184,10 @@ int CmdAudit(const Connection& c, const Output& out, const std::string& action,
   req.set_action(action);
   req.set_newest_first(!oldest_first);
   if (since_seconds > 0) {
-    req.mutable_since()->set_seconds(
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count() -
-        since_seconds);
+    req.mutable_since()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count() -
+                                     since_seconds);
   }
   req.set_page_size(limit);
   auto stub = v1::AdminService::NewStub(c.channel());
@@ -222,10 +228,10 @@ int CmdLogin(const Connection& c, const std::string& tenant, const std::string& 
   }
   // Keep the other settings; replace any earlier session. Owner-only file.
   if (!SaveSession(config_file, resp.tokens())) return kExitFailed;
-  std::printf("logged in as %s; session saved to %s (the access token is valid until %s and "
-              "renewed automatically)\n",
-              username.c_str(), config_file.c_str(),
-              FormatTime(resp.tokens().access_expires_at()).c_str());
+  std::printf(
+      "logged in as %s; session saved to %s (the access token is valid until %s and "
+      "renewed automatically)\n",
+      username.c_str(), config_file.c_str(), FormatTime(resp.tokens().access_expires_at()).c_str());
   return kExitOk;
 }
 

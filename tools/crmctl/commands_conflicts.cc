@@ -12,15 +12,17 @@ namespace crmsync::crmctl {
 
 namespace v1 = ::crmsync::v1;
 
-
 int CmdConflictsList(const Connection& c, const Output& out, const std::string& owner,
                      const std::string& status, const std::string& device) {
   auto stub = v1::AdminService::NewStub(c.channel());
   v1::ListConflictsRequest req;
   req.set_owner_user_id(owner);
-  if (status == "open" || status.empty()) req.set_status(v1::CONFLICT_STATUS_OPEN);
-  else if (status == "resolved") req.set_status(v1::CONFLICT_STATUS_RESOLVED);
-  else if (status == "dismissed") req.set_status(v1::CONFLICT_STATUS_DISMISSED);
+  if (status == "open" || status.empty())
+    req.set_status(v1::CONFLICT_STATUS_OPEN);
+  else if (status == "resolved")
+    req.set_status(v1::CONFLICT_STATUS_RESOLVED);
+  else if (status == "dismissed")
+    req.set_status(v1::CONFLICT_STATUS_DISMISSED);
   else {
     std::fprintf(stderr, "crmctl: --status must be open, resolved or dismissed\n");
     return kExitUsage;
@@ -76,25 +78,25 @@ int CmdConflictShow(const Connection& c, const Output& out, const std::string& c
     return kExitOk;
   }
   const v1::Conflict& cf = resp.conflict();
-  std::printf("conflict   %s (%s)\nrecord     %s/%s, field %s\npolicy     %s\nowner      %s\n"
-              "server     edit by %s on %s\nclient     edit by %s on %s\ndetected   %s\n\n",
-              cf.id().c_str(),
-              ShortEnum(v1::ConflictStatus_Name(cf.status()), "CONFLICT_STATUS_").c_str(),
-              ShortEnum(v1::EntityType_Name(cf.record().entity_type()), "ENTITY_TYPE_").c_str(),
-              cf.record().id().c_str(), cf.field_path().c_str(),
-              ShortEnum(v1::ConflictPolicy_Name(cf.policy()), "CONFLICT_POLICY_").c_str(),
-              cf.owner_user_id().c_str(), cf.server_provenance().author_user_id().c_str(),
-              cf.server_provenance().device_id().c_str(),
-              cf.client_provenance().author_user_id().c_str(),
-              cf.client_provenance().device_id().c_str(), FormatTime(cf.created_at()).c_str());
+  std::printf(
+      "conflict   %s (%s)\nrecord     %s/%s, field %s\npolicy     %s\nowner      %s\n"
+      "server     edit by %s on %s\nclient     edit by %s on %s\ndetected   %s\n\n",
+      cf.id().c_str(), ShortEnum(v1::ConflictStatus_Name(cf.status()), "CONFLICT_STATUS_").c_str(),
+      ShortEnum(v1::EntityType_Name(cf.record().entity_type()), "ENTITY_TYPE_").c_str(),
+      cf.record().id().c_str(), cf.field_path().c_str(),
+      ShortEnum(v1::ConflictPolicy_Name(cf.policy()), "CONFLICT_POLICY_").c_str(),
+      cf.owner_user_id().c_str(), cf.server_provenance().author_user_id().c_str(),
+      cf.server_provenance().device_id().c_str(), cf.client_provenance().author_user_id().c_str(),
+      cf.client_provenance().device_id().c_str(), FormatTime(cf.created_at()).c_str());
   Table values({"FIELD", "BASE", "SERVER", "CLIENT"});
   for (const ValueRow& row : ConflictValueRows(cf)) {
     values.AddRow({row.field, row.base, row.server, row.client});
   }
   std::printf("%s\n", values.Render().c_str());
   if (cf.status() != v1::CONFLICT_STATUS_OPEN) return kExitOk;
-  std::printf("resolve    crmctl conflicts resolve %s --keep-server | --take-client | --value JSON\n",
-              cf.id().c_str());
+  std::printf(
+      "resolve    crmctl conflicts resolve %s --keep-server | --take-client | --value JSON\n",
+      cf.id().c_str());
   return kExitOk;
 }
 
@@ -127,10 +129,10 @@ int CmdConflictResolve(const Connection& c, const Output& out, const std::string
   if (out.json) {
     std::printf("%s\n", ToJson(resp).c_str());
   } else {
-    std::printf("conflict %s %s; record %s is now at version %lld\n", conflict_id.c_str(),
-                ShortEnum(v1::ConflictStatus_Name(resp.conflict().status()), "CONFLICT_STATUS_")
-                    .c_str(),
-                resp.record().ref().id().c_str(), static_cast<long long>(resp.record().version()));
+    std::printf(
+        "conflict %s %s; record %s is now at version %lld\n", conflict_id.c_str(),
+        ShortEnum(v1::ConflictStatus_Name(resp.conflict().status()), "CONFLICT_STATUS_").c_str(),
+        resp.record().ref().id().c_str(), static_cast<long long>(resp.record().version()));
   }
   return kExitOk;
 }

@@ -48,13 +48,13 @@ int CmdStatus(const Connection& c, const Output& out) {
     std::printf("%s\n", ToJson(resp).c_str());
     return kExitOk;
   }
-  std::printf("server      crm-syncd %s\nstore       %s\nstarted     %s (up %llds)\n"
-              "latest seq  %lld\nprotocol    %u..%u\nsubscribers %lld\n",
-              resp.version().c_str(), resp.store_kind().c_str(),
-              FormatTime(resp.started_at()).c_str(),
-              static_cast<long long>(resp.uptime().seconds()),
-              static_cast<long long>(resp.latest_seq()), resp.min_protocol_version(),
-              resp.max_protocol_version(), static_cast<long long>(resp.active_subscribers()));
+  std::printf(
+      "server      crm-syncd %s\nstore       %s\nstarted     %s (up %llds)\n"
+      "latest seq  %lld\nprotocol    %u..%u\nsubscribers %lld\n",
+      resp.version().c_str(), resp.store_kind().c_str(), FormatTime(resp.started_at()).c_str(),
+      static_cast<long long>(resp.uptime().seconds()), static_cast<long long>(resp.latest_seq()),
+      resp.min_protocol_version(), resp.max_protocol_version(),
+      static_cast<long long>(resp.active_subscribers()));
   return kExitOk;
 }
 
@@ -96,10 +96,9 @@ int CmdDevices(const Connection& c, const Output& out, const DeviceFilter& filte
     req.set_page_token(resp.next_page_token());
   }
   // Most behind first, whatever order the server used.
-  std::stable_sort(all.mutable_devices()->begin(), all.mutable_devices()->end(),
-                   [](const v1::Device& a, const v1::Device& b) {
-                     return a.cursor_lag() > b.cursor_lag();
-                   });
+  std::stable_sort(
+      all.mutable_devices()->begin(), all.mutable_devices()->end(),
+      [](const v1::Device& a, const v1::Device& b) { return a.cursor_lag() > b.cursor_lag(); });
   if (out.json) {
     std::printf("%s\n", ToJson(all).c_str());
     return kExitOk;
@@ -133,23 +132,23 @@ int CmdDeviceShow(const Connection& c, const Output& out, const std::string& dev
   }
   const v1::Device& d = resp.device();
   const int64_t now = NowSeconds();
-  std::printf("device        %s\nuser          %s\nstatus        %s\nplatform      %s %s\n"
-              "sdk           %s (protocol %u)\nregistered    %s\nlast contact  %s\n"
-              "last sync     %s\ncursor        %lld (lag %lld changes)\nconflicts     %lld open\n"
-              "last seq      %lld\n",
-              d.id().c_str(), d.user_id().c_str(),
-              ShortEnum(v1::DeviceStatus_Name(d.status()), "DEVICE_STATUS_").c_str(),
-              d.platform().c_str(), d.os_version().c_str(), d.sdk_version().c_str(),
-              d.protocol_version(), FormatTime(d.registered_at()).c_str(),
-              FormatAge(d.last_contact_at(), now).c_str(), FormatAge(d.last_sync_at(), now).c_str(),
-              static_cast<long long>(d.cursor_seq()), static_cast<long long>(d.cursor_lag()),
-              static_cast<long long>(d.pending_conflicts()),
-              static_cast<long long>(d.last_client_seq()));
+  std::printf(
+      "device        %s\nuser          %s\nstatus        %s\nplatform      %s %s\n"
+      "sdk           %s (protocol %u)\nregistered    %s\nlast contact  %s\n"
+      "last sync     %s\ncursor        %lld (lag %lld changes)\nconflicts     %lld open\n"
+      "last seq      %lld\n",
+      d.id().c_str(), d.user_id().c_str(),
+      ShortEnum(v1::DeviceStatus_Name(d.status()), "DEVICE_STATUS_").c_str(), d.platform().c_str(),
+      d.os_version().c_str(), d.sdk_version().c_str(), d.protocol_version(),
+      FormatTime(d.registered_at()).c_str(), FormatAge(d.last_contact_at(), now).c_str(),
+      FormatAge(d.last_sync_at(), now).c_str(), static_cast<long long>(d.cursor_seq()),
+      static_cast<long long>(d.cursor_lag()), static_cast<long long>(d.pending_conflicts()),
+      static_cast<long long>(d.last_client_seq()));
   return kExitOk;
 }
 
-int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& device_id,
-                    bool wipe, const std::string& reason) {
+int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& device_id, bool wipe,
+                    const std::string& reason) {
   auto stub = v1::AdminService::NewStub(c.channel());
   grpc::ClientContext ctx;
   c.Prepare(&ctx);
@@ -159,7 +158,8 @@ int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& d
   req.set_reason(reason);
   v1::RevokeDeviceResponse resp;
   grpc::Status s = stub->RevokeDevice(&ctx, req, &resp);
-  if (!s.ok()) return ReportRpcError(s, std::string(wipe ? "device wipe " : "device revoke ") + device_id);
+  if (!s.ok())
+    return ReportRpcError(s, std::string(wipe ? "device wipe " : "device revoke ") + device_id);
   if (out.json) {
     std::printf("%s\n", ToJson(resp).c_str());
   } else {

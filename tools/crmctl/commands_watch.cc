@@ -46,10 +46,9 @@ int CmdWatch(const Connection& c, const Output& out, int interval_ms, int iterat
       std::snprintf(buf, sizeof buf, "%.1f", per_second(cur, prev));
       return std::string(buf);
     };
-    std::stable_sort(devices.mutable_devices()->begin(), devices.mutable_devices()->end(),
-                     [](const v1::Device& a, const v1::Device& b) {
-                       return a.cursor_lag() > b.cursor_lag();
-                     });
+    std::stable_sort(
+        devices.mutable_devices()->begin(), devices.mutable_devices()->end(),
+        [](const v1::Device& a, const v1::Device& b) { return a.cursor_lag() > b.cursor_lag(); });
     const int shown = std::min(5, devices.devices_size());
     if (out.json) {
       // One object per refresh (JSON lines), rates over the last interval.
@@ -82,13 +81,14 @@ int CmdWatch(const Connection& c, const Output& out, int interval_ms, int iterat
       std::printf("%s\n", line.dump().c_str());
     } else {
       if (tty) std::printf("\033[H\033[2J");
-      std::printf("crmsync  seq %lld  subscribers %lld  devices %lld (stale 24h: %lld)  open "
-                  "conflicts %lld\n\n",
-                  static_cast<long long>(stats.latest_seq()),
-                  static_cast<long long>(stats.active_subscribers()),
-                  static_cast<long long>(stats.devices_total()),
-                  static_cast<long long>(stats.devices_stale_24h()),
-                  static_cast<long long>(stats.open_conflicts()));
+      std::printf(
+          "crmsync  seq %lld  subscribers %lld  devices %lld (stale 24h: %lld)  open "
+          "conflicts %lld\n\n",
+          static_cast<long long>(stats.latest_seq()),
+          static_cast<long long>(stats.active_subscribers()),
+          static_cast<long long>(stats.devices_total()),
+          static_cast<long long>(stats.devices_stale_24h()),
+          static_cast<long long>(stats.open_conflicts()));
       Table rates({"PUSHES/S", "PULLS/S", "APPLIED/S", "MERGED/S", "CONFLICTS/S", "REJECTED/S"});
       rates.AddRow({rate(stats.pushes_total(), previous.pushes_total()),
                     rate(stats.pulls_total(), previous.pulls_total()),

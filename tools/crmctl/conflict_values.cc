@@ -39,8 +39,7 @@ std::string ScalarText(const pb::Message& m, const pb::FieldDescriptor* f, int i
     case pb::FieldDescriptor::CPPTYPE_BOOL:
       return (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? "true" : "false";
     case pb::FieldDescriptor::CPPTYPE_ENUM: {
-      const pb::EnumValueDescriptor* e =
-          rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
+      const pb::EnumValueDescriptor* e = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
       return e->name();
     }
     case pb::FieldDescriptor::CPPTYPE_STRING: {
@@ -48,8 +47,7 @@ std::string ScalarText(const pb::Message& m, const pb::FieldDescriptor* f, int i
       if (f->type() == pb::FieldDescriptor::TYPE_BYTES) return std::to_string(v.size()) + " bytes";
       return "\"" + v + "\"";
     }
-    default:
-      return "?";
+    default: return "?";
   }
 }
 

@@ -13,7 +13,7 @@
 namespace crmsync::crmctl {
 
 struct ValueRow {
-  std::string field;  // "amount.amount_minor"
+  std::string field;                 // "amount.amount_minor"
   std::string base, server, client;  // "-" when unset
 };
 

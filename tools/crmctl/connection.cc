@@ -15,8 +15,7 @@ bool IsLoopback(const std::string& address) {
 
 }  // namespace
 
-std::unique_ptr<Connection> Connection::Open(const ConnectionOptions& options,
-                                             std::string* error) {
+std::unique_ptr<Connection> Connection::Open(const ConnectionOptions& options, std::string* error) {
   auto c = std::unique_ptr<Connection>(new Connection());
   c->options_ = options;
   std::shared_ptr<grpc::ChannelCredentials> creds;
@@ -62,31 +61,31 @@ std::unique_ptr<Connection> Connection::Open(const ConnectionOptions& options,
 
 void Connection::Prepare(grpc::ClientContext* context) const {
   if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
-  if (!options_.dev_tenant.empty()) context->AddMetadata("x-crmsync-dev-tenant", options_.dev_tenant);
+  if (!options_.dev_tenant.empty())
+    context->AddMetadata("x-crmsync-dev-tenant", options_.dev_tenant);
   if (!options_.dev_user.empty()) context->AddMetadata("x-crmsync-dev-user", options_.dev_user);
   context->set_deadline(std::chrono::system_clock::now() + options_.timeout);
 }
 
 int ReportRpcError(const grpc::Status& status, const std::string& what) {
-  std::fprintf(stderr, "crmctl: %s failed: %s (%s)\n", what.c_str(),
-               status.error_message().c_str(), std::to_string(status.error_code()).c_str());
+  std::fprintf(stderr, "crmctl: %s failed: %s (%s)\n", what.c_str(), status.error_message().c_str(),
+               std::to_string(status.error_code()).c_str());
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      std::fprintf(stderr, "crmctl: is crm-syncd running at that address, with matching TLS "
-                           "settings (--ca / --insecure)?\n");
+      std::fprintf(stderr,
+                   "crmctl: is crm-syncd running at that address, with matching TLS "
+                   "settings (--ca / --insecure)?\n");
       return kExitUnavailable;
     case grpc::StatusCode::UNAUTHENTICATED:
     case grpc::StatusCode::PERMISSION_DENIED:
-      std::fprintf(stderr, "crmctl: log in with 'crmctl login' or set CRMCTL_TOKEN to an admin "
-                           "token\n");
+      std::fprintf(stderr,
+                   "crmctl: log in with 'crmctl login' or set CRMCTL_TOKEN to an admin "
+                   "token\n");
       return kExitUnauthorized;
-    case grpc::StatusCode::NOT_FOUND:
-      return kExitNotFound;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return kExitUsage;
-    default:
-      return kExitFailed;
+    case grpc::StatusCode::NOT_FOUND: return kExitNotFound;
+    case grpc::StatusCode::INVALID_ARGUMENT: return kExitUsage;
+    default: return kExitFailed;
   }
 }
 

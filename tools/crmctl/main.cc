@@ -11,8 +11,8 @@
 #include <iostream>
 
 #include "commands.h"
-#include "crmsync/build_info.h"
 #include "connection.h"
+#include "crmsync/build_info.h"
 #include "session.h"
 
 namespace {
@@ -75,12 +75,14 @@ void CreateConfigForLogin(int argc, char** argv, const std::string& fallback) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"crmctl: monitor and administer crmsync (devices, conflicts, users, stores, "
-               "coupons, audit).\nConnection settings come from flags, CRMCTL_* environment "
-               "variables or the config file\n(TOML keys: server, ca, client-cert, client-key, "
-               "insecure, token, dev-tenant, dev-user; login adds the session).\nExit codes: 0 ok, 1 failed, 2 usage, 3 server "
-               "unreachable, 4 not authorised, 5 not found.",
-               "crmctl"};
+  CLI::App app{
+      "crmctl: monitor and administer crmsync (devices, conflicts, users, stores, "
+      "coupons, audit).\nConnection settings come from flags, CRMCTL_* environment "
+      "variables or the config file\n(TOML keys: server, ca, client-cert, client-key, "
+      "insecure, token, dev-tenant, dev-user; login adds the session).\nExit codes: 0 ok, 1 "
+      "failed, 2 usage, 3 server "
+      "unreachable, 4 not authorised, 5 not found.",
+      "crmctl"};
   app.require_subcommand(1);
   app.set_version_flag("--version", crmsync::VersionText("crmctl"),
                        "Print the version, git revision and sync protocol versions, then exit");
@@ -138,8 +140,9 @@ int main(int argc, char** argv) {
   };
 
   auto* health = app.add_subcommand(
-      "health", "Whether the server serves (grpc.health.v1; NOT_SERVING while its store is "
-                "unreachable). Needs no login; exit 0 only when SERVING");
+      "health",
+      "Whether the server serves (grpc.health.v1; NOT_SERVING while its store is "
+      "unreachable). Needs no login; exit 0 only when SERVING");
   health->callback([&] {
     if (auto c = connect()) code = CmdHealth(*c, out);
   });
@@ -194,12 +197,12 @@ int main(int argc, char** argv) {
   std::string owner, conflict_status = "open", conflict_id, conflict_device;
   auto* clist = conflicts->add_subcommand("list", "List conflicts");
   clist->add_option("--owner", owner, "Only conflicts on records of this user id");
-  clist->add_option("--device", conflict_device,
-                    "Only conflicts this device's edits took part in");
+  clist->add_option("--device", conflict_device, "Only conflicts this device's edits took part in");
   clist->add_option("--status", conflict_status, "open, resolved or dismissed")
       ->capture_default_str();
   clist->callback([&] {
-    if (auto c = connect()) code = CmdConflictsList(*c, out, owner, conflict_status, conflict_device);
+    if (auto c = connect())
+      code = CmdConflictsList(*c, out, owner, conflict_status, conflict_device);
   });
   auto* cshow = conflicts->add_subcommand("show", "One conflict with its competing values");
   cshow->add_option("conflict_id", conflict_id, "Conflict id")->required();
@@ -322,7 +325,8 @@ int main(int argc, char** argv) {
   watch->add_option("--iterations", iterations, "Stop after this many refreshes (0 = never)")
       ->capture_default_str();
   watch->callback([&] {
-    if (auto c = connect()) code = CmdWatch(*c, out, static_cast<int>(interval_s * 1000), iterations);
+    if (auto c = connect())
+      code = CmdWatch(*c, out, static_cast<int>(interval_s * 1000), iterations);
   });
 
   auto* login = app.add_subcommand("login", "Log in as an admin and save the token to the config");

@@ -73,8 +73,9 @@ bool RefreshIfExpiring(const std::string& config_file, const SavedSession& sessi
   v1::RefreshResponse resp;
   grpc::Status s = stub->Refresh(&ctx, req, &resp);
   if (!s.ok()) {
-    std::fprintf(stderr, "crmctl: the saved session could not be renewed (%s); log in again "
-                         "with 'crmctl login'\n",
+    std::fprintf(stderr,
+                 "crmctl: the saved session could not be renewed (%s); log in again "
+                 "with 'crmctl login'\n",
                  s.error_message().c_str());
     return false;
   }

@@ -4,8 +4,8 @@
 #include <set>
 
 #include "admin_handler.h"
-#include "logic/coupon_index.h"
 #include "crmsync/sync/geo.h"
+#include "logic/coupon_index.h"
 #include "store/store_codec.h"
 
 namespace crmsync::server {
@@ -18,7 +18,9 @@ namespace {
 constexpr int kDefaultPage = 100;
 constexpr int kMaxPage = 1000;
 
-int PageSize(int requested) { return requested <= 0 ? kDefaultPage : std::min(requested, kMaxPage); }
+int PageSize(int requested) {
+  return requested <= 0 ? kDefaultPage : std::min(requested, kMaxPage);
+}
 
 absl::StatusOr<int64_t> FeedToken(const std::string& token) {
   if (token.empty()) return int64_t{0};
@@ -121,9 +123,9 @@ absl::Status AdminHandler::UpsertStore(const Principal& who, const AdminContext&
   const v1::RecordState* cur = *current ? &**current : nullptr;
   v1::Record values;
   *values.mutable_store() = wanted;
-  auto result = writer_.Apply(
-      who, ReplaceMutation(v1::ENTITY_TYPE_STORE, wanted.id(), values, wanted, cur,
-                           cur ? &cur->data().store() : nullptr, {}));
+  auto result =
+      writer_.Apply(who, ReplaceMutation(v1::ENTITY_TYPE_STORE, wanted.id(), values, wanted, cur,
+                                         cur ? &cur->data().store() : nullptr, {}));
   if (!result.ok()) return result.status();
   if (result->outcome() == v1::MUTATION_OUTCOME_REJECTED) {
     return UpsertRejected(*result, "store " + wanted.id());
@@ -167,8 +169,8 @@ absl::Status AdminHandler::ListCoupons(const Principal& who, const v1::ListCoupo
   };
   if (req.has_at()) {
     // The cell index narrows the candidates; the exact test decides.
-    auto near = FindCouponsNear(&store_->changes(), who.tenant_id, req.at(), req.within_km() * 1000.0,
-                                !req.include_inactive(), now_ms);
+    auto near = FindCouponsNear(&store_->changes(), who.tenant_id, req.at(),
+                                req.within_km() * 1000.0, !req.include_inactive(), now_ms);
     if (!near.ok()) return near.status();
     for (const v1::RecordState& state : *near) {
       if (state.version() <= *after) continue;

@@ -58,8 +58,7 @@ absl::StatusOr<v1::Conflict> LoadConflict(Store* store, const std::string& tenan
 
 }  // namespace
 
-absl::Status AdminHandler::ListConflicts(const Principal& who,
-                                         const v1::ListConflictsRequest& req,
+absl::Status AdminHandler::ListConflicts(const Principal& who, const v1::ListConflictsRequest& req,
                                          v1::ListConflictsResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   auto after = FeedToken(req.page_token());
@@ -108,9 +107,8 @@ absl::Status AdminHandler::ResolveConflict(const Principal& who, const AdminCont
   auto conflict = LoadConflict(store_, who.tenant_id, req.conflict_id());
   if (!conflict.ok()) return conflict.status();
   if (conflict->status() != v1::CONFLICT_STATUS_OPEN) {
-    return absl::FailedPreconditionError(
-        "conflict " + req.conflict_id() + " is already closed (" +
-        v1::ConflictStatus_Name(conflict->status()) + ")");
+    return absl::FailedPreconditionError("conflict " + req.conflict_id() + " is already closed (" +
+                                         v1::ConflictStatus_Name(conflict->status()) + ")");
   }
   auto record = store_->changes().GetRecord(who.tenant_id, conflict->record());
   if (!record.ok()) return record.status();
@@ -140,11 +138,9 @@ absl::Status AdminHandler::ResolveConflict(const Principal& who, const AdminCont
   if (result->outcome() == v1::MUTATION_OUTCOME_REJECTED) {
     const std::string why = "conflict " + req.conflict_id() + " not resolved: " + result->message();
     switch (result->reject_reason()) {
-      case v1::REJECT_REASON_VALIDATION:
-        return absl::InvalidArgumentError(why);
+      case v1::REJECT_REASON_VALIDATION: return absl::InvalidArgumentError(why);
       case v1::REJECT_REASON_PERMISSION_DENIED:
-      case v1::REJECT_REASON_OUT_OF_SCOPE:
-        return absl::PermissionDeniedError(why);
+      case v1::REJECT_REASON_OUT_OF_SCOPE: return absl::PermissionDeniedError(why);
       default:  // closed meanwhile, record deleted
         return absl::FailedPreconditionError(why);
     }
@@ -154,12 +150,12 @@ absl::Status AdminHandler::ResolveConflict(const Principal& who, const AdminCont
   auto after = store_->changes().GetRecord(who.tenant_id, settled->record());
   if (!after.ok()) return after.status();
   const v1::RecordRef& ref = settled->record();
-  if (auto s = audit_->Record(auth::AuditEvent(
-          who.tenant_id, "conflict_resolved", who.user_id, kAdminDeviceId,
-          "conflict:" + req.conflict_id(),
-          how + " on " + v1::EntityType_Name(ref.entity_type()) + ":" + ref.id() + " " +
-              settled->field_path(),
-          ctx.peer));
+  if (auto s =
+          audit_->Record(auth::AuditEvent(who.tenant_id, "conflict_resolved", who.user_id,
+                                          kAdminDeviceId, "conflict:" + req.conflict_id(),
+                                          how + " on " + v1::EntityType_Name(ref.entity_type()) +
+                                              ":" + ref.id() + " " + settled->field_path(),
+                                          ctx.peer));
       !s.ok()) {
     return s;
   }

@@ -124,8 +124,7 @@ AdminHandler::AdminHandler(Store* store, Clock* clock, auth::AuthHandler* auth,
       info_(std::move(info)),
       on_commit_(std::move(on_commit)) {}
 
-absl::Status AdminHandler::GetServerStatus(const Principal& who,
-                                           const v1::GetServerStatusRequest&,
+absl::Status AdminHandler::GetServerStatus(const Principal& who, const v1::GetServerStatusRequest&,
                                            v1::GetServerStatusResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   auto latest = store_->changes().LatestSeq(who.tenant_id);
@@ -193,8 +192,7 @@ absl::Status AdminHandler::GetDevice(const Principal& who, const v1::GetDeviceRe
   FillLag(resp->mutable_device(), *latest);
   auto conflicts = OpenConflictsByOwner(store_, who.tenant_id);
   if (!conflicts.ok()) return conflicts.status();
-  resp->mutable_device()->set_pending_conflicts(
-      CountFor(*conflicts, resp->device().user_id()));
+  resp->mutable_device()->set_pending_conflicts(CountFor(*conflicts, resp->device().user_id()));
   return absl::OkStatus();
 }
 
@@ -215,8 +213,7 @@ absl::Status AdminHandler::RevokeDevice(const Principal& who, const AdminContext
   auto revoked = store_->credentials().RevokeDeviceRefreshTokens(who.tenant_id, req.device_id());
   if (!revoked.ok()) return revoked.status();
   if (auto s = audit_->Record(auth::AuditEvent(
-          who.tenant_id, "device_revoked", who.user_id, who.device_id,
-          "device:" + req.device_id(),
+          who.tenant_id, "device_revoked", who.user_id, who.device_id, "device:" + req.device_id(),
           std::string(req.wipe() ? "wipe; " : "") + "reason: " + req.reason(), ctx.peer));
       !s.ok()) {
     return s;
@@ -254,7 +251,8 @@ absl::Status AdminHandler::CreateUser(const Principal& who, const AdminContext& 
   }
   for (const std::string* text : {&user.display_name(), &user.email(), &user.team_id(),
                                   &user.territory(), &user.store_id()}) {
-    if (text->size() > 256) return absl::InvalidArgumentError("user fields are limited to 256 bytes");
+    if (text->size() > 256)
+      return absl::InvalidArgumentError("user fields are limited to 256 bytes");
     if (auto s = codec::CheckText(*text, "user field"); !s.ok()) return s;
   }
   if (user.id().empty()) {
@@ -325,10 +323,10 @@ absl::Status AdminHandler::UpdateUser(const Principal& who, const AdminContext& 
     }
     changed += (changed.empty() ? "" : ",") + path;
   }
-  for (const std::string* text : {&row.user.display_name(), &row.user.email(),
-                                  &row.user.team_id(), &row.user.territory(),
-                                  &row.user.store_id()}) {
-    if (text->size() > 256) return absl::InvalidArgumentError("user fields are limited to 256 bytes");
+  for (const std::string* text : {&row.user.display_name(), &row.user.email(), &row.user.team_id(),
+                                  &row.user.territory(), &row.user.store_id()}) {
+    if (text->size() > 256)
+      return absl::InvalidArgumentError("user fields are limited to 256 bytes");
     if (auto s = codec::CheckText(*text, "user field"); !s.ok()) return s;
   }
   if (!req.new_password().empty()) {
@@ -338,9 +336,9 @@ absl::Status AdminHandler::UpdateUser(const Principal& who, const AdminContext& 
     changed += (changed.empty() ? "" : ",") + std::string("password");
   }
   if (auto s = store_->directory().PutUser(row); !s.ok()) return s;
-  if (auto s = audit_->Record(auth::AuditEvent(who.tenant_id, "user_updated", who.user_id,
-                                               who.device_id, "user:" + row.user.id(), changed,
-                                               ctx.peer));
+  if (auto s =
+          audit_->Record(auth::AuditEvent(who.tenant_id, "user_updated", who.user_id, who.device_id,
+                                          "user:" + row.user.id(), changed, ctx.peer));
       !s.ok()) {
     return s;
   }
@@ -385,7 +383,7 @@ absl::Status AdminHandler::ListAuditEvents(const Principal& who,
   const int page = PageSize(req.page_size());
   const int64_t since_ms = req.has_since() ? codec::ToUnixMs(req.since()) : 0;
   auto rows = store_->audit().ListAudit(who.tenant_id, req.action(), since_ms,
-                                static_cast<int64_t>(*after), page + 1, req.newest_first());
+                                        static_cast<int64_t>(*after), page + 1, req.newest_first());
   if (!rows.ok()) return rows.status();
   for (int i = 0; i < static_cast<int>(rows->size()) && i < page; ++i) {
     const AuditRow& r = (*rows)[i];
@@ -465,10 +463,10 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
   auto scrubbed = store_->changes().ScrubAppliedResults(who.tenant_id, ref);
   if (!scrubbed.ok()) return scrubbed.status();
   if (last_seq > 0 && on_commit_) on_commit_(who.tenant_id, last_seq);
-  if (auto s = audit_->Record(auth::AuditEvent(
-          who.tenant_id, "record_erased", who.user_id, who.device_id,
-          v1::EntityType_Name(ref.entity_type()) + ":" + ref.id(), "reason: " + req.reason(),
-          ctx.peer));
+  if (auto s = audit_->Record(
+          auth::AuditEvent(who.tenant_id, "record_erased", who.user_id, who.device_id,
+                           v1::EntityType_Name(ref.entity_type()) + ":" + ref.id(),
+                           "reason: " + req.reason(), ctx.peer));
       !s.ok()) {
     return s;
   }

@@ -18,12 +18,12 @@
 #include "admin_writer.h"
 #include "auth/audit_log.h"
 #include "auth/auth_handler.h"
-#include "logic/clock.h"
-#include "metrics/tenant_traffic.h"
 #include "crmsync/v1/admin.pb.h"
+#include "logic/clock.h"
 #include "logic/erasure.h"
 #include "logic/principal.h"
 #include "logic/push_handler.h"
+#include "metrics/tenant_traffic.h"
 #include "store/store.h"
 
 namespace crmsync::server {

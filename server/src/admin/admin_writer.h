@@ -15,8 +15,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "logic/clock.h"
 #include "crmsync/v1/sync.pb.h"
+#include "logic/clock.h"
 #include "logic/principal.h"
 #include "logic/push_handler.h"
 #include "store/store.h"

@@ -43,9 +43,8 @@ absl::Status RevokedDeviceStatus(const std::string& device_id) {
       kDirectiveWipe);
 }
 
-AuthHandler::AuthHandler(Directory* directory, Credentials* credentials,
-                         const TokenKeyRing* keys, Clock* clock, SecureRandom* random,
-                         AuditLog* audit, AuthOptions options)
+AuthHandler::AuthHandler(Directory* directory, Credentials* credentials, const TokenKeyRing* keys,
+                         Clock* clock, SecureRandom* random, AuditLog* audit, AuthOptions options)
     : directory_(directory),
       credentials_(credentials),
       keys_(keys),
@@ -62,8 +61,8 @@ absl::Status AuthHandler::IssueTokens(const std::string& tenant_id, const v1::Us
   const int64_t now_s = now_ms / 1000;
   auto jti = RandomToken(random_, 12);
   if (!jti.ok()) return jti.status();
-  TokenClaims claims{tenant_id, user.id(), user.role(), device_id, now_s,
-                     now_s + options_.access_ttl_s, *jti};
+  TokenClaims claims{
+      tenant_id, user.id(), user.role(), device_id, now_s, now_s + options_.access_ttl_s, *jti};
   auto access = keys_->Sign(claims);
   if (!access.ok()) return access.status();
 
@@ -100,8 +99,7 @@ absl::Status AuthHandler::CheckDevice(const std::string& tenant_id, const std::s
   if (*device) {
     const v1::Device& d = (*device)->device;
     if (d.user_id() != user_id) {
-      return absl::PermissionDeniedError("device " + device_id +
-                                         " is registered to another user");
+      return absl::PermissionDeniedError("device " + device_id + " is registered to another user");
     }
     if (IsRevoked(d)) return RevokedDeviceStatus(device_id);
     if (details == nullptr) return absl::OkStatus();
@@ -213,9 +211,8 @@ absl::Status AuthHandler::Refresh(const v1::RefreshRequest& req, const std::stri
     // trustworthy.
     auto revoked = credentials_->RevokeRefreshFamily(t.tenant_id, t.family_id);
     if (!revoked.ok()) return revoked.status();
-    audit_->RecordBestEffort(AuditEvent(t.tenant_id, "refresh_token_reused", t.user_id,
-                                        t.device_id, "user:" + t.user_id,
-                                        "token family revoked", peer));
+    audit_->RecordBestEffort(AuditEvent(t.tenant_id, "refresh_token_reused", t.user_id, t.device_id,
+                                        "user:" + t.user_id, "token family revoked", peer));
     return absl::UnauthenticatedError(
         "refresh token was already used; its session was revoked: sign in again");
   }
@@ -250,22 +247,21 @@ absl::Status AuthHandler::Logout(const Principal& who, const v1::LogoutRequest& 
   }
   auto revoked = credentials_->RevokeRefreshFamily(who.tenant_id, (*row)->family_id);
   if (!revoked.ok()) return revoked.status();
-  audit_->RecordBestEffort(
-      AuditEvent(who.tenant_id, "logout", who.user_id, who.device_id, "user:" + who.user_id, "",
-                 peer));
+  audit_->RecordBestEffort(AuditEvent(who.tenant_id, "logout", who.user_id, who.device_id,
+                                      "user:" + who.user_id, "", peer));
   return absl::OkStatus();
 }
 
-absl::Status AuthHandler::RegisterDevice(const Principal& who,
-                                         const v1::RegisterDeviceRequest& req,
+absl::Status AuthHandler::RegisterDevice(const Principal& who, const v1::RegisterDeviceRequest& req,
                                          const std::string& peer,
                                          v1::RegisterDeviceResponse* response) {
   if (!PlausibleId(req.device_id())) {
     return absl::InvalidArgumentError("device_id must be 1-128 printable characters");
   }
-  for (const std::string* text : {&req.platform(), &req.model(), &req.os_version(),
-                                  &req.sdk_version(), &req.app_version()}) {
-    if (text->size() > 128) return absl::InvalidArgumentError("device descriptions are limited to 128 bytes");
+  for (const std::string* text :
+       {&req.platform(), &req.model(), &req.os_version(), &req.sdk_version(), &req.app_version()}) {
+    if (text->size() > 128)
+      return absl::InvalidArgumentError("device descriptions are limited to 128 bytes");
     if (auto s = store_codec::CheckText(*text, "device description"); !s.ok()) return s;
   }
   auto existing = directory_->GetDevice(who.tenant_id, req.device_id());
@@ -331,8 +327,7 @@ absl::Status AuthHandler::ExchangeApiKey(const v1::ExchangeApiKeyRequest& req,
   if (row && !row->revoked && ConstantTimeEquals(Sha256Hex(secret), row->secret_hash)) {
     auto found = directory_->GetUser((*tenant)->id, row->user_id);
     if (!found.ok()) return found.status();
-    if (*found && !(*found)->user.disabled() &&
-        (*found)->user.role() == v1::ROLE_STORE_TERMINAL) {
+    if (*found && !(*found)->user.disabled() && (*found)->user.role() == v1::ROLE_STORE_TERMINAL) {
       user = std::move(*found);
     }
   }
@@ -400,9 +395,9 @@ void AuthHandler::RehashPassword(UserRow user, const std::string& password) {
                  std::string(s.message()));
     return;
   }
-  spdlog::info("re-hashed the password of user {} ({} to Argon2id m={} KiB t={})",
-               user.user.id(), old_scheme.empty() ? "older hash" : old_scheme,
-               options_.password.memory_kib, options_.password.passes);
+  spdlog::info("re-hashed the password of user {} ({} to Argon2id m={} KiB t={})", user.user.id(),
+               old_scheme.empty() ? "older hash" : old_scheme, options_.password.memory_kib,
+               options_.password.passes);
 }
 
 }  // namespace crmsync::server::auth

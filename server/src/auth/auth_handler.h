@@ -10,9 +10,9 @@
 
 #include "absl/status/status.h"
 #include "auth/audit_log.h"
-#include "auth/password.h"
 #include "auth/crypto.h"
 #include "auth/login_throttle.h"
+#include "auth/password.h"
 #include "auth/token.h"
 #include "crmsync/v1/auth.pb.h"
 #include "logic/clock.h"
@@ -38,8 +38,8 @@ struct AuthOptions {
 class AuthHandler {
  public:
   // Every pointer must outlive the handler. Thread-safe.
-  AuthHandler(Directory* directory, Credentials* credentials, const TokenKeyRing* keys, Clock* clock, SecureRandom* random,
-              AuditLog* audit, AuthOptions options);
+  AuthHandler(Directory* directory, Credentials* credentials, const TokenKeyRing* keys,
+              Clock* clock, SecureRandom* random, AuditLog* audit, AuthOptions options);
 
   // UNAUTHENTICATED on bad credentials (no hint which part was wrong),
   // RESOURCE_EXHAUSTED while throttled, PERMISSION_DENIED (+ "wipe") for a
@@ -60,9 +60,8 @@ class AuthHandler {
 
   // Creates an API key for store terminal `user_id` of `tenant_id`; returns
   // the key text (shown once) and fills `key_id`. Only a hash is stored.
-  absl::StatusOr<std::string> CreateApiKey(const std::string& tenant_id,
-                                           const std::string& user_id, const std::string& label,
-                                           std::string* key_id);
+  absl::StatusOr<std::string> CreateApiKey(const std::string& tenant_id, const std::string& user_id,
+                                           const std::string& label, std::string* key_id);
 
   // Hashes a new password with this server's iteration count.
   // INVALID_ARGUMENT if it is shorter than kMinPasswordLength.
@@ -76,8 +75,7 @@ class AuthHandler {
   // Issues an access token and a new refresh token (in `family_id`, or a
   // new family when empty).
   absl::Status IssueTokens(const std::string& tenant_id, const v1::User& user,
-                           const std::string& device_id, std::string family_id,
-                           v1::TokenPair* out);
+                           const std::string& device_id, std::string family_id, v1::TokenPair* out);
   // Checks that `device_id` may be used by `user_id`; registers it when
   // `register_if_missing`.
   absl::Status CheckDevice(const std::string& tenant_id, const std::string& user_id,

@@ -33,15 +33,16 @@ absl::Status EnsureDemoCredentials(Store* store, Clock* clock, SecureRandom* ran
     if (!*key) {
       const std::string text = kDemoTillApiKey;
       const std::string secret = text.substr(text.rfind('.') + 1);
-      ApiKeyRow row{tenant_id, "demo-till", till_user, "demo till (published key)",
+      ApiKeyRow row{tenant_id,         "demo-till",    till_user, "demo till (published key)",
                     Sha256Hex(secret), clock->NowMs(), false};
       if (auto s = store->credentials().PutApiKey(row); !s.ok()) return s;
     }
   }
   if (set > 0) {
-    spdlog::warn("demo tenant: {} users got the published demo passwords (<username>-demo-password)"
-                 " - never use the demo tenant with real data",
-                 set);
+    spdlog::warn(
+        "demo tenant: {} users got the published demo passwords (<username>-demo-password)"
+        " - never use the demo tenant with real data",
+        set);
   }
   return absl::OkStatus();
 }

@@ -50,8 +50,8 @@ bool ParseArgon2(const std::string& stored, PasswordParams* out) {
 
 absl::StatusOr<bool> VerifyPbkdf2(const std::string& password, const std::string& stored) {
   const std::vector<std::string> parts = Split(stored, '$');
-  if (parts.size() != 4 || parts[0] != kPbkdf2Scheme || parts[1].empty() ||
-      parts[1].size() > 9 || parts[1].find_first_not_of("0123456789") != std::string::npos) {
+  if (parts.size() != 4 || parts[0] != kPbkdf2Scheme || parts[1].empty() || parts[1].size() > 9 ||
+      parts[1].find_first_not_of("0123456789") != std::string::npos) {
     return absl::InvalidArgumentError("stored password hash is in no known format");
   }
   const long iterations = std::stol(parts[1]);
@@ -66,8 +66,8 @@ absl::StatusOr<bool> VerifyPbkdf2(const std::string& password, const std::string
   std::string actual(kHashBytes, '\0');
   if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
                         reinterpret_cast<const unsigned char*>(salt->data()),
-                        static_cast<int>(salt->size()), static_cast<int>(iterations),
-                        EVP_sha256(), static_cast<int>(actual.size()),
+                        static_cast<int>(salt->size()), static_cast<int>(iterations), EVP_sha256(),
+                        static_cast<int>(actual.size()),
                         reinterpret_cast<unsigned char*>(actual.data())) != 1) {
     return absl::InternalError("PKCS5_PBKDF2_HMAC failed: " + OpenSslErrorText());
   }
@@ -76,20 +76,20 @@ absl::StatusOr<bool> VerifyPbkdf2(const std::string& password, const std::string
 
 }  // namespace
 
-absl::StatusOr<std::string> HashPassword(const std::string& password,
-                                         const PasswordParams& params, SecureRandom* random) {
+absl::StatusOr<std::string> HashPassword(const std::string& password, const PasswordParams& params,
+                                         SecureRandom* random) {
   if (!InBounds(params)) {
     return absl::InvalidArgumentError(
         "Argon2id cost out of bounds: memory " + std::to_string(params.memory_kib) + " KiB (" +
         std::to_string(kMinPasswordMemoryKib) + ".." + std::to_string(kMaxPasswordMemoryKib) +
         "), passes " + std::to_string(params.passes) + " (1.." +
-        std::to_string(kMaxPasswordPasses) + "), lanes " + std::to_string(params.lanes) +
-        " (1.." + std::to_string(kMaxPasswordLanes) + ")");
+        std::to_string(kMaxPasswordPasses) + "), lanes " + std::to_string(params.lanes) + " (1.." +
+        std::to_string(kMaxPasswordLanes) + ")");
   }
   auto salt = random->Bytes(kSaltBytes);
   if (!salt.ok()) return salt.status();
-  std::string encoded(argon2_encodedlen(params.passes, params.memory_kib, params.lanes,
-                                        kSaltBytes, kHashBytes, Argon2_id),
+  std::string encoded(argon2_encodedlen(params.passes, params.memory_kib, params.lanes, kSaltBytes,
+                                        kHashBytes, Argon2_id),
                       '\0');
   int rc = argon2id_hash_encoded(params.passes, params.memory_kib, params.lanes, password.data(),
                                  password.size(), salt->data(), salt->size(), kHashBytes,

@@ -37,8 +37,8 @@ inline constexpr size_t kMaxPasswordLength = 1024;
 
 // Hashes `password` with `params` and a fresh salt. INVALID_ARGUMENT for a
 // cost outside the bounds above.
-absl::StatusOr<std::string> HashPassword(const std::string& password,
-                                         const PasswordParams& params, SecureRandom* random);
+absl::StatusOr<std::string> HashPassword(const std::string& password, const PasswordParams& params,
+                                         SecureRandom* random);
 
 // Whether `password` matches `stored` (Argon2id or the older PBKDF2 scheme;
 // compared in constant time). INVALID_ARGUMENT when `stored` is in neither

@@ -38,8 +38,9 @@ absl::StatusOr<TokenKey> TokenKey::FromPkey(EVP_PKEY* pkey, bool can_sign) {
   TokenKey key;
   key.pkey_ = std::shared_ptr<EVP_PKEY>(pkey, EVP_PKEY_free);
   if (EVP_PKEY_id(pkey) != EVP_PKEY_ED25519) {
-    return absl::InvalidArgumentError("token key is not an Ed25519 key (make one with "
-                                      "`openssl genpkey -algorithm ed25519`)");
+    return absl::InvalidArgumentError(
+        "token key is not an Ed25519 key (make one with "
+        "`openssl genpkey -algorithm ed25519`)");
   }
   unsigned char raw[64];
   size_t raw_len = sizeof raw;
@@ -47,7 +48,8 @@ absl::StatusOr<TokenKey> TokenKey::FromPkey(EVP_PKEY* pkey, bool can_sign) {
     return absl::InternalError("cannot read the token public key: " + OpenSslErrorText());
   }
   key.can_sign_ = can_sign;
-  key.kid_ = Base64UrlEncode(RawSha256(std::string(reinterpret_cast<char*>(raw), raw_len)).substr(0, 9));
+  key.kid_ =
+      Base64UrlEncode(RawSha256(std::string(reinterpret_cast<char*>(raw), raw_len)).substr(0, 9));
   return key;
 }
 
@@ -94,8 +96,8 @@ TokenKeyRing::TokenKeyRing(TokenKey signing, std::vector<TokenKey> verify_only)
 absl::StatusOr<std::string> TokenKeyRing::Sign(const TokenClaims& c) const {
   if (!signing_.can_sign()) return absl::FailedPreconditionError("no private token key");
   json header = {{"alg", "EdDSA"}, {"kid", signing_.kid()}, {"typ", "JWT"}};
-  json payload = {{"ten", c.tenant_id},    {"sub", c.user_id},      {"role", int(c.role)},
-                  {"dev", c.device_id},    {"iat", c.issued_at_s}, {"exp", c.expires_at_s},
+  json payload = {{"ten", c.tenant_id}, {"sub", c.user_id},     {"role", int(c.role)},
+                  {"dev", c.device_id}, {"iat", c.issued_at_s}, {"exp", c.expires_at_s},
                   {"jti", c.token_id}};
   const std::string signing_input =
       Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(payload.dump());

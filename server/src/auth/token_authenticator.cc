@@ -21,7 +21,8 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(const CallMetadata& m
   for (size_t i = 0; bearer && i < kBearerLen; ++i) {
     bearer = std::tolower(static_cast<unsigned char>(value[i])) == kBearer[i];
   }
-  if (!bearer) return absl::UnauthenticatedError("authorization metadata must be \"Bearer <token>\"");
+  if (!bearer)
+    return absl::UnauthenticatedError("authorization metadata must be \"Bearer <token>\"");
   auto claims = keys_->Verify(value.substr(kBearerLen), clock_->NowMs());
   if (!claims.ok()) return claims.status();
 

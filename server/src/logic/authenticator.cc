@@ -70,10 +70,9 @@ absl::StatusOr<Principal> DevHeaderAuthenticator::Authenticate(const CallMetadat
                                            " is registered to another user");
       }
       if (d.status() == v1::DEVICE_STATUS_REVOKED || d.status() == v1::DEVICE_STATUS_WIPED) {
-        return WithDirective(
-            absl::PermissionDeniedError("device " + device_id +
-                                        " was revoked; erase its local data"),
-            kDirectiveWipe);
+        return WithDirective(absl::PermissionDeniedError("device " + device_id +
+                                                         " was revoked; erase its local data"),
+                             kDirectiveWipe);
       }
     }
     p.device_id = device_id;

@@ -64,8 +64,8 @@ absl::StatusOr<v1::ScopeKeys> CouponScopeNow(WriteTx* tx, const v1::RecordState&
 
 // Writes `coupon` again with the scope it should have now, if that differs
 // from its stored scope.
-absl::Status Rescope(WriteTx* tx, const v1::RecordState& coupon, int64_t now_ms,
-                     int64_t* last_seq, bool* changed) {
+absl::Status Rescope(WriteTx* tx, const v1::RecordState& coupon, int64_t now_ms, int64_t* last_seq,
+                     bool* changed) {
   *changed = false;
   if (coupon.deleted()) return absl::OkStatus();
   auto scope = CouponScopeNow(tx, coupon, now_ms);
@@ -148,8 +148,7 @@ absl::Status UpdateRecordIndex(WriteTx* tx, const v1::RecordState* before,
 }
 
 absl::Status RescopeCouponsAround(WriteTx* tx, const v1::RecordState* before,
-                                  const v1::RecordState& after, int64_t now_ms,
-                                  int64_t* last_seq) {
+                                  const v1::RecordState& after, int64_t now_ms, int64_t* last_seq) {
   if (!after.data().has_store() && !(before && before->data().has_store())) {
     return absl::OkStatus();
   }
@@ -226,14 +225,13 @@ absl::Status EnsureCouponIndex(ChangeLog* changes, const std::string& tenant_id)
 }
 
 absl::StatusOr<std::vector<v1::RecordState>> FindCouponsNear(ChangeLog* changes,
-                                                              const std::string& tenant_id,
-                                                              const v1::GeoPoint& at,
-                                                              double radius_m,
-                                                              bool redeemable_only,
-                                                              int64_t now_ms) {
-  auto candidates = changes->FindIndexed(tenant_id, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON,
-                                       ToKeyRanges(geo::LookupRanges(geo::CoverDisc(at, radius_m))),
-                                       0);
+                                                             const std::string& tenant_id,
+                                                             const v1::GeoPoint& at,
+                                                             double radius_m, bool redeemable_only,
+                                                             int64_t now_ms) {
+  auto candidates =
+      changes->FindIndexed(tenant_id, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON,
+                           ToKeyRanges(geo::LookupRanges(geo::CoverDisc(at, radius_m))), 0);
   if (!candidates.ok()) return candidates.status();
   std::vector<v1::RecordState> out;
   for (v1::RecordState& s : *candidates) {

@@ -61,11 +61,10 @@ absl::Status EnsureCouponIndex(ChangeLog* changes, const std::string& tenant_id)
 // in version order, optionally only those redeemable at `now_ms`: the cell
 // index narrows the candidates, sync::geo::CouponNear decides.
 absl::StatusOr<std::vector<v1::RecordState>> FindCouponsNear(ChangeLog* changes,
-                                                              const std::string& tenant_id,
-                                                              const v1::GeoPoint& at,
-                                                              double radius_m,
-                                                              bool redeemable_only,
-                                                              int64_t now_ms);
+                                                             const std::string& tenant_id,
+                                                             const v1::GeoPoint& at,
+                                                             double radius_m, bool redeemable_only,
+                                                             int64_t now_ms);
 
 }  // namespace crmsync::server
 

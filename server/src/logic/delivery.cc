@@ -5,8 +5,8 @@
 
 namespace crmsync::server {
 
-absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who,
-                                     const RecordRow& row, int64_t base, int64_t cursor) {
+absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, const RecordRow& row,
+                                     int64_t base, int64_t cursor) {
   const v1::RecordState& s = row.state;
   const v1::EntityType type = s.ref().entity_type();
   const bool now_in = CanRead(who, type, s.scope());

@@ -41,8 +41,8 @@ struct Delivery {
 //    kLeftScope if it may hold it.
 // Reads the change log only when the record's scope changed inside the
 // window.
-absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who,
-                                     const RecordRow& row, int64_t base, int64_t cursor);
+absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, const RecordRow& row,
+                                     int64_t base, int64_t cursor);
 
 }  // namespace crmsync::server
 

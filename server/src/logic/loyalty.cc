@@ -73,7 +73,8 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
   auto coupon = tx->GetRecord(coupon_ref);
   if (!coupon.ok()) return coupon.status();
   if (!coupon->has_value() || (*coupon)->deleted()) {
-    return Reject(std::move(d), v1::REJECT_REASON_NOT_FOUND, "coupon " + r.coupon_id() + " does not exist");
+    return Reject(std::move(d), v1::REJECT_REASON_NOT_FOUND,
+                  "coupon " + r.coupon_id() + " does not exist");
   }
   const v1::Coupon& c = (*coupon)->data().coupon();
   // Exhaustion first: an exhausted coupon is also deactivated, and the
@@ -130,8 +131,8 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
     if (!used.ok()) return used.status();
     if (*used >= c.max_redemptions_per_customer()) {
       return Reject(std::move(d), v1::REJECT_REASON_CUSTOMER_LIMIT,
-                    "this customer already used coupon " + c.code() + " " +
-                        std::to_string(*used) + " time(s)");
+                    "this customer already used coupon " + c.code() + " " + std::to_string(*used) +
+                        " time(s)");
     }
   }
   // A coupon worth points credits them to the customer's card: without a

@@ -4,8 +4,9 @@
 
 namespace crmsync::server {
 
-absl::StatusOr<PruneReport> PruneTenant(ChangeLog* changes, Directory* directory, const std::string& tenant_id,
-                                        int64_t now_ms, int64_t retention_ms) {
+absl::StatusOr<PruneReport> PruneTenant(ChangeLog* changes, Directory* directory,
+                                        const std::string& tenant_id, int64_t now_ms,
+                                        int64_t retention_ms) {
   auto latest = changes->LatestSeq(tenant_id);
   if (!latest.ok()) return latest.status();
   auto devices = directory->ListDevices(tenant_id);

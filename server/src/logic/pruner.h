@@ -23,8 +23,9 @@ struct PruneReport {
 // devices, do not hold history back; if they come back their cursor is
 // behind the horizon and they get "reset-required". The horizon never moves
 // backwards.
-absl::StatusOr<PruneReport> PruneTenant(ChangeLog* changes, Directory* directory, const std::string& tenant_id,
-                                        int64_t now_ms, int64_t retention_ms);
+absl::StatusOr<PruneReport> PruneTenant(ChangeLog* changes, Directory* directory,
+                                        const std::string& tenant_id, int64_t now_ms,
+                                        int64_t retention_ms);
 
 }  // namespace crmsync::server
 

@@ -58,10 +58,9 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     const auto read_start = std::chrono::steady_clock::now();
     auto rows = changes_->ReadSince(who.tenant_id, position, options_.scan_batch);
     if (metrics_) {
-      metrics_->Observe("crmsync_store_read_seconds", {},
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                      read_start)
-                            .count());
+      metrics_->Observe(
+          "crmsync_store_read_seconds", {},
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - read_start).count());
     }
     if (!rows.ok()) return rows.status();
     size_t consumed = 0;
@@ -74,8 +73,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       auto delivery = DeliveryFor(*changes_, who, row, base, cursor);
       if (!delivery.ok()) return delivery.status();
       switch (delivery->kind) {
-        case Delivery::Kind::kNothing:
-          break;
+        case Delivery::Kind::kNothing: break;
         case Delivery::Kind::kRecord:
           *response->add_changes() = sync::BuildChange(s, base, delivery->full);
           break;
@@ -101,8 +99,7 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     }
   }
   // A page that did not reach the end of the feed keeps the catch-up's base.
-  response->set_next_cursor(
-      EncodeCursor(position, exhausted ? position : base, feed->history_id));
+  response->set_next_cursor(EncodeCursor(position, exhausted ? position : base, feed->history_id));
   response->set_has_more(!exhausted);
   if (traffic_) traffic_->AddPull(who.tenant_id);
   if (metrics_) {

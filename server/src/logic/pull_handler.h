@@ -7,8 +7,8 @@
 
 #include "absl/status/status.h"
 #include "clock.h"
-#include "cursor.h"
 #include "crmsync/v1/sync.pb.h"
+#include "cursor.h"
 #include "metrics/registry.h"
 #include "metrics/tenant_traffic.h"
 #include "principal.h"

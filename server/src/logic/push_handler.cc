@@ -16,12 +16,12 @@
 #include "crmsync/sync/merge.h"
 #include "crmsync/sync/record_model.h"
 #include "directive.h"
+#include "entity_hooks.h"
 #include "erasure.h"
 #include "hashing.h"
-#include "entity_hooks.h"
+#include "scope.h"
 #include "store/store_codec.h"
 #include "value_validation.h"
-#include "scope.h"
 #include "version.h"
 
 namespace crmsync::server {
@@ -181,8 +181,7 @@ class BatchApplier final : public PushTxn {
     // The type's hooks may decide first (a redemption is arbitrated; the
     // merge then records it with the server's verdict).
     const v1::Mutation* to_merge = content_only ? &*content_only : &m;
-    const std::unique_ptr<MutationHooks> hooks =
-        HooksFor(m.record().entity_type()).ForMutation(m);
+    const std::unique_ptr<MutationHooks> hooks = HooksFor(m.record().entity_type()).ForMutation(m);
     if (hooks) {
       if (auto s = hooks->BeforeMerge(*this, m, current, &to_merge); !s.ok()) {
         if (s.code() != absl::StatusCode::kInvalidArgument) return s;
@@ -218,8 +217,9 @@ class BatchApplier final : public PushTxn {
     if (!scope_paths_dropped.empty() && merged.outcome != v1::MUTATION_OUTCOME_REJECTED) {
       for (const std::string& p : scope_paths_dropped) r.add_server_kept_fields(p);
       r.set_outcome(v1::MUTATION_OUTCOME_MERGED);
-      r.set_message("the record was reassigned: your changes to its content were kept, its "
-                    "owner, team, visibility and stores stay as they are");
+      r.set_message(
+          "the record was reassigned: your changes to its content were kept, its "
+          "owner, team, visibility and stores stay as they are");
     }
     if (seq > 0) {
       if (auto s = PutMerged(current, &merged.new_state); !s.ok()) return s;
@@ -551,9 +551,9 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     return absl::OkStatus();
   });
   if (metrics_) {
-    metrics_->Observe("crmsync_store_write_seconds", {},
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                          .count());
+    metrics_->Observe(
+        "crmsync_store_write_seconds", {},
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   if (!status.ok()) return status;
   if (metrics_) RecordMetrics(results, conflict_policies);

@@ -29,8 +29,8 @@ absl::Status RateLimiter::Take(const std::string& key, int64_t now_ms) {
     b.tokens -= 1.0;
     return absl::OkStatus();
   }
-  const int64_t wait_ms =
-      std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - b.tokens) * 1000.0 / rate_per_s_)));
+  const int64_t wait_ms = std::max<int64_t>(
+      1, static_cast<int64_t>(std::ceil((1.0 - b.tokens) * 1000.0 / rate_per_s_)));
   return absl::ResourceExhaustedError("request rate limit exceeded for this device; retry in " +
                                       std::to_string(wait_ms) + " ms");
 }
@@ -38,8 +38,8 @@ absl::Status RateLimiter::Take(const std::string& key, int64_t now_ms) {
 absl::StatusOr<Principal> RateLimitedAuthenticator::Authenticate(const CallMetadata& metadata) {
   auto who = inner_->Authenticate(metadata);
   if (!who.ok()) return who;
-  const std::string key = who->tenant_id + "\n" +
-                          (who->device_id.empty() ? "user:" + who->user_id : who->device_id);
+  const std::string key =
+      who->tenant_id + "\n" + (who->device_id.empty() ? "user:" + who->user_id : who->device_id);
   if (auto s = limiter_->Take(key, clock_->NowMs()); !s.ok()) return s;
   return who;
 }

@@ -83,10 +83,10 @@ class BalanceHooks final : public MutationHooks {
     const int64_t after = merged.new_state.data().loyalty_account().points_balance();
     const int64_t before = current ? current->data().loyalty_account().points_balance() : 0;
     if (after >= 0 || after >= before) return std::nullopt;
-    v1::MutationResult r = RejectedResult(m, v1::REJECT_REASON_INSUFFICIENT_BALANCE,
-                                          "points balance is " + std::to_string(before) +
-                                              "; this debit would take it to " +
-                                              std::to_string(after));
+    v1::MutationResult r =
+        RejectedResult(m, v1::REJECT_REASON_INSUFFICIENT_BALANCE,
+                       "points balance is " + std::to_string(before) +
+                           "; this debit would take it to " + std::to_string(after));
     if (current) *r.mutable_record() = *current;
     return r;
   }

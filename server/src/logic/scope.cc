@@ -11,9 +11,8 @@ namespace v1 = ::crmsync::v1;
 namespace {
 
 bool HasStore(const v1::ScopeKeys& scope, const std::string& store_id) {
-  return !store_id.empty() &&
-         std::find(scope.store_ids().begin(), scope.store_ids().end(), store_id) !=
-             scope.store_ids().end();
+  return !store_id.empty() && std::find(scope.store_ids().begin(), scope.store_ids().end(),
+                                        store_id) != scope.store_ids().end();
 }
 
 bool IsSalesForce(v1::Role role) {
@@ -25,8 +24,7 @@ bool IsSalesForce(v1::Role role) {
 bool CanRead(const Principal& who, const sync::EntitySpec& spec, const v1::ScopeKeys& scope) {
   if (who.role == v1::ROLE_ADMIN) return true;
   switch (spec.access()) {
-    case v1::ACCESS_RULE_REFERENCE:
-      return who.role != v1::ROLE_UNSPECIFIED;
+    case v1::ACCESS_RULE_REFERENCE: return who.role != v1::ROLE_UNSPECIFIED;
     case v1::ACCESS_RULE_CRM:
       if (who.role == v1::ROLE_SALES_MANAGER) {
         return scope.owner_user_id() == who.user_id ||
@@ -43,8 +41,7 @@ bool CanRead(const Principal& who, const sync::EntitySpec& spec, const v1::Scope
     case v1::ACCESS_RULE_DEVICE:
       return who.role == v1::ROLE_STORE_TERMINAL && !who.device_id.empty() &&
              scope.device_id() == who.device_id;
-    default:
-      return false;
+    default: return false;
   }
 }
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "crmsync/v1/common.pb.h"
 #include "crmsync/sync/entity_catalog.h"
 #include "crmsync/sync/geo.h"
+#include "crmsync/v1/common.pb.h"
 
 namespace crmsync::server {
 namespace {
@@ -22,7 +22,7 @@ using FD = pb::FieldDescriptor;
 absl::Status CheckString(const std::string& path, v1::ValueKind kind, const std::string& v,
                          const ValueLimits& limits) {
   const bool id = kind == v1::VALUE_KIND_ID;
-  size_t max = id ? limits.max_id_bytes
+  size_t max = id                                 ? limits.max_id_bytes
                : kind == v1::VALUE_KIND_LONG_TEXT ? limits.max_text_bytes
                                                   : limits.max_string_bytes;
   if (v.size() > max) {
@@ -49,7 +49,8 @@ absl::Status CheckSpecial(const pb::Message& m, const std::string& path,
   const std::string& type = m.GetDescriptor()->full_name();
   if (type == "crmsync.v1.GeoPoint") {
     if (!sync::geo::ValidPoint(static_cast<const v1::GeoPoint&>(m))) {
-      return absl::InvalidArgumentError(path + " must have latitude in [-90, 90] and longitude "
+      return absl::InvalidArgumentError(path +
+                                        " must have latitude in [-90, 90] and longitude "
                                         "in [-180, 180]");
     }
   } else if (type == "crmsync.v1.Money") {
@@ -59,7 +60,8 @@ absl::Status CheckSpecial(const pb::Message& m, const std::string& path,
                std::isupper(static_cast<unsigned char>(c[1])) &&
                std::isupper(static_cast<unsigned char>(c[2]));
     if (!c.empty() && !iso) {
-      return absl::InvalidArgumentError(path + ".currency_code must be an ISO 4217 code like "
+      return absl::InvalidArgumentError(path +
+                                        ".currency_code must be an ISO 4217 code like "
                                         "\"EUR\"");
     }
     if (money.amount_minor() > limits.max_amount_minor ||
@@ -139,7 +141,9 @@ absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
       case FD::CPPTYPE_STRING: s = CheckString(path, f, r->GetString(m, f), limits); break;
       case FD::CPPTYPE_MESSAGE: s = CheckMessage(r->GetMessage(m, f), path, limits); break;
       case FD::CPPTYPE_INT32: s = CheckRange(path, f, r->GetInt32(m, f)); break;
-      case FD::CPPTYPE_INT64: s = CheckRange(path, f, static_cast<double>(r->GetInt64(m, f))); break;
+      case FD::CPPTYPE_INT64:
+        s = CheckRange(path, f, static_cast<double>(r->GetInt64(m, f)));
+        break;
       case FD::CPPTYPE_ENUM: s = CheckEnum(path, f, r->GetEnumValue(m, f)); break;
       case FD::CPPTYPE_DOUBLE:
         if (!std::isfinite(r->GetDouble(m, f))) {

@@ -32,8 +32,7 @@ const char* CodeName(grpc::StatusCode code) {
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(MetricsRegistry* registry, std::string method)
-      : registry_(registry), method_(std::move(method)),
-        start_(std::chrono::steady_clock::now()) {}
+      : registry_(registry), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;

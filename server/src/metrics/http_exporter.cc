@@ -4,8 +4,7 @@
 
 namespace crmsync::server {
 
-MetricsHttpExporter::MetricsHttpExporter(MetricsRegistry* registry,
-                                         std::function<bool()> healthy)
+MetricsHttpExporter::MetricsHttpExporter(MetricsRegistry* registry, std::function<bool()> healthy)
     : registry_(registry), healthy_(std::move(healthy)) {}
 
 MetricsHttpExporter::~MetricsHttpExporter() { Stop(); }
@@ -32,7 +31,8 @@ absl::Status MetricsHttpExporter::Start(const std::string& listen) {
       res.set_content("store unreachable\n", "text/plain");
     }
   });
-  port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  port_ =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (port_ <= 0) {
     server_.reset();
     return absl::UnavailableError("cannot listen for metrics on " + listen);

@@ -10,10 +10,14 @@ namespace {
 std::string Escape(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -128,7 +132,8 @@ std::string MetricsRegistry::Render() {
       out += name + " " + Number(f.callback()) + "\n";
       continue;
     }
-    for (const auto& [labels, v] : f.values) out += name + FormatLabels(labels) + " " + Number(v) + "\n";
+    for (const auto& [labels, v] : f.values)
+      out += name + FormatLabels(labels) + " " + Number(v) + "\n";
     for (const auto& [labels, h] : f.histograms) {
       double cumulative = 0;
       for (size_t i = 0; i < f.buckets.size(); ++i) {

@@ -1,8 +1,8 @@
 #include "pg_notifier.h"
 
 #define PQXX_HAVE_OPTIONAL 1
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <pqxx/pqxx>
 
 #include <chrono>
 #include <set>
@@ -85,8 +85,7 @@ void PostgresNotifier::ListenLoop() {
     } catch (const std::exception& e) {
       listening_ = false;
       if (stop_) break;
-      spdlog::warn("LISTEN connection lost ({}); reconnecting in {} ms", e.what(),
-                   backoff.count());
+      spdlog::warn("LISTEN connection lost ({}); reconnecting in {} ms", e.what(), backoff.count());
       auto until = std::chrono::steady_clock::now() + backoff;
       while (!stop_ && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));  // interruptible backoff

@@ -3,8 +3,8 @@
 #ifndef CRMSYNC_SERVER_RPC_ADMIN_SERVICE_H_
 #define CRMSYNC_SERVER_RPC_ADMIN_SERVICE_H_
 
-#include "crmsync/v1/admin.grpc.pb.h"
 #include "admin/admin_handler.h"
+#include "crmsync/v1/admin.grpc.pb.h"
 #include "logic/authenticator.h"
 #include "worker_pool.h"
 
@@ -17,41 +17,59 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
       : handler_(handler), auth_(auth), pool_(pool) {}
 
   grpc::ServerUnaryReactor* GetServerStatus(grpc::CallbackServerContext* context,
-      const v1::GetServerStatusRequest* request, v1::GetServerStatusResponse* response) override;
+                                            const v1::GetServerStatusRequest* request,
+                                            v1::GetServerStatusResponse* response) override;
   grpc::ServerUnaryReactor* ListDevices(grpc::CallbackServerContext* context,
-      const v1::ListDevicesRequest* request, v1::ListDevicesResponse* response) override;
+                                        const v1::ListDevicesRequest* request,
+                                        v1::ListDevicesResponse* response) override;
   grpc::ServerUnaryReactor* GetDevice(grpc::CallbackServerContext* context,
-      const v1::GetDeviceRequest* request, v1::GetDeviceResponse* response) override;
+                                      const v1::GetDeviceRequest* request,
+                                      v1::GetDeviceResponse* response) override;
   grpc::ServerUnaryReactor* RevokeDevice(grpc::CallbackServerContext* context,
-      const v1::RevokeDeviceRequest* request, v1::RevokeDeviceResponse* response) override;
+                                         const v1::RevokeDeviceRequest* request,
+                                         v1::RevokeDeviceResponse* response) override;
   grpc::ServerUnaryReactor* ListConflicts(grpc::CallbackServerContext* context,
-      const v1::ListConflictsRequest* request, v1::ListConflictsResponse* response) override;
+                                          const v1::ListConflictsRequest* request,
+                                          v1::ListConflictsResponse* response) override;
   grpc::ServerUnaryReactor* GetConflict(grpc::CallbackServerContext* context,
-      const v1::GetConflictRequest* request, v1::GetConflictResponse* response) override;
+                                        const v1::GetConflictRequest* request,
+                                        v1::GetConflictResponse* response) override;
   grpc::ServerUnaryReactor* ResolveConflict(grpc::CallbackServerContext* context,
-      const v1::ResolveConflictRequest* request, v1::ResolveConflictResponse* response) override;
+                                            const v1::ResolveConflictRequest* request,
+                                            v1::ResolveConflictResponse* response) override;
   grpc::ServerUnaryReactor* ListStores(grpc::CallbackServerContext* context,
-      const v1::ListStoresRequest* request, v1::ListStoresResponse* response) override;
+                                       const v1::ListStoresRequest* request,
+                                       v1::ListStoresResponse* response) override;
   grpc::ServerUnaryReactor* UpsertStore(grpc::CallbackServerContext* context,
-      const v1::UpsertStoreRequest* request, v1::UpsertStoreResponse* response) override;
+                                        const v1::UpsertStoreRequest* request,
+                                        v1::UpsertStoreResponse* response) override;
   grpc::ServerUnaryReactor* ListCoupons(grpc::CallbackServerContext* context,
-      const v1::ListCouponsRequest* request, v1::ListCouponsResponse* response) override;
+                                        const v1::ListCouponsRequest* request,
+                                        v1::ListCouponsResponse* response) override;
   grpc::ServerUnaryReactor* UpsertCoupon(grpc::CallbackServerContext* context,
-      const v1::UpsertCouponRequest* request, v1::UpsertCouponResponse* response) override;
+                                         const v1::UpsertCouponRequest* request,
+                                         v1::UpsertCouponResponse* response) override;
   grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
-      const v1::ListUsersRequest* request, v1::ListUsersResponse* response) override;
+                                      const v1::ListUsersRequest* request,
+                                      v1::ListUsersResponse* response) override;
   grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
-      const v1::CreateUserRequest* request, v1::CreateUserResponse* response) override;
+                                       const v1::CreateUserRequest* request,
+                                       v1::CreateUserResponse* response) override;
   grpc::ServerUnaryReactor* UpdateUser(grpc::CallbackServerContext* context,
-      const v1::UpdateUserRequest* request, v1::UpdateUserResponse* response) override;
+                                       const v1::UpdateUserRequest* request,
+                                       v1::UpdateUserResponse* response) override;
   grpc::ServerUnaryReactor* CreateApiKey(grpc::CallbackServerContext* context,
-      const v1::CreateApiKeyRequest* request, v1::CreateApiKeyResponse* response) override;
+                                         const v1::CreateApiKeyRequest* request,
+                                         v1::CreateApiKeyResponse* response) override;
   grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* context,
-      const v1::ListAuditEventsRequest* request, v1::ListAuditEventsResponse* response) override;
+                                            const v1::ListAuditEventsRequest* request,
+                                            v1::ListAuditEventsResponse* response) override;
   grpc::ServerUnaryReactor* EraseRecord(grpc::CallbackServerContext* context,
-      const v1::EraseRecordRequest* request, v1::EraseRecordResponse* response) override;
+                                        const v1::EraseRecordRequest* request,
+                                        v1::EraseRecordResponse* response) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
-      const v1::GetStatsRequest* request, v1::GetStatsResponse* response) override;
+                                     const v1::GetStatsRequest* request,
+                                     v1::GetStatsResponse* response) override;
 
  private:
   AdminHandler* handler_;

@@ -26,9 +26,9 @@ grpc::ServerUnaryReactor* AuthServiceImpl::Logout(grpc::CallbackServerContext* c
   });
 }
 
-grpc::ServerUnaryReactor* AuthServiceImpl::RegisterDevice(
-    grpc::CallbackServerContext* context, const v1::RegisterDeviceRequest* request,
-    v1::RegisterDeviceResponse* response) {
+grpc::ServerUnaryReactor* AuthServiceImpl::RegisterDevice(grpc::CallbackServerContext* context,
+                                                          const v1::RegisterDeviceRequest* request,
+                                                          v1::RegisterDeviceResponse* response) {
   return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
     return handler_->RegisterDevice(*who, *request, peer, response);
   });

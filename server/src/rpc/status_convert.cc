@@ -15,8 +15,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* c
   // The store's internal detail (driver text naming hosts, paths, SQL) is
   // logged here and never sent.
   if (status.GetPayload(kInternalDetailPayload)) {
-    spdlog::warn("{} answered {}", absl::StatusCodeToString(status.code()),
-                 InternalDetail(status));
+    spdlog::warn("{} answered {}", absl::StatusCodeToString(status.code()), InternalDetail(status));
   }
   // absl and gRPC share the canonical code numbering.
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));

@@ -51,14 +51,14 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
 
   if (!status.ok()) {
     std::lock_guard<std::recursive_mutex> lock(shared->mu);
-    if (SubscribeReactor* r = shared->reactor; r) r->FinishLocked(ToGrpcStatus(status, r->context_));
+    if (SubscribeReactor* r = shared->reactor; r)
+      r->FinishLocked(ToGrpcStatus(status, r->context_));
     return;
   }
   // Listen outside shared->mu: the notifier calls listeners under its own
   // lock, and listeners take shared->mu.
   std::weak_ptr<Shared> weak = shared;
-  uint64_t handle = service->notifier_->Listen(who->tenant_id, [weak](const std::string&,
-                                                                       int64_t) {
+  uint64_t handle = service->notifier_->Listen(who->tenant_id, [weak](const std::string&, int64_t) {
     if (auto s = weak.lock()) {
       std::lock_guard<std::recursive_mutex> l(s->mu);
       if (s->reactor) s->reactor->ScheduleCheckLocked();
@@ -224,8 +224,10 @@ void SubscribeReactor::OnWriteDone(bool ok) {
 
 void SubscribeReactor::OnCancel() {
   std::lock_guard<std::recursive_mutex> lock(shared_->mu);
-  if (!writing_) FinishLocked(grpc::Status::CANCELLED);
-  else finish_after_writes_ = true, final_status_ = grpc::Status::CANCELLED;
+  if (!writing_)
+    FinishLocked(grpc::Status::CANCELLED);
+  else
+    finish_after_writes_ = true, final_status_ = grpc::Status::CANCELLED;
 }
 
 void SubscribeReactor::OnDone() {

@@ -66,11 +66,10 @@ grpc::ServerUnaryReactor* SyncServiceImpl::Pull(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* SyncServiceImpl::GetChecksum(grpc::CallbackServerContext* context,
                                                        const v1::GetChecksumRequest* request,
                                                        v1::GetChecksumResponse* response) {
-  return RunUnary(context, auth_, pool_, request, response,
-                  [this](const Principal& who, const v1::GetChecksumRequest& req,
-                         v1::GetChecksumResponse* resp) {
-                    return pull_->GetChecksum(who, req, resp);
-                  });
+  return RunUnary(
+      context, auth_, pool_, request, response,
+      [this](const Principal& who, const v1::GetChecksumRequest& req,
+             v1::GetChecksumResponse* resp) { return pull_->GetChecksum(who, req, resp); });
 }
 
 grpc::ServerWriteReactor<v1::SubscribeEvent>* SyncServiceImpl::Subscribe(

@@ -15,8 +15,7 @@ absl::StatusOr<std::optional<v1::RecordState>> WriteTx::GetRecord(const v1::Reco
   return DoGetRecord(ref);
 }
 
-absl::Status WriteTx::PutRecord(const v1::RecordState& state,
-                                const v1::ScopeKeys* previous_scope) {
+absl::Status WriteTx::PutRecord(const v1::RecordState& state, const v1::ScopeKeys* previous_scope) {
   if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
@@ -24,7 +23,7 @@ absl::Status WriteTx::PutRecord(const v1::RecordState& state,
 }
 
 absl::StatusOr<std::optional<AppliedMutation>> WriteTx::GetApplied(const std::string& device_id,
-                                                                  int64_t client_seq) {
+                                                                   int64_t client_seq) {
   if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
   return DoGetApplied(device_id, client_seq);
 }
@@ -44,8 +43,7 @@ absl::StatusOr<int64_t> WriteTx::GetClaim(const std::string& key) {
   return DoGetClaim(key);
 }
 
-absl::Status WriteTx::Prefetch(const std::vector<v1::RecordRef>& refs,
-                               const std::string& device_id,
+absl::Status WriteTx::Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
                                const std::vector<int64_t>& client_seqs) {
   // Refused refs and device ids are skipped by the implementation (see the
   // header): the calls that use them report the error.
@@ -77,20 +75,21 @@ absl::StatusOr<std::vector<RecordRow>> ChangeLog::ReadSince(const std::string& t
                                                             int64_t after_version, int limit) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (limit <= 0) return absl::InvalidArgumentError("ReadSince limit must be positive");
-  if (after_version < 0) return absl::InvalidArgumentError("ReadSince version must not be negative");
+  if (after_version < 0)
+    return absl::InvalidArgumentError("ReadSince version must not be negative");
   return DoReadSince(tenant_id, after_version, limit);
 }
 
 absl::StatusOr<std::optional<v1::RecordState>> ChangeLog::GetRecord(const std::string& tenant_id,
-                                                                   const v1::RecordRef& ref) {
+                                                                    const v1::RecordRef& ref) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckRef(ref); !s.ok()) return s;
   return DoGetRecord(tenant_id, ref);
 }
 
 absl::StatusOr<std::vector<v1::ScopeKeys>> ChangeLog::ScopesDuring(const std::string& tenant_id,
-                                                                  const v1::RecordRef& ref,
-                                                                  int64_t from, int64_t to) {
+                                                                   const v1::RecordRef& ref,
+                                                                   int64_t from, int64_t to) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckRef(ref); !s.ok()) return s;
   if (from > to) return absl::InvalidArgumentError("scope window ends before it starts");
@@ -98,8 +97,8 @@ absl::StatusOr<std::vector<v1::ScopeKeys>> ChangeLog::ScopesDuring(const std::st
 }
 
 absl::StatusOr<std::optional<v1::ScopeKeys>> ChangeLog::ScopeAt(const std::string& tenant_id,
-                                                               const v1::RecordRef& ref,
-                                                               int64_t version) {
+                                                                const v1::RecordRef& ref,
+                                                                int64_t version) {
   auto scopes = ScopesDuring(tenant_id, ref, version, version);
   if (!scopes.ok()) return scopes.status();
   if (scopes->empty()) return std::optional<v1::ScopeKeys>();

@@ -108,7 +108,7 @@ class WriteTx {
 
   // The stored result of (device_id, client_seq), if that mutation was applied.
   absl::StatusOr<std::optional<AppliedMutation>> GetApplied(const std::string& device_id,
-                                                           int64_t client_seq);
+                                                            int64_t client_seq);
   // ALREADY_EXISTS if (device_id, client_seq) is already recorded; the
   // stored record is kept and the transaction stays usable.
   absl::Status PutApplied(const AppliedMutation& applied);
@@ -157,8 +157,8 @@ class WriteTx {
   virtual absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const v1::RecordRef& ref) = 0;
   virtual absl::Status DoPutRecord(const v1::RecordState& state,
                                    const v1::ScopeKeys* previous_scope) = 0;
-  virtual absl::StatusOr<std::optional<AppliedMutation>> DoGetApplied(
-      const std::string& device_id, int64_t client_seq) = 0;
+  virtual absl::StatusOr<std::optional<AppliedMutation>> DoGetApplied(const std::string& device_id,
+                                                                      int64_t client_seq) = 0;
   virtual absl::Status DoPutApplied(const AppliedMutation& applied) = 0;
   virtual absl::StatusOr<int64_t> DoAddToClaim(const std::string& key, int64_t delta) = 0;
   virtual absl::StatusOr<int64_t> DoGetClaim(const std::string& key) = 0;
@@ -183,8 +183,7 @@ class ChangeLog {
   // transaction (not a validation error) poisons it: later WriteTx calls
   // return that error and the transaction rolls back even if `fn` returns
   // OK. `fn` may call the read methods of the store's roles but not Write.
-  absl::Status Write(const std::string& tenant_id,
-                     const std::function<absl::Status(WriteTx&)>& fn);
+  absl::Status Write(const std::string& tenant_id, const std::function<absl::Status(WriteTx&)>& fn);
 
   // ---- the change feed (committed data only) ----
 
@@ -192,7 +191,7 @@ class ChangeLog {
   absl::StatusOr<std::vector<RecordRow>> ReadSince(const std::string& tenant_id,
                                                    int64_t after_version, int limit);
   absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const std::string& tenant_id,
-                                                          const v1::RecordRef& ref);
+                                                           const v1::RecordRef& ref);
   // Every scope the record had at some moment from right after change
   // `from` through right after change `to` (from <= to), oldest first: the
   // scope in effect after `from`, then the scope after each scope change up
@@ -205,7 +204,7 @@ class ChangeLog {
   // previous scope of the first scope change after `version`, else its
   // current scope). nullopt if the record did not exist at `version`.
   absl::StatusOr<std::optional<v1::ScopeKeys>> ScopeAt(const std::string& tenant_id,
-                                                      const v1::RecordRef& ref, int64_t version);
+                                                       const v1::RecordRef& ref, int64_t version);
   // WriteTx::FindIndexed on committed data.
   absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(const std::string& tenant_id,
                                                            IndexKind kind, v1::EntityType type,
@@ -239,8 +238,8 @@ class ChangeLog {
                                const std::function<absl::Status(WriteTx&)>& fn) = 0;
   virtual absl::StatusOr<std::vector<RecordRow>> DoReadSince(const std::string& tenant_id,
                                                              int64_t after_version, int limit) = 0;
-  virtual absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(
-      const std::string& tenant_id, const v1::RecordRef& ref) = 0;
+  virtual absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const std::string& tenant_id,
+                                                                     const v1::RecordRef& ref) = 0;
   virtual absl::StatusOr<std::vector<v1::ScopeKeys>> DoScopesDuring(const std::string& tenant_id,
                                                                     const v1::RecordRef& ref,
                                                                     int64_t from, int64_t to) = 0;

@@ -33,9 +33,8 @@ inline std::string InternalDetail(const absl::Status& status) {
 // The same status with another code, keeping message and payloads.
 inline absl::Status WithCode(const absl::Status& status, absl::StatusCode code) {
   absl::Status out(code, status.message());
-  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    out.SetPayload(url, payload);
-  });
+  status.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 

@@ -33,14 +33,13 @@ PgError ClassifyPgError(std::exception_ptr error, const std::string& context) {
   try {
     std::rethrow_exception(error);
   } catch (const pqxx::broken_connection& e) {
-    return {make(absl::StatusCode::kUnavailable,
-                 "the database is unreachable; retry later", e.what()),
-            true, true};
+    return {
+        make(absl::StatusCode::kUnavailable, "the database is unreachable; retry later", e.what()),
+        true, true};
   } catch (const pqxx::in_doubt_error& e) {
     // COMMIT was sent but its outcome is unknown: never run the transaction
     // again (it may have committed).
-    return {make(absl::StatusCode::kUnavailable, "commit outcome unknown", e.what()), true,
-            false};
+    return {make(absl::StatusCode::kUnavailable, "commit outcome unknown", e.what()), true, false};
   } catch (const pqxx::statement_completion_unknown& e) {
     return {make(absl::StatusCode::kUnavailable, "statement outcome unknown", e.what()), true,
             false};

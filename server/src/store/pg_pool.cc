@@ -22,8 +22,8 @@ PgPool::~PgPool() {
   idle_.clear();  // pqxx::connection closes in its destructor
 }
 
-absl::Status PgPool::RunAutocommit(
-    const char* what, const std::function<absl::Status(pqxx::transaction_base&)>& fn) {
+absl::Status PgPool::RunAutocommit(const char* what,
+                                   const std::function<absl::Status(pqxx::transaction_base&)>& fn) {
   absl::Status status;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto lease = Acquire();
@@ -60,9 +60,8 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Connect() {
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
   std::unique_lock<std::mutex> lock(mu_);
-  const bool ready = cv_.wait_for(lock, options_.acquire_timeout, [&] {
-    return !idle_.empty() || open_ < options_.max_size;
-  });
+  const bool ready = cv_.wait_for(lock, options_.acquire_timeout,
+                                  [&] { return !idle_.empty() || open_ < options_.max_size; });
   if (!ready) {
     return absl::UnavailableError("no PostgreSQL connection free within " +
                                   std::to_string(options_.acquire_timeout.count()) +

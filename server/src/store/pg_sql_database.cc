@@ -22,18 +22,10 @@ std::vector<std::string> TextParams(const std::vector<SqlParam>& params) {
   out.reserve(params.size());
   for (const SqlParam& p : params) {
     switch (p.type()) {
-      case SqlParam::Type::kInt:
-        out.push_back(std::to_string(p.int_value()));
-        break;
-      case SqlParam::Type::kBool:
-        out.push_back(p.int_value() != 0 ? "t" : "f");
-        break;
-      case SqlParam::Type::kText:
-        out.push_back(p.bytes());
-        break;
-      case SqlParam::Type::kBlob:
-        out.push_back(HexBytea(p.bytes()));
-        break;
+      case SqlParam::Type::kInt: out.push_back(std::to_string(p.int_value())); break;
+      case SqlParam::Type::kBool: out.push_back(p.int_value() != 0 ? "t" : "f"); break;
+      case SqlParam::Type::kText: out.push_back(p.bytes()); break;
+      case SqlParam::Type::kBlob: out.push_back(HexBytea(p.bytes())); break;
     }
   }
   return out;

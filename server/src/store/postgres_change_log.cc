@@ -13,9 +13,9 @@
 
 #include "store/pg_errors.h"
 #include "store/pg_pool.h"
-#include "store/sql_roles.h"
 #include "store/postgres_sql.h"
 #include "store/postgres_write_tx.h"
+#include "store/sql_roles.h"
 #include "store/store_codec.h"
 
 namespace crmsync::server {
@@ -32,8 +32,7 @@ PostgresChangeLog::PostgresChangeLog(PgPool* pool, SqlDatabase* sql,
 absl::Status PostgresChangeLog::RunWrite(const std::string& tenant_id, const WriteBody& body) {
   {
     std::unique_lock<std::mutex> lock(writers_mu_);
-    if (!writers_cv_.wait_for(lock, writer_wait_,
-                              [&] { return writers_ < max_writers_; })) {
+    if (!writers_cv_.wait_for(lock, writer_wait_, [&] { return writers_ < max_writers_; })) {
       return absl::UnavailableError("too many write transactions in flight");
     }
     ++writers_;
@@ -80,7 +79,7 @@ absl::Status PostgresChangeLog::RunWrite(const std::string& tenant_id, const Wri
 }
 
 absl::Status PostgresChangeLog::DoWrite(const std::string& tenant_id,
-                                  const std::function<absl::Status(WriteTx&)>& fn) {
+                                        const std::function<absl::Status(WriteTx&)>& fn) {
   return RunWrite(tenant_id, [&](pqxx::transaction_base& work, int64_t latest, PgError* failure) {
     PgWriteTx tx(work, tenant_id, latest);
     absl::Status status = fn(tx);
@@ -107,23 +106,25 @@ absl::StatusOr<int64_t> PostgresChangeLog::DoPrune(const std::string& tenant_id,
 }
 
 absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadSince(const std::string& tenant_id,
-                                                                int64_t after_version, int limit) {
+                                                                      int64_t after_version,
+                                                                      int limit) {
   std::vector<RecordRow> rows;
-  absl::Status status = pool_->RunAutocommit("reading the change feed", [&](pqxx::transaction_base& tx) {
-    rows.clear();
-    pqxx::result r = tx.exec_prepared(pg_sql::kReadSince, tenant_id, after_version, limit);
-    rows.reserve(r.size());
-    for (const pqxx::row& row : r) {
-      RecordRow out;
-      if (auto s = codec::Decode(pqxx::binarystring(row[0]).str(), &out.state, "record");
-          !s.ok()) {
-        return s;
-      }
-      out.scope_changed_version = row[1].as<int64_t>();
-      rows.push_back(std::move(out));
-    }
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      pool_->RunAutocommit("reading the change feed", [&](pqxx::transaction_base& tx) {
+        rows.clear();
+        pqxx::result r = tx.exec_prepared(pg_sql::kReadSince, tenant_id, after_version, limit);
+        rows.reserve(r.size());
+        for (const pqxx::row& row : r) {
+          RecordRow out;
+          if (auto s = codec::Decode(pqxx::binarystring(row[0]).str(), &out.state, "record");
+              !s.ok()) {
+            return s;
+          }
+          out.scope_changed_version = row[1].as<int64_t>();
+          rows.push_back(std::move(out));
+        }
+        return absl::OkStatus();
+      });
   if (!status.ok()) return status;
   return rows;
 }
@@ -146,50 +147,52 @@ absl::StatusOr<std::optional<v1::RecordState>> PostgresChangeLog::DoGetRecord(
 absl::StatusOr<std::vector<v1::ScopeKeys>> PostgresChangeLog::DoScopesDuring(
     const std::string& tenant_id, const v1::RecordRef& ref, int64_t from, int64_t to) {
   std::vector<v1::ScopeKeys> out;
-  absl::Status status = pool_->RunAutocommit("reading scope history", [&](pqxx::transaction_base& tx) {
-    out.clear();
-    pqxx::result r = tx.exec_prepared(pg_sql::kScopesDuring, tenant_id,
-                                      static_cast<int>(ref.entity_type()), ref.id(), from);
-    if (r.empty()) return absl::OkStatus();
-    codec::ScopesDuringBuilder builder(from, to);
-    for (const auto& row : r) {
-      if (row[2].is_null()) break;
-      auto wanted =
-          builder.AddHistory(row[2].as<int64_t>(), pqxx::binarystring(row[3]).str());
-      if (!wanted.ok()) return wanted.status();
-      if (!*wanted) break;
-    }
-    auto scopes = builder.Finish(r[0][0].as<int64_t>(), pqxx::binarystring(r[0][1]).str());
-    if (!scopes.ok()) return scopes.status();
-    out = std::move(*scopes);
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      pool_->RunAutocommit("reading scope history", [&](pqxx::transaction_base& tx) {
+        out.clear();
+        pqxx::result r = tx.exec_prepared(pg_sql::kScopesDuring, tenant_id,
+                                          static_cast<int>(ref.entity_type()), ref.id(), from);
+        if (r.empty()) return absl::OkStatus();
+        codec::ScopesDuringBuilder builder(from, to);
+        for (const auto& row : r) {
+          if (row[2].is_null()) break;
+          auto wanted = builder.AddHistory(row[2].as<int64_t>(), pqxx::binarystring(row[3]).str());
+          if (!wanted.ok()) return wanted.status();
+          if (!*wanted) break;
+        }
+        auto scopes = builder.Finish(r[0][0].as<int64_t>(), pqxx::binarystring(r[0][1]).str());
+        if (!scopes.ok()) return scopes.status();
+        out = std::move(*scopes);
+        return absl::OkStatus();
+      });
   if (!status.ok()) return status;
   return out;
 }
 
 absl::StatusOr<int64_t> PostgresChangeLog::DoLatestSeq(const std::string& tenant_id) {
   int64_t value = 0;
-  absl::Status status = pool_->RunAutocommit("reading the latest sequence", [&](pqxx::transaction_base& tx) {
-    pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
-    value = r.empty() ? 0 : r[0][0].as<int64_t>();
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      pool_->RunAutocommit("reading the latest sequence", [&](pqxx::transaction_base& tx) {
+        pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
+        value = r.empty() ? 0 : r[0][0].as<int64_t>();
+        return absl::OkStatus();
+      });
   if (!status.ok()) return status;
   return value;
 }
 
 absl::StatusOr<FeedState> PostgresChangeLog::DoGetFeedState(const std::string& tenant_id) {
   FeedState feed;
-  absl::Status status = pool_->RunAutocommit("reading the feed state", [&](pqxx::transaction_base& tx) {
-    pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
-    feed = FeedState();
-    if (r.empty()) return absl::OkStatus();
-    feed.latest_seq = r[0][0].as<int64_t>();
-    feed.pruned_through = r[0][1].as<int64_t>();
-    feed.history_id = r[0][2].as<std::string>();
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      pool_->RunAutocommit("reading the feed state", [&](pqxx::transaction_base& tx) {
+        pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
+        feed = FeedState();
+        if (r.empty()) return absl::OkStatus();
+        feed.latest_seq = r[0][0].as<int64_t>();
+        feed.pruned_through = r[0][1].as<int64_t>();
+        feed.history_id = r[0][2].as<std::string>();
+        return absl::OkStatus();
+      });
   if (!status.ok()) return status;
   return feed;
 }
@@ -203,11 +206,12 @@ absl::Status PostgresChangeLog::DoStartNewHistory(const std::string& tenant_id) 
 
 absl::StatusOr<int64_t> PostgresChangeLog::DoPrunedThrough(const std::string& tenant_id) {
   int64_t value = 0;
-  absl::Status status = pool_->RunAutocommit("reading the pruning horizon", [&](pqxx::transaction_base& tx) {
-    pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
-    value = r.empty() ? 0 : r[0][1].as<int64_t>();
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      pool_->RunAutocommit("reading the pruning horizon", [&](pqxx::transaction_base& tx) {
+        pqxx::result r = tx.exec_prepared(pg_sql::kSeqRead, tenant_id);
+        value = r.empty() ? 0 : r[0][1].as<int64_t>();
+        return absl::OkStatus();
+      });
   if (!status.ok()) return status;
   return value;
 }

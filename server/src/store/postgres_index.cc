@@ -2,9 +2,9 @@
 #include <pqxx/binarystring>
 #include <pqxx/result>
 
-#include "store/postgres_sql.h"
 #include "store/pg_pool.h"
 #include "store/postgres_change_log.h"
+#include "store/postgres_sql.h"
 #include "store/postgres_write_tx.h"
 #include "store/store_codec.h"
 
@@ -24,9 +24,9 @@ absl::StatusOr<std::vector<v1::RecordState>> PgFindIndexed(pqxx::transaction_bas
     lo.push_back(r.lo);
     hi.push_back(r.hi);
   }
-  pqxx::result r = tx.exec_prepared(pg_sql::kIndexFind, tenant_id, static_cast<int>(kind),
-                                    static_cast<int>(type), pg_sql::IntArray(lo),
-                                    pg_sql::IntArray(hi));
+  pqxx::result r =
+      tx.exec_prepared(pg_sql::kIndexFind, tenant_id, static_cast<int>(kind),
+                       static_cast<int>(type), pg_sql::IntArray(lo), pg_sql::IntArray(hi));
   out.reserve(r.size());
   for (const pqxx::row& row : r) {
     v1::RecordState state;
@@ -43,12 +43,13 @@ absl::StatusOr<std::vector<v1::RecordState>> PostgresChangeLog::DoFindIndexed(
     const std::string& tenant_id, IndexKind kind, v1::EntityType type,
     const std::vector<KeyRange>& ranges, int limit) {
   std::vector<v1::RecordState> out;
-  absl::Status status = pool_->RunAutocommit("reading the record index", [&](pqxx::transaction_base& tx) {
-    auto found = PgFindIndexed(tx, tenant_id, kind, type, ranges, limit);
-    if (!found.ok()) return found.status();
-    out = std::move(*found);
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      pool_->RunAutocommit("reading the record index", [&](pqxx::transaction_base& tx) {
+        auto found = PgFindIndexed(tx, tenant_id, kind, type, ranges, limit);
+        if (!found.ok()) return found.status();
+        out = std::move(*found);
+        return absl::OkStatus();
+      });
   if (!status.ok()) return status;
   return out;
 }

@@ -27,8 +27,8 @@ absl::Status ApplyPostgresMigrations(pqxx::connection& conn, bool* connection_br
         " version integer PRIMARY KEY,"
         " name text NOT NULL,"
         " applied_at timestamptz NOT NULL DEFAULT now())");
-    const int current = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
-                            .as<int>();
+    const int current =
+        tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0].as<int>();
     if (current > LatestPostgresSchemaVersion()) {
       return absl::FailedPreconditionError(
           "the database schema is at version " + std::to_string(current) +

@@ -60,7 +60,7 @@ absl::StatusOr<std::optional<v1::RecordState>> PgWriteTx::DoGetRecord(const v1::
 }
 
 absl::Status PgWriteTx::DoPutRecord(const v1::RecordState& state,
-                                  const v1::ScopeKeys* previous_scope) {
+                                    const v1::ScopeKeys* previous_scope) {
   if (!failure_.status.ok()) return failure_.status;
   if (first_seq_ == 0 || state.version() < first_seq_ || state.version() > last_seq_) {
     return absl::InvalidArgumentError("record version " + std::to_string(state.version()) +
@@ -128,7 +128,7 @@ absl::Status PgWriteTx::LoadApplied(const AppliedKey& key) {
 }
 
 absl::StatusOr<std::optional<AppliedMutation>> PgWriteTx::DoGetApplied(const std::string& device_id,
-                                                                     int64_t client_seq) {
+                                                                       int64_t client_seq) {
   if (!failure_.status.ok()) return failure_.status;
   AppliedKey key(device_id, client_seq);
   auto it = applied_.find(key);
@@ -161,8 +161,8 @@ absl::Status PgWriteTx::DoPutApplied(const AppliedMutation& applied) {
 }
 
 absl::Status PgWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
-                                 const std::string& device_id,
-                                 const std::vector<int64_t>& client_seqs) {
+                                   const std::string& device_id,
+                                   const std::vector<int64_t>& client_seqs) {
   if (!failure_.status.ok()) return failure_.status;
   // Only valid keys of rows not known yet (what this transaction wrote or
   // read stays); GetRecord/GetApplied report invalid ones.
@@ -287,12 +287,11 @@ absl::Status PgWriteTx::Flush() {
                              pg_sql::TextArray(owners), pg_sql::TextArray(teams),
                              pg_sql::IntArray(scope_changed), pg_sql::HexArray(states));
       } else {
-        work_.exec_prepared0(pg_sql::kRecordPutMany, tenant_id_, pg_sql::IntArray(types),
-                             pg_sql::TextArray(ids), pg_sql::IntArray(versions),
-                             pg_sql::IntArray(created), pg_sql::BoolArray(deleted),
-                             pg_sql::TextArray(owners), pg_sql::TextArray(teams),
-                             pg_sql::IntArray(scope_changed), pg_sql::HexArray(states),
-                             pg_sql::IntArray(set_created));
+        work_.exec_prepared0(
+            pg_sql::kRecordPutMany, tenant_id_, pg_sql::IntArray(types), pg_sql::TextArray(ids),
+            pg_sql::IntArray(versions), pg_sql::IntArray(created), pg_sql::BoolArray(deleted),
+            pg_sql::TextArray(owners), pg_sql::TextArray(teams), pg_sql::IntArray(scope_changed),
+            pg_sql::HexArray(states), pg_sql::IntArray(set_created));
       }
     }
     if (!pending_applied_.empty()) {
@@ -321,10 +320,11 @@ absl::Status PgWriteTx::Flush() {
 absl::Status PgWriteTx::Finish() {
   if (auto s = Flush(); !s.ok()) return s;
   if (last_seq_ == 0) return absl::OkStatus();
-  return Guard<bool>("storing the tenant sequence", [&] {
-           work_.exec_prepared0(pg_sql::kSeqStore, tenant_id_, last_seq_);
-           return true;
-         })
+  return Guard<bool>("storing the tenant sequence",
+                     [&] {
+                       work_.exec_prepared0(pg_sql::kSeqStore, tenant_id_, last_seq_);
+                       return true;
+                     })
       .status();
 }
 
@@ -349,29 +349,29 @@ absl::StatusOr<int64_t> PgWriteTx::Prune(int64_t horizon) {
                                       std::to_string(latest_seq) + "]");
   }
   return Guard<int64_t>("pruning", [&] {
-    int64_t removed = work_.exec_prepared(pg_sql::kPruneRecords, tenant_id_, horizon)
-                          .affected_rows();
-    removed += work_.exec_prepared(pg_sql::kPruneScopeHistory, tenant_id_, horizon)
-                   .affected_rows();
+    int64_t removed =
+        work_.exec_prepared(pg_sql::kPruneRecords, tenant_id_, horizon).affected_rows();
+    removed += work_.exec_prepared(pg_sql::kPruneScopeHistory, tenant_id_, horizon).affected_rows();
     work_.exec_prepared0(pg_sql::kPruneMark, tenant_id_, horizon);
     return removed;
   });
 }
 
 absl::Status PgWriteTx::DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
-                                     const std::vector<int64_t>& keys) {
+                                       const std::vector<int64_t>& keys) {
   if (!failure_.status.ok()) return failure_.status;
-  return Guard<bool>("writing index keys", [&] {
-           work_.exec_prepared0(pg_sql::kIndexDelete, tenant_id_,
-                                static_cast<int>(ref.entity_type()), ref.id(),
-                                static_cast<int>(kind));
-           if (!keys.empty()) {
-             work_.exec_prepared0(pg_sql::kIndexInsert, tenant_id_, static_cast<int>(kind),
-                                  static_cast<int>(ref.entity_type()), ref.id(),
-                                  pg_sql::IntArray(keys));
-           }
-           return true;
-         })
+  return Guard<bool>("writing index keys",
+                     [&] {
+                       work_.exec_prepared0(pg_sql::kIndexDelete, tenant_id_,
+                                            static_cast<int>(ref.entity_type()), ref.id(),
+                                            static_cast<int>(kind));
+                       if (!keys.empty()) {
+                         work_.exec_prepared0(
+                             pg_sql::kIndexInsert, tenant_id_, static_cast<int>(kind),
+                             static_cast<int>(ref.entity_type()), ref.id(), pg_sql::IntArray(keys));
+                       }
+                       return true;
+                     })
       .status();
 }
 
@@ -380,8 +380,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexed(
   if (!failure_.status.ok()) return failure_.status;
   // The query reads the tables: buffered records must be there first.
   if (auto s = Flush(); !s.ok()) return s;
-  absl::StatusOr<std::vector<v1::RecordState>> found =
-      absl::InternalError("record index not read");
+  absl::StatusOr<std::vector<v1::RecordState>> found = absl::InternalError("record index not read");
   auto ran = Guard<bool>("reading the record index", [&] {
     found = PgFindIndexed(work_, tenant_id_, kind, type, ranges, limit);
     return true;

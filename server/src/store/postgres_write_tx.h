@@ -34,8 +34,8 @@
 
 #include <pqxx/transaction_base>
 
-#include "store/pg_errors.h"
 #include "store/change_log.h"
+#include "store/pg_errors.h"
 
 namespace crmsync::server {
 
@@ -67,19 +67,19 @@ class PgWriteTx final : public WriteTx {
   absl::StatusOr<int64_t> DoNextSeq() override;
   absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const v1::RecordRef& ref) override;
   absl::Status DoPutRecord(const v1::RecordState& state,
-                         const v1::ScopeKeys* previous_scope) override;
+                           const v1::ScopeKeys* previous_scope) override;
   absl::StatusOr<std::optional<AppliedMutation>> DoGetApplied(const std::string& device_id,
-                                                           int64_t client_seq) override;
+                                                              int64_t client_seq) override;
   absl::Status DoPutApplied(const AppliedMutation& applied) override;
   absl::StatusOr<int64_t> DoAddToClaim(const std::string& key, int64_t delta) override;
   absl::StatusOr<int64_t> DoGetClaim(const std::string& key) override;
   absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
-                        const std::vector<int64_t>& client_seqs) override;
+                          const std::vector<int64_t>& client_seqs) override;
   absl::Status DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
-                            const std::vector<int64_t>& keys) override;
+                              const std::vector<int64_t>& keys) override;
   absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(IndexKind kind, v1::EntityType type,
-                                                           const std::vector<KeyRange>& ranges,
-                                                           int limit) override;
+                                                             const std::vector<KeyRange>& ranges,
+                                                             int limit) override;
 
  private:
   using RecordKey = std::pair<int, std::string>;       // (entity_type, record_id)

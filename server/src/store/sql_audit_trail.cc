@@ -13,12 +13,12 @@ constexpr SqlStatement kAuditAppend{
     "audit_append",
     "INSERT INTO audit_events (tenant_id, at_ms, action, actor_user_id, actor_device_id, "
     "target, detail, peer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"};
-#define CRMSYNC_AUDIT_SELECT                                                             \
-  "SELECT id, at_ms, action, actor_user_id, actor_device_id, target, detail, peer "     \
+#define CRMSYNC_AUDIT_SELECT                                                               \
+  "SELECT id, at_ms, action, actor_user_id, actor_device_id, target, detail, peer "        \
   "FROM audit_events WHERE tenant_id = $1 AND (CAST($2 AS TEXT) = '' OR action = $2) AND " \
   "at_ms >= $3 AND "
-constexpr SqlStatement kAuditListOldestFirst{
-    "audit_list_oldest_first", CRMSYNC_AUDIT_SELECT "id > $4 ORDER BY id LIMIT $5"};
+constexpr SqlStatement kAuditListOldestFirst{"audit_list_oldest_first",
+                                             CRMSYNC_AUDIT_SELECT "id > $4 ORDER BY id LIMIT $5"};
 constexpr SqlStatement kAuditListNewestFirst{
     "audit_list_newest_first",
     CRMSYNC_AUDIT_SELECT "(CAST($4 AS BIGINT) = 0 OR id < $4) ORDER BY id DESC LIMIT $5"};
@@ -36,12 +36,11 @@ constexpr SqlStatement kAppliedReplaceResult{
 
 absl::StatusOr<int64_t> SqlAuditTrail::AppendAudit(const AuditRow& a) {
   if (auto s = codec::CheckAudit(a); !s.ok()) return s;
-  auto id = SqlQueryOne<int64_t>(*db_, "appending to the audit log", kAuditAppend,
-                                 {a.tenant_id, a.at_ms, a.action, a.actor_user_id,
-                                  a.actor_device_id, a.target, a.detail, a.peer},
-                                 [](const SqlRow& row) -> absl::StatusOr<int64_t> {
-                                   return row.Int(0);
-                                 });
+  auto id =
+      SqlQueryOne<int64_t>(*db_, "appending to the audit log", kAuditAppend,
+                           {a.tenant_id, a.at_ms, a.action, a.actor_user_id, a.actor_device_id,
+                            a.target, a.detail, a.peer},
+                           [](const SqlRow& row) -> absl::StatusOr<int64_t> { return row.Int(0); });
   if (!id.ok()) return id.status();
   if (!id->has_value()) return absl::InternalError("the audit insert returned no id");
   return **id;
@@ -54,22 +53,22 @@ absl::StatusOr<std::vector<AuditRow>> SqlAuditTrail::ListAudit(const std::string
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckText(action, "audit action"); !s.ok()) return s;
   if (limit <= 0) return absl::InvalidArgumentError("limit must be positive");
-  return SqlQueryAll<AuditRow>(
-      *db_, "reading the audit log", newest_first ? kAuditListNewestFirst : kAuditListOldestFirst,
-      {tenant_id, action, since_ms, after_id, limit},
-      [&](const SqlRow& row) -> absl::StatusOr<AuditRow> {
-        AuditRow a;
-        a.id = row.Int(0);
-        a.tenant_id = tenant_id;
-        a.at_ms = row.Int(1);
-        a.action = row.Text(2);
-        a.actor_user_id = row.Text(3);
-        a.actor_device_id = row.Text(4);
-        a.target = row.Text(5);
-        a.detail = row.Text(6);
-        a.peer = row.Text(7);
-        return a;
-      });
+  return SqlQueryAll<AuditRow>(*db_, "reading the audit log",
+                               newest_first ? kAuditListNewestFirst : kAuditListOldestFirst,
+                               {tenant_id, action, since_ms, after_id, limit},
+                               [&](const SqlRow& row) -> absl::StatusOr<AuditRow> {
+                                 AuditRow a;
+                                 a.id = row.Int(0);
+                                 a.tenant_id = tenant_id;
+                                 a.at_ms = row.Int(1);
+                                 a.action = row.Text(2);
+                                 a.actor_user_id = row.Text(3);
+                                 a.actor_device_id = row.Text(4);
+                                 a.target = row.Text(5);
+                                 a.detail = row.Text(6);
+                                 a.peer = row.Text(7);
+                                 return a;
+                               });
 }
 
 absl::StatusOr<int64_t> SqlScrubAppliedResults(SqlDatabase& db, const std::string& tenant_id,

@@ -10,12 +10,12 @@ namespace {
 
 #define CRMSYNC_REFRESH_COLUMNS \
   "token_hash, tenant_id, family_id, user_id, device_id, created_ms, expires_ms, used, revoked"
-constexpr SqlStatement kRefreshPut{
-    "cred_refresh_put", "INSERT INTO refresh_tokens (" CRMSYNC_REFRESH_COLUMNS
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
-constexpr SqlStatement kRefreshGet{
-    "cred_refresh_get",
-    "SELECT " CRMSYNC_REFRESH_COLUMNS " FROM refresh_tokens WHERE token_hash = $1"};
+constexpr SqlStatement kRefreshPut{"cred_refresh_put",
+                                   "INSERT INTO refresh_tokens (" CRMSYNC_REFRESH_COLUMNS
+                                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+constexpr SqlStatement kRefreshGet{"cred_refresh_get",
+                                   "SELECT " CRMSYNC_REFRESH_COLUMNS
+                                   " FROM refresh_tokens WHERE token_hash = $1"};
 #undef CRMSYNC_REFRESH_COLUMNS
 constexpr SqlStatement kRefreshMarkUsed{
     "cred_refresh_mark_used",
@@ -106,12 +106,12 @@ absl::StatusOr<std::optional<ApiKeyRow>> SqlCredentials::GetApiKey(const std::st
                                                                    const std::string& key_id) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckId(key_id, "key id"); !s.ok()) return s;
-  return SqlQueryOne<ApiKeyRow>(
-      *db_, "reading an API key", kApiKeyGet, {tenant_id, key_id},
-      [&](const SqlRow& row) -> absl::StatusOr<ApiKeyRow> {
-        return ApiKeyRow{tenant_id,   key_id,     row.Text(0),   row.Text(1),
-                         row.Text(2), row.Int(3), row.Bool(4)};
-      });
+  return SqlQueryOne<ApiKeyRow>(*db_, "reading an API key", kApiKeyGet, {tenant_id, key_id},
+                                [&](const SqlRow& row) -> absl::StatusOr<ApiKeyRow> {
+                                  return ApiKeyRow{tenant_id,   key_id,      row.Text(0),
+                                                   row.Text(1), row.Text(2), row.Int(3),
+                                                   row.Bool(4)};
+                                });
 }
 
 }  // namespace crmsync::server

@@ -12,8 +12,8 @@ constexpr SqlStatement kTenantPut{
     "dir_tenant_put",
     "INSERT INTO tenants (id, slug, display_name) VALUES ($1, $2, $3) ON CONFLICT (id) DO "
     "UPDATE SET slug = excluded.slug, display_name = excluded.display_name"};
-constexpr SqlStatement kTenantBySlug{
-    "dir_tenant_by_slug", "SELECT id, slug, display_name FROM tenants WHERE slug = $1"};
+constexpr SqlStatement kTenantBySlug{"dir_tenant_by_slug",
+                                     "SELECT id, slug, display_name FROM tenants WHERE slug = $1"};
 constexpr SqlStatement kTenantList{"dir_tenant_list",
                                    "SELECT id, slug, display_name FROM tenants ORDER BY id"};
 constexpr SqlStatement kUserPut{
@@ -28,9 +28,10 @@ constexpr SqlStatement kUserByName{
     "SELECT password_hash, data FROM users WHERE tenant_id = $1 AND username = $2"};
 constexpr SqlStatement kUserList{
     "dir_user_list", "SELECT password_hash, data FROM users WHERE tenant_id = $1 ORDER BY user_id"};
-constexpr SqlStatement kTeamPut{"dir_team_put",
-                                "INSERT INTO teams (tenant_id, team_id, data) VALUES ($1, $2, $3) "
-                                "ON CONFLICT (tenant_id, team_id) DO UPDATE SET data = excluded.data"};
+constexpr SqlStatement kTeamPut{
+    "dir_team_put",
+    "INSERT INTO teams (tenant_id, team_id, data) VALUES ($1, $2, $3) "
+    "ON CONFLICT (tenant_id, team_id) DO UPDATE SET data = excluded.data"};
 constexpr SqlStatement kTeamList{"dir_team_list",
                                  "SELECT data FROM teams WHERE tenant_id = $1 ORDER BY team_id"};
 constexpr SqlStatement kDevicePut{
@@ -40,11 +41,11 @@ constexpr SqlStatement kDevicePut{
     "ON CONFLICT (tenant_id, device_id) DO UPDATE SET user_id = excluded.user_id, "
     "cursor_seq = excluded.cursor_seq, last_contact_ms = excluded.last_contact_ms, "
     "last_sync_ms = excluded.last_sync_ms, data = excluded.data"};
-#define CRMSYNC_DEVICE_COLUMNS                                                          \
-  "SELECT cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq, "          \
+#define CRMSYNC_DEVICE_COLUMNS                                                \
+  "SELECT cursor_seq, last_contact_ms, last_sync_ms, data, last_client_seq, " \
   "protocol_version, sdk_version FROM devices "
-constexpr SqlStatement kDeviceGet{
-    "dir_device_get", CRMSYNC_DEVICE_COLUMNS "WHERE tenant_id = $1 AND device_id = $2"};
+constexpr SqlStatement kDeviceGet{"dir_device_get",
+                                  CRMSYNC_DEVICE_COLUMNS "WHERE tenant_id = $1 AND device_id = $2"};
 constexpr SqlStatement kDeviceList{
     "dir_device_list", CRMSYNC_DEVICE_COLUMNS "WHERE tenant_id = $1 ORDER BY device_id"};
 #undef CRMSYNC_DEVICE_COLUMNS
@@ -166,10 +167,10 @@ absl::StatusOr<std::vector<v1::Team>> SqlDirectory::ListTeams(const std::string&
 absl::Status SqlDirectory::PutDevice(const DeviceRow& device) {
   if (auto s = codec::CheckDevice(device); !s.ok()) return s;
   const v1::Device& d = device.device;
-  return ExecStatus(SqlExec(*db_, "storing a device", kDevicePut,
-                            {device.tenant_id, d.id(), d.user_id(), d.cursor_seq(),
-                             codec::ToUnixMs(d.last_contact_at()),
-                             codec::ToUnixMs(d.last_sync_at()), SqlBlob{codec::Encode(d)}}));
+  return ExecStatus(SqlExec(
+      *db_, "storing a device", kDevicePut,
+      {device.tenant_id, d.id(), d.user_id(), d.cursor_seq(), codec::ToUnixMs(d.last_contact_at()),
+       codec::ToUnixMs(d.last_sync_at()), SqlBlob{codec::Encode(d)}}));
 }
 
 absl::StatusOr<std::optional<DeviceRow>> SqlDirectory::GetDevice(const std::string& tenant_id,
@@ -191,10 +192,10 @@ absl::Status SqlDirectory::TouchDevice(const std::string& tenant_id, const std::
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
   if (auto s = codec::CheckText(contact.sdk_version, "client.sdk_version"); !s.ok()) return s;
-  auto changed = SqlExec(*db_, "recording a device's contact", kDeviceTouch,
-                         {tenant_id, device_id, contact.now_unix_ms, contact.cursor_seq,
-                          contact.last_client_seq, int64_t{contact.protocol_version},
-                          contact.sdk_version});
+  auto changed =
+      SqlExec(*db_, "recording a device's contact", kDeviceTouch,
+              {tenant_id, device_id, contact.now_unix_ms, contact.cursor_seq,
+               contact.last_client_seq, int64_t{contact.protocol_version}, contact.sdk_version});
   if (!changed.ok()) return changed.status();
   if (*changed == 0) return absl::NotFoundError("device " + device_id + " is not registered");
   return absl::OkStatus();

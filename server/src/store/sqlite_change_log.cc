@@ -33,8 +33,9 @@ absl::Status SqliteChangeLog::RunWrite(
     if (absl::IsUnavailable(status)) continue;
     if (!status.ok()) return status;
     bool retryable = false;
-    auto seq_row = (*db)->Prepare("INSERT OR IGNORE INTO tenant_seq (tenant_id, history_id) "
-                                  "VALUES (?1, lower(hex(randomblob(8))))");
+    auto seq_row = (*db)->Prepare(
+        "INSERT OR IGNORE INTO tenant_seq (tenant_id, history_id) "
+        "VALUES (?1, lower(hex(randomblob(8))))");
     if (!seq_row.ok()) {
       status = seq_row.status();
     } else {
@@ -59,7 +60,7 @@ absl::Status SqliteChangeLog::RunWrite(
 }
 
 absl::Status SqliteChangeLog::DoWrite(const std::string& tenant_id,
-                                const std::function<absl::Status(WriteTx&)>& fn) {
+                                      const std::function<absl::Status(WriteTx&)>& fn) {
   return RunWrite(tenant_id, [&](SqliteDb& db, bool* retryable) {
     SqliteWriteTx tx(db, tenant_id);
     absl::Status status = fn(tx);
@@ -86,7 +87,8 @@ absl::StatusOr<int64_t> SqliteChangeLog::DoPrune(const std::string& tenant_id, i
 }
 
 absl::StatusOr<std::vector<RecordRow>> SqliteChangeLog::DoReadSince(const std::string& tenant_id,
-                                                              int64_t after_version, int limit) {
+                                                                    int64_t after_version,
+                                                                    int limit) {
   auto db = pool_->Acquire();
   if (!db.ok()) return db.status();
   auto stmt = (*db)->Prepare(
@@ -107,17 +109,16 @@ absl::StatusOr<std::vector<RecordRow>> SqliteChangeLog::DoReadSince(const std::s
   return rows;
 }
 
-absl::StatusOr<std::optional<v1::RecordState>> SqliteChangeLog::DoGetRecord(const std::string& tenant_id,
-                                                                     const v1::RecordRef& ref) {
+absl::StatusOr<std::optional<v1::RecordState>> SqliteChangeLog::DoGetRecord(
+    const std::string& tenant_id, const v1::RecordRef& ref) {
   auto db = pool_->Acquire();
   if (!db.ok()) return db.status();
   SqliteWriteTx reader(**db, tenant_id);  // its GetRecord is a plain SELECT
   return reader.GetRecord(ref);
 }
 
-absl::StatusOr<std::vector<v1::ScopeKeys>> SqliteChangeLog::DoScopesDuring(const std::string& tenant_id,
-                                                                    const v1::RecordRef& ref,
-                                                                    int64_t from, int64_t to) {
+absl::StatusOr<std::vector<v1::ScopeKeys>> SqliteChangeLog::DoScopesDuring(
+    const std::string& tenant_id, const v1::RecordRef& ref, int64_t from, int64_t to) {
   auto db = pool_->Acquire();
   if (!db.ok()) return db.status();
   // One statement, so the record and its history come from one snapshot.

@@ -40,10 +40,10 @@ class SqliteChangeLog final : public ChangeLog {
   absl::StatusOr<std::vector<RecordRow>> DoReadSince(const std::string& tenant_id,
                                                      int64_t after_version, int limit) override;
   absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const std::string& tenant_id,
-                                                            const v1::RecordRef& ref) override;
+                                                             const v1::RecordRef& ref) override;
   absl::StatusOr<std::vector<v1::ScopeKeys>> DoScopesDuring(const std::string& tenant_id,
-                                                            const v1::RecordRef& ref,
-                                                            int64_t from, int64_t to) override;
+                                                            const v1::RecordRef& ref, int64_t from,
+                                                            int64_t to) override;
   absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(const std::string& tenant_id,
                                                              IndexKind kind, v1::EntityType type,
                                                              const std::vector<KeyRange>& ranges,

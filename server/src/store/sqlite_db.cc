@@ -7,27 +7,22 @@ absl::Status SqliteError(int rc, sqlite3* db, const std::string& context) {
   message += (db != nullptr && sqlite3_errcode(db) == rc) ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return absl::UnavailableError(message);
+    case SQLITE_LOCKED: return absl::UnavailableError(message);
     case SQLITE_CONSTRAINT:
       if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
         return absl::AlreadyExistsError(message);
       }
       return absl::FailedPreconditionError(message);
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return absl::DataLossError(message);
+    case SQLITE_NOTADB: return absl::DataLossError(message);
     case SQLITE_CANTOPEN:
     case SQLITE_FULL:
     case SQLITE_IOERR:
-    case SQLITE_READONLY:
-      return absl::UnavailableError(message);
+    case SQLITE_READONLY: return absl::UnavailableError(message);
     case SQLITE_TOOBIG:
     case SQLITE_RANGE:
-    case SQLITE_MISMATCH:
-      return absl::InvalidArgumentError(message);
-    default:
-      return absl::InternalError(message);
+    case SQLITE_MISMATCH: return absl::InvalidArgumentError(message);
+    default: return absl::InternalError(message);
   }
 }
 
@@ -47,8 +42,8 @@ SqliteStmt& SqliteStmt::Bind(int index, int64_t value) {
 }
 
 SqliteStmt& SqliteStmt::Bind(int index, const std::string& value) {
-  int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8);
+  int rc =
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK && bind_error_ == SQLITE_OK) bind_error_ = rc;
   return *this;
 }

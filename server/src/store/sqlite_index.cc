@@ -9,9 +9,11 @@ namespace crmsync::server {
 
 namespace codec = store_codec;
 
-absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(
-    SqliteDb& db, const std::string& tenant_id, IndexKind kind, v1::EntityType type,
-    const std::vector<KeyRange>& ranges, int limit) {
+absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(SqliteDb& db,
+                                                               const std::string& tenant_id,
+                                                               IndexKind kind, v1::EntityType type,
+                                                               const std::vector<KeyRange>& ranges,
+                                                               int limit) {
   std::vector<v1::RecordState> out;
   if (ranges.empty()) return out;
   // One statement: the ranges as a VALUES table walked by the primary key
@@ -48,7 +50,7 @@ absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(
 }
 
 absl::Status SqliteWriteTx::DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
-                                         const std::vector<int64_t>& keys) {
+                                           const std::vector<int64_t>& keys) {
   if (!failure_.ok()) return failure_;
   auto del = db_.Prepare(
       "DELETE FROM record_index WHERE tenant_id = ?1 AND entity_type = ?2 AND record_id = ?3 "

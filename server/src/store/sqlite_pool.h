@@ -47,8 +47,7 @@ class SqlitePool {
 
   // Opens one connection to `path` (creating the file if needed) so a bad
   // path fails here, not at first use.
-  static absl::StatusOr<std::unique_ptr<SqlitePool>> Open(const std::string& path,
-                                                          Options options);
+  static absl::StatusOr<std::unique_ptr<SqlitePool>> Open(const std::string& path, Options options);
 
   absl::StatusOr<Lease> Acquire();
 

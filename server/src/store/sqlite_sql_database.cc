@@ -62,15 +62,9 @@ class SqliteSession final : public SqlSession {
       const SqlParam& p = params[i];
       switch (p.type()) {
         case SqlParam::Type::kInt:
-        case SqlParam::Type::kBool:
-          stmt->Bind(index, p.int_value());
-          break;
-        case SqlParam::Type::kText:
-          stmt->Bind(index, p.bytes());
-          break;
-        case SqlParam::Type::kBlob:
-          stmt->BindBlob(index, p.bytes());
-          break;
+        case SqlParam::Type::kBool: stmt->Bind(index, p.int_value()); break;
+        case SqlParam::Type::kText: stmt->Bind(index, p.bytes()); break;
+        case SqlParam::Type::kBlob: stmt->BindBlob(index, p.bytes()); break;
       }
     }
     return stmt;

@@ -37,15 +37,16 @@ absl::Status SqliteWriteTx::Finish() {
 }
 
 absl::Status SqliteWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
-                                     const std::string& device_id,
-                                     const std::vector<int64_t>& client_seqs) {
+                                       const std::string& device_id,
+                                       const std::vector<int64_t>& client_seqs) {
   (void)refs;
   (void)device_id;
   (void)client_seqs;
   return failure_;
 }
 
-absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::DoGetRecord(const v1::RecordRef& ref) {
+absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::DoGetRecord(
+    const v1::RecordRef& ref) {
   if (!failure_.ok()) return failure_;
   auto stmt = db_.Prepare(
       "SELECT state FROM records WHERE tenant_id = ?1 AND entity_type = ?2 AND record_id = ?3");
@@ -60,7 +61,7 @@ absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::DoGetRecord(const 
 }
 
 absl::Status SqliteWriteTx::DoPutRecord(const v1::RecordState& state,
-                                      const v1::ScopeKeys* previous_scope) {
+                                        const v1::ScopeKeys* previous_scope) {
   if (!failure_.ok()) return failure_;
   if (first_seq_ == 0 || state.version() < first_seq_ || state.version() > last_seq_) {
     return absl::InvalidArgumentError("record version " + std::to_string(state.version()) +

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "store/sqlite_db.h"
 #include "store/change_log.h"
+#include "store/sqlite_db.h"
 
 namespace crmsync::server {
 
@@ -20,8 +20,7 @@ namespace crmsync::server {
 // and SqliteChangeLog.
 absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(SqliteDb& db,
                                                                const std::string& tenant_id,
-                                                               IndexKind kind,
-                                                               v1::EntityType type,
+                                                               IndexKind kind, v1::EntityType type,
                                                                const std::vector<KeyRange>& ranges,
                                                                int limit);
 
@@ -47,21 +46,21 @@ class SqliteWriteTx final : public WriteTx {
   absl::StatusOr<int64_t> DoNextSeq() override;
   absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const v1::RecordRef& ref) override;
   absl::Status DoPutRecord(const v1::RecordState& state,
-                         const v1::ScopeKeys* previous_scope) override;
+                           const v1::ScopeKeys* previous_scope) override;
   absl::StatusOr<std::optional<AppliedMutation>> DoGetApplied(const std::string& device_id,
-                                                           int64_t client_seq) override;
+                                                              int64_t client_seq) override;
   absl::Status DoPutApplied(const AppliedMutation& applied) override;
   absl::StatusOr<int64_t> DoAddToClaim(const std::string& key, int64_t delta) override;
   absl::StatusOr<int64_t> DoGetClaim(const std::string& key) override;
   // Does nothing (returns the poisoning error, if any): SQLite reads are
   // in-process and cheap, so there is nothing to batch.
   absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
-                        const std::vector<int64_t>& client_seqs) override;
+                          const std::vector<int64_t>& client_seqs) override;
   absl::Status DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
-                            const std::vector<int64_t>& keys) override;
+                              const std::vector<int64_t>& keys) override;
   absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(IndexKind kind, v1::EntityType type,
-                                                           const std::vector<KeyRange>& ranges,
-                                                           int limit) override;
+                                                             const std::vector<KeyRange>& ranges,
+                                                             int limit) override;
 
  private:
   // Remembers the first database error, then returns `status`.

@@ -86,7 +86,8 @@ absl::Status CheckId(const std::string& value, const char* what) {
 }
 
 absl::Status CheckRef(const v1::RecordRef& ref) {
-  if (ref.entity_type() == v1::ENTITY_TYPE_UNSPECIFIED || !v1::EntityType_IsValid(ref.entity_type())) {
+  if (ref.entity_type() == v1::ENTITY_TYPE_UNSPECIFIED ||
+      !v1::EntityType_IsValid(ref.entity_type())) {
     return absl::InvalidArgumentError("record ref has no valid entity type");
   }
   return CheckId(ref.id(), "record id");
@@ -125,8 +126,7 @@ absl::Status CheckApplied(const AppliedMutation& applied) {
 int64_t ToUnixMs(const google::protobuf::Timestamp& ts) {
   // Saturating: a Timestamp outside its documented range must not overflow.
   constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1000 - 1;
-  return std::clamp<int64_t>(ts.seconds(), -kMaxSeconds, kMaxSeconds) * 1000 +
-         ts.nanos() / 1000000;
+  return std::clamp<int64_t>(ts.seconds(), -kMaxSeconds, kMaxSeconds) * 1000 + ts.nanos() / 1000000;
 }
 
 google::protobuf::Timestamp FromUnixMs(int64_t ms) {
@@ -157,8 +157,8 @@ absl::Status CheckKind(IndexKind kind) {
 absl::Status CheckIndexKeys(IndexKind kind, const std::vector<int64_t>& keys) {
   if (auto s = CheckKind(kind); !s.ok()) return s;
   if (keys.size() > kMaxIndexKeys) {
-    return absl::InvalidArgumentError("a record may have at most " +
-                                      std::to_string(kMaxIndexKeys) + " index keys of one kind");
+    return absl::InvalidArgumentError("a record may have at most " + std::to_string(kMaxIndexKeys) +
+                                      " index keys of one kind");
   }
   return absl::OkStatus();
 }
@@ -181,10 +181,9 @@ absl::Status CheckIndexQuery(IndexKind kind, v1::EntityType type,
 }
 
 void SortByVersion(std::vector<v1::RecordState>* records, int limit) {
-  std::sort(records->begin(), records->end(),
-            [](const v1::RecordState& a, const v1::RecordState& b) {
-              return a.version() < b.version();
-            });
+  std::sort(
+      records->begin(), records->end(),
+      [](const v1::RecordState& a, const v1::RecordState& b) { return a.version() < b.version(); });
   if (limit > 0 && records->size() > static_cast<size_t>(limit)) records->resize(limit);
 }
 
@@ -198,7 +197,7 @@ absl::StatusOr<bool> ScopesDuringBuilder::AddHistory(int64_t version, const std:
 }
 
 absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuringBuilder::Finish(int64_t created_version,
-                                                                      const std::string& state) {
+                                                                       const std::string& state) {
   if (created_version > to_) return std::vector<v1::ScopeKeys>();
   if (!past_to_) {
     // No scope change after `to`: the current scope was in effect then.

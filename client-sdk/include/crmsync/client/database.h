@@ -182,8 +182,7 @@ class Database {
   absl::StatusOr<v1::RecordState> WriteLocked(LocalEdit edit, bool is_create);
   // WriteLocked's work inside the caller's open transaction; `recovered`
   // marks the mutation as re-sent after a history change.
-  absl::StatusOr<v1::RecordState> WriteInTx(const LocalEdit& edit, bool is_create,
-                                            bool recovered);
+  absl::StatusOr<v1::RecordState> WriteInTx(const LocalEdit& edit, bool is_create, bool recovered);
   absl::Status Ready() const;
 
   DatabaseOptions options_;

@@ -17,12 +17,12 @@ namespace crmsync::client {
 template <typename T>
 struct EntityTraits;
 
-#define CRMSYNC_CLIENT_ENTITY_TRAITS(Type, kType, field)                         \
-  template <>                                                                    \
-  struct EntityTraits<v1::Type> {                                                \
-    static constexpr v1::EntityType kEntityType = v1::kType;                     \
-    static const v1::Type& Get(const v1::Record& r) { return r.field(); }        \
-    static v1::Type* Mutable(v1::Record* r) { return r->mutable_##field(); }     \
+#define CRMSYNC_CLIENT_ENTITY_TRAITS(Type, kType, field)                     \
+  template <>                                                                \
+  struct EntityTraits<v1::Type> {                                            \
+    static constexpr v1::EntityType kEntityType = v1::kType;                 \
+    static const v1::Type& Get(const v1::Record& r) { return r.field(); }    \
+    static v1::Type* Mutable(v1::Record* r) { return r->mutable_##field(); } \
   }
 
 CRMSYNC_CLIENT_ENTITY_TRAITS(Account, ENTITY_TYPE_ACCOUNT, account);

@@ -118,8 +118,7 @@ class Transport {
   // the stream ends for any reason other than the Subscription's
   // destruction. Both run on a transport thread and must not block long.
   virtual std::unique_ptr<Subscription> Subscribe(
-      const v1::SubscribeRequest& request,
-      std::function<void(const v1::SubscribeEvent&)> on_event,
+      const v1::SubscribeRequest& request, std::function<void(const v1::SubscribeEvent&)> on_event,
       std::function<void(const CallStatus&)> on_done) = 0;
 };
 

@@ -24,8 +24,7 @@ namespace v1 = ::crmsync::v1;
 //  - otherwise UPSERT with the paths whose FieldState.version > since_version
 //    (a path whose ancestor is also listed is left out) and their states.
 // Change.seq is set to state.version (the caller may overwrite it).
-v1::Change BuildChange(const v1::RecordState& state, int64_t since_version,
-                       bool full);
+v1::Change BuildChange(const v1::RecordState& state, int64_t since_version, bool full);
 
 // What ApplyChange did to the replica.
 enum class ReplicaAction {
@@ -43,8 +42,7 @@ enum class ReplicaAction {
 // is not above replica->version() is ignored (kUnchanged). Fails
 // (kInvalidArgument) when the change names another record than a non-empty
 // replica, has an unknown kind, or a bad path; the replica is untouched then.
-Result<ReplicaAction> ApplyChange(v1::RecordState* replica,
-                                  const v1::Change& change);
+Result<ReplicaAction> ApplyChange(v1::RecordState* replica, const v1::Change& change);
 
 // The optimistic local view of a pending mutation (device side; used to show
 // edits at once and to rebase pending edits on fresh server state). UPSERT,

@@ -26,16 +26,13 @@ struct FieldPath {
   std::string text;
   std::vector<const google::protobuf::FieldDescriptor*> fields;
 
-  const google::protobuf::FieldDescriptor* leaf() const {
-    return fields.back();
-  }
+  const google::protobuf::FieldDescriptor* leaf() const { return fields.back(); }
 };
 
 // Resolves `path` against `type`. Fails (kInvalidArgument, naming the bad
 // segment) when a segment does not exist or a non-final segment is not a
 // singular message field.
-Result<FieldPath> ResolveFieldPath(const google::protobuf::Descriptor* type,
-                                   std::string_view path);
+Result<FieldPath> ResolveFieldPath(const google::protobuf::Descriptor* type, std::string_view path);
 
 // True if `path` is `ancestor` or lies below it ("a.b" is under "a").
 bool PathIsUnder(std::string_view path, std::string_view ancestor);
@@ -43,8 +40,8 @@ bool PathIsUnder(std::string_view path, std::string_view ancestor);
 // True if the value at `path` is equal in `a` and `b` (same message type).
 // Unset messages equal their default instance; repeated fields compare
 // element by element, in order.
-bool PathValuesEqual(const google::protobuf::Message& a,
-                     const google::protobuf::Message& b, const FieldPath& path);
+bool PathValuesEqual(const google::protobuf::Message& a, const google::protobuf::Message& b,
+                     const FieldPath& path);
 
 // True if the value at `path` in `m` is the default (unset, empty, zero).
 bool PathIsDefault(const google::protobuf::Message& m, const FieldPath& path);
@@ -68,8 +65,7 @@ const google::protobuf::Message* PathParent(const google::protobuf::Message& m,
 // their sint/fixed variants); 0 when unset.
 int64_t GetPathInt(const google::protobuf::Message& m, const FieldPath& path);
 // Sets a singular integer leaf. Fails when `value` does not fit the field.
-Status SetPathInt(google::protobuf::Message* m, const FieldPath& path,
-                  int64_t value);
+Status SetPathInt(google::protobuf::Message* m, const FieldPath& path, int64_t value);
 // True if the leaf is a singular integer field (counter-capable).
 bool IsIntegerLeaf(const FieldPath& path);
 // True if the leaf is a repeated scalar (string, bytes, integer, enum, bool)

@@ -36,12 +36,10 @@ int CompareHlc(const v1::HlcTimestamp& a, const v1::HlcTimestamp& b);
 
 // `t` with its wall time limited to physical_ms + max_skew_ms (the logical
 // counter and node id are kept). Returns `t` unchanged when within bounds.
-v1::HlcTimestamp ClampHlc(const v1::HlcTimestamp& t, int64_t physical_ms,
-                          int64_t max_skew_ms);
+v1::HlcTimestamp ClampHlc(const v1::HlcTimestamp& t, int64_t physical_ms, int64_t max_skew_ms);
 
 // True when ClampHlc would change `t`.
-bool IsBeyondSkew(const v1::HlcTimestamp& t, int64_t physical_ms,
-                  int64_t max_skew_ms);
+bool IsBeyondSkew(const v1::HlcTimestamp& t, int64_t physical_ms, int64_t max_skew_ms);
 
 // The clock of one node (a device or a server instance). Not thread-safe:
 // callers serialise access (the SDK owns one per store, the server one per

@@ -86,15 +86,13 @@ struct MergeResult {
 // Merges `m` into `stored` (nullptr when the server holds no such record).
 // Validation failures, policy rejections and caller errors are returned as
 // outcome REJECTED with a reason and message; Merge does not fail otherwise.
-MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m,
-                  const MergeContext& ctx);
+MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m, const MergeContext& ctx);
 
 // The MutationResult for `m` (client_seq, outcome, reason, message,
 // conflict ids, kept fields, record, change_seq). Audit conflicts are listed
 // in conflict_ids only when `include_audit_conflicts` (i.e. when the caller
 // stores them).
-v1::MutationResult ToMutationResult(const MergeResult& result,
-                                    const v1::Mutation& m,
+v1::MutationResult ToMutationResult(const MergeResult& result, const v1::Mutation& m,
                                     bool include_audit_conflicts);
 
 // Deterministic conflict id: "cf-" + 16 hex digits of a hash of
@@ -104,8 +102,7 @@ std::string ConflictId(const v1::Mutation& m, const std::string& field_path);
 
 // A Conflict as a stored record of ENTITY_TYPE_CONFLICT at `version`, with
 // its scope keys (the record owner) and per-field states stamped `hlc`.
-v1::RecordState ConflictRecordState(const v1::Conflict& conflict,
-                                    int64_t version,
+v1::RecordState ConflictRecordState(const v1::Conflict& conflict, int64_t version,
                                     const v1::HlcTimestamp& hlc);
 
 }  // namespace crmsync::sync

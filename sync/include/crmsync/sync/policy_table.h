@@ -58,11 +58,8 @@ class PolicyTable {
   // Parses a configuration on top of `base` (normally Defaults()). On error
   // returns kInvalidArgument whose message lists every bad line as
   // "line N: ...", one per line.
-  static Result<PolicyTable> Parse(std::string_view text,
-                                   const PolicyTable& base);
-  static Result<PolicyTable> Parse(std::string_view text) {
-    return Parse(text, Defaults());
-  }
+  static Result<PolicyTable> Parse(std::string_view text, const PolicyTable& base);
+  static Result<PolicyTable> Parse(std::string_view text) { return Parse(text, Defaults()); }
 
   // Sets the policy of `path` on `type` (ENTITY_TYPE_UNSPECIFIED = every
   // type; path "*" = the type's default). Fails when the path does not exist
@@ -70,8 +67,7 @@ class PolicyTable {
   // policy does not fit the field (counter needs a singular integer, set a
   // repeated scalar), when counter/set is used as a wildcard default, or for
   // UNSPECIFIED.
-  Status Set(v1::EntityType type, std::string_view path,
-             v1::ConflictPolicy policy);
+  Status Set(v1::EntityType type, std::string_view path, v1::ConflictPolicy policy);
 
   // The policy of `path` on `type` (never UNSPECIFIED).
   v1::ConflictPolicy Lookup(v1::EntityType type, std::string_view path) const;

@@ -36,8 +36,7 @@ google::protobuf::Message* MutableEntity(v1::Record* record, v1::EntityType type
 
 // The entity of `type` in `record` or the type's default instance when the
 // record holds nothing (or another type). Nullptr only for invalid types.
-const google::protobuf::Message* EntityOrDefault(const v1::Record& record,
-                                                 v1::EntityType type);
+const google::protobuf::Message* EntityOrDefault(const v1::Record& record, v1::EntityType type);
 
 // Lower-case name used in configuration ("lead", "calendar_event") and
 // its inverse (UNSPECIFIED when unknown).
@@ -47,19 +46,16 @@ v1::EntityType EntityTypeFromName(std::string_view name);
 // Applies the masked fields of `partial` to `target` (both of entity type
 // `type`; `target` is switched to `type` if needed). Fails on a bad path;
 // `target` is untouched then.
-Status ApplyFieldMask(const v1::Record& partial,
-                      const google::protobuf::FieldMask& mask,
+Status ApplyFieldMask(const v1::Record& partial, const google::protobuf::FieldMask& mask,
                       v1::EntityType type, v1::Record* target);
 
 // The paths whose values differ between two versions of an entity (see
 // DiffPaths). Records of different types differ everywhere: returns every
 // non-default path of `after`.
-google::protobuf::FieldMask ComputeFieldMask(const v1::Record& before,
-                                             const v1::Record& after);
+google::protobuf::FieldMask ComputeFieldMask(const v1::Record& before, const v1::Record& after);
 
 // A Record holding only the value at `path` of `source` (type `type`).
-v1::Record ExtractPath(const v1::Record& source, v1::EntityType type,
-                       const FieldPath& path);
+v1::Record ExtractPath(const v1::Record& source, v1::EntityType type, const FieldPath& path);
 
 // Scope keys read from the entity's fields that have a scope role in the
 // entity catalog (entity_catalog.h, ScopeKeysOfEntity).
