@@ -3,7 +3,8 @@
 # what is missing. Needs root (or sudo).
 #   deploy/install-deps.sh            build + run + test dependencies (what
 #                                     tests/run-all.sh needs: adds the test
-#                                     libraries, clang for the fuzzers and a
+#                                     libraries, clang for the fuzzers, clang-format
+#                                     and clang-tidy for the lint stage, and a
 #                                     PostgreSQL 15 server)
 #   deploy/install-deps.sh --server   only what building and running the
 #                                     server, crmctl and crm-device needs
@@ -21,7 +22,7 @@ SERVER_PKGS=(
 TEST_PKGS=(
   git googletest libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 sqlite3
-  clang-14 libclang-rt-14-dev procps util-linux
+  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps util-linux
 )
 RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 libargon2-1 openssl)
 

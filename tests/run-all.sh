@@ -42,6 +42,9 @@ stage() {
 stage "dependencies"
 "$ROOT/deploy/install-deps.sh"
 
+stage "format (clang-format, every tracked C/C++ file)"
+"$ROOT/tests/check-format.sh"
+
 stage "build (RelWithDebInfo)"
 cmake --preset default >/dev/null
 cmake --build build -j "$JOBS"
