@@ -224,10 +224,8 @@ int Mismatches(const std::vector<Answer>& a, const std::vector<Answer>& b) {
 }
 
 }  // namespace
-}  // namespace crmsync::bench
 
-int main(int argc, char** argv) {
-  using namespace crmsync::bench;
+int Main(int argc, char** argv) {
   CLI::App app{
       "Coupons-at-a-point queries over many coupons: server (SQLite, PostgreSQL) and "
       "device SDK, each against a brute-force scan in the same run",
@@ -296,3 +294,7 @@ int main(int argc, char** argv) {
   std::printf("\n(the brute-force scan runs over coupons already in memory: no storage cost)\n");
   return failures == 0 ? 0 : 1;
 }
+
+}  // namespace crmsync::bench
+
+int main(int argc, char** argv) { return crmsync::bench::Main(argc, argv); }

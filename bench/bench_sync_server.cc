@@ -184,10 +184,8 @@ absl::StatusOr<double> RawPostgres(const std::string& conninfo, int records, int
 }
 
 }  // namespace
-}  // namespace crmsync::bench
 
-int main(int argc, char** argv) {
-  using namespace crmsync::bench;
+int Main(int argc, char** argv) {
   CLI::App app{
       "Push/pull throughput of crm-syncd's handlers on SQLite and PostgreSQL, next to a "
       "raw libpqxx batched upsert of the same rows",
@@ -235,3 +233,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace crmsync::bench
+
+int main(int argc, char** argv) { return crmsync::bench::Main(argc, argv); }

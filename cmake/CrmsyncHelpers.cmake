@@ -3,6 +3,10 @@
 # Warnings and language settings for a target of ours.
 function(crmsync_target_defaults target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    # Checks the ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED annotations.
+    target_compile_options(${target} PRIVATE -Wthread-safety)
+  endif()
   if(CRMSYNC_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -8,20 +8,24 @@
 #      inputs on every run of a commit; CRMSYNC_FUZZ_RUNS overrides each
 #      target's default). Long, time-boxed exploration is a separate command:
 #      tests/fuzz/run-fuzzers.sh build-fuzz --explore SECONDS
-# Usage: tests/run-all.sh [--no-asan] [--no-fuzz]
+# Before the builds: formatting (tests/check-format.sh); after the first
+# build: clang-tidy with -Wthread-safety over the sources (tests/run-clang-tidy.sh).
+# Usage: tests/run-all.sh [--no-lint] [--no-asan] [--no-fuzz]
 # Exit status: 0 only if every stage passed. Stage times are printed at the
 # end; fuzz output and reproducers go to build-fuzz/fuzz-artifacts/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+RUN_LINT=1
 RUN_ASAN=1
 RUN_FUZZ=1
 for arg in "$@"; do
   case "$arg" in
+    --no-lint) RUN_LINT=0 ;;
     --no-asan) RUN_ASAN=0 ;;
     --no-fuzz) RUN_FUZZ=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run-all: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +52,11 @@ stage "format (clang-format, every tracked C/C++ file)"
 stage "build (RelWithDebInfo)"
 cmake --preset default >/dev/null
 cmake --build build -j "$JOBS"
+
+if ((RUN_LINT)); then
+  stage "lint (clang-tidy, -Wthread-safety)"
+  "$ROOT/tests/run-clang-tidy.sh" build
+fi
 
 stage "tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900

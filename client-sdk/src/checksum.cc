@@ -27,7 +27,7 @@ std::string Sha256Hex(const std::string& bytes) {
 }  // namespace internal
 
 absl::StatusOr<v1::GetChecksumResponse> Database::SyncAccess::LocalChecksum() {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   auto st = db_->db_->Prepare("SELECT server_state FROM records WHERE server_state IS NOT NULL");
   if (!st.ok()) return st.status();

@@ -38,6 +38,7 @@ Database::Database(DatabaseOptions options, std::unique_ptr<SqliteDb> db,
 Database::~Database() = default;
 
 absl::Status Database::Init() {
+  absl::MutexLock lock(&mu_);  // not shared yet; keeps the analysis whole
   if (absl::Status s = internal::CreateSchema(db_.get()); !s.ok()) return s;
   internal::Transaction tx(db_.get());
   if (!tx.status().ok()) return tx.status();
@@ -92,7 +93,7 @@ absl::Status Database::Ready() const {
 }
 
 absl::StatusOr<v1::RecordState> Database::Get(const v1::RecordRef& ref) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto row = internal::LoadRow(db_.get(), ref);
   if (!row.ok()) return row.status();
@@ -104,7 +105,7 @@ absl::StatusOr<v1::RecordState> Database::Get(const v1::RecordRef& ref) {
 }
 
 absl::StatusOr<std::optional<v1::RecordState>> Database::GetServerState(const v1::RecordRef& ref) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto row = internal::LoadRow(db_.get(), ref);
   if (!row.ok()) return row.status();
@@ -113,7 +114,7 @@ absl::StatusOr<std::optional<v1::RecordState>> Database::GetServerState(const v1
 }
 
 absl::StatusOr<std::vector<v1::RecordState>> Database::List(v1::EntityType type, int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto st = db_->Prepare(
       "SELECT local_state FROM records WHERE entity_type=?1 AND local_state IS NOT NULL "
@@ -124,19 +125,19 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::List(v1::EntityType type,
 }
 
 absl::StatusOr<int64_t> Database::PendingCount() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   return internal::CountOutbox(db_.get());
 }
 
 absl::StatusOr<std::vector<PendingMutation>> Database::Outbox(int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   return internal::LoadOutbox(db_.get(), limit);
 }
 
 absl::StatusOr<std::string> Database::Cursor() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto v = internal::GetState(db_.get(), internal::kKeyCursor);
   if (!v.ok()) return v.status();
@@ -144,7 +145,7 @@ absl::StatusOr<std::string> Database::Cursor() {
 }
 
 absl::StatusOr<int64_t> Database::LastSyncMs() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto v = internal::GetState(db_.get(), internal::kKeyLastSyncMs);
   if (!v.ok()) return v.status();
@@ -152,13 +153,13 @@ absl::StatusOr<int64_t> Database::LastSyncMs() {
 }
 
 absl::Status Database::SetOffline(bool offline) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   return internal::SetState(db_.get(), internal::kKeyOffline, offline ? "1" : "0");
 }
 
 absl::StatusOr<bool> Database::Offline() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto v = internal::GetState(db_.get(), internal::kKeyOffline);
   if (!v.ok()) return v.status();
@@ -166,7 +167,7 @@ absl::StatusOr<bool> Database::Offline() {
 }
 
 absl::StatusOr<std::vector<Notice>> Database::Notices() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto st = db_->Prepare(
       "SELECT id, kind, entity_type, record_id, client_seq, message, at_ms FROM notices "
@@ -197,18 +198,18 @@ absl::StatusOr<std::vector<Notice>> Database::Notices() {
 }
 
 absl::Status Database::ClearNotices() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   return db_->Exec("DELETE FROM notice_conflicts; DELETE FROM notices");
 }
 
 void Database::SetWriteListener(std::function<void()> listener) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   write_listener_ = std::move(listener);
 }
 
 absl::Status Database::Wipe() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   db_.reset();  // closes the connection first
   absl::Status result;

@@ -45,7 +45,7 @@ absl::StatusOr<std::vector<PendingMutation>> Database::SyncAccess::OutboxBatch(i
 absl::StatusOr<std::vector<PushEvent>> Database::SyncAccess::ApplyPushResults(
     const std::vector<v1::Mutation>& sent, const v1::PushResponse& response,
     std::vector<ChangeEvent>* changes) {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   SqliteDb* db = db_->db_.get();
   std::map<int64_t, const v1::Mutation*> by_seq;
@@ -95,7 +95,7 @@ absl::StatusOr<std::vector<PushEvent>> Database::SyncAccess::ApplyPushResults(
 
 absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::ApplyPullPage(
     const v1::PullResponse& page) {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   SqliteDb* db = db_->db_.get();
   internal::Transaction tx(db);
@@ -166,7 +166,7 @@ absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::ApplyPullPage(
 }
 
 absl::Status Database::SyncAccess::BeginReset(bool recover) {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   SqliteDb* db = db_->db_.get();
   internal::Transaction tx(db);
@@ -195,7 +195,7 @@ absl::Status Database::SyncAccess::BeginReset(bool recover) {
 }
 
 absl::StatusOr<std::vector<ChangeEvent>> Database::SyncAccess::FinishReset() {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   SqliteDb* db = db_->db_.get();
   internal::Transaction tx(db);
@@ -285,7 +285,7 @@ absl::Status Database::SyncAccess::RecoverLocked(const std::vector<v1::RecordRef
 }
 
 absl::Status Database::SyncAccess::ObserveServerHlc(const v1::HlcTimestamp& server) {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   db_->hlc_.Receive(server, db_->options_.clock->NowMs());
   return internal::SetState(db_->db_.get(), internal::kKeyHlc,
@@ -293,13 +293,13 @@ absl::Status Database::SyncAccess::ObserveServerHlc(const v1::HlcTimestamp& serv
 }
 
 absl::Status Database::SyncAccess::SetLastSync(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   return internal::SetState(db_->db_.get(), internal::kKeyLastSyncMs, std::to_string(now_ms));
 }
 
 absl::StatusOr<int64_t> Database::SyncAccess::LastRepairMs() {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   auto v = internal::GetState(db_->db_.get(), internal::kKeyLastRepairMs);
   if (!v.ok()) return v.status();
@@ -307,7 +307,7 @@ absl::StatusOr<int64_t> Database::SyncAccess::LastRepairMs() {
 }
 
 absl::Status Database::SyncAccess::SetLastRepairMs(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(db_->mu_);
+  absl::MutexLock lock(&db_->mu_);
   if (absl::Status s = db_->Ready(); !s.ok()) return s;
   return internal::SetState(db_->db_.get(), internal::kKeyLastRepairMs, std::to_string(now_ms));
 }

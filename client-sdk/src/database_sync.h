@@ -44,7 +44,8 @@ class Database::SyncAccess {
   // FinishReset's recovery step (lock and transaction held by the caller):
   // `stale` are the records the bootstrap did not return.
   absl::Status RecoverLocked(const std::vector<v1::RecordRef>& stale,
-                             std::vector<ChangeEvent>* events);
+                             std::vector<ChangeEvent>* events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_->mu_);
 
   // The checksum of the replica (server states only), computed like the
   // server's GetChecksum.

@@ -58,8 +58,8 @@ absl::StatusOr<v1::RecordState> Database::Create(const v1::Record& values) {
   LocalEdit edit;
   edit.ref = *ref;
   edit.values = std::move(copy);
-  std::lock_guard<std::mutex> lock(mu_);
-  return WriteLocked(std::move(edit), /*is_create=*/true);
+  absl::MutexLock lock(&mu_);
+  return WriteLocked(edit, /*is_create=*/true);
 }
 
 absl::StatusOr<v1::RecordState> Database::Update(const v1::Record& values,
@@ -71,24 +71,24 @@ absl::StatusOr<v1::RecordState> Database::Update(const v1::Record& values,
   edit.ref = *ref;
   edit.values = values;
   if (mask != nullptr) edit.mask = *mask;
-  std::lock_guard<std::mutex> lock(mu_);
-  return WriteLocked(std::move(edit), /*is_create=*/false);
+  absl::MutexLock lock(&mu_);
+  return WriteLocked(edit, /*is_create=*/false);
 }
 
 absl::StatusOr<v1::RecordState> Database::Delete(const v1::RecordRef& ref) {
   LocalEdit edit;
   edit.ref = ref;
   edit.operation = v1::OPERATION_DELETE;
-  std::lock_guard<std::mutex> lock(mu_);
-  return WriteLocked(std::move(edit), /*is_create=*/false);
-}
-
-absl::StatusOr<v1::RecordState> Database::Apply(const LocalEdit& edit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return WriteLocked(edit, /*is_create=*/false);
 }
 
-absl::StatusOr<v1::RecordState> Database::WriteLocked(LocalEdit edit, bool is_create) {
+absl::StatusOr<v1::RecordState> Database::Apply(const LocalEdit& edit) {
+  absl::MutexLock lock(&mu_);
+  return WriteLocked(edit, /*is_create=*/false);
+}
+
+absl::StatusOr<v1::RecordState> Database::WriteLocked(const LocalEdit& edit, bool is_create) {
   if (absl::Status s = Ready(); !s.ok()) return s;
   internal::Transaction tx(db_.get());
   if (!tx.status().ok()) return tx.status();

@@ -12,7 +12,7 @@
 namespace crmsync::client {
 
 absl::StatusOr<std::vector<v1::RecordState>> Database::MyOpenLeads() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto st = db_->Prepare(
       "SELECT local_state FROM records WHERE entity_type=?1 AND owner=?2 "
@@ -27,7 +27,7 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::MyOpenLeads() {
 
 absl::StatusOr<std::vector<v1::RecordState>> Database::OpportunitiesOfAccount(
     const std::string& account_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto st = db_->Prepare(
       "SELECT local_state FROM records WHERE entity_type=?1 AND parent_id=?2 "
@@ -39,7 +39,7 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::OpportunitiesOfAccount(
 
 absl::StatusOr<std::vector<v1::RecordState>> Database::CalendarBetween(int64_t from_s,
                                                                        int64_t to_s) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto st = db_->Prepare(
       "SELECT local_state FROM records WHERE entity_type=?1 AND local_state IS NOT NULL "
@@ -58,7 +58,7 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::TodaysCalendar(int64_t no
 }
 
 absl::StatusOr<std::vector<v1::RecordState>> Database::Search(const std::string& text, int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   auto st = db_->Prepare(
       "SELECT r.local_state FROM record_text t JOIN records r ON r.rowid = t.docid "
@@ -87,7 +87,7 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::CouponsNear(double latitu
   }
   const std::vector<sync::geo::CellRange> ranges =
       sync::geo::LookupRanges(sync::geo::CoverDisc(at, radius_m));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Ready(); !s.ok()) return s;
   std::string sql =
       "SELECT rowid, local_state FROM records WHERE local_state IS NOT NULL AND rowid IN "

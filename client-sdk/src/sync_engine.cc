@@ -62,7 +62,7 @@ class SyncEngine::Impl {
   }
 
   absl::Status SyncOnce() {
-    std::lock_guard<std::mutex> cycle_lock(cycle_mu_);
+    absl::MutexLock cycle_lock(&cycle_mu_);
     cancelled_ = false;
     if (wiped_) return absl::FailedPreconditionError("the local store was wiped");
     auto offline = access_.Offline();
@@ -72,7 +72,7 @@ class SyncEngine::Impl {
       return absl::FailedPreconditionError("offline: sync is switched off (go online first)");
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       progress_.pushed = progress_.pulled = 0;
     }
     SetState(SyncProgress::State::kSyncing, "");
@@ -84,7 +84,7 @@ class SyncEngine::Impl {
     ctx.client = client_;
     ctx.on_count = [this](int64_t pushed, int64_t pulled) {
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         progress_.pushed = pushed;
         progress_.pulled = pulled;
       }
@@ -92,7 +92,7 @@ class SyncEngine::Impl {
     };
     CallStatus result = RunCycle(&ctx);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       progress_.resets += ctx.resets;
       if (result.ok()) progress_.checksum_mismatch = ctx.checksum_mismatch;
     }
@@ -112,7 +112,7 @@ class SyncEngine::Impl {
     UpdatePending();
     if (result.ok()) {
       (void)access_.SetLastSync(options_.clock->NowMs());
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       ++progress_.cycles;
     }
     SetState(result.ok() ? SyncProgress::State::kIdle : SyncProgress::State::kFailed,
@@ -121,10 +121,10 @@ class SyncEngine::Impl {
   }
 
   void Start() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&lifecycle_mu_);
     if (thread_.joinable()) return;
     {
-      std::lock_guard<std::mutex> wake_lock(wake_mu_);
+      absl::MutexLock wake_lock(&wake_mu_);
       stop_ = false;
       wake_ = true;
     }
@@ -132,31 +132,30 @@ class SyncEngine::Impl {
   }
 
   void Stop() {
+    // Held while joining: a concurrent Start waits for the old loop to end.
+    // The loop never takes lifecycle_mu_.
+    absl::MutexLock lock(&lifecycle_mu_);
+    if (!thread_.joinable()) return;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!thread_.joinable()) return;
-      std::lock_guard<std::mutex> wake_lock(wake_mu_);
+      absl::MutexLock wake_lock(&wake_mu_);
       stop_ = true;
       cancelled_ = true;
     }
-    cv_.notify_all();
     thread_.join();
-    std::lock_guard<std::mutex> lock(mu_);
     thread_ = std::thread();
   }
 
   void RequestSync() {
     {
-      std::lock_guard<std::mutex> lock(wake_mu_);
+      absl::MutexLock lock(&wake_mu_);
       wake_ = true;
     }
-    cv_.notify_all();
   }
 
   void Cancel() { cancelled_ = true; }
 
   SyncProgress Progress() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return progress_;
   }
 
@@ -186,7 +185,7 @@ class SyncEngine::Impl {
     std::unique_ptr<Subscription> subscription;
     for (;;) {
       {
-        std::unique_lock<std::mutex> lock(wake_mu_);
+        absl::MutexLock lock(&wake_mu_);
         wake_ = false;
       }
       if (StopRequested()) break;
@@ -206,14 +205,14 @@ class SyncEngine::Impl {
           SetState(SyncProgress::State::kBackoff, std::string(s.ToString()));
         }
       }
-      std::unique_lock<std::mutex> lock(wake_mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                   [this] { return wake_ || stop_.load() || subscription_ended_.load(); });
+      absl::MutexLock lock(&wake_mu_);
+      wake_mu_.AwaitWithTimeout(absl::Condition(this, &Impl::WakeRequested),
+                                absl::Milliseconds(wait_ms));
       if (stop_) break;
       if (wake_ && s.ok()) {
         // Let a burst of local writes land in one batch.
-        cv_.wait_for(lock, std::chrono::milliseconds(tuning::kWriteCoalesceMs),
-                     [this] { return stop_.load(); });
+        wake_mu_.AwaitWithTimeout(absl::Condition(this, &Impl::Stopping),
+                                  absl::Milliseconds(tuning::kWriteCoalesceMs));
       }
     }
     subscription.reset();
@@ -233,10 +232,9 @@ class SyncEngine::Impl {
         },
         [this](const CallStatus&) {
           {
-            std::lock_guard<std::mutex> lock(wake_mu_);
+            absl::MutexLock lock(&wake_mu_);
             subscription_ended_ = true;
           }
-          cv_.notify_all();
         });
   }
 
@@ -248,11 +246,17 @@ class SyncEngine::Impl {
   }
 
   bool StopRequested() { return stop_.load(); }
+  // Conditions of the loop's waits. stop_ and subscription_ended_ are set
+  // true under wake_mu_, so a waiter sees them when the setter unlocks.
+  bool WakeRequested() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) {
+    return wake_ || stop_.load() || subscription_ended_.load();
+  }
+  bool Stopping() const { return stop_.load(); }
 
   void SetState(SyncProgress::State state, const std::string& error) {
     SyncProgress copy;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       progress_.state = state;
       progress_.last_error = error;
       copy = progress_;
@@ -265,7 +269,7 @@ class SyncEngine::Impl {
     auto pending = access_.PendingCount();
     SyncProgress copy;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (pending.ok()) progress_.pending = *pending;
       copy = progress_;
     }
@@ -279,13 +283,13 @@ class SyncEngine::Impl {
   std::unique_ptr<Random> owned_random_;
   v1::ClientInfo client_;
 
-  std::mutex cycle_mu_;    // one cycle at a time
-  mutable std::mutex mu_;  // progress_, thread_
-  SyncProgress progress_;
-  std::thread thread_;
-  std::mutex wake_mu_;
-  std::condition_variable cv_;
-  bool wake_ = false;
+  absl::Mutex cycle_mu_;      // one cycle at a time
+  absl::Mutex lifecycle_mu_;  // Start and Stop, one at a time
+  std::thread thread_ ABSL_GUARDED_BY(lifecycle_mu_);
+  mutable absl::Mutex mu_;
+  SyncProgress progress_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex wake_mu_;
+  bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
   std::atomic<bool> stop_{false};
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> wiped_{false};

@@ -1,8 +1,6 @@
 // Token credentials: AuthService sign-in, device registration and refresh.
 #include <grpcpp/grpcpp.h>
 
-#include <mutex>
-
 #include "channel_credentials.h"
 #include "crmsync/client/transport.h"
 #include "crmsync/v1/auth.grpc.pb.h"
@@ -30,7 +28,7 @@ class TokenCredentials : public CredentialsProvider {
   }
 
   absl::Status Metadata(std::vector<std::pair<std::string, std::string>>* out) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (access_token_.empty() || options_.clock->NowMs() + kRefreshMarginMs >= access_expires_ms_) {
       absl::Status s = absl::UnauthenticatedError("no refresh token");
       if (!refresh_token_.empty()) s = Refresh();
@@ -50,14 +48,14 @@ class TokenCredentials : public CredentialsProvider {
     if (!bearer.empty()) ctx->AddMetadata("authorization", "Bearer " + bearer);
   }
 
-  void Adopt(const v1::TokenPair& tokens) {
+  void Adopt(const v1::TokenPair& tokens) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     access_token_ = tokens.access_token();
     access_expires_ms_ = tokens.access_expires_at().seconds() * 1000;
     refresh_token_ = tokens.refresh_token();
     if (options_.on_refresh_token) options_.on_refresh_token(refresh_token_);
   }
 
-  absl::Status Refresh() {
+  absl::Status Refresh() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     grpc::ClientContext ctx;
     Prepare(&ctx);
     v1::RefreshRequest req;
@@ -68,7 +66,7 @@ class TokenCredentials : public CredentialsProvider {
     return s;
   }
 
-  absl::Status SignIn() {
+  absl::Status SignIn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!options_.api_key.empty()) {
       grpc::ClientContext ctx;
       Prepare(&ctx);
@@ -107,10 +105,10 @@ class TokenCredentials : public CredentialsProvider {
 
   TokenCredentialsOptions options_;
   std::unique_ptr<v1::AuthService::Stub> stub_;
-  std::mutex mu_;
-  std::string access_token_;
-  int64_t access_expires_ms_ = 0;
-  std::string refresh_token_;
+  absl::Mutex mu_;
+  std::string access_token_ ABSL_GUARDED_BY(mu_);
+  int64_t access_expires_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string refresh_token_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -35,12 +35,12 @@ std::ostream& Session::out() { return std::cout; }
 std::ostream& Session::err() { return std::cerr; }
 
 void Session::AddEvent(const std::string& e) {
-  std::lock_guard<std::mutex> lock(events_mu_);
+  absl::MutexLock lock(&events_mu_);
   events_.push_back(e);
 }
 
 std::vector<std::string> Session::TakeEvents() {
-  std::lock_guard<std::mutex> lock(events_mu_);
+  absl::MutexLock lock(&events_mu_);
   return std::move(events_);
 }
 
@@ -115,7 +115,7 @@ absl::StatusOr<SyncEngine*> Session::Engine() {
   };
   so.on_change = [this](const ChangeEvent& e) {
     if (watching) {
-      std::lock_guard<std::mutex> lock(events_mu_);
+      absl::MutexLock lock(&events_mu_);
       out() << (e.kind == ChangeEvent::Kind::kRemoved ? "removed " : "changed ")
             << v1::EntityType_Name(e.ref.entity_type()) << " " << e.ref.id() << std::endl;
     }

@@ -5,11 +5,12 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "crmsync/client/database.h"
 #include "crmsync/client/sync_engine.h"
 
@@ -71,8 +72,8 @@ class Session {
   const Settings& settings_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<SyncEngine> engine_;
-  std::mutex events_mu_;
-  std::vector<std::string> events_;
+  absl::Mutex events_mu_;
+  std::vector<std::string> events_ ABSL_GUARDED_BY(events_mu_);
 };
 
 // Parses and runs one command line (argv without the program name).

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/time/time.h"
 #include "auth/demo_credentials.h"
 #include "auth/token_authenticator.h"
 #include "demo_tenant.h"
@@ -45,10 +46,9 @@ SyncdApp::SyncdApp(ServerConfig config) : config_(std::move(config)) {}
 
 SyncdApp::~SyncdApp() {
   {
-    std::lock_guard<std::mutex> lock(prune_mu_);
+    absl::MutexLock lock(&prune_mu_);
     stopping_ = true;
   }
-  prune_cv_.notify_all();
   health_.reset();
   if (prune_thread_.joinable()) prune_thread_.join();
   if (sweep_thread_.joinable()) sweep_thread_.join();
@@ -162,17 +162,19 @@ absl::Status SyncdApp::Start() {
 
 void SyncdApp::EveryTenantEvery(std::chrono::seconds interval, const char* job,
                                 const std::function<void(const TenantRow&)>& run) {
-  std::unique_lock<std::mutex> lock(prune_mu_);
-  while (!prune_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
-    lock.unlock();
+  while (!WaitForStop(interval)) {
     auto tenants = store_->directory().ListTenants();
     if (!tenants.ok()) {
       spdlog::warn("{} skipped: {}", job, std::string(tenants.status().message()));
     } else {
       for (const TenantRow& t : *tenants) run(t);
     }
-    lock.lock();
   }
+}
+
+bool SyncdApp::WaitForStop(std::chrono::seconds interval) {
+  absl::MutexLock lock(&prune_mu_);
+  return prune_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(interval));
 }
 
 void SyncdApp::PruneLoop() {

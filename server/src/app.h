@@ -5,13 +5,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "admin/admin_handler.h"
 #include "auth/audit_log.h"
 #include "auth/auth_handler.h"
@@ -61,10 +61,12 @@ class SyncdApp {
 
  private:
   void DeclareMetrics();
-  // Prunes every tenant's history each --prune-interval-minutes.
   // Runs `run` for every tenant each `interval` until the app stops.
   void EveryTenantEvery(std::chrono::seconds interval, const char* job,
                         const std::function<void(const TenantRow&)>& run);
+  // Waits up to `interval`; true once the app is stopping.
+  bool WaitForStop(std::chrono::seconds interval);
+  // Prunes every tenant's history each --prune-interval-minutes.
   void PruneLoop();
   // Takes expired coupons out of terminal scope (logic/coupon_index.h).
   void CouponSweepLoop();
@@ -105,9 +107,8 @@ class SyncdApp {
   // After grpc_ (destroyed first: its callback uses grpc_).
   std::unique_ptr<StoreHealth> health_;
   std::atomic<bool> store_up_{true};
-  std::mutex prune_mu_;
-  std::condition_variable prune_cv_;
-  bool stopping_ = false;
+  absl::Mutex prune_mu_;
+  bool stopping_ ABSL_GUARDED_BY(prune_mu_) = false;
   std::thread prune_thread_;
   std::thread sweep_thread_;
 };

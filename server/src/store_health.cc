@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/time/time.h"
+
 #include "store/internal_detail.h"
 
 namespace crmsync::server {
@@ -12,10 +14,9 @@ StoreHealth::StoreHealth(Store* store, std::chrono::milliseconds interval,
 
 StoreHealth::~StoreHealth() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -24,24 +25,28 @@ void StoreHealth::Start() {
 }
 
 void StoreHealth::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
-    lock.unlock();
-    absl::Status status = store_->Ping();
-    // A pooled connection that died with the database fails once; the
-    // retry opens a fresh one.
-    if (absl::IsUnavailable(status)) status = store_->Ping();
-    const bool up = status.ok();
-    if (up != up_.exchange(up)) {
-      if (up) {
-        spdlog::info("store reachable again: health SERVING");
-      } else {
-        spdlog::error("store unreachable: health NOT_SERVING until it answers ({})",
-                      InternalDetail(status));
-      }
-      on_change_(up);
+  while (!WaitForStop()) CheckOnce();
+}
+
+bool StoreHealth::WaitForStop() {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(interval_));
+}
+
+void StoreHealth::CheckOnce() {
+  absl::Status status = store_->Ping();
+  // A pooled connection that died with the database fails once; the
+  // retry opens a fresh one.
+  if (absl::IsUnavailable(status)) status = store_->Ping();
+  const bool up = status.ok();
+  if (up != up_.exchange(up)) {
+    if (up) {
+      spdlog::info("store reachable again: health SERVING");
+    } else {
+      spdlog::error("store unreachable: health NOT_SERVING until it answers ({})",
+                    InternalDetail(status));
     }
-    lock.lock();
+    on_change_(up);
   }
 }
 

@@ -7,11 +7,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "store/store.h"
 
 namespace crmsync::server {
@@ -31,14 +31,16 @@ class StoreHealth {
 
  private:
   void Run();
+  // Waits one interval; true once the destructor asked the thread to stop.
+  bool WaitForStop();
+  void CheckOnce();
 
   Store* store_;
   std::chrono::milliseconds interval_;
   std::function<void(bool)> on_change_;
   std::atomic<bool> up_{true};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

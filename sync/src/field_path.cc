@@ -1,6 +1,7 @@
 #include "crmsync/sync/field_path.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -70,6 +71,15 @@ static const pb::Message& ParentOrDefault(const pb::Message& m, const FieldPath&
       path.fields[path.fields.size() - 2]->message_type());
 }
 
+// The bit pattern of a floating-point value (what std::bit_cast gives in C++20).
+template <typename Bits, typename Float>
+static Bits BitsOf(Float value) {
+  static_assert(sizeof(Bits) == sizeof(Float));
+  Bits bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
 static bool ScalarEqual(const pb::Message& a, const pb::Message& b, const FD* f, int i) {
   const pb::Reflection* ra = a.GetReflection();
   const pb::Reflection* rb = b.GetReflection();
@@ -89,14 +99,12 @@ static bool ScalarEqual(const pb::Message& a, const pb::Message& b, const FD* f,
 #undef CRMSYNC_CASE
     case FD::CPPTYPE_DOUBLE: {
       // Bitwise, so that NaN equals itself and merges stay deterministic.
-      double x = rep ? ra->GetRepeatedDouble(a, f, i) : ra->GetDouble(a, f);
-      double y = rep ? rb->GetRepeatedDouble(b, f, i) : rb->GetDouble(b, f);
-      return std::memcmp(&x, &y, sizeof x) == 0;
+      return BitsOf<uint64_t>(rep ? ra->GetRepeatedDouble(a, f, i) : ra->GetDouble(a, f)) ==
+             BitsOf<uint64_t>(rep ? rb->GetRepeatedDouble(b, f, i) : rb->GetDouble(b, f));
     }
     case FD::CPPTYPE_FLOAT: {
-      float x = rep ? ra->GetRepeatedFloat(a, f, i) : ra->GetFloat(a, f);
-      float y = rep ? rb->GetRepeatedFloat(b, f, i) : rb->GetFloat(b, f);
-      return std::memcmp(&x, &y, sizeof x) == 0;
+      return BitsOf<uint32_t>(rep ? ra->GetRepeatedFloat(a, f, i) : ra->GetFloat(a, f)) ==
+             BitsOf<uint32_t>(rep ? rb->GetRepeatedFloat(b, f, i) : rb->GetFloat(b, f));
     }
     case FD::CPPTYPE_MESSAGE: {
       const pb::Message& x = rep ? ra->GetRepeatedMessage(a, f, i) : ra->GetMessage(a, f);

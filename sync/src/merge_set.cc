@@ -187,6 +187,7 @@ FieldStep MergeSet(MergeState& s, const FieldPath& fp, FieldAction action) {
             [](const v1::SetElement& a, const v1::SetElement& b) { return a.key() < b.key(); });
 
   std::vector<std::string> live;
+  live.reserve(elements.size());
   for (const v1::SetElement& e : elements) live.push_back(e.key());
   SortSetKeys(fp, &live);
   std::vector<std::string> current = ReadSetKeys(*s.data, fp);

@@ -15,9 +15,8 @@
 #include "crmsync/build_info.h"
 #include "session.h"
 
+namespace crmsync::crmctl {
 namespace {
-
-using namespace crmsync::crmctl;
 
 std::string DefaultConfigPath() {
   const char* xdg = std::getenv("XDG_CONFIG_HOME");
@@ -74,7 +73,7 @@ void CreateConfigForLogin(int argc, char** argv, const std::string& fallback) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{
       "crmctl: monitor and administer crmsync (devices, conflicts, users, stores, "
       "coupons, audit).\nConnection settings come from flags, CRMCTL_* environment "
@@ -350,3 +349,7 @@ int main(int argc, char** argv) {
   }
   return code;
 }
+
+}  // namespace crmsync::crmctl
+
+int main(int argc, char** argv) { return crmsync::crmctl::Main(argc, argv); }

@@ -12,7 +12,7 @@ void LoginThrottle::Expire(std::deque<int64_t>* failures, int64_t now_ms) const 
 }
 
 absl::Status LoginThrottle::Check(const std::string& key, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = failures_.find(key);
   if (it == failures_.end()) return absl::OkStatus();
   Expire(&it->second, now_ms);
@@ -26,7 +26,7 @@ absl::Status LoginThrottle::Check(const std::string& key, int64_t now_ms) {
 }
 
 void LoginThrottle::RecordFailure(const std::string& key, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (failures_.size() >= kMaxKeys && failures_.count(key) == 0) {
     // Drop keys whose failures have all expired; if none, forget the
     // oldest-sorted key rather than grow without bound.
@@ -43,7 +43,7 @@ void LoginThrottle::RecordFailure(const std::string& key, int64_t now_ms) {
 }
 
 void LoginThrottle::RecordSuccess(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   failures_.erase(key);
 }
 

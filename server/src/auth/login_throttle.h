@@ -8,10 +8,11 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 
 namespace crmsync::server::auth {
 
@@ -32,8 +33,8 @@ class LoginThrottle {
 
   const int max_failures_;
   const int64_t window_ms_;
-  std::mutex mu_;
-  std::map<std::string, std::deque<int64_t>> failures_;
+  absl::Mutex mu_;
+  std::map<std::string, std::deque<int64_t>> failures_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace crmsync::server::auth

@@ -24,10 +24,10 @@ bool PlausibleId(const std::string& s) {
 
 }  // namespace
 
-absl::StatusOr<Principal> DevHeaderAuthenticator::Authenticate(const CallMetadata& md) {
-  const std::string tenant_slug = First(md, "x-crmsync-dev-tenant");
-  const std::string username = First(md, "x-crmsync-dev-user");
-  const std::string device_id = First(md, "x-crmsync-dev-device");
+absl::StatusOr<Principal> DevHeaderAuthenticator::Authenticate(const CallMetadata& metadata) {
+  const std::string tenant_slug = First(metadata, "x-crmsync-dev-tenant");
+  const std::string username = First(metadata, "x-crmsync-dev-user");
+  const std::string device_id = First(metadata, "x-crmsync-dev-device");
   if (!PlausibleId(tenant_slug) || !PlausibleId(username)) {
     return absl::UnauthenticatedError(
         "missing identity: send metadata x-crmsync-dev-tenant and x-crmsync-dev-user");

@@ -3,14 +3,14 @@
 namespace crmsync::server {
 
 uint64_t InProcessNotifier::Listen(const std::string& tenant_id, Listener listener) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t handle = next_handle_++;
   listeners_[handle] = Entry{tenant_id, std::move(listener)};
   return handle;
 }
 
 void InProcessNotifier::Unlisten(uint64_t handle) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   listeners_.erase(handle);
 }
 
@@ -19,19 +19,19 @@ void InProcessNotifier::Publish(const std::string& tenant_id, int64_t latest_seq
 }
 
 int64_t InProcessNotifier::ListenerCount() {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return static_cast<int64_t>(listeners_.size());
 }
 
 std::set<std::string> InProcessNotifier::Tenants() {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::set<std::string> out;
   for (const auto& [handle, entry] : listeners_) out.insert(entry.tenant_id);
   return out;
 }
 
 void InProcessNotifier::Deliver(const std::string& tenant_id, int64_t latest_seq) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (auto& [handle, entry] : listeners_) {
     if (entry.tenant_id == tenant_id) entry.listener(tenant_id, latest_seq);
   }

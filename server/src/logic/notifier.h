@@ -7,15 +7,18 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace crmsync::server {
 
 class ChangeNotifier {
  public:
-  // Called with (tenant_id, latest_seq) from any thread; must not block.
+  // Called with (tenant_id, latest_seq) from any thread; must not block and
+  // must not call Listen or Unlisten (it runs under the notifier's lock).
   using Listener = std::function<void(const std::string&, int64_t)>;
 
   virtual ~ChangeNotifier() = default;
@@ -50,9 +53,9 @@ class InProcessNotifier : public ChangeNotifier {
     Listener listener;
   };
   // Held while delivering, so Unlisten waits for a running delivery.
-  std::recursive_mutex mu_;
-  uint64_t next_handle_ = 1;
-  std::map<uint64_t, Entry> listeners_;
+  absl::Mutex mu_;
+  uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Entry> listeners_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace crmsync::server

@@ -477,12 +477,12 @@ PushHandler::PushHandler(ChangeLog* changes, Directory* directory, AuditTrail* a
       on_commit_(std::move(on_commit)) {}
 
 void PushHandler::ReplacePolicies(std::shared_ptr<const sync::PolicyTable> policies) {
-  std::lock_guard<std::mutex> lock(policies_mu_);
+  absl::MutexLock lock(&policies_mu_);
   replaced_policies_ = std::move(policies);
 }
 
 std::shared_ptr<const sync::PolicyTable> PushHandler::CurrentPolicies() const {
-  std::lock_guard<std::mutex> lock(policies_mu_);
+  absl::MutexLock lock(&policies_mu_);
   if (replaced_policies_) return replaced_policies_;
   // The constructor's table is owned by the caller: alias it, owning nothing.
   return std::shared_ptr<const sync::PolicyTable>(std::shared_ptr<void>(), policies_);

@@ -6,10 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "clock.h"
 #include "crmsync/sync/policy_table.h"
 #include "crmsync/v1/sync.pb.h"
@@ -76,8 +77,8 @@ class PushHandler {
   std::shared_ptr<const sync::PolicyTable> CurrentPolicies() const;
 
   const sync::PolicyTable* policies_;
-  mutable std::mutex policies_mu_;
-  std::shared_ptr<const sync::PolicyTable> replaced_policies_;
+  mutable absl::Mutex policies_mu_;
+  std::shared_ptr<const sync::PolicyTable> replaced_policies_ ABSL_GUARDED_BY(policies_mu_);
   Clock* clock_;
   PushOptions options_;
   CommitListener on_commit_;

@@ -11,7 +11,7 @@ constexpr size_t kSweepAbove = 100'000;
 }  // namespace
 
 absl::Status RateLimiter::Take(const std::string& key, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (buckets_.size() > kSweepAbove) {
     for (auto it = buckets_.begin(); it != buckets_.end();) {
       const double refilled =

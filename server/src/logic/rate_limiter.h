@@ -5,11 +5,12 @@
 #define CRMSYNC_SERVER_LOGIC_RATE_LIMITER_H_
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "authenticator.h"
 
 namespace crmsync::server {
@@ -30,8 +31,8 @@ class RateLimiter {
   };
   const double rate_per_s_;
   const double burst_;
-  std::mutex mu_;
-  std::unordered_map<std::string, Bucket> buckets_;
+  absl::Mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
 };
 
 // Authenticates with `inner`, then charges the caller's bucket.

@@ -64,18 +64,18 @@ MetricsRegistry::Family& MetricsRegistry::GetFamily(const std::string& name, Kin
 }
 
 void MetricsRegistry::DeclareCounter(const std::string& name, const std::string& help) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   GetFamily(name, Kind::kCounter).help = help;
 }
 
 void MetricsRegistry::DeclareGauge(const std::string& name, const std::string& help) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   GetFamily(name, Kind::kGauge).help = help;
 }
 
 void MetricsRegistry::DeclareHistogram(const std::string& name, const std::string& help,
                                        std::vector<double> buckets) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Family& f = GetFamily(name, Kind::kHistogram);
   f.help = help;
   std::sort(buckets.begin(), buckets.end());
@@ -84,24 +84,24 @@ void MetricsRegistry::DeclareHistogram(const std::string& name, const std::strin
 
 void MetricsRegistry::DeclareCallbackGauge(const std::string& name, const std::string& help,
                                            std::function<double()> value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Family& f = GetFamily(name, Kind::kGauge);
   f.help = help;
   f.callback = std::move(value);
 }
 
 void MetricsRegistry::Increment(const std::string& name, const Labels& labels, double delta) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   GetFamily(name, Kind::kCounter).values[labels] += delta;
 }
 
 void MetricsRegistry::Set(const std::string& name, const Labels& labels, double value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   GetFamily(name, Kind::kGauge).values[labels] = value;
 }
 
 void MetricsRegistry::Observe(const std::string& name, const Labels& labels, double value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Family& f = GetFamily(name, Kind::kHistogram);
   Histogram& h = f.histograms[labels];
   if (h.counts.empty()) h.counts.assign(f.buckets.size() + 1, 0);
@@ -112,7 +112,7 @@ void MetricsRegistry::Observe(const std::string& name, const Labels& labels, dou
 }
 
 double MetricsRegistry::Value(const std::string& name, const Labels& labels) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = families_.find(name);
   if (it == families_.end()) return 0;
   if (it->second.callback) return it->second.callback();
@@ -121,7 +121,7 @@ double MetricsRegistry::Value(const std::string& name, const Labels& labels) {
 }
 
 std::string MetricsRegistry::Render() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
     const char* type = f.kind == Kind::kCounter ? "counter"

@@ -9,9 +9,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace crmsync::server {
 
@@ -62,10 +64,10 @@ class MetricsRegistry {
     std::map<Labels, Histogram> histograms;
     std::function<double()> callback;
   };
-  Family& GetFamily(const std::string& name, Kind kind);
+  Family& GetFamily(const std::string& name, Kind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  std::mutex mu_;
-  std::map<std::string, Family> families_;
+  absl::Mutex mu_;
+  std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace crmsync::server

@@ -3,7 +3,7 @@
 namespace crmsync::server {
 
 void TenantTraffic::AddPush(const std::string& tenant_id, const TrafficCounts& outcomes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   TrafficCounts& t = by_tenant_[tenant_id];
   t.pushes += 1;
   t.applied += outcomes.applied;
@@ -13,12 +13,12 @@ void TenantTraffic::AddPush(const std::string& tenant_id, const TrafficCounts& o
 }
 
 void TenantTraffic::AddPull(const std::string& tenant_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   by_tenant_[tenant_id].pulls += 1;
 }
 
 TrafficCounts TenantTraffic::Get(const std::string& tenant_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = by_tenant_.find(tenant_id);
   return it == by_tenant_.end() ? TrafficCounts{} : it->second;
 }

@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace crmsync::server {
 
@@ -29,8 +31,8 @@ class TenantTraffic {
   TrafficCounts Get(const std::string& tenant_id) const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, TrafficCounts> by_tenant_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, TrafficCounts> by_tenant_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace crmsync::server

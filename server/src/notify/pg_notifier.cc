@@ -42,7 +42,7 @@ PostgresNotifier::~PostgresNotifier() {
 void PostgresNotifier::Publish(const std::string& tenant_id, int64_t latest_seq) {
   InProcessNotifier::Publish(tenant_id, latest_seq);
   const std::string payload = tenant_id + ":" + std::to_string(latest_seq);
-  std::lock_guard<std::mutex> lock(publish_mu_);
+  absl::MutexLock lock(&publish_mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
       if (!publish_conn_) publish_conn_ = std::make_unique<PublishConnection>(conninfo_);

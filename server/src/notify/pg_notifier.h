@@ -9,10 +9,11 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "logic/notifier.h"
 
 namespace crmsync::server {
@@ -36,9 +37,9 @@ class PostgresNotifier final : public InProcessNotifier {
   std::string conninfo_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> listening_{false};
-  std::mutex publish_mu_;
+  absl::Mutex publish_mu_;
   struct PublishConnection;  // wraps the libpqxx connection used for NOTIFY
-  std::unique_ptr<PublishConnection> publish_conn_;
+  std::unique_ptr<PublishConnection> publish_conn_ ABSL_GUARDED_BY(publish_mu_);
   std::thread thread_;
 };
 

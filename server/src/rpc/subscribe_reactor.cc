@@ -26,7 +26,7 @@ void SubscribeReactor::Start() {
   service_->Register(this);
   auto shared = shared_;
   if (!service_->pool_->Submit([shared] { RunStart(shared); })) {
-    std::lock_guard<std::recursive_mutex> lock(shared_->mu);
+    RecursiveMutexLock lock(&shared_->mu);
     FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                               "server busy: retry Subscribe with backoff"));
   }
@@ -37,9 +37,11 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
   SyncServiceImpl* service;
   v1::SubscribeRequest request;
   {
-    std::lock_guard<std::recursive_mutex> lock(shared->mu);
+    RecursiveMutexLock lock(&shared->mu);
     SubscribeReactor* r = shared->reactor;
-    if (!r || r->finished_) return;
+    if (r == nullptr) return;
+    r->shared_->mu.AssertHeld();  // the same mutex as shared->mu
+    if (r->finished_) return;
     metadata = MetadataOf(*r->context_);
     service = r->service_;
     request = r->request_;
@@ -50,9 +52,11 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
   if (status.ok() && !cursor.ok()) status = cursor.status();
 
   if (!status.ok()) {
-    std::lock_guard<std::recursive_mutex> lock(shared->mu);
-    if (SubscribeReactor* r = shared->reactor; r)
+    RecursiveMutexLock lock(&shared->mu);
+    if (SubscribeReactor* r = shared->reactor; r != nullptr) {
+      r->shared_->mu.AssertHeld();
       r->FinishLocked(ToGrpcStatus(status, r->context_));
+    }
     return;
   }
   // Listen outside shared->mu: the notifier calls listeners under its own
@@ -60,24 +64,29 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
   std::weak_ptr<Shared> weak = shared;
   uint64_t handle = service->notifier_->Listen(who->tenant_id, [weak](const std::string&, int64_t) {
     if (auto s = weak.lock()) {
-      std::lock_guard<std::recursive_mutex> l(s->mu);
-      if (s->reactor) s->reactor->ScheduleCheckLocked();
+      RecursiveMutexLock l(&s->mu);
+      if (SubscribeReactor* r = s->reactor; r != nullptr) {
+        r->shared_->mu.AssertHeld();
+        r->ScheduleCheckLocked();
+      }
     }
   });
   bool kept = false;
   {
-    std::lock_guard<std::recursive_mutex> lock(shared->mu);
-    SubscribeReactor* r = shared->reactor;
-    if (r && !r->finished_) {
-      kept = true;
-      r->who_ = *who;
-      r->cursor_ = cursor->seq;
-      r->base_ = cursor->base;
-      r->checked_through_ = cursor->seq;
-      r->started_ = true;
-      r->listen_handle_ = handle;
-      r->listening_ = true;
-      r->ScheduleCheckLocked();  // changes may already exist after the cursor
+    RecursiveMutexLock lock(&shared->mu);
+    if (SubscribeReactor* r = shared->reactor; r != nullptr) {
+      r->shared_->mu.AssertHeld();
+      if (!r->finished_) {
+        kept = true;
+        r->who_ = *who;
+        r->cursor_ = cursor->seq;
+        r->base_ = cursor->base;
+        r->checked_through_ = cursor->seq;
+        r->started_ = true;
+        r->listen_handle_ = handle;
+        r->listening_ = true;
+        r->ScheduleCheckLocked();  // changes may already exist after the cursor
+      }
     }
   }
   if (!kept) service->notifier_->Unlisten(handle);
@@ -103,9 +112,10 @@ void SubscribeReactor::RunCheck(const std::shared_ptr<Shared>& shared) {
   int64_t from = 0, cursor = 0, base = 0;
   SyncServiceImpl* service;
   {
-    std::lock_guard<std::recursive_mutex> lock(shared->mu);
+    RecursiveMutexLock lock(&shared->mu);
     SubscribeReactor* r = shared->reactor;
-    if (!r) return;
+    if (r == nullptr) return;
+    r->shared_->mu.AssertHeld();
     who = r->who_;
     from = r->checked_through_;
     cursor = r->cursor_;
@@ -129,9 +139,10 @@ void SubscribeReactor::RunCheck(const std::shared_ptr<Shared>& shared) {
     more = static_cast<int>(rows->size()) == kCheckBatch;
   }
 
-  std::lock_guard<std::recursive_mutex> lock(shared->mu);
+  RecursiveMutexLock lock(&shared->mu);
   SubscribeReactor* r = shared->reactor;
-  if (!r) return;
+  if (r == nullptr) return;
+  r->shared_->mu.AssertHeld();
   r->check_running_ = false;
   if (!rows.ok()) {
     r->check_unqueued_ = true;  // store trouble: Tick retries later
@@ -151,7 +162,7 @@ void SubscribeReactor::RunCheck(const std::shared_ptr<Shared>& shared) {
 
 void SubscribeReactor::Tick(std::chrono::steady_clock::time_point now,
                             std::chrono::milliseconds interval) {
-  std::lock_guard<std::recursive_mutex> lock(shared_->mu);
+  RecursiveMutexLock lock(&shared_->mu);
   if (finished_) return;
   if (check_unqueued_) ScheduleCheckLocked();
   if (started_ && !writing_ && pending_.empty() && now - last_sent_ >= interval) {
@@ -166,7 +177,7 @@ void SubscribeReactor::Tick(std::chrono::steady_clock::time_point now,
 }
 
 void SubscribeReactor::End() {
-  std::lock_guard<std::recursive_mutex> lock(shared_->mu);
+  RecursiveMutexLock lock(&shared_->mu);
   FinishLocked(grpc::Status::OK);
 }
 
@@ -208,7 +219,7 @@ void SubscribeReactor::FinishLocked(const grpc::Status& status) {
 }
 
 void SubscribeReactor::OnWriteDone(bool ok) {
-  std::lock_guard<std::recursive_mutex> lock(shared_->mu);
+  RecursiveMutexLock lock(&shared_->mu);
   writing_ = false;
   if (finish_after_writes_) {
     finished_ = true;
@@ -223,7 +234,7 @@ void SubscribeReactor::OnWriteDone(bool ok) {
 }
 
 void SubscribeReactor::OnCancel() {
-  std::lock_guard<std::recursive_mutex> lock(shared_->mu);
+  RecursiveMutexLock lock(&shared_->mu);
   if (!writing_)
     FinishLocked(grpc::Status::CANCELLED);
   else
@@ -231,11 +242,15 @@ void SubscribeReactor::OnCancel() {
 }
 
 void SubscribeReactor::OnDone() {
+  bool listening = false;
+  uint64_t listen_handle = 0;
   {
-    std::lock_guard<std::recursive_mutex> lock(shared_->mu);
+    RecursiveMutexLock lock(&shared_->mu);
     shared_->reactor = nullptr;
+    listening = listening_;
+    listen_handle = listen_handle_;
   }
-  if (listening_) service_->notifier_->Unlisten(listen_handle_);
+  if (listening) service_->notifier_->Unlisten(listen_handle);
   service_->Unregister(this);
   delete this;
 }

@@ -13,10 +13,11 @@
 #include <chrono>
 #include <deque>
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "crmsync/v1/sync.pb.h"
 #include "logic/principal.h"
+#include "rpc/recursive_mutex.h"
 
 namespace crmsync::server {
 
@@ -42,15 +43,15 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeEven
  private:
   struct Shared {
     // Recursive: gRPC may run a reaction inline inside StartWrite/Finish.
-    std::recursive_mutex mu;
-    SubscribeReactor* reactor = nullptr;  // null once OnDone ran
+    RecursiveMutex mu;
+    SubscribeReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;  // null once OnDone ran
   };
 
   // All *Locked methods need shared_->mu held.
-  void SendLocked(v1::SubscribeEvent event);
-  void StartNextWriteLocked();
-  void FinishLocked(const grpc::Status& status);
-  void ScheduleCheckLocked();
+  void SendLocked(v1::SubscribeEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
+  void StartNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
+  void ScheduleCheckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
   static void RunCheck(const std::shared_ptr<Shared>& shared);
   static void RunStart(const std::shared_ptr<Shared>& shared);
 
@@ -59,26 +60,26 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeEven
   v1::SubscribeRequest request_;
   std::shared_ptr<Shared> shared_;
 
-  Principal who_;
-  bool started_ = false;
+  Principal who_ ABSL_GUARDED_BY(shared_->mu);
+  bool started_ ABSL_GUARDED_BY(shared_->mu) = false;
   // The device's cursor: sent the feed up to cursor_, holding every record
   // of its scope as of base_ (logic/delivery.h).
-  int64_t cursor_ = 0;
-  int64_t base_ = 0;
+  int64_t cursor_ ABSL_GUARDED_BY(shared_->mu) = 0;
+  int64_t base_ ABSL_GUARDED_BY(shared_->mu) = 0;
   // Changes up to this sequence were examined for relevance.
-  int64_t checked_through_ = 0;
-  uint64_t listen_handle_ = 0;
-  bool listening_ = false;
-  bool check_running_ = false;
-  bool check_again_ = false;
-  bool check_unqueued_ = false;
-  bool writing_ = false;
-  bool finish_after_writes_ = false;
-  bool finished_ = false;
-  grpc::Status final_status_;
-  v1::SubscribeEvent in_flight_;
-  std::deque<v1::SubscribeEvent> pending_;
-  std::chrono::steady_clock::time_point last_sent_;
+  int64_t checked_through_ ABSL_GUARDED_BY(shared_->mu) = 0;
+  uint64_t listen_handle_ ABSL_GUARDED_BY(shared_->mu) = 0;
+  bool listening_ ABSL_GUARDED_BY(shared_->mu) = false;
+  bool check_running_ ABSL_GUARDED_BY(shared_->mu) = false;
+  bool check_again_ ABSL_GUARDED_BY(shared_->mu) = false;
+  bool check_unqueued_ ABSL_GUARDED_BY(shared_->mu) = false;
+  bool writing_ ABSL_GUARDED_BY(shared_->mu) = false;
+  bool finish_after_writes_ ABSL_GUARDED_BY(shared_->mu) = false;
+  bool finished_ ABSL_GUARDED_BY(shared_->mu) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(shared_->mu);
+  v1::SubscribeEvent in_flight_ ABSL_GUARDED_BY(shared_->mu);
+  std::deque<v1::SubscribeEvent> pending_ ABSL_GUARDED_BY(shared_->mu);
+  std::chrono::steady_clock::time_point last_sent_ ABSL_GUARDED_BY(shared_->mu);
 };
 
 }  // namespace crmsync::server

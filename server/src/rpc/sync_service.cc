@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/time/time.h"
 #include "logic/cursor.h"
 #include "logic/scope.h"
 #include "status_convert.h"
@@ -38,9 +39,10 @@ SyncServiceImpl::SyncServiceImpl(Authenticator* auth, PushHandler* push, PullHan
 SyncServiceImpl::~SyncServiceImpl() {
   EndStreams();
   {
-    std::unique_lock<std::mutex> lock(streams_mu_);
+    absl::MutexLock lock(&streams_mu_);
     // Streams unregister in OnDone, after the gRPC server let them finish.
-    streams_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return streams_.empty(); });
+    streams_mu_.AwaitWithTimeout(absl::Condition(this, &SyncServiceImpl::NoStreams),
+                                 absl::Seconds(5));
   }
   heartbeat_thread_.join();
 }
@@ -80,36 +82,32 @@ grpc::ServerWriteReactor<v1::SubscribeEvent>* SyncServiceImpl::Subscribe(
 }
 
 void SyncServiceImpl::Register(SubscribeReactor* r) {
-  std::lock_guard<std::mutex> lock(streams_mu_);
+  absl::MutexLock lock(&streams_mu_);
   streams_.insert(r);
   if (ending_) r->End();
 }
 
 void SyncServiceImpl::Unregister(SubscribeReactor* r) {
-  std::lock_guard<std::mutex> lock(streams_mu_);
+  absl::MutexLock lock(&streams_mu_);
   streams_.erase(r);
-  streams_cv_.notify_all();
 }
 
 int64_t SyncServiceImpl::active_streams() {
-  std::lock_guard<std::mutex> lock(streams_mu_);
+  absl::MutexLock lock(&streams_mu_);
   return static_cast<int64_t>(streams_.size());
 }
 
 void SyncServiceImpl::EndStreams() {
-  std::lock_guard<std::mutex> lock(streams_mu_);
+  absl::MutexLock lock(&streams_mu_);
   ending_ = true;
   for (SubscribeReactor* r : streams_) r->End();
-  streams_cv_.notify_all();
 }
 
 void SyncServiceImpl::HeartbeatLoop() {
   const auto tick = std::min<std::chrono::milliseconds>(options_.heartbeat_interval / 4,
                                                         std::chrono::milliseconds(1000));
-  std::unique_lock<std::mutex> lock(streams_mu_);
-  while (!ending_) {
-    streams_cv_.wait_for(lock, tick);
-    if (ending_) break;
+  absl::MutexLock lock(&streams_mu_);
+  while (!streams_mu_.AwaitWithTimeout(absl::Condition(&ending_), absl::FromChrono(tick))) {
     auto now = std::chrono::steady_clock::now();
     for (SubscribeReactor* r : streams_) r->Tick(now, options_.heartbeat_interval);
   }

@@ -5,12 +5,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "crmsync/v1/sync.grpc.pb.h"
 #include "logic/authenticator.h"
 #include "logic/notifier.h"
@@ -66,10 +66,11 @@ class SyncServiceImpl final : public v1::SyncService::CallbackService {
   WorkerPool* pool_;
   SyncServiceOptions options_;
 
-  std::mutex streams_mu_;
-  std::condition_variable streams_cv_;
-  std::set<SubscribeReactor*> streams_;
-  bool ending_ = false;
+  bool NoStreams() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(streams_mu_) { return streams_.empty(); }
+
+  absl::Mutex streams_mu_;
+  std::set<SubscribeReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  bool ending_ ABSL_GUARDED_BY(streams_mu_) = false;
   std::thread heartbeat_thread_;
 };
 

@@ -8,35 +8,35 @@ WorkerPool::WorkerPool(int threads, int max_queued) : max_queued_(max_queued) {
 
 WorkerPool::~WorkerPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
 bool WorkerPool::Submit(std::function<void()> task) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_ || queue_.size() >= max_queued_) return false;
     queue_.push_back(std::move(task));
   }
-  cv_.notify_one();
   return true;
 }
 
 void WorkerPool::Run() {
-  while (true) {
-    std::function<void()> task;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
-      task = std::move(queue_.front());
-      queue_.pop_front();
-    }
+  for (;;) {
+    std::function<void()> task;  // destroyed after each run, with what it captured
+    if (!Next(&task)) return;
     task();
   }
+}
+
+bool WorkerPool::Next(std::function<void()>* task) {
+  absl::MutexLock lock(&mu_, absl::Condition(this, &WorkerPool::HasWorkOrStopping));
+  if (queue_.empty()) return false;  // stopping and drained
+  *task = std::move(queue_.front());
+  queue_.pop_front();
+  return true;
 }
 
 }  // namespace crmsync::server

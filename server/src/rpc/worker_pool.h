@@ -3,12 +3,13 @@
 #ifndef CRMSYNC_SERVER_RPC_WORKER_POOL_H_
 #define CRMSYNC_SERVER_RPC_WORKER_POOL_H_
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace crmsync::server {
 
@@ -28,12 +29,16 @@ class WorkerPool {
 
  private:
   void Run();
+  // Waits for a task; false once stopping and drained.
+  bool Next(std::function<void()>* task);
+  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || !queue_.empty();
+  }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  size_t max_queued_;
-  bool stopping_ = false;
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  const size_t max_queued_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -13,13 +13,13 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& spec) {
   return OpenStore(parsed);
 }
 
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreSpec& parsed) {
-  if (parsed.kind == StoreSpec::Kind::kSqlite) {
-    auto store = SqliteStore::Open(parsed.target);
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreSpec& spec) {
+  if (spec.kind == StoreSpec::Kind::kSqlite) {
+    auto store = SqliteStore::Open(spec.target);
     if (!store.ok()) return store.status();
     return std::unique_ptr<Store>(std::move(*store));
   }
-  auto store = PostgresStore::Open(parsed.target);
+  auto store = PostgresStore::Open(spec.target);
   if (!store.ok()) return store.status();
   return std::unique_ptr<Store>(std::move(*store));
 }

@@ -2,6 +2,7 @@
 
 #include <pqxx/nontransaction>
 
+#include "absl/time/time.h"
 #include "store/internal_detail.h"
 #include "store/pg_errors.h"
 
@@ -12,13 +13,14 @@ absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Create(Options options) {
   std::unique_ptr<PgPool> pool(new PgPool(std::move(options)));
   auto conn = pool->Connect();
   if (!conn.ok()) return conn.status();
+  absl::MutexLock lock(&pool->mu_);
   pool->open_ = 1;
   pool->idle_.push_back(std::move(*conn));
   return pool;
 }
 
 PgPool::~PgPool() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   idle_.clear();  // pqxx::connection closes in its destructor
 }
 
@@ -59,26 +61,25 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Connect() {
 }
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
-  std::unique_lock<std::mutex> lock(mu_);
-  const bool ready = cv_.wait_for(lock, options_.acquire_timeout,
-                                  [&] { return !idle_.empty() || open_ < options_.max_size; });
-  if (!ready) {
-    return absl::UnavailableError("no PostgreSQL connection free within " +
-                                  std::to_string(options_.acquire_timeout.count()) +
-                                  " ms (pool of " + std::to_string(options_.max_size) + ")");
+  {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(this, &PgPool::CanLease),
+                              absl::FromChrono(options_.acquire_timeout))) {
+      return absl::UnavailableError("no PostgreSQL connection free within " +
+                                    std::to_string(options_.acquire_timeout.count()) +
+                                    " ms (pool of " + std::to_string(options_.max_size) + ")");
+    }
+    if (!idle_.empty()) {
+      std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(conn));
+    }
+    ++open_;
   }
-  if (!idle_.empty()) {
-    std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
-    idle_.pop_back();
-    return Lease(this, std::move(conn));
-  }
-  ++open_;
-  lock.unlock();
   auto conn = Connect();
   if (!conn.ok()) {
-    lock.lock();
+    absl::MutexLock lock(&mu_);
     --open_;
-    cv_.notify_one();
     return conn.status();
   }
   return Lease(this, std::move(*conn));
@@ -93,18 +94,17 @@ void PgPool::Release(std::unique_ptr<pqxx::connection> conn, bool broken) {
       usable = false;
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (usable) {
     idle_.push_back(std::move(conn));
   } else {
     --open_;
     conn.reset();
   }
-  cv_.notify_one();
 }
 
 int PgPool::open_connections() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return open_;
 }
 

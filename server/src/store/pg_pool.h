@@ -16,17 +16,17 @@
 #define CRMSYNC_SERVER_STORE_PG_POOL_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <pqxx/connection>
 #include <pqxx/transaction_base>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace crmsync::server {
 
@@ -85,10 +85,13 @@ class PgPool {
   void Release(std::unique_ptr<pqxx::connection> conn, bool broken);
 
   const Options options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  int open_ = 0;
+  bool CanLease() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !idle_.empty() || open_ < options_.max_size;
+  }
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace crmsync::server

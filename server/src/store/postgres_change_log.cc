@@ -11,6 +11,7 @@
 #include <pqxx/result>
 #include <pqxx/transaction>
 
+#include "absl/time/time.h"
 #include "store/pg_errors.h"
 #include "store/pg_pool.h"
 #include "store/postgres_sql.h"
@@ -31,8 +32,9 @@ PostgresChangeLog::PostgresChangeLog(PgPool* pool, SqlDatabase* sql,
 
 absl::Status PostgresChangeLog::RunWrite(const std::string& tenant_id, const WriteBody& body) {
   {
-    std::unique_lock<std::mutex> lock(writers_mu_);
-    if (!writers_cv_.wait_for(lock, writer_wait_, [&] { return writers_ < max_writers_; })) {
+    absl::MutexLock lock(&writers_mu_);
+    if (!writers_mu_.AwaitWithTimeout(absl::Condition(this, &PostgresChangeLog::WriterSlotFree),
+                                      absl::FromChrono(writer_wait_))) {
       return absl::UnavailableError("too many write transactions in flight");
     }
     ++writers_;
@@ -40,9 +42,8 @@ absl::Status PostgresChangeLog::RunWrite(const std::string& tenant_id, const Wri
   struct SlotRelease {
     PostgresChangeLog* store;
     ~SlotRelease() {
-      std::lock_guard<std::mutex> lock(store->writers_mu_);
+      absl::MutexLock lock(&store->writers_mu_);
       --store->writers_;
-      store->writers_cv_.notify_one();
     }
   } slot_release{this};
 

@@ -26,12 +26,12 @@
 #define CRMSYNC_SERVER_STORE_POSTGRES_CHANGE_LOG_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "store/change_log.h"
 #include "store/sql_session.h"
 
@@ -84,9 +84,11 @@ class PostgresChangeLog final : public ChangeLog {
   SqlDatabase* sql_;
   const std::chrono::milliseconds writer_wait_;
   // Write transactions in flight, at most max_writers_ (see file comment).
-  std::mutex writers_mu_;
-  std::condition_variable writers_cv_;
-  int writers_ = 0;
+  bool WriterSlotFree() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(writers_mu_) {
+    return writers_ < max_writers_;
+  }
+  absl::Mutex writers_mu_;
+  int writers_ ABSL_GUARDED_BY(writers_mu_) = 0;
   const int max_writers_;
 };
 

@@ -34,13 +34,13 @@ constexpr SqlStatement kAppliedReplaceResult{
 
 }  // namespace
 
-absl::StatusOr<int64_t> SqlAuditTrail::AppendAudit(const AuditRow& a) {
-  if (auto s = codec::CheckAudit(a); !s.ok()) return s;
+absl::StatusOr<int64_t> SqlAuditTrail::AppendAudit(const AuditRow& row) {
+  if (auto s = codec::CheckAudit(row); !s.ok()) return s;
   auto id =
       SqlQueryOne<int64_t>(*db_, "appending to the audit log", kAuditAppend,
-                           {a.tenant_id, a.at_ms, a.action, a.actor_user_id, a.actor_device_id,
-                            a.target, a.detail, a.peer},
-                           [](const SqlRow& row) -> absl::StatusOr<int64_t> { return row.Int(0); });
+                           {row.tenant_id, row.at_ms, row.action, row.actor_user_id,
+                            row.actor_device_id, row.target, row.detail, row.peer},
+                           [](const SqlRow& r) -> absl::StatusOr<int64_t> { return r.Int(0); });
   if (!id.ok()) return id.status();
   if (!id->has_value()) return absl::InternalError("the audit insert returned no id");
   return **id;

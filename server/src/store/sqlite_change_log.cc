@@ -24,7 +24,7 @@ absl::Status SqliteChangeLog::RunWrite(
   }
   absl::Status status;
   for (int attempt = 0; attempt < codec::kMaxWriteAttempts; ++attempt) {
-    std::lock_guard<std::mutex> writer(write_mu_);
+    absl::MutexLock writer(&write_mu_);
     auto db = pool_->Acquire();
     if (!db.ok()) return db.status();
     // BEGIN IMMEDIATE takes the write lock now (not at the first write), so

@@ -19,10 +19,11 @@
 #define CRMSYNC_SERVER_STORE_SQLITE_CHANGE_LOG_H_
 
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "store/change_log.h"
 #include "store/sql_session.h"
 #include "store/sqlite_pool.h"
@@ -65,7 +66,7 @@ class SqliteChangeLog final : public ChangeLog {
   SqlitePool* pool_;
   SqlDatabase* sql_;
   // Serialises this process's writers (see the file comment).
-  std::mutex write_mu_;
+  absl::Mutex write_mu_;
 };
 
 }  // namespace crmsync::server

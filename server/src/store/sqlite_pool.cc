@@ -8,6 +8,7 @@ absl::StatusOr<std::unique_ptr<SqlitePool>> SqlitePool::Open(const std::string& 
   std::unique_ptr<SqlitePool> pool(new SqlitePool(path, options));
   auto db = SqliteDb::Open(path, /*create=*/true, options.busy_timeout_ms);
   if (!db.ok()) return db.status();
+  absl::MutexLock lock(&pool->mu_);
   pool->open_connections_ = 1;
   pool->idle_.push_back(std::move(*db));
   return pool;
@@ -18,20 +19,19 @@ SqlitePool::Lease::~Lease() {
 }
 
 absl::StatusOr<SqlitePool::Lease> SqlitePool::Acquire() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !idle_.empty() || open_connections_ < options_.max_connections; });
-  if (!idle_.empty()) {
-    std::unique_ptr<SqliteDb> db = std::move(idle_.back());
-    idle_.pop_back();
-    return Lease(this, std::move(db));
+  {
+    absl::MutexLock lock(&mu_, absl::Condition(this, &SqlitePool::CanLease));
+    if (!idle_.empty()) {
+      std::unique_ptr<SqliteDb> db = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(db));
+    }
+    ++open_connections_;
   }
-  ++open_connections_;
-  lock.unlock();
   auto db = SqliteDb::Open(path_, /*create=*/true, options_.busy_timeout_ms);
   if (!db.ok()) {
-    lock.lock();
+    absl::MutexLock lock(&mu_);
     --open_connections_;
-    cv_.notify_one();
     return db.status();
   }
   return Lease(this, std::move(*db));
@@ -39,9 +39,8 @@ absl::StatusOr<SqlitePool::Lease> SqlitePool::Acquire() {
 
 void SqlitePool::Release(std::unique_ptr<SqliteDb> db) {
   if (db->InTransaction()) db->Exec("ROLLBACK").IgnoreError();  // never pool an open transaction
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   idle_.push_back(std::move(db));
-  cv_.notify_one();
 }
 
 }  // namespace crmsync::server

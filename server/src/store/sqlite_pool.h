@@ -10,13 +10,13 @@
 #ifndef CRMSYNC_SERVER_STORE_SQLITE_POOL_H_
 #define CRMSYNC_SERVER_STORE_SQLITE_POOL_H_
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "store/sqlite_db.h"
 
 namespace crmsync::server {
@@ -57,10 +57,13 @@ class SqlitePool {
 
   const std::string path_;
   const Options options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<SqliteDb>> idle_;
-  int open_connections_ = 0;
+  bool CanLease() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !idle_.empty() || open_connections_ < options_.max_connections;
+  }
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<SqliteDb>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_connections_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace crmsync::server

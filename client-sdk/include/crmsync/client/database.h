@@ -17,13 +17,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "crmsync/client/clock.h"
 #include "crmsync/sync/hlc.h"
 #include "crmsync/v1/sync.pb.h"
@@ -179,18 +180,20 @@ class Database {
   Database(DatabaseOptions options, std::unique_ptr<internal::SqliteDb> db,
            std::unique_ptr<Random> owned_random);
   absl::Status Init();
-  absl::StatusOr<v1::RecordState> WriteLocked(LocalEdit edit, bool is_create);
+  absl::StatusOr<v1::RecordState> WriteLocked(const LocalEdit& edit, bool is_create)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // WriteLocked's work inside the caller's open transaction; `recovered`
   // marks the mutation as re-sent after a history change.
-  absl::StatusOr<v1::RecordState> WriteInTx(const LocalEdit& edit, bool is_create, bool recovered);
-  absl::Status Ready() const;
+  absl::StatusOr<v1::RecordState> WriteInTx(const LocalEdit& edit, bool is_create, bool recovered)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   DatabaseOptions options_;
   std::unique_ptr<Random> owned_random_;
-  std::mutex mu_;
-  std::unique_ptr<internal::SqliteDb> db_;
+  absl::Mutex mu_;
+  std::unique_ptr<internal::SqliteDb> db_ ABSL_GUARDED_BY(mu_);
   std::string device_id_;
-  sync::HybridLogicalClock hlc_;
+  sync::HybridLogicalClock hlc_ ABSL_GUARDED_BY(mu_);
   std::function<void()> write_listener_;
 };
 
