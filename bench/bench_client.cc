@@ -59,7 +59,7 @@ void BM_LocalUpdateWithOutbox(benchmark::State& state) {
   if (!leads.Create(lead).ok()) state.SkipWithError("create failed");
   std::vector<double> us;
   int64_t i = 0;
-  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): benchmark loop
+  for (auto _ : state) {
     lead.set_notes("note " + std::to_string(++i));
     const auto start = std::chrono::steady_clock::now();
     auto r = leads.Update(lead);
@@ -98,7 +98,7 @@ void BM_CouponsNear(benchmark::State& state) {
   }
   std::vector<double> us;
   size_t hits = 0;
-  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): benchmark loop
+  for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
     auto r = store.db()->CouponsNear(48.8606, 2.3376, 3000, now_s * 1000);
     const auto end = std::chrono::steady_clock::now();

@@ -121,6 +121,7 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::CouponsNear(double latitu
     return a.first != b.first ? a.first < b.first : a.second.ref().id() < b.second.ref().id();
   });
   std::vector<v1::RecordState> out;
+  out.reserve(hits.size());
   for (auto& h : hits) out.push_back(std::move(h.second));
   return out;
 }

@@ -15,8 +15,10 @@
 #include "crmsync/client/sync_engine.h"
 #include "crmsync/client/transport.h"
 
-int main(int argc, char** argv) {
-  using namespace crmsync::client;
+namespace crmsync::client {
+namespace {
+
+int Main(int argc, char** argv) {
   if (argc < 5) {
     std::fprintf(stderr, "usage: crash_writer DB KEY COUNT ID_PREFIX\n");
     return 2;
@@ -61,3 +63,8 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+}  // namespace crmsync::client
+
+int main(int argc, char** argv) { return crmsync::client::Main(argc, argv); }

@@ -14,7 +14,6 @@
 namespace crmsync::client {
 namespace {
 
-using ::testing::ElementsAre;
 using ::testing::SizeIs;
 
 class LocalStoreTest : public ::testing::Test {

@@ -77,7 +77,7 @@ class CrmctlTest : public ::testing::Test {
     args.insert(args.begin(), {CRMSYNC_CRMCTL_PATH, "--config", config_});
     return RunCommand(args, out);
   }
-  std::string Ok(std::vector<std::string> args) {
+  std::string Ok(const std::vector<std::string>& args) {
     std::string out;
     int rc = Crmctl(args, &out);
     EXPECT_EQ(rc, 0) << ::testing::PrintToString(args) << "\n" << out;

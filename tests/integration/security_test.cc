@@ -564,7 +564,7 @@ TEST_P(SecurityTest, OversizedAndMalformedMessagesAreRefused) {
   bool done = false;
   grpc::Status status;
   generic.UnaryCall(&ctx, "/crmsync.v1.SyncService/Push", grpc::StubOptions(), &request, &response,
-                    [&](grpc::Status s) {
+                    [&](const grpc::Status& s) {
                       std::lock_guard<std::mutex> lock(mu);
                       status = s;
                       done = true;

@@ -11,8 +11,6 @@
 namespace crmsync::server::testing {
 namespace {
 
-using ::testing::HasSubstr;
-
 class AdminHandlerTest : public HandlerTest {
  protected:
   void SetUp() override {

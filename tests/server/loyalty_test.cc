@@ -36,7 +36,8 @@ v1::Record CouponRecord(const std::string& id, int64_t max_total, int64_t max_pe
 
 class Till {
  public:
-  Till(std::string device, std::string store) : device_(device, "till"), store_(std::move(store)) {}
+  Till(const std::string& device, std::string store)
+      : device_(device, "till"), store_(std::move(store)) {}
 
   v1::Mutation Redeem(const std::string& redemption_id, const std::string& coupon_id,
                       const std::string& customer, double lat, double lon, double accuracy_m) {

@@ -38,8 +38,9 @@ class EchoServer {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr = Loopback(0);
     socklen_t len = sizeof(addr);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    listen(fd_, 16);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0) {
+      ADD_FAILURE() << "echo server: cannot listen on 127.0.0.1";
+    }
     getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
     thread_ = std::thread([this] { Run(); });
@@ -282,7 +283,7 @@ TEST(TcpProxyTest, UnreachableUpstreamAndRefuseResetTheClient) {
   const int probe = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr = Loopback(0);
   socklen_t len = sizeof(addr);
-  bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
   const int dead_port = ntohs(addr.sin_port);
   close(probe);

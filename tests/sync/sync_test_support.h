@@ -75,7 +75,7 @@ class TestServer {
 // A device that edits its replica offline.
 class TestDevice {
  public:
-  explicit TestDevice(std::string id, v1::Precision precision = v1::PRECISION_REPORTED)
+  explicit TestDevice(const std::string& id, v1::Precision precision = v1::PRECISION_REPORTED)
       : id_(id), clock_(id), precision_(precision) {}
 
   // Pulls the server's current copy of a record (as a full replica).

@@ -28,7 +28,8 @@ std::string Table::Render() const {
   };
   std::string out = line(header_);
   std::vector<std::string> dashes;
-  for (size_t w : width) dashes.push_back(std::string(w, '-'));
+  dashes.reserve(width.size());
+  for (size_t w : width) dashes.emplace_back(w, '-');
   out += line(dashes);
   for (const auto& r : rows_) out += line(r);
   return out;

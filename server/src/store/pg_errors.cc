@@ -23,7 +23,7 @@ absl::StatusCode CodeForSqlState(const std::string& state) {
 
 }  // namespace
 
-PgError ClassifyPgError(std::exception_ptr error, const std::string& context) {
+PgError ClassifyPgError(const std::exception_ptr& error, const std::string& context) {
   // The client sees `context` and the class of error; the driver's text
   // (which names hosts, ports, tables and values) is for the log only.
   const std::string prefix = context + ": ";

@@ -30,7 +30,7 @@ struct PgError {
 };
 
 // Classifies `error` (thrown while doing `context`). Never throws.
-PgError ClassifyPgError(std::exception_ptr error, const std::string& context);
+PgError ClassifyPgError(const std::exception_ptr& error, const std::string& context);
 
 }  // namespace crmsync::server
 

@@ -98,7 +98,7 @@ absl::StatusOr<DeviceRow> ReadDevice(const SqlRow& row, const std::string& tenan
   return out;
 }
 
-absl::Status ExecStatus(absl::StatusOr<int64_t> changed) { return changed.status(); }
+absl::Status ExecStatus(const absl::StatusOr<int64_t>& changed) { return changed.status(); }
 
 }  // namespace
 
