@@ -57,7 +57,7 @@ status=0
   -extra-arg=-Wthread-safety -extra-arg=-Wno-unknown-warning-option "$regex" >"$log" 2>&1 ||
   status=$?
 # Findings (with their context lines); not the progress lines of the runner.
-grep -v -E '^(clang-tidy-14 |clang-tidy |[0-9]+ warnings? generated|Suppressed [0-9]+ warnings|Use -header-filter|Running clang-tidy|Enabled checks:)' \
+grep -v -E '^((\S*/)?clang-tidy(-14)? |[0-9]+ warnings? generated|Suppressed [0-9]+ warnings|Use -header-filter|Running clang-tidy|Enabled checks:)' \
   "$log" | sed '/^$/d' || true
 files=$(grep -c -E "^(\S*/)?clang-tidy(-14)? " "$log" || true)
 if ((status != 0)); then
