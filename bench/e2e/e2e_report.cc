@@ -269,7 +269,9 @@ std::string RenderMarkdown(const json& results) {
   detail("push, 4 devices: crm-syncd CPU", "push4", "/push4/server_cpu_seconds", 1, " s");
   detail("first pull: one page, p50", "pull", "/pull/bootstrap/page_ms/p50", 1, " ms");
   detail("first pull: pages", "pull", "/pull/bootstrap/pages", 0, "");
-  detail("delta pull: Pull calls per round", "pull", "/pull/delta/rounds/0/server_calls", 0, "");
+  detail("delta pull: Pull calls until caught up", "pull", "/pull/delta/rounds/0/calls", 0, "");
+  detail("delta pull: first call alone, server, median", "pull",
+         "/pull/delta/first_call_server_ms/p50", 1, " ms");
   detail("propagation: the Push call itself, p50", "latency", "/latency/push_ms/p50", 1, " ms");
   detail("idle streams: time to open all", "streams", "/streams/open/open_seconds", 1, " s");
   detail("idle streams: time to register the devices", "streams",
