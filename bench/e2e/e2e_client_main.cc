@@ -7,7 +7,13 @@
 #include "line_protocol.h"
 
 int main(int argc, char** argv) {
-  using namespace crmsync::bench::e2e;
+  using crmsync::bench::e2e::ClientArgs;
+  using crmsync::bench::e2e::Fail;
+  using crmsync::bench::e2e::ReadFileOrEmpty;
+  using crmsync::bench::e2e::RunLatency;
+  using crmsync::bench::e2e::RunPull;
+  using crmsync::bench::e2e::RunPush;
+  using crmsync::bench::e2e::RunStreams;
   CLI::App app{"One client process of the end-to-end benchmark (started by bench_e2e)",
                "bench_e2e_client"};
   app.require_subcommand(1);
