@@ -6,8 +6,8 @@
 //
 // Thread-safety: every public method may be called from any thread.
 // Callbacks run on the engine's threads, after the database transaction that
-// caused them committed; they must not call SyncOnce/Stop (RequestSync and
-// Database reads are fine).
+// caused them committed; they must not call SyncOnce, Start or Stop (Stop
+// waits for the engine's thread; RequestSync and Database reads are fine).
 #ifndef CRMSYNC_CLIENT_SYNC_ENGINE_H_
 #define CRMSYNC_CLIENT_SYNC_ENGINE_H_
 
