@@ -14,6 +14,14 @@ namespace pb = ::google::protobuf;
 
 v1::Change BuildChange(const v1::RecordState& state, int64_t since_version, bool full) {
   v1::Change change;
+  BuildChangeInto(state, since_version, full, &change);
+  return change;
+}
+
+void BuildChangeInto(const v1::RecordState& state, int64_t since_version, bool full,
+                     v1::Change* out) {
+  v1::Change& change = *out;
+  change.Clear();
   change.set_seq(state.version());
   *change.mutable_record() = state.ref();
   change.set_version(state.version());
@@ -22,16 +30,17 @@ v1::Change BuildChange(const v1::RecordState& state, int64_t since_version, bool
   *change.mutable_hlc() = state.hlc();
   if (state.deleted()) {
     change.set_kind(v1::CHANGE_KIND_TOMBSTONE);
-    return change;
+    return;
   }
   change.set_kind(v1::CHANGE_KIND_UPSERT);
   const v1::EntityType type = state.ref().entity_type();
   const pb::Descriptor* desc = EntityDescriptor(type);
   const pb::Message* data = EntityOrDefault(state.data(), type);
-  if (desc == nullptr || data == nullptr) return change;
+  if (desc == nullptr || data == nullptr) return;
   pb::Message* values = MutableEntity(change.mutable_values(), type);
   std::vector<std::string> paths;
-  if (full || state.created_version() > since_version) {
+  const bool whole = full || state.created_version() > since_version;
+  if (whole) {
     const pb::Reflection* r = data->GetReflection();
     for (int i = 0; i < desc->field_count(); ++i) {
       const pb::FieldDescriptor* f = desc->field(i);
@@ -42,6 +51,7 @@ v1::Change BuildChange(const v1::RecordState& state, int64_t since_version, bool
     // that their default clears them: the reader may already hold an older
     // copy of the record (from its push results, or from before a reset).
     std::vector<std::string> written;
+    written.reserve(state.fields().size());
     for (const auto& [path, fs] : state.fields()) {
       (*change.mutable_fields())[path] = fs;
       written.push_back(path);
@@ -52,6 +62,11 @@ v1::Change BuildChange(const v1::RecordState& state, int64_t since_version, bool
       for (const std::string& p : paths) covered = covered || PathIsUnder(w, p);
       if (!covered) paths.push_back(w);
     }
+    // Every set field is listed and the rest are at their defaults, so the
+    // values are the record's values: one copy instead of one per path.
+    values->CopyFrom(*data);
+    // A field of an older schema is not sent, as a per-path copy would not.
+    values->GetReflection()->MutableUnknownFields(values)->Clear();
   } else {
     std::vector<std::string> changed;
     for (const auto& [path, fs] : state.fields()) {
@@ -70,10 +85,9 @@ v1::Change BuildChange(const v1::RecordState& state, int64_t since_version, bool
   for (const std::string& p : paths) {
     Result<FieldPath> fp = ResolveFieldPath(desc, p);
     if (!fp.ok()) continue;  // A stale path from an older schema.
-    CopyPathValue(*data, *fp, values);
+    if (!whole) CopyPathValue(*data, *fp, values);
     change.mutable_changed_fields()->add_paths(p);
   }
-  return change;
 }
 
 Result<ReplicaAction> ApplyChange(v1::RecordState* replica, const v1::Change& change) {

@@ -442,6 +442,49 @@ TEST_P(HandlerTest, PagedBootstrapResumesAndDeliversEveryRecordOnce) {
                                         "lead-6"));
 }
 
+// has_more is exact: it is false as soon as a page reaches the end of the
+// feed, also when that page is exactly full, and also when records out of
+// the caller's scope are interleaved (bob's private leads).
+TEST_P(HandlerTest, HasMoreIsFalseOnThePageThatReachesTheEndOfTheFeed) {
+  Device a("dev-alice", "alice");
+  Device b("dev-bob", "bob");
+  for (int i = 0; i < 12; ++i) {
+    PushOk(Rep("alice", "dev-alice"),
+           {a.Create(LeadRecord("lead-" + std::to_string(i), "alice", "X", "1"), kStartMs)});
+    v1::Record other = LeadRecord("bob-" + std::to_string(i), "bob", "Y", "2");
+    other.mutable_lead()->set_visibility(v1::VISIBILITY_PRIVATE);
+    PushOk(Rep("bob", "dev-bob"), {b.Create(other, kStartMs)});
+  }
+  for (int page_size : {1, 3, 4, 5, 6, 12, 13, 100}) {
+    SCOPED_TRACE("page size " + std::to_string(page_size));
+    std::string cursor;
+    int pages = 0;
+    int changes = 0;
+    for (bool more = true; more; ++pages) {
+      ASSERT_LT(pages, 100) << "pull does not end";
+      v1::PullRequest request;
+      request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+      request.set_cursor(cursor);
+      request.set_page_size(page_size);
+      v1::PullResponse response;
+      ASSERT_TRUE(pull_->Pull(Rep("alice", "dev-alice-2"), request, &response).ok());
+      for (const auto& c : response.changes()) EXPECT_EQ(c.record().id().rfind("lead-", 0), 0u);
+      changes += response.changes_size();
+      more = response.has_more();
+      // Every page but the last is full; the last one is not empty unless
+      // there was nothing at all.
+      if (more) {
+        EXPECT_EQ(response.changes_size(), page_size);
+      } else {
+        EXPECT_GT(response.changes_size(), 0);
+      }
+      cursor = response.next_cursor();
+    }
+    EXPECT_EQ(changes, 12);
+    EXPECT_EQ(pages, (12 + page_size - 1) / page_size);
+  }
+}
+
 // Pulls page by page from `*cursor` and applies every change to `replica`
 // (keyed by id) like the SDK does.
 void PullInto(PullHandler* pull, const Principal& who, std::string* cursor, int page_size,

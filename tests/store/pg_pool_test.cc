@@ -2,6 +2,8 @@
 // replaced.
 #include <thread>
 
+#include <pqxx/nontransaction>
+
 #include "store/pg_pool.h"
 #include "store_fixture.h"
 
@@ -65,6 +67,51 @@ TEST_F(PgPoolTest, BrokenLeaseIsDroppedAndReplaced) {
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   EXPECT_TRUE(fresh->conn().is_open());
   EXPECT_EQ(pool->open_connections(), 1);
+}
+
+// A relaxed commit turns synchronous_commit off for its own transaction
+// only: the connection goes back to the pool as it came, commits what `fn`
+// wrote when it succeeds and rolls it back when it fails.
+TEST_F(PgPoolTest, RelaxedCommitIsScopedToItsTransaction) {
+  auto pool = MakePool(1, 1000);
+  ASSERT_NE(pool, nullptr);
+  auto setting = [&](pqxx::transaction_base& tx) {
+    return tx.exec1("SHOW synchronous_commit")[0].as<std::string>();
+  };
+  ASSERT_TRUE(pool->RunAutocommit("creating",
+                                  [&](pqxx::transaction_base& tx) {
+                                    tx.exec0("CREATE TABLE relaxed (v INT)");
+                                    return absl::OkStatus();
+                                  })
+                  .ok());
+  std::string inside;
+  ASSERT_TRUE(pool->RunRelaxedCommit("writing",
+                                     [&](pqxx::transaction_base& tx) {
+                                       inside = setting(tx);
+                                       tx.exec0("INSERT INTO relaxed VALUES (1)");
+                                       return absl::OkStatus();
+                                     })
+                  .ok());
+  EXPECT_EQ(inside, "off");
+  absl::Status failed = pool->RunRelaxedCommit("failing", [&](pqxx::transaction_base& tx) {
+    tx.exec0("INSERT INTO relaxed VALUES (2)");
+    return absl::FailedPreconditionError("changed my mind");
+  });
+  EXPECT_EQ(failed.code(), absl::StatusCode::kFailedPrecondition);
+  std::string after;
+  int64_t rows = -1;
+  ASSERT_TRUE(
+      pool->RunAutocommit(
+              "reading",
+              [&](pqxx::transaction_base& tx) {
+                after = setting(tx);  // the pool has one connection: the same one
+                rows = tx.exec1("SELECT count(*) FROM relaxed WHERE v = 1")[0].as<int64_t>() +
+                       10 * tx.exec1("SELECT count(*) FROM relaxed WHERE v = 2")[0].as<int64_t>();
+                return absl::OkStatus();
+              })
+          .ok());
+  EXPECT_EQ(after, "on");
+  EXPECT_EQ(rows, 1);  // the first committed, the second rolled back
 }
 
 TEST_F(PgPoolTest, UnreachableServerIsUnavailable) {

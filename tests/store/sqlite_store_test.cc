@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "store/sql_session.h"
+#include "store/sqlite_pool.h"
 #include "store/sqlite_schema.h"
+#include "store/sqlite_sql_database.h"
 #include "store/sqlite_store.h"
 #include "store_fixture.h"
 
@@ -53,6 +56,47 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsSchemaVersion) {
   EXPECT_GE(LatestSqliteSchemaVersion(), 4);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
+}
+
+// A relaxed run writes with synchronous=NORMAL and hands the connection
+// back at FULL, whether its work succeeded or not.
+TEST_F(SqliteStoreTest, RelaxedRunRestoresFullSynchronousOnItsConnection) {
+  SqlitePool::Options options;
+  options.max_connections = 2;
+  auto pool = SqlitePool::Open(location_->target(), options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  SqliteSqlDatabase db(pool->get());
+  const SqlStatement kSynchronous{"synchronous", "PRAGMA synchronous"};
+  auto synchronous = [&](SqlSession& session, int64_t* out) {
+    return session.Query(kSynchronous, {}, [&](const SqlRow& row) {
+      *out = row.Int(0);
+      return absl::OkStatus();
+    });
+  };
+  const SqlStatement kCreate{"create", "CREATE TABLE IF NOT EXISTS relaxed (v INTEGER)"};
+  ASSERT_TRUE(SqlExec(db, "creating", kCreate, {}).ok());
+  for (bool fail : {false, true}) {
+    int64_t inside = -1;
+    absl::Status status = db.Run(
+        "writing",
+        [&](SqlSession& session) -> absl::Status {
+          if (auto s = synchronous(session, &inside); !s.ok()) return s;
+          if (fail) return absl::InternalError("work failed");
+          return session.Exec({"insert", "INSERT INTO relaxed VALUES (1)"}, {}).status();
+        },
+        Durability::kRelaxed);
+    EXPECT_EQ(status.ok(), !fail);
+    EXPECT_EQ(inside, 1);  // NORMAL
+    // Both connections of the pool (whichever the relaxed run used) are FULL.
+    int64_t first = -1, second = -1;
+    ASSERT_TRUE(db.Run("checking", [&](SqlSession& a) {
+                    if (auto s = synchronous(a, &first); !s.ok()) return s;
+                    return db.Run("checking",
+                                  [&](SqlSession& b) { return synchronous(b, &second); });
+                  }).ok());
+    EXPECT_EQ(first, 2);
+    EXPECT_EQ(second, 2);
+  }
 }
 
 TEST_F(SqliteStoreTest, RefusesInMemoryAndUnopenablePaths) {

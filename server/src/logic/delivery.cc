@@ -7,14 +7,19 @@ namespace crmsync::server {
 
 absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, const RecordRow& row,
                                      int64_t base, int64_t cursor) {
-  const v1::RecordState& s = row.state;
+  return DeliveryFor(changes, who, row.state, row.scope_changed_version, base, cursor);
+}
+
+absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who,
+                                     const v1::RecordState& s, int64_t scope_changed_version,
+                                     int64_t base, int64_t cursor) {
   const v1::EntityType type = s.ref().entity_type();
   const bool now_in = CanRead(who, type, s.scope());
 
   // In the device's scope at some moment of the window [base, cursor].
   bool was_in = false;
   if (cursor > 0 && s.created_version() <= cursor) {
-    if (row.scope_changed_version <= base) {
+    if (scope_changed_version <= base) {
       was_in = now_in;  // one scope all along
     } else {
       auto scopes = changes.ScopesDuring(who.tenant_id, s.ref(), base, cursor);
@@ -44,9 +49,9 @@ absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, c
   } else if (now_in) {
     // Surely held as of `base`: existed then and its scope has not changed
     // since (so no LEFT_SCOPE can have dropped it meanwhile).
-    const bool held = base == cursor ? was_in
-                                     : base > 0 && s.created_version() <= base &&
-                                           row.scope_changed_version <= base;
+    const bool held =
+        base == cursor ? was_in
+                       : base > 0 && s.created_version() <= base && scope_changed_version <= base;
     d.kind = Delivery::Kind::kRecord;
     d.full = !held;
   } else if (was_in || wrote()) {

@@ -43,6 +43,10 @@ struct Delivery {
 // window.
 absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, const RecordRow& row,
                                      int64_t base, int64_t cursor);
+// The same for a row given as its state and scope change version.
+absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who,
+                                     const v1::RecordState& s, int64_t scope_changed_version,
+                                     int64_t base, int64_t cursor);
 
 }  // namespace crmsync::server
 

@@ -16,6 +16,13 @@
 
 namespace crmsync::server {
 
+namespace {
+
+// Fewest rows read per round trip of a page (see Pull).
+constexpr int kMinScanRows = 64;
+
+}  // namespace
+
 absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& request,
                                v1::PullResponse* response) {
   if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
@@ -54,31 +61,49 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
   int64_t position = cursor;
   int scanned = 0;
   bool exhausted = false;
+  // Rows are parsed onto a scratch arena that each batch resets: a row is
+  // one allocation run instead of one malloc and free per string, map entry
+  // and sub-message. The reply gets copies (on its own arena when the RPC
+  // layer gave it one).
+  google::protobuf::Arena scratch;
   while (response->changes_size() < page && scanned < options_.max_scan_rows) {
+    // One row more than the page still needs: a page that ends exactly at
+    // the end of the feed then says so (has_more = false) without another
+    // call. At least kMinScanRows, so a sparse scope is not read a few rows
+    // at a time.
+    const int most = std::max(options_.scan_batch, page + 1);
+    const int want =
+        std::clamp(page - response->changes_size() + 1, std::min(kMinScanRows, most), most);
     const auto read_start = std::chrono::steady_clock::now();
-    auto rows = changes_->ReadSince(who.tenant_id, position, options_.scan_batch);
+    scratch.Reset();
+    auto rows = changes_->ReadSinceOn(who.tenant_id, position, want, &scratch);
     if (metrics_) {
       metrics_->Observe(
           "crmsync_store_read_seconds", {},
           std::chrono::duration<double>(std::chrono::steady_clock::now() - read_start).count());
     }
     if (!rows.ok()) return rows.status();
-    size_t consumed = 0;
-    for (const RecordRow& row : *rows) {
-      const v1::RecordState& s = row.state;
-      position = s.version();
-      ++consumed;
-      ++scanned;
-
-      auto delivery = DeliveryFor(*changes_, who, row, base, cursor);
+    bool page_full = false;
+    for (const ArenaRecordRow& row : *rows) {
+      const v1::RecordState& s = *row.state;
+      auto delivery = DeliveryFor(*changes_, who, s, row.scope_changed_version, base, cursor);
       if (!delivery.ok()) return delivery.status();
+      if (delivery->kind != Delivery::Kind::kNothing && response->changes_size() >= page) {
+        // The next page starts here. Rows with nothing for the caller after
+        // the page's last change were passed over, so a page that ends
+        // where the feed does says so even if other reps' changes follow.
+        page_full = true;
+        break;
+      }
+      position = s.version();
+      ++scanned;
       switch (delivery->kind) {
         case Delivery::Kind::kNothing: break;
         case Delivery::Kind::kRecord:
-          *response->add_changes() = sync::BuildChange(s, base, delivery->full);
+          sync::BuildChangeInto(s, base, delivery->full, response->add_changes());
           break;
         case Delivery::Kind::kTombstone:
-          *response->add_changes() = sync::BuildChange(s, cursor, /*full=*/false);
+          sync::BuildChangeInto(s, cursor, /*full=*/false, response->add_changes());
           break;
         case Delivery::Kind::kErased:
         case Delivery::Kind::kLeftScope: {
@@ -91,10 +116,10 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
           break;
         }
       }
-      if (response->changes_size() >= page) break;
     }
-    if (consumed == rows->size() && static_cast<int>(rows->size()) < options_.scan_batch) {
-      exhausted = true;
+    if (page_full) break;
+    if (static_cast<int>(rows->size()) < want) {
+      exhausted = true;  // every row up to the end of the feed was judged
       break;
     }
   }

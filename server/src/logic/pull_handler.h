@@ -21,7 +21,8 @@ struct PullOptions {
   int default_page_size = 500;
   // Largest page served, whatever the request asks.
   int max_page_size = 5000;
-  // Rows read from the store per round trip.
+  // Rows read from the store per round trip (more when a page needs more:
+  // a read asks for what the page still lacks, plus one).
   int scan_batch = 1000;
   // Most rows examined for one page; a page can end early (has_more = true)
   // when most changes are outside the caller's scope.

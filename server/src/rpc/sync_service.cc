@@ -34,7 +34,10 @@ SyncServiceImpl::SyncServiceImpl(Authenticator* auth, PushHandler* push, PullHan
       notifier_(notifier),
       pool_(pool),
       options_(options),
-      heartbeat_thread_([this] { HeartbeatLoop(); }) {}
+      heartbeat_thread_([this] { HeartbeatLoop(); }) {
+  SetMessageAllocatorFor_Push(&push_allocator_);
+  SetMessageAllocatorFor_Pull(&pull_allocator_);
+}
 
 SyncServiceImpl::~SyncServiceImpl() {
   EndStreams();

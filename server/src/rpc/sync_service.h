@@ -16,6 +16,7 @@
 #include "logic/notifier.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
+#include "rpc/arena_allocator.h"
 #include "worker_pool.h"
 
 namespace crmsync::server {
@@ -59,6 +60,9 @@ class SyncServiceImpl final : public v1::SyncService::CallbackService {
   void Unregister(SubscribeReactor* r);
   void HeartbeatLoop();
 
+  // Push and Pull requests and replies live on one arena per call.
+  ArenaMessageAllocator<v1::PushRequest, v1::PushResponse> push_allocator_;
+  ArenaMessageAllocator<v1::PullRequest, v1::PullResponse> pull_allocator_;
   Authenticator* auth_;
   PushHandler* push_;
   PullHandler* pull_;

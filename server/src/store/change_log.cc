@@ -80,6 +80,32 @@ absl::StatusOr<std::vector<RecordRow>> ChangeLog::ReadSince(const std::string& t
   return DoReadSince(tenant_id, after_version, limit);
 }
 
+absl::StatusOr<std::vector<ArenaRecordRow>> ChangeLog::ReadSinceOn(const std::string& tenant_id,
+                                                                   int64_t after_version, int limit,
+                                                                   google::protobuf::Arena* arena) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (limit <= 0) return absl::InvalidArgumentError("ReadSince limit must be positive");
+  if (after_version < 0)
+    return absl::InvalidArgumentError("ReadSince version must not be negative");
+  if (arena == nullptr) return absl::InvalidArgumentError("ReadSinceOn needs an arena");
+  return DoReadSinceOn(tenant_id, after_version, limit, arena);
+}
+
+absl::StatusOr<std::vector<ArenaRecordRow>> ChangeLog::DoReadSinceOn(
+    const std::string& tenant_id, int64_t after_version, int limit,
+    google::protobuf::Arena* arena) {
+  auto rows = DoReadSince(tenant_id, after_version, limit);
+  if (!rows.ok()) return rows.status();
+  std::vector<ArenaRecordRow> out;
+  out.reserve(rows->size());
+  for (const RecordRow& row : *rows) {
+    auto* state = google::protobuf::Arena::CreateMessage<v1::RecordState>(arena);
+    *state = row.state;
+    out.push_back({state, row.scope_changed_version});
+  }
+  return out;
+}
+
 absl::StatusOr<std::optional<v1::RecordState>> ChangeLog::GetRecord(const std::string& tenant_id,
                                                                     const v1::RecordRef& ref) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;

@@ -84,7 +84,10 @@ class Directory {
                                                              const std::string& device_id) = 0;
   virtual absl::StatusOr<std::vector<DeviceRow>> ListDevices(const std::string& tenant_id) = 0;
   // Records a device's contact in one write (see DeviceContact for what each
-  // field changes). NOT_FOUND if the device is not registered.
+  // field changes). NOT_FOUND if the device is not registered. The write is
+  // relaxed (Durability::kRelaxed): every Push and Pull makes one, and a
+  // crash can only leave a device looking a little less recent than it was,
+  // which retention and the reassignment grace read conservatively.
   virtual absl::Status TouchDevice(const std::string& tenant_id, const std::string& device_id,
                                    const DeviceContact& contact) = 0;
   // The contact time and, if cursor_seq >= 0, the pulled position.

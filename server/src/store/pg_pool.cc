@@ -1,6 +1,7 @@
 #include "store/pg_pool.h"
 
 #include <pqxx/nontransaction>
+#include <pqxx/transaction>
 
 #include "absl/time/time.h"
 #include "store/internal_detail.h"
@@ -26,13 +27,30 @@ PgPool::~PgPool() {
 
 absl::Status PgPool::RunAutocommit(const char* what,
                                    const std::function<absl::Status(pqxx::transaction_base&)>& fn) {
+  return RunWithRetry(what, [&](Lease& lease) {
+    pqxx::nontransaction tx(lease.conn());
+    return fn(tx);
+  });
+}
+
+absl::Status PgPool::RunRelaxedCommit(
+    const char* what, const std::function<absl::Status(pqxx::transaction_base&)>& fn) {
+  return RunWithRetry(what, [&](Lease& lease) {
+    pqxx::work tx(lease.conn());
+    tx.exec0("SET LOCAL synchronous_commit TO OFF");
+    absl::Status status = fn(tx);
+    if (status.ok()) tx.commit();  // otherwise the destructor rolls back
+    return status;
+  });
+}
+
+absl::Status PgPool::RunWithRetry(const char* what, const std::function<absl::Status(Lease&)>& fn) {
   absl::Status status;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto lease = Acquire();
     if (!lease.ok()) return lease.status();
     try {
-      pqxx::nontransaction tx(lease->conn());
-      return fn(tx);
+      return fn(*lease);
     } catch (...) {
       PgError error = ClassifyPgError(std::current_exception(), what);
       status = error.status;

@@ -74,6 +74,12 @@ class PgPool {
   // fresh one, so `fn` must be idempotent. `what` names the work in errors.
   absl::Status RunAutocommit(const char* what,
                              const std::function<absl::Status(pqxx::transaction_base&)>& fn);
+  // The same in one transaction with synchronous_commit off (SET LOCAL, so
+  // the connection goes back to the pool as it was): its COMMIT does not
+  // wait for the WAL flush (Durability::kRelaxed, sql_session.h). Commits
+  // if `fn` returns OK.
+  absl::Status RunRelaxedCommit(const char* what,
+                                const std::function<absl::Status(pqxx::transaction_base&)>& fn);
 
   int max_size() const { return options_.max_size; }
   // Connections currently open (idle or leased); for tests and metrics.
@@ -82,6 +88,9 @@ class PgPool {
  private:
   explicit PgPool(Options options) : options_(std::move(options)) {}
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect();
+  // RunAutocommit's loop: `fn` on a leased connection, once more on a fresh
+  // one if the connection was lost before the outcome could be in doubt.
+  absl::Status RunWithRetry(const char* what, const std::function<absl::Status(Lease&)>& fn);
   void Release(std::unique_ptr<pqxx::connection> conn, bool broken);
 
   const Options options_;

@@ -79,11 +79,14 @@ class PgSession final : public SqlSession {
 }  // namespace
 
 absl::Status PgSqlDatabase::Run(const char* what,
-                                const std::function<absl::Status(SqlSession&)>& work) {
-  return pool_->RunAutocommit(what, [&](pqxx::transaction_base& tx) {
+                                const std::function<absl::Status(SqlSession&)>& work,
+                                Durability durability) {
+  auto in_session = [&](pqxx::transaction_base& tx) {
     PgSession session(tx);
     return work(session);
-  });
+  };
+  if (durability == Durability::kRelaxed) return pool_->RunRelaxedCommit(what, in_session);
+  return pool_->RunAutocommit(what, in_session);
 }
 
 }  // namespace crmsync::server

@@ -14,7 +14,9 @@ namespace crmsync::server {
 class PgSqlDatabase final : public SqlDatabase {
  public:
   explicit PgSqlDatabase(PgPool* pool) : pool_(pool) {}
-  absl::Status Run(const char* what, const std::function<absl::Status(SqlSession&)>& work) override;
+  using SqlDatabase::Run;
+  absl::Status Run(const char* what, const std::function<absl::Status(SqlSession&)>& work,
+                   Durability durability) override;
 
  private:
   PgPool* pool_;

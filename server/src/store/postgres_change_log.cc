@@ -116,13 +116,39 @@ absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadSince(const std:
         pqxx::result r = tx.exec_prepared(pg_sql::kReadSince, tenant_id, after_version, limit);
         rows.reserve(r.size());
         for (const pqxx::row& row : r) {
-          RecordRow out;
-          if (auto s = codec::Decode(pqxx::binarystring(row[0]).str(), &out.state, "record");
+          RecordRow& out = rows.emplace_back();
+          const pqxx::binarystring state(row[0]);
+          if (auto s =
+                  codec::Decode(absl::string_view(state.get(), state.size()), &out.state, "record");
               !s.ok()) {
             return s;
           }
           out.scope_changed_version = row[1].as<int64_t>();
-          rows.push_back(std::move(out));
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+absl::StatusOr<std::vector<ArenaRecordRow>> PostgresChangeLog::DoReadSinceOn(
+    const std::string& tenant_id, int64_t after_version, int limit,
+    google::protobuf::Arena* arena) {
+  std::vector<ArenaRecordRow> rows;
+  absl::Status status =
+      pool_->RunAutocommit("reading the change feed", [&](pqxx::transaction_base& tx) {
+        rows.clear();  // a retry on a fresh connection starts over (the arena keeps the rest)
+        pqxx::result r = tx.exec_prepared(pg_sql::kReadSince, tenant_id, after_version, limit);
+        rows.reserve(r.size());
+        for (const pqxx::row& row : r) {
+          auto* message = google::protobuf::Arena::CreateMessage<v1::RecordState>(arena);
+          rows.push_back({message, row[1].as<int64_t>()});
+          const pqxx::binarystring state(row[0]);
+          if (auto s =
+                  codec::Decode(absl::string_view(state.get(), state.size()), message, "record");
+              !s.ok()) {
+            return s;
+          }
         }
         return absl::OkStatus();
       });

@@ -195,7 +195,8 @@ absl::Status SqlDirectory::TouchDevice(const std::string& tenant_id, const std::
   auto changed =
       SqlExec(*db_, "recording a device's contact", kDeviceTouch,
               {tenant_id, device_id, contact.now_unix_ms, contact.cursor_seq,
-               contact.last_client_seq, int64_t{contact.protocol_version}, contact.sdk_version});
+               contact.last_client_seq, int64_t{contact.protocol_version}, contact.sdk_version},
+              Durability::kRelaxed);
   if (!changed.ok()) return changed.status();
   if (*changed == 0) return absl::NotFoundError("device " + device_id + " is not registered");
   return absl::OkStatus();

@@ -94,6 +94,19 @@ class SqlSession {
                              const std::function<absl::Status(const SqlRow&)>& on_row) = 0;
 };
 
+// When a write's commit is on disk.
+enum class Durability {
+  // Before Run returns.
+  kDurable,
+  // A moment later: the commit does not wait for the disk (SQLite:
+  // synchronous=NORMAL for it; PostgreSQL: synchronous_commit=off in its
+  // transaction). A crash may lose the last such commits but never corrupts
+  // them, and the next durable commit makes them durable too. Only for
+  // bookkeeping whose readers take it as a lower bound (a device's last
+  // contact and cursor): it costs no disk flush per RPC.
+  kRelaxed,
+};
+
 // A database that lends sessions. Thread-safe.
 class SqlDatabase {
  public:
@@ -101,8 +114,12 @@ class SqlDatabase {
   // Runs `work` on one pooled connection. `work` must be idempotent (one
   // statement, or reads): if the connection turns out to be lost the adapter
   // may run it once more on a fresh one. `what` names the work in errors.
-  virtual absl::Status Run(const char* what,
-                           const std::function<absl::Status(SqlSession&)>& work) = 0;
+  // With kRelaxed, `work` runs in one transaction whose commit is relaxed.
+  virtual absl::Status Run(const char* what, const std::function<absl::Status(SqlSession&)>& work,
+                           Durability durability) = 0;
+  absl::Status Run(const char* what, const std::function<absl::Status(SqlSession&)>& work) {
+    return Run(what, work, Durability::kDurable);
+  }
 };
 
 // Runs one query and returns its first row read by `read` (nullopt if none).
@@ -147,14 +164,18 @@ absl::StatusOr<std::vector<Row>> SqlQueryAll(SqlDatabase& db, const char* what,
 // Runs one statement and returns the rows it changed.
 inline absl::StatusOr<int64_t> SqlExec(SqlDatabase& db, const char* what,
                                        const SqlStatement& statement,
-                                       const std::vector<SqlParam>& params) {
+                                       const std::vector<SqlParam>& params,
+                                       Durability durability = Durability::kDurable) {
   int64_t changed = 0;
-  absl::Status status = db.Run(what, [&](SqlSession& session) -> absl::Status {
-    absl::StatusOr<int64_t> n = session.Exec(statement, params);
-    if (!n.ok()) return n.status();
-    changed = *n;
-    return absl::OkStatus();
-  });
+  absl::Status status = db.Run(
+      what,
+      [&](SqlSession& session) -> absl::Status {
+        absl::StatusOr<int64_t> n = session.Exec(statement, params);
+        if (!n.ok()) return n.status();
+        changed = *n;
+        return absl::OkStatus();
+      },
+      durability);
   if (!status.ok()) return status;
   return changed;
 }

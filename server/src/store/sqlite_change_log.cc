@@ -86,26 +86,57 @@ absl::StatusOr<int64_t> SqliteChangeLog::DoPrune(const std::string& tenant_id, i
   return removed;
 }
 
-absl::StatusOr<std::vector<RecordRow>> SqliteChangeLog::DoReadSince(const std::string& tenant_id,
-                                                                    int64_t after_version,
-                                                                    int limit) {
-  auto db = pool_->Acquire();
+namespace {
+
+// Hands each feed row after `after_version` (state bytes in place, scope
+// change version) to `visit`, in version order, at most `limit`.
+template <typename Visit>
+absl::Status ScanFeed(SqlitePool* pool, const std::string& tenant_id, int64_t after_version,
+                      int limit, Visit visit) {
+  auto db = pool->Acquire();
   if (!db.ok()) return db.status();
   auto stmt = (*db)->Prepare(
       "SELECT state, scope_changed_version FROM records WHERE tenant_id = ?1 AND version > ?2 "
       "ORDER BY version LIMIT ?3");  // versions are unique per tenant: the index gives the order
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, tenant_id).Bind(2, after_version).Bind(3, int64_t{limit});
-  std::vector<RecordRow> rows;
   while (true) {
     auto more = stmt->Step();
     if (!more.ok()) return more.status();
-    if (!*more) break;
-    RecordRow row;
-    if (auto s = codec::Decode(stmt->ColumnBlob(0), &row.state, "record"); !s.ok()) return s;
-    row.scope_changed_version = stmt->ColumnInt(1);
-    rows.push_back(std::move(row));
+    if (!*more) return absl::OkStatus();
+    if (auto s = visit(stmt->ColumnBlobView(0), stmt->ColumnInt(1)); !s.ok()) return s;
   }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RecordRow>> SqliteChangeLog::DoReadSince(const std::string& tenant_id,
+                                                                    int64_t after_version,
+                                                                    int limit) {
+  std::vector<RecordRow> rows;
+  absl::Status status =
+      ScanFeed(pool_, tenant_id, after_version, limit,
+               [&](absl::string_view state, int64_t scope_changed_version) -> absl::Status {
+                 RecordRow& row = rows.emplace_back();
+                 row.scope_changed_version = scope_changed_version;
+                 return codec::Decode(state, &row.state, "record");
+               });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+absl::StatusOr<std::vector<ArenaRecordRow>> SqliteChangeLog::DoReadSinceOn(
+    const std::string& tenant_id, int64_t after_version, int limit,
+    google::protobuf::Arena* arena) {
+  std::vector<ArenaRecordRow> rows;
+  absl::Status status =
+      ScanFeed(pool_, tenant_id, after_version, limit,
+               [&](absl::string_view state, int64_t scope_changed_version) -> absl::Status {
+                 auto* message = google::protobuf::Arena::CreateMessage<v1::RecordState>(arena);
+                 rows.push_back({message, scope_changed_version});
+                 return codec::Decode(state, message, "record");
+               });
+  if (!status.ok()) return status;
   return rows;
 }
 

@@ -40,6 +40,9 @@ class SqliteChangeLog final : public ChangeLog {
                        const std::function<absl::Status(WriteTx&)>& fn) override;
   absl::StatusOr<std::vector<RecordRow>> DoReadSince(const std::string& tenant_id,
                                                      int64_t after_version, int limit) override;
+  absl::StatusOr<std::vector<ArenaRecordRow>> DoReadSinceOn(
+      const std::string& tenant_id, int64_t after_version, int limit,
+      google::protobuf::Arena* arena) override;
   absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const std::string& tenant_id,
                                                              const v1::RecordRef& ref) override;
   absl::StatusOr<std::vector<v1::ScopeKeys>> DoScopesDuring(const std::string& tenant_id,

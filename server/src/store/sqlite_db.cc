@@ -104,6 +104,13 @@ std::string SqliteStmt::ColumnBlob(int index) const {
   return std::string(static_cast<const char*>(blob), static_cast<size_t>(size));
 }
 
+absl::string_view SqliteStmt::ColumnBlobView(int index) const {
+  const void* blob = sqlite3_column_blob(stmt_, index);
+  int size = sqlite3_column_bytes(stmt_, index);
+  if (blob == nullptr) return absl::string_view();
+  return absl::string_view(static_cast<const char*>(blob), static_cast<size_t>(size));
+}
+
 bool SqliteStmt::ColumnIsNull(int index) const {
   return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
 }

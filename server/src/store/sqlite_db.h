@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace crmsync::server {
 
@@ -59,6 +60,8 @@ class SqliteStmt {
   int64_t ColumnInt(int index) const;
   std::string ColumnText(int index) const;
   std::string ColumnBlob(int index) const;
+  // The blob in place: valid until the next Step, Reset or the statement's end.
+  absl::string_view ColumnBlobView(int index) const;
   bool ColumnIsNull(int index) const;
 
  private:

@@ -15,7 +15,12 @@ absl::StatusOr<std::unique_ptr<SqlitePool>> SqlitePool::Open(const std::string& 
 }
 
 SqlitePool::Lease::~Lease() {
-  if (db_ != nullptr) pool_->Release(std::move(db_));
+  if (db_ == nullptr) return;
+  if (discard_) {
+    pool_->Drop(std::move(db_));
+  } else {
+    pool_->Release(std::move(db_));
+  }
 }
 
 absl::StatusOr<SqlitePool::Lease> SqlitePool::Acquire() {
@@ -41,6 +46,12 @@ void SqlitePool::Release(std::unique_ptr<SqliteDb> db) {
   if (db->InTransaction()) db->Exec("ROLLBACK").IgnoreError();  // never pool an open transaction
   absl::MutexLock lock(&mu_);
   idle_.push_back(std::move(db));
+}
+
+void SqlitePool::Drop(std::unique_ptr<SqliteDb> db) {
+  db.reset();  // closes it
+  absl::MutexLock lock(&mu_);
+  --open_connections_;
 }
 
 }  // namespace crmsync::server

@@ -39,10 +39,14 @@ class SqlitePool {
     ~Lease();
     SqliteDb& operator*() const { return *db_; }
     SqliteDb* operator->() const { return db_.get(); }
+    // Closes the connection when the lease ends instead of pooling it (its
+    // settings could not be restored).
+    void Discard() { discard_ = true; }
 
    private:
     SqlitePool* pool_;
     std::unique_ptr<SqliteDb> db_;
+    bool discard_ = false;
   };
 
   // Opens one connection to `path` (creating the file if needed) so a bad
@@ -54,6 +58,7 @@ class SqlitePool {
  private:
   SqlitePool(std::string path, Options options) : path_(std::move(path)), options_(options) {}
   void Release(std::unique_ptr<SqliteDb> db);
+  void Drop(std::unique_ptr<SqliteDb> db);
 
   const std::string path_;
   const Options options_;

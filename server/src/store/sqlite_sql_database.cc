@@ -76,12 +76,24 @@ class SqliteSession final : public SqlSession {
 }  // namespace
 
 absl::Status SqliteSqlDatabase::Run(const char* what,
-                                    const std::function<absl::Status(SqlSession&)>& work) {
+                                    const std::function<absl::Status(SqlSession&)>& work,
+                                    Durability durability) {
   (void)what;  // SQLite's messages say what failed; nothing is retried here
   auto db = pool_->Acquire();
   if (!db.ok()) return db.status();
   SqliteSession session(**db);
-  return work(session);
+  if (durability == Durability::kDurable) return work(session);
+  // In WAL mode, NORMAL appends the commit to the log without syncing it;
+  // the next FULL commit's sync covers it. Every connection is FULL
+  // otherwise (sqlite_db.cc), so it is set back whatever `work` did.
+  if (absl::Status s = (*db)->Exec("PRAGMA synchronous=NORMAL"); !s.ok()) return s;
+  absl::Status status = work(session);
+  absl::Status restored = (*db)->Exec("PRAGMA synchronous=FULL");
+  if (!restored.ok()) {
+    db->Discard();
+    if (status.ok()) return restored;
+  }
+  return status;
 }
 
 }  // namespace crmsync::server

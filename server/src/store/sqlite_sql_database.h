@@ -13,7 +13,9 @@ namespace crmsync::server {
 class SqliteSqlDatabase final : public SqlDatabase {
  public:
   explicit SqliteSqlDatabase(SqlitePool* pool) : pool_(pool) {}
-  absl::Status Run(const char* what, const std::function<absl::Status(SqlSession&)>& work) override;
+  using SqlDatabase::Run;
+  absl::Status Run(const char* what, const std::function<absl::Status(SqlSession&)>& work,
+                   Durability durability) override;
 
  private:
   SqlitePool* pool_;

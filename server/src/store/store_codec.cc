@@ -21,7 +21,12 @@ std::string Encode(const google::protobuf::MessageLite& message) {
 
 absl::Status Decode(const std::string& bytes, google::protobuf::MessageLite* message,
                     const char* what) {
-  if (!message->ParseFromString(bytes)) {
+  return Decode(absl::string_view(bytes), message, what);
+}
+
+absl::Status Decode(absl::string_view bytes, google::protobuf::MessageLite* message,
+                    const char* what) {
+  if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InternalError(std::string("stored ") + what + " is corrupt (" +
                                std::to_string(bytes.size()) + " bytes do not parse)");
   }

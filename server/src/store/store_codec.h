@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message_lite.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "store/store.h"
@@ -26,6 +27,8 @@ std::string Encode(const google::protobuf::MessageLite& message);
 
 // Parses `bytes` into `message`; INTERNAL naming `what` if they are corrupt.
 absl::Status Decode(const std::string& bytes, google::protobuf::MessageLite* message,
+                    const char* what);
+absl::Status Decode(absl::string_view bytes, google::protobuf::MessageLite* message,
                     const char* what);
 
 // INVALID_ARGUMENT unless `value` is a non-empty identifier of at most 256

@@ -25,6 +25,10 @@ namespace v1 = ::crmsync::v1;
 //    (a path whose ancestor is also listed is left out) and their states.
 // Change.seq is set to state.version (the caller may overwrite it).
 v1::Change BuildChange(const v1::RecordState& state, int64_t since_version, bool full);
+// The same, written into `*out` (cleared first), so a reply can build its
+// changes in place (on its own arena, say) without a copy.
+void BuildChangeInto(const v1::RecordState& state, int64_t since_version, bool full,
+                     v1::Change* out);
 
 // What ApplyChange did to the replica.
 enum class ReplicaAction {
