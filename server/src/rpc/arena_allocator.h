@@ -8,6 +8,10 @@
 // method with the generated SetMessageAllocatorFor_<Method>; the allocator
 // must outlive the server. Handlers may use `response->GetArena()` to build
 // more of the reply on the same arena.
+//
+// `kResponseOnArena` false keeps the response on the heap (the request
+// still on the arena): for a handler that builds its reply's parts on the
+// heap and moves them in, which on an arena would be a deep copy each.
 #ifndef CRMSYNC_SERVER_RPC_ARENA_ALLOCATOR_H_
 #define CRMSYNC_SERVER_RPC_ARENA_ALLOCATOR_H_
 
@@ -15,10 +19,11 @@
 #include <grpcpp/support/message_allocator.h>
 
 #include <cstddef>
+#include <memory>
 
 namespace crmsync::server {
 
-template <typename Request, typename Response>
+template <typename Request, typename Response, bool kResponseOnArena = true>
 class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Response> {
  public:
   grpc::MessageHolder<Request, Response>* AllocateMessages() override { return new Holder(); }
@@ -28,7 +33,12 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
    public:
     Holder() : arena_(Options()) {
       this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
-      this->set_response(google::protobuf::Arena::CreateMessage<Response>(&arena_));
+      if constexpr (kResponseOnArena) {
+        this->set_response(google::protobuf::Arena::CreateMessage<Response>(&arena_));
+      } else {
+        heap_response_ = std::make_unique<Response>();
+        this->set_response(heap_response_.get());
+      }
     }
     void Release() override { delete this; }
 
@@ -43,6 +53,7 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
     }
 
     google::protobuf::Arena arena_;
+    std::unique_ptr<Response> heap_response_;
   };
 };
 

@@ -60,8 +60,10 @@ class SyncServiceImpl final : public v1::SyncService::CallbackService {
   void Unregister(SubscribeReactor* r);
   void HeartbeatLoop();
 
-  // Push and Pull requests and replies live on one arena per call.
-  ArenaMessageAllocator<v1::PushRequest, v1::PushResponse> push_allocator_;
+  // Push and Pull requests live on one arena per call, and so does a Pull's
+  // reply (Push moves results built on the heap into its reply).
+  ArenaMessageAllocator<v1::PushRequest, v1::PushResponse, /*kResponseOnArena=*/false>
+      push_allocator_;
   ArenaMessageAllocator<v1::PullRequest, v1::PullResponse> pull_allocator_;
   Authenticator* auth_;
   PushHandler* push_;
