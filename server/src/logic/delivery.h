@@ -7,7 +7,9 @@
 #define CRMSYNC_SERVER_LOGIC_DELIVERY_H_
 
 #include <cstdint>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "principal.h"
 #include "store/change_log.h"
@@ -43,6 +45,16 @@ struct Delivery {
 // window.
 absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, const RecordRow& row,
                                      int64_t base, int64_t cursor);
+
+// Where DeliveryFor finds a record's past scopes: ChangeLog::ScopesDuring of
+// the caller's tenant, or a cache of it (the Subscribe fan-out judges one row
+// for many devices that share a cursor).
+using ScopesDuringFn = absl::FunctionRef<absl::StatusOr<std::vector<v1::ScopeKeys>>(
+    const v1::RecordRef& ref, int64_t from, int64_t to)>;
+
+// The same rule, reading past scopes through `scopes_during`.
+absl::StatusOr<Delivery> DeliveryFor(ScopesDuringFn scopes_during, const Principal& who,
+                                     const RecordRow& row, int64_t base, int64_t cursor);
 
 }  // namespace crmsync::server
 

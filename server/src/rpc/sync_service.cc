@@ -34,6 +34,9 @@ SyncServiceImpl::SyncServiceImpl(Authenticator* auth, PushHandler* push, PullHan
       notifier_(notifier),
       pool_(pool),
       options_(options),
+      fanout_(std::make_unique<FeedFanout>(
+          pull->changes(), notifier,
+          [pool](std::function<void()> task) { return pool->Submit(std::move(task)); })),
       heartbeat_thread_([this] { HeartbeatLoop(); }) {}
 
 SyncServiceImpl::~SyncServiceImpl() {
@@ -109,6 +112,7 @@ void SyncServiceImpl::HeartbeatLoop() {
   absl::MutexLock lock(&streams_mu_);
   while (!streams_mu_.AwaitWithTimeout(absl::Condition(&ending_), absl::FromChrono(tick))) {
     auto now = std::chrono::steady_clock::now();
+    fanout_->Retry();  // work the pool refused or the store failed
     for (SubscribeReactor* r : streams_) r->Tick(now, options_.heartbeat_interval);
   }
 }

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "crmsync/v1/sync.grpc.pb.h"
 #include "logic/authenticator.h"
+#include "logic/feed_fanout.h"
 #include "logic/notifier.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
@@ -65,6 +66,8 @@ class SyncServiceImpl final : public v1::SyncService::CallbackService {
   ChangeNotifier* notifier_;
   WorkerPool* pool_;
   SyncServiceOptions options_;
+  // Judges commits for every Subscribe stream (one feed read per tenant).
+  std::unique_ptr<FeedFanout> fanout_;
 
   bool NoStreams() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(streams_mu_) { return streams_.empty(); }
 
