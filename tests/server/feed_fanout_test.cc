@@ -189,15 +189,14 @@ TEST_P(FeedFanoutTest, AnnouncesExactlyWhatPullSends) {
     after = Latest();
   };
   step(alice, a.Create(LeadRecord("lead-1", "alice", "Jeanne", "1"), kStartMs));
-  const v1::RecordState alice_copy = *(*store_->changes().GetRecord(
-      kTenant, [] {
-        v1::RecordRef ref;
-        ref.set_entity_type(v1::ENTITY_TYPE_LEAD);
-        ref.set_id("lead-1");
-        return ref;
-      }()));
-  step(alice, a.Create(LeadRecord("lead-2", "alice", "Paul", "2", v1::VISIBILITY_TEAM),
-                       kStartMs + 1));
+  const v1::RecordState alice_copy = *(*store_->changes().GetRecord(kTenant, [] {
+    v1::RecordRef ref;
+    ref.set_entity_type(v1::ENTITY_TYPE_LEAD);
+    ref.set_id("lead-1");
+    return ref;
+  }()));
+  step(alice,
+       a.Create(LeadRecord("lead-2", "alice", "Paul", "2", v1::VISIBILITY_TEAM), kStartMs + 1));
   OpenCaughtUp(alice);
   OpenCaughtUp(bob);
   executor_.RunAll();
@@ -214,8 +213,8 @@ TEST_P(FeedFanoutTest, AnnouncesExactlyWhatPullSends) {
   v1::Record notes;
   notes.mutable_lead()->set_notes("Wants a demo on Tuesday");
   step(alice, a.Update(alice_copy, notes, {"notes"}, kStartMs + 20));
-  step(carol, c.Create(LeadRecord("lead-3", "carol", "Ana", "3", v1::VISIBILITY_TEAM),
-                       kStartMs + 30));
+  step(carol,
+       c.Create(LeadRecord("lead-3", "carol", "Ana", "3", v1::VISIBILITY_TEAM), kStartMs + 30));
   auto bobs = *store_->changes().GetRecord(kTenant, alice_copy.ref());
   ASSERT_TRUE(bobs.has_value());
   step(bob, b.Delete(*bobs, kStartMs + 40));
@@ -230,10 +229,9 @@ TEST_P(FeedFanoutTest, StreamBehindTheHeadCatchesUpInBatchesThenSharesTheReads) 
   OpenCaughtUp(Rep("bob", "dev-bob"));
   executor_.RunAll();
   for (int i = 0; i < 5; ++i) {
-    Commit(Rep("alice", "dev-alice"),
-           a.Create(LeadRecord("lead-" + std::to_string(i), "alice", "J", std::to_string(i),
-                               v1::VISIBILITY_TEAM),
-                    kStartMs + i));
+    Commit(Rep("alice", "dev-alice"), a.Create(LeadRecord("lead-" + std::to_string(i), "alice", "J",
+                                                          std::to_string(i), v1::VISIBILITY_TEAM),
+                                               kStartMs + i));
   }
   executor_.RunAll();
 
@@ -252,6 +250,20 @@ TEST_P(FeedFanoutTest, StreamBehindTheHeadCatchesUpInBatchesThenSharesTheReads) 
   EXPECT_EQ(fanout_->stats().own_reads, caught_up.own_reads) << "the rounds judge it now";
   EXPECT_TRUE(AnnouncedAfter(*late, after));
   ExpectAnnouncedExactlyWhatPullSends(after);
+}
+
+TEST_P(FeedFanoutTest, ManyAnnouncementsAreSpreadOverTheExecutor) {
+  options_.announce_chunk = 4;
+  fanout_ = std::make_unique<FeedFanout>(&store_->changes(), &notifier_, executor_.AsExecutor(),
+                                         options_);
+  Device a("dev-alice", "alice");
+  for (int i = 0; i < 10; ++i) OpenCaughtUp(Rep("bob", "dev-bob"));
+  executor_.RunAll();
+  const int64_t after = Latest();
+  Commit(Rep("alice", "dev-alice"),
+         a.Create(LeadRecord("lead-1", "alice", "J", "1", v1::VISIBILITY_TEAM), kStartMs));
+  EXPECT_EQ(executor_.RunAll(), 1 + 2) << "the round, then two chunks of 4 (it keeps 2)";
+  for (const auto& s : streams_) EXPECT_TRUE(AnnouncedAfter(*s, after));
 }
 
 TEST_P(FeedFanoutTest, WorkTheExecutorRefusedRunsOnRetry) {

@@ -7,11 +7,9 @@ namespace crmsync::server {
 
 absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, const RecordRow& row,
                                      int64_t base, int64_t cursor) {
-  return DeliveryFor(
-      [&](const v1::RecordRef& ref, int64_t from, int64_t to) {
-        return changes.ScopesDuring(who.tenant_id, ref, from, to);
-      },
-      who, row, base, cursor);
+  return DeliveryFor([&](const v1::RecordRef& ref, int64_t from,
+                         int64_t to) { return changes.ScopesDuring(who.tenant_id, ref, from, to); },
+                     who, row, base, cursor);
 }
 
 absl::StatusOr<Delivery> DeliveryFor(ScopesDuringFn scopes_during, const Principal& who,

@@ -1,6 +1,8 @@
 #include "feed_fanout.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -52,15 +54,13 @@ class ScopeMemo {
 // counts as relevant: the device pulls and learns what to do.
 bool Concerns(ScopeMemo& memo, const SubscriberInfo& info, const std::vector<RecordRow>& rows,
               int64_t after) {
-  auto first = std::upper_bound(
-      rows.begin(), rows.end(), after,
-      [](int64_t seq, const RecordRow& row) { return seq < row.state.version(); });
+  auto first =
+      std::upper_bound(rows.begin(), rows.end(), after,
+                       [](int64_t seq, const RecordRow& row) { return seq < row.state.version(); });
   for (auto it = first; it != rows.end(); ++it) {
-    auto delivery = DeliveryFor(
-        [&memo](const v1::RecordRef& ref, int64_t from, int64_t to) {
-          return memo.Get(ref, from, to);
-        },
-        info.who, *it, info.base, info.cursor);
+    auto delivery = DeliveryFor([&memo](const v1::RecordRef& ref, int64_t from,
+                                        int64_t to) { return memo.Get(ref, from, to); },
+                                info.who, *it, info.base, info.cursor);
     if (!delivery.ok() || delivery->kind != Delivery::Kind::kNothing) return true;
   }
   return false;
@@ -78,7 +78,8 @@ class FeedFanout::Core : public std::enable_shared_from_this<Core> {
       : changes_(changes),
         notifier_(notifier),
         executor_(std::move(executor)),
-        batch_(std::max(1, options.batch)) {}
+        batch_(std::max(1, options.batch)),
+        announce_chunk_(std::max(1, options.announce_chunk)) {}
 
   uint64_t Join(const Principal& who, int64_t cursor, int64_t base, Announce announce);
   void Leave(uint64_t handle);
@@ -127,11 +128,14 @@ class FeedFanout::Core : public std::enable_shared_from_this<Core> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunRound(const std::string& tenant_id, uint64_t generation);
   void RunRead(const std::string& tenant_id, uint64_t generation, uint64_t handle);
+  // Calls the subscribers' Announce, in chunks on the executor when many.
+  void AnnounceAll(Announcements announce);
 
   ChangeLog* const changes_;
   ChangeNotifier* const notifier_;
   const Executor executor_;
   const int batch_;
+  const int announce_chunk_;
 
   // Serialises Join and Leave, so a tenant's listener is registered before
   // any of its subscribers reads the feed and removed with the last one.
@@ -179,10 +183,10 @@ uint64_t FeedFanout::Core::Join(const Principal& who, int64_t cursor, int64_t ba
     // Before any read of this tenant's feed: a commit after that read is
     // then always announced.
     std::weak_ptr<Core> weak = weak_from_this();
-    listen_handle = notifier_->Listen(tenant_id, [weak, tenant_id, generation](
-                                                     const std::string&, int64_t) {
-      if (auto core = weak.lock()) core->OnCommit(tenant_id, generation);
-    });
+    listen_handle =
+        notifier_->Listen(tenant_id, [weak, tenant_id, generation](const std::string&, int64_t) {
+          if (auto core = weak.lock()) core->OnCommit(tenant_id, generation);
+        });
   }
   absl::MutexLock lock(&mu_);
   Tenant* t = FindLocked(tenant_id, generation);
@@ -345,11 +349,28 @@ void FeedFanout::Core::RunRound(const std::string& tenant_id, uint64_t generatio
     t->head = std::max(t->head, head);
     EndRoundLocked(tenant_id, *t, static_cast<int>(rows->size()) == batch_);
   }
+  AnnounceAll(std::move(announce));
+}
+
+void FeedFanout::Core::AnnounceAll(Announcements announce) {
+  // Writing an event (serialising, encrypting, sending) costs more than
+  // judging it: thousands of announcements are spread over the workers.
+  const size_t chunk_size = static_cast<size_t>(announce_chunk_);
+  while (announce.size() > chunk_size) {
+    auto chunk = std::make_shared<Announcements>(
+        std::make_move_iterator(announce.end() - static_cast<std::ptrdiff_t>(chunk_size)),
+        std::make_move_iterator(announce.end()));
+    announce.resize(announce.size() - chunk_size);
+    if (!executor_([chunk] {
+          for (const auto& [info, seq] : *chunk) info->announce(seq);
+        })) {
+      for (const auto& [info, seq] : *chunk) info->announce(seq);  // pool full: here
+    }
+  }
   for (const auto& [info, seq] : announce) info->announce(seq);
 }
 
-void FeedFanout::Core::RunRead(const std::string& tenant_id, uint64_t generation,
-                               uint64_t handle) {
+void FeedFanout::Core::RunRead(const std::string& tenant_id, uint64_t generation, uint64_t handle) {
   std::shared_ptr<const SubscriberInfo> info;
   int64_t from = 0;
   {

@@ -49,6 +49,9 @@ class FeedFanout {
   struct Options {
     // Feed rows read per store call (a round or a catch-up read).
     int batch = 1000;
+    // A round calls at most this many Announce itself; the rest run as
+    // executor tasks of this many each.
+    int announce_chunk = 500;
   };
 
   // What the fan-out did, for tests and metrics.
