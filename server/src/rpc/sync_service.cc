@@ -93,6 +93,8 @@ void SyncServiceImpl::Register(SubscribeReactor* r) {
 void SyncServiceImpl::Unregister(SubscribeReactor* r) {
   absl::MutexLock lock(&streams_mu_);
   streams_.erase(r);
+  ++closed_since_release_;
+  ++closed_this_tick_;
 }
 
 int64_t SyncServiceImpl::active_streams() {
@@ -109,11 +111,22 @@ void SyncServiceImpl::EndStreams() {
 void SyncServiceImpl::HeartbeatLoop() {
   const auto tick = std::min<std::chrono::milliseconds>(options_.heartbeat_interval / 4,
                                                         std::chrono::milliseconds(1000));
-  absl::MutexLock lock(&streams_mu_);
-  while (!streams_mu_.AwaitWithTimeout(absl::Condition(&ending_), absl::FromChrono(tick))) {
-    auto now = std::chrono::steady_clock::now();
-    fanout_->Retry();  // work the pool refused or the store failed
-    for (SubscribeReactor* r : streams_) r->Tick(now, options_.heartbeat_interval);
+  while (true) {
+    bool release = false;
+    {
+      absl::MutexLock lock(&streams_mu_);
+      if (streams_mu_.AwaitWithTimeout(absl::Condition(&ending_), absl::FromChrono(tick))) return;
+      auto now = std::chrono::steady_clock::now();
+      fanout_->Retry();  // work the pool refused or the store failed
+      for (SubscribeReactor* r : streams_) r->Tick(now, options_.heartbeat_interval);
+      // A burst of closes is over when a tick saw none.
+      if (closed_this_tick_ == 0 && closed_since_release_ >= options_.release_after_closes) {
+        release = options_.release_memory != nullptr;
+        closed_since_release_ = 0;
+      }
+      closed_this_tick_ = 0;
+    }
+    if (release) options_.release_memory();
   }
 }
 
