@@ -38,11 +38,11 @@ TEST(KeepaliveTest, ServerDropsTheStreamOfAClientThatVanished) {
   const std::string dir = MakeTempDir("crmsync-keepalive-");
   ServerProcess server;
   std::string error;
-  ASSERT_TRUE(server.Start({"--dev-insecure", "--dev-identity", "--demo-tenant",
-                            "--heartbeat-seconds", "3600", "--keepalive-seconds", "1",
-                            "--keepalive-timeout-seconds", "1", "--store",
-                            "sqlite:" + dir + "/crm.db"},
-                           &error))
+  ASSERT_TRUE(
+      server.Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--heartbeat-seconds",
+                    "3600", "--keepalive-seconds", "1", "--keepalive-timeout-seconds", "1",
+                    "--store", "sqlite:" + dir + "/crm.db"},
+                   &error))
       << error;
   TcpProxy proxy;
   ASSERT_TRUE(proxy.Start(server.port()).ok());
@@ -78,8 +78,8 @@ TEST(KeepaliveTest, ServerDropsTheStreamOfAClientThatVanished) {
   ASSERT_TRUE(Eventually([&] { return Subscribers(server.metrics_port()) == 2; }));
 
   proxy.Blackhole();  // the phone is gone: its connection stays open, silent
-  EXPECT_TRUE(Eventually([&] { return Subscribers(server.metrics_port()) == 1; },
-                         std::chrono::seconds(15)))
+  EXPECT_TRUE(
+      Eventually([&] { return Subscribers(server.metrics_port()) == 1; }, std::chrono::seconds(15)))
       << "the vanished phone's stream is still open: " << Subscribers(server.metrics_port());
 
   // The tablet answered every ping meanwhile and keeps its stream: a change
