@@ -87,14 +87,14 @@ grpc::ServerWriteReactor<v1::SubscribeEvent>* SyncServiceImpl::Subscribe(
 void SyncServiceImpl::Register(SubscribeReactor* r) {
   absl::MutexLock lock(&streams_mu_);
   streams_.insert(r);
+  ++churn_since_release_;
   if (ending_) r->End();
 }
 
 void SyncServiceImpl::Unregister(SubscribeReactor* r) {
   absl::MutexLock lock(&streams_mu_);
   streams_.erase(r);
-  ++closed_since_release_;
-  ++closed_this_tick_;
+  ++churn_since_release_;
 }
 
 int64_t SyncServiceImpl::active_streams() {
@@ -119,12 +119,10 @@ void SyncServiceImpl::HeartbeatLoop() {
       auto now = std::chrono::steady_clock::now();
       fanout_->Retry();  // work the pool refused or the store failed
       for (SubscribeReactor* r : streams_) r->Tick(now, options_.heartbeat_interval);
-      // A burst of closes is over when a tick saw none.
-      if (closed_this_tick_ == 0 && closed_since_release_ >= options_.release_after_closes) {
+      if (churn_since_release_ >= options_.release_after_churn) {
         release = options_.release_memory != nullptr;
-        closed_since_release_ = 0;
+        churn_since_release_ = 0;
       }
-      closed_this_tick_ = 0;
     }
     if (release) options_.release_memory();
   }

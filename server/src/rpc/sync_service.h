@@ -27,11 +27,12 @@ class SubscribeReactor;
 struct SyncServiceOptions {
   // A Subscribe stream with nothing to say for this long gets a Heartbeat.
   std::chrono::milliseconds heartbeat_interval{15000};
-  // Called (on the heartbeat thread, without locks) once a burst of at
-  // least `release_after_closes` stream closes is over: gives the memory
-  // of the closed connections back (malloc_trim). Null: never.
+  // Called (on the heartbeat thread, without locks) at a tick after at
+  // least `release_after_churn` streams opened or closed since the last
+  // call: gives memory freed by connections (TLS handshakes, closed
+  // streams) back to the system (malloc_trim). Null: never.
   std::function<void()> release_memory;
-  int release_after_closes = 256;
+  int release_after_churn = 256;
 };
 
 class SyncServiceImpl final : public v1::SyncService::CallbackService {
@@ -80,9 +81,8 @@ class SyncServiceImpl final : public v1::SyncService::CallbackService {
   absl::Mutex streams_mu_;
   std::set<SubscribeReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool ending_ ABSL_GUARDED_BY(streams_mu_) = false;
-  // Streams closed since memory was last released, and during the last tick.
-  int64_t closed_since_release_ ABSL_GUARDED_BY(streams_mu_) = 0;
-  int64_t closed_this_tick_ ABSL_GUARDED_BY(streams_mu_) = 0;
+  // Streams opened or closed since memory was last released.
+  int64_t churn_since_release_ ABSL_GUARDED_BY(streams_mu_) = 0;
   std::thread heartbeat_thread_;
 };
 
