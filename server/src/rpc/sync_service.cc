@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "absl/time/time.h"
 #include "logic/cursor.h"
 #include "logic/scope.h"
@@ -33,7 +35,7 @@ SyncServiceImpl::SyncServiceImpl(Authenticator* auth, PushHandler* push, PullHan
       pull_(pull),
       notifier_(notifier),
       pool_(pool),
-      options_(options),
+      options_(std::move(options)),
       fanout_(std::make_unique<FeedFanout>(
           pull->changes(), notifier,
           [pool](std::function<void()> task) { return pool->Submit(std::move(task)); })),
