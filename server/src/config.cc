@@ -268,6 +268,42 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->envname("CRMSYNC_MAX_FAILED_LOGINS")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  app.add_option("--keepalive-seconds", config->keepalive_seconds,
+                 "Ping a connection that carried nothing for this long (HTTP/2 keepalive)")
+      ->envname("CRMSYNC_KEEPALIVE_SECONDS")
+      ->check(CLI::Range(1, 24 * 3600))
+      ->capture_default_str();
+  app.add_option("--keepalive-timeout-seconds", config->keepalive_timeout_seconds,
+                 "Close a connection (ending its calls) whose keepalive ping is not answered "
+                 "within this many seconds")
+      ->envname("CRMSYNC_KEEPALIVE_TIMEOUT_SECONDS")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  app.add_option("--tcp-read-chunk-bytes", config->tcp_read_chunk_bytes,
+                 "Bytes a connection reads from its socket at a time (grows under load)")
+      ->envname("CRMSYNC_TCP_READ_CHUNK_BYTES")
+      ->check(CLI::Range(256, 4 * 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--malloc-arena-max", config->malloc_arena_max,
+                 "glibc malloc arenas (M_ARENA_MAX); 0 = glibc's default")
+      ->envname("CRMSYNC_MALLOC_ARENA_MAX")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app.add_option("--grpc-channel-arg", config->grpc_channel_args,
+                 "Expert: extra gRPC server channel argument name=integer (repeatable)")
+      ->envname("CRMSYNC_GRPC_CHANNEL_ARG")
+      ->check([](const std::string& v) -> std::string {
+        auto eq = v.find('=');
+        if (eq == std::string::npos || eq == 0) return "expected name=integer";
+        try {
+          size_t used = 0;
+          (void)std::stoi(v.substr(eq + 1), &used);
+          if (used != v.size() - eq - 1) return "expected name=integer";
+        } catch (const std::exception&) {
+          return "expected name=integer";
+        }
+        return "";
+      });
   app.add_option("--rate-limit-per-second", config->rate_limit_per_second,
                  "Requests per second per device (token bucket); 0 = unlimited")
       ->envname("CRMSYNC_RATE_LIMIT_PER_SECOND")

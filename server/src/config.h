@@ -82,6 +82,24 @@ struct ServerConfig {
   // supervisors and tests that listen on port 0).
   std::string ready_file;
 
+  // ---- connections and memory (docs/operations.md) ----
+  // The server pings a connection that carried nothing for this long
+  // (HTTP/2 keepalive) and closes it, ending its calls, when the answer
+  // does not come within keepalive_timeout_seconds: a device that vanished
+  // without closing its connection does not keep a Subscribe stream open.
+  int keepalive_seconds = 60;
+  int keepalive_timeout_seconds = 20;
+  // Bytes a connection reads from its socket at a time (gRPC's read chunk;
+  // it grows up to the largest message under load).
+  int tcp_read_chunk_bytes = 8192;
+  // glibc malloc arenas (M_ARENA_MAX); 0 keeps glibc's default (8 per
+  // core). With the default, memory freed by one thread's arena is not
+  // reused by the others: 10,000 idle TLS streams took about a quarter more
+  // RSS (docs/benchmarks-e2e.md).
+  int malloc_arena_max = 2;
+  // Expert: extra gRPC server channel arguments, "name=integer" each.
+  std::vector<std::string> grpc_channel_args;
+
   // ---- authentication and limits (SECURITY.md) ----
   // PEM Ed25519 private key that signs access tokens. Required unless in
   // development mode (--dev-insecure or --dev-identity), where an ephemeral

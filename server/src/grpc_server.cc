@@ -58,6 +58,22 @@ absl::Status GrpcServer::Start() {
   // 30 s while a call is open): accept a ping every 10 s even when no data
   // flowed, instead of answering faster pings with GOAWAY too_many_pings.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  // The server pings quiet connections itself, so a device that vanished
+  // (phone off, NAT forgot the connection) does not hold a Subscribe stream
+  // and its memory forever: no answer within the timeout closes the
+  // connection and cancels its calls.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, config_.keepalive_seconds * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             config_.keepalive_timeout_seconds * 1000);
+  // Keep pinging a connection whose streams are quiet (no heartbeat due):
+  // by default gRPC stops after two pings without data.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, config_.tcp_read_chunk_bytes);
+  for (const std::string& arg : config_.grpc_channel_args) {
+    // Validated by the config: name=integer.
+    auto eq = arg.find('=');
+    builder.AddChannelArgument(arg.substr(0, eq), std::stoi(arg.substr(eq + 1)));
+  }
   for (auto* s : services_) builder.RegisterService(s);
   if (!interceptors_.empty())
     builder.experimental().SetInterceptorCreators(std::move(interceptors_));

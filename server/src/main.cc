@@ -1,4 +1,5 @@
 // crm-syncd: the crmsync sync server.
+#include <malloc.h>
 #include <signal.h>
 
 #include <spdlog/spdlog.h>
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
     std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);
     return parsed.exit_code;
   }
+  // Before any thread allocates: every thread after the first arenas gets
+  // one of them.
+  if (config.malloc_arena_max > 0) mallopt(M_ARENA_MAX, config.malloc_arena_max);
   crmsync::server::SetUpLogging(config.log_level, config.log_format);
   if (config.new_history) return StartNewHistories(config);
   LogConfig(config);

@@ -13,6 +13,19 @@ absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, c
 absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who,
                                      const v1::RecordState& s, int64_t scope_changed_version,
                                      int64_t base, int64_t cursor) {
+  return DeliveryFor([&](const v1::RecordRef& ref, int64_t from,
+                         int64_t to) { return changes.ScopesDuring(who.tenant_id, ref, from, to); },
+                     who, s, scope_changed_version, base, cursor);
+}
+
+absl::StatusOr<Delivery> DeliveryFor(ScopesDuringFn scopes_during, const Principal& who,
+                                     const RecordRow& row, int64_t base, int64_t cursor) {
+  return DeliveryFor(scopes_during, who, row.state, row.scope_changed_version, base, cursor);
+}
+
+absl::StatusOr<Delivery> DeliveryFor(ScopesDuringFn scopes_during, const Principal& who,
+                                     const v1::RecordState& s, int64_t scope_changed_version,
+                                     int64_t base, int64_t cursor) {
   const v1::EntityType type = s.ref().entity_type();
   const bool now_in = CanRead(who, type, s.scope());
 
@@ -22,7 +35,7 @@ absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who,
     if (scope_changed_version <= base) {
       was_in = now_in;  // one scope all along
     } else {
-      auto scopes = changes.ScopesDuring(who.tenant_id, s.ref(), base, cursor);
+      auto scopes = scopes_during(s.ref(), base, cursor);
       if (!scopes.ok()) return scopes.status();
       for (const v1::ScopeKeys& then : *scopes) was_in = was_in || CanRead(who, type, then);
     }

@@ -7,7 +7,9 @@
 #define CRMSYNC_SERVER_LOGIC_DELIVERY_H_
 
 #include <cstdint>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "principal.h"
 #include "store/change_log.h"
@@ -45,6 +47,19 @@ absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who, c
                                      int64_t base, int64_t cursor);
 // The same for a row given as its state and scope change version.
 absl::StatusOr<Delivery> DeliveryFor(ChangeLog& changes, const Principal& who,
+                                     const v1::RecordState& s, int64_t scope_changed_version,
+                                     int64_t base, int64_t cursor);
+
+// Where DeliveryFor finds a record's past scopes: ChangeLog::ScopesDuring of
+// the caller's tenant, or a cache of it (the Subscribe fan-out judges one row
+// for many devices that share a cursor).
+using ScopesDuringFn = absl::FunctionRef<absl::StatusOr<std::vector<v1::ScopeKeys>>(
+    const v1::RecordRef& ref, int64_t from, int64_t to)>;
+
+// The same rule, reading past scopes through `scopes_during`.
+absl::StatusOr<Delivery> DeliveryFor(ScopesDuringFn scopes_during, const Principal& who,
+                                     const RecordRow& row, int64_t base, int64_t cursor);
+absl::StatusOr<Delivery> DeliveryFor(ScopesDuringFn scopes_during, const Principal& who,
                                      const v1::RecordState& s, int64_t scope_changed_version,
                                      int64_t base, int64_t cursor);
 

@@ -1,16 +1,11 @@
 #include "subscribe_reactor.h"
 
 #include "logic/cursor.h"
-#include "logic/delivery.h"
 #include "logic/push_handler.h"
 #include "status_convert.h"
 #include "sync_service.h"
 
 namespace crmsync::server {
-
-namespace {
-constexpr int kCheckBatch = 1000;
-}  // namespace
 
 SubscribeReactor::SubscribeReactor(SyncServiceImpl* service, grpc::CallbackServerContext* context,
                                    const v1::SubscribeRequest& request)
@@ -44,7 +39,7 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
     if (r->finished_) return;
     metadata = MetadataOf(*r->context_);
     service = r->service_;
-    request = r->request_;
+    request = std::move(r->request_);  // read once
   }
   absl::StatusOr<Principal> who = service->auth_->Authenticate(metadata);
   absl::Status status = who.ok() ? CheckProtocolVersion(request.client()) : who.status();
@@ -59,18 +54,18 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
     }
     return;
   }
-  // Listen outside shared->mu: the notifier calls listeners under its own
-  // lock, and listeners take shared->mu.
+  // Join outside shared->mu: the fan-out's announcements take shared->mu.
   std::weak_ptr<Shared> weak = shared;
-  uint64_t handle = service->notifier_->Listen(who->tenant_id, [weak](const std::string&, int64_t) {
-    if (auto s = weak.lock()) {
-      RecursiveMutexLock l(&s->mu);
-      if (SubscribeReactor* r = s->reactor; r != nullptr) {
-        r->shared_->mu.AssertHeld();
-        r->ScheduleCheckLocked();
-      }
-    }
-  });
+  uint64_t handle =
+      service->fanout_->Join(*who, cursor->seq, cursor->base, [weak](int64_t latest_seq) {
+        if (auto s = weak.lock()) {
+          RecursiveMutexLock l(&s->mu);
+          if (SubscribeReactor* r = s->reactor; r != nullptr) {
+            r->shared_->mu.AssertHeld();
+            r->AnnounceLocked(latest_seq);
+          }
+        }
+      });
   bool kept = false;
   {
     RecursiveMutexLock lock(&shared->mu);
@@ -78,93 +73,27 @@ void SubscribeReactor::RunStart(const std::shared_ptr<Shared>& shared) {
       r->shared_->mu.AssertHeld();
       if (!r->finished_) {
         kept = true;
-        r->who_ = *who;
-        r->cursor_ = cursor->seq;
-        r->base_ = cursor->base;
-        r->checked_through_ = cursor->seq;
         r->started_ = true;
-        r->listen_handle_ = handle;
-        r->listening_ = true;
-        r->ScheduleCheckLocked();  // changes may already exist after the cursor
+        r->fanout_handle_ = handle;
+        r->joined_ = true;
       }
     }
   }
-  if (!kept) service->notifier_->Unlisten(handle);
+  if (!kept) service->fanout_->Leave(handle);
 }
 
-void SubscribeReactor::ScheduleCheckLocked() {
-  if (finished_ || !started_) return;
-  if (check_running_) {
-    check_again_ = true;
-    return;
-  }
-  auto shared = shared_;
-  if (service_->pool_->Submit([shared] { RunCheck(shared); })) {
-    check_running_ = true;
-    check_unqueued_ = false;
-  } else {
-    check_unqueued_ = true;  // Tick retries
-  }
-}
-
-void SubscribeReactor::RunCheck(const std::shared_ptr<Shared>& shared) {
-  Principal who;
-  int64_t from = 0, cursor = 0, base = 0;
-  SyncServiceImpl* service;
-  {
-    RecursiveMutexLock lock(&shared->mu);
-    SubscribeReactor* r = shared->reactor;
-    if (r == nullptr) return;
-    r->shared_->mu.AssertHeld();
-    who = r->who_;
-    from = r->checked_through_;
-    cursor = r->cursor_;
-    base = r->base_;
-    service = r->service_;
-  }
-  bool relevant = false;
-  bool more = false;
-  int64_t through = from;
-  auto rows = service->pull_->changes()->ReadSince(who.tenant_id, from, kCheckBatch);
-  if (rows.ok()) {
-    for (const RecordRow& row : *rows) {
-      through = row.state.version();
-      // Pull's own rule: the stream announces exactly what a pull from
-      // the device's cursor would send. Should the rule need history that
-      // is gone, the device is told to pull (and learns it must reset).
-      if (relevant) continue;
-      auto delivery = DeliveryFor(*service->pull_->changes(), who, row, base, cursor);
-      relevant = !delivery.ok() || delivery->kind != Delivery::Kind::kNothing;
-    }
-    more = static_cast<int>(rows->size()) == kCheckBatch;
-  }
-
-  RecursiveMutexLock lock(&shared->mu);
-  SubscribeReactor* r = shared->reactor;
-  if (r == nullptr) return;
-  r->shared_->mu.AssertHeld();
-  r->check_running_ = false;
-  if (!rows.ok()) {
-    r->check_unqueued_ = true;  // store trouble: Tick retries later
-    return;
-  }
-  r->checked_through_ = through;
-  if (relevant) {
-    v1::SubscribeEvent event;
-    event.mutable_changes_available()->set_latest_seq(through);
-    r->SendLocked(std::move(event));
-  }
-  if (more || r->check_again_) {
-    r->check_again_ = false;
-    r->ScheduleCheckLocked();
-  }
+void SubscribeReactor::AnnounceLocked(int64_t latest_seq) {
+  if (latest_seq <= announced_through_) return;
+  announced_through_ = latest_seq;
+  v1::SubscribeEvent event;
+  event.mutable_changes_available()->set_latest_seq(latest_seq);
+  SendLocked(std::move(event));
 }
 
 void SubscribeReactor::Tick(std::chrono::steady_clock::time_point now,
                             std::chrono::milliseconds interval) {
   RecursiveMutexLock lock(&shared_->mu);
   if (finished_) return;
-  if (check_unqueued_) ScheduleCheckLocked();
   if (started_ && !writing_ && pending_.empty() && now - last_sent_ >= interval) {
     v1::SubscribeEvent event;
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -242,15 +171,15 @@ void SubscribeReactor::OnCancel() {
 }
 
 void SubscribeReactor::OnDone() {
-  bool listening = false;
-  uint64_t listen_handle = 0;
+  bool joined = false;
+  uint64_t fanout_handle = 0;
   {
     RecursiveMutexLock lock(&shared_->mu);
     shared_->reactor = nullptr;
-    listening = listening_;
-    listen_handle = listen_handle_;
+    joined = joined_;
+    fanout_handle = fanout_handle_;
   }
-  if (listening) service_->notifier_->Unlisten(listen_handle);
+  if (joined) service_->fanout_->Leave(fanout_handle);
   service_->Unregister(this);
   delete this;
 }

@@ -1,10 +1,13 @@
 // One Subscribe stream. Lives from SyncServiceImpl::Subscribe until OnDone.
+// Which commits concern the stream is judged by the service's FeedFanout
+// (logic/feed_fanout.h), shared by every stream of a tenant; the reactor
+// only writes the events.
 //
 // Threads: gRPC callback threads (OnWriteDone, OnCancel, OnDone), worker
-// pool tasks (start, scope checks), the notifier (commit announcements) and
-// the service's heartbeat thread (Tick). All state is guarded by
-// `shared_->mu`; tasks hold `shared_` and find the reactor gone (nullptr)
-// once OnDone ran, so no task touches a deleted reactor.
+// pool tasks (start, fan-out announcements) and the service's heartbeat
+// thread (Tick). All state is guarded by `shared_->mu`; tasks hold `shared_`
+// (the fan-out a weak reference) and find the reactor gone (nullptr) once
+// OnDone ran, so no task touches a deleted reactor.
 #ifndef CRMSYNC_SERVER_RPC_SUBSCRIBE_REACTOR_H_
 #define CRMSYNC_SERVER_RPC_SUBSCRIBE_REACTOR_H_
 
@@ -30,8 +33,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeEven
 
   // Authenticates and starts listening (on the worker pool).
   void Start();
-  // Sends a heartbeat if the stream was quiet for `interval`; retries a
-  // scope check that could not be queued. Called by the heartbeat thread.
+  // Sends a heartbeat if the stream was quiet for `interval`. Called by the
+  // heartbeat thread.
   void Tick(std::chrono::steady_clock::time_point now, std::chrono::milliseconds interval);
   // Ends the stream with OK (server shutting down).
   void End();
@@ -51,8 +54,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeEven
   void SendLocked(v1::SubscribeEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
   void StartNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
-  void ScheduleCheckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
-  static void RunCheck(const std::shared_ptr<Shared>& shared);
+  // Announces that changes up to `latest_seq` concern the device (once per
+  // sequence: the fan-out may report one twice or out of order).
+  void AnnounceLocked(int64_t latest_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu);
   static void RunStart(const std::shared_ptr<Shared>& shared);
 
   SyncServiceImpl* service_;
@@ -60,19 +64,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeEven
   v1::SubscribeRequest request_;
   std::shared_ptr<Shared> shared_;
 
-  Principal who_ ABSL_GUARDED_BY(shared_->mu);
   bool started_ ABSL_GUARDED_BY(shared_->mu) = false;
-  // The device's cursor: sent the feed up to cursor_, holding every record
-  // of its scope as of base_ (logic/delivery.h).
-  int64_t cursor_ ABSL_GUARDED_BY(shared_->mu) = 0;
-  int64_t base_ ABSL_GUARDED_BY(shared_->mu) = 0;
-  // Changes up to this sequence were examined for relevance.
-  int64_t checked_through_ ABSL_GUARDED_BY(shared_->mu) = 0;
-  uint64_t listen_handle_ ABSL_GUARDED_BY(shared_->mu) = 0;
-  bool listening_ ABSL_GUARDED_BY(shared_->mu) = false;
-  bool check_running_ ABSL_GUARDED_BY(shared_->mu) = false;
-  bool check_again_ ABSL_GUARDED_BY(shared_->mu) = false;
-  bool check_unqueued_ ABSL_GUARDED_BY(shared_->mu) = false;
+  // The stream's subscription to the fan-out (FeedFanout::Join).
+  uint64_t fanout_handle_ ABSL_GUARDED_BY(shared_->mu) = 0;
+  bool joined_ ABSL_GUARDED_BY(shared_->mu) = false;
+  // The highest sequence announced so far.
+  int64_t announced_through_ ABSL_GUARDED_BY(shared_->mu) = 0;
   bool writing_ ABSL_GUARDED_BY(shared_->mu) = false;
   bool finish_after_writes_ ABSL_GUARDED_BY(shared_->mu) = false;
   bool finished_ ABSL_GUARDED_BY(shared_->mu) = false;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "absl/time/time.h"
 #include "logic/cursor.h"
 #include "logic/scope.h"
@@ -33,7 +35,10 @@ SyncServiceImpl::SyncServiceImpl(Authenticator* auth, PushHandler* push, PullHan
       pull_(pull),
       notifier_(notifier),
       pool_(pool),
-      options_(options),
+      options_(std::move(options)),
+      fanout_(std::make_unique<FeedFanout>(
+          pull->changes(), notifier,
+          [pool](std::function<void()> task) { return pool->Submit(std::move(task)); })),
       heartbeat_thread_([this] { HeartbeatLoop(); }) {
   SetMessageAllocatorFor_Push(&push_allocator_);
   SetMessageAllocatorFor_Pull(&pull_allocator_);
@@ -87,12 +92,14 @@ grpc::ServerWriteReactor<v1::SubscribeEvent>* SyncServiceImpl::Subscribe(
 void SyncServiceImpl::Register(SubscribeReactor* r) {
   absl::MutexLock lock(&streams_mu_);
   streams_.insert(r);
+  ++churn_since_release_;
   if (ending_) r->End();
 }
 
 void SyncServiceImpl::Unregister(SubscribeReactor* r) {
   absl::MutexLock lock(&streams_mu_);
   streams_.erase(r);
+  ++churn_since_release_;
 }
 
 int64_t SyncServiceImpl::active_streams() {
@@ -109,10 +116,20 @@ void SyncServiceImpl::EndStreams() {
 void SyncServiceImpl::HeartbeatLoop() {
   const auto tick = std::min<std::chrono::milliseconds>(options_.heartbeat_interval / 4,
                                                         std::chrono::milliseconds(1000));
-  absl::MutexLock lock(&streams_mu_);
-  while (!streams_mu_.AwaitWithTimeout(absl::Condition(&ending_), absl::FromChrono(tick))) {
-    auto now = std::chrono::steady_clock::now();
-    for (SubscribeReactor* r : streams_) r->Tick(now, options_.heartbeat_interval);
+  while (true) {
+    bool release = false;
+    {
+      absl::MutexLock lock(&streams_mu_);
+      if (streams_mu_.AwaitWithTimeout(absl::Condition(&ending_), absl::FromChrono(tick))) return;
+      auto now = std::chrono::steady_clock::now();
+      fanout_->Retry();  // work the pool refused or the store failed
+      for (SubscribeReactor* r : streams_) r->Tick(now, options_.heartbeat_interval);
+      if (churn_since_release_ >= options_.release_after_churn) {
+        release = options_.release_memory != nullptr;
+        churn_since_release_ = 0;
+      }
+    }
+    if (release) options_.release_memory();
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "crmsync/v1/sync.grpc.pb.h"
 #include "logic/authenticator.h"
+#include "logic/feed_fanout.h"
 #include "logic/notifier.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
@@ -26,6 +28,12 @@ class SubscribeReactor;
 struct SyncServiceOptions {
   // A Subscribe stream with nothing to say for this long gets a Heartbeat.
   std::chrono::milliseconds heartbeat_interval{15000};
+  // Called (on the heartbeat thread, without locks) at a tick after at
+  // least `release_after_churn` streams opened or closed since the last
+  // call: gives memory freed by connections (TLS handshakes, closed
+  // streams) back to the system (malloc_trim). Null: never.
+  std::function<void()> release_memory;
+  int release_after_churn = 256;
 };
 
 class SyncServiceImpl final : public v1::SyncService::CallbackService {
@@ -71,12 +79,16 @@ class SyncServiceImpl final : public v1::SyncService::CallbackService {
   ChangeNotifier* notifier_;
   WorkerPool* pool_;
   SyncServiceOptions options_;
+  // Judges commits for every Subscribe stream (one feed read per tenant).
+  std::unique_ptr<FeedFanout> fanout_;
 
   bool NoStreams() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(streams_mu_) { return streams_.empty(); }
 
   absl::Mutex streams_mu_;
   std::set<SubscribeReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool ending_ ABSL_GUARDED_BY(streams_mu_) = false;
+  // Streams opened or closed since memory was last released.
+  int64_t churn_since_release_ ABSL_GUARDED_BY(streams_mu_) = 0;
   std::thread heartbeat_thread_;
 };
 
