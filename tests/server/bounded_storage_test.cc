@@ -135,9 +135,9 @@ TEST_P(BoundedStorageTest, SilentDeviceIsForgottenAndItsLostResultsAreNotReappli
   // dev-alice-2 falls silent; another device keeps working and pulling.
   Device a("dev-alice", "alice");
   clock_.Advance(kRetentionMs + 1);
-  ASSERT_TRUE(push.Push(Rep("alice", "dev-alice"), 0,
-                        {a.Delete(r.results(0).record(), clock_.NowMs())}, &r)
-                  .ok());
+  ASSERT_TRUE(
+      push.Push(Rep("alice", "dev-alice"), 0, {a.Delete(r.results(0).record(), clock_.NowMs())}, &r)
+          .ok());
   const int64_t latest = *store_->changes().LatestSeq(kTenant);
   ASSERT_TRUE(store_->directory().TouchDevice(kTenant, "dev-alice", clock_.NowMs(), latest).ok());
   auto report =

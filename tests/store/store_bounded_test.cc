@@ -11,8 +11,7 @@ constexpr char kOther[] = "tenant-b";
 class StoreBoundedTest : public StoreTest {
  protected:
   // Records results 1..n of `device` in one transaction.
-  void PutResults(const std::string& tenant, const std::string& device, int64_t from,
-                  int64_t to) {
+  void PutResults(const std::string& tenant, const std::string& device, int64_t from, int64_t to) {
     absl::Status s = store().changes().Write(tenant, [&](WriteTx& tx) -> absl::Status {
       for (int64_t seq = from; seq <= to; ++seq) {
         AppliedMutation a;
@@ -156,8 +155,7 @@ TEST_P(StoreBoundedTest, FloorInputIsValidated) {
     EXPECT_EQ(tx.RaiseAppliedFloor("dev-1", -1).status().code(),
               absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(tx.ForgetAppliedResults("").status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(tx.ListClaims("coupon:", "", 0).status().code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(tx.ListClaims("coupon:", "", 0).status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(tx.DeleteClaims({""}).status().code(), absl::StatusCode::kInvalidArgument);
     return absl::OkStatus();
   });
