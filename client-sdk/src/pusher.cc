@@ -20,6 +20,11 @@ CallStatus PushOutbox(CycleContext* ctx) {
     if (pending->empty()) return {};
     v1::PushRequest request;
     *request.mutable_client() = ctx->client;
+    // The outbox is sent in client_seq order and an entry leaves it in the
+    // transaction that stores its result: every client_seq below the oldest
+    // pending one has its result stored here (or will never be sent), so
+    // the server may forget those results.
+    request.set_results_acked_through(pending->front().client_seq - 1);
     std::vector<v1::Mutation> sent;
     sent.reserve(pending->size());
     for (auto& p : *pending) {

@@ -88,6 +88,7 @@ absl::Status SyncdApp::Start() {
   PushOptions push_options;
   push_options.max_batch = config_.max_batch;
   push_options.reassignment_grace_ms = int64_t{config_.reassignment_grace_hours} * 3600 * 1000;
+  push_options.retention_ms = int64_t{config_.retention_hours} * 3600 * 1000;
   ChangeNotifier* notifier = notifier_.get();
   push_ = std::make_unique<PushHandler>(
       &store_->changes(), &store_->directory(), &store_->audit(), &policies_, &clock_, push_options,
@@ -193,9 +194,13 @@ void SyncdApp::PruneLoop() {
                      if (!report.ok()) {
                        spdlog::warn("pruning tenant {} failed: {}", t.slug,
                                     std::string(report.status().message()));
-                     } else if (report->rows_removed > 0) {
-                       spdlog::info("pruned tenant {} through seq {}: {} rows", t.slug,
-                                    report->horizon, report->rows_removed);
+                     } else if (report->rows_removed > 0 || report->applied_removed > 0 ||
+                                report->claims_removed > 0) {
+                       spdlog::info(
+                           "pruned tenant {} through seq {}: {} history rows, {} results of {} "
+                           "gone devices, {} coupon counters",
+                           t.slug, report->horizon, report->rows_removed, report->applied_removed,
+                           report->devices_forgotten, report->claims_removed);
                      }
                    });
 }

@@ -30,6 +30,9 @@ CallStatus FakeServer::Push(const std::string& device, const v1::PushRequest& re
   CallStatus out;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (req.mutations_size() > 0) {
+      pushes_seen_.emplace_back(req.results_acked_through(), req.mutations(0).client_seq());
+    }
     if (Fail(&out)) return out;
     ++push_calls_;
     for (const v1::Mutation& m : req.mutations()) {

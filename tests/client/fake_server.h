@@ -41,6 +41,12 @@ class FakeServer {
   // Removes a record without a tombstone (as retention pruning would).
   void Forget(const v1::RecordRef& ref);
   int push_calls() const { return push_calls_; }
+  // Every push received (failed ones included), in order:
+  // (results_acked_through, first client_seq).
+  std::vector<std::pair<int64_t, int64_t>> pushes_seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return pushes_seen_;
+  }
   int failed_calls() const { return failed_calls_; }
 
  private:
@@ -56,6 +62,7 @@ class FakeServer {
   int fail_next_ = 0;
   int failed_calls_ = 0;
   int push_calls_ = 0;
+  std::vector<std::pair<int64_t, int64_t>> pushes_seen_;
   int pull_calls_ = 0;
   int max_page_ = 5000;
   bool revoked_ = false;

@@ -51,6 +51,24 @@ TEST_F(SyncEngineTest, PushThenPullReachesTheOtherDeviceAndEmptiesTheOutbox) {
   EXPECT_FALSE(*b.db->Cursor() == "");
 }
 
+TEST_F(SyncEngineTest, PushAcknowledgesTheResultsItStoredAndNothingItStillSends) {
+  FakeDevice a(&server_, dir_, "a", &clock_);
+  Repository<v1::Lead> leads(a.db.get());
+  ASSERT_TRUE(leads.Create(MakeLead("lead-1")).ok());  // client_seq 1
+  ASSERT_TRUE(a.engine->SyncOnce().ok());
+  ASSERT_TRUE(leads.Create(MakeLead("lead-2")).ok());  // 2
+  ASSERT_TRUE(leads.Create(MakeLead("lead-3")).ok());  // 3
+  server_.FailNextCalls(1);                            // this push is lost
+  EXPECT_FALSE(a.engine->SyncOnce().ok());
+  ASSERT_TRUE(a.engine->SyncOnce().ok());
+  ASSERT_TRUE(leads.Create(MakeLead("lead-4")).ok());  // 4
+  ASSERT_TRUE(a.engine->SyncOnce().ok());
+  // (results_acked_through, first client_seq) of each push: the device
+  // acknowledges exactly the results it stored, never one it is resending.
+  using Seen = std::pair<int64_t, int64_t>;
+  EXPECT_EQ(server_.pushes_seen(), (std::vector<Seen>{{0, 1}, {1, 2}, {1, 2}, {3, 4}}));
+}
+
 TEST_F(SyncEngineTest, PendingEditStaysVisibleWhenAPullRebasesTheRecord) {
   FakeDevice a(&server_, dir_, "a", &clock_), b(&server_, dir_, "b", &clock_);
   Repository<v1::Lead> a_leads(a.db.get()), b_leads(b.db.get());

@@ -60,10 +60,7 @@ TEST_F(CrashRecoveryTest, ServerKilledMidPushDevicesResume) {
   fleet.Add(Device("bob", "bob-phone", 3), via_proxy);
   fleet.Add(Device("maria", "maria-laptop", 4), via_proxy);
   std::unique_ptr<DeviceWorker> courier = Device("bob", "bob-tablet", 5);
-  auto courier_applied = [&] {
-    auto log = ReadAppliedLog(conninfo_, kDemoTenantId, "bob-tablet");
-    return log.ok() ? static_cast<int64_t>(log->size()) : -1;
-  };
+  auto courier_applied = [&] { return CountProcessed(conninfo_, kDemoTenantId, "bob-tablet"); };
   fleet.Start();
 
   std::mt19937_64 rng(42);
@@ -131,10 +128,7 @@ TEST_F(CrashRecoveryTest, DeviceKilledMidSyncAndReopened) {
   const auto start = SteadyClock::now();
   std::unique_ptr<DeviceWorker> victim = Device("alice", "alice-phone", 11);
   std::unique_ptr<DeviceWorker> tablet = Device("alice", "alice-tablet", 12);
-  auto applied = [&] {
-    auto log = ReadAppliedLog(conninfo_, kDemoTenantId, "alice-phone");
-    return log.ok() ? static_cast<int64_t>(log->size()) : -1;
-  };
+  auto applied = [&] { return CountProcessed(conninfo_, kDemoTenantId, "alice-phone"); };
 
   // How long a normal round of this device takes (open, edits, sync): the
   // random kills below aim at its second half, where the sync runs.

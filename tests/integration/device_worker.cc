@@ -289,7 +289,11 @@ SettleReport SettleAndCheck(const std::vector<DeviceWorker*>& workers, const std
     auto log = ReadAppliedLog(conninfo, kTenantId, w->identity().device_id);
     EXPECT_TRUE(log.ok()) << log.status();
     if (!log.ok()) continue;
-    for (const std::string& p : CheckExactlyOnce(w->identity().device_id, *log, committed)) {
+    auto floor = ReadAppliedFloor(conninfo, kTenantId, w->identity().device_id);
+    EXPECT_TRUE(floor.ok()) << floor.status();
+    if (!floor.ok()) continue;
+    for (const std::string& p :
+         CheckExactlyOnce(w->identity().device_id, *log, committed, *floor)) {
       ADD_FAILURE() << p;
     }
   }

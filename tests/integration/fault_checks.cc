@@ -121,6 +121,31 @@ absl::StatusOr<std::map<int64_t, v1::MutationResult>> ReadAppliedLog(const std::
   }
 }
 
+absl::StatusOr<int64_t> ReadAppliedFloor(const std::string& conninfo, const std::string& tenant_id,
+                                         const std::string& device_id) {
+  try {
+    pqxx::connection conn(conninfo);
+    pqxx::read_transaction tx(conn);
+    pqxx::result rows = tx.exec_params(
+        "SELECT floor_seq FROM applied_floors WHERE tenant_id = $1 AND device_id = $2", tenant_id,
+        device_id);
+    return rows.empty() ? 0 : rows[0][0].as<int64_t>();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(std::string("reading applied_floors: ") + e.what());
+  }
+}
+
+int64_t CountProcessed(const std::string& conninfo, const std::string& tenant_id,
+                       const std::string& device_id) {
+  // The floor first: a push committing in between only adds to the log.
+  auto floor = ReadAppliedFloor(conninfo, tenant_id, device_id);
+  auto log = ReadAppliedLog(conninfo, tenant_id, device_id);
+  if (!floor.ok() || !log.ok()) return -1;
+  int64_t n = *floor;
+  for (const auto& [seq, result] : *log) n += seq > *floor ? 1 : 0;
+  return n;
+}
+
 absl::StatusOr<int64_t> ReadTenantSeq(const std::string& conninfo, const std::string& tenant_id) {
   try {
     pqxx::connection conn(conninfo);
@@ -175,10 +200,22 @@ std::vector<std::string> ExplainSeqGrowth(const std::string& conninfo, const std
 
 std::vector<std::string> CheckExactlyOnce(const std::string& device,
                                           const std::map<int64_t, v1::MutationResult>& log,
-                                          int64_t committed) {
+                                          int64_t committed, int64_t floor) {
   std::vector<std::string> problems;
   int64_t missing = 0;
+  if (floor > committed) {
+    problems.push_back(device + ": applied floor " + std::to_string(floor) +
+                       " is above the mutations the device committed (" +
+                       std::to_string(committed) + ")");
+  }
   for (int64_t seq = 1; seq <= committed; ++seq) {
+    if (seq <= floor) {
+      if (log.count(seq) != 0) {
+        problems.push_back(device + ": mutation " + std::to_string(seq) +
+                           " is at or below the applied floor but its result was kept");
+      }
+      continue;
+    }
     if (log.count(seq) == 0 && ++missing <= 5) {
       problems.push_back(device + ": committed mutation " + std::to_string(seq) +
                          " never reached the server (lost)");

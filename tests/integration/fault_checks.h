@@ -45,6 +45,16 @@ std::vector<std::string> CompareReplica(const std::string& device, const RecordM
 absl::StatusOr<std::map<int64_t, v1::MutationResult>> ReadAppliedLog(const std::string& conninfo,
                                                                      const std::string& tenant_id,
                                                                      const std::string& device_id);
+// The device's applied floor (docs/storage.md, "Bounded storage"): its
+// results at or below it were acknowledged by the device and deleted; 0 if
+// none.
+absl::StatusOr<int64_t> ReadAppliedFloor(const std::string& conninfo, const std::string& tenant_id,
+                                         const std::string& device_id);
+// How many of the device's mutations the server has processed: every
+// client_seq at or below its floor plus the results stored above it; -1 if
+// the database cannot be read.
+int64_t CountProcessed(const std::string& conninfo, const std::string& tenant_id,
+                       const std::string& device_id);
 // The tenant's change sequence (one step per applied change).
 absl::StatusOr<int64_t> ReadTenantSeq(const std::string& conninfo, const std::string& tenant_id);
 
@@ -58,9 +68,11 @@ std::vector<std::string> ExplainSeqGrowth(const std::string& conninfo, const std
 // One line per violation: the server must hold exactly client_seqs
 // 1..committed for the device (a gap = a lost edit, more = an edit the
 // device never committed), each APPLIED, each with its own change_seq.
+// Those at or below `floor` (ReadAppliedFloor) were acknowledged by the
+// device and deleted: they must be absent.
 std::vector<std::string> CheckExactlyOnce(const std::string& device,
                                           const std::map<int64_t, v1::MutationResult>& log,
-                                          int64_t committed);
+                                          int64_t committed, int64_t floor = 0);
 
 }  // namespace crmsync::testing
 

@@ -8,6 +8,7 @@
 
 #include "crmsync/sync/geo.h"
 #include "handler_fixture.h"
+#include "logic/pruner.h"
 
 namespace crmsync::server::testing {
 namespace {
@@ -369,6 +370,135 @@ TEST(GeoTest, DistancesMatchKnownValues) {
     p.set_latitude(91);
     return p;
   }()));
+}
+
+// ---- Bounded storage: coupon counters (loyalty.h, CouponCountersPrunable) ----
+
+constexpr int64_t kRetentionMs = 30LL * 24 * 3600 * 1000;
+
+int64_t ClaimOf(Store* store, const std::string& key) {
+  int64_t value = -1;
+  EXPECT_TRUE(store->changes()
+                  .Write(kTenant,
+                         [&](WriteTx& tx) -> absl::Status {
+                           auto v = tx.GetClaim(key);
+                           if (!v.ok()) return v.status();
+                           value = *v;
+                           return absl::OkStatus();
+                         })
+                  .ok());
+  return value;
+}
+
+TEST_P(LoyaltyTest, CountersOfACouponEndedLongerAgoThanTheRetentionArePrunedAndItIsRefused) {
+  Device admin("dev-admin", "admin");
+  v1::Record live = CouponRecord("c-live", 5, 2);
+  live.mutable_coupon()->mutable_valid_until()->set_seconds(kStartMs / 1000 + 400LL * 24 * 3600);
+  PushOk(Admin(),
+         {admin.Create(CouponRecord("c-old", 5, 2), kStartMs), admin.Create(live, kStartMs)});
+  Till a("dev-till", "store-1");
+  auto redeemed = PushOk(TerminalOn("dev-till"),
+                         {a.Redeem("r1", "c-old", "card-1", kParisLat, kParisLon, 10),
+                          a.Redeem("r2", "c-live", "card-1", kParisLat, kParisLon, 10)});
+  ASSERT_EQ(redeemed.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  ASSERT_EQ(redeemed.results(1).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  // Claims that are not coupon counters: never pruned.
+  ASSERT_TRUE(store_->changes()
+                  .Write(kTenant,
+                         [](WriteTx& tx) -> absl::Status {
+                           if (auto s = tx.AddToClaim("admin-console-seq", 7); !s.ok()) {
+                             return s.status();
+                           }
+                           return tx.AddToClaim("index-built:coupons-v1", 1).status();
+                         })
+                  .ok());
+
+  // Within the retention after its end, a late offline redemption still counts.
+  clock_.Advance(24LL * 3600 * 1000 + kRetentionMs - 1000);
+  auto report =
+      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), kRetentionMs);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->claims_removed, 0);
+  auto late =
+      PushOk(TerminalOn("dev-till"), {a.Redeem("r3", "c-old", "card-2", kParisLat, kParisLon, 10)});
+  EXPECT_EQ(late.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << late.results(0).message();
+
+  // Past it: refused as expired whatever the till's clock says, and its
+  // counters go.
+  clock_.Advance(2000);
+  auto too_late =
+      PushOk(TerminalOn("dev-till"), {a.Redeem("r4", "c-old", "card-1", kParisLat, kParisLon, 10)});
+  EXPECT_EQ(too_late.results(0).reject_reason(), v1::REJECT_REASON_COUPON_EXPIRED);
+  EXPECT_THAT(too_late.results(0).message(), ::testing::HasSubstr("retention"));
+  report =
+      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), kRetentionMs);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->claims_removed, 3);  // total, card-1, card-2
+  EXPECT_EQ(ClaimOf(store_.get(), "coupon:c-old"), 0);
+  EXPECT_EQ(ClaimOf(store_.get(), "coupon:c-old:customer:card-1"), 0);
+  EXPECT_EQ(ClaimOf(store_.get(), "coupon:c-live"), 1);
+  EXPECT_EQ(ClaimOf(store_.get(), "coupon:c-live:customer:card-1"), 1);
+  EXPECT_EQ(ClaimOf(store_.get(), "admin-console-seq"), 7);
+  EXPECT_EQ(ClaimOf(store_.get(), "index-built:coupons-v1"), 1);
+  auto after =
+      PushOk(TerminalOn("dev-till"), {a.Redeem("r5", "c-old", "card-1", kParisLat, kParisLon, 10)});
+  EXPECT_EQ(after.results(0).reject_reason(), v1::REJECT_REASON_COUPON_EXPIRED);
+}
+
+TEST_P(LoyaltyTest, DeletedCouponsCountersGoOnceItsTombstoneIsPastTheHorizon) {
+  Device admin("dev-admin", "admin");
+  auto created = PushOk(Admin(), {admin.Create(CouponRecord("c-gone", 5, 0), kStartMs)});
+  Till a("dev-till", "store-1");
+  PushOk(TerminalOn("dev-till"), {a.Redeem("r1", "c-gone", "", kParisLat, kParisLon, 10)});
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_COUPON);
+  ref.set_id("c-gone");
+  auto coupon = store_->changes().GetRecord(kTenant, ref);
+  ASSERT_TRUE(coupon.ok() && coupon->has_value());
+  const int64_t before_delete = *store_->changes().LatestSeq(kTenant);
+  auto deleted = PushOk(Admin(), {admin.Delete(**coupon, kStartMs + 1)});
+  ASSERT_EQ(deleted.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED)
+      << deleted.results(0).message();
+
+  // A device that has not seen the deletion holds the horizon back (the
+  // admin's device, which pushed, has seen everything).
+  const int64_t latest = *store_->changes().LatestSeq(kTenant);
+  ASSERT_TRUE(store_->directory().TouchDevice(kTenant, "dev-admin", clock_.NowMs(), latest).ok());
+  ASSERT_TRUE(
+      store_->directory().TouchDevice(kTenant, "dev-till", clock_.NowMs(), before_delete).ok());
+  auto report =
+      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), kRetentionMs);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->claims_removed, 0);
+  EXPECT_EQ(ClaimOf(store_.get(), "coupon:c-gone"), 1);
+
+  ASSERT_TRUE(store_->directory().TouchDevice(kTenant, "dev-till", clock_.NowMs(), latest).ok());
+  report =
+      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), kRetentionMs);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->claims_removed, 1);
+  EXPECT_EQ(ClaimOf(store_.get(), "coupon:c-gone"), 0);
+}
+
+TEST_P(LoyaltyTest, ACouponsOwnCountKeepsItsLimitWhenItsCounterWasPruned) {
+  Device admin("dev-admin", "admin");
+  PushOk(Admin(), {admin.Create(CouponRecord("c-three", 3, 0), kStartMs)});
+  Till a("dev-till", "store-1");
+  PushOk(TerminalOn("dev-till"), {a.Redeem("r1", "c-three", "", kParisLat, kParisLon, 10)});
+  // As if pruned (and the coupon then extended by an admin).
+  ASSERT_TRUE(
+      store_->changes()
+          .Write(kTenant, [](WriteTx& tx) { return tx.DeleteClaims({"coupon:c-three"}).status(); })
+          .ok());
+  auto resp =
+      PushOk(TerminalOn("dev-till"), {a.Redeem("r2", "c-three", "", kParisLat, kParisLon, 10),
+                                      a.Redeem("r3", "c-three", "", kParisLat, kParisLon, 10),
+                                      a.Redeem("r4", "c-three", "", kParisLat, kParisLon, 10)});
+  EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(resp.results(1).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(resp.results(2).reject_reason(), v1::REJECT_REASON_COUPON_EXHAUSTED)
+      << resp.results(2).message();
+  EXPECT_EQ(ClaimOf(store_.get(), "coupon:c-three"), 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, LoyaltyTest, ::testing::Values("sqlite", "postgres"),

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   int seeds = 1, steps = 300;
   std::string variant;
   bool verbose = false;
+  int prune_pct = 0;
   app.add_option("--seed", seed, "First seed")->capture_default_str();
   app.add_option("--seeds", seeds, "How many consecutive seeds to run")->capture_default_str();
   app.add_option("--steps", steps, "Random steps per seed before quiescence")
@@ -25,6 +26,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"", "no-dedup", "skip-left-scope", "drop-conflicts",
                              "cursor-before-commit", "scope-at-page-start"}));
   app.add_flag("--verbose", verbose, "Print each seed's statistics");
+  app.add_option("--prune-pct", prune_pct,
+                 "Run the server's pruner in this percentage of steps (retention 120 simulated "
+                 "seconds)")
+      ->check(CLI::Range(0, 3))
+      ->capture_default_str();
   app.set_version_flag("--version", crmsync::VersionText("crm-sim"),
                        "Print the version, git revision and sync protocol versions, then exit");
   try {
@@ -41,6 +47,7 @@ int main(int argc, char** argv) {
     options.seed = seed + static_cast<uint64_t>(i);
     options.steps = steps;
     options.variant = variant;
+    options.prune_pct = prune_pct;
     crmsync::sim::SimWorld world(options);
     crmsync::sim::SimReport report = world.Run();
     for (const auto& [k, v] : report.stats) totals[k] += v;

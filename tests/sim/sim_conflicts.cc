@@ -40,6 +40,7 @@ void SimWorld::MutationStarting(server::WriteTx& tx, const std::string& device,
 }
 
 void SimWorld::MutationApplied(const server::AppliedMutation& applied) {
+  open_results_.push_back(applied);
   auto it = merging_.find(applied.client_seq);
   const v1::Mutation* m = PushedMutation(applied.client_seq);
   if (it == merging_.end() || m == nullptr) return;

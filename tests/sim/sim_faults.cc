@@ -29,6 +29,7 @@ std::optional<absl::Status> SimWorld::WriteFault(const char* what) {
 void SimWorld::WriteAttempt() {
   merging_.clear();
   pending_edits_.clear();
+  open_results_.clear();
 }
 
 void SimWorld::BeforeCommit() {
@@ -52,6 +53,9 @@ void SimWorld::BeforeCommit() {
 void SimWorld::WriteEnded(bool committed) {
   write_fate_ = committed ? WriteFate::kCommitted : WriteFate::kRolledBack;
   if (committed) {
+    for (auto& a : open_results_) {
+      committed_results_[{a.device_id, a.client_seq}] = std::move(a.result);
+    }
     for (auto& e : pending_edits_) {
       ++stats_[e.conflict_id.empty() ? "same_field_merged_by_policy"
                                      : "same_field_conflicts_expected"];
@@ -60,6 +64,7 @@ void SimWorld::WriteEnded(bool committed) {
   }
   pending_edits_.clear();
   merging_.clear();
+  open_results_.clear();
 }
 
 }  // namespace crmsync::sim

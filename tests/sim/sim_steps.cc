@@ -1,11 +1,13 @@
 // The random steps of the simulation: offline edits, terminal actions,
 // reassignments, syncs, connectivity changes, crashes and server restarts.
 #include "crmsync/sync/record_model.h"
+#include "logic/pruner.h"
 #include "sim_world.h"
 
 namespace crmsync::sim {
 
 namespace {
+constexpr char kTenant[] = "t-sim";
 constexpr double kStoreLat = 48.8606, kStoreLon = 2.3376;
 
 std::string Word(std::mt19937_64& rng) {
@@ -43,7 +45,23 @@ void SimWorld::Step() {
     StopServer();
     StartServer();
     ++stats_["server_restarts"];
+  } else if (r < 97 + options_.prune_pct) {
+    Prune();
   }
+}
+
+void SimWorld::Prune() {
+  // As crm-syncd's pruning loop runs it; the store's faults apply.
+  auto report = server::PruneTenant(&store_->changes(), &store_->directory(), kTenant, now_ms_,
+                                    options_.retention_ms);
+  if (!report.ok()) {
+    ++stats_["prune_failed"];
+    return;
+  }
+  ++stats_["prunes"];
+  stats_["pruned_history_rows"] += report->rows_removed;
+  stats_["pruned_results"] += report->applied_removed;
+  stats_["devices_forgotten"] += report->devices_forgotten;
 }
 
 void SimWorld::Record(Device* d, const absl::StatusOr<v1::RecordState>& result, const char* what) {

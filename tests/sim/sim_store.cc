@@ -64,6 +64,22 @@ class SimStore::Tx final : public server::WriteTx {
     if (auto s = Fault("GetClaim"); !s.ok()) return s;
     return inner_.GetClaim(key);
   }
+  absl::StatusOr<std::vector<server::ClaimRow>> DoListClaims(const std::string& prefix,
+                                                             const std::string& after_key,
+                                                             int limit) override {
+    if (auto s = Fault("ListClaims"); !s.ok()) return s;
+    return inner_.ListClaims(prefix, after_key, limit);
+  }
+  absl::StatusOr<int64_t> DoDeleteClaims(const std::vector<std::string>& keys) override {
+    if (auto s = Fault("DeleteClaims"); !s.ok()) return s;
+    return inner_.DeleteClaims(keys);
+  }
+  absl::StatusOr<server::AppliedFloor> DoRaiseAppliedFloor(const std::string& device_id,
+                                                           int64_t through) override {
+    if (auto s = Fault("RaiseAppliedFloor"); !s.ok()) return s;
+    return through == kThroughHighestApplied ? inner_.ForgetAppliedResults(device_id)
+                                             : inner_.RaiseAppliedFloor(device_id, through);
+  }
   absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
                           const std::vector<int64_t>& client_seqs) override {
     if (auto s = Fault("Prefetch"); !s.ok()) return s;

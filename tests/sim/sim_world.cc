@@ -223,6 +223,17 @@ void SimWorld::ObserveResults(const std::string& device, const v1::PushResponse&
                                    " was refused as invalid: " + r.message());
     }
     auto key = std::make_pair(device, r.client_seq());
+    if (r.reject_reason() == v1::REJECT_REASON_RESULT_PRUNED) {
+      // Allowed only for a mutation the server did process (and so will
+      // never apply again); its result was pruned after an acknowledgement
+      // or after the device was silent past the retention.
+      ++stats_["result_pruned_answers"];
+      if (committed_results_.count(key) == 0) {
+        result_mismatches_.push_back("mutation " + device + "#" + std::to_string(r.client_seq()) +
+                                     " was answered RESULT_PRUNED but never processed");
+      }
+      continue;
+    }
     auto [it, inserted] = first_results_.emplace(key, r);
     if (inserted) continue;
     ++stats_["retried_mutations"];
@@ -290,6 +301,7 @@ void SimWorld::StartServer() {
       std::make_unique<SimStore>(sqlite_.get(), static_cast<StoreScript*>(this), store_options);
   store_->set_active(store_script_on_);
   server::PushOptions push_options;
+  if (options_.prune_pct > 0) push_options.retention_ms = options_.retention_ms;
   server::PullOptions pull_options;
   push_ = std::make_unique<server::PushHandler>(&store_->changes(), &store_->directory(),
                                                 &store_->audit(), &policies_, &server_clock_,

@@ -59,6 +59,17 @@ struct SimOptions {
   // A device's pull served while another push's transaction is open (after
   // its writes, before COMMIT), in percent of write transactions.
   int pull_during_write_pct = 10;
+  // Retention (docs/storage.md, "Bounded storage"): the server's pruner
+  // runs in this percentage of steps (at most 3) with `retention_ms` (the
+  // push handler uses the same), so devices offline longer lose their
+  // history and their exactly-once results and must come back without a
+  // mutation applied twice. 0 = never (the default: with pruning on, a
+  // bootstrap in several pages started after a prune is refused as older
+  // than the retained history, see docs/reliability.md). Devices
+  // acknowledge their results in every run, so the applied floors are
+  // exercised either way.
+  int prune_pct = 0;
+  int64_t retention_ms = 120 * 1000;
 };
 
 struct SimReport {
@@ -110,6 +121,9 @@ class SimWorld : private StoreScript {
   absl::Status CallPush(Device* d, const v1::PushRequest& request, v1::PushResponse* response);
   // Hands delayed pushes to the server: each with some chance, or all.
   void DeliverDelayed(bool all);
+  // Runs the server's pruner (history, results of gone devices, coupon
+  // counters) with options_.retention_ms.
+  void Prune();
   // Records the server's results, to check retries get the original ones.
   void ObserveResults(const std::string& device, const v1::PushResponse& response);
   void Record(Device* d, const absl::StatusOr<v1::RecordState>& result, const char* what);
@@ -170,6 +184,11 @@ class SimWorld : private StoreScript {
   // The first result the server gave for each (device, client_seq), and
   // retries that got a different one (exactly-once is broken then).
   std::map<std::pair<std::string, int64_t>, v1::MutationResult> first_results_;
+  // Every result the server committed, from its own write transactions
+  // (the stored copy may be pruned once the device acknowledged it), and
+  // those of the open transaction.
+  std::map<std::pair<std::string, int64_t>, v1::MutationResult> committed_results_;
+  std::vector<server::AppliedMutation> open_results_;
   std::vector<std::string> result_mismatches_;
   // Quiescence turns network faults off after a few rounds.
   bool faults_off_ = false;

@@ -1,5 +1,7 @@
 #include "admin_writer.h"
 
+#include <algorithm>
+
 #include "store/store_codec.h"
 #include "version.h"
 
@@ -8,6 +10,10 @@ namespace crmsync::server {
 namespace {
 constexpr char kServerPlatform[] = "server";
 constexpr int kScanPage = 1000;
+// How many admin-console client_seq values behind the newest its results
+// are kept: far more admin writes than can be in flight at once on every
+// instance together.
+constexpr int64_t kAdminAckLag = 1000;
 }  // namespace
 
 bool IsServerDevice(const v1::Device& d) { return d.platform() == kServerPlatform; }
@@ -60,6 +66,12 @@ absl::StatusOr<v1::MutationResult> AdminWriter::Apply(const Principal& who, v1::
   writer.device_id = kAdminDeviceId;
   v1::PushRequest request;
   request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  // The caller gets each result directly and nothing re-sends an admin
+  // write (a retried AdminService call takes a new client_seq), so the
+  // results far enough behind this one are done with. Not the ones just
+  // behind: an admin write on another thread or instance may hold a lower
+  // client_seq and not have pushed it yet.
+  request.set_results_acked_through(std::max<int64_t>(0, *client_seq - kAdminAckLag - 1));
   *request.add_mutations() = std::move(m);
   v1::PushResponse response;
   if (auto s = push_->Push(writer, request, &response); !s.ok()) return s;

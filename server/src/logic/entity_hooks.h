@@ -42,6 +42,9 @@ class PushTxn {
   virtual WriteTx& tx() = 0;
   virtual const Principal& who() const = 0;
   virtual int64_t now_ms() const = 0;
+  // The retention period: what is older may have been pruned (claims of
+  // coupons whose validity ended longer ago, see loyalty.h).
+  virtual int64_t retention_ms() const = 0;
   // Merges the server's mutation `m` into `current` and writes the result
   // (with its type's hooks) as a side change of the push. INTERNAL when the
   // merge refuses or ignores it.

@@ -1,6 +1,9 @@
 #include "loyalty.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "crmsync/sync/geo.h"
 
@@ -8,6 +11,10 @@ namespace crmsync::server {
 namespace {
 
 constexpr double kMaxAccuracyM = 5000;  // worse GPS fixes are not accepted as tolerance
+constexpr char kCouponClaimPrefix[] = "coupon:";
+constexpr char kCustomerInfix[] = ":customer:";
+// Claims listed (and deleted) per write transaction when pruning.
+constexpr int kClaimPrunePage = 500;
 
 int64_t ToMs(const google::protobuf::Timestamp& t) {
   return t.seconds() * 1000 + t.nanos() / 1000000;
@@ -30,12 +37,82 @@ void AddPath(v1::Mutation* m, const std::string& path) {
   m->mutable_update_mask()->add_paths(path);
 }
 
+// Validity that ended more than the retention ago (see CouponCountersPrunable).
+bool EndedBeforeRetention(const v1::Coupon& c, int64_t now_ms, int64_t retention_ms) {
+  return c.has_valid_until() && ToMs(c.valid_until()) < now_ms - retention_ms;
+}
+
+// The coupon id a "coupon:..." claim key counts for.
+std::string CouponIdOfClaim(const std::string& key) {
+  std::string rest = key.substr(sizeof(kCouponClaimPrefix) - 1);
+  size_t infix = rest.find(kCustomerInfix);
+  return infix == std::string::npos ? rest : rest.substr(0, infix);
+}
+
 }  // namespace
+
+std::string CouponTotalClaimKey(const std::string& coupon_id) {
+  return kCouponClaimPrefix + coupon_id;
+}
+
+bool CouponCountersPrunable(const v1::RecordState* coupon, int64_t pruned_through, int64_t now_ms,
+                            int64_t retention_ms) {
+  if (coupon == nullptr) return true;
+  if (coupon->deleted()) return coupon->version() <= pruned_through;
+  return EndedBeforeRetention(coupon->data().coupon(), now_ms, retention_ms);
+}
+
+absl::StatusOr<int64_t> PruneCouponClaims(ChangeLog* changes, const std::string& tenant_id,
+                                          int64_t pruned_through, int64_t now_ms,
+                                          int64_t retention_ms) {
+  int64_t removed = 0;
+  std::string after;
+  for (bool more = true; more;) {
+    int64_t removed_here = 0;
+    std::string last;
+    absl::Status s = changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
+      removed_here = 0;
+      auto page = tx.ListClaims(kCouponClaimPrefix, after, kClaimPrunePage);
+      if (!page.ok()) return page.status();
+      more = static_cast<int>(page->size()) == kClaimPrunePage;
+      last = page->empty() ? after : page->back().key;
+      std::vector<std::string> doomed;
+      std::string decided_id;
+      bool decided_prunable = false;
+      for (const ClaimRow& claim : *page) {
+        const std::string id = CouponIdOfClaim(claim.key);
+        if (id != decided_id || decided_id.empty()) {
+          decided_id = id;
+          v1::RecordRef ref;
+          ref.set_entity_type(v1::ENTITY_TYPE_COUPON);
+          ref.set_id(id);
+          auto coupon = tx.GetRecord(ref);
+          if (absl::IsInvalidArgument(coupon.status())) {
+            decided_prunable = false;  // not a coupon's counter: leave it
+            continue;
+          }
+          if (!coupon.ok()) return coupon.status();
+          decided_prunable = CouponCountersPrunable(coupon->has_value() ? &**coupon : nullptr,
+                                                    pruned_through, now_ms, retention_ms);
+        }
+        if (decided_prunable) doomed.push_back(claim.key);
+      }
+      auto n = tx.DeleteClaims(doomed);
+      if (!n.ok()) return n.status();
+      removed_here = *n;
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    removed += removed_here;
+    after = last;
+  }
+  return removed;
+}
 
 absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Principal& who,
                                                        const v1::Mutation& m,
                                                        const v1::RecordState* existing,
-                                                       int64_t now_ms) {
+                                                       int64_t now_ms, int64_t retention_ms) {
   if (m.record().entity_type() != v1::ENTITY_TYPE_REDEMPTION || !m.values().has_redemption()) {
     return absl::InvalidArgumentError("OPERATION_REDEEM needs a Redemption record");
   }
@@ -79,10 +156,13 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
   const v1::Coupon& c = (*coupon)->data().coupon();
   // Exhaustion first: an exhausted coupon is also deactivated, and the
   // till should learn the real reason.
-  const std::string total_key = "coupon:" + c.id();
-  auto total = tx->GetClaim(total_key);
-  if (!total.ok()) return total.status();
-  if (c.max_redemptions_total() > 0 && *total >= c.max_redemptions_total()) {
+  const std::string total_key = CouponTotalClaimKey(c.id());
+  auto claimed = tx->GetClaim(total_key);
+  if (!claimed.ok()) return claimed.status();
+  // The coupon's own count is a floor for the counter, which may have been
+  // pruned (CouponCountersPrunable) before an admin extended the coupon.
+  const int64_t total = std::max(*claimed, c.redemption_count());
+  if (c.max_redemptions_total() > 0 && total >= c.max_redemptions_total()) {
     return Reject(std::move(d), v1::REJECT_REASON_COUPON_EXHAUSTED,
                   "coupon " + c.code() + " reached its limit of " +
                       std::to_string(c.max_redemptions_total()) + " redemptions");
@@ -90,6 +170,16 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
   if (!c.active()) {
     return Reject(std::move(d), v1::REJECT_REASON_COUPON_INACTIVE,
                   "coupon " + c.code() + " is not active");
+  }
+  // Counters of a coupon whose validity ended more than the retention ago
+  // may be gone (CouponCountersPrunable): a redemption that arrives so late
+  // is refused as expired, whatever the till's clock said, rather than
+  // counted against a counter that restarted at zero.
+  if (EndedBeforeRetention(c, now_ms, retention_ms)) {
+    return Reject(std::move(d), v1::REJECT_REASON_COUPON_EXPIRED,
+                  "coupon " + c.code() +
+                      " ended longer ago than the server's retention period; redemptions "
+                      "of it are no longer accepted");
   }
   // The time at the till (offline redemptions arrive late), not arrival time;
   // a till clock in the future is not believed.
@@ -154,7 +244,7 @@ absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Princi
     }
     d.bonus_points = c.bonus_points();
   }
-  auto count = tx->AddToClaim(total_key, 1);
+  auto count = tx->AddToClaim(total_key, total + 1 - *claimed);
   if (!count.ok()) return count.status();
   if (!customer_key.empty()) {
     if (auto s = tx->AddToClaim(customer_key, 1); !s.ok()) return s.status();

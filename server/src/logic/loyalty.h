@@ -33,10 +33,40 @@ struct RedemptionDecision {
 // Decides an OPERATION_REDEEM mutation. `existing` is the stored redemption
 // with the same id, if any. A non-OK status is a store failure, or
 // INVALID_ARGUMENT for a malformed redemption (reject it as VALIDATION).
+// A coupon whose counters may be pruned (CouponCountersPrunable) is refused
+// as COUPON_EXPIRED whatever the till's time, and the total count never
+// goes below the coupon's own redemption_count.
 absl::StatusOr<RedemptionDecision> ArbitrateRedemption(WriteTx* tx, const Principal& who,
                                                        const v1::Mutation& m,
                                                        const v1::RecordState* existing,
-                                                       int64_t now_ms);
+                                                       int64_t now_ms, int64_t retention_ms);
+
+// Claim counters of coupon `id`: "coupon:<id>" (accepted redemptions) and
+// "coupon:<id>:customer:<loyalty account>" (per customer).
+std::string CouponTotalClaimKey(const std::string& coupon_id);
+
+// THE RULE for pruning coupon counters. They can no longer matter once no
+// redemption of the coupon can be accepted again:
+//  * the coupon is gone (`coupon` null: its tombstone was pruned), or
+//    deleted at or below `pruned_through` (the history horizon, which only
+//    passes what every device active within the retention has seen);
+//  * its validity ended more than `retention_ms` before `now_ms`: from then
+//    on ArbitrateRedemption refuses every redemption of it as expired, also
+//    a late offline one the till made while it was valid. (An admin who
+//    extends such a coupon again starts its per-customer counts afresh; its
+//    total limit still holds through the coupon's redemption_count.)
+bool CouponCountersPrunable(const v1::RecordState* coupon, int64_t pruned_through, int64_t now_ms,
+                            int64_t retention_ms);
+
+// Deletes the counters of every coupon CouponCountersPrunable allows, a page
+// of claims per write transaction (the decision and the deletion in the same
+// transaction, so an edit of the coupon cannot slip between them). Other
+// claims (the admin console's client_seq counter, the index markers) are
+// never touched: only keys starting "coupon:" are considered. Returns the
+// number of claims removed.
+absl::StatusOr<int64_t> PruneCouponClaims(ChangeLog* changes, const std::string& tenant_id,
+                                          int64_t pruned_through, int64_t now_ms,
+                                          int64_t retention_ms);
 
 // A server mutation crediting `points` to a loyalty account (a counter
 // increment, so it commutes with the tills' own credits and debits).

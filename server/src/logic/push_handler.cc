@@ -310,6 +310,7 @@ class BatchApplier final : public PushTxn {
   WriteTx& tx() override { return *tx_; }
   const Principal& who() const override { return who_; }
   int64_t now_ms() const override { return now_ms_; }
+  int64_t retention_ms() const override { return options_.retention_ms; }
   void NoteSideSeq(int64_t seq) override { side_seq_ = std::max(side_seq_, seq); }
   absl::Status ApplyServerChange(const v1::RecordState& current, const v1::Mutation& m) override {
     sync::MergeContext ctx;
@@ -422,6 +423,29 @@ class BatchApplier final : public PushTxn {
   std::string denied_message_;
 };
 
+// The answer for a mutation at or below the device's applied floor: it was
+// received before and its result is gone, so it is not applied again. The
+// record as it is now goes with it (when the caller may read it), so the
+// device can drop its pending edit and rebase.
+absl::StatusOr<v1::MutationResult> PrunedResult(WriteTx& tx, const Principal& who,
+                                                const v1::Mutation& m) {
+  v1::MutationResult r =
+      Rejected(m, v1::REJECT_REASON_RESULT_PRUNED,
+               "client_seq " + std::to_string(m.client_seq()) +
+                   " was received before and its result is no longer kept (acknowledged by "
+                   "this device, or the device was silent past the retention period); it was "
+                   "not applied again");
+  auto now = tx.GetRecord(m.record());
+  if (!now.ok()) {
+    if (now.status().code() == absl::StatusCode::kInvalidArgument) return r;
+    return now.status();
+  }
+  if (now->has_value() && CanRead(who, (*now)->ref().entity_type(), (*now)->scope())) {
+    *r.mutable_record() = **now;
+  }
+  return r;
+}
+
 }  // namespace
 
 v1::MutationResult RejectedResult(const v1::Mutation& m, v1::RejectReason reason,
@@ -511,7 +535,21 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
                                         ": client_seq values must strictly increase in a batch");
     }
   }
+  const int64_t acked = request.results_acked_through();
+  if (acked < 0) {
+    return absl::InvalidArgumentError("results_acked_through must be >= 0");
+  }
+  if (n > 0 && acked >= request.mutations(0).client_seq()) {
+    return absl::InvalidArgumentError(
+        "results_acked_through (" + std::to_string(acked) +
+        ") must be below the batch's first client_seq (" +
+        std::to_string(request.mutations(0).client_seq()) +
+        "): a device cannot hold the result of a mutation it is still sending");
+  }
   response->Clear();
+  // An empty push carries nothing, not even its acknowledgement: the SDK
+  // pushes only with a non-empty outbox, and the ack travels with the next
+  // batch.
   if (n == 0) return absl::OkStatus();
 
   const int64_t now_ms = clock_->NowMs();
@@ -525,6 +563,11 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     results.clear();  // the transaction may be re-run after a retryable failure
     last_seq = 0;
     BatchApplier applier(changes_, directory_, &tx, who, *policies, options_, now_ms);
+    // The results the device acknowledged go, in this transaction; what is
+    // at or below the floor is never applied again (docs/storage.md,
+    // "Bounded storage").
+    auto floor = tx.RaiseAppliedFloor(who.device_id, acked);
+    if (!floor.ok()) return floor.status();
     // Load what the batch will read in a few statements instead of several
     // per mutation: its records, what their hooks read, its applied log
     // (a hint: invalid refs are skipped and rejected per mutation below).
@@ -533,13 +576,14 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     refs.reserve(n);
     client_seqs.reserve(n);
     for (const v1::Mutation& m : request.mutations()) {
-      client_seqs.push_back(m.client_seq());
       refs.push_back(m.record());
+      if (m.client_seq() <= floor->floor) continue;
+      client_seqs.push_back(m.client_seq());
       HooksFor(m.record().entity_type()).PrefetchRefs(m, &refs);
     }
     if (auto s = tx.Prefetch(refs, who.device_id, client_seqs); !s.ok()) return s;
     for (const v1::Mutation& m : request.mutations()) {
-      auto r = applier.Apply(m);
+      auto r = m.client_seq() <= floor->floor ? PrunedResult(tx, who, m) : applier.Apply(m);
       if (!r.ok()) return r.status();
       r->set_client_seq(m.client_seq());  // every result names its mutation
       last_seq = std::max(last_seq, r->change_seq());

@@ -30,6 +30,11 @@ struct PushOptions {
   int64_t reassignment_grace_ms = 14LL * 24 * 3600 * 1000;
   // Remote clocks further ahead than this are clamped in merges.
   int64_t max_clock_skew_ms = 60 * 1000;
+  // The retention period (--retention-hours, default 30 days): a coupon
+  // whose validity ended longer ago is refused as expired whatever the
+  // till's clock said, because its counters may have been pruned
+  // (loyalty.h, CouponCountersPrunable).
+  int64_t retention_ms = 30LL * 24 * 3600 * 1000;
 };
 
 // Called after a push committed, with the tenant and its newest sequence.

@@ -19,7 +19,8 @@ class RedeemHooks final : public MutationHooks {
  public:
   absl::Status BeforeMerge(PushTxn& txn, const v1::Mutation& m, const v1::RecordState* current,
                            const v1::Mutation** to_merge) override {
-    auto decision = ArbitrateRedemption(&txn.tx(), txn.who(), m, current, txn.now_ms());
+    auto decision =
+        ArbitrateRedemption(&txn.tx(), txn.who(), m, current, txn.now_ms(), txn.retention_ms());
     if (!decision.ok()) return decision.status();
     decision_ = std::move(*decision);
     *to_merge = &decision_->effective;

@@ -43,6 +43,43 @@ absl::StatusOr<int64_t> WriteTx::GetClaim(const std::string& key) {
   return DoGetClaim(key);
 }
 
+absl::StatusOr<std::vector<ClaimRow>> WriteTx::ListClaims(const std::string& prefix,
+                                                          const std::string& after_key, int limit) {
+  if (auto s = codec::CheckText(prefix, "claim key prefix"); !s.ok()) return s;
+  if (auto s = codec::CheckText(after_key, "claim key"); !s.ok()) return s;
+  if (limit <= 0 || limit > kMaxClaimPage) {
+    return absl::InvalidArgumentError("claim list limit must be in [1, " +
+                                      std::to_string(kMaxClaimPage) + "]");
+  }
+  return DoListClaims(prefix, after_key, limit);
+}
+
+absl::StatusOr<int64_t> WriteTx::DeleteClaims(const std::vector<std::string>& keys) {
+  if (keys.size() > static_cast<size_t>(kMaxClaimPage)) {
+    return absl::InvalidArgumentError("at most " + std::to_string(kMaxClaimPage) +
+                                      " claims can be deleted at once");
+  }
+  for (const std::string& key : keys) {
+    if (auto s = codec::CheckId(key, "claim key"); !s.ok()) return s;
+  }
+  if (keys.empty()) return int64_t{0};
+  return DoDeleteClaims(keys);
+}
+
+absl::StatusOr<AppliedFloor> WriteTx::RaiseAppliedFloor(const std::string& device_id,
+                                                        int64_t through) {
+  if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
+  if (through < 0) {
+    return absl::InvalidArgumentError("applied floor must be >= 0, got " + std::to_string(through));
+  }
+  return DoRaiseAppliedFloor(device_id, through);
+}
+
+absl::StatusOr<AppliedFloor> WriteTx::ForgetAppliedResults(const std::string& device_id) {
+  if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;
+  return DoRaiseAppliedFloor(device_id, kThroughHighestApplied);
+}
+
 absl::Status WriteTx::Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
                                const std::vector<int64_t>& client_seqs) {
   // Refused refs and device ids are skipped by the implementation (see the

@@ -14,7 +14,10 @@
 //  * When a record's scope keys change, the previous scope is kept in a
 //    scope history, so a Pull can tell a device that a record left its scope.
 //  * Applied mutations are kept per (device, client_seq) with a hash of their
-//    payload and their result, which makes Push exactly-once.
+//    payload and their result, which makes Push exactly-once. Each device
+//    has an applied floor: its rows at or below it are gone (the device
+//    acknowledged their results, or was forgotten after the retention), and
+//    a mutation at or below it must never be applied again.
 //
 // Two implementations (SqliteChangeLog, PostgresChangeLog): this is the one
 // role whose SQL is written per database, because the write lock is (see
@@ -80,6 +83,21 @@ struct AppliedMutation {
   v1::MutationResult result;
 };
 
+// A device's applied floor after RaiseAppliedFloor / ForgetAppliedResults.
+struct AppliedFloor {
+  // Every applied-mutation row of the device with client_seq <= floor is
+  // gone; 0 if none was ever removed.
+  int64_t floor = 0;
+  // Rows deleted by this call.
+  int64_t rows_removed = 0;
+};
+
+// One unique-claim counter (WriteTx::ListClaims).
+struct ClaimRow {
+  std::string key;
+  int64_t value = 0;
+};
+
 // Secondary index of records by integer keys, kept by the server logic
 // (logic/coupon_index.h): which cells a coupon's geofence or a store's
 // location covers, and when a coupon expires.
@@ -100,6 +118,9 @@ struct KeyRange {
 class WriteTx {
  public:
   virtual ~WriteTx() = default;
+
+  // Most claims ListClaims returns and DeleteClaims takes in one call.
+  static constexpr int kMaxClaimPage = 1000;
 
   // Allocates the next change sequence of the tenant (latest + 1). Sequences
   // allocated in a transaction that rolls back are reused.
@@ -124,6 +145,26 @@ class WriteTx {
   // `key` (created at 0) and returns the new value.
   absl::StatusOr<int64_t> AddToClaim(const std::string& key, int64_t delta);
   absl::StatusOr<int64_t> GetClaim(const std::string& key);
+  // Claims whose key starts with `prefix` and sorts after `after_key`
+  // (bytewise), in key order, at most `limit` (1..kMaxClaimPage).
+  absl::StatusOr<std::vector<ClaimRow>> ListClaims(const std::string& prefix,
+                                                   const std::string& after_key, int limit);
+  // Deletes the named claims (absent ones are ignored); returns how many
+  // rows went. A deleted counter reads 0 again.
+  absl::StatusOr<int64_t> DeleteClaims(const std::vector<std::string>& keys);
+
+  // Bounded exactly-once log (docs/storage.md, "Bounded storage"):
+  //  * RaiseAppliedFloor sets the device's floor to max(floor, through)
+  //    (through >= 0; 0 only reads it) and deletes the device's applied
+  //    mutations at or below the new floor, in this transaction. Returns
+  //    the floor in effect. The caller must never apply a mutation of the
+  //    device at or below it: its result is gone, so a retry could not be
+  //    recognised.
+  //  * ForgetAppliedResults raises the floor to the device's highest applied
+  //    client_seq and deletes all its rows (a device silent past the
+  //    retention, or revoked).
+  absl::StatusOr<AppliedFloor> RaiseAppliedFloor(const std::string& device_id, int64_t through);
+  absl::StatusOr<AppliedFloor> ForgetAppliedResults(const std::string& device_id);
 
   // Batching (a performance hint; results never depend on it):
   //  * Prefetch loads the records `refs` and the applied mutations
@@ -169,6 +210,14 @@ class WriteTx {
   virtual absl::Status DoPutApplied(const AppliedMutation& applied) = 0;
   virtual absl::StatusOr<int64_t> DoAddToClaim(const std::string& key, int64_t delta) = 0;
   virtual absl::StatusOr<int64_t> DoGetClaim(const std::string& key) = 0;
+  virtual absl::StatusOr<std::vector<ClaimRow>> DoListClaims(const std::string& prefix,
+                                                             const std::string& after_key,
+                                                             int limit) = 0;
+  virtual absl::StatusOr<int64_t> DoDeleteClaims(const std::vector<std::string>& keys) = 0;
+  // `through` >= 0, or kThroughHighestApplied (ForgetAppliedResults).
+  static constexpr int64_t kThroughHighestApplied = -1;
+  virtual absl::StatusOr<AppliedFloor> DoRaiseAppliedFloor(const std::string& device_id,
+                                                           int64_t through) = 0;
   virtual absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs,
                                   const std::string& device_id,
                                   const std::vector<int64_t>& client_seqs) = 0;

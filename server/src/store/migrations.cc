@@ -335,6 +335,31 @@ ALTER TABLE devices ADD COLUMN last_client_seq bigint NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN protocol_version bigint NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN sdk_version text NOT NULL DEFAULT '';
 )sql"},
+    {6, "applied floors (bounded exactly-once log)",
+     // SQLite
+     R"sql(
+-- Per device: its applied_mutations rows with client_seq <= floor_seq are
+-- gone (results acknowledged, or the device was silent past the
+-- retention); Push never applies a mutation at or below it.
+CREATE TABLE applied_floors (
+  tenant_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  floor_seq INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, device_id)
+) STRICT, WITHOUT ROWID;
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Per device: its applied_mutations rows with client_seq <= floor_seq are
+-- gone (results acknowledged, or the device was silent past the
+-- retention); Push never applies a mutation at or below it.
+CREATE TABLE applied_floors (
+  tenant_id text NOT NULL,
+  device_id text NOT NULL,
+  floor_seq bigint NOT NULL,
+  PRIMARY KEY (tenant_id, device_id)
+);
+)sql"},
 };
 
 }  // namespace

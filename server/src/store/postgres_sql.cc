@@ -104,6 +104,36 @@ constexpr Statement kStatements[] = {
      "ON CONFLICT (tenant_id, claim_key) DO UPDATE SET value = claims.value + excluded.value "
      "RETURNING value"},
     {kClaimGet, "SELECT value FROM claims WHERE tenant_id = $1 AND claim_key = $2"},
+    // Bytewise key order whatever the database's collation (as SQLite).
+    {kClaimList,
+     "SELECT claim_key, value FROM claims WHERE tenant_id = $1 "
+     "AND left(claim_key, length($2::text)) = $2::text AND claim_key COLLATE \"C\" > $3::text "
+     "ORDER BY claim_key COLLATE \"C\" LIMIT $4::bigint"},
+    {kClaimDeleteMany, "DELETE FROM claims WHERE tenant_id = $1 AND claim_key = ANY($2::text[])"},
+    // One round trip: raise the floor if `$3` is above it, delete the rows
+    // at or below the raised floor, answer the floor in effect and how
+    // many rows went. Without a raise nothing is written.
+    {kAppliedFloorRaise,
+     "WITH f AS (INSERT INTO applied_floors (tenant_id, device_id, floor_seq) "
+     "SELECT $1, $2, $3::bigint WHERE $3::bigint > 0 "
+     "ON CONFLICT (tenant_id, device_id) DO UPDATE SET floor_seq = excluded.floor_seq "
+     "WHERE applied_floors.floor_seq < excluded.floor_seq RETURNING floor_seq), "
+     "d AS (DELETE FROM applied_mutations WHERE tenant_id = $1 AND device_id = $2 "
+     "AND client_seq <= (SELECT floor_seq FROM f) RETURNING 1) "
+     "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM applied_floors "
+     "WHERE tenant_id = $1 AND device_id = $2), 0), (SELECT count(*) FROM d)"},
+    // The same with the device's highest applied client_seq as `$3`.
+    {kAppliedFloorForget,
+     "WITH h AS (SELECT max(client_seq) AS seq FROM applied_mutations "
+     "WHERE tenant_id = $1 AND device_id = $2), "
+     "f AS (INSERT INTO applied_floors (tenant_id, device_id, floor_seq) "
+     "SELECT $1, $2, h.seq FROM h WHERE h.seq IS NOT NULL "
+     "ON CONFLICT (tenant_id, device_id) DO UPDATE SET floor_seq = excluded.floor_seq "
+     "WHERE applied_floors.floor_seq < excluded.floor_seq RETURNING floor_seq), "
+     "d AS (DELETE FROM applied_mutations WHERE tenant_id = $1 AND device_id = $2 "
+     "AND client_seq <= (SELECT floor_seq FROM f) RETURNING 1) "
+     "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM applied_floors "
+     "WHERE tenant_id = $1 AND device_id = $2), 0), (SELECT count(*) FROM d)"},
     {kIndexDelete,
      "DELETE FROM record_index WHERE tenant_id = $1 AND entity_type = $2 AND record_id = $3 "
      "AND kind = $4"},

@@ -1,6 +1,7 @@
 #include "store/postgres_write_tx.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <pqxx/binarystring>
 #include <pqxx/result>
@@ -339,6 +340,54 @@ absl::StatusOr<int64_t> PgWriteTx::DoGetClaim(const std::string& key) {
     pqxx::result r = work_.exec_prepared(pg_sql::kClaimGet, tenant_id_, key);
     return r.empty() ? int64_t{0} : r[0][0].as<int64_t>();
   });
+}
+
+absl::StatusOr<std::vector<ClaimRow>> PgWriteTx::DoListClaims(const std::string& prefix,
+                                                              const std::string& after_key,
+                                                              int limit) {
+  return Guard<std::vector<ClaimRow>>("listing claim counters", [&] {
+    pqxx::result r =
+        work_.exec_prepared(pg_sql::kClaimList, tenant_id_, prefix, after_key, int64_t{limit});
+    std::vector<ClaimRow> rows;
+    rows.reserve(r.size());
+    for (const auto& row : r) {
+      rows.push_back(ClaimRow{row[0].as<std::string>(), row[1].as<int64_t>()});
+    }
+    return rows;
+  });
+}
+
+absl::StatusOr<int64_t> PgWriteTx::DoDeleteClaims(const std::vector<std::string>& keys) {
+  return Guard<int64_t>("deleting claim counters", [&] {
+    return static_cast<int64_t>(
+        work_.exec_prepared(pg_sql::kClaimDeleteMany, tenant_id_, pg_sql::TextArray(keys))
+            .affected_rows());
+  });
+}
+
+absl::StatusOr<AppliedFloor> PgWriteTx::DoRaiseAppliedFloor(const std::string& device_id,
+                                                            int64_t through) {
+  if (!failure_.status.ok()) return failure_.status;
+  // Buffered rows of this transaction must be in the table to be deleted.
+  if (auto s = Flush(); !s.ok()) return s;
+  auto floor = Guard<AppliedFloor>("raising an applied floor", [&] {
+    pqxx::result r =
+        through == kThroughHighestApplied
+            ? work_.exec_prepared(pg_sql::kAppliedFloorForget, tenant_id_, device_id)
+            : work_.exec_prepared(pg_sql::kAppliedFloorRaise, tenant_id_, device_id, through);
+    AppliedFloor f;
+    f.floor = r[0][0].as<int64_t>();
+    f.rows_removed = r[0][1].as<int64_t>();
+    return f;
+  });
+  if (!floor.ok()) return floor.status();
+  // What the cache remembers at or below the floor is gone now.
+  for (auto it = applied_.lower_bound(AppliedKey(device_id, std::numeric_limits<int64_t>::min()));
+       it != applied_.end() && it->first.first == device_id && it->first.second <= floor->floor;
+       ++it) {
+    it->second.reset();
+  }
+  return floor;
 }
 
 absl::StatusOr<int64_t> PgWriteTx::Prune(int64_t horizon) {

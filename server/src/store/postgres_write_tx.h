@@ -73,6 +73,14 @@ class PgWriteTx final : public WriteTx {
   absl::Status DoPutApplied(const AppliedMutation& applied) override;
   absl::StatusOr<int64_t> DoAddToClaim(const std::string& key, int64_t delta) override;
   absl::StatusOr<int64_t> DoGetClaim(const std::string& key) override;
+  absl::StatusOr<std::vector<ClaimRow>> DoListClaims(const std::string& prefix,
+                                                     const std::string& after_key,
+                                                     int limit) override;
+  absl::StatusOr<int64_t> DoDeleteClaims(const std::vector<std::string>& keys) override;
+  // Flushes buffered rows first, then raises and deletes in one statement;
+  // cached rows at or below the floor are then known absent.
+  absl::StatusOr<AppliedFloor> DoRaiseAppliedFloor(const std::string& device_id,
+                                                   int64_t through) override;
   absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
                           const std::vector<int64_t>& client_seqs) override;
   absl::Status DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,

@@ -1,5 +1,7 @@
 #include "store/sqlite_write_tx.h"
 
+#include <algorithm>
+
 #include "store/store_codec.h"
 
 namespace crmsync::server {
@@ -161,6 +163,82 @@ absl::StatusOr<int64_t> SqliteWriteTx::DoGetClaim(const std::string& key) {
   auto row = stmt->Step();
   if (!row.ok()) return Note(row.status());
   return *row ? stmt->ColumnInt(0) : int64_t{0};
+}
+
+absl::StatusOr<std::vector<ClaimRow>> SqliteWriteTx::DoListClaims(const std::string& prefix,
+                                                                  const std::string& after_key,
+                                                                  int limit) {
+  if (!failure_.ok()) return failure_;
+  // Keys compare bytewise (BINARY collation), as the header promises.
+  auto stmt = db_.Prepare(
+      "SELECT claim_key, value FROM claims WHERE tenant_id = ?1 "
+      "AND substr(claim_key, 1, length(?2)) = ?2 AND claim_key > ?3 "
+      "ORDER BY claim_key LIMIT ?4");
+  if (!stmt.ok()) return Note(stmt.status());
+  stmt->Bind(1, tenant_id_).Bind(2, prefix).Bind(3, after_key).Bind(4, int64_t{limit});
+  std::vector<ClaimRow> rows;
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) return Note(row.status());
+    if (!*row) break;
+    rows.push_back(ClaimRow{stmt->ColumnText(0), stmt->ColumnInt(1)});
+  }
+  return rows;
+}
+
+absl::StatusOr<int64_t> SqliteWriteTx::DoDeleteClaims(const std::vector<std::string>& keys) {
+  if (!failure_.ok()) return failure_;
+  int64_t removed = 0;
+  for (const std::string& key : keys) {
+    auto stmt = db_.Prepare("DELETE FROM claims WHERE tenant_id = ?1 AND claim_key = ?2");
+    if (!stmt.ok()) return Note(stmt.status());
+    stmt->Bind(1, tenant_id_).Bind(2, key);
+    if (auto s = stmt->Run(); !s.ok()) return Note(s);
+    removed += db_.Changes();
+  }
+  return removed;
+}
+
+absl::StatusOr<AppliedFloor> SqliteWriteTx::DoRaiseAppliedFloor(const std::string& device_id,
+                                                                int64_t through) {
+  if (!failure_.ok()) return failure_;
+  AppliedFloor result;
+  auto floor =
+      db_.Prepare("SELECT floor_seq FROM applied_floors WHERE tenant_id = ?1 AND device_id = ?2");
+  if (!floor.ok()) return Note(floor.status());
+  floor->Bind(1, tenant_id_).Bind(2, device_id);
+  auto row = floor->Step();
+  if (!row.ok()) return Note(row.status());
+  const int64_t old_floor = *row ? floor->ColumnInt(0) : 0;
+  if (through == kThroughHighestApplied) {
+    auto highest = db_.Prepare(
+        "SELECT coalesce(max(client_seq), 0) FROM applied_mutations "
+        "WHERE tenant_id = ?1 AND device_id = ?2");
+    if (!highest.ok()) return Note(highest.status());
+    highest->Bind(1, tenant_id_).Bind(2, device_id);
+    auto h = highest->Step();
+    if (!h.ok()) return Note(h.status());
+    through = *h ? highest->ColumnInt(0) : 0;
+  }
+  result.floor = std::max(old_floor, through);
+  if (result.floor == old_floor) {
+    return result;  // rows at or below the floor went when it was raised
+  }
+  // The floor first: it and the deletion commit together or not at all.
+  auto raise = db_.Prepare(
+      "INSERT INTO applied_floors (tenant_id, device_id, floor_seq) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (tenant_id, device_id) DO UPDATE SET floor_seq = excluded.floor_seq");
+  if (!raise.ok()) return Note(raise.status());
+  raise->Bind(1, tenant_id_).Bind(2, device_id).Bind(3, result.floor);
+  if (auto s = raise->Run(); !s.ok()) return Note(s);
+  auto del = db_.Prepare(
+      "DELETE FROM applied_mutations WHERE tenant_id = ?1 AND device_id = ?2 "
+      "AND client_seq <= ?3");
+  if (!del.ok()) return Note(del.status());
+  del->Bind(1, tenant_id_).Bind(2, device_id).Bind(3, result.floor);
+  if (auto s = del->Run(); !s.ok()) return Note(s);
+  result.rows_removed = db_.Changes();
+  return result;
 }
 
 absl::StatusOr<int64_t> SqliteWriteTx::Prune(int64_t horizon) {

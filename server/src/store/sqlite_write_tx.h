@@ -52,6 +52,12 @@ class SqliteWriteTx final : public WriteTx {
   absl::Status DoPutApplied(const AppliedMutation& applied) override;
   absl::StatusOr<int64_t> DoAddToClaim(const std::string& key, int64_t delta) override;
   absl::StatusOr<int64_t> DoGetClaim(const std::string& key) override;
+  absl::StatusOr<std::vector<ClaimRow>> DoListClaims(const std::string& prefix,
+                                                     const std::string& after_key,
+                                                     int limit) override;
+  absl::StatusOr<int64_t> DoDeleteClaims(const std::vector<std::string>& keys) override;
+  absl::StatusOr<AppliedFloor> DoRaiseAppliedFloor(const std::string& device_id,
+                                                   int64_t through) override;
   // Does nothing (returns the poisoning error, if any): SQLite reads are
   // in-process and cheap, so there is nothing to batch.
   absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
