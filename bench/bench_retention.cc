@@ -19,8 +19,8 @@
 // --check exits 1 unless the pruned tables stay within their bound (every
 // active device's last batch; the counters of the coupons that can still
 // matter) and below the unpruned ones.
-#include <CLI/CLI.hpp>
 #include <sqlite3.h>
+#include <CLI/CLI.hpp>
 
 #define PQXX_HAVE_OPTIONAL 1
 #include <pqxx/pqxx>
@@ -104,8 +104,7 @@ class SqliteCounter final : public Counter {
   }
   ~SqliteCounter() override { sqlite3_close(db_); }
   Counts Read() override {
-    return {Count("applied_mutations"), Count("claims"), Count("applied_floors"),
-            Count("records")};
+    return {Count("applied_mutations"), Count("claims"), Count("applied_floors"), Count("records")};
   }
 
  private:
@@ -219,8 +218,8 @@ v1::Mutation Redeem(Dev* d, const std::string& coupon, const std::string& custom
   r->set_loyalty_account_id(customer);
   r->set_status(v1::REDEMPTION_STATUS_PENDING);
   r->mutable_redeemed_at()->set_seconds(now_ms / 1000);
-  for (const char* p :
-       {"id", "coupon_id", "store_id", "device_id", "loyalty_account_id", "status", "redeemed_at"}) {
+  for (const char* p : {"id", "coupon_id", "store_id", "device_id", "loyalty_account_id", "status",
+                        "redeemed_at"}) {
     m.mutable_update_mask()->add_paths(p);
   }
   return m;
@@ -232,9 +231,9 @@ class Run {
       : o_(o), prune_(prune), store_(store), clock_(kStartMs), rng_(2026) {
     server::PushOptions push_options;
     push_options.retention_ms = o_.retention_days * kDayMs;
-    push_ = std::make_unique<server::PushHandler>(&store_->changes(), &store_->directory(),
-                                                  &store_->audit(), &policies_, &clock_,
-                                                  push_options);
+    push_ =
+        std::make_unique<server::PushHandler>(&store_->changes(), &store_->directory(),
+                                              &store_->audit(), &policies_, &clock_, push_options);
   }
 
   absl::Status Setup() {
@@ -262,8 +261,8 @@ class Run {
       reps_.push_back(*d);
     }
     for (int i = 0; i < o_.tills; ++i) {
-      auto d = NewDevice("till-" + std::to_string(i), "till", v1::ROLE_STORE_TERMINAL, "",
-                         "store-1");
+      auto d =
+          NewDevice("till-" + std::to_string(i), "till", v1::ROLE_STORE_TERMINAL, "", "store-1");
       if (!d.ok()) return d.status();
       tills_.push_back(*d);
     }
@@ -436,8 +435,9 @@ int64_t ClaimsBound(const Options& o) {
 
 int Report(const Options& o, const std::string& name, const Series& pruned,
            const Series& unpruned) {
-  std::printf("\n### %s: %d days, %d sales devices x %d edits/day, %d tills x %d redemptions/day\n\n",
-              name.c_str(), o.days, o.devices, o.edits, o.tills, o.redemptions);
+  std::printf(
+      "\n### %s: %d days, %d sales devices x %d edits/day, %d tills x %d redemptions/day\n\n",
+      name.c_str(), o.days, o.devices, o.edits, o.tills, o.redemptions);
   std::printf(
       "| day | applied_mutations, pruned | applied_mutations, not pruned | claims, pruned | "
       "claims, not pruned | applied_floors | records |\n|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -455,8 +455,7 @@ int Report(const Options& o, const std::string& name, const Series& pruned,
   std::printf(
       "\nrun time: %.1f s pruned (of which the daily pruner %.2f s, %.1f ms a day), %.1f s not "
       "pruned\n",
-      pruned.seconds, pruned.prune_seconds, 1000 * pruned.prune_seconds / o.days,
-      unpruned.seconds);
+      pruned.seconds, pruned.prune_seconds, 1000 * pruned.prune_seconds / o.days, unpruned.seconds);
   std::printf("bounds: applied_mutations <= %lld, claims <= %lld\n",
               static_cast<long long>(AppliedBound(o)), static_cast<long long>(ClaimsBound(o)));
   if (!o.check) return 0;
