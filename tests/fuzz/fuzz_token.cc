@@ -326,10 +326,13 @@ class Session {
     }
     FUZZ_CHECK(*seq == p->seq && p->seq >= 0 && p->base >= 0 && p->base <= p->seq,
                "cursor decodes to an impossible position");
-    const std::string again = crmsync::server::EncodeCursor(p->seq, p->base, p->history);
+    FUZZ_CHECK(p->started >= 0 && (p->started == 0 || (p->base == 0 && p->seq > 0)),
+               "a start position on a cursor that is not a bootstrap's page");
+    const std::string again =
+        crmsync::server::EncodeCursor(p->seq, p->base, p->history, p->started);
     auto round = crmsync::server::ParseCursor(again);
     FUZZ_CHECK(round.ok() && round->seq == p->seq && round->base == p->base &&
-                   round->history == p->history,
+                   round->history == p->history && round->started == p->started,
                "an encoded cursor does not decode to itself");
     if (text.empty()) {
       FUZZ_CHECK(p->seq == 0 && p->base == 0, "the empty cursor is not a bootstrap");

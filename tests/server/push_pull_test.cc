@@ -658,6 +658,93 @@ TEST_P(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
   EXPECT_EQ(DirectiveOf(status), std::optional<std::string>(kDirectiveResetRequired));
 }
 
+// A device bootstrapping after a prune starts below the pruned horizon
+// (live records keep their old versions): every page size must still
+// complete the bootstrap, with every record it may read.
+TEST_P(HandlerTest, BootstrapInSmallPagesCompletesAfterAPrune) {
+  Device a("dev-alice", "alice");
+  std::vector<v1::Mutation> creates;
+  for (int i = 0; i < 7; ++i) {
+    creates.push_back(
+        a.Create(LeadRecord("lead-" + std::to_string(i), "alice", "J", "1"), kStartMs));
+  }
+  auto created = PushOk(Rep("alice", "dev-alice"), creates);
+  PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(2).record(), kStartMs + 1),
+                                     a.Delete(created.results(5).record(), kStartMs + 1)});
+  const int64_t retention = 24 * 3600 * 1000;
+  clock_.Advance(retention * 2);
+  auto latest = *store_->changes().LatestSeq(kTenant);
+  for (const char* dev :
+       {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin", "dev-till"}) {
+    ASSERT_TRUE(store_->directory().TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
+  }
+  auto report =
+      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->horizon, latest);
+  ASSERT_GT(report->rows_removed, 0);
+
+  for (int page_size : {1, 2, 3, 500}) {
+    SCOPED_TRACE("page size " + std::to_string(page_size));
+    const Principal device = Rep("alice", "dev-alice-2");
+    Replica replica;
+    std::string cursor;
+    CatchUp(device, &cursor, page_size, &replica);
+    EXPECT_EQ(LiveIds(replica), ReadableIds(device));
+    EXPECT_EQ(LiveIds(replica).size(), 5u);
+    // Caught up: the next pull is a delta of nothing.
+    v1::PullRequest again;
+    again.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+    again.set_cursor(cursor);
+    v1::PullResponse none;
+    ASSERT_TRUE(pull_->Pull(device, again, &none).ok());
+    EXPECT_EQ(none.changes_size(), 0);
+    EXPECT_FALSE(none.has_more());
+  }
+}
+
+// A bootstrap paused past retention, while a record it was sent was
+// deleted and the tombstone pruned, cannot go on: it would keep the record.
+TEST_P(HandlerTest, BootstrapWhoseLaterChangesWerePrunedGetsResetRequired) {
+  Device a("dev-alice", "alice");
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {a.Create(LeadRecord("lead-1", "alice", "J", "1"), kStartMs),
+                         a.Create(LeadRecord("lead-2", "alice", "K", "2"), kStartMs)});
+  v1::PullRequest request;
+  request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  request.set_page_size(1);
+  v1::PullResponse first;
+  ASSERT_TRUE(pull_->Pull(Rep("alice", "dev-alice-2"), request, &first).ok());
+  ASSERT_TRUE(first.has_more());
+  ASSERT_EQ(first.changes_size(), 1);
+  ASSERT_EQ(first.changes(0).record().id(), "lead-1");
+
+  PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(0).record(), kStartMs + 1)});
+  const int64_t retention = 24 * 3600 * 1000;
+  clock_.Advance(retention * 2);
+  auto latest = *store_->changes().LatestSeq(kTenant);
+  for (const char* dev :
+       {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin", "dev-till"}) {
+    ASSERT_TRUE(store_->directory().TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
+  }
+  auto report =
+      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->horizon, latest);
+
+  request.set_cursor(first.next_cursor());
+  v1::PullResponse next;
+  auto status = pull_->Pull(Rep("alice", "dev-alice-2"), request, &next);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_EQ(DirectiveOf(status), std::optional<std::string>(kDirectiveResetRequired));
+
+  // Bootstrapping again works, in pages as small.
+  Replica replica;
+  std::string cursor;
+  CatchUp(Rep("alice", "dev-alice-2"), &cursor, 1, &replica);
+  EXPECT_EQ(LiveIds(replica), std::set<std::string>({"lead-2"}));
+}
+
 TEST_P(HandlerTest, PruningNeverPassesTheCursorOfAnActiveDevice) {
   Device a("dev-alice", "alice");
   auto created = PushOk(Rep("alice", "dev-alice"),
@@ -821,6 +908,15 @@ TEST(CursorTest, RoundTrips) {
   EXPECT_EQ(in_history->history, "9f3a");
   EXPECT_EQ(EncodeCursor(42, 42, "9f3a"), "c2.9f3a.42");
   EXPECT_EQ(ParseCursor("c1.42")->history, "");
+  // A bootstrap's page keeps where the feed was when it began.
+  EXPECT_EQ(EncodeCursor(42, 0, "9f3a", 90), "c2.9f3a.42.0.90");
+  auto bootstrap = ParseCursor("c2.9f3a.42.0.90");
+  ASSERT_TRUE(bootstrap.ok());
+  EXPECT_EQ(bootstrap->base, 0);
+  EXPECT_EQ(bootstrap->started, 90);
+  EXPECT_EQ(EncodeCursor(42, 7, "9f3a", 90), "c2.9f3a.42.7");
+  EXPECT_EQ(EncodeCursor(42, 42, "9f3a", 90), "c2.9f3a.42");
+  EXPECT_EQ(ParseCursor("c2.9f3a.42.0")->started, 0);
 }
 
 TEST(CursorTest, HistoryIdIsLowercaseHex) {
@@ -831,7 +927,8 @@ TEST(CursorTest, HistoryIdIsLowercaseHex) {
 }
 
 TEST(CursorTest, BaseMustBeBelowThePosition) {
-  for (const char* bad : {"c1.5.5", "c1.5.6", "c1.5.", "c1..5", "c1.5.x", "c1.5.1.0"}) {
+  for (const char* bad : {"c1.5.5", "c1.5.6", "c1.5.", "c1..5", "c1.5.x", "c1.5.1.0", "c1.5.1.3",
+                          "c1.5.0.0", "c1.5.0.", "c1.5.0.x", "c1.5.0.3.4"}) {
     EXPECT_FALSE(ParseCursor(bad).ok()) << bad;
   }
 }

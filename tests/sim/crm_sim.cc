@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   int seeds = 1, steps = 300;
   std::string variant;
   bool verbose = false;
-  int prune_pct = 0;
+  int prune_pct = crmsync::sim::SimOptions{}.prune_pct;
   app.add_option("--seed", seed, "First seed")->capture_default_str();
   app.add_option("--seeds", seeds, "How many consecutive seeds to run")->capture_default_str();
   app.add_option("--steps", steps, "Random steps per seed before quiescence")

@@ -99,6 +99,12 @@ class SimStore final : public server::Store {
                                                                int limit) override {
       return inner().ReadSince(tenant_id, after_version, limit);
     }
+    absl::StatusOr<std::vector<server::RecordRow>> DoReadTypeSince(const std::string& tenant_id,
+                                                                   v1::EntityType type,
+                                                                   int64_t after_version,
+                                                                   int limit) override {
+      return inner().ReadTypeSince(tenant_id, type, after_version, limit);
+    }
     absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const std::string& tenant_id,
                                                                const v1::RecordRef& ref) override {
       return inner().GetRecord(tenant_id, ref);

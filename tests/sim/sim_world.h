@@ -63,12 +63,11 @@ struct SimOptions {
   // runs in this percentage of steps (at most 3) with `retention_ms` (the
   // push handler uses the same), so devices offline longer lose their
   // history and their exactly-once results and must come back without a
-  // mutation applied twice. 0 = never (the default: with pruning on, a
-  // bootstrap in several pages started after a prune is refused as older
-  // than the retained history, see docs/reliability.md). Devices
-  // acknowledge their results in every run, so the applied floors are
-  // exercised either way.
-  int prune_pct = 0;
+  // mutation applied twice; devices that bootstrap again after a prune do
+  // so below the pruned horizon, in pages of every size. 0 = never.
+  // Devices acknowledge their results in every run, so the applied floors
+  // are exercised either way.
+  int prune_pct = 2;
   int64_t retention_ms = 120 * 1000;
 };
 

@@ -52,8 +52,12 @@ absl::StatusOr<CursorPosition> ParseCursor(const std::string& cursor) {
   const size_t dot = rest.find('.');
   if (!ParseNumber(rest.substr(0, dot), &p.seq)) return malformed;
   p.base = p.seq;
-  if (dot != std::string::npos &&
-      (!ParseNumber(rest.substr(dot + 1), &p.base) || p.base >= p.seq)) {
+  if (dot == std::string::npos) return p;
+  rest = rest.substr(dot + 1);
+  const size_t dot2 = rest.find('.');
+  if (!ParseNumber(rest.substr(0, dot2), &p.base) || p.base >= p.seq) return malformed;
+  if (dot2 != std::string::npos &&
+      (p.base != 0 || !ParseNumber(rest.substr(dot2 + 1), &p.started) || p.started == 0)) {
     return malformed;
   }
   return p;
@@ -67,10 +71,13 @@ absl::StatusOr<int64_t> DecodeCursor(const std::string& cursor) {
 
 std::string EncodeCursor(int64_t seq) { return kPrefix + std::to_string(seq); }
 
-std::string EncodeCursor(int64_t seq, int64_t base, const std::string& history) {
+std::string EncodeCursor(int64_t seq, int64_t base, const std::string& history, int64_t started) {
   std::string out = history.empty() ? kPrefix : kPrefix2 + history + ".";
   out += std::to_string(seq);
-  if (base < seq) out += "." + std::to_string(base);
+  if (base < seq) {
+    out += "." + std::to_string(base);
+    if (base == 0 && started > 0) out += "." + std::to_string(started);
+  }
   return out;
 }
 

@@ -45,8 +45,12 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
     if (auto s = CheckHistory(who.tenant_id, *parsed, *feed); !s.ok()) return s;
   }
   // A catch-up judges what the device held since its base: that history
-  // must still be there.
-  const int64_t oldest = base > 0 ? base : cursor;
+  // must still be there. A bootstrap holds nothing older than what it was
+  // sent, and whatever it was sent changes after the position the feed was
+  // at when it began: the history after that position must still be there
+  // (with no such position on the cursor, after the page's own position).
+  const int64_t started = cursor == 0 ? feed->latest_seq : parsed->started;
+  const int64_t oldest = base > 0 ? base : (started > 0 ? started : cursor);
   if (oldest > 0 && oldest < feed->pruned_through) {
     return WithDirective(
         absl::FailedPreconditionError(
@@ -123,8 +127,15 @@ absl::Status PullHandler::Pull(const Principal& who, const v1::PullRequest& requ
       break;
     }
   }
+  // A caller that reached the end of the feed has seen every change up to
+  // the latest committed before the read (the feed is gap-free), also
+  // those no longer in it: records deleted and pruned since. Its position
+  // is that one, not its last row's, so it never trails the pruned horizon
+  // (which would answer its next pull with reset-required).
+  if (exhausted) position = std::max(position, feed->latest_seq);
   // A page that did not reach the end of the feed keeps the catch-up's base.
-  response->set_next_cursor(EncodeCursor(position, exhausted ? position : base, feed->history_id));
+  response->set_next_cursor(
+      EncodeCursor(position, exhausted ? position : base, feed->history_id, started));
   response->set_has_more(!exhausted);
   if (traffic_) traffic_->AddPull(who.tenant_id);
   if (metrics_) {
