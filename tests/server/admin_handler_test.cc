@@ -249,6 +249,45 @@ TEST_P(AdminHandlerTest, AdminDeviceSequenceContinuesAcrossHandlerInstances) {
   for (const auto& d : devices.devices()) EXPECT_NE(d.id(), kAdminDeviceId);
 }
 
+// The open-conflict counts (Device.pending_conflicts, GetStats) follow
+// writes made through any handler (another instance) by reading on from
+// where they were, and start over only when the feed cannot be read on.
+TEST_P(AdminHandlerTest, OpenConflictCountsFollowTheFeedAndStartOverOnlyWhenTheyMust) {
+  auto other = NewHandler();
+  OpenConflicts counts(&store_->changes());
+  auto open_in_stats = [&] {
+    v1::GetStatsResponse stats;
+    EXPECT_TRUE(admin_->GetStats(Admin(), {}, &stats).ok());
+    return stats.open_conflicts();
+  };
+  EXPECT_EQ(open_in_stats(), 0);
+  EXPECT_EQ(*counts.Total(kTenant), 0);
+  const std::string first = OpenAmountConflict("opp-1");
+  const std::string second = OpenAmountConflict("opp-2");
+  EXPECT_EQ(open_in_stats(), 2);
+  EXPECT_EQ(PendingConflicts("dev-alice-2"), 2);
+  EXPECT_EQ(*counts.Total(kTenant), 2);
+  EXPECT_EQ(counts.ByOwner(kTenant)->at("alice"), 2);
+
+  v1::ResolveConflictResponse resp;
+  ASSERT_TRUE(Resolve(first, v1::RESOLUTION_KEEP_SERVER, &resp, other.get()).ok());
+  EXPECT_EQ(open_in_stats(), 1) << "resolved through another handler";
+  EXPECT_EQ(PendingConflicts("dev-alice-2"), 1);
+  EXPECT_EQ(*counts.Total(kTenant), 1);
+  OpenAmountConflict("opp-3");
+  EXPECT_EQ(*counts.Total(kTenant), 2);
+  EXPECT_EQ(counts.rebuilds(), 0) << "read on, not read again";
+
+  // A restored store (a new history) is read again from the start.
+  ASSERT_TRUE(store_->changes().StartNewHistory(kTenant).ok());
+  EXPECT_EQ(*counts.ByOwner(kTenant), (std::map<std::string, int64_t>{{"alice", 2}}));
+  EXPECT_EQ(counts.rebuilds(), 1);
+  ASSERT_TRUE(Resolve(second, v1::RESOLUTION_KEEP_SERVER, &resp).ok());
+  EXPECT_EQ(*counts.Total(kTenant), 1);
+  EXPECT_EQ(open_in_stats(), 1);
+  EXPECT_EQ(counts.rebuilds(), 1);
+}
+
 TEST_P(AdminHandlerTest, StoresAreUpsertedAsSyncedRecords) {
   v1::UpsertStoreRequest req;
   req.mutable_store()->set_id("store-9");

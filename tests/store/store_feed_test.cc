@@ -195,6 +195,67 @@ TEST_P(StoreFeedTest, ReadSinceReturnsLatestChangePerRecordInVersionOrderWithLim
   EXPECT_TRUE(store().changes().ReadSince(kTenant, 600, 10)->empty());
 }
 
+TEST_P(StoreFeedTest, ReadTypeSinceReturnsOneTypeInVersionOrderWithLimit) {
+  // Accounts and leads interleaved, in two tenants.
+  auto put_lead = [&](const std::string& tenant, const std::string& id, bool deleted) {
+    int64_t version = 0;
+    absl::Status s = store().changes().Write(tenant, [&](WriteTx& tx) -> absl::Status {
+      auto seq = tx.NextSeq();
+      if (!seq.ok()) return seq.status();
+      v1::RecordState state;
+      state.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_LEAD);
+      state.mutable_ref()->set_id(id);
+      state.set_version(*seq);
+      state.set_created_version(*seq);
+      state.set_deleted(deleted);
+      state.mutable_data()->mutable_lead()->set_id(id);
+      state.mutable_scope()->set_owner_user_id("alice");
+      version = *seq;
+      return tx.PutRecord(state, nullptr);
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return version;
+  };
+  PutAccount(kTenant, "acc-1", "alice");        // 1
+  put_lead(kTenant, "lead-1", false);           // 2
+  PutAccount(kTenant, "acc-2", "alice");        // 3
+  put_lead(kTenant, "lead-2", false);           // 4
+  put_lead(kOther, "lead-x", false);            // other tenant
+  PutAccount(kTenant, "acc-1", "alice", true);  // 5: tombstone moves to the end
+  put_lead(kTenant, "lead-1", false);           // 6: lead-1 moves to the end
+
+  auto accounts = store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_ACCOUNT, 0, 100);
+  ASSERT_TRUE(accounts.ok()) << accounts.status();
+  std::vector<std::pair<std::string, int64_t>> got;
+  for (const RecordRow& r : *accounts) got.emplace_back(r.state.ref().id(), r.state.version());
+  EXPECT_THAT(
+      got, ElementsAre(std::make_pair("acc-2", int64_t{3}), std::make_pair("acc-1", int64_t{5})));
+  EXPECT_TRUE((*accounts)[1].state.deleted()) << "tombstones are part of the type's feed";
+
+  auto leads = store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_LEAD, 0, 1);
+  ASSERT_TRUE(leads.ok());
+  ASSERT_EQ(leads->size(), 1u);
+  EXPECT_EQ((*leads)[0].state.ref().id(), "lead-2");
+  leads = store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_LEAD, 4, 10);
+  ASSERT_TRUE(leads.ok());
+  ASSERT_EQ(leads->size(), 1u);
+  EXPECT_EQ((*leads)[0].state.version(), 6);
+  EXPECT_TRUE(store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_LEAD, 6, 10)->empty());
+  EXPECT_TRUE(store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_CONTACT, 0, 10)->empty());
+  auto other = store().changes().ReadTypeSince(kOther, v1::ENTITY_TYPE_LEAD, 0, 10);
+  ASSERT_TRUE(other.ok());
+  ASSERT_EQ(other->size(), 1u);
+  EXPECT_EQ((*other)[0].state.ref().id(), "lead-x");
+
+  EXPECT_EQ(
+      store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_UNSPECIFIED, 0, 10).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_LEAD, -1, 10).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_LEAD, 0, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(StoreFeedTest, ScopeAtFollowsSeveralReassignments) {
   PutAccount(kTenant, "acc-1", "alice");  // v1
   PutAccount(kTenant, "other", "zoe");    // v2

@@ -82,23 +82,6 @@ void FillLag(v1::Device* d, int64_t latest_seq) {
   d->set_cursor_lag(std::max<int64_t>(0, latest_seq - d->cursor_seq()));
 }
 
-// Open conflicts per owner of the conflicted record (Device.pending_conflicts
-// counts those of the device's user): one scan of the change feed.
-absl::StatusOr<std::map<std::string, int64_t>> OpenConflictsByOwner(Store* store,
-                                                                    const std::string& tenant) {
-  std::map<std::string, int64_t> counts;
-  auto scanned = ScanRecords(&store->changes(), tenant, v1::ENTITY_TYPE_CONFLICT, 0,
-                             [&](const v1::RecordState& state) {
-                               const v1::Conflict& c = state.data().conflict();
-                               if (c.status() == v1::CONFLICT_STATUS_OPEN) {
-                                 ++counts[c.owner_user_id()];
-                               }
-                               return true;
-                             });
-  if (!scanned.ok()) return scanned.status();
-  return counts;
-}
-
 int64_t CountFor(const std::map<std::string, int64_t>& counts, const std::string& key) {
   auto it = counts.find(key);
   return it == counts.end() ? 0 : it->second;
@@ -121,6 +104,7 @@ AdminHandler::AdminHandler(Store* store, Clock* clock, auth::AuthHandler* auth,
       auth_(auth),
       audit_(audit),
       writer_(&store->changes(), &store->directory(), clock, push),
+      open_conflicts_(&store->changes()),
       info_(std::move(info)),
       on_commit_(std::move(on_commit)) {}
 
@@ -164,7 +148,7 @@ absl::Status AdminHandler::ListDevices(const Principal& who, const v1::ListDevic
     FillLag(&d, *latest);
     picked.push_back(std::move(d));
   }
-  auto conflicts = OpenConflictsByOwner(store_, who.tenant_id);
+  auto conflicts = open_conflicts_.ByOwner(who.tenant_id);
   if (!conflicts.ok()) return conflicts.status();
   for (v1::Device& d : picked) d.set_pending_conflicts(CountFor(*conflicts, d.user_id()));
   std::stable_sort(picked.begin(), picked.end(), [](const v1::Device& a, const v1::Device& b) {
@@ -190,7 +174,7 @@ absl::Status AdminHandler::GetDevice(const Principal& who, const v1::GetDeviceRe
   if (!latest.ok()) return latest.status();
   *resp->mutable_device() = (*device)->device;
   FillLag(resp->mutable_device(), *latest);
-  auto conflicts = OpenConflictsByOwner(store_, who.tenant_id);
+  auto conflicts = open_conflicts_.ByOwner(who.tenant_id);
   if (!conflicts.ok()) return conflicts.status();
   resp->mutable_device()->set_pending_conflicts(CountFor(*conflicts, resp->device().user_id()));
   return absl::OkStatus();
@@ -440,13 +424,13 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
     // Conflicts on the record hold copies of its values: erase them too.
     int64_t position = 0;
     while (true) {
-      auto rows = store_->changes().ReadSince(who.tenant_id, position, 1000);
+      auto rows =
+          store_->changes().ReadTypeSince(who.tenant_id, v1::ENTITY_TYPE_CONFLICT, position, 1000);
       if (!rows.ok()) return rows.status();
       for (const RecordRow& row : *rows) {
         position = row.state.version();
         const v1::RecordState& c = row.state;
-        if (c.ref().entity_type() != v1::ENTITY_TYPE_CONFLICT || c.deleted() ||
-            c.data().conflict().record().entity_type() != ref.entity_type() ||
+        if (c.deleted() || c.data().conflict().record().entity_type() != ref.entity_type() ||
             c.data().conflict().record().id() != ref.id()) {
           continue;
         }
@@ -491,17 +475,9 @@ absl::Status AdminHandler::GetStats(const Principal& who, const v1::GetStatsRequ
   }
   resp->set_latest_seq(*latest);
   resp->set_devices_total(total);
-  // A scan of the change feed, like ListConflicts.
-  int64_t open = 0;
-  auto scanned = ScanRecords(&store_->changes(), who.tenant_id, v1::ENTITY_TYPE_CONFLICT, 0,
-                             [&](const v1::RecordState& state) {
-                               if (state.data().conflict().status() == v1::CONFLICT_STATUS_OPEN) {
-                                 ++open;
-                               }
-                               return true;
-                             });
-  if (!scanned.ok()) return scanned.status();
-  resp->set_open_conflicts(open);
+  auto open = open_conflicts_.Total(who.tenant_id);
+  if (!open.ok()) return open.status();
+  resp->set_open_conflicts(*open);
   resp->set_devices_stale_24h(stale);
   resp->set_active_subscribers(info_.active_subscribers ? info_.active_subscribers() : 0);
   if (info_.traffic != nullptr) {

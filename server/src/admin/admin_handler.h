@@ -24,6 +24,7 @@
 #include "logic/principal.h"
 #include "logic/push_handler.h"
 #include "metrics/tenant_traffic.h"
+#include "open_conflicts.h"
 #include "store/store.h"
 
 namespace crmsync::server {
@@ -108,6 +109,7 @@ class AdminHandler {
   auth::AuthHandler* auth_;
   auth::AuditLog* audit_;
   AdminWriter writer_;
+  OpenConflicts open_conflicts_;
   Info info_;
   CommitListener on_commit_;
 };

@@ -84,11 +84,11 @@ absl::StatusOr<int64_t> ScanRecords(ChangeLog* changes, const std::string& tenan
                                     const std::function<bool(const v1::RecordState&)>& fn) {
   int64_t position = after;
   while (true) {
-    auto rows = changes->ReadSince(tenant_id, position, kScanPage);
+    auto rows = changes->ReadTypeSince(tenant_id, type, position, kScanPage);
     if (!rows.ok()) return rows.status();
     for (const RecordRow& row : *rows) {
       position = row.state.version();
-      if (row.state.ref().entity_type() != type || row.state.deleted()) continue;
+      if (row.state.deleted()) continue;
       if (!fn(row.state)) return position;
     }
     if (static_cast<int>(rows->size()) < kScanPage) return position;

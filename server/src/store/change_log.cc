@@ -117,6 +117,20 @@ absl::StatusOr<std::vector<RecordRow>> ChangeLog::ReadSince(const std::string& t
   return DoReadSince(tenant_id, after_version, limit);
 }
 
+absl::StatusOr<std::vector<RecordRow>> ChangeLog::ReadTypeSince(const std::string& tenant_id,
+                                                                v1::EntityType type,
+                                                                int64_t after_version, int limit) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (limit <= 0) return absl::InvalidArgumentError("ReadTypeSince limit must be positive");
+  if (after_version < 0) {
+    return absl::InvalidArgumentError("ReadTypeSince version must not be negative");
+  }
+  if (type == v1::ENTITY_TYPE_UNSPECIFIED || !v1::EntityType_IsValid(type)) {
+    return absl::InvalidArgumentError("ReadTypeSince needs an entity type");
+  }
+  return DoReadTypeSince(tenant_id, type, after_version, limit);
+}
+
 absl::StatusOr<std::vector<ArenaRecordRow>> ChangeLog::ReadSinceOn(const std::string& tenant_id,
                                                                    int64_t after_version, int limit,
                                                                    google::protobuf::Arena* arena) {

@@ -252,6 +252,13 @@ class ChangeLog {
   absl::StatusOr<std::vector<ArenaRecordRow>> ReadSinceOn(const std::string& tenant_id,
                                                           int64_t after_version, int limit,
                                                           google::protobuf::Arena* arena);
+  // Records of one entity type with version > after_version, in version
+  // order, at most `limit` (tombstones included): what ReadSince returns of
+  // that type, read from an index of the type, so listing a rare type
+  // (conflicts, stores, coupons) does not walk the whole feed.
+  absl::StatusOr<std::vector<RecordRow>> ReadTypeSince(const std::string& tenant_id,
+                                                       v1::EntityType type, int64_t after_version,
+                                                       int limit);
   absl::StatusOr<std::optional<v1::RecordState>> GetRecord(const std::string& tenant_id,
                                                            const v1::RecordRef& ref);
   // Every scope the record had at some moment from right after change
@@ -306,6 +313,10 @@ class ChangeLog {
                                                                     int64_t after_version,
                                                                     int limit,
                                                                     google::protobuf::Arena* arena);
+  virtual absl::StatusOr<std::vector<RecordRow>> DoReadTypeSince(const std::string& tenant_id,
+                                                                 v1::EntityType type,
+                                                                 int64_t after_version,
+                                                                 int limit) = 0;
   virtual absl::StatusOr<std::optional<v1::RecordState>> DoGetRecord(const std::string& tenant_id,
                                                                      const v1::RecordRef& ref) = 0;
   virtual absl::StatusOr<std::vector<v1::ScopeKeys>> DoScopesDuring(const std::string& tenant_id,

@@ -360,6 +360,19 @@ CREATE TABLE applied_floors (
   PRIMARY KEY (tenant_id, device_id)
 );
 )sql"},
+    {7, "records by entity type",
+     // SQLite
+     R"sql(
+-- Listing one entity type (conflicts, stores, coupons) in version order
+-- without walking the whole feed: ChangeLog::ReadTypeSince.
+CREATE INDEX records_by_type ON records (tenant_id, entity_type, version);
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Listing one entity type (conflicts, stores, coupons) in version order
+-- without walking the whole feed: ChangeLog::ReadTypeSince.
+CREATE INDEX records_by_type ON records (tenant_id, entity_type, version);
+)sql"},
 };
 
 }  // namespace

@@ -131,6 +131,31 @@ absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadSince(const std:
   return rows;
 }
 
+absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadTypeSince(
+    const std::string& tenant_id, v1::EntityType type, int64_t after_version, int limit) {
+  std::vector<RecordRow> rows;
+  absl::Status status =
+      pool_->RunAutocommit("reading records of one type", [&](pqxx::transaction_base& tx) {
+        rows.clear();
+        pqxx::result r = tx.exec_prepared(pg_sql::kReadTypeSince, tenant_id, static_cast<int>(type),
+                                          after_version, limit);
+        rows.reserve(r.size());
+        for (const pqxx::row& row : r) {
+          RecordRow& out = rows.emplace_back();
+          const pqxx::binarystring state(row[0]);
+          if (auto s =
+                  codec::Decode(absl::string_view(state.get(), state.size()), &out.state, "record");
+              !s.ok()) {
+            return s;
+          }
+          out.scope_changed_version = row[1].as<int64_t>();
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return rows;
+}
+
 absl::StatusOr<std::vector<ArenaRecordRow>> PostgresChangeLog::DoReadSinceOn(
     const std::string& tenant_id, int64_t after_version, int limit,
     google::protobuf::Arena* arena) {

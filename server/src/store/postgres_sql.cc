@@ -158,6 +158,9 @@ constexpr Statement kStatements[] = {
     {kReadSince,
      "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND version > $2 "
      "ORDER BY version LIMIT $3"},  // unique per tenant: an index range scan
+    {kReadTypeSince,
+     "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND entity_type = $2 "
+     "AND version > $3 ORDER BY version LIMIT $4"},  // records_by_type gives the order
     // One statement, so the record and its history come from one snapshot.
     {kScopesDuring,
      "SELECT r.created_version, r.state, h.version, h.scope FROM records r "

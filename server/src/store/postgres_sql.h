@@ -42,6 +42,7 @@ inline constexpr char kPruneScopeHistory[] = "prune_scope_history";
 inline constexpr char kPruneMark[] = "prune_mark";
 // Change feed.
 inline constexpr char kReadSince[] = "read_since";
+inline constexpr char kReadTypeSince[] = "read_type_since";
 inline constexpr char kScopesDuring[] = "scopes_during";
 inline constexpr char kNewHistory[] = "new_history";
 inline constexpr char kSeqRead[] = "seq_read";

@@ -125,6 +125,26 @@ absl::StatusOr<std::vector<RecordRow>> SqliteChangeLog::DoReadSince(const std::s
   return rows;
 }
 
+absl::StatusOr<std::vector<RecordRow>> SqliteChangeLog::DoReadTypeSince(
+    const std::string& tenant_id, v1::EntityType type, int64_t after_version, int limit) {
+  auto db = pool_->Acquire();
+  if (!db.ok()) return db.status();
+  auto stmt = (*db)->Prepare(
+      "SELECT state, scope_changed_version FROM records WHERE tenant_id = ?1 AND entity_type = ?2 "
+      "AND version > ?3 ORDER BY version LIMIT ?4");  // records_by_type gives the order
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, tenant_id).Bind(2, int64_t{type}).Bind(3, after_version).Bind(4, int64_t{limit});
+  std::vector<RecordRow> rows;
+  while (true) {
+    auto more = stmt->Step();
+    if (!more.ok()) return more.status();
+    if (!*more) return rows;
+    RecordRow& row = rows.emplace_back();
+    row.scope_changed_version = stmt->ColumnInt(1);
+    if (auto s = codec::Decode(stmt->ColumnBlobView(0), &row.state, "record"); !s.ok()) return s;
+  }
+}
+
 absl::StatusOr<std::vector<ArenaRecordRow>> SqliteChangeLog::DoReadSinceOn(
     const std::string& tenant_id, int64_t after_version, int limit,
     google::protobuf::Arena* arena) {

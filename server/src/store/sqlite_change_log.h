@@ -38,6 +38,9 @@ class SqliteChangeLog final : public ChangeLog {
  protected:
   absl::Status DoWrite(const std::string& tenant_id,
                        const std::function<absl::Status(WriteTx&)>& fn) override;
+  absl::StatusOr<std::vector<RecordRow>> DoReadTypeSince(const std::string& tenant_id,
+                                                         v1::EntityType type, int64_t after_version,
+                                                         int limit) override;
   absl::StatusOr<std::vector<RecordRow>> DoReadSince(const std::string& tenant_id,
                                                      int64_t after_version, int limit) override;
   absl::StatusOr<std::vector<ArenaRecordRow>> DoReadSinceOn(
