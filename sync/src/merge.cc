@@ -168,6 +168,20 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
 }  // namespace
 }  // namespace internal
 
+void RestampVersion(MergeResult* result, int64_t probe, int64_t version) {
+  v1::RecordState& s = result->new_state;
+  if (s.version() == probe) s.set_version(version);
+  if (s.created_version() == probe) s.set_created_version(version);
+  for (auto& [path, field] : *s.mutable_fields()) {
+    if (field.version() == probe) field.set_version(version);
+    for (v1::SetElement& element : *field.mutable_set_elements()) {
+      for (v1::SetDot& dot : *element.mutable_dots()) {
+        if (dot.version() == probe) dot.set_version(version);
+      }
+    }
+  }
+}
+
 MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m, const MergeContext& ctx) {
   MergeResult result;
   Status valid = ValidateMutation(m);

@@ -169,9 +169,10 @@ class BatchApplier final : public PushTxn {
     v1::Conflict conflict;
     if (*conflict_record) conflict = (*conflict_record)->data().conflict();
 
-    // Merge is pure: a first pass with a probe version tells whether the
-    // mutation changes anything; only then is a sequence number taken, so
-    // no-op mutations leave no holes in the sequence.
+    // Merge is pure: it runs with a probe version, which tells whether the
+    // mutation changes anything; only then is a sequence number taken (so
+    // no-op mutations leave no holes in the sequence) and stamped where the
+    // probe was (sync::RestampVersion: the same result as merging with it).
     sync::MergeContext ctx;
     ctx.new_version = kProbeVersion;
     ctx.physical_ms = now_ms_;
@@ -199,8 +200,7 @@ class BatchApplier final : public PushTxn {
       auto next = tx_->NextSeq();
       if (!next.ok()) return next.status();
       seq = *next;
-      ctx.new_version = seq;
-      merged = sync::Merge(current, *to_merge, ctx);
+      sync::RestampVersion(&merged, kProbeVersion, seq);
       if (!merged.changed && merged.metadata_changed) {
         // A write of the value a field already held, stamped later: the
         // newer clock must be stored for convergence, and every record

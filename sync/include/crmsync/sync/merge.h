@@ -88,6 +88,16 @@ struct MergeResult {
 // outcome REJECTED with a reason and message; Merge does not fail otherwise.
 MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m, const MergeContext& ctx);
 
+// Turns the result of a merge made with ctx.new_version = `probe` into the
+// result of the same merge made with `version`: every version the merge
+// stamped (the record's version and created_version, field versions, set
+// and counter dots) is `probe`, and nothing else decides by it as long as
+// both exceed every version in the stored record. So a caller can merge
+// once to learn whether a mutation changes anything, then take a sequence
+// number only if it does. `probe` must be a value no stored state holds
+// (the push path uses INT64_MAX / 2).
+void RestampVersion(MergeResult* result, int64_t probe, int64_t version);
+
 // The MutationResult for `m` (client_seq, outcome, reason, message,
 // conflict ids, kept fields, record, change_seq). Audit conflicts are listed
 // in conflict_ids only when `include_audit_conflicts` (i.e. when the caller
