@@ -299,6 +299,35 @@ absl::StatusOr<CallFigures> Time(int calls, Fn call) {
   return f;
 }
 
+// The ids a list call returns over all its pages.
+template <typename Req, typename Resp, typename IdsOf>
+absl::StatusOr<std::vector<std::string>> ListAll(
+    AdminClient& client,
+    grpc::Status (v1::AdminService::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+    Req req, IdsOf ids_of) {
+  std::vector<std::string> ids;
+  while (true) {
+    Resp page;
+    grpc::Status s = client.Call(method, req, &page);
+    if (!s.ok()) return absl::InternalError(s.error_message());
+    ids_of(page, &ids);
+    if (page.next_page_token().empty()) return ids;
+    req.set_page_token(page.next_page_token());
+  }
+}
+
+// `ids` must hold `expected` distinct ids, each once.
+void CheckListedOnce(const std::string& call, const std::vector<std::string>& ids, int64_t expected,
+                     std::vector<std::string>* wrong) {
+  const std::set<std::string> distinct(ids.begin(), ids.end());
+  if (static_cast<int64_t>(ids.size()) != expected ||
+      static_cast<int64_t>(distinct.size()) != expected) {
+    wrong->push_back(call + " listed " + std::to_string(ids.size()) + " (" +
+                     std::to_string(distinct.size()) + " distinct), expected " +
+                     std::to_string(expected));
+  }
+}
+
 struct StoreRun {
   std::map<std::string, CallFigures> calls;
   double feed_walk_ms = 0;
@@ -418,42 +447,20 @@ absl::StatusOr<StoreRun> RunStore(const std::string& spec, const std::string& di
       if (c.status() != v1::CONFLICT_STATUS_OPEN) wrong("ListConflicts returned a closed one");
     }
     // Every store and coupon exactly once over the pages.
-    std::set<std::string> seen;
-    int64_t listed = 0;
-    v1::ListStoresRequest page_req = stores_req;
-    while (true) {
-      v1::ListStoresResponse page;
-      grpc::Status s = client.Call(&Stub::ListStores, page_req, &page);
-      if (!s.ok()) return absl::InternalError("ListStores: " + s.error_message());
-      for (const v1::Store& st : page.stores()) {
-        seen.insert(st.id());
-        ++listed;
-      }
-      if (page.next_page_token().empty()) break;
-      page_req.set_page_token(page.next_page_token());
-    }
-    if (listed != expected.stores || static_cast<int64_t>(seen.size()) != expected.stores) {
-      wrong("ListStores listed " + std::to_string(listed) + " (" + std::to_string(seen.size()) +
-            " distinct), expected " + std::to_string(expected.stores));
-    }
-    seen.clear();
-    listed = 0;
-    v1::ListCouponsRequest coupon_page = coupons_req;
-    while (true) {
-      v1::ListCouponsResponse page;
-      grpc::Status s = client.Call(&Stub::ListCoupons, coupon_page, &page);
-      if (!s.ok()) return absl::InternalError("ListCoupons: " + s.error_message());
-      for (const v1::Coupon& c : page.coupons()) {
-        seen.insert(c.id());
-        ++listed;
-      }
-      if (page.next_page_token().empty()) break;
-      coupon_page.set_page_token(page.next_page_token());
-    }
-    if (listed != expected.coupons || static_cast<int64_t>(seen.size()) != expected.coupons) {
-      wrong("ListCoupons listed " + std::to_string(listed) + " (" + std::to_string(seen.size()) +
-            " distinct), expected " + std::to_string(expected.coupons));
-    }
+    auto stores_listed = ListAll(client, &Stub::ListStores, stores_req,
+                                 [](const v1::ListStoresResponse& page, auto* ids) {
+                                   for (const v1::Store& st : page.stores())
+                                     ids->push_back(st.id());
+                                 });
+    if (!stores_listed.ok()) return stores_listed.status();
+    CheckListedOnce("ListStores", *stores_listed, expected.stores, &run.wrong);
+    auto coupons_listed = ListAll(client, &Stub::ListCoupons, coupons_req,
+                                  [](const v1::ListCouponsResponse& page, auto* ids) {
+                                    for (const v1::Coupon& c : page.coupons())
+                                      ids->push_back(c.id());
+                                  });
+    if (!coupons_listed.ok()) return coupons_listed.status();
+    CheckListedOnce("ListCoupons", *coupons_listed, expected.coupons, &run.wrong);
   }
   server.Stop(SIGTERM);
   return run;

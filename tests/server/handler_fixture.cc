@@ -184,6 +184,22 @@ std::vector<v1::Change> HandlerTest::PullAll(const Principal& who, std::string* 
   return all;
 }
 
+PruneReport HandlerTest::PruneWithAlice2Silent() {
+  const int64_t retention = 24 * 3600 * 1000;
+  clock_.Advance(retention * 2);
+  const int64_t latest = *store_->changes().LatestSeq(kTenant);
+  for (const char* dev :
+       {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin", "dev-till"}) {
+    EXPECT_TRUE(store_->directory().TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
+  }
+  auto report =
+      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
+  EXPECT_TRUE(report.ok()) << report.status();
+  if (!report.ok()) return PruneReport{};
+  EXPECT_EQ(report->horizon, latest);
+  return *report;
+}
+
 std::vector<v1::Change> HandlerTest::CatchUp(const Principal& who, std::string* cursor,
                                              int page_size, Replica* replica) {
   std::vector<v1::Change> changes = PullAll(who, cursor, page_size);

@@ -14,6 +14,7 @@
 
 #include "crmsync/sync/policy_table.h"
 #include "logic/clock.h"
+#include "logic/pruner.h"
 #include "logic/pull_handler.h"
 #include "logic/push_handler.h"
 #include "store/store.h"
@@ -64,6 +65,11 @@ class HandlerTest : public ::testing::TestWithParam<std::string> {
                     v1::PushResponse* response);
   // Pulls every page after `*cursor`, advancing it.
   std::vector<v1::Change> PullAll(const Principal& who, std::string* cursor, int page_size = 0);
+
+  // Retention (a day) passes twice over: every device but dev-alice-2
+  // keeps up to the latest change, dev-alice-2 falls silent, and the pruner
+  // runs (its horizon must be the latest change). Returns its report.
+  PruneReport PruneWithAlice2Silent();
 
   // A device's replica as the SDK keeps it, by record id: changes applied
   // with sync::ApplyChange; LEFT_SCOPE and ERASED drop the record.

@@ -637,17 +637,7 @@ TEST_P(HandlerTest, CursorOlderThanPrunedHistoryGetsResetRequired) {
   PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(0).record(), kStartMs + 1),
                                      a.Create(LeadRecord("lead-2", "alice", "K", "2"), kStartMs)});
   // Every device but dev-alice-2 keeps up; dev-alice-2 falls silent past retention.
-  const int64_t retention = 24 * 3600 * 1000;
-  clock_.Advance(retention * 2);
-  auto latest = *store_->changes().LatestSeq(kTenant);
-  for (const char* dev :
-       {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin", "dev-till"}) {
-    ASSERT_TRUE(store_->directory().TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
-  }
-  auto report =
-      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_EQ(report->horizon, latest);
+  PruneWithAlice2Silent();
 
   v1::PullRequest request;
   request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
@@ -671,18 +661,7 @@ TEST_P(HandlerTest, BootstrapInSmallPagesCompletesAfterAPrune) {
   auto created = PushOk(Rep("alice", "dev-alice"), creates);
   PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(2).record(), kStartMs + 1),
                                      a.Delete(created.results(5).record(), kStartMs + 1)});
-  const int64_t retention = 24 * 3600 * 1000;
-  clock_.Advance(retention * 2);
-  auto latest = *store_->changes().LatestSeq(kTenant);
-  for (const char* dev :
-       {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin", "dev-till"}) {
-    ASSERT_TRUE(store_->directory().TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
-  }
-  auto report =
-      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
-  ASSERT_TRUE(report.ok()) << report.status();
-  ASSERT_EQ(report->horizon, latest);
-  ASSERT_GT(report->rows_removed, 0);
+  ASSERT_GT(PruneWithAlice2Silent().rows_removed, 0);
 
   for (int page_size : {1, 2, 3, 500}) {
     SCOPED_TRACE("page size " + std::to_string(page_size));
@@ -720,17 +699,7 @@ TEST_P(HandlerTest, BootstrapWhoseLaterChangesWerePrunedGetsResetRequired) {
   ASSERT_EQ(first.changes(0).record().id(), "lead-1");
 
   PushOk(Rep("alice", "dev-alice"), {a.Delete(created.results(0).record(), kStartMs + 1)});
-  const int64_t retention = 24 * 3600 * 1000;
-  clock_.Advance(retention * 2);
-  auto latest = *store_->changes().LatestSeq(kTenant);
-  for (const char* dev :
-       {"dev-alice", "dev-bob", "dev-carol", "dev-maria", "dev-admin", "dev-till"}) {
-    ASSERT_TRUE(store_->directory().TouchDevice(kTenant, dev, clock_.NowMs(), latest).ok());
-  }
-  auto report =
-      PruneTenant(&store_->changes(), &store_->directory(), kTenant, clock_.NowMs(), retention);
-  ASSERT_TRUE(report.ok()) << report.status();
-  ASSERT_EQ(report->horizon, latest);
+  PruneWithAlice2Silent();
 
   request.set_cursor(first.next_cursor());
   v1::PullResponse next;

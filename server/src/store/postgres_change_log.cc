@@ -106,26 +106,34 @@ absl::StatusOr<int64_t> PostgresChangeLog::DoPrune(const std::string& tenant_id,
   return removed;
 }
 
+namespace {
+
+// Feed rows (state, scope_changed_version) as RecordRows.
+absl::Status DecodeRows(const pqxx::result& r, std::vector<RecordRow>* rows) {
+  rows->clear();
+  rows->reserve(r.size());
+  for (const pqxx::row& row : r) {
+    RecordRow& out = rows->emplace_back();
+    const pqxx::binarystring state(row[0]);
+    if (auto s = codec::Decode(absl::string_view(state.get(), state.size()), &out.state, "record");
+        !s.ok()) {
+      return s;
+    }
+    out.scope_changed_version = row[1].as<int64_t>();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadSince(const std::string& tenant_id,
                                                                       int64_t after_version,
                                                                       int limit) {
   std::vector<RecordRow> rows;
   absl::Status status =
       pool_->RunAutocommit("reading the change feed", [&](pqxx::transaction_base& tx) {
-        rows.clear();
-        pqxx::result r = tx.exec_prepared(pg_sql::kReadSince, tenant_id, after_version, limit);
-        rows.reserve(r.size());
-        for (const pqxx::row& row : r) {
-          RecordRow& out = rows.emplace_back();
-          const pqxx::binarystring state(row[0]);
-          if (auto s =
-                  codec::Decode(absl::string_view(state.get(), state.size()), &out.state, "record");
-              !s.ok()) {
-            return s;
-          }
-          out.scope_changed_version = row[1].as<int64_t>();
-        }
-        return absl::OkStatus();
+        return DecodeRows(tx.exec_prepared(pg_sql::kReadSince, tenant_id, after_version, limit),
+                          &rows);
       });
   if (!status.ok()) return status;
   return rows;
@@ -136,21 +144,9 @@ absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadTypeSince(
   std::vector<RecordRow> rows;
   absl::Status status =
       pool_->RunAutocommit("reading records of one type", [&](pqxx::transaction_base& tx) {
-        rows.clear();
-        pqxx::result r = tx.exec_prepared(pg_sql::kReadTypeSince, tenant_id, static_cast<int>(type),
-                                          after_version, limit);
-        rows.reserve(r.size());
-        for (const pqxx::row& row : r) {
-          RecordRow& out = rows.emplace_back();
-          const pqxx::binarystring state(row[0]);
-          if (auto s =
-                  codec::Decode(absl::string_view(state.get(), state.size()), &out.state, "record");
-              !s.ok()) {
-            return s;
-          }
-          out.scope_changed_version = row[1].as<int64_t>();
-        }
-        return absl::OkStatus();
+        return DecodeRows(tx.exec_prepared(pg_sql::kReadTypeSince, tenant_id,
+                                           static_cast<int>(type), after_version, limit),
+                          &rows);
       });
   if (!status.ok()) return status;
   return rows;
