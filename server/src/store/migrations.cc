@@ -365,13 +365,13 @@ CREATE TABLE applied_floors (
      R"sql(
 -- Listing one entity type (conflicts, stores, coupons) in version order
 -- without walking the whole feed: ChangeLog::ReadTypeSince.
-CREATE INDEX records_by_type ON records (tenant_id, entity_type, version);
+CREATE INDEX IF NOT EXISTS records_by_type ON records (tenant_id, entity_type, version);
 )sql",
      // PostgreSQL
      R"sql(
 -- Listing one entity type (conflicts, stores, coupons) in version order
 -- without walking the whole feed: ChangeLog::ReadTypeSince.
-CREATE INDEX records_by_type ON records (tenant_id, entity_type, version);
+CREATE INDEX IF NOT EXISTS records_by_type ON records (tenant_id, entity_type, version);
 )sql"},
 };
 
