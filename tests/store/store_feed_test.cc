@@ -247,6 +247,36 @@ TEST_P(StoreFeedTest, ReadTypeSinceReturnsOneTypeInVersionOrderWithLimit) {
   ASSERT_EQ(other->size(), 1u);
   EXPECT_EQ((*other)[0].state.ref().id(), "lead-x");
 
+  // The types an operator lists have an index of their own on PostgreSQL.
+  for (v1::EntityType type :
+       {v1::ENTITY_TYPE_COUPON, v1::ENTITY_TYPE_CONFLICT, v1::ENTITY_TYPE_STORE}) {
+    int64_t first = 0, second = 0;
+    for (int64_t* version : {&first, &second}) {
+      absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+        auto seq = tx.NextSeq();
+        if (!seq.ok()) return seq.status();
+        v1::RecordState state;
+        state.mutable_ref()->set_entity_type(type);
+        state.mutable_ref()->set_id(version == &first ? "x-1" : "x-2");
+        state.set_version(*seq);
+        state.set_created_version(*seq);
+        *version = *seq;
+        return tx.PutRecord(state, nullptr);
+      });
+      ASSERT_TRUE(s.ok()) << s;
+      put_lead(kTenant, "lead-between", false);
+    }
+    auto listed = store().changes().ReadTypeSince(kTenant, type, 0, 10);
+    ASSERT_TRUE(listed.ok()) << listed.status();
+    ASSERT_EQ(listed->size(), 2u) << v1::EntityType_Name(type);
+    EXPECT_EQ((*listed)[0].state.version(), first);
+    EXPECT_EQ((*listed)[1].state.version(), second);
+    auto after = store().changes().ReadTypeSince(kTenant, type, first, 1);
+    ASSERT_TRUE(after.ok());
+    ASSERT_EQ(after->size(), 1u);
+    EXPECT_EQ((*after)[0].state.ref().id(), "x-2");
+  }
+
   EXPECT_EQ(
       store().changes().ReadTypeSince(kTenant, v1::ENTITY_TYPE_UNSPECIFIED, 0, 10).status().code(),
       absl::StatusCode::kInvalidArgument);

@@ -108,6 +108,11 @@ absl::StatusOr<int64_t> PostgresChangeLog::DoPrune(const std::string& tenant_id,
 
 namespace {
 
+// The constants of the statements read_*_since and of migration 7.
+static_assert(v1::ENTITY_TYPE_COUPON == 16 && v1::ENTITY_TYPE_CONFLICT == 19 &&
+                  v1::ENTITY_TYPE_STORE == 20,
+              "records_by_type (PostgreSQL) names coupons, conflicts and stores by number");
+
 // Feed rows (state, scope_changed_version) as RecordRows.
 absl::Status DecodeRows(const pqxx::result& r, std::vector<RecordRow>* rows) {
   rows->clear();
@@ -144,6 +149,13 @@ absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadTypeSince(
   std::vector<RecordRow> rows;
   absl::Status status =
       pool_->RunAutocommit("reading records of one type", [&](pqxx::transaction_base& tx) {
+        const char* indexed = type == v1::ENTITY_TYPE_COUPON     ? pg_sql::kReadCouponsSince
+                              : type == v1::ENTITY_TYPE_CONFLICT ? pg_sql::kReadConflictsSince
+                              : type == v1::ENTITY_TYPE_STORE    ? pg_sql::kReadStoresSince
+                                                                 : nullptr;
+        if (indexed != nullptr) {
+          return DecodeRows(tx.exec_prepared(indexed, tenant_id, after_version, limit), &rows);
+        }
         return DecodeRows(tx.exec_prepared(pg_sql::kReadTypeSince, tenant_id,
                                            static_cast<int>(type), after_version, limit),
                           &rows);

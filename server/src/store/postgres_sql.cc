@@ -158,9 +158,21 @@ constexpr Statement kStatements[] = {
     {kReadSince,
      "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND version > $2 "
      "ORDER BY version LIMIT $3"},  // unique per tenant: an index range scan
+    // Other types: the feed index, filtered.
     {kReadTypeSince,
      "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND entity_type = $2 "
-     "AND version > $3 ORDER BY version LIMIT $4"},  // records_by_type gives the order
+     "AND version > $3 ORDER BY version LIMIT $4"},
+    // The partial index records_by_type (16, 19, 20) serves these: the type
+    // is a constant so the planner can prove its predicate.
+    {kReadCouponsSince,
+     "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND entity_type = 16 "
+     "AND version > $2 ORDER BY version LIMIT $3"},
+    {kReadConflictsSince,
+     "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND entity_type = 19 "
+     "AND version > $2 ORDER BY version LIMIT $3"},
+    {kReadStoresSince,
+     "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND entity_type = 20 "
+     "AND version > $2 ORDER BY version LIMIT $3"},
     // One statement, so the record and its history come from one snapshot.
     {kScopesDuring,
      "SELECT r.created_version, r.state, h.version, h.scope FROM records r "

@@ -43,6 +43,11 @@ inline constexpr char kPruneMark[] = "prune_mark";
 // Change feed.
 inline constexpr char kReadSince[] = "read_since";
 inline constexpr char kReadTypeSince[] = "read_type_since";
+// The same for the types with an index of their own (migration 7):
+// coupons, conflicts and stores, the type a constant in the statement.
+inline constexpr char kReadCouponsSince[] = "read_coupons_since";
+inline constexpr char kReadConflictsSince[] = "read_conflicts_since";
+inline constexpr char kReadStoresSince[] = "read_stores_since";
 inline constexpr char kScopesDuring[] = "scopes_during";
 inline constexpr char kNewHistory[] = "new_history";
 inline constexpr char kSeqRead[] = "seq_read";
