@@ -26,12 +26,19 @@ absl::Status FromCode(int rc, std::string_view what, sqlite3* db) {
 }  // namespace
 
 Statement::~Statement() {
-  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+  if (stmt_ == nullptr) return;
+  if (owner_ != nullptr) {
+    owner_->Recycle(std::move(sql_), stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_),
+    : owner_(other.owner_),
+      db_(other.db_),
       stmt_(std::exchange(other.stmt_, nullptr)),
+      sql_(std::move(other.sql_)),
       status_(std::move(other.status_)) {}
 
 Statement& Statement::Bind(int index, int64_t value) {
@@ -124,7 +131,24 @@ absl::StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path
   return db;
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close(db_); }
+SqliteDb::~SqliteDb() {
+  {
+    absl::MutexLock lock(&idle_mu_);
+    for (auto& [sql, stmt] : idle_) sqlite3_finalize(stmt);
+    idle_.clear();
+  }
+  sqlite3_close(db_);
+}
+
+void SqliteDb::Recycle(std::string sql, sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  {
+    absl::MutexLock lock(&idle_mu_);
+    if (idle_.size() < kMaxIdle && idle_.emplace(std::move(sql), stmt).second) return;
+  }
+  sqlite3_finalize(stmt);  // another of the same SQL is kept already
+}
 
 absl::Status SqliteDb::Exec(std::string_view sql) {
   std::string copy(sql);
@@ -137,10 +161,19 @@ absl::Status SqliteDb::Exec(std::string_view sql) {
 }
 
 absl::StatusOr<Statement> SqliteDb::Prepare(std::string_view sql) {
+  std::string text(sql);
+  {
+    absl::MutexLock lock(&idle_mu_);
+    if (auto it = idle_.find(text); it != idle_.end()) {
+      sqlite3_stmt* kept = it->second;
+      idle_.erase(it);
+      return Statement(this, db_, kept, std::move(text));
+    }
+  }
   sqlite3_stmt* stmt = nullptr;
   const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   if (rc != SQLITE_OK) return FromCode(rc, "sqlite prepare `" + std::string(sql) + "`", db_);
-  return Statement(db_, stmt);
+  return Statement(this, db_, stmt, std::move(text));
 }
 
 int64_t SqliteDb::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
