@@ -286,6 +286,16 @@ TEST_P(AdminHandlerTest, OpenConflictCountsFollowTheFeedAndStartOverOnlyWhenThey
   EXPECT_EQ(*counts.Total(kTenant), 1);
   EXPECT_EQ(open_in_stats(), 1);
   EXPECT_EQ(counts.rebuilds(), 1);
+
+  // Pruning up to where the view has read is no reason to start over;
+  // pruning past it is (a tombstone it never read may be gone).
+  PruneWithAlice2Silent();
+  EXPECT_EQ(*counts.Total(kTenant), 1);
+  EXPECT_EQ(counts.rebuilds(), 1);
+  OpenAmountConflict("opp-4");
+  PruneWithAlice2Silent();
+  EXPECT_EQ(*counts.Total(kTenant), 2);
+  EXPECT_EQ(counts.rebuilds(), 2);
 }
 
 TEST_P(AdminHandlerTest, StoresAreUpsertedAsSyncedRecords) {
