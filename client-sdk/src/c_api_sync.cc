@@ -1,4 +1,6 @@
 // C API: sync control, progress and callbacks.
+#include <cstring>
+
 #include "c_api_internal.h"
 
 using namespace crmsync::client;  // NOLINT: C API implementation file
@@ -9,23 +11,23 @@ using capi::Ok;
 namespace crmsync::client::capi {
 namespace {
 
-void CallPushEvent(crmsync_push_event_fn fn, void* user, const PushEvent& e) {
-  const std::string result = e.result.SerializeAsString();
+void CallPushEvent(const crmsync_client* client, crmsync_push_event_fn fn, void* user,
+                   const PushEvent& e) {
+  auto encoded = Encode(client, e.result);
+  const std::string result = encoded.ok() ? *encoded : std::string();
   crmsync_push_event ev{};
   ev.entity_type = e.mutation.record().entity_type();
   ev.record_id = e.mutation.record().id().c_str();
   ev.outcome = e.result.outcome();
   ev.reject_reason = e.result.reject_reason();
   ev.message = e.result.message().c_str();
-  ev.result = reinterpret_cast<const uint8_t*>(result.data());
+  ev.result = reinterpret_cast<const uint8_t*>(result.c_str());
   ev.result_size = result.size();
   fn(user, &ev);
 }
 
 crmsync_status CheckEngine(crmsync_client* client) {
-  if (client == nullptr || client->db == nullptr) {
-    return Fail(absl::InvalidArgumentError("client handle is NULL"));
-  }
+  if (crmsync_status s = CheckHandle(client); s != CRMSYNC_OK) return s;
   if (client->engine == nullptr) {
     return Fail(absl::FailedPreconditionError("opened without server_address: no sync"));
   }
@@ -37,10 +39,14 @@ crmsync_status CheckEngine(crmsync_client* client) {
 void InstallCallbacks(crmsync_client* client, SyncOptions* so) {
   const crmsync_options cb = client->callbacks;
   if (cb.on_conflict != nullptr) {
-    so->on_conflict = [cb](const PushEvent& e) { CallPushEvent(cb.on_conflict, cb.user_data, e); };
+    so->on_conflict = [client, cb](const PushEvent& e) {
+      CallPushEvent(client, cb.on_conflict, cb.user_data, e);
+    };
   }
   if (cb.on_rejected != nullptr) {
-    so->on_rejected = [cb](const PushEvent& e) { CallPushEvent(cb.on_rejected, cb.user_data, e); };
+    so->on_rejected = [client, cb](const PushEvent& e) {
+      CallPushEvent(client, cb.on_rejected, cb.user_data, e);
+    };
   }
   if (cb.on_change != nullptr) {
     so->on_change = [cb](const ChangeEvent& e) {
@@ -49,6 +55,14 @@ void InstallCallbacks(crmsync_client* client, SyncOptions* so) {
     };
   }
   if (cb.on_wiped != nullptr) so->on_wiped = [cb] { cb.on_wiped(cb.user_data); };
+  if (cb.on_log != nullptr) {
+    so->on_log = [cb](LogLevel level, const std::string& message) {
+      cb.on_log(cb.user_data, static_cast<crmsync_log_level>(level), message.c_str());
+    };
+    so->log_level = static_cast<LogLevel>(
+        cb.log_level < CRMSYNC_LOG_DEBUG || cb.log_level > CRMSYNC_LOG_ERROR ? CRMSYNC_LOG_INFO
+                                                                               : cb.log_level);
+  }
 }
 
 }  // namespace crmsync::client::capi
@@ -89,24 +103,37 @@ crmsync_status crmsync_sync_cancel(crmsync_client* client) {
 
 crmsync_status crmsync_sync_progress(crmsync_client* client, crmsync_progress* out) {
   return Guard([&] {
-    if (crmsync_status s = capi::CheckEngine(client); s != CRMSYNC_OK) return s;
+    if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     if (out == nullptr) return Fail(absl::InvalidArgumentError("out is NULL"));
-    const SyncProgress p = client->engine->Progress();
+    std::memset(out, 0, sizeof *out);
+    SyncProgress p;
+    if (client->engine != nullptr) {
+      p = client->engine->Progress();
+    } else {
+      auto pending = client->db->PendingCount();
+      if (!pending.ok()) return Fail(pending.status());
+      auto last = client->db->LastSyncMs();
+      if (!last.ok()) return Fail(last.status());
+      p.pending = *pending;
+      p.last_success_ms = *last;
+    }
     out->state = static_cast<int32_t>(p.state);
     out->pushed = p.pushed;
     out->pulled = p.pulled;
     out->pending = p.pending;
     out->cycles = p.cycles;
     out->resets = p.resets;
+    out->last_success_ms = p.last_success_ms;
+    out->connected = p.subscribed ? 1 : 0;
+    std::strncpy(out->last_error, p.last_error.c_str(), sizeof out->last_error - 1);
     return Ok();
   });
 }
 
 crmsync_status crmsync_pending_count(crmsync_client* client, int64_t* out) {
   return Guard([&] {
-    if (client == nullptr || client->db == nullptr || out == nullptr) {
-      return Fail(absl::InvalidArgumentError("client and out are required"));
-    }
+    if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
+    if (out == nullptr) return Fail(absl::InvalidArgumentError("out is NULL"));
     auto n = client->db->PendingCount();
     if (!n.ok()) return Fail(n.status());
     *out = *n;
@@ -116,9 +143,7 @@ crmsync_status crmsync_pending_count(crmsync_client* client, int64_t* out) {
 
 crmsync_status crmsync_set_offline(crmsync_client* client, int offline) {
   return Guard([&] {
-    if (client == nullptr || client->db == nullptr) {
-      return Fail(absl::InvalidArgumentError("client handle is NULL"));
-    }
+    if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     absl::Status s = client->db->SetOffline(offline != 0);
     return s.ok() ? Ok() : Fail(s);
   });

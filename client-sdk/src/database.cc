@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "ids.h"
 #include "sqlite_db.h"
 #include "state_keys.h"
@@ -44,12 +46,16 @@ absl::Status Database::Init() {
   if (!tx.status().ok()) return tx.status();
   auto version = internal::GetState(db_.get(), internal::kKeySchemaVersion);
   if (!version.ok()) return version.status();
-  if (*version && **version != std::to_string(internal::kSchemaVersion)) {
+  // CreateSchema upgraded an older store; a newer one (an app downgrade)
+  // is refused rather than misread.
+  const int stored = *version ? std::atoi((*version)->c_str()) : 0;
+  if (*version && (stored <= 0 || stored > internal::kSchemaVersion)) {
     return absl::FailedPreconditionError("local store has schema version " + **version +
-                                         "; this library reads version " +
-                                         std::to_string(internal::kSchemaVersion));
+                                         "; this library reads versions up to " +
+                                         std::to_string(internal::kSchemaVersion) +
+                                         " (was the app downgraded?)");
   }
-  if (!*version) {
+  if (stored != internal::kSchemaVersion) {
     if (auto s = internal::SetState(db_.get(), internal::kKeySchemaVersion,
                                     std::to_string(internal::kSchemaVersion));
         !s.ok()) {
@@ -150,6 +156,20 @@ absl::StatusOr<int64_t> Database::LastSyncMs() {
   auto v = internal::GetState(db_.get(), internal::kKeyLastSyncMs);
   if (!v.ok()) return v.status();
   return *v ? std::stoll(**v) : 0;
+}
+
+absl::StatusOr<std::string> Database::RefreshToken() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Ready(); !s.ok()) return s;
+  auto v = internal::GetState(db_.get(), internal::kKeyRefreshToken);
+  if (!v.ok()) return v.status();
+  return v->value_or("");
+}
+
+absl::Status Database::SaveRefreshToken(const std::string& token) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Ready(); !s.ok()) return s;
+  return internal::SetState(db_.get(), internal::kKeyRefreshToken, token);
 }
 
 absl::Status Database::SetOffline(bool offline) {

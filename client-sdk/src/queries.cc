@@ -25,6 +25,35 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::MyOpenLeads() {
   return internal::CollectStates(&*st);
 }
 
+absl::StatusOr<std::vector<v1::RecordState>> Database::ListByOwner(v1::EntityType type,
+                                                                   const std::string& owner_user_id,
+                                                                   int limit) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Ready(); !s.ok()) return s;
+  auto st = db_->Prepare(
+      "SELECT local_state FROM records WHERE entity_type=?1 AND owner=?2 "
+      "AND local_state IS NOT NULL ORDER BY name, id LIMIT ?3");
+  if (!st.ok()) return st.status();
+  st->Bind(1, static_cast<int64_t>(type))
+      .Bind(2, owner_user_id)
+      .Bind(3, static_cast<int64_t>(limit > 0 ? limit : -1));
+  return internal::CollectStates(&*st);
+}
+
+absl::StatusOr<std::vector<v1::RecordState>> Database::ChangedSince(v1::EntityType type,
+                                                                    int64_t since_ms, int limit) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Ready(); !s.ok()) return s;
+  auto st = db_->Prepare(
+      "SELECT local_state FROM records WHERE changed_ms >= ?1 AND (?2 = 0 OR entity_type = ?2) "
+      "AND local_state IS NOT NULL ORDER BY changed_ms, entity_type, id LIMIT ?3");
+  if (!st.ok()) return st.status();
+  st->Bind(1, since_ms)
+      .Bind(2, static_cast<int64_t>(type))
+      .Bind(3, static_cast<int64_t>(limit > 0 ? limit : -1));
+  return internal::CollectStates(&*st);
+}
+
 absl::StatusOr<std::vector<v1::RecordState>> Database::OpportunitiesOfAccount(
     const std::string& account_id) {
   absl::MutexLock lock(&mu_);

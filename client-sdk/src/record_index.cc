@@ -15,6 +15,7 @@ void AddText(std::string* text, const std::string& part) {
 
 RecordIndex IndexOf(const v1::RecordState& state) {
   RecordIndex ix;
+  ix.changed_ms = state.hlc().wall_time_ms();
   const v1::Record& r = state.data();
   switch (r.entity_case()) {
     case v1::Record::kAccount: {

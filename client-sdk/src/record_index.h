@@ -24,6 +24,9 @@ struct RecordIndex {
   // Geometry: calendar location, store location, coupon geofence circle.
   std::optional<double> lat, lon;
   double radius_m = 0;
+  // Wall time (Unix ms) of the record's last change, local or synced (its
+  // HLC reading); Database::ChangedSince.
+  int64_t changed_ms = 0;
   // Text for FTS4 (names, company, title, notes, description).
   std::string text;
 };

@@ -22,12 +22,14 @@ absl::Status CreateTables(SqliteDb* db) {
       lat REAL,
       lon REAL,
       radius_m REAL,
+      changed_ms INTEGER,
       PRIMARY KEY(entity_type, id));
     CREATE INDEX IF NOT EXISTS records_owner ON records(entity_type, owner, status);
     CREATE INDEX IF NOT EXISTS records_parent ON records(entity_type, parent_id);
     CREATE INDEX IF NOT EXISTS records_time ON records(entity_type, starts_at);
     CREATE INDEX IF NOT EXISTS records_geo ON records(entity_type, lat, lon);
     CREATE INDEX IF NOT EXISTS records_radius ON records(entity_type, radius_m);
+    CREATE INDEX IF NOT EXISTS records_changed ON records(changed_ms);
     CREATE VIRTUAL TABLE IF NOT EXISTS record_text USING fts4(body);
     CREATE TABLE IF NOT EXISTS outbox(
       client_seq INTEGER PRIMARY KEY,
@@ -88,6 +90,40 @@ absl::Status CreateGeoCells(SqliteDb* db) {
   return coupons->status();
 }
 
+// records.changed_ms (Database::ChangedSince), added in local schema 2:
+// added and filled from the stored states when a store of schema 1 opens.
+absl::Status AddChangedColumn(SqliteDb* db) {
+  auto cols = db->Prepare("PRAGMA table_info(records)");
+  if (!cols.ok()) return cols.status();
+  bool table = false, has = false;
+  while (cols->Step()) {
+    table = true;
+    has = has || cols->Text(1) == "changed_ms";
+  }
+  if (!cols->status().ok()) return cols->status();
+  if (!table || has) return absl::OkStatus();  // a new store, or done
+  // One transaction: a crash leaves the store as it was.
+  Transaction tx(db);
+  if (!tx.status().ok()) return tx.status();
+  if (absl::Status s = db->Exec("ALTER TABLE records ADD COLUMN changed_ms INTEGER"); !s.ok()) {
+    return s;
+  }
+  auto rows = db->Prepare("SELECT rowid, local_state FROM records WHERE local_state IS NOT NULL");
+  if (!rows.ok()) return rows.status();
+  while (rows->Step()) {
+    v1::RecordState state;
+    if (!state.ParseFromString(rows->Blob(1))) return absl::DataLossError("corrupt record blob");
+    auto set = db->Prepare("UPDATE records SET changed_ms=?2 WHERE rowid=?1");
+    if (!set.ok()) return set.status();
+    if (absl::Status s = set->Bind(1, rows->Int(0)).Bind(2, state.hlc().wall_time_ms()).Run();
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!rows->status().ok()) return rows->status();
+  return tx.Commit();
+}
+
 }  // namespace
 
 absl::Status CreateSchema(SqliteDb* db) {
@@ -97,6 +133,7 @@ absl::Status CreateSchema(SqliteDb* db) {
   // Deleted content is overwritten with zeros, so an erased person's values
   // do not linger in free pages of the file.
   if (absl::Status s = db->Exec("PRAGMA secure_delete=ON"); !s.ok()) return s;
+  if (absl::Status s = AddChangedColumn(db); !s.ok()) return s;
   if (absl::Status s = CreateTables(db); !s.ok()) return s;
   return CreateGeoCells(db);
 }

@@ -18,6 +18,8 @@ inline constexpr char kKeyLastSyncMs[] = "last_sync_ms";
 inline constexpr char kKeyLastRepairMs[] = "last_repair_ms";
 // "1" while a re-bootstrap is in progress (survives restarts).
 inline constexpr char kKeyResetting[] = "resetting";
+// The refresh token of the signed-in user (Database::RefreshToken).
+inline constexpr char kKeyRefreshToken[] = "refresh_token";
 
 }  // namespace crmsync::client::internal
 

@@ -53,6 +53,10 @@ class SyncEngine::Impl {
     client_.set_platform(options_.platform);
     client_.set_app_version(options_.app_version);
     db_->SetWriteListener([this] { RequestSync(); });
+    if (auto last = db_->LastSyncMs(); last.ok()) {
+      absl::MutexLock lock(&mu_);
+      progress_.last_success_ms = *last;
+    }
     UpdatePending();
   }
 
@@ -76,6 +80,7 @@ class SyncEngine::Impl {
       progress_.pushed = progress_.pulled = 0;
     }
     SetState(SyncProgress::State::kSyncing, "");
+    Log(LogLevel::kDebug, "sync: cycle started");
     internal::CycleContext ctx;
     ctx.db = &access_;
     ctx.transport = transport_.get();
@@ -100,6 +105,7 @@ class SyncEngine::Impl {
       absl::Status wiped = access_.Wipe();
       wiped_ = true;
       SetState(SyncProgress::State::kWiped, "the server revoked this device; local store erased");
+      Log(LogLevel::kError, "sync: the server revoked this device; the local store was erased");
       if (options_.on_wiped) options_.on_wiped();
       return absl::FailedPreconditionError(
           std::string("wiped: the server revoked this device and the local store was erased") +
@@ -110,10 +116,25 @@ class SyncEngine::Impl {
                                                     std::string(result.status.message()));
     }
     UpdatePending();
+    if (ctx.resets > 0) {
+      Log(LogLevel::kWarning, "sync: the replica was rebuilt from the server (" +
+                                  std::to_string(ctx.resets) + " re-bootstrap(s)); unsent edits kept");
+    }
     if (result.ok()) {
-      (void)access_.SetLastSync(options_.clock->NowMs());
-      absl::MutexLock lock(&mu_);
-      ++progress_.cycles;
+      const int64_t now_ms = options_.clock->NowMs();
+      (void)access_.SetLastSync(now_ms);
+      int64_t pushed = 0, pulled = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        ++progress_.cycles;
+        progress_.last_success_ms = now_ms;
+        pushed = progress_.pushed;
+        pulled = progress_.pulled;
+      }
+      Log(LogLevel::kDebug, "sync: cycle done, pushed " + std::to_string(pushed) + ", pulled " +
+                                std::to_string(pulled));
+    } else {
+      Log(LogLevel::kWarning, "sync: cycle failed: " + result.status.ToString());
     }
     SetState(result.ok() ? SyncProgress::State::kIdle : SyncProgress::State::kFailed,
              result.ok() ? "" : std::string(result.status.ToString()));
@@ -199,10 +220,13 @@ class SyncEngine::Impl {
         }
       } else {
         subscription.reset();
+        SetSubscribed(false);
         if (wiped_ || StopRequested()) break;
         if (IsTransient(s)) {
           wait_ms = BackoffMs(failures++);
           SetState(SyncProgress::State::kBackoff, std::string(s.ToString()));
+          Log(LogLevel::kInfo, "sync: server unreachable, retrying in " + std::to_string(wait_ms) +
+                                   " ms");
         }
       }
       absl::MutexLock lock(&wake_mu_);
@@ -216,12 +240,14 @@ class SyncEngine::Impl {
       }
     }
     subscription.reset();
+    SetSubscribed(false);
   }
 
   std::unique_ptr<Subscription> OpenSubscription() {
     auto cursor = access_.Cursor();
     if (!cursor.ok()) return nullptr;
     subscription_ended_ = false;
+    SetSubscribed(true);
     v1::SubscribeRequest request;
     *request.mutable_client() = client_;
     request.set_cursor(*cursor);
@@ -230,7 +256,9 @@ class SyncEngine::Impl {
         [this](const v1::SubscribeEvent& event) {
           if (event.has_changes_available()) RequestSync();
         },
-        [this](const CallStatus&) {
+        [this](const CallStatus& done) {
+          SetSubscribed(false);
+          Log(LogLevel::kDebug, "sync: subscription ended: " + done.status.ToString());
           {
             absl::MutexLock lock(&wake_mu_);
             subscription_ended_ = true;
@@ -262,6 +290,21 @@ class SyncEngine::Impl {
       copy = progress_;
     }
     if (options_.on_progress) options_.on_progress(copy);
+  }
+
+  void SetSubscribed(bool subscribed) {
+    SyncProgress copy;
+    {
+      absl::MutexLock lock(&mu_);
+      if (progress_.subscribed == subscribed) return;
+      progress_.subscribed = subscribed;
+      copy = progress_;
+    }
+    if (options_.on_progress) options_.on_progress(copy);
+  }
+
+  void Log(LogLevel level, const std::string& message) {
+    if (options_.on_log && level >= options_.log_level) options_.on_log(level, message);
   }
 
   void UpdatePending() {

@@ -85,10 +85,10 @@ absl::Status WriteRow(SqliteDb* db, const v1::RecordRef& ref, const RecordRow& r
   auto st = db->Prepare(
       *rowid ? "UPDATE records SET server_state=?3, local_state=?4, owner=?5, status=?6, "
                "name=?7, parent_id=?8, starts_at=?9, ends_at=?10, lat=?11, lon=?12, "
-               "radius_m=?13 WHERE entity_type=?1 AND id=?2"
+               "radius_m=?13, changed_ms=?14 WHERE entity_type=?1 AND id=?2"
              : "INSERT INTO records(entity_type, id, server_state, local_state, owner, status, "
-               "name, parent_id, starts_at, ends_at, lat, lon, radius_m) "
-               "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)");
+               "name, parent_id, starts_at, ends_at, lat, lon, radius_m, changed_ms) "
+               "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
   if (!st.ok()) return st.status();
   st->Bind(1, static_cast<int64_t>(ref.entity_type())).Bind(2, ref.id());
   if (row.server) {
@@ -108,6 +108,11 @@ absl::Status WriteRow(SqliteDb* db, const v1::RecordRef& ref, const RecordRow& r
   BindOptionalDouble(&*st, 11, ix.lat);
   BindOptionalDouble(&*st, 12, ix.lon);
   st->Bind(13, ix.radius_m);
+  if (visible) {
+    st->Bind(14, ix.changed_ms);
+  } else {
+    st->BindNull(14);
+  }
   if (absl::Status s = st->Run(); !s.ok()) return s;
   if (!visible) return absl::OkStatus();
   const int64_t id = *rowid ? **rowid : db->LastInsertRowId();

@@ -26,7 +26,11 @@
 
 namespace crmsync::client::internal {
 
-inline constexpr int kSchemaVersion = 1;
+// Version of the local schema this library writes. Stores of an older
+// version are upgraded when opened (schema.cc); a newer one is refused.
+//   1  first release
+//   2  records.changed_ms (Database::ChangedSince)
+inline constexpr int kSchemaVersion = 2;
 
 absl::Status CreateSchema(SqliteDb* db);
 

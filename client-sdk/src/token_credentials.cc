@@ -17,9 +17,9 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
                       what + ": " + s.error_message());
 }
 
-class TokenCredentials : public CredentialsProvider {
+class TokenCredentialsImpl : public TokenCredentials {
  public:
-  explicit TokenCredentials(TokenCredentialsOptions options) : options_(std::move(options)) {
+  explicit TokenCredentialsImpl(TokenCredentialsOptions options) : options_(std::move(options)) {
     if (options_.clock == nullptr) options_.clock = SystemClock();
     std::shared_ptr<grpc::ChannelCredentials> creds = internal::MakeChannelCredentials(
         options_.ca_pem, options_.client_cert_pem, options_.client_key_pem);
@@ -28,18 +28,58 @@ class TokenCredentials : public CredentialsProvider {
   }
 
   absl::Status Metadata(std::vector<std::pair<std::string, std::string>>* out) override {
-    absl::MutexLock lock(&mu_);
-    if (access_token_.empty() || options_.clock->NowMs() + kRefreshMarginMs >= access_expires_ms_) {
-      absl::Status s = absl::UnauthenticatedError("no refresh token");
+    absl::Status failed;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!access_token_.empty() &&
+          options_.clock->NowMs() + kRefreshMarginMs < access_expires_ms_) {
+        out->emplace_back("authorization", "Bearer " + access_token_);
+        return absl::OkStatus();
+      }
+      absl::Status s = absl::UnauthenticatedError("not signed in (no refresh token)");
       if (!refresh_token_.empty()) s = Refresh();
       if (!s.ok() && s.code() != absl::StatusCode::kUnavailable &&
           s.code() != absl::StatusCode::kDeadlineExceeded) {
-        s = SignIn();
+        if (CanSignIn()) {
+          s = SignInLocked();
+        } else {
+          access_token_.clear();
+          if (!refresh_token_.empty()) {
+            refresh_token_.clear();
+            if (options_.on_refresh_token) options_.on_refresh_token("");
+          }
+          s = absl::UnauthenticatedError("sign-in required: " + std::string(s.message()));
+          failed = s;
+        }
       }
-      if (!s.ok()) return s;
+      if (s.ok()) {
+        out->emplace_back("authorization", "Bearer " + access_token_);
+        return s;
+      }
+      if (failed.ok()) return s;
     }
-    out->emplace_back("authorization", "Bearer " + access_token_);
-    return absl::OkStatus();
+    if (options_.on_auth_required) options_.on_auth_required(failed);
+    return failed;
+  }
+
+  absl::Status SignIn(const std::string& username, const std::string& password) override {
+    absl::MutexLock lock(&mu_);
+    options_.username = username;
+    options_.password = password;
+    options_.api_key.clear();
+    absl::Status s = SignInLocked();
+    if (!options_.keep_password) options_.password.clear();
+    return s;
+  }
+
+  void SignOut() override {
+    absl::MutexLock lock(&mu_);
+    access_token_.clear();
+    access_expires_ms_ = 0;
+    refresh_token_.clear();
+    options_.password.clear();
+    options_.api_key.clear();
+    if (options_.on_refresh_token) options_.on_refresh_token("");
   }
 
  private:
@@ -66,7 +106,17 @@ class TokenCredentials : public CredentialsProvider {
     return s;
   }
 
-  absl::Status SignIn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  bool CanSignIn() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !options_.api_key.empty() || !options_.password.empty();
+  }
+
+  absl::Status SignInLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::Status s = SignInWithSecret();
+    if (s.ok() && !options_.keep_password) options_.password.clear();
+    return s;
+  }
+
+  absl::Status SignInWithSecret() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!options_.api_key.empty()) {
       grpc::ClientContext ctx;
       Prepare(&ctx);
@@ -113,8 +163,8 @@ class TokenCredentials : public CredentialsProvider {
 
 }  // namespace
 
-std::shared_ptr<CredentialsProvider> MakeTokenCredentials(TokenCredentialsOptions options) {
-  return std::make_shared<TokenCredentials>(std::move(options));
+std::shared_ptr<TokenCredentials> MakeTokenCredentials(TokenCredentialsOptions options) {
+  return std::make_shared<TokenCredentialsImpl>(std::move(options));
 }
 
 }  // namespace crmsync::client

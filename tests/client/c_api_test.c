@@ -177,7 +177,7 @@ static crmsync_client* open_device(const char* dir, const char* address, const c
   char user_id[64];
   snprintf(user_id, sizeof user_id, "u-%s", user);
   crmsync_options o;
-  memset(&o, 0, sizeof o);
+  crmsync_options_init(&o);
   o.db_path = path;
   o.key = "c-api-key";
   o.device_id = device;
@@ -292,7 +292,7 @@ int main(void) {
   char path[512];
   snprintf(path, sizeof path, "%s/c-phone.db", dir);
   crmsync_options wrong;
-  memset(&wrong, 0, sizeof wrong);
+  crmsync_options_init(&wrong);
   wrong.db_path = path;
   wrong.key = "not-the-key";
   crmsync_client* c = NULL;
@@ -301,7 +301,7 @@ int main(void) {
 
   /* A client certificate needs its key and TLS (mTLS servers). */
   crmsync_options half;
-  memset(&half, 0, sizeof half);
+  crmsync_options_init(&half);
   snprintf(path, sizeof path, "%s/c-till.db", dir);
   half.db_path = path;
   half.server_address = address;

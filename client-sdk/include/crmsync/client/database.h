@@ -73,6 +73,21 @@ struct LocalEdit {
   std::string conflict_id;
 };
 
+// A coupon redemption recorded by a store terminal (Database::Redeem).
+struct RedeemRequest {
+  std::string coupon_id;
+  std::string store_id;
+  // The customer's LoyaltyAccount; empty for anonymous coupons.
+  std::string loyalty_account_id;
+  // The terminal's position and its GPS accuracy radius (metres); the server
+  // checks it against the coupon's geofence with this tolerance.
+  double latitude = 0;
+  double longitude = 0;
+  double accuracy_m = 0;
+  // Id of the new Redemption; empty = generated (unique per terminal).
+  std::string id;
+};
+
 // One outbox entry (a pending mutation).
 struct PendingMutation {
   int64_t client_seq = 0;
@@ -119,6 +134,14 @@ class Database {
   absl::StatusOr<v1::RecordState> Delete(const v1::RecordRef& ref);
   // Any other operation (increment, set add/remove, redeem, resolve).
   absl::StatusOr<v1::RecordState> Apply(const LocalEdit& edit);
+  // Store terminals: records a PENDING Redemption of a coupon this store
+  // holds (NOT_FOUND otherwise); the server confirms or rejects it at the
+  // next sync against the coupon's limits and geofence.
+  absl::StatusOr<v1::RecordState> Redeem(const RedeemRequest& request);
+  // Credits (delta > 0) or debits (delta < 0) a LoyaltyAccount's points; a
+  // counter, so concurrent terminals' changes add up. INVALID_ARGUMENT for
+  // 0, NOT_FOUND if the account is not held.
+  absl::StatusOr<v1::RecordState> AddPoints(const std::string& account_id, int64_t delta);
 
   // ---- Reads of the local view (server replica + pending edits).
   // NOT_FOUND when absent or deleted locally.
@@ -150,6 +173,17 @@ class Database {
   absl::StatusOr<std::vector<v1::RecordState>> CouponsNear(double latitude, double longitude,
                                                            double radius_m, int64_t now_ms);
 
+  // Live records of `type` owned by `owner_user_id`, ordered by name and
+  // id; at most `limit` (0 = all).
+  absl::StatusOr<std::vector<v1::RecordState>> ListByOwner(v1::EntityType type,
+                                                           const std::string& owner_user_id,
+                                                           int limit = 0);
+  // Live records (of `type`; ENTITY_TYPE_UNSPECIFIED = every type) whose
+  // last change, local or synced, happened at or after `since_ms` (Unix ms,
+  // by the change's HLC reading), oldest change first; at most `limit`
+  // (0 = all). For refreshing a UI after sync, or "what changed today".
+  absl::StatusOr<std::vector<v1::RecordState>> ChangedSince(v1::EntityType type, int64_t since_ms,
+                                                            int limit = 0);
   // ---- Sync state.
   const std::string& device_id() const { return device_id_; }
   const std::string& user_id() const { return options_.user_id; }
@@ -162,6 +196,11 @@ class Database {
   absl::StatusOr<bool> Offline();
   absl::StatusOr<std::vector<Notice>> Notices();
   absl::Status ClearNotices();
+  // The refresh token of the signed-in user, kept in the store (encrypted
+  // with the store's key), so the app never keeps the password. Empty when
+  // signed out. SaveRefreshToken("") forgets it.
+  absl::StatusOr<std::string> RefreshToken();
+  absl::Status SaveRefreshToken(const std::string& token);
 
   // Erases this store: closes it and deletes the file, its WAL and shared
   // memory files. Every later call fails with FAILED_PRECONDITION.

@@ -45,7 +45,16 @@ struct SyncProgress {
   bool checksum_mismatch = false;
   // Last error (empty when the last cycle succeeded).
   std::string last_error;
+  // When the last cycle succeeded (Unix ms; kept in the local store, so it
+  // survives restarts); 0 = never.
+  int64_t last_success_ms = 0;
+  // The background loop holds a live Subscribe stream: changes made
+  // elsewhere arrive within a second.
+  bool subscribed = false;
 };
+
+// Severity of an SDK log message (SyncOptions::on_log).
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
 const char* SyncStateName(SyncProgress::State state);
 
@@ -72,6 +81,11 @@ struct SyncOptions {
   std::function<void(const SyncProgress&)> on_progress;
   // Called once after a `wipe` directive erased the local store.
   std::function<void()> on_wiped;
+  // What the engine does, for the app's log: cycles and their counts
+  // (debug), failures and back-off (warning), re-bootstraps (warning), wipe
+  // (error). Messages at a level below `log_level` are not produced.
+  std::function<void(LogLevel, const std::string&)> on_log;
+  LogLevel log_level = LogLevel::kInfo;
 };
 
 class SyncEngine {

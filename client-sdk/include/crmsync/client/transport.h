@@ -89,8 +89,19 @@ struct TokenCredentialsOptions {
   // empty = sign in.
   std::string refresh_token;
   // Called with every new refresh token, to persist it before it is used
-  // (a retired refresh token revokes the whole family). Optional.
+  // (a retired refresh token revokes the whole family); with "" after
+  // SignOut. Optional.
   std::function<void(const std::string&)> on_refresh_token;
+  // Keep the password in memory after the first successful sign-in, to sign
+  // in again by itself when the refresh token is refused. Off = the password
+  // is forgotten once tokens are held (apps: sign in once, then live on the
+  // refresh token; on_auth_required says when the user must sign in again).
+  bool keep_password = true;
+  // Called (on the thread of the call that found out, without locks held)
+  // when no token can be had without the user: the refresh token was
+  // refused or is missing, and there is no password or API key to sign in
+  // with. Sync fails with UNAUTHENTICATED until SignIn succeeds. Optional.
+  std::function<void(const absl::Status&)> on_auth_required;
   // Clock for expiry checks; nullptr = SystemClock(). Not owned.
   Clock* clock = nullptr;
   std::chrono::milliseconds call_timeout{20'000};
@@ -98,7 +109,18 @@ struct TokenCredentialsOptions {
 // Thread-safe; Metadata() blocks on the network when a token must be fetched
 // and fails with the AuthService's status (UNAUTHENTICATED for a bad
 // password, UNAVAILABLE when unreachable).
-std::shared_ptr<CredentialsProvider> MakeTokenCredentials(TokenCredentialsOptions options);
+class TokenCredentials : public CredentialsProvider {
+ public:
+  // Signs in now (blocks on the network) as `username` with `password`,
+  // replacing any tokens held; the password is kept only with
+  // keep_password. UNAUTHENTICATED for a wrong password.
+  virtual absl::Status SignIn(const std::string& username, const std::string& password) = 0;
+  // Forgets the tokens and the password (on_refresh_token gets ""); calls
+  // fail with UNAUTHENTICATED until SignIn. The server-side session ends
+  // when its refresh token expires or an admin revokes the device.
+  virtual void SignOut() = 0;
+};
+std::shared_ptr<TokenCredentials> MakeTokenCredentials(TokenCredentialsOptions options);
 
 // An open Subscribe stream. Destroying it cancels the stream and waits for
 // its reader to finish (no callback runs afterwards).
