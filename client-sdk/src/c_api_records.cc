@@ -4,6 +4,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "c_api_internal.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 using namespace crmsync::client;  // NOLINT: C API implementation file
 using capi::Fail;
@@ -46,6 +48,38 @@ google::protobuf::FieldMask MaskOf(const char* fields) {
   return mask;
 }
 
+// The fields a JSON record names: the keys of its entity object but the
+// id, as field paths ({"opportunity":{"id":"o-1","amount":{...}}} ->
+// "amount").
+absl::StatusOr<google::protobuf::FieldMask> JsonFieldMask(const char* data, size_t size) {
+  const std::string json = size == 0 ? std::string(data) : std::string(data, size);
+  google::protobuf::Struct doc;
+  if (!google::protobuf::util::JsonStringToMessage(json, &doc).ok()) {
+    return absl::InvalidArgumentError("not a crmsync.v1.Record in JSON");
+  }
+  google::protobuf::FieldMask mask;
+  const google::protobuf::Descriptor* record = v1::Record::descriptor();
+  for (const auto& [entity_key, entity_value] : doc.fields()) {
+    const google::protobuf::FieldDescriptor* entity = nullptr;
+    for (int i = 0; i < record->field_count() && entity == nullptr; ++i) {
+      const google::protobuf::FieldDescriptor* f = record->field(i);
+      if (f->json_name() == entity_key || f->name() == entity_key) entity = f;
+    }
+    if (entity == nullptr || entity->message_type() == nullptr) continue;
+    const google::protobuf::Descriptor* type = entity->message_type();
+    for (const auto& [key, value] : entity_value.struct_value().fields()) {
+      for (int i = 0; i < type->field_count(); ++i) {
+        const google::protobuf::FieldDescriptor* f = type->field(i);
+        if (f->json_name() == key || f->name() == key) {
+          if (f->name() != "id") mask.add_paths(f->name());  // names the record
+          break;
+        }
+      }
+    }
+  }
+  return mask;
+}
+
 }  // namespace
 }  // namespace crmsync::client::capi
 
@@ -67,6 +101,12 @@ crmsync_status crmsync_update(crmsync_client* client, const void* record, size_t
     if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     auto r = capi::ParseRecord(client, record, size);
     if (!r.ok()) return Fail(r.status());
+    if (client->format == CRMSYNC_FORMAT_JSON) {
+      // JSON says which fields it holds: those, and only those, change.
+      auto mask = capi::JsonFieldMask(static_cast<const char*>(record), size);
+      if (!mask.ok()) return Fail(mask.status());
+      return capi::FillState(client, client->db->Update(*r, &*mask), out);
+    }
     return capi::FillState(client, client->db->Update(*r), out);
   });
 }

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "crmsync/sync/change.h"
+#include "crmsync/sync/hlc.h"
 #include "crmsync/sync/record_model.h"
 #include "merge_internal.h"
 
@@ -83,6 +84,9 @@ Status ApplyMutationLocally(v1::RecordState* local, const v1::Mutation& m) {
       break;
     }
   }
+  // The view's last change is now this one (when its clock reading is
+  // later): what the device's "changed since" queries order by.
+  if (CompareHlc(m.hlc(), next.hlc()) > 0) *next.mutable_hlc() = m.hlc();
   *local = std::move(next);
   return Status::Ok();
 }

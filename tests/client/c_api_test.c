@@ -1,26 +1,12 @@
 /* The C API exercised from C against a real crm-syncd (started here as a
  * child process on loopback with the demo tenant). Records are built and
  * read as raw protobuf bytes, as a binding without generated code would. */
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "c_test_support.h"
 #include "crmsync/crmsync_client.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                                            \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
-              crmsync_last_error());                                                           \
-      ++failures;                                                                              \
-    }                                                                                          \
-  } while (0)
 
 /* ---- Minimal protobuf writer / reader. */
 typedef struct {
@@ -83,13 +69,7 @@ static int find_field(const uint8_t* p, size_t n, int field, const uint8_t** out
   }
   return 0;
 }
-static int contains(const uint8_t* p, size_t n, const char* s) {
-  size_t m = strlen(s);
-  for (size_t i = 0; i + m <= n; ++i) {
-    if (memcmp(p + i, s, m) == 0) return 1;
-  }
-  return 0;
-}
+static int contains(const uint8_t* p, size_t n, const char* s) { return test_count(p, n, s) > 0; }
 static int count_list(const crmsync_buffer* list) {
   size_t off = 0;
   const uint8_t* item;
@@ -135,41 +115,6 @@ static void on_change(void* u, int32_t type, const char* id, int removed) {
   ++changes;
 }
 
-/* ---- crm-syncd child process. */
-static pid_t server_pid = -1;
-static int start_server(const char* dir, char* address, size_t size) {
-  char ready[512], store[512], log[512];
-  snprintf(ready, sizeof ready, "%s/ready", dir);
-  snprintf(store, sizeof store, "sqlite:%s/server.db", dir);
-  snprintf(log, sizeof log, "%s/server.log", dir);
-  server_pid = fork();
-  if (server_pid == 0) {
-    FILE* f = freopen(log, "w", stdout);
-    (void)f;
-    dup2(1, 2);
-    execl(CRMSYNC_SYNCD_PATH, CRMSYNC_SYNCD_PATH, "--listen", "127.0.0.1:0", "--metrics-listen",
-          "127.0.0.1:0", "--ready-file", ready, "--dev-insecure", "--dev-identity", "--demo-tenant",
-          "--store", store, (char*)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 3000; ++i) { /* up to 30 s */
-    FILE* f = fopen(ready, "r");
-    int port = 0;
-    if (f != NULL) {
-      int got = fscanf(f, "%d", &port);
-      fclose(f);
-      if (got == 1 && port > 0) {
-        snprintf(address, size, "127.0.0.1:%d", port);
-        return 1;
-      }
-    }
-    if (waitpid(server_pid, NULL, WNOHANG) == server_pid) return 0;
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-  return 0;
-}
-
 static crmsync_client* open_device(const char* dir, const char* address, const char* device,
                                    const char* user) {
   char path[512];
@@ -194,10 +139,10 @@ static crmsync_client* open_device(const char* dir, const char* address, const c
 }
 
 int main(void) {
-  char dir[] = "/tmp/crmsync-capi-XXXXXX";
-  if (mkdtemp(dir) == NULL) return 2;
+  char dir[256];
+  if (!test_make_dir(dir, sizeof dir)) return 2;
   char address[64];
-  if (!start_server(dir, address, sizeof address)) {
+  if (!test_start_server(CRMSYNC_SYNCD_PATH, dir, 1, address, sizeof address)) {
     fprintf(stderr, "crm-syncd did not start\n");
     return 2;
   }
@@ -311,11 +256,8 @@ int main(void) {
   CHECK(strstr(crmsync_last_error(), "client_key_pem") != NULL);
   CHECK(c == NULL);
 
-  kill(server_pid, SIGTERM);
-  waitpid(server_pid, NULL, 0);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  if (failures == 0) printf("c_api_test: all checks passed\n");
-  return failures == 0 ? 0 : 1;
+  test_stop_server();
+  test_remove_dir(dir);
+  if (test_failures == 0) printf("c_api_test: all checks passed\n");
+  return test_failures == 0 ? 0 : 1;
 }

@@ -39,7 +39,7 @@ SQLC_DIR="$BUILD_DIR/sqlcipher-dev"
 SMOKE_DIR="$BUILD_DIR/sdk-smoke"
 
 SECONDS=0
-step=""
+step="setup"
 notes=()
 step() {
   step="$*"

@@ -256,8 +256,13 @@ int crmsync_list_next(const crmsync_buffer* list, size_t* offset, const uint8_t*
  * if the id is taken locally. */
 crmsync_status crmsync_create(crmsync_client* client, const void* record, size_t size,
                               crmsync_buffer* out);
-/* Updates the fields that differ from the local view. NOT_FOUND if the
- * record is not held. */
+/* Updates a held record (NOT_FOUND otherwise). Which fields change:
+ *   JSON      the fields the entity object names, and only those
+ *             ({"lead":{"id":"l-1","phone":"+33..."}} changes the phone;
+ *             a field named with its default value, e.g. "", is cleared)
+ *   protobuf  every field whose value differs from the local view (protobuf
+ *             bytes cannot tell an absent field from a cleared one: send
+ *             the whole record, or name the fields with crmsync_apply) */
 crmsync_status crmsync_update(crmsync_client* client, const void* record, size_t size,
                               crmsync_buffer* out);
 crmsync_status crmsync_delete(crmsync_client* client, int32_t entity_type, const char* id);
