@@ -3,14 +3,16 @@
 #   1. RelWithDebInfo build: unit, conformance (SQLite + a throwaway
 #      PostgreSQL cluster the tests start themselves), integration
 #   2. ASan+UBSan build: the same suites under the sanitizers
-#   3. clang libFuzzer build: each fuzz target replays its committed corpus,
+#   3. the client SDK alone (CRMSYNC_BUILD_SERVER=OFF), cross-built for
+#      arm64 with Debian's cross toolchain (tests/client/cross-build.sh)
+#   4. clang libFuzzer build: each fuzz target replays its committed corpus,
 #      then runs a fixed number of mutated inputs with a fixed seed (the same
 #      inputs on every run of a commit; CRMSYNC_FUZZ_RUNS overrides each
 #      target's default). Long, time-boxed exploration is a separate command:
 #      tests/fuzz/run-fuzzers.sh build-fuzz --explore SECONDS
 # Before the builds: formatting (tests/check-format.sh); after the first
 # build: clang-tidy with -Wthread-safety over the sources (tests/run-clang-tidy.sh).
-# Usage: tests/run-all.sh [--no-lint] [--no-asan] [--no-fuzz]
+# Usage: tests/run-all.sh [--no-lint] [--no-asan] [--no-cross] [--no-fuzz]
 # Exit status: 0 only if every stage passed. Stage times are printed at the
 # end; fuzz output and reproducers go to build-fuzz/fuzz-artifacts/.
 set -euo pipefail
@@ -20,11 +22,13 @@ cd "$ROOT"
 RUN_LINT=1
 RUN_ASAN=1
 RUN_FUZZ=1
+RUN_CROSS=1
 for arg in "$@"; do
   case "$arg" in
     --no-lint) RUN_LINT=0 ;;
     --no-asan) RUN_ASAN=0 ;;
     --no-fuzz) RUN_FUZZ=0 ;;
+    --no-cross) RUN_CROSS=0 ;;
     -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run-all: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -68,6 +72,11 @@ if ((RUN_ASAN)); then
   stage "tests (ASan+UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 1800
+fi
+
+if ((RUN_CROSS)); then
+  stage "cross-build (client SDK alone, arm64)"
+  "$ROOT/tests/client/cross-build.sh" "$ROOT/build-arm64"
 fi
 
 if ((RUN_FUZZ)); then

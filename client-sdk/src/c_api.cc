@@ -81,8 +81,8 @@ absl::Status Decode(const crmsync_client* client, const void* data, size_t size,
   return absl::OkStatus();
 }
 
-crmsync_status FillState(const crmsync_client* client,
-                         const absl::StatusOr<v1::RecordState>& state, crmsync_buffer* out) {
+crmsync_status FillState(const crmsync_client* client, const absl::StatusOr<v1::RecordState>& state,
+                         crmsync_buffer* out) {
   if (!state.ok()) return Fail(state.status());
   if (out == nullptr) return Ok();
   auto bytes = Encode(client, *state);
@@ -134,8 +134,7 @@ absl::Status MakeCredentials(const crmsync_options& o, crmsync_client* client,
   const bool has_password = o.password != nullptr && o.password[0] != '\0';
   const bool has_key = o.api_key != nullptr && o.api_key[0] != '\0';
   if (!has_password && !has_key && stored->empty() && o.sign_in_required == 0) {
-    t->credentials =
-        MakeDevCredentials(Str(o.tenant), Str(o.username), client->db->device_id());
+    t->credentials = MakeDevCredentials(Str(o.tenant), Str(o.username), client->db->device_id());
     return absl::OkStatus();
   }
   TokenCredentialsOptions c;
@@ -244,14 +243,13 @@ crmsync_status crmsync_open(const crmsync_options* options, crmsync_client** out
           std::make_unique<SyncEngine>(client->db.get(), MakeGrpcTransport(std::move(t)), so);
     }
     // Pointers into the caller's memory are not kept.
-    for (const char** p : {&client->callbacks.db_path, &client->callbacks.key,
-                           &client->callbacks.device_id, &client->callbacks.user_id,
-                           &client->callbacks.server_address, &client->callbacks.ca_pem,
-                           &client->callbacks.tenant, &client->callbacks.username,
-                           &client->callbacks.password, &client->callbacks.bearer_token,
-                           &client->callbacks.client_cert_pem, &client->callbacks.client_key_pem,
-                           &client->callbacks.api_key, &client->callbacks.platform,
-                           &client->callbacks.app_version}) {
+    for (const char** p :
+         {&client->callbacks.db_path, &client->callbacks.key, &client->callbacks.device_id,
+          &client->callbacks.user_id, &client->callbacks.server_address, &client->callbacks.ca_pem,
+          &client->callbacks.tenant, &client->callbacks.username, &client->callbacks.password,
+          &client->callbacks.bearer_token, &client->callbacks.client_cert_pem,
+          &client->callbacks.client_key_pem, &client->callbacks.api_key,
+          &client->callbacks.platform, &client->callbacks.app_version}) {
       *p = nullptr;
     }
     *out = client.release();
@@ -294,8 +292,7 @@ int crmsync_list_next(const crmsync_buffer* list, size_t* offset, const uint8_t*
   return 1;
 }
 
-crmsync_status crmsync_sign_in(crmsync_client* client, const char* username,
-                               const char* password) {
+crmsync_status crmsync_sign_in(crmsync_client* client, const char* username, const char* password) {
   return Guard([&] {
     if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     if (client->credentials == nullptr) {

@@ -41,8 +41,8 @@ absl::StatusOr<std::string> Encode(const crmsync_client* client,
 absl::Status Decode(const crmsync_client* client, const void* data, size_t size,
                     google::protobuf::Message* message);
 // Writes a RecordState (or a list of them) to `out` in the handle's format.
-crmsync_status FillState(const crmsync_client* client,
-                         const absl::StatusOr<v1::RecordState>& state, crmsync_buffer* out);
+crmsync_status FillState(const crmsync_client* client, const absl::StatusOr<v1::RecordState>& state,
+                         crmsync_buffer* out);
 crmsync_status FillList(const crmsync_client* client,
                         const absl::StatusOr<std::vector<v1::RecordState>>& states,
                         crmsync_buffer* out);

@@ -124,8 +124,7 @@ crmsync_status crmsync_apply(crmsync_client* client, const crmsync_edit* edit,
   return Guard([&] {
     if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     if (edit == nullptr) return Fail(absl::InvalidArgumentError("edit is NULL"));
-    if (!v1::Operation_IsValid(edit->operation) ||
-        edit->operation == v1::OPERATION_UNSPECIFIED) {
+    if (!v1::Operation_IsValid(edit->operation) || edit->operation == v1::OPERATION_UNSPECIFIED) {
       return Fail(absl::InvalidArgumentError("edit.operation " + std::to_string(edit->operation) +
                                              " is not a crmsync_operation"));
     }
@@ -207,8 +206,7 @@ crmsync_status crmsync_list(crmsync_client* client, int32_t entity_type, crmsync
   return Guard([&] {
     if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     if (absl::Status s = capi::CheckType(entity_type, false); !s.ok()) return Fail(s);
-    return capi::FillList(client, client->db->List(static_cast<v1::EntityType>(entity_type)),
-                          out);
+    return capi::FillList(client, client->db->List(static_cast<v1::EntityType>(entity_type)), out);
   });
 }
 
@@ -217,10 +215,10 @@ crmsync_status crmsync_list_by_owner(crmsync_client* client, int32_t entity_type
   return Guard([&] {
     if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     if (absl::Status s = capi::CheckType(entity_type, false); !s.ok()) return Fail(s);
-    return capi::FillList(client,
-                          client->db->ListByOwner(static_cast<v1::EntityType>(entity_type),
-                                                  capi::Str(owner_user_id)),
-                          out);
+    return capi::FillList(
+        client,
+        client->db->ListByOwner(static_cast<v1::EntityType>(entity_type), capi::Str(owner_user_id)),
+        out);
   });
 }
 
@@ -231,8 +229,8 @@ crmsync_status crmsync_changed_since(crmsync_client* client, int32_t entity_type
     if (absl::Status s = capi::CheckType(entity_type, true); !s.ok()) return Fail(s);
     if (limit < 0) return Fail(absl::InvalidArgumentError("limit must be >= 0"));
     return capi::FillList(
-        client,
-        client->db->ChangedSince(static_cast<v1::EntityType>(entity_type), since_ms, limit), out);
+        client, client->db->ChangedSince(static_cast<v1::EntityType>(entity_type), since_ms, limit),
+        out);
   });
 }
 
@@ -247,8 +245,7 @@ crmsync_status crmsync_opportunities_of_account(crmsync_client* client, const ch
                                                 crmsync_buffer* out) {
   return Guard([&] {
     if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
-    return capi::FillList(client, client->db->OpportunitiesOfAccount(capi::Str(account_id)),
-                          out);
+    return capi::FillList(client, client->db->OpportunitiesOfAccount(capi::Str(account_id)), out);
   });
 }
 

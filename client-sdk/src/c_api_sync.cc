@@ -61,7 +61,7 @@ void InstallCallbacks(crmsync_client* client, SyncOptions* so) {
     };
     so->log_level = static_cast<LogLevel>(
         cb.log_level < CRMSYNC_LOG_DEBUG || cb.log_level > CRMSYNC_LOG_ERROR ? CRMSYNC_LOG_INFO
-                                                                               : cb.log_level);
+                                                                             : cb.log_level);
   }
 }
 

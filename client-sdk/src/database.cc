@@ -50,10 +50,9 @@ absl::Status Database::Init() {
   // is refused rather than misread.
   const int stored = *version ? std::atoi((*version)->c_str()) : 0;
   if (*version && (stored <= 0 || stored > internal::kSchemaVersion)) {
-    return absl::FailedPreconditionError("local store has schema version " + **version +
-                                         "; this library reads versions up to " +
-                                         std::to_string(internal::kSchemaVersion) +
-                                         " (was the app downgraded?)");
+    return absl::FailedPreconditionError(
+        "local store has schema version " + **version + "; this library reads versions up to " +
+        std::to_string(internal::kSchemaVersion) + " (was the app downgraded?)");
   }
   if (stored != internal::kSchemaVersion) {
     if (auto s = internal::SetState(db_.get(), internal::kKeySchemaVersion,

@@ -118,7 +118,8 @@ class SyncEngine::Impl {
     UpdatePending();
     if (ctx.resets > 0) {
       Log(LogLevel::kWarning, "sync: the replica was rebuilt from the server (" +
-                                  std::to_string(ctx.resets) + " re-bootstrap(s)); unsent edits kept");
+                                  std::to_string(ctx.resets) +
+                                  " re-bootstrap(s)); unsent edits kept");
     }
     if (result.ok()) {
       const int64_t now_ms = options_.clock->NowMs();
@@ -225,8 +226,8 @@ class SyncEngine::Impl {
         if (IsTransient(s)) {
           wait_ms = BackoffMs(failures++);
           SetState(SyncProgress::State::kBackoff, std::string(s.ToString()));
-          Log(LogLevel::kInfo, "sync: server unreachable, retrying in " + std::to_string(wait_ms) +
-                                   " ms");
+          Log(LogLevel::kInfo,
+              "sync: server unreachable, retrying in " + std::to_string(wait_ms) + " ms");
         }
       }
       absl::MutexLock lock(&wake_mu_);

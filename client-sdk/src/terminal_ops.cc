@@ -53,8 +53,7 @@ absl::StatusOr<v1::RecordState> Database::Redeem(const RedeemRequest& request) {
   return Apply(edit);
 }
 
-absl::StatusOr<v1::RecordState> Database::AddPoints(const std::string& account_id,
-                                                    int64_t delta) {
+absl::StatusOr<v1::RecordState> Database::AddPoints(const std::string& account_id, int64_t delta) {
   if (account_id.empty()) return absl::InvalidArgumentError("points: the account id is empty");
   if (delta == 0) return absl::InvalidArgumentError("points: the change must not be 0");
   LocalEdit edit;

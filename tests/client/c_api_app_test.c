@@ -97,8 +97,8 @@ static void test_app(const char* dir, const char* address) {
   memset(&tablet_state, 0, sizeof tablet_state);
 
   /* Password sign-in once; the store keeps the refresh token. */
-  crmsync_client* phone = open_app(dir, address, "app-phone", "alice", "alice-demo-password",
-                                   &phone_state);
+  crmsync_client* phone =
+      open_app(dir, address, "app-phone", "alice", "alice-demo-password", &phone_state);
   if (phone == NULL) return;
   CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
   CHECK(phone_state.debug_logs > 0);
@@ -167,8 +167,8 @@ static void test_app(const char* dir, const char* address) {
 
   /* A second device of Alice's edits the same amount: a manual conflict,
    * found in the notices and resolved from the phone. */
-  crmsync_client* tablet = open_app(dir, address, "app-tablet", "alice", "alice-demo-password",
-                                    &tablet_state);
+  crmsync_client* tablet =
+      open_app(dir, address, "app-tablet", "alice", "alice-demo-password", &tablet_state);
   if (tablet == NULL) return;
   CHECK(crmsync_sync_now(tablet) == CRMSYNC_OK);
   CHECK(crmsync_get(tablet, LEAD, "lead-json-1", &state) == CRMSYNC_OK);

@@ -187,9 +187,7 @@ echo "cross-build: sqlcipher: $(pkg-config --cflags --libs sqlcipher)"
 # ---------------------------------------------------------------------------
 step "configure ($BUILD_DIR)"
 cmake_args=(-S "$ROOT" -B "$BUILD_DIR" -G Ninja
-  -DCRMSYNC_BUILD_SERVER=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  # The installed .pc files carry the configure-time prefix.
-  -DCMAKE_INSTALL_PREFIX="$PREFIX")
+  -DCRMSYNC_BUILD_SERVER=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
   cmake_args+=(-DCMAKE_TOOLCHAIN_FILE="$TOOLCHAIN")
 fi

@@ -80,10 +80,7 @@ typedef struct crmsync_buffer {
 } crmsync_buffer;
 
 /* Form of the records crossing the API (see the top of this file). */
-typedef enum crmsync_format {
-  CRMSYNC_FORMAT_PROTOBUF = 0,
-  CRMSYNC_FORMAT_JSON = 1
-} crmsync_format;
+typedef enum crmsync_format { CRMSYNC_FORMAT_PROTOBUF = 0, CRMSYNC_FORMAT_JSON = 1 } crmsync_format;
 
 typedef enum crmsync_log_level {
   CRMSYNC_LOG_DEBUG = 0,
@@ -299,8 +296,7 @@ typedef struct crmsync_edit {
 } crmsync_edit;
 
 /* Any local-first edit (the generic form of the functions around it). */
-crmsync_status crmsync_apply(crmsync_client* client, const crmsync_edit* edit,
-                             crmsync_buffer* out);
+crmsync_status crmsync_apply(crmsync_client* client, const crmsync_edit* edit, crmsync_buffer* out);
 
 /* Resolves a manual conflict on record (entity_type, record_id): `record`
  * holds the chosen value of the fields in `fields`; record = NULL and
@@ -367,8 +363,7 @@ crmsync_status crmsync_clear_notices(crmsync_client* client);
 /* Signs in now (blocks on the network) and keeps the refresh token in the
  * local store; the password is not kept. UNAUTHENTICATED for a wrong
  * password, UNAVAILABLE when the server cannot be reached. */
-crmsync_status crmsync_sign_in(crmsync_client* client, const char* username,
-                               const char* password);
+crmsync_status crmsync_sign_in(crmsync_client* client, const char* username, const char* password);
 /* Forgets the tokens (and the stored refresh token); sync then needs
  * crmsync_sign_in. Local data and unsent edits stay. */
 crmsync_status crmsync_sign_out(crmsync_client* client);
