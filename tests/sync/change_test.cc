@@ -206,6 +206,29 @@ TEST(ChangeTest, ApplyMutationLocallyShowsPendingEdits) {
   EXPECT_FALSE(ApplyMutationLocally(&local, m).ok());
 }
 
+// The local view's clock reading is its last change: a pending edit's when
+// that is later, the server's when the edit is older (a clock behind).
+TEST(ChangeTest, ApplyMutationLocallyTakesTheLaterClockReading) {
+  World w;
+  v1::RecordState local = w.server.Get("L1");
+  const v1::HlcTimestamp server_hlc = local.hlc();
+  v1::Mutation m;
+  m.set_client_seq(9);
+  *m.mutable_record() = local.ref();
+  m.set_operation(v1::OPERATION_UPSERT);
+  m.mutable_update_mask()->add_paths("phone");
+  m.mutable_values()->mutable_lead()->set_phone("555");
+  m.set_base_version(local.version());
+  *m.mutable_hlc() = server_hlc;
+  m.mutable_hlc()->set_wall_time_ms(server_hlc.wall_time_ms() + 5);
+  ASSERT_TRUE(ApplyMutationLocally(&local, m).ok());
+  EXPECT_EQ(local.hlc().wall_time_ms(), server_hlc.wall_time_ms() + 5);
+  m.mutable_hlc()->set_wall_time_ms(server_hlc.wall_time_ms() - 5);
+  ASSERT_TRUE(ApplyMutationLocally(&local, m).ok());
+  EXPECT_EQ(local.hlc().wall_time_ms(), server_hlc.wall_time_ms() + 5);
+  EXPECT_EQ(local.data().lead().phone(), "555");
+}
+
 TEST(ChangeTest, ApplyMutationLocallyIncrements) {
   v1::RecordState local;
   v1::Mutation create;
