@@ -5,7 +5,10 @@
  *
  *   till --server HOST:PORT --store PATH --tenant T --api-key KEY
  *        --store-id S --coupon C --customer LOYALTY_ID --at LAT,LON
- *        [--points N] [--ca CA.pem]
+ *        [--points N] [--ca CA.pem [--cert TILL.pem --key TILL.key]]
+ *
+ * --cert and --key: the till's client certificate, for servers that require
+ * one (mTLS, crm-syncd --tls-client-ca).
  *
  * Exit status: 0 when the redemption was accepted, 1 otherwise. */
 #include <getopt.h>
@@ -24,6 +27,19 @@ static int fail(const char* what, crmsync_status s) {
   return 1;
 }
 
+/* Reads a PEM file into buf (NUL-terminated); 0 on failure. */
+static int read_file(const char* path, char* buf, size_t size) {
+  FILE* f = fopen(path, "r");
+  if (f == NULL) {
+    perror(path);
+    return 0;
+  }
+  size_t n = fread(buf, 1, size - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return 1;
+}
+
 static void on_rejected(void* user_data, const crmsync_push_event* e) {
   (void)user_data;
   printf("rejected by the server: %s %s\n", e->record_id, e->message);
@@ -31,7 +47,7 @@ static void on_rejected(void* user_data, const crmsync_push_event* e) {
 
 int main(int argc, char** argv) {
   const char *server = NULL, *store = NULL, *tenant = NULL, *api_key = NULL, *store_id = NULL;
-  const char *coupon = NULL, *customer = NULL, *at = NULL, *ca = NULL;
+  const char *coupon = NULL, *customer = NULL, *at = NULL, *ca = NULL, *cert = NULL, *key = NULL;
   long points = 10;
   static const struct option long_options[] = {
       {"server", required_argument, NULL, 's'},   {"store", required_argument, NULL, 'd'},
@@ -39,6 +55,7 @@ int main(int argc, char** argv) {
       {"store-id", required_argument, NULL, 'i'}, {"coupon", required_argument, NULL, 'c'},
       {"customer", required_argument, NULL, 'u'}, {"at", required_argument, NULL, 'a'},
       {"points", required_argument, NULL, 'p'},   {"ca", required_argument, NULL, 'C'},
+      {"cert", required_argument, NULL, 'E'},     {"key", required_argument, NULL, 'K'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
@@ -53,6 +70,8 @@ int main(int argc, char** argv) {
       case 'a': at = optarg; break;
       case 'p': points = strtol(optarg, NULL, 10); break;
       case 'C': ca = optarg; break;
+      case 'E': cert = optarg; break;
+      case 'K': key = optarg; break;
       case 'h':
         printf(
             "usage: till --server HOST:PORT --store PATH --tenant T --api-key KEY\n"
@@ -68,16 +87,11 @@ int main(int argc, char** argv) {
     fprintf(stderr, "till: missing or malformed options (--help)\n");
     return 2;
   }
-  char ca_pem[16384] = "";
-  if (ca != NULL) {
-    FILE* f = fopen(ca, "r");
-    if (f == NULL) {
-      perror(ca);
-      return 2;
-    }
-    size_t n = fread(ca_pem, 1, sizeof ca_pem - 1, f);
-    ca_pem[n] = '\0';
-    fclose(f);
+  static char ca_pem[16384], cert_pem[16384], key_pem[16384];
+  if ((ca != NULL && !read_file(ca, ca_pem, sizeof ca_pem)) ||
+      (cert != NULL && !read_file(cert, cert_pem, sizeof cert_pem)) ||
+      (key != NULL && !read_file(key, key_pem, sizeof key_pem))) {
+    return 2;
   }
 
   crmsync_options o;
@@ -85,6 +99,8 @@ int main(int argc, char** argv) {
   o.db_path = store;
   o.server_address = server;
   o.ca_pem = ca != NULL ? ca_pem : NULL;
+  o.client_cert_pem = cert != NULL ? cert_pem : NULL;
+  o.client_key_pem = key != NULL ? key_pem : NULL;
   o.tenant = tenant;
   o.api_key = api_key;
   o.record_format = CRMSYNC_FORMAT_JSON;

@@ -132,6 +132,36 @@ run_till "$WORK/pc-build/till" pc-till coupon-louvre-area
   --user bob --password bob-demo-password >"$WORK/cxx.out" 2>&1 ||
   { cat "$WORK/cxx.out"; die "cxx_app (pkg-config) failed"; }
 echo "cxx_app (pkg-config): $(tail -1 "$WORK/cxx.out")"
+step "a till over mTLS (crm-syncd --tls-client-ca)"
+"$ROOT/deploy/make-dev-certs.sh" "$WORK/certs" >/dev/null
+"$SYNCD" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --ready-file "$WORK/ready-tls" \
+  --tls-cert "$WORK/certs/server.pem" --tls-key "$WORK/certs/server.key" \
+  --tls-client-ca "$WORK/certs/ca.pem" --token-key "$WORK/certs/token.key" \
+  --demo-tenant --store "sqlite:$WORK/server-tls.db" >"$WORK/server-tls.log" 2>&1 &
+TLS_PID=$!
+for _ in $(seq 1 300); do
+  [[ -s "$WORK/ready-tls" ]] && break
+  kill -0 "$TLS_PID" 2>/dev/null || { cat "$WORK/server-tls.log"; die "crm-syncd (TLS) exited"; }
+  sleep 0.1
+done
+TLS_ADDR="127.0.0.1:$(head -1 "$WORK/ready-tls")"
+till_tls() {  # extra till arguments...
+  LD_LIBRARY_PATH="$LIBDIR" "$WORK/pc-build/till" --server "$TLS_ADDR" --store "$WORK/tls-till.db" \
+    --tenant demo --api-key crmk.demo-till.demo-till-secret-not-for-production \
+    --store-id store-paris --coupon coupon-welcome --customer loyalty-0001 --at 48.8606,2.3376 \
+    --ca "$WORK/certs/ca.pem" "$@" >"$WORK/tls-till.out" 2>&1
+}
+# Without its certificate the till is turned away at the TLS handshake...
+if till_tls; then cat "$WORK/tls-till.out"; die "a till without a client certificate got in"; fi
+echo "without a certificate: $(grep -m1 "failed" "$WORK/tls-till.out")"
+grep -q 'UNAVAILABLE\|status 14' "$WORK/tls-till.out" || { cat "$WORK/tls-till.out"; die "unexpected error"; }
+# ... and with it, redeems.
+till_tls --cert "$WORK/certs/terminal.pem" --key "$WORK/certs/terminal.key" ||
+  { cat "$WORK/tls-till.out"; die "till over mTLS failed"; }
+grep -q 'ACCEPTED$' "$WORK/tls-till.out" || { cat "$WORK/tls-till.out"; die "mTLS: not accepted"; }
+kill "$TLS_PID"; wait "$TLS_PID" 2>/dev/null || true
+echo "till over mTLS: ok"
+
 # The whole C API test, linked against the installed shared library only
 # (it starts its own crm-syncd).
 LD_LIBRARY_PATH="$LIBDIR" "$WORK/pc-build/c_api_app_test"
