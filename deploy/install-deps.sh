@@ -15,16 +15,17 @@ set -euo pipefail
 SERVER_PKGS=(
   build-essential cmake ninja-build pkg-config ccache
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev grpc-proto
-  libpqxx-dev libsqlite3-dev libsqlcipher-dev libssl-dev libargon2-dev
+  libpqxx-dev libsqlite3-dev libsqlcipher-dev libssl-dev libargon2-dev libsystemd-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   openssl python3 python3-grpcio
 )
 TEST_PKGS=(
   git googletest libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 sqlite3
-  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps util-linux
+  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps util-linux systemd
 )
-RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 libargon2-1 openssl)
+RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 libargon2-1 libsystemd0
+  openssl)
 
 case "${1:-}" in
   "") pkgs=("${SERVER_PKGS[@]}" "${TEST_PKGS[@]}") ;;

@@ -1,6 +1,8 @@
 // crm-syncd: the crmsync sync server.
 #include <malloc.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -110,6 +112,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("serving on {} (port {})", config.listen, server.bound_port());
+  // Under systemd (Type=notify) this is the readiness signal; elsewhere
+  // NOTIFY_SOCKET is unset and it does nothing.
+  sd_notifyf(0, "READY=1\nSTATUS=serving on port %d\nMAINPID=%lu", server.bound_port(),
+             static_cast<unsigned long>(getpid()));
   if (!config.ready_file.empty()) {
     // Write then rename, so a reader never sees a partial file.
     std::string tmp = config.ready_file + ".tmp";
@@ -130,18 +136,22 @@ int main(int argc, char** argv) {
         // Read flags, environment and --config again; keep everything if
         // they no longer parse.
         spdlog::info("received SIGHUP, reloading");
+        sd_notify(0, "RELOADING=1\nSTATUS=reloading");
         ServerConfig fresh;
         auto reparsed = crmsync::server::ParseCommandLine(argc, argv, &fresh);
         if (reparsed.should_exit) {
           spdlog::error("reload: the configuration no longer parses, nothing changed: {}",
                         reparsed.message);
+          sd_notify(0, "READY=1\nSTATUS=serving; the last reload failed (see the log)");
           continue;
         }
         server.Reload(fresh);
+        sd_notify(0, "READY=1\nSTATUS=serving (reloaded)");
         continue;
       }
       spdlog::info("received {}, shutting down (grace {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                    config.shutdown_grace_seconds);
+      sd_notify(0, "STOPPING=1\nSTATUS=draining in-flight calls");
       server.Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(config.shutdown_grace_seconds));
       return;

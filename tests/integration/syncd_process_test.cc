@@ -4,9 +4,15 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -192,6 +198,132 @@ TEST(SyncdFlagsTest, ReadsSettingsFromConfigFileAndEnvironment) {
   EXPECT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--config", dir + "/crm.toml"}, &out), 2) << out;
   EXPECT_THAT(out, HasSubstr("--listen 0.0.0.0:0"));
   RemoveTree(dir);
+}
+
+// The notification socket systemd gives a Type=notify service
+// (NOTIFY_SOCKET): a unix datagram socket; crm-syncd inherits its path.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::string& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    timeval tv{20, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~NotifySocket() {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  bool bound() const { return bound_; }
+  // The next datagram ("" after 20 s without one).
+  std::string Next() {
+    char buf[4096];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+// Under systemd (Type=notify): READY=1 once serving, RELOADING=1 then
+// READY=1 around a SIGHUP reload, STOPPING=1 on SIGTERM.
+TEST_F(SyncdProcessTest, NotifiesSystemdWhenReadyReloadingAndStopping) {
+  NotifySocket notify(dir_ + "/notify");
+  ASSERT_TRUE(notify.bound());
+  ASSERT_EQ(setenv("NOTIFY_SOCKET", (dir_ + "/notify").c_str(), 1), 0);
+  ServerProcess server;
+  std::string error;
+  const bool started =
+      server.Start({"--dev-insecure", "--store", "sqlite:" + dir_ + "/crm.db"}, &error);
+  unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(started) << error;
+  std::string ready = notify.Next();
+  EXPECT_THAT(ready, HasSubstr("READY=1"));
+  EXPECT_THAT(ready, HasSubstr("MAINPID=" + std::to_string(server.pid())));
+  EXPECT_THAT(ready, HasSubstr("STATUS=serving on port " + std::to_string(server.port())));
+  ASSERT_EQ(kill(server.pid(), SIGHUP), 0);
+  EXPECT_THAT(notify.Next(), HasSubstr("RELOADING=1"));
+  EXPECT_THAT(notify.Next(), HasSubstr("READY=1"));
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  EXPECT_THAT(notify.Next(), HasSubstr("STOPPING=1"));
+  int exit_status = server.Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << server.Output();
+}
+
+// deploy/systemd/crm-syncd.service passes systemd's own checks (unit
+// syntax, known settings, the commands exist), with ExecStart pointed at
+// this build's crm-syncd.
+TEST_F(SyncdProcessTest, SystemdUnitVerifies) {
+  std::string unit = ReadFile(CRMSYNC_SOURCE_DIR "/deploy/systemd/crm-syncd.service");
+  ASSERT_THAT(unit, HasSubstr("ExecStart=/usr/bin/crm-syncd "));
+  ASSERT_THAT(unit, HasSubstr("Type=notify"));
+  unit = std::regex_replace(unit, std::regex("/usr/bin/crm-syncd"), CRMSYNC_SYNCD_PATH);
+  {
+    std::ofstream out(dir_ + "/crm-syncd.service");
+    out << unit;
+  }
+  std::string out;
+  EXPECT_EQ(RunCommand({"/usr/bin/systemd-analyze", "verify", dir_ + "/crm-syncd.service"}, &out), 0)
+      << out;
+  EXPECT_EQ(out, "") << "systemd-analyze verify has findings";
+  // Hardening, as systemd scores it (0 = locked down, 10 = exposed).
+  ASSERT_EQ(RunCommand({"/usr/bin/systemd-analyze", "security", "--offline=yes", "--threshold=20",
+                        dir_ + "/crm-syncd.service"},
+                       &out),
+            0)
+      << out;
+  std::smatch level;
+  ASSERT_TRUE(std::regex_search(out, level, std::regex(R"(exposure level for \S+: ([0-9.]+))")))
+      << out;
+  EXPECT_LE(std::stod(level[1]), 2.0) << out;
+}
+
+// deploy/crm-syncd.toml, the packaged /etc/crmsync/crm-syncd.toml: it names
+// every setting of --help (set or commented out), and crm-syncd serves with
+// it (paths overridden by flags, which win over the file).
+TEST_F(SyncdProcessTest, ExampleConfigNamesEverySettingAndIsAccepted) {
+  const std::string example = ReadFile(CRMSYNC_SOURCE_DIR "/deploy/crm-syncd.toml");
+  ASSERT_FALSE(example.empty());
+  std::string help;
+  ASSERT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--help"}, &help), 0);
+  // Commands and meta flags are not settings.
+  const std::set<std::string> not_settings = {"help", "config", "version", "new-history"};
+  std::regex flag(R"(^\s+(?:-\w,)?--([a-z0-9-]+))");
+  int checked = 0;
+  std::istringstream lines(help);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, flag) || not_settings.count(m[1]) > 0) continue;
+    std::regex key("(^|\n)#? ?" + std::string(m[1]) + " = ");
+    EXPECT_TRUE(std::regex_search(example, key)) << "deploy/crm-syncd.toml lacks " << m[1];
+    ++checked;
+  }
+  EXPECT_GE(checked, 35);
+
+  std::string make;
+  ASSERT_EQ(RunCommand({CRMSYNC_SOURCE_DIR "/deploy/make-dev-certs.sh", dir_ + "/certs"}, &make), 0)
+      << make;
+  ServerProcess server;
+  std::string error;
+  ASSERT_TRUE(server.Start({"--config", CRMSYNC_SOURCE_DIR "/deploy/crm-syncd.toml", "--store",
+                            "sqlite:" + dir_ + "/crm.db", "--tls-cert", dir_ + "/certs/server.pem",
+                            "--tls-key", dir_ + "/certs/server.key", "--token-key",
+                            dir_ + "/certs/token.key"},
+                           &error))
+      << error;
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = ReadFile(dir_ + "/certs/ca.pem");
+  auto channel = grpc::CreateChannel("localhost:" + std::to_string(server.port()),
+                                     grpc::SslCredentials(tls));
+  grpc::Status status;
+  EXPECT_EQ(CheckHealth(channel, &status), grpc::health::v1::HealthCheckResponse::SERVING)
+      << status.error_message();
 }
 
 }  // namespace
