@@ -269,7 +269,8 @@ TEST_F(SyncdProcessTest, SystemdUnitVerifies) {
     out << unit;
   }
   std::string out;
-  EXPECT_EQ(RunCommand({"/usr/bin/systemd-analyze", "verify", dir_ + "/crm-syncd.service"}, &out), 0)
+  EXPECT_EQ(RunCommand({"/usr/bin/systemd-analyze", "verify", dir_ + "/crm-syncd.service"}, &out),
+            0)
       << out;
   EXPECT_EQ(out, "") << "systemd-analyze verify has findings";
   // Hardening, as systemd scores it (0 = locked down, 10 = exposed).
@@ -311,16 +312,16 @@ TEST_F(SyncdProcessTest, ExampleConfigNamesEverySettingAndIsAccepted) {
       << make;
   ServerProcess server;
   std::string error;
-  ASSERT_TRUE(server.Start({"--config", CRMSYNC_SOURCE_DIR "/deploy/crm-syncd.toml", "--store",
-                            "sqlite:" + dir_ + "/crm.db", "--tls-cert", dir_ + "/certs/server.pem",
-                            "--tls-key", dir_ + "/certs/server.key", "--token-key",
-                            dir_ + "/certs/token.key"},
-                           &error))
+  ASSERT_TRUE(server.Start(
+      {"--config", CRMSYNC_SOURCE_DIR "/deploy/crm-syncd.toml", "--store",
+       "sqlite:" + dir_ + "/crm.db", "--tls-cert", dir_ + "/certs/server.pem", "--tls-key",
+       dir_ + "/certs/server.key", "--token-key", dir_ + "/certs/token.key"},
+      &error))
       << error;
   grpc::SslCredentialsOptions tls;
   tls.pem_root_certs = ReadFile(dir_ + "/certs/ca.pem");
-  auto channel = grpc::CreateChannel("localhost:" + std::to_string(server.port()),
-                                     grpc::SslCredentials(tls));
+  auto channel =
+      grpc::CreateChannel("localhost:" + std::to_string(server.port()), grpc::SslCredentials(tls));
   grpc::Status status;
   EXPECT_EQ(CheckHealth(channel, &status), grpc::health::v1::HealthCheckResponse::SERVING)
       << status.error_message();
