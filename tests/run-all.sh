@@ -2,17 +2,21 @@
 # Installs what is missing, builds crmsync and runs every test:
 #   1. RelWithDebInfo build: unit, conformance (SQLite + a throwaway
 #      PostgreSQL cluster the tests start themselves), integration
-#   2. ASan+UBSan build: the same suites under the sanitizers
-#   3. the client SDK alone (CRMSYNC_BUILD_SERVER=OFF), cross-built for
+#   2. the Debian package of the server, installed with apt into a fresh
+#      Debian 12 root and started as its systemd unit would
+#      (tests/deploy/deb-install-test.sh; the root is debootstrapped once
+#      into build-deploy/ and reused)
+#   3. ASan+UBSan build: the same suites under the sanitizers
+#   4. the client SDK alone (CRMSYNC_BUILD_SERVER=OFF), cross-built for
 #      arm64 with Debian's cross toolchain (tests/client/cross-build.sh)
-#   4. clang libFuzzer build: each fuzz target replays its committed corpus,
+#   5. clang libFuzzer build: each fuzz target replays its committed corpus,
 #      then runs a fixed number of mutated inputs with a fixed seed (the same
 #      inputs on every run of a commit; CRMSYNC_FUZZ_RUNS overrides each
 #      target's default). Long, time-boxed exploration is a separate command:
 #      tests/fuzz/run-fuzzers.sh build-fuzz --explore SECONDS
 # Before the builds: formatting (tests/check-format.sh); after the first
 # build: clang-tidy with -Wthread-safety over the sources (tests/run-clang-tidy.sh).
-# Usage: tests/run-all.sh [--no-lint] [--no-asan] [--no-cross] [--no-fuzz]
+# Usage: tests/run-all.sh [--no-lint] [--no-package] [--no-asan] [--no-cross] [--no-fuzz]
 # Exit status: 0 only if every stage passed. Stage times are printed at the
 # end; fuzz output and reproducers go to build-fuzz/fuzz-artifacts/.
 set -euo pipefail
@@ -23,13 +27,15 @@ RUN_LINT=1
 RUN_ASAN=1
 RUN_FUZZ=1
 RUN_CROSS=1
+RUN_PACKAGE=1
 for arg in "$@"; do
   case "$arg" in
     --no-lint) RUN_LINT=0 ;;
     --no-asan) RUN_ASAN=0 ;;
     --no-fuzz) RUN_FUZZ=0 ;;
     --no-cross) RUN_CROSS=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --no-package) RUN_PACKAGE=0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "run-all: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,6 +70,11 @@ fi
 
 stage "tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
+
+if ((RUN_PACKAGE)); then
+  stage "package (.deb into a fresh Debian 12 root)"
+  "$ROOT/tests/deploy/deb-install-test.sh" "$ROOT/build"
+fi
 
 if ((RUN_ASAN)); then
   stage "build (ASan+UBSan)"
