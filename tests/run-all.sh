@@ -2,10 +2,11 @@
 # Installs what is missing, builds crmsync and runs every test:
 #   1. RelWithDebInfo build: unit, conformance (SQLite + a throwaway
 #      PostgreSQL cluster the tests start themselves), integration
-#   2. the Debian package of the server, installed with apt into a fresh
-#      Debian 12 root and started as its systemd unit would
-#      (tests/deploy/deb-install-test.sh; the root is debootstrapped once
-#      into build-deploy/ and reused)
+#   2. deployment: the Debian package of the server installed with apt into
+#      a fresh Debian 12 root and started as its systemd unit would
+#      (tests/deploy/deb-install-test.sh), and the container image built and
+#      run with podman (tests/deploy/container-test.sh); the Debian root is
+#      debootstrapped once into build-deploy/ and reused
 #   3. ASan+UBSan build: the same suites under the sanitizers
 #   4. the client SDK alone (CRMSYNC_BUILD_SERVER=OFF), cross-built for
 #      arm64 with Debian's cross toolchain (tests/client/cross-build.sh)
@@ -72,8 +73,9 @@ stage "tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
 
 if ((RUN_PACKAGE)); then
-  stage "package (.deb into a fresh Debian 12 root)"
+  stage "deploy (.deb into a fresh Debian 12 root, container image)"
   "$ROOT/tests/deploy/deb-install-test.sh" "$ROOT/build"
+  "$ROOT/tests/deploy/container-test.sh" "$ROOT/build"
 fi
 
 if ((RUN_ASAN)); then

@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -108,6 +110,37 @@ std::string AddConnectionParameter(const std::string& conninfo, const std::strin
   return conninfo + (conninfo.empty() ? "" : " ") + key + "='" + quoted + "'";
 }
 
+namespace {
+
+// CLI11 applies an option's environment variable only when nothing set the
+// option before, and it reads the config file first: the file would win
+// over the environment. This reader leaves out the file's settings whose
+// environment variable is set, so the environment wins, as documented (and
+// as a container or unit overriding a packaged file expects).
+class EnvOverridesFileConfig : public CLI::ConfigTOML {
+ public:
+  explicit EnvOverridesFileConfig(const CLI::App* app) : app_(app) {}
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
+    items.erase(std::remove_if(items.begin(), items.end(),
+                               [this](const CLI::ConfigItem& item) {
+                                 if (!item.parents.empty()) return false;
+                                 const CLI::Option* opt =
+                                     app_->get_option_no_throw("--" + item.name);
+                                 return opt != nullptr && !opt->get_envname().empty() &&
+                                        std::getenv(opt->get_envname().c_str()) != nullptr;
+                               }),
+                items.end());
+    return items;
+  }
+
+ private:
+  const CLI::App* app_;
+};
+
+}  // namespace
+
 ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
   CLI::App app{
       "crm-syncd: the crmsync server. Serves crmsync.v1 sync, auth and admin over gRPC,\n"
@@ -117,6 +150,7 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       "the environment over the file).",
       "crm-syncd"};
   app.set_config("--config", "", "Read settings from this TOML/INI file (keys = long flag names)");
+  app.config_formatter(std::make_shared<EnvOverridesFileConfig>(&app));
   // Unknown keys and sections are collected, then refused by name below.
   app.allow_config_extras(CLI::config_extras_mode::capture);
   app.set_version_flag("--version", VersionText("crm-syncd"),

@@ -197,6 +197,24 @@ TEST(SyncdFlagsTest, ReadsSettingsFromConfigFileAndEnvironment) {
   // The file's non-loopback listen address must be refused for plaintext.
   EXPECT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--config", dir + "/crm.toml"}, &out), 2) << out;
   EXPECT_THAT(out, HasSubstr("--listen 0.0.0.0:0"));
+  // The environment wins over the file, the command line over both.
+  ASSERT_EQ(setenv("CRMSYNC_LISTEN", "127.0.0.2:0", 1), 0);
+  {
+    std::ofstream cfg(dir + "/crm.toml");
+    cfg << "listen = \"0.0.0.0:0\"\ndev-insecure = true\nlog-format = \"text\"\n";
+  }
+  ServerProcess server;
+  std::string error;
+  ASSERT_EQ(setenv("CRMSYNC_LOG_FORMAT", "json", 1), 0);
+  const bool started =
+      server.Start({"--config", dir + "/crm.toml", "--store", "sqlite:" + dir + "/crm.db"}, &error);
+  unsetenv("CRMSYNC_LISTEN");
+  unsetenv("CRMSYNC_LOG_FORMAT");
+  // ServerProcess passes --listen 127.0.0.1:0, which wins over both.
+  ASSERT_TRUE(started) << error;
+  EXPECT_THAT(server.Output(), HasSubstr("log_format=json")) << server.Output();
+  EXPECT_THAT(server.Output(), HasSubstr("listen=127.0.0.1:0"));
+  server.Stop(SIGTERM);
   RemoveTree(dir);
 }
 
