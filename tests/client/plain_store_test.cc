@@ -86,8 +86,9 @@ TEST(PlainStoreTest, OpeningASchema1StoreUpgradesIt) {
   }
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(o.path.c_str(), &raw), SQLITE_OK);
-  for (const char* sql : {"DROP INDEX records_changed", "ALTER TABLE records DROP COLUMN changed_ms",
-                          "UPDATE sync_state SET value='1' WHERE key='schema_version'"}) {
+  for (const char* sql :
+       {"DROP INDEX records_changed", "ALTER TABLE records DROP COLUMN changed_ms",
+        "UPDATE sync_state SET value='1' WHERE key='schema_version'"}) {
     ASSERT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
   }
   sqlite3_close(raw);
