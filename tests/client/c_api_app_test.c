@@ -5,6 +5,7 @@
  * the notices, owner and changed-since queries, the log callback and
  * progress; a till signs in with its API key, redeems a coupon and credits
  * and debits points. */
+#define _GNU_SOURCE /* strptime, timegm */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,14 @@
 #include "c_test_support.h"
 #include "crmsync/crmsync_client.h"
 
-enum { LEAD = 12, OPPORTUNITY = 13, REDEMPTION = 17, LOYALTY = 18, CONFLICT = 19 };
+enum {
+  LEAD = 12,
+  OPPORTUNITY = 13,
+  CALENDAR_EVENT = 15,
+  REDEMPTION = 17,
+  LOYALTY = 18,
+  CONFLICT = 19
+};
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -207,6 +215,31 @@ static void test_app(const char* dir, const char* address) {
   CHECK(crmsync_notices(phone, on_notice, &phone_state) == CRMSYNC_OK);
   CHECK(phone_state.notices == 0);
   CHECK(crmsync_clear_notices(phone) == CRMSYNC_OK);
+
+  /* The other queries of the local view. */
+  CHECK(crmsync_list(phone, LEAD, &list) == CRMSYNC_OK);
+  CHECK(count_of(&list, "\"id\":\"lead-json-1\"") > 0);
+  crmsync_buffer_free(&list);
+  CHECK(crmsync_opportunities_of_account(phone, "acc-alice-1", &list) == CRMSYNC_OK);
+  CHECK(count_of(&list, "\"id\":\"opp-alice-1\"") > 0);
+  crmsync_buffer_free(&list);
+  /* The calendar of the day the demo event starts. */
+  CHECK(crmsync_get(phone, CALENDAR_EVENT, "cal-alice-1", &state) == CRMSYNC_OK);
+  const char* starts = strstr((const char*)state.data, "\"startsAt\":\"");
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  CHECK(starts != NULL && strptime(starts + 12, "%Y-%m-%dT%H:%M:%S", &tm) != NULL);
+  const int64_t event_ms = (int64_t)timegm(&tm) * 1000;
+  crmsync_buffer_free(&state);
+  CHECK(crmsync_todays_calendar(phone, event_ms, 0, &list) == CRMSYNC_OK);
+  CHECK(count_of(&list, "\"id\":\"cal-alice-1\"") > 0);
+  crmsync_buffer_free(&list);
+  CHECK(crmsync_search(phone, "Hopper", &list) == CRMSYNC_OK);
+  CHECK(count_of(&list, "\"ref\":") == 1);
+  crmsync_buffer_free(&list);
+  /* A cancel with no cycle running does not stick to the next one. */
+  CHECK(crmsync_sync_cancel(phone) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
 
   /* Bad input is refused with a message and changes nothing. */
   CHECK(crmsync_create(phone, "{\"lead\":", 0, NULL) == CRMSYNC_INVALID_ARGUMENT);
