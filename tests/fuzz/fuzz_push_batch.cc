@@ -267,6 +267,11 @@ class Session {
       if (m.client_seq() <= prev) return false;
       prev = m.client_seq();
     }
+    // A device acknowledges only results it holds, so never one of a
+    // mutation it is still sending.
+    const int64_t acked = request.results_acked_through();
+    if (acked < 0) return false;
+    if (request.mutations_size() > 0 && acked >= request.mutations(0).client_seq()) return false;
     return request.mutations_size() <= crmsync::server::PushOptions{}.max_batch;
   }
 
