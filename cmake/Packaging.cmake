@@ -1,11 +1,16 @@
 # The Debian package of the server (cpack -G DEB in a build directory):
-# crm-syncd, crmctl, crm-device, the systemd unit, the settings example and
-# the docs. Its maintainer scripts (deploy/debian/) create the crmsync
+# crm-syncd, crmctl, crm-device, the systemd unit, the settings example, the
+# HAProxy example and the docs. Its maintainer scripts (deploy/debian/) create the crmsync
 # system user, /var/lib/crmsync owned by it, and /etc/crmsync/crm-syncd.toml
 # from /usr/share/crmsync/crm-syncd.toml when missing. Package dependencies
 # come from dpkg-shlibdeps (what the binaries link), plus adduser.
 install(FILES deploy/systemd/crm-syncd.service DESTINATION lib/systemd/system COMPONENT server)
 install(FILES deploy/crm-syncd.toml DESTINATION ${CMAKE_INSTALL_DATADIR}/crmsync COMPONENT server)
+# The load-balancer example and its grpc.health.v1 check (docs/operations.md).
+install(FILES deploy/haproxy/haproxy.cfg DESTINATION ${CMAKE_INSTALL_DATADIR}/crmsync/haproxy
+        COMPONENT server)
+install(PROGRAMS deploy/haproxy/crmsync-health-check
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/crmsync/haproxy COMPONENT server)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME crmsync-server)

@@ -184,29 +184,7 @@ absl::Status PgCluster::StartOwn() {
     return absl::FailedPreconditionError(std::string(kPgBin) +
                                          "/initdb not found: install postgresql-15");
   }
-  const std::string root = DefaultRoot();
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return absl::InternalError("cannot create " + root + ": " + ec.message());
-  // The postgres user must be able to reach its directory below the root.
-  chmod(root.c_str(), 0755);
-  SweepStale(root);
-
-  std::string templ = root + "/cluster-XXXXXX";
-  if (mkdtemp(templ.data()) == nullptr) {
-    return absl::InternalError("mkdtemp in " + root + ": " + std::strerror(errno));
-  }
-  dir_ = templ;
-  std::ofstream(dir_ + "/owner.pid") << getpid() << "\n";
-  if (RunningAsRoot()) {
-    struct passwd* pw = getpwnam("postgres");
-    if (pw == nullptr) {
-      return absl::FailedPreconditionError("running as root but there is no 'postgres' user");
-    }
-    if (chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-      return absl::InternalError("chown " + dir_ + ": " + std::strerror(errno));
-    }
-  }
+  if (auto s = MakeDir(); !s.ok()) return s;
   const std::string log = dir_ + "/setup.log";
   // --no-sync only skips flushing initdb's own files (a throwaway cluster);
   // the server itself runs with fsync=on.
@@ -234,6 +212,98 @@ absl::Status PgCluster::StartOwn() {
     return absl::InternalError(std::string("creating the test role/database: ") + e.what());
   }
   conninfo_ = base + " user=" + kRole + " dbname=" + kDatabase;
+  return absl::OkStatus();
+}
+
+absl::Status PgCluster::MakeDir() {
+  const std::string root = DefaultRoot();
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return absl::InternalError("cannot create " + root + ": " + ec.message());
+  // The postgres user must be able to reach its directory below the root.
+  chmod(root.c_str(), 0755);
+  SweepStale(root);
+
+  std::string templ = root + "/cluster-XXXXXX";
+  if (mkdtemp(templ.data()) == nullptr) {
+    return absl::InternalError("mkdtemp in " + root + ": " + std::strerror(errno));
+  }
+  dir_ = templ;
+  std::ofstream(dir_ + "/owner.pid") << getpid() << "\n";
+  if (RunningAsRoot()) {
+    struct passwd* pw = getpwnam("postgres");
+    if (pw == nullptr) {
+      return absl::FailedPreconditionError("running as root but there is no 'postgres' user");
+    }
+    if (chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      return absl::InternalError("chown " + dir_ + ": " + std::strerror(errno));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::StartStandby(const std::string& name,
+                                                                   bool synchronous) {
+  if (external_ || dir_.empty()) {
+    return absl::FailedPreconditionError("not an own cluster: cannot make a standby of it");
+  }
+  std::unique_ptr<PgCluster> standby(new PgCluster());
+  if (auto s = standby->MakeDir(); !s.ok()) return s;
+  const std::string log = standby->dir_ + "/setup.log";
+  // -R writes standby.signal and primary_conninfo (with this
+  // application_name, which synchronous_standby_names refers to).
+  const std::string source =
+      "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres application_name=" + name;
+  int rc =
+      RunCommand({std::string(kPgBin) + "/pg_basebackup", "-d", source, "-D",
+                  standby->dir_ + "/data", "-R", "-X", "stream", "--checkpoint=fast", "--no-sync"},
+                 log);
+  if (rc != 0) return absl::InternalError("pg_basebackup failed:\n" + Tail(log));
+  std::error_code ignored;
+  fs::remove(standby->dir_ + "/data/postmaster.pid", ignored);
+  absl::Status started;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    standby->port_ = FreePort();
+    if (standby->port_ == 0) return absl::InternalError("no free TCP port on 127.0.0.1");
+    started = standby->StartPostmaster();
+    if (started.ok()) break;
+  }
+  if (!started.ok()) return started;
+  standby->conninfo_ = "host=127.0.0.1 port=" + std::to_string(standby->port_) + " user=" + kRole +
+                       " dbname=" + kDatabase;
+
+  const std::string admin_conninfo =
+      "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=postgres";
+  try {
+    pqxx::connection admin(admin_conninfo);
+    pqxx::nontransaction tx(admin);
+    if (synchronous) {
+      tx.exec0("ALTER SYSTEM SET synchronous_standby_names = " + tx.quote(name));
+      tx.exec("SELECT pg_reload_conf()");
+    }
+    const std::string wanted = synchronous ? "sync" : "async";
+    for (int i = 0; i < 600; ++i) {  // up to 60 s
+      pqxx::result r = tx.exec(
+          "SELECT sync_state FROM pg_stat_replication WHERE application_name = " + tx.quote(name) +
+          " AND state = 'streaming'");
+      if (!r.empty() && r[0][0].c_str() == wanted) return standby;
+      usleep(100 * 1000);  // poll interval
+    }
+  } catch (const std::exception& e) {
+    return absl::InternalError(std::string("configuring replication: ") + e.what());
+  }
+  return absl::DeadlineExceededError("the standby " + name + " did not reach " +
+                                     (synchronous ? "sync" : "streaming") + " state in 60 s");
+}
+
+absl::Status PgCluster::Promote() {
+  if (external_ || dir_.empty()) {
+    return absl::FailedPreconditionError("not an own cluster: cannot promote it");
+  }
+  const std::string log = dir_ + "/setup.log";
+  const int rc = RunCommand(
+      {std::string(kPgBin) + "/pg_ctl", "-D", dir_ + "/data", "-w", "-t", "60", "promote"}, log);
+  if (rc != 0) return absl::InternalError("pg_ctl promote failed:\n" + Tail(log));
   return absl::OkStatus();
 }
 

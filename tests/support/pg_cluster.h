@@ -71,6 +71,19 @@ class PgCluster {
   // waits until it accepts connections.
   absl::Status StartServer();
 
+  // A streaming-replication standby of this (own, running) cluster: a
+  // pg_basebackup of it in a new cluster directory, started on a port of
+  // its own as a hot standby named `name`. With `synchronous`, this
+  // cluster then lists it in synchronous_standby_names, so every commit it
+  // acknowledges is flushed on the standby too; the call returns once the
+  // standby streams (and, when synchronous, is in sync). The standby's
+  // conninfo() is the same role and database on its port.
+  absl::StatusOr<std::unique_ptr<PgCluster>> StartStandby(const std::string& name,
+                                                          bool synchronous);
+  // Promotes a standby to a primary (pg_ctl promote) and waits until it
+  // accepts writes.
+  absl::Status Promote();
+
   // Removes clusters under `root` whose owner process is gone. Returns how
   // many were removed.
   static int SweepStale(const std::string& root);
@@ -80,6 +93,9 @@ class PgCluster {
  private:
   PgCluster() = default;
   absl::Status StartOwn();
+  // A fresh cluster directory under the root, owned by the postgres user
+  // when we are root.
+  absl::Status MakeDir();
   // pg_ctl start on port_ (as the postgres user when root).
   absl::Status StartPostmaster();
   void Stop();

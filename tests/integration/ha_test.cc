@@ -1,0 +1,387 @@
+// High availability with real processes on loopback:
+//
+//  - three crm-syncd on one PostgreSQL behind HAProxy, run with the shipped
+//    deploy/haproxy/haproxy.cfg and its grpc.health.v1 check script; eight
+//    devices (crm-device processes) sync through the proxy while one
+//    instance is SIGKILLed and later restarted;
+//  - PostgreSQL primary + synchronous streaming standby, two crm-syncd on a
+//    multi-host connection string (target_session_attrs=read-write); the
+//    primary is killed under load and the standby promoted.
+//
+// Afterwards (SettleAndCheck, device_worker.h): nothing a device committed
+// is lost or applied twice, the feed grew by exactly the committed count,
+// and every replica equals the server's records in its scope.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "device_worker.h"
+#include "fault_checks.h"
+#include "fault_test_base.h"
+#include "fault_test_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "pg_cluster.h"
+#include "server_process.h"
+
+namespace crmsync::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using HealthStatus = grpc::health::v1::HealthCheckResponse;
+
+::testing::Environment* const kPgEnvironment =
+    ::testing::AddGlobalTestEnvironment(PgClusterEnvironment::Instance());
+
+constexpr char kHaproxy[] = "/usr/sbin/haproxy";
+
+HealthStatus::ServingStatus Health(const std::string& address) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + seconds(3));
+  grpc::health::v1::HealthCheckRequest req;
+  HealthStatus resp;
+  if (!stub->Check(&ctx, req, &resp).ok()) return HealthStatus::UNKNOWN;
+  return resp.status();
+}
+
+// A port nobody listens on right now, for processes that must come back on
+// the same address after a restart.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+// HAProxy running deploy/haproxy/haproxy.cfg unchanged: the settings go in
+// through the environment, the health-check script is copied into a
+// directory of its own next to a crmsync-check.toml that says `insecure`.
+class Haproxy {
+ public:
+  ~Haproxy() { Stop(); }
+
+  bool Start(const std::string& dir, const std::vector<std::string>& backends, std::string* error) {
+    if (access(kHaproxy, X_OK) != 0) {
+      *error = std::string(kHaproxy) + " not found: install haproxy (deploy/install-deps.sh)";
+      return false;
+    }
+    const std::string check_dir = dir + "/haproxy";
+    RemoveTree(check_dir);
+    if (mkdir(check_dir.c_str(), 0755) != 0) {
+      *error = "mkdir " + check_dir;
+      return false;
+    }
+    const std::string check = check_dir + "/crmsync-health-check";
+    std::string out;
+    if (RunCommand({"/bin/cp", CRMSYNC_SOURCE_DIR "/deploy/haproxy/crmsync-health-check", check},
+                   &out) != 0) {
+      *error = "copying the check script: " + out;
+      return false;
+    }
+    std::ofstream(check_dir + "/crmsync-check.toml") << "insecure = true\n";
+    port_ = FreePort();
+    stats_ = check_dir + "/stats.sock";
+    log_ = check_dir + "/haproxy.log";
+    std::vector<std::string> env = {
+        "CRMSYNC_LB_BIND=127.0.0.1:" + std::to_string(port_),
+        "CRMSYNC_CHECK_COMMAND=" + check,
+        // crmctl for the check script, then the system's sh and dirname.
+        "CRMSYNC_CHECK_PATH=" + std::string(CRMSYNC_CRMCTL_DIR) + ":/usr/bin:/bin",
+        "CRMSYNC_LB_STATS=" + stats_,
+        "PATH=/usr/sbin:/usr/bin:/bin",
+    };
+    for (size_t i = 0; i < backends.size(); ++i) {
+      env.push_back("CRMSYNC_BACKEND_" + std::to_string(i + 1) + "=" + backends[i]);
+    }
+    std::vector<std::string> argv = {kHaproxy, "-db", "-f",
+                                     CRMSYNC_SOURCE_DIR "/deploy/haproxy/haproxy.cfg"};
+    std::vector<char*> args, envp;
+    for (std::string& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ < 0) {
+      *error = "fork";
+      return false;
+    }
+    if (pid_ == 0) {
+      const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+      }
+      execve(args[0], args.data(), envp.data());
+      _exit(127);
+    }
+    if (!WaitFor([&] { return !Stat().empty(); }, seconds(15))) {
+      *error = "haproxy did not open its stats socket:\n" + Log();
+      return false;
+    }
+    return true;
+  }
+
+  void Stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string Log() const {
+    std::ifstream in(log_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  // Per backend server: status ("UP", "DOWN", ...) and total sessions
+  // (stot), from the runtime API's `show stat`. Empty if unreachable.
+  struct Server {
+    std::string status;
+    long sessions = 0;
+  };
+  std::map<std::string, Server> Stat() const {
+    std::map<std::string, Server> servers;
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", stats_.c_str());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(fd);
+      return servers;
+    }
+    const char cmd[] = "show stat\n";
+    if (write(fd, cmd, sizeof(cmd) - 1) < 0) {
+      close(fd);
+      return servers;
+    }
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) text.append(buf, n);
+    close(fd);
+    // CSV: pxname,svname,...; column 7 (0-based) is stot, 17 is status.
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      std::vector<std::string> cols;
+      std::istringstream fields(line);
+      for (std::string f; std::getline(fields, f, ',');) cols.push_back(f);
+      if (cols.size() < 18 || cols[0] != "crm_syncd" || cols[1] == "BACKEND") continue;
+      servers[cols[1]] = Server{cols[17], std::atol(cols[7].c_str())};
+    }
+    return servers;
+  }
+
+  bool AllUp(int n) const {
+    auto s = Stat();
+    int up = 0;
+    for (const auto& [name, server] : s) up += server.status == "UP" ? 1 : 0;
+    return up == n;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string stats_;
+  std::string log_;
+};
+
+class HaTest : public FaultTestBase {
+ protected:
+  std::unique_ptr<ServerProcess> StartServerOn(int port, const std::string& conninfo) {
+    auto server = std::make_unique<ServerProcess>();
+    server->set_listen("127.0.0.1:" + std::to_string(port));
+    std::string error;
+    EXPECT_TRUE(
+        server->Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--heartbeat-seconds",
+                       "1", "--health-check-seconds", "1", "--store", "postgres:" + conninfo},
+                      &error))
+        << error;
+    return server;
+  }
+
+  // `count` devices of three users, all on `server`.
+  void AddDevices(DeviceFleet* fleet, const std::function<std::string()>& server, int count) {
+    const char* users[] = {"alice", "bob", "maria"};
+    for (int i = 0; i < count; ++i) {
+      const std::string user = users[i % 3];
+      fleet->Add(Device(user, user + "-device-" + std::to_string(i), 300 + i), server);
+    }
+  }
+};
+
+// Three instances behind HAProxy; one SIGKILLed under the load of eight
+// devices, then restarted on its address. The proxy takes it out of
+// rotation (its check fails), devices carry on through the other two, the
+// restarted instance is back in rotation and serves requests again.
+TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
+  UseSharedCluster();
+  const int ports[3] = {FreePort(), FreePort(), FreePort()};
+  std::unique_ptr<ServerProcess> servers[3];
+  std::vector<std::string> backends;
+  for (int i = 0; i < 3; ++i) {
+    servers[i] = StartServerOn(ports[i], conninfo_);
+    ASSERT_TRUE(servers[i] && servers[i]->pid() > 0);
+    backends.push_back(servers[i]->address());
+  }
+  Haproxy lb;
+  std::string error;
+  ASSERT_TRUE(lb.Start(dir_, backends, &error)) << error;
+  ASSERT_TRUE(WaitFor([&] { return lb.AllUp(3); }, seconds(20)))
+      << "HAProxy did not mark the three instances UP:\n"
+      << lb.Log();
+  EXPECT_EQ(Health(lb.address()), HealthStatus::SERVING) << "grpc.health.v1 through the proxy";
+
+  const int64_t seq_before = TenantSeq();
+  const auto start = SteadyClock::now();
+  DeviceFleet fleet;
+  const std::string address = lb.address();
+  AddDevices(
+      &fleet, [address] { return address; }, 8);
+  fleet.Start();
+  auto marks = fleet.Marks();
+  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(60)))
+      << "devices did not sync through the proxy:\n"
+      << lb.Log();
+
+  // Kill the second instance in the middle of the traffic.
+  servers[1]->Stop(SIGKILL);
+  EXPECT_TRUE(
+      WaitFor([&] { return lb.Stat()["syncd2"].status.rfind("DOWN", 0) == 0; }, seconds(15)))
+      << "HAProxy did not take the killed instance out of rotation:\n"
+      << lb.Log();
+  marks = fleet.Marks();
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(60)))
+      << "devices did not carry on through the other two instances";
+
+  // Back on its address: in rotation again, and serving.
+  servers[1] = StartServerOn(ports[1], conninfo_);
+  ASSERT_TRUE(servers[1] && servers[1]->pid() > 0);
+  EXPECT_TRUE(WaitFor([&] { return lb.Stat()["syncd2"].status == "UP"; }, seconds(15)))
+      << "the restarted instance did not come back into rotation:\n"
+      << lb.Log();
+  const long sessions_back = lb.Stat()["syncd2"].sessions;
+  marks = fleet.Marks();
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(60)));
+  fleet.Stop();
+  EXPECT_GT(lb.Stat()["syncd2"].sessions, sessions_back)
+      << "the restarted instance got no requests through the proxy";
+  for (int i : {0, 2}) EXPECT_TRUE(Alive(*servers[i])) << servers[i]->Output();
+
+  const SettleReport report = SettleAndCheck(fleet.workers(), address, conninfo_, seq_before);
+  EXPECT_EQ(report.committed, report.seq_growth);
+  std::printf(
+      "[figures] 3 crm-syncd behind HAProxy, 1 SIGKILLed and restarted; %s; %lld records "
+      "checked; %.1f s\n",
+      fleet.Figures().c_str(), static_cast<long long>(report.records_checked), SecondsSince(start));
+}
+
+// Replaces "host=127.0.0.1 port=P" of a test conninfo with both servers,
+// read-write sessions only.
+std::string MultiHost(const std::string& conninfo, int primary_port, int standby_port) {
+  const std::string single = "host=127.0.0.1 port=" + std::to_string(primary_port);
+  std::string multi = conninfo;
+  const size_t at = multi.find(single);
+  if (at == std::string::npos) return "";
+  multi.replace(at, single.size(),
+                "host=127.0.0.1,127.0.0.1 port=" + std::to_string(primary_port) + "," +
+                    std::to_string(standby_port) +
+                    " target_session_attrs=read-write connect_timeout=3");
+  return multi;
+}
+
+// PostgreSQL primary killed (immediate shutdown, like a crash) under the
+// load of eight devices on two crm-syncd; the synchronous standby is
+// promoted. crm-syncd reconnects by itself (its connection string names
+// both servers and wants a read-write session), says NOT_SERVING while no
+// server accepts writes and SERVING again after the promotion; devices
+// resume, and nothing acknowledged is lost (synchronous replication: every
+// acknowledged commit was on the standby).
+TEST_F(HaTest, PrimaryKilledStandbyPromoted) {
+  auto primary = PgCluster::StartLocal();
+  ASSERT_TRUE(primary.ok()) << primary.status();
+  auto schema = (*primary)->NewSchema("failover");
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  auto standby = (*primary)->StartStandby("standby1", /*synchronous=*/true);
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  conninfo_ = MultiHost(*schema, (*primary)->port(), (*standby)->port());
+  ASSERT_FALSE(conninfo_.empty()) << *schema;
+
+  std::unique_ptr<ServerProcess> servers[2] = {StartServerOn(FreePort(), conninfo_),
+                                               StartServerOn(FreePort(), conninfo_)};
+  for (auto& s : servers) ASSERT_TRUE(s && s->pid() > 0);
+  const int64_t seq_before = TenantSeq();
+  const auto start = SteadyClock::now();
+  DeviceFleet fleet;
+  const std::string a = servers[0]->address(), b = servers[1]->address();
+  AddDevices(
+      &fleet, [a] { return a; }, 4);
+  for (int i = 4; i < 8; ++i) {
+    const char* users[] = {"alice", "bob", "maria"};
+    const std::string user = users[i % 3];
+    fleet.Add(Device(user, user + "-device-" + std::to_string(i), 300 + i), [b] { return b; });
+  }
+  fleet.Start();
+  auto marks = fleet.Marks();
+  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(60)));
+
+  const auto failure = SteadyClock::now();
+  ASSERT_TRUE((*primary)->StopServer("immediate").ok());
+  for (auto& s : servers) {
+    EXPECT_TRUE(
+        WaitFor([&] { return Health(s->address()) == HealthStatus::NOT_SERVING; }, seconds(20)))
+        << "health stayed SERVING with no writable database";
+  }
+  const double detected = SecondsSince(failure);
+  ASSERT_TRUE((*standby)->Promote().ok());
+  const auto promoted = SteadyClock::now();
+  for (auto& s : servers) {
+    EXPECT_TRUE(WaitFor([&] { return Health(s->address()) == HealthStatus::SERVING; }, seconds(30)))
+        << "crm-syncd did not reconnect to the promoted standby:\n"
+        << s->Output();
+  }
+  const double recovered = SecondsSince(promoted);
+  marks = fleet.Marks();
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(60)))
+      << "devices did not resume after the promotion";
+  fleet.Stop();
+  for (auto& s : servers) EXPECT_TRUE(Alive(*s)) << s->Output();
+
+  const SettleReport report = SettleAndCheck(fleet.workers(), a, conninfo_, seq_before);
+  EXPECT_EQ(report.committed, report.seq_growth);
+  std::printf(
+      "[figures] primary killed, synchronous standby promoted; NOT_SERVING seen after %.1f s, "
+      "SERVING %.1f s after the promotion; 2 crm-syncd; %s; %.1f s\n",
+      detected, recovered, fleet.Figures().c_str(), SecondsSince(start));
+}
+
+}  // namespace
+}  // namespace crmsync::testing
