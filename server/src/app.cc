@@ -10,10 +10,12 @@
 #include "absl/time/time.h"
 #include "auth/demo_credentials.h"
 #include "auth/token_authenticator.h"
+#include "crmsync/build_info.h"
 #include "demo_tenant.h"
 #include "logic/coupon_index.h"
 #include "logic/pruner.h"
 #include "metrics/grpc_interceptor.h"
+#include "metrics/process_metrics.h"
 #include "notify/pg_notifier.h"
 
 namespace crmsync::server {
@@ -253,6 +255,46 @@ void SyncdApp::DeclareMetrics() {
   metrics_.DeclareCallbackGauge("crmsync_uptime_seconds", "Seconds since start", [started] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   });
+  metrics_.DeclareGauge("crmsync_build_info",
+                        "Always 1; the labels say which build runs (version, git revision)");
+  metrics_.Set(
+      "crmsync_build_info",
+      {{"version", ProductVersion()}, {"revision", GitRevision()}, {"store", store_->Kind()}}, 1);
+  metrics_.DeclareCallbackGauge(
+      "crmsync_serving", "1 while grpc.health.v1 says SERVING, 0 while the store is unreachable",
+      [this] { return store_up_.load() ? 1.0 : 0.0; });
+  Store* store = store_.get();
+  metrics_.DeclareCallbackGauge("crmsync_store_pool_size",
+                                "Most connections the store's pool opens",
+                                [store] { return static_cast<double>(store->Pool().max_size); });
+  for (const char* state : {"in_use", "idle"}) {
+    const bool in_use = std::string(state) == "in_use";
+    metrics_.DeclareCallbackGauge("crmsync_store_pool_connections",
+                                  "Open store connections, leased (in_use) or idle",
+                                  [store, in_use] {
+                                    const Store::PoolStats p = store->Pool();
+                                    return static_cast<double>(in_use ? p.in_use : p.idle);
+                                  },
+                                  {{"state", state}});
+  }
+  WorkerPool* workers = pool_.get();
+  metrics_.DeclareCallbackGauge("crmsync_worker_threads", "Worker threads for store-bound work",
+                                [workers] { return static_cast<double>(workers->threads()); });
+  metrics_.DeclareCallbackGauge("crmsync_worker_busy", "Worker threads running a task",
+                                [workers] { return static_cast<double>(workers->busy()); });
+  metrics_.DeclareCallbackGauge("crmsync_worker_queue_depth", "Tasks waiting for a worker",
+                                [workers] { return static_cast<double>(workers->queued()); });
+  metrics_.DeclareCallbackCounter(
+      "crmsync_worker_rejected_total",
+      "Calls refused with RESOURCE_EXHAUSTED because the worker queue was full",
+      [workers] { return static_cast<double>(workers->rejected()); });
+  metrics_.DeclareCounter("crmsync_auth_failures_total",
+                          "Failed sign-ins and refused credentials, by kind (password, api_key, "
+                          "token, throttled)");
+  metrics_.DeclareCounter("crmsync_subscribe_disconnects_total",
+                          "Subscribe streams ended by the client or by the server's drain "
+                          "(normal; not counted in crmsync_rpc_total)");
+  DeclareProcessMetrics(&metrics_);
 }
 
 absl::Status SyncdApp::SetUpAuth() {

@@ -7,13 +7,17 @@
 
 #include <httplib.h>
 
+#include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "crmsync/build_info.h"
+#include "crmsync/v1/auth.grpc.pb.h"
 #include "server_process.h"
 #include "sync_client.h"
 
@@ -249,6 +253,81 @@ TEST_F(SyncE2eTest, MetricsEndpointExposesSyncSeries) {
         "crmsync_device_lag_changes_count", "crmsync_subscribers 0", "crmsync_uptime_seconds"}) {
     EXPECT_NE(body.find(series), std::string::npos) << "missing: " << series << "\n" << body;
   }
+}
+
+// The value of the series `series` (name and labels exactly as exported),
+// or NaN when absent.
+double SeriesValue(const std::string& body, const std::string& series) {
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nan("");
+}
+
+// The conventions operators' dashboards and alerts rely on: process_*,
+// build info, serving state, pool and worker gauges, auth failures by
+// kind, and a Subscribe stream the device closes counted as a disconnect,
+// not as a failed RPC.
+TEST_F(SyncE2eTest, MetricsFollowPrometheusConventions) {
+  auto auth = v1::AuthService::NewStub(
+      grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials()));
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    v1::LoginRequest login;
+    login.set_tenant("demo");
+    login.set_username("alice");
+    login.set_password("not-her-password");
+    v1::LoginResponse tokens;
+    EXPECT_EQ(auth->Login(&ctx, login, &tokens).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  DevSyncClient tablet(server_.address(), "demo", "alice", "alice-tablet");
+  {
+    grpc::ClientContext ctx;
+    auto stream = tablet.Subscribe(&ctx, "");
+    v1::SubscribeEvent event;
+    ASSERT_TRUE(stream->Read(&event));
+    ctx.TryCancel();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  httplib::Client http("127.0.0.1", server_.metrics_port());
+  std::string body;
+  ASSERT_TRUE(Eventually([&] {
+    auto res = http.Get("/metrics");
+    body = res ? res->body : "";
+    return SeriesValue(body, "crmsync_subscribe_disconnects_total{code=\"CANCELLED\"}") == 1;
+  })) << "the closed stream was not counted as a disconnect:\n"
+      << body;
+  EXPECT_EQ(body.find("Subscribe\",code=\"CANCELLED\""), std::string::npos)
+      << "a stream the device closed counted as a failed RPC";
+  EXPECT_EQ(SeriesValue(body, "crmsync_auth_failures_total{kind=\"password\"}"), 2);
+
+  const double now = static_cast<double>(std::time(nullptr));
+  EXPECT_NE(body.find("# TYPE process_cpu_seconds_total counter"), std::string::npos);
+  EXPECT_GE(SeriesValue(body, "process_cpu_seconds_total"), 0);
+  const double start = SeriesValue(body, "process_start_time_seconds");
+  EXPECT_GT(start, now - 600) << "started more than 10 minutes ago?";
+  EXPECT_LE(start, now + 5);
+  const double fds = SeriesValue(body, "process_open_fds");
+  EXPECT_GT(fds, 3);  // at least the listening sockets and the store
+  EXPECT_GE(SeriesValue(body, "process_max_fds"), fds);
+  EXPECT_GT(SeriesValue(body, "process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GE(SeriesValue(body, "process_virtual_memory_bytes"),
+            SeriesValue(body, "process_resident_memory_bytes"));
+
+  const std::string build_info = std::string("crmsync_build_info{version=\"") + ProductVersion() +
+                                 "\",revision=\"" + GitRevision() + "\",store=\"sqlite\"}";
+  EXPECT_EQ(SeriesValue(body, build_info), 1) << build_info << "\n" << body;
+  EXPECT_EQ(SeriesValue(body, "crmsync_serving"), 1);
+  EXPECT_EQ(SeriesValue(body, "crmsync_store_pool_size"), 8);
+  EXPECT_GE(SeriesValue(body, "crmsync_store_pool_connections{state=\"idle\"}"), 1);
+  EXPECT_GE(SeriesValue(body, "crmsync_store_pool_connections{state=\"in_use\"}"), 0);
+  EXPECT_GE(SeriesValue(body, "crmsync_worker_threads"), 1);
+  EXPECT_EQ(SeriesValue(body, "crmsync_worker_queue_depth"), 0);
+  EXPECT_EQ(SeriesValue(body, "crmsync_worker_rejected_total"), 0);
 }
 
 TEST_F(SyncE2eTest, GrafanaDashboardUsesOnlyExportedMetrics) {

@@ -37,19 +37,41 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const char* code = CodeName(methods->GetSendStatus().error_code());
-      double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      // Streams live long: their duration says nothing about latency.
-      if (method_.find("/Subscribe") == std::string::npos) {
-        registry_->Observe("crmsync_rpc_duration_seconds", {{"method", method_}}, seconds);
+      const grpc::StatusCode status = methods->GetSendStatus().error_code();
+      const char* code = CodeName(status);
+      const bool stream = method_.find("/Subscribe") != std::string::npos;
+      if (stream && (status == grpc::CANCELLED || status == grpc::UNAVAILABLE)) {
+        // A stream ends when the device goes away (CANCELLED) or the server
+        // drains (UNAVAILABLE): how streams end, not errors.
+        registry_->Increment("crmsync_subscribe_disconnects_total", {{"code", code}});
+      } else {
+        // Streams live long: their duration says nothing about latency.
+        if (!stream) {
+          double seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+          registry_->Observe("crmsync_rpc_duration_seconds", {{"method", method_}}, seconds);
+        }
+        registry_->Increment("crmsync_rpc_total", {{"method", method_}, {"code", code}});
       }
-      registry_->Increment("crmsync_rpc_total", {{"method", method_}, {"code", code}});
+      if (const char* kind = AuthFailureKind(status)) {
+        registry_->Increment("crmsync_auth_failures_total", {{"kind", kind}});
+      }
     }
     methods->Proceed();
   }
 
  private:
+  // What kind of credential a failed call presented: a password (Login), an
+  // API key (ExchangeApiKey), or a token (any other call); "throttled" when
+  // a sign-in was refused because of earlier failures. nullptr otherwise.
+  const char* AuthFailureKind(grpc::StatusCode status) const {
+    const bool login = method_.find("/Login") != std::string::npos;
+    const bool api_key = method_.find("/ExchangeApiKey") != std::string::npos;
+    if (status == grpc::RESOURCE_EXHAUSTED && (login || api_key)) return "throttled";
+    if (status != grpc::UNAUTHENTICATED) return nullptr;
+    return login ? "password" : api_key ? "api_key" : "token";
+  }
+
   MetricsRegistry* registry_;
   std::string method_;
   std::chrono::steady_clock::time_point start_;

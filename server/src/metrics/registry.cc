@@ -83,11 +83,19 @@ void MetricsRegistry::DeclareHistogram(const std::string& name, const std::strin
 }
 
 void MetricsRegistry::DeclareCallbackGauge(const std::string& name, const std::string& help,
-                                           std::function<double()> value) {
+                                           std::function<double()> value, const Labels& labels) {
   absl::MutexLock lock(&mu_);
   Family& f = GetFamily(name, Kind::kGauge);
   f.help = help;
-  f.callback = std::move(value);
+  f.callbacks.emplace_back(labels, std::move(value));
+}
+
+void MetricsRegistry::DeclareCallbackCounter(const std::string& name, const std::string& help,
+                                             std::function<double()> value) {
+  absl::MutexLock lock(&mu_);
+  Family& f = GetFamily(name, Kind::kCounter);
+  f.help = help;
+  f.callbacks.emplace_back(Labels{}, std::move(value));
 }
 
 void MetricsRegistry::Increment(const std::string& name, const Labels& labels, double delta) {
@@ -115,7 +123,9 @@ double MetricsRegistry::Value(const std::string& name, const Labels& labels) {
   absl::MutexLock lock(&mu_);
   auto it = families_.find(name);
   if (it == families_.end()) return 0;
-  if (it->second.callback) return it->second.callback();
+  for (const auto& [series, callback] : it->second.callbacks) {
+    if (series == labels) return callback();
+  }
   auto v = it->second.values.find(labels);
   return v == it->second.values.end() ? 0 : v->second;
 }
@@ -128,9 +138,8 @@ std::string MetricsRegistry::Render() {
                        : f.kind == Kind::kGauge ? "gauge"
                                                 : "histogram";
     out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + type + "\n";
-    if (f.callback) {
-      out += name + " " + Number(f.callback()) + "\n";
-      continue;
+    for (const auto& [labels, callback] : f.callbacks) {
+      out += name + FormatLabels(labels) + " " + Number(callback()) + "\n";
     }
     for (const auto& [labels, v] : f.values)
       out += name + FormatLabels(labels) + " " + Number(v) + "\n";

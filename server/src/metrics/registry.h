@@ -35,9 +35,14 @@ class MetricsRegistry {
   void DeclareGauge(const std::string& name, const std::string& help);
   void DeclareHistogram(const std::string& name, const std::string& help,
                         std::vector<double> buckets);
-  // A gauge computed at scrape time.
+  // A gauge computed at scrape time. Several calls with the same name and
+  // different labels make one family of several series.
   void DeclareCallbackGauge(const std::string& name, const std::string& help,
-                            std::function<double()> value);
+                            std::function<double()> value, const Labels& labels = {});
+  // A counter read at scrape time from a source that only grows (e.g. the
+  // CPU time the kernel accounts).
+  void DeclareCallbackCounter(const std::string& name, const std::string& help,
+                              std::function<double()> value);
 
   // The whole registry in Prometheus text format.
   std::string Render();
@@ -62,7 +67,7 @@ class MetricsRegistry {
     std::vector<double> buckets;
     std::map<Labels, double> values;
     std::map<Labels, Histogram> histograms;
-    std::function<double()> callback;
+    std::vector<std::pair<Labels, std::function<double()>>> callbacks;
   };
   Family& GetFamily(const std::string& name, Kind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -17,7 +17,10 @@ WorkerPool::~WorkerPool() {
 bool WorkerPool::Submit(std::function<void()> task) {
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_ || queue_.size() >= max_queued_) return false;
+    if (stopping_ || queue_.size() >= max_queued_) {
+      if (!stopping_) rejected_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     queue_.push_back(std::move(task));
   }
   return true;
@@ -27,8 +30,15 @@ void WorkerPool::Run() {
   for (;;) {
     std::function<void()> task;  // destroyed after each run, with what it captured
     if (!Next(&task)) return;
+    busy_.fetch_add(1, std::memory_order_relaxed);
     task();
+    busy_.fetch_sub(1, std::memory_order_relaxed);
   }
+}
+
+int WorkerPool::queued() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size());
 }
 
 bool WorkerPool::Next(std::function<void()>* task) {

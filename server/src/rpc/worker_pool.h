@@ -3,6 +3,8 @@
 #ifndef CRMSYNC_SERVER_RPC_WORKER_POOL_H_
 #define CRMSYNC_SERVER_RPC_WORKER_POOL_H_
 
+#include <atomic>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <thread>
@@ -27,6 +29,13 @@ class WorkerPool {
   // the pool is stopping. Thread-safe.
   bool Submit(std::function<void()> task);
 
+  // For metrics: tasks waiting, workers running a task, the worker count,
+  // and tasks refused because the queue was full. Thread-safe.
+  int queued();
+  int busy() const { return busy_.load(std::memory_order_relaxed); }
+  int threads() const { return static_cast<int>(threads_.size()); }
+  int64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
+
  private:
   void Run();
   // Waits for a task; false once stopping and drained.
@@ -40,6 +49,8 @@ class WorkerPool {
   const size_t max_queued_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
+  std::atomic<int> busy_{0};
+  std::atomic<int64_t> rejected_{0};
 };
 
 }  // namespace crmsync::server

@@ -126,6 +126,11 @@ int PgPool::open_connections() {
   return open_;
 }
 
+int PgPool::idle_connections() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(idle_.size());
+}
+
 PgPool::Lease::~Lease() {
   if (conn_ != nullptr) pool_->Release(std::move(conn_), broken_);
 }

@@ -84,6 +84,8 @@ class PgPool {
   int max_size() const { return options_.max_size; }
   // Connections currently open (idle or leased); for tests and metrics.
   int open_connections();
+  // Open connections not leased right now; for metrics.
+  int idle_connections();
 
  private:
   explicit PgPool(Options options) : options_(std::move(options)) {}

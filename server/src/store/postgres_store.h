@@ -43,6 +43,10 @@ class PostgresStore final : public Store {
   Directory& directory() override { return directory_; }
   Credentials& credentials() override { return credentials_; }
   AuditTrail& audit() override { return audit_; }
+  PoolStats Pool() override {
+    const int idle = pool_->idle_connections();
+    return {pool_->max_size(), pool_->open_connections() - idle, idle};
+  }
 
  private:
   PostgresStore(std::unique_ptr<PgPool> pool, Options options)

@@ -55,6 +55,17 @@ class SqlitePool {
 
   absl::StatusOr<Lease> Acquire();
 
+  int max_connections() const { return options_.max_connections; }
+  // Connections open (idle or leased) and open but idle; for metrics.
+  int open_connections() {
+    absl::MutexLock lock(&mu_);
+    return open_connections_;
+  }
+  int idle_connections() {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(idle_.size());
+  }
+
  private:
   SqlitePool(std::string path, Options options) : path_(std::move(path)), options_(options) {}
   void Release(std::unique_ptr<SqliteDb> db);

@@ -34,6 +34,10 @@ class SqliteStore final : public Store {
   Directory& directory() override { return directory_; }
   Credentials& credentials() override { return credentials_; }
   AuditTrail& audit() override { return audit_; }
+  PoolStats Pool() override {
+    const int idle = pool_->idle_connections();
+    return {pool_->max_connections(), pool_->open_connections() - idle, idle};
+  }
 
  private:
   explicit SqliteStore(std::unique_ptr<SqlitePool> pool)

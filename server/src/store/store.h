@@ -47,6 +47,15 @@ class Store {
   // store can serve, UNAVAILABLE when it cannot reach its database.
   virtual absl::Status Ping() { return directory().ListTenants().status(); }
 
+  // The connection pool right now, for metrics: its limit, connections
+  // leased to a caller, and connections open but idle.
+  struct PoolStats {
+    int max_size = 0;
+    int in_use = 0;
+    int idle = 0;
+  };
+  virtual PoolStats Pool() { return {}; }
+
   // The roles. They live as long as the Store.
   virtual ChangeLog& changes() = 0;
   virtual Directory& directory() = 0;
