@@ -1,6 +1,7 @@
 #include "app.h"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -145,6 +146,13 @@ absl::Status SyncdApp::Start() {
   SyncServiceImpl* sync = sync_service_.get();
   info.active_subscribers = [sync] { return sync->active_streams(); };
   info.traffic = &traffic_;
+  info.signing_key_id = token_keys_->signing_key().kid();
+  for (const auth::TokenKey& key : token_keys_->keys()) info.verify_key_ids.push_back(key.kid());
+  {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    info.instance = std::string(host) + ":" + std::to_string(getpid());
+  }
   admin_ = std::make_unique<AdminHandler>(
       store_.get(), &clock_, auth_handler_.get(), audit_.get(), push_.get(), std::move(info),
       [notifier](const std::string& tenant, int64_t seq) { notifier->Publish(tenant, seq); });

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <fstream>
+#include <map>
 #include <regex>
 
 #include "crmsync/v1/auth.grpc.pb.h"
@@ -548,6 +549,136 @@ TEST(CrmctlTlsTest, LogsInAndServesOverTlsTrustingTheCa) {
       << "the server's certificate is not trusted without --ca: " << out;
   EXPECT_EQ(crmctl({"--insecure", "status"}), 3) << "plaintext to a TLS listener: " << out;
   server.Stop(SIGTERM);
+  RemoveTree(dir);
+}
+
+// crmctl doctor against TLS instances: a trusted chain with its expiry, a
+// certificate about to expire, an untrusted one, token keys shared or not,
+// and instances that do not share one store.
+TEST(CrmctlDoctorTest, ChecksTlsTokenKeysAndSharedStore) {
+  const std::string dir = MakeTempDir("crmsync-doctor-");
+  const std::string certs = dir + "/certs";
+  std::string out;
+  ASSERT_EQ(RunCommand(
+                {"/bin/bash", std::string(CRMSYNC_SOURCE_DIR) + "/deploy/make-dev-certs.sh", certs},
+                &out),
+            0)
+      << out;
+  // A second CA (the wrong one to trust) and a certificate of the first CA
+  // that expires in 5 days.
+  ASSERT_EQ(RunCommand({"/bin/bash", std::string(CRMSYNC_SOURCE_DIR) + "/deploy/make-dev-certs.sh",
+                        dir + "/other"},
+                       &out),
+            0)
+      << out;
+  ASSERT_EQ(
+      RunCommand(
+          {"/bin/sh", "-c",
+           "cd '" + certs +
+               "' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+               "-subj /CN=short-lived -keyout short.key -out short.csr 2>&1 && "
+               "printf 'subjectAltName=IP:127.0.0.1\\n' > short.ext && "
+               "openssl x509 -req -in short.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 5 "
+               "-extfile short.ext -out short.pem 2>&1"},
+          &out),
+      0)
+      << out;
+
+  auto start = [&](ServerProcess* server, const std::string& name, const std::string& cert,
+                   const std::string& token_key, const std::string& verify_key = "") {
+    std::vector<std::string> args = {"--tls-cert",
+                                     certs + "/" + cert + ".pem",
+                                     "--tls-key",
+                                     certs + "/" + cert + ".key",
+                                     "--demo-tenant",
+                                     "--password-memory-kib",
+                                     "64",
+                                     "--store",
+                                     "sqlite:" + dir + "/" + name + ".db",
+                                     "--token-key",
+                                     token_key};
+    if (!verify_key.empty()) args.insert(args.end(), {"--token-verify-key", verify_key});
+    std::string error;
+    EXPECT_TRUE(server->Start(args, &error)) << error;
+  };
+  ServerProcess a, b, lone, rotated, short_lived;
+  const std::string key = certs + "/token.key";
+  start(&a, "a", "server", key);
+  start(&b, "b", "server", key);
+  start(&lone, "lone", "server", dir + "/other/token.key");  // a token key of its own
+  // Signs with a new key and still accepts the old one: the others do not
+  // accept its tokens.
+  start(&rotated, "rotated", "server", dir + "/other/token.key", key);
+  start(&short_lived, "short", "short", key);
+
+  const std::string config = dir + "/crmctl.toml";
+  const std::string ca = certs + "/ca.pem";
+  ASSERT_EQ(RunCommand({"/bin/sh", "-c",
+                        "printf 'admin-demo-password\\n' | '" CRMSYNC_CRMCTL_PATH "' --config '" +
+                            config + "' --server " + a.address() + " --ca '" + ca +
+                            "' login --tenant demo --user admin --password-stdin"},
+                       &out),
+            0)
+      << out;
+  // The findings of `crmctl doctor`, "instance/check" -> result and detail.
+  auto doctor = [&](const std::string& trusted, std::vector<std::string> instances, int* code) {
+    std::vector<std::string> args = {
+        CRMSYNC_CRMCTL_PATH, "--config", config, "--ca", trusted, "--json", "doctor", "--instance"};
+    args.insert(args.end(), instances.begin(), instances.end());
+    *code = RunCommand(args, &out);
+    std::map<std::string, std::pair<std::string, std::string>> findings;
+    const size_t json_at = out.find('[');
+    if (json_at == std::string::npos) {
+      ADD_FAILURE() << "no JSON from doctor:\n" << out;
+      return findings;
+    }
+    for (const auto& f : nlohmann::json::parse(out.substr(json_at))) {
+      findings[f["instance"].get<std::string>() + "/" + f["check"].get<std::string>()] = {
+          f["result"], f["detail"]};
+    }
+    return findings;
+  };
+
+  int code = -1;
+  auto f = doctor(ca, {a.address(), b.address()}, &code);
+  EXPECT_EQ(code, 1) << "two instances on separate embedded stores is a failure:\n" << out;
+  for (const ServerProcess* s : {&a, &b}) {
+    const std::string at = s->address() + "/";
+    EXPECT_EQ(f[at + "reach"].first, "ok") << out;
+    EXPECT_EQ(f[at + "tls"].first, "ok") << out;
+    EXPECT_THAT(f[at + "tls"].second, HasSubstr("expires in 82")) << "825-day certificate";
+    EXPECT_EQ(f[at + "store"].first, "ok") << out;
+    EXPECT_THAT(f[at + "store"].second, HasSubstr("sqlite, schema"));
+    EXPECT_EQ(f[at + "clock"].first, "ok") << out;
+    EXPECT_EQ(f[at + "pool"].first, "ok") << out;
+  }
+  EXPECT_EQ(f["all/token keys"].first, "ok") << out;
+  EXPECT_EQ(f["all/shared store"].first, "FAIL") << out;
+  EXPECT_EQ(f["all/versions"].first, "ok") << out;
+
+  f = doctor(ca, {a.address(), lone.address()}, &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_EQ(f["all/token keys"].first, "FAIL") << out;
+  EXPECT_THAT(f["all/token keys"].second, HasSubstr("is refused by " + lone.address()));
+
+  f = doctor(ca, {a.address(), rotated.address()}, &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_EQ(f["all/token keys"].first, "FAIL") << out;
+  EXPECT_THAT(f["all/token keys"].second, HasSubstr("signed by " + rotated.address() + " (key "));
+  EXPECT_THAT(f["all/token keys"].second, HasSubstr("are refused by " + a.address()));
+
+  f = doctor(ca, {short_lived.address()}, &code);
+  EXPECT_EQ(code, 0) << "a warning is not a failure:\n" << out;
+  EXPECT_EQ(f[short_lived.address() + "/tls"].first, "WARN") << out;
+  EXPECT_THAT(f[short_lived.address() + "/tls"].second,
+              ::testing::ContainsRegex("expires in [45] days"));
+
+  f = doctor(dir + "/other/ca.pem", {a.address()}, &code);
+  EXPECT_EQ(code, 3) << "nothing reachable with the wrong CA:\n" << out;
+  EXPECT_EQ(f[a.address() + "/tls"].first, "FAIL") << out;
+  EXPECT_THAT(f[a.address() + "/tls"].second, HasSubstr("not trusted"));
+
+  for (ServerProcess* s : {&a, &b, &lone, &rotated, &short_lived}) s->Stop(SIGTERM);
   RemoveTree(dir);
 }
 

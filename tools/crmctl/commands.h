@@ -75,6 +75,19 @@ int CmdAudit(const Connection& c, const Output& out, const std::string& action,
 // lines). Stops after `iterations` (0 = until interrupted).
 int CmdWatch(const Connection& c, const Output& out, int interval_ms, int iterations);
 
+// `crmctl doctor`: per instance, reachability and health, the TLS chain and
+// certificate expiry, and with an admin session the store (schema version),
+// clock skew and pool usage; across instances, builds, one shared store and
+// token keys every instance accepts. Prints one line per finding (ok, WARN,
+// FAIL, skip). Exit 0 without FAIL, 1 with one, 3 if no instance answered.
+struct DoctorOptions {
+  std::vector<std::string> instances;  // empty = the --server
+  int cert_warn_days = 30;
+  double skew_warn_ms = 2000;
+  double skew_fail_ms = 30000;
+};
+int CmdDoctor(const ConnectionOptions& base, const Output& out, const DoctorOptions& options);
+
 // What command registrations need from main: a way to connect (null after
 // reporting an error), where to put the exit code, the output settings.
 struct CommandContext {

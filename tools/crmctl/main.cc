@@ -146,6 +146,38 @@ int Main(int argc, char** argv) {
     if (auto c = connect()) code = CmdHealth(*c, out);
   });
 
+  DoctorOptions doctor_options;
+  auto* doctor = app.add_subcommand(
+      "doctor",
+      "Checks instances: reachability and health, TLS chain and certificate expiry; with an "
+      "admin session also schema version, clock skew, pool usage, and across instances the "
+      "builds, the shared store and token keys. Exit 0 unless a check FAILs");
+  doctor
+      ->add_option("--instance", doctor_options.instances,
+                   "An instance address host:port (repeat for each; default: --server)")
+      ->take_all();
+  doctor
+      ->add_option("--cert-warn-days", doctor_options.cert_warn_days,
+                   "Warn when a certificate expires within this many days")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  doctor
+      ->add_option("--skew-warn-ms", doctor_options.skew_warn_ms,
+                   "Warn above this clock difference to an instance")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  doctor
+      ->add_option("--skew-fail-ms", doctor_options.skew_fail_ms,
+                   "Fail above this clock difference to an instance")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  doctor->callback([&] {
+    // Each instance gets a connection of its own; connect() validates the
+    // shared settings (and renews a saved session) once.
+    if (!connect()) return;
+    code = CmdDoctor(conn, out, doctor_options);
+  });
+
   auto* status = app.add_subcommand("status", "Server version, store, uptime, sequence");
   status->callback([&] {
     if (auto c = connect()) code = CmdStatus(*c, out);

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "auth/crypto.h"
+#include "store/migrations.h"
 #include "store/store_codec.h"
 #include "version.h"
 
@@ -124,6 +125,18 @@ absl::Status AdminHandler::GetServerStatus(const Principal& who, const v1::GetSe
   resp->set_min_protocol_version(kMinProtocolVersion);
   resp->set_max_protocol_version(kMaxProtocolVersion);
   resp->set_active_subscribers(info_.active_subscribers ? info_.active_subscribers() : 0);
+  resp->set_revision(GitRevision());
+  *resp->mutable_server_time() = codec::FromUnixMs(now_ms);
+  resp->set_token_signing_key_id(info_.signing_key_id);
+  for (const std::string& kid : info_.verify_key_ids) resp->add_token_verify_key_ids(kid);
+  auto schema = store_->SchemaVersion();
+  if (!schema.ok()) return schema.status();
+  resp->set_schema_version(*schema);
+  resp->set_schema_version_latest(LatestSchemaVersion());
+  const Store::PoolStats pool = store_->Pool();
+  resp->set_store_pool_size(pool.max_size);
+  resp->set_store_pool_in_use(pool.in_use);
+  resp->set_instance(info_.instance);
   return absl::OkStatus();
 }
 

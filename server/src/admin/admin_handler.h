@@ -42,6 +42,11 @@ class AdminHandler {
     std::function<int64_t()> active_subscribers;
     // Pushes, pulls and outcomes of this instance per tenant (may be null).
     const TenantTraffic* traffic = nullptr;
+    // Token key ids: the signing key and every key accepted (signing first).
+    std::string signing_key_id;
+    std::vector<std::string> verify_key_ids;
+    // "host:pid" of this process.
+    std::string instance;
   };
 
   // Every pointer must outlive the handler. `push` applies admin writes

@@ -73,6 +73,8 @@ class TokenKeyRing {
   absl::StatusOr<TokenClaims> Verify(const std::string& token, int64_t now_ms) const;
 
   const TokenKey& signing_key() const { return signing_; }
+  // Every key that verifies, the signing key first.
+  const std::vector<TokenKey>& keys() const { return keys_; }
 
  private:
   TokenKey signing_;

@@ -27,4 +27,17 @@ absl::Status PostgresStore::Migrate() {
   return status;
 }
 
+absl::StatusOr<int> PostgresStore::SchemaVersion() {
+  int version = 0;
+  absl::Status status = pool_->RunAutocommit("reading the schema version", [&](auto& tx) {
+    version = tx.exec1(
+                    "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0"
+                    " ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END")[0]
+                  .template as<int>();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return version;
+}
+
 }  // namespace crmsync::server

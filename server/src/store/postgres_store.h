@@ -39,6 +39,7 @@ class PostgresStore final : public Store {
 
   std::string Kind() const override { return "postgres"; }
   absl::Status Migrate() override;
+  absl::StatusOr<int> SchemaVersion() override;
   ChangeLog& changes() override { return changes_; }
   Directory& directory() override { return directory_; }
   Credentials& credentials() override { return credentials_; }

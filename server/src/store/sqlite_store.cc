@@ -37,4 +37,18 @@ absl::Status SqliteStore::Migrate() {
   return status;
 }
 
+absl::StatusOr<int> SqliteStore::SchemaVersion() {
+  auto db = pool_->Acquire();
+  if (!db.ok()) return db.status();
+  auto exists = (*db)->Prepare(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  if (!exists.ok()) return exists.status();
+  if (auto row = exists->Step(); !row.ok()) return row.status();
+  if (exists->ColumnInt(0) == 0) return 0;
+  auto max = (*db)->Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!max.ok()) return max.status();
+  if (auto row = max->Step(); !row.ok()) return row.status();
+  return static_cast<int>(max->ColumnInt(0));
+}
+
 }  // namespace crmsync::server

@@ -30,6 +30,7 @@ class SqliteStore final : public Store {
 
   std::string Kind() const override { return "sqlite"; }
   absl::Status Migrate() override;
+  absl::StatusOr<int> SchemaVersion() override;
   ChangeLog& changes() override { return changes_; }
   Directory& directory() override { return directory_; }
   Credentials& credentials() override { return credentials_; }

@@ -43,6 +43,11 @@ class Store {
   // server processes start at once (serialised by a lock).
   virtual absl::Status Migrate() = 0;
 
+  // The schema version the database is at (0 = never migrated), next to
+  // LatestSchemaVersion() (store/migrations.h) of this build: for
+  // diagnostics during a rolling upgrade. UNAVAILABLE when unreachable.
+  virtual absl::StatusOr<int> SchemaVersion() = 0;
+
   // Reaches the database with a small read (health checking): OK when the
   // store can serve, UNAVAILABLE when it cannot reach its database.
   virtual absl::Status Ping() { return directory().ListTenants().status(); }
