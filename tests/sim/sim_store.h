@@ -76,6 +76,8 @@ class SimStore final : public server::Store {
 
   std::string Kind() const override { return inner_->Kind(); }
   absl::Status Migrate() override { return inner_->Migrate(); }
+  absl::StatusOr<int> SchemaVersion() override { return inner_->SchemaVersion(); }
+  PoolStats Pool() override { return inner_->Pool(); }
   server::ChangeLog& changes() override { return changes_; }
   server::Directory& directory() override { return directory_; }
   server::Credentials& credentials() override { return inner_->credentials(); }
