@@ -29,6 +29,7 @@
 #include <sstream>
 #include <thread>
 
+#include "crmsync/v1/auth.grpc.pb.h"
 #include "device_worker.h"
 #include "fault_checks.h"
 #include "fault_test_base.h"
@@ -381,6 +382,47 @@ TEST_F(HaTest, PrimaryKilledStandbyPromoted) {
       "[figures] primary killed, synchronous standby promoted; NOT_SERVING seen after %.1f s, "
       "SERVING %.1f s after the promotion; 2 crm-syncd; %s; %.1f s\n",
       detected, recovered, fleet.Figures().c_str(), SecondsSince(start));
+}
+
+// Failed sign-ins count on the shared store: an attacker alternating
+// between two instances is throttled after --max-failed-logins attempts in
+// all, on both, and the right password is refused too until the window
+// passes; another user is not affected.
+TEST_F(HaTest, LoginThrottlingHoldsAcrossInstances) {
+  UseSharedCluster();
+  std::unique_ptr<ServerProcess> servers[2];
+  for (auto& s : servers) {
+    s = std::make_unique<ServerProcess>();
+    std::string error;
+    ASSERT_TRUE(s->Start({"--dev-insecure", "--demo-tenant", "--password-memory-kib", "64",
+                          "--max-failed-logins", "4", "--store", "postgres:" + conninfo_},
+                         &error))
+        << error;
+  }
+  auto login = [&](int instance, const std::string& user, const std::string& password) {
+    auto stub = v1::AuthService::NewStub(
+        grpc::CreateChannel(servers[instance]->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(10));
+    v1::LoginRequest req;
+    req.set_tenant("demo");
+    req.set_username(user);
+    req.set_password(password);
+    v1::LoginResponse resp;
+    return stub->Login(&ctx, req, &resp);
+  };
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(login(i % 2, "alice", "guess-" + std::to_string(i)).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED)
+        << "attempt " << i;
+  }
+  for (int instance : {0, 1}) {
+    const grpc::Status s = login(instance, "alice", "alice-demo-password");
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << "instance " << instance << " let a fifth attempt through: " << s.error_message();
+    EXPECT_NE(s.error_message().find("retry in"), std::string::npos) << s.error_message();
+  }
+  EXPECT_TRUE(login(1, "bob", "bob-demo-password").ok()) << "another user is not throttled";
 }
 
 }  // namespace

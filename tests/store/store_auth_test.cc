@@ -198,6 +198,30 @@ TEST_P(StoreAuthTest, ScrubAppliedResultsRemovesOnlyThatRecordsCopies) {
   EXPECT_EQ(*store().changes().ScrubAppliedResults(kTenant, lead), 0) << "idempotent";
 }
 
+TEST_P(StoreAuthTest, LoginFailuresAreCountedPerKeyForgottenAndCleared) {
+  Credentials& c = store().credentials();
+  for (int64_t at : {100, 200, 300, 400}) ASSERT_TRUE(c.RecordLoginFailure("k1", at, 0).ok());
+  ASSERT_TRUE(c.RecordLoginFailure("k2", 250, 0).ok());
+  ASSERT_TRUE(c.RecordLoginFailure("k1", 400, 0).ok()) << "two failures in one millisecond";
+  EXPECT_EQ(*c.LoginFailuresSince("k1", 0, 10), (std::vector<int64_t>{100, 200, 300, 400, 400}));
+  EXPECT_EQ(*c.LoginFailuresSince("k1", 200, 10), (std::vector<int64_t>{200, 300, 400, 400}));
+  EXPECT_EQ(*c.LoginFailuresSince("k1", 0, 2), (std::vector<int64_t>{400, 400}))
+      << "the newest `limit`, oldest first";
+  EXPECT_EQ(*c.LoginFailuresSince("k2", 0, 10), (std::vector<int64_t>{250}));
+  EXPECT_TRUE(c.LoginFailuresSince("k3", 0, 10)->empty());
+  EXPECT_EQ(c.LoginFailuresSince("k1", 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.RecordLoginFailure("", 1, 0).code(), absl::StatusCode::kInvalidArgument);
+
+  // A later failure forgets every key's failures before its horizon.
+  ASSERT_TRUE(c.RecordLoginFailure("k3", 500, 300).ok());
+  EXPECT_EQ(*c.LoginFailuresSince("k1", 0, 10), (std::vector<int64_t>{300, 400, 400}));
+  EXPECT_TRUE(c.LoginFailuresSince("k2", 0, 10)->empty());
+
+  ASSERT_TRUE(c.ClearLoginFailures("k1").ok());
+  EXPECT_TRUE(c.LoginFailuresSince("k1", 0, 10)->empty());
+  EXPECT_EQ(*c.LoginFailuresSince("k3", 0, 10), (std::vector<int64_t>{500}));
+}
+
 CRMSYNC_INSTANTIATE_STORE_SUITE(StoreAuthTest);
 
 }  // namespace

@@ -52,7 +52,7 @@ AuthHandler::AuthHandler(Directory* directory, Credentials* credentials, const T
       random_(random),
       audit_(audit),
       options_(options),
-      throttle_(options.max_failed_logins, options.failed_login_window_ms) {}
+      throttle_(options.max_failed_logins, options.failed_login_window_ms, credentials) {}
 
 absl::Status AuthHandler::IssueTokens(const std::string& tenant_id, const v1::User& user,
                                       const std::string& device_id, std::string family_id,

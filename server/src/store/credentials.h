@@ -72,6 +72,20 @@ class Credentials {
   virtual absl::Status PutApiKey(const ApiKeyRow& key) = 0;
   virtual absl::StatusOr<std::optional<ApiKeyRow>> GetApiKey(const std::string& tenant_id,
                                                              const std::string& key_id) = 0;
+
+  // Failed sign-ins, shared by every instance on the store (login
+  // throttling, auth/login_throttle.h). `key` names what was tried (tenant
+  // and username, or tenant and API key id).
+  // Records a failure at `at_ms`, and forgets every failure (of any key)
+  // before `forget_before_ms`.
+  virtual absl::Status RecordLoginFailure(const std::string& key, int64_t at_ms,
+                                          int64_t forget_before_ms) = 0;
+  // The times of the key's failures at or after `since_ms`, oldest first;
+  // only the newest `limit` (> 0) of them.
+  virtual absl::StatusOr<std::vector<int64_t>> LoginFailuresSince(const std::string& key,
+                                                                  int64_t since_ms, int limit) = 0;
+  // Forgets the key's failures (a successful sign-in).
+  virtual absl::Status ClearLoginFailures(const std::string& key) = 0;
 };
 
 }  // namespace crmsync::server

@@ -379,6 +379,30 @@ CREATE INDEX IF NOT EXISTS records_by_type ON records (tenant_id, entity_type, v
 CREATE INDEX IF NOT EXISTS records_by_type ON records (tenant_id, entity_type, version)
   WHERE entity_type IN (16, 19, 20);
 )sql"},
+    {8, "failed sign-ins shared by instances",
+     // SQLite
+     R"sql(
+-- Login throttling (auth/login_throttle.h): failed attempts per key
+-- (tenant + username, or tenant + API key id) within the window.
+CREATE TABLE login_failures (
+  throttle_key TEXT NOT NULL,
+  failed_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX login_failures_by_key ON login_failures (throttle_key, failed_at_ms);
+CREATE INDEX login_failures_by_time ON login_failures (failed_at_ms);
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Login throttling (auth/login_throttle.h): failed attempts per key
+-- (tenant + username, or tenant + API key id) within the window, seen by
+-- every instance.
+CREATE TABLE login_failures (
+  throttle_key text NOT NULL,
+  failed_at_ms bigint NOT NULL
+);
+CREATE INDEX login_failures_by_key ON login_failures (throttle_key, failed_at_ms);
+CREATE INDEX login_failures_by_time ON login_failures (failed_at_ms);
+)sql"},
 };
 
 }  // namespace

@@ -38,6 +38,20 @@ constexpr SqlStatement kApiKeyGet{
     "SELECT user_id, label, secret_hash, created_ms, revoked FROM api_keys "
     "WHERE tenant_id = $1 AND key_id = $2"};
 
+constexpr SqlStatement kLoginFailureForget{"cred_login_failure_forget",
+                                           "DELETE FROM login_failures WHERE failed_at_ms < $1"};
+constexpr SqlStatement kLoginFailurePut{
+    "cred_login_failure_put",
+    "INSERT INTO login_failures (throttle_key, failed_at_ms) VALUES ($1, $2)"};
+// The newest `limit`, returned oldest first.
+constexpr SqlStatement kLoginFailuresSince{
+    "cred_login_failures_since",
+    "SELECT failed_at_ms FROM (SELECT failed_at_ms FROM login_failures WHERE throttle_key = $1 "
+    "AND failed_at_ms >= $2 ORDER BY failed_at_ms DESC LIMIT $3) AS newest "
+    "ORDER BY failed_at_ms"};
+constexpr SqlStatement kLoginFailureClear{"cred_login_failure_clear",
+                                          "DELETE FROM login_failures WHERE throttle_key = $1"};
+
 // Columns: CRMSYNC_REFRESH_COLUMNS.
 absl::StatusOr<RefreshTokenRow> ReadRefresh(const SqlRow& row) {
   RefreshTokenRow t;
@@ -112,6 +126,35 @@ absl::StatusOr<std::optional<ApiKeyRow>> SqlCredentials::GetApiKey(const std::st
                                                    row.Text(1), row.Text(2), row.Int(3),
                                                    row.Bool(4)};
                                 });
+}
+
+absl::Status SqlCredentials::RecordLoginFailure(const std::string& key, int64_t at_ms,
+                                                int64_t forget_before_ms) {
+  if (auto s = codec::CheckId(key, "throttle key"); !s.ok()) return s;
+  // Forgetting is idempotent; should the insert run twice after a lost
+  // connection, the key counts one failure more: stricter, never looser.
+  return db_->Run("recording a failed sign-in", [&](SqlSession& session) -> absl::Status {
+    if (auto forgot = session.Exec(kLoginFailureForget, {forget_before_ms}); !forgot.ok()) {
+      return forgot.status();
+    }
+    return session.Exec(kLoginFailurePut, {key, at_ms}).status();
+  });
+}
+
+absl::StatusOr<std::vector<int64_t>> SqlCredentials::LoginFailuresSince(const std::string& key,
+                                                                        int64_t since_ms,
+                                                                        int limit) {
+  if (auto s = codec::CheckId(key, "throttle key"); !s.ok()) return s;
+  if (limit <= 0) return absl::InvalidArgumentError("limit must be positive");
+  return SqlQueryAll<int64_t>(
+      *db_, "reading failed sign-ins", kLoginFailuresSince,
+      {key, since_ms, static_cast<int64_t>(limit)},
+      [](const SqlRow& row) -> absl::StatusOr<int64_t> { return row.Int(0); });
+}
+
+absl::Status SqlCredentials::ClearLoginFailures(const std::string& key) {
+  if (auto s = codec::CheckId(key, "throttle key"); !s.ok()) return s;
+  return SqlExec(*db_, "clearing failed sign-ins", kLoginFailureClear, {key}).status();
 }
 
 }  // namespace crmsync::server

@@ -57,6 +57,11 @@ class SqlCredentials final : public Credentials {
   absl::Status PutApiKey(const ApiKeyRow& key) override;
   absl::StatusOr<std::optional<ApiKeyRow>> GetApiKey(const std::string& tenant_id,
                                                      const std::string& key_id) override;
+  absl::Status RecordLoginFailure(const std::string& key, int64_t at_ms,
+                                  int64_t forget_before_ms) override;
+  absl::StatusOr<std::vector<int64_t>> LoginFailuresSince(const std::string& key, int64_t since_ms,
+                                                          int limit) override;
+  absl::Status ClearLoginFailures(const std::string& key) override;
 
  private:
   SqlDatabase* db_;
