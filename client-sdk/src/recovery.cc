@@ -75,7 +75,20 @@ std::vector<RecoveryEdit> RecoveryEdits(const v1::RecordState& held,
   std::vector<RecoveryEdit> out;
   const v1::EntityType type = held.ref().entity_type();
   const sync::EntitySpec* spec = Recoverable(type);
-  if (held.deleted() || spec == nullptr) return out;
+  if (spec == nullptr) return out;
+  if (held.deleted()) {
+    // A delete the restored server does not have: sent again when it is
+    // later (by hybrid logical clock) than the last change the server
+    // holds of the record, so a write made after the delete is not undone.
+    if (spec->access() != v1::ACCESS_RULE_CRM || !server || server->deleted() ||
+        sync::CompareHlc(held.hlc(), server->hlc()) <= 0) {
+      return out;
+    }
+    RecoveryEdit& remove = out.emplace_back();
+    remove.edit.ref = held.ref();
+    remove.edit.operation = v1::OPERATION_DELETE;
+    return out;
+  }
   if (!server) {
     // Devices create only the sales force's records; the rest (loyalty
     // accounts...) are the server's to create.

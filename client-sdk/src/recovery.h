@@ -26,8 +26,11 @@ struct RecoveryEdit {
 //   is later (by hybrid logical clock) than the server's, and whose value
 //   differs, is re-sent: as an increment of the difference for a counter
 //   field (loyalty points), as an update for any other field.
-// Deleted copies, conflicts, coupons, redemptions and stores are not
-// re-sent (their writes are the server's or the admin's). Versions are not
+// - a CRM record the device holds deleted and the server holds live is
+//   deleted again when the device's delete is later (by hybrid logical
+//   clock) than the server's last change of it.
+// Conflicts, coupons, redemptions and stores are not re-sent (their writes
+// are the server's or the admin's). Versions are not
 // compared: they count changes of another history.
 std::vector<RecoveryEdit> RecoveryEdits(const v1::RecordState& held,
                                         const std::optional<v1::RecordState>& server);

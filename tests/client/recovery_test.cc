@@ -82,6 +82,27 @@ TEST(RecoveryEditsTest, LostPointsComeBackAsAnIncrementOfTheDifference) {
   EXPECT_THAT(RecoveryEdits(account(150, 3), account(100, 4)), IsEmpty());
 }
 
+TEST(RecoveryEditsTest, ADeleteTheServerLacksIsSentAgainUnlessTheServerWroteLater) {
+  v1::RecordState gone = Lead("n", 5, "p", 5);
+  gone.set_deleted(true);
+  *gone.mutable_hlc() = At(9);  // deleted at 9
+  v1::RecordState restored = Lead("n", 5, "p", 5);
+  *restored.mutable_hlc() = At(5);
+  auto edits = RecoveryEdits(gone, restored);
+  ASSERT_EQ(edits.size(), 1u);
+  EXPECT_FALSE(edits[0].create);
+  EXPECT_EQ(edits[0].edit.operation, v1::OPERATION_DELETE);
+  EXPECT_EQ(edits[0].edit.ref.id(), "lead-1");
+
+  v1::RecordState written_later = Lead("edited after the delete", 12, "p", 5);
+  *written_later.mutable_hlc() = At(12);
+  EXPECT_THAT(RecoveryEdits(gone, written_later), IsEmpty())
+      << "a later write on the server wins over the device's delete";
+  v1::RecordState also_gone = restored;
+  also_gone.set_deleted(true);
+  EXPECT_THAT(RecoveryEdits(gone, also_gone), IsEmpty());
+}
+
 TEST(RecoveryEditsTest, DeletedCopiesAndServerOwnedTypesAreNotSent) {
   v1::RecordState gone = Lead("n", 9, "p", 9);
   gone.set_deleted(true);

@@ -106,10 +106,13 @@ TEST_P(RestoreTest, EditsTheBackupMissedComeBackFromDevicesAndNothingIsAppliedTw
     v1::Lead noted = *leads.Get("lead-alice-1");
     noted.set_notes("called after the backup");
     ASSERT_TRUE(leads.Update(noted).ok());
+    ASSERT_TRUE(leads.Delete("lead-alice-3").ok());
     SyncOk(phone.get());
     EXPECT_EQ(*phone->db->PendingCount(), 0) << "acknowledged";
     SyncOk(tablet.get());
     ASSERT_THAT(Named(tablet.get(), "Hortense"), ::testing::SizeIs(1));
+    ASSERT_FALSE(Repository<v1::Lead>(tablet->db.get()).Get("lead-alice-3").ok())
+        << "the tablet received the delete";
     // And the tablet has one edit it has not sent yet.
     Repository<v1::Lead> on_tablet(tablet->db.get());
     v1::Lead rated = *on_tablet.Get("lead-alice-2");
@@ -146,6 +149,7 @@ TEST_P(RestoreTest, EditsTheBackupMissedComeBackFromDevicesAndNothingIsAppliedTw
   }
   EXPECT_THAT(targets, ::testing::Contains("ENTITY_TYPE_LEAD:" + created_id));
   EXPECT_THAT(targets, ::testing::Contains("ENTITY_TYPE_LEAD:lead-alice-1"));
+  EXPECT_THAT(targets, ::testing::Contains("ENTITY_TYPE_LEAD:lead-alice-3")) << "the delete";
 
   // The phone comes back after all: it re-sends nothing the tablet already
   // brought back, and every device converges on every edit.
@@ -161,6 +165,7 @@ TEST_P(RestoreTest, EditsTheBackupMissedComeBackFromDevicesAndNothingIsAppliedTw
     Repository<v1::Lead> leads(d->db.get());
     EXPECT_EQ(leads.Get("lead-alice-1")->notes(), "called after the backup");
     EXPECT_EQ(leads.Get("lead-alice-2")->rating(), 4) << "the tablet's unsent edit";
+    EXPECT_FALSE(leads.Get("lead-alice-3").ok()) << "deleted after the backup: stays deleted";
     EXPECT_EQ(*d->db->PendingCount(), 0);
   }
   EXPECT_EQ(ResentEvents().size(), resent_by_tablet.size()) << "the phone re-sent nothing";
