@@ -148,8 +148,13 @@ struct SettleReport {
   int64_t seq_growth = 0;
   int64_t records_checked = 0;
 };
+// Without `exactly_once` (a server restored from a backup: its log of
+// applied mutations went back in time, devices re-sent what it lost) only
+// the final syncs, nothing lost and convergence are checked; `conninfo` and
+// `seq_before` are then unused.
 SettleReport SettleAndCheck(const std::vector<DeviceWorker*>& workers, const std::string& server,
-                            const std::string& conninfo, int64_t seq_before);
+                            const std::string& conninfo, int64_t seq_before,
+                            bool exactly_once = true);
 
 }  // namespace crmsync::testing
 
