@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <unistd.h>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -57,6 +58,7 @@ SyncdApp::~SyncdApp() {
   health_.reset();
   if (prune_thread_.joinable()) prune_thread_.join();
   if (sweep_thread_.joinable()) sweep_thread_.join();
+  if (rate_share_thread_.joinable()) rate_share_thread_.join();
   // Order matters: the server first (no more calls), then the service
   // (streams), then the pool (queued work), then handlers and the store.
   grpc_.reset();
@@ -152,6 +154,8 @@ absl::Status SyncdApp::Start() {
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);
     info.instance = std::string(host) + ":" + std::to_string(getpid());
+    auto nonce = random_.Bytes(6);
+    instance_id_ = info.instance + ":" + (nonce.ok() ? auth::Base64UrlEncode(*nonce) : "");
   }
   admin_ = std::make_unique<AdminHandler>(
       store_.get(), &clock_, auth_handler_.get(), audit_.get(), push_.get(), std::move(info),
@@ -161,6 +165,10 @@ absl::Status SyncdApp::Start() {
   if (config_.prune_interval_minutes > 0) prune_thread_ = std::thread([this] { PruneLoop(); });
   if (config_.coupon_sweep_seconds > 0) {
     sweep_thread_ = std::thread([this] { CouponSweepLoop(); });
+  }
+  if (rate_limiter_ && store_->Kind() == "postgres") {
+    // Instances on one database share each device's request budget.
+    rate_share_thread_ = std::thread([this] { RateShareLoop(); });
   }
   grpc_ = std::make_unique<GrpcServer>(config_);
   grpc_->AddService(sync_service_.get());
@@ -213,6 +221,39 @@ void SyncdApp::PruneLoop() {
                            report->devices_forgotten, report->claims_removed);
                      }
                    });
+}
+
+void SyncdApp::RateShareLoop() {
+  // Reports older than this are not read (they were charged when fresh) and
+  // those older than twice this are deleted.
+  constexpr int64_t kLookBackMs = 30'000;
+  Credentials& store = store_->credentials();
+  std::unordered_map<int64_t, int64_t> charged;  // report id -> its time
+  while (!WaitForStop(std::chrono::seconds(1))) {
+    const int64_t now_ms = clock_.NowMs();
+    const auto usage = rate_limiter_->TakeUsage();
+    if (!usage.empty()) {
+      if (auto s = store.ReportRateUsage(instance_id_, now_ms, usage, now_ms - 2 * kLookBackMs);
+          !s.ok()) {
+        spdlog::warn("request-rate usage not shared with other instances: {}",
+                     std::string(s.message()));
+      }
+    }
+    auto reports = store.RateUsageSince(instance_id_, now_ms - kLookBackMs);
+    if (!reports.ok()) {
+      spdlog::warn("request-rate usage of other instances not read: {}",
+                   std::string(reports.status().message()));
+      continue;
+    }
+    for (const Credentials::RateUsageRow& r : *reports) {
+      if (!charged.emplace(r.id, r.at_ms).second) continue;
+      rate_limiter_->Charge(r.key, r.used, now_ms);
+      metrics_.Increment("crmsync_rate_usage_imported_total", {}, static_cast<double>(r.used));
+    }
+    for (auto it = charged.begin(); it != charged.end();) {
+      it = it->second < now_ms - 2 * kLookBackMs ? charged.erase(it) : std::next(it);
+    }
+  }
 }
 
 void SyncdApp::CouponSweepLoop() {
@@ -299,6 +340,9 @@ void SyncdApp::DeclareMetrics() {
   metrics_.DeclareCounter("crmsync_auth_failures_total",
                           "Failed sign-ins and refused credentials, by kind (password, api_key, "
                           "token, throttled)");
+  metrics_.DeclareCounter("crmsync_rate_usage_imported_total",
+                          "Calls other instances served to devices, charged to this instance's "
+                          "per-device rate buckets (PostgreSQL store)");
   metrics_.DeclareCounter("crmsync_subscribe_disconnects_total",
                           "Subscribe streams ended by the client or by the server's drain "
                           "(normal; not counted in crmsync_rpc_total)");

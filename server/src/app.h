@@ -70,6 +70,9 @@ class SyncdApp {
   void PruneLoop();
   // Takes expired coupons out of terminal scope (logic/coupon_index.h).
   void CouponSweepLoop();
+  // Every second: reports what this instance's rate limiter let devices
+  // take, and charges what the other instances reported (PostgreSQL only).
+  void RateShareLoop();
 
   ServerConfig config_;
   SystemClock clock_;
@@ -111,6 +114,9 @@ class SyncdApp {
   bool stopping_ ABSL_GUARDED_BY(prune_mu_) = false;
   std::thread prune_thread_;
   std::thread sweep_thread_;
+  std::thread rate_share_thread_;
+  // host:pid:random, unique per process (reports of request-rate usage).
+  std::string instance_id_;
 };
 
 }  // namespace crmsync::server

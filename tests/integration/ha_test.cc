@@ -29,6 +29,7 @@
 #include <sstream>
 #include <thread>
 
+#include <httplib.h>
 #include "crmsync/v1/auth.grpc.pb.h"
 #include "device_worker.h"
 #include "fault_checks.h"
@@ -38,6 +39,7 @@
 #include "grpcpp/grpcpp.h"
 #include "pg_cluster.h"
 #include "server_process.h"
+#include "sync_client.h"
 
 namespace crmsync::testing {
 namespace {
@@ -423,6 +425,60 @@ TEST_F(HaTest, LoginThrottlingHoldsAcrossInstances) {
     EXPECT_NE(s.error_message().find("retry in"), std::string::npos) << s.error_message();
   }
   EXPECT_TRUE(login(1, "bob", "bob-demo-password").ok()) << "another user is not throttled";
+}
+
+// The per-device request budget is shared through the store: a device that
+// spent its burst on one instance is refused by the other as soon as the
+// other has read the first one's usage report (about a second), while
+// another device is not affected.
+TEST_F(HaTest, RateLimitHoldsAcrossInstances) {
+  UseSharedCluster();
+  std::unique_ptr<ServerProcess> servers[2];
+  for (auto& s : servers) {
+    s = std::make_unique<ServerProcess>();
+    std::string error;
+    ASSERT_TRUE(
+        s->Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--rate-limit-per-second",
+                  "0.05", "--rate-limit-burst", "10", "--store", "postgres:" + conninfo_},
+                 &error))
+        << error;
+  }
+  auto pull = [](DevSyncClient& client) {
+    v1::PullRequest req;
+    req.mutable_client()->set_protocol_version(1);
+    req.set_page_size(1);
+    v1::PullResponse resp;
+    return client.Pull(req, &resp).error_code();
+  };
+  DevSyncClient on_first(servers[0]->address(), "demo", "alice", "alice-phone");
+  int accepted = 0;
+  grpc::StatusCode code = grpc::StatusCode::OK;
+  for (int i = 0; i < 20 && code == grpc::StatusCode::OK; ++i) {
+    code = pull(on_first);
+    if (code == grpc::StatusCode::OK) ++accepted;
+  }
+  EXPECT_EQ(code, grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(accepted, 10) << "the burst";
+
+  // The second instance learns what the first let through.
+  httplib::Client http("127.0.0.1", servers[1]->metrics_port());
+  double imported = 0;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto res = http.Get("/metrics");
+        const std::string series = "crmsync_rate_usage_imported_total ";
+        const size_t at = res ? res->body.find("\n" + series) : std::string::npos;
+        imported =
+            at == std::string::npos ? 0 : std::stod(res->body.substr(at + series.size() + 1));
+        return imported >= 10;
+      },
+      seconds(15)))
+      << "the second instance never read the first one's usage (" << imported << ")";
+  DevSyncClient on_second(servers[1]->address(), "demo", "alice", "alice-phone");
+  EXPECT_EQ(pull(on_second), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << "the device's budget was spent on the other instance";
+  DevSyncClient tablet(servers[1]->address(), "demo", "alice", "alice-tablet");
+  EXPECT_EQ(pull(tablet), grpc::StatusCode::OK) << "another device has its own budget";
 }
 
 }  // namespace

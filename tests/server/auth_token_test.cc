@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <algorithm>
 
 #include "auth/crypto.h"
 #include "auth/login_throttle.h"
@@ -205,6 +206,35 @@ TEST(RateLimiterTest, TokenBucketRefillsAtTheConfiguredRate) {
   EXPECT_TRUE(limiter.Take("other", kNowMs).ok());
   EXPECT_TRUE(limiter.Take("d", kNowMs + 100).ok());
   EXPECT_FALSE(limiter.Take("d", kNowMs + 100).ok());
+}
+
+TEST(RateLimiterTest, UsageIsReportedOnceAndChargesFromOtherInstancesAreDebts) {
+  RateLimiter limiter(10, 4);  // 10/s, burst 4
+  ASSERT_TRUE(limiter.Take("d", kNowMs).ok());
+  ASSERT_TRUE(limiter.Take("d", kNowMs).ok());
+  ASSERT_TRUE(limiter.Take("e", kNowMs).ok());
+  auto usage = limiter.TakeUsage();
+  std::sort(usage.begin(), usage.end());
+  EXPECT_EQ(usage, (std::vector<std::pair<std::string, int64_t>>{{"d", 2}, {"e", 1}}));
+  EXPECT_TRUE(limiter.TakeUsage().empty()) << "reported once";
+
+  // Another instance served "d" 5 calls: 2 left - 5 = a debt of 3 tokens,
+  // paid back at 10/s: refused until 400 ms later.
+  limiter.Charge("d", 5, kNowMs);
+  EXPECT_EQ(limiter.Take("d", kNowMs + 300).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(limiter.Take("d", kNowMs + 400).ok());
+  // A debt is bounded by the burst: a huge report cannot lock a device out
+  // for long.
+  limiter.Charge("e", 1'000'000, kNowMs);
+  EXPECT_TRUE(limiter.Take("e", kNowMs + 500).ok());
+  // A device this instance never saw starts with what the others used.
+  limiter.Charge("f", 3, kNowMs);
+  EXPECT_TRUE(limiter.Take("f", kNowMs).ok());
+  EXPECT_FALSE(limiter.Take("f", kNowMs).ok());
+  auto after = limiter.TakeUsage();
+  std::sort(after.begin(), after.end());
+  EXPECT_EQ(after, (std::vector<std::pair<std::string, int64_t>>{{"d", 1}, {"e", 1}, {"f", 1}}))
+      << "only what this instance let through is reported, never the charges";
 }
 
 }  // namespace

@@ -222,6 +222,36 @@ TEST_P(StoreAuthTest, LoginFailuresAreCountedPerKeyForgottenAndCleared) {
   EXPECT_EQ(*c.LoginFailuresSince("k3", 0, 10), (std::vector<int64_t>{500}));
 }
 
+TEST_P(StoreAuthTest, RateUsageReportsAreReadByOtherInstancesAndForgotten) {
+  Credentials& c = store().credentials();
+  ASSERT_TRUE(c.ReportRateUsage("i1", 1000, {{"t\nd1", 3}, {"t\nd2", 1}}, 0).ok());
+  ASSERT_TRUE(c.ReportRateUsage("i2", 1500, {{"t\nd1", 5}}, 0).ok());
+  ASSERT_TRUE(c.ReportRateUsage("i1", 2000, {}, 0).ok()) << "an empty report";
+
+  auto for_i2 = c.RateUsageSince("i2", 0);
+  ASSERT_TRUE(for_i2.ok()) << for_i2.status();
+  ASSERT_EQ(for_i2->size(), 2u) << "i1's reports, not i2's own";
+  EXPECT_EQ((*for_i2)[0].instance, "i1");
+  EXPECT_EQ((*for_i2)[0].key, "t\nd1");
+  EXPECT_EQ((*for_i2)[0].used, 3);
+  EXPECT_EQ((*for_i2)[0].at_ms, 1000);
+  EXPECT_EQ((*for_i2)[1].key, "t\nd2");
+  EXPECT_LT((*for_i2)[0].id, (*for_i2)[1].id) << "ids are unique and ordered";
+  auto for_i3 = c.RateUsageSince("i3", 1200);
+  ASSERT_TRUE(for_i3.ok());
+  ASSERT_EQ(for_i3->size(), 1u) << "only reports at or after the time";
+  EXPECT_EQ((*for_i3)[0].instance, "i2");
+  EXPECT_EQ((*for_i3)[0].used, 5);
+
+  ASSERT_TRUE(c.ReportRateUsage("i3", 3000, {{"t\nd1", 1}}, 1200).ok());
+  auto left = c.RateUsageSince("nobody", 0);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 2u) << "reports before 1200 forgotten";
+  EXPECT_EQ((*left)[0].instance, "i2");
+  EXPECT_EQ((*left)[1].instance, "i3");
+  EXPECT_EQ(c.ReportRateUsage("", 1, {}, 0).code(), absl::StatusCode::kInvalidArgument);
+}
+
 CRMSYNC_INSTANTIATE_STORE_SUITE(StoreAuthTest);
 
 }  // namespace

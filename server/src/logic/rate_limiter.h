@@ -1,12 +1,18 @@
 // Per-caller request rate limits: a token bucket per key (tenant + device,
 // or tenant + user for device-less callers), refilled at `rate_per_s` up to
-// `burst`. In-memory, per server instance. Thread-safe.
+// `burst`. In memory; instances on one store share the budget by exchanging
+// what they took (TakeUsage on one, Charge on the others; SyncdApp's
+// rate-share loop), so a device whose calls a balancer spreads over several
+// instances gets the rate once, not once per instance (give or take what it
+// uses within one exchange interval). Thread-safe.
 #ifndef CRMSYNC_SERVER_LOGIC_RATE_LIMITER_H_
 #define CRMSYNC_SERVER_LOGIC_RATE_LIMITER_H_
 
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -24,6 +30,13 @@ class RateLimiter {
   // "retry in N ms" hint when the bucket is empty.
   absl::Status Take(const std::string& key, int64_t now_ms);
 
+  // Tokens taken per key since the last call (what this instance reports
+  // to the others).
+  std::vector<std::pair<std::string, int64_t>> TakeUsage();
+  // Takes `tokens` another instance used from `key`'s bucket; the bucket may
+  // go down to -burst (a debt the refill pays back).
+  void Charge(const std::string& key, int64_t tokens, int64_t now_ms);
+
  private:
   struct Bucket {
     double tokens;
@@ -33,6 +46,7 @@ class RateLimiter {
   const double burst_;
   absl::Mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, int64_t> used_ ABSL_GUARDED_BY(mu_);
 };
 
 // Authenticates with `inner`, then charges the caller's bucket.

@@ -86,6 +86,23 @@ class Credentials {
                                                                   int64_t since_ms, int limit) = 0;
   // Forgets the key's failures (a successful sign-in).
   virtual absl::Status ClearLoginFailures(const std::string& key) = 0;
+
+  // Request-rate usage exchanged by instances (logic/rate_limiter.h).
+  struct RateUsageRow {
+    int64_t id = 0;  // unique, assigned by the store
+    std::string instance;
+    std::string key;
+    int64_t used = 0;
+    int64_t at_ms = 0;
+  };
+  // Records what `instance` took per key (`usage`: key, tokens) at `at_ms`,
+  // and forgets every report before `forget_before_ms`.
+  virtual absl::Status ReportRateUsage(const std::string& instance, int64_t at_ms,
+                                       const std::vector<std::pair<std::string, int64_t>>& usage,
+                                       int64_t forget_before_ms) = 0;
+  // Reports of every instance but `instance` made at or after `since_ms`.
+  virtual absl::StatusOr<std::vector<RateUsageRow>> RateUsageSince(const std::string& instance,
+                                                                   int64_t since_ms) = 0;
 };
 
 }  // namespace crmsync::server

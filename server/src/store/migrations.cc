@@ -379,7 +379,7 @@ CREATE INDEX IF NOT EXISTS records_by_type ON records (tenant_id, entity_type, v
 CREATE INDEX IF NOT EXISTS records_by_type ON records (tenant_id, entity_type, version)
   WHERE entity_type IN (16, 19, 20);
 )sql"},
-    {8, "failed sign-ins shared by instances",
+    {8, "failed sign-ins and request rates shared by instances",
      // SQLite
      R"sql(
 -- Login throttling (auth/login_throttle.h): failed attempts per key
@@ -390,6 +390,16 @@ CREATE TABLE login_failures (
 ) STRICT;
 CREATE INDEX login_failures_by_key ON login_failures (throttle_key, failed_at_ms);
 CREATE INDEX login_failures_by_time ON login_failures (failed_at_ms);
+-- Request-rate usage instances exchange (logic/rate_limiter.h): what each
+-- took per device since its last report.
+CREATE TABLE rate_usage (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  instance_id TEXT NOT NULL,
+  rate_key TEXT NOT NULL,
+  used INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX rate_usage_by_time ON rate_usage (at_ms);
 )sql",
      // PostgreSQL
      R"sql(
@@ -402,6 +412,16 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_by_key ON login_failures (throttle_key, failed_at_ms);
 CREATE INDEX login_failures_by_time ON login_failures (failed_at_ms);
+-- Request-rate usage instances exchange (logic/rate_limiter.h): what each
+-- took per device since its last report.
+CREATE TABLE rate_usage (
+  id bigserial PRIMARY KEY,
+  instance_id text NOT NULL,
+  rate_key text NOT NULL,
+  used bigint NOT NULL,
+  at_ms bigint NOT NULL
+);
+CREATE INDEX rate_usage_by_time ON rate_usage (at_ms);
 )sql"},
 };
 

@@ -52,6 +52,16 @@ constexpr SqlStatement kLoginFailuresSince{
 constexpr SqlStatement kLoginFailureClear{"cred_login_failure_clear",
                                           "DELETE FROM login_failures WHERE throttle_key = $1"};
 
+constexpr SqlStatement kRateUsageForget{"cred_rate_usage_forget",
+                                        "DELETE FROM rate_usage WHERE at_ms < $1"};
+constexpr SqlStatement kRateUsagePut{
+    "cred_rate_usage_put",
+    "INSERT INTO rate_usage (instance_id, rate_key, used, at_ms) VALUES ($1, $2, $3, $4)"};
+constexpr SqlStatement kRateUsageSince{
+    "cred_rate_usage_since",
+    "SELECT id, instance_id, rate_key, used, at_ms FROM rate_usage "
+    "WHERE at_ms >= $1 AND instance_id <> $2 ORDER BY id"};
+
 // Columns: CRMSYNC_REFRESH_COLUMNS.
 absl::StatusOr<RefreshTokenRow> ReadRefresh(const SqlRow& row) {
   RefreshTokenRow t;
@@ -155,6 +165,41 @@ absl::StatusOr<std::vector<int64_t>> SqlCredentials::LoginFailuresSince(const st
 absl::Status SqlCredentials::ClearLoginFailures(const std::string& key) {
   if (auto s = codec::CheckId(key, "throttle key"); !s.ok()) return s;
   return SqlExec(*db_, "clearing failed sign-ins", kLoginFailureClear, {key}).status();
+}
+
+absl::Status SqlCredentials::ReportRateUsage(
+    const std::string& instance, int64_t at_ms,
+    const std::vector<std::pair<std::string, int64_t>>& usage, int64_t forget_before_ms) {
+  if (auto s = codec::CheckId(instance, "instance id"); !s.ok()) return s;
+  for (const auto& [key, used] : usage) {
+    if (auto s = codec::CheckId(key, "rate key"); !s.ok()) return s;
+  }
+  // One relaxed transaction: a report lost in a crash only lets a device
+  // make a few more calls.
+  return db_->Run(
+      "reporting request-rate usage",
+      [&](SqlSession& session) -> absl::Status {
+        if (auto forgot = session.Exec(kRateUsageForget, {forget_before_ms}); !forgot.ok()) {
+          return forgot.status();
+        }
+        for (const auto& [key, used] : usage) {
+          if (auto put = session.Exec(kRateUsagePut, {instance, key, used, at_ms}); !put.ok()) {
+            return put.status();
+          }
+        }
+        return absl::OkStatus();
+      },
+      Durability::kRelaxed);
+}
+
+absl::StatusOr<std::vector<Credentials::RateUsageRow>> SqlCredentials::RateUsageSince(
+    const std::string& instance, int64_t since_ms) {
+  if (auto s = codec::CheckId(instance, "instance id"); !s.ok()) return s;
+  return SqlQueryAll<RateUsageRow>(
+      *db_, "reading request-rate usage", kRateUsageSince, {since_ms, instance},
+      [](const SqlRow& row) -> absl::StatusOr<RateUsageRow> {
+        return RateUsageRow{row.Int(0), row.Text(1), row.Text(2), row.Int(3), row.Int(4)};
+      });
 }
 
 }  // namespace crmsync::server

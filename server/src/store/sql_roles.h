@@ -62,6 +62,11 @@ class SqlCredentials final : public Credentials {
   absl::StatusOr<std::vector<int64_t>> LoginFailuresSince(const std::string& key, int64_t since_ms,
                                                           int limit) override;
   absl::Status ClearLoginFailures(const std::string& key) override;
+  absl::Status ReportRateUsage(const std::string& instance, int64_t at_ms,
+                               const std::vector<std::pair<std::string, int64_t>>& usage,
+                               int64_t forget_before_ms) override;
+  absl::StatusOr<std::vector<RateUsageRow>> RateUsageSince(const std::string& instance,
+                                                           int64_t since_ms) override;
 
  private:
   SqlDatabase* db_;
