@@ -6,7 +6,10 @@
 #      a fresh Debian 12 root and started as its systemd unit would
 #      (tests/deploy/deb-install-test.sh), and the container image built and
 #      run with podman (tests/deploy/container-test.sh); the Debian root is
-#      debootstrapped once into build-deploy/ and reused
+#      debootstrapped once into build-deploy/ and reused; before them, the
+#      files that cannot run here are checked offline
+#      (tests/deploy/offline-checks.sh: haproxy -c, promtool check/test
+#      rules, the Kubernetes manifests)
 #   3. ASan+UBSan build: the same suites under the sanitizers
 #   4. the client SDK alone (CRMSYNC_BUILD_SERVER=OFF), cross-built for
 #      arm64 with Debian's cross toolchain (tests/client/cross-build.sh)
@@ -73,7 +76,8 @@ stage "tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
 
 if ((RUN_PACKAGE)); then
-  stage "deploy (.deb into a fresh Debian 12 root, container image)"
+  stage "deploy (offline checks, .deb into a fresh Debian 12 root, container image)"
+  "$ROOT/tests/deploy/offline-checks.sh" "$ROOT/build"
   "$ROOT/tests/deploy/deb-install-test.sh" "$ROOT/build"
   "$ROOT/tests/deploy/container-test.sh" "$ROOT/build"
 fi

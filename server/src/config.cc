@@ -207,6 +207,12 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
                "new id, so that devices re-bootstrap and re-send what the backup lacks; then "
                "exit without serving (see docs/operations.md, \"Restore\")");
 
+  app.add_flag("--migrate-only", config->migrate_only,
+               "Migrate the store's schema to this build's version, print it and exit without "
+               "serving (a Kubernetes Job or a rollout step before the instances; "
+               "docs/operations.md, \"Upgrading\")")
+      ->excludes("--new-history");
+
   app.add_flag("--dev-identity", config->dev_identity,
                "Trust the caller identity in x-crmsync-dev-tenant/-user/-device metadata. "
                "Development only; refused unless --listen is a loopback address")
@@ -398,8 +404,9 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
           AddConnectionParameter(config->store_spec.target, "connect_timeout", "10");
     }
   }
-  // --new-history only opens the store: no listener, so no TLS to check.
-  if (config->new_history) return {};
+  // --new-history and --migrate-only only open the store: no listener, so
+  // no TLS to check.
+  if (config->new_history || config->migrate_only) return {};
   bool have_tls = !config->tls_cert.empty() || !config->tls_key.empty();
   if (config->dev_insecure) {
     if (have_tls) {

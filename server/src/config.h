@@ -37,6 +37,8 @@ struct ServerConfig {
   // Give every tenant's change history a new id, then exit without serving
   // (step of the restore procedure, docs/operations.md).
   bool new_history = false;
+  // Migrate the store's schema to this build's, then exit (no serving).
+  bool migrate_only = false;
   // TLS material (PEM files). Required unless dev_insecure.
   std::string tls_cert;
   std::string tls_key;

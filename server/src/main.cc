@@ -16,6 +16,7 @@
 #include "instance_lock.h"
 #include "logging.h"
 #include "store/internal_detail.h"
+#include "store/migrations.h"
 #include "store/store.h"
 #include "version.h"
 
@@ -77,6 +78,29 @@ int StartNewHistories(const ServerConfig& c) {
   return 0;
 }
 
+// --migrate-only: the schema migrated (under the store's migration lock, so
+// safe while other instances start), then exit.
+int MigrateOnly(const ServerConfig& c) {
+  auto store = crmsync::server::OpenStore(c.store_spec);
+  if (!store.ok()) {
+    spdlog::error("cannot open the store: {}", crmsync::server::InternalDetail(store.status()));
+    return 1;
+  }
+  auto before = (*store)->SchemaVersion();
+  if (auto s = (*store)->Migrate(); !s.ok()) {
+    spdlog::error("cannot migrate the store: {}", crmsync::server::InternalDetail(s));
+    return 1;
+  }
+  auto after = (*store)->SchemaVersion();
+  if (!before.ok() || !after.ok()) {
+    spdlog::error("cannot read the schema version");
+    return 1;
+  }
+  spdlog::info("store schema at version {} (was {}; this build's newest is {})", *after, *before,
+               crmsync::server::LatestSchemaVersion());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,6 +119,7 @@ int main(int argc, char** argv) {
   if (config.malloc_arena_max > 0) mallopt(M_ARENA_MAX, config.malloc_arena_max);
   crmsync::server::SetUpLogging(config.log_level, config.log_format);
   if (config.new_history) return StartNewHistories(config);
+  if (config.migrate_only) return MigrateOnly(config);
   LogConfig(config);
 
   // Block the shutdown and reload signals in every thread; one thread

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -120,6 +121,29 @@ TEST_F(OperatorTest, SecondServerOnTheSameSqliteFileRefusesToStart) {
   ASSERT_EQ(WEXITSTATUS(first.Stop(SIGTERM)), 0);
   ServerProcess third;
   EXPECT_TRUE(third.Start({"--dev-insecure", "--store", store}, &error)) << error;
+}
+
+// The migration step of a rollout (or a Kubernetes Job): migrates an empty
+// store to this build's version, says so, and exits without serving; run
+// again it changes nothing; it needs no TLS settings.
+TEST_F(OperatorTest, MigrateOnlyMigratesAndExits) {
+  const std::string db = dir_ + "/crm.db";
+  std::string out;
+  ASSERT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + db, "--migrate-only"}, &out), 0)
+      << out;
+  EXPECT_TRUE(std::regex_search(
+      out, std::regex(R"(store schema at version ([0-9]+) \(was 0; this build's newest is \1\))")))
+      << out;
+  ASSERT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + db, "--migrate-only"}, &out), 0)
+      << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(store schema at version ([0-9]+) \(was \1;)")))
+      << "nothing to do the second time: " << out;
+  EXPECT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + db, "--migrate-only",
+                        "--new-history"},
+                       &out),
+            2)
+      << "one action at a time: " << out;
+  EXPECT_THAT(out, HasSubstr("excludes"));
 }
 
 TEST_F(OperatorTest, StoreFileAndItsWalAreReadableByTheOwnerOnly) {
