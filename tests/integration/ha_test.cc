@@ -64,23 +64,6 @@ HealthStatus::ServingStatus Health(const std::string& address) {
   return resp.status();
 }
 
-// A port nobody listens on right now, for processes that must come back on
-// the same address after a restart.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // HAProxy running deploy/haproxy/haproxy.cfg unchanged: the settings go in
 // through the environment, the health-check script is copied into a
 // directory of its own next to a crmsync-check.toml that says `insecure`.
@@ -107,7 +90,7 @@ class Haproxy {
       return false;
     }
     std::ofstream(check_dir + "/crmsync-check.toml") << "insecure = true\n";
-    port_ = FreePort();
+    port_ = FreeLoopbackPort();
     stats_ = check_dir + "/stats.sock";
     log_ = check_dir + "/haproxy.log";
     std::vector<std::string> env = {
@@ -247,7 +230,7 @@ class HaTest : public FaultTestBase {
 // restarted instance is back in rotation and serves requests again.
 TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
   UseSharedCluster();
-  const int ports[3] = {FreePort(), FreePort(), FreePort()};
+  const int ports[3] = {FreeLoopbackPort(), FreeLoopbackPort(), FreeLoopbackPort()};
   std::unique_ptr<ServerProcess> servers[3];
   std::vector<std::string> backends;
   for (int i = 0; i < 3; ++i) {
@@ -338,8 +321,8 @@ TEST_F(HaTest, PrimaryKilledStandbyPromoted) {
   conninfo_ = MultiHost(*schema, (*primary)->port(), (*standby)->port());
   ASSERT_FALSE(conninfo_.empty()) << *schema;
 
-  std::unique_ptr<ServerProcess> servers[2] = {StartServerOn(FreePort(), conninfo_),
-                                               StartServerOn(FreePort(), conninfo_)};
+  std::unique_ptr<ServerProcess> servers[2] = {StartServerOn(FreeLoopbackPort(), conninfo_),
+                                               StartServerOn(FreeLoopbackPort(), conninfo_)};
   for (auto& s : servers) ASSERT_TRUE(s && s->pid() > 0);
   const int64_t seq_before = TenantSeq();
   const auto start = SteadyClock::now();

@@ -84,8 +84,9 @@ std::string Tail(const std::string& path) {
   return text;
 }
 
-// A port nobody listens on right now (the kernel picks it).
-int FreePort() {
+}  // namespace
+
+int FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return 0;
   sockaddr_in addr{};
@@ -101,6 +102,8 @@ int FreePort() {
   close(fd);
   return port;
 }
+
+namespace {
 
 void StopServerIn(const std::string& dir) {
   const std::string data = dir + "/data";
@@ -195,7 +198,7 @@ absl::Status PgCluster::StartOwn() {
 
   absl::Status started;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    port_ = FreePort();
+    port_ = FreeLoopbackPort();
     if (port_ == 0) return absl::InternalError("no free TCP port on 127.0.0.1");
     started = StartPostmaster();
     if (started.ok()) break;
@@ -263,7 +266,7 @@ absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::StartStandby(const std::st
   fs::remove(standby->dir_ + "/data/postmaster.pid", ignored);
   absl::Status started;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    standby->port_ = FreePort();
+    standby->port_ = FreeLoopbackPort();
     if (standby->port_ == 0) return absl::InternalError("no free TCP port on 127.0.0.1");
     started = standby->StartPostmaster();
     if (started.ok()) break;

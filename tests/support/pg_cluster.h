@@ -37,6 +37,10 @@
 
 namespace crmsync::testing {
 
+// A TCP port on 127.0.0.1 nobody listens on right now (the kernel picks
+// it), for processes that must come back on the same address; 0 if none.
+int FreeLoopbackPort();
+
 class PgCluster {
  public:
   // Starts a cluster (about 1-2 s) or attaches to CRMSYNC_TEST_PG_URI.

@@ -1,7 +1,8 @@
 #include "auth/login_throttle.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
+
+#include "logic/hashing.h"
 
 namespace crmsync::server::auth {
 
@@ -10,18 +11,7 @@ namespace {
 constexpr size_t kMaxKeys = 100'000;
 
 // What the store keeps of a key: lower-case hex SHA-256.
-std::string StoredKey(const std::string& key) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
-}
+std::string StoredKey(const std::string& key) { return Sha256Hex(key); }
 }  // namespace
 
 absl::Status LoginThrottle::Refusal(int64_t oldest_ms, int64_t now_ms) const {
