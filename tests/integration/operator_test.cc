@@ -138,10 +138,10 @@ TEST_F(OperatorTest, MigrateOnlyMigratesAndExits) {
       << out;
   EXPECT_TRUE(std::regex_search(out, std::regex(R"(store schema at version ([0-9]+) \(was \1;)")))
       << "nothing to do the second time: " << out;
-  EXPECT_EQ(RunCommand({CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + db, "--migrate-only",
-                        "--new-history"},
-                       &out),
-            2)
+  EXPECT_EQ(
+      RunCommand({CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + db, "--migrate-only", "--new-history"},
+                 &out),
+      2)
       << "one action at a time: " << out;
   EXPECT_THAT(out, HasSubstr("excludes"));
 }
