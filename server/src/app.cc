@@ -229,22 +229,33 @@ void SyncdApp::RateShareLoop() {
   constexpr int64_t kLookBackMs = 30'000;
   Credentials& store = store_->credentials();
   std::unordered_map<int64_t, int64_t> charged;  // report id -> its time
+  // While the store is down this fails every second: say so once, and when
+  // it works again (health and its log line tell the rest).
+  bool failing = false;
+  auto failed = [&](const absl::Status& s) {
+    if (!failing) {
+      spdlog::warn("request rates not shared with other instances until the store answers: {}",
+                   std::string(s.message()));
+    }
+    failing = true;
+  };
   while (!WaitForStop(std::chrono::seconds(1))) {
     const int64_t now_ms = clock_.NowMs();
     const auto usage = rate_limiter_->TakeUsage();
     if (!usage.empty()) {
       if (auto s = store.ReportRateUsage(instance_id_, now_ms, usage, now_ms - 2 * kLookBackMs);
           !s.ok()) {
-        spdlog::warn("request-rate usage not shared with other instances: {}",
-                     std::string(s.message()));
+        failed(s);
+        continue;
       }
     }
     auto reports = store.RateUsageSince(instance_id_, now_ms - kLookBackMs);
     if (!reports.ok()) {
-      spdlog::warn("request-rate usage of other instances not read: {}",
-                   std::string(reports.status().message()));
+      failed(reports.status());
       continue;
     }
+    if (failing) spdlog::info("request rates are shared with other instances again");
+    failing = false;
     for (const Credentials::RateUsageRow& r : *reports) {
       if (!charged.emplace(r.id, r.at_ms).second) continue;
       rate_limiter_->Charge(r.key, r.used, now_ms);
