@@ -10,6 +10,17 @@
 #                                     server, crmctl and crm-device needs
 #                                     (deploy/quickstart.sh)
 #   deploy/install-deps.sh --runtime  only what a built crm-syncd needs
+#   deploy/install-deps.sh --offline-checks
+#                                     only what tests/deploy/offline-checks.sh
+#                                     needs: haproxy, promtool (package
+#                                     prometheus), python3-yaml, kubectl
+# kubectl is Debian's kubernetes-client (1.20), added only when no kubectl is
+# on PATH (one from the Kubernetes or Google Cloud packages is used as is).
+# Debian's prometheus package starts a Prometheus server (port 9090) when it
+# is installed -- through systemd, or through its init script where systemd
+# is not PID 1 and no policy-rc.d forbids it. Only promtool is used, so
+# after installing it this script stops that server and keeps it from
+# starting at boot.
 set -euo pipefail
 
 SERVER_PKGS=(
@@ -25,6 +36,7 @@ TEST_PKGS=(
   clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps util-linux systemd
   debootstrap podman runc haproxy prometheus python3-yaml
 )
+OFFLINE_CHECK_PKGS=(haproxy prometheus python3 python3-yaml)
 RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 libargon2-1 libsystemd0
   openssl)
 
@@ -32,9 +44,13 @@ case "${1:-}" in
   "") pkgs=("${SERVER_PKGS[@]}" "${TEST_PKGS[@]}") ;;
   --server) pkgs=("${SERVER_PKGS[@]}") ;;
   --runtime) pkgs=("${RUNTIME_PKGS[@]}") ;;
-  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+  --offline-checks) pkgs=("${OFFLINE_CHECK_PKGS[@]}") ;;
+  -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
   *) echo "install-deps: unknown option $1 (see --help)" >&2; exit 2 ;;
 esac
+if [[ "${1:-}" == "" || "${1:-}" == "--offline-checks" ]] && ! command -v kubectl >/dev/null; then
+  pkgs+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -61,3 +77,13 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+  echo "install-deps: stopping the Prometheus server the prometheus package started (only promtool is used)"
+  if [[ -d /run/systemd/system ]]; then
+    $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  else
+    $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+fi
