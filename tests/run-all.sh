@@ -2,14 +2,18 @@
 # Installs what is missing, builds crmsync and runs every test:
 #   1. RelWithDebInfo build: unit, conformance (SQLite + a throwaway
 #      PostgreSQL cluster the tests start themselves), integration
-#   2. deployment: the Debian package of the server installed with apt into
-#      a fresh Debian 12 root and started as its systemd unit would
+#   2. deployment: the files that cannot run here checked offline
+#      (tests/deploy/offline-checks.sh: haproxy -c, promtool check rules and
+#      test rules with broken rules that must fail them, the Kubernetes
+#      manifests rendered with kubectl kustomize and the compose file checked
+#      against crm-syncd --help with broken variants that must fail; seconds,
+#      no package or container engine, so it runs even with --no-package);
+#      then the Debian package of the server installed with apt into a fresh
+#      Debian 12 root and started as its systemd unit would
 #      (tests/deploy/deb-install-test.sh), and the container image built and
 #      run with podman (tests/deploy/container-test.sh); the Debian root is
-#      debootstrapped once into build-deploy/ and reused; before them, the
-#      files that cannot run here are checked offline
-#      (tests/deploy/offline-checks.sh: haproxy -c, promtool check/test
-#      rules, the Kubernetes manifests)
+#      debootstrapped once into build-deploy/ and reused (--no-package skips
+#      these two)
 #   3. ASan+UBSan build: the same suites under the sanitizers
 #   4. the client SDK alone (CRMSYNC_BUILD_SERVER=OFF), cross-built for
 #      arm64 with Debian's cross toolchain (tests/client/cross-build.sh)
@@ -39,7 +43,7 @@ for arg in "$@"; do
     --no-fuzz) RUN_FUZZ=0 ;;
     --no-cross) RUN_CROSS=0 ;;
     --no-package) RUN_PACKAGE=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run-all: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,9 +79,11 @@ fi
 stage "tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
 
+stage "deploy files (offline checks: haproxy -c, promtool, Kubernetes manifests, compose file)"
+"$ROOT/tests/deploy/offline-checks.sh" "$ROOT/build"
+
 if ((RUN_PACKAGE)); then
-  stage "deploy (offline checks, .deb into a fresh Debian 12 root, container image)"
-  "$ROOT/tests/deploy/offline-checks.sh" "$ROOT/build"
+  stage "deploy (.deb into a fresh Debian 12 root, container image)"
   "$ROOT/tests/deploy/deb-install-test.sh" "$ROOT/build"
   "$ROOT/tests/deploy/container-test.sh" "$ROOT/build"
 fi
