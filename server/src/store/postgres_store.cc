@@ -30,10 +30,14 @@ absl::Status PostgresStore::Migrate() {
 absl::StatusOr<int> PostgresStore::SchemaVersion() {
   int version = 0;
   absl::Status status = pool_->RunAutocommit("reading the schema version", [&](auto& tx) {
-    version = tx.exec1(
-                    "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0"
-                    " ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END")[0]
-                  .template as<int>();
+    // Two statements: PostgreSQL resolves every table a statement names
+    // before running it, so a never-migrated store is asked first.
+    version = 0;
+    if (tx.exec1("SELECT to_regclass('schema_migrations') IS NULL")[0].template as<bool>()) {
+      return absl::OkStatus();
+    }
+    version =
+        tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0].template as<int>();
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
