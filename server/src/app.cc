@@ -168,6 +168,7 @@ absl::Status SyncdApp::Start() {
   }
   if (rate_limiter_ && store_->Kind() == "postgres") {
     // Instances on one database share each device's request budget.
+    rate_limiter_->EnableUsageReports();
     rate_share_thread_ = std::thread([this] { RateShareLoop(); });
   }
   grpc_ = std::make_unique<GrpcServer>(config_);

@@ -210,6 +210,7 @@ TEST(RateLimiterTest, TokenBucketRefillsAtTheConfiguredRate) {
 
 TEST(RateLimiterTest, UsageIsReportedOnceAndChargesFromOtherInstancesAreDebts) {
   RateLimiter limiter(10, 4);  // 10/s, burst 4
+  limiter.EnableUsageReports();
   ASSERT_TRUE(limiter.Take("d", kNowMs).ok());
   ASSERT_TRUE(limiter.Take("d", kNowMs).ok());
   ASSERT_TRUE(limiter.Take("e", kNowMs).ok());

@@ -27,7 +27,7 @@ absl::Status RateLimiter::Take(const std::string& key, int64_t now_ms) {
   }
   if (b.tokens >= 1.0) {
     b.tokens -= 1.0;
-    if (used_.size() < kSweepAbove || used_.count(key) > 0) ++used_[key];
+    if (report_usage_ && (used_.size() < kSweepAbove || used_.count(key) > 0)) ++used_[key];
     return absl::OkStatus();
   }
   const int64_t wait_ms = std::max<int64_t>(

@@ -30,6 +30,10 @@ class RateLimiter {
   // "retry in N ms" hint when the bucket is empty.
   absl::Status Take(const std::string& key, int64_t now_ms);
 
+  // Counts what Take lets through for TakeUsage (off by default: a single
+  // instance has no one to report to, and Take is on every call's path).
+  // Call before serving.
+  void EnableUsageReports() { report_usage_ = true; }
   // Tokens taken per key since the last call (what this instance reports
   // to the others).
   std::vector<std::pair<std::string, int64_t>> TakeUsage();
@@ -47,6 +51,7 @@ class RateLimiter {
   absl::Mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<std::string, int64_t> used_ ABSL_GUARDED_BY(mu_);
+  bool report_usage_ = false;
 };
 
 // Authenticates with `inner`, then charges the caller's bucket.
