@@ -268,7 +268,7 @@ absl::Status Database::SyncAccess::RecoverLocked(const std::vector<v1::RecordRef
       if (absl::Status s = ForgetStale(db, h.ref()); !s.ok()) return s;
     }
     for (const internal::RecoveryEdit& r : edits) {
-      auto written = db_->WriteInTx(r.edit, r.create, /*recovered=*/true);
+      auto written = db_->WriteInTx(r.edit, r.create, /*recovered=*/&r.hlc);
       if (!written.ok()) {
         // A value this device may not write (validation, a record gone
         // locally): nothing to re-send for it.
@@ -278,7 +278,8 @@ absl::Status Database::SyncAccess::RecoverLocked(const std::vector<v1::RecordRef
         }
         return written.status();
       }
-      events->push_back(MakeChange(h.ref(), *written));
+      // A delete re-sent for a record no longer held changes nothing shown.
+      if (*row) events->push_back(MakeChange(h.ref(), *written));
     }
   }
   return db->Exec("DELETE FROM recovery");

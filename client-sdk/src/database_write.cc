@@ -92,7 +92,7 @@ absl::StatusOr<v1::RecordState> Database::WriteLocked(const LocalEdit& edit, boo
   if (absl::Status s = Ready(); !s.ok()) return s;
   internal::Transaction tx(db_.get());
   if (!tx.status().ok()) return tx.status();
-  auto next = WriteInTx(edit, is_create, /*recovered=*/false);
+  auto next = WriteInTx(edit, is_create, /*recovered=*/nullptr);
   if (!next.ok()) return next.status();
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
   if (write_listener_) write_listener_();
@@ -100,7 +100,7 @@ absl::StatusOr<v1::RecordState> Database::WriteLocked(const LocalEdit& edit, boo
 }
 
 absl::StatusOr<v1::RecordState> Database::WriteInTx(const LocalEdit& edit, bool is_create,
-                                                    bool recovered) {
+                                                    const v1::HlcTimestamp* recovered) {
   internal::SqliteDb* db = db_.get();
   auto row = internal::LoadRow(db, edit.ref);
   if (!row.ok()) return row.status();
@@ -113,7 +113,8 @@ absl::StatusOr<v1::RecordState> Database::WriteInTx(const LocalEdit& edit, bool 
   if (is_create && local) {
     return absl::AlreadyExistsError("record " + edit.ref.id() + " already exists");
   }
-  if (!creates_record && !local) {
+  const bool resent_delete = recovered != nullptr && edit.operation == v1::OPERATION_DELETE;
+  if (!creates_record && !local && !resent_delete) {
     return absl::NotFoundError("no record " + edit.ref.id() + " of type " +
                                v1::EntityType_Name(edit.ref.entity_type()));
   }
@@ -123,8 +124,12 @@ absl::StatusOr<v1::RecordState> Database::WriteInTx(const LocalEdit& edit, bool 
   *m.mutable_record() = edit.ref;
   m.set_operation(edit.operation);
   m.set_conflict_id(edit.conflict_id);
-  m.set_recovered(recovered);
-  if (edit.operation != v1::OPERATION_DELETE) {
+  m.set_recovered(recovered != nullptr);
+  if (resent_delete) {
+    // The scope the device held, so the server can keep a tombstone of a
+    // record it no longer has where the same devices see it.
+    *m.mutable_values() = edit.values;
+  } else if (edit.operation != v1::OPERATION_DELETE) {
     pb::FieldMask mask = edit.mask;
     // No mask: every field that differs from the local view; for a
     // redemption (always a new record) every field set.
@@ -157,6 +162,7 @@ absl::StatusOr<v1::RecordState> Database::WriteInTx(const LocalEdit& edit, bool 
   const int64_t seq = *next_seq ? std::stoll(**next_seq) : 1;
   m.set_client_seq(seq);
   *m.mutable_hlc() = hlc_.Now(options_.clock->NowMs());
+  if (recovered != nullptr && recovered->wall_time_ms() > 0) *m.mutable_hlc() = *recovered;
   v1::Provenance* p = m.mutable_provenance();
   p->set_channel(options_.channel);
   p->set_precision(options_.precision);
@@ -165,7 +171,13 @@ absl::StatusOr<v1::RecordState> Database::WriteInTx(const LocalEdit& edit, bool 
   if (sync::Status s = sync::ValidateMutation(m); !s.ok()) return ToAbsl(s);
 
   v1::RecordState next = local ? *local : v1::RecordState();
-  if (sync::Status s = sync::ApplyMutationLocally(&next, m); !s.ok()) return ToAbsl(s);
+  if (resent_delete && !local) {
+    // Nothing held to delete: only the outbox entry is new.
+    *next.mutable_ref() = edit.ref;
+    next.set_deleted(true);
+  } else if (sync::Status s = sync::ApplyMutationLocally(&next, m); !s.ok()) {
+    return ToAbsl(s);
+  }
 
   if (absl::Status s = internal::AppendOutbox(db, m); !s.ok()) return s;
   internal::RecordRow out{server, next.deleted() ? std::nullopt : std::optional(next)};

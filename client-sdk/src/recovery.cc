@@ -1,5 +1,7 @@
 #include "recovery.h"
 
+#include <cstdio>
+#include <map>
 #include <string>
 
 #include "crmsync/sync/entity_catalog.h"
@@ -28,19 +30,22 @@ bool Related(const std::string& a, const std::string& b) {
 }
 
 // Whether the device knew of a write to `path` later than any the server
-// has: the newest field state of `held` related to `path` is later than
-// the server's state of that field (or the server has none).
+// has: some field state of `held` related to `path` is later than the
+// server's state of that field (or the server has none). `*when` is set to
+// the newest such reading.
 bool HeldIsNewer(const v1::RecordState& held, const v1::RecordState& server,
-                 const std::string& path) {
+                 const std::string& path, v1::HlcTimestamp* when) {
+  bool newer = false;
   for (const auto& [key, state] : held.fields()) {
     if (!Related(key, path)) continue;
     auto theirs = server.fields().find(key);
     if (theirs == server.fields().end() ||
         sync::CompareHlc(state.hlc(), theirs->second.hlc()) > 0) {
-      return true;
+      if (!newer || sync::CompareHlc(state.hlc(), *when) > 0) *when = state.hlc();
+      newer = true;
     }
   }
-  return false;
+  return newer;
 }
 
 // The value of a top-level integer field (a counter), 0 when absent.
@@ -80,13 +85,20 @@ std::vector<RecoveryEdit> RecoveryEdits(const v1::RecordState& held,
     // A delete the restored server does not have: sent again when it is
     // later (by hybrid logical clock) than the last change the server
     // holds of the record, so a write made after the delete is not undone.
-    if (spec->access() != v1::ACCESS_RULE_CRM || !server || server->deleted() ||
-        sync::CompareHlc(held.hlc(), server->hlc()) <= 0) {
+    // The server that lacks the record altogether keeps a tombstone with
+    // the scope carried in the values.
+    if (spec->access() != v1::ACCESS_RULE_CRM || (server && server->deleted()) ||
+        (server && sync::CompareHlc(held.hlc(), server->hlc()) <= 0)) {
       return out;
     }
     RecoveryEdit& remove = out.emplace_back();
     remove.edit.ref = held.ref();
     remove.edit.operation = v1::OPERATION_DELETE;
+    remove.hlc = held.hlc();
+    if (!server) {
+      google::protobuf::Message* entity = sync::MutableEntity(&remove.edit.values, type);
+      sync::SetScopeKeysOfEntity(*spec, held.scope(), entity);
+    }
     return out;
   }
   if (!server) {
@@ -97,16 +109,17 @@ std::vector<RecoveryEdit> RecoveryEdits(const v1::RecordState& held,
     create.create = true;
     create.edit.ref = held.ref();
     create.edit.values = held.data();
+    create.hlc = held.hlc();
     return out;
   }
   if (server->deleted()) return out;
   const sync::PolicyTable& policies = sync::PolicyTable::DefaultInstance();
-  RecoveryEdit update;
-  update.edit.ref = held.ref();
-  update.edit.values = held.data();
+  // Updates by the clock reading of the write they re-send, in order.
+  std::map<std::string, RecoveryEdit> updates;
   const pb::FieldMask differing = sync::ComputeFieldMask(server->data(), held.data());
   for (const std::string& path : differing.paths()) {
-    if (path == "id" || !HeldIsNewer(held, *server, path)) continue;
+    v1::HlcTimestamp when;
+    if (path == "id" || !HeldIsNewer(held, *server, path, &when)) continue;
     if (policies.Lookup(type, path) == v1::CONFLICT_POLICY_COUNTER) {
       // Increments commute: add what the server is missing.
       const int64_t delta = IntegerField(held.data(), path) - IntegerField(server->data(), path);
@@ -119,9 +132,20 @@ std::vector<RecoveryEdit> RecoveryEdits(const v1::RecordState& held,
       SetIntegerField(&increment.edit.values, type, path, delta);
       continue;
     }
+    // Keyed so that the map's order is the clock's: wall time, logical
+    // counter (fixed width), node.
+    char key[48];
+    std::snprintf(key, sizeof key, "%020lld.%010u.", static_cast<long long>(when.wall_time_ms()),
+                  static_cast<unsigned>(when.logical()));
+    RecoveryEdit& update = updates[key + when.node_id()];
+    if (update.edit.mask.paths().empty()) {
+      update.edit.ref = held.ref();
+      update.edit.values = held.data();
+      update.hlc = when;
+    }
     update.edit.mask.add_paths(path);
   }
-  if (!update.edit.mask.paths().empty()) out.push_back(std::move(update));
+  for (auto& [key, update] : updates) out.push_back(std::move(update));
   return out;
 }
 

@@ -11,10 +11,14 @@
 
 namespace crmsync::client::internal {
 
-// One local write to queue: `create` for a record the server lacks.
+// One local write to queue: `create` for a record the server lacks. `hlc`
+// is the clock reading of the write it re-sends (unset: a new reading), so
+// the server orders re-sends of several devices by when each value was
+// first written, not by which device recovered last.
 struct RecoveryEdit {
   LocalEdit edit;
   bool create = false;
+  v1::HlcTimestamp hlc;
 };
 
 // Compares `held` (the replica's copy before the re-bootstrap, from the old
@@ -28,7 +32,12 @@ struct RecoveryEdit {
 //   field (loyalty points), as an update for any other field.
 // - a CRM record the device holds deleted and the server holds live is
 //   deleted again when the device's delete is later (by hybrid logical
-//   clock) than the server's last change of it.
+//   clock) than the server's last change of it; one the server lacks
+//   altogether is deleted again too (with the scope the device held), so
+//   the server keeps a tombstone that outranks an older copy another
+//   device re-creates.
+// Updates are grouped by the clock reading of the held fields: one edit per
+// reading, each carrying it.
 // Conflicts, coupons, redemptions and stores are not re-sent (their writes
 // are the server's or the admin's). Versions are not
 // compared: they count changes of another history.

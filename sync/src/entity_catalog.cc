@@ -217,6 +217,29 @@ v1::ScopeKeys ScopeKeysOfEntity(const EntitySpec& spec, const pb::Message& entit
   return keys;
 }
 
+void SetScopeKeysOfEntity(const EntitySpec& spec, const v1::ScopeKeys& keys, pb::Message* entity) {
+  const pb::Reflection* r = entity->GetReflection();
+  for (const ScopeField& s : spec.scope_fields) {
+    const FD* f = s.field;
+    switch (s.role) {
+      case v1::SCOPE_ROLE_OWNER: r->SetString(entity, f, keys.owner_user_id()); break;
+      case v1::SCOPE_ROLE_TEAM: r->SetString(entity, f, keys.team_id()); break;
+      case v1::SCOPE_ROLE_VISIBILITY: r->SetEnumValue(entity, f, keys.visibility()); break;
+      case v1::SCOPE_ROLE_TERRITORY: r->SetString(entity, f, keys.territory()); break;
+      case v1::SCOPE_ROLE_STORES:
+        if (f->is_repeated()) {
+          r->ClearField(entity, f);
+          for (const std::string& store : keys.store_ids()) r->AddString(entity, f, store);
+        } else {
+          r->SetString(entity, f, keys.store_ids().empty() ? "" : keys.store_ids(0));
+        }
+        break;
+      case v1::SCOPE_ROLE_DEVICE: r->SetString(entity, f, keys.device_id()); break;
+      default: break;
+    }
+  }
+}
+
 v1::Operation OperationFromName(std::string_view name) {
   return static_cast<v1::Operation>(EnumFromName(v1::Operation_descriptor(), "OPERATION_", name));
 }

@@ -13,6 +13,7 @@ MergeResult MergeDelete(const v1::RecordState& stored, const v1::Mutation& m,
                         const MergeContext& ctx, const PolicyTable& policies);
 MergeResult MergeResolve(const v1::RecordState* stored, const v1::Mutation& m,
                          const MergeContext& ctx);
+MergeResult RecoveredTombstone(const v1::Mutation& m, const MergeContext& ctx);
 
 // Fills the record metadata of a state whose data changed.
 void FinishChangedState(v1::RecordState* next, const v1::RecordState* stored,
@@ -51,6 +52,16 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
     }
     is_new = true;
   } else if (stored->deleted()) {
+    if (m.recovered() &&
+        CompareHlc(ClampHlc(m.hlc(), ctx.physical_ms, ctx.max_clock_skew_ms), stored->hlc()) <= 0) {
+      // A value re-sent after a restore that is older than the delete the
+      // server now holds (another device re-sent it): the delete came later
+      // in the lost history, so it stands, whatever the delete rule.
+      result.outcome = v1::MUTATION_OUTCOME_MERGED;
+      result.message = "record " + name + " was deleted after this value was written; the " +
+                       "re-sent value was not applied";
+      return result;
+    }
     if (policies.delete_rule() == DeleteRule::kKeepDelete) {
       Reject(&result, stored, v1::REJECT_REASON_RECORD_DELETED,
              "record " + name + " was deleted at version " + std::to_string(stored->version()) +
@@ -207,6 +218,7 @@ MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m, const Me
   switch (m.operation()) {
     case v1::OPERATION_DELETE:
       if (stored == nullptr) {
+        if (m.recovered()) return internal::RecoveredTombstone(m, ctx);
         internal::Reject(&result, stored, v1::REJECT_REASON_NOT_FOUND,
                          "record " + internal::RecordName(m.record()) + " does not exist");
         return result;

@@ -66,6 +66,30 @@ MergeResult MergeDelete(const v1::RecordState& stored, const v1::Mutation& m,
   return result;
 }
 
+MergeResult RecoveredTombstone(const v1::Mutation& m, const MergeContext& ctx) {
+  // A delete re-sent after a restore for a record the restored server never
+  // had (created and deleted after the backup): kept as a tombstone, so a
+  // stale copy another device re-sends later does not bring it back. Its
+  // scope is the one the device held, carried in `values`.
+  MergeResult result;
+  result.outcome = v1::MUTATION_OUTCOME_APPLIED;
+  v1::RecordState& next = result.new_state;
+  *next.mutable_ref() = m.record();
+  const v1::EntityType type = m.record().entity_type();
+  pb::Message* entity = MutableEntity(next.mutable_data(), type);
+  const pb::FieldDescriptor* idf = entity->GetDescriptor()->FindFieldByName("id");
+  if (idf != nullptr) entity->GetReflection()->SetString(entity, idf, m.record().id());
+  next.set_deleted(true);
+  next.set_created_version(ctx.new_version);
+  const v1::ScopeKeys scope = ScopeKeysOf(m.values());
+  FinishChangedState(&next, nullptr, ClampHlc(m.hlc(), ctx.physical_ms, ctx.max_clock_skew_ms),
+                     ctx.new_version);
+  *next.mutable_scope() = scope;
+  result.changed = true;
+  result.message = "record " + RecordName(m.record()) + " deleted (re-sent after a restore)";
+  return result;
+}
+
 MergeResult MergeResolve(const v1::RecordState* stored, const v1::Mutation& m,
                          const MergeContext& ctx) {
   MergeResult result;

@@ -103,10 +103,52 @@ TEST(RecoveryEditsTest, ADeleteTheServerLacksIsSentAgainUnlessTheServerWroteLate
   EXPECT_THAT(RecoveryEdits(gone, also_gone), IsEmpty());
 }
 
+TEST(RecoveryEditsTest, ADeleteOfARecordTheServerLacksCarriesTheHeldScope) {
+  // Created and deleted after the backup: the server must learn of the
+  // delete, or another device's older copy would bring the record back.
+  v1::RecordState gone;
+  *gone.mutable_ref() = Lead("n", 5, "p", 5).ref();
+  gone.mutable_data()->mutable_lead()->set_id("lead-1");
+  gone.set_deleted(true);
+  *gone.mutable_hlc() = At(9);
+  gone.mutable_scope()->set_owner_user_id("u-alice");
+  gone.mutable_scope()->set_team_id("team-north");
+  auto edits = RecoveryEdits(gone, std::nullopt);
+  ASSERT_EQ(edits.size(), 1u);
+  EXPECT_EQ(edits[0].edit.operation, v1::OPERATION_DELETE);
+  EXPECT_EQ(edits[0].hlc.wall_time_ms(), 9);
+  EXPECT_EQ(edits[0].edit.values.lead().owner_user_id(), "u-alice");
+  EXPECT_EQ(edits[0].edit.values.lead().team_id(), "team-north");
+}
+
+TEST(RecoveryEditsTest, ReSentValuesKeepTheClockReadingOfTheirWrite) {
+  // notes written at 9, phone at 7, both lost: one update per reading, in
+  // clock order, each with its reading (not the time of the recovery).
+  auto edits = RecoveryEdits(Lead("late", 9, "+33 mid", 7), Lead("early", 4, "+33 early", 4));
+  ASSERT_EQ(edits.size(), 2u);
+  EXPECT_THAT(Paths(edits[0]), ElementsAre("phone"));
+  EXPECT_EQ(edits[0].hlc.wall_time_ms(), 7);
+  EXPECT_THAT(Paths(edits[1]), ElementsAre("notes"));
+  EXPECT_EQ(edits[1].hlc.wall_time_ms(), 9);
+  // Same reading: one update.
+  auto one = RecoveryEdits(Lead("late", 9, "+33 late", 9), Lead("early", 4, "+33 early", 4));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_THAT(Paths(one[0]), ElementsAre("notes", "phone"));
+  // A create carries the record's last reading.
+  v1::RecordState held = Lead("n", 5, "p", 6);
+  *held.mutable_hlc() = At(6);
+  auto create = RecoveryEdits(held, std::nullopt);
+  ASSERT_EQ(create.size(), 1u);
+  EXPECT_EQ(create[0].hlc.wall_time_ms(), 6);
+}
+
 TEST(RecoveryEditsTest, DeletedCopiesAndServerOwnedTypesAreNotSent) {
   v1::RecordState gone = Lead("n", 9, "p", 9);
   gone.set_deleted(true);
-  EXPECT_THAT(RecoveryEdits(gone, std::nullopt), IsEmpty());
+  *gone.mutable_hlc() = At(9);
+  v1::RecordState also_gone = Lead("n", 5, "p", 5);
+  also_gone.set_deleted(true);
+  EXPECT_THAT(RecoveryEdits(gone, also_gone), IsEmpty());
   v1::RecordState conflict;
   conflict.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_CONFLICT);
   conflict.mutable_ref()->set_id("c-1");

@@ -675,6 +675,60 @@ TEST(MergeTest, DeleteOfDeletedRecordIsIdempotent) {
   EXPECT_EQ(f.server.Get("L1").version(), 2);
 }
 
+TEST(MergeTest, ReSentDeleteOfARecordTheServerLacksLeavesATombstoneWithItsScope) {
+  // After a restore: L2 was created and deleted after the backup. The
+  // device that holds the delete re-sends it; the server keeps a tombstone
+  // so that an older copy re-sent by another device does not bring it back.
+  TestServer server;
+  TestDevice holder("dev-a");
+  TestDevice stale("dev-b");
+  v1::Mutation create = stale.Create("L2", LeadRecord(), kT);  // the copy dev-b held
+  v1::Mutation del = holder.Create("L2", LeadRecord(), kT);
+  del = holder.Delete(kT + 5'000);
+  del.set_recovered(false);
+  EXPECT_EQ(server.Push(del).reject_reason, v1::REJECT_REASON_NOT_FOUND)
+      << "only a re-sent delete may name a record the server never had";
+  del.set_recovered(true);
+  del.mutable_values()->mutable_lead()->set_owner_user_id("rep-a");
+  del.mutable_values()->mutable_lead()->set_team_id("team-1");
+  MergeResult r = server.Push(del);
+  EXPECT_EQ(r.outcome, v1::MUTATION_OUTCOME_APPLIED);
+  ASSERT_TRUE(server.Has("L2"));
+  const v1::RecordState& tomb = server.Get("L2");
+  EXPECT_TRUE(tomb.deleted());
+  EXPECT_EQ(tomb.data().lead().id(), "L2");
+  EXPECT_TRUE(tomb.data().lead().owner_user_id().empty()) << "a tombstone keeps only the id";
+  EXPECT_EQ(tomb.scope().owner_user_id(), "rep-a");
+  EXPECT_EQ(tomb.scope().team_id(), "team-1");
+  EXPECT_EQ(tomb.hlc().wall_time_ms(), del.hlc().wall_time_ms());
+
+  // The older copy, re-sent: the delete stands, quietly.
+  create.set_recovered(true);
+  MergeResult rc = server.Push(create);
+  EXPECT_EQ(rc.outcome, v1::MUTATION_OUTCOME_MERGED) << rc.message;
+  EXPECT_FALSE(rc.changed);
+  EXPECT_TRUE(server.Get("L2").deleted());
+  // Not re-sent (an ordinary late create): the delete rule decides.
+  create.set_recovered(false);
+  EXPECT_EQ(server.Push(create).reject_reason, v1::REJECT_REASON_RECORD_DELETED);
+}
+
+TEST(MergeTest, ReSentValuesAreOrderedByWhenTheyWereWrittenNotWhenReSent) {
+  // After a restore, dev-b re-sends a stale note (written at kT) after
+  // dev-a re-sent the later one (written at kT + 9s); both edit from the
+  // restored version. The later write wins whatever the arrival order.
+  Fixture f;
+  f.PullBoth();
+  v1::Mutation stale = f.b.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("stale"); }, kT);
+  v1::Mutation late =
+      f.a.Edit([](v1::Record* r) { r->mutable_lead()->set_notes("late"); }, kT + 9'000);
+  stale.set_recovered(true);
+  late.set_recovered(true);
+  EXPECT_EQ(f.server.Push(late).outcome, v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(f.server.Push(stale).outcome, v1::MUTATION_OUTCOME_MERGED);
+  EXPECT_EQ(f.lead().notes(), "late");
+}
+
 TEST(MergeTest, CreateOverExistingRecordIsUpdateFromVersionZero) {
   // The create is re-sent after the record was edited elsewhere: every
   // stored field counts as changed after base 0, so policies decide.

@@ -221,9 +221,13 @@ class Database {
   absl::Status Init();
   absl::StatusOr<v1::RecordState> WriteLocked(const LocalEdit& edit, bool is_create)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // WriteLocked's work inside the caller's open transaction; `recovered`
-  // marks the mutation as re-sent after a history change.
-  absl::StatusOr<v1::RecordState> WriteInTx(const LocalEdit& edit, bool is_create, bool recovered)
+  // WriteLocked's work inside the caller's open transaction. `recovered`
+  // (non-null) marks the mutation as re-sent after a history change, with
+  // the clock reading of the write it re-sends (so the server orders it
+  // among other devices' re-sends by when it was first made); a re-sent
+  // delete may name a record this replica no longer holds.
+  absl::StatusOr<v1::RecordState> WriteInTx(const LocalEdit& edit, bool is_create,
+                                            const v1::HlcTimestamp* recovered)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

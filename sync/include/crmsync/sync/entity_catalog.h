@@ -94,6 +94,13 @@ const v1::FieldRules& FieldRulesOf(const google::protobuf::FieldDescriptor* fiel
 // home store to a record's stores, see CompleteScopeKeys).
 v1::ScopeKeys ScopeKeysOfEntity(const EntitySpec& spec, const google::protobuf::Message& entity);
 
+// The inverse: writes `keys` into the fields of `entity` that have a scope
+// role (owner, team, visibility, territory, stores, device), so that
+// ScopeKeysOfEntity(spec, entity) gives `keys` back (a single-store field
+// takes the first store). Used for a tombstone that must carry its scope.
+void SetScopeKeysOfEntity(const EntitySpec& spec, const v1::ScopeKeys& keys,
+                          google::protobuf::Message* entity);
+
 // Parses an operation name ("redeem", "increment"); UNSPECIFIED when
 // unknown. (Policy names: PolicyFromName in policy_table.h.)
 v1::Operation OperationFromName(std::string_view name);
