@@ -73,6 +73,7 @@ absl::Status SyncdApp::Start() {
   auto store = OpenStore(config_.store_spec);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  store_->changes().SetFieldHistoryDepth(config_.field_history_depth);
   if (config_.store_spec.kind == StoreSpec::Kind::kSqlite) {
     if (auto s = instance_lock_.Acquire(config_.store_spec.target); !s.ok()) return s;
     WarnIfStoreFileIsShared(config_.store_spec.target);
@@ -214,12 +215,13 @@ void SyncdApp::PruneLoop() {
                        spdlog::warn("pruning tenant {} failed: {}", t.slug,
                                     std::string(report.status().message()));
                      } else if (report->rows_removed > 0 || report->applied_removed > 0 ||
-                                report->claims_removed > 0) {
+                                report->claims_removed > 0 || report->field_values_removed > 0) {
                        spdlog::info(
                            "pruned tenant {} through seq {}: {} history rows, {} results of {} "
-                           "gone devices, {} coupon counters",
+                           "gone devices, {} coupon counters, {} old field values",
                            t.slug, report->horizon, report->rows_removed, report->applied_removed,
-                           report->devices_forgotten, report->claims_removed);
+                           report->devices_forgotten, report->claims_removed,
+                           report->field_values_removed);
                      }
                    });
 }

@@ -257,6 +257,12 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
       ->envname("CRMSYNC_PRUNE_INTERVAL_MINUTES")
       ->check(CLI::Range(0, 24 * 60))
       ->capture_default_str();
+  app.add_option("--field-history-depth", config->field_history_depth,
+                 "Values kept per field of a record for its lineage (GetFieldHistory, crmctl "
+                 "record history); 0 = none. Older values go at each pruning run")
+      ->envname("CRMSYNC_FIELD_HISTORY_DEPTH")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
   app.add_option("--health-check-seconds", config->health_check_seconds,
                  "How often the store is checked; health (grpc.health.v1 and /healthz) says "
                  "NOT_SERVING while the store cannot be reached")

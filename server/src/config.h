@@ -75,6 +75,9 @@ struct ServerConfig {
   int retention_hours = 30 * 24;
   // How often retention runs; 0 = never.
   int prune_interval_minutes = 60;
+  // Values kept per field of a record for its lineage (GetFieldHistory);
+  // 0 = none. Older values go at each pruning run.
+  int field_history_depth = 10;
   // How often the store is pinged; health (grpc.health.v1, /healthz) is
   // NOT_SERVING while it cannot be reached.
   int health_check_seconds = 5;

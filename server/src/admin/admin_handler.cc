@@ -6,6 +6,7 @@
 #include <map>
 
 #include "auth/crypto.h"
+#include "logic/lineage.h"
 #include "store/migrations.h"
 #include "store/store_codec.h"
 #include "version.h"
@@ -469,6 +470,13 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
   }
   resp->set_change_seq(erased_seq);
   return absl::OkStatus();
+}
+
+absl::Status AdminHandler::GetFieldHistory(const Principal& who,
+                                           const v1::GetFieldHistoryRequest& req,
+                                           v1::GetFieldHistoryResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  return ReadFieldHistory(&store_->changes(), who, /*any_owner=*/true, req, resp);
 }
 
 absl::Status AdminHandler::GetStats(const Principal& who, const v1::GetStatsRequest&,

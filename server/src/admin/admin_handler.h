@@ -105,6 +105,8 @@ class AdminHandler {
   // Purges a Contact, Lead or LoyaltyAccount (audited; idempotent).
   absl::Status EraseRecord(const Principal& who, const AdminContext& ctx,
                            const v1::EraseRecordRequest& req, v1::EraseRecordResponse* resp);
+  absl::Status GetFieldHistory(const Principal& who, const v1::GetFieldHistoryRequest& req,
+                               v1::GetFieldHistoryResponse* resp);
   absl::Status GetStats(const Principal& who, const v1::GetStatsRequest& req,
                         v1::GetStatsResponse* resp);
 

@@ -76,6 +76,9 @@ absl::StatusOr<PruneReport> PruneTenant(ChangeLog* changes, Directory* directory
   auto claims = PruneCouponClaims(changes, tenant_id, report.horizon, now_ms, retention_ms);
   if (!claims.ok()) return claims.status();
   report.claims_removed = *claims;
+  auto values = changes->TrimFieldHistory(tenant_id);
+  if (!values.ok()) return values.status();
+  report.field_values_removed = *values;
   return report;
 }
 

@@ -23,6 +23,8 @@ struct PruneReport {
   int64_t applied_removed = 0;
   // Coupon counters deleted (loyalty.h, CouponCountersPrunable).
   int64_t claims_removed = 0;
+  // Field history values beyond the kept depth (ChangeLog::TrimFieldHistory).
+  int64_t field_values_removed = 0;
 };
 
 // The horizon is the smallest cursor among active devices whose last contact

@@ -11,6 +11,7 @@
 #include "directive.h"
 #include "erasure.h"
 #include "hashing.h"
+#include "lineage.h"
 #include "push_handler.h"
 #include "scope.h"
 
@@ -180,6 +181,13 @@ absl::Status PullHandler::CheckHistory(const std::string& tenant_id, const Curso
           "from a backup): re-bootstrap, then re-send what the local replica holds that the "
           "server lacks"),
       kDirectiveHistoryChanged);
+}
+
+absl::Status PullHandler::GetFieldHistory(const Principal& who,
+                                          const v1::GetFieldHistoryRequest& request,
+                                          v1::GetFieldHistoryResponse* response) {
+  if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
+  return ReadFieldHistory(changes_, who, /*any_owner=*/false, request, response);
 }
 
 absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksumRequest& request,

@@ -47,6 +47,9 @@ class PullHandler {
   // response.cursor. A device compares once it has pulled up to that cursor.
   absl::Status GetChecksum(const Principal& who, const v1::GetChecksumRequest& request,
                            v1::GetChecksumResponse* response);
+  // Lineage of a record the caller may read (logic/lineage.h).
+  absl::Status GetFieldHistory(const Principal& who, const v1::GetFieldHistoryRequest& request,
+                               v1::GetFieldHistoryResponse* response);
 
   ChangeLog* changes() const { return changes_; }
 

@@ -148,4 +148,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStats(grpc::CallbackServerContext
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::GetFieldHistory(
+    grpc::CallbackServerContext* context, const v1::GetFieldHistoryRequest* request,
+    v1::GetFieldHistoryResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string&) {
+    return handler_->GetFieldHistory(*who, *request, response);
+  });
+}
+
 }  // namespace crmsync::server

@@ -67,6 +67,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* EraseRecord(grpc::CallbackServerContext* context,
                                         const v1::EraseRecordRequest* request,
                                         v1::EraseRecordResponse* response) override;
+  grpc::ServerUnaryReactor* GetFieldHistory(grpc::CallbackServerContext* context,
+                                            const v1::GetFieldHistoryRequest* request,
+                                            v1::GetFieldHistoryResponse* response) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;

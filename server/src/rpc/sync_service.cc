@@ -82,6 +82,16 @@ grpc::ServerUnaryReactor* SyncServiceImpl::GetChecksum(grpc::CallbackServerConte
              v1::GetChecksumResponse* resp) { return pull_->GetChecksum(who, req, resp); });
 }
 
+grpc::ServerUnaryReactor* SyncServiceImpl::GetFieldHistory(
+    grpc::CallbackServerContext* context, const v1::GetFieldHistoryRequest* request,
+    v1::GetFieldHistoryResponse* response) {
+  return RunUnary(context, auth_, pool_, request, response,
+                  [this](const Principal& who, const v1::GetFieldHistoryRequest& req,
+                         v1::GetFieldHistoryResponse* resp) {
+                    return pull_->GetFieldHistory(who, req, resp);
+                  });
+}
+
 grpc::ServerWriteReactor<v1::SubscribeEvent>* SyncServiceImpl::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
   auto* reactor = new SubscribeReactor(this, context, *request);

@@ -54,6 +54,9 @@ class SyncServiceImpl final : public v1::SyncService::CallbackService {
   grpc::ServerUnaryReactor* GetChecksum(grpc::CallbackServerContext* context,
                                         const v1::GetChecksumRequest* request,
                                         v1::GetChecksumResponse* response) override;
+  grpc::ServerUnaryReactor* GetFieldHistory(grpc::CallbackServerContext* context,
+                                            const v1::GetFieldHistoryRequest* request,
+                                            v1::GetFieldHistoryResponse* response) override;
 
   // Ends every Subscribe stream (status OK) and refuses new ones; call
   // before shutting the gRPC server down.

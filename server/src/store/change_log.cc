@@ -2,6 +2,8 @@
 // implementations see only input that passed these checks.
 #include "store/change_log.h"
 
+#include <algorithm>
+
 #include "store/store_codec.h"
 
 namespace crmsync::server {
@@ -19,7 +21,14 @@ absl::Status WriteTx::PutRecord(const v1::RecordState& state, const v1::ScopeKey
   if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
-  return DoPutRecord(state, previous_scope);
+  if (auto s = DoPutRecord(state, previous_scope); !s.ok()) return s;
+  if (field_history_depth_ <= 0 || state.ref().entity_type() == v1::ENTITY_TYPE_CONFLICT) {
+    return absl::OkStatus();
+  }
+  if (state.deleted()) return DoDropFieldHistory(state.ref());
+  std::vector<FieldHistoryRow> rows = codec::FieldHistoryOf(state);
+  if (rows.empty()) return absl::OkStatus();
+  return DoAddFieldHistory(state.ref(), std::move(rows));
 }
 
 absl::StatusOr<std::optional<AppliedMutation>> WriteTx::GetApplied(const std::string& device_id,
@@ -105,7 +114,11 @@ absl::StatusOr<std::vector<v1::RecordState>> WriteTx::FindIndexed(
 absl::Status ChangeLog::Write(const std::string& tenant_id,
                               const std::function<absl::Status(WriteTx&)>& fn) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
-  return DoWrite(tenant_id, fn);
+  if (field_history_depth_ <= 0) return DoWrite(tenant_id, fn);
+  return DoWrite(tenant_id, [&](WriteTx& tx) {
+    tx.field_history_depth_ = field_history_depth_;
+    return fn(tx);
+  });
 }
 
 absl::StatusOr<std::vector<RecordRow>> ChangeLog::ReadSince(const std::string& tenant_id,
@@ -215,6 +228,30 @@ absl::StatusOr<int64_t> ChangeLog::Prune(const std::string& tenant_id, int64_t h
   // The horizon is checked against LatestSeq inside the implementation's
   // transaction.
   return DoPrune(tenant_id, horizon);
+}
+
+absl::StatusOr<std::vector<v1::FieldHistoryEntry>> ChangeLog::ReadFieldHistory(
+    const std::string& tenant_id, const v1::RecordRef& ref, const std::string& path, int limit) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  if (auto s = codec::CheckText(path, "field path"); !s.ok()) return s;
+  if (limit <= 0) return absl::InvalidArgumentError("field history limit must be positive");
+  std::vector<v1::FieldHistoryEntry> out;
+  if (field_history_depth_ <= 0) return out;
+  auto rows = DoReadFieldHistory(tenant_id, ref, path, std::min(limit, field_history_depth_));
+  if (!rows.ok()) return rows.status();
+  out.reserve(rows->size());
+  for (const std::string& bytes : *rows) {
+    if (auto s = codec::Decode(bytes, &out.emplace_back(), "field history entry"); !s.ok()) {
+      return s;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> ChangeLog::TrimFieldHistory(const std::string& tenant_id) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
+  return DoTrimFieldHistory(tenant_id, field_history_depth_);
 }
 
 absl::StatusOr<int64_t> ChangeLog::ScrubAppliedResults(const std::string& tenant_id,

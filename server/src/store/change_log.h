@@ -98,6 +98,14 @@ struct ClaimRow {
   int64_t value = 0;
 };
 
+// One value of a record's field kept for its lineage (WriteTx::PutRecord
+// adds them; docs/stewardship.md). `entry` is an encoded FieldHistoryEntry.
+struct FieldHistoryRow {
+  std::string path;
+  int64_t version = 0;
+  std::string entry;
+};
+
 // Secondary index of records by integer keys, kept by the server logic
 // (logic/coupon_index.h): which cells a coupon's geofence or a store's
 // location covers, and when a coupon expires.
@@ -132,6 +140,10 @@ class WriteTx {
   // Inserts or replaces the record row. `state.version` must be a sequence
   // allocated in this transaction. If `previous_scope` is set, the record's
   // scope changed in this write and the old keys go to the scope history.
+  // Field history (when the change log keeps it): each field this write set
+  // (its FieldState.version is state.version) gets an entry with its value
+  // and provenance; a tombstone (delete, erasure) drops the record's
+  // history. Conflict records keep none.
   absl::Status PutRecord(const v1::RecordState& state, const v1::ScopeKeys* previous_scope);
 
   // The stored result of (device_id, client_seq), if that mutation was applied.
@@ -225,6 +237,16 @@ class WriteTx {
                                       const std::vector<int64_t>& keys) = 0;
   virtual absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(
       IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) = 0;
+  // Field history of one record: adds rows (a row with the same path and
+  // version replaces the earlier one), or drops all of the record's rows.
+  virtual absl::Status DoAddFieldHistory(const v1::RecordRef& ref,
+                                         std::vector<FieldHistoryRow> rows) = 0;
+  virtual absl::Status DoDropFieldHistory(const v1::RecordRef& ref) = 0;
+
+ private:
+  friend class ChangeLog;
+  // Values kept per field; 0: no field history is written.
+  int field_history_depth_ = 0;
 };
 
 class ChangeLog {
@@ -300,6 +322,23 @@ class ChangeLog {
   absl::StatusOr<int64_t> ScrubAppliedResults(const std::string& tenant_id,
                                               const v1::RecordRef& ref);
 
+  // ---- field history (lineage) ----
+
+  // Values kept per field of a record (0 = none kept, the default). Set
+  // once at start-up, before any Write.
+  void SetFieldHistoryDepth(int depth) { field_history_depth_ = depth < 0 ? 0 : depth; }
+  int field_history_depth() const { return field_history_depth_; }
+  // The record's kept values, newest first (by version; ties by path): at
+  // most `limit` per field (1..depth; larger is capped), of one field
+  // (`path`) or of all (empty).
+  absl::StatusOr<std::vector<v1::FieldHistoryEntry>> ReadFieldHistory(const std::string& tenant_id,
+                                                                      const v1::RecordRef& ref,
+                                                                      const std::string& path,
+                                                                      int limit);
+  // Deletes the values beyond the depth of every field of the tenant;
+  // returns how many went (Prune calls it).
+  absl::StatusOr<int64_t> TrimFieldHistory(const std::string& tenant_id);
+
  protected:
   // The operations above, called with validated input (ScopeAt is
   // ScopesDuring(version, version)).
@@ -332,6 +371,15 @@ class ChangeLog {
   virtual absl::StatusOr<int64_t> DoPrune(const std::string& tenant_id, int64_t horizon) = 0;
   virtual absl::StatusOr<int64_t> DoScrubAppliedResults(const std::string& tenant_id,
                                                         const v1::RecordRef& ref) = 0;
+  // Encoded FieldHistoryEntry rows as ReadFieldHistory returns them.
+  virtual absl::StatusOr<std::vector<std::string>> DoReadFieldHistory(const std::string& tenant_id,
+                                                                      const v1::RecordRef& ref,
+                                                                      const std::string& path,
+                                                                      int limit) = 0;
+  virtual absl::StatusOr<int64_t> DoTrimFieldHistory(const std::string& tenant_id, int depth) = 0;
+
+ private:
+  int field_history_depth_ = 0;
 };
 
 }  // namespace crmsync::server

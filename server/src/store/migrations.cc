@@ -423,6 +423,35 @@ CREATE TABLE rate_usage (
 );
 CREATE INDEX rate_usage_by_time ON rate_usage (at_ms);
 )sql"},
+    {9, "field history (lineage)",
+     // SQLite
+     R"sql(
+-- The last values of each field of a record, with their source
+-- (ChangeLog::ReadFieldHistory); entry is an encoded FieldHistoryEntry.
+CREATE TABLE field_history (
+  tenant_id TEXT NOT NULL,
+  entity_type INTEGER NOT NULL,
+  record_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  entry BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, entity_type, record_id, path, version)
+) STRICT, WITHOUT ROWID;
+)sql",
+     // PostgreSQL
+     R"sql(
+-- The last values of each field of a record, with their source
+-- (ChangeLog::ReadFieldHistory); entry is an encoded FieldHistoryEntry.
+CREATE TABLE field_history (
+  tenant_id text NOT NULL,
+  entity_type integer NOT NULL,
+  record_id text NOT NULL,
+  path text NOT NULL,
+  version bigint NOT NULL,
+  entry bytea NOT NULL,
+  PRIMARY KEY (tenant_id, entity_type, record_id, path, version)
+);
+)sql"},
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "store/pg_pool.h"
 #include "store/postgres_sql.h"
 #include "store/postgres_write_tx.h"
+#include "store/sql_field_history.h"
 #include "store/sql_roles.h"
 #include "store/store_codec.h"
 
@@ -279,6 +280,15 @@ absl::StatusOr<int64_t> PostgresChangeLog::DoPrunedThrough(const std::string& te
 absl::StatusOr<int64_t> PostgresChangeLog::DoScrubAppliedResults(const std::string& tenant_id,
                                                                  const v1::RecordRef& ref) {
   return SqlScrubAppliedResults(*sql_, tenant_id, ref);
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresChangeLog::DoReadFieldHistory(
+    const std::string& tenant_id, const v1::RecordRef& ref, const std::string& path, int limit) {
+  return SqlReadFieldHistory(*sql_, tenant_id, ref, path, limit);
+}
+
+absl::StatusOr<int64_t> PostgresChangeLog::DoTrimFieldHistory(const std::string& tenant_id, int depth) {
+  return SqlTrimFieldHistory(*sql_, tenant_id, depth);
 }
 
 }  // namespace crmsync::server

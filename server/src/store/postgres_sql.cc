@@ -86,6 +86,18 @@ constexpr Statement kStatements[] = {
      "u.owner_user_id, u.team_id, u.scope_changed_version, decode(u.state, 'hex') FROM u "
      "WHERE NOT EXISTS (SELECT 1 FROM upd "
      "WHERE upd.entity_type = u.entity_type AND upd.record_id = u.record_id)"},
+    // Rows are unique per key within a batch (PgWriteTx keeps the last).
+    {kFieldHistoryPutMany,
+     "INSERT INTO field_history (tenant_id, entity_type, record_id, path, version, entry) "
+     "SELECT $1, u.entity_type, u.record_id, u.path, u.version, decode(u.entry, 'hex') "
+     "FROM unnest($2::int[], $3::text[], $4::text[], $5::bigint[], $6::text[]) "
+     "AS u(entity_type, record_id, path, version, entry) "
+     "ON CONFLICT (tenant_id, entity_type, record_id, path, version) "
+     "DO UPDATE SET entry = EXCLUDED.entry"},
+    {kFieldHistoryDropMany,
+     "DELETE FROM field_history f USING unnest($2::int[], $3::text[]) "
+     "AS u(entity_type, record_id) WHERE f.tenant_id = $1 AND f.entity_type = u.entity_type "
+     "AND f.record_id = u.record_id"},
     {kScopeHistoryPutMany,
      "INSERT INTO scope_history (tenant_id, entity_type, record_id, version, scope) "
      "SELECT $1, u.entity_type, u.record_id, u.version, decode(u.scope, 'hex') "

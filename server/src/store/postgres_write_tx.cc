@@ -239,9 +239,35 @@ absl::Status PgWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
   return absl::OkStatus();
 }
 
+absl::Status PgWriteTx::DoAddFieldHistory(const v1::RecordRef& ref,
+                                          std::vector<FieldHistoryRow> rows) {
+  if (!failure_.status.ok()) return failure_.status;
+  RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
+  for (FieldHistoryRow& row : rows) {
+    pending_bytes_ += row.entry.size();
+    pending_history_[std::make_tuple(key, std::move(row.path), row.version)] =
+        std::move(row.entry);
+  }
+  return FlushIfLarge();
+}
+
+absl::Status PgWriteTx::DoDropFieldHistory(const v1::RecordRef& ref) {
+  if (!failure_.status.ok()) return failure_.status;
+  RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
+  // Rows of this batch go with it; the drop itself is written first.
+  auto it = pending_history_.lower_bound(std::make_tuple(key, std::string(), int64_t{0}));
+  while (it != pending_history_.end() && std::get<0>(it->first) == key) {
+    it = pending_history_.erase(it);
+  }
+  pending_history_drops_.insert(std::move(key));
+  return FlushIfLarge();
+}
+
 absl::Status PgWriteTx::FlushIfLarge() {
   if (pending_bytes_ < kFlushBytes &&
-      pending_records_.size() + pending_scopes_.size() + pending_applied_.size() < kFlushRows) {
+      pending_records_.size() + pending_scopes_.size() + pending_applied_.size() +
+              pending_history_.size() + pending_history_drops_.size() <
+          kFlushRows) {
     return absl::OkStatus();
   }
   return Flush();
@@ -295,6 +321,30 @@ absl::Status PgWriteTx::Flush() {
             pg_sql::HexArray(states), pg_sql::IntArray(set_created));
       }
     }
+    if (!pending_history_drops_.empty()) {
+      std::vector<int64_t> types;
+      std::vector<std::string> ids;
+      for (const RecordKey& key : pending_history_drops_) {
+        types.push_back(key.first);
+        ids.push_back(key.second);
+      }
+      work_.exec_prepared0(pg_sql::kFieldHistoryDropMany, tenant_id_, pg_sql::IntArray(types),
+                           pg_sql::TextArray(ids));
+    }
+    if (!pending_history_.empty()) {
+      std::vector<int64_t> types, versions;
+      std::vector<std::string> ids, paths, entries;
+      for (const auto& [key, entry] : pending_history_) {
+        types.push_back(std::get<0>(key).first);
+        ids.push_back(std::get<0>(key).second);
+        paths.push_back(std::get<1>(key));
+        versions.push_back(std::get<2>(key));
+        entries.push_back(entry);
+      }
+      work_.exec_prepared0(pg_sql::kFieldHistoryPutMany, tenant_id_, pg_sql::IntArray(types),
+                           pg_sql::TextArray(ids), pg_sql::TextArray(paths),
+                           pg_sql::IntArray(versions), pg_sql::HexArray(entries));
+    }
     if (!pending_applied_.empty()) {
       std::vector<std::string> devices, hashes, results;
       std::vector<int64_t> seqs;
@@ -314,6 +364,8 @@ absl::Status PgWriteTx::Flush() {
   pending_record_index_.clear();
   pending_scopes_.clear();
   pending_applied_.clear();
+  pending_history_drops_.clear();
+  pending_history_.clear();
   pending_bytes_ = 0;
   return flushed.status();
 }

@@ -29,6 +29,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -88,6 +89,9 @@ class PgWriteTx final : public WriteTx {
   absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(IndexKind kind, v1::EntityType type,
                                                              const std::vector<KeyRange>& ranges,
                                                              int limit) override;
+  absl::Status DoAddFieldHistory(const v1::RecordRef& ref,
+                                 std::vector<FieldHistoryRow> rows) override;
+  absl::Status DoDropFieldHistory(const v1::RecordRef& ref) override;
 
  private:
   using RecordKey = std::pair<int, std::string>;       // (entity_type, record_id)
@@ -146,6 +150,10 @@ class PgWriteTx final : public WriteTx {
   std::vector<PendingScope> pending_scopes_;
   std::set<std::pair<RecordKey, int64_t>> pending_scope_keys_;
   std::vector<PendingApplied> pending_applied_;
+  // Field history: records whose rows go (written first), then rows to add
+  // by (record, path, version).
+  std::set<RecordKey> pending_history_drops_;
+  std::map<std::tuple<RecordKey, std::string, int64_t>, std::string> pending_history_;
   size_t pending_bytes_ = 0;
 };
 

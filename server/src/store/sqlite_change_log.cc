@@ -3,6 +3,7 @@
 // sqlite_write_tx.cc.
 #include "store/sqlite_change_log.h"
 
+#include "store/sql_field_history.h"
 #include "store/sql_roles.h"
 #include "store/sqlite_write_tx.h"
 #include "store/store_codec.h"
@@ -260,6 +261,15 @@ absl::StatusOr<int64_t> SqliteChangeLog::DoPrunedThrough(const std::string& tena
 absl::StatusOr<int64_t> SqliteChangeLog::DoScrubAppliedResults(const std::string& tenant_id,
                                                                const v1::RecordRef& ref) {
   return SqlScrubAppliedResults(*sql_, tenant_id, ref);
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteChangeLog::DoReadFieldHistory(
+    const std::string& tenant_id, const v1::RecordRef& ref, const std::string& path, int limit) {
+  return SqlReadFieldHistory(*sql_, tenant_id, ref, path, limit);
+}
+
+absl::StatusOr<int64_t> SqliteChangeLog::DoTrimFieldHistory(const std::string& tenant_id, int depth) {
+  return SqlTrimFieldHistory(*sql_, tenant_id, depth);
 }
 
 }  // namespace crmsync::server

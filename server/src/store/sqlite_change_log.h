@@ -62,6 +62,11 @@ class SqliteChangeLog final : public ChangeLog {
   absl::StatusOr<int64_t> DoPrune(const std::string& tenant_id, int64_t horizon) override;
   absl::StatusOr<int64_t> DoScrubAppliedResults(const std::string& tenant_id,
                                                 const v1::RecordRef& ref) override;
+  absl::StatusOr<std::vector<std::string>> DoReadFieldHistory(const std::string& tenant_id,
+                                                              const v1::RecordRef& ref,
+                                                              const std::string& path,
+                                                              int limit) override;
+  absl::StatusOr<int64_t> DoTrimFieldHistory(const std::string& tenant_id, int depth) override;
 
  private:
   // Runs `fn` on one connection inside BEGIN IMMEDIATE ... COMMIT with the

@@ -268,4 +268,32 @@ absl::StatusOr<int64_t> SqliteWriteTx::Prune(int64_t horizon) {
   return removed;
 }
 
+absl::Status SqliteWriteTx::DoAddFieldHistory(const v1::RecordRef& ref,
+                                              std::vector<FieldHistoryRow> rows) {
+  if (!failure_.ok()) return failure_;
+  auto stmt = db_.Prepare(
+      "INSERT INTO field_history (tenant_id, entity_type, record_id, path, version, entry) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, entity_type, record_id, path, "
+      "version) DO UPDATE SET entry = excluded.entry");
+  if (!stmt.ok()) return Note(stmt.status());
+  for (const FieldHistoryRow& row : rows) {
+    stmt->Reset();
+    stmt->Bind(1, tenant_id_).Bind(2, static_cast<int64_t>(ref.entity_type())).Bind(3, ref.id());
+    stmt->Bind(4, row.path).Bind(5, row.version);
+    stmt->BindBlob(6, row.entry);
+    if (auto s = stmt->Run(); !s.ok()) return Note(s);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteWriteTx::DoDropFieldHistory(const v1::RecordRef& ref) {
+  if (!failure_.ok()) return failure_;
+  auto stmt = db_.Prepare(
+      "DELETE FROM field_history WHERE tenant_id = ?1 AND entity_type = ?2 AND record_id = ?3");
+  if (!stmt.ok()) return Note(stmt.status());
+  stmt->Bind(1, tenant_id_).Bind(2, static_cast<int64_t>(ref.entity_type())).Bind(3, ref.id());
+  if (auto s = stmt->Run(); !s.ok()) return Note(s);
+  return absl::OkStatus();
+}
+
 }  // namespace crmsync::server

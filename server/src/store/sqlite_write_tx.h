@@ -67,6 +67,9 @@ class SqliteWriteTx final : public WriteTx {
   absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(IndexKind kind, v1::EntityType type,
                                                              const std::vector<KeyRange>& ranges,
                                                              int limit) override;
+  absl::Status DoAddFieldHistory(const v1::RecordRef& ref,
+                                 std::vector<FieldHistoryRow> rows) override;
+  absl::Status DoDropFieldHistory(const v1::RecordRef& ref) override;
 
  private:
   // Remembers the first database error, then returns `status`.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "crmsync/sync/field_path.h"
+#include "crmsync/sync/record_model.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -211,6 +213,26 @@ absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuringBuilder::Finish(int64_t c
     scopes_.push_back(current.scope());
   }
   return std::move(scopes_);
+}
+
+std::vector<FieldHistoryRow> FieldHistoryOf(const v1::RecordState& state) {
+  std::vector<FieldHistoryRow> rows;
+  const v1::EntityType type = state.ref().entity_type();
+  const google::protobuf::Descriptor* desc = sync::EntityDescriptor(type);
+  if (desc == nullptr) return rows;
+  for (const auto& [path, field] : state.fields()) {
+    if (field.version() != state.version() || path == "id") continue;
+    auto resolved = sync::ResolveFieldPath(desc, path);
+    if (!resolved.ok()) continue;  // markers and paths of older schemas
+    v1::FieldHistoryEntry entry;
+    entry.set_path(path);
+    *entry.mutable_value() = sync::ExtractPath(state.data(), type, *resolved);
+    entry.set_version(field.version());
+    *entry.mutable_hlc() = field.hlc();
+    *entry.mutable_provenance() = field.provenance();
+    rows.push_back(FieldHistoryRow{path, field.version(), Encode(entry)});
+  }
+  return rows;
 }
 
 }  // namespace crmsync::server::store_codec

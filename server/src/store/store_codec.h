@@ -60,6 +60,12 @@ absl::Status CheckIndexQuery(IndexKind kind, v1::EntityType type,
 // Distinct records in version order, cut to `limit` (0 = all).
 void SortByVersion(std::vector<v1::RecordState>* records, int limit);
 
+// The field history rows of the fields `state` (a live record) set in its
+// last write: those whose FieldState.version is state.version(), except
+// "id" and paths that no longer resolve. Each holds an encoded
+// FieldHistoryEntry (value, version, clock reading, provenance).
+std::vector<FieldHistoryRow> FieldHistoryOf(const v1::RecordState& state);
+
 // Builds Store::ScopesDuring's answer from one query's rows: the record's
 // scope history rows after `from`, in version order, then the record.
 class ScopesDuringBuilder {
