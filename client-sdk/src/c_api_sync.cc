@@ -77,6 +77,24 @@ crmsync_status crmsync_sync_now(crmsync_client* client) {
   });
 }
 
+crmsync_status crmsync_field_history(crmsync_client* client, int32_t entity_type, const char* id,
+                                     const char* field, int32_t limit, crmsync_buffer* out) {
+  return Guard([&] {
+    if (crmsync_status s = capi::CheckEngine(client); s != CRMSYNC_OK) return s;
+    if (out == nullptr) return Fail(absl::InvalidArgumentError("out is NULL"));
+    if (limit < 0) return Fail(absl::InvalidArgumentError("limit must not be negative"));
+    v1::RecordRef ref;
+    ref.set_entity_type(static_cast<v1::EntityType>(entity_type));
+    ref.set_id(capi::Str(id));
+    auto history = client->engine->FieldHistory(ref, capi::Str(field), limit);
+    if (!history.ok()) return Fail(history.status());
+    auto bytes = capi::Encode(client, *history);
+    if (!bytes.ok()) return Fail(bytes.status());
+    if (!capi::FillBuffer(*bytes, out)) return Fail(absl::ResourceExhaustedError("out of memory"));
+    return Ok();
+  });
+}
+
 crmsync_status crmsync_sync_start(crmsync_client* client) {
   return Guard([&] {
     if (crmsync_status s = capi::CheckEngine(client); s != CRMSYNC_OK) return s;

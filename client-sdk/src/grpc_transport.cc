@@ -116,6 +116,13 @@ class GrpcTransport : public Transport {
     return Convert(stub_->GetChecksum(&ctx, request, response), ctx);
   }
 
+  CallStatus GetFieldHistory(const v1::GetFieldHistoryRequest& request,
+                             v1::GetFieldHistoryResponse* response) override {
+    grpc::ClientContext ctx;
+    if (absl::Status s = Prepare(&ctx, options_.call_timeout); !s.ok()) return {s, {}};
+    return Convert(stub_->GetFieldHistory(&ctx, request, response), ctx);
+  }
+
   std::unique_ptr<Subscription> Subscribe(const v1::SubscribeRequest& request,
                                           std::function<void(const v1::SubscribeEvent&)> on_event,
                                           std::function<void(const CallStatus&)> on_done) override {

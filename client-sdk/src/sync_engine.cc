@@ -181,6 +181,19 @@ class SyncEngine::Impl {
     return progress_;
   }
 
+  absl::StatusOr<v1::GetFieldHistoryResponse> FieldHistory(const v1::RecordRef& record,
+                                                           const std::string& field, int limit) {
+    v1::GetFieldHistoryRequest request;
+    *request.mutable_client() = client_;  // set once in the constructor
+    *request.mutable_record() = record;
+    request.set_field(field);
+    request.set_limit(limit);
+    v1::GetFieldHistoryResponse response;
+    CallStatus call = transport_->GetFieldHistory(request, &response);
+    if (!call.ok()) return call.status;
+    return response;
+  }
+
  private:
   CallStatus RunCycle(internal::CycleContext* ctx) {
     CallStatus s = internal::PushOutbox(ctx);
@@ -349,5 +362,10 @@ void SyncEngine::Stop() { impl_->Stop(); }
 void SyncEngine::RequestSync() { impl_->RequestSync(); }
 void SyncEngine::Cancel() { impl_->Cancel(); }
 SyncProgress SyncEngine::Progress() const { return impl_->Progress(); }
+absl::StatusOr<v1::GetFieldHistoryResponse> SyncEngine::FieldHistory(const v1::RecordRef& record,
+                                                                     const std::string& field,
+                                                                     int limit) {
+  return impl_->FieldHistory(record, field, limit);
+}
 
 }  // namespace crmsync::client

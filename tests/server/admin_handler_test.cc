@@ -548,6 +548,120 @@ TEST_P(AdminHandlerTest, OfflineEditOfAnErasedRecordIsRejectedAndBringsNothingBa
   EXPECT_EQ((*stored)->SerializeAsString().find("Zephyrine"), std::string::npos);
 }
 
+// ---- lineage (docs/stewardship.md) ----
+
+v1::GetFieldHistoryRequest HistoryOf(const std::string& id, const std::string& field = "") {
+  v1::GetFieldHistoryRequest req;
+  req.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  req.mutable_record()->set_entity_type(v1::ENTITY_TYPE_LEAD);
+  req.mutable_record()->set_id(id);
+  req.set_field(field);
+  return req;
+}
+
+// "value@device" of each entry, newest first.
+std::vector<std::string> Phones(const v1::GetFieldHistoryResponse& resp) {
+  std::vector<std::string> out;
+  for (const auto& e : resp.entries()) {
+    out.push_back(e.value().lead().phone() + "@" + e.provenance().device_id() +
+                  (e.current() ? "*" : ""));
+  }
+  return out;
+}
+
+TEST_P(AdminHandlerTest, FieldHistoryTellsWhereEachValueCameFromToThoseWhoMayReadIt) {
+  store_->changes().SetFieldHistoryDepth(3);
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {alice_.Create(LeadRecord("lead-h", "alice", "Ana", "+33 1", v1::VISIBILITY_TEAM),
+                                       clock_.NowMs())});
+  v1::RecordState state = created.results(0).record();
+  for (const char* phone : {"+33 2", "+33 3", "+33 4"}) {
+    clock_.Advance(10);
+    v1::Record values;
+    values.mutable_lead()->set_phone(phone);
+    state = PushOk(Rep("alice", "dev-alice"),
+                   {alice_.Update(state, values, {"phone"}, clock_.NowMs())})
+                .results(0)
+                .record();
+  }
+  // Bob (same team) edits the phone too.
+  clock_.Advance(10);
+  v1::Record bobs;
+  bobs.mutable_lead()->set_phone("+33 9");
+  PushOk(Rep("bob", "dev-bob"), {bob_.Update(state, bobs, {"phone"}, clock_.NowMs())});
+
+  v1::GetFieldHistoryResponse resp;
+  ASSERT_TRUE(pull_->GetFieldHistory(Rep("alice", "dev-alice"), HistoryOf("lead-h", "phone"), &resp)
+                  .ok());
+  EXPECT_EQ(resp.depth(), 3);
+  EXPECT_THAT(Phones(resp), ::testing::ElementsAre("+33 9@dev-bob*", "+33 4@dev-alice",
+                                                   "+33 3@dev-alice"))
+      << "newest first, at most the depth, the current value marked";
+  EXPECT_EQ(resp.entries(0).provenance().author_user_id(), "bob");
+  EXPECT_GT(resp.entries(0).hlc().wall_time_ms(), resp.entries(1).hlc().wall_time_ms());
+  auto limited = HistoryOf("lead-h", "phone");
+  limited.set_limit(1);
+  ASSERT_TRUE(pull_->GetFieldHistory(Rep("bob", "dev-bob"), limited, &resp).ok());
+  EXPECT_THAT(Phones(resp), ::testing::ElementsAre("+33 9@dev-bob*"));
+  // Every field: first_name's only value (from the create) is there too.
+  ASSERT_TRUE(pull_->GetFieldHistory(Rep("alice", "dev-alice"), HistoryOf("lead-h"), &resp).ok());
+  bool first_name = false;
+  for (const auto& e : resp.entries()) {
+    first_name = first_name || (e.path() == "first_name" && e.value().lead().first_name() == "Ana" &&
+                                e.current());
+  }
+  EXPECT_TRUE(first_name);
+
+  // Carol (another team) may not read the lead: answered like a missing one.
+  EXPECT_EQ(pull_->GetFieldHistory(Rep("carol", "dev-carol"), HistoryOf("lead-h"), &resp).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(pull_->GetFieldHistory(Rep("alice", "dev-alice"), HistoryOf("no-such"), &resp).code(),
+            absl::StatusCode::kNotFound);
+  // The admin reads any record of the tenant; only admins use AdminService.
+  ASSERT_TRUE(admin_->GetFieldHistory(Admin(), HistoryOf("lead-h", "phone"), &resp).ok());
+  EXPECT_EQ(resp.entries_size(), 3);
+  EXPECT_EQ(admin_->GetFieldHistory(Rep("alice", "dev-alice"), HistoryOf("lead-h"), &resp).code(),
+            absl::StatusCode::kPermissionDenied);
+
+  // Bad requests name what is wrong.
+  absl::Status bad = pull_->GetFieldHistory(Rep("alice", "dev-alice"),
+                                            HistoryOf("lead-h", "no_such_field"), &resp);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("no_such_field"), std::string::npos) << bad;
+  auto no_type = HistoryOf("lead-h");
+  no_type.mutable_record()->set_entity_type(v1::ENTITY_TYPE_UNSPECIFIED);
+  EXPECT_EQ(pull_->GetFieldHistory(Rep("alice", "dev-alice"), no_type, &resp).code(),
+            absl::StatusCode::kInvalidArgument);
+  auto negative = HistoryOf("lead-h");
+  negative.set_limit(-1);
+  EXPECT_EQ(pull_->GetFieldHistory(Rep("alice", "dev-alice"), negative, &resp).code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // The pruner trims to the depth: 5 phone values were written, 3 stay.
+  auto report = PruneWithAlice2Silent();
+  EXPECT_EQ(report.field_values_removed, 2);
+}
+
+TEST_P(AdminHandlerTest, ErasureTakesTheFieldHistoryWithIt) {
+  store_->changes().SetFieldHistoryDepth(5);
+  auto created = PushOk(Rep("alice", "dev-alice"),
+                        {alice_.Create(LeadRecord("lead-e", "alice", "Eve", "+33 7"), clock_.NowMs())});
+  ASSERT_EQ(created.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  v1::GetFieldHistoryResponse resp;
+  ASSERT_TRUE(admin_->GetFieldHistory(Admin(), HistoryOf("lead-e", "phone"), &resp).ok());
+  ASSERT_EQ(resp.entries_size(), 1);
+  v1::EraseRecordRequest req;
+  *req.mutable_record() = LeadRef("lead-e");
+  v1::EraseRecordResponse erased;
+  ASSERT_TRUE(admin_->EraseRecord(Admin(), AdminContext{"test"}, req, &erased).ok());
+  EXPECT_EQ(admin_->GetFieldHistory(Admin(), HistoryOf("lead-e"), &resp).code(),
+            absl::StatusCode::kNotFound);
+  // Nothing of it is left in the store either.
+  auto kept = store_->changes().ReadFieldHistory(kTenant, LeadRef("lead-e"), "", 5);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_TRUE(kept->empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, AdminHandlerTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;

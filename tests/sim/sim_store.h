@@ -68,7 +68,9 @@ struct SimStoreOptions {
 class SimStore final : public server::Store {
  public:
   SimStore(server::Store* inner, StoreScript* script, SimStoreOptions options)
-      : inner_(inner), script_(script), options_(options), changes_(this), directory_(this) {}
+      : inner_(inner), script_(script), options_(options), changes_(this), directory_(this) {
+    changes_.SetFieldHistoryDepth(inner_->changes().field_history_depth());
+  }
 
   // Turns fault injection and the script's hooks on or off (off while the
   // world is seeded and checked).
@@ -137,6 +139,21 @@ class SimStore final : public server::Store {
     absl::StatusOr<int64_t> DoScrubAppliedResults(const std::string& tenant_id,
                                                   const v1::RecordRef& ref) override {
       return inner().ScrubAppliedResults(tenant_id, ref);
+    }
+    // Field history is written and kept by the inner store (its depth, which
+    // the constructor copies here).
+    absl::StatusOr<std::vector<std::string>> DoReadFieldHistory(const std::string& tenant_id,
+                                                                const v1::RecordRef& ref,
+                                                                const std::string& path,
+                                                                int limit) override {
+      auto entries = inner().ReadFieldHistory(tenant_id, ref, path, limit);
+      if (!entries.ok()) return entries.status();
+      std::vector<std::string> out;
+      for (const v1::FieldHistoryEntry& e : *entries) out.push_back(e.SerializeAsString());
+      return out;
+    }
+    absl::StatusOr<int64_t> DoTrimFieldHistory(const std::string& tenant_id, int) override {
+      return inner().TrimFieldHistory(tenant_id);
     }
 
    private:

@@ -48,6 +48,10 @@ int CmdDeviceRevoke(const Connection& c, const Output& out, const std::string& d
 int CmdConflictsList(const Connection& c, const Output& out, const std::string& owner,
                      const std::string& status, const std::string& device);
 int CmdConflictShow(const Connection& c, const Output& out, const std::string& conflict_id);
+// The kept values of a record's fields (all, or `field`), newest first,
+// with their sources. `type` is an entity name ("lead", "contact").
+int CmdRecordHistory(const Connection& c, const Output& out, const std::string& type,
+                     const std::string& id, const std::string& field, int limit);
 // resolution: "keep-server", "take-client" or "custom" (then `value_json`
 // is the chosen value, a crmsync.v1.Record in JSON).
 int CmdConflictResolve(const Connection& c, const Output& out, const std::string& conflict_id,

@@ -158,6 +158,17 @@ std::vector<ValueRow> ConflictValueRows(const v1::Conflict& conflict) {
   return differing.empty() ? all : differing;
 }
 
+std::string ValueText(const v1::Record& partial, const std::string& path) {
+  const auto leaves = Leaves(partial, path);
+  if (leaves.empty()) return "-";
+  if (leaves.size() == 1 && leaves.begin()->first == path) return leaves.begin()->second;
+  std::string out;
+  for (const auto& [k, v] : leaves) {
+    out += (out.empty() ? "" : ", ") + k.substr(path.size() + 1) + "=" + v;
+  }
+  return out;
+}
+
 std::string SideSummary(const std::vector<ValueRow>& rows, bool server) {
   std::string out;
   for (const ValueRow& row : rows) {

@@ -22,6 +22,11 @@ struct ValueRow {
 // enum names, repeated fields as "[a, b]", timestamps as UTC.
 std::vector<ValueRow> ConflictValueRows(const v1::Conflict& conflict);
 
+// The value at `path` in a partial Record (a FieldHistoryEntry's value):
+// the scalar as ConflictValueRows writes it for a plain field, "k=v, ..."
+// for the leaves of a message field, "-" when the field is unset.
+std::string ValueText(const v1::Record& partial, const std::string& path);
+
 // The differing leaves of one side as "amount_minor=1450000" (joined with
 // ", "), for one-line listings.
 std::string SideSummary(const std::vector<ValueRow>& rows, bool server);

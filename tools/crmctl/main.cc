@@ -264,6 +264,25 @@ int Main(int argc, char** argv) {
     if (auto c = connect()) code = CmdConflictResolve(*c, out, conflict_id, how, custom_value);
   });
 
+  auto* record = app.add_subcommand("record", "One record: the history of its field values");
+  record->require_subcommand(1);
+  std::string record_type, record_id, record_field;
+  int history_limit = 0;
+  auto* rhistory = record->add_subcommand(
+      "history",
+      "Where each value of a record came from: its fields' last values, newest first, with "
+      "channel, precision, author, device and time");
+  rhistory->add_option("type", record_type, "Record type: lead, contact, account, opportunity...")
+      ->required();
+  rhistory->add_option("id", record_id, "Record id")->required();
+  rhistory->add_option("--field", record_field, "Only this field (e.g. phone, address.city)");
+  rhistory->add_option("--limit", history_limit, "Values per field (0 = all the server keeps)")
+      ->check(CLI::Range(0, 1000));
+  rhistory->callback([&] {
+    if (auto c = connect())
+      code = CmdRecordHistory(*c, out, record_type, record_id, record_field, history_limit);
+  });
+
   auto* users = app.add_subcommand("users", "Users of the tenant (list, create, update)");
   users->callback([&] {
     if (users->get_subcommands().empty()) {

@@ -371,6 +371,16 @@ crmsync_status crmsync_sign_out(crmsync_client* client);
 /* ---- Sync (FAILED_PRECONDITION when opened without server_address). */
 /* One blocking cycle: push, pull until caught up, verify. */
 crmsync_status crmsync_sync_now(crmsync_client* client);
+/* Lineage, online (blocks on the network): where the values of a record's
+ * fields came from. `out` receives a crmsync.v1.GetFieldHistoryResponse in
+ * the handle's format: the server's kept values, newest first, each with
+ * its path, value, version, clock reading, channel, precision, author and
+ * device, and whether it is the current value. `field` NULL or "" = every
+ * field; `limit` 0 = all the server keeps per field. NOT_FOUND for a record
+ * the user may not read (or deleted); INVALID_ARGUMENT for an unknown
+ * field; UNAVAILABLE offline. */
+crmsync_status crmsync_field_history(crmsync_client* client, int32_t entity_type, const char* id,
+                                     const char* field, int32_t limit, crmsync_buffer* out);
 /* Background sync: subscribe, push local writes soon, back off when down. */
 crmsync_status crmsync_sync_start(crmsync_client* client);
 crmsync_status crmsync_sync_stop(crmsync_client* client);

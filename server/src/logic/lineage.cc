@@ -12,6 +12,7 @@ namespace crmsync::server {
 absl::Status ReadFieldHistory(ChangeLog* changes, const Principal& who, bool any_owner,
                               const v1::GetFieldHistoryRequest& request,
                               v1::GetFieldHistoryResponse* response) {
+  response->Clear();
   const v1::RecordRef& ref = request.record();
   const google::protobuf::Descriptor* desc = sync::EntityDescriptor(ref.entity_type());
   if (desc == nullptr || ref.entity_type() == v1::ENTITY_TYPE_CONFLICT) {
@@ -22,8 +23,7 @@ absl::Status ReadFieldHistory(ChangeLog* changes, const Principal& who, bool any
   if (!request.field().empty()) {
     auto path = sync::ResolveFieldPath(desc, request.field());
     if (!path.ok()) {
-      return absl::InvalidArgumentError("field '" + request.field() + "': " +
-                                        std::string(path.status().message()));
+      return absl::InvalidArgumentError(std::string(path.status().message()));
     }
   }
   if (request.limit() < 0) return absl::InvalidArgumentError("limit must not be negative");

@@ -118,6 +118,15 @@ class SyncEngine {
 
   SyncProgress Progress() const;
 
+  // Lineage, online: the server's kept values of the record's fields (of
+  // `field` only, unless empty), newest first, at most `limit` per field
+  // (0 = all it keeps), each with channel, precision, author, device and
+  // time. Blocks on the network; thread-safe. NOT_FOUND for a record the
+  // user may not read or that is deleted; UNAVAILABLE when offline.
+  absl::StatusOr<v1::GetFieldHistoryResponse> FieldHistory(const v1::RecordRef& record,
+                                                           const std::string& field = "",
+                                                           int limit = 0);
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

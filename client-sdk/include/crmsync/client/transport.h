@@ -136,6 +136,14 @@ class Transport {
   virtual CallStatus Pull(const v1::PullRequest& request, v1::PullResponse* response) = 0;
   virtual CallStatus GetChecksum(const v1::GetChecksumRequest& request,
                                  v1::GetChecksumResponse* response) = 0;
+  // Lineage of one record (SyncService.GetFieldHistory). Transports that
+  // do not offer it answer UNIMPLEMENTED.
+  virtual CallStatus GetFieldHistory(const v1::GetFieldHistoryRequest& request,
+                                     v1::GetFieldHistoryResponse* response) {
+    (void)request;
+    (void)response;
+    return {absl::UnimplementedError("this transport has no GetFieldHistory"), {}};
+  }
   // Opens a stream; `on_event` runs for each event and `on_done` once when
   // the stream ends for any reason other than the Subscription's
   // destruction. Both run on a transport thread and must not block long.
