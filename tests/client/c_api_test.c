@@ -182,6 +182,23 @@ int main(void) {
   CHECK(contains(state.data, state.size, "Lovelace"));
   crmsync_buffer_free(&state);
 
+  /* Lineage, online: who set the first name, from which device. */
+  crmsync_buffer history = {0};
+  CHECK(crmsync_field_history(tablet, 12, "lead-from-c", "first_name", 0, &history) == CRMSYNC_OK);
+  CHECK(contains(history.data, history.size, "Ada"));
+  CHECK(contains(history.data, history.size, "c-phone"));
+  CHECK(!contains(history.data, history.size, "Lovelace")); /* one field asked */
+  crmsync_buffer_free(&history);
+  CHECK(crmsync_field_history(tablet, 12, "lead-from-c", NULL, 0, &history) == CRMSYNC_OK);
+  CHECK(contains(history.data, history.size, "Lovelace"));
+  crmsync_buffer_free(&history);
+  CHECK(crmsync_field_history(tablet, 12, "lead-from-c", "colour", 0, &history) ==
+        CRMSYNC_INVALID_ARGUMENT);
+  CHECK(strstr(crmsync_last_error(), "colour") != NULL);
+  CHECK(crmsync_field_history(tablet, 12, "no-such-lead", NULL, 0, &history) == CRMSYNC_NOT_FOUND);
+  CHECK(crmsync_field_history(tablet, 12, "lead-from-c", NULL, -1, &history) ==
+        CRMSYNC_INVALID_ARGUMENT);
+
   /* Errors are codes with messages. */
   CHECK(crmsync_get(phone, 12, "no-such-lead", &state) == CRMSYNC_NOT_FOUND);
   CHECK(strlen(crmsync_last_error()) > 0);

@@ -110,6 +110,48 @@ TEST_F(ClientE2eTest, SameLwwFieldEditedOfflineTheLaterEditWins) {
   EXPECT_EQ(on_tablet.Get("lead-alice-2")->notes(), "later edit");
 }
 
+TEST_F(ClientE2eTest, FieldHistoryShowsWhoSetEachValueToDevicesThatMayReadTheRecord) {
+  auto phone = Device("alice", "alice-phone");
+  auto tablet = Device("alice", "alice-tablet");
+  auto maria = Device("maria", "maria-laptop");
+  ASSERT_TRUE(phone->Sync().ok());
+  ASSERT_TRUE(tablet->Sync().ok());
+  Repository<v1::Lead> on_phone(phone->db.get()), on_tablet(tablet->db.get());
+  v1::Lead a = *on_phone.Get("lead-alice-2");
+  a.set_phone("+33 6 00 00 00 01");
+  ASSERT_TRUE(on_phone.Update(a).ok());
+  ASSERT_TRUE(phone->Sync().ok());
+  ASSERT_TRUE(tablet->Sync().ok());
+  v1::Lead b = *on_tablet.Get("lead-alice-2");
+  b.set_phone("+33 6 00 00 00 02");
+  ASSERT_TRUE(on_tablet.Update(b).ok());
+  ASSERT_TRUE(tablet->Sync().ok());
+
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_LEAD);
+  ref.set_id("lead-alice-2");
+  auto history = phone->engine->FieldHistory(ref, "phone");
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_GE(history->entries_size(), 2) << history->DebugString();
+  EXPECT_EQ(history->entries(0).value().lead().phone(), "+33 6 00 00 00 02");
+  EXPECT_EQ(history->entries(0).provenance().device_id(), "alice-tablet");
+  EXPECT_TRUE(history->entries(0).current());
+  EXPECT_EQ(history->entries(1).value().lead().phone(), "+33 6 00 00 00 01");
+  EXPECT_EQ(history->entries(1).provenance().device_id(), "alice-phone");
+  EXPECT_FALSE(history->entries(1).current());
+  auto one = phone->engine->FieldHistory(ref, "phone", 1);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->entries_size(), 1);
+  // The manager of the team may read it too; a field the type lacks is
+  // refused with its name.
+  auto managers = maria->engine->FieldHistory(ref, "phone");
+  ASSERT_TRUE(managers.ok()) << managers.status();
+  EXPECT_EQ(managers->entries_size(), history->entries_size());
+  auto bad = phone->engine->FieldHistory(ref, "colour");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("colour"));
+}
+
 TEST_F(ClientE2eTest, OpportunityAmountConflictIsSurfacedForAHuman) {
   auto phone = Device("alice", "alice-phone"), tablet = Device("alice", "alice-tablet");
   ASSERT_NO_FATAL_FAILURE(EditAmountOnBoth(phone.get(), tablet.get()));

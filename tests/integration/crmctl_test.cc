@@ -224,6 +224,36 @@ TEST_F(CrmctlTest, ResolveWithAChosenValue) {
   EXPECT_THAT(after, HasSubstr("\"amount_minor\": \"1400000\""));
 }
 
+TEST_F(CrmctlTest, RecordHistorySaysWhereEachValueCameFrom) {
+  SetUpDevicesAndConflict();  // alice-phone set the amount to 1,300,000
+  std::string table = Ok({"record", "history", "opportunity", "opp-alice-1", "--field", "amount"});
+  const size_t phone = table.find("amount_minor=1300000");
+  ASSERT_NE(phone, std::string::npos) << table;
+  const std::string newest = table.substr(phone, table.find('\n', phone) - phone);
+  EXPECT_THAT(newest, HasSubstr("alice-phone"));
+  EXPECT_THAT(newest, HasSubstr("field_app"));
+  EXPECT_THAT(newest, HasSubstr("u-alice"));
+  EXPECT_THAT(newest, HasSubstr("current"));
+  EXPECT_THAT(table, HasSubstr("amount_minor=1250000")) << "the demo's value, older: " << table;
+  EXPECT_LT(phone, table.find("amount_minor=1250000")) << "newest first: " << table;
+  EXPECT_THAT(table, Not(HasSubstr("1450000"))) << "the conflicting edit was not applied";
+  std::string json =
+      Ok({"--json", "record", "history", "opportunity", "opp-alice-1", "--limit", "1"});
+  EXPECT_THAT(json, HasSubstr("\"depth\": 10"));
+  EXPECT_THAT(json, HasSubstr("\"current\": true"));
+
+  std::string out;
+  EXPECT_EQ(Crmctl({"record", "history", "opportunity", "no-such-opp"}, &out), 5) << out;
+  EXPECT_EQ(Crmctl({"record", "history", "opportunity", "opp-alice-1", "--field", "colour"}, &out),
+            2)
+      << out;
+  EXPECT_THAT(out, HasSubstr("colour"));
+  EXPECT_EQ(Crmctl({"record", "history", "gadget", "x"}, &out), 2) << out;
+  // An erased person's history goes with them.
+  Ok({"erase", "lead", "lead-alice-1", "--reason", "ticket 7", "--yes"});
+  EXPECT_EQ(Crmctl({"record", "history", "lead", "lead-alice-1"}, &out), 5) << out;
+}
+
 TEST_F(CrmctlTest, RevokedDeviceIsToldToWipe) {
   DevSyncClient laptop(server_.address(), "demo", "bob", "bob-laptop");
   std::string cursor;
@@ -498,6 +528,8 @@ TEST_F(CrmctlTest, HelpOnEveryCommand) {
                                              {"api-keys"},
                                              {"api-keys", "create"},
                                              {"erase"},
+                                             {"record"},
+                                             {"record", "history"},
                                              {"stores"},
                                              {"stores", "upsert"},
                                              {"coupons"},
