@@ -207,23 +207,22 @@ bool SyncdApp::WaitForStop(std::chrono::seconds interval) {
 
 void SyncdApp::PruneLoop() {
   const int64_t retention_ms = int64_t{config_.retention_hours} * 3600 * 1000;
-  EveryTenantEvery(std::chrono::minutes(config_.prune_interval_minutes), "pruning",
-                   [&](const TenantRow& t) {
-                     auto report = PruneTenant(&store_->changes(), &store_->directory(), t.id,
-                                               clock_.NowMs(), retention_ms);
-                     if (!report.ok()) {
-                       spdlog::warn("pruning tenant {} failed: {}", t.slug,
-                                    std::string(report.status().message()));
-                     } else if (report->rows_removed > 0 || report->applied_removed > 0 ||
-                                report->claims_removed > 0 || report->field_values_removed > 0) {
-                       spdlog::info(
-                           "pruned tenant {} through seq {}: {} history rows, {} results of {} "
-                           "gone devices, {} coupon counters, {} old field values",
-                           t.slug, report->horizon, report->rows_removed, report->applied_removed,
-                           report->devices_forgotten, report->claims_removed,
-                           report->field_values_removed);
-                     }
-                   });
+  EveryTenantEvery(
+      std::chrono::minutes(config_.prune_interval_minutes), "pruning", [&](const TenantRow& t) {
+        auto report = PruneTenant(&store_->changes(), &store_->directory(), t.id, clock_.NowMs(),
+                                  retention_ms);
+        if (!report.ok()) {
+          spdlog::warn("pruning tenant {} failed: {}", t.slug,
+                       std::string(report.status().message()));
+        } else if (report->rows_removed > 0 || report->applied_removed > 0 ||
+                   report->claims_removed > 0 || report->field_values_removed > 0) {
+          spdlog::info(
+              "pruned tenant {} through seq {}: {} history rows, {} results of {} "
+              "gone devices, {} coupon counters, {} old field values",
+              t.slug, report->horizon, report->rows_removed, report->applied_removed,
+              report->devices_forgotten, report->claims_removed, report->field_values_removed);
+        }
+      });
 }
 
 void SyncdApp::RateShareLoop() {

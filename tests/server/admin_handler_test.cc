@@ -571,18 +571,19 @@ std::vector<std::string> Phones(const v1::GetFieldHistoryResponse& resp) {
 
 TEST_P(AdminHandlerTest, FieldHistoryTellsWhereEachValueCameFromToThoseWhoMayReadIt) {
   store_->changes().SetFieldHistoryDepth(3);
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-h", "alice", "Ana", "+33 1", v1::VISIBILITY_TEAM),
-                                       clock_.NowMs())});
+  auto created =
+      PushOk(Rep("alice", "dev-alice"),
+             {alice_.Create(LeadRecord("lead-h", "alice", "Ana", "+33 1", v1::VISIBILITY_TEAM),
+                            clock_.NowMs())});
   v1::RecordState state = created.results(0).record();
   for (const char* phone : {"+33 2", "+33 3", "+33 4"}) {
     clock_.Advance(10);
     v1::Record values;
     values.mutable_lead()->set_phone(phone);
-    state = PushOk(Rep("alice", "dev-alice"),
-                   {alice_.Update(state, values, {"phone"}, clock_.NowMs())})
-                .results(0)
-                .record();
+    state =
+        PushOk(Rep("alice", "dev-alice"), {alice_.Update(state, values, {"phone"}, clock_.NowMs())})
+            .results(0)
+            .record();
   }
   // Bob (same team) edits the phone too.
   clock_.Advance(10);
@@ -591,11 +592,11 @@ TEST_P(AdminHandlerTest, FieldHistoryTellsWhereEachValueCameFromToThoseWhoMayRea
   PushOk(Rep("bob", "dev-bob"), {bob_.Update(state, bobs, {"phone"}, clock_.NowMs())});
 
   v1::GetFieldHistoryResponse resp;
-  ASSERT_TRUE(pull_->GetFieldHistory(Rep("alice", "dev-alice"), HistoryOf("lead-h", "phone"), &resp)
-                  .ok());
+  ASSERT_TRUE(
+      pull_->GetFieldHistory(Rep("alice", "dev-alice"), HistoryOf("lead-h", "phone"), &resp).ok());
   EXPECT_EQ(resp.depth(), 3);
-  EXPECT_THAT(Phones(resp), ::testing::ElementsAre("+33 9@dev-bob*", "+33 4@dev-alice",
-                                                   "+33 3@dev-alice"))
+  EXPECT_THAT(Phones(resp),
+              ::testing::ElementsAre("+33 9@dev-bob*", "+33 4@dev-alice", "+33 3@dev-alice"))
       << "newest first, at most the depth, the current value marked";
   EXPECT_EQ(resp.entries(0).provenance().author_user_id(), "bob");
   EXPECT_GT(resp.entries(0).hlc().wall_time_ms(), resp.entries(1).hlc().wall_time_ms());
@@ -607,8 +608,8 @@ TEST_P(AdminHandlerTest, FieldHistoryTellsWhereEachValueCameFromToThoseWhoMayRea
   ASSERT_TRUE(pull_->GetFieldHistory(Rep("alice", "dev-alice"), HistoryOf("lead-h"), &resp).ok());
   bool first_name = false;
   for (const auto& e : resp.entries()) {
-    first_name = first_name || (e.path() == "first_name" && e.value().lead().first_name() == "Ana" &&
-                                e.current());
+    first_name = first_name || (e.path() == "first_name" &&
+                                e.value().lead().first_name() == "Ana" && e.current());
   }
   EXPECT_TRUE(first_name);
 
@@ -644,8 +645,9 @@ TEST_P(AdminHandlerTest, FieldHistoryTellsWhereEachValueCameFromToThoseWhoMayRea
 
 TEST_P(AdminHandlerTest, ErasureTakesTheFieldHistoryWithIt) {
   store_->changes().SetFieldHistoryDepth(5);
-  auto created = PushOk(Rep("alice", "dev-alice"),
-                        {alice_.Create(LeadRecord("lead-e", "alice", "Eve", "+33 7"), clock_.NowMs())});
+  auto created =
+      PushOk(Rep("alice", "dev-alice"),
+             {alice_.Create(LeadRecord("lead-e", "alice", "Eve", "+33 7"), clock_.NowMs())});
   ASSERT_EQ(created.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
   v1::GetFieldHistoryResponse resp;
   ASSERT_TRUE(admin_->GetFieldHistory(Admin(), HistoryOf("lead-e", "phone"), &resp).ok());

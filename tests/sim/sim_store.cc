@@ -97,7 +97,8 @@ class SimStore::Tx final : public server::WriteTx {
     return inner_.FindIndexed(kind, type, ranges, limit);
   }
   // The inner transaction's PutRecord writes the field history itself.
-  absl::Status DoAddFieldHistory(const v1::RecordRef&, std::vector<server::FieldHistoryRow>) override {
+  absl::Status DoAddFieldHistory(const v1::RecordRef&,
+                                 std::vector<server::FieldHistoryRow>) override {
     return absl::OkStatus();
   }
   absl::Status DoDropFieldHistory(const v1::RecordRef&) override { return absl::OkStatus(); }

@@ -93,10 +93,9 @@ TEST_P(StoreLineageTest, EachWriteKeepsTheValuesItSetNewestFirst) {
   EXPECT_EQ(Values("a1", "name"), (std::vector<std::string>{"name=Acme SA@" + std::to_string(v2),
                                                             "name=Acme@" + std::to_string(v1)}));
   EXPECT_EQ(Values("a1", ""),
-            (std::vector<std::string>{"phone=+33 2@" + std::to_string(v3),
-                                      "name=Acme SA@" + std::to_string(v2),
-                                      "name=Acme@" + std::to_string(v1),
-                                      "phone=+33 1@" + std::to_string(v1)}))
+            (std::vector<std::string>{
+                "phone=+33 2@" + std::to_string(v3), "name=Acme SA@" + std::to_string(v2),
+                "name=Acme@" + std::to_string(v1), "phone=+33 1@" + std::to_string(v1)}))
       << "newest first, ties by path; the id is not a value worth a history";
   auto entries = store().changes().ReadFieldHistory(kTenant, AccountRef("a1"), "phone", 10);
   ASSERT_TRUE(entries.ok()) << entries.status();
@@ -185,8 +184,8 @@ TEST_P(StoreLineageTest, SeveralWritesInOneTransactionAreAllKept) {
 TEST_P(StoreLineageTest, BadInputIsRefused) {
   store().changes().SetFieldHistoryDepth(5);
   v1::RecordRef no_id = AccountRef("");
-  EXPECT_TRUE(absl::IsInvalidArgument(
-      store().changes().ReadFieldHistory(kTenant, no_id, "", 5).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(store().changes().ReadFieldHistory(kTenant, no_id, "", 5).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
       store().changes().ReadFieldHistory(kTenant, AccountRef("a1"), "", 0).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(

@@ -56,8 +56,9 @@ int CmdRecordHistory(const Connection& c, const Output& out, const std::string& 
               e.current() ? "current" : "-"});
   }
   std::printf("%s", t.Render().c_str());
-  if (resp.entries().empty()) std::printf("no values kept for this record%s\n",
-                                          field.empty() ? "" : (" and field " + field).c_str());
+  if (resp.entries().empty())
+    std::printf("no values kept for this record%s\n",
+                field.empty() ? "" : (" and field " + field).c_str());
   return kExitOk;
 }
 

@@ -33,7 +33,8 @@ absl::Status ReadFieldHistory(ChangeLog* changes, const Principal& who, bool any
   // A record the caller may not read is answered like a missing one.
   if (!*current || (*current)->deleted() ||
       (!any_owner && !CanRead(who, ref.entity_type(), (*current)->scope()))) {
-    return absl::NotFoundError("no " + name + " you may read (deleted and erased records keep "
+    return absl::NotFoundError("no " + name +
+                               " you may read (deleted and erased records keep "
                                "no history)");
   }
   const int depth = changes->field_history_depth();

@@ -85,11 +85,10 @@ grpc::ServerUnaryReactor* SyncServiceImpl::GetChecksum(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* SyncServiceImpl::GetFieldHistory(
     grpc::CallbackServerContext* context, const v1::GetFieldHistoryRequest* request,
     v1::GetFieldHistoryResponse* response) {
-  return RunUnary(context, auth_, pool_, request, response,
-                  [this](const Principal& who, const v1::GetFieldHistoryRequest& req,
-                         v1::GetFieldHistoryResponse* resp) {
-                    return pull_->GetFieldHistory(who, req, resp);
-                  });
+  return RunUnary(
+      context, auth_, pool_, request, response,
+      [this](const Principal& who, const v1::GetFieldHistoryRequest& req,
+             v1::GetFieldHistoryResponse* resp) { return pull_->GetFieldHistory(who, req, resp); });
 }
 
 grpc::ServerWriteReactor<v1::SubscribeEvent>* SyncServiceImpl::Subscribe(

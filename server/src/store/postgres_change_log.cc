@@ -287,7 +287,8 @@ absl::StatusOr<std::vector<std::string>> PostgresChangeLog::DoReadFieldHistory(
   return SqlReadFieldHistory(*sql_, tenant_id, ref, path, limit);
 }
 
-absl::StatusOr<int64_t> PostgresChangeLog::DoTrimFieldHistory(const std::string& tenant_id, int depth) {
+absl::StatusOr<int64_t> PostgresChangeLog::DoTrimFieldHistory(const std::string& tenant_id,
+                                                              int depth) {
   return SqlTrimFieldHistory(*sql_, tenant_id, depth);
 }
 

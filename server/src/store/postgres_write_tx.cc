@@ -245,8 +245,7 @@ absl::Status PgWriteTx::DoAddFieldHistory(const v1::RecordRef& ref,
   RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
   for (FieldHistoryRow& row : rows) {
     pending_bytes_ += row.entry.size();
-    pending_history_[std::make_tuple(key, std::move(row.path), row.version)] =
-        std::move(row.entry);
+    pending_history_[std::make_tuple(key, std::move(row.path), row.version)] = std::move(row.entry);
   }
   return FlushIfLarge();
 }
@@ -264,10 +263,10 @@ absl::Status PgWriteTx::DoDropFieldHistory(const v1::RecordRef& ref) {
 }
 
 absl::Status PgWriteTx::FlushIfLarge() {
-  if (pending_bytes_ < kFlushBytes &&
-      pending_records_.size() + pending_scopes_.size() + pending_applied_.size() +
-              pending_history_.size() + pending_history_drops_.size() <
-          kFlushRows) {
+  if (pending_bytes_ < kFlushBytes && pending_records_.size() + pending_scopes_.size() +
+                                              pending_applied_.size() + pending_history_.size() +
+                                              pending_history_drops_.size() <
+                                          kFlushRows) {
     return absl::OkStatus();
   }
   return Flush();

@@ -28,9 +28,9 @@ constexpr SqlStatement kFieldHistoryTrim{
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> SqlReadFieldHistory(SqlDatabase& db,
-                                                            const std::string& tenant_id,
-                                                            const v1::RecordRef& ref,
-                                                            const std::string& path, int limit) {
+                                                             const std::string& tenant_id,
+                                                             const v1::RecordRef& ref,
+                                                             const std::string& path, int limit) {
   return SqlQueryAll<std::string>(
       db, "reading field history", kFieldHistoryRead,
       {tenant_id, static_cast<int64_t>(ref.entity_type()), ref.id(), path, limit},

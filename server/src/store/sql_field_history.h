@@ -16,9 +16,9 @@ namespace crmsync::server {
 // ChangeLog::DoReadFieldHistory: encoded entries, newest first, at most
 // `limit` per path.
 absl::StatusOr<std::vector<std::string>> SqlReadFieldHistory(SqlDatabase& db,
-                                                            const std::string& tenant_id,
-                                                            const v1::RecordRef& ref,
-                                                            const std::string& path, int limit);
+                                                             const std::string& tenant_id,
+                                                             const v1::RecordRef& ref,
+                                                             const std::string& path, int limit);
 
 // ChangeLog::DoTrimFieldHistory: deletes what is beyond the newest `depth`
 // rows of each field of the tenant (every row when depth is 0).

@@ -268,7 +268,8 @@ absl::StatusOr<std::vector<std::string>> SqliteChangeLog::DoReadFieldHistory(
   return SqlReadFieldHistory(*sql_, tenant_id, ref, path, limit);
 }
 
-absl::StatusOr<int64_t> SqliteChangeLog::DoTrimFieldHistory(const std::string& tenant_id, int depth) {
+absl::StatusOr<int64_t> SqliteChangeLog::DoTrimFieldHistory(const std::string& tenant_id,
+                                                            int depth) {
   return SqlTrimFieldHistory(*sql_, tenant_id, depth);
 }
 
