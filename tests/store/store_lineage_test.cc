@@ -156,7 +156,7 @@ TEST_P(StoreLineageTest, SeveralWritesInOneTransactionAreAllKept) {
   store().changes().SetFieldHistoryDepth(10);
   std::vector<int64_t> v(5);
   absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
-    for (auto step : std::vector<std::function<absl::Status()>>{
+    for (const auto& step : std::vector<std::function<absl::Status()>>{
              [&] { return WriteIn(tx, "a1", "one", "", "d", false, &v[0]); },
              [&] { return WriteIn(tx, "a1", "two", "", "d", false, &v[1]); },
              [&] { return WriteIn(tx, "a2", "gone", "", "d", false, &v[2]); },
