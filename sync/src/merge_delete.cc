@@ -81,7 +81,8 @@ MergeResult RecoveredTombstone(const v1::Mutation& m, const MergeContext& ctx) {
   if (idf != nullptr) entity->GetReflection()->SetString(entity, idf, m.record().id());
   next.set_deleted(true);
   next.set_created_version(ctx.new_version);
-  const v1::ScopeKeys scope = ScopeKeysOf(m.values());
+  const v1::ScopeKeys scope =
+      EntityTypeOf(m.values()) == type ? ScopeKeysOf(m.values()) : v1::ScopeKeys();
   FinishChangedState(&next, nullptr, ClampHlc(m.hlc(), ctx.physical_ms, ctx.max_clock_skew_ms),
                      ctx.new_version);
   *next.mutable_scope() = scope;
