@@ -73,6 +73,8 @@ class RestoreTest : public ::testing::TestWithParam<bool> {
     return out;
   }
 
+  void StaleAndFreshCopiesConverge(bool stale_first);
+
   testing::TempDir dir_;
   std::unique_ptr<crmsync::testing::ServerProcess> server_ =
       std::make_unique<crmsync::testing::ServerProcess>();
@@ -169,6 +171,80 @@ TEST_P(RestoreTest, EditsTheBackupMissedComeBackFromDevicesAndNothingIsAppliedTw
     EXPECT_EQ(*d->db->PendingCount(), 0);
   }
   EXPECT_EQ(ResentEvents().size(), resent_by_tablet.size()) << "the phone re-sent nothing";
+}
+
+// Two devices of one rep hold different ages of the lost work: the tablet
+// last synced before the phone's later edit and delete. Whichever device
+// reconnects first, the later edit wins and the delete stands: re-sent
+// values carry the clock reading of their write, and a delete of a record
+// the restored server never had leaves a tombstone.
+void RestoreTest::StaleAndFreshCopiesConverge(bool stale_first) {
+  StartServer();
+  {
+    auto phone = Device("alice-phone"), tablet = Device("alice-tablet");
+    SyncOk(phone.get());
+    SyncOk(tablet.get());
+  }
+  StopServer();
+  fs::copy_file(Db(), dir_.File("backup.db"));
+  StartServer();
+  std::string temp_id;
+  {
+    auto phone = Device("alice-phone"), tablet = Device("alice-tablet");
+    Repository<v1::Lead> leads(phone->db.get());
+    v1::Lead l;
+    l.set_first_name("Transient");
+    l.set_owner_user_id("u-alice");
+    auto created = leads.Create(l);
+    ASSERT_TRUE(created.ok()) << created.status();
+    temp_id = created->id();
+    v1::Lead noted = *leads.Get("lead-alice-1");
+    noted.set_notes("first call");
+    ASSERT_TRUE(leads.Update(noted).ok());
+    SyncOk(phone.get());
+    SyncOk(tablet.get());  // the tablet's copy stops here
+    ASSERT_THAT(Named(tablet.get(), "Transient"), ::testing::SizeIs(1));
+    ASSERT_TRUE(leads.Delete(temp_id).ok());
+    noted = *leads.Get("lead-alice-1");
+    noted.set_notes("second call");
+    ASSERT_TRUE(leads.Update(noted).ok());
+    SyncOk(phone.get());
+  }
+  StopServer();
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(Db() + suffix);
+  fs::copy_file(dir_.File("backup.db"), Db());
+  if (GetParam()) {
+    std::string output;
+    ASSERT_EQ(crmsync::testing::RunCommand(
+                  {CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + Db(), "--new-history"}, &output),
+              0)
+        << output;
+  }
+  StartServer();
+  auto phone = Device("alice-phone"), tablet = Device("alice-tablet");
+  E2eDevice* order[] = {stale_first ? tablet.get() : phone.get(),
+                        stale_first ? phone.get() : tablet.get()};
+  for (int round = 0; round < 2; ++round) {
+    for (E2eDevice* d : order) SyncOk(d);
+  }
+  auto laptop = Device("alice-laptop");  // a new device: the server's view
+  SyncOk(laptop.get());
+  for (E2eDevice* d : {phone.get(), tablet.get(), laptop.get()}) {
+    SCOPED_TRACE(d->db->device_id());
+    Repository<v1::Lead> leads(d->db.get());
+    EXPECT_EQ(leads.Get("lead-alice-1")->notes(), "second call") << "the later edit wins";
+    EXPECT_FALSE(leads.Get(temp_id).ok()) << "created and deleted after the backup: stays deleted";
+    EXPECT_THAT(Named(d, "Transient"), ::testing::IsEmpty());
+    EXPECT_EQ(*d->db->PendingCount(), 0);
+  }
+}
+
+TEST_P(RestoreTest, AStaleSecondDeviceReconnectingFirstUndoesNothing) {
+  StaleAndFreshCopiesConverge(/*stale_first=*/true);
+}
+
+TEST_P(RestoreTest, AStaleSecondDeviceReconnectingLastUndoesNothing) {
+  StaleAndFreshCopiesConverge(/*stale_first=*/false);
 }
 
 INSTANTIATE_TEST_SUITE_P(Procedure, RestoreTest, ::testing::Bool(),
