@@ -259,7 +259,7 @@ TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
       &fleet, [address] { return address; }, 8);
   fleet.Start();
   auto marks = fleet.Marks();
-  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(60)))
+  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(120)))
       << "devices did not sync through the proxy:\n"
       << lb.Log();
 
@@ -270,7 +270,7 @@ TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
       << "HAProxy did not take the killed instance out of rotation:\n"
       << lb.Log();
   marks = fleet.Marks();
-  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(60)))
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(120)))
       << "devices did not carry on through the other two instances";
 
   // Back on its address: in rotation again, and serving.
@@ -281,7 +281,7 @@ TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
       << lb.Log();
   const long sessions_back = lb.Stat()["syncd2"].sessions;
   marks = fleet.Marks();
-  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(60)));
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(120)));
   fleet.Stop();
   EXPECT_GT(lb.Stat()["syncd2"].sessions, sessions_back)
       << "the restarted instance got no requests through the proxy";
@@ -342,7 +342,7 @@ TEST_F(HaTest, PrimaryKilledStandbyPromoted) {
   }
   fleet.Start();
   auto marks = fleet.Marks();
-  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(60)));
+  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(120)));
 
   const auto failure = SteadyClock::now();
   ASSERT_TRUE((*primary)->StopServer("immediate").ok());
@@ -361,7 +361,7 @@ TEST_F(HaTest, PrimaryKilledStandbyPromoted) {
   }
   const double recovered = SecondsSince(promoted);
   marks = fleet.Marks();
-  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(60)))
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(120)))
       << "devices did not resume after the promotion";
   fleet.Stop();
   for (auto& s : servers) EXPECT_TRUE(Alive(*s)) << s->Output();

@@ -649,9 +649,17 @@ TEST_P(AdminHandlerTest, ErasureTakesTheFieldHistoryWithIt) {
       PushOk(Rep("alice", "dev-alice"),
              {alice_.Create(LeadRecord("lead-e", "alice", "Eve", "+33 7"), clock_.NowMs())});
   ASSERT_EQ(created.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  clock_.Advance(10);
+  v1::Record values;
+  values.mutable_lead()->set_phone("+33 8");
+  PushOk(Rep("alice", "dev-alice"),
+         {alice_.Update(created.results(0).record(), values, {"phone"}, clock_.NowMs())});
   v1::GetFieldHistoryResponse resp;
   ASSERT_TRUE(admin_->GetFieldHistory(Admin(), HistoryOf("lead-e", "phone"), &resp).ok());
-  ASSERT_EQ(resp.entries_size(), 1);
+  ASSERT_EQ(resp.entries_size(), 2);
+  auto stored = store_->changes().ReadFieldHistory(kTenant, LeadRef("lead-e"), "", 5);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1u) << "the replaced +33 7";
   v1::EraseRecordRequest req;
   *req.mutable_record() = LeadRef("lead-e");
   v1::EraseRecordResponse erased;

@@ -1,6 +1,7 @@
-// Conformance: field history (lineage) — what WriteTx::PutRecord keeps of
-// each field's values, how ChangeLog::ReadFieldHistory returns it, trimming
-// to the depth, and tombstones dropping it.
+// Conformance: field history (lineage) — the values WriteTx::PutRecord
+// keeps when a write replaces them (copy on write), how
+// ChangeLog::ReadFieldHistory returns them, trimming to the depth, and
+// tombstones dropping them.
 #include <functional>
 #include <string>
 #include <vector>
@@ -78,35 +79,41 @@ class StoreLineageTest : public StoreTest {
   }
 };
 
-TEST_P(StoreLineageTest, NothingIsKeptWhenTheDepthIsZero) {
+TEST_P(StoreLineageTest, NothingIsKeptWhenTheDepthIsZeroOrOne) {
   ASSERT_EQ(store().changes().field_history_depth(), 0);
   Write("a1", "Acme", "+33 1", "dev-1");
   Write("a1", "Acme SA", "", "dev-1");
   EXPECT_TRUE(Values("a1", "").empty());
+  store().changes().SetFieldHistoryDepth(1);  // the current value only: the record's
+  Write("a1", "Acme AG", "", "dev-1");
+  EXPECT_TRUE(Values("a1", "").empty());
 }
 
-TEST_P(StoreLineageTest, EachWriteKeepsTheValuesItSetNewestFirst) {
+TEST_P(StoreLineageTest, EachWriteKeepsTheValuesItReplacesNewestFirst) {
   store().changes().SetFieldHistoryDepth(5);
   const int64_t v1 = Write("a1", "Acme", "+33 1", "dev-1");
+  EXPECT_TRUE(Values("a1", "").empty()) << "a create replaces nothing";
   const int64_t v2 = Write("a1", "Acme SA", "", "dev-2");
-  const int64_t v3 = Write("a1", "", "+33 2", "dev-3");
+  Write("a1", "", "+33 2", "dev-3");
+  const int64_t v4 = Write("a1", "Acme Group", "", "dev-3");
   EXPECT_EQ(Values("a1", "name"), (std::vector<std::string>{"name=Acme SA@" + std::to_string(v2),
                                                             "name=Acme@" + std::to_string(v1)}));
-  EXPECT_EQ(Values("a1", ""),
-            (std::vector<std::string>{
-                "phone=+33 2@" + std::to_string(v3), "name=Acme SA@" + std::to_string(v2),
-                "name=Acme@" + std::to_string(v1), "phone=+33 1@" + std::to_string(v1)}))
-      << "newest first, ties by path; the id is not a value worth a history";
+  EXPECT_EQ(Values("a1", ""), (std::vector<std::string>{"name=Acme SA@" + std::to_string(v2),
+                                                        "name=Acme@" + std::to_string(v1),
+                                                        "phone=+33 1@" + std::to_string(v1)}))
+      << "newest first, ties by path; the id is never replaced";
   auto entries = store().changes().ReadFieldHistory(kTenant, AccountRef("a1"), "phone", 10);
   ASSERT_TRUE(entries.ok()) << entries.status();
-  ASSERT_EQ(entries->size(), 2u);
-  EXPECT_EQ((*entries)[0].provenance().device_id(), "dev-3");
-  EXPECT_EQ((*entries)[0].hlc().wall_time_ms(), 1'000 * v3);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].provenance().device_id(), "dev-1") << "the replaced value's own source";
+  EXPECT_EQ((*entries)[0].hlc().wall_time_ms(), 1'000 * v1);
   EXPECT_TRUE((*entries)[0].value().account().owner_user_id().empty())
       << "only the field's value is kept";
-  EXPECT_TRUE((*entries)[0].value().account().name().empty());
+  EXPECT_FALSE((*entries)[0].current());
+  (void)v4;
   // Other records and tenants are not mixed in.
   Write("a2", "Other", "", "dev-1");
+  Write("a2", "Other 2", "", "dev-1");
   EXPECT_EQ(Values("a1", "name").size(), 2u);
   auto other = store().changes().ReadFieldHistory("t-other", AccountRef("a1"), "", 10);
   ASSERT_TRUE(other.ok()) << other.status();
@@ -114,27 +121,22 @@ TEST_P(StoreLineageTest, EachWriteKeepsTheValuesItSetNewestFirst) {
 }
 
 TEST_P(StoreLineageTest, ReadsAreLimitedPerFieldAndTrimmingKeepsTheDepth) {
-  store().changes().SetFieldHistoryDepth(3);
+  store().changes().SetFieldHistoryDepth(3);  // the current value and 2 replaced
   std::vector<int64_t> versions;
   for (int i = 1; i <= 6; ++i) {
     versions.push_back(Write("a1", "n" + std::to_string(i), i == 1 ? "p1" : "", "dev-1"));
   }
-  // At most the depth is returned even before trimming, and `limit` per field.
-  EXPECT_EQ(Values("a1", "name").size(), 3u);
-  EXPECT_EQ(Values("a1", "name", 2),
-            (std::vector<std::string>{"name=n6@" + std::to_string(versions[5]),
-                                      "name=n5@" + std::to_string(versions[4])}));
-  EXPECT_EQ(Values("a1", "", 1),
-            (std::vector<std::string>{"name=n6@" + std::to_string(versions[5]),
-                                      "phone=p1@" + std::to_string(versions[0])}));
+  // At most depth - 1 are returned even before trimming, and `limit` per field.
+  EXPECT_EQ(Values("a1", "name"),
+            (std::vector<std::string>{"name=n5@" + std::to_string(versions[4]),
+                                      "name=n4@" + std::to_string(versions[3])}));
+  EXPECT_EQ(Values("a1", "name", 1),
+            (std::vector<std::string>{"name=n5@" + std::to_string(versions[4])}));
   auto removed = store().changes().TrimFieldHistory(kTenant);
   ASSERT_TRUE(removed.ok()) << removed.status();
-  EXPECT_EQ(*removed, 3) << "n1..n3 go; the phone's only value stays";
+  EXPECT_EQ(*removed, 3) << "n1..n3 go";
   store().changes().SetFieldHistoryDepth(10);
-  EXPECT_EQ(Values("a1", "name"),
-            (std::vector<std::string>{"name=n6@" + std::to_string(versions[5]),
-                                      "name=n5@" + std::to_string(versions[4]),
-                                      "name=n4@" + std::to_string(versions[3])}));
+  EXPECT_EQ(Values("a1", "name").size(), 2u);
   auto again = store().changes().TrimFieldHistory(kTenant);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, 0);
@@ -143,38 +145,42 @@ TEST_P(StoreLineageTest, ReadsAreLimitedPerFieldAndTrimmingKeepsTheDepth) {
 TEST_P(StoreLineageTest, ATombstoneDropsTheRecordsHistory) {
   store().changes().SetFieldHistoryDepth(5);
   Write("a1", "Acme", "+33 1", "dev-1");
+  Write("a1", "Acme SA", "+33 2", "dev-1");
   Write("a2", "Keep", "", "dev-1");
+  Write("a2", "Kept", "", "dev-1");
+  ASSERT_EQ(Values("a1", "").size(), 2u);
   Write("a1", "", "", "dev-1", /*deleted=*/true);
   EXPECT_TRUE(Values("a1", "").empty());
   EXPECT_EQ(Values("a2", "").size(), 1u);
 }
 
 TEST_P(StoreLineageTest, SeveralWritesInOneTransactionAreAllKept) {
-  // PostgreSQL buffers rows until commit: a create, edits and a delete and
-  // re-create of another record in one batch must come out as if written
-  // one by one.
+  // PostgreSQL buffers rows until commit: a create and edits of one record,
+  // and the create, edit and delete of another, in one batch must come out
+  // as if written one by one.
   store().changes().SetFieldHistoryDepth(10);
-  std::vector<int64_t> v(5);
+  std::vector<int64_t> v(6);
   absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     for (const auto& step : std::vector<std::function<absl::Status()>>{
-             [&] { return WriteIn(tx, "a1", "one", "", "d", false, &v[0]); },
+             [&] { return WriteIn(tx, "a1", "one", "+1", "d", false, &v[0]); },
              [&] { return WriteIn(tx, "a1", "two", "", "d", false, &v[1]); },
              [&] { return WriteIn(tx, "a2", "gone", "", "d", false, &v[2]); },
-             [&] { return WriteIn(tx, "a2", "", "", "d", true, &v[3]); },
-             [&] { return WriteIn(tx, "a1", "", "+1", "d", false, &v[4]); }}) {
+             [&] { return WriteIn(tx, "a2", "going", "", "d", false, &v[3]); },
+             [&] { return WriteIn(tx, "a2", "", "", "d", true, &v[4]); },
+             [&] { return WriteIn(tx, "a1", "three", "+2", "d", false, &v[5]); }}) {
       if (auto st = step(); !st.ok()) return st;
     }
     return absl::OkStatus();
   });
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(Values("a1", ""), (std::vector<std::string>{"phone=+1@" + std::to_string(v[4]),
-                                                        "name=two@" + std::to_string(v[1]),
-                                                        "name=one@" + std::to_string(v[0])}));
+  EXPECT_EQ(Values("a1", ""), (std::vector<std::string>{"name=two@" + std::to_string(v[1]),
+                                                        "name=one@" + std::to_string(v[0]),
+                                                        "phone=+1@" + std::to_string(v[0])}));
   EXPECT_TRUE(Values("a2", "").empty());
   // A rolled-back transaction keeps nothing.
   absl::Status failed = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     int64_t ignored = 0;
-    if (auto st = WriteIn(tx, "a1", "three", "", "d", false, &ignored); !st.ok()) return st;
+    if (auto st = WriteIn(tx, "a1", "four", "", "d", false, &ignored); !st.ok()) return st;
     return absl::AbortedError("roll back");
   });
   EXPECT_TRUE(absl::IsAborted(failed)) << failed;

@@ -1,6 +1,8 @@
 #include "logic/lineage.h"
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "crmsync/sync/field_path.h"
 #include "crmsync/sync/record_model.h"
@@ -40,14 +42,28 @@ absl::Status ReadFieldHistory(ChangeLog* changes, const Principal& who, bool any
   const int depth = changes->field_history_depth();
   response->set_depth(depth);
   if (depth == 0) return absl::OkStatus();
-  auto entries = changes->ReadFieldHistory(who.tenant_id, ref, request.field(),
-                                           request.limit() > 0 ? request.limit() : depth);
-  if (!entries.ok()) return entries.status();
-  for (v1::FieldHistoryEntry& e : *entries) {
-    auto field = (*current)->fields().find(e.path());
-    e.set_current(field != (*current)->fields().end() && field->second.version() == e.version());
-    *response->add_entries() = std::move(e);
+  const int per_field = request.limit() > 0 ? std::min(request.limit(), depth) : depth;
+  // The current values are the record's own; the store keeps the ones
+  // later writes replaced.
+  std::vector<v1::FieldHistoryEntry> entries;
+  for (const auto& [path, field] : (*current)->fields()) {
+    if (path == "id" || (!request.field().empty() && path != request.field())) continue;
+    v1::FieldHistoryEntry e = store_codec::FieldEntry(**current, path, field);
+    if (e.path().empty()) continue;
+    e.set_current(true);
+    entries.push_back(std::move(e));
   }
+  if (per_field > 1) {
+    auto replaced = changes->ReadFieldHistory(who.tenant_id, ref, request.field(), per_field - 1);
+    if (!replaced.ok()) return replaced.status();
+    for (v1::FieldHistoryEntry& e : *replaced) entries.push_back(std::move(e));
+  }
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const v1::FieldHistoryEntry& a, const v1::FieldHistoryEntry& b) {
+                     if (a.version() != b.version()) return a.version() > b.version();
+                     return a.path() < b.path();
+                   });
+  for (v1::FieldHistoryEntry& e : entries) *response->add_entries() = std::move(e);
   return absl::OkStatus();
 }
 

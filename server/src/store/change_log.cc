@@ -21,12 +21,23 @@ absl::Status WriteTx::PutRecord(const v1::RecordState& state, const v1::ScopeKey
   if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
-  if (auto s = DoPutRecord(state, previous_scope); !s.ok()) return s;
   if (field_history_depth_ <= 0 || state.ref().entity_type() == v1::ENTITY_TYPE_CONFLICT) {
-    return absl::OkStatus();
+    return DoPutRecord(state, previous_scope);
   }
-  if (state.deleted()) return DoDropFieldHistory(state.ref());
-  std::vector<FieldHistoryRow> rows = codec::FieldHistoryOf(state);
+  if (state.deleted()) {
+    if (auto s = DoPutRecord(state, previous_scope); !s.ok()) return s;
+    return DoDropFieldHistory(state.ref());
+  }
+  // Copy on write: the values this write replaces are kept (the record holds
+  // the current ones), so a create writes no history at all. The record as
+  // it was is usually known to the transaction already (read to merge).
+  std::vector<FieldHistoryRow> rows;
+  if (field_history_depth_ > 1) {
+    auto before = DoGetRecord(state.ref());
+    if (!before.ok()) return before.status();
+    if (*before && !(*before)->deleted()) rows = codec::FieldHistoryOf(**before, state);
+  }
+  if (auto s = DoPutRecord(state, previous_scope); !s.ok()) return s;
   if (rows.empty()) return absl::OkStatus();
   return DoAddFieldHistory(state.ref(), std::move(rows));
 }
@@ -237,8 +248,8 @@ absl::StatusOr<std::vector<v1::FieldHistoryEntry>> ChangeLog::ReadFieldHistory(
   if (auto s = codec::CheckText(path, "field path"); !s.ok()) return s;
   if (limit <= 0) return absl::InvalidArgumentError("field history limit must be positive");
   std::vector<v1::FieldHistoryEntry> out;
-  if (field_history_depth_ <= 0) return out;
-  auto rows = DoReadFieldHistory(tenant_id, ref, path, std::min(limit, field_history_depth_));
+  if (field_history_depth_ <= 1) return out;
+  auto rows = DoReadFieldHistory(tenant_id, ref, path, std::min(limit, field_history_depth_ - 1));
   if (!rows.ok()) return rows.status();
   out.reserve(rows->size());
   for (const std::string& bytes : *rows) {
@@ -251,7 +262,7 @@ absl::StatusOr<std::vector<v1::FieldHistoryEntry>> ChangeLog::ReadFieldHistory(
 
 absl::StatusOr<int64_t> ChangeLog::TrimFieldHistory(const std::string& tenant_id) {
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
-  return DoTrimFieldHistory(tenant_id, field_history_depth_);
+  return DoTrimFieldHistory(tenant_id, std::max(0, field_history_depth_ - 1));
 }
 
 absl::StatusOr<int64_t> ChangeLog::ScrubAppliedResults(const std::string& tenant_id,

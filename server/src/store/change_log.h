@@ -140,10 +140,11 @@ class WriteTx {
   // Inserts or replaces the record row. `state.version` must be a sequence
   // allocated in this transaction. If `previous_scope` is set, the record's
   // scope changed in this write and the old keys go to the scope history.
-  // Field history (when the change log keeps it): each field this write set
-  // (its FieldState.version is state.version) gets an entry with its value
-  // and provenance; a tombstone (delete, erasure) drops the record's
-  // history. Conflict records keep none.
+  // Field history (when the change log keeps it, depth > 1): copy on write,
+  // each field this write set (its FieldState.version is state.version)
+  // keeps the value it replaces with that value's stamp (version, clock
+  // reading, provenance); a create keeps nothing; a tombstone (delete,
+  // erasure) drops the record's history. Conflict records keep none.
   absl::Status PutRecord(const v1::RecordState& state, const v1::ScopeKeys* previous_scope);
 
   // The stored result of (device_id, client_seq), if that mutation was applied.
@@ -324,19 +325,21 @@ class ChangeLog {
 
   // ---- field history (lineage) ----
 
-  // Values kept per field of a record (0 = none kept, the default). Set
-  // once at start-up, before any Write.
+  // Values of a field that lineage shows, the current one included (0 =
+  // lineage off, the default; the store keeps depth - 1 replaced values
+  // per field). Set once at start-up, before any Write.
   void SetFieldHistoryDepth(int depth) { field_history_depth_ = depth < 0 ? 0 : depth; }
   int field_history_depth() const { return field_history_depth_; }
-  // The record's kept values, newest first (by version; ties by path): at
-  // most `limit` per field (1..depth; larger is capped), of one field
-  // (`path`) or of all (empty).
+  // The values the record's fields held before later writes replaced them,
+  // newest first (by version; ties by path): at most `limit` per field
+  // (capped at depth - 1), of one field (`path`) or of all (empty). The
+  // current values are the record's own (logic/lineage.h puts them first).
   absl::StatusOr<std::vector<v1::FieldHistoryEntry>> ReadFieldHistory(const std::string& tenant_id,
                                                                       const v1::RecordRef& ref,
                                                                       const std::string& path,
                                                                       int limit);
-  // Deletes the values beyond the depth of every field of the tenant;
-  // returns how many went (Prune calls it).
+  // Deletes the replaced values beyond depth - 1 of every field of the
+  // tenant; returns how many went (the pruner calls it).
   absl::StatusOr<int64_t> TrimFieldHistory(const std::string& tenant_id);
 
  protected:

@@ -215,22 +215,32 @@ absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuringBuilder::Finish(int64_t c
   return std::move(scopes_);
 }
 
-std::vector<FieldHistoryRow> FieldHistoryOf(const v1::RecordState& state) {
-  std::vector<FieldHistoryRow> rows;
+v1::FieldHistoryEntry FieldEntry(const v1::RecordState& state, const std::string& path,
+                                 const v1::FieldState& field) {
+  v1::FieldHistoryEntry entry;
   const v1::EntityType type = state.ref().entity_type();
   const google::protobuf::Descriptor* desc = sync::EntityDescriptor(type);
-  if (desc == nullptr) return rows;
-  for (const auto& [path, field] : state.fields()) {
-    if (field.version() != state.version() || path == "id") continue;
-    auto resolved = sync::ResolveFieldPath(desc, path);
-    if (!resolved.ok()) continue;  // markers and paths of older schemas
-    v1::FieldHistoryEntry entry;
-    entry.set_path(path);
-    *entry.mutable_value() = sync::ExtractPath(state.data(), type, *resolved);
-    entry.set_version(field.version());
-    *entry.mutable_hlc() = field.hlc();
-    *entry.mutable_provenance() = field.provenance();
-    rows.push_back(FieldHistoryRow{path, field.version(), Encode(entry)});
+  if (desc == nullptr) return entry;
+  auto resolved = sync::ResolveFieldPath(desc, path);
+  if (!resolved.ok()) return entry;  // markers and paths of older schemas
+  entry.set_path(path);
+  *entry.mutable_value() = sync::ExtractPath(state.data(), type, *resolved);
+  entry.set_version(field.version());
+  *entry.mutable_hlc() = field.hlc();
+  *entry.mutable_provenance() = field.provenance();
+  return entry;
+}
+
+std::vector<FieldHistoryRow> FieldHistoryOf(const v1::RecordState& before,
+                                            const v1::RecordState& after) {
+  std::vector<FieldHistoryRow> rows;
+  for (const auto& [path, field] : after.fields()) {
+    if (field.version() != after.version() || path == "id") continue;
+    auto old = before.fields().find(path);
+    if (old == before.fields().end() || old->second.version() == after.version()) continue;
+    v1::FieldHistoryEntry entry = FieldEntry(before, path, old->second);
+    if (entry.path().empty()) continue;
+    rows.push_back(FieldHistoryRow{path, old->second.version(), Encode(entry)});
   }
   return rows;
 }

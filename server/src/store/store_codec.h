@@ -60,11 +60,18 @@ absl::Status CheckIndexQuery(IndexKind kind, v1::EntityType type,
 // Distinct records in version order, cut to `limit` (0 = all).
 void SortByVersion(std::vector<v1::RecordState>* records, int limit);
 
-// The field history rows of the fields `state` (a live record) set in its
-// last write: those whose FieldState.version is state.version(), except
-// "id" and paths that no longer resolve. Each holds an encoded
-// FieldHistoryEntry (value, version, clock reading, provenance).
-std::vector<FieldHistoryRow> FieldHistoryOf(const v1::RecordState& state);
+// The value of `path` in `state` with `field`'s stamp (version, clock
+// reading, provenance); an entry with an empty path when the path does not
+// resolve for the record's type (markers, paths of older schemas).
+v1::FieldHistoryEntry FieldEntry(const v1::RecordState& state, const std::string& path,
+                                 const v1::FieldState& field);
+// The field history rows of a write from `before` to `after` (both live):
+// for each field `after` set in this write (its FieldState.version is
+// after.version()) that `before` held from an earlier write, the value it
+// replaced, with that earlier stamp. "id" is left out. Each row holds an
+// encoded FieldHistoryEntry.
+std::vector<FieldHistoryRow> FieldHistoryOf(const v1::RecordState& before,
+                                            const v1::RecordState& after);
 
 // Builds Store::ScopesDuring's answer from one query's rows: the record's
 // scope history rows after `from`, in version order, then the record.
