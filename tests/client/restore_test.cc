@@ -43,6 +43,29 @@ class RestoreTest : public ::testing::TestWithParam<bool> {
     EXPECT_TRUE(d->open_status.ok()) << d->open_status;
     return d;
   }
+  // Nightly backup: the store file of a cleanly stopped server; the server
+  // starts again.
+  void TakeBackup() {
+    StopServer();
+    fs::copy_file(Db(), dir_.File("backup.db"));
+    StartServer();
+  }
+  // The server is lost and restored from the backup, as docs/operations.md
+  // says: files replaced, a new history (when the parameter says the
+  // operator follows the procedure), start.
+  void RestoreBackup() {
+    StopServer();
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(Db() + suffix);
+    fs::copy_file(dir_.File("backup.db"), Db());
+    if (GetParam()) {
+      std::string output;
+      ASSERT_EQ(crmsync::testing::RunCommand(
+                    {CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + Db(), "--new-history"}, &output),
+                0)
+          << output;
+    }
+    StartServer();
+  }
   static void SyncOk(E2eDevice* d) {
     absl::Status s = d->Sync();
     ASSERT_TRUE(s.ok()) << s << " / " << d->engine->Progress().last_error;
@@ -87,10 +110,7 @@ TEST_P(RestoreTest, EditsTheBackupMissedComeBackFromDevicesAndNothingIsAppliedTw
     SyncOk(phone.get());
     SyncOk(tablet.get());
   }
-  // Nightly backup: the store file of a cleanly stopped server.
-  StopServer();
-  fs::copy_file(Db(), dir_.File("backup.db"));
-  StartServer();
+  TakeBackup();
 
   // Acknowledged work the backup does not have: the phone creates a lead and
   // writes notes on another; the tablet receives both.
@@ -122,19 +142,8 @@ TEST_P(RestoreTest, EditsTheBackupMissedComeBackFromDevicesAndNothingIsAppliedTw
     ASSERT_TRUE(on_tablet.Update(rated).ok());
   }
 
-  // The server is lost and restored from the backup, as docs/operations.md
-  // says: files replaced, a new history, start.
-  StopServer();
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(Db() + suffix);
-  fs::copy_file(dir_.File("backup.db"), Db());
-  if (GetParam()) {
-    std::string output;
-    ASSERT_EQ(crmsync::testing::RunCommand(
-                  {CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + Db(), "--new-history"}, &output),
-              0)
-        << output;
-  }
-  StartServer();
+  RestoreBackup();
+  if (HasFatalFailure()) return;
 
   // The phone is gone for good; the tablet is what still holds its work.
   {
@@ -185,9 +194,7 @@ void RestoreTest::StaleAndFreshCopiesConverge(bool stale_first) {
     SyncOk(phone.get());
     SyncOk(tablet.get());
   }
-  StopServer();
-  fs::copy_file(Db(), dir_.File("backup.db"));
-  StartServer();
+  TakeBackup();
   std::string temp_id;
   {
     auto phone = Device("alice-phone"), tablet = Device("alice-tablet");
@@ -210,17 +217,8 @@ void RestoreTest::StaleAndFreshCopiesConverge(bool stale_first) {
     ASSERT_TRUE(leads.Update(noted).ok());
     SyncOk(phone.get());
   }
-  StopServer();
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(Db() + suffix);
-  fs::copy_file(dir_.File("backup.db"), Db());
-  if (GetParam()) {
-    std::string output;
-    ASSERT_EQ(crmsync::testing::RunCommand(
-                  {CRMSYNC_SYNCD_PATH, "--store", "sqlite:" + Db(), "--new-history"}, &output),
-              0)
-        << output;
-  }
-  StartServer();
+  RestoreBackup();
+  if (HasFatalFailure()) return;
   auto phone = Device("alice-phone"), tablet = Device("alice-tablet");
   E2eDevice* order[] = {stale_first ? tablet.get() : phone.get(),
                         stale_first ? phone.get() : tablet.get()};
