@@ -205,6 +205,16 @@ class Haproxy {
   std::string log_;
 };
 
+// How long eight devices get to make progress. Under the sanitizers every
+// process (three crm-syncd, eight crm-device runs at a time, crmctl in the
+// health checks) is several times slower on two cores: a round took about
+// 16 s there against 2 s without.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr seconds kProgressWait(300);
+#else
+constexpr seconds kProgressWait(120);
+#endif
+
 class HaTest : public FaultTestBase {
  protected:
   std::unique_ptr<ServerProcess> StartServerOn(int port, const std::string& conninfo) {
@@ -259,7 +269,7 @@ TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
       &fleet, [address] { return address; }, 8);
   fleet.Start();
   auto marks = fleet.Marks();
-  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(120)))
+  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, kProgressWait))
       << "devices did not sync through the proxy:\n"
       << lb.Log();
 
@@ -270,7 +280,7 @@ TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
       << "HAProxy did not take the killed instance out of rotation:\n"
       << lb.Log();
   marks = fleet.Marks();
-  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(120)))
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, kProgressWait))
       << "devices did not carry on through the other two instances";
 
   // Back on its address: in rotation again, and serving.
@@ -281,7 +291,7 @@ TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
       << lb.Log();
   const long sessions_back = lb.Stat()["syncd2"].sessions;
   marks = fleet.Marks();
-  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(120)));
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, kProgressWait));
   fleet.Stop();
   EXPECT_GT(lb.Stat()["syncd2"].sessions, sessions_back)
       << "the restarted instance got no requests through the proxy";
@@ -342,7 +352,7 @@ TEST_F(HaTest, PrimaryKilledStandbyPromoted) {
   }
   fleet.Start();
   auto marks = fleet.Marks();
-  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(120)));
+  ASSERT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, kProgressWait));
 
   const auto failure = SteadyClock::now();
   ASSERT_TRUE((*primary)->StopServer("immediate").ok());
@@ -361,7 +371,7 @@ TEST_F(HaTest, PrimaryKilledStandbyPromoted) {
   }
   const double recovered = SecondsSince(promoted);
   marks = fleet.Marks();
-  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, seconds(120)))
+  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 3); }, kProgressWait))
       << "devices did not resume after the promotion";
   fleet.Stop();
   for (auto& s : servers) EXPECT_TRUE(Alive(*s)) << s->Output();
