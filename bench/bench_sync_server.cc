@@ -46,11 +46,14 @@ v1::Mutation LeadCreate(int device, int64_t seq, int index, int64_t now_ms) {
   m.set_operation(v1::OPERATION_UPSERT);
   v1::Lead* l = m.mutable_values()->mutable_lead();
   l->set_id(id);
-  l->set_first_name("First" + std::to_string(index));
-  l->set_last_name("Last" + std::to_string(index));
+  // A different person per device and index (the server flags leads of
+  // one person as likely duplicates, which is not what is measured).
+  const int64_t person = int64_t{device} * 10'000'000 + index;
+  l->set_first_name("First" + std::to_string(person));
+  l->set_last_name("Last" + std::to_string(person));
   l->set_company("Company " + std::to_string(index % 997));
-  l->set_email("lead" + std::to_string(index) + "@example.com");
-  l->set_phone("+33 1 00 " + std::to_string(100000 + index));
+  l->set_email("lead" + std::to_string(person) + "@example.com");
+  l->set_phone("+44 7" + std::to_string(100'000'000 + person % 900'000'000));
   l->set_status(v1::LEAD_STATUS_NEW);
   l->set_owner_user_id("rep");
   l->set_team_id("team");

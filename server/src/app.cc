@@ -95,6 +95,10 @@ absl::Status SyncdApp::Start() {
   push_options.max_batch = config_.max_batch;
   push_options.reassignment_grace_ms = int64_t{config_.reassignment_grace_hours} * 3600 * 1000;
   push_options.retention_ms = int64_t{config_.retention_hours} * 3600 * 1000;
+  push_options.duplicates.enabled = config_.duplicate_check;
+  push_options.duplicates.threshold = config_.duplicate_threshold;
+  push_options.duplicates.name_similarity = config_.duplicate_name_similarity;
+  push_options.duplicates.default_region = config_.phone_region;
   ChangeNotifier* notifier = notifier_.get();
   push_ = std::make_unique<PushHandler>(
       &store_->changes(), &store_->directory(), &store_->audit(), &policies_, &clock_, push_options,

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -262,6 +263,32 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
                  "record history); 0 = none. Older values go at each pruning run")
       ->envname("CRMSYNC_FIELD_HISTORY_DEPTH")
       ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  app.add_option("--duplicate-check", config->duplicate_check,
+                 "Flag likely duplicate leads, contacts and accounts when they are written "
+                 "(PossibleDuplicate records, crmctl duplicates); false = off")
+      ->envname("CRMSYNC_DUPLICATE_CHECK")
+      ->capture_default_str();
+  app.add_option("--duplicate-threshold", config->duplicate_threshold,
+                 "Score (0..1) at which another record is flagged as a likely duplicate")
+      ->envname("CRMSYNC_DUPLICATE_THRESHOLD")
+      ->check(CLI::Range(0.05, 1.0))
+      ->capture_default_str();
+  app.add_option("--duplicate-name-similarity", config->duplicate_name_similarity,
+                 "Jaro-Winkler similarity (0..1) of two folded names that counts as a name match")
+      ->envname("CRMSYNC_DUPLICATE_NAME_SIMILARITY")
+      ->check(CLI::Range(0.5, 1.0))
+      ->capture_default_str();
+  app.add_option("--phone-region", config->phone_region,
+                 "ISO 3166-1 region of phone numbers written without a country code, when the "
+                 "record's address names no country")
+      ->envname("CRMSYNC_PHONE_REGION")
+      ->check([](const std::string& v) {
+        return v.size() == 2 && std::isalpha(static_cast<unsigned char>(v[0])) &&
+                       std::isalpha(static_cast<unsigned char>(v[1]))
+                   ? std::string()
+                   : std::string("a region is two letters (US, FR, DE...)");
+      })
       ->capture_default_str();
   app.add_option("--health-check-seconds", config->health_check_seconds,
                  "How often the store is checked; health (grpc.health.v1 and /healthz) says "

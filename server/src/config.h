@@ -78,6 +78,13 @@ struct ServerConfig {
   // Values kept per field of a record for its lineage (GetFieldHistory);
   // 0 = none. Older values go at each pruning run.
   int field_history_depth = 10;
+  // Duplicate detection of leads, contacts and accounts at each write
+  // (logic/duplicates.h): on or off, the score that flags a candidate, the
+  // name similarity that counts as a match, the phone region.
+  bool duplicate_check = true;
+  double duplicate_threshold = 0.8;
+  double duplicate_name_similarity = 0.9;
+  std::string phone_region = "US";
   // How often the store is pinged; health (grpc.health.v1, /healthz) is
   // NOT_SERVING while it cannot be reached.
   int health_check_seconds = 5;

@@ -6,6 +6,11 @@
 
 namespace crmsync::sync {
 
+namespace internal {
+void FinishChangedState(v1::RecordState* next, const v1::RecordState* stored,
+                        const v1::HlcTimestamp& client_hlc, int64_t version);
+}  // namespace internal
+
 v1::MutationResult ToMutationResult(const MergeResult& result, const v1::Mutation& m,
                                     bool include_audit_conflicts) {
   v1::MutationResult out;
@@ -46,24 +51,61 @@ std::string ConflictId(const v1::Mutation& m, const std::string& field_path) {
   return buf;
 }
 
-v1::RecordState ConflictRecordState(const v1::Conflict& conflict, int64_t version,
-                                    const v1::HlcTimestamp& hlc) {
+v1::RecordState ServerRecordState(const v1::RecordState* current, const v1::RecordRef& ref,
+                                  const v1::Record& data, int64_t version,
+                                  const v1::HlcTimestamp& hlc) {
+  const bool live = current != nullptr && !current->deleted();
   v1::RecordState state;
-  state.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_CONFLICT);
-  state.mutable_ref()->set_id(conflict.id());
-  *state.mutable_data()->mutable_conflict() = conflict;
-  StripEmptyMessages(state.mutable_data()->mutable_conflict());
+  if (live) state = *current;  // unchanged fields keep their metadata
+  *state.mutable_ref() = ref;
+  state.clear_deleted();
+  const v1::EntityType type = ref.entity_type();
+  const v1::Record none;
+  const v1::Record& previous = live ? current->data() : none;
+  const google::protobuf::Message* before = EntityOrDefault(previous, type);
+  *state.mutable_data() = data;
+  google::protobuf::Message* after = MutableEntity(state.mutable_data(), type);
+  StripEmptyMessages(after);
   state.set_version(version);
-  state.set_created_version(version);
+  if (!live) state.set_created_version(version);
   *state.mutable_hlc() = hlc;
   *state.mutable_scope() = ScopeKeysOf(state.data());
-  for (const std::string& path : DiffPaths(v1::Conflict::default_instance(), conflict)) {
+  for (const std::string& path : DiffPaths(*before, *after)) {
     // One entry per top-level field is enough for change building.
     const std::string top = path.substr(0, path.find('.'));
     v1::FieldState& fs = (*state.mutable_fields())[top];
     fs.set_version(version);
     *fs.mutable_hlc() = hlc;
+    fs.clear_provenance();
+    fs.mutable_provenance()->set_channel(v1::CHANNEL_SYSTEM);
   }
+  return state;
+}
+
+v1::RecordState ServerTombstone(const v1::RecordState& current, int64_t version,
+                                const v1::HlcTimestamp& hlc) {
+  v1::RecordState next = current;
+  next.clear_fields();
+  next.clear_data();
+  google::protobuf::Message* entity =
+      MutableEntity(next.mutable_data(), current.ref().entity_type());
+  const google::protobuf::FieldDescriptor* idf = entity->GetDescriptor()->FindFieldByName("id");
+  if (idf != nullptr) entity->GetReflection()->SetString(entity, idf, current.ref().id());
+  next.set_deleted(true);
+  internal::FinishChangedState(&next, &current, hlc, version);
+  *next.mutable_scope() = current.scope();  // tombstones reach the same devices
+  return next;
+}
+
+v1::RecordState ConflictRecordState(const v1::Conflict& conflict, int64_t version,
+                                    const v1::HlcTimestamp& hlc) {
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_CONFLICT);
+  ref.set_id(conflict.id());
+  v1::Record data;
+  *data.mutable_conflict() = conflict;
+  v1::RecordState state = ServerRecordState(nullptr, ref, data, version, hlc);
+  for (auto& [path, fs] : *state.mutable_fields()) fs.clear_provenance();
   return state;
 }
 

@@ -54,6 +54,18 @@ Status ValidateMutation(const v1::Mutation& m) {
   if (op == v1::OPERATION_DELETE && m.update_mask().paths_size() > 0) {
     return Invalid(m, "a delete takes no update_mask");
   }
+  if (type == v1::ENTITY_TYPE_POSSIBLE_DUPLICATE) {
+    // The server writes these; people only say "not a duplicate".
+    const bool dismissal = (op == v1::OPERATION_UPSERT || op == v1::OPERATION_SET_ADD) &&
+                           m.base_version() > 0 && m.update_mask().paths_size() == 1 &&
+                           m.update_mask().paths(0) == "dismissed_record_ids";
+    if (!dismissal) {
+      return Invalid(m,
+                     "possible duplicates are kept by the server: an edit may only add to "
+                     "dismissed_record_ids (update_mask [\"dismissed_record_ids\"], "
+                     "base_version of the stored flag)");
+    }
+  }
   if (op == v1::OPERATION_REDEEM && type != v1::ENTITY_TYPE_REDEMPTION) {
     return Invalid(m, "OPERATION_REDEEM applies to redemptions only, not " + type_name);
   }

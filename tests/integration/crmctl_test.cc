@@ -254,6 +254,58 @@ TEST_F(CrmctlTest, RecordHistorySaysWhereEachValueCameFrom) {
   EXPECT_EQ(Crmctl({"record", "history", "lead", "lead-alice-1"}, &out), 5) << out;
 }
 
+TEST_F(CrmctlTest, DuplicatesListAndShowWhatTwoRepsCreatedTwice) {
+  // Alice meets Bob's lead Jeanne Moreau at a fair and creates her again
+  // on her phone, her e-mail typed in capitals.
+  DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone");
+  v1::Mutation m;
+  m.set_client_seq(1);
+  m.mutable_record()->set_entity_type(v1::ENTITY_TYPE_LEAD);
+  m.mutable_record()->set_id("lead-fair-1");
+  m.set_operation(v1::OPERATION_UPSERT);
+  v1::Lead* lead = m.mutable_values()->mutable_lead();
+  lead->set_id("lead-fair-1");
+  lead->set_first_name("Jeanne");
+  lead->set_last_name("Moreau");
+  lead->set_email("LEAD1@bob.example");
+  lead->set_owner_user_id("u-alice");
+  lead->set_team_id("team-north");
+  m.mutable_hlc()->set_wall_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+  m.mutable_hlc()->set_node_id("alice-phone");
+  m.mutable_provenance()->set_device_id("alice-phone");
+  m.mutable_provenance()->set_channel(v1::CHANNEL_FIELD_APP);
+  v1::PushRequest req;
+  req.mutable_client()->set_protocol_version(1);
+  *req.add_mutations() = m;
+  v1::PushResponse resp;
+  ASSERT_TRUE(phone.Push(req, &resp).ok());
+  ASSERT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED) << resp.DebugString();
+
+  std::string list = Ok({"duplicates", "list"});
+  EXPECT_THAT(list, HasSubstr("lead/lead-fair-1"));
+  EXPECT_THAT(list, HasSubstr("lead/lead-bob-1"));
+  EXPECT_THAT(list, HasSubstr("email,name"));
+  const std::string bobs = Ok({"duplicates", "list", "--owner", "u-bob"});
+  EXPECT_THAT(bobs, HasSubstr("\nlead/lead-bob-1 ")) << bobs;
+  EXPECT_THAT(bobs, Not(HasSubstr("\nlead/lead-fair-1 "))) << "alice's flag is hers: " << bobs;
+  EXPECT_THAT(Ok({"duplicates", "list", "--type", "account"}), HasSubstr("no likely duplicates"));
+  std::string shown = Ok({"duplicates", "show", "lead", "lead-fair-1"});
+  EXPECT_THAT(shown, HasSubstr("Jeanne Moreau · LEAD1@bob.example"));
+  EXPECT_THAT(shown, HasSubstr("lead1@bob.example")) << "bob's record beside it: " << shown;
+  EXPECT_THAT(shown, HasSubstr("u-bob"));
+  EXPECT_THAT(Ok({"--json", "duplicates", "show", "lead", "lead-bob-1"}),
+              HasSubstr("\"lead-fair-1\""));
+  EXPECT_THAT(Ok({"duplicates", "show", "lead", "lead-alice-2"}),
+              HasSubstr("no likely duplicates"));
+
+  std::string out;
+  EXPECT_EQ(Crmctl({"duplicates", "show", "opportunity", "opp-alice-1"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"duplicates", "show", "lead", "no-such-lead"}, &out), 5) << out;
+  EXPECT_EQ(Crmctl({"duplicates", "list", "--type", "gadget"}, &out), 2) << out;
+}
+
 TEST_F(CrmctlTest, RevokedDeviceIsToldToWipe) {
   DevSyncClient laptop(server_.address(), "demo", "bob", "bob-laptop");
   std::string cursor;
@@ -528,6 +580,9 @@ TEST_F(CrmctlTest, HelpOnEveryCommand) {
                                              {"api-keys"},
                                              {"api-keys", "create"},
                                              {"erase"},
+                                             {"duplicates"},
+                                             {"duplicates", "list"},
+                                             {"duplicates", "show"},
                                              {"record"},
                                              {"record", "history"},
                                              {"stores"},

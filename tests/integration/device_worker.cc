@@ -54,7 +54,7 @@ bool DeviceWorker::StartRound(const std::string& server) {
       case Op::kCreate:
         script += "create lead --id " + op.id + " --set first_name=" + id_.device_id +
                   " --set last_name=R" + std::to_string(round_) +
-                  " --set company=Crashtest --set team_id=team-north\n";
+                  " --set company=Crashtest-" + id_.device_id + " --set team_id=team-north\n";
         break;
       case Op::kEdit: script += "edit lead " + op.id + " --set notes=" + op.notes + "\n"; break;
       case Op::kDelete: script += "delete lead " + op.id + "\n"; break;

@@ -50,6 +50,12 @@ int CmdConflictsList(const Connection& c, const Output& out, const std::string& 
 int CmdConflictShow(const Connection& c, const Output& out, const std::string& conflict_id);
 // The kept values of a record's fields (all, or `field`), newest first,
 // with their sources. `type` is an entity name ("lead", "contact").
+// Likely duplicate leads, contacts and accounts: all (or of one type or
+// owner), and one record's candidates beside it.
+int CmdDuplicatesList(const Connection& c, const Output& out, const std::string& type,
+                      const std::string& owner);
+int CmdDuplicatesShow(const Connection& c, const Output& out, const std::string& type,
+                      const std::string& id);
 int CmdRecordHistory(const Connection& c, const Output& out, const std::string& type,
                      const std::string& id, const std::string& field, int limit);
 // resolution: "keep-server", "take-client" or "custom" (then `value_json`

@@ -264,6 +264,25 @@ int Main(int argc, char** argv) {
     if (auto c = connect()) code = CmdConflictResolve(*c, out, conflict_id, how, custom_value);
   });
 
+  auto* duplicates =
+      app.add_subcommand("duplicates", "Likely duplicate leads, contacts and accounts");
+  duplicates->require_subcommand(1);
+  std::string dup_type, dup_owner, dup_id;
+  auto* dlist = duplicates->add_subcommand(
+      "list", "Every flagged record with its candidates, score and what matched");
+  dlist->add_option("--type", dup_type, "Only lead, contact or account");
+  dlist->add_option("--owner", dup_owner, "Only records of this user id");
+  dlist->callback([&] {
+    if (auto c = connect()) code = CmdDuplicatesList(*c, out, dup_type, dup_owner);
+  });
+  auto* dshow =
+      duplicates->add_subcommand("show", "One record and its likely duplicates, side by side");
+  dshow->add_option("type", dup_type, "lead, contact or account")->required();
+  dshow->add_option("id", dup_id, "Record id")->required();
+  dshow->callback([&] {
+    if (auto c = connect()) code = CmdDuplicatesShow(*c, out, dup_type, dup_id);
+  });
+
   auto* record = app.add_subcommand("record", "One record: the history of its field values");
   record->require_subcommand(1);
   std::string record_type, record_id, record_field;

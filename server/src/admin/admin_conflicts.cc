@@ -1,8 +1,12 @@
-// AdminService: ListConflicts, GetConflict, ResolveConflict.
+// AdminService: ListConflicts, GetConflict, ResolveConflict; ListDuplicates,
+// GetDuplicates.
 #include "admin_handler.h"
 
 #include <algorithm>
 
+#include "crmsync/sync/record_model.h"
+#include "logic/duplicates.h"
+#include "logic/identity_keys.h"
 #include "store/store_codec.h"
 
 namespace crmsync::server {
@@ -161,6 +165,76 @@ absl::Status AdminHandler::ResolveConflict(const Principal& who, const AdminCont
   }
   *resp->mutable_conflict() = std::move(*settled);
   if (*after) *resp->mutable_record() = std::move(**after);
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::ListDuplicates(const Principal& who,
+                                          const v1::ListDuplicatesRequest& req,
+                                          v1::ListDuplicatesResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  if (req.entity_type() != v1::ENTITY_TYPE_UNSPECIFIED &&
+      !identity::HasIdentity(req.entity_type())) {
+    return absl::InvalidArgumentError(
+        "entity_type: only leads, contacts and accounts are "
+        "checked for duplicates");
+  }
+  auto after = FeedToken(req.page_token());
+  if (!after.ok()) return after.status();
+  const int page = req.page_size() <= 0 ? kDefaultPage : std::min(req.page_size(), kMaxPage);
+  int64_t last_position = 0;
+  bool more = false;
+  auto end =
+      ScanRecords(&store_->changes(), who.tenant_id, v1::ENTITY_TYPE_POSSIBLE_DUPLICATE, *after,
+                  [&](const v1::RecordState& state) {
+                    const v1::PossibleDuplicate& d = state.data().possible_duplicate();
+                    if (d.candidates().empty()) return true;
+                    if (req.entity_type() != v1::ENTITY_TYPE_UNSPECIFIED &&
+                        d.record().entity_type() != req.entity_type()) {
+                      return true;
+                    }
+                    if (!req.owner_user_id().empty() && d.owner_user_id() != req.owner_user_id()) {
+                      return true;
+                    }
+                    if (resp->duplicates_size() == page) {
+                      more = true;
+                      return false;
+                    }
+                    *resp->add_duplicates() = d;
+                    last_position = state.version();
+                    return true;
+                  });
+  if (!end.ok()) return end.status();
+  if (more) resp->set_next_page_token(std::to_string(last_position));
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::GetDuplicates(const Principal& who, const v1::GetDuplicatesRequest& req,
+                                         v1::GetDuplicatesResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  if (!identity::HasIdentity(req.record().entity_type())) {
+    return absl::InvalidArgumentError(
+        "record.entity_type: only leads, contacts and accounts are checked for duplicates");
+  }
+  if (auto s = codec::CheckId(req.record().id(), "record.id"); !s.ok()) return s;
+  auto record = store_->changes().GetRecord(who.tenant_id, req.record());
+  if (!record.ok()) return record.status();
+  if (!*record || (*record)->deleted()) {
+    return absl::NotFoundError("no " + sync::EntityTypeName(req.record().entity_type()) + " " +
+                               req.record().id() + " in this tenant");
+  }
+  *resp->mutable_record() = std::move(**record);
+  auto flag = store_->changes().GetRecord(who.tenant_id, PossibleDuplicateRef(req.record()));
+  if (!flag.ok()) return flag.status();
+  if (!*flag || (*flag)->deleted() || !(*flag)->data().has_possible_duplicate() ||
+      (*flag)->data().possible_duplicate().record().id() != req.record().id()) {
+    return absl::OkStatus();
+  }
+  *resp->mutable_duplicate() = (*flag)->data().possible_duplicate();
+  for (const v1::DuplicateCandidate& c : resp->duplicate().candidates()) {
+    auto other = store_->changes().GetRecord(who.tenant_id, c.record());
+    if (!other.ok()) return other.status();
+    if (*other) *resp->add_candidates() = std::move(**other);
+  }
   return absl::OkStatus();
 }
 

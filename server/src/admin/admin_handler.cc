@@ -6,6 +6,7 @@
 #include <map>
 
 #include "auth/crypto.h"
+#include "logic/duplicates.h"
 #include "logic/lineage.h"
 #include "store/migrations.h"
 #include "store/store_codec.h"
@@ -432,9 +433,14 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
     auto seq = tx.NextSeq();
     if (!seq.ok()) return seq.status();
     erased_seq = last_seq = *seq;
-    if (auto s = tx.PutRecord(ErasedState(**current, *seq, now_ms, who), nullptr); !s.ok()) {
-      return s;
-    }
+    const v1::RecordState erased = ErasedState(**current, *seq, now_ms, who);
+    if (auto s = tx.PutRecord(erased, nullptr); !s.ok()) return s;
+    // Its identity keys (hashes of its e-mail, phone, name) leave the
+    // duplicate index, its flag goes, and other flags lose it.
+    static const DuplicateOptions kDuplicateDefaults;
+    DuplicateTxn dup(&tx, now_ms, kDuplicateDefaults);
+    if (auto s = CheckDuplicates(dup, &**current, erased); !s.ok()) return s;
+    last_seq = std::max(last_seq, dup.last_seq());
     // Conflicts on the record hold copies of its values: erase them too.
     int64_t position = 0;
     while (true) {

@@ -107,6 +107,10 @@ class AdminHandler {
                            const v1::EraseRecordRequest& req, v1::EraseRecordResponse* resp);
   absl::Status GetFieldHistory(const Principal& who, const v1::GetFieldHistoryRequest& req,
                                v1::GetFieldHistoryResponse* resp);
+  absl::Status ListDuplicates(const Principal& who, const v1::ListDuplicatesRequest& req,
+                              v1::ListDuplicatesResponse* resp);
+  absl::Status GetDuplicates(const Principal& who, const v1::GetDuplicatesRequest& req,
+                             v1::GetDuplicatesResponse* resp);
   absl::Status GetStats(const Principal& who, const v1::GetStatsRequest& req,
                         v1::GetStatsResponse* resp);
 

@@ -49,10 +49,6 @@ std::vector<KeyRange> ToKeyRanges(const std::vector<geo::CellRange>& ranges) {
   return out;
 }
 
-bool SameScope(const v1::ScopeKeys& a, const v1::ScopeKeys& b) {
-  return google::protobuf::util::MessageDifferencer::Equals(a, b);
-}
-
 // The scope a stored coupon should have at `now_ms`.
 absl::StatusOr<v1::ScopeKeys> CouponScopeNow(WriteTx* tx, const v1::RecordState& coupon,
                                              int64_t now_ms) {

@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "crmsync/sync/merge.h"
 #include "crmsync/v1/sync.pb.h"
+#include "identity_keys.h"
 #include "principal.h"
 #include "store/change_log.h"
 
@@ -45,6 +46,8 @@ class PushTxn {
   // The retention period: what is older may have been pruned (claims of
   // coupons whose validity ended longer ago, see loyalty.h).
   virtual int64_t retention_ms() const = 0;
+  // How duplicates are detected (duplicates.h).
+  virtual const DuplicateOptions& duplicate_options() const = 0;
   // Merges the server's mutation `m` into `current` and writes the result
   // (with its type's hooks) as a side change of the push. INTERNAL when the
   // merge refuses or ignores it.

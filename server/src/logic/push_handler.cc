@@ -39,10 +39,6 @@ v1::MutationResult Rejected(const v1::Mutation& m, v1::RejectReason reason, std:
   return r;
 }
 
-bool SameScope(const v1::ScopeKeys& a, const v1::ScopeKeys& b) {
-  return google::protobuf::util::MessageDifferencer::Equals(a, b);
-}
-
 // When the record's scope last changed after `base_version`: the latest
 // clock reading of a change to a scope field made after that version.
 int64_t ScopeChangeTimeMs(const v1::RecordState& state, int64_t base_version) {
@@ -311,6 +307,7 @@ class BatchApplier final : public PushTxn {
   const Principal& who() const override { return who_; }
   int64_t now_ms() const override { return now_ms_; }
   int64_t retention_ms() const override { return options_.retention_ms; }
+  const DuplicateOptions& duplicate_options() const override { return options_.duplicates; }
   void NoteSideSeq(int64_t seq) override { side_seq_ = std::max(side_seq_, seq); }
   absl::Status ApplyServerChange(const v1::RecordState& current, const v1::Mutation& m) override {
     sync::MergeContext ctx;

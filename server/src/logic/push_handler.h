@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "crmsync/sync/policy_table.h"
 #include "crmsync/v1/sync.pb.h"
+#include "identity_keys.h"
 #include "metrics/registry.h"
 #include "metrics/tenant_traffic.h"
 #include "principal.h"
@@ -35,6 +36,8 @@ struct PushOptions {
   // till's clock said, because its counters may have been pruned
   // (loyalty.h, CouponCountersPrunable).
   int64_t retention_ms = 30LL * 24 * 3600 * 1000;
+  // Duplicate detection of leads, contacts and accounts (duplicates.h).
+  DuplicateOptions duplicates;
 };
 
 // Called after a push committed, with the tenant and its newest sequence.

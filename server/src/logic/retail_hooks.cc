@@ -9,6 +9,7 @@
 //  * Store: the record index follows its location, and the coupons around
 //    it are re-scoped when it moves.
 #include "coupon_index.h"
+#include "duplicates.h"
 #include "entity_hooks.h"
 #include "loyalty.h"
 
@@ -137,6 +138,10 @@ const EntityHooks& HooksFor(v1::EntityType type) {
     case v1::ENTITY_TYPE_LOYALTY_ACCOUNT: return kLoyaltyAccount;
     case v1::ENTITY_TYPE_COUPON: return kCoupon;
     case v1::ENTITY_TYPE_STORE: return kStore;
+    case v1::ENTITY_TYPE_LEAD:
+    case v1::ENTITY_TYPE_CONTACT:
+    case v1::ENTITY_TYPE_ACCOUNT: return IdentityHooks();
+    case v1::ENTITY_TYPE_POSSIBLE_DUPLICATE: return PossibleDuplicateHooks();
     default: return kNone;
   }
 }

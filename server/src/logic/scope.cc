@@ -1,5 +1,7 @@
 #include "scope.h"
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include <algorithm>
 
 #include "crmsync/sync/record_model.h"
@@ -20,6 +22,10 @@ bool IsSalesForce(v1::Role role) {
 }
 
 }  // namespace
+
+bool SameScope(const v1::ScopeKeys& a, const v1::ScopeKeys& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
 
 bool CanRead(const Principal& who, const sync::EntitySpec& spec, const v1::ScopeKeys& scope) {
   if (who.role == v1::ROLE_ADMIN) return true;

@@ -39,6 +39,9 @@ bool CanWrite(const Principal& who, ::crmsync::v1::EntityType type,
 // Adds the scope keys the generic derivation (sync::ScopeKeysOf) cannot
 // know: a record with a HOME_STORE field belongs to the terminals of that
 // store too; an inactive (or exhausted) coupon belongs to no terminal.
+// Whether two scopes are the same.
+bool SameScope(const ::crmsync::v1::ScopeKeys& a, const ::crmsync::v1::ScopeKeys& b);
+
 void CompleteScopeKeys(const ::crmsync::v1::Record& data, ::crmsync::v1::ScopeKeys* scope);
 
 }  // namespace crmsync::server

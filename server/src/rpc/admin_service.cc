@@ -156,4 +156,20 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetFieldHistory(
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::ListDuplicates(grpc::CallbackServerContext* context,
+                                                           const v1::ListDuplicatesRequest* request,
+                                                           v1::ListDuplicatesResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string&) {
+    return handler_->ListDuplicates(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetDuplicates(grpc::CallbackServerContext* context,
+                                                          const v1::GetDuplicatesRequest* request,
+                                                          v1::GetDuplicatesResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string&) {
+    return handler_->GetDuplicates(*who, *request, response);
+  });
+}
+
 }  // namespace crmsync::server

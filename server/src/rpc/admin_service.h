@@ -70,6 +70,12 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetFieldHistory(grpc::CallbackServerContext* context,
                                             const v1::GetFieldHistoryRequest* request,
                                             v1::GetFieldHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* ListDuplicates(grpc::CallbackServerContext* context,
+                                           const v1::ListDuplicatesRequest* request,
+                                           v1::ListDuplicatesResponse* response) override;
+  grpc::ServerUnaryReactor* GetDuplicates(grpc::CallbackServerContext* context,
+                                          const v1::GetDuplicatesRequest* request,
+                                          v1::GetDuplicatesResponse* response) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;

@@ -21,7 +21,8 @@ absl::Status WriteTx::PutRecord(const v1::RecordState& state, const v1::ScopeKey
   if (auto s = codec::CheckRef(state.ref()); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().owner_user_id(), "owner user id"); !s.ok()) return s;
   if (auto s = codec::CheckText(state.scope().team_id(), "team id"); !s.ok()) return s;
-  if (field_history_depth_ <= 0 || state.ref().entity_type() == v1::ENTITY_TYPE_CONFLICT) {
+  if (field_history_depth_ <= 0 || state.ref().entity_type() == v1::ENTITY_TYPE_CONFLICT ||
+      state.ref().entity_type() == v1::ENTITY_TYPE_POSSIBLE_DUPLICATE) {
     return DoPutRecord(state, previous_scope);
   }
   if (state.deleted()) {

@@ -108,10 +108,12 @@ struct FieldHistoryRow {
 
 // Secondary index of records by integer keys, kept by the server logic
 // (logic/coupon_index.h): which cells a coupon's geofence or a store's
-// location covers, and when a coupon expires.
+// location covers, and when a coupon expires; the normalised identity keys
+// of leads, contacts and accounts (logic/duplicates.h).
 enum class IndexKind : int {
   kGeoCell = 1,
   kExpiry = 2,
+  kDuplicateKey = 3,
 };
 
 // A closed range of index keys.

@@ -452,6 +452,22 @@ CREATE TABLE field_history (
   PRIMARY KEY (tenant_id, entity_type, record_id, path, version)
 );
 )sql"},
+    {10, "possible duplicates by version",
+     // SQLite
+     R"sql(
+-- Duplicate flags (entity type 21) are listed through records_by_type,
+-- which covers every type here; the identity keys of leads, contacts and
+-- accounts live in record_index (kind 3). Nothing to add.
+SELECT 1;
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Listing duplicate flags (entity type 21) in version order without
+-- walking the feed (crmctl duplicates list); partial like records_by_type,
+-- read with the type as a constant (postgres_sql.cc).
+CREATE INDEX IF NOT EXISTS records_possible_duplicates ON records (tenant_id, version)
+  WHERE entity_type = 21;
+)sql"},
 };
 
 }  // namespace

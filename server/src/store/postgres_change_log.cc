@@ -111,7 +111,7 @@ namespace {
 
 // The constants of the statements read_*_since and of migration 7.
 static_assert(v1::ENTITY_TYPE_COUPON == 16 && v1::ENTITY_TYPE_CONFLICT == 19 &&
-                  v1::ENTITY_TYPE_STORE == 20,
+                  v1::ENTITY_TYPE_STORE == 20 && v1::ENTITY_TYPE_POSSIBLE_DUPLICATE == 21,
               "records_by_type (PostgreSQL) names coupons, conflicts and stores by number");
 
 // Feed rows (state, scope_changed_version) as RecordRows.
@@ -153,7 +153,9 @@ absl::StatusOr<std::vector<RecordRow>> PostgresChangeLog::DoReadTypeSince(
         const char* indexed = type == v1::ENTITY_TYPE_COUPON     ? pg_sql::kReadCouponsSince
                               : type == v1::ENTITY_TYPE_CONFLICT ? pg_sql::kReadConflictsSince
                               : type == v1::ENTITY_TYPE_STORE    ? pg_sql::kReadStoresSince
-                                                                 : nullptr;
+                              : type == v1::ENTITY_TYPE_POSSIBLE_DUPLICATE
+                                  ? pg_sql::kReadDuplicatesSince
+                                  : nullptr;
         if (indexed != nullptr) {
           return DecodeRows(tx.exec_prepared(indexed, tenant_id, after_version, limit), &rows);
         }

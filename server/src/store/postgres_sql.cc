@@ -185,6 +185,10 @@ constexpr Statement kStatements[] = {
     {kReadStoresSince,
      "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND entity_type = 20 "
      "AND version > $2 ORDER BY version LIMIT $3"},
+    // records_possible_duplicates (migration 10).
+    {kReadDuplicatesSince,
+     "SELECT state, scope_changed_version FROM records WHERE tenant_id = $1 AND entity_type = 21 "
+     "AND version > $2 ORDER BY version LIMIT $3"},
     // One statement, so the record and its history come from one snapshot.
     {kScopesDuring,
      "SELECT r.created_version, r.state, h.version, h.scope FROM records r "

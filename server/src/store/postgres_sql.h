@@ -50,6 +50,7 @@ inline constexpr char kReadTypeSince[] = "read_type_since";
 inline constexpr char kReadCouponsSince[] = "read_coupons_since";
 inline constexpr char kReadConflictsSince[] = "read_conflicts_since";
 inline constexpr char kReadStoresSince[] = "read_stores_since";
+inline constexpr char kReadDuplicatesSince[] = "read_duplicates_since";
 inline constexpr char kScopesDuring[] = "scopes_during";
 inline constexpr char kNewHistory[] = "new_history";
 inline constexpr char kSeqRead[] = "seq_read";

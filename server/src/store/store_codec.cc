@@ -152,7 +152,8 @@ google::protobuf::Timestamp FromUnixMs(int64_t ms) {
 namespace {
 
 absl::Status CheckKind(IndexKind kind) {
-  if (kind != IndexKind::kGeoCell && kind != IndexKind::kExpiry) {
+  if (kind != IndexKind::kGeoCell && kind != IndexKind::kExpiry &&
+      kind != IndexKind::kDuplicateKey) {
     return absl::InvalidArgumentError("unknown index kind " +
                                       std::to_string(static_cast<int>(kind)));
   }

@@ -110,6 +110,20 @@ v1::MutationResult ToMutationResult(const MergeResult& result, const v1::Mutatio
 // merge of the same mutation yields the same id.
 std::string ConflictId(const v1::Mutation& m, const std::string& field_path);
 
+// A record the server writes itself (not merged: it holds the tenant's
+// lock and read `current` in the same transaction) at `version`: `data`
+// replaces the entity, the top-level fields that differ from `current`
+// (nullptr or a tombstone: every field set) are stamped `version`, `hlc` and
+// channel SYSTEM, the others keep their metadata; scope keys from `data`.
+v1::RecordState ServerRecordState(const v1::RecordState* current, const v1::RecordRef& ref,
+                                  const v1::Record& data, int64_t version,
+                                  const v1::HlcTimestamp& hlc);
+
+// The tombstone of `current` the server writes itself at `version` (its
+// scope kept, so it reaches the devices that held the record).
+v1::RecordState ServerTombstone(const v1::RecordState& current, int64_t version,
+                                const v1::HlcTimestamp& hlc);
+
 // A Conflict as a stored record of ENTITY_TYPE_CONFLICT at `version`, with
 // its scope keys (the record owner) and per-field states stamped `hlc`.
 v1::RecordState ConflictRecordState(const v1::Conflict& conflict, int64_t version,

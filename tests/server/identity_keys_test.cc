@@ -1,0 +1,133 @@
+// Normalised identities for duplicate detection (logic/identity_keys.h):
+// what counts as the same e-mail, phone, name, company, website and
+// address, and how matches score.
+#include "logic/identity_keys.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace crmsync::server::identity {
+namespace {
+
+TEST(IdentityKeysTest, EmailsFoldCaseAndProviderAliasesOnlyWhereSafe) {
+  EXPECT_EQ(NormalizeEmail(" Ana.Lima@Example.COM "), "ana.lima@example.com");
+  EXPECT_EQ(NormalizeEmail("a.n.a+news@googlemail.com"), "ana@gmail.com");
+  EXPECT_EQ(NormalizeEmail("ana+crm@outlook.com"), "ana@outlook.com");
+  // Elsewhere dots and tags may be meaningful: kept.
+  EXPECT_EQ(NormalizeEmail("a.na+x@example.com"), "a.na+x@example.com");
+  for (const char* bad : {"", "ana", "@example.com", "ana@", "ana@localhost", "a b@example.com",
+                          "a@b@example.com"}) {
+    EXPECT_EQ(NormalizeEmail(bad), "") << bad;
+  }
+}
+
+TEST(IdentityKeysTest, PhonesBecomeE164InTheirRegion) {
+  EXPECT_EQ(NormalizePhone("(415) 555-2671", "US"), "+14155552671");
+  EXPECT_EQ(NormalizePhone("+1 415 555 2671", "FR"), "+14155552671");
+  EXPECT_EQ(NormalizePhone("01 23 45 67 89", "FR"), "+33123456789");
+  EXPECT_EQ(NormalizePhone("01 23 45 67 89", "fr"), "+33123456789");
+  EXPECT_EQ(NormalizePhone("+33 1 23 45 67 89", "US"), "+33123456789");
+  EXPECT_EQ(NormalizePhone("12", "US"), "");
+  EXPECT_EQ(NormalizePhone("call me", "US"), "");
+  EXPECT_EQ(NormalizePhone("", "US"), "");
+}
+
+TEST(IdentityKeysTest, NamesFoldAccentsCaseAndOrder) {
+  EXPECT_EQ(FoldText("  Zoë  O'Brien-Straße "), "zoe o brien strasse");
+  EXPECT_EQ(FoldText("Ærøskøbing"), "aeroskobing");
+  EXPECT_EQ(FoldText("Иван"), "иван") << "other scripts are kept, lower-cased";
+  EXPECT_EQ(PersonName("John", "Smith"), PersonName("SMITH", "john"));
+  EXPECT_EQ(PersonName("José María", "García"), "garcia jose maria");
+  EXPECT_EQ(CompanyName("ACME, Inc."), "acme");
+  EXPECT_EQ(CompanyName("Acme S.A.R.L."), "acme");
+  EXPECT_EQ(CompanyName("The Globex Corporation"), "globex");
+  EXPECT_EQ(CompanyName("The Company"), "the company") << "nothing but legal words: kept";
+  EXPECT_EQ(WebsiteHost("HTTPS://www.Globex.example/about?x=1"), "globex.example");
+  EXPECT_EQ(WebsiteHost("globex.example:8080"), "globex.example");
+  EXPECT_EQ(WebsiteHost("not a site"), "");
+  v1::Address a;
+  a.set_street("12 Main Street");
+  a.set_postal_code("94 105");
+  a.set_country_code("US");
+  v1::Address b;
+  b.set_street("12 main st.");
+  b.set_postal_code("94105");
+  b.set_country_code("us");
+  EXPECT_EQ(PostalAddress(a), PostalAddress(b));
+  EXPECT_EQ(PostalAddress(v1::Address()), "");
+}
+
+TEST(IdentityKeysTest, JaroWinklerIsOneForEqualAndHighForSmallTypos) {
+  EXPECT_DOUBLE_EQ(JaroWinkler("martha", "martha"), 1.0);
+  EXPECT_NEAR(JaroWinkler("martha", "marhta"), 0.961, 0.001);
+  EXPECT_NEAR(JaroWinkler("dixon", "dicksonx"), 0.813, 0.001);
+  EXPECT_DOUBLE_EQ(JaroWinkler("abc", "xyz"), 0.0);
+  EXPECT_DOUBLE_EQ(JaroWinkler("", "abc"), 0.0);
+  EXPECT_DOUBLE_EQ(JaroWinkler("jon smith", "john smith"), JaroWinkler("john smith", "jon smith"));
+}
+
+v1::Record Lead(const std::string& first, const std::string& last, const std::string& email,
+                const std::string& phone, const std::string& company) {
+  v1::Record r;
+  r.mutable_lead()->set_first_name(first);
+  r.mutable_lead()->set_last_name(last);
+  r.mutable_lead()->set_email(email);
+  r.mutable_lead()->set_phone(phone);
+  r.mutable_lead()->set_company(company);
+  return r;
+}
+
+TEST(IdentityKeysTest, ScoresCombineWhatMatchedAndAreSymmetric) {
+  const DuplicateOptions options;
+  const Identity ana = IdentityOf(Lead("Ana", "Lima", "ana@lima.example", "", "Acme"), options);
+  const Identity same_mail = IdentityOf(Lead("", "", "ANA@lima.example", "", ""), options);
+  const Identity same_name = IdentityOf(Lead("Ana", "Lima", "", "", ""), options);
+  const Identity name_company = IdentityOf(Lead("Anna", "Lima", "", "", "ACME Inc"), options);
+  const Identity stranger = IdentityOf(Lead("Bo", "Berg", "bo@berg.example", "", ""), options);
+
+  Match m = Compare(ana, same_mail, options);
+  EXPECT_NEAR(m.score, 0.95, 1e-9);
+  EXPECT_THAT(m.reasons, ::testing::ElementsAre("email"));
+  EXPECT_LT(Compare(ana, same_name, options).score, options.threshold) << "a name alone";
+  m = Compare(ana, name_company, options);
+  EXPECT_GE(m.score, options.threshold);
+  EXPECT_THAT(m.reasons, ::testing::ElementsAre("name", "company"));
+  EXPECT_EQ(Compare(name_company, ana, options).score, m.score);
+  EXPECT_EQ(Compare(ana, stranger, options).score, 0.0);
+  EXPECT_TRUE(Compare(ana, stranger, options).reasons.empty());
+
+  // A stricter name similarity drops the typo.
+  DuplicateOptions strict;
+  strict.name_similarity = 0.99;
+  EXPECT_THAT(Compare(ana, name_company, strict).reasons, ::testing::ElementsAre("company"));
+
+  // People and companies are never compared with each other.
+  v1::Record account;
+  account.mutable_account()->set_name("Ana Lima");
+  EXPECT_EQ(Compare(ana, IdentityOf(account, options), options).score, 0.0);
+}
+
+TEST(IdentityKeysTest, KeysAreStableAndCoverEachIdentityPart) {
+  const DuplicateOptions options;
+  v1::Record c;
+  c.mutable_contact()->set_first_name("Ana");
+  c.mutable_contact()->set_last_name("Lima");
+  c.mutable_contact()->set_email("ana@lima.example");
+  c.mutable_contact()->set_phone("+33 1 23 45 67 89");
+  c.mutable_contact()->set_mobile("+33 1 23 45 67 89");
+  const Identity id = IdentityOf(c, options);
+  EXPECT_THAT(id.phones, ::testing::ElementsAre("+33123456789")) << "one phone, twice";
+  EXPECT_EQ(id.name_block, "lima a");
+  // e-mail, phone, name, name block.
+  EXPECT_EQ(IndexKeysOf(id).size(), 4u);
+  EXPECT_EQ(IndexKeysOf(id), IndexKeysOf(IdentityOf(c, options)));
+  EXPECT_TRUE(IndexKeysOf(IdentityOf(v1::Record(), options)).empty());
+  // A lead with the same e-mail shares its key (people of both types meet).
+  const Identity lead = IdentityOf(Lead("", "", "ana@lima.example", "", ""), options);
+  ASSERT_EQ(IndexKeysOf(lead).size(), 1u);
+  const auto keys = IndexKeysOf(id);
+  EXPECT_NE(std::find(keys.begin(), keys.end(), IndexKeysOf(lead)[0]), keys.end());
+}
+
+}  // namespace
+}  // namespace crmsync::server::identity
