@@ -55,10 +55,10 @@ struct Options {
   bool check = false;
 };
 
-const char* const kFirst[] = {
-    "Ana",    "Ben",    "Chloé",  "David",  "Emma",   "Farid",  "Greta",  "Hugo",   "Inès",
-    "Jonas",  "Karin",  "Liam",   "Maëlle", "Nils",   "Olga",   "Pablo",  "Quentin", "Rosa",
-    "Sven",   "Tara",   "Ugo",    "Vera",   "Walter", "Xenia",  "Yann",   "Zoé"};
+const char* const kFirst[] = {"Ana",  "Ben",    "Chloé",   "David", "Emma", "Farid",  "Greta",
+                              "Hugo", "Inès",   "Jonas",   "Karin", "Liam", "Maëlle", "Nils",
+                              "Olga", "Pablo",  "Quentin", "Rosa",  "Sven", "Tara",   "Ugo",
+                              "Vera", "Walter", "Xenia",   "Yann",  "Zoé"};
 constexpr int kFirstCount = sizeof(kFirst) / sizeof(kFirst[0]);
 constexpr int kFirstNames = 200;  // the 26 above, numbered past them
 constexpr int kLastNames = 500;
@@ -68,7 +68,9 @@ std::string FirstName(int64_t i) {
   return std::string(kFirst[n % kFirstCount]) + (n < kFirstCount ? "" : std::to_string(n));
 }
 std::string LastName(int64_t i) { return "Name" + std::to_string((i / kFirstNames) % kLastNames); }
-std::string Email(int64_t i) { return "person" + std::to_string(i) + "@mail" + std::to_string(i % 97) + ".example"; }
+std::string Email(int64_t i) {
+  return "person" + std::to_string(i) + "@mail" + std::to_string(i % 97) + ".example";
+}
 // A valid US number per contact: 212-2xx-xxxx upwards.
 std::string Phone(int64_t i) {
   const int64_t n = 2'000'000 + i;
@@ -141,7 +143,7 @@ Probe MakeProbe(int n, int64_t contacts, std::mt19937_64& rng, const std::string
   switch (p.kind) {
     case Kind::kSameEmail: {
       p.record = Contact(contacts + n, id, owner);  // someone else's name and phone...
-      std::string email = Email(target);           // ...with this contact's e-mail
+      std::string email = Email(target);            // ...with this contact's e-mail
       std::transform(email.begin(), email.end(), email.begin(), ::toupper);
       p.record.mutable_contact()->set_email(email);
       break;
@@ -234,8 +236,8 @@ absl::StatusOr<Result> RunOne(const Options& o, const std::string& spec) {
     if (!check) continue;
     auto flag = st->changes().GetRecord(kTenant, server::PossibleDuplicateRef(m->record()));
     if (!flag.ok()) return flag.status();
-    const bool flagged = *flag && !(*flag)->deleted() &&
-                         (*flag)->data().possible_duplicate().candidates_size() > 0;
+    const bool flagged =
+        *flag && !(*flag)->deleted() && (*flag)->data().possible_duplicate().candidates_size() > 0;
     if (p.kind == Kind::kNew) {
       r.new_flagged += flagged ? 1 : 0;
     } else {
@@ -269,8 +271,9 @@ int Report(const Options& o, const char* store, const Result& r) {
 
 int Main(int argc, char** argv) {
   Options o;
-  CLI::App app{"Duplicate detection: push latency with the check on and off, on a tenant of "
-               "many contacts"};
+  CLI::App app{
+      "Duplicate detection: push latency with the check on and off, on a tenant of "
+      "many contacts"};
   app.add_option("--contacts", o.contacts, "Contacts loaded before the probes")
       ->check(CLI::Range(int64_t{100}, int64_t{50'000'000}));
   app.add_option("--probes", o.probes, "New contacts pushed with the check on (and as many off)")
@@ -294,9 +297,11 @@ int Main(int argc, char** argv) {
   }
   if (o.stores.find("postgres") != std::string::npos) {
     auto cluster = crmsync::testing::PgCluster::Start();
-    absl::StatusOr<std::string> schema =
-        cluster.ok() ? (*cluster)->NewSchema("duplicates") : absl::StatusOr<std::string>(cluster.status());
-    auto r = schema.ok() ? RunOne(o, "postgres:" + *schema) : absl::StatusOr<Result>(schema.status());
+    absl::StatusOr<std::string> schema = cluster.ok()
+                                             ? (*cluster)->NewSchema("duplicates")
+                                             : absl::StatusOr<std::string>(cluster.status());
+    auto r =
+        schema.ok() ? RunOne(o, "postgres:" + *schema) : absl::StatusOr<Result>(schema.status());
     if (!r.ok()) {
       std::fprintf(stderr, "postgres: %s\n", r.status().ToString().c_str());
       ++failures;

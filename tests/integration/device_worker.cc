@@ -53,8 +53,8 @@ bool DeviceWorker::StartRound(const std::string& server) {
     switch (op.kind) {
       case Op::kCreate:
         script += "create lead --id " + op.id + " --set first_name=" + id_.device_id +
-                  " --set last_name=R" + std::to_string(round_) +
-                  " --set company=Crashtest-" + id_.device_id + " --set team_id=team-north\n";
+                  " --set last_name=R" + std::to_string(round_) + " --set company=Crashtest-" +
+                  id_.device_id + " --set team_id=team-north\n";
         break;
       case Op::kEdit: script += "edit lead " + op.id + " --set notes=" + op.notes + "\n"; break;
       case Op::kDelete: script += "delete lead " + op.id + "\n"; break;

@@ -97,7 +97,8 @@ class DuplicatesTest : public HandlerTest {
       if (c.record().entity_type() != v1::ENTITY_TYPE_POSSIBLE_DUPLICATE) continue;
       // The device's copy: a flag with candidates is one to show.
       live[c.values().possible_duplicate().record().id()] =
-          c.kind() == v1::CHANGE_KIND_UPSERT && c.values().possible_duplicate().candidates_size() > 0;
+          c.kind() == v1::CHANGE_KIND_UPSERT &&
+          c.values().possible_duplicate().candidates_size() > 0;
     }
     std::vector<std::string> out;
     for (const auto& [id, up] : live) {
@@ -112,10 +113,10 @@ class DuplicatesTest : public HandlerTest {
 };
 
 TEST_P(DuplicatesTest, TwoRepsCreatingTheSamePersonAreBothFlaggedAndNothingIsMerged) {
-  Create("alice", Lead("lead-a", "alice", "Zoë", "Dupont", "Zoe.Dupont+fair@gmail.com",
-                       "(415) 555-2671"));
-  Create("carol", Lead("lead-c", "carol", "zoe", "DUPONT", "zoedupont@googlemail.com",
-                       "+1 415 555 2671"));
+  Create("alice",
+         Lead("lead-a", "alice", "Zoë", "Dupont", "Zoe.Dupont+fair@gmail.com", "(415) 555-2671"));
+  Create("carol",
+         Lead("lead-c", "carol", "zoe", "DUPONT", "zoedupont@googlemail.com", "+1 415 555 2671"));
   auto a = Flag(v1::ENTITY_TYPE_LEAD, "lead-a");
   auto c = Flag(v1::ENTITY_TYPE_LEAD, "lead-c");
   ASSERT_TRUE(a && c);
@@ -203,15 +204,14 @@ TEST_P(DuplicatesTest, DismissedCandidatesStayAwayAndEditsOrDeletesTakeFlagsAway
   // Alice says lead-b is someone else: her device adds it to the flag's
   // dismissed ids (an ordinary update); a later edit of lead-a does not
   // bring it back.
-  auto stored = store_->changes().GetRecord(
-      kTenant, PossibleDuplicateRef(a.ref()));
+  auto stored = store_->changes().GetRecord(kTenant, PossibleDuplicateRef(a.ref()));
   ASSERT_TRUE(stored.ok() && *stored);
   v1::Record dismiss;
   dismiss.mutable_possible_duplicate()->add_dismissed_record_ids("lead-b");
   clock_.Advance(10);
-  auto resp = PushOk(Rep("alice", "dev-alice"), {DeviceOf("alice").Update(
-                                                    **stored, dismiss, {"dismissed_record_ids"},
-                                                    clock_.NowMs())});
+  auto resp = PushOk(
+      Rep("alice", "dev-alice"),
+      {DeviceOf("alice").Update(**stored, dismiss, {"dismissed_record_ids"}, clock_.NowMs())});
   ASSERT_NE(resp.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED) << resp.DebugString();
   EXPECT_THAT(CandidateIds(Flag(v1::ENTITY_TYPE_LEAD, "lead-a")), ElementsAre("lead-c"));
   auto bobs = Flag(v1::ENTITY_TYPE_LEAD, "lead-b");
@@ -222,9 +222,9 @@ TEST_P(DuplicatesTest, DismissedCandidatesStayAwayAndEditsOrDeletesTakeFlagsAway
   v1::Record forged;
   forged.mutable_possible_duplicate()->set_owner_user_id("bob");
   clock_.Advance(10);
-  auto refused = PushOk(Rep("alice", "dev-alice"),
-                        {DeviceOf("alice").Update(**stored, forged, {"owner_user_id"},
-                                                  clock_.NowMs())});
+  auto refused =
+      PushOk(Rep("alice", "dev-alice"),
+             {DeviceOf("alice").Update(**stored, forged, {"owner_user_id"}, clock_.NowMs())});
   EXPECT_EQ(refused.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
   EXPECT_EQ(refused.results(0).reject_reason(), v1::REJECT_REASON_VALIDATION);
   EXPECT_THAT(refused.results(0).message(), ::testing::HasSubstr("dismissed_record_ids"));
@@ -235,9 +235,9 @@ TEST_P(DuplicatesTest, DismissedCandidatesStayAwayAndEditsOrDeletesTakeFlagsAway
   nothing.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_POSSIBLE_DUPLICATE);
   nothing.mutable_ref()->set_id("dup-0000000000000000");
   nothing.set_version(1);
-  refused = PushOk(Rep("alice", "dev-alice"),
-                   {DeviceOf("alice").Update(nothing, invented, {"dismissed_record_ids"},
-                                             clock_.NowMs())});
+  refused = PushOk(
+      Rep("alice", "dev-alice"),
+      {DeviceOf("alice").Update(nothing, invented, {"dismissed_record_ids"}, clock_.NowMs())});
   EXPECT_EQ(refused.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
   v1::Record phone;
   phone.mutable_lead()->set_phone("+33 1 23 45 67 89");
@@ -310,8 +310,8 @@ TEST_P(DuplicatesTest, OffMeansNoFlags) {
   admin_.reset();
   push_ = std::make_unique<PushHandler>(&store_->changes(), &store_->directory(), &store_->audit(),
                                         &policies_, &clock_, push_options_);
-  admin_ = std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(),
-                                          push_.get(), AdminHandler::Info{}, nullptr);
+  admin_ = std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(), push_.get(),
+                                          AdminHandler::Info{}, nullptr);
   Create("alice", Lead("lead-1", "alice", "Ana", "Lima", "ana@lima.example"));
   Create("bob", Lead("lead-2", "bob", "Ana", "Lima", "ana@lima.example"));
   EXPECT_FALSE(Flag(v1::ENTITY_TYPE_LEAD, "lead-1"));

@@ -15,8 +15,8 @@ TEST(IdentityKeysTest, EmailsFoldCaseAndProviderAliasesOnlyWhereSafe) {
   EXPECT_EQ(NormalizeEmail("ana+crm@outlook.com"), "ana@outlook.com");
   // Elsewhere dots and tags may be meaningful: kept.
   EXPECT_EQ(NormalizeEmail("a.na+x@example.com"), "a.na+x@example.com");
-  for (const char* bad : {"", "ana", "@example.com", "ana@", "ana@localhost", "a b@example.com",
-                          "a@b@example.com"}) {
+  for (const char* bad :
+       {"", "ana", "@example.com", "ana@", "ana@localhost", "a b@example.com", "a@b@example.com"}) {
     EXPECT_EQ(NormalizeEmail(bad), "") << bad;
   }
 }
@@ -127,6 +127,22 @@ TEST(IdentityKeysTest, KeysAreStableAndCoverEachIdentityPart) {
   ASSERT_EQ(IndexKeysOf(lead).size(), 1u);
   const auto keys = IndexKeysOf(id);
   EXPECT_NE(std::find(keys.begin(), keys.end(), IndexKeysOf(lead)[0]), keys.end());
+}
+
+TEST(IdentityKeysTest, ComparingAgainstAnIdentityParsesOnlyPhonesThatMayMatch) {
+  const DuplicateOptions options;
+  const Identity me = IdentityOf(Lead("", "", "", "(415) 555-2671", ""), options);
+  ASSERT_THAT(me.phones, ::testing::ElementsAre("+14155552671"));
+  // Written another way, with an extension: still the same number.
+  for (const char* same : {"+1 415 555 2671", "415.555.2671 ext 12", "1-415-555-2671 x3"}) {
+    EXPECT_THAT(IdentityOf(Lead("", "", "", same, ""), options, &me).phones,
+                ::testing::ElementsAre("+14155552671"))
+        << same;
+  }
+  EXPECT_TRUE(IdentityOf(Lead("", "", "", "+1 415 555 2672", ""), options, &me).phones.empty());
+  EXPECT_THAT(IdentityOf(Lead("", "", "", "+1 415 555 2672", ""), options).phones,
+              ::testing::ElementsAre("+14155552672"))
+      << "without `against`, every number";
 }
 
 }  // namespace

@@ -43,7 +43,8 @@ bool ParseIdentityType(const std::string& name, bool allow_empty, v1::EntityType
       *type == v1::ENTITY_TYPE_ACCOUNT) {
     return true;
   }
-  std::fprintf(stderr, "crmctl: duplicates are found among leads, contacts and accounts, not '%s'\n",
+  std::fprintf(stderr,
+               "crmctl: duplicates are found among leads, contacts and accounts, not '%s'\n",
                name.c_str());
   return false;
 }
@@ -61,9 +62,9 @@ std::string Summary(const v1::RecordState& s) {
   };
   switch (r.entity_case()) {
     case v1::Record::kLead:
-      return join({r.lead().first_name() + (r.lead().last_name().empty() ? "" : " ") +
-                       r.lead().last_name(),
-                   r.lead().company(), r.lead().email(), r.lead().phone()});
+      return join(
+          {r.lead().first_name() + (r.lead().last_name().empty() ? "" : " ") + r.lead().last_name(),
+           r.lead().company(), r.lead().email(), r.lead().phone()});
     case v1::Record::kContact:
       return join({r.contact().first_name() + (r.contact().last_name().empty() ? "" : " ") +
                        r.contact().last_name(),

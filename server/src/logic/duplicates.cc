@@ -51,10 +51,10 @@ absl::StatusOr<std::optional<v1::RecordState>> LoadFlag(WriteTx& tx, const v1::R
 }
 
 bool SameCandidate(const v1::DuplicateCandidate& a, const v1::DuplicateCandidate& b) {
-  return a.record().entity_type() == b.record().entity_type() && a.record().id() == b.record().id() &&
-         a.score() == b.score() && a.owner_user_id() == b.owner_user_id() &&
-         std::equal(a.reasons().begin(), a.reasons().end(), b.reasons().begin(),
-                    b.reasons().end());
+  return a.record().entity_type() == b.record().entity_type() &&
+         a.record().id() == b.record().id() && a.score() == b.score() &&
+         a.owner_user_id() == b.owner_user_id() &&
+         std::equal(a.reasons().begin(), a.reasons().end(), b.reasons().begin(), b.reasons().end());
 }
 
 bool SameCandidates(const google::protobuf::RepeatedPtrField<v1::DuplicateCandidate>& a,
@@ -80,8 +80,8 @@ void SortCandidates(std::vector<v1::DuplicateCandidate>* c, int max) {
 absl::Status DeleteFlag(DuplicateTxn& txn, const v1::RecordState& flag) {
   auto seq = txn.tx().NextSeq();
   if (!seq.ok()) return seq.status();
-  if (auto s = txn.tx().PutRecord(sync::ServerTombstone(flag, *seq, ServerHlc(txn.now_ms())),
-                                  nullptr);
+  if (auto s =
+          txn.tx().PutRecord(sync::ServerTombstone(flag, *seq, ServerHlc(txn.now_ms())), nullptr);
       !s.ok()) {
     return s;
   }
@@ -97,9 +97,9 @@ bool Dismissed(const v1::PossibleDuplicate& flag, const std::string& id) {
 absl::Status WriteFlag(DuplicateTxn& txn, const std::optional<v1::RecordState>& current,
                        const v1::RecordRef& record, std::vector<v1::DuplicateCandidate> candidates,
                        const std::string& owner, const std::string& also_dismiss = "") {
-  const v1::PossibleDuplicate* before =
-      current ? &current->data().possible_duplicate() : nullptr;
-  const bool dismiss = !also_dismiss.empty() && (before == nullptr || !Dismissed(*before, also_dismiss));
+  const v1::PossibleDuplicate* before = current ? &current->data().possible_duplicate() : nullptr;
+  const bool dismiss =
+      !also_dismiss.empty() && (before == nullptr || !Dismissed(*before, also_dismiss));
   if (before == nullptr && candidates.empty() && !dismiss) return absl::OkStatus();
   if (before != nullptr && candidates.empty() && before->dismissed_record_ids().empty() &&
       !dismiss) {
@@ -134,8 +134,8 @@ absl::Status WriteFlag(DuplicateTxn& txn, const std::optional<v1::RecordState>& 
 
 // The candidate's flag gains (or updates) `entry`, unless it dismissed
 // `entry`'s record; `owner` is the candidate's owner.
-absl::Status AddToFlagOf(DuplicateTxn& txn, const v1::RecordRef& candidate, const std::string& owner,
-                         const v1::DuplicateCandidate& entry, int max) {
+absl::Status AddToFlagOf(DuplicateTxn& txn, const v1::RecordRef& candidate,
+                         const std::string& owner, const v1::DuplicateCandidate& entry, int max) {
   auto flag = LoadFlag(txn.tx(), candidate);
   if (absl::IsAlreadyExists(flag.status())) return absl::OkStatus();
   if (!flag.ok()) return flag.status();
@@ -201,7 +201,7 @@ absl::StatusOr<std::vector<Found>> FindCandidates(DuplicateTxn& txn, const v1::R
       if (other.deleted() || Key(other.ref()) == Key(state.ref())) continue;
       if (dismissed.count(other.ref().id()) > 0) continue;
       identity::Match match =
-          identity::Compare(me, identity::IdentityOf(other.data(), options), options);
+          identity::Compare(me, identity::IdentityOf(other.data(), options, &me), options);
       if (match.score < options.threshold) continue;
       // "Not a duplicate" said on either side holds for the pair.
       auto theirs = LoadFlag(txn.tx(), other.ref());

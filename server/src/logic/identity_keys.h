@@ -89,8 +89,11 @@ struct Identity {
 bool IsPersonType(v1::EntityType type);
 bool HasIdentity(v1::EntityType type);
 
-// The identity of `record` (of a type with one; empty otherwise).
-Identity IdentityOf(const v1::Record& record, const DuplicateOptions& options);
+// The identity of `record` (of a type with one; empty otherwise). With
+// `against`, only as far as comparing with it needs: phone numbers whose
+// last digits match none of `against`'s are left out (not parsed).
+Identity IdentityOf(const v1::Record& record, const DuplicateOptions& options,
+                    const Identity* against = nullptr);
 
 // Keys of the record index (IndexKind::kDuplicateKey): one per e-mail,
 // phone, name, name block and website, each a 64-bit hash of its kind and
