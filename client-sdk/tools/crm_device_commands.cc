@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
@@ -123,6 +124,21 @@ std::string Describe(const v1::RecordState& state) {
     status = status.substr(std::string("REDEMPTION_STATUS_").size());
     return "coupon " + r.coupon_id() + "\t" + status +
            (r.rejection_reason().empty() ? "" : ": " + r.rejection_reason());
+  }
+  if (state.data().has_possible_duplicate()) {
+    // "lead-b: may be lead-a (u-alice, 0.99: email, name)"
+    const v1::PossibleDuplicate& d = state.data().possible_duplicate();
+    if (d.candidates().empty()) return d.record().id() + ": no likely duplicate left";
+    std::string out = d.record().id() + ": may be";
+    for (const v1::DuplicateCandidate& c : d.candidates()) {
+      char score[16];
+      std::snprintf(score, sizeof score, "%.2f", c.score());
+      std::string reasons;
+      for (const std::string& r : c.reasons()) reasons += (reasons.empty() ? "" : ", ") + r;
+      out += (&c == &d.candidates(0) ? " " : "; ") + c.record().id() + " (" + c.owner_user_id() +
+             ", " + score + ": " + reasons + ")";
+    }
+    return out;
   }
   if (state.data().has_loyalty_account()) {
     const v1::LoyaltyAccount& a = state.data().loyalty_account();

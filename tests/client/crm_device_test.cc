@@ -11,6 +11,7 @@ namespace crmsync::client {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class CrmDeviceTest : public ::testing::Test {
  protected:
@@ -62,6 +63,34 @@ TEST_F(CrmDeviceTest, CreateSyncAndListOnAnotherDevice) {
   EXPECT_THAT(out, HasSubstr("lead-alice-1"));
   ASSERT_EQ(Run("alice", "tablet", {"show", "lead", "lead-cli"}, &out), 0);
   EXPECT_THAT(out, HasSubstr("last_name: \"Lovelace\""));
+}
+
+// The README's fair: two reps create the same prospect, the e-mail typed
+// differently; after both synced, each device lists the flag on its own
+// lead, naming the other one.
+TEST_F(CrmDeviceTest, TwoRepsCreatingOnePersonSeeThePossibleDuplicate) {
+  std::string out;
+  ASSERT_EQ(Run("alice", "phone",
+                {"create", "lead", "--id", "lead-fair-a", "--set", "first_name=Inès", "--set",
+                 "last_name=Lambert", "--set", "email=ines.lambert@gmail.com"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("bob", "laptop",
+                {"create", "lead", "--id", "lead-fair-b", "--set", "first_name=Ines", "--set",
+                 "last_name=LAMBERT", "--set", "email=Ines.Lambert+fair@gmail.com"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("bob", "laptop", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("bob", "laptop", {"list", "possible_duplicate"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("lead-fair-b: may be lead-fair-a ("));
+  EXPECT_THAT(out, HasSubstr("email, name)"));
+  EXPECT_THAT(out, Not(HasSubstr("lead-fair-a: may be"))) << "alice's flag is hers";
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone", {"list", "possible_duplicate"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("lead-fair-a: may be lead-fair-b ("));
 }
 
 TEST_F(CrmDeviceTest, ShowPrintsUtf8TextAsIs) {
