@@ -1,6 +1,5 @@
 #include "duplicates.h"
 
-#include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
@@ -20,7 +19,6 @@ namespace crmsync::server {
 
 namespace {
 
-using google::protobuf::util::MessageDifferencer;
 using google::protobuf::util::TimeUtil;
 
 std::string Key(const v1::RecordRef& ref) {

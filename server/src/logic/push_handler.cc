@@ -494,7 +494,7 @@ PushHandler::PushHandler(ChangeLog* changes, Directory* directory, AuditTrail* a
       audit_(audit),
       policies_(policies),
       clock_(clock),
-      options_(options),
+      options_(std::move(options)),
       on_commit_(std::move(on_commit)) {}
 
 void PushHandler::ReplacePolicies(std::shared_ptr<const sync::PolicyTable> policies) {
