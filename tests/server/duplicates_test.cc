@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "admin/admin_handler.h"
 #include "auth/audit_log.h"
@@ -192,6 +193,28 @@ TEST_P(DuplicatesTest, ALeadAndAContactOfOnePersonAreFlaggedAccountsByWebsite) {
   EXPECT_THAT(CandidateIds(Flag(v1::ENTITY_TYPE_ACCOUNT, "acc-1")),
               UnorderedElementsAre("acc-2", "acc-3"));
   EXPECT_FALSE(Flag(v1::ENTITY_TYPE_LEAD, "acc-1")) << "flags are per type";
+
+  // Five flags, listed in pages of two; filtered by type.
+  std::set<std::string> seen;
+  v1::ListDuplicatesRequest req;
+  req.set_page_size(2);
+  for (int page = 0; page < 5; ++page) {
+    v1::ListDuplicatesResponse resp;
+    ASSERT_TRUE(admin_->ListDuplicates(Admin(), req, &resp).ok());
+    EXPECT_LE(resp.duplicates_size(), 2);
+    for (const auto& d : resp.duplicates()) EXPECT_TRUE(seen.insert(d.record().id()).second);
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  EXPECT_THAT(seen, UnorderedElementsAre("lead-1", "contact-1", "acc-1", "acc-2", "acc-3"));
+  v1::ListDuplicatesRequest accounts;
+  accounts.set_entity_type(v1::ENTITY_TYPE_ACCOUNT);
+  v1::ListDuplicatesResponse listed;
+  ASSERT_TRUE(admin_->ListDuplicates(Admin(), accounts, &listed).ok());
+  EXPECT_EQ(listed.duplicates_size(), 3);
+  accounts.set_entity_type(v1::ENTITY_TYPE_OPPORTUNITY);
+  EXPECT_EQ(admin_->ListDuplicates(Admin(), accounts, &listed).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(DuplicatesTest, DismissedCandidatesStayAwayAndEditsOrDeletesTakeFlagsAway) {

@@ -3,6 +3,8 @@
 #include "admin_handler.h"
 
 #include <algorithm>
+#include <functional>
+#include <string>
 
 #include "crmsync/sync/record_model.h"
 #include "logic/duplicates.h"
@@ -60,31 +62,47 @@ absl::StatusOr<v1::Conflict> LoadConflict(Store* store, const std::string& tenan
   return (*found)->data().conflict();
 }
 
+// One page of the live records of `type` that `matches` accepts, from
+// `page_token` (a feed position) in feed order: `add` takes each;
+// `*next_token` is set when more may follow.
+absl::Status PageOfType(ChangeLog* changes, const std::string& tenant_id, v1::EntityType type,
+                        const std::string& page_token, int32_t page_size,
+                        const std::function<bool(const v1::RecordState&)>& matches,
+                        const std::function<void(const v1::RecordState&)>& add,
+                        std::string* next_token) {
+  auto after = FeedToken(page_token);
+  if (!after.ok()) return after.status();
+  const int page = page_size <= 0 ? kDefaultPage : std::min(page_size, kMaxPage);
+  int taken = 0;
+  int64_t last_position = 0;
+  bool more = false;
+  auto end = ScanRecords(changes, tenant_id, type, *after, [&](const v1::RecordState& state) {
+    if (!matches(state)) return true;
+    if (taken == page) {
+      more = true;  // one past the page: stop
+      return false;
+    }
+    add(state);
+    ++taken;
+    last_position = state.version();
+    return true;
+  });
+  if (!end.ok()) return end.status();
+  if (more) *next_token = std::to_string(last_position);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status AdminHandler::ListConflicts(const Principal& who, const v1::ListConflictsRequest& req,
                                          v1::ListConflictsResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
-  auto after = FeedToken(req.page_token());
-  if (!after.ok()) return after.status();
-  const int page = req.page_size() <= 0 ? kDefaultPage : std::min(req.page_size(), kMaxPage);
-  int64_t last_position = 0;
-  bool more = false;
-  auto end = ScanRecords(&store_->changes(), who.tenant_id, v1::ENTITY_TYPE_CONFLICT, *after,
-                         [&](const v1::RecordState& state) {
-                           const v1::Conflict& c = state.data().conflict();
-                           if (!Matches(c, req)) return true;
-                           if (resp->conflicts_size() == page) {
-                             more = true;  // one past the page: stop
-                             return false;
-                           }
-                           *resp->add_conflicts() = c;
-                           last_position = state.version();
-                           return true;
-                         });
-  if (!end.ok()) return end.status();
-  if (more) resp->set_next_page_token(std::to_string(last_position));
-  return absl::OkStatus();
+  return PageOfType(
+      &store_->changes(), who.tenant_id, v1::ENTITY_TYPE_CONFLICT, req.page_token(),
+      req.page_size(),
+      [&](const v1::RecordState& state) { return Matches(state.data().conflict(), req); },
+      [&](const v1::RecordState& state) { *resp->add_conflicts() = state.data().conflict(); },
+      resp->mutable_next_page_token());
 }
 
 absl::Status AdminHandler::GetConflict(const Principal& who, const v1::GetConflictRequest& req,
@@ -178,34 +196,20 @@ absl::Status AdminHandler::ListDuplicates(const Principal& who,
         "entity_type: only leads, contacts and accounts are "
         "checked for duplicates");
   }
-  auto after = FeedToken(req.page_token());
-  if (!after.ok()) return after.status();
-  const int page = req.page_size() <= 0 ? kDefaultPage : std::min(req.page_size(), kMaxPage);
-  int64_t last_position = 0;
-  bool more = false;
-  auto end =
-      ScanRecords(&store_->changes(), who.tenant_id, v1::ENTITY_TYPE_POSSIBLE_DUPLICATE, *after,
-                  [&](const v1::RecordState& state) {
-                    const v1::PossibleDuplicate& d = state.data().possible_duplicate();
-                    if (d.candidates().empty()) return true;
-                    if (req.entity_type() != v1::ENTITY_TYPE_UNSPECIFIED &&
-                        d.record().entity_type() != req.entity_type()) {
-                      return true;
-                    }
-                    if (!req.owner_user_id().empty() && d.owner_user_id() != req.owner_user_id()) {
-                      return true;
-                    }
-                    if (resp->duplicates_size() == page) {
-                      more = true;
-                      return false;
-                    }
-                    *resp->add_duplicates() = d;
-                    last_position = state.version();
-                    return true;
-                  });
-  if (!end.ok()) return end.status();
-  if (more) resp->set_next_page_token(std::to_string(last_position));
-  return absl::OkStatus();
+  return PageOfType(
+      &store_->changes(), who.tenant_id, v1::ENTITY_TYPE_POSSIBLE_DUPLICATE, req.page_token(),
+      req.page_size(),
+      [&](const v1::RecordState& state) {
+        const v1::PossibleDuplicate& d = state.data().possible_duplicate();
+        return !d.candidates().empty() &&
+               (req.entity_type() == v1::ENTITY_TYPE_UNSPECIFIED ||
+                d.record().entity_type() == req.entity_type()) &&
+               (req.owner_user_id().empty() || d.owner_user_id() == req.owner_user_id());
+      },
+      [&](const v1::RecordState& state) {
+        *resp->add_duplicates() = state.data().possible_duplicate();
+      },
+      resp->mutable_next_page_token());
 }
 
 absl::Status AdminHandler::GetDuplicates(const Principal& who, const v1::GetDuplicatesRequest& req,
