@@ -110,6 +110,11 @@ RecordIndex IndexOf(const v1::RecordState& state) {
       ix.name = r.conflict().field_path();
       ix.parent_id = r.conflict().record().id();
       break;
+    case v1::Record::kPossibleDuplicate:
+      ix.owner = r.possible_duplicate().owner_user_id();
+      ix.name = r.possible_duplicate().record().id();
+      ix.parent_id = r.possible_duplicate().record().id();
+      break;
     case v1::Record::kStore: {
       const auto& e = r.store();
       ix.name = e.name();
