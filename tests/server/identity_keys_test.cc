@@ -129,6 +129,28 @@ TEST(IdentityKeysTest, KeysAreStableAndCoverEachIdentityPart) {
   EXPECT_NE(std::find(keys.begin(), keys.end(), IndexKeysOf(lead)[0]), keys.end());
 }
 
+TEST(IdentityKeysTest, SameIdentityFieldsIgnoresEverythingElse) {
+  v1::Record a = Lead("Ana", "Lima", "ana@lima.example", "+33 1 23 45 67 89", "Acme");
+  v1::Record b = a;
+  b.mutable_lead()->set_notes("called back");
+  b.mutable_lead()->set_rating(4);
+  EXPECT_TRUE(SameIdentityFields(a, b));
+  b.mutable_lead()->mutable_address()->set_city("Lyon");
+  EXPECT_FALSE(SameIdentityFields(a, b));
+  for (const char* field : {"email", "phone", "first_name", "last_name", "company"}) {
+    v1::Record c = a;
+    const auto* f = c.lead().GetDescriptor()->FindFieldByName(field);
+    c.mutable_lead()->GetReflection()->SetString(c.mutable_lead(), f, "other");
+    EXPECT_FALSE(SameIdentityFields(a, c)) << field;
+  }
+  v1::Record contact;
+  contact.mutable_contact()->set_mobile("+33 6");
+  v1::Record other = contact;
+  other.mutable_contact()->set_mobile("+33 7");
+  EXPECT_FALSE(SameIdentityFields(contact, other));
+  EXPECT_FALSE(SameIdentityFields(a, contact)) << "different types";
+}
+
 TEST(IdentityKeysTest, ComparingAgainstAnIdentityParsesOnlyPhonesThatMayMatch) {
   const DuplicateOptions options;
   const Identity me = IdentityOf(Lead("", "", "", "(415) 555-2671", ""), options);

@@ -352,6 +352,10 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
   const bool live = !state.deleted();
   const bool was_live = current != nullptr && !current->deleted();
   if (!live && !was_live) return absl::OkStatus();
+  if (live && was_live && current->scope().owner_user_id() == state.scope().owner_user_id() &&
+      identity::SameIdentityFields(current->data(), state.data())) {
+    return absl::OkStatus();  // an edit of other fields (notes, status...)
+  }
   const identity::Identity now =
       live ? identity::IdentityOf(state.data(), options) : identity::Identity{};
   const identity::Identity before =

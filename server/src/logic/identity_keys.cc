@@ -314,6 +314,37 @@ bool Identity::empty() const {
   return emails.empty() && phones.empty() && name.empty() && website.empty();
 }
 
+bool SameIdentityFields(const v1::Record& a, const v1::Record& b) {
+  if (a.entity_case() != b.entity_case()) return false;
+  auto same_address = [](const v1::Address& x, const v1::Address& y) {
+    return x.street() == y.street() && x.city() == y.city() && x.postal_code() == y.postal_code() &&
+           x.country_code() == y.country_code();
+  };
+  switch (a.entity_case()) {
+    case v1::Record::kLead: {
+      const v1::Lead& x = a.lead();
+      const v1::Lead& y = b.lead();
+      return x.email() == y.email() && x.phone() == y.phone() && x.first_name() == y.first_name() &&
+             x.last_name() == y.last_name() && x.company() == y.company() &&
+             same_address(x.address(), y.address());
+    }
+    case v1::Record::kContact: {
+      const v1::Contact& x = a.contact();
+      const v1::Contact& y = b.contact();
+      return x.email() == y.email() && x.phone() == y.phone() && x.mobile() == y.mobile() &&
+             x.first_name() == y.first_name() && x.last_name() == y.last_name() &&
+             same_address(x.address(), y.address());
+    }
+    case v1::Record::kAccount: {
+      const v1::Account& x = a.account();
+      const v1::Account& y = b.account();
+      return x.name() == y.name() && x.phone() == y.phone() && x.website() == y.website() &&
+             same_address(x.billing_address(), y.billing_address());
+    }
+    default: return true;
+  }
+}
+
 bool IsPersonType(v1::EntityType type) {
   return type == v1::ENTITY_TYPE_LEAD || type == v1::ENTITY_TYPE_CONTACT;
 }

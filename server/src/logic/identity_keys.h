@@ -84,6 +84,11 @@ struct Identity {
   bool empty() const;
 };
 
+// Whether `a` and `b` (of one type) have the same values in every field
+// their identity is made of: then their identities are equal, and nothing
+// needs normalising.
+bool SameIdentityFields(const v1::Record& a, const v1::Record& b);
+
 // Leads and contacts are people (compared with each other); accounts are
 // companies. Others have no identity.
 bool IsPersonType(v1::EntityType type);
