@@ -225,6 +225,11 @@ MergeResult Merge(const v1::RecordState* stored, const v1::Mutation& m, const Me
       }
       return internal::MergeDelete(*stored, m, ctx, policies);
     case v1::OPERATION_RESOLVE_CONFLICT: return internal::MergeResolve(stored, m, ctx);
+    case v1::OPERATION_MERGE:
+      internal::Reject(&result, stored, v1::REJECT_REASON_VALIDATION,
+                       "internal: a merge of two records is applied with MergeRecords, "
+                       "not Merge");
+      return result;
     default: return internal::MergeFields(stored, m, ctx, policies);
   }
 }

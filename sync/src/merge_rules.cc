@@ -19,6 +19,7 @@ constexpr auto kSetAdd = v1::OPERATION_SET_ADD;
 constexpr auto kSetRemove = v1::OPERATION_SET_REMOVE;
 constexpr auto kRedeem = v1::OPERATION_REDEEM;
 constexpr auto kResolve = v1::OPERATION_RESOLVE_CONFLICT;
+constexpr auto kMergeRecords = v1::OPERATION_MERGE;
 
 constexpr auto kLww = v1::CONFLICT_POLICY_LWW;
 constexpr auto kServerWins = v1::CONFLICT_POLICY_SERVER_WINS;
@@ -220,6 +221,32 @@ const std::vector<OperationRule>& OperationRules() {
       // CONFLICT: resolving a disputed claim (admin reassigns it).
       // RESOLUTION: chosen value written; Conflict RESOLVED.
       {kResolve, kClaim, A::kTakeValue},
+
+      // --- MERGE: two records of one customer become one (MergeRecords) ---
+      // CONFLICT: both records hold a different lww value.
+      // RESOLUTION: the higher precision wins, a tie keeps the survivor's.
+      {kMergeRecords, kLww, A::kRecordLevel},
+      // CONFLICT: both records hold a different server-owned value.
+      // RESOLUTION: the higher precision wins, a tie keeps the survivor's.
+      {kMergeRecords, kServerWins, A::kRecordLevel},
+      // CONFLICT: both records hold a different client_wins value.
+      // RESOLUTION: the higher precision wins, a tie keeps the survivor's.
+      {kMergeRecords, kClientWins, A::kRecordLevel},
+      // CONFLICT: two channels gave the customer's contact detail.
+      // RESOLUTION: the higher precision wins (the default rule), then the survivor.
+      {kMergeRecords, kProvenance, A::kRecordLevel},
+      // CONFLICT: both records hold a different value that needs a human.
+      // RESOLUTION: the person merging chose (MergeSpec), else the survivor's stays.
+      {kMergeRecords, kManual, A::kRecordLevel},
+      // CONFLICT: both records hold a counter (points).
+      // RESOLUTION: not merged: records with counters are refused.
+      {kMergeRecords, kCounter, A::kRecordLevel},
+      // CONFLICT: both records hold elements of a set field.
+      // RESOLUTION: union of both, every element with its adds.
+      {kMergeRecords, kSet, A::kRecordLevel},
+      // CONFLICT: both records hold a different unique claim.
+      // RESOLUTION: the survivor keeps its claim; an empty one takes the other's.
+      {kMergeRecords, kClaim, A::kRecordLevel},
   };
   return *kRules;
 }

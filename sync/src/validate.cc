@@ -14,7 +14,8 @@ static Status Invalid(const v1::Mutation& m, const std::string& what) {
 
 static bool OperationUsesValues(v1::Operation op, const v1::Mutation& m) {
   switch (op) {
-    case v1::OPERATION_DELETE: return false;
+    case v1::OPERATION_DELETE:
+    case v1::OPERATION_MERGE: return false;
     case v1::OPERATION_RESOLVE_CONFLICT: return m.update_mask().paths_size() > 0;
     default: return true;
   }
@@ -65,6 +66,33 @@ Status ValidateMutation(const v1::Mutation& m) {
                      "dismissed_record_ids (update_mask [\"dismissed_record_ids\"], "
                      "base_version of the stored flag)");
     }
+  }
+  if (op == v1::OPERATION_MERGE) {
+    if (m.update_mask().paths_size() > 0) {
+      return Invalid(m, "a merge takes no update_mask (per-field choices go in merge)");
+    }
+    const v1::MergeSpec& spec = m.merge();
+    if (spec.merged_record_id().empty()) {
+      return Invalid(m, "OPERATION_MERGE needs merge.merged_record_id");
+    }
+    if (spec.merged_record_id() == m.record().id()) {
+      return Invalid(m, "cannot merge record '" + m.record().id() + "' into itself");
+    }
+    std::set<std::string> named;
+    for (const auto* list : {&spec.take_from_merged(), &spec.keep_survivor()}) {
+      for (const std::string& p : *list) {
+        const pb::FieldDescriptor* f = d->FindFieldByName(p);
+        if (f == nullptr || p.find('.') != std::string::npos) {
+          return Invalid(m, "merge: '" + p + "' is not a top-level field of " + type_name);
+        }
+        if (p == "id") return Invalid(m, "merge: the survivor keeps its id");
+        if (!named.insert(p).second) {
+          return Invalid(m, "merge: '" + p + "' is named twice (take or keep, once)");
+        }
+      }
+    }
+  } else if (m.has_merge()) {
+    return Invalid(m, "merge is set but the operation is not OPERATION_MERGE");
   }
   if (op == v1::OPERATION_REDEEM && type != v1::ENTITY_TYPE_REDEMPTION) {
     return Invalid(m, "OPERATION_REDEEM applies to redemptions only, not " + type_name);
