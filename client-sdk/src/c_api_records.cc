@@ -128,6 +128,9 @@ crmsync_status crmsync_apply(crmsync_client* client, const crmsync_edit* edit,
       return Fail(absl::InvalidArgumentError("edit.operation " + std::to_string(edit->operation) +
                                              " is not a crmsync_operation"));
     }
+    if (edit->operation == v1::OPERATION_MERGE) {
+      return Fail(absl::InvalidArgumentError("merges go through crmsync_merge"));
+    }
     if (absl::Status s = capi::CheckType(edit->entity_type, false); !s.ok()) return Fail(s);
     if (edit->record_id == nullptr || edit->record_id[0] == '\0') {
       return Fail(absl::InvalidArgumentError("edit.record_id is required"));
@@ -149,6 +152,25 @@ crmsync_status crmsync_apply(crmsync_client* client, const crmsync_edit* edit,
       return Fail(absl::InvalidArgumentError("edit.conflict_id is required to resolve a conflict"));
     }
     return capi::FillState(client, client->db->Apply(e), out);
+  });
+}
+
+crmsync_status crmsync_merge(crmsync_client* client, int32_t entity_type, const char* survivor_id,
+                             const char* merged_id, const char* take_fields,
+                             const char* keep_fields) {
+  return Guard([&] {
+    if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
+    if (absl::Status s = capi::CheckType(entity_type, false); !s.ok()) return Fail(s);
+    if (survivor_id == nullptr || survivor_id[0] == '\0' || merged_id == nullptr ||
+        merged_id[0] == '\0') {
+      return Fail(absl::InvalidArgumentError("survivor_id and merged_id are required"));
+    }
+    v1::MergeSpec spec;
+    spec.set_merged_record_id(merged_id);
+    for (const std::string& f : capi::MaskOf(take_fields).paths()) spec.add_take_from_merged(f);
+    for (const std::string& f : capi::MaskOf(keep_fields).paths()) spec.add_keep_survivor(f);
+    return capi::FillState(client, client->db->Merge(capi::Ref(entity_type, survivor_id), spec),
+                           nullptr);
   });
 }
 
@@ -254,6 +276,23 @@ crmsync_status crmsync_todays_calendar(crmsync_client* client, int64_t now_ms,
   return Guard([&] {
     if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     return capi::FillList(client, client->db->TodaysCalendar(now_ms, utc_offset_minutes), out);
+  });
+}
+
+crmsync_status crmsync_timeline(crmsync_client* client, int32_t entity_type, const char* id,
+                                int32_t limit, int32_t offset, crmsync_buffer* out) {
+  return Guard([&] {
+    if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
+    if (out == nullptr) return Fail(absl::InvalidArgumentError("out is NULL"));
+    if (absl::Status s = capi::CheckType(entity_type, false); !s.ok()) return Fail(s);
+    auto items = client->db->Timeline(capi::Ref(entity_type, capi::Str(id)), limit, offset);
+    if (!items.ok()) return Fail(items.status());
+    v1::GetTimelineResponse resp;
+    for (v1::TimelineItem& item : *items) *resp.add_items() = std::move(item);
+    auto bytes = capi::Encode(client, resp);
+    if (!bytes.ok()) return Fail(bytes.status());
+    if (!capi::FillBuffer(*bytes, out)) return Fail(absl::ResourceExhaustedError("out of memory"));
+    return Ok();
   });
 }
 

@@ -70,6 +70,20 @@ absl::StatusOr<std::vector<PushEvent>> Database::SyncAccess::ApplyPushResults(
     auto local = internal::RebaseRow(db, m.record(), server);
     if (!local.ok()) return local.status();
     if (changes != nullptr) changes->push_back(MakeChange(m.record(), *local));
+    if (result.has_record() && (result.record().ref().id() != m.record().id() ||
+                                result.record().ref().entity_type() != m.record().entity_type())) {
+      // An edit of a record merged into another, applied to the survivor:
+      // the survivor's copy moves on at once (the tombstone comes with the
+      // next pull).
+      const v1::RecordRef& to = result.record().ref();
+      auto held = internal::LoadRow(db, to);
+      if (!held.ok()) return held.status();
+      if (*held && (!(*held)->server || result.record().version() >= (*held)->server->version())) {
+        auto rebased = internal::RebaseRow(db, to, result.record());
+        if (!rebased.ok()) return rebased.status();
+        if (changes != nullptr) changes->push_back(MakeChange(to, *rebased));
+      }
+    }
     if (const char* kind = NoticeKind(result.outcome())) {
       Notice n;
       n.kind = kind;

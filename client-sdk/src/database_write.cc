@@ -88,6 +88,16 @@ absl::StatusOr<v1::RecordState> Database::Apply(const LocalEdit& edit) {
   return WriteLocked(edit, /*is_create=*/false);
 }
 
+absl::StatusOr<v1::RecordState> Database::Merge(const v1::RecordRef& survivor,
+                                                const v1::MergeSpec& spec) {
+  LocalEdit edit;
+  edit.ref = survivor;
+  edit.operation = v1::OPERATION_MERGE;
+  edit.merge = spec;
+  absl::MutexLock lock(&mu_);
+  return WriteLocked(edit, /*is_create=*/false);
+}
+
 absl::StatusOr<v1::RecordState> Database::WriteLocked(const LocalEdit& edit, bool is_create) {
   if (absl::Status s = Ready(); !s.ok()) return s;
   internal::Transaction tx(db_.get());
@@ -125,7 +135,9 @@ absl::StatusOr<v1::RecordState> Database::WriteInTx(const LocalEdit& edit, bool 
   m.set_operation(edit.operation);
   m.set_conflict_id(edit.conflict_id);
   m.set_recovered(recovered != nullptr);
-  if (resent_delete) {
+  if (edit.operation == v1::OPERATION_MERGE) {
+    *m.mutable_merge() = edit.merge;
+  } else if (resent_delete) {
     // The scope the device held, so the server can keep a tombstone of a
     // record it no longer has where the same devices see it.
     *m.mutable_values() = edit.values;

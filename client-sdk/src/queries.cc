@@ -5,6 +5,7 @@
 
 #include "crmsync/client/database.h"
 #include "crmsync/sync/geo.h"
+#include "crmsync/sync/timeline.h"
 #include "record_index.h"
 #include "sqlite_db.h"
 #include "tables.h"
@@ -64,6 +65,61 @@ absl::StatusOr<std::vector<v1::RecordState>> Database::OpportunitiesOfAccount(
   if (!st.ok()) return st.status();
   st->Bind(1, static_cast<int64_t>(v1::ENTITY_TYPE_OPPORTUNITY)).Bind(2, account_id);
   return internal::CollectStates(&*st);
+}
+
+absl::StatusOr<std::vector<v1::TimelineItem>> Database::Timeline(const v1::RecordRef& subject,
+                                                                 int limit, int offset) {
+  if (subject.entity_type() != v1::ENTITY_TYPE_ACCOUNT &&
+      subject.entity_type() != v1::ENTITY_TYPE_CONTACT &&
+      subject.entity_type() != v1::ENTITY_TYPE_LEAD) {
+    return absl::InvalidArgumentError("a timeline is kept for accounts, contacts and leads");
+  }
+  if (limit < 0 || offset < 0) {
+    return absl::InvalidArgumentError("limit and offset must not be negative");
+  }
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Ready(); !s.ok()) return s;
+  std::vector<v1::RecordState> candidates;
+  for (v1::EntityType type : sync::TimelineTypes()) {
+    // Calendar attendees are not an indexed column: the device's own
+    // calendar is read whole (it is bounded by the user's scope).
+    auto st = type == v1::ENTITY_TYPE_CALENDAR_EVENT
+                  ? db_->Prepare(
+                        "SELECT local_state FROM records WHERE entity_type=?1 "
+                        "AND local_state IS NOT NULL")
+                  : db_->Prepare(
+                        "SELECT local_state FROM records WHERE entity_type=?1 AND parent_id=?2 "
+                        "AND local_state IS NOT NULL");
+    if (!st.ok()) return st.status();
+    st->Bind(1, static_cast<int64_t>(type));
+    if (type != v1::ENTITY_TYPE_CALENDAR_EVENT) st->Bind(2, subject.id());
+    auto found = internal::CollectStates(&*st);
+    if (!found.ok()) return found.status();
+    for (v1::RecordState& s : *found) {
+      if (sync::RefersTo(s.data(), subject)) candidates.push_back(std::move(s));
+    }
+  }
+  std::vector<std::pair<v1::RecordState, sync::TimelinePoint>> entries;
+  entries.reserve(candidates.size());
+  for (v1::RecordState& s : candidates) {
+    sync::TimelinePoint p = sync::TimelinePointOf(s);
+    entries.emplace_back(std::move(s), p);
+  }
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return sync::TimelineBefore(a.first, a.second, b.first, b.second);
+  });
+  std::vector<v1::TimelineItem> out;
+  const size_t end =
+      limit > 0 ? std::min(entries.size(), static_cast<size_t>(offset) + limit) : entries.size();
+  for (size_t i = static_cast<size_t>(offset); i < end; ++i) {
+    v1::TimelineItem& item = out.emplace_back();
+    *item.mutable_record() = std::move(entries[i].first);
+    const int64_t ms = entries[i].second.at_ms;
+    item.mutable_at()->set_seconds(ms / 1000);
+    item.mutable_at()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
+    item.set_channel(entries[i].second.channel);
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::RecordState>> Database::CalendarBetween(int64_t from_s,

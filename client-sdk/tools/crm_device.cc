@@ -198,6 +198,18 @@ int Run(const std::vector<std::string>& args, Session* session, Settings* settin
   del->add_option("id", id, "record id")->required();
   del->callback([&] { rc = CmdDelete(session, type, id); });
 
+  std::string merged_id;
+  std::vector<std::string> take, keep;
+  auto* merge = app.add_subcommand(
+      "merge", "merge a duplicate into the record kept (queued; the server decides the fields)");
+  merge->add_option("type", type, "lead, contact or account")->required();
+  merge->add_option("survivor", id, "id of the record kept")->required();
+  merge->add_option("merged", merged_id, "id of the record merged into it")->required();
+  merge->add_option("--take", take, "fields that take the merged record's value")
+      ->delimiter(',');
+  merge->add_option("--keep", keep, "fields that keep the survivor's value")->delimiter(',');
+  merge->callback([&] { rc = CmdMerge(session, type, id, merged_id, take, keep); });
+
   ListFilter filter;
   auto* list = app.add_subcommand("list", "list records of the local view");
   list->add_option("type", type, "entity type")->required();
@@ -207,6 +219,14 @@ int Run(const std::vector<std::string>& args, Session* session, Settings* settin
   list->add_option("--search", filter.search, "full-text search (FTS4 syntax)");
   list->add_option("--near", filter.near, "coupons: LAT,LON[,RADIUS_M]");
   list->callback([&] { rc = CmdList(session, type, filter); });
+
+  int timeline_limit = 0;
+  auto* timeline = app.add_subcommand(
+      "timeline", "everything held about an account, contact or lead, newest first (offline)");
+  timeline->add_option("type", type, "account, contact or lead")->required();
+  timeline->add_option("id", id, "record id")->required();
+  timeline->add_option("--limit", timeline_limit, "newest items only (0 = all)");
+  timeline->callback([&] { rc = CmdTimeline(session, type, id, timeline_limit); });
 
   auto* show = app.add_subcommand("show", "show one record (local view)");
   show->add_option("type", type, "entity type")->required();

@@ -88,6 +88,12 @@ int CmdCreate(Session* s, const std::string& type, const std::string& id,
 int CmdEdit(Session* s, const std::string& type, const std::string& id,
             const std::vector<std::string>& sets);
 int CmdDelete(Session* s, const std::string& type, const std::string& id);
+// Prints Database::Timeline: when, channel, record, what it is.
+int CmdTimeline(Session* s, const std::string& type, const std::string& id, int limit);
+// Queues a merge of `merged` into `survivor` (Database::Merge).
+int CmdMerge(Session* s, const std::string& type, const std::string& survivor,
+             const std::string& merged, const std::vector<std::string>& take,
+             const std::vector<std::string>& keep);
 struct ListFilter {
   bool mine_open = false;
   std::string account;

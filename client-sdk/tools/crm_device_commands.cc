@@ -1,6 +1,7 @@
 // crm-device commands.
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/time/time.h"
 #include "crm_device.h"
 #include "crmsync/sync/record_model.h"
 
@@ -226,6 +228,23 @@ int CmdDelete(Session* s, const std::string& type_name, const std::string& id) {
   return Report(s, (*db)->Delete(ref).status());
 }
 
+int CmdMerge(Session* s, const std::string& type_name, const std::string& survivor,
+             const std::string& merged, const std::vector<std::string>& take,
+             const std::vector<std::string>& keep) {
+  auto type = ParseType(type_name);
+  if (!type.ok()) return Report(s, type.status());
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  v1::RecordRef ref;
+  ref.set_entity_type(*type);
+  ref.set_id(survivor);
+  v1::MergeSpec spec;
+  spec.set_merged_record_id(merged);
+  for (const std::string& f : take) spec.add_take_from_merged(f);
+  for (const std::string& f : keep) spec.add_keep_survivor(f);
+  return Report(s, (*db)->Merge(ref, spec).status());
+}
+
 int CmdList(Session* s, const std::string& type_name, const ListFilter& filter) {
   auto type = ParseType(type_name);
   if (!type.ok()) return Report(s, type.status());
@@ -255,6 +274,29 @@ int CmdList(Session* s, const std::string& type_name, const ListFilter& filter) 
   for (const auto& r : *rows) {
     if (r.ref().entity_type() != *type) continue;
     s->out() << r.ref().id() << "\t" << Describe(r) << "\n";
+  }
+  return kOk;
+}
+
+int CmdTimeline(Session* s, const std::string& type_name, const std::string& id, int limit) {
+  auto type = ParseType(type_name);
+  if (!type.ok()) return Report(s, type.status());
+  auto db = s->Db();
+  if (!db.ok()) return Report(s, db.status());
+  v1::RecordRef ref;
+  ref.set_entity_type(*type);
+  ref.set_id(id);
+  auto items = (*db)->Timeline(ref, limit);
+  if (!items.ok()) return Report(s, items.status());
+  for (const v1::TimelineItem& item : *items) {
+    const v1::RecordState& r = item.record();
+    std::string channel = v1::Channel_Name(item.channel());
+    if (channel.rfind("CHANNEL_", 0) == 0) channel = channel.substr(8);
+    std::transform(channel.begin(), channel.end(), channel.begin(), ::tolower);
+    s->out() << absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixSeconds(item.at().seconds()),
+                                 absl::UTCTimeZone())
+             << "\t" << channel << "\t" << sync::EntityTypeName(r.ref().entity_type()) << "/"
+             << r.ref().id() << "\t" << Describe(r) << "\n";
   }
   return kOk;
 }

@@ -30,6 +30,7 @@ void BuildChangeInto(const v1::RecordState& state, int64_t since_version, bool f
   *change.mutable_hlc() = state.hlc();
   if (state.deleted()) {
     change.set_kind(v1::CHANGE_KIND_TOMBSTONE);
+    if (state.has_merged_into()) *change.mutable_merged_into() = state.merged_into();
     return;
   }
   change.set_kind(v1::CHANGE_KIND_UPSERT);
@@ -128,12 +129,14 @@ Result<ReplicaAction> ApplyChange(v1::RecordState* replica, const v1::Change& ch
     next.set_deleted(true);
     next.clear_data();
     next.clear_fields();
+    if (change.has_merged_into()) *next.mutable_merged_into() = change.merged_into();
     pb::Message* e = MutableEntity(next.mutable_data(), type);
     const pb::FieldDescriptor* idf = e->GetDescriptor()->FindFieldByName("id");
     if (idf != nullptr) e->GetReflection()->SetString(e, idf, change.record().id());
   } else {
     if (next.deleted()) next.clear_data();  // Resurrected: start from empty data.
     next.set_deleted(false);
+    next.clear_merged_into();
     pb::Message* dst = MutableEntity(next.mutable_data(), type);
     const pb::Message* src = EntityOrDefault(change.values(), type);
     for (const FieldPath& fp : paths) CopyPathValue(*src, fp, dst);

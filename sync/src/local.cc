@@ -27,6 +27,9 @@ Status ApplyMutationLocally(v1::RecordState* local, const v1::Mutation& m) {
     if (!fp.ok()) return fp.status();
     paths.push_back(std::move(fp).value());
   }
+  // A merge is decided by the server (it reads both records as they are
+  // there); the device sees it when the result and the next pull arrive.
+  if (m.operation() == v1::OPERATION_MERGE) return Status::Ok();
   v1::RecordState next = *local;
   *next.mutable_ref() = m.record();
   pb::Message* data = MutableEntity(next.mutable_data(), type);
@@ -70,6 +73,7 @@ Status ApplyMutationLocally(v1::RecordState* local, const v1::Mutation& m) {
         data = MutableEntity(next.mutable_data(), type);
       }
       next.set_deleted(false);
+      next.clear_merged_into();
       std::vector<FieldPath> all = paths;
       if (empty && all.empty()) {
         for (const std::string& p : DiffPaths(*EntityOrDefault(v1::Record(), type), *values)) {

@@ -160,6 +160,7 @@ MergeResult MergeFields(const v1::RecordState* stored, const v1::Mutation& m,
       s.next.set_created_version(stored == nullptr ? ctx.new_version : stored->created_version());
     }
     s.next.set_deleted(false);
+    s.next.clear_merged_into();
     FinishChangedState(&s.next, stored, s.client_hlc, ctx.new_version);
     result.changed = true;
     result.new_state = std::move(s.next);

@@ -59,6 +59,7 @@ v1::RecordState ServerRecordState(const v1::RecordState* current, const v1::Reco
   if (live) state = *current;  // unchanged fields keep their metadata
   *state.mutable_ref() = ref;
   state.clear_deleted();
+  state.clear_merged_into();
   const v1::EntityType type = ref.entity_type();
   const v1::Record none;
   const v1::Record& previous = live ? current->data() : none;

@@ -93,6 +93,77 @@ TEST_F(CrmDeviceTest, TwoRepsCreatingOnePersonSeeThePossibleDuplicate) {
   EXPECT_THAT(out, HasSubstr("lead-fair-a: may be lead-fair-b ("));
 }
 
+TEST_F(CrmDeviceTest, AMergedDuplicateConvergesOnEveryDeviceAndAnOfflineEditLandsOnTheSurvivor) {
+  std::string out;
+  // Alice entered the same prospect on her phone and on her tablet.
+  ASSERT_EQ(Run("alice", "phone",
+                {"create", "lead", "--id", "lead-m-1", "--set", "first_name=Inès", "--set",
+                 "last_name=Lambert", "--set", "email=ines.lambert@gmail.com"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("alice", "tablet",
+                {"create", "lead", "--id", "lead-m-2", "--set", "first_name=Ines", "--set",
+                 "last_name=Lambert", "--set", "email=ines.lambert@gmail.com", "--set",
+                 "phone=+33 6 12 34 56 78"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone", {"list", "possible_duplicate"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("lead-m-1: may be lead-m-2 ("));
+  // The tablet goes offline and adds a note to its copy.
+  ASSERT_EQ(Run("alice", "tablet", {"offline"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"edit", "lead", "lead-m-2", "--set", "notes=call after 5pm"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("alice", "tablet",
+                {"create", "activity", "--id", "act-m-1", "--set", "subject=Called her",
+                 "--set", "channel=call_center", "--set", "related.entity_type=lead", "--set",
+                 "related.id=lead-m-2", "--set", "owner_user_id=u-alice"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("alice", "tablet", {"timeline", "lead", "lead-m-2"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("phone\tactivity/act-m-1")) << "offline, from the local store";
+  // Meanwhile the phone merges the two, keeping its first name.
+  EXPECT_EQ(Run("alice", "phone", {"merge", "lead", "lead-m-1", "lead-m-1"}, &out), 4) << out;
+  ASSERT_EQ(Run("alice", "phone",
+                {"merge", "lead", "lead-m-1", "lead-m-2", "--keep", "first_name"}, &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone", {"show", "lead", "lead-m-1"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("phone: \"+33 6 12 34 56 78\""));
+  EXPECT_THAT(out, HasSubstr("first_name: \"Inès\""));
+  ASSERT_EQ(Run("alice", "phone", {"list", "lead"}, &out), 0) << out;
+  EXPECT_THAT(out, Not(HasSubstr("lead-m-2")));
+  ASSERT_EQ(Run("alice", "phone", {"list", "possible_duplicate"}, &out), 0) << out;
+  EXPECT_THAT(out, Not(HasSubstr("lead-m-1: may be")));
+  // The tablet comes back: its note lands on the survivor, its copy of the
+  // merged record goes.
+  ASSERT_EQ(Run("alice", "tablet", {"online"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"list", "lead"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("lead-m-1"));
+  EXPECT_THAT(out, Not(HasSubstr("lead-m-2")));
+  ASSERT_EQ(Run("alice", "tablet", {"show", "lead", "lead-m-1"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("notes: \"call after 5pm\""));
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone", {"show", "lead", "lead-m-1"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("notes: \"call after 5pm\""));
+  // The activity logged about the merged-away lead is on the survivor's
+  // timeline, on both devices.
+  ASSERT_EQ(Run("alice", "phone", {"timeline", "lead", "lead-m-1"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("phone\tactivity/act-m-1")) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"timeline", "lead", "lead-m-1"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("phone\tactivity/act-m-1")) << out;
+  EXPECT_EQ(Run("alice", "tablet", {"timeline", "opportunity", "x"}, &out), 4) << out;
+}
+
 TEST_F(CrmDeviceTest, ShowPrintsUtf8TextAsIs) {
   std::string out;
   ASSERT_EQ(Run("alice", "phone",

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -304,6 +305,45 @@ TEST_F(CrmctlTest, DuplicatesListAndShowWhatTwoRepsCreatedTwice) {
   EXPECT_EQ(Crmctl({"duplicates", "show", "opportunity", "opp-alice-1"}, &out), 2) << out;
   EXPECT_EQ(Crmctl({"duplicates", "show", "lead", "no-such-lead"}, &out), 5) << out;
   EXPECT_EQ(Crmctl({"duplicates", "list", "--type", "gadget"}, &out), 2) << out;
+
+  // The admin merges alice's copy into bob's lead, keeping bob's e-mail as
+  // he typed it.
+  EXPECT_EQ(Crmctl({"duplicates", "merge", "lead", "lead-bob-1", "lead-fair-1", "--take",
+                    "no_such_field"},
+                   &out),
+            2)
+      << out;
+  const std::string merged =
+      Ok({"duplicates", "merge", "lead", "lead-bob-1", "lead-fair-1", "--keep", "email,last_name"});
+  EXPECT_THAT(merged, HasSubstr("lead/lead-fair-1 merged into lead/lead-bob-1")) << merged;
+  EXPECT_THAT(merged, HasSubstr("lead/lead-bob-1 (owner u-bob) is now:")) << merged;
+  EXPECT_THAT(merged, HasSubstr("lead1@bob.example")) << merged;
+  EXPECT_THAT(Ok({"duplicates", "show", "lead", "lead-bob-1"}), HasSubstr("no likely duplicates"));
+  EXPECT_THAT(Ok({"audit", "--action", "record_merged"}), HasSubstr("lead-fair-1 merged into"));
+  // Merged once: the other way round is refused, with the reason.
+  EXPECT_EQ(Crmctl({"duplicates", "merge", "lead", "lead-fair-1", "lead-bob-1"}, &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("was merged into lead/lead-bob-1")) << out;
+  EXPECT_EQ(Crmctl({"duplicates", "merge", "lead", "lead-bob-1", "no-such-lead"}, &out), 5) << out;
+}
+
+TEST_F(CrmctlTest, RecordTimelineShowsEverythingAboutACustomerNewestFirst) {
+  const std::string account = Ok({"record", "timeline", "account", "acc-alice-1"});
+  EXPECT_THAT(account, HasSubstr("opportunity/opp-alice-1")) << account;
+  EXPECT_THAT(account, HasSubstr("opportunity: Oven replacement (proposal)")) << account;
+  EXPECT_THAT(account, HasSubstr("contact/con-alice-1")) << account;
+  EXPECT_THAT(account, HasSubstr("import")) << "the channel the demo data came through";
+  EXPECT_THAT(account, Not(HasSubstr("opp-bob-1"))) << account;
+  const std::string contact = Ok({"record", "timeline", "contact", "con-alice-1"});
+  EXPECT_THAT(contact, HasSubstr("event: Visit Boulangerie Martin")) << contact;
+  EXPECT_THAT(Ok({"record", "timeline", "lead", "lead-alice-1"}),
+              HasSubstr("nothing refers to lead lead-alice-1 yet"));
+  const std::string one = Ok({"record", "timeline", "account", "acc-alice-1", "--limit", "1"});
+  EXPECT_EQ(std::count(one.begin(), one.end(), '\n'), 2) << "header and one item: " << one;
+  EXPECT_THAT(Ok({"--json", "record", "timeline", "account", "acc-alice-1"}),
+              HasSubstr("\"items\""));
+  std::string out;
+  EXPECT_EQ(Crmctl({"record", "timeline", "opportunity", "opp-alice-1"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"record", "timeline", "account", "no-such-account"}, &out), 5) << out;
 }
 
 TEST_F(CrmctlTest, RevokedDeviceIsToldToWipe) {
@@ -583,8 +623,10 @@ TEST_F(CrmctlTest, HelpOnEveryCommand) {
                                              {"duplicates"},
                                              {"duplicates", "list"},
                                              {"duplicates", "show"},
+                                             {"duplicates", "merge"},
                                              {"record"},
                                              {"record", "history"},
+                                             {"record", "timeline"},
                                              {"stores"},
                                              {"stores", "upsert"},
                                              {"coupons"},

@@ -110,6 +110,19 @@ void SimWorld::LocalEdit(Device* d) {
     Record(d, d->db->Delete(target.ref()), "delete");
     return;
   }
+  if (r < 20 && type == v1::ENTITY_TYPE_LEAD && list->size() >= 2) {
+    // Two leads the device holds are one prospect: merge one into the
+    // other (refused by the server when the rep may not change both). Other
+    // devices may still be editing the merged one offline.
+    const v1::RecordState& other = (*list)[Pick(static_cast<int>(list->size()))];
+    if (other.ref().id() != target.ref().id()) {
+      v1::MergeSpec spec;
+      spec.set_merged_record_id(other.ref().id());
+      if (Chance(30)) spec.add_take_from_merged("first_name");
+      Record(d, d->db->Merge(target.ref(), spec), "merge");
+      return;
+    }
+  }
   v1::Record values;
   google::protobuf::FieldMask mask;
   switch (type) {

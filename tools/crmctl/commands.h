@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "connection.h"
 #include "crmsync/v1/entities.pb.h"
@@ -56,8 +57,17 @@ int CmdDuplicatesList(const Connection& c, const Output& out, const std::string&
                       const std::string& owner);
 int CmdDuplicatesShow(const Connection& c, const Output& out, const std::string& type,
                       const std::string& id);
+// Merges `merged_id` into `survivor_id` (AdminService.MergeRecords);
+// `take` / `keep`: top-level fields whose value the person chose.
+int CmdDuplicatesMerge(const Connection& c, const Output& out, const std::string& type,
+                       const std::string& survivor_id, const std::string& merged_id,
+                       const std::vector<std::string>& take, const std::vector<std::string>& keep);
 int CmdRecordHistory(const Connection& c, const Output& out, const std::string& type,
                      const std::string& id, const std::string& field, int limit);
+// A customer's timeline (AdminService.GetTimeline), at most `limit` items
+// (0 = all).
+int CmdRecordTimeline(const Connection& c, const Output& out, const std::string& type,
+                      const std::string& id, int limit);
 // resolution: "keep-server", "take-client" or "custom" (then `value_json`
 // is the chosen value, a crmsync.v1.Record in JSON).
 int CmdConflictResolve(const Connection& c, const Output& out, const std::string& conflict_id,

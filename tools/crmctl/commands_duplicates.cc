@@ -1,5 +1,6 @@
-// crmctl duplicates list|show: likely duplicate leads, contacts and
-// accounts the server flagged (docs/stewardship.md, "Duplicates").
+// crmctl duplicates list|show|merge: likely duplicate leads, contacts and
+// accounts the server flagged, and merging two of them
+// (docs/stewardship.md, "Duplicates" and "Merging").
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -156,6 +157,36 @@ int CmdDuplicatesShow(const Connection& c, const Output& out, const std::string&
       ids += (ids.empty() ? "" : ", ") + d;
     }
     std::printf("not duplicates (dismissed): %s\n", ids.c_str());
+  }
+  return kExitOk;
+}
+
+int CmdDuplicatesMerge(const Connection& c, const Output& out, const std::string& type,
+                       const std::string& survivor_id, const std::string& merged_id,
+                       const std::vector<std::string>& take, const std::vector<std::string>& keep) {
+  v1::MergeRecordsRequest req;
+  v1::EntityType entity;
+  if (!ParseIdentityType(type, /*allow_empty=*/false, &entity)) return kExitUsage;
+  req.mutable_survivor()->set_entity_type(entity);
+  req.mutable_survivor()->set_id(survivor_id);
+  req.set_merged_record_id(merged_id);
+  for (const std::string& f : take) req.add_take_from_merged(f);
+  for (const std::string& f : keep) req.add_keep_survivor(f);
+  auto stub = v1::AdminService::NewStub(c.channel());
+  grpc::ClientContext ctx;
+  c.Prepare(&ctx);
+  v1::MergeRecordsResponse resp;
+  grpc::Status s = stub->MergeRecords(&ctx, req, &resp);
+  if (!s.ok()) return ReportRpcError(s, "duplicates merge " + type + " " + survivor_id);
+  if (out.json) {
+    std::printf("%s\n", ToJson(resp).c_str());
+    return kExitOk;
+  }
+  std::printf("%s\n", resp.result().message().c_str());
+  if (resp.result().has_record()) {
+    std::printf("%s (owner %s) is now: %s\n", RefText(resp.result().record().ref()).c_str(),
+                resp.result().record().scope().owner_user_id().c_str(),
+                Summary(resp.result().record()).c_str());
   }
   return kExitOk;
 }

@@ -1,7 +1,10 @@
-// crmctl record history: a record's field values with their sources.
+// crmctl record history|timeline: a record's field values with their
+// sources; everything about a customer, newest first.
 #include <google/protobuf/timestamp.pb.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "commands.h"
 #include "conflict_values.h"
@@ -59,6 +62,71 @@ int CmdRecordHistory(const Connection& c, const Output& out, const std::string& 
   if (resp.entries().empty())
     std::printf("no values kept for this record%s\n",
                 field.empty() ? "" : (" and field " + field).c_str());
+  return kExitOk;
+}
+
+namespace {
+
+// What a timeline item is, in a few words.
+std::string ItemSummary(const v1::Record& r) {
+  switch (r.entity_case()) {
+    case v1::Record::kActivity:
+      return ShortEnum(v1::ActivityType_Name(r.activity().type()), "ACTIVITY_TYPE_") + ": " +
+             r.activity().subject();
+    case v1::Record::kCalendarEvent: return "event: " + r.calendar_event().title();
+    case v1::Record::kOpportunity:
+      return "opportunity: " + r.opportunity().name() + " (" +
+             ShortEnum(v1::OpportunityStage_Name(r.opportunity().stage()), "OPPORTUNITY_STAGE_") +
+             ")";
+    case v1::Record::kContact:
+      return "contact: " + r.contact().first_name() + " " + r.contact().last_name();
+    default: return "-";
+  }
+}
+
+}  // namespace
+
+int CmdRecordTimeline(const Connection& c, const Output& out, const std::string& type,
+                      const std::string& id, int limit) {
+  v1::GetTimelineRequest req;
+  const v1::EntityType entity = sync::EntityTypeFromName(type);
+  if (entity != v1::ENTITY_TYPE_ACCOUNT && entity != v1::ENTITY_TYPE_CONTACT &&
+      entity != v1::ENTITY_TYPE_LEAD) {
+    std::fprintf(stderr, "crmctl: a timeline is kept for accounts, contacts and leads, not '%s'\n",
+                 type.c_str());
+    return kExitUsage;
+  }
+  req.mutable_record()->set_entity_type(entity);
+  req.mutable_record()->set_id(id);
+  auto stub = v1::AdminService::NewStub(c.channel());
+  v1::GetTimelineResponse all;
+  for (int page = 0; page < 10000; ++page) {
+    const int left = limit > 0 ? limit - all.items_size() : 200;
+    if (left <= 0) break;
+    req.set_page_size(std::min(left, 200));
+    grpc::ClientContext ctx;
+    c.Prepare(&ctx);
+    v1::GetTimelineResponse part;
+    grpc::Status s = stub->GetTimeline(&ctx, req, &part);
+    if (!s.ok()) return ReportRpcError(s, "record timeline " + type + " " + id);
+    for (auto& item : *part.mutable_items()) *all.add_items() = std::move(item);
+    if (part.next_page_token().empty()) break;
+    req.set_page_token(part.next_page_token());
+  }
+  if (out.json) {
+    std::printf("%s\n", ToJson(all).c_str());
+    return kExitOk;
+  }
+  Table t({"WHEN", "CHANNEL", "RECORD", "OWNER", "WHAT"});
+  for (const v1::TimelineItem& item : all.items()) {
+    const v1::RecordState& r = item.record();
+    t.AddRow({FormatTime(item.at()), ShortEnum(v1::Channel_Name(item.channel()), "CHANNEL_"),
+              sync::EntityTypeName(r.ref().entity_type()) + "/" + r.ref().id(),
+              r.scope().owner_user_id().empty() ? "-" : r.scope().owner_user_id(),
+              ItemSummary(r.data())});
+  }
+  std::printf("%s", t.Render().c_str());
+  if (all.items().empty()) std::printf("nothing refers to %s %s yet\n", type.c_str(), id.c_str());
   return kExitOk;
 }
 

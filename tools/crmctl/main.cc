@@ -282,8 +282,29 @@ int Main(int argc, char** argv) {
   dshow->callback([&] {
     if (auto c = connect()) code = CmdDuplicatesShow(*c, out, dup_type, dup_id);
   });
+  std::string merge_survivor, merge_other;
+  std::vector<std::string> merge_take, merge_keep;
+  auto* dmerge = duplicates->add_subcommand(
+      "merge",
+      "Merge two records of one customer: the survivor takes the more precise value of each "
+      "field, activities, events and opportunities move to it, the other becomes a tombstone "
+      "naming it");
+  dmerge->add_option("type", dup_type, "lead, contact or account")->required();
+  dmerge->add_option("survivor", merge_survivor, "Id of the record kept")->required();
+  dmerge->add_option("merged", merge_other, "Id of the record merged into it")->required();
+  dmerge->add_option("--take", merge_take, "Fields that take the merged record's value")
+      ->delimiter(',');
+  dmerge->add_option("--keep", merge_keep, "Fields that keep the survivor's value")
+      ->delimiter(',');
+  dmerge->callback([&] {
+    if (auto c = connect()) {
+      code = CmdDuplicatesMerge(*c, out, dup_type, merge_survivor, merge_other, merge_take,
+                                merge_keep);
+    }
+  });
 
-  auto* record = app.add_subcommand("record", "One record: the history of its field values");
+  auto* record = app.add_subcommand(
+      "record", "One record: the history of its field values, its customer's timeline");
   record->require_subcommand(1);
   std::string record_type, record_id, record_field;
   int history_limit = 0;
@@ -300,6 +321,18 @@ int Main(int argc, char** argv) {
   rhistory->callback([&] {
     if (auto c = connect())
       code = CmdRecordHistory(*c, out, record_type, record_id, record_field, history_limit);
+  });
+  int timeline_limit = 0;
+  auto* rtimeline = record->add_subcommand(
+      "timeline",
+      "Everything about an account, contact or lead: activities, events, opportunities (and an "
+      "account's contacts), newest first, with when and through which channel");
+  rtimeline->add_option("type", record_type, "account, contact or lead")->required();
+  rtimeline->add_option("id", record_id, "Record id")->required();
+  rtimeline->add_option("--limit", timeline_limit, "Newest items only (0 = all)")
+      ->check(CLI::Range(0, 100000));
+  rtimeline->callback([&] {
+    if (auto c = connect()) code = CmdRecordTimeline(*c, out, record_type, record_id, timeline_limit);
   });
 
   auto* users = app.add_subcommand("users", "Users of the tenant (list, create, update)");

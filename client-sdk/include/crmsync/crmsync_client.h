@@ -295,8 +295,21 @@ typedef struct crmsync_edit {
   const char* conflict_id;
 } crmsync_edit;
 
-/* Any local-first edit (the generic form of the functions around it). */
+/* Any local-first edit (the generic form of the functions around it).
+ * Merges go through crmsync_merge. */
 crmsync_status crmsync_apply(crmsync_client* client, const crmsync_edit* edit, crmsync_buffer* out);
+
+/* Merges record `merged_id` into the held record `survivor_id` (two leads,
+ * contacts or accounts of one customer). Queued like any edit; the server
+ * decides the survivor's fields (the more precise value wins;
+ * `take_fields` / `keep_fields`, comma-separated top-level field names or
+ * NULL, override that per field), moves activities, events and
+ * opportunities to the survivor and leaves the other as a tombstone naming
+ * it. The local view changes when the result and the next pull arrive.
+ * NOT_FOUND if the survivor is not held. */
+crmsync_status crmsync_merge(crmsync_client* client, int32_t entity_type, const char* survivor_id,
+                             const char* merged_id, const char* take_fields,
+                             const char* keep_fields);
 
 /* Resolves a manual conflict on record (entity_type, record_id): `record`
  * holds the chosen value of the fields in `fields`; record = NULL and
@@ -348,6 +361,13 @@ crmsync_status crmsync_opportunities_of_account(crmsync_client* client, const ch
 crmsync_status crmsync_todays_calendar(crmsync_client* client, int64_t now_ms,
                                        int32_t utc_offset_minutes, crmsync_buffer* out);
 crmsync_status crmsync_search(crmsync_client* client, const char* text, crmsync_buffer* out);
+/* Everything the device holds about an account, contact or lead
+ * (activities, calendar events, opportunities, an account's contacts),
+ * newest first, offline. `out` receives a crmsync.v1.GetTimelineResponse in
+ * the handle's format (each item: the record, when, which channel);
+ * `limit` items (0 = all) after skipping `offset`. */
+crmsync_status crmsync_timeline(crmsync_client* client, int32_t entity_type, const char* id,
+                                int32_t limit, int32_t offset, crmsync_buffer* out);
 /* Coupons redeemable at now_ms whose geofence lies within radius_m of the
  * position (0: contains it), nearest first. */
 crmsync_status crmsync_coupons_near(crmsync_client* client, double latitude, double longitude,

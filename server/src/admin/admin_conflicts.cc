@@ -1,5 +1,5 @@
 // AdminService: ListConflicts, GetConflict, ResolveConflict; ListDuplicates,
-// GetDuplicates.
+// GetDuplicates, MergeRecords.
 #include "admin_handler.h"
 
 #include <algorithm>
@@ -239,6 +239,46 @@ absl::Status AdminHandler::GetDuplicates(const Principal& who, const v1::GetDupl
     if (!other.ok()) return other.status();
     if (*other) *resp->add_candidates() = std::move(**other);
   }
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::MergeRecords(const Principal& who, const v1::MergeRecordsRequest& req,
+                                        v1::MergeRecordsResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  if (!identity::HasIdentity(req.survivor().entity_type())) {
+    return absl::InvalidArgumentError(
+        "survivor.entity_type: only leads, contacts and accounts merge");
+  }
+  if (auto s = codec::CheckId(req.survivor().id(), "survivor.id"); !s.ok()) return s;
+  if (auto s = codec::CheckId(req.merged_record_id(), "merged_record_id"); !s.ok()) return s;
+  v1::Mutation m;
+  *m.mutable_record() = req.survivor();
+  m.set_operation(v1::OPERATION_MERGE);
+  v1::MergeSpec* spec = m.mutable_merge();
+  spec->set_merged_record_id(req.merged_record_id());
+  *spec->mutable_take_from_merged() = req.take_from_merged();
+  *spec->mutable_keep_survivor() = req.keep_survivor();
+  if (sync::Status bad = sync::ValidateMutation(m); !bad.ok()) {
+    // The message names the mutation's client_seq, which the caller never
+    // saw: keep what follows it.
+    std::string why = bad.message();
+    const size_t colon = why.find(": ");
+    if (colon != std::string::npos) why = why.substr(colon + 2);
+    return absl::InvalidArgumentError(why);
+  }
+  auto result = writer_.Apply(who, std::move(m));
+  if (!result.ok()) return result.status();
+  if (result->outcome() == v1::MUTATION_OUTCOME_REJECTED) {
+    const std::string why = "not merged: " + result->message();
+    switch (result->reject_reason()) {
+      case v1::REJECT_REASON_VALIDATION: return absl::InvalidArgumentError(why);
+      case v1::REJECT_REASON_NOT_FOUND: return absl::NotFoundError(why);
+      case v1::REJECT_REASON_PERMISSION_DENIED:
+      case v1::REJECT_REASON_OUT_OF_SCOPE: return absl::PermissionDeniedError(why);
+      default: return absl::FailedPreconditionError(why);  // deleted, merged elsewhere
+    }
+  }
+  *resp->mutable_result() = std::move(*result);
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 #include "auth/crypto.h"
 #include "logic/duplicates.h"
 #include "logic/lineage.h"
+#include "logic/timeline.h"
 #include "store/migrations.h"
 #include "store/store_codec.h"
 #include "version.h"
@@ -476,6 +477,12 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
   }
   resp->set_change_seq(erased_seq);
   return absl::OkStatus();
+}
+
+absl::Status AdminHandler::GetTimeline(const Principal& who, const v1::GetTimelineRequest& req,
+                                       v1::GetTimelineResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  return ReadTimeline(&store_->changes(), who, /*any_owner=*/true, req, resp);
 }
 
 absl::Status AdminHandler::GetFieldHistory(const Principal& who,

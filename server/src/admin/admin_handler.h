@@ -107,10 +107,16 @@ class AdminHandler {
                            const v1::EraseRecordRequest& req, v1::EraseRecordResponse* resp);
   absl::Status GetFieldHistory(const Principal& who, const v1::GetFieldHistoryRequest& req,
                                v1::GetFieldHistoryResponse* resp);
+  absl::Status GetTimeline(const Principal& who, const v1::GetTimelineRequest& req,
+                           v1::GetTimelineResponse* resp);
   absl::Status ListDuplicates(const Principal& who, const v1::ListDuplicatesRequest& req,
                               v1::ListDuplicatesResponse* resp);
   absl::Status GetDuplicates(const Principal& who, const v1::GetDuplicatesRequest& req,
                              v1::GetDuplicatesResponse* resp);
+  // Merges two duplicates through the push path (OPERATION_MERGE; audited
+  // there as "record_merged").
+  absl::Status MergeRecords(const Principal& who, const v1::MergeRecordsRequest& req,
+                            v1::MergeRecordsResponse* resp);
   absl::Status GetStats(const Principal& who, const v1::GetStatsRequest& req,
                         v1::GetStatsResponse* resp);
 

@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "crmsync/sync/merge.h"
+#include "crmsync/sync/policy_table.h"
 #include "crmsync/v1/sync.pb.h"
 #include "identity_keys.h"
 #include "principal.h"
@@ -54,6 +55,12 @@ class PushTxn {
   virtual absl::Status ApplyServerChange(const v1::RecordState& current, const v1::Mutation& m) = 0;
   // A side change written directly took sequence `seq`.
   virtual void NoteSideSeq(int64_t seq) = 0;
+  // The conflict policies of this push.
+  virtual const sync::PolicyTable& policies() const = 0;
+  // Writes a record state the server built itself (its version a sequence
+  // of this transaction) over `current` (nullptr if new), with its type's
+  // hooks around the write, as for a pushed change.
+  virtual absl::Status PutServerState(const v1::RecordState* current, v1::RecordState* state) = 0;
 };
 
 // Hooks of one mutation; may keep state from one point to the next.

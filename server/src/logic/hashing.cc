@@ -20,6 +20,21 @@ std::string Sha256Hex(const std::string& bytes) {
   return out;
 }
 
+uint64_t Fnv64(std::string_view kind, std::string_view value) {
+  uint64_t h = 14695981039346656037ULL;
+  auto mix = [&h](std::string_view bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ULL;
+  };
+  mix(kind);
+  mix(value);
+  return h;
+}
+
 std::string DeterministicBytes(const google::protobuf::MessageLite& message) {
   std::string out;
   {

@@ -10,6 +10,8 @@
 #include <memory>
 #include <mutex>
 
+#include "hashing.h"
+
 namespace crmsync::server::identity {
 
 namespace {
@@ -129,20 +131,6 @@ std::vector<std::string> JoinInitials(const std::vector<std::string>& tokens) {
   return out;
 }
 
-uint64_t Fnv64(std::string_view kind, std::string_view value) {
-  uint64_t h = 14695981039346656037ULL;
-  auto mix = [&h](std::string_view bytes) {
-    for (unsigned char c : bytes) {
-      h ^= c;
-      h *= 1099511628211ULL;
-    }
-    h ^= 0xff;
-    h *= 1099511628211ULL;
-  };
-  mix(kind);
-  mix(value);
-  return h;
-}
 
 void AddUnique(std::vector<std::string>* out, std::string value) {
   if (value.empty()) return;

@@ -12,6 +12,7 @@
 #include "erasure.h"
 #include "hashing.h"
 #include "lineage.h"
+#include "timeline.h"
 #include "push_handler.h"
 #include "scope.h"
 
@@ -188,6 +189,12 @@ absl::Status PullHandler::GetFieldHistory(const Principal& who,
                                           v1::GetFieldHistoryResponse* response) {
   if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
   return ReadFieldHistory(changes_, who, /*any_owner=*/false, request, response);
+}
+
+absl::Status PullHandler::GetTimeline(const Principal& who, const v1::GetTimelineRequest& request,
+                                      v1::GetTimelineResponse* response) {
+  if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
+  return ReadTimeline(changes_, who, /*any_owner=*/false, request, response);
 }
 
 absl::Status PullHandler::GetChecksum(const Principal& who, const v1::GetChecksumRequest& request,

@@ -50,6 +50,9 @@ class PullHandler {
   // Lineage of a record the caller may read (logic/lineage.h).
   absl::Status GetFieldHistory(const Principal& who, const v1::GetFieldHistoryRequest& request,
                                v1::GetFieldHistoryResponse* response);
+  // SyncService.GetTimeline (timeline.h).
+  absl::Status GetTimeline(const Principal& who, const v1::GetTimelineRequest& request,
+                           v1::GetTimelineResponse* response);
 
   ChangeLog* changes() const { return changes_; }
 

@@ -19,6 +19,7 @@
 #include "entity_hooks.h"
 #include "erasure.h"
 #include "hashing.h"
+#include "record_merge.h"
 #include "scope.h"
 #include "store/store_codec.h"
 #include "value_validation.h"
@@ -71,9 +72,10 @@ class BatchApplier final : public PushTxn {
   // Policies of the conflicts recorded so far in this batch.
   const std::vector<v1::ConflictPolicy>& conflict_policies() const { return conflict_policies_; }
 
-  // Audit entries for the mutations of this batch that a device re-sent
-  // after a history change (Mutation.recovered), applied for the first time.
-  const std::vector<AuditRow>& recovered() const { return recovered_; }
+  // Audit entries of this batch, recorded after commit: mutations a device
+  // re-sent after a history change (Mutation.recovered), applied for the
+  // first time; merges of two records.
+  const std::vector<AuditRow>& audit_rows() const { return audit_rows_; }
 
   // The result for `m`, applying it unless it was applied before.
   absl::StatusOr<v1::MutationResult> Apply(const v1::Mutation& m) {
@@ -113,7 +115,7 @@ class BatchApplier final : public PushTxn {
 
  private:
   void NoteRecovered(const v1::Mutation& m, const v1::MutationResult& r) {
-    AuditRow& row = recovered_.emplace_back();
+    AuditRow& row = audit_rows_.emplace_back();
     row.tenant_id = who_.tenant_id;
     row.at_ms = now_ms_;
     row.action = "history_resent";
@@ -138,6 +140,19 @@ class BatchApplier final : public PushTxn {
     auto stored = tx_->GetRecord(m.record());
     if (!stored.ok()) return stored.status();
     const v1::RecordState* current = stored->has_value() ? &**stored : nullptr;
+    if (current && current->deleted() && current->has_merged_into() && !redirected_) {
+      // An edit of a record merged into another (made offline before the
+      // device heard of the merge) lands on the survivor.
+      auto to = RedirectToSurvivor(*tx_, *current, m);
+      if (!to.ok()) return to.status();
+      if (*to) return ApplyRedirected(m, **to);
+    }
+    if (m.operation() == v1::OPERATION_MERGE) {
+      AuditRow row;
+      auto r = ApplyRecordMerge(*this, m, &row);
+      if (r.ok() && !row.action.empty()) audit_rows_.push_back(std::move(row));
+      return r;
+    }
     if (current && IsErased(*current)) {
       // Whatever the delete rule: nothing brings an erased person back,
       // least of all an offline edit made before the device heard of it.
@@ -233,6 +248,70 @@ class BatchApplier final : public PushTxn {
     return r;
   }
 
+  // `m` aimed at a merged-away record, applied as `to` on its survivor.
+  // When the device may not change the survivor (it belongs to someone
+  // else), the edit becomes open Conflicts for the survivor's owner: never
+  // lost.
+  absl::StatusOr<v1::MutationResult> ApplyRedirected(const v1::Mutation& m,
+                                                     const v1::Mutation& to) {
+    const std::string note = "the record was merged into " +
+                             sync::EntityTypeName(to.record().entity_type()) + "/" +
+                             to.record().id();
+    auto stored = tx_->GetRecord(to.record());
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value() && !CanWrite(who_, to.record().entity_type(), (*stored)->scope(),
+                                         to.operation())) {
+      return ConflictsForOwner(m, to, **stored, note);
+    }
+    redirected_ = true;
+    auto r = ApplyNew(to);
+    redirected_ = false;
+    if (!r.ok()) return r;
+    r->set_client_seq(m.client_seq());
+    r->set_message(note + "; your edit was applied there" +
+                   (r->message().empty() ? "" : " (" + r->message() + ")"));
+    return r;
+  }
+
+  // One open Conflict per field of `to` on `survivor`, for its owner.
+  absl::StatusOr<v1::MutationResult> ConflictsForOwner(const v1::Mutation& m,
+                                                       const v1::Mutation& to,
+                                                       const v1::RecordState& survivor,
+                                                       const std::string& note) {
+    v1::MutationResult r;
+    r.set_client_seq(m.client_seq());
+    r.set_outcome(v1::MUTATION_OUTCOME_CONFLICT);
+    const v1::EntityType type = to.record().entity_type();
+    const google::protobuf::Descriptor* d = sync::EntityDescriptor(type);
+    for (const std::string& path : to.update_mask().paths()) {
+      auto fp = sync::ResolveFieldPath(d, path);
+      if (!fp.ok()) continue;
+      v1::Conflict c;
+      c.set_id(sync::ConflictId(m, path));
+      *c.mutable_record() = to.record();
+      c.set_field_path(path);
+      c.set_policy(v1::CONFLICT_POLICY_MANUAL);
+      c.set_status(v1::CONFLICT_STATUS_OPEN);
+      *c.mutable_server_value() = sync::ExtractPath(survivor.data(), type, *fp);
+      *c.mutable_client_value() = sync::ExtractPath(to.values(), type, *fp);
+      if (to.has_base_values()) {
+        *c.mutable_base_value() = sync::ExtractPath(to.base_values(), type, *fp);
+      }
+      *c.mutable_client_provenance() = to.provenance();
+      *c.mutable_client_hlc() = to.hlc();
+      c.set_detected_at_version(survivor.version());
+      c.mutable_created_at()->set_seconds(now_ms_ / 1000);
+      c.mutable_created_at()->set_nanos(static_cast<int32_t>(now_ms_ % 1000) * 1000000);
+      c.set_owner_user_id(survivor.scope().owner_user_id());
+      if (auto s = StoreConflict(c, to.hlc()); !s.ok()) return s;
+      conflict_policies_.push_back(c.policy());
+      r.add_conflict_ids(c.id());
+    }
+    r.set_message(note + ", which belongs to " + survivor.scope().owner_user_id() +
+                  ": your edit waits there as a conflict for them to settle");
+    return r;
+  }
+
   // The previous owner's offline edit, let in by the reassignment grace
   // rule, keeps its content but never moves the record: its changes to
   // scope fields (owner, team, visibility, stores) are dropped. A refusal
@@ -309,6 +388,11 @@ class BatchApplier final : public PushTxn {
   int64_t retention_ms() const override { return options_.retention_ms; }
   const DuplicateOptions& duplicate_options() const override { return options_.duplicates; }
   void NoteSideSeq(int64_t seq) override { side_seq_ = std::max(side_seq_, seq); }
+  const sync::PolicyTable& policies() const override { return policies_; }
+  absl::Status PutServerState(const v1::RecordState* current, v1::RecordState* state) override {
+    NoteSideSeq(state->version());
+    return PutMerged(current, state);
+  }
   absl::Status ApplyServerChange(const v1::RecordState& current, const v1::Mutation& m) override {
     sync::MergeContext ctx;
     ctx.physical_ms = now_ms_;
@@ -414,8 +498,10 @@ class BatchApplier final : public PushTxn {
   int64_t side_seq_ = 0;
   bool denied_ = false;
   bool granted_by_grace_ = false;
+  // Applying an edit redirected to a survivor (no second redirect).
+  bool redirected_ = false;
   std::vector<v1::ConflictPolicy> conflict_policies_;
-  std::vector<AuditRow> recovered_;
+  std::vector<AuditRow> audit_rows_;
   v1::RejectReason denied_reason_ = v1::REJECT_REASON_UNSPECIFIED;
   std::string denied_message_;
 };
@@ -587,7 +673,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
       results.push_back(std::move(*r));
     }
     conflict_policies = applier.conflict_policies();
-    recovered = applier.recovered();
+    recovered = applier.audit_rows();
     last_seq = std::max(last_seq, applier.side_seq());
     return absl::OkStatus();
   });

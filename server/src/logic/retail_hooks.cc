@@ -12,6 +12,7 @@
 #include "duplicates.h"
 #include "entity_hooks.h"
 #include "loyalty.h"
+#include "references.h"
 
 namespace crmsync::server {
 namespace {
@@ -133,14 +134,19 @@ const EntityHooks& HooksFor(v1::EntityType type) {
   static const LoyaltyAccountHooks kLoyaltyAccount;
   static const CouponHooks kCoupon;
   static const StoreHooks kStore;
+  static const std::unique_ptr<EntityHooks> kReferring = MakeReferenceHooks(&kNone);
+  static const std::unique_ptr<EntityHooks> kContact = MakeReferenceHooks(&IdentityHooks());
   switch (type) {
     case v1::ENTITY_TYPE_REDEMPTION: return kRedemption;
     case v1::ENTITY_TYPE_LOYALTY_ACCOUNT: return kLoyaltyAccount;
     case v1::ENTITY_TYPE_COUPON: return kCoupon;
     case v1::ENTITY_TYPE_STORE: return kStore;
     case v1::ENTITY_TYPE_LEAD:
-    case v1::ENTITY_TYPE_CONTACT:
     case v1::ENTITY_TYPE_ACCOUNT: return IdentityHooks();
+    case v1::ENTITY_TYPE_CONTACT: return *kContact;
+    case v1::ENTITY_TYPE_ACTIVITY:
+    case v1::ENTITY_TYPE_CALENDAR_EVENT:
+    case v1::ENTITY_TYPE_OPPORTUNITY: return *kReferring;
     case v1::ENTITY_TYPE_POSSIBLE_DUPLICATE: return PossibleDuplicateHooks();
     default: return kNone;
   }

@@ -172,4 +172,20 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetDuplicates(grpc::CallbackServerCo
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::GetTimeline(grpc::CallbackServerContext* context,
+                                                        const v1::GetTimelineRequest* request,
+                                                        v1::GetTimelineResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string&) {
+    return handler_->GetTimeline(*who, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::MergeRecords(grpc::CallbackServerContext* context,
+                                                         const v1::MergeRecordsRequest* request,
+                                                         v1::MergeRecordsResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string&) {
+    return handler_->MergeRecords(*who, *request, response);
+  });
+}
+
 }  // namespace crmsync::server

@@ -76,6 +76,12 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetDuplicates(grpc::CallbackServerContext* context,
                                           const v1::GetDuplicatesRequest* request,
                                           v1::GetDuplicatesResponse* response) override;
+  grpc::ServerUnaryReactor* GetTimeline(grpc::CallbackServerContext* context,
+                                        const v1::GetTimelineRequest* request,
+                                        v1::GetTimelineResponse* response) override;
+  grpc::ServerUnaryReactor* MergeRecords(grpc::CallbackServerContext* context,
+                                         const v1::MergeRecordsRequest* request,
+                                         v1::MergeRecordsResponse* response) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;

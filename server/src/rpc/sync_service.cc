@@ -91,6 +91,15 @@ grpc::ServerUnaryReactor* SyncServiceImpl::GetFieldHistory(
              v1::GetFieldHistoryResponse* resp) { return pull_->GetFieldHistory(who, req, resp); });
 }
 
+grpc::ServerUnaryReactor* SyncServiceImpl::GetTimeline(grpc::CallbackServerContext* context,
+                                                       const v1::GetTimelineRequest* request,
+                                                       v1::GetTimelineResponse* response) {
+  return RunUnary(
+      context, auth_, pool_, request, response,
+      [this](const Principal& who, const v1::GetTimelineRequest& req,
+             v1::GetTimelineResponse* resp) { return pull_->GetTimeline(who, req, resp); });
+}
+
 grpc::ServerWriteReactor<v1::SubscribeEvent>* SyncServiceImpl::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
   auto* reactor = new SubscribeReactor(this, context, *request);

@@ -57,6 +57,9 @@ class SyncServiceImpl final : public v1::SyncService::CallbackService {
   grpc::ServerUnaryReactor* GetFieldHistory(grpc::CallbackServerContext* context,
                                             const v1::GetFieldHistoryRequest* request,
                                             v1::GetFieldHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* GetTimeline(grpc::CallbackServerContext* context,
+                                        const v1::GetTimelineRequest* request,
+                                        v1::GetTimelineResponse* response) override;
 
   // Ends every Subscribe stream (status OK) and refuses new ones; call
   // before shutting the gRPC server down.

@@ -114,6 +114,7 @@ enum class IndexKind : int {
   kGeoCell = 1,
   kExpiry = 2,
   kDuplicateKey = 3,
+  kReference = 4,
 };
 
 // A closed range of index keys.

@@ -153,7 +153,7 @@ namespace {
 
 absl::Status CheckKind(IndexKind kind) {
   if (kind != IndexKind::kGeoCell && kind != IndexKind::kExpiry &&
-      kind != IndexKind::kDuplicateKey) {
+      kind != IndexKind::kDuplicateKey && kind != IndexKind::kReference) {
     return absl::InvalidArgumentError("unknown index kind " +
                                       std::to_string(static_cast<int>(kind)));
   }

@@ -71,6 +71,8 @@ struct LocalEdit {
   v1::Record values;
   // For OPERATION_RESOLVE_CONFLICT.
   std::string conflict_id;
+  // For OPERATION_MERGE (see Database::Merge).
+  v1::MergeSpec merge;
 };
 
 // A coupon redemption recorded by a store terminal (Database::Redeem).
@@ -134,6 +136,15 @@ class Database {
   absl::StatusOr<v1::RecordState> Delete(const v1::RecordRef& ref);
   // Any other operation (increment, set add/remove, redeem, resolve).
   absl::StatusOr<v1::RecordState> Apply(const LocalEdit& edit);
+  // Merges the record `spec.merged_record_id` into `survivor` (two leads,
+  // contacts or accounts of one customer). Queued like any edit; the server
+  // decides the survivor's fields (the more precise value wins; the spec's
+  // per-field choices override), moves activities, events and
+  // opportunities to the survivor and leaves the other as a tombstone
+  // naming it (docs/stewardship.md, "Merging"). The local view changes
+  // when the result and the next pull arrive. NOT_FOUND if the survivor is
+  // not held; INVALID_ARGUMENT for a bad spec.
+  absl::StatusOr<v1::RecordState> Merge(const v1::RecordRef& survivor, const v1::MergeSpec& spec);
   // Store terminals: records a PENDING Redemption of a coupon this store
   // holds (NOT_FOUND otherwise); the server confirms or rejects it at the
   // next sync against the coupon's limits and geofence.
@@ -156,6 +167,13 @@ class Database {
   absl::StatusOr<std::vector<v1::RecordState>> MyOpenLeads();
   absl::StatusOr<std::vector<v1::RecordState>> OpportunitiesOfAccount(
       const std::string& account_id);
+  // Everything the device holds about an account, contact or lead:
+  // activities, calendar events, opportunities (and an account's contacts)
+  // that refer to it, newest first, each with when and through which
+  // channel (the server's GetTimeline rules, sync/timeline.h); `limit`
+  // items (0 = all) after skipping `offset`. Works offline.
+  absl::StatusOr<std::vector<v1::TimelineItem>> Timeline(const v1::RecordRef& subject,
+                                                         int limit = 0, int offset = 0);
   // Calendar events overlapping [from_s, to_s) (Unix seconds), by start.
   absl::StatusOr<std::vector<v1::RecordState>> CalendarBetween(int64_t from_s, int64_t to_s);
   // Calendar of the day containing `now_ms`, with a UTC offset in minutes.

@@ -1,0 +1,56 @@
+// References between records, for merging and the customer timeline
+// (docs/stewardship.md). Which fields point at which records:
+//
+//   activity.related, calendar_event.related   any record (RecordRef)
+//   calendar_event.attendee_ids                contacts (and users)
+//   opportunity.account_id, contact.account_id accounts
+//
+// Every write of a record holding references keeps one index key per
+// referenced record (IndexKind::kReference, a hash of its type and id), so
+// "what points at this contact" is an index lookup, not a scan. A write that
+// points at a record since merged into another is pointed at the survivor
+// (an activity logged offline about the merged-away contact lands on the
+// one kept).
+#ifndef CRMSYNC_SERVER_LOGIC_REFERENCES_H_
+#define CRMSYNC_SERVER_LOGIC_REFERENCES_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "crmsync/v1/sync.pb.h"
+#include "entity_hooks.h"
+
+namespace crmsync::server {
+
+// The index key of a reference to `ref`.
+int64_t ReferenceKey(const v1::RecordRef& ref);
+
+// The records `data` refers to, each once, in field order.
+std::vector<v1::RecordRef> ReferencesOf(const v1::Record& data);
+
+// Whether records of `type` hold references.
+bool HoldsReferences(v1::EntityType type);
+
+// The hooks of a type holding references, around `inner` (its other hooks).
+std::unique_ptr<EntityHooks> MakeReferenceHooks(const EntityHooks* inner);
+
+// Live records of `holder_type` that refer to `target` (an index lookup,
+// then checked against the data), in version order, at most `limit`
+// (0 = all).
+absl::StatusOr<std::vector<v1::RecordState>> FindReferrers(WriteTx& tx, v1::EntityType holder_type,
+                                                          const v1::RecordRef& target, int limit);
+
+// Points every live record that refers to `from` at `to` instead, as
+// server changes of the push `txn` (they reach devices as ordinary deltas).
+// Returns how many records changed.
+absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
+                                   const v1::RecordRef& to);
+
+// The record `ref` was merged into, following merges (at most 16 hops), or
+// nullopt when `ref` is live, unknown or deleted without a merge.
+absl::StatusOr<std::optional<v1::RecordRef>> MergedInto(WriteTx& tx, const v1::RecordRef& ref);
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_SERVER_LOGIC_REFERENCES_H_
