@@ -285,7 +285,7 @@ crmsync_status crmsync_timeline(crmsync_client* client, int32_t entity_type, con
     if (crmsync_status s = capi::CheckHandle(client); s != CRMSYNC_OK) return s;
     if (out == nullptr) return Fail(absl::InvalidArgumentError("out is NULL"));
     if (absl::Status s = capi::CheckType(entity_type, false); !s.ok()) return Fail(s);
-    auto items = client->db->Timeline(capi::Ref(entity_type, capi::Str(id)), limit, offset);
+    auto items = client->db->Timeline(capi::Ref(entity_type, id), limit, offset);
     if (!items.ok()) return Fail(items.status());
     v1::GetTimelineResponse resp;
     for (v1::TimelineItem& item : *items) *resp.add_items() = std::move(item);

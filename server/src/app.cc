@@ -15,6 +15,7 @@
 #include "crmsync/build_info.h"
 #include "demo_tenant.h"
 #include "logic/coupon_index.h"
+#include "logic/references.h"
 #include "logic/pruner.h"
 #include "metrics/grpc_interceptor.h"
 #include "metrics/process_metrics.h"
@@ -115,10 +116,13 @@ absl::Status SyncdApp::Start() {
     }
   }
 
-  // Coupons and stores written before the record index existed.
+  // Records written before the record index existed.
   if (auto tenants = store_->directory().ListTenants(); tenants.ok()) {
     for (const TenantRow& t : *tenants) {
       if (auto s = EnsureCouponIndex(&store_->changes(), t.id); !s.ok()) return s;
+      // Activities, events, opportunities and contacts written before the
+      // reference index (merges and timelines read it).
+      if (auto s = EnsureReferenceIndex(&store_->changes(), t.id); !s.ok()) return s;
     }
   } else {
     return tenants.status();

@@ -127,7 +127,7 @@ TEST_F(CrmDeviceTest, AMergedDuplicateConvergesOnEveryDeviceAndAnOfflineEditLand
             0)
       << out;
   ASSERT_EQ(Run("alice", "tablet", {"timeline", "lead", "lead-m-2"}, &out), 0) << out;
-  EXPECT_THAT(out, HasSubstr("phone\tactivity/act-m-1")) << "offline, from the local store";
+  EXPECT_THAT(out, HasSubstr("call_center\tactivity/act-m-1")) << "offline, from the local store";
   // Meanwhile the phone merges the two, keeping its first name.
   EXPECT_EQ(Run("alice", "phone", {"merge", "lead", "lead-m-1", "lead-m-1"}, &out), 4) << out;
   ASSERT_EQ(Run("alice", "phone",
@@ -157,10 +157,10 @@ TEST_F(CrmDeviceTest, AMergedDuplicateConvergesOnEveryDeviceAndAnOfflineEditLand
   // The activity logged about the merged-away lead is on the survivor's
   // timeline, on both devices.
   ASSERT_EQ(Run("alice", "phone", {"timeline", "lead", "lead-m-1"}, &out), 0) << out;
-  EXPECT_THAT(out, HasSubstr("phone\tactivity/act-m-1")) << out;
+  EXPECT_THAT(out, HasSubstr("call_center\tactivity/act-m-1")) << out;
   ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
   ASSERT_EQ(Run("alice", "tablet", {"timeline", "lead", "lead-m-1"}, &out), 0) << out;
-  EXPECT_THAT(out, HasSubstr("phone\tactivity/act-m-1")) << out;
+  EXPECT_THAT(out, HasSubstr("call_center\tactivity/act-m-1")) << out;
   EXPECT_EQ(Run("alice", "tablet", {"timeline", "opportunity", "x"}, &out), 4) << out;
 }
 

@@ -338,7 +338,7 @@ TEST_F(CrmctlTest, RecordTimelineShowsEverythingAboutACustomerNewestFirst) {
   EXPECT_THAT(Ok({"record", "timeline", "lead", "lead-alice-1"}),
               HasSubstr("nothing refers to lead lead-alice-1 yet"));
   const std::string one = Ok({"record", "timeline", "account", "acc-alice-1", "--limit", "1"});
-  EXPECT_EQ(std::count(one.begin(), one.end(), '\n'), 2) << "header and one item: " << one;
+  EXPECT_EQ(std::count(one.begin(), one.end(), '\n'), 3) << "header, rule and one item: " << one;
   EXPECT_THAT(Ok({"--json", "record", "timeline", "account", "acc-alice-1"}),
               HasSubstr("\"items\""));
   std::string out;

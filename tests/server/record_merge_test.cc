@@ -310,8 +310,11 @@ TEST_P(RecordMergeTest, TimelineIsNewestFirstPagedAndShowsOnlyWhatTheCallerMayRe
   meeting.mutable_calendar_event()->add_attendee_ids("c-1");
   meeting.mutable_calendar_event()->set_owner_user_id("alice");
   Create("alice", meeting);
-  // Not about c-1.
-  Create("alice", activity("other", "alice", t, v1::CHANNEL_CALL_CENTER, v1::VISIBILITY_PRIVATE));
+  // Not about c-1: another contact, a lead with the same id.
+  v1::Record other_contact =
+      activity("other", "alice", t, v1::CHANNEL_CALL_CENTER, v1::VISIBILITY_PRIVATE);
+  *other_contact.mutable_activity()->mutable_related() = Ref(v1::ENTITY_TYPE_CONTACT, "c-9");
+  Create("alice", other_contact);
   v1::Record other = activity("other-2", "alice", t, v1::CHANNEL_CALL_CENTER, v1::VISIBILITY_PRIVATE);
   *other.mutable_activity()->mutable_related() = Ref(v1::ENTITY_TYPE_LEAD, "c-1");
   Create("alice", other);

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "crmsync/sync/change.h"
+#include "crmsync/sync/timeline.h"
 #include "logic/cursor.h"
 #include "logic/scope.h"
 #include "sim_world.h"
@@ -99,6 +100,32 @@ void SimWorld::CheckInvariants(SimReport* report) {
   if (latest.ok() && !versions.empty() && *versions.rbegin() != *latest) {
     fail("newest record version " + std::to_string(*versions.rbegin()) +
          " differs from the tenant sequence " + std::to_string(*latest));
+  }
+
+  // Merges: a merged-away record names a survivor of its type, and no live
+  // record still refers to it (its references moved).
+  std::map<std::string, const v1::RecordState*> by_key;
+  for (const auto& r : rows) {
+    by_key[std::to_string(r.state.ref().entity_type()) + "/" + r.state.ref().id()] = &r.state;
+  }
+  for (const auto& r : rows) {
+    if (r.state.has_merged_into()) {
+      ++stats_["records_merged_away"];
+      const v1::RecordRef& to = r.state.merged_into();
+      if (!r.state.deleted() || to.entity_type() != r.state.ref().entity_type() ||
+          !by_key.count(std::to_string(to.entity_type()) + "/" + to.id())) {
+        fail(r.state.ref().id() + " names survivor " + to.id() +
+             ", which is not a record of its type, or it is not a tombstone");
+      }
+    }
+    if (r.state.deleted()) continue;
+    for (const v1::RecordRef& ref : sync::ReferencesOf(r.state.data())) {
+      auto it = by_key.find(std::to_string(ref.entity_type()) + "/" + ref.id());
+      if (it != by_key.end() && it->second->has_merged_into()) {
+        fail(r.state.ref().id() + " still refers to " + ref.id() + ", merged into " +
+             it->second->merged_into().id());
+      }
+    }
   }
 
   // Every replica equals the server's records in its scope, record by record.

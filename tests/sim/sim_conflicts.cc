@@ -12,12 +12,14 @@
 // server_wins, client_wins, provenance: auto-resolved; manual: open), whose
 // id is sync::ConflictId(mutation, path). Deletes are decided per record
 // (DeleteRule) and are not field edits.
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "crmsync/sync/field_path.h"
 #include "crmsync/sync/merge.h"
 #include "crmsync/sync/record_model.h"
+#include "logic/scope.h"
 #include "sim_world.h"
 
 namespace crmsync::sim {
@@ -36,7 +38,22 @@ void SimWorld::MutationStarting(server::WriteTx& tx, const std::string& device,
   const v1::Mutation* m = PushedMutation(client_seq);
   if (m == nullptr) return;
   auto record = tx.GetRecord(m->record());
-  if (record.ok()) merging_[client_seq] = std::move(*record);
+  if (!record.ok()) return;
+  redirected_.erase(client_seq);
+  const bool edit = m->operation() == v1::OPERATION_UPSERT ||
+                    m->operation() == v1::OPERATION_SET_ADD ||
+                    m->operation() == v1::OPERATION_SET_REMOVE ||
+                    m->operation() == v1::OPERATION_INCREMENT;
+  // An edit of a merged-away record is merged against its survivor.
+  for (int hop = 0; edit && hop < 16 && *record && (*record)->deleted() &&
+                    (*record)->has_merged_into();
+       ++hop) {
+    const v1::RecordRef survivor = (*record)->merged_into();
+    record = tx.GetRecord(survivor);
+    if (!record.ok()) return;
+    redirected_[client_seq] = survivor;
+  }
+  merging_[client_seq] = std::move(*record);
 }
 
 void SimWorld::MutationApplied(const server::AppliedMutation& applied) {
@@ -46,6 +63,37 @@ void SimWorld::MutationApplied(const server::AppliedMutation& applied) {
   if (it == merging_.end() || m == nullptr) return;
   const std::optional<v1::RecordState>& before = it->second;
   if (!before || before->deleted() || m->operation() == v1::OPERATION_DELETE) return;
+  // A redirected edit is the same edit of the survivor (the server keeps
+  // its base version and drops an `id` path).
+  v1::Mutation redirected;
+  if (auto r = redirected_.find(applied.client_seq); r != redirected_.end()) {
+    redirected = *m;
+    *redirected.mutable_record() = r->second;
+    auto* paths = redirected.mutable_update_mask()->mutable_paths();
+    paths->erase(std::remove(paths->begin(), paths->end(), std::string("id")), paths->end());
+    if (redirected.base_version() == 0) redirected.set_base_version(1);
+    m = &redirected;
+    if (pushing_ != nullptr && !server::CanWrite(pushing_->principal, m->record().entity_type(),
+                                                  before->scope(), m->operation())) {
+      // The user may not change the survivor: every field of the edit
+      // waits there as an open Conflict for its owner.
+      for (const std::string& path : m->update_mask().paths()) {
+        SameFieldEdit edit;
+        edit.record = m->record();
+        edit.path = path;
+        edit.policy = v1::CONFLICT_POLICY_MANUAL;
+        edit.device = applied.device_id;
+        edit.client_seq = applied.client_seq;
+        edit.base_version = m->base_version();
+        edit.other_version = before->version();
+        edit.conflict_id = sync::ConflictId(*m, path);
+        ++stats_["merged_away_edits_for_owner"];
+        pending_edits_.push_back(std::move(edit));
+      }
+      return;
+    }
+    ++stats_["merged_away_edits_redirected"];
+  }
   const v1::EntityType type = m->record().entity_type();
   const google::protobuf::Message* stored = sync::EntityOrDefault(before->data(), type);
   const google::protobuf::Message* sent = sync::EntityOrDefault(m->values(), type);

@@ -28,6 +28,7 @@ std::optional<absl::Status> SimWorld::WriteFault(const char* what) {
 
 void SimWorld::WriteAttempt() {
   merging_.clear();
+  redirected_.clear();
   pending_edits_.clear();
   open_results_.clear();
 }
@@ -64,6 +65,7 @@ void SimWorld::WriteEnded(bool committed) {
   }
   pending_edits_.clear();
   merging_.clear();
+  redirected_.clear();
   open_results_.clear();
 }
 

@@ -94,6 +94,12 @@ void SimWorld::LocalEdit(Device* d) {
       e->set_team_id(d->principal.team_id);
       e->set_visibility(Chance(50) ? v1::VISIBILITY_TEAM : v1::VISIBILITY_PRIVATE);
       e->add_attendee_ids(d->user);
+      // About one of the leads the device holds (which may be merged away
+      // meanwhile: the server points it at the survivor).
+      auto leads = d->db->List(v1::ENTITY_TYPE_LEAD);
+      if (leads.ok() && !leads->empty() && Chance(50)) {
+        *e->mutable_related() = (*leads)[Pick(static_cast<int>(leads->size()))].ref();
+      }
     } else {
       v1::Lead* l = values.mutable_lead();
       l->set_first_name(Word(rng_));
@@ -110,7 +116,7 @@ void SimWorld::LocalEdit(Device* d) {
     Record(d, d->db->Delete(target.ref()), "delete");
     return;
   }
-  if (r < 20 && type == v1::ENTITY_TYPE_LEAD && list->size() >= 2) {
+  if (r < 26 && type == v1::ENTITY_TYPE_LEAD && list->size() >= 2) {
     // Two leads the device holds are one prospect: merge one into the
     // other (refused by the server when the rep may not change both). Other
     // devices may still be editing the merged one offline.

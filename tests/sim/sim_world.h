@@ -223,6 +223,9 @@ class SimWorld : private StoreScript {
   };
   // The record each mutation of the open transaction is merged against.
   std::map<int64_t, std::optional<v1::RecordState>> merging_;
+  // Mutations of a merged-away record the server applies to its survivor
+  // (client_seq -> the survivor).
+  std::map<int64_t, v1::RecordRef> redirected_;
   // Found in the open transaction; kept when it commits.
   std::vector<SameFieldEdit> pending_edits_;
   std::vector<SameFieldEdit> same_field_edits_;

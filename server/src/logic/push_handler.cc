@@ -287,7 +287,7 @@ class BatchApplier final : public PushTxn {
       auto fp = sync::ResolveFieldPath(d, path);
       if (!fp.ok()) continue;
       v1::Conflict c;
-      c.set_id(sync::ConflictId(m, path));
+      c.set_id(sync::ConflictId(to, path));
       *c.mutable_record() = to.record();
       c.set_field_path(path);
       c.set_policy(v1::CONFLICT_POLICY_MANUAL);

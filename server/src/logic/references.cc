@@ -187,6 +187,30 @@ absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
   return moved;
 }
 
+absl::Status EnsureReferenceIndex(ChangeLog* changes, const std::string& tenant_id) {
+  static constexpr char kMarker[] = "index:references";
+  return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
+    auto built = tx.GetClaim(kMarker);
+    if (!built.ok()) return built.status();
+    if (*built > 0) return absl::OkStatus();
+    for (int64_t after = 0;;) {
+      auto rows = changes->ReadSince(tenant_id, after, 1000);
+      if (!rows.ok()) return rows.status();
+      for (const RecordRow& row : *rows) {
+        after = row.state.version();
+        if (row.state.deleted() || !HoldsReferences(row.state.ref().entity_type())) continue;
+        const std::vector<int64_t> keys = KeysOf(row.state.data());
+        if (keys.empty()) continue;
+        if (auto s = tx.SetIndexKeys(row.state.ref(), IndexKind::kReference, keys); !s.ok()) {
+          return s;
+        }
+      }
+      if (rows->size() < 1000) break;
+    }
+    return tx.AddToClaim(kMarker, 1).status();
+  });
+}
+
 absl::StatusOr<std::optional<v1::RecordRef>> MergedInto(WriteTx& tx, const v1::RecordRef& ref) {
   std::optional<v1::RecordRef> survivor;
   v1::RecordRef at = ref;

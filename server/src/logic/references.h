@@ -47,6 +47,11 @@ absl::StatusOr<std::vector<v1::RecordState>> FindReferrers(WriteTx& tx, v1::Enti
 absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
                                    const v1::RecordRef& to);
 
+// Gives every live record holding references its index keys, once per
+// tenant (the claim "index:references" marks it done): for data written
+// before the index existed. One transaction; run at start-up.
+absl::Status EnsureReferenceIndex(ChangeLog* changes, const std::string& tenant_id);
+
 // The record `ref` was merged into, following merges (at most 16 hops), or
 // nullopt when `ref` is live, unknown or deleted without a merge.
 absl::StatusOr<std::optional<v1::RecordRef>> MergedInto(WriteTx& tx, const v1::RecordRef& ref);
