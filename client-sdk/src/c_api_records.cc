@@ -167,8 +167,10 @@ crmsync_status crmsync_merge(crmsync_client* client, int32_t entity_type, const 
     }
     v1::MergeSpec spec;
     spec.set_merged_record_id(merged_id);
-    for (const std::string& f : capi::MaskOf(take_fields).paths()) spec.add_take_from_merged(f);
-    for (const std::string& f : capi::MaskOf(keep_fields).paths()) spec.add_keep_survivor(f);
+    const google::protobuf::FieldMask take = capi::MaskOf(take_fields);
+    const google::protobuf::FieldMask keep = capi::MaskOf(keep_fields);
+    for (const std::string& f : take.paths()) spec.add_take_from_merged(f);
+    for (const std::string& f : keep.paths()) spec.add_keep_survivor(f);
     return capi::FillState(client, client->db->Merge(capi::Ref(entity_type, survivor_id), spec),
                            nullptr);
   });

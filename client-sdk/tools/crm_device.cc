@@ -205,8 +205,7 @@ int Run(const std::vector<std::string>& args, Session* session, Settings* settin
   merge->add_option("type", type, "lead, contact or account")->required();
   merge->add_option("survivor", id, "id of the record kept")->required();
   merge->add_option("merged", merged_id, "id of the record merged into it")->required();
-  merge->add_option("--take", take, "fields that take the merged record's value")
-      ->delimiter(',');
+  merge->add_option("--take", take, "fields that take the merged record's value")->delimiter(',');
   merge->add_option("--keep", keep, "fields that keep the survivor's value")->delimiter(',');
   merge->callback([&] { rc = CmdMerge(session, type, id, merged_id, take, keep); });
 

@@ -127,9 +127,8 @@ RecordMergeResult MergeRecords(const v1::RecordState& survivor, const v1::Record
     if (policy == v1::CONFLICT_POLICY_SET && !take) {
       std::vector<v1::SetElement> mine = Elements(survivor, *data, *fp);
       std::vector<v1::SetElement> all = UnionElements(mine, Elements(merged, other, *fp));
-      std::sort(mine.begin(), mine.end(), [](const v1::SetElement& x, const v1::SetElement& y) {
-        return x.key() < y.key();
-      });
+      std::sort(mine.begin(), mine.end(),
+                [](const v1::SetElement& x, const v1::SetElement& y) { return x.key() < y.key(); });
       bool same = mine.size() == all.size();
       for (size_t k = 0; same && k < all.size(); ++k) {
         same = mine[k].SerializeAsString() == all[k].SerializeAsString();

@@ -45,7 +45,9 @@ std::vector<v1::RecordRef> ReferencesOf(const v1::Record& data) {
     case v1::Record::kOpportunity:
       add(Ref(v1::ENTITY_TYPE_ACCOUNT, data.opportunity().account_id()));
       break;
-    case v1::Record::kContact: add(Ref(v1::ENTITY_TYPE_ACCOUNT, data.contact().account_id())); break;
+    case v1::Record::kContact:
+      add(Ref(v1::ENTITY_TYPE_ACCOUNT, data.contact().account_id()));
+      break;
     default: break;
   }
   return out;
@@ -59,9 +61,9 @@ bool RefersTo(const v1::Record& data, const v1::RecordRef& target) {
 }
 
 const std::vector<v1::EntityType>& TimelineTypes() {
-  static const std::vector<v1::EntityType>* const kTypes = new std::vector<v1::EntityType>{
-      v1::ENTITY_TYPE_ACTIVITY, v1::ENTITY_TYPE_CALENDAR_EVENT, v1::ENTITY_TYPE_OPPORTUNITY,
-      v1::ENTITY_TYPE_CONTACT};
+  static const std::vector<v1::EntityType>* const kTypes =
+      new std::vector<v1::EntityType>{v1::ENTITY_TYPE_ACTIVITY, v1::ENTITY_TYPE_CALENDAR_EVENT,
+                                      v1::ENTITY_TYPE_OPPORTUNITY, v1::ENTITY_TYPE_CONTACT};
   return *kTypes;
 }
 
@@ -91,7 +93,8 @@ bool TimelineBefore(const v1::RecordState& a, const TimelinePoint& pa, const v1:
                     const TimelinePoint& pb) {
   const int ta = a.ref().entity_type();
   const int tb = b.ref().entity_type();
-  return std::make_tuple(-pa.at_ms, ta, a.ref().id()) < std::make_tuple(-pb.at_ms, tb, b.ref().id());
+  return std::make_tuple(-pa.at_ms, ta, a.ref().id()) <
+         std::make_tuple(-pb.at_ms, tb, b.ref().id());
 }
 
 }  // namespace crmsync::sync

@@ -199,6 +199,48 @@ int main(void) {
   CHECK(crmsync_field_history(tablet, 12, "lead-from-c", NULL, -1, &history) ==
         CRMSYNC_INVALID_ARGUMENT);
 
+  /* The customer's timeline, offline: the demo account's contact and
+   * opportunity, newest first; one item when asked for one. */
+  crmsync_buffer timeline = {0};
+  CHECK(crmsync_timeline(phone, 10, "acc-alice-1", 0, 0, &timeline) == CRMSYNC_OK);
+  CHECK(contains(timeline.data, timeline.size, "opp-alice-1"));
+  CHECK(contains(timeline.data, timeline.size, "con-alice-1"));
+  crmsync_buffer_free(&timeline);
+  CHECK(crmsync_timeline(phone, 10, "acc-alice-1", 1, 0, &timeline) == CRMSYNC_OK);
+  CHECK(contains(timeline.data, timeline.size, "opp-alice-1") +
+            contains(timeline.data, timeline.size, "con-alice-1") ==
+        1);
+  crmsync_buffer_free(&timeline);
+  CHECK(crmsync_timeline(phone, 14, "act-1", 0, 0, &timeline) == CRMSYNC_INVALID_ARGUMENT);
+
+  /* Merging duplicates: Ada entered again with her phone, merged into the
+   * first lead at the next sync; the copy goes, the phone number stays. */
+  pb again = {{0}, 0};
+  put_string(&again, 1, "lead-from-c-2");
+  put_string(&again, 2, "Ada");
+  put_string(&again, 3, "Lovelace");
+  put_string(&again, 6, "+44 20 7946 0000");
+  put_string(&again, 10, "u-alice");
+  record.size = 0;
+  put_bytes(&record, 12, again.data, again.size);
+  CHECK(crmsync_create(phone, record.data, record.size, NULL) == CRMSYNC_OK);
+  CHECK(crmsync_merge(phone, 12, "lead-from-c", "lead-from-c-2", NULL, "first_name") == CRMSYNC_OK);
+  CHECK(crmsync_merge(phone, 12, "lead-from-c", "", NULL, NULL) == CRMSYNC_INVALID_ARGUMENT);
+  CHECK(crmsync_merge(phone, 12, "no-such-lead", "lead-from-c", NULL, NULL) == CRMSYNC_NOT_FOUND);
+  CHECK(crmsync_merge(phone, 12, "lead-from-c", "lead-from-c-2", "no_such_field", NULL) ==
+        CRMSYNC_INVALID_ARGUMENT);
+  crmsync_edit merge_edit;
+  memset(&merge_edit, 0, sizeof merge_edit);
+  merge_edit.operation = 8; /* OPERATION_MERGE: only through crmsync_merge */
+  merge_edit.entity_type = 12;
+  merge_edit.record_id = "lead-from-c";
+  CHECK(crmsync_apply(phone, &merge_edit, NULL) == CRMSYNC_INVALID_ARGUMENT);
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
+  CHECK(crmsync_get(phone, 12, "lead-from-c-2", &state) == CRMSYNC_NOT_FOUND);
+  CHECK(crmsync_get(phone, 12, "lead-from-c", &state) == CRMSYNC_OK);
+  CHECK(contains(state.data, state.size, "+44 20 7946 0000"));
+  crmsync_buffer_free(&state);
+
   /* Errors are codes with messages. */
   CHECK(crmsync_get(phone, 12, "no-such-lead", &state) == CRMSYNC_NOT_FOUND);
   CHECK(strlen(crmsync_last_error()) > 0);

@@ -115,13 +115,13 @@ TEST_F(CrmDeviceTest, AMergedDuplicateConvergesOnEveryDeviceAndAnOfflineEditLand
   EXPECT_THAT(out, HasSubstr("lead-m-1: may be lead-m-2 ("));
   // The tablet goes offline and adds a note to its copy.
   ASSERT_EQ(Run("alice", "tablet", {"offline"}, &out), 0) << out;
-  ASSERT_EQ(Run("alice", "tablet", {"edit", "lead", "lead-m-2", "--set", "notes=call after 5pm"},
-                &out),
-            0)
+  ASSERT_EQ(
+      Run("alice", "tablet", {"edit", "lead", "lead-m-2", "--set", "notes=call after 5pm"}, &out),
+      0)
       << out;
   ASSERT_EQ(Run("alice", "tablet",
-                {"create", "activity", "--id", "act-m-1", "--set", "subject=Called her",
-                 "--set", "channel=call_center", "--set", "related.entity_type=lead", "--set",
+                {"create", "activity", "--id", "act-m-1", "--set", "subject=Called her", "--set",
+                 "channel=call_center", "--set", "related.entity_type=lead", "--set",
                  "related.id=lead-m-2", "--set", "owner_user_id=u-alice"},
                 &out),
             0)
@@ -130,8 +130,8 @@ TEST_F(CrmDeviceTest, AMergedDuplicateConvergesOnEveryDeviceAndAnOfflineEditLand
   EXPECT_THAT(out, HasSubstr("call_center\tactivity/act-m-1")) << "offline, from the local store";
   // Meanwhile the phone merges the two, keeping its first name.
   EXPECT_EQ(Run("alice", "phone", {"merge", "lead", "lead-m-1", "lead-m-1"}, &out), 4) << out;
-  ASSERT_EQ(Run("alice", "phone",
-                {"merge", "lead", "lead-m-1", "lead-m-2", "--keep", "first_name"}, &out),
+  ASSERT_EQ(Run("alice", "phone", {"merge", "lead", "lead-m-1", "lead-m-2", "--keep", "first_name"},
+                &out),
             0)
       << out;
   ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;

@@ -80,8 +80,7 @@ class RecordMergeTest : public HandlerTest {
   }
 
   absl::Status Merge(v1::EntityType type, const std::string& survivor, const std::string& other,
-                     v1::MergeRecordsResponse* resp,
-                     const std::vector<std::string>& take = {}) {
+                     v1::MergeRecordsResponse* resp, const std::vector<std::string>& take = {}) {
     v1::MergeRecordsRequest req;
     *req.mutable_survivor() = Ref(type, survivor);
     req.set_merged_record_id(other);
@@ -199,8 +198,8 @@ TEST_P(RecordMergeTest, AccountMergeMovesOpportunitiesAndContacts) {
   Create("alice", opp);
 
   // Alice merges her own two accounts from her device.
-  v1::MutationResult r = PushOne("alice", MergeMutation("alice", v1::ENTITY_TYPE_ACCOUNT, "acc-1",
-                                                        "acc-2"));
+  v1::MutationResult r =
+      PushOne("alice", MergeMutation("alice", v1::ENTITY_TYPE_ACCOUNT, "acc-1", "acc-2"));
   ASSERT_EQ(r.outcome(), v1::MUTATION_OUTCOME_APPLIED) << r.DebugString();
   EXPECT_EQ(r.record().data().account().website(), "https://dupont.example");
   EXPECT_EQ(Stored(v1::ENTITY_TYPE_CONTACT, "c-1").data().contact().account_id(), "acc-1");
@@ -300,9 +299,10 @@ TEST_P(RecordMergeTest, TimelineIsNewestFirstPagedAndShowsOnlyWhatTheCallerMayRe
     return r;
   };
   const int64_t t = kStartMs / 1000;
-  Create("alice", activity("call", "alice", t - 300, v1::CHANNEL_CALL_CENTER, v1::VISIBILITY_PRIVATE));
-  Create("alice", activity("visit", "alice", t - 100, v1::CHANNEL_FIELD_APP,
-                           v1::VISIBILITY_PRIVATE));
+  Create("alice",
+         activity("call", "alice", t - 300, v1::CHANNEL_CALL_CENTER, v1::VISIBILITY_PRIVATE));
+  Create("alice",
+         activity("visit", "alice", t - 100, v1::CHANNEL_FIELD_APP, v1::VISIBILITY_PRIVATE));
   Create("bob", activity("bobs-note", "bob", t - 200, v1::CHANNEL_EMAIL, v1::VISIBILITY_PRIVATE));
   v1::Record meeting;
   meeting.mutable_calendar_event()->set_id("meet");
@@ -315,7 +315,8 @@ TEST_P(RecordMergeTest, TimelineIsNewestFirstPagedAndShowsOnlyWhatTheCallerMayRe
       activity("other", "alice", t, v1::CHANNEL_CALL_CENTER, v1::VISIBILITY_PRIVATE);
   *other_contact.mutable_activity()->mutable_related() = Ref(v1::ENTITY_TYPE_CONTACT, "c-9");
   Create("alice", other_contact);
-  v1::Record other = activity("other-2", "alice", t, v1::CHANNEL_CALL_CENTER, v1::VISIBILITY_PRIVATE);
+  v1::Record other =
+      activity("other-2", "alice", t, v1::CHANNEL_CALL_CENTER, v1::VISIBILITY_PRIVATE);
   *other.mutable_activity()->mutable_related() = Ref(v1::ENTITY_TYPE_LEAD, "c-1");
   Create("alice", other);
 

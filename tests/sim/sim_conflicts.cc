@@ -40,14 +40,12 @@ void SimWorld::MutationStarting(server::WriteTx& tx, const std::string& device,
   auto record = tx.GetRecord(m->record());
   if (!record.ok()) return;
   redirected_.erase(client_seq);
-  const bool edit = m->operation() == v1::OPERATION_UPSERT ||
-                    m->operation() == v1::OPERATION_SET_ADD ||
-                    m->operation() == v1::OPERATION_SET_REMOVE ||
-                    m->operation() == v1::OPERATION_INCREMENT;
+  const bool edit =
+      m->operation() == v1::OPERATION_UPSERT || m->operation() == v1::OPERATION_SET_ADD ||
+      m->operation() == v1::OPERATION_SET_REMOVE || m->operation() == v1::OPERATION_INCREMENT;
   // An edit of a merged-away record is merged against its survivor.
-  for (int hop = 0; edit && hop < 16 && *record && (*record)->deleted() &&
-                    (*record)->has_merged_into();
-       ++hop) {
+  for (int hop = 0;
+       edit && hop < 16 && *record && (*record)->deleted() && (*record)->has_merged_into(); ++hop) {
     const v1::RecordRef survivor = (*record)->merged_into();
     record = tx.GetRecord(survivor);
     if (!record.ok()) return;
@@ -74,7 +72,7 @@ void SimWorld::MutationApplied(const server::AppliedMutation& applied) {
     if (redirected.base_version() == 0) redirected.set_base_version(1);
     m = &redirected;
     if (pushing_ != nullptr && !server::CanWrite(pushing_->principal, m->record().entity_type(),
-                                                  before->scope(), m->operation())) {
+                                                 before->scope(), m->operation())) {
       // The user may not change the survivor: every field of the edit
       // waits there as an open Conflict for its owner.
       for (const std::string& path : m->update_mask().paths()) {

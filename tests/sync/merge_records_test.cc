@@ -132,8 +132,8 @@ TEST(MergeRecordsTest, SetsAreUnitedAndAnElementOfEitherSideCanBeRemovedLater) {
   server.Push(a.Create("L-a", ra, kT));
   server.Push(b.Create("L-b", rb, kT + 1));
   const int64_t v = server.next_version();
-  RecordMergeResult r = MergeRecords(server.Get("L-a"), server.Get("L-b"), MergeOp("L-a", "L-b"),
-                                     v, v + 1, PolicyTable::DefaultInstance());
+  RecordMergeResult r = MergeRecords(server.Get("L-a"), server.Get("L-b"), MergeOp("L-a", "L-b"), v,
+                                     v + 1, PolicyTable::DefaultInstance());
   ASSERT_TRUE(r.status.ok());
   EXPECT_EQ(r.combined_fields, std::vector<std::string>{"tags"});
   ASSERT_EQ(r.survivor.data().lead().tags_size(), 2);
@@ -171,8 +171,8 @@ TEST(MergeRecordsTest, RefusesWhatCannotMerge) {
                    .status.ok());
   v1::RecordState contact = t.server.Get("L-b");
   contact.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_CONTACT);
-  RecordMergeResult r = MergeRecords(t.server.Get("L-a"), contact, MergeOp("L-a", "L-b"), v,
-                                     v + 1, PolicyTable::DefaultInstance());
+  RecordMergeResult r = MergeRecords(t.server.Get("L-a"), contact, MergeOp("L-a", "L-b"), v, v + 1,
+                                     PolicyTable::DefaultInstance());
   EXPECT_FALSE(r.status.ok());
   EXPECT_NE(r.status.message().find("one type"), std::string::npos) << r.status.message();
   // Versions must be new.

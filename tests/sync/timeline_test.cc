@@ -52,8 +52,8 @@ TEST(TimelineTest, PointsAndChannels) {
   v1::Record call;
   call.mutable_activity()->set_channel(v1::CHANNEL_CALL_CENTER);
   call.mutable_activity()->mutable_occurred_at()->set_seconds(1'000);
-  TimelinePoint p = TimelinePointOf(State(v1::ENTITY_TYPE_ACTIVITY, "a", call, 5'000'000,
-                                          v1::CHANNEL_FIELD_APP));
+  TimelinePoint p =
+      TimelinePointOf(State(v1::ENTITY_TYPE_ACTIVITY, "a", call, 5'000'000, v1::CHANNEL_FIELD_APP));
   EXPECT_EQ(p.at_ms, 1'000'000) << "when it happened, not when it was typed in";
   EXPECT_EQ(p.channel, v1::CHANNEL_CALL_CENTER) << "its own channel";
   v1::Record note;  // no time, no channel of its own
@@ -85,7 +85,8 @@ TEST(TimelineTest, NewestFirstWithATotalOrder) {
     return TimelineBefore(x, TimelinePointOf(x), y, TimelinePointOf(y));
   });
   std::vector<std::string> order;
-  for (const auto& s : states) order.push_back(std::to_string(s.ref().entity_type()) + s.ref().id());
+  for (const auto& s : states)
+    order.push_back(std::to_string(s.ref().entity_type()) + s.ref().id());
   EXPECT_EQ(order, (std::vector<std::string>{"14z", "13a", "14a", "14b"}));
 }
 

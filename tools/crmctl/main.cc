@@ -294,8 +294,7 @@ int Main(int argc, char** argv) {
   dmerge->add_option("merged", merge_other, "Id of the record merged into it")->required();
   dmerge->add_option("--take", merge_take, "Fields that take the merged record's value")
       ->delimiter(',');
-  dmerge->add_option("--keep", merge_keep, "Fields that keep the survivor's value")
-      ->delimiter(',');
+  dmerge->add_option("--keep", merge_keep, "Fields that keep the survivor's value")->delimiter(',');
   dmerge->callback([&] {
     if (auto c = connect()) {
       code = CmdDuplicatesMerge(*c, out, dup_type, merge_survivor, merge_other, merge_take,
@@ -332,7 +331,8 @@ int Main(int argc, char** argv) {
   rtimeline->add_option("--limit", timeline_limit, "Newest items only (0 = all)")
       ->check(CLI::Range(0, 100000));
   rtimeline->callback([&] {
-    if (auto c = connect()) code = CmdRecordTimeline(*c, out, record_type, record_id, timeline_limit);
+    if (auto c = connect())
+      code = CmdRecordTimeline(*c, out, record_type, record_id, timeline_limit);
   });
 
   auto* users = app.add_subcommand("users", "Users of the tenant (list, create, update)");

@@ -131,7 +131,6 @@ std::vector<std::string> JoinInitials(const std::vector<std::string>& tokens) {
   return out;
 }
 
-
 void AddUnique(std::vector<std::string>* out, std::string value) {
   if (value.empty()) return;
   if (std::find(out->begin(), out->end(), value) == out->end()) out->push_back(std::move(value));

@@ -12,9 +12,9 @@
 #include "erasure.h"
 #include "hashing.h"
 #include "lineage.h"
-#include "timeline.h"
 #include "push_handler.h"
 #include "scope.h"
+#include "timeline.h"
 
 namespace crmsync::server {
 

@@ -259,8 +259,8 @@ class BatchApplier final : public PushTxn {
                              to.record().id();
     auto stored = tx_->GetRecord(to.record());
     if (!stored.ok()) return stored.status();
-    if (stored->has_value() && !CanWrite(who_, to.record().entity_type(), (*stored)->scope(),
-                                         to.operation())) {
+    if (stored->has_value() &&
+        !CanWrite(who_, to.record().entity_type(), (*stored)->scope(), to.operation())) {
       return ConflictsForOwner(m, to, **stored, note);
     }
     redirected_ = true;

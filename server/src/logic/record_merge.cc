@@ -30,9 +30,9 @@ absl::StatusOr<v1::MutationResult> ApplyRecordMerge(PushTxn& txn, const v1::Muta
                                                     AuditRow* audit) {
   const v1::EntityType type = m.record().entity_type();
   if (!Mergeable(type)) {
-    return RejectedResult(m, v1::REJECT_REASON_VALIDATION,
-                          "only leads, contacts and accounts merge, not " +
-                              sync::EntityTypeName(type) + " records");
+    return RejectedResult(
+        m, v1::REJECT_REASON_VALIDATION,
+        "only leads, contacts and accounts merge, not " + sync::EntityTypeName(type) + " records");
   }
   v1::RecordRef other_ref;
   other_ref.set_entity_type(type);
@@ -85,24 +85,22 @@ absl::StatusOr<v1::MutationResult> ApplyRecordMerge(PushTxn& txn, const v1::Muta
                               : Name(other_ref) + " was deleted");
   }
   if (keep.deleted()) {
-    return RejectedResult(
-        m, v1::REJECT_REASON_RECORD_DELETED,
-        keep.has_merged_into()
-            ? "the survivor " + Name(keep.ref()) + " was merged into " + Name(keep.merged_into()) +
-                  "; merge into that one"
-            : "the survivor " + Name(keep.ref()) + " was deleted");
+    return RejectedResult(m, v1::REJECT_REASON_RECORD_DELETED,
+                          keep.has_merged_into()
+                              ? "the survivor " + Name(keep.ref()) + " was merged into " +
+                                    Name(keep.merged_into()) + "; merge into that one"
+                              : "the survivor " + Name(keep.ref()) + " was deleted");
   }
   if (!CanWrite(who, type, keep.scope(), v1::OPERATION_UPSERT) ||
       !CanWrite(who, type, gone.scope(), v1::OPERATION_DELETE)) {
     const v1::RecordState& locked =
         CanWrite(who, type, keep.scope(), v1::OPERATION_UPSERT) ? gone : keep;
-    return RejectedResult(m, v1::REJECT_REASON_PERMISSION_DENIED,
-                          "merging needs the right to change both records; " + Name(locked.ref()) +
-                              " belongs to " +
-                              (locked.scope().owner_user_id().empty()
-                                   ? std::string("someone else")
-                                   : locked.scope().owner_user_id()) +
-                              ": ask them or an admin");
+    return RejectedResult(
+        m, v1::REJECT_REASON_PERMISSION_DENIED,
+        "merging needs the right to change both records; " + Name(locked.ref()) + " belongs to " +
+            (locked.scope().owner_user_id().empty() ? std::string("someone else")
+                                                    : locked.scope().owner_user_id()) +
+            ": ask them or an admin");
   }
 
   const sync::PolicyTable& policies = txn.policies();
@@ -143,8 +141,7 @@ absl::StatusOr<v1::MutationResult> ApplyRecordMerge(PushTxn& txn, const v1::Muta
   if (!merged.combined_fields.empty()) {
     detail += "; combined " + absl::StrJoin(merged.combined_fields, ", ");
   }
-  detail += "; " + std::to_string(*moved) + (*moved == 1 ? " reference" : " references") +
-            " moved";
+  detail += "; " + std::to_string(*moved) + (*moved == 1 ? " reference" : " references") + " moved";
   r.set_message(detail);
   const v1::RecordState& now = merged.survivor_changed ? merged.survivor : keep;
   if (CanRead(who, type, now.scope())) *r.mutable_record() = now;
@@ -160,8 +157,8 @@ absl::StatusOr<v1::MutationResult> ApplyRecordMerge(PushTxn& txn, const v1::Muta
 }
 
 absl::StatusOr<std::optional<v1::Mutation>> RedirectToSurvivor(WriteTx& tx,
-                                                              const v1::RecordState& current,
-                                                              const v1::Mutation& m) {
+                                                               const v1::RecordState& current,
+                                                               const v1::Mutation& m) {
   if (!current.deleted() || !current.has_merged_into() || IsErased(current)) return std::nullopt;
   switch (m.operation()) {
     case v1::OPERATION_UPSERT:

@@ -30,8 +30,8 @@ absl::StatusOr<v1::MutationResult> ApplyRecordMerge(PushTxn& txn, const v1::Muta
 // The redirected edit keeps its base version: fields the merge or anyone
 // changed since count as concurrent and are decided by their policy.
 absl::StatusOr<std::optional<v1::Mutation>> RedirectToSurvivor(WriteTx& tx,
-                                                              const v1::RecordState& current,
-                                                              const v1::Mutation& m);
+                                                               const v1::RecordState& current,
+                                                               const v1::Mutation& m);
 
 }  // namespace crmsync::server
 

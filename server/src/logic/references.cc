@@ -92,9 +92,9 @@ class ReferenceHooks final : public EntityHooks {
     if (!state->deleted()) {
       // New references only: one that was there before was repointed when
       // its target merged.
-      const std::vector<v1::RecordRef> before =
-          current && !current->deleted() ? ReferencesOf(current->data())
-                                         : std::vector<v1::RecordRef>{};
+      const std::vector<v1::RecordRef> before = current && !current->deleted()
+                                                    ? ReferencesOf(current->data())
+                                                    : std::vector<v1::RecordRef>{};
       for (const v1::RecordRef& r : ReferencesOf(state->data())) {
         if (std::any_of(before.begin(), before.end(),
                         [&](const v1::RecordRef& b) { return SameRef(b, r); })) {
@@ -109,9 +109,10 @@ class ReferenceHooks final : public EntityHooks {
   }
   absl::Status AfterPut(PushTxn& txn, const v1::RecordState* current,
                         const v1::RecordState& state) const override {
-    const std::vector<int64_t> keys = state.deleted() ? std::vector<int64_t>{} : KeysOf(state.data());
-    const std::vector<int64_t> had = current && !current->deleted() ? KeysOf(current->data())
-                                                                    : std::vector<int64_t>{};
+    const std::vector<int64_t> keys =
+        state.deleted() ? std::vector<int64_t>{} : KeysOf(state.data());
+    const std::vector<int64_t> had =
+        current && !current->deleted() ? KeysOf(current->data()) : std::vector<int64_t>{};
     if (keys != had || !current) {
       if (auto s = txn.tx().SetIndexKeys(state.ref(), IndexKind::kReference, keys); !s.ok()) {
         return s;
@@ -142,8 +143,7 @@ std::unique_ptr<EntityHooks> MakeReferenceHooks(const EntityHooks* inner) {
 }
 
 absl::StatusOr<std::vector<v1::RecordState>> FindReferrers(WriteTx& tx, v1::EntityType holder_type,
-                                                          const v1::RecordRef& target,
-                                                          int limit) {
+                                                           const v1::RecordRef& target, int limit) {
   const int64_t key = ReferenceKey(target);
   auto found = tx.FindIndexed(IndexKind::kReference, holder_type, {{key, key}}, 0);
   if (!found.ok()) return found.status();

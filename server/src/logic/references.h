@@ -39,7 +39,7 @@ std::unique_ptr<EntityHooks> MakeReferenceHooks(const EntityHooks* inner);
 // then checked against the data), in version order, at most `limit`
 // (0 = all).
 absl::StatusOr<std::vector<v1::RecordState>> FindReferrers(WriteTx& tx, v1::EntityType holder_type,
-                                                          const v1::RecordRef& target, int limit);
+                                                           const v1::RecordRef& target, int limit);
 
 // Points every live record that refers to `from` at `to` instead, as
 // server changes of the push `txn` (they reach devices as ordinary deltas).

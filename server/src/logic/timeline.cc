@@ -57,7 +57,8 @@ absl::Status ReadTimeline(ChangeLog* changes, const Principal& who, bool any_own
   std::vector<Entry> entries;
   const int64_t key = ReferenceKey(ref);
   for (v1::EntityType holder : sync::TimelineTypes()) {
-    auto found = changes->FindIndexed(who.tenant_id, IndexKind::kReference, holder, {{key, key}}, 0);
+    auto found =
+        changes->FindIndexed(who.tenant_id, IndexKind::kReference, holder, {{key, key}}, 0);
     if (!found.ok()) return found.status();
     for (v1::RecordState& s : *found) {
       // A hash collision names a record that refers to something else.
@@ -79,7 +80,8 @@ absl::Status ReadTimeline(ChangeLog* changes, const Principal& who, bool any_own
     item->mutable_at()->set_nanos(static_cast<int32_t>(e.point.at_ms % 1000) * 1000000);
     item->set_channel(e.point.channel);
   }
-  if (end < static_cast<int64_t>(entries.size())) response->set_next_page_token(std::to_string(end));
+  if (end < static_cast<int64_t>(entries.size()))
+    response->set_next_page_token(std::to_string(end));
   return absl::OkStatus();
 }
 
