@@ -10,6 +10,14 @@ CallStatus PullUntilCaughtUp(CycleContext* ctx) {
     if (ctx->cancelled->load()) return Cancelled();
     auto cursor = ctx->db->Cursor();
     if (!cursor.ok()) return FromStatus(cursor.status());
+    if (cursor->empty()) {
+      // A bootstrap from nothing by a device that may already hold records
+      // (from its own push results before its first pull completed, or a
+      // bootstrap cut short and started over): what it does not return was
+      // deleted and pruned meanwhile, and goes when it completes, as after
+      // a reset. Nothing is held on a new device: then this is a no-op.
+      if (absl::Status s = ctx->db->BeginReset(/*recover=*/false); !s.ok()) return FromStatus(s);
+    }
     v1::PullRequest request;
     *request.mutable_client() = ctx->client;
     request.set_cursor(*cursor);

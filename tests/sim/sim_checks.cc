@@ -18,7 +18,7 @@ const std::vector<v1::EntityType> kTypes = {
     v1::ENTITY_TYPE_ACCOUNT,     v1::ENTITY_TYPE_CONTACT,    v1::ENTITY_TYPE_LEAD,
     v1::ENTITY_TYPE_OPPORTUNITY, v1::ENTITY_TYPE_ACTIVITY,   v1::ENTITY_TYPE_CALENDAR_EVENT,
     v1::ENTITY_TYPE_COUPON,      v1::ENTITY_TYPE_REDEMPTION, v1::ENTITY_TYPE_LOYALTY_ACCOUNT,
-    v1::ENTITY_TYPE_CONFLICT,    v1::ENTITY_TYPE_STORE};
+    v1::ENTITY_TYPE_CONFLICT,    v1::ENTITY_TYPE_STORE,      v1::ENTITY_TYPE_POSSIBLE_DUPLICATE};
 }  // namespace
 
 std::string SimWorld::Bootstrap(const server::Principal& who, int page_size,
