@@ -427,6 +427,9 @@ class BatchApplier final : public PushTxn {
   absl::Status StoreConflict(const v1::Conflict& conflict, const v1::HlcTimestamp& hlc) {
     auto seq = tx_->NextSeq();
     if (!seq.ok()) return seq.status();
+    // Subscribers hear of it even when the record itself did not change (a
+    // merged-away record's edit waiting for the survivor's owner).
+    NoteSideSeq(*seq);
     return tx_->PutRecord(sync::ConflictRecordState(conflict, *seq, hlc), nullptr);
   }
 
