@@ -135,7 +135,10 @@ CONNINFO="$("$ROOT/tests/support/pg-test-cluster.sh" start "$PG_DIR" 2>"$WORK/pg
 PORT="$(free_port)"
 run_image "$NAME-pg" "$PORT" -e CRMSYNC_STORE="postgres:$CONNINFO"
 wait_healthy "$NAME-pg" "$PORT"
-podman logs "$NAME-pg" 2>&1 | grep -q 'store postgres ready' || { podman logs "$NAME-pg" | tail; die "not on PostgreSQL"; }
+# Read the whole log first: with pipefail, `podman logs | grep -q` fails
+# when grep exits on the first match and podman is still writing.
+PG_LOG="$(podman logs "$NAME-pg" 2>&1)"
+grep -q 'store postgres ready' <<<"$PG_LOG" || { tail <<<"$PG_LOG"; die "not on PostgreSQL"; }
 echo "SERVING on PostgreSQL ($CONNINFO)"
 
 echo
