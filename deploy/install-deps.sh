@@ -35,7 +35,7 @@ TEST_PKGS=(
   git googletest libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 sqlite3
   clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps util-linux systemd
-  debootstrap podman runc haproxy prometheus python3-yaml
+  debootstrap podman runc haproxy prometheus python3-yaml python3-protobuf
 )
 OFFLINE_CHECK_PKGS=(haproxy prometheus python3 python3-yaml)
 RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 libargon2-1 libsystemd0

@@ -169,6 +169,7 @@ absl::Status SyncdApp::Start() {
   admin_ = std::make_unique<AdminHandler>(
       store_.get(), &clock_, auth_handler_.get(), audit_.get(), push_.get(), std::move(info),
       [notifier](const std::string& tenant, int64_t seq) { notifier->Publish(tenant, seq); });
+  admin_->set_pull_handler(pull_.get());
   auth_service_ = std::make_unique<AuthServiceImpl>(auth_handler_.get(), api_auth_, pool_.get());
   admin_service_ = std::make_unique<AdminServiceImpl>(admin_.get(), api_auth_, pool_.get());
   if (config_.prune_interval_minutes > 0) prune_thread_ = std::thread([this] { PruneLoop(); });

@@ -26,6 +26,13 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 // Every change after `*cursor` (all pages, or `page_size` changes only).
 std::vector<v1::Change> Pull(DevSyncClient& client, std::string* cursor, int page_size = 0) {
   std::vector<v1::Change> out;
@@ -509,6 +516,179 @@ TEST_F(CrmctlTest, UsersApiKeysErasureAndTheAuditLogNewestFirst) {
   EXPECT_THAT(oldest, Not(HasSubstr("record_erased")));
   std::string all = Ok({"audit"});
   EXPECT_LT(all.find("record_erased"), all.find("user_updated")) << all;
+}
+
+// An integration from crmctl to its first write: a user with a grant of
+// channels and types, listed with it; an API key traded for tokens bound to
+// the integration's instance; a lead it writes carries the granted channel
+// and precision in the record's history, whatever the mutation claimed; a
+// channel it was not granted is refused.
+TEST_F(CrmctlTest, AnIntegrationWritesThroughItsGrantedChannels) {
+  std::string out;
+  EXPECT_EQ(Crmctl({"users", "create", "--username", "callcenter", "--role", "integration"}, &out),
+            2)
+      << "a channel is required: " << out;
+  EXPECT_EQ(Crmctl({"users", "create", "--username", "callcenter", "--role", "integration",
+                    "--channel", "call-center=very-sure"},
+                   &out),
+            2)
+      << out;
+  EXPECT_EQ(Crmctl({"users", "create", "--username", "rep2", "--role", "sales-rep", "--channel",
+                    "web=reported"},
+                   &out),
+            2)
+      << out;
+  std::string created =
+      Ok({"users", "create", "--username", "callcenter", "--role", "integration", "--channel",
+          "call-center=self-reported", "--channel", "web=reported", "--types", "lead,contact"});
+  std::smatch id;
+  ASSERT_TRUE(std::regex_search(created, id, std::regex("\\((u-[^)]+)\\)"))) << created;
+  EXPECT_THAT(Ok({"users"}), HasSubstr("call_center=self_reported,web=reported; lead,contact"));
+
+  std::string key_out = Ok({"api-keys", "create", "--user", id[1], "--label", "call centre"});
+  std::smatch key;
+  ASSERT_TRUE(std::regex_search(key_out, key, std::regex("\n(\\S+\\.\\S+)\n"))) << key_out;
+  auto channel = grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials());
+  v1::ExchangeApiKeyRequest xreq;
+  xreq.set_tenant("demo");
+  xreq.set_api_key(key[1]);
+  xreq.set_device_id("callcenter-1");
+  v1::ExchangeApiKeyResponse xresp;
+  grpc::ClientContext xctx;
+  grpc::Status exchanged = v1::AuthService::NewStub(channel)->ExchangeApiKey(&xctx, xreq, &xresp);
+  ASSERT_TRUE(exchanged.ok()) << exchanged.error_message();
+  EXPECT_EQ(xresp.user().role(), v1::ROLE_INTEGRATION);
+
+  auto sync = v1::SyncService::NewStub(channel);
+  auto push = [&](v1::Channel via) {
+    static int64_t seq = 0;
+    v1::PushRequest req;
+    req.mutable_client()->set_protocol_version(1);
+    v1::Mutation* m = req.add_mutations();
+    m->set_client_seq(++seq);
+    m->mutable_record()->set_entity_type(v1::ENTITY_TYPE_LEAD);
+    m->mutable_record()->set_id("lead-callcenter-" + std::to_string(seq));
+    m->set_operation(v1::OPERATION_UPSERT);
+    m->mutable_values()->mutable_lead()->set_id(m->record().id());
+    m->mutable_values()->mutable_lead()->set_last_name("Caller");
+    m->mutable_values()->mutable_lead()->set_owner_user_id("u-bob");
+    for (const char* p : {"id", "last_name", "owner_user_id"})
+      m->mutable_update_mask()->add_paths(p);
+    m->mutable_hlc()->set_wall_time_ms(1);
+    m->mutable_provenance()->set_channel(via);
+    m->mutable_provenance()->set_precision(v1::PRECISION_VERIFIED);  // claimed, not granted
+    v1::PushResponse resp;
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + xresp.tokens().access_token());
+    grpc::Status s = sync->Push(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() ? resp.results(0) : v1::MutationResult();
+  };
+  v1::MutationResult applied = push(v1::CHANNEL_UNSPECIFIED);
+  EXPECT_EQ(applied.outcome(), v1::MUTATION_OUTCOME_APPLIED) << applied.message();
+  std::string history =
+      Ok({"record", "history", "lead", "lead-callcenter-1", "--field", "last_name"});
+  EXPECT_THAT(history, HasSubstr("call_center"));
+  EXPECT_THAT(history, HasSubstr("self_reported"));
+  EXPECT_THAT(history, HasSubstr("callcenter-1"));
+  EXPECT_THAT(history, Not(HasSubstr("verified")));
+  v1::MutationResult refused = push(v1::CHANNEL_SOCIAL);
+  EXPECT_EQ(refused.reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
+  EXPECT_THAT(refused.message(), HasSubstr("may not write through social"));
+
+  // Its grant can be replaced; a password it may not have.
+  EXPECT_THAT(Ok({"users", "update", id[1], "--channel", "email=reported"}),
+              HasSubstr("email=reported; all types"));
+  EXPECT_EQ(RunCommand({"/bin/sh", "-c",
+                        "printf 'a-new-long-password\\n' | '" CRMSYNC_CRMCTL_PATH "' --config '" +
+                            config_ + "' users update " + std::string(id[1]) + " --password-stdin"},
+                       &out),
+            2)
+      << out;
+  EXPECT_THAT(out, HasSubstr("API key only"));
+}
+
+// crmctl export: the whole tenant as JSON lines, one type as CSV, changes
+// after the cursor an export printed, and a resumable export whose state
+// file cuts off what an interrupted page left half-written.
+TEST_F(CrmctlTest, ExportWritesRecordsAndChangesAndResumes) {
+  std::string out;
+  const std::string all = Ok({"export", "--page-size", "3"});
+  std::map<std::string, int> per_type;
+  std::istringstream lines(all);
+  std::string line;
+  int64_t last_seq = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("crmctl:", 0) == 0) continue;  // the summary (stderr)
+    const nlohmann::json j = nlohmann::json::parse(line);
+    ++per_type[j["type"].get<std::string>()];
+    EXPECT_GT(j["seq"].get<int64_t>(), last_seq) << "in order, once";
+    last_seq = j["seq"].get<int64_t>();
+    EXPECT_EQ(j["kind"], "upsert");
+  }
+  EXPECT_GT(per_type["lead"], 0) << all;
+  EXPECT_GT(per_type["opportunity"], 0) << all;
+  std::smatch since;
+  ASSERT_TRUE(std::regex_search(all, since, std::regex("--since (\\S+)"))) << all;
+
+  // One type as CSV: a header of its fields, one row per record.
+  const std::string csv_path = dir_ + "/leads.csv";
+  Ok({"export", "--types", "lead", "--format", "csv", "--output", csv_path});
+  std::ifstream csv(csv_path);
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_THAT(header, HasSubstr("seq,kind,version,changed_fields,id,first_name,last_name"));
+  EXPECT_THAT(header, HasSubstr("estimated_value.amount_minor"));
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_EQ(rows, per_type["lead"]);
+
+  // A resumable export: complete, then a half-written page behind it, then
+  // more changes; the next run drops the half page and appends only them.
+  const std::string state = dir_ + "/export.state";
+  const std::string jsonl = dir_ + "/export.jsonl";
+  Ok({"export", "--types", "lead", "--state", state, "--output", jsonl, "--page-size", "2"});
+  const std::string first = ReadAll(jsonl);
+  EXPECT_EQ(std::count(first.begin(), first.end(), '\n'), per_type["lead"]);
+  std::ofstream(jsonl, std::ios::app) << "{\"seq\": 99999, \"kind\": \"ups";
+  DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone");
+  std::string cursor;
+  v1::RecordState lead;
+  for (const auto& c : Pull(phone, &cursor)) {
+    if (c.record().entity_type() == v1::ENTITY_TYPE_LEAD) {
+      *lead.mutable_ref() = c.record();
+      lead.set_version(c.version());
+      *lead.mutable_data() = c.values();
+    }
+  }
+  ASSERT_TRUE(lead.has_ref());
+  v1::Lead values;
+  values.set_first_name("Exported");
+  v1::PushRequest push;
+  push.mutable_client()->set_protocol_version(1);
+  *push.add_mutations() = LeadUpdate(1, lead, values, {"first_name"}, "alice-phone");
+  v1::PushResponse pushed;
+  ASSERT_TRUE(phone.Push(push, &pushed).ok());
+  ASSERT_EQ(pushed.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+
+  EXPECT_THAT(Ok({"export", "--types", "lead", "--state", state, "--output", jsonl}),
+              HasSubstr("exported 1 changes (resumed)"));
+  const std::string second = ReadAll(jsonl);
+  ASSERT_EQ(second.substr(0, first.size()), first);
+  const nlohmann::json change = nlohmann::json::parse(second.substr(first.size()));
+  EXPECT_EQ(change["id"], lead.ref().id());
+  EXPECT_EQ(change["changed_fields"], nlohmann::json::array({"first_name"})) << change.dump();
+  EXPECT_EQ(change["values"]["first_name"], "Exported");
+
+  // --since gives the same change to anyone holding the earlier cursor.
+  EXPECT_THAT(Ok({"export", "--types", "lead", "--since", since[1]}),
+              HasSubstr("\"first_name\":\"Exported\""));
+
+  EXPECT_EQ(Crmctl({"export", "--format", "csv"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"export", "--types", "gadget"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"export", "--state", state}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"export", "--state", state, "--output", jsonl, "--since", since[1]}, &out), 2)
+      << out;
 }
 
 // The saved session renews itself: with access tokens that live 30 s

@@ -74,9 +74,19 @@ int CmdConflictResolve(const Connection& c, const Output& out, const std::string
                        const std::string& resolution, const std::string& value_json = "");
 
 int CmdUsers(const Connection& c, const Output& out);
+// An integration's grant from the command line: `channels` as
+// "call-center=self-reported" (one per channel), `types` as "lead,contact"
+// (empty for every type). False, with `error` set, when something is
+// unknown.
+bool ParseIntegration(const std::vector<std::string>& channels, const std::string& types,
+                      v1::IntegrationRules* out, std::string* error);
+// "call_center=self_reported,web=reported; lead,contact" (or "all types").
+std::string DescribeIntegration(const v1::IntegrationRules& rules);
+// `integration` is sent for role integration (which takes no password).
 int CmdUserCreate(const Connection& c, const Output& out, const std::string& username,
                   const std::string& display_name, const std::string& role, const std::string& team,
-                  const std::string& store, const std::string& password);
+                  const std::string& store, const std::string& password,
+                  const v1::IntegrationRules& integration);
 int CmdStores(const Connection& c, const Output& out);
 int CmdStoreUpsert(const Connection& c, const Output& out, const std::string& id,
                    const std::string& name, double lat, double lon);
@@ -118,6 +128,9 @@ struct CommandContext {
 
 // Adds `users update`, `api-keys create` and `erase` (`users` must exist).
 void AddAccountCommands(CLI::App* app, const CommandContext& ctx);
+
+// Adds `export`.
+void AddExportCommands(CLI::App* app, const CommandContext& ctx);
 
 // Logs in with AuthService and stores the access token in `config_file`.
 int CmdLogin(const Connection& c, const std::string& tenant, const std::string& username,

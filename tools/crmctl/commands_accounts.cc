@@ -20,7 +20,8 @@ namespace v1 = ::crmsync::v1;
 namespace {
 
 struct UserUpdate {
-  std::string user_id, name, role, team, store;
+  std::string user_id, name, role, team, store, types;
+  std::vector<std::string> channels;
   bool disable = false, enable = false, password_stdin = false;
 };
 
@@ -37,7 +38,8 @@ int CmdUserUpdate(const Connection& c, const Output& out, const UserUpdate& u) {
     v1::Role r;
     if (!ParseRole(u.role, &r)) {
       std::fprintf(stderr,
-                   "crmctl: --role must be admin, sales-manager, sales-rep or store-terminal\n");
+                   "crmctl: --role must be admin, sales-manager, sales-rep, store-terminal or "
+                   "integration\n");
       return kExitUsage;
     }
     user->set_role(r);
@@ -50,6 +52,20 @@ int CmdUserUpdate(const Connection& c, const Output& out, const UserUpdate& u) {
   if (!u.store.empty()) {
     user->set_store_id(u.store);
     mask->add_paths("store_id");
+  }
+  if (!u.channels.empty() || !u.types.empty()) {
+    std::string error;
+    if (!ParseIntegration(u.channels, u.types, user->mutable_integration(), &error)) {
+      std::fprintf(stderr, "crmctl: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    if (u.channels.empty()) {
+      std::fprintf(stderr,
+                   "crmctl: an integration's grant is replaced whole: give its --channel "
+                   "grants with --types\n");
+      return kExitUsage;
+    }
+    mask->add_paths("integration");
   }
   if (u.disable || u.enable) {
     user->set_disabled(u.disable);
@@ -67,7 +83,7 @@ int CmdUserUpdate(const Connection& c, const Output& out, const UserUpdate& u) {
   if (mask->paths().empty() && req.new_password().empty()) {
     std::fprintf(stderr,
                  "crmctl: nothing to change: give --name, --role, --team, --store, "
-                 "--disable, --enable or --password-stdin\n");
+                 "--channel/--types, --disable, --enable or --password-stdin\n");
     return kExitUsage;
   }
   auto stub = v1::AdminService::NewStub(c.channel());
@@ -80,9 +96,12 @@ int CmdUserUpdate(const Connection& c, const Output& out, const UserUpdate& u) {
     std::printf("%s\n", ToJson(resp).c_str());
     return kExitOk;
   }
-  std::printf("updated user %s (%s): role %s%s%s\n", resp.user().username().c_str(),
+  std::printf("updated user %s (%s): role %s%s%s%s\n", resp.user().username().c_str(),
               resp.user().id().c_str(),
               ShortEnum(v1::Role_Name(resp.user().role()), "ROLE_").c_str(),
+              resp.user().role() == v1::ROLE_INTEGRATION
+                  ? (" (" + DescribeIntegration(resp.user().integration()) + ")").c_str()
+                  : "",
               resp.user().disabled() ? ", disabled (signed-in sessions end)" : ", enabled",
               req.new_password().empty() ? "" : ", password changed");
   return kExitOk;
@@ -173,9 +192,16 @@ void AddAccountCommands(CLI::App* app, const CommandContext& ctx) {
       "update", "Change a user: name, role, team, store, disable/enable, reset the password");
   update->add_option("user_id", u->user_id, "User id (see 'crmctl users')")->required();
   update->add_option("--name", u->name, "New display name");
-  update->add_option("--role", u->role, "admin, sales-manager, sales-rep or store-terminal");
+  update->add_option("--role", u->role,
+                     "admin, sales-manager, sales-rep, store-terminal or integration");
   update->add_option("--team", u->team, "Team id");
   update->add_option("--store", u->store, "Store id (store terminals)");
+  update->add_option("--channel", u->channels,
+                     "Integrations: replaces the grant; CHANNEL=PRECISION, e.g. "
+                     "web=reported (repeatable)");
+  update->add_option("--types", u->types,
+                     "Integrations: entity types of the new grant, e.g. lead,contact (default: "
+                     "every type)");
   auto* disable =
       update->add_flag("--disable", u->disable, "Disable the user: sign-in refused, sessions end");
   auto* enable = update->add_flag("--enable", u->enable, "Enable a disabled user again");
@@ -186,13 +212,16 @@ void AddAccountCommands(CLI::App* app, const CommandContext& ctx) {
     if (auto c = ctx.connect()) *ctx.code = CmdUserUpdate(*c, *ctx.out, *u);
   });
 
-  auto* keys = app->add_subcommand("api-keys", "API keys of store terminals (create)");
+  auto* keys =
+      app->add_subcommand("api-keys", "API keys of store terminals and integrations (create)");
   keys->require_subcommand(1);
   auto key_user = std::make_shared<std::string>();
   auto key_label = std::make_shared<std::string>();
   auto* create = keys->add_subcommand(
-      "create", "Create an API key for a store-terminal user; the key is printed once");
-  create->add_option("--user", *key_user, "User id of a store-terminal user")->required();
+      "create",
+      "Create an API key for a store-terminal or integration user; the key is printed once");
+  create->add_option("--user", *key_user, "User id of a store-terminal or integration user")
+      ->required();
   create->add_option("--label", *key_label, "What the key is for (e.g. 'till 3, Paris')");
   create->callback([ctx, key_user, key_label] {
     if (auto c = ctx.connect()) *ctx.code = CmdApiKeyCreate(*c, *ctx.out, *key_user, *key_label);

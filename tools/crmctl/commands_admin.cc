@@ -7,7 +7,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "commands.h"
+#include "crmsync/sync/entity_catalog.h"
+#include "crmsync/sync/record_model.h"
 #include "crmsync/v1/admin.grpc.pb.h"
 #include "crmsync/v1/auth.grpc.pb.h"
 #include "session.h"
@@ -30,29 +33,92 @@ int CmdUsers(const Connection& c, const Output& out) {
     std::printf("%s\n", ToJson(resp).c_str());
     return kExitOk;
   }
-  Table t({"USER", "USERNAME", "NAME", "ROLE", "TEAM", "STORE", "DISABLED"});
+  Table t({"USER", "USERNAME", "NAME", "ROLE", "TEAM", "STORE", "DISABLED", "GRANT"});
   for (const auto& u : resp.users()) {
     t.AddRow({u.id(), u.username(), u.display_name(), ShortEnum(v1::Role_Name(u.role()), "ROLE_"),
               u.team_id().empty() ? "-" : u.team_id(), u.store_id().empty() ? "-" : u.store_id(),
-              u.disabled() ? "yes" : "no"});
+              u.disabled() ? "yes" : "no",
+              u.role() == v1::ROLE_INTEGRATION ? DescribeIntegration(u.integration()) : "-"});
   }
   std::printf("%s", t.Render().c_str());
   return kExitOk;
 }
 
+namespace {
+
+// "call-center" with prefix "CHANNEL_" -> CHANNEL_CALL_CENTER.
+std::string EnumName(const std::string& prefix, const std::string& text) {
+  std::string upper = prefix;
+  for (char ch : text) upper += static_cast<char>(ch == '-' ? '_' : std::toupper(ch));
+  return upper;
+}
+
+}  // namespace
+
 bool ParseRole(const std::string& role, v1::Role* out) {
-  std::string upper = "ROLE_";
-  for (char ch : role) upper += static_cast<char>(ch == '-' ? '_' : std::toupper(ch));
-  return v1::Role_Parse(upper, out) && *out != v1::ROLE_UNSPECIFIED;
+  return v1::Role_Parse(EnumName("ROLE_", role), out) && *out != v1::ROLE_UNSPECIFIED;
+}
+
+bool ParseIntegration(const std::vector<std::string>& channels, const std::string& types,
+                      v1::IntegrationRules* out, std::string* error) {
+  out->Clear();
+  for (const std::string& grant : channels) {
+    const size_t eq = grant.find('=');
+    v1::Channel channel = v1::CHANNEL_UNSPECIFIED;
+    v1::Precision precision = v1::PRECISION_UNSPECIFIED;
+    if (eq == std::string::npos ||
+        !v1::Channel_Parse(EnumName("CHANNEL_", grant.substr(0, eq)), &channel) ||
+        !v1::Precision_Parse(EnumName("PRECISION_", grant.substr(eq + 1)), &precision)) {
+      *error =
+          "--channel takes CHANNEL=PRECISION, e.g. call-center=self-reported (channels: "
+          "call-center, web, social, email, import, store-terminal, field-app, admin; "
+          "precisions: inferred, reported, self-reported, verified), not '" +
+          grant + "'";
+      return false;
+    }
+    v1::ChannelGrant* g = out->add_channels();
+    g->set_channel(channel);
+    g->set_precision(precision);
+  }
+  std::string rest = types;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string name = rest.substr(0, comma);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    const sync::EntitySpec* spec = sync::EntityCatalog::Default().FindByName(name);
+    if (spec == nullptr) {
+      *error = "--types: unknown entity type '" + name + "'";
+      return false;
+    }
+    out->add_entity_types(spec->type());
+  }
+  return true;
+}
+
+std::string DescribeIntegration(const v1::IntegrationRules& rules) {
+  std::string out;
+  for (const v1::ChannelGrant& g : rules.channels()) {
+    if (!out.empty()) out += ",";
+    out += absl::AsciiStrToLower(ShortEnum(v1::Channel_Name(g.channel()), "CHANNEL_")) + "=" +
+           absl::AsciiStrToLower(ShortEnum(v1::Precision_Name(g.precision()), "PRECISION_"));
+  }
+  std::string types;
+  for (int t : rules.entity_types()) {
+    if (!types.empty()) types += ",";
+    types += sync::EntityTypeName(static_cast<v1::EntityType>(t));
+  }
+  return out + "; " + (types.empty() ? "all types" : types);
 }
 
 int CmdUserCreate(const Connection& c, const Output& out, const std::string& username,
                   const std::string& display_name, const std::string& role, const std::string& team,
-                  const std::string& store, const std::string& password) {
+                  const std::string& store, const std::string& password,
+                  const v1::IntegrationRules& integration) {
   v1::Role r = v1::ROLE_UNSPECIFIED;
   if (!ParseRole(role, &r)) {
     std::fprintf(stderr,
-                 "crmctl: --role must be admin, sales-manager, sales-rep or store-terminal\n");
+                 "crmctl: --role must be admin, sales-manager, sales-rep, store-terminal or "
+                 "integration\n");
     return kExitUsage;
   }
   v1::CreateUserRequest req;
@@ -61,6 +127,7 @@ int CmdUserCreate(const Connection& c, const Output& out, const std::string& use
   req.mutable_user()->set_role(r);
   req.mutable_user()->set_team_id(team);
   req.mutable_user()->set_store_id(store);
+  if (r == v1::ROLE_INTEGRATION) *req.mutable_user()->mutable_integration() = integration;
   req.set_password(password);
   auto stub = v1::AdminService::NewStub(c.channel());
   grpc::ClientContext ctx;

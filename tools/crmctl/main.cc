@@ -341,23 +341,57 @@ int Main(int argc, char** argv) {
       if (auto c = connect()) code = CmdUsers(*c, out);
     }
   });
-  std::string username, display, role, team, store_id;
+  std::string username, display, role, team, store_id, grant_types;
+  std::vector<std::string> grant_channels;
   bool password_stdin = false;
-  auto* ucreate = users->add_subcommand("create", "Create a user (password read from stdin)");
+  auto* ucreate = users->add_subcommand(
+      "create",
+      "Create a user (password read from stdin; none for store terminals and integrations, "
+      "which sign in with an API key)");
   ucreate->add_option("--username", username, "Login name")->required();
   ucreate->add_option("--name", display, "Display name");
-  ucreate->add_option("--role", role, "admin, sales-manager, sales-rep or store-terminal")
+  ucreate
+      ->add_option("--role", role, "admin, sales-manager, sales-rep, store-terminal or integration")
       ->required();
   ucreate->add_option("--team", team, "Team id");
   ucreate->add_option("--store", store_id, "Store id (store terminals)");
+  ucreate->add_option("--channel", grant_channels,
+                      "Integrations: a channel its writes may come through and the precision "
+                      "stamped on them, e.g. call-center=self-reported (repeatable; the first "
+                      "is the default)");
+  ucreate->add_option("--types", grant_types,
+                      "Integrations: the entity types it reads and writes, e.g. lead,contact "
+                      "(default: every type)");
   ucreate->callback([&] {
-    std::string password = ReadPassword(true);
+    v1::IntegrationRules grant;
+    std::string error;
+    if (!ParseIntegration(grant_channels, grant_types, &grant, &error)) {
+      std::fprintf(stderr, "crmctl: %s\n", error.c_str());
+      code = kExitUsage;
+      return;
+    }
+    v1::Role r = v1::ROLE_UNSPECIFIED;
+    const bool integration = ParseRole(role, &r) && r == v1::ROLE_INTEGRATION;
+    if (!integration && (!grant_channels.empty() || !grant_types.empty())) {
+      std::fprintf(stderr, "crmctl: --channel and --types are for --role integration\n");
+      code = kExitUsage;
+      return;
+    }
+    if (integration && grant_channels.empty()) {
+      std::fprintf(stderr,
+                   "crmctl: an integration needs at least one --channel, e.g. "
+                   "--channel call-center=self-reported\n");
+      code = kExitUsage;
+      return;
+    }
+    std::string password = integration ? "" : ReadPassword(true);
     if (auto c = connect()) {
-      code = CmdUserCreate(*c, out, username, display, role, team, store_id, password);
+      code = CmdUserCreate(*c, out, username, display, role, team, store_id, password, grant);
     }
   });
 
   AddAccountCommands(&app, CommandContext{connect, &code, &out});
+  AddExportCommands(&app, CommandContext{connect, &code, &out});
 
   auto* stores = app.add_subcommand("stores", "Stores (list, upsert)");
   stores->callback([&] {

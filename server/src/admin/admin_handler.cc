@@ -7,6 +7,7 @@
 
 #include "auth/crypto.h"
 #include "logic/duplicates.h"
+#include "logic/integration.h"
 #include "logic/lineage.h"
 #include "logic/timeline.h"
 #include "store/migrations.h"
@@ -89,6 +90,15 @@ void FillLag(v1::Device* d, int64_t latest_seq) {
 int64_t CountFor(const std::map<std::string, int64_t>& counts, const std::string& key) {
   auto it = counts.find(key);
   return it == counts.end() ? 0 : it->second;
+}
+
+// An integration's grant is checked; other roles have none.
+absl::Status CheckIntegration(const v1::User& user) {
+  if (user.role() == v1::ROLE_INTEGRATION) return ValidateIntegrationRules(user.integration());
+  if (user.has_integration()) {
+    return absl::InvalidArgumentError("integration rules are for users with role integration only");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -249,6 +259,7 @@ absl::Status AdminHandler::CreateUser(const Principal& who, const AdminContext& 
   if (user.role() == v1::ROLE_STORE_TERMINAL && user.store_id().empty()) {
     return absl::InvalidArgumentError("a store terminal needs a store_id");
   }
+  if (auto s = CheckIntegration(user); !s.ok()) return s;
   for (const std::string* text : {&user.display_name(), &user.email(), &user.team_id(),
                                   &user.territory(), &user.store_id()}) {
     if (text->size() > 256)
@@ -271,8 +282,14 @@ absl::Status AdminHandler::CreateUser(const Principal& who, const AdminContext& 
     return absl::AlreadyExistsError("a user with this id or username already exists");
   }
   UserRow row{who.tenant_id, user, ""};
-  if (!req.password().empty() || user.role() != v1::ROLE_STORE_TERMINAL) {
-    // Terminals may have no password (they sign in with an API key).
+  if (user.role() == v1::ROLE_INTEGRATION && !req.password().empty()) {
+    return absl::InvalidArgumentError(
+        "an integration signs in with an API key only (CreateApiKey); give it no password");
+  }
+  if (!req.password().empty() ||
+      (user.role() != v1::ROLE_STORE_TERMINAL && user.role() != v1::ROLE_INTEGRATION)) {
+    // Terminals and integrations may have no password (they sign in with an
+    // API key).
     auto hash = auth_->HashNewPassword(req.password());
     if (!hash.ok()) return hash.status();
     row.password_hash = *hash;
@@ -316,12 +333,23 @@ absl::Status AdminHandler::UpdateUser(const Principal& who, const AdminContext& 
       row.user.set_store_id(in.store_id());
     } else if (path == "disabled") {
       row.user.set_disabled(in.disabled());
+    } else if (path == "integration") {
+      *row.user.mutable_integration() = in.integration();
     } else {
       return absl::InvalidArgumentError("update_mask path '" + path +
                                         "' cannot be changed (id, username and created_at are "
                                         "fixed)");
     }
     changed += (changed.empty() ? "" : ",") + path;
+  }
+  const auto& paths = req.update_mask().paths();
+  if (row.user.role() != v1::ROLE_INTEGRATION &&
+      std::find(paths.begin(), paths.end(), "integration") == paths.end()) {
+    row.user.clear_integration();  // no longer an integration: its grant goes
+  }
+  if (auto s = CheckIntegration(row.user); !s.ok()) return s;
+  if (row.user.role() == v1::ROLE_INTEGRATION && !req.new_password().empty()) {
+    return absl::InvalidArgumentError("an integration signs in with an API key only");
   }
   for (const std::string* text : {&row.user.display_name(), &row.user.email(), &row.user.team_id(),
                                   &row.user.territory(), &row.user.store_id()}) {
@@ -356,8 +384,10 @@ absl::Status AdminHandler::CreateApiKey(const Principal& who, const AdminContext
   auto user = store_->directory().GetUser(who.tenant_id, req.user_id());
   if (!user.ok()) return user.status();
   if (!*user) return absl::NotFoundError("no user " + req.user_id() + " in this tenant");
-  if ((*user)->user.role() != v1::ROLE_STORE_TERMINAL) {
-    return absl::FailedPreconditionError("API keys are for store terminal users only");
+  if ((*user)->user.role() != v1::ROLE_STORE_TERMINAL &&
+      (*user)->user.role() != v1::ROLE_INTEGRATION) {
+    return absl::FailedPreconditionError(
+        "API keys are for store terminals and integrations only; people sign in with a password");
   }
   std::string key_id;
   auto key = auth_->CreateApiKey(who.tenant_id, req.user_id(), req.label(), &key_id);
@@ -483,6 +513,31 @@ absl::Status AdminHandler::GetTimeline(const Principal& who, const v1::GetTimeli
                                        v1::GetTimelineResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   return ReadTimeline(&store_->changes(), who, /*any_owner=*/true, req, resp);
+}
+
+absl::Status AdminHandler::ExportChanges(const Principal& who, const v1::ExportChangesRequest& req,
+                                         v1::PullResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  if (pull_ == nullptr) return absl::UnimplementedError("export is not served here");
+  Principal reader = who;
+  reader.device_id.clear();  // an export is not a device: no cursor is recorded
+  if (!req.entity_types().empty()) {
+    // The scope of an integration granted those types: the whole tenant,
+    // of those types only.
+    reader.role = v1::ROLE_INTEGRATION;
+    for (int type : req.entity_types()) {
+      if (sync::EntityCatalog::Default().Find(static_cast<v1::EntityType>(type)) == nullptr) {
+        return absl::InvalidArgumentError("entity_types: unknown entity type " +
+                                          std::to_string(type));
+      }
+      reader.integration.add_entity_types(static_cast<v1::EntityType>(type));
+    }
+  }
+  v1::PullRequest pull;
+  pull.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  pull.set_cursor(req.cursor());
+  pull.set_page_size(req.page_size());
+  return pull_->Pull(reader, pull, resp);
 }
 
 absl::Status AdminHandler::GetFieldHistory(const Principal& who,

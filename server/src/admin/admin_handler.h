@@ -22,6 +22,7 @@
 #include "logic/clock.h"
 #include "logic/erasure.h"
 #include "logic/principal.h"
+#include "logic/pull_handler.h"
 #include "logic/push_handler.h"
 #include "metrics/tenant_traffic.h"
 #include "open_conflicts.h"
@@ -119,6 +120,14 @@ class AdminHandler {
                             v1::MergeRecordsResponse* resp);
   absl::Status GetStats(const Principal& who, const v1::GetStatsRequest& req,
                         v1::GetStatsResponse* resp);
+  // Pull's pages with the admin's tenant-wide scope, limited to
+  // req.entity_types when it names some. Needs set_pull_handler.
+  absl::Status ExportChanges(const Principal& who, const v1::ExportChangesRequest& req,
+                             v1::PullResponse* resp);
+
+  // The handler ExportChanges pages with (must outlive this one). Call
+  // before serving.
+  void set_pull_handler(PullHandler* pull) { pull_ = pull; }
 
  private:
   Store* store_;
@@ -129,6 +138,7 @@ class AdminHandler {
   OpenConflicts open_conflicts_;
   Info info_;
   CommitListener on_commit_;
+  PullHandler* pull_ = nullptr;
 };
 
 // PERMISSION_DENIED unless `who` is an admin.

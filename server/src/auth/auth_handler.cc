@@ -304,7 +304,8 @@ absl::Status AuthHandler::ExchangeApiKey(const v1::ExchangeApiKeyRequest& req,
     return absl::UnauthenticatedError(kBadKey);
   }
   if (!PlausibleId(req.device_id())) {
-    return absl::InvalidArgumentError("device_id (the terminal's id) is required");
+    return absl::InvalidArgumentError(
+        "device_id (the terminal's id, or the integration instance's) is required");
   }
   const std::string rest = key.substr(sizeof(kApiKeyPrefix) - 1);
   const size_t dot = rest.find('.');
@@ -327,7 +328,9 @@ absl::Status AuthHandler::ExchangeApiKey(const v1::ExchangeApiKeyRequest& req,
   if (row && !row->revoked && ConstantTimeEquals(Sha256Hex(secret), row->secret_hash)) {
     auto found = directory_->GetUser((*tenant)->id, row->user_id);
     if (!found.ok()) return found.status();
-    if (*found && !(*found)->user.disabled() && (*found)->user.role() == v1::ROLE_STORE_TERMINAL) {
+    if (*found && !(*found)->user.disabled() &&
+        ((*found)->user.role() == v1::ROLE_STORE_TERMINAL ||
+         (*found)->user.role() == v1::ROLE_INTEGRATION)) {
       user = std::move(*found);
     }
   }

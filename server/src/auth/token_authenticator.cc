@@ -37,6 +37,7 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(const CallMetadata& m
   p.role = (*user)->user.role();
   p.team_id = (*user)->user.team_id();
   p.store_id = (*user)->user.store_id();
+  if (p.role == v1::ROLE_INTEGRATION) p.integration = (*user)->user.integration();
   if (!claims->device_id.empty()) {
     auto device = directory_->GetDevice(p.tenant_id, claims->device_id);
     if (!device.ok()) return device.status();

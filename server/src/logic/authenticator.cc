@@ -50,6 +50,7 @@ absl::StatusOr<Principal> DevHeaderAuthenticator::Authenticate(const CallMetadat
   p.role = (*user)->user.role();
   p.team_id = (*user)->user.team_id();
   p.store_id = (*user)->user.store_id();
+  if (p.role == v1::ROLE_INTEGRATION) p.integration = (*user)->user.integration();
 
   if (!device_id.empty()) {
     auto device = directory_->GetDevice(p.tenant_id, device_id);

@@ -18,6 +18,8 @@ struct Principal {
   std::string store_id;
   // The registered device making the call; empty for admin tools.
   std::string device_id;
+  // For integrations: the entity types and channels it was granted.
+  ::crmsync::v1::IntegrationRules integration{};
 };
 
 }  // namespace crmsync::server

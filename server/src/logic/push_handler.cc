@@ -19,6 +19,7 @@
 #include "entity_hooks.h"
 #include "erasure.h"
 #include "hashing.h"
+#include "integration.h"
 #include "record_merge.h"
 #include "scope.h"
 #include "store/store_codec.h"
@@ -105,7 +106,19 @@ class BatchApplier final : public PushTxn {
                       "client_seq " + std::to_string(m.client_seq()) +
                           " was already used by a different mutation from this device");
     }
-    auto result = ApplyNew(m);
+    absl::StatusOr<v1::MutationResult> result;
+    if (who_.role == v1::ROLE_INTEGRATION) {
+      // Its writes carry its channel and precision, whatever it sent (the
+      // hash above is of what it sent: a retry matches).
+      v1::Mutation stamped;
+      if (auto s = StampIntegrationWrite(who_, m, &stamped); !s.ok()) {
+        result = Rejected(m, v1::REJECT_REASON_PERMISSION_DENIED, std::string(s.message()));
+      } else {
+        result = ApplyNew(stamped);
+      }
+    } else {
+      result = ApplyNew(m);
+    }
     if (!result.ok()) return result.status();
     if (m.recovered()) NoteRecovered(m, *result);
     AppliedMutation record{who_.device_id, m.client_seq(), hash, *result};

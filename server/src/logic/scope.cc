@@ -23,12 +23,28 @@ bool IsSalesForce(v1::Role role) {
 
 }  // namespace
 
+bool IntegrationCovers(const Principal& who, v1::EntityType type) {
+  const auto& types = who.integration.entity_types();
+  return types.empty() || std::find(types.begin(), types.end(), type) != types.end();
+}
+
+bool IntegrationMayWrite(const Principal& who, const sync::EntitySpec& spec,
+                         v1::Operation operation) {
+  // Customer data only; conflicts and possible duplicates are the
+  // server's, and settling them (or merging records) is for people.
+  return spec.access() == v1::ACCESS_RULE_CRM && IntegrationCovers(who, spec.type()) &&
+         spec.type() != v1::ENTITY_TYPE_CONFLICT &&
+         spec.type() != v1::ENTITY_TYPE_POSSIBLE_DUPLICATE &&
+         operation != v1::OPERATION_RESOLVE_CONFLICT && operation != v1::OPERATION_MERGE;
+}
+
 bool SameScope(const v1::ScopeKeys& a, const v1::ScopeKeys& b) {
   return google::protobuf::util::MessageDifferencer::Equals(a, b);
 }
 
 bool CanRead(const Principal& who, const sync::EntitySpec& spec, const v1::ScopeKeys& scope) {
   if (who.role == v1::ROLE_ADMIN) return true;
+  if (who.role == v1::ROLE_INTEGRATION) return IntegrationCovers(who, spec.type());
   switch (spec.access()) {
     case v1::ACCESS_RULE_REFERENCE: return who.role != v1::ROLE_UNSPECIFIED;
     case v1::ACCESS_RULE_CRM:
@@ -60,6 +76,7 @@ bool CanRead(const Principal& who, v1::EntityType type, const v1::ScopeKeys& sco
 bool CanWrite(const Principal& who, const sync::EntitySpec& spec, const v1::ScopeKeys& scope,
               v1::Operation operation) {
   if (who.role == v1::ROLE_ADMIN) return true;
+  if (who.role == v1::ROLE_INTEGRATION) return IntegrationMayWrite(who, spec, operation);
   if (who.role == v1::ROLE_STORE_TERMINAL) {
     if (!spec.TerminalMay(operation)) return false;
     // A terminal writes per-store records of its own store only; a

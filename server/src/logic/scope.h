@@ -19,7 +19,9 @@ namespace crmsync::server {
 //                  records of their team (conflicts follow their owner);
 //  access STORE    store terminals of one of the record's stores;
 //  access DEVICE   the store terminal the record names;
-//  access REFERENCE every signed-in user.
+//  access REFERENCE every signed-in user;
+//  integrations    every record of the entity types they were granted
+//                  (all types when none were named), whatever its access.
 bool CanRead(const Principal& who, const sync::EntitySpec& spec,
              const ::crmsync::v1::ScopeKeys& scope);
 // The same for a type of the default catalog (false for unknown types,
@@ -30,18 +32,25 @@ bool CanRead(const Principal& who, ::crmsync::v1::EntityType type,
 // Whether `who` may change a record of the type `spec` with `scope` with
 // `operation`: admins always; store terminals only the type's
 // terminal_operations (on a record of their store, for access STORE); the
-// sales force only records of access CRM within their read scope.
+// sales force only records of access CRM within their read scope;
+// integrations records of access CRM of their entity types, except
+// conflicts and possible duplicates, and neither RESOLVE_CONFLICT nor
+// MERGE.
 bool CanWrite(const Principal& who, const sync::EntitySpec& spec,
               const ::crmsync::v1::ScopeKeys& scope, ::crmsync::v1::Operation operation);
 bool CanWrite(const Principal& who, ::crmsync::v1::EntityType type,
               const ::crmsync::v1::ScopeKeys& scope, ::crmsync::v1::Operation operation);
 
-// Adds the scope keys the generic derivation (sync::ScopeKeysOf) cannot
-// know: a record with a HOME_STORE field belongs to the terminals of that
-// store too; an inactive (or exhausted) coupon belongs to no terminal.
+// Whether an integration's grant covers `type` (every type when it names
+// none).
+bool IntegrationCovers(const Principal& who, ::crmsync::v1::EntityType type);
+
 // Whether two scopes are the same.
 bool SameScope(const ::crmsync::v1::ScopeKeys& a, const ::crmsync::v1::ScopeKeys& b);
 
+// Adds the scope keys the generic derivation (sync::ScopeKeysOf) cannot
+// know: a record with a HOME_STORE field belongs to the terminals of that
+// store too; an inactive (or exhausted) coupon belongs to no terminal.
 void CompleteScopeKeys(const ::crmsync::v1::Record& data, ::crmsync::v1::ScopeKeys* scope);
 
 }  // namespace crmsync::server

@@ -172,6 +172,14 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetDuplicates(grpc::CallbackServerCo
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::ExportChanges(grpc::CallbackServerContext* context,
+                                                          const v1::ExportChangesRequest* request,
+                                                          v1::PullResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string&) {
+    return handler_->ExportChanges(*who, *request, response);
+  });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::GetTimeline(grpc::CallbackServerContext* context,
                                                         const v1::GetTimelineRequest* request,
                                                         v1::GetTimelineResponse* response) {

@@ -85,6 +85,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
                                      v1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* ExportChanges(grpc::CallbackServerContext* context,
+                                          const v1::ExportChangesRequest* request,
+                                          v1::PullResponse* response) override;
 
  private:
   AdminHandler* handler_;
