@@ -689,6 +689,11 @@ TEST_F(CrmctlTest, ExportWritesRecordsAndChangesAndResumes) {
   EXPECT_EQ(Crmctl({"export", "--state", state}, &out), 2) << out;
   EXPECT_EQ(Crmctl({"export", "--state", state, "--output", jsonl, "--since", since[1]}, &out), 2)
       << out;
+  EXPECT_EQ(
+      Crmctl({"export", "--types", "lead,contact", "--state", state, "--output", jsonl}, &out), 2)
+      << "a state file of another export: " << out;
+  EXPECT_THAT(out, HasSubstr("an export of lead as jsonl"));
+  EXPECT_EQ(ReadAll(jsonl), second) << "untouched";
 }
 
 // The saved session renews itself: with access tokens that live 30 s

@@ -22,6 +22,7 @@
 
 #include "absl/strings/ascii.h"
 #include "commands.h"
+#include "conflict_values.h"
 #include "crmsync/sync/entity_catalog.h"
 #include "crmsync/sync/record_model.h"
 #include "crmsync/v1/admin.grpc.pb.h"
@@ -43,11 +44,14 @@ struct ExportOptions {
 };
 
 // Where a resumable export stands: the cursor after the last page written
-// and the size of the output then.
+// and the size of the output then; and what it exports, so that a run with
+// other --types or --format does not append to it.
 struct ExportState {
   std::string cursor;
   int64_t output_bytes = 0;
   bool caught_up = false;
+  std::string types;
+  std::string format;
 };
 
 bool LoadState(const std::string& path, ExportState* state, std::string* error) {
@@ -58,6 +62,8 @@ bool LoadState(const std::string& path, ExportState* state, std::string* error) 
     state->cursor = j.at("cursor").get<std::string>();
     state->output_bytes = j.at("output_bytes").get<int64_t>();
     state->caught_up = j.value("caught_up", false);
+    state->types = j.value("types", "");
+    state->format = j.value("format", "jsonl");
   } catch (const std::exception& e) {
     *error = "the state file " + path + " is not one crmctl export wrote: " + e.what();
     return false;
@@ -69,7 +75,9 @@ bool LoadState(const std::string& path, ExportState* state, std::string* error) 
 bool SaveState(const std::string& path, const ExportState& state, std::string* error) {
   nlohmann::json j = {{"cursor", state.cursor},
                       {"output_bytes", state.output_bytes},
-                      {"caught_up", state.caught_up}};
+                      {"caught_up", state.caught_up},
+                      {"types", state.types},
+                      {"format", state.format}};
   const std::string tmp = path + ".tmp";
   const std::string text = j.dump() + "\n";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -87,6 +95,9 @@ std::string Lower(const std::string& name, const std::string& prefix) {
   return absl::AsciiStrToLower(name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name);
 }
 
+// CSV cells: strings as they are, doubles to the last digit.
+constexpr ScalarStyle kCsvStyle{/*quote_strings=*/false, /*double_digits=*/17};
+
 std::string CsvCell(const std::string& text) {
   if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
   std::string out = "\"";
@@ -95,37 +106,6 @@ std::string CsvCell(const std::string& text) {
     out += ch;
   }
   return out + "\"";
-}
-
-// One scalar value as CSV text: enums by name, bools as true/false.
-std::string ScalarText(const pb::Message& m, const pb::FieldDescriptor* f, int index) {
-  const pb::Reflection* r = m.GetReflection();
-  const bool rep = f->is_repeated();
-  switch (f->cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_STRING:
-      return rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
-    case pb::FieldDescriptor::CPPTYPE_INT32:
-      return std::to_string(rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f));
-    case pb::FieldDescriptor::CPPTYPE_INT64:
-      return std::to_string(rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f));
-    case pb::FieldDescriptor::CPPTYPE_UINT32:
-      return std::to_string(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
-    case pb::FieldDescriptor::CPPTYPE_UINT64:
-      return std::to_string(rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
-    case pb::FieldDescriptor::CPPTYPE_DOUBLE: {
-      std::ostringstream s;
-      s.precision(17);
-      s << (rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
-      return s.str();
-    }
-    case pb::FieldDescriptor::CPPTYPE_FLOAT:
-      return std::to_string(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
-    case pb::FieldDescriptor::CPPTYPE_BOOL:
-      return (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? "true" : "false";
-    case pb::FieldDescriptor::CPPTYPE_ENUM:
-      return (rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name();
-    default: return "";
-  }
 }
 
 // The CSV columns of an entity: its fields, nested messages flattened
@@ -170,7 +150,7 @@ std::string Cell(const pb::Message& entity, const std::string& path) {
       if (i > 0) out += ";";
       out += f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE
                  ? message_text(r->GetRepeatedMessage(*m, f, i))
-                 : ScalarText(*m, f, i);
+                 : ScalarTextIn(*m, f, i, kCsvStyle);
     }
     return out;
   }
@@ -180,7 +160,7 @@ std::string Cell(const pb::Message& entity, const std::string& path) {
   if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_ENUM && r->GetEnumValue(*m, f) == 0) {
     return "";
   }
-  return ScalarText(*m, f, -1);
+  return ScalarTextIn(*m, f, -1, kCsvStyle);
 }
 
 class Exporter {
@@ -282,7 +262,16 @@ int CmdExport(const Connection& c, const ExportOptions& o) {
     std::fprintf(stderr, "crmctl: the state file already has a cursor; drop --since\n");
     return kExitUsage;
   }
+  if (resuming && (state.types != o.types || state.format != o.format)) {
+    std::fprintf(stderr,
+                 "crmctl: the state file is of an export of %s as %s: give the same --types "
+                 "and --format, or another state file\n",
+                 state.types.empty() ? "every type" : state.types.c_str(), state.format.c_str());
+    return kExitUsage;
+  }
   if (!resuming) state.cursor = o.since;
+  state.types = o.types;
+  state.format = o.format;
 
   FILE* out = stdout;
   int fd = -1;
@@ -303,6 +292,11 @@ int CmdExport(const Connection& c, const ExportOptions& o) {
     }
     state.output_bytes = keep;
     out = fdopen(fd, "w");
+    if (out == nullptr) {
+      std::fprintf(stderr, "crmctl: cannot write %s: %s\n", o.output.c_str(), std::strerror(errno));
+      close(fd);
+      return kExitFailed;
+    }
   }
   Exporter exporter(o, types);
   auto write_all = [&](const std::string& text) {

@@ -14,7 +14,10 @@ namespace {
 
 namespace pb = ::google::protobuf;
 
-std::string ScalarText(const pb::Message& m, const pb::FieldDescriptor* f, int index) {
+}  // namespace
+
+std::string ScalarTextIn(const pb::Message& m, const pb::FieldDescriptor* f, int index,
+                         const ScalarStyle& style) {
   const pb::Reflection* r = m.GetReflection();
   const bool rep = f->is_repeated();
   switch (f->cpp_type()) {
@@ -26,14 +29,15 @@ std::string ScalarText(const pb::Message& m, const pb::FieldDescriptor* f, int i
       return std::to_string(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
     case pb::FieldDescriptor::CPPTYPE_UINT64:
       return std::to_string(rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
-    case pb::FieldDescriptor::CPPTYPE_DOUBLE: {
-      std::ostringstream s;
-      s << (rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
-      return s.str();
-    }
+    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
     case pb::FieldDescriptor::CPPTYPE_FLOAT: {
       std::ostringstream s;
-      s << (rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
+      if (style.double_digits > 0) s.precision(style.double_digits);
+      if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE) {
+        s << (rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
+      } else {
+        s << (rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
+      }
       return s.str();
     }
     case pb::FieldDescriptor::CPPTYPE_BOOL:
@@ -45,10 +49,16 @@ std::string ScalarText(const pb::Message& m, const pb::FieldDescriptor* f, int i
     case pb::FieldDescriptor::CPPTYPE_STRING: {
       std::string v = rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
       if (f->type() == pb::FieldDescriptor::TYPE_BYTES) return std::to_string(v.size()) + " bytes";
-      return "\"" + v + "\"";
+      return style.quote_strings ? "\"" + v + "\"" : v;
     }
     default: return "?";
   }
+}
+
+namespace {
+
+std::string ScalarText(const pb::Message& m, const pb::FieldDescriptor* f, int index) {
+  return ScalarTextIn(m, f, index, ScalarStyle{});
 }
 
 void Flatten(const pb::Message& m, const std::string& prefix,

@@ -27,6 +27,19 @@ std::vector<ValueRow> ConflictValueRows(const v1::Conflict& conflict);
 // for the leaves of a message field, "-" when the field is unset.
 std::string ValueText(const v1::Record& partial, const std::string& path);
 
+// How ScalarTextIn writes values.
+struct ScalarStyle {
+  bool quote_strings = true;  // "text" rather than text
+  int double_digits = 0;      // significant digits of floating point; 0: 6
+};
+
+// One scalar field of `m` (element `index` of a repeated one) as text:
+// numbers as written, enum names, true/false, strings (quoted as `style`
+// says), bytes as their length.
+std::string ScalarTextIn(const google::protobuf::Message& m,
+                         const google::protobuf::FieldDescriptor* f, int index,
+                         const ScalarStyle& style);
+
 // The differing leaves of one side as "amount_minor=1450000" (joined with
 // ", "), for one-line listings.
 std::string SideSummary(const std::vector<ValueRow>& rows, bool server);
