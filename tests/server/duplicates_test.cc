@@ -7,9 +7,7 @@
 #include <map>
 #include <set>
 
-#include "admin/admin_handler.h"
-#include "auth/audit_log.h"
-#include "handler_fixture.h"
+#include "admin_fixture.h"
 #include "logic/duplicates.h"
 #include "logic/identity_keys.h"
 
@@ -26,21 +24,8 @@ v1::RecordRef LeadRef(const std::string& id) {
   return ref;
 }
 
-class DuplicatesTest : public HandlerTest {
+class DuplicatesTest : public AdminHandlerTest {
  protected:
-  void SetUp() override {
-    HandlerTest::SetUp();
-    if (HasFatalFailure()) return;
-    audit_ = std::make_unique<auth::AuditLog>(&store_->audit(), &clock_);
-    admin_ = std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(),
-                                            push_.get(), AdminHandler::Info{}, nullptr);
-  }
-  void TearDown() override {
-    admin_.reset();
-    audit_.reset();
-    HandlerTest::TearDown();
-  }
-
   static v1::Record Lead(const std::string& id, const std::string& owner, const std::string& first,
                          const std::string& last, const std::string& email,
                          const std::string& phone = "", const std::string& company = "") {
@@ -109,8 +94,6 @@ class DuplicatesTest : public HandlerTest {
   }
 
   std::map<std::string, Device> devices_;
-  std::unique_ptr<auth::AuditLog> audit_;
-  std::unique_ptr<AdminHandler> admin_;
 };
 
 TEST_P(DuplicatesTest, TwoRepsCreatingTheSamePersonAreBothFlaggedAndNothingIsMerged) {

@@ -5,9 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "admin/admin_handler.h"
-#include "auth/audit_log.h"
-#include "handler_fixture.h"
+#include "admin_fixture.h"
 
 namespace crmsync::server::testing {
 namespace {
@@ -23,25 +21,17 @@ v1::ChannelGrant Grant(v1::Channel channel, v1::Precision precision) {
   return g;
 }
 
-class IntegrationTest : public HandlerTest {
+class IntegrationTest : public AdminHandlerTest {
  protected:
   void SetUp() override {
-    HandlerTest::SetUp();
+    AdminHandlerTest::SetUp();
     if (HasFatalFailure()) return;
-    audit_ = std::make_unique<auth::AuditLog>(&store_->audit(), &clock_);
-    admin_ = std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(),
-                                            push_.get(), AdminHandler::Info{}, nullptr);
     DeviceRow row;
     row.tenant_id = kTenant;
     row.device.set_id("dev-callcenter");
     row.device.set_user_id("callcenter");
     row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
     ASSERT_TRUE(store_->directory().PutDevice(row).ok());
-  }
-  void TearDown() override {
-    admin_.reset();
-    audit_.reset();
-    HandlerTest::TearDown();
   }
 
   // The call centre's system: writes as the call centre (self-reported) or
@@ -85,8 +75,6 @@ class IntegrationTest : public HandlerTest {
 
   Device integration_device_{"dev-callcenter", "callcenter"};
   Device alice_{"dev-alice", "alice"};
-  std::unique_ptr<auth::AuditLog> audit_;
-  std::unique_ptr<AdminHandler> admin_;
 };
 
 TEST_P(IntegrationTest, ReadsEveryRecordOfItsTypesWhoeverOwnsIt) {

@@ -5,9 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "admin/admin_handler.h"
-#include "auth/audit_log.h"
-#include "handler_fixture.h"
+#include "admin_fixture.h"
 #include "logic/duplicates.h"
 #include "version.h"
 
@@ -24,21 +22,8 @@ v1::RecordRef Ref(v1::EntityType type, const std::string& id) {
   return ref;
 }
 
-class RecordMergeTest : public HandlerTest {
+class RecordMergeTest : public AdminHandlerTest {
  protected:
-  void SetUp() override {
-    HandlerTest::SetUp();
-    if (HasFatalFailure()) return;
-    audit_ = std::make_unique<auth::AuditLog>(&store_->audit(), &clock_);
-    admin_ = std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(),
-                                            push_.get(), AdminHandler::Info{}, nullptr);
-  }
-  void TearDown() override {
-    admin_.reset();
-    audit_.reset();
-    HandlerTest::TearDown();
-  }
-
   static v1::Record Contact(const std::string& id, const std::string& owner,
                             const std::string& email, const std::string& phone,
                             const std::string& account_id = "") {
@@ -107,8 +92,6 @@ class RecordMergeTest : public HandlerTest {
   }
 
   std::map<std::string, Device> devices_;
-  std::unique_ptr<auth::AuditLog> audit_;
-  std::unique_ptr<AdminHandler> admin_;
 };
 
 TEST_P(RecordMergeTest, AdminMergeKeepsTheBestValuesMovesReferencesAndLeavesATombstone) {
