@@ -191,6 +191,7 @@ void DeviceFleet::Add(std::unique_ptr<DeviceWorker> worker, std::function<std::s
 void DeviceFleet::Start() {
   synced_ = std::make_unique<std::atomic<int>[]>(workers_.size());
   const auto start = std::chrono::steady_clock::now();
+  running_ = static_cast<int>(workers_.size());
   for (size_t i = 0; i < workers_.size(); ++i) {
     threads_.emplace_back([this, i, start] {
       std::mt19937_64 jitter(i);
@@ -205,6 +206,7 @@ void DeviceFleet::Start() {
           std::this_thread::sleep_for(std::chrono::milliseconds(50 + jitter() % 100));
         }
       }
+      --running_;
     });
   }
 }
@@ -222,6 +224,11 @@ std::vector<int> DeviceFleet::Marks() const {
 }
 
 bool DeviceFleet::AllSyncedSince(const std::vector<int>& marks, int n) const {
+  // A fleet past its bound makes no more rounds: fail now, and loudly,
+  // rather than after the caller's whole wait.
+  EXPECT_TRUE(Running()) << "the device fleet reached its bound (" << kMaxRounds
+                         << " rounds per device or " << kMaxSeconds << " s) before the test ended";
+  if (!Running()) return true;
   for (size_t i = 0; i < workers_.size(); ++i) {
     if (synced_[i].load() < marks[i] + n) return false;
   }

@@ -101,22 +101,28 @@ class DeviceWorker {
 
 // Devices running rounds in threads of their own until stopped, each
 // against the address its `server` function returns at the start of each
-// round (it may change, e.g. after a restart). Bounded: at most
-// kMaxRounds rounds per device and kMaxSeconds in all. After a round that
-// found no server a device pauses briefly, as a real one backs off.
+// round (it may change, e.g. after a restart). Bounded as a safety net
+// only: at most kMaxRounds rounds per device and kMaxSeconds in all, well
+// beyond what any scenario needs even under the sanitizers (a fleet that
+// ends before its test has stopped it would look like a server that serves
+// nobody; Running() tells the two apart). After a round that found no
+// server a device pauses briefly, as a real one backs off.
 class DeviceFleet {
  public:
-  static constexpr int kMaxRounds = 400;
-  static constexpr int kMaxSeconds = 60;
+  static constexpr int kMaxRounds = 2000;
+  static constexpr int kMaxSeconds = 900;
 
   ~DeviceFleet();
   void Add(std::unique_ptr<DeviceWorker> worker, std::function<std::string()> server);
   void Start();
   void Stop();
   // Synced rounds per device so far, and whether each device has synced
-  // `n` more times since `marks`.
+  // `n` more times since `marks` (a fleet past its bound records a test
+  // failure and answers true, so that a wait on it ends at once).
   std::vector<int> Marks() const;
   bool AllSyncedSince(const std::vector<int>& marks, int n) const;
+  // False once every device thread has ended (stopped, or at its bound).
+  bool Running() const { return running_.load() > 0; }
   std::vector<DeviceWorker*> workers() const;
   DeviceWorker* worker(size_t i) const { return workers_[i].get(); }
   // "4 devices, 82 crm-device runs (42 synced, ...), 179 mutations committed".
@@ -128,6 +134,7 @@ class DeviceFleet {
   std::unique_ptr<std::atomic<int>[]> synced_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
+  std::atomic<int> running_{0};
 };
 
 // After the faults: every device syncs until its outbox is empty (twice

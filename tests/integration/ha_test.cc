@@ -244,15 +244,6 @@ class HaTest : public FaultTestBase {
 // rotation (its check fails), devices carry on through the other two, the
 // restarted instance is back in rotation and serves requests again.
 TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
-#if defined(__SANITIZE_ADDRESS__)
-  // Under the sanitizers this case failed twice in a row with nothing else
-  // running: after the killed instance came back (UP in HAProxy), it got no
-  // request in 300 s while the eight devices made 20 of the 24 runs asked
-  // for. The health checks there are sanitized crmctl processes that take
-  // seconds to start (see CRMSYNC_CHECK_INTERVAL above); the cause is not
-  // established. It runs, and passes, in the plain build.
-  GTEST_SKIP() << "instance-kill case not run under the sanitizers (see the comment above)";
-#endif
   UseSharedCluster();
   const int ports[3] = {FreeLoopbackPort(), FreeLoopbackPort(), FreeLoopbackPort()};
   std::unique_ptr<ServerProcess> servers[3];
