@@ -125,15 +125,29 @@ class AdminHandler {
   absl::Status ExportChanges(const Principal& who, const v1::ExportChangesRequest& req,
                              v1::PullResponse* resp);
 
+  // A batch of a bulk import: each row pushed as an OPERATION_UPSERT of
+  // the import's server-side device, client_seq = row (admin_import.cc).
+  absl::Status ImportRecords(const Principal& who, const AdminContext& ctx,
+                             const v1::ImportRecordsRequest& req, v1::ImportRecordsResponse* resp);
+  // NOT_FOUND for an import that has not started.
+  absl::Status GetImport(const Principal& who, const v1::GetImportRequest& req,
+                         v1::GetImportResponse* resp);
+
   // The handler ExportChanges pages with (must outlive this one). Call
   // before serving.
   void set_pull_handler(PullHandler* pull) { pull_ = pull; }
 
  private:
+  // The device of import `import_id`, registered (and audited) on first use
+  // when `create`; NOT_FOUND otherwise.
+  absl::StatusOr<DeviceRow> ImportDevice(const Principal& who, const AdminContext& ctx,
+                                         const std::string& import_id, bool create);
+
   Store* store_;
   Clock* clock_;
   auth::AuthHandler* auth_;
   auth::AuditLog* audit_;
+  PushHandler* push_;
   AdminWriter writer_;
   OpenConflicts open_conflicts_;
   Info info_;

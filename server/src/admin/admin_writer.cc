@@ -8,7 +8,6 @@
 namespace crmsync::server {
 
 namespace {
-constexpr char kServerPlatform[] = "server";
 constexpr int kScanPage = 1000;
 // How many admin-console client_seq values behind the newest its results
 // are kept: far more admin writes than can be in flight at once on every
@@ -16,7 +15,7 @@ constexpr int kScanPage = 1000;
 constexpr int64_t kAdminAckLag = 1000;
 }  // namespace
 
-bool IsServerDevice(const v1::Device& d) { return d.platform() == kServerPlatform; }
+bool IsServerDevice(const v1::Device& d) { return d.platform() == kServerDevicePlatform; }
 
 absl::Status AdminWriter::EnsureDevice(const Principal& who) {
   auto device = directory_->GetDevice(who.tenant_id, kAdminDeviceId);
@@ -33,7 +32,7 @@ absl::Status AdminWriter::EnsureDevice(const Principal& who) {
   row.device.set_id(kAdminDeviceId);
   row.device.set_user_id(who.user_id);
   row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-  row.device.set_platform(kServerPlatform);
+  row.device.set_platform(kServerDevicePlatform);
   *row.device.mutable_registered_at() = store_codec::FromUnixMs(clock_->NowMs());
   return directory_->PutDevice(row);
 }

@@ -27,6 +27,9 @@ namespace crmsync::server {
 inline constexpr char kAdminDeviceId[] = "server-admin-console";
 // Claim counter that hands out that device's client_seq values.
 inline constexpr char kAdminSeqClaim[] = "admin-console-seq";
+// Platform of the devices the server itself writes from (the admin console,
+// bulk imports, the demo seed).
+inline constexpr char kServerDevicePlatform[] = "server";
 
 // Whether `d` is a device the server itself writes from (demo seed, admin
 // console) rather than a user's device.

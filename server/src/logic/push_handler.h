@@ -72,6 +72,9 @@ class PushHandler {
   // with. Thread-safe.
   void ReplacePolicies(std::shared_ptr<const sync::PolicyTable> policies);
 
+  // Most mutations in one Push (PushOptions::max_batch).
+  int max_batch() const { return options_.max_batch; }
+
  private:
   void RecordMetrics(const std::vector<v1::MutationResult>& results,
                      const std::vector<v1::ConflictPolicy>& conflict_policies);

@@ -180,6 +180,22 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ExportChanges(grpc::CallbackServerCo
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::ImportRecords(grpc::CallbackServerContext* context,
+                                                          const v1::ImportRecordsRequest* request,
+                                                          v1::ImportRecordsResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->ImportRecords(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetImport(grpc::CallbackServerContext* context,
+                                                      const v1::GetImportRequest* request,
+                                                      v1::GetImportResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string&) {
+    return handler_->GetImport(*who, *request, response);
+  });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::GetTimeline(grpc::CallbackServerContext* context,
                                                         const v1::GetTimelineRequest* request,
                                                         v1::GetTimelineResponse* response) {

@@ -88,6 +88,12 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* ExportChanges(grpc::CallbackServerContext* context,
                                           const v1::ExportChangesRequest* request,
                                           v1::PullResponse* response) override;
+  grpc::ServerUnaryReactor* ImportRecords(grpc::CallbackServerContext* context,
+                                          const v1::ImportRecordsRequest* request,
+                                          v1::ImportRecordsResponse* response) override;
+  grpc::ServerUnaryReactor* GetImport(grpc::CallbackServerContext* context,
+                                      const v1::GetImportRequest* request,
+                                      v1::GetImportResponse* response) override;
 
  private:
   AdminHandler* handler_;

@@ -1,0 +1,266 @@
+// Bulk import (AdminService.ImportRecords / GetImport) on both stores: rows
+// land as the import's writes (channel, precision, author, device), go
+// through validation, scope, merge policies and duplicate checks like a
+// device's push, are applied once per import however often a batch is
+// sent, and a rejected row never fails its batch.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "admin_fixture.h"
+#include "crmsync/sync/record_model.h"
+
+namespace crmsync::server::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ImportTest : public AdminHandlerTest {
+ protected:
+  static v1::ImportRow Row(int64_t row, const std::string& id, const v1::Record& values,
+                           const std::vector<std::string>& paths) {
+    v1::ImportRow r;
+    r.set_row(row);
+    r.mutable_record()->set_entity_type(sync::EntityTypeOf(values));
+    r.mutable_record()->set_id(id);
+    *r.mutable_values() = values;
+    for (const std::string& p : paths) r.mutable_update_mask()->add_paths(p);
+    return r;
+  }
+
+  // A lead row with the fields a CSV of leads would have.
+  static v1::ImportRow LeadRow(int64_t row, const std::string& id, const std::string& owner,
+                               const std::string& first, const std::string& email,
+                               int rating = 3) {
+    v1::Record rec;
+    v1::Lead* l = rec.mutable_lead();
+    l->set_id(id);
+    l->set_owner_user_id(owner);
+    l->set_first_name(first);
+    l->set_last_name("Imported");
+    l->set_email(email);
+    l->set_rating(rating);
+    return Row(row, id, rec, {"owner_user_id", "first_name", "last_name", "email", "rating"});
+  }
+
+  static v1::ImportRecordsRequest Batch(const std::string& import_id,
+                                        std::vector<v1::ImportRow> rows) {
+    v1::ImportRecordsRequest req;
+    req.set_import_id(import_id);
+    for (auto& r : rows) *req.add_rows() = std::move(r);
+    return req;
+  }
+
+  v1::ImportRecordsResponse ImportOk(const v1::ImportRecordsRequest& req) {
+    v1::ImportRecordsResponse resp;
+    const absl::Status s = admin_->ImportRecords(Admin(), AdminContext{"test"}, req, &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_EQ(resp.results_size(), req.rows_size());
+    return resp;
+  }
+
+  absl::StatusCode ImportCode(const Principal& who, const v1::ImportRecordsRequest& req) {
+    v1::ImportRecordsResponse resp;
+    return admin_->ImportRecords(who, AdminContext{"test"}, req, &resp).code();
+  }
+
+  int64_t LatestSeq() {
+    auto seq = store_->changes().LatestSeq(kTenant);
+    EXPECT_TRUE(seq.ok());
+    return seq.ok() ? *seq : -1;
+  }
+
+  std::optional<v1::RecordState> Stored(const std::string& id) {
+    v1::RecordRef ref;
+    ref.set_entity_type(v1::ENTITY_TYPE_LEAD);
+    ref.set_id(id);
+    auto found = store_->changes().GetRecord(kTenant, ref);
+    EXPECT_TRUE(found.ok());
+    return found.ok() ? *found : std::nullopt;
+  }
+};
+
+TEST_P(ImportTest, RowsLandAsTheImportsWritesAndRejectedRowsDoNotFailTheBatch) {
+  v1::Record conflict;
+  conflict.mutable_conflict()->set_id("cf-forged");
+  v1::ImportRecordsRequest req =
+      Batch("crm-2026", {LeadRow(1, "l-1", "alice", "Ana", "ana@acme.example"),
+                         LeadRow(2, "l-2", "alice", "Bruno", "bruno@beta.example", /*rating=*/9),
+                         Row(5, "cf-forged", conflict, {"id"}),
+                         LeadRow(7, "l-3", "bob", "Carla", "carla@gamma.example")});
+  req.set_channel(v1::CHANNEL_CALL_CENTER);
+  req.set_precision(v1::PRECISION_SELF_REPORTED);
+  const v1::ImportRecordsResponse resp = ImportOk(req);
+  ASSERT_EQ(resp.results_size(), 4);
+  EXPECT_EQ(resp.results(0).row(), 1);
+  EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_GT(resp.results(0).change_seq(), 0);
+  EXPECT_EQ(resp.results(1).outcome(), v1::MUTATION_OUTCOME_REJECTED);
+  EXPECT_EQ(resp.results(1).reject_reason(), v1::REJECT_REASON_VALIDATION);
+  EXPECT_THAT(resp.results(1).message(), HasSubstr("rating"));
+  EXPECT_EQ(resp.results(2).row(), 5);
+  EXPECT_EQ(resp.results(2).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
+  EXPECT_THAT(resp.results(2).message(), HasSubstr("only customer data"));
+  EXPECT_EQ(resp.results(3).row(), 7);
+  EXPECT_EQ(resp.results(3).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(resp.rows_through(), 7);
+
+  auto l1 = Stored("l-1");
+  ASSERT_TRUE(l1);
+  const v1::Provenance& p = l1->fields().at("email").provenance();
+  EXPECT_EQ(p.channel(), v1::CHANNEL_CALL_CENTER);
+  EXPECT_EQ(p.precision(), v1::PRECISION_SELF_REPORTED);
+  EXPECT_EQ(p.author_user_id(), "admin");
+  EXPECT_EQ(p.device_id(), "import:crm-2026");
+  EXPECT_FALSE(Stored("l-2")) << "a rejected row stores nothing";
+
+  // The owners' devices receive them like any record of theirs.
+  std::string cursor;
+  std::set<std::string> alice_sees;
+  for (const v1::Change& c : PullAll(Rep("alice", "dev-alice"), &cursor)) {
+    alice_sees.insert(c.record().id());
+  }
+  EXPECT_TRUE(alice_sees.count("l-1"));
+  EXPECT_FALSE(alice_sees.count("l-3")) << "Bob's lead";
+
+  // Started once, audited once; the import is no user's device.
+  v1::ListAuditEventsRequest audit_req;
+  audit_req.set_action("import_started");
+  v1::ListAuditEventsResponse audit;
+  ASSERT_TRUE(admin_->ListAuditEvents(Admin(), audit_req, &audit).ok());
+  ASSERT_EQ(audit.events_size(), 1);
+  EXPECT_EQ(audit.events(0).target(), "import:crm-2026");
+  v1::ListDevicesResponse devices;
+  ASSERT_TRUE(admin_->ListDevices(Admin(), {}, &devices).ok());
+  for (const auto& d : devices.devices()) EXPECT_NE(d.id(), "import:crm-2026");
+}
+
+TEST_P(ImportTest, ARetriedBatchChangesNothingAndGetImportSaysHowFarItGot) {
+  v1::GetImportRequest get;
+  get.set_import_id("leads");
+  v1::GetImportResponse status;
+  EXPECT_EQ(admin_->GetImport(Admin(), get, &status).code(), absl::StatusCode::kNotFound);
+
+  const v1::ImportRecordsRequest first =
+      Batch("leads", {LeadRow(1, "l-1", "alice", "Ana", "ana@acme.example"),
+                      LeadRow(2, "l-2", "alice", "Bea", "bea@beta.example", /*rating=*/7),
+                      LeadRow(3, "l-3", "alice", "Cid", "cid@gamma.example")});
+  const v1::ImportRecordsResponse answered = ImportOk(first);
+  const int64_t after_first = LatestSeq();
+  clock_.Advance(1000);
+  // The reply was lost; the same batch again: the same answers, no write.
+  const v1::ImportRecordsResponse again = ImportOk(first);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(again.results(i).outcome(), answered.results(i).outcome()) << i;
+    EXPECT_EQ(again.results(i).change_seq(), answered.results(i).change_seq()) << i;
+    EXPECT_EQ(again.results(i).message(), answered.results(i).message()) << i;
+  }
+  EXPECT_EQ(LatestSeq(), after_first);
+  ASSERT_TRUE(admin_->GetImport(Admin(), get, &status).ok());
+  EXPECT_EQ(status.rows_through(), 3);
+  EXPECT_EQ(status.started_by_user_id(), "admin");
+
+  // The next batch settles the first; sending the first once more (a
+  // confused client) still writes nothing.
+  const v1::ImportRecordsRequest second =
+      Batch("leads", {LeadRow(4, "l-4", "bob", "Dan", "dan@delta.example"),
+                      LeadRow(5, "l-5", "bob", "Eve", "eve@epsilon.example")});
+  const v1::ImportRecordsResponse second_answer = ImportOk(second);
+  const int64_t after_second = LatestSeq();
+  EXPECT_EQ(after_second, after_first + 2);
+  const v1::ImportRecordsResponse settled = ImportOk(first);
+  for (const auto& r : settled.results()) {
+    EXPECT_EQ(r.reject_reason(), v1::REJECT_REASON_RESULT_PRUNED) << r.row();
+    EXPECT_THAT(r.message(), HasSubstr("was loaded before"));
+  }
+  ImportOk(second);
+  EXPECT_EQ(LatestSeq(), after_second);
+
+  // Row 5 with other values under the same import is refused, not applied.
+  v1::ImportRecordsRequest changed =
+      Batch("leads", {LeadRow(5, "l-5", "bob", "Eva", "eve@epsilon.example")});
+  const v1::ImportRecordsResponse refused = ImportOk(changed);
+  EXPECT_EQ(refused.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED);
+  EXPECT_THAT(refused.results(0).message(), HasSubstr("new import_id"));
+  EXPECT_EQ(Stored("l-5")->data().lead().first_name(), "Eve");
+  EXPECT_EQ(LatestSeq(), after_second);
+
+  ASSERT_TRUE(admin_->GetImport(Admin(), get, &status).ok());
+  EXPECT_EQ(status.rows_through(), 5);
+  EXPECT_EQ(second_answer.rows_through(), 5);
+}
+
+TEST_P(ImportTest, ImportedValuesMeetMergePoliciesAndDuplicateChecks) {
+  // Alice checked this phone number in person.
+  Device alice("dev-alice", "alice");
+  v1::Mutation create =
+      alice.Create(LeadRecord("l-1", "alice", "Ann", "+33 1 00 00 00 01"), kStartMs);
+  create.mutable_provenance()->set_precision(v1::PRECISION_VERIFIED);
+  PushOk(Rep("alice", "dev-alice"), {create});
+  clock_.Advance(60'000);
+
+  // A purchased list has another number for her, and a new lead with the
+  // same number as Alice's.
+  v1::Record listed;
+  listed.mutable_lead()->set_id("l-1");
+  listed.mutable_lead()->set_phone("+33 9 99 99 99 99");
+  v1::Record twin = LeadRecord("l-twin", "bob", "Anne", "+33 1 00 00 00 01");
+  const v1::ImportRecordsResponse resp =
+      ImportOk(Batch("list", {Row(1, "l-1", listed, {"phone"}),
+                              Row(2, "l-twin", twin, {"owner_user_id", "first_name", "phone"})}));
+  EXPECT_EQ(resp.results(0).outcome(), v1::MUTATION_OUTCOME_MERGED) << resp.DebugString();
+  EXPECT_THAT(resp.results(0).message(), HasSubstr("phone"));
+  EXPECT_EQ(Stored("l-1")->data().lead().phone(), "+33 1 00 00 00 01") << "verified beats reported";
+  EXPECT_EQ(resp.results(1).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+
+  v1::ListDuplicatesResponse dups;
+  ASSERT_TRUE(admin_->ListDuplicates(Admin(), {}, &dups).ok());
+  EXPECT_EQ(dups.duplicates_size(), 2) << "flags on both records: " << dups.DebugString();
+}
+
+TEST_P(ImportTest, BadRequestsAreRefusedWholeAndStoreNothing) {
+  const v1::ImportRow ok = LeadRow(1, "l-1", "alice", "Ana", "ana@acme.example");
+  EXPECT_EQ(ImportCode(Rep("alice", "dev-alice"), Batch("x", {ok})),
+            absl::StatusCode::kPermissionDenied);
+  for (const std::string& id : {std::string(), std::string("has space"), std::string(65, 'a'),
+                                std::string("a/b")}) {
+    EXPECT_EQ(ImportCode(Admin(), Batch(id, {ok})), absl::StatusCode::kInvalidArgument) << id;
+  }
+  v1::ImportRecordsRequest system = Batch("x", {ok});
+  system.set_channel(v1::CHANNEL_SYSTEM);
+  EXPECT_EQ(ImportCode(Admin(), system), absl::StatusCode::kInvalidArgument);
+  v1::ImportRecordsRequest bad_precision = Batch("x", {ok});
+  bad_precision.set_precision(static_cast<v1::Precision>(99));
+  EXPECT_EQ(ImportCode(Admin(), bad_precision), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ImportCode(Admin(), Batch("x", {ok, ok})), absl::StatusCode::kInvalidArgument)
+      << "rows must increase";
+  EXPECT_EQ(ImportCode(Admin(), Batch("x", {LeadRow(0, "l-0", "alice", "Z", "z@z.example")})),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<v1::ImportRow> many;
+  for (int i = 1; i <= push_options_.max_batch + 1; ++i) {
+    many.push_back(LeadRow(i, "l-" + std::to_string(i), "alice", "N", ""));
+  }
+  EXPECT_EQ(ImportCode(Admin(), Batch("x", many)), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(Stored("l-1"));
+  v1::GetImportRequest get;
+  get.set_import_id("x");
+  v1::GetImportResponse status;
+  EXPECT_EQ(admin_->GetImport(Admin(), get, &status).code(), absl::StatusCode::kNotFound)
+      << "no batch was taken: the import has not started";
+  EXPECT_FALSE(Stored("l-2"));
+
+  // An import id whose device name a user's device already has.
+  DeviceRow taken;
+  taken.tenant_id = kTenant;
+  taken.device.set_id("import:taken");
+  taken.device.set_user_id("alice");
+  taken.device.set_status(v1::DEVICE_STATUS_ACTIVE);
+  ASSERT_TRUE(store_->directory().PutDevice(taken).ok());
+  EXPECT_EQ(ImportCode(Admin(), Batch("taken", {ok})), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(Stored("l-1"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ImportTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace crmsync::server::testing

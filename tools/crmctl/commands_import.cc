@@ -1,0 +1,956 @@
+// crmctl import: loads a CSV file (with an optional column mapping) or JSON
+// lines into the tenant through AdminService.ImportRecords, in batches,
+// with a progress bar on a terminal. Resumable: the server keeps how far
+// an import got (GetImport), and a progress file beside the rejects file
+// keeps how far the rejects file is written. Rows the server (or the file's
+// own parsing) refused go to the rejects file with their reasons.
+#include <google/protobuf/util/json_util.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "commands.h"
+#include "crmsync/sync/entity_catalog.h"
+#include "crmsync/sync/record_model.h"
+#include "crmsync/v1/admin.grpc.pb.h"
+
+namespace crmsync::crmctl {
+
+namespace v1 = ::crmsync::v1;
+namespace pb = ::google::protobuf;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ImportOptions {
+  std::string file;
+  std::string type;     // default entity type ("lead")
+  std::string format;   // "csv", "jsonl" or "" (by the file's extension)
+  std::string mapping;  // CSV column mapping (JSON)
+  std::string import_id;
+  std::string rejects;  // default: FILE.rejects.csv
+  std::vector<std::string> set;  // field=value for rows without one
+  std::string channel = "import";
+  std::string precision = "reported";
+  int batch_size = 500;
+  bool progress = false;     // force the progress bar
+  bool no_progress = false;  // never draw it
+};
+
+// ---------------------------------------------------------------- input
+
+// One RFC 4180 record: cells, and the record's text as it was in the file.
+// Quoted cells may hold commas, quotes ("") and line breaks. False at the
+// end of the input; `error` is set for a quote left open at the end.
+bool ReadCsvRecord(std::istream& in, std::vector<std::string>* cells, std::string* raw,
+                   std::string* error) {
+  cells->clear();
+  raw->clear();
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  std::string cell;
+  bool quoted = false;
+  for (;;) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    *raw += line;
+    for (size_t i = 0; i < line.size(); ++i) {
+      const char ch = line[i];
+      if (quoted) {
+        if (ch == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            cell += '"';
+            ++i;
+          } else {
+            quoted = false;
+          }
+        } else {
+          cell += ch;
+        }
+      } else if (ch == '"') {
+        quoted = true;
+      } else if (ch == ',') {
+        cells->push_back(std::move(cell));
+        cell.clear();
+      } else {
+        cell += ch;
+      }
+    }
+    if (!quoted) break;
+    // A line break inside a quoted cell.
+    if (!std::getline(in, line)) {
+      *error = "a quoted cell is not closed before the end of the file";
+      break;
+    }
+    cell += '\n';
+    *raw += '\n';
+  }
+  cells->push_back(std::move(cell));
+  return true;
+}
+
+std::string CsvCell(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char ch : text) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+// "status" text to an enum value's name: the full name ("LEAD_STATUS_NEW")
+// or the part after the type's prefix in any case ("new", "closed-won").
+std::optional<std::string> EnumValueName(const pb::EnumDescriptor* e, const std::string& text) {
+  if (e->FindValueByName(text) != nullptr) return text;
+  std::string prefix = e->value(0)->name();
+  const size_t cut = prefix.rfind("UNSPECIFIED");
+  prefix = cut == std::string::npos ? "" : prefix.substr(0, cut);
+  std::string name = prefix;
+  for (char ch : text) {
+    name += static_cast<char>(ch == '-' || ch == ' ' ? '_' : absl::ascii_toupper(ch));
+  }
+  if (e->FindValueByName(name) != nullptr) return name;
+  return std::nullopt;
+}
+
+std::string EnumChoices(const pb::EnumDescriptor* e) {
+  std::string prefix = e->value(0)->name();
+  const size_t cut = prefix.rfind("UNSPECIFIED");
+  prefix = cut == std::string::npos ? "" : prefix.substr(0, cut);
+  std::string out;
+  for (int i = 1; i < e->value_count(); ++i) {
+    std::string n = e->value(i)->name().substr(prefix.size());
+    out += (out.empty() ? "" : ", ") + absl::AsciiStrToLower(n);
+  }
+  return out;
+}
+
+// The JSON value (proto3 JSON mapping) of one scalar of field `f` written
+// as `text` in a cell.
+bool ScalarJson(const pb::FieldDescriptor* f, const std::string& text, nlohmann::json* out,
+                std::string* error) {
+  using FD = pb::FieldDescriptor;
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_STRING: *out = text; return true;
+    case FD::CPPTYPE_INT32:
+    case FD::CPPTYPE_INT64:
+    case FD::CPPTYPE_UINT32:
+    case FD::CPPTYPE_UINT64: {
+      int64_t v = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc() || end != text.data() + text.size()) {
+        *error = "'" + text + "' is not a whole number";
+        return false;
+      }
+      *out = v;
+      return true;
+    }
+    case FD::CPPTYPE_DOUBLE:
+    case FD::CPPTYPE_FLOAT: {
+      char* end = nullptr;
+      errno = 0;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || errno != 0 || !std::isfinite(v)) {
+        *error = "'" + text + "' is not a number";
+        return false;
+      }
+      *out = v;
+      return true;
+    }
+    case FD::CPPTYPE_BOOL: {
+      const std::string t = absl::AsciiStrToLower(text);
+      if (t == "true" || t == "yes" || t == "1") {
+        *out = true;
+      } else if (t == "false" || t == "no" || t == "0") {
+        *out = false;
+      } else {
+        *error = "'" + text + "' is not true or false";
+        return false;
+      }
+      return true;
+    }
+    case FD::CPPTYPE_ENUM: {
+      auto name = EnumValueName(f->enum_type(), text);
+      if (!name) {
+        *error = "'" + text + "' is not one of " + EnumChoices(f->enum_type());
+        return false;
+      }
+      *out = *name;
+      return true;
+    }
+    case FD::CPPTYPE_MESSAGE:
+      if (f->message_type()->full_name() == "google.protobuf.Timestamp") {
+        *out = text;  // RFC 3339; the proto parser checks it
+        return true;
+      }
+      try {
+        *out = nlohmann::json::parse(text);
+      } catch (const std::exception&) {
+        *error = "'" + text + "' is not a JSON object";
+        return false;
+      }
+      return true;
+  }
+  *error = "unsupported field type";
+  return false;
+}
+
+// The field at dotted `path` of `d` (nested messages), or null.
+const pb::FieldDescriptor* FieldAt(const pb::Descriptor* d, const std::string& path) {
+  const pb::FieldDescriptor* f = nullptr;
+  for (const std::string& part : std::vector<std::string>(absl::StrSplit(path, '.'))) {
+    if (d == nullptr) return nullptr;
+    f = d->FindFieldByName(part);
+    if (f == nullptr) return nullptr;
+    d = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE && !f->is_repeated()
+            ? f->message_type()
+            : nullptr;
+  }
+  return f;
+}
+
+// Puts `value` at dotted `path` in the JSON object `root`.
+void PutPath(nlohmann::json* root, const std::string& path, nlohmann::json value) {
+  nlohmann::json* at = root;
+  std::vector<std::string> parts = absl::StrSplit(path, '.');
+  for (size_t i = 0; i + 1 < parts.size(); ++i) at = &(*at)[parts[i]];
+  (*at)[parts.back()] = std::move(value);
+}
+
+// One row read from the file: what to send, or why it cannot be sent.
+struct InputRow {
+  int64_t row = 0;
+  std::string raw;    // the row's text in the file
+  std::string error;  // refused before sending
+  v1::ImportRow import;
+};
+
+// Fills `r->import` from the entity's fields as JSON (`values`, proto field
+// names), setting exactly the fields in `paths`.
+bool BuildRow(v1::EntityType type, const nlohmann::json& values,
+              const std::vector<std::string>& paths, InputRow* r) {
+  auto id = values.find("id");
+  if (id == values.end() || !id->is_string() || id->get<std::string>().empty()) {
+    r->error = "the row has no id";
+    return false;
+  }
+  v1::ImportRow& row = r->import;
+  row.set_row(r->row);
+  row.mutable_record()->set_entity_type(type);
+  row.mutable_record()->set_id(id->get<std::string>());
+  pb::Message* entity = sync::MutableEntity(row.mutable_values(), type);
+  pb::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = pb::util::JsonStringToMessage(values.dump(), entity, options);
+  if (!status.ok()) {
+    r->error = "bad value: " + std::string(status.message());
+    return false;
+  }
+  for (const std::string& p : paths) {
+    if (p != "id") row.mutable_update_mask()->add_paths(p);
+  }
+  return true;
+}
+
+// Constants for rows that leave a field empty (--set, the mapping's "set").
+using Defaults = std::map<std::string, std::string>;
+
+class CsvSource {
+ public:
+  // The header names the columns; `mapping` (may be null) renames or drops
+  // them and names the id column.
+  bool Open(std::istream* in, v1::EntityType type, const nlohmann::json* mapping,
+            const Defaults& defaults, std::string* error) {
+    in_ = in;
+    type_ = type;
+    std::vector<std::string> header;
+    std::string raw;
+    if (!ReadCsvRecord(*in_, &header, &raw, error) || !error->empty()) {
+      if (error->empty()) *error = "the file is empty (a CSV import needs a header line)";
+      return false;
+    }
+    if (!header.empty() && header[0].rfind("\xEF\xBB\xBF", 0) == 0) header[0] = header[0].substr(3);
+    std::map<std::string, nlohmann::json> renames;
+    std::string id_column;
+    if (mapping != nullptr) {
+      if (mapping->contains("columns")) {
+        for (const auto& [k, v] : mapping->at("columns").items()) renames[k] = v;
+      }
+      id_column = mapping->value("id", "");
+      id_prefix_ = mapping->value("id_prefix", "");
+    }
+    const pb::Descriptor* d = sync::EntityDescriptor(type);
+    std::string type_name = sync::EntityTypeName(type);
+    for (size_t i = 0; i < header.size(); ++i) {
+      const std::string& name = header[i];
+      std::string path = name;
+      auto rename = renames.find(name);
+      if (rename != renames.end()) {
+        if (rename->second.is_null()) {
+          fields_.push_back(nullptr);
+          paths_.emplace_back();
+          continue;
+        }
+        path = rename->second.get<std::string>();
+      } else if (name == "seq" || name == "kind" || name == "version" ||
+                 name == "changed_fields") {
+        // What crmctl export --format csv adds: not fields.
+        fields_.push_back(nullptr);
+        paths_.emplace_back();
+        continue;
+      }
+      if (name == id_column) path = "id";
+      const pb::FieldDescriptor* f = FieldAt(d, path);
+      if (f == nullptr) {
+        *error = "column '" + name + "' is not a field of " + type_name +
+                 (rename != renames.end() ? " (mapped to '" + path + "')" : "") +
+                 ": map it to a field, or to null to skip it, in the --mapping file";
+        return false;
+      }
+      fields_.push_back(f);
+      paths_.push_back(path);
+      if (path == "id") id_index_ = static_cast<int>(i);
+    }
+    if (id_index_ < 0) {
+      *error = "no column gives the record id: name one 'id', or give \"id\": COLUMN in the "
+               "--mapping file";
+      return false;
+    }
+    for (const auto& [path, text] : defaults) {
+      const pb::FieldDescriptor* f = FieldAt(d, path);
+      if (f == nullptr) {
+        *error = "--set " + path + ": not a field of " + type_name;
+        return false;
+      }
+      defaults_.push_back({path, f, text});
+    }
+    return true;
+  }
+
+  bool Next(InputRow* r) {
+    std::vector<std::string> cells;
+    std::string error;
+    if (!ReadCsvRecord(*in_, &cells, &r->raw, &error)) return false;
+    r->row = ++row_;
+    r->error.clear();
+    r->import.Clear();
+    if (!error.empty()) {
+      r->error = error;
+      return true;
+    }
+    if (cells.size() == 1 && cells[0].empty()) {
+      r->error = "empty line";
+      return true;
+    }
+    if (cells.size() != fields_.size()) {
+      r->error = "the row has " + std::to_string(cells.size()) + " cells, the header " +
+                 std::to_string(fields_.size());
+      return true;
+    }
+    // Named in the rejects file even when the row is refused here.
+    r->import.mutable_record()->set_id(id_prefix_ + cells[id_index_]);
+    nlohmann::json values = nlohmann::json::object();
+    std::vector<std::string> paths;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (fields_[i] == nullptr || cells[i].empty()) continue;
+      const std::string text = static_cast<int>(i) == id_index_ ? id_prefix_ + cells[i] : cells[i];
+      if (!Put(paths_[i], fields_[i], text, &values, &paths, &r->error)) return true;
+    }
+    for (const Default& d : defaults_) {
+      if (std::find(paths.begin(), paths.end(), d.path) != paths.end()) continue;
+      if (!Put(d.path, d.field, d.text, &values, &paths, &r->error)) return true;
+    }
+    BuildRow(type_, values, paths, r);
+    return true;
+  }
+
+ private:
+  struct Default {
+    std::string path;
+    const pb::FieldDescriptor* field;
+    std::string text;
+  };
+
+  static bool Put(const std::string& path, const pb::FieldDescriptor* f, const std::string& text,
+                  nlohmann::json* values, std::vector<std::string>* paths, std::string* error) {
+    nlohmann::json v;
+    std::string why;
+    if (f->is_repeated()) {
+      v = nlohmann::json::array();
+      for (const std::string& part : std::vector<std::string>(absl::StrSplit(text, ';'))) {
+        nlohmann::json e;
+        if (!ScalarJson(f, part, &e, &why)) {
+          *error = path + ": " + why;
+          return false;
+        }
+        v.push_back(std::move(e));
+      }
+    } else if (!ScalarJson(f, text, &v, &why)) {
+      *error = path + ": " + why;
+      return false;
+    }
+    PutPath(values, path, std::move(v));
+    paths->push_back(path);
+    return true;
+  }
+
+  std::istream* in_ = nullptr;
+  v1::EntityType type_ = v1::ENTITY_TYPE_UNSPECIFIED;
+  std::vector<const pb::FieldDescriptor*> fields_;  // null: column skipped
+  std::vector<std::string> paths_;
+  std::vector<Default> defaults_;
+  std::string id_prefix_;
+  int id_index_ = -1;
+  int64_t row_ = 0;
+};
+
+// JSON lines: either a record's fields ({"id": ..., "first_name": ...}, of
+// the --type), or a line of crmctl export ({"type", "id", "kind",
+// "values"}; only upserts).
+class JsonlSource {
+ public:
+  JsonlSource(std::istream* in, v1::EntityType type, Defaults defaults)
+      : in_(in), type_(type), defaults_(std::move(defaults)) {}
+
+  bool Next(InputRow* r) {
+    if (!std::getline(*in_, r->raw)) return false;
+    if (!r->raw.empty() && r->raw.back() == '\r') r->raw.pop_back();
+    r->row = ++row_;
+    r->error.clear();
+    r->import.Clear();
+    nlohmann::json line;
+    try {
+      line = nlohmann::json::parse(r->raw);
+    } catch (const std::exception& e) {
+      r->error = r->raw.empty() ? "empty line" : std::string("not JSON: ") + e.what();
+      return true;
+    }
+    if (!line.is_object()) {
+      r->error = "the line is not a JSON object";
+      return true;
+    }
+    v1::EntityType type = type_;
+    nlohmann::json values = line;
+    if (line.contains("values") && line.contains("kind")) {
+      if (line.value("kind", "") != "upsert") {
+        r->error = "a '" + line.value("kind", "") + "' line of an export cannot be imported";
+        return true;
+      }
+      const sync::EntitySpec* spec =
+          sync::EntityCatalog::Default().FindByName(line.value("type", ""));
+      if (spec == nullptr) {
+        r->error = "unknown type '" + line.value("type", "") + "'";
+        return true;
+      }
+      type = spec->type();
+      values = line["values"];
+      if (!values.is_object()) {
+        r->error = "values is not a JSON object";
+        return true;
+      }
+      values["id"] = line.value("id", "");
+    }
+    for (const auto& [path, text] : defaults_) {
+      if (!values.contains(path)) values[path] = text;
+    }
+    std::vector<std::string> paths;
+    for (const auto& [k, v] : values.items()) paths.push_back(k);
+    BuildRow(type, values, paths, r);
+    return true;
+  }
+
+ private:
+  std::istream* in_;
+  v1::EntityType type_;
+  Defaults defaults_;
+  int64_t row_ = 0;
+};
+
+// ------------------------------------------------------------ progress
+
+// How far the rejects file is written, kept beside it (written whole to a
+// temporary file, synced, renamed over the old one).
+struct Progress {
+  std::string import_id;
+  int64_t rows_done = 0;
+  int64_t rejects_bytes = 0;
+  int64_t applied = 0, unchanged = 0, merged = 0, conflicts = 0, rejected = 0;
+};
+
+bool LoadProgress(const std::string& path, Progress* p, std::string* error) {
+  std::ifstream in(path);
+  if (!in) return true;
+  try {
+    nlohmann::json j = nlohmann::json::parse(in);
+    p->import_id = j.at("import_id").get<std::string>();
+    p->rows_done = j.at("rows_done").get<int64_t>();
+    p->rejects_bytes = j.at("rejects_bytes").get<int64_t>();
+    p->applied = j.value("applied", int64_t{0});
+    p->unchanged = j.value("unchanged", int64_t{0});
+    p->merged = j.value("merged", int64_t{0});
+    p->conflicts = j.value("conflicts", int64_t{0});
+    p->rejected = j.value("rejected", int64_t{0});
+  } catch (const std::exception& e) {
+    *error = "the progress file " + path + " is not one crmctl import wrote: " + e.what();
+    return false;
+  }
+  return true;
+}
+
+bool SaveProgress(const std::string& path, const Progress& p, std::string* error) {
+  nlohmann::json j = {{"import_id", p.import_id}, {"rows_done", p.rows_done},
+                      {"rejects_bytes", p.rejects_bytes}, {"applied", p.applied},
+                      {"unchanged", p.unchanged}, {"merged", p.merged},
+                      {"conflicts", p.conflicts}, {"rejected", p.rejected}};
+  const std::string tmp = path + ".tmp";
+  const std::string text = j.dump() + "\n";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  bool ok = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            fsync(fd) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = "cannot write the progress file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+std::string Duration(double seconds) {
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s % 3600 / 60));
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  }
+  return buf;
+}
+
+// A one-line bar on stderr, redrawn at most five times a second.
+class ProgressBar {
+ public:
+  ProgressBar(bool enabled, int64_t total, int64_t start)
+      : enabled_(enabled), total_(total), start_row_(start), started_(Clock::now()) {}
+
+  void Update(int64_t row, bool final = false) {
+    if (!enabled_) return;
+    const auto now = Clock::now();
+    if (!final && now - drawn_ < std::chrono::milliseconds(200)) return;
+    drawn_ = now;
+    const double elapsed = std::chrono::duration<double>(now - started_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(row - start_row_) / elapsed : 0;
+    const double done = total_ > 0 ? std::min(1.0, static_cast<double>(row) / total_) : 0;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(done * kWidth);
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar.append(static_cast<size_t>(kWidth - filled), '.');
+    std::string eta = "--";
+    if (rate > 0 && total_ > row) eta = Duration(static_cast<double>(total_ - row) / rate);
+    if (final) eta = Duration(elapsed) + " in all";
+    std::fprintf(stderr, "\r[%s] %3d%% %lld/%lld rows  %.0f rows/s  ETA %s   ", bar.c_str(),
+                 static_cast<int>(done * 100), static_cast<long long>(row),
+                 static_cast<long long>(total_), rate, eta.c_str());
+    if (final) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+  // Ends the bar's line before a message.
+  void Break() {
+    if (enabled_ && drawn_ != Clock::time_point{}) std::fputc('\n', stderr);
+  }
+
+ private:
+  bool enabled_;
+  int64_t total_;
+  int64_t start_row_;
+  Clock::time_point started_;
+  Clock::time_point drawn_{};
+};
+
+// ------------------------------------------------------------- import
+
+// FNV-1a of the file and its number of lines: the default import id names
+// the file's content, so that the same file resumes and another one starts
+// afresh.
+bool ScanFile(const std::string& path, uint64_t* hash, int64_t* lines) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  uint64_t h = 1469598103934665603ULL;
+  int64_t n = 0;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    const std::streamsize got = in.gcount();
+    for (std::streamsize i = 0; i < got; ++i) {
+      h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ULL;
+      if (buf[i] == '\n') ++n;
+    }
+  }
+  *hash = h;
+  *lines = n;
+  return true;
+}
+
+std::string DefaultImportId(const std::string& file, uint64_t hash) {
+  std::string stem = file.substr(file.find_last_of('/') + 1);
+  if (const size_t dot = stem.find('.'); dot != std::string::npos && dot > 0) stem.resize(dot);
+  std::string id;
+  for (char ch : stem) {
+    id += absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ? ch : '-';
+  }
+  if (id.size() > 40) id.resize(40);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return (id.empty() ? "import" : id) + "-" + std::string(hex, 12);
+}
+
+bool ParseEnumOption(const std::string& prefix, const std::string& text,
+                     const pb::EnumDescriptor* e, int* out) {
+  std::string name = prefix;
+  for (char ch : text) name += static_cast<char>(ch == '-' ? '_' : absl::ascii_toupper(ch));
+  const pb::EnumValueDescriptor* v = e->FindValueByName(name);
+  if (v == nullptr || v->number() == 0) return false;
+  *out = v->number();
+  return true;
+}
+
+bool Retryable(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         code == grpc::StatusCode::ABORTED || code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+int CmdImport(const Connection& c, const ImportOptions& o) {
+  std::string format = o.format;
+  if (format.empty()) {
+    const bool jsonl = o.file.size() > 6 && (o.file.rfind(".jsonl") == o.file.size() - 6 ||
+                                             o.file.rfind(".ndjson") == o.file.size() - 7);
+    format = jsonl ? "jsonl" : "csv";
+  }
+  const sync::EntitySpec* spec = sync::EntityCatalog::Default().FindByName(o.type);
+  nlohmann::json mapping;
+  if (!o.mapping.empty()) {
+    std::ifstream in(o.mapping);
+    if (!in) {
+      std::fprintf(stderr, "crmctl: cannot read the mapping file %s\n", o.mapping.c_str());
+      return kExitUsage;
+    }
+    try {
+      mapping = nlohmann::json::parse(in);
+      if (!mapping.is_object()) throw std::runtime_error("not a JSON object");
+      if (mapping.contains("type") && o.type.empty()) {
+        spec = sync::EntityCatalog::Default().FindByName(mapping.at("type").get<std::string>());
+      }
+      if (mapping.contains("columns")) {
+        for (const auto& [k, v] : mapping.at("columns").items()) {
+          if (!v.is_null() && !v.is_string()) {
+            throw std::runtime_error("columns." + k + " must be a field name or null");
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "crmctl: the mapping file %s: %s\n", o.mapping.c_str(), e.what());
+      return kExitUsage;
+    }
+  }
+  if (spec == nullptr && !o.type.empty()) {
+    std::fprintf(stderr, "crmctl: --type: unknown entity type '%s'\n", o.type.c_str());
+    return kExitUsage;
+  }
+  if (spec == nullptr && format == "csv") {
+    std::fprintf(stderr,
+                 "crmctl: a CSV import needs --type (or \"type\" in the --mapping file)\n");
+    return kExitUsage;
+  }
+  const v1::EntityType type = spec ? spec->type() : v1::ENTITY_TYPE_LEAD;
+  Defaults defaults;
+  if (mapping.contains("set")) {
+    for (const auto& [k, v] : mapping.at("set").items()) {
+      defaults[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+  }
+  for (const std::string& kv : o.set) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "crmctl: --set takes FIELD=VALUE, not '%s'\n", kv.c_str());
+      return kExitUsage;
+    }
+    defaults[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  int channel = 0;
+  int precision = 0;
+  if (!ParseEnumOption("CHANNEL_", o.channel, v1::Channel_descriptor(), &channel) ||
+      channel == v1::CHANNEL_SYSTEM) {
+    std::fprintf(stderr,
+                 "crmctl: --channel: import, call-center, web, social, email, store-terminal, "
+                 "field-app or admin (not '%s')\n",
+                 o.channel.c_str());
+    return kExitUsage;
+  }
+  if (!ParseEnumOption("PRECISION_", o.precision, v1::Precision_descriptor(), &precision)) {
+    std::fprintf(stderr,
+                 "crmctl: --precision: inferred, reported, self-reported or verified (not '%s')\n",
+                 o.precision.c_str());
+    return kExitUsage;
+  }
+
+  uint64_t hash = 0;
+  int64_t lines = 0;
+  if (!ScanFile(o.file, &hash, &lines)) {
+    std::fprintf(stderr, "crmctl: cannot read %s: %s\n", o.file.c_str(), std::strerror(errno));
+    return kExitUsage;
+  }
+  const std::string import_id = o.import_id.empty() ? DefaultImportId(o.file, hash) : o.import_id;
+  const std::string rejects_path = o.rejects.empty() ? o.file + ".rejects.csv" : o.rejects;
+  const std::string progress_path = rejects_path + ".progress";
+
+  std::ifstream in(o.file, std::ios::binary);
+  std::string error;
+  CsvSource csv;
+  std::optional<JsonlSource> jsonl;
+  if (format == "csv") {
+    if (!csv.Open(&in, type, mapping.is_object() ? &mapping : nullptr, defaults, &error)) {
+      std::fprintf(stderr, "crmctl: %s: %s\n", o.file.c_str(), error.c_str());
+      return kExitUsage;
+    }
+  } else {
+    jsonl.emplace(&in, type, defaults);
+  }
+  auto next = [&](InputRow* r) { return jsonl ? jsonl->Next(r) : csv.Next(r); };
+
+  // Where the import stands: the server's rows, and the rejects written.
+  auto stub = v1::AdminService::NewStub(c.channel());
+  int64_t server_through = 0;
+  {
+    v1::GetImportRequest req;
+    req.set_import_id(import_id);
+    v1::GetImportResponse resp;
+    grpc::ClientContext ctx;
+    c.Prepare(&ctx);
+    grpc::Status s = stub->GetImport(&ctx, req, &resp);
+    if (s.ok()) {
+      server_through = resp.rows_through();
+    } else if (s.error_code() != grpc::StatusCode::NOT_FOUND) {
+      return ReportRpcError(s, "import");
+    }
+  }
+  Progress progress;
+  if (!LoadProgress(progress_path, &progress, &error)) {
+    std::fprintf(stderr, "crmctl: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  if (progress.import_id != import_id) progress = Progress{import_id};
+  int64_t skip_through = std::min(progress.rows_done, server_through);
+  if (server_through > 0 && progress.rows_done == 0) {
+    // The server has rows of this import, but this rejects file knows of
+    // none of them: go on after them; their rejects were written elsewhere.
+    skip_through = server_through;
+    std::fprintf(stderr,
+                 "crmctl: import %s already holds rows up to %lld; going on after them (rows "
+                 "rejected before are not in %s)\n",
+                 import_id.c_str(), static_cast<long long>(server_through), rejects_path.c_str());
+  } else if (skip_through > 0) {
+    std::fprintf(stderr, "crmctl: resuming import %s after row %lld\n", import_id.c_str(),
+                 static_cast<long long>(skip_through));
+  }
+  progress.rows_done = skip_through;
+
+  int fd = open(rejects_path.c_str(), O_WRONLY | O_CREAT, 0644);
+  if (fd < 0 || ftruncate(fd, progress.rejects_bytes) != 0 ||
+      lseek(fd, progress.rejects_bytes, SEEK_SET) < 0) {
+    std::fprintf(stderr, "crmctl: cannot write %s: %s\n", rejects_path.c_str(),
+                 std::strerror(errno));
+    if (fd >= 0) close(fd);
+    return kExitFailed;
+  }
+  auto append = [&](const std::string& text) {
+    if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) return false;
+    progress.rejects_bytes += static_cast<int64_t>(text.size());
+    return true;
+  };
+  if (progress.rejects_bytes == 0 && !append("row,id,reason,source\n")) {
+    std::fprintf(stderr, "crmctl: cannot write %s: %s\n", rejects_path.c_str(),
+                 std::strerror(errno));
+    close(fd);
+    return kExitFailed;
+  }
+
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  ProgressBar bar((tty || o.progress) && !o.no_progress, lines - (format == "csv" ? 1 : 0),
+                  skip_through);
+  int code = kExitOk;
+  bool eof = false;
+  std::vector<InputRow> batch;
+  std::map<int64_t, const InputRow*> by_row;
+  while (code == kExitOk && !eof) {
+    // Read the next batch; rows refused while reading are written at once.
+    batch.clear();
+    std::map<int64_t, std::string> refused;  // row -> its line in the rejects file
+    while (static_cast<int>(batch.size()) < o.batch_size) {
+      InputRow r;
+      if (!next(&r)) {
+        eof = true;
+        break;
+      }
+      if (r.row <= skip_through) continue;
+      if (!r.error.empty()) {
+        if (r.error == "empty line") continue;
+        refused[r.row] = std::to_string(r.row) + "," + CsvCell(r.import.record().id()) + "," +
+                         CsvCell(r.error) + "," + CsvCell(r.raw) + "\n";
+        ++progress.rejected;
+        progress.rows_done = r.row;
+        continue;
+      }
+      batch.push_back(std::move(r));
+    }
+    v1::ImportRecordsResponse resp;
+    if (!batch.empty()) {
+      v1::ImportRecordsRequest req;
+      req.set_import_id(import_id);
+      req.set_channel(static_cast<v1::Channel>(channel));
+      req.set_precision(static_cast<v1::Precision>(precision));
+      for (InputRow& r : batch) *req.add_rows() = r.import;
+      grpc::Status s;
+      for (int attempt = 0;; ++attempt) {
+        grpc::ClientContext ctx;
+        c.Prepare(&ctx);
+        s = stub->ImportRecords(&ctx, req, &resp);
+        if (s.ok() || !Retryable(s.error_code()) || attempt >= 30) break;
+        // The batch is idempotent: send it again after a pause (the
+        // server's hint when it is rate limiting).
+        std::smatch wait;
+        const std::string message = s.error_message();
+        int64_t ms = std::min<int64_t>(200LL << std::min(attempt, 5), 5000);
+        if (std::regex_search(message, wait, std::regex("retry in ([0-9]+) ms"))) {
+          ms = std::stoll(wait[1]);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      }
+      if (!s.ok()) {
+        bar.Break();
+        code = ReportRpcError(s, "import");
+        std::fprintf(stderr, "crmctl: run the same command again to resume after row %lld\n",
+                     static_cast<long long>(progress.rows_done));
+        break;
+      }
+      if (resp.results_size() != static_cast<int>(batch.size())) {
+        std::fprintf(stderr, "crmctl: the server answered %d results for %zu rows\n",
+                     resp.results_size(), batch.size());
+        code = kExitFailed;
+        break;
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const v1::ImportRowResult& r = resp.results(static_cast<int>(i));
+        const InputRow& in_row = batch[i];
+        switch (r.outcome()) {
+          case v1::MUTATION_OUTCOME_REJECTED:
+            ++progress.rejected;
+            refused[in_row.row] = std::to_string(in_row.row) + "," +
+                                  CsvCell(in_row.import.record().id()) + "," +
+                                  CsvCell(r.message()) + "," + CsvCell(in_row.raw) + "\n";
+            break;
+          case v1::MUTATION_OUTCOME_MERGED: ++progress.merged; break;
+          case v1::MUTATION_OUTCOME_CONFLICT: ++progress.conflicts; break;
+          default:
+            if (r.change_seq() == 0) {
+              ++progress.unchanged;
+            } else {
+              ++progress.applied;
+            }
+        }
+      }
+      progress.rows_done = std::max(progress.rows_done, batch.back().row);
+    }
+    std::string lines_out;
+    for (const auto& [row, line] : refused) lines_out += line;
+    if (!lines_out.empty() && !append(lines_out)) {
+      std::fprintf(stderr, "crmctl: cannot write %s: %s\n", rejects_path.c_str(),
+                   std::strerror(errno));
+      code = kExitFailed;
+      break;
+    }
+    if (fsync(fd) != 0 || !SaveProgress(progress_path, progress, &error)) {
+      std::fprintf(stderr, "crmctl: %s\n",
+                   error.empty() ? std::strerror(errno) : error.c_str());
+      code = kExitFailed;
+      break;
+    }
+    bar.Update(progress.rows_done, eof);
+  }
+  close(fd);
+  if (code != kExitOk) return code;
+  std::fprintf(stderr,
+               "crmctl: import %s: %lld rows applied, %lld unchanged, %lld merged, %lld with "
+               "conflicts, %lld rejected%s%s\n",
+               import_id.c_str(), static_cast<long long>(progress.applied),
+               static_cast<long long>(progress.unchanged), static_cast<long long>(progress.merged),
+               static_cast<long long>(progress.conflicts),
+               static_cast<long long>(progress.rejected),
+               progress.rejected > 0 ? " (reasons in " : "",
+               progress.rejected > 0 ? (rejects_path + ")").c_str() : "");
+  return progress.rejected > 0 ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+void AddImportCommands(CLI::App* app, const CommandContext& ctx) {
+  auto o = std::make_shared<ImportOptions>();
+  auto* imp = app->add_subcommand(
+      "import",
+      "Import records from a CSV file (header = field names, or a --mapping) or JSON lines, "
+      "in idempotent batches; run it again to resume after an interruption");
+  imp->add_option("file", o->file, "The file to import")->required();
+  imp->add_option("--type", o->type,
+                  "Entity type of the rows, e.g. lead (JSON lines of crmctl export name their own)");
+  imp->add_option("--format", o->format, "csv or jsonl (default: by the file's extension)")
+      ->check(CLI::IsMember({"csv", "jsonl"}));
+  imp->add_option("--mapping", o->mapping,
+                  "CSV column mapping, JSON: {\"type\": \"lead\", \"id\": \"External ID\", "
+                  "\"id_prefix\": \"legacy-\", \"columns\": {\"E-mail\": \"email\", \"Notes\": "
+                  "null}, \"set\": {\"team_id\": \"team-north\"}}");
+  imp->add_option("--set", o->set,
+                  "FIELD=VALUE for every row that leaves the field empty (repeatable), e.g. "
+                  "--set owner_user_id=u-alice");
+  imp->add_option("--import-id", o->import_id,
+                  "Name of the import (default: the file's name and a hash of its content, so "
+                  "the same file resumes)");
+  imp->add_option("--rejects", o->rejects,
+                  "Where rejected rows go, with their reasons, as CSV (default: FILE.rejects.csv; "
+                  "its progress is kept in REJECTS.progress)");
+  imp->add_option("--channel", o->channel, "Channel stamped on the values (default import)");
+  imp->add_option("--precision", o->precision,
+                  "Precision stamped on the values: inferred, reported (default), self-reported, "
+                  "verified");
+  imp->add_option("--batch-size", o->batch_size, "Rows per request")->check(CLI::Range(1, 500));
+  imp->add_flag("--progress", o->progress, "Draw the progress bar even when not on a terminal");
+  imp->add_flag("--no-progress", o->no_progress, "Never draw the progress bar");
+  imp->callback([ctx, o] {
+    if (auto c = ctx.connect()) *ctx.code = CmdImport(*c, *o);
+  });
+}
+
+}  // namespace crmsync::crmctl
