@@ -4,8 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
@@ -15,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "crmsync/v1/auth.grpc.pb.h"
 #include "server_process.h"
@@ -762,6 +766,173 @@ TEST(CrmctlSessionTest, AnExpiringTokenIsRenewedWithTheSavedRefreshToken) {
   RemoveTree(dir);
 }
 
+// The tenant's newest change sequence (crmctl status --json).
+int64_t LatestSeq(const std::string& status_json) {
+  std::smatch m;
+  if (!std::regex_search(status_json, m, std::regex("\"latest_seq\": \"([0-9]+)\""))) return -1;
+  return std::stoll(m[1]);
+}
+
+// Starts crmctl in the background, its output to `log`.
+pid_t SpawnCrmctl(const std::string& config, std::vector<std::string> args,
+                  const std::string& log) {
+  args.insert(args.begin(), {CRMSYNC_CRMCTL_PATH, "--config", config});
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+TEST_F(CrmctlTest, ImportLoadsACsvWithAMappingAndWritesRejectedRowsWithReasons) {
+  const std::string csv = dir_ + "/crm-export.csv";
+  std::ofstream(csv) << "External ID,First,Last,E-mail,Status,Rating,Tags,Fax\n"
+                        "A-1,Ana,Silva,ana@acme.example,new,3,vip;fair,+1\n"
+                        "A-2,Bruno,Costa,bruno@beta.example,qualified,9,,\n"
+                        "A-3,Carla,\"Dias, Jr\",carla@gamma.example,contacted,2,,\n"
+                        "A-4,Dora,Lima,dora@delta.example,bogus,4,,\n"
+                        "A-5,Eva,\"Multi\nLine\",eva@epsilon.example,,1,,\n";
+  const std::string mapping = dir_ + "/mapping.json";
+  std::ofstream(mapping) << R"({"type": "lead", "id": "External ID", "id_prefix": "old-",
+    "columns": {"First": "first_name", "Last": "last_name", "E-mail": "email",
+                "Status": "status", "Rating": "rating", "Tags": "tags", "Fax": null},
+    "set": {"team_id": "team-north"}})";
+  const std::string rejects = dir_ + "/rejects.csv";
+  std::string out;
+  EXPECT_EQ(Crmctl({"import", csv, "--mapping", mapping, "--set", "owner_user_id=u-alice",
+                    "--rejects", rejects, "--precision", "self-reported", "--batch-size", "2"},
+                   &out),
+            1)
+      << "rows were rejected: " << out;
+  EXPECT_THAT(out, HasSubstr("3 rows applied"));
+  EXPECT_THAT(out, HasSubstr("2 rejected"));
+  const std::string refused = ReadAll(rejects);
+  EXPECT_THAT(refused, HasSubstr("row,id,reason,source\n"));
+  EXPECT_THAT(refused, HasSubstr("2,old-A-2,"));
+  EXPECT_THAT(refused, HasSubstr("rating must be between 0 and 5"));
+  EXPECT_THAT(refused, HasSubstr("4,old-A-4,\"status: 'bogus' is not one of new, contacted"));
+  EXPECT_LT(refused.find("\n2,"), refused.find("\n4,")) << "in row order";
+
+  // Alice's device receives the imported leads, with their provenance.
+  DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone");
+  std::string cursor;
+  std::map<std::string, v1::Change> leads;
+  for (const auto& c : Pull(phone, &cursor)) {
+    if (c.record().id().rfind("old-", 0) == 0) leads[c.record().id()] = c;
+  }
+  ASSERT_EQ(leads.size(), 3u);
+  EXPECT_EQ(leads["old-A-3"].values().lead().last_name(), "Dias, Jr");
+  EXPECT_EQ(leads["old-A-5"].values().lead().last_name(), "Multi\nLine");
+  EXPECT_EQ(leads["old-A-1"].values().lead().tags_size(), 2);
+  EXPECT_EQ(leads["old-A-1"].values().lead().team_id(), "team-north");
+  EXPECT_EQ(leads["old-A-1"].values().lead().status(), v1::LEAD_STATUS_NEW);
+  EXPECT_THAT(Ok({"record", "history", "lead", "old-A-1", "--field", "email"}),
+              HasSubstr("self_reported"));
+
+  // Run again: nothing more is written, the rejects are not repeated.
+  const int64_t seq = LatestSeq(Ok({"status", "--json"}));
+  EXPECT_EQ(Crmctl({"import", csv, "--mapping", mapping, "--set", "owner_user_id=u-alice",
+                    "--rejects", rejects, "--precision", "self-reported"},
+                   &out),
+            1);
+  EXPECT_THAT(out, HasSubstr("resuming import"));
+  EXPECT_EQ(LatestSeq(Ok({"status", "--json"})), seq);
+  EXPECT_EQ(ReadAll(rejects), refused);
+
+  // JSON lines: a record's fields per line, or lines of crmctl export.
+  const std::string jsonl = dir_ + "/more.jsonl";
+  std::ofstream(jsonl)
+      << R"({"id": "j-1", "first_name": "Jo", "owner_user_id": "u-bob"})"
+         "\n"
+      << R"({"type": "lead", "id": "j-2", "kind": "upsert", "values": {"first_name": "Jay", "owner_user_id": "u-bob"}})"
+         "\n";
+  EXPECT_THAT(Ok({"import", jsonl, "--type", "lead"}), HasSubstr("2 rows applied"));
+
+  // Usage errors.
+  EXPECT_EQ(Crmctl({"import", csv}, &out), 2) << "a CSV needs a type: " << out;
+  EXPECT_EQ(Crmctl({"import", csv, "--type", "lead"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("column 'External ID' is not a field of lead"));
+  EXPECT_EQ(Crmctl({"import", dir_ + "/missing.csv", "--type", "lead"}, &out), 2) << out;
+  EXPECT_EQ(Crmctl({"import", csv, "--mapping", mapping, "--channel", "system"}, &out), 2) << out;
+}
+
+// A large import killed halfway and run again: every row lands once.
+TEST_F(CrmctlTest, AnImportKilledHalfwayResumesWithNothingDoubledOrMissed) {
+  constexpr int kRows = 3000;
+  const std::string csv = dir_ + "/bulk.csv";
+  {
+    std::ofstream f(csv);
+    f << "id,first_name,last_name,email,owner_user_id,rating\n";
+    for (int i = 1; i <= kRows; ++i) {
+      // Every 500th row is refused by the server (rating out of range).
+      f << "bulk-" << i << ",First" << i << ",Last" << i << ",p" << i << "@bulk.example,u-bob,"
+        << (i % 500 == 0 ? 7 : i % 6) << "\n";
+    }
+  }
+  const int64_t seq_before = LatestSeq(Ok({"status", "--json"}));
+  const std::string rejects = csv + ".rejects.csv";
+  const pid_t pid = SpawnCrmctl(config_, {"import", csv, "--type", "lead", "--batch-size", "40"},
+                                dir_ + "/first-run.log");
+  // Kill it once a good part is in (the progress file says how far).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  int64_t done = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      done = nlohmann::json::parse(ReadAll(rejects + ".progress")).value("rows_done", int64_t{0});
+    } catch (const std::exception&) {
+      done = 0;
+    }
+    if (done >= 600) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling the file
+  }
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_GE(done, 600) << ReadAll(dir_ + "/first-run.log");
+  ASSERT_LT(done, kRows) << "killed after it ended: make the file bigger";
+
+  std::string out;
+  EXPECT_EQ(Crmctl({"import", csv, "--type", "lead", "--batch-size", "70"}, &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("resuming import"));
+  EXPECT_THAT(out, HasSubstr("6 rejected"));
+  // Each accepted row was written once: the feed grew by exactly that much.
+  EXPECT_EQ(LatestSeq(Ok({"status", "--json"})) - seq_before, kRows - 6);
+  int rejected_lines = 0;
+  std::istringstream lines(ReadAll(rejects));
+  std::string line;
+  std::set<std::string> rows;
+  while (std::getline(lines, line)) {
+    if (line.rfind("row,", 0) == 0) continue;
+    ++rejected_lines;
+    rows.insert(line.substr(0, line.find(',')));
+  }
+  EXPECT_EQ(rejected_lines, 6) << ReadAll(rejects);
+  EXPECT_EQ(rows, (std::set<std::string>{"500", "1000", "1500", "2000", "2500", "3000"}));
+
+  // Every row's record is there.
+  const std::string all = Ok({"export", "--types", "lead", "--page-size", "1000"});
+  std::istringstream exported(all);
+  std::set<std::string> bulk;
+  int bulk_lines = 0;
+  while (std::getline(exported, line)) {
+    if (line.rfind("crmctl:", 0) == 0) continue;  // the summary (stderr)
+    const std::string id = nlohmann::json::parse(line).value("id", "");
+    if (id.rfind("bulk-", 0) == 0) {
+      ++bulk_lines;
+      bulk.insert(id);
+    }
+  }
+  EXPECT_EQ(bulk_lines, kRows - 6);
+  EXPECT_EQ(bulk.size(), static_cast<size_t>(kRows - 6));
+}
+
 TEST_F(CrmctlTest, ExitCodes) {
   std::string out;
   EXPECT_EQ(Crmctl({"devices", "--stale", "soon"}, &out), 2) << out;
@@ -817,6 +988,8 @@ TEST_F(CrmctlTest, HelpOnEveryCommand) {
                                              {"coupons"},
                                              {"coupons", "upsert"},
                                              {"audit"},
+                                             {"export"},
+                                             {"import"},
                                              {"watch"},
                                              {"login"}}) {
     cmd.push_back("--help");
