@@ -468,6 +468,25 @@ SELECT 1;
 CREATE INDEX IF NOT EXISTS records_possible_duplicates ON records (tenant_id, version)
   WHERE entity_type = 21;
 )sql"},
+    {11, "record index by record, record id first",
+     // SQLite
+     R"sql(
+-- A record's keys are found by its id first: a lookup by key (duplicate
+-- checks, geo cells) can then only use the primary key.
+DROP INDEX record_index_by_record;
+CREATE INDEX record_index_by_record ON record_index (record_id, tenant_id, entity_type, kind);
+)sql",
+     // PostgreSQL
+     R"sql(
+-- With (tenant_id, entity_type, record_id, kind), a lookup by key could
+-- also be served by this index, filtering every key of the type; the
+-- planner chose it whenever the table's statistics lagged behind its size
+-- (a tenant loading data: a bulk import, a new tenant's first days),
+-- reading every key of the type for each duplicate check. With the record
+-- id first it serves only what it is for: a record's own keys.
+DROP INDEX record_index_by_record;
+CREATE INDEX record_index_by_record ON record_index (record_id, tenant_id, entity_type, kind);
+)sql"},
 };
 
 }  // namespace

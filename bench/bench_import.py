@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Bulk import end to end: crmctl import of N leads into a real crm-syncd.
+
+Starts crm-syncd (PostgreSQL in a throwaway cluster, or embedded SQLite)
+with the demo tenant, writes a CSV of N leads, then measures in one run:
+
+  import   `crmctl import leads.csv --type lead` over gRPC (batches of
+           --batch-size rows; every row through validation, merge, the
+           change feed, field history and duplicate checks), rows/s;
+  raw      the same rows as a batched upsert straight into one table of the
+           same database (INSERT .. ON CONFLICT DO UPDATE, one statement and
+           transaction per batch of the same size): the floor of what
+           storing the rows costs, rows/s.
+
+  bench_import.py --build build --rows 1000000 [--store sqlite]
+                  [--no-duplicate-check] [--batch-size 500]
+
+Prints a Markdown table; the ratio import/raw is the figure of merit.
+"""
+
+import argparse
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRST = ("Anne Bruno Chloe David Emma Felix Gaelle Hugo Ines Jules Karim Lea Marc Nina Oscar "
+         "Paula Quentin Rose Samuel Tina Ugo Vera William Xavier Yasmine Zoe Alice Bob Carla "
+         "Denis Elise Fabien Greta Henri Iris Jean Katia Louis Maya Noel").split()
+LAST = ("Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel "
+        "Lefebvre Leroy Roux David Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine "
+        "Rousseau Vincent Muller Lefevre Faure Andre Mercier Blanc Guerin Boyer Garnier Chevalier "
+        "Francois Legrand Gauthier Garcia Perrin Robin Clement Morin Nicolas Henry Roussel "
+        "Mathieu Gautier Masson Marchand Duval Denis Dumont Marie Lemaire Noel Meyer Dufour "
+        "Meunier").split()
+COLUMNS = ["id", "first_name", "last_name", "email", "company", "owner_user_id", "team_id",
+           "rating"]
+
+
+def run(argv, **kwargs):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs).stdout
+
+
+def lead(i):
+    return ["imp-%07d" % i, FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)],
+            "lead%d@example.com" % i, "Company %d" % (i // 7), "u-bob" if i % 2 else "u-alice",
+            "team-north", str(i % 6)]
+
+
+def sql_text(value):
+    return "'" + value.replace("'", "''") + "'"
+
+
+def raw_postgres(conninfo, rows, batch, work):
+    """Batched upserts through psql: one multi-row statement per batch."""
+    path = os.path.join(work, "raw.sql")
+    with open(path, "w") as f:
+        f.write("CREATE TABLE bench_raw_leads (tenant_id text, id text, first_name text, "
+                "last_name text, email text, company text, owner_user_id text, team_id text, "
+                "rating int, version bigint, PRIMARY KEY (tenant_id, id));\n")
+        for start in range(1, rows + 1, batch):
+            values = []
+            for i in range(start, min(start + batch, rows + 1)):
+                r = lead(i)
+                values.append("('t-demo'," + ",".join(sql_text(v) for v in r[:7]) + "," + r[7] +
+                              "," + str(i) + ")")
+            f.write("INSERT INTO bench_raw_leads VALUES " + ",".join(values) +
+                    " ON CONFLICT (tenant_id, id) DO UPDATE SET first_name = excluded.first_name,"
+                    " last_name = excluded.last_name, email = excluded.email, company = "
+                    "excluded.company, owner_user_id = excluded.owner_user_id, team_id = "
+                    "excluded.team_id, rating = excluded.rating, version = excluded.version;\n")
+    start = time.monotonic()
+    run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", path])
+    return time.monotonic() - start
+
+
+def raw_sqlite(rows, batch, work):
+    """Batched upserts into a WAL SQLite file, one transaction per batch."""
+    db = sqlite3.connect(os.path.join(work, "raw.db"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE bench_raw_leads (tenant_id text, id text, first_name text, "
+               "last_name text, email text, company text, owner_user_id text, team_id text, "
+               "rating int, version int, PRIMARY KEY (tenant_id, id))")
+    sql = ("INSERT INTO bench_raw_leads VALUES ('t-demo',?,?,?,?,?,?,?,?,?) ON CONFLICT "
+           "(tenant_id, id) DO UPDATE SET first_name = excluded.first_name, last_name = "
+           "excluded.last_name, email = excluded.email, company = excluded.company, "
+           "owner_user_id = excluded.owner_user_id, team_id = excluded.team_id, rating = "
+           "excluded.rating, version = excluded.version")
+    start = time.monotonic()
+    for first in range(1, rows + 1, batch):
+        db.execute("BEGIN")
+        db.executemany(sql, (lead(i)[:7] + [int(lead(i)[7]), i]
+                             for i in range(first, min(first + batch, rows + 1))))
+        db.execute("COMMIT")
+    elapsed = time.monotonic() - start
+    db.close()
+    return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory")
+    parser.add_argument("--rows", type=int, default=1000000, help="leads to import (>= 1)")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="postgres")
+    parser.add_argument("--batch-size", type=int, default=500, help="rows per batch (1..500)")
+    parser.add_argument("--no-duplicate-check", action="store_true",
+                        help="run crm-syncd with --duplicate-check false")
+    args = parser.parse_args()
+    if args.rows < 1 or not 1 <= args.batch_size <= 500:
+        sys.exit("bench_import.py: --rows must be >= 1 and --batch-size within 1..500")
+
+    work = tempfile.mkdtemp(prefix="crmsync-bench-import-")
+    os.chmod(work, 0o755)  # PostgreSQL runs as its own user under it
+    pg_dir = os.path.join(work, "pg")
+    store = "sqlite:" + os.path.join(work, "crm.db")
+    conninfo = None
+    server = None
+    try:
+        if args.store == "postgres":
+            conninfo = run([os.path.join(ROOT, "tests/support/pg-test-cluster.sh"), "start",
+                            pg_dir]).strip().splitlines()[-1]
+            store = "postgres:" + conninfo
+        csv_path = os.path.join(work, "leads.csv")
+        with open(csv_path, "w") as f:
+            f.write(",".join(COLUMNS) + "\n")
+            for i in range(1, args.rows + 1):
+                f.write(",".join(lead(i)) + "\n")
+
+        ready = os.path.join(work, "ready")
+        server = subprocess.Popen(
+            [os.path.join(args.build, "server/crm-syncd"), "--dev-insecure", "--demo-tenant",
+             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--ready-file", ready,
+             "--password-memory-kib", "64", "--rate-limit-per-second", "0", "--store", store] +
+            (["--duplicate-check", "false"] if args.no_duplicate_check else []),
+            stdout=open(os.path.join(work, "server.log"), "w"), stderr=subprocess.STDOUT)
+        for _ in range(1200):
+            if os.path.exists(ready) and open(ready).read().strip():
+                break
+            time.sleep(0.05)
+        address = "127.0.0.1:" + open(ready).read().split()[0]
+        crmctl = [os.path.join(args.build, "tools/crmctl/crmctl"), "--config",
+                  os.path.join(work, "crmctl.toml"), "--server", address, "--insecure"]
+        subprocess.run(crmctl + ["login", "--tenant", "demo", "--user", "admin",
+                                 "--password-stdin"], input="admin-demo-password\n", check=True,
+                       capture_output=True, text=True)
+
+        start = time.monotonic()
+        done = subprocess.run(crmctl + ["import", csv_path, "--type", "lead", "--no-progress",
+                                        "--batch-size", str(args.batch_size)],
+                              capture_output=True, text=True)
+        import_s = time.monotonic() - start
+        if done.returncode != 0 or "%d rows applied" % args.rows not in done.stderr:
+            sys.exit("bench_import.py: the import did not apply every row: " + done.stderr)
+
+        if args.store == "postgres":
+            raw_s = raw_postgres(conninfo, args.rows, args.batch_size, work)
+        else:
+            raw_s = raw_sqlite(args.rows, args.batch_size, work)
+
+        print("| figure (%s store, %d leads, batches of %d%s) | value |" %
+              (args.store, args.rows, args.batch_size,
+               ", no duplicate check" if args.no_duplicate_check else ""))
+        print("|---|---|")
+        print("| crmctl import over gRPC | %.0f rows/s (%.1f s) |" % (args.rows / import_s,
+                                                                      import_s))
+        print("| raw batched upsert into one table | %.0f rows/s (%.1f s) |" %
+              (args.rows / raw_s, raw_s))
+        print("| import / raw | %.0f %% |" % (100.0 * raw_s / import_s))
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+        if args.store == "postgres":
+            subprocess.run([os.path.join(ROOT, "tests/support/pg-test-cluster.sh"), "stop",
+                            pg_dir], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
