@@ -899,8 +899,12 @@ TEST_F(CrmctlTest, AnImportKilledHalfwayResumesWithNothingDoubledOrMissed) {
   ASSERT_LT(done, kRows) << "killed after it ended: make the file bigger";
 
   std::string out;
-  EXPECT_EQ(Crmctl({"import", csv, "--type", "lead", "--batch-size", "70"}, &out), 1) << out;
+  EXPECT_EQ(Crmctl({"import", csv, "--type", "lead", "--batch-size", "70", "--progress"}, &out), 1)
+      << out;
   EXPECT_THAT(out, HasSubstr("resuming import"));
+  // The bar (forced: the output is not a terminal) ends complete.
+  EXPECT_THAT(out, HasSubstr("] 100% 3000/3000 rows"));
+  EXPECT_THAT(out, HasSubstr("rows/s"));
   EXPECT_THAT(out, HasSubstr("6 rejected"));
   // Each accepted row was written once: the feed grew by exactly that much.
   EXPECT_EQ(LatestSeq(Ok({"status", "--json"})) - seq_before, kRows - 6);

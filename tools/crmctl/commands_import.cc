@@ -50,7 +50,7 @@ struct ImportOptions {
   std::string format;   // "csv", "jsonl" or "" (by the file's extension)
   std::string mapping;  // CSV column mapping (JSON)
   std::string import_id;
-  std::string rejects;  // default: FILE.rejects.csv
+  std::string rejects;           // default: FILE.rejects.csv
   std::vector<std::string> set;  // field=value for rows without one
   std::string channel = "import";
   std::string precision = "reported";
@@ -314,8 +314,7 @@ class CsvSource {
           continue;
         }
         path = rename->second.get<std::string>();
-      } else if (name == "seq" || name == "kind" || name == "version" ||
-                 name == "changed_fields") {
+      } else if (name == "seq" || name == "kind" || name == "version" || name == "changed_fields") {
         // What crmctl export --format csv adds: not fields.
         fields_.push_back(nullptr);
         paths_.emplace_back();
@@ -334,8 +333,9 @@ class CsvSource {
       if (path == "id") id_index_ = static_cast<int>(i);
     }
     if (id_index_ < 0) {
-      *error = "no column gives the record id: name one 'id', or give \"id\": COLUMN in the "
-               "--mapping file";
+      *error =
+          "no column gives the record id: name one 'id', or give \"id\": COLUMN in the "
+          "--mapping file";
       return false;
     }
     for (const auto& [path, text] : defaults) {
@@ -520,10 +520,10 @@ bool LoadProgress(const std::string& path, Progress* p, std::string* error) {
 }
 
 bool SaveProgress(const std::string& path, const Progress& p, std::string* error) {
-  nlohmann::json j = {{"import_id", p.import_id}, {"rows_done", p.rows_done},
+  nlohmann::json j = {{"import_id", p.import_id},         {"rows_done", p.rows_done},
                       {"rejects_bytes", p.rejects_bytes}, {"applied", p.applied},
-                      {"unchanged", p.unchanged}, {"merged", p.merged},
-                      {"conflicts", p.conflicts}, {"rejected", p.rejected}};
+                      {"unchanged", p.unchanged},         {"merged", p.merged},
+                      {"conflicts", p.conflicts},         {"rejected", p.rejected}};
   const std::string tmp = path + ".tmp";
   const std::string text = j.dump() + "\n";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -682,8 +682,7 @@ int CmdImport(const Connection& c, const ImportOptions& o) {
     return kExitUsage;
   }
   if (spec == nullptr && format == "csv") {
-    std::fprintf(stderr,
-                 "crmctl: a CSV import needs --type (or \"type\" in the --mapping file)\n");
+    std::fprintf(stderr, "crmctl: a CSV import needs --type (or \"type\" in the --mapping file)\n");
     return kExitUsage;
   }
   const v1::EntityType type = spec ? spec->type() : v1::ENTITY_TYPE_LEAD;
@@ -805,7 +804,6 @@ int CmdImport(const Connection& c, const ImportOptions& o) {
   int code = kExitOk;
   bool eof = false;
   std::vector<InputRow> batch;
-  std::map<int64_t, const InputRow*> by_row;
   while (code == kExitOk && !eof) {
     // Read the next batch; rows refused while reading are written at once.
     batch.clear();
@@ -866,6 +864,12 @@ int CmdImport(const Connection& c, const ImportOptions& o) {
       for (size_t i = 0; i < batch.size(); ++i) {
         const v1::ImportRowResult& r = resp.results(static_cast<int>(i));
         const InputRow& in_row = batch[i];
+        if (r.reject_reason() == v1::REJECT_REASON_RESULT_PRUNED) {
+          // Loaded by an earlier run (the server's position can lag behind
+          // after it crashed): already in, not applied again.
+          ++progress.unchanged;
+          continue;
+        }
         switch (r.outcome()) {
           case v1::MUTATION_OUTCOME_REJECTED:
             ++progress.rejected;
@@ -894,8 +898,7 @@ int CmdImport(const Connection& c, const ImportOptions& o) {
       break;
     }
     if (fsync(fd) != 0 || !SaveProgress(progress_path, progress, &error)) {
-      std::fprintf(stderr, "crmctl: %s\n",
-                   error.empty() ? std::strerror(errno) : error.c_str());
+      std::fprintf(stderr, "crmctl: %s\n", error.empty() ? std::strerror(errno) : error.c_str());
       code = kExitFailed;
       break;
     }
@@ -924,8 +927,9 @@ void AddImportCommands(CLI::App* app, const CommandContext& ctx) {
       "Import records from a CSV file (header = field names, or a --mapping) or JSON lines, "
       "in idempotent batches; run it again to resume after an interruption");
   imp->add_option("file", o->file, "The file to import")->required();
-  imp->add_option("--type", o->type,
-                  "Entity type of the rows, e.g. lead (JSON lines of crmctl export name their own)");
+  imp->add_option(
+      "--type", o->type,
+      "Entity type of the rows, e.g. lead (JSON lines of crmctl export name their own)");
   imp->add_option("--format", o->format, "csv or jsonl (default: by the file's extension)")
       ->check(CLI::IsMember({"csv", "jsonl"}));
   imp->add_option("--mapping", o->mapping,
