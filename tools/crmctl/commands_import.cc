@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -644,7 +645,12 @@ bool Retryable(grpc::StatusCode code) {
          code == grpc::StatusCode::ABORTED || code == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
 
-int CmdImport(const Connection& c, const ImportOptions& o) {
+// `reconnect` opens a new connection, renewing a saved session whose
+// access token expired during a long import (null when that failed).
+int CmdImport(std::unique_ptr<Connection> conn,
+              const std::function<std::unique_ptr<Connection>()>& reconnect,
+              const ImportOptions& o) {
+  const Connection* c = conn.get();
   std::string format = o.format;
   if (format.empty()) {
     const bool jsonl = o.file.size() > 6 && (o.file.rfind(".jsonl") == o.file.size() - 6 ||
@@ -742,14 +748,14 @@ int CmdImport(const Connection& c, const ImportOptions& o) {
   auto next = [&](InputRow* r) { return jsonl ? jsonl->Next(r) : csv.Next(r); };
 
   // Where the import stands: the server's rows, and the rejects written.
-  auto stub = v1::AdminService::NewStub(c.channel());
+  auto stub = v1::AdminService::NewStub(c->channel());
   int64_t server_through = 0;
   {
     v1::GetImportRequest req;
     req.set_import_id(import_id);
     v1::GetImportResponse resp;
     grpc::ClientContext ctx;
-    c.Prepare(&ctx);
+    c->Prepare(&ctx);
     grpc::Status s = stub->GetImport(&ctx, req, &resp);
     if (s.ok()) {
       server_through = resp.rows_through();
@@ -833,10 +839,23 @@ int CmdImport(const Connection& c, const ImportOptions& o) {
       req.set_precision(static_cast<v1::Precision>(precision));
       for (InputRow& r : batch) *req.add_rows() = r.import;
       grpc::Status s;
+      bool renewed = false;
       for (int attempt = 0;; ++attempt) {
         grpc::ClientContext ctx;
-        c.Prepare(&ctx);
+        c->Prepare(&ctx);
         s = stub->ImportRecords(&ctx, req, &resp);
+        if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && !renewed) {
+          // The access token expired during the import: renew the session
+          // once and send the batch again.
+          renewed = true;
+          if (auto fresh = reconnect()) {
+            conn = std::move(fresh);
+            c = conn.get();
+            stub = v1::AdminService::NewStub(c->channel());
+            continue;
+          }
+        }
+        if (s.ok()) renewed = false;
         if (s.ok() || !Retryable(s.error_code()) || attempt >= 30) break;
         // The batch is idempotent: send it again after a pause (the
         // server's hint when it is rate limiting).
@@ -953,7 +972,7 @@ void AddImportCommands(CLI::App* app, const CommandContext& ctx) {
   imp->add_flag("--progress", o->progress, "Draw the progress bar even when not on a terminal");
   imp->add_flag("--no-progress", o->no_progress, "Never draw the progress bar");
   imp->callback([ctx, o] {
-    if (auto c = ctx.connect()) *ctx.code = CmdImport(*c, *o);
+    if (auto c = ctx.connect()) *ctx.code = CmdImport(std::move(c), ctx.connect, *o);
   });
 }
 

@@ -127,7 +127,7 @@ int Main(int argc, char** argv) {
     if (!token_given && !logging_in) {
       const std::string config_path =
           config_opt->count() > 0 ? config_opt->as<std::string>() : default_config;
-      RefreshIfExpiring(config_path, session, &conn);
+      RefreshIfExpiring(config_path, &session, &conn);
     }
     std::string error;
     auto c = Connection::Open(conn, &error);

@@ -57,9 +57,9 @@ bool SaveSession(const std::string& config_file, const v1::TokenPair& tokens) {
   return true;
 }
 
-bool RefreshIfExpiring(const std::string& config_file, const SavedSession& session,
+bool RefreshIfExpiring(const std::string& config_file, SavedSession* session,
                        ConnectionOptions* options) {
-  if (session.refresh_token.empty() || session.expires_s - 60 > NowSeconds()) return true;
+  if (session->refresh_token.empty() || session->expires_s - 60 > NowSeconds()) return true;
   std::string error;
   ConnectionOptions anonymous = *options;
   anonymous.token.clear();
@@ -69,7 +69,7 @@ bool RefreshIfExpiring(const std::string& config_file, const SavedSession& sessi
   grpc::ClientContext ctx;
   c->Prepare(&ctx);
   v1::RefreshRequest req;
-  req.set_refresh_token(session.refresh_token);
+  req.set_refresh_token(session->refresh_token);
   v1::RefreshResponse resp;
   grpc::Status s = stub->Refresh(&ctx, req, &resp);
   if (!s.ok()) {
@@ -80,6 +80,8 @@ bool RefreshIfExpiring(const std::string& config_file, const SavedSession& sessi
     return false;
   }
   if (!SaveSession(config_file, resp.tokens())) return false;
+  session->refresh_token = resp.tokens().refresh_token();
+  session->expires_s = resp.tokens().access_expires_at().seconds();
   options->token = resp.tokens().access_token();
   return true;
 }

@@ -26,10 +26,11 @@ struct SavedSession {
 bool SaveSession(const std::string& config_file, const v1::TokenPair& tokens);
 
 // If the session's access token expires within a minute, refreshes it,
-// saves the new pair and puts the new access token in `options->token`.
+// saves the new pair, keeps it in `*session` (a refresh token is single
+// use) and puts the new access token in `options->token`.
 // Returns false only when a refresh was needed and failed (message on
 // stderr: log in again); the command then runs with the old token.
-bool RefreshIfExpiring(const std::string& config_file, const SavedSession& session,
+bool RefreshIfExpiring(const std::string& config_file, SavedSession* session,
                        ConnectionOptions* options);
 
 }  // namespace crmsync::crmctl
