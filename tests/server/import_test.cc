@@ -29,8 +29,7 @@ class ImportTest : public AdminHandlerTest {
 
   // A lead row with the fields a CSV of leads would have.
   static v1::ImportRow LeadRow(int64_t row, const std::string& id, const std::string& owner,
-                               const std::string& first, const std::string& email,
-                               int rating = 3) {
+                               const std::string& first, const std::string& email, int rating = 3) {
     v1::Record rec;
     v1::Lead* l = rec.mutable_lead();
     l->set_id(id);
@@ -221,8 +220,8 @@ TEST_P(ImportTest, BadRequestsAreRefusedWholeAndStoreNothing) {
   const v1::ImportRow ok = LeadRow(1, "l-1", "alice", "Ana", "ana@acme.example");
   EXPECT_EQ(ImportCode(Rep("alice", "dev-alice"), Batch("x", {ok})),
             absl::StatusCode::kPermissionDenied);
-  for (const std::string& id : {std::string(), std::string("has space"), std::string(65, 'a'),
-                                std::string("a/b")}) {
+  for (const std::string& id :
+       {std::string(), std::string("has space"), std::string(65, 'a'), std::string("a/b")}) {
     EXPECT_EQ(ImportCode(Admin(), Batch(id, {ok})), absl::StatusCode::kInvalidArgument) << id;
   }
   v1::ImportRecordsRequest system = Batch("x", {ok});

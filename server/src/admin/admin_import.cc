@@ -81,8 +81,8 @@ void ToRowResult(const v1::MutationResult& r, int64_t row, v1::ImportRowResult* 
   }
   if (!r.server_kept_fields().empty()) {
     if (!message.empty()) message += "; ";
-    message += "stored values kept by their merge policy: " +
-               absl::StrJoin(r.server_kept_fields(), ", ");
+    message +=
+        "stored values kept by their merge policy: " + absl::StrJoin(r.server_kept_fields(), ", ");
   }
   if (!r.conflict_ids().empty()) {
     if (!message.empty()) message += "; ";
@@ -102,16 +102,15 @@ v1::ImportRowResult RefusedRow(int64_t row, v1::RejectReason reason, std::string
 
 }  // namespace
 
-absl::StatusOr<DeviceRow> AdminHandler::ImportDevice(const Principal& who,
-                                                     const AdminContext& ctx,
+absl::StatusOr<DeviceRow> AdminHandler::ImportDevice(const Principal& who, const AdminContext& ctx,
                                                      const std::string& import_id, bool create) {
   const std::string device_id = ImportDeviceId(import_id);
   auto device = store_->directory().GetDevice(who.tenant_id, device_id);
   if (!device.ok()) return device.status();
   if (*device) {
     if (!IsServerDevice((*device)->device)) {
-      return absl::FailedPreconditionError("device id " + device_id +
-                                           " is taken by a user's device; choose another import_id");
+      return absl::FailedPreconditionError(
+          "device id " + device_id + " is taken by a user's device; choose another import_id");
     }
     return **device;
   }
@@ -146,7 +145,8 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
                                          v1::ImportRecordsResponse* resp) {
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   if (auto s = CheckImportId(req.import_id()); !s.ok()) return s;
-  v1::Channel channel = req.channel() == v1::CHANNEL_UNSPECIFIED ? v1::CHANNEL_IMPORT : req.channel();
+  v1::Channel channel =
+      req.channel() == v1::CHANNEL_UNSPECIFIED ? v1::CHANNEL_IMPORT : req.channel();
   if (!v1::Channel_IsValid(channel) || channel == v1::CHANNEL_SYSTEM) {
     return absl::InvalidArgumentError("channel: " + std::to_string(req.channel()) +
                                       " is not a channel an import may write through");
@@ -168,11 +168,9 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
       return absl::InvalidArgumentError("rows[" + std::to_string(i) + "]: row must be positive");
     }
     if (i > 0 && row <= req.rows(i - 1).row()) {
-      return absl::InvalidArgumentError("rows[" + std::to_string(i) + "]: row " +
-                                        std::to_string(row) +
-                                        " does not follow row " +
-                                        std::to_string(req.rows(i - 1).row()) +
-                                        " (rows must strictly increase)");
+      return absl::InvalidArgumentError(
+          "rows[" + std::to_string(i) + "]: row " + std::to_string(row) + " does not follow row " +
+          std::to_string(req.rows(i - 1).row()) + " (rows must strictly increase)");
     }
   }
   auto device = ImportDevice(who, ctx, req.import_id(), /*create=*/req.rows_size() > 0);
@@ -188,9 +186,9 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
   for (int i = 0; i < req.rows_size(); ++i) {
     const v1::ImportRow& row = req.rows(i);
     if (const char* why = RefusedType(row.record().entity_type())) {
-      results[i] = RefusedRow(row.row(), v1::REJECT_REASON_PERMISSION_DENIED,
-                              std::string(v1::EntityType_Name(row.record().entity_type())) + ": " +
-                                  why);
+      results[i] =
+          RefusedRow(row.row(), v1::REJECT_REASON_PERMISSION_DENIED,
+                     std::string(v1::EntityType_Name(row.record().entity_type())) + ": " + why);
       continue;
     }
     v1::Mutation& m = *push.add_mutations();
