@@ -26,6 +26,7 @@
 #include "crmsync/sync/entity_catalog.h"
 #include "crmsync/sync/record_model.h"
 #include "crmsync/v1/admin.grpc.pb.h"
+#include "files.h"
 
 namespace crmsync::crmctl {
 
@@ -78,17 +79,7 @@ bool SaveState(const std::string& path, const ExportState& state, std::string* e
                       {"caught_up", state.caught_up},
                       {"types", state.types},
                       {"format", state.format}};
-  const std::string tmp = path + ".tmp";
-  const std::string text = j.dump() + "\n";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  bool ok = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            fsync(fd) == 0;
-  if (fd >= 0) close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    *error = "cannot write the state file " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
+  return ReplaceFile(path, j.dump() + "\n", "state file", error);
 }
 
 std::string Lower(const std::string& name, const std::string& prefix) {
@@ -97,16 +88,6 @@ std::string Lower(const std::string& name, const std::string& prefix) {
 
 // CSV cells: strings as they are, doubles to the last digit.
 constexpr ScalarStyle kCsvStyle{/*quote_strings=*/false, /*double_digits=*/17};
-
-std::string CsvCell(const std::string& text) {
-  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char ch : text) {
-    if (ch == '"') out += '"';
-    out += ch;
-  }
-  return out + "\"";
-}
 
 // The CSV columns of an entity: its fields, nested messages flattened
 // ("address.city"); repeated fields are one column.

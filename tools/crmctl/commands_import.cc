@@ -35,6 +35,7 @@
 #include "crmsync/sync/entity_catalog.h"
 #include "crmsync/sync/record_model.h"
 #include "crmsync/v1/admin.grpc.pb.h"
+#include "files.h"
 
 namespace crmsync::crmctl {
 
@@ -109,16 +110,6 @@ bool ReadCsvRecord(std::istream& in, std::vector<std::string>* cells, std::strin
   }
   cells->push_back(std::move(cell));
   return true;
-}
-
-std::string CsvCell(const std::string& text) {
-  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char ch : text) {
-    if (ch == '"') out += '"';
-    out += ch;
-  }
-  return out + "\"";
 }
 
 // "status" text to an enum value's name: the full name ("LEAD_STATUS_NEW")
@@ -525,17 +516,7 @@ bool SaveProgress(const std::string& path, const Progress& p, std::string* error
                       {"rejects_bytes", p.rejects_bytes}, {"applied", p.applied},
                       {"unchanged", p.unchanged},         {"merged", p.merged},
                       {"conflicts", p.conflicts},         {"rejected", p.rejected}};
-  const std::string tmp = path + ".tmp";
-  const std::string text = j.dump() + "\n";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  bool ok = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            fsync(fd) == 0;
-  if (fd >= 0) close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    *error = "cannot write the progress file " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
+  return ReplaceFile(path, j.dump() + "\n", "progress file", error);
 }
 
 std::string Duration(double seconds) {
