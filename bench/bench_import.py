@@ -28,15 +28,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRST = ("Anne Bruno Chloe David Emma Felix Gaelle Hugo Ines Jules Karim Lea Marc Nina Oscar "
-         "Paula Quentin Rose Samuel Tina Ugo Vera William Xavier Yasmine Zoe Alice Bob Carla "
-         "Denis Elise Fabien Greta Henri Iris Jean Katia Louis Maya Noel").split()
-LAST = ("Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel "
-        "Lefebvre Leroy Roux David Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine "
-        "Rousseau Vincent Muller Lefevre Faure Andre Mercier Blanc Guerin Boyer Garnier Chevalier "
-        "Francois Legrand Gauthier Garcia Perrin Robin Clement Morin Nicolas Henry Roussel "
-        "Mathieu Gautier Masson Marchand Duval Denis Dumont Marie Lemaire Noel Meyer Dufour "
-        "Meunier").split()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_integration import FIRST, LAST  # noqa: E402  (the same names as that benchmark)
+
 COLUMNS = ["id", "first_name", "last_name", "email", "company", "owner_user_id", "team_id",
            "rating"]
 

@@ -117,14 +117,8 @@ absl::StatusOr<DeviceRow> AdminHandler::ImportDevice(const Principal& who, const
   if (!create) {
     return absl::NotFoundError("no import \"" + import_id + "\" in this tenant");
   }
-  DeviceRow row;
-  row.tenant_id = who.tenant_id;
-  row.device.set_id(device_id);
-  row.device.set_user_id(who.user_id);
-  row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-  row.device.set_platform(kServerDevicePlatform);
+  DeviceRow row = ServerDeviceRow(who, device_id, clock_->NowMs());
   row.device.set_model("import");
-  *row.device.mutable_registered_at() = codec::FromUnixMs(clock_->NowMs());
   if (auto s = store_->directory().PutDevice(row); !s.ok()) return s;
   // Two first batches of one import on two instances may both get here;
   // the device row is the same either way. The re-read gives the stored

@@ -17,6 +17,17 @@ constexpr int64_t kAdminAckLag = 1000;
 
 bool IsServerDevice(const v1::Device& d) { return d.platform() == kServerDevicePlatform; }
 
+DeviceRow ServerDeviceRow(const Principal& who, const std::string& id, int64_t now_ms) {
+  DeviceRow row;
+  row.tenant_id = who.tenant_id;
+  row.device.set_id(id);
+  row.device.set_user_id(who.user_id);
+  row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
+  row.device.set_platform(kServerDevicePlatform);
+  *row.device.mutable_registered_at() = store_codec::FromUnixMs(now_ms);
+  return row;
+}
+
 absl::Status AdminWriter::EnsureDevice(const Principal& who) {
   auto device = directory_->GetDevice(who.tenant_id, kAdminDeviceId);
   if (!device.ok()) return device.status();
@@ -27,14 +38,7 @@ absl::Status AdminWriter::EnsureDevice(const Principal& who) {
     }
     return absl::OkStatus();
   }
-  DeviceRow row;
-  row.tenant_id = who.tenant_id;
-  row.device.set_id(kAdminDeviceId);
-  row.device.set_user_id(who.user_id);
-  row.device.set_status(v1::DEVICE_STATUS_ACTIVE);
-  row.device.set_platform(kServerDevicePlatform);
-  *row.device.mutable_registered_at() = store_codec::FromUnixMs(clock_->NowMs());
-  return directory_->PutDevice(row);
+  return directory_->PutDevice(ServerDeviceRow(who, kAdminDeviceId, clock_->NowMs()));
 }
 
 absl::StatusOr<int64_t> AdminWriter::NextClientSeq(const std::string& tenant_id) {

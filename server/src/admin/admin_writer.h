@@ -35,6 +35,9 @@ inline constexpr char kServerDevicePlatform[] = "server";
 // console) rather than a user's device.
 bool IsServerDevice(const v1::Device& d);
 
+// The row of a server-side device `id` of `who`'s tenant, registered now.
+DeviceRow ServerDeviceRow(const Principal& who, const std::string& id, int64_t now_ms);
+
 class AdminWriter {
  public:
   // Pointers must outlive the writer. Thread-safe.
