@@ -50,7 +50,7 @@ google::protobuf::FieldMask MaskOf(const char* fields) {
 
 // The fields a JSON record names: the keys of its entity object but the
 // id, as field paths ({"opportunity":{"id":"o-1","amount":{...}}} ->
-// "amount").
+// "amount"), and each key of its custom fields ("custom.region").
 absl::StatusOr<google::protobuf::FieldMask> JsonFieldMask(const char* data, size_t size) {
   const std::string json = size == 0 ? std::string(data) : std::string(data, size);
   google::protobuf::Struct doc;
@@ -71,7 +71,15 @@ absl::StatusOr<google::protobuf::FieldMask> JsonFieldMask(const char* data, size
       for (int i = 0; i < type->field_count(); ++i) {
         const google::protobuf::FieldDescriptor* f = type->field(i);
         if (f->json_name() == key || f->name() == key) {
-          if (f->name() != "id") mask.add_paths(f->name());  // names the record
+          if (f->is_map()) {
+            // Custom fields: each entry named is a field of its own
+            // ({"custom":{"region":{...}}} -> "custom.region"; {} clears).
+            for (const auto& [name, unused] : value.struct_value().fields()) {
+              mask.add_paths(f->name() + "." + name);
+            }
+          } else if (f->name() != "id") {
+            mask.add_paths(f->name());  // the id names the record
+          }
           break;
         }
       }

@@ -110,6 +110,11 @@ RecordIndex IndexOf(const v1::RecordState& state) {
       ix.name = r.conflict().field_path();
       ix.parent_id = r.conflict().record().id();
       break;
+    case v1::Record::kCustomField:
+      ix.name = r.custom_field().id();
+      ix.status = r.custom_field().removed() ? 1 : 0;
+      AddText(&ix.text, r.custom_field().label());
+      break;
     case v1::Record::kPossibleDuplicate:
       ix.owner = r.possible_duplicate().owner_user_id();
       ix.name = r.possible_duplicate().record().id();

@@ -3,13 +3,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iomanip>
+#include <map>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "crm_device.h"
 #include "crmsync/sync/record_model.h"
@@ -162,12 +167,107 @@ std::string Describe(const v1::RecordState& state) {
   return out;
 }
 
-absl::StatusOr<v1::Record> Build(const v1::Record& base, v1::EntityType type,
+// The definition of custom field `name` of `type` as this device holds it.
+absl::StatusOr<v1::CustomField> LocalCustomField(Database* db, v1::EntityType type,
+                                                 const std::string& name) {
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_CUSTOM_FIELD);
+  ref.set_id(sync::EntityTypeName(type) + "." + name);
+  auto def = db->Get(ref);
+  if (!def.ok()) {
+    return absl::NotFoundError(sync::EntityTypeName(type) + " has no custom field '" + name +
+                               "' on this device (sync to receive new ones)");
+  }
+  return def->data().custom_field();
+}
+
+// Sets custom field "custom.<name>=value" by its kind: money as "12.50 EUR",
+// multi-select as "a;b", an empty value clears it.
+absl::Status SetCustom(Database* db, v1::EntityType type, pb::Message* entity,
+                       const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  const std::string name = assignment.substr(7, eq - 7);
+  const std::string value = assignment.substr(eq + 1);
+  auto def = LocalCustomField(db, type, name);
+  if (!def.ok()) return def.status();
+  if (def->removed()) {
+    return absl::FailedPreconditionError("custom field " + def->id() + " was removed");
+  }
+  const pb::FieldDescriptor* map = entity->GetDescriptor()->FindFieldByName("custom");
+  const pb::Reflection* r = entity->GetReflection();
+  // Drop the old entry; add the new one unless the value is empty.
+  for (int i = r->FieldSize(*entity, map); i-- > 0;) {
+    const pb::Message& e = r->GetRepeatedMessage(*entity, map, i);
+    if (e.GetReflection()->GetString(e, e.GetDescriptor()->map_key()) != name) continue;
+    r->SwapElements(entity, map, i, r->FieldSize(*entity, map) - 1);
+    r->RemoveLast(entity, map);
+  }
+  if (value.empty()) return absl::OkStatus();
+  v1::CustomValue v;
+  try {
+    switch (def->kind()) {
+      case v1::CUSTOM_FIELD_KIND_TEXT: v.set_text(value); break;
+      case v1::CUSTOM_FIELD_KIND_DATE: v.set_date(value); break;
+      case v1::CUSTOM_FIELD_KIND_ONE_OF: v.set_choice(value); break;
+      case v1::CUSTOM_FIELD_KIND_NUMBER: v.set_number(std::stod(value)); break;
+      case v1::CUSTOM_FIELD_KIND_BOOLEAN:
+        v.set_boolean(value == "true" || value == "yes" || value == "1");
+        break;
+      case v1::CUSTOM_FIELD_KIND_MULTI_SELECT:
+        for (absl::string_view c : absl::StrSplit(value, ';')) {
+          v.mutable_choices()->add_values(std::string(c));
+        }
+        break;
+      case v1::CUSTOM_FIELD_KIND_MONEY: {
+        std::vector<std::string> parts = absl::StrSplit(value, ' ', absl::SkipEmpty());
+        if (parts.size() != 2) return absl::InvalidArgumentError("money like 12.50 EUR");
+        if (std::isalpha(static_cast<unsigned char>(parts[0][0]))) std::swap(parts[0], parts[1]);
+        v.mutable_money()->set_currency_code(parts[1]);
+        v.mutable_money()->set_amount_minor(std::llround(std::stod(parts[0]) * 100));
+        break;
+      }
+      default: return absl::InvalidArgumentError("custom field " + def->id() + " has no kind");
+    }
+  } catch (const std::exception&) {
+    return absl::InvalidArgumentError("bad value '" + value + "' for custom." + name);
+  }
+  pb::Message* entry = r->AddMessage(entity, map);
+  entry->GetReflection()->SetString(entry, entry->GetDescriptor()->map_key(), name);
+  entry->GetReflection()->MutableMessage(entry, entry->GetDescriptor()->map_value())->CopyFrom(v);
+  return absl::OkStatus();
+}
+
+std::string CustomValueText(const v1::CustomValue& v) {
+  switch (v.value_case()) {
+    case v1::CustomValue::kText: return v.text();
+    case v1::CustomValue::kDate: return v.date();
+    case v1::CustomValue::kChoice: return v.choice();
+    case v1::CustomValue::kBoolean: return v.boolean() ? "yes" : "no";
+    case v1::CustomValue::kChoices: return absl::StrJoin(v.choices().values(), ", ");
+    case v1::CustomValue::kNumber: {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%g", v.number());
+      return buf;
+    }
+    case v1::CustomValue::kMoney: {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.2f %s", static_cast<double>(v.money().amount_minor()) / 100,
+                    v.money().currency_code().c_str());
+      return buf;
+    }
+    default: return "";
+  }
+}
+
+absl::StatusOr<v1::Record> Build(Database* db, const v1::Record& base, v1::EntityType type,
                                  const std::vector<std::string>& sets) {
   v1::Record record = base;
   pb::Message* entity = sync::MutableEntity(&record, type);
   for (const auto& a : sets) {
-    if (absl::Status s = SetField(entity, a); !s.ok()) return s;
+    const absl::Status s = a.rfind("custom.", 0) == 0 && a.find('=') != std::string::npos
+                               ? SetCustom(db, type, entity, a)
+                               : SetField(entity, a);
+    if (!s.ok()) return s;
   }
   return record;
 }
@@ -192,7 +292,7 @@ int CmdCreate(Session* s, const std::string& type_name, const std::string& id,
   if (!owner_given && d->FindFieldByName("owner_user_id") != nullptr && !(*db)->user_id().empty()) {
     all.push_back("owner_user_id=" + (*db)->user_id());
   }
-  auto record = Build(v1::Record(), *type, all);
+  auto record = Build(*db, v1::Record(), *type, all);
   if (!record.ok()) return Report(s, record.status());
   auto created = (*db)->Create(*record);
   if (!created.ok()) return Report(s, created.status());
@@ -211,7 +311,7 @@ int CmdEdit(Session* s, const std::string& type_name, const std::string& id,
   ref.set_id(id);
   auto current = (*db)->Get(ref);
   if (!current.ok()) return Report(s, current.status());
-  auto record = Build(current->data(), *type, sets);
+  auto record = Build(*db, current->data(), *type, sets);
   if (!record.ok()) return Report(s, record.status());
   auto updated = (*db)->Update(*record);
   return Report(s, updated.status());
@@ -315,8 +415,35 @@ int CmdShow(Session* s, const std::string& type_name, const std::string& id) {
   // UTF-8 text as it is ("Café"), not as octal escapes.
   pb::TextFormat::Printer printer;
   printer.SetUseUtf8StringEscaping(true);
-  printer.PrintToString(*sync::EntityOf(state->data()), &text);
-  s->out() << text << "version: " << state->version() << "\n";
+  // Custom fields by name and label; values of removed fields are hidden.
+  v1::Record shown = state->data();
+  pb::Message* entity = sync::MutableEntity(&shown, *type);
+  const pb::FieldDescriptor* custom = entity->GetDescriptor()->FindFieldByName("custom");
+  std::map<std::string, v1::CustomValue> values;
+  if (custom != nullptr) {
+    const pb::Reflection* r = entity->GetReflection();
+    for (int i = 0; i < r->FieldSize(*entity, custom); ++i) {
+      const pb::Message& e = r->GetRepeatedMessage(*entity, custom, i);
+      const pb::Reflection* er = e.GetReflection();
+      values[er->GetString(e, e.GetDescriptor()->map_key())].CopyFrom(
+          er->GetMessage(e, e.GetDescriptor()->map_value()));
+    }
+    r->ClearField(entity, custom);
+  }
+  printer.PrintToString(*entity, &text);
+  s->out() << text;
+  int hidden = 0;
+  for (const auto& [name, value] : values) {
+    auto def = LocalCustomField(*db, *type, name);
+    if (def.ok() && def->removed()) {
+      ++hidden;
+      continue;
+    }
+    const std::string label = def.ok() && !def->label().empty() ? " (" + def->label() + ")" : "";
+    s->out() << "custom." << name << label << ": " << CustomValueText(value) << "\n";
+  }
+  if (hidden > 0) s->out() << "(" << hidden << " value(s) of removed custom fields hidden)\n";
+  s->out() << "version: " << state->version() << "\n";
   return kOk;
 }
 

@@ -15,6 +15,19 @@ namespace crmsync::sync {
 namespace pb = ::google::protobuf;
 using FD = pb::FieldDescriptor;
 
+bool IsValidMapKey(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool IsKeyedMapField(const FD* f) {
+  return f->is_map() && f->message_type()->map_key()->cpp_type() == FD::CPPTYPE_STRING;
+}
+
+static bool IsKeyedMap(const FD* f) { return IsKeyedMapField(f); }
+
 Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type, std::string_view path) {
   if (type == nullptr) return Status::InvalidArgument("unknown entity type");
   if (path.empty()) return Status::InvalidArgument("empty field path");
@@ -38,6 +51,17 @@ Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type, std::string_view 
     }
     out.fields.push_back(field);
     if (dot == std::string_view::npos) break;
+    if (IsKeyedMap(field)) {
+      // The rest is one key: "custom.region".
+      const std::string_view key = path.substr(dot + 1);
+      if (!IsValidMapKey(key)) {
+        return Status::InvalidArgument("field path '" + out.text + "': '" + std::string(key) +
+                                       "' is not a field name (a-z, 0-9 and _, starting with "
+                                       "a letter, at most 64)");
+      }
+      out.map_key = std::string(key);
+      break;
+    }
     current = (field->cpp_type() == FD::CPPTYPE_MESSAGE && !field->is_repeated())
                   ? field->message_type()
                   : nullptr;
@@ -69,6 +93,31 @@ static const pb::Message& ParentOrDefault(const pb::Message& m, const FieldPath&
   if (path.fields.size() == 1) return m;
   return *pb::MessageFactory::generated_factory()->GetPrototype(
       path.fields[path.fields.size() - 2]->message_type());
+}
+
+// The entry of map field `f` in `parent` with key `key`, or nullptr.
+static const pb::Message* FindEntry(const pb::Message& parent, const FD* f,
+                                    const std::string& key) {
+  const pb::Reflection* r = parent.GetReflection();
+  const FD* key_field = f->message_type()->map_key();
+  const int n = r->FieldSize(parent, f);
+  for (int i = 0; i < n; ++i) {
+    const pb::Message& entry = r->GetRepeatedMessage(parent, f, i);
+    if (entry.GetReflection()->GetString(entry, key_field) == key) return &entry;
+  }
+  return nullptr;
+}
+
+// Whether a map entry holds its value type's default (as if absent).
+static bool EntryIsDefault(const pb::Message* entry) {
+  if (entry == nullptr) return true;
+  const FD* value = entry->GetDescriptor()->map_value();
+  const pb::Reflection* r = entry->GetReflection();
+  if (!r->HasField(*entry, value)) return true;
+  if (value->cpp_type() == FD::CPPTYPE_MESSAGE) {
+    return r->GetMessage(*entry, value).ByteSizeLong() == 0;
+  }
+  return false;
 }
 
 // The bit pattern of a floating-point value (what std::bit_cast gives in C++20).
@@ -115,9 +164,58 @@ static bool ScalarEqual(const pb::Message& a, const pb::Message& b, const FD* f,
   return false;
 }
 
+static bool EntryEqual(const pb::Message* a, const pb::Message* b) {
+  const bool da = EntryIsDefault(a);
+  const bool db = EntryIsDefault(b);
+  if (da || db) return da == db;
+  return ScalarEqual(*a, *b, a->GetDescriptor()->map_value(), 0);
+}
+
+// The keys of map field `f` (string keys) in `m`, sorted and unique.
+static std::vector<std::string> MapKeys(const pb::Message& m, const FD* f) {
+  const pb::Reflection* r = m.GetReflection();
+  const FD* key_field = f->message_type()->map_key();
+  std::vector<std::string> keys;
+  const int n = r->FieldSize(m, f);
+  keys.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    const pb::Message& entry = r->GetRepeatedMessage(m, f, i);
+    keys.push_back(entry.GetReflection()->GetString(entry, key_field));
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+// Keys of map field `f` whose entries differ between `a` and `b`, sorted.
+static std::vector<std::string> DifferingKeys(const pb::Message& a, const pb::Message& b,
+                                              const FD* f) {
+  std::vector<std::string> keys = MapKeys(a, f);
+  const std::vector<std::string> more = MapKeys(b, f);
+  keys.insert(keys.end(), more.begin(), more.end());
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::string> out;
+  for (const std::string& k : keys) {
+    if (!EntryEqual(FindEntry(a, f, k), FindEntry(b, f, k))) out.push_back(k);
+  }
+  return out;
+}
+
+std::vector<std::string> KeyedMapPaths(const pb::Message& a, const pb::Message& b, const FD* f) {
+  std::vector<std::string> keys = MapKeys(a, f);
+  const std::vector<std::string> more = MapKeys(b, f);
+  keys.insert(keys.end(), more.begin(), more.end());
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  for (std::string& k : keys) k = f->name() + "." + k;
+  return keys;
+}
+
 static bool LeafEqual(const pb::Message& a, const pb::Message& b, const FD* f) {
   const pb::Reflection* ra = a.GetReflection();
   const pb::Reflection* rb = b.GetReflection();
+  if (IsKeyedMap(f)) return DifferingKeys(a, b, f).empty();  // entry order is no value
   if (f->is_repeated()) {
     const int n = ra->FieldSize(a, f);
     if (n != rb->FieldSize(b, f)) return false;
@@ -133,7 +231,13 @@ static bool LeafEqual(const pb::Message& a, const pb::Message& b, const FD* f) {
 }
 
 bool PathValuesEqual(const pb::Message& a, const pb::Message& b, const FieldPath& path) {
-  return LeafEqual(ParentOrDefault(a, path), ParentOrDefault(b, path), path.leaf());
+  const pb::Message& pa = ParentOrDefault(a, path);
+  const pb::Message& pb_ = ParentOrDefault(b, path);
+  if (path.names_map_entry()) {
+    return EntryEqual(FindEntry(pa, path.leaf(), path.map_key),
+                      FindEntry(pb_, path.leaf(), path.map_key));
+  }
+  return LeafEqual(pa, pb_, path.leaf());
 }
 
 bool PathIsDefault(const pb::Message& m, const FieldPath& path) {
@@ -141,6 +245,7 @@ bool PathIsDefault(const pb::Message& m, const FieldPath& path) {
   if (parent == nullptr) return true;
   const pb::Reflection* r = parent->GetReflection();
   const FD* f = path.leaf();
+  if (path.names_map_entry()) return EntryIsDefault(FindEntry(*parent, f, path.map_key));
   if (f->is_repeated()) return r->FieldSize(*parent, f) == 0;
   if (!r->HasField(*parent, f)) return true;
   if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
@@ -164,9 +269,26 @@ void CopyPathValue(const pb::Message& from, const FieldPath& path, pb::Message* 
     dst = r->MutableMessage(dst, path.fields[i]);
   }
   const pb::Reflection* rd = dst->GetReflection();
+  if (path.names_map_entry()) {
+    // One entry: the old one goes, the new one (if any) is added.
+    const FD* key_field = leaf->message_type()->map_key();
+    const int n = rd->FieldSize(*dst, leaf);
+    for (int i = n; i-- > 0;) {
+      const pb::Message& entry = rd->GetRepeatedMessage(*dst, leaf, i);
+      if (entry.GetReflection()->GetString(entry, key_field) != path.map_key) continue;
+      rd->SwapElements(dst, leaf, i, rd->FieldSize(*dst, leaf) - 1);
+      rd->RemoveLast(dst, leaf);
+    }
+    if (!is_default && src_parent != nullptr) {
+      pb::Message* entry = rd->AddMessage(dst, leaf);
+      entry->CopyFrom(*FindEntry(*src_parent, leaf, path.map_key));
+      StripEmptyMessages(entry);
+      return;
+    }
+  }
   if (is_default || src_parent == nullptr) {
     // Clearing a oneof member only clears the oneof if that member is set.
-    if (leaf->is_repeated() || rd->HasField(*dst, leaf)) {
+    if (!path.names_map_entry() && (leaf->is_repeated() || rd->HasField(*dst, leaf))) {
       rd->ClearField(dst, leaf);
     }
     // A message left holding nothing is unset, like one never written
@@ -332,6 +454,10 @@ static void DiffInto(const pb::Message& a, const pb::Message& b, const std::stri
           out->push_back(name);
         }
       }
+      continue;
+    }
+    if (IsKeyedMap(f)) {
+      for (const std::string& key : DifferingKeys(a, b, f)) out->push_back(name + "." + key);
       continue;
     }
     if (!LeafEqual(a, b, f)) out->push_back(name);

@@ -109,10 +109,18 @@ RecordMergeResult MergeRecords(const v1::RecordState& survivor, const v1::Record
   const pb::Message& other = *EntityOrDefault(merged.data(), type);
   const v1::MergeSpec& spec = m.merge();
 
+  // Every field, and each entry of a keyed map (custom fields) on its own.
+  std::vector<std::string> names;
   for (int i = 0; i < d->field_count(); ++i) {
     const pb::FieldDescriptor* f = d->field(i);
-    const std::string& name = f->name();
-    if (name == "id") continue;
+    if (f->name() == "id") continue;
+    if (IsKeyedMapField(f)) {
+      for (std::string& p : KeyedMapPaths(*data, other, f)) names.push_back(std::move(p));
+    } else {
+      names.push_back(f->name());
+    }
+  }
+  for (const std::string& name : names) {
     Result<FieldPath> fp = ResolveFieldPath(d, name);
     if (!fp.ok()) return Invalid("internal: " + fp.status().message());
     const v1::ConflictPolicy policy = policies.Lookup(type, name);
@@ -120,8 +128,11 @@ RecordMergeResult MergeRecords(const v1::RecordState& survivor, const v1::Record
       return Invalid(EntityTypeName(type) + " has counter field '" + name +
                      "': such records do not merge");
     }
-    const bool keep = Contains(spec.keep_survivor(), name);
-    const bool take = Contains(spec.take_from_merged(), name);
+    // A rule for a map ("custom") covers its entries.
+    const std::string& top = fp->fields.front()->name();
+    const bool keep = Contains(spec.keep_survivor(), name) || Contains(spec.keep_survivor(), top);
+    const bool take =
+        Contains(spec.take_from_merged(), name) || Contains(spec.take_from_merged(), top);
     if (keep) continue;
 
     if (policy == v1::CONFLICT_POLICY_SET && !take) {

@@ -115,6 +115,10 @@ Status ValidateMutation(const v1::Mutation& m) {
     if (!fp.ok()) {
       return Invalid(m, "update_mask: " + fp.status().message() + " (on " + type_name + ")");
     }
+    if (IsKeyedMapField(fp->leaf()) && !fp->names_map_entry()) {
+      return Invalid(
+          m, "update_mask: '" + p + "' holds named fields: name one, as '" + p + ".<name>'");
+    }
     if (!seen.insert(p).second) {
       return Invalid(m, "update_mask names '" + p + "' twice");
     }

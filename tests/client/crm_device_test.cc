@@ -200,6 +200,43 @@ TEST_F(CrmDeviceTest, ExitCodesSayWhatWentWrong) {
   }
 }
 
+// A custom field an admin defined reaches the phones with their next sync;
+// a rep writes it by name (the kind from the definition the phone holds), a
+// colleague's tablet shows it with its label, and a value the definition
+// refuses comes back as a rejection naming the field.
+TEST_F(CrmDeviceTest, ACustomFieldDefinedByAnAdminIsWrittenAndShownOnThePhones) {
+  std::string out;
+  ASSERT_EQ(Run("admin", "console",
+                {"create", "custom_field", "--id", "lead.region", "--set", "entity_type=lead",
+                 "--set", "name=region", "--set", "kind=one_of", "--set", "options=North", "--set",
+                 "options=South", "--set", "label=Sales region"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("admin", "console", {"sync"}, &out), 0) << out;
+  // Before its sync the phone does not know the field.
+  EXPECT_NE(Run("alice", "phone",
+                {"create", "lead", "--id", "lead-cf-0", "--set", "custom.region=North"}, &out),
+            0);
+  EXPECT_THAT(out, HasSubstr("no custom field 'region'"));
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "phone",
+                {"create", "lead", "--id", "lead-cf-1", "--set", "last_name=Ames", "--set",
+                 "custom.region=North"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"sync"}, &out), 0) << out;
+  ASSERT_EQ(Run("alice", "tablet", {"show", "lead", "lead-cf-1"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("custom.region (Sales region): North"));
+  ASSERT_EQ(
+      Run("alice", "tablet", {"edit", "lead", "lead-cf-1", "--set", "custom.region=Mars"}, &out), 0)
+      << out;
+  Run("alice", "tablet", {"sync"}, &out);
+  EXPECT_THAT(out, HasSubstr("custom.region 'Mars' is not one of: North, South"));
+}
+
 TEST_F(CrmDeviceTest, ScriptedOfflineScenarioSurfacesTheRejection) {
   std::string out;
   ASSERT_EQ(Run("alice", "phone", {"sync"}, &out), 0) << out;

@@ -863,6 +863,67 @@ TEST_F(CrmctlTest, ImportLoadsACsvWithAMappingAndWritesRejectedRowsWithReasons) 
   EXPECT_EQ(Crmctl({"import", csv, "--mapping", mapping, "--channel", "system"}, &out), 2) << out;
 }
 
+// Custom fields through crmctl against a running server: defined, imported
+// from a CSV column, received by a device, removed with values kept.
+TEST_F(CrmctlTest, CustomFieldsAreDefinedImportedAndReachDevicesWithoutARestart) {
+  EXPECT_THAT(Ok({"fields", "define", "lead", "region", "--kind", "one-of", "--options",
+                  "North,South", "--label", "Sales region"}),
+              HasSubstr("lead.region added"));
+  EXPECT_THAT(Ok({"fields", "define", "lead", "budget", "--kind", "money", "--min", "0"}),
+              HasSubstr("lead.budget added"));
+  std::string out;
+  EXPECT_NE(Crmctl({"fields", "define", "lead", "size", "--kind", "one-of"}, &out), 0);
+  EXPECT_THAT(out, HasSubstr("needs its options"));
+  EXPECT_EQ(Crmctl({"fields", "define", "lead", "size", "--kind", "colour"}, &out), 2) << out;
+  const std::string listed = Ok({"fields", "list", "lead"});
+  EXPECT_THAT(listed, HasSubstr("lead.region"));
+  EXPECT_THAT(listed, HasSubstr("options: North | South"));
+  EXPECT_THAT(listed, HasSubstr("Sales region"));
+
+  const std::string csv = dir_ + "/regions.csv";
+  std::ofstream(csv) << "id,last_name,owner_user_id,Region,budget\n"
+                        "cf-1,Ames,u-alice,North,12.50 EUR\n"
+                        "cf-2,Bell,u-alice,Mars,\n"
+                        "cf-3,Cruz,u-alice,,-3 EUR\n";
+  const std::string mapping = dir_ + "/regions.json";
+  std::ofstream(mapping) << R"({"type": "lead", "columns": {"Region": "custom.region",
+    "budget": "custom.budget"}})";
+  const std::string rejects = dir_ + "/regions.rejects.csv";
+  EXPECT_EQ(Crmctl({"import", csv, "--mapping", mapping, "--rejects", rejects}, &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("1 rows applied"));
+  const std::string refused = ReadAll(rejects);
+  EXPECT_THAT(refused, HasSubstr("2,cf-2,\"custom.region 'Mars' is not one of: North, South\""));
+  EXPECT_THAT(refused, HasSubstr("3,cf-3,custom.budget must be at least 0"));
+
+  // Alice's device receives the definitions and the value, no restart.
+  DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone");
+  std::string cursor;
+  std::set<std::string> definitions;
+  v1::Lead imported;
+  for (const auto& c : Pull(phone, &cursor)) {
+    if (c.record().entity_type() == v1::ENTITY_TYPE_CUSTOM_FIELD) {
+      definitions.insert(c.record().id());
+    }
+    if (c.record().id() == "cf-1") imported = c.values().lead();
+  }
+  EXPECT_EQ(definitions, (std::set<std::string>{"lead.budget", "lead.region"}));
+  ASSERT_EQ(imported.custom().count("region"), 1u);
+  EXPECT_EQ(imported.custom().at("region").choice(), "North");
+  EXPECT_EQ(imported.custom().at("budget").money().amount_minor(), 1250);
+  EXPECT_THAT(Ok({"record", "history", "lead", "cf-1", "--field", "custom.region"}),
+              HasSubstr("North"));
+
+  // Removed: listed only with --all, the value kept, new values refused.
+  EXPECT_THAT(Ok({"fields", "remove", "lead", "region"}), HasSubstr("kept, not deleted"));
+  EXPECT_THAT(Ok({"fields", "list", "lead"}), Not(HasSubstr("lead.region")));
+  EXPECT_THAT(Ok({"fields", "list", "--all"}), HasSubstr("removed"));
+  std::ofstream(csv) << "id,last_name,owner_user_id,Region\ncf-4,Dunn,u-alice,South\n";
+  std::ofstream(mapping) << R"({"type": "lead", "columns": {"Region": "custom.region"}})";
+  EXPECT_EQ(Crmctl({"import", csv, "--mapping", mapping, "--rejects", rejects}, &out), 1) << out;
+  EXPECT_THAT(ReadAll(rejects), HasSubstr("was removed"));
+  EXPECT_EQ(Crmctl({"fields", "remove", "lead", "nothing"}, &out), 5) << out;
+}
+
 // A large import killed halfway and run again: every row lands once.
 TEST_F(CrmctlTest, AnImportKilledHalfwayResumesWithNothingDoubledOrMissed) {
   constexpr int kRows = 3000;

@@ -34,7 +34,15 @@ v1::Mutation Device::Create(const v1::Record& record, int64_t now_ms) {
   *m.mutable_values() = record;
   std::vector<const google::protobuf::FieldDescriptor*> fields;
   entity->GetReflection()->ListFields(*entity, &fields);
-  for (const auto* f : fields) m.mutable_update_mask()->add_paths(f->name());
+  for (const auto* f : fields) {
+    if (sync::IsKeyedMapField(f)) {  // custom fields: one path per entry
+      for (const std::string& p : sync::KeyedMapPaths(*entity, *entity, f)) {
+        m.mutable_update_mask()->add_paths(p);
+      }
+      continue;
+    }
+    m.mutable_update_mask()->add_paths(f->name());
+  }
   return m;
 }
 

@@ -64,6 +64,69 @@ TEST(FieldPathTest, IntegerAccessAndRangeChecks) {
   EXPECT_FALSE(IsIntegerLeaf(tags));
 }
 
+// Custom fields: a string-keyed map whose entries paths name one by one.
+TEST(FieldPathTest, MapEntriesAreFieldsOfTheirOwn) {
+  const auto* d = v1::Lead::descriptor();
+  auto fp = ResolveFieldPath(d, "custom.region");
+  ASSERT_TRUE(fp.ok());
+  EXPECT_TRUE(fp->names_map_entry());
+  EXPECT_EQ(fp->map_key, "region");
+  EXPECT_EQ(fp->leaf()->name(), "custom");
+  EXPECT_FALSE(ResolveFieldPath(d, "custom.Region").ok());
+  EXPECT_FALSE(ResolveFieldPath(d, "custom.region.text").ok()) << "one key, nothing below";
+  EXPECT_FALSE(IsIntegerLeaf(*fp));
+  EXPECT_FALSE(IsRepeatedScalarLeaf(*fp));
+
+  v1::Lead a, b;
+  (*a.mutable_custom())["region"].set_choice("North");
+  (*a.mutable_custom())["tier"].set_text("Gold");
+  (*b.mutable_custom())["tier"].set_text("Gold");
+  EXPECT_FALSE(PathValuesEqual(a, b, *fp));
+  EXPECT_TRUE(PathIsDefault(b, *fp));
+  EXPECT_TRUE(PathValuesEqual(a, b, *ResolveFieldPath(d, "custom.tier")));
+  EXPECT_EQ(DiffPaths(a, b), std::vector<std::string>{"custom.region"});
+
+  // Copy adds, replaces and removes one entry, leaving the others.
+  CopyPathValue(a, *fp, &b);
+  EXPECT_EQ(b.custom().at("region").choice(), "North");
+  EXPECT_TRUE(DiffPaths(a, b).empty());
+  (*a.mutable_custom())["region"].set_choice("South");
+  CopyPathValue(a, *fp, &b);
+  EXPECT_EQ(b.custom().size(), 2u);
+  EXPECT_EQ(b.custom().at("region").choice(), "South");
+  v1::Lead none;
+  CopyPathValue(none, *fp, &b);
+  EXPECT_EQ(b.custom().count("region"), 0u);
+  EXPECT_EQ(b.custom().at("tier").text(), "Gold");
+  // A false boolean or a zero number is a value, not an absent one.
+  v1::Lead zero;
+  (*zero.mutable_custom())["region"].set_boolean(false);
+  EXPECT_FALSE(PathIsDefault(zero, *fp));
+  // Entry order is no difference.
+  v1::Lead x, y;
+  (*x.mutable_custom())["a"].set_text("1");
+  (*x.mutable_custom())["b"].set_text("2");
+  (*y.mutable_custom())["b"].set_text("2");
+  (*y.mutable_custom())["a"].set_text("1");
+  EXPECT_TRUE(PathValuesEqual(x, y, *ResolveFieldPath(d, "custom")));
+  EXPECT_TRUE(DiffPaths(x, y).empty());
+}
+
+TEST(ValidateMutationTest, CustomFieldsAreNamedOneByOne) {
+  v1::Mutation m;
+  m.mutable_record()->set_entity_type(v1::ENTITY_TYPE_LEAD);
+  m.mutable_record()->set_id("l-1");
+  m.set_operation(v1::OPERATION_UPSERT);
+  m.set_base_version(3);
+  (*m.mutable_values()->mutable_lead()->mutable_custom())["region"].set_choice("North");
+  m.mutable_update_mask()->add_paths("custom.region");
+  EXPECT_TRUE(ValidateMutation(m).ok());
+  m.mutable_update_mask()->set_paths(0, "custom");
+  Status s = ValidateMutation(m);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("custom.<name>"), std::string::npos) << s.message();
+}
+
 TEST(RecordModelTest, EntityAccessByReflection) {
   v1::Record r;
   EXPECT_EQ(EntityTypeOf(r), v1::ENTITY_TYPE_UNSPECIFIED);

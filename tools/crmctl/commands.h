@@ -135,6 +135,9 @@ void AddExportCommands(CLI::App* app, const CommandContext& ctx);
 // Adds `import`.
 void AddImportCommands(CLI::App* app, const CommandContext& ctx);
 
+// Adds `fields` (list, define, remove).
+void AddFieldCommands(CLI::App* app, const CommandContext& ctx);
+
 // Logs in with AuthService and stores the access token in `config_file`.
 int CmdLogin(const Connection& c, const std::string& tenant, const std::string& username,
              const std::string& password, const std::string& config_file);

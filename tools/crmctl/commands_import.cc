@@ -231,6 +231,54 @@ void PutPath(nlohmann::json* root, const std::string& path, nlohmann::json value
   (*at)[parts.back()] = std::move(value);
 }
 
+// The JSON of a CustomValue of `kind` written as `text` in a cell: money as
+// "12.50 EUR" (or "EUR 12.50"; two decimals), multi-select as "a;b".
+bool CustomValueJson(v1::CustomFieldKind kind, const std::string& text, nlohmann::json* out,
+                     std::string* error) {
+  const pb::FieldDescriptor* number = v1::CustomValue::descriptor()->FindFieldByName("number");
+  const pb::FieldDescriptor* boolean = v1::CustomValue::descriptor()->FindFieldByName("boolean");
+  nlohmann::json v;
+  switch (kind) {
+    case v1::CUSTOM_FIELD_KIND_TEXT: *out = {{"text", text}}; return true;
+    case v1::CUSTOM_FIELD_KIND_DATE: *out = {{"date", text}}; return true;
+    case v1::CUSTOM_FIELD_KIND_ONE_OF: *out = {{"choice", text}}; return true;
+    case v1::CUSTOM_FIELD_KIND_NUMBER:
+      if (!ScalarJson(number, text, &v, error)) return false;
+      *out = {{"number", v}};
+      return true;
+    case v1::CUSTOM_FIELD_KIND_BOOLEAN:
+      if (!ScalarJson(boolean, text, &v, error)) return false;
+      *out = {{"boolean", v}};
+      return true;
+    case v1::CUSTOM_FIELD_KIND_MULTI_SELECT: {
+      nlohmann::json values = nlohmann::json::array();
+      for (absl::string_view part : absl::StrSplit(text, ';')) {
+        values.push_back(std::string(absl::StripAsciiWhitespace(part)));
+      }
+      *out = {{"choices", {{"values", values}}}};
+      return true;
+    }
+    case v1::CUSTOM_FIELD_KIND_MONEY: {
+      std::vector<std::string> parts = absl::StrSplit(text, ' ', absl::SkipEmpty());
+      if (parts.size() == 2 && parts[0].size() == 3 && absl::ascii_isalpha(parts[0][0])) {
+        std::swap(parts[0], parts[1]);
+      }
+      char* end = nullptr;
+      const double amount = parts.size() == 2 ? std::strtod(parts[0].c_str(), &end) : 0;
+      if (parts.size() != 2 || end != parts[0].c_str() + parts[0].size() ||
+          !std::isfinite(amount)) {
+        *error = "'" + text + "' is not an amount with its currency, like 12.50 EUR";
+        return false;
+      }
+      *out = {{"money",
+               {{"currency_code", parts[1]},
+                {"amount_minor", static_cast<int64_t>(std::llround(amount * 100))}}}};
+      return true;
+    }
+    default: *error = "the custom field has no kind"; return false;
+  }
+}
+
 // One row read from the file: what to send, or why it cannot be sent.
 struct InputRow {
   int64_t row = 0;
@@ -273,8 +321,10 @@ class CsvSource {
  public:
   // The header names the columns; `mapping` (may be null) renames or drops
   // them and names the id column.
+  // `custom`: the type's custom fields by name (columns "custom.<name>").
   bool Open(std::istream* in, v1::EntityType type, const nlohmann::json* mapping,
-            const Defaults& defaults, std::string* error) {
+            const Defaults& defaults, const std::map<std::string, v1::CustomField>& custom,
+            std::string* error) {
     in_ = in;
     type_ = type;
     std::vector<std::string> header;
@@ -302,6 +352,7 @@ class CsvSource {
       if (rename != renames.end()) {
         if (rename->second.is_null()) {
           fields_.push_back(nullptr);
+          kinds_.push_back(v1::CUSTOM_FIELD_KIND_UNSPECIFIED);
           paths_.emplace_back();
           continue;
         }
@@ -309,10 +360,18 @@ class CsvSource {
       } else if (name == "seq" || name == "kind" || name == "version" || name == "changed_fields") {
         // What crmctl export --format csv adds: not fields.
         fields_.push_back(nullptr);
+        kinds_.push_back(v1::CUSTOM_FIELD_KIND_UNSPECIFIED);
         paths_.emplace_back();
         continue;
       }
       if (name == id_column) path = "id";
+      if (auto kind = CustomKind(custom, path, type_name, error)) {
+        if (*kind == v1::CUSTOM_FIELD_KIND_UNSPECIFIED) return false;
+        fields_.push_back(d->FindFieldByName("custom"));
+        kinds_.push_back(*kind);
+        paths_.push_back(path);
+        continue;
+      }
       const pb::FieldDescriptor* f = FieldAt(d, path);
       if (f == nullptr) {
         *error = "column '" + name + "' is not a field of " + type_name +
@@ -321,6 +380,7 @@ class CsvSource {
         return false;
       }
       fields_.push_back(f);
+      kinds_.push_back(v1::CUSTOM_FIELD_KIND_UNSPECIFIED);
       paths_.push_back(path);
       if (path == "id") id_index_ = static_cast<int>(i);
     }
@@ -331,12 +391,17 @@ class CsvSource {
       return false;
     }
     for (const auto& [path, text] : defaults) {
+      if (auto kind = CustomKind(custom, path, type_name, error)) {
+        if (*kind == v1::CUSTOM_FIELD_KIND_UNSPECIFIED) return false;
+        defaults_.push_back({path, d->FindFieldByName("custom"), text, *kind});
+        continue;
+      }
       const pb::FieldDescriptor* f = FieldAt(d, path);
       if (f == nullptr) {
         *error = "--set " + path + ": not a field of " + type_name;
         return false;
       }
-      defaults_.push_back({path, f, text});
+      defaults_.push_back({path, f, text, v1::CUSTOM_FIELD_KIND_UNSPECIFIED});
     }
     return true;
   }
@@ -368,11 +433,11 @@ class CsvSource {
     for (size_t i = 0; i < cells.size(); ++i) {
       if (fields_[i] == nullptr || cells[i].empty()) continue;
       const std::string text = static_cast<int>(i) == id_index_ ? id_prefix_ + cells[i] : cells[i];
-      if (!Put(paths_[i], fields_[i], text, &values, &paths, &r->error)) return true;
+      if (!Put(paths_[i], fields_[i], kinds_[i], text, &values, &paths, &r->error)) return true;
     }
     for (const Default& d : defaults_) {
       if (std::find(paths.begin(), paths.end(), d.path) != paths.end()) continue;
-      if (!Put(d.path, d.field, d.text, &values, &paths, &r->error)) return true;
+      if (!Put(d.path, d.field, d.kind, d.text, &values, &paths, &r->error)) return true;
     }
     BuildRow(type_, values, paths, r);
     return true;
@@ -383,13 +448,35 @@ class CsvSource {
     std::string path;
     const pb::FieldDescriptor* field;
     std::string text;
+    v1::CustomFieldKind kind;
   };
 
-  static bool Put(const std::string& path, const pb::FieldDescriptor* f, const std::string& text,
-                  nlohmann::json* values, std::vector<std::string>* paths, std::string* error) {
+  // For a path "custom.<name>": the field's kind, or UNSPECIFIED with
+  // `error` set when the type has no such field; nullopt for other paths.
+  static std::optional<v1::CustomFieldKind> CustomKind(
+      const std::map<std::string, v1::CustomField>& custom, const std::string& path,
+      const std::string& type_name, std::string* error) {
+    if (path.rfind("custom.", 0) != 0) return std::nullopt;
+    const auto it = custom.find(path.substr(7));
+    if (it == custom.end()) {
+      *error = "'" + path + "': " + type_name + " has no custom field '" + path.substr(7) +
+               "' (crmctl fields list " + type_name + ")";
+      return v1::CUSTOM_FIELD_KIND_UNSPECIFIED;
+    }
+    return it->second.kind();
+  }
+
+  static bool Put(const std::string& path, const pb::FieldDescriptor* f, v1::CustomFieldKind kind,
+                  const std::string& text, nlohmann::json* values, std::vector<std::string>* paths,
+                  std::string* error) {
     nlohmann::json v;
     std::string why;
-    if (f->is_repeated()) {
+    if (kind != v1::CUSTOM_FIELD_KIND_UNSPECIFIED) {
+      if (!CustomValueJson(kind, text, &v, &why)) {
+        *error = path + ": " + why;
+        return false;
+      }
+    } else if (f->is_repeated()) {
       v = nlohmann::json::array();
       for (const std::string& part : std::vector<std::string>(absl::StrSplit(text, ';'))) {
         nlohmann::json e;
@@ -411,6 +498,7 @@ class CsvSource {
   std::istream* in_ = nullptr;
   v1::EntityType type_ = v1::ENTITY_TYPE_UNSPECIFIED;
   std::vector<const pb::FieldDescriptor*> fields_;  // null: column skipped
+  std::vector<v1::CustomFieldKind> kinds_;          // of custom field columns
   std::vector<std::string> paths_;
   std::vector<Default> defaults_;
   std::string id_prefix_;
@@ -714,12 +802,28 @@ int CmdImport(std::unique_ptr<Connection> conn,
   const std::string rejects_path = o.rejects.empty() ? o.file + ".rejects.csv" : o.rejects;
   const std::string progress_path = rejects_path + ".progress";
 
+  // The type's custom fields, for columns "custom.<name>" (removed ones too:
+  // the server says why their values are refused).
+  std::map<std::string, v1::CustomField> custom;
+  if (format == "csv") {
+    auto fields_stub = v1::AdminService::NewStub(c->channel());
+    grpc::ClientContext ctx;
+    c->Prepare(&ctx);
+    v1::ListCustomFieldsRequest req;
+    req.set_entity_type(type);
+    req.set_include_removed(true);
+    v1::ListCustomFieldsResponse resp;
+    grpc::Status s = fields_stub->ListCustomFields(&ctx, req, &resp);
+    if (!s.ok()) return ReportRpcError(s, "import (reading the custom fields)");
+    for (const v1::CustomField& f : resp.fields()) custom[f.name()] = f;
+  }
+
   std::ifstream in(o.file, std::ios::binary);
   std::string error;
   CsvSource csv;
   std::optional<JsonlSource> jsonl;
   if (format == "csv") {
-    if (!csv.Open(&in, type, mapping.is_object() ? &mapping : nullptr, defaults, &error)) {
+    if (!csv.Open(&in, type, mapping.is_object() ? &mapping : nullptr, defaults, custom, &error)) {
       std::fprintf(stderr, "crmctl: %s: %s\n", o.file.c_str(), error.c_str());
       return kExitUsage;
     }

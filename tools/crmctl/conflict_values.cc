@@ -126,6 +126,25 @@ std::map<std::string, std::string> Leaves(const v1::Record& record, const std::s
     name += (name.empty() ? "" : ".") + segments[i];
     const pb::Reflection* r = m->GetReflection();
     const bool last = i + 1 == segments.size();
+    if (f->is_map() && !last) {
+      // A custom field: "custom.region" names one entry of the map.
+      const std::string& key = segments[i + 1];
+      const pb::Descriptor* entry_type = f->message_type();
+      for (int k = 0; k < r->FieldSize(*m, f); ++k) {
+        const pb::Message& entry = r->GetRepeatedMessage(*m, f, k);
+        const pb::Reflection* er = entry.GetReflection();
+        if (er->GetString(entry, entry_type->map_key()) != key) continue;
+        std::map<std::string, std::string> inner;
+        FlattenField(entry, entry_type->map_value(), "", &inner);
+        const std::string entry_name = name + "." + key;
+        if (inner.size() == 1) {
+          out[entry_name] = inner.begin()->second;  // the value of its kind
+        } else {
+          for (const auto& [k2, v] : inner) out[entry_name + k2] = v;
+        }
+      }
+      return out;
+    }
     if (last || f->is_repeated() || f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) {
       if (f->is_repeated() || f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE ||
           r->HasField(*m, f)) {

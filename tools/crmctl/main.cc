@@ -393,6 +393,7 @@ int Main(int argc, char** argv) {
   AddAccountCommands(&app, CommandContext{connect, &code, &out});
   AddExportCommands(&app, CommandContext{connect, &code, &out});
   AddImportCommands(&app, CommandContext{connect, &code, &out});
+  AddFieldCommands(&app, CommandContext{connect, &code, &out});
 
   auto* stores = app.add_subcommand("stores", "Stores (list, upsert)");
   stores->callback([&] {

@@ -256,7 +256,10 @@ crmsync_status crmsync_create(crmsync_client* client, const void* record, size_t
 /* Updates a held record (NOT_FOUND otherwise). Which fields change:
  *   JSON      the fields the entity object names, and only those
  *             ({"lead":{"id":"l-1","phone":"+33..."}} changes the phone;
- *             a field named with its default value, e.g. "", is cleared)
+ *             a field named with its default value, e.g. "", is cleared;
+ *             custom fields one by one: {"lead":{"id":"l-1","custom":
+ *             {"region":{"choice":"North"}}}} changes custom.region only,
+ *             and {"region":{}} clears it)
  *   protobuf  every field whose value differs from the local view (protobuf
  *             bytes cannot tell an absent field from a cleared one: send
  *             the whole record, or name the fields with crmsync_apply) */

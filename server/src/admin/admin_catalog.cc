@@ -1,11 +1,15 @@
-// AdminService: ListStores, UpsertStore, ListCoupons, UpsertCoupon. Stores
-// and coupons are synced records; upserts are ordinary UPSERT mutations.
+// AdminService: ListStores, UpsertStore, ListCoupons, UpsertCoupon and the
+// custom field definitions. Stores, coupons and definitions are synced
+// records; upserts are ordinary UPSERT mutations.
 #include <algorithm>
 #include <set>
 
 #include "admin_handler.h"
+#include "crmsync/sync/entity_catalog.h"
+#include "crmsync/sync/field_path.h"
 #include "crmsync/sync/geo.h"
 #include "logic/coupon_index.h"
+#include "logic/custom_fields.h"
 #include "store/store_codec.h"
 
 namespace crmsync::server {
@@ -231,6 +235,140 @@ absl::Status AdminHandler::UpsertCoupon(const Principal& who, const AdminContext
     return s;
   }
   *resp->mutable_coupon() = (*saved)->data().coupon();
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::DefineCustomField(const Principal& who, const AdminContext& ctx,
+                                             const v1::DefineCustomFieldRequest& req,
+                                             v1::DefineCustomFieldResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  v1::CustomField wanted = req.field();
+  if (wanted.id().empty()) wanted.set_id(CustomFieldId(wanted.entity_type(), wanted.name()));
+  wanted.set_removed(false);
+  if (auto s = codec::CheckId(wanted.id(), "field.id"); !s.ok()) return s;
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_CUSTOM_FIELD);
+  ref.set_id(wanted.id());
+  auto current = store_->changes().GetRecord(who.tenant_id, ref);
+  if (!current.ok()) return current.status();
+  const v1::RecordState* cur = *current && !(*current)->deleted() ? &**current : nullptr;
+  const v1::CustomField* previous = cur ? &cur->data().custom_field() : nullptr;
+  // Checked here too, so that a bad definition is INVALID_ARGUMENT with
+  // nothing written (the push path refuses it the same way).
+  if (auto s = ValidateCustomField(wanted, previous); !s.ok()) return s;
+  v1::Record values;
+  *values.mutable_custom_field() = wanted;
+  auto result = writer_.Apply(who, ReplaceMutation(v1::ENTITY_TYPE_CUSTOM_FIELD, wanted.id(),
+                                                   values, wanted, cur, previous, {}));
+  if (!result.ok()) return result.status();
+  if (result->outcome() == v1::MUTATION_OUTCOME_REJECTED) {
+    return UpsertRejected(*result, "custom field " + wanted.id());
+  }
+  auto saved = store_->changes().GetRecord(who.tenant_id, ref);
+  if (!saved.ok()) return saved.status();
+  if (!*saved) return absl::InternalError("custom field vanished after its upsert");
+  const bool restored = previous != nullptr && previous->removed();
+  const bool created = previous == nullptr || restored;
+  std::string note;
+  if (previous == nullptr) {
+    note = wanted.id() + " added; devices receive it with their next sync";
+  } else if (restored) {
+    note = wanted.id() + " defined again: the values stored before its removal are shown again";
+  } else {
+    note = wanted.id() +
+           " changed; values stored before keep their value even where the new rules would "
+           "refuse it: the rules apply to the next writes";
+  }
+  if (auto s = audit_->Record(auth::AuditEvent(who.tenant_id, "custom_field_defined", who.user_id,
+                                               kAdminDeviceId, "custom_field:" + wanted.id(),
+                                               restored  ? "defined again"
+                                               : created ? "created"
+                                                         : "updated",
+                                               ctx.peer));
+      !s.ok()) {
+    return s;
+  }
+  *resp->mutable_field() = (*saved)->data().custom_field();
+  resp->set_created(created);
+  resp->set_note(note);
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::RemoveCustomField(const Principal& who, const AdminContext& ctx,
+                                             const v1::RemoveCustomFieldRequest& req,
+                                             v1::RemoveCustomFieldResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  if (!HasCustomFields(req.entity_type())) {
+    return absl::InvalidArgumentError(
+        "entity_type must be one with custom fields (account, "
+        "contact, lead, opportunity, activity, calendar_event)");
+  }
+  if (!sync::IsValidMapKey(req.name())) {
+    return absl::InvalidArgumentError("'" + req.name() + "' is not a custom field name");
+  }
+  const std::string id = CustomFieldId(req.entity_type(), req.name());
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_CUSTOM_FIELD);
+  ref.set_id(id);
+  auto current = store_->changes().GetRecord(who.tenant_id, ref);
+  if (!current.ok()) return current.status();
+  if (!*current || (*current)->deleted()) {
+    return absl::NotFoundError("no custom field " + id + " (crmctl fields list)");
+  }
+  const v1::RecordState& cur = **current;
+  if (cur.data().custom_field().removed()) {
+    *resp->mutable_field() = cur.data().custom_field();
+    resp->set_note(id + " was already removed; nothing changed");
+    return absl::OkStatus();
+  }
+  v1::Mutation m;
+  *m.mutable_record() = ref;
+  m.set_operation(v1::OPERATION_UPSERT);
+  m.set_base_version(cur.version());
+  m.mutable_values()->mutable_custom_field()->set_removed(true);
+  m.mutable_update_mask()->add_paths("removed");
+  auto result = writer_.Apply(who, m);
+  if (!result.ok()) return result.status();
+  if (result->outcome() == v1::MUTATION_OUTCOME_REJECTED) {
+    return UpsertRejected(*result, "custom field " + id);
+  }
+  auto saved = store_->changes().GetRecord(who.tenant_id, ref);
+  if (!saved.ok()) return saved.status();
+  if (!*saved) return absl::InternalError("custom field vanished after its removal");
+  if (auto s = audit_->Record(auth::AuditEvent(who.tenant_id, "custom_field_removed", who.user_id,
+                                               kAdminDeviceId, "custom_field:" + id, "removed",
+                                               ctx.peer));
+      !s.ok()) {
+    return s;
+  }
+  *resp->mutable_field() = (*saved)->data().custom_field();
+  resp->set_note(id +
+                 " removed: values stored in records are kept, not deleted, but hidden from apps, "
+                 "and new values are refused; defining the field again shows them again");
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::ListCustomFields(const Principal& who,
+                                            const v1::ListCustomFieldsRequest& req,
+                                            v1::ListCustomFieldsResponse* resp) {
+  if (auto s = RequireAdmin(who); !s.ok()) return s;
+  if (req.entity_type() != v1::ENTITY_TYPE_UNSPECIFIED && !HasCustomFields(req.entity_type())) {
+    return absl::InvalidArgumentError(
+        "entity_type must be one with custom fields (account, "
+        "contact, lead, opportunity, activity, calendar_event)");
+  }
+  for (const sync::EntitySpec& spec : sync::EntityCatalog::Default().entities()) {
+    if (!HasCustomFields(spec.type())) continue;
+    if (req.entity_type() != v1::ENTITY_TYPE_UNSPECIFIED && req.entity_type() != spec.type()) {
+      continue;
+    }
+    auto fields = LoadCustomFields(store_->changes(), who.tenant_id, spec.type());
+    if (!fields.ok()) return fields.status();
+    for (const auto& [name, field] : *fields) {
+      if (field.removed() && !req.include_removed()) continue;
+      *resp->add_fields() = field;
+    }
+  }
   return absl::OkStatus();
 }
 

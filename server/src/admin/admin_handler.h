@@ -133,6 +133,17 @@ class AdminHandler {
   absl::Status GetImport(const Principal& who, const v1::GetImportRequest& req,
                          v1::GetImportResponse* resp);
 
+  // Custom fields: definitions are CustomField records written through the
+  // admin console's device (admin_catalog.cc).
+  absl::Status DefineCustomField(const Principal& who, const AdminContext& ctx,
+                                 const v1::DefineCustomFieldRequest& req,
+                                 v1::DefineCustomFieldResponse* resp);
+  absl::Status RemoveCustomField(const Principal& who, const AdminContext& ctx,
+                                 const v1::RemoveCustomFieldRequest& req,
+                                 v1::RemoveCustomFieldResponse* resp);
+  absl::Status ListCustomFields(const Principal& who, const v1::ListCustomFieldsRequest& req,
+                                v1::ListCustomFieldsResponse* resp);
+
   // The handler ExportChanges pages with (must outlive this one). Call
   // before serving.
   void set_pull_handler(PullHandler* pull) { pull_ = pull; }

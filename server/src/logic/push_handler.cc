@@ -1,5 +1,6 @@
 #include "push_handler.h"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 
 #include "crmsync/sync/merge.h"
 #include "crmsync/sync/record_model.h"
+#include "custom_fields.h"
 #include "directive.h"
 #include "entity_hooks.h"
 #include "erasure.h"
@@ -120,6 +122,8 @@ class BatchApplier final : public PushTxn {
       result = ApplyNew(m);
     }
     if (!result.ok()) return result.status();
+    // A definition written in this batch applies to the batch's next rows.
+    if (m.record().entity_type() == v1::ENTITY_TYPE_CUSTOM_FIELD) custom_fields_.clear();
     if (m.recovered()) NoteRecovered(m, *result);
     AppliedMutation record{who_.device_id, m.client_seq(), hash, *result};
     if (auto s = tx_->PutApplied(record); !s.ok()) return s;
@@ -182,6 +186,18 @@ class BatchApplier final : public PushTxn {
       return r;
     }
 
+    // Custom fields: each value checked against its definition, and merged
+    // with the definition's policy.
+    std::optional<sync::PolicyTable> custom_policies;
+    if (NeedsCustomFields(m, current)) {
+      auto fields = CustomFieldsOf(m.record().entity_type());
+      if (!fields.ok()) return fields.status();
+      if (auto invalid = CheckCustomValues(**fields, m, current); !invalid.ok()) {
+        return Rejected(m, v1::REJECT_REASON_VALIDATION, std::string(invalid.message()));
+      }
+      if (!(*fields)->empty()) custom_policies = WithCustomPolicies(policies_, **fields, m);
+    }
+
     std::optional<v1::Mutation> content_only;
     std::vector<std::string> scope_paths_dropped;
     if (granted_by_grace_) {
@@ -201,7 +217,7 @@ class BatchApplier final : public PushTxn {
     ctx.new_version = kProbeVersion;
     ctx.physical_ms = now_ms_;
     ctx.max_clock_skew_ms = options_.max_clock_skew_ms;
-    ctx.policies = &policies_;
+    ctx.policies = custom_policies ? &*custom_policies : &policies_;
     ctx.conflict = *conflict_record ? &conflict : nullptr;
     // The type's hooks may decide first (a redemption is arbitrated; the
     // merge then records it with the server's verdict).
@@ -512,6 +528,18 @@ class BatchApplier final : public PushTxn {
   const PushOptions& options_;
   int64_t now_ms_;
   int64_t side_seq_ = 0;
+  // The custom field definitions of each entity type, read once per batch.
+  absl::StatusOr<const CustomFieldSet*> CustomFieldsOf(v1::EntityType type) {
+    auto it = custom_fields_.find(type);
+    if (it == custom_fields_.end()) {
+      auto loaded = LoadCustomFields(*tx_, type);
+      if (!loaded.ok()) return loaded.status();
+      it = custom_fields_.emplace(type, std::move(*loaded)).first;
+    }
+    return &it->second;
+  }
+
+  std::map<v1::EntityType, CustomFieldSet> custom_fields_;
   bool denied_ = false;
   bool granted_by_grace_ = false;
   // Applying an edit redirected to a survivor (no second redirect).

@@ -9,6 +9,7 @@
 //  * Store: the record index follows its location, and the coupons around
 //    it are re-scoped when it moves.
 #include "coupon_index.h"
+#include "custom_fields.h"
 #include "duplicates.h"
 #include "entity_hooks.h"
 #include "loyalty.h"
@@ -148,6 +149,7 @@ const EntityHooks& HooksFor(v1::EntityType type) {
     case v1::ENTITY_TYPE_CALENDAR_EVENT:
     case v1::ENTITY_TYPE_OPPORTUNITY: return *kReferring;
     case v1::ENTITY_TYPE_POSSIBLE_DUPLICATE: return PossibleDuplicateHooks();
+    case v1::ENTITY_TYPE_CUSTOM_FIELD: return CustomFieldHooks();
     default: return kNone;
   }
 }

@@ -122,6 +122,23 @@ absl::Status CheckMessage(const pb::Message& m, const std::string& prefix,
                                           " elements; the limit is " +
                                           std::to_string(limits.max_repeated));
       }
+      if (f->is_map() && f->message_type()->map_key()->cpp_type() == FD::CPPTYPE_STRING &&
+          f->message_type()->map_value()->cpp_type() == FD::CPPTYPE_MESSAGE) {
+        // Entries by key ("values.lead.custom.region.text"), as field paths
+        // name them.
+        for (int i = 0; i < n; ++i) {
+          const pb::Message& entry = r->GetRepeatedMessage(m, f, i);
+          const pb::Reflection* er = entry.GetReflection();
+          const std::string key = er->GetString(entry, f->message_type()->map_key());
+          absl::Status s = CheckString(path + " key", v1::VALUE_KIND_ID, key, limits);
+          if (s.ok()) {
+            s = CheckMessage(er->GetMessage(entry, f->message_type()->map_value()),
+                             path + "." + key, limits);
+          }
+          if (!s.ok()) return s;
+        }
+        continue;
+      }
       for (int i = 0; i < n; ++i) {
         const std::string item = path + "[" + std::to_string(i) + "]";
         absl::Status s;

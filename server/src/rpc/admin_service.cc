@@ -196,6 +196,30 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetImport(grpc::CallbackServerContex
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::DefineCustomField(
+    grpc::CallbackServerContext* context, const v1::DefineCustomFieldRequest* request,
+    v1::DefineCustomFieldResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->DefineCustomField(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RemoveCustomField(
+    grpc::CallbackServerContext* context, const v1::RemoveCustomFieldRequest* request,
+    v1::RemoveCustomFieldResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string& peer) {
+    return handler_->RemoveCustomField(*who, AdminContext{peer}, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListCustomFields(
+    grpc::CallbackServerContext* context, const v1::ListCustomFieldsRequest* request,
+    v1::ListCustomFieldsResponse* response) {
+  return RunOnPool(context, auth_, pool_, [=](const Principal* who, const std::string&) {
+    return handler_->ListCustomFields(*who, *request, response);
+  });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::GetTimeline(grpc::CallbackServerContext* context,
                                                         const v1::GetTimelineRequest* request,
                                                         v1::GetTimelineResponse* response) {

@@ -94,6 +94,15 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetImport(grpc::CallbackServerContext* context,
                                       const v1::GetImportRequest* request,
                                       v1::GetImportResponse* response) override;
+  grpc::ServerUnaryReactor* DefineCustomField(grpc::CallbackServerContext* context,
+                                              const v1::DefineCustomFieldRequest* request,
+                                              v1::DefineCustomFieldResponse* response) override;
+  grpc::ServerUnaryReactor* RemoveCustomField(grpc::CallbackServerContext* context,
+                                              const v1::RemoveCustomFieldRequest* request,
+                                              v1::RemoveCustomFieldResponse* response) override;
+  grpc::ServerUnaryReactor* ListCustomFields(grpc::CallbackServerContext* context,
+                                             const v1::ListCustomFieldsRequest* request,
+                                             v1::ListCustomFieldsResponse* response) override;
 
  private:
   AdminHandler* handler_;

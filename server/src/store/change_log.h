@@ -115,6 +115,9 @@ enum class IndexKind : int {
   kExpiry = 2,
   kDuplicateKey = 3,
   kReference = 4,
+  // A custom field definition, keyed by the number of the entity type it
+  // belongs to (logic/custom_fields.h).
+  kCustomFieldOf = 5,
 };
 
 // A closed range of index keys.

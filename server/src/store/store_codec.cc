@@ -153,7 +153,8 @@ namespace {
 
 absl::Status CheckKind(IndexKind kind) {
   if (kind != IndexKind::kGeoCell && kind != IndexKind::kExpiry &&
-      kind != IndexKind::kDuplicateKey && kind != IndexKind::kReference) {
+      kind != IndexKind::kDuplicateKey && kind != IndexKind::kReference &&
+      kind != IndexKind::kCustomFieldOf) {
     return absl::InvalidArgumentError("unknown index kind " +
                                       std::to_string(static_cast<int>(kind)));
   }

@@ -21,18 +21,36 @@
 
 namespace crmsync::sync {
 
-// A resolved path: one FieldDescriptor per segment.
+// A resolved path: one FieldDescriptor per segment, and the entry's key when
+// the path ends in a key of a map field (then leaf() is the map field).
 struct FieldPath {
   std::string text;
   std::vector<const google::protobuf::FieldDescriptor*> fields;
+  std::string map_key;
 
   const google::protobuf::FieldDescriptor* leaf() const { return fields.back(); }
+  bool names_map_entry() const { return !map_key.empty(); }
 };
 
+// Whether `name` may be a key of a map field in a path: 1..64 characters of
+// [a-z0-9_], starting with a letter.
+bool IsValidMapKey(std::string_view name);
+
 // Resolves `path` against `type`. Fails (kInvalidArgument, naming the bad
-// segment) when a segment does not exist or a non-final segment is not a
-// singular message field.
+// segment) when a segment does not exist, a non-final segment is not a
+// singular message field (or a string-keyed map field followed by one key),
+// or a map key is not IsValidMapKey.
 Result<FieldPath> ResolveFieldPath(const google::protobuf::Descriptor* type, std::string_view path);
+
+// Whether `field` is a map keyed by strings, whose entries paths name one by
+// one ("custom.region").
+bool IsKeyedMapField(const google::protobuf::FieldDescriptor* field);
+
+// The paths of the entries of keyed map `field` present in `a` or `b` (same
+// message type), "field.key", sorted.
+std::vector<std::string> KeyedMapPaths(const google::protobuf::Message& a,
+                                       const google::protobuf::Message& b,
+                                       const google::protobuf::FieldDescriptor* field);
 
 // True if `path` is `ancestor` or lies below it ("a.b" is under "a").
 bool PathIsUnder(std::string_view path, std::string_view ancestor);
@@ -74,7 +92,8 @@ bool IsRepeatedScalarLeaf(const FieldPath& path);
 
 // Field mask (sorted, deepest paths that differ) between two messages of the
 // same type: nested messages present on both sides are compared field by
-// field; a nested message present on one side only is one path.
+// field; a nested message present on one side only is one path; a
+// string-keyed map gives one path per key whose entry differs.
 std::vector<std::string> DiffPaths(const google::protobuf::Message& a,
                                    const google::protobuf::Message& b);
 
