@@ -314,6 +314,74 @@ TEST_P(CustomFieldsTest, BadDefinitionsAreRefusedWithNothingWritten) {
   EXPECT_EQ(LatestSeq(), before);
 }
 
+// An account holds no personal data of its own; a custom field marked
+// personal data on it does. Erasure clears that field and its history, and
+// devices that held it clear it; the account and its other fields stay.
+TEST_P(CustomFieldsTest, PersonalCustomFieldsOfAnAccountAreErasedWithTheirHistory) {
+  store_->changes().SetFieldHistoryDepth(5);
+  v1::CustomField mobile =
+      Field(v1::ENTITY_TYPE_ACCOUNT, "buyer_mobile", v1::CUSTOM_FIELD_KIND_TEXT);
+  mobile.set_personal_data(true);
+  DefineOk(mobile);
+  DefineOk(Field(v1::ENTITY_TYPE_ACCOUNT, "segment", v1::CUSTOM_FIELD_KIND_TEXT));
+  v1::Record acc;
+  acc.mutable_account()->set_id("acc-cf");
+  acc.mutable_account()->set_owner_user_id("alice");
+  acc.mutable_account()->set_name("Radium SA");
+  (*acc.mutable_account()->mutable_custom())["buyer_mobile"].set_text("+33 6 11 11 11 11");
+  (*acc.mutable_account()->mutable_custom())["segment"].set_text("SMB");
+  ASSERT_EQ(PushOne(alice_, alice_.Create(acc, kStartMs)).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  v1::RecordRef ref;
+  ref.set_entity_type(v1::ENTITY_TYPE_ACCOUNT);
+  ref.set_id("acc-cf");
+  auto stored = store_->changes().GetRecord(kTenant, ref);
+  ASSERT_TRUE(stored.ok() && *stored);
+  v1::Record edit = acc;
+  (*edit.mutable_account()->mutable_custom())["buyer_mobile"].set_text("+33 6 22 22 22 22");
+  ASSERT_EQ(PushOne(alice_, alice_.Update(**stored, edit, {"custom.buyer_mobile"}, kStartMs + 1000))
+                .outcome(),
+            v1::MUTATION_OUTCOME_APPLIED);
+  auto history = store_->changes().ReadFieldHistory(kTenant, ref, "custom.buyer_mobile", 10);
+  ASSERT_TRUE(history.ok());
+  EXPECT_FALSE(history->empty()) << "the first number is in the history";
+  std::string cursor;
+  PullAll(Rep("alice", "dev-alice"), &cursor);
+
+  v1::EraseRecordRequest req;
+  *req.mutable_record() = ref;
+  req.set_reason("ticket 7");
+  v1::EraseRecordResponse resp;
+  ASSERT_TRUE(admin_->EraseRecord(Admin(), AdminContext{"test"}, req, &resp).ok());
+  EXPECT_EQ(std::vector<std::string>(resp.erased_fields().begin(), resp.erased_fields().end()),
+            std::vector<std::string>{"custom.buyer_mobile"});
+  stored = store_->changes().GetRecord(kTenant, ref);
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_FALSE((*stored)->deleted());
+  EXPECT_EQ((*stored)->data().account().custom().count("buyer_mobile"), 0u);
+  EXPECT_EQ((*stored)->data().account().custom().at("segment").text(), "SMB");
+  EXPECT_EQ((*stored)->data().account().name(), "Radium SA");
+  history = store_->changes().ReadFieldHistory(kTenant, ref, "custom.buyer_mobile", 10);
+  ASSERT_TRUE(history.ok());
+  EXPECT_TRUE(history->empty());
+
+  // Alice's device hears of it as a change of that field.
+  bool cleared = false;
+  for (const v1::Change& c : PullAll(Rep("alice", "dev-alice"), &cursor)) {
+    if (c.record().id() != "acc-cf") continue;
+    cleared = c.fields().count("custom.buyer_mobile") > 0 &&
+              c.values().account().custom().count("buyer_mobile") == 0;
+  }
+  EXPECT_TRUE(cleared);
+  // Again: nothing left to erase.
+  v1::EraseRecordResponse again;
+  ASSERT_TRUE(admin_->EraseRecord(Admin(), AdminContext{"test"}, req, &again).ok());
+  EXPECT_TRUE(again.erased_fields().empty());
+  // A type whose custom fields hold no personal data is refused.
+  req.mutable_record()->set_entity_type(v1::ENTITY_TYPE_OPPORTUNITY);
+  EXPECT_EQ(admin_->EraseRecord(Admin(), AdminContext{"test"}, req, &resp).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, CustomFieldsTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;

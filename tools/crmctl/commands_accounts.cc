@@ -131,10 +131,16 @@ namespace {
 
 // Command-line names ("loyalty-account") of the entity types that hold
 // personal data (EntityRules.personal_data in the proto).
+// Types that hold personal data (erased whole) or may hold it in custom
+// fields (those are erased).
+bool Erasable(const sync::EntitySpec& e) {
+  return e.rules.personal_data() || e.descriptor->FindFieldByName("custom") != nullptr;
+}
+
 std::vector<std::string> ErasableTypeNames() {
   std::vector<std::string> names;
   for (const sync::EntitySpec& e : sync::EntityCatalog::Default().entities()) {
-    if (!e.rules.personal_data()) continue;
+    if (!Erasable(e)) continue;
     std::string name = e.name;
     std::replace(name.begin(), name.end(), '_', '-');
     names.push_back(std::move(name));
@@ -158,7 +164,7 @@ int CmdErase(const Connection& c, const Output& out, const std::string& type, co
   std::string name = type;
   std::replace(name.begin(), name.end(), '-', '_');
   const sync::EntitySpec* spec = sync::EntityCatalog::Default().FindByName(name);
-  if (spec == nullptr || !spec->rules.personal_data()) {
+  if (spec == nullptr || !Erasable(*spec)) {
     std::fprintf(stderr, "crmctl: only records that hold personal data can be erased: %s\n",
                  JoinNames(ErasableTypeNames()).c_str());
     return kExitUsage;
@@ -174,6 +180,17 @@ int CmdErase(const Connection& c, const Output& out, const std::string& type, co
   if (!s.ok()) return ReportRpcError(s, "erase " + type + " " + id);
   if (out.json) {
     std::printf("%s\n", ToJson(resp).c_str());
+    return kExitOk;
+  }
+  if (!spec->rules.personal_data()) {
+    // Field by field: the custom fields marked personal data.
+    std::string fields;
+    for (const std::string& f : resp.erased_fields()) fields += (fields.empty() ? "" : ", ") + f;
+    std::printf(
+        "erased the personal data of %s %s: %s; their history is gone, and devices clear them "
+        "at their next sync (change %lld)\n",
+        type.c_str(), id.c_str(), fields.empty() ? "it held none" : fields.c_str(),
+        static_cast<long long>(resp.change_seq()));
     return kExitOk;
   }
   std::printf(
@@ -232,9 +249,10 @@ void AddAccountCommands(CLI::App* app, const CommandContext& ctx) {
   auto reason = std::make_shared<std::string>();
   auto yes = std::make_shared<bool>(false);
   const std::vector<std::string> erasable = ErasableTypeNames();
-  auto* erase = app->add_subcommand("erase", "Erase a person's data (right to erasure): a " +
-                                                 JoinNames(erasable) +
-                                                 ". Permanent; devices drop it at their next sync");
+  auto* erase = app->add_subcommand(
+      "erase", "Erase a person's data (right to erasure): a " + JoinNames(erasable) +
+                   " (leads, contacts, loyalty accounts whole; other types their custom fields "
+                   "marked personal data). Permanent; devices drop it at their next sync");
   erase->add_option("type", *type, JoinNames(erasable))->required()->check(CLI::IsMember(erasable));
   erase->add_option("id", *id, "Record id")->required();
   erase->add_option("--reason", *reason, "Recorded in the audit log (e.g. the request's ticket)")

@@ -1,11 +1,14 @@
 #include "admin_handler.h"
 
 #include "crmsync/sync/entity_catalog.h"
+#include "crmsync/sync/record_model.h"
 
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/str_join.h"
 #include "auth/crypto.h"
+#include "logic/custom_fields.h"
 #include "logic/duplicates.h"
 #include "logic/integration.h"
 #include "logic/lineage.h"
@@ -440,13 +443,25 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
   if (auto s = RequireAdmin(who); !s.ok()) return s;
   const v1::RecordRef& ref = req.record();
   if (!ErasableType(ref.entity_type())) {
+    // A type without personal data of its own may have custom fields that
+    // hold some: those are erased, the record stays.
+    if (HasCustomFields(ref.entity_type())) {
+      auto fields = LoadCustomFields(store_->changes(), who.tenant_id, ref.entity_type());
+      if (!fields.ok()) return fields.status();
+      std::vector<std::string> personal;
+      for (const auto& [name, field] : *fields) {
+        if (field.personal_data()) personal.push_back(name);
+      }
+      if (!personal.empty()) return ErasePersonalFields(who, ctx, req, personal, resp);
+    }
     std::string types;
     for (const sync::EntitySpec& e : sync::EntityCatalog::Default().entities()) {
       if (!e.rules.personal_data()) continue;
       types += (types.empty() ? "" : ", ") + e.descriptor->name();
     }
-    return absl::InvalidArgumentError("only records that hold personal data can be erased: " +
-                                      types);
+    return absl::InvalidArgumentError(
+        "only records that hold personal data can be erased: " + types +
+        ", and records of types with custom fields marked personal data");
   }
   if (auto s = codec::CheckId(ref.id(), "record.id"); !s.ok()) return s;
   if (auto s = codec::CheckText(req.reason(), "reason"); !s.ok()) return s;
@@ -507,6 +522,112 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
     return s;
   }
   resp->set_change_seq(erased_seq);
+  return absl::OkStatus();
+}
+
+absl::Status AdminHandler::ErasePersonalFields(const Principal& who, const AdminContext& ctx,
+                                               const v1::EraseRecordRequest& req,
+                                               const std::vector<std::string>& names,
+                                               v1::EraseRecordResponse* resp) {
+  const v1::RecordRef& ref = req.record();
+  if (auto s = codec::CheckId(ref.id(), "record.id"); !s.ok()) return s;
+  if (auto s = codec::CheckText(req.reason(), "reason"); !s.ok()) return s;
+  const int64_t now_ms = clock_->NowMs();
+  int64_t change_seq = 0;
+  int64_t last_seq = 0;
+  std::vector<std::string> erased;
+  absl::Status status = store_->changes().Write(who.tenant_id, [&](WriteTx& tx) -> absl::Status {
+    change_seq = last_seq = 0;
+    erased.clear();
+    auto current = tx.GetRecord(ref);
+    if (!current.ok()) return current.status();
+    if (!*current || (*current)->deleted()) {
+      return absl::NotFoundError("no such record in this tenant");
+    }
+    const v1::RecordState& cur = **current;
+    v1::RecordState next = cur;
+    google::protobuf::Message* entity = sync::MutableEntity(next.mutable_data(), ref.entity_type());
+    const v1::Record none;
+    for (const std::string& name : names) {
+      auto path = sync::ResolveFieldPath(entity->GetDescriptor(),
+                                         std::string(kCustomMapField) + "." + name);
+      if (!path.ok()) return absl::InternalError(path.status().message());
+      if (sync::PathIsDefault(*entity, *path)) continue;
+      sync::CopyPathValue(*sync::EntityOrDefault(none, ref.entity_type()), *path, entity);
+      erased.push_back(path->text);
+    }
+    // Their replaced values too, even when the record holds none now.
+    if (auto s = tx.DropFieldHistory(ref); !s.ok()) return s;
+    if (erased.empty()) {
+      change_seq = cur.version();  // nothing held: idempotent
+      return absl::OkStatus();
+    }
+    auto seq = tx.NextSeq();
+    if (!seq.ok()) return seq.status();
+    change_seq = last_seq = *seq;
+    // A clock after the record's, so that the clearing wins over edits made
+    // before it (an offline device's included).
+    v1::HlcTimestamp hlc = cur.hlc();
+    if (hlc.wall_time_ms() < now_ms) {
+      hlc.set_wall_time_ms(now_ms);
+      hlc.set_logical(0);
+    } else {
+      hlc.set_logical(hlc.logical() + 1);
+    }
+    hlc.set_node_id(kAdminDeviceId);
+    next.set_version(*seq);
+    *next.mutable_hlc() = hlc;
+    for (const std::string& path : erased) {
+      v1::FieldState& fs = (*next.mutable_fields())[path];
+      fs.Clear();
+      fs.set_version(*seq);
+      *fs.mutable_hlc() = hlc;
+      fs.mutable_provenance()->set_author_user_id(who.user_id);
+      fs.mutable_provenance()->set_device_id(kAdminDeviceId);
+      fs.mutable_provenance()->set_channel(v1::CHANNEL_ADMIN);
+    }
+    if (auto s = tx.PutRecord(next, &cur.scope()); !s.ok()) return s;
+    // The values this write replaced went to the history: drop it again.
+    if (auto s = tx.DropFieldHistory(ref); !s.ok()) return s;
+    // Conflicts on those fields hold copies of their values.
+    int64_t position = 0;
+    while (true) {
+      auto rows =
+          store_->changes().ReadTypeSince(who.tenant_id, v1::ENTITY_TYPE_CONFLICT, position, 1000);
+      if (!rows.ok()) return rows.status();
+      for (const RecordRow& row : *rows) {
+        position = row.state.version();
+        const v1::RecordState& c = row.state;
+        if (c.deleted() || c.data().conflict().record().entity_type() != ref.entity_type() ||
+            c.data().conflict().record().id() != ref.id() ||
+            std::find(erased.begin(), erased.end(), c.data().conflict().field_path()) ==
+                erased.end()) {
+          continue;
+        }
+        auto cseq = tx.NextSeq();
+        if (!cseq.ok()) return cseq.status();
+        last_seq = *cseq;
+        if (auto s = tx.PutRecord(ErasedState(c, *cseq, now_ms, who), nullptr); !s.ok()) return s;
+      }
+      if (rows->size() < 1000) break;
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  auto scrubbed = store_->changes().ScrubAppliedResults(who.tenant_id, ref);
+  if (!scrubbed.ok()) return scrubbed.status();
+  if (last_seq > 0 && on_commit_) on_commit_(who.tenant_id, last_seq);
+  if (auto s = audit_->Record(auth::AuditEvent(
+          who.tenant_id, "personal_fields_erased", who.user_id, who.device_id,
+          v1::EntityType_Name(ref.entity_type()) + ":" + ref.id(),
+          "fields: " + (erased.empty() ? std::string("none held") : absl::StrJoin(erased, ", ")) +
+              "; reason: " + req.reason(),
+          ctx.peer));
+      !s.ok()) {
+    return s;
+  }
+  resp->set_change_seq(change_seq);
+  for (const std::string& path : erased) resp->add_erased_fields(path);
   return absl::OkStatus();
 }
 

@@ -149,6 +149,13 @@ class AdminHandler {
   void set_pull_handler(PullHandler* pull) { pull_ = pull; }
 
  private:
+  // EraseRecord of a record whose type holds no personal data of its own:
+  // clears its custom fields `names` (those marked personal data), their
+  // field history and the conflicts on them; the record stays.
+  absl::Status ErasePersonalFields(const Principal& who, const AdminContext& ctx,
+                                   const v1::EraseRecordRequest& req,
+                                   const std::vector<std::string>& names,
+                                   v1::EraseRecordResponse* resp);
   // The device of import `import_id`, registered (and audited) on first use
   // when `create`; NOT_FOUND otherwise.
   absl::StatusOr<DeviceRow> ImportDevice(const Principal& who, const AdminContext& ctx,

@@ -43,6 +43,11 @@ absl::Status WriteTx::PutRecord(const v1::RecordState& state, const v1::ScopeKey
   return DoAddFieldHistory(state.ref(), std::move(rows));
 }
 
+absl::Status WriteTx::DropFieldHistory(const v1::RecordRef& ref) {
+  if (auto s = codec::CheckRef(ref); !s.ok()) return s;
+  return DoDropFieldHistory(ref);
+}
+
 absl::StatusOr<std::optional<AppliedMutation>> WriteTx::GetApplied(const std::string& device_id,
                                                                    int64_t client_seq) {
   if (auto s = codec::CheckId(device_id, "device id"); !s.ok()) return s;

@@ -152,6 +152,9 @@ class WriteTx {
   // reading, provenance); a create keeps nothing; a tombstone (delete,
   // erasure) drops the record's history. Conflict records keep none.
   absl::Status PutRecord(const v1::RecordState& state, const v1::ScopeKeys* previous_scope);
+  // Drops the field history of one record (its replaced values), this
+  // transaction's rows included: erasing personal values it held.
+  absl::Status DropFieldHistory(const v1::RecordRef& ref);
 
   // The stored result of (device_id, client_seq), if that mutation was applied.
   absl::StatusOr<std::optional<AppliedMutation>> GetApplied(const std::string& device_id,
