@@ -98,7 +98,7 @@ TEST(MergePropertyTest, NonConflictingEditIsNeverLost) {
       const v1::Mutation& last = device.back();
       const std::string field = last.update_mask().paths(0);
       const auto* f = v1::Lead::descriptor()->FindFieldByName(field);
-      if (!PathValuesEqual(last.values().lead(), fin, FieldPath{field, {f}})) {
+      if (!PathValuesEqual(last.values().lead(), fin, FieldPath{field, {f}, {}})) {
         return "edit of " + field + " by " + last.provenance().device_id() + " lost\n" +
                Describe(s);
       }

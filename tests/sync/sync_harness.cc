@@ -288,7 +288,7 @@ std::string CheckOracles(const Scenario& s, const Run& run) {
     }
     const v1::Lead& want = best == nullptr ? init : best->values().lead();
     const auto* f = v1::Lead::descriptor()->FindFieldByName(field);
-    FieldPath fp{field, {f}};
+    FieldPath fp{field, {f}, {}};
     if (!PathValuesEqual(want, fin, fp)) {
       err << "lww oracle: field " << field << " expected from "
           << (best ? best->provenance().device_id() + "#" + std::to_string(best->client_seq())
