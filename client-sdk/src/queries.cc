@@ -96,7 +96,22 @@ absl::StatusOr<std::vector<v1::TimelineItem>> Database::Timeline(const v1::Recor
     auto found = internal::CollectStates(&*st);
     if (!found.ok()) return found.status();
     for (v1::RecordState& s : *found) {
-      if (sync::RefersTo(s.data(), subject)) candidates.push_back(std::move(s));
+      if (!sync::RefersTo(s.data(), subject)) continue;
+      // A contact's loyalty card brings the redemptions made with it (a
+      // till holds its own).
+      const v1::EntityType second = sync::SecondHopType(type);
+      if (second != v1::ENTITY_TYPE_UNSPECIFIED) {
+        auto all = db_->Prepare(
+            "SELECT local_state FROM records WHERE entity_type=?1 AND local_state IS NOT NULL");
+        if (!all.ok()) return all.status();
+        all->Bind(1, static_cast<int64_t>(second));
+        auto more = internal::CollectStates(&*all);
+        if (!more.ok()) return more.status();
+        for (v1::RecordState& m : *more) {
+          if (sync::RefersTo(m.data(), s.ref())) candidates.push_back(std::move(m));
+        }
+      }
+      candidates.push_back(std::move(s));
     }
   }
   std::vector<std::pair<v1::RecordState, sync::TimelinePoint>> entries;

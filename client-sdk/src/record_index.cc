@@ -101,6 +101,7 @@ RecordIndex IndexOf(const v1::RecordState& state) {
       break;
     case v1::Record::kLoyaltyAccount:
       ix.name = r.loyalty_account().customer_name();
+      ix.parent_id = r.loyalty_account().contact_id();
       AddText(&ix.text, r.loyalty_account().customer_name());
       AddText(&ix.text, r.loyalty_account().card_number());
       break;

@@ -26,8 +26,6 @@ bool IsKeyedMapField(const FD* f) {
   return f->is_map() && f->message_type()->map_key()->cpp_type() == FD::CPPTYPE_STRING;
 }
 
-static bool IsKeyedMap(const FD* f) { return IsKeyedMapField(f); }
-
 Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type, std::string_view path) {
   if (type == nullptr) return Status::InvalidArgument("unknown entity type");
   if (path.empty()) return Status::InvalidArgument("empty field path");
@@ -51,7 +49,7 @@ Result<FieldPath> ResolveFieldPath(const pb::Descriptor* type, std::string_view 
     }
     out.fields.push_back(field);
     if (dot == std::string_view::npos) break;
-    if (IsKeyedMap(field)) {
+    if (IsKeyedMapField(field)) {
       // The rest is one key: "custom.region".
       const std::string_view key = path.substr(dot + 1);
       if (!IsValidMapKey(key)) {
@@ -187,27 +185,28 @@ static std::vector<std::string> MapKeys(const pb::Message& m, const FD* f) {
   return keys;
 }
 
-// Keys of map field `f` whose entries differ between `a` and `b`, sorted.
-static std::vector<std::string> DifferingKeys(const pb::Message& a, const pb::Message& b,
-                                              const FD* f) {
+// The keys of map field `f` in `a` or `b`, sorted and unique.
+static std::vector<std::string> UnionKeys(const pb::Message& a, const pb::Message& b, const FD* f) {
   std::vector<std::string> keys = MapKeys(a, f);
   const std::vector<std::string> more = MapKeys(b, f);
   keys.insert(keys.end(), more.begin(), more.end());
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+// Keys of map field `f` whose entries differ between `a` and `b`, sorted.
+static std::vector<std::string> DifferingKeys(const pb::Message& a, const pb::Message& b,
+                                              const FD* f) {
   std::vector<std::string> out;
-  for (const std::string& k : keys) {
+  for (const std::string& k : UnionKeys(a, b, f)) {
     if (!EntryEqual(FindEntry(a, f, k), FindEntry(b, f, k))) out.push_back(k);
   }
   return out;
 }
 
 std::vector<std::string> KeyedMapPaths(const pb::Message& a, const pb::Message& b, const FD* f) {
-  std::vector<std::string> keys = MapKeys(a, f);
-  const std::vector<std::string> more = MapKeys(b, f);
-  keys.insert(keys.end(), more.begin(), more.end());
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::string> keys = UnionKeys(a, b, f);
   for (std::string& k : keys) k = f->name() + "." + k;
   return keys;
 }
@@ -215,7 +214,7 @@ std::vector<std::string> KeyedMapPaths(const pb::Message& a, const pb::Message& 
 static bool LeafEqual(const pb::Message& a, const pb::Message& b, const FD* f) {
   const pb::Reflection* ra = a.GetReflection();
   const pb::Reflection* rb = b.GetReflection();
-  if (IsKeyedMap(f)) return DifferingKeys(a, b, f).empty();  // entry order is no value
+  if (IsKeyedMapField(f)) return DifferingKeys(a, b, f).empty();  // entry order is no value
   if (f->is_repeated()) {
     const int n = ra->FieldSize(a, f);
     if (n != rb->FieldSize(b, f)) return false;
@@ -456,7 +455,7 @@ static void DiffInto(const pb::Message& a, const pb::Message& b, const std::stri
       }
       continue;
     }
-    if (IsKeyedMap(f)) {
+    if (IsKeyedMapField(f)) {
       for (const std::string& key : DifferingKeys(a, b, f)) out->push_back(name + "." + key);
       continue;
     }

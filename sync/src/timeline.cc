@@ -48,6 +48,12 @@ std::vector<v1::RecordRef> ReferencesOf(const v1::Record& data) {
     case v1::Record::kContact:
       add(Ref(v1::ENTITY_TYPE_ACCOUNT, data.contact().account_id()));
       break;
+    case v1::Record::kLoyaltyAccount:
+      add(Ref(v1::ENTITY_TYPE_CONTACT, data.loyalty_account().contact_id()));
+      break;
+    case v1::Record::kRedemption:
+      add(Ref(v1::ENTITY_TYPE_LOYALTY_ACCOUNT, data.redemption().loyalty_account_id()));
+      break;
     default: break;
   }
   return out;
@@ -61,10 +67,15 @@ bool RefersTo(const v1::Record& data, const v1::RecordRef& target) {
 }
 
 const std::vector<v1::EntityType>& TimelineTypes() {
-  static const std::vector<v1::EntityType>* const kTypes =
-      new std::vector<v1::EntityType>{v1::ENTITY_TYPE_ACTIVITY, v1::ENTITY_TYPE_CALENDAR_EVENT,
-                                      v1::ENTITY_TYPE_OPPORTUNITY, v1::ENTITY_TYPE_CONTACT};
+  static const std::vector<v1::EntityType>* const kTypes = new std::vector<v1::EntityType>{
+      v1::ENTITY_TYPE_ACTIVITY, v1::ENTITY_TYPE_CALENDAR_EVENT, v1::ENTITY_TYPE_OPPORTUNITY,
+      v1::ENTITY_TYPE_CONTACT, v1::ENTITY_TYPE_LOYALTY_ACCOUNT};
   return *kTypes;
+}
+
+v1::EntityType SecondHopType(v1::EntityType type) {
+  return type == v1::ENTITY_TYPE_LOYALTY_ACCOUNT ? v1::ENTITY_TYPE_REDEMPTION
+                                                 : v1::ENTITY_TYPE_UNSPECIFIED;
 }
 
 TimelinePoint TimelinePointOf(const v1::RecordState& state) {
@@ -83,6 +94,9 @@ TimelinePoint TimelinePointOf(const v1::RecordState& state) {
       break;
     case v1::Record::kCalendarEvent:
       if (r.calendar_event().has_starts_at()) p.at_ms = Ms(r.calendar_event().starts_at());
+      break;
+    case v1::Record::kRedemption:
+      if (r.redemption().has_redeemed_at()) p.at_ms = Ms(r.redemption().redeemed_at());
       break;
     default: break;
   }

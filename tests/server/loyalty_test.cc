@@ -9,6 +9,7 @@
 #include "crmsync/sync/geo.h"
 #include "handler_fixture.h"
 #include "logic/pruner.h"
+#include "version.h"
 
 namespace crmsync::server::testing {
 namespace {
@@ -324,6 +325,86 @@ TEST_P(LoyaltyTest, BonusPointsCouponCreditsTheCardExactlyOnceAndEveryTillSeesIt
                         {a.Redeem("r3", "c-bonus", "card-1", kParisLat, kParisLon, 10)});
   EXPECT_EQ(refused.results(0).reject_reason(), v1::REJECT_REASON_COUPON_EXHAUSTED);
   EXPECT_EQ(Balance(store_.get(), "card-1"), 200);
+}
+
+// A contact's loyalty card, the redemptions made with it and its points
+// are on the contact's timeline, for those who may read retail records (the
+// sales reps hold none).
+TEST_P(LoyaltyTest, ACardItsRedemptionsAndItsPointsAreOnTheContactsTimeline) {
+  store_->changes().SetFieldHistoryDepth(5);
+  Device admin("dev-admin", "admin");
+  v1::Record contact;
+  contact.mutable_contact()->set_id("c-1");
+  contact.mutable_contact()->set_last_name("Curie");
+  contact.mutable_contact()->set_owner_user_id("alice");
+  v1::Record bonus = CouponRecord("c-bonus", 5, 0);
+  bonus.mutable_coupon()->set_bonus_points(50);
+  v1::Record card = Card("card-1", 100);
+  card.mutable_loyalty_account()->set_contact_id("c-1");
+  v1::Record other = Card("card-2", 7);  // nobody's
+  PushOk(Admin(), {admin.Create(contact, kStartMs), admin.Create(bonus, kStartMs),
+                   admin.Create(card, kStartMs), admin.Create(other, kStartMs)});
+  Till till("dev-till", "store-1");
+  auto redeemed = PushOk(TerminalOn("dev-till"),
+                         {till.Redeem("r1", "c-bonus", "card-1", kParisLat, kParisLon, 10),
+                          till.Redeem("r2", "c-bonus", "card-2", kParisLat, kParisLon, 10)});
+  ASSERT_EQ(redeemed.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED)
+      << redeemed.results(0).message();
+
+  v1::GetTimelineRequest req;
+  req.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  req.mutable_record()->set_entity_type(v1::ENTITY_TYPE_CONTACT);
+  req.mutable_record()->set_id("c-1");
+  v1::GetTimelineResponse everything;
+  ASSERT_TRUE(pull_->GetTimeline(Admin(), req, &everything).ok());
+  std::vector<std::string> records;
+  std::vector<int64_t> balances;
+  for (const v1::TimelineItem& item : everything.items()) {
+    if (item.has_points_balance()) {
+      EXPECT_EQ(item.record().ref().id(), "card-1");
+      balances.push_back(item.points_balance());
+    } else {
+      records.push_back(item.record().ref().id());
+    }
+  }
+  EXPECT_THAT(records, ::testing::UnorderedElementsAre("card-1", "r1"));
+  EXPECT_EQ(balances, (std::vector<int64_t>{150, 100})) << "newest first: the coupon's 50 points";
+
+  // Alice owns the contact but reads no retail records.
+  v1::GetTimelineResponse alice;
+  ASSERT_TRUE(pull_->GetTimeline(Rep("alice", "dev-alice"), req, &alice).ok());
+  EXPECT_EQ(alice.items_size(), 0);
+
+  // The contact merged into another: the card follows the survivor.
+  v1::Record survivor = contact;
+  survivor.mutable_contact()->set_id("c-0");
+  PushOk(Admin(), {admin.Create(survivor, kStartMs)});
+  v1::RecordRef c0;
+  c0.set_entity_type(v1::ENTITY_TYPE_CONTACT);
+  c0.set_id("c-0");
+  auto kept = store_->changes().GetRecord(kTenant, c0);
+  ASSERT_TRUE(kept.ok() && *kept);
+  v1::Mutation merge = admin.Delete(**kept, kStartMs);
+  merge.set_operation(v1::OPERATION_MERGE);
+  merge.mutable_merge()->set_merged_record_id("c-1");
+  auto merged = PushOk(Admin(), {merge});
+  ASSERT_NE(merged.results(0).outcome(), v1::MUTATION_OUTCOME_REJECTED)
+      << merged.results(0).message();
+  v1::RecordRef card_ref;
+  card_ref.set_entity_type(v1::ENTITY_TYPE_LOYALTY_ACCOUNT);
+  card_ref.set_id("card-1");
+  auto moved = store_->changes().GetRecord(kTenant, card_ref);
+  ASSERT_TRUE(moved.ok() && *moved);
+  EXPECT_EQ((*moved)->data().loyalty_account().contact_id(), "c-0");
+  EXPECT_EQ((*moved)->data().loyalty_account().points_balance(), 150) << "points untouched";
+  *req.mutable_record() = c0;
+  v1::GetTimelineResponse after;
+  ASSERT_TRUE(pull_->GetTimeline(Admin(), req, &after).ok());
+  bool has_redemption = false;
+  for (const v1::TimelineItem& item : after.items()) {
+    has_redemption |= item.record().ref().id() == "r1";
+  }
+  EXPECT_TRUE(has_redemption);
 }
 
 TEST_P(LoyaltyTest, BonusPointsCouponNeedsAKnownCardAndUsesNoRedemptionWithout) {

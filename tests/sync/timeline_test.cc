@@ -48,6 +48,30 @@ TEST(TimelineTest, ReferencesOfEachHolder) {
   EXPECT_TRUE(ReferencesOf(lead).empty());
 }
 
+// A contact's loyalty card refers to the contact, a redemption to its card:
+// the redemption reaches the contact's timeline in a second hop.
+TEST(TimelineTest, LoyaltyCardsAndRedemptions) {
+  v1::Record card;
+  card.mutable_loyalty_account()->set_id("card-1");
+  card.mutable_loyalty_account()->set_contact_id("c-1");
+  EXPECT_TRUE(RefersTo(card, Ref(v1::ENTITY_TYPE_CONTACT, "c-1")));
+  v1::Record anonymous;
+  anonymous.mutable_loyalty_account()->set_id("card-2");
+  EXPECT_TRUE(ReferencesOf(anonymous).empty());
+  v1::Record redemption;
+  redemption.mutable_redemption()->set_loyalty_account_id("card-1");
+  redemption.mutable_redemption()->mutable_redeemed_at()->set_seconds(2'000);
+  EXPECT_TRUE(RefersTo(redemption, Ref(v1::ENTITY_TYPE_LOYALTY_ACCOUNT, "card-1")));
+  const auto& types = TimelineTypes();
+  EXPECT_NE(std::find(types.begin(), types.end(), v1::ENTITY_TYPE_LOYALTY_ACCOUNT), types.end());
+  EXPECT_EQ(SecondHopType(v1::ENTITY_TYPE_LOYALTY_ACCOUNT), v1::ENTITY_TYPE_REDEMPTION);
+  EXPECT_EQ(SecondHopType(v1::ENTITY_TYPE_ACTIVITY), v1::ENTITY_TYPE_UNSPECIFIED);
+  const TimelinePoint p = TimelinePointOf(
+      State(v1::ENTITY_TYPE_REDEMPTION, "r-1", redemption, 9'000'000, v1::CHANNEL_STORE_TERMINAL));
+  EXPECT_EQ(p.at_ms, 2'000'000) << "when it was redeemed";
+  EXPECT_EQ(p.channel, v1::CHANNEL_STORE_TERMINAL);
+}
+
 TEST(TimelineTest, PointsAndChannels) {
   v1::Record call;
   call.mutable_activity()->set_channel(v1::CHANNEL_CALL_CENTER);

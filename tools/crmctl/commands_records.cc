@@ -80,8 +80,21 @@ std::string ItemSummary(const v1::Record& r) {
              ")";
     case v1::Record::kContact:
       return "contact: " + r.contact().first_name() + " " + r.contact().last_name();
+    case v1::Record::kLoyaltyAccount: return "loyalty card " + r.loyalty_account().card_number();
+    case v1::Record::kRedemption:
+      return "redeemed coupon " + r.redemption().coupon_id() + " (" +
+             ShortEnum(v1::RedemptionStatus_Name(r.redemption().status()), "REDEMPTION_STATUS_") +
+             ")";
     default: return "-";
   }
+}
+
+// A timeline item's summary: a points item says the balance.
+std::string ItemSummary(const v1::TimelineItem& item) {
+  if (item.has_points_balance()) {
+    return "points balance " + std::to_string(item.points_balance());
+  }
+  return ItemSummary(item.record().data());
 }
 
 }  // namespace
@@ -123,7 +136,7 @@ int CmdRecordTimeline(const Connection& c, const Output& out, const std::string&
     t.AddRow({FormatTime(item.at()), ShortEnum(v1::Channel_Name(item.channel()), "CHANNEL_"),
               sync::EntityTypeName(r.ref().entity_type()) + "/" + r.ref().id(),
               r.scope().owner_user_id().empty() ? "-" : r.scope().owner_user_id(),
-              ItemSummary(r.data())});
+              ItemSummary(item)});
   }
   std::printf("%s", t.Render().c_str());
   if (all.items().empty()) std::printf("nothing refers to %s %s yet\n", type.c_str(), id.c_str());

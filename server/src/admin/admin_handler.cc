@@ -86,6 +86,37 @@ v1::RecordState ErasedState(const v1::RecordState& current, int64_t seq, int64_t
   return erased;
 }
 
+// Erases, in `tx`, the open and settled conflicts on `ref` (they hold copies
+// of its values): all of them, or those on `paths` when it is not null.
+// Returns the last sequence taken (0 when none was there).
+absl::StatusOr<int64_t> EraseConflictsOn(ChangeLog& changes, WriteTx& tx, const Principal& who,
+                                         const v1::RecordRef& ref,
+                                         const std::vector<std::string>* paths, int64_t now_ms) {
+  int64_t last_seq = 0;
+  int64_t position = 0;
+  while (true) {
+    auto rows = changes.ReadTypeSince(who.tenant_id, v1::ENTITY_TYPE_CONFLICT, position, 1000);
+    if (!rows.ok()) return rows.status();
+    for (const RecordRow& row : *rows) {
+      position = row.state.version();
+      const v1::RecordState& c = row.state;
+      const v1::Conflict& conflict = c.data().conflict();
+      if (c.deleted() || conflict.record().entity_type() != ref.entity_type() ||
+          conflict.record().id() != ref.id() ||
+          (paths != nullptr &&
+           std::find(paths->begin(), paths->end(), conflict.field_path()) == paths->end())) {
+        continue;
+      }
+      auto seq = tx.NextSeq();
+      if (!seq.ok()) return seq.status();
+      last_seq = *seq;
+      if (auto s = tx.PutRecord(ErasedState(c, *seq, now_ms, who), nullptr); !s.ok()) return s;
+    }
+    if (rows->size() < 1000) break;
+  }
+  return last_seq;
+}
+
 void FillLag(v1::Device* d, int64_t latest_seq) {
   d->set_cursor_lag(std::max<int64_t>(0, latest_seq - d->cursor_seq()));
 }
@@ -489,25 +520,9 @@ absl::Status AdminHandler::EraseRecord(const Principal& who, const AdminContext&
     if (auto s = CheckDuplicates(dup, &**current, erased); !s.ok()) return s;
     last_seq = std::max(last_seq, dup.last_seq());
     // Conflicts on the record hold copies of its values: erase them too.
-    int64_t position = 0;
-    while (true) {
-      auto rows =
-          store_->changes().ReadTypeSince(who.tenant_id, v1::ENTITY_TYPE_CONFLICT, position, 1000);
-      if (!rows.ok()) return rows.status();
-      for (const RecordRow& row : *rows) {
-        position = row.state.version();
-        const v1::RecordState& c = row.state;
-        if (c.deleted() || c.data().conflict().record().entity_type() != ref.entity_type() ||
-            c.data().conflict().record().id() != ref.id()) {
-          continue;
-        }
-        auto cseq = tx.NextSeq();
-        if (!cseq.ok()) return cseq.status();
-        last_seq = *cseq;
-        if (auto s = tx.PutRecord(ErasedState(c, *cseq, now_ms, who), nullptr); !s.ok()) return s;
-      }
-      if (rows->size() < 1000) break;
-    }
+    auto conflicts_seq = EraseConflictsOn(store_->changes(), tx, who, ref, nullptr, now_ms);
+    if (!conflicts_seq.ok()) return conflicts_seq.status();
+    last_seq = std::max(last_seq, *conflicts_seq);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -590,27 +605,9 @@ absl::Status AdminHandler::ErasePersonalFields(const Principal& who, const Admin
     // The values this write replaced went to the history: drop it again.
     if (auto s = tx.DropFieldHistory(ref); !s.ok()) return s;
     // Conflicts on those fields hold copies of their values.
-    int64_t position = 0;
-    while (true) {
-      auto rows =
-          store_->changes().ReadTypeSince(who.tenant_id, v1::ENTITY_TYPE_CONFLICT, position, 1000);
-      if (!rows.ok()) return rows.status();
-      for (const RecordRow& row : *rows) {
-        position = row.state.version();
-        const v1::RecordState& c = row.state;
-        if (c.deleted() || c.data().conflict().record().entity_type() != ref.entity_type() ||
-            c.data().conflict().record().id() != ref.id() ||
-            std::find(erased.begin(), erased.end(), c.data().conflict().field_path()) ==
-                erased.end()) {
-          continue;
-        }
-        auto cseq = tx.NextSeq();
-        if (!cseq.ok()) return cseq.status();
-        last_seq = *cseq;
-        if (auto s = tx.PutRecord(ErasedState(c, *cseq, now_ms, who), nullptr); !s.ok()) return s;
-      }
-      if (rows->size() < 1000) break;
-    }
+    auto conflicts_seq = EraseConflictsOn(store_->changes(), tx, who, ref, &erased, now_ms);
+    if (!conflicts_seq.ok()) return conflicts_seq.status();
+    last_seq = std::max(last_seq, *conflicts_seq);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;

@@ -71,6 +71,13 @@ std::vector<std::string> Repoint(v1::Record* data, const v1::RecordRef& from,
         paths.push_back("account_id");
       }
       break;
+    case v1::Record::kLoyaltyAccount:
+      if (from.entity_type() == v1::ENTITY_TYPE_CONTACT &&
+          data->loyalty_account().contact_id() == from.id()) {
+        data->mutable_loyalty_account()->set_contact_id(to.id());
+        paths.push_back("contact_id");
+      }
+      break;
     default: break;
   }
   return paths;
@@ -135,7 +142,8 @@ std::vector<v1::RecordRef> ReferencesOf(const v1::Record& data) { return sync::R
 
 bool HoldsReferences(v1::EntityType type) {
   return type == v1::ENTITY_TYPE_ACTIVITY || type == v1::ENTITY_TYPE_CALENDAR_EVENT ||
-         type == v1::ENTITY_TYPE_OPPORTUNITY || type == v1::ENTITY_TYPE_CONTACT;
+         type == v1::ENTITY_TYPE_OPPORTUNITY || type == v1::ENTITY_TYPE_CONTACT ||
+         type == v1::ENTITY_TYPE_LOYALTY_ACCOUNT || type == v1::ENTITY_TYPE_REDEMPTION;
 }
 
 std::unique_ptr<EntityHooks> MakeReferenceHooks(const EntityHooks* inner) {
@@ -161,8 +169,9 @@ absl::StatusOr<std::vector<v1::RecordState>> FindReferrers(WriteTx& tx, v1::Enti
 absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
                                    const v1::RecordRef& to) {
   int moved = 0;
-  for (v1::EntityType holder : {v1::ENTITY_TYPE_ACTIVITY, v1::ENTITY_TYPE_CALENDAR_EVENT,
-                                v1::ENTITY_TYPE_OPPORTUNITY, v1::ENTITY_TYPE_CONTACT}) {
+  for (v1::EntityType holder :
+       {v1::ENTITY_TYPE_ACTIVITY, v1::ENTITY_TYPE_CALENDAR_EVENT, v1::ENTITY_TYPE_OPPORTUNITY,
+        v1::ENTITY_TYPE_CONTACT, v1::ENTITY_TYPE_LOYALTY_ACCOUNT}) {
     auto referrers = FindReferrers(txn.tx(), holder, from, 0);
     if (!referrers.ok()) return referrers.status();
     for (const v1::RecordState& current : *referrers) {
@@ -188,7 +197,8 @@ absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
 }
 
 absl::Status EnsureReferenceIndex(ChangeLog* changes, const std::string& tenant_id) {
-  static constexpr char kMarker[] = "index:references";
+  // Version 2: loyalty cards (their contact) and redemptions (their card).
+  static constexpr char kMarker[] = "index:references:2";
   return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
     auto built = tx.GetClaim(kMarker);
     if (!built.ok()) return built.status();

@@ -4,6 +4,8 @@
 //   activity.related, calendar_event.related   any record (RecordRef)
 //   calendar_event.attendee_ids                contacts (and users)
 //   opportunity.account_id, contact.account_id accounts
+//   loyalty_account.contact_id                 a contact
+//   redemption.loyalty_account_id              a loyalty account
 //
 // Every write of a record holding references keeps one index key per
 // referenced record (IndexKind::kReference, a hash of its type and id), so

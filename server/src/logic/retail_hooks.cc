@@ -136,10 +136,13 @@ const EntityHooks& HooksFor(v1::EntityType type) {
   static const CouponHooks kCoupon;
   static const StoreHooks kStore;
   static const std::unique_ptr<EntityHooks> kReferring = MakeReferenceHooks(&kNone);
+  // A redemption names its card, a card its contact (the customer timeline).
+  static const std::unique_ptr<EntityHooks> kRedemptionRefs = MakeReferenceHooks(&kRedemption);
+  static const std::unique_ptr<EntityHooks> kLoyaltyRefs = MakeReferenceHooks(&kLoyaltyAccount);
   static const std::unique_ptr<EntityHooks> kContact = MakeReferenceHooks(&IdentityHooks());
   switch (type) {
-    case v1::ENTITY_TYPE_REDEMPTION: return kRedemption;
-    case v1::ENTITY_TYPE_LOYALTY_ACCOUNT: return kLoyaltyAccount;
+    case v1::ENTITY_TYPE_REDEMPTION: return *kRedemptionRefs;
+    case v1::ENTITY_TYPE_LOYALTY_ACCOUNT: return *kLoyaltyRefs;
     case v1::ENTITY_TYPE_COUPON: return kCoupon;
     case v1::ENTITY_TYPE_STORE: return kStore;
     case v1::ENTITY_TYPE_LEAD:

@@ -19,17 +19,26 @@ namespace v1 = ::crmsync::v1;
 //   activity.related, calendar_event.related   any record
 //   calendar_event.attendee_ids                contacts (and users)
 //   opportunity.account_id, contact.account_id accounts
+//   loyalty_account.contact_id                 a contact
+//   redemption.loyalty_account_id              a loyalty account
 std::vector<v1::RecordRef> ReferencesOf(const v1::Record& data);
 
 // Whether `data` refers to `target`.
 bool RefersTo(const v1::Record& data, const v1::RecordRef& target);
 
-// The types whose records appear on a timeline (they hold references).
+// The types whose records appear on a timeline because they refer to its
+// subject (they hold references).
 const std::vector<v1::EntityType>& TimelineTypes();
+
+// Records that appear on a timeline through a record of TimelineTypes():
+// the redemptions made with a contact's loyalty card. UNSPECIFIED when
+// records of `type` bring none.
+v1::EntityType SecondHopType(v1::EntityType type);
 
 // Where `state` sits on a timeline and through which channel it came:
 //   activity        occurred_at; its `channel`
 //   calendar_event  starts_at
+//   redemption      redeemed_at
 //   others          when it was created (the clock reading of its id)
 // falling back to the record's last change; the channel, when the record
 // has none of its own, is the one it was created through.
