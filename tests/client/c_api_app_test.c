@@ -21,7 +21,8 @@ enum {
   CALENDAR_EVENT = 15,
   REDEMPTION = 17,
   LOYALTY = 18,
-  CONFLICT = 19
+  CONFLICT = 19,
+  CUSTOM_FIELD = 22
 };
 
 static int64_t now_ms(void) {
@@ -361,6 +362,71 @@ static void test_till(const char* dir, const char* address) {
   crmsync_close(json);
 }
 
+/* Custom fields through the C API: an admin's app defines one (a
+ * CustomField record, reference data), a rep's app receives the definition,
+ * writes the field in JSON, entry by entry, and another of her devices
+ * reads it; a value the definition refuses comes back as a rejection. */
+static void test_custom_fields(const char* dir, const char* address) {
+  app_state admin_state, phone_state, tablet_state;
+  memset(&admin_state, 0, sizeof admin_state);
+  memset(&phone_state, 0, sizeof phone_state);
+  memset(&tablet_state, 0, sizeof tablet_state);
+  crmsync_client* admin =
+      open_app(dir, address, "app-admin", "admin", "admin-demo-password", &admin_state);
+  if (admin == NULL) return;
+  CHECK(crmsync_create(admin,
+                       "{\"customField\":{\"id\":\"lead.region\",\"entityType\":"
+                       "\"ENTITY_TYPE_LEAD\",\"name\":\"region\",\"kind\":"
+                       "\"CUSTOM_FIELD_KIND_ONE_OF\",\"options\":[\"North\",\"South\"],"
+                       "\"label\":\"Sales region\"}}",
+                       0, NULL) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(admin) == CRMSYNC_OK);
+  CHECK(admin_state.rejected == 0);
+  crmsync_close(admin);
+
+  crmsync_client* phone =
+      open_app(dir, address, "app-phone-cf", "alice", "alice-demo-password", &phone_state);
+  if (phone == NULL) return;
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
+  crmsync_buffer buf = {0};
+  CHECK(crmsync_get(phone, CUSTOM_FIELD, "lead.region", &buf) == CRMSYNC_OK);
+  CHECK(count_of(&buf, "\"Sales region\"") == 1);
+  crmsync_buffer_free(&buf);
+  CHECK(crmsync_create(phone,
+                       "{\"lead\":{\"id\":\"lead-cf-1\",\"lastName\":\"Ames\","
+                       "\"ownerUserId\":\"u-alice\",\"custom\":{\"region\":{\"choice\":"
+                       "\"North\"}}}}",
+                       0, NULL) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
+  /* An update naming one entry changes that field only. */
+  CHECK(crmsync_update(phone,
+                       "{\"lead\":{\"id\":\"lead-cf-1\",\"custom\":{\"region\":"
+                       "{\"choice\":\"South\"}}}}",
+                       0, NULL) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(phone) == CRMSYNC_OK);
+  CHECK(phone_state.rejected == 0);
+
+  crmsync_client* tablet =
+      open_app(dir, address, "app-tablet-cf", "alice", "alice-demo-password", &tablet_state);
+  if (tablet == NULL) {
+    crmsync_close(phone);
+    return;
+  }
+  CHECK(crmsync_sync_now(tablet) == CRMSYNC_OK);
+  CHECK(crmsync_get(tablet, LEAD, "lead-cf-1", &buf) == CRMSYNC_OK);
+  CHECK(count_of(&buf, "\"choice\":\"South\"") == 1);
+  CHECK(count_of(&buf, "\"lastName\":\"Ames\"") == 1);
+  crmsync_buffer_free(&buf);
+  CHECK(crmsync_update(tablet,
+                       "{\"lead\":{\"id\":\"lead-cf-1\",\"custom\":{\"region\":"
+                       "{\"choice\":\"Mars\"}}}}",
+                       0, NULL) == CRMSYNC_OK);
+  CHECK(crmsync_sync_now(tablet) == CRMSYNC_OK);
+  CHECK(tablet_state.rejected == 1);
+  crmsync_close(tablet);
+  crmsync_close(phone);
+}
+
 int main(void) {
   CHECK(strcmp(crmsync_version(), CRMSYNC_VERSION_STRING) == 0);
   crmsync_options o;
@@ -379,6 +445,7 @@ int main(void) {
   }
   test_app(dir, address);
   test_till(dir, address);
+  test_custom_fields(dir, address);
   test_stop_server();
   if (test_failures == 0) test_remove_dir(dir);
   if (test_failures == 0) printf("c_api_app_test: all checks passed\n");
