@@ -571,11 +571,10 @@ absl::Status AdminHandler::ErasePersonalFields(const Principal& who, const Admin
       sync::CopyPathValue(*sync::EntityOrDefault(none, ref.entity_type()), *path, entity);
       erased.push_back(path->text);
     }
-    // Their replaced values too, even when the record holds none now.
-    if (auto s = tx.DropFieldHistory(ref); !s.ok()) return s;
     if (erased.empty()) {
-      change_seq = cur.version();  // nothing held: idempotent
-      return absl::OkStatus();
+      // Nothing held now; replaced values may still be in the history.
+      change_seq = cur.version();
+      return tx.DropFieldHistory(ref);
     }
     auto seq = tx.NextSeq();
     if (!seq.ok()) return seq.status();
@@ -602,7 +601,7 @@ absl::Status AdminHandler::ErasePersonalFields(const Principal& who, const Admin
       fs.mutable_provenance()->set_channel(v1::CHANNEL_ADMIN);
     }
     if (auto s = tx.PutRecord(next, &cur.scope()); !s.ok()) return s;
-    // The values this write replaced went to the history: drop it again.
+    // The history, with the values this write just replaced, goes.
     if (auto s = tx.DropFieldHistory(ref); !s.ok()) return s;
     // Conflicts on those fields hold copies of their values.
     auto conflicts_seq = EraseConflictsOn(store_->changes(), tx, who, ref, &erased, now_ms);
