@@ -248,8 +248,16 @@ class ChangeStreamTest : public ::testing::TestWithParam<std::string> {
         m.mutable_provenance()->set_device_id(device.device());
         *req.add_mutations() = std::move(m);
       }
+      // Right after a server restart a channel may still write on the old
+      // connection and fail UNAVAILABLE ("Broken pipe"); like the SDK, the
+      // device sends the same batch again (client_seq makes it exactly-once).
       v1::PushResponse resp;
-      grpc::Status s = device.Push(req, &resp);
+      grpc::Status s;
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        resp.Clear();
+        s = device.Push(req, &resp);
+        if (s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      }
       EXPECT_TRUE(s.ok()) << s.error_message();
       for (const auto& r : resp.results()) {
         EXPECT_NE(r.outcome(), v1::MUTATION_OUTCOME_REJECTED) << r.message();
