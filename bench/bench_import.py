@@ -72,6 +72,52 @@ def raw_postgres(conninfo, rows, batch, work):
     return time.monotonic() - start
 
 
+def as_postgres(argv):
+    """Runs a PostgreSQL tool as the cluster's owner (postgres when root)."""
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", "postgres", "--"] + argv
+    return run(argv)
+
+
+def superuser(conninfo):
+    return conninfo.replace("user=crmsync_test", "user=postgres")
+
+
+def enable_statements(pg_dir, conninfo):
+    """Loads pg_stat_statements into the throwaway cluster (a restart)."""
+    pg_bin = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+    run(["psql", "-q", "-d", superuser(conninfo), "-c",
+         "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"])
+    data = os.path.join(pg_dir, "data")
+    as_postgres([os.path.join(pg_bin, "pg_ctl"), "-w", "-D", data, "-l",
+                 os.path.join(data, "server.log"), "restart"])
+    run(["psql", "-q", "-d", superuser(conninfo), "-c",
+         "CREATE EXTENSION pg_stat_statements"])
+
+
+def print_statements(conninfo):
+    """The statements that took the import's database time, most first."""
+    print(run(["psql", "-d", superuser(conninfo), "-c",
+               "SELECT calls, round(total_exec_time::numeric, 0) AS total_ms, "
+               "round(mean_exec_time::numeric, 3) AS mean_ms, rows, "
+               "left(regexp_replace(query, '\\s+', ' ', 'g'), 70) AS statement "
+               "FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"]))
+
+
+def print_server_time(ports, import_s):
+    """How much of the import's wall time crm-syncd spent in the store."""
+    import urllib.request
+    if len(ports) < 2:
+        return
+    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % ports[1]).read().decode()
+    for line in text.splitlines():
+        if line.startswith("crmsync_store_write_seconds_sum") or (
+                line.startswith("crmsync_rpc_duration_seconds_sum") and "Import" in line):
+            name, value = line.rsplit(" ", 1)
+            print("%s: %.1f s of %.1f s (%.0f %%)" % (name, float(value), import_s,
+                                                    100.0 * float(value) / import_s))
+
+
 def raw_sqlite(rows, batch, work):
     """Batched upserts into a WAL SQLite file, one transaction per batch."""
     db = sqlite3.connect(os.path.join(work, "raw.db"), isolation_level=None)
@@ -104,6 +150,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=500, help="rows per batch (1..500)")
     parser.add_argument("--no-duplicate-check", action="store_true",
                         help="run crm-syncd with --duplicate-check false")
+    parser.add_argument("--statements", action="store_true",
+                        help="PostgreSQL: print where the import's database time went "
+                             "(pg_stat_statements)")
     args = parser.parse_args()
     if args.rows < 1 or not 1 <= args.batch_size <= 500:
         sys.exit("bench_import.py: --rows must be >= 1 and --batch-size within 1..500")
@@ -119,6 +168,8 @@ def main():
             conninfo = run([os.path.join(ROOT, "tests/support/pg-test-cluster.sh"), "start",
                             pg_dir]).strip().splitlines()[-1]
             store = "postgres:" + conninfo
+            if args.statements:
+                enable_statements(pg_dir, conninfo)
         csv_path = os.path.join(work, "leads.csv")
         with open(csv_path, "w") as f:
             f.write(",".join(COLUMNS) + "\n")
@@ -151,6 +202,10 @@ def main():
         if done.returncode != 0 or "%d rows applied" % args.rows not in done.stderr:
             sys.exit("bench_import.py: the import did not apply every row: " + done.stderr)
 
+        if args.statements:
+            print_server_time(open(ready).read().split(), import_s)
+        if args.store == "postgres" and args.statements:
+            print_statements(conninfo)
         if args.store == "postgres":
             raw_s = raw_postgres(conninfo, args.rows, args.batch_size, work)
         else:

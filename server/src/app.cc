@@ -15,6 +15,7 @@
 #include "crmsync/build_info.h"
 #include "demo_tenant.h"
 #include "logic/coupon_index.h"
+#include "logic/duplicates.h"
 #include "logic/pruner.h"
 #include "logic/references.h"
 #include "metrics/grpc_interceptor.h"
@@ -123,6 +124,12 @@ absl::Status SyncdApp::Start() {
       // Activities, events, opportunities and contacts written before the
       // reference index (merges and timelines read it).
       if (auto s = EnsureReferenceIndex(&store_->changes(), t.id); !s.ok()) return s;
+      // Leads, contacts and accounts indexed before the keys of a name with
+      // a company or an address.
+      if (auto s = EnsureDuplicateIndex(&store_->changes(), t.id, push_options.duplicates);
+          !s.ok()) {
+        return s;
+      }
     }
   } else {
     return tenants.status();

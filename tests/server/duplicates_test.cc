@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -144,6 +145,53 @@ TEST_P(DuplicatesTest, ANameAloneIsNotEnoughButANameAndACompanyAre) {
   Create("bob", Lead("lead-3", "bob", "Jon", "Smith", "", "", "ACME, Inc."));
   EXPECT_THAT(CandidateIds(Flag(v1::ENTITY_TYPE_LEAD, "lead-1")), ElementsAre("lead-3"));
   EXPECT_THAT(CandidateIds(Flag(v1::ENTITY_TYPE_LEAD, "lead-3")), ElementsAre("lead-1"));
+}
+
+// Records indexed by an earlier version (no keys of a name with a company)
+// get this version's keys once, at start-up.
+TEST_P(DuplicatesTest, AnIndexOfAnEarlierVersionIsRebuiltOnce) {
+  const DuplicateOptions options;
+  const v1::RecordState john =
+      Create("alice", Lead("lead-1", "alice", "John", "Smith", "", "", "Acme"));
+  identity::Identity earlier = identity::IdentityOf(john.data(), options);
+  const std::vector<int64_t> all_keys = identity::IndexKeysOf(earlier);
+  earlier.company.clear();
+  earlier.address.clear();
+  const std::vector<int64_t> earlier_keys = identity::IndexKeysOf(earlier);
+  ASSERT_LT(earlier_keys.size(), all_keys.size());
+  auto index_as_before = [&] {
+    ASSERT_TRUE(store_->changes()
+                    .Write(kTenant,
+                           [&](WriteTx& tx) {
+                             return tx.SetIndexKeys(john.ref(), IndexKind::kDuplicateKey,
+                                                    earlier_keys);
+                           })
+                    .ok());
+  };
+  // Under the name with its company key only.
+  auto found_by_pair = [&] {
+    std::vector<KeyRange> ranges;
+    for (int64_t k : all_keys) {
+      if (!std::binary_search(earlier_keys.begin(), earlier_keys.end(), k)) {
+        ranges.push_back(KeyRange{k, k});
+      }
+    }
+    auto found = store_->changes().FindIndexed(kTenant, IndexKind::kDuplicateKey,
+                                               v1::ENTITY_TYPE_LEAD, ranges, 0);
+    EXPECT_TRUE(found.ok()) << found.status();
+    return found.ok() && std::any_of(found->begin(), found->end(),
+                                     [](const auto& r) { return r.ref().id() == "lead-1"; });
+  };
+  index_as_before();
+  ASSERT_FALSE(found_by_pair());
+  ASSERT_TRUE(EnsureDuplicateIndex(&store_->changes(), kTenant, options).ok());
+  EXPECT_TRUE(found_by_pair());
+  Create("bob", Lead("lead-2", "bob", "John", "Smith", "", "", "ACME Inc."));
+  EXPECT_THAT(CandidateIds(Flag(v1::ENTITY_TYPE_LEAD, "lead-2")), ElementsAre("lead-1"));
+  // Once: a second start-up reads nothing.
+  index_as_before();
+  ASSERT_TRUE(EnsureDuplicateIndex(&store_->changes(), kTenant, options).ok());
+  EXPECT_FALSE(found_by_pair());
 }
 
 TEST_P(DuplicatesTest, ALeadAndAContactOfOnePersonAreFlaggedAccountsByWebsite) {

@@ -1,5 +1,6 @@
 // Conformance: the record index (SetIndexKeys / FindIndexed), including
 // geo cell lookups compared with a brute-force scan on both stores.
+#include <optional>
 #include <random>
 #include <set>
 
@@ -111,6 +112,86 @@ TEST_P(StoreIndexTest, TransactionSeesItsOwnWritesAndRollbackDiscardsThem) {
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 5}}), Ids{});
+}
+
+v1::RecordState StoreState(const std::string& id) {
+  v1::RecordState s;
+  s.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_STORE);
+  s.mutable_ref()->set_id(id);
+  s.mutable_data()->mutable_store()->set_id(id);
+  return s;
+}
+
+// Inside one transaction: keys replaced, added and removed, records
+// rewritten and created, over several types, many enough that a store
+// that buffers writes flushes some of them on the way.
+TEST_P(StoreIndexTest, ATransactionFindsOverSeveralTypesWhatItReplacedWroteAndRemoved) {
+  PutIndexed(kTenant, CouponState("c-moved"), IndexKind::kGeoCell, {1, 2});
+  PutIndexed(kTenant, CouponState("c-rewritten"), IndexKind::kGeoCell, {3});
+  PutIndexed(kTenant, CouponState("c-removed"), IndexKind::kGeoCell, {1});
+  PutIndexed(kTenant, StoreState("s-kept"), IndexKind::kGeoCell, {3});
+  PutIndexed(kTenant, CouponState("c-other-kind"), IndexKind::kExpiry, {1});
+  constexpr int kMany = 2500;
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    auto put = [&](v1::RecordState state, std::optional<std::vector<int64_t>> keys) {
+      auto seq = tx.NextSeq();
+      if (!seq.ok()) return seq.status();
+      state.set_version(*seq);
+      if (auto st = tx.PutRecord(state, nullptr); !st.ok()) return st;
+      return keys ? tx.SetIndexKeys(state.ref(), IndexKind::kGeoCell, *keys) : absl::OkStatus();
+    };
+    if (auto st = put(CouponState("c-moved"), std::vector<int64_t>{7}); !st.ok()) return st;
+    // A new state, the same keys (not written again).
+    v1::RecordState rewritten = CouponState("c-rewritten");
+    rewritten.mutable_data()->mutable_coupon()->set_title("rewritten");
+    if (auto st = put(rewritten, std::nullopt); !st.ok()) return st;
+    if (auto st = put(CouponState("c-removed"), std::vector<int64_t>{}); !st.ok()) return st;
+    if (auto st = put(CouponState("c-new"), std::vector<int64_t>{1}); !st.ok()) return st;
+    for (int i = 0; i < kMany; ++i) {
+      if (auto st = put(CouponState("c-bulk-" + std::to_string(i)), std::vector<int64_t>{100 + i});
+          !st.ok()) {
+        return st;
+      }
+    }
+    // A key replaced twice: the last keys count.
+    if (auto st = put(CouponState("c-twice"), std::vector<int64_t>{2}); !st.ok()) return st;
+    if (auto st = put(CouponState("c-twice"), std::vector<int64_t>{8}); !st.ok()) return st;
+
+    auto found =
+        tx.FindIndexedIn(IndexKind::kGeoCell, {v1::ENTITY_TYPE_COUPON, v1::ENTITY_TYPE_STORE},
+                         {{1, 1}, {2, 3}, {7, 8}}, 0);
+    if (!found.ok()) return found.status();
+    Ids ids;
+    for (const auto& r : *found) ids.push_back(r.ref().id());
+    // In version order: s-kept was written before this transaction.
+    EXPECT_EQ(ids, (Ids{"s-kept", "c-moved", "c-rewritten", "c-new", "c-twice"}));
+    for (const auto& r : *found) {
+      if (r.ref().id() == "c-rewritten") {
+        EXPECT_EQ(r.data().coupon().title(), "rewritten") << "the transaction's state";
+      }
+    }
+    auto bulk =
+        tx.FindIndexed(IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{100, 100 + kMany - 1}}, 0);
+    if (!bulk.ok()) return bulk.status();
+    EXPECT_EQ(bulk->size(), static_cast<size_t>(kMany));
+    auto first = tx.FindIndexedIn(IndexKind::kGeoCell,
+                                  {v1::ENTITY_TYPE_STORE, v1::ENTITY_TYPE_COUPON}, {{1, 8}}, 2);
+    if (!first.ok()) return first.status();
+    Ids first_ids;
+    for (const auto& r : *first) first_ids.push_back(r.ref().id());
+    EXPECT_EQ(first_ids, (Ids{"s-kept", "c-moved"}));
+    EXPECT_EQ(tx.FindIndexedIn(IndexKind::kGeoCell, {}, {{1, 1}}, 0).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  // Committed, the same.
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{1, 1}, {2, 3}, {7, 8}}),
+            (Ids{"c-moved", "c-rewritten", "c-new", "c-twice"}));
+  EXPECT_EQ(Find(kTenant, IndexKind::kExpiry, v1::ENTITY_TYPE_COUPON, {{1, 1}}),
+            (Ids{"c-other-kind"}));
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{100, 100 + kMany}}).size(),
+            static_cast<size_t>(kMany));
 }
 
 TEST_P(StoreIndexTest, RefusesMalformedQueriesAndKeys) {

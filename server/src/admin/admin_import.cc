@@ -206,7 +206,7 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
     // after the previous one's answer): their stored results go.
     push.set_results_acked_through(push.mutations(0).client_seq() - 1);
     v1::PushResponse answer;
-    if (auto s = push_->Push(importer, push, &answer); !s.ok()) return s;
+    if (auto s = push_->Push(importer, push, &answer, false); !s.ok()) return s;
     if (answer.results_size() != static_cast<int>(pushed.size())) {
       return absl::InternalError("push answered " + std::to_string(answer.results_size()) +
                                  " results for " + std::to_string(pushed.size()) + " rows");

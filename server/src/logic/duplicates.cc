@@ -179,21 +179,24 @@ struct Found {
   v1::DuplicateCandidate reverse;
 };
 
+// The types a record of `type` is compared with.
+std::vector<v1::EntityType> ComparedTypes(v1::EntityType type) {
+  if (identity::IsPersonType(type)) return {v1::ENTITY_TYPE_LEAD, v1::ENTITY_TYPE_CONTACT};
+  return {v1::ENTITY_TYPE_ACCOUNT};
+}
+
 absl::StatusOr<std::vector<Found>> FindCandidates(DuplicateTxn& txn, const v1::RecordState& state,
                                                   const identity::Identity& me,
                                                   const std::set<std::string>& dismissed) {
   const DuplicateOptions& options = txn.duplicate_options();
   std::vector<KeyRange> ranges;
-  for (int64_t key : identity::IndexKeysOf(me)) ranges.push_back(KeyRange{key, key});
+  for (int64_t key : identity::LookupKeysOf(me, options)) ranges.push_back(KeyRange{key, key});
   std::vector<Found> out;
   if (ranges.empty()) return out;
-  std::vector<v1::EntityType> types = {v1::ENTITY_TYPE_ACCOUNT};
-  if (identity::IsPersonType(state.ref().entity_type())) {
-    types = {v1::ENTITY_TYPE_LEAD, v1::ENTITY_TYPE_CONTACT};
-  }
+  const std::vector<v1::EntityType> types = ComparedTypes(state.ref().entity_type());
   const google::protobuf::Timestamp now = TimeUtil::MillisecondsToTimestamp(txn.now_ms());
-  for (v1::EntityType type : types) {
-    auto rows = txn.tx().FindIndexed(IndexKind::kDuplicateKey, type, ranges, 0);
+  {
+    auto rows = txn.tx().FindIndexedIn(IndexKind::kDuplicateKey, types, ranges, 0);
     if (!rows.ok()) return rows.status();
     for (const v1::RecordState& other : *rows) {
       if (other.deleted() || Key(other.ref()) == Key(state.ref())) continue;
@@ -304,6 +307,22 @@ class FlagHooks final : public EntityHooks {
 
 class IdentityHooksImpl final : public EntityHooks {
  public:
+  // The record's flag; the keys of the pushed values (a partial update
+  // may end with other keys: those are read when checked).
+  void PrefetchRefs(const v1::Mutation& m, std::vector<v1::RecordRef>* refs) const override {
+    refs->push_back(PossibleDuplicateRef(m.record()));
+  }
+  void PrefetchIndexKeys(const v1::Mutation& m, const DuplicateOptions& options,
+                         std::vector<IndexLookup>* lookups) const override {
+    if (!options.enabled || m.operation() != v1::OPERATION_UPSERT) return;
+    std::vector<int64_t> keys =
+        identity::LookupKeysOf(identity::IdentityOf(m.values(), options), options);
+    if (keys.empty()) return;
+    IndexLookup& lookup = lookups->emplace_back();
+    lookup.kind = IndexKind::kDuplicateKey;
+    lookup.types = ComparedTypes(m.record().entity_type());
+    lookup.keys = std::move(keys);
+  }
   absl::Status AfterPut(PushTxn& txn, const v1::RecordState* current,
                         const v1::RecordState& state) const override {
     DuplicateTxn dup(&txn.tx(), txn.now_ms(), txn.duplicate_options());
@@ -428,6 +447,33 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
     if (auto s = RemoveFromFlagOf(txn, ref, state.ref()); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status EnsureDuplicateIndex(ChangeLog* changes, const std::string& tenant_id,
+                                  const DuplicateOptions& options) {
+  static constexpr char kMarker[] = "index:duplicates:2";
+  return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
+    auto built = tx.GetClaim(kMarker);
+    if (!built.ok()) return built.status();
+    if (*built > 0) return absl::OkStatus();
+    for (int64_t after = 0;;) {
+      auto rows = changes->ReadSince(tenant_id, after, 1000);
+      if (!rows.ok()) return rows.status();
+      for (const RecordRow& row : *rows) {
+        after = row.state.version();
+        if (row.state.deleted() || !identity::HasIdentity(row.state.ref().entity_type())) {
+          continue;
+        }
+        const std::vector<int64_t> keys =
+            identity::IndexKeysOf(identity::IdentityOf(row.state.data(), options));
+        if (auto s = tx.SetIndexKeys(row.state.ref(), IndexKind::kDuplicateKey, keys); !s.ok()) {
+          return s;
+        }
+      }
+      if (rows->size() < 1000) break;
+    }
+    return tx.AddToClaim(kMarker, 1).status();
+  });
 }
 
 }  // namespace crmsync::server

@@ -63,6 +63,13 @@ class DuplicateTxn {
 absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
                              const v1::RecordState& state);
 
+// Gives every live lead, contact and account the index keys of this
+// version (IndexKeysOf), once per tenant (the claim "index:duplicates:2"
+// marks it done): for records indexed before the keys of a name with a
+// company or an address existed. One transaction; run at start-up.
+absl::Status EnsureDuplicateIndex(ChangeLog* changes, const std::string& tenant_id,
+                                  const DuplicateOptions& options);
+
 }  // namespace crmsync::server
 
 #endif  // CRMSYNC_SERVER_LOGIC_DUPLICATES_H_

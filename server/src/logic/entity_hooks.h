@@ -89,6 +89,13 @@ class MutationHooks {
   }
 };
 
+// Index lookups a batch will make (WriteTx::PrefetchIndexed).
+struct IndexLookup {
+  IndexKind kind = IndexKind::kGeoCell;
+  std::vector<v1::EntityType> types;
+  std::vector<int64_t> keys;
+};
+
 // Hooks of one entity type. Stateless; thread-safe.
 class EntityHooks {
  public:
@@ -96,6 +103,10 @@ class EntityHooks {
   // Records a mutation of this type reads besides its own (prefetched with
   // the batch).
   virtual void PrefetchRefs(const v1::Mutation& m, std::vector<v1::RecordRef>* refs) const {}
+  // Single index keys a mutation of this type looks up (prefetched with the
+  // batch, as far as the pushed values tell).
+  virtual void PrefetchIndexKeys(const v1::Mutation& m, const DuplicateOptions& options,
+                                 std::vector<IndexLookup>* lookups) const {}
   // Per-mutation hooks, or nullptr.
   virtual std::unique_ptr<MutationHooks> ForMutation(const v1::Mutation& m) const {
     return nullptr;

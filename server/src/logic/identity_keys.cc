@@ -433,19 +433,49 @@ Identity IdentityOf(const v1::Record& record, const DuplicateOptions& options,
   return id;
 }
 
-std::vector<int64_t> IndexKeysOf(const Identity& id) {
+namespace {
+
+// What a name match weighs, times the names' similarity (Compare).
+constexpr double kPersonNameWeight = 0.7;
+constexpr double kCompanyNameWeight = 0.85;
+
+// The keys of `id`; the name and name block on their own only with
+// `bare_names`.
+std::vector<int64_t> KeysOf(const Identity& id, bool bare_names) {
   std::vector<int64_t> keys;
   auto add = [&keys](std::string_view kind, const std::string& value) {
     if (!value.empty()) keys.push_back(static_cast<int64_t>(Fnv64(kind, value)));
   };
+  // Two parts in one key, with a separator (a hash collision only adds a
+  // candidate that then scores low).
+  auto add_pair = [&add](std::string_view kind, const std::string& a, const std::string& b) {
+    if (!a.empty() && !b.empty()) add(kind, a + '\x1f' + b);
+  };
   for (const std::string& e : id.emails) add("email", e);
   for (const std::string& p : id.phones) add("phone", p);
-  add("name", id.name);
-  add("block", id.name_block);
+  if (bare_names) {
+    add("name", id.name);
+    add("block", id.name_block);
+  }
+  // A name is common, a name at one company or one address is not: these
+  // find what a name with a company (0.85) or an address (0.85) scores.
+  add_pair("name+company", id.name, id.company);
+  add_pair("block+company", id.name_block, id.company);
+  add_pair("name+address", id.name, id.address);
+  add_pair("block+address", id.name_block, id.address);
   add("website", id.website);
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   return keys;
+}
+
+}  // namespace
+
+std::vector<int64_t> IndexKeysOf(const Identity& id) { return KeysOf(id, true); }
+
+std::vector<int64_t> LookupKeysOf(const Identity& id, const DuplicateOptions& options) {
+  const double name_alone = IsPersonType(id.type) ? kPersonNameWeight : kCompanyNameWeight;
+  return KeysOf(id, name_alone >= options.threshold);
 }
 
 Match Compare(const Identity& a, const Identity& b, const DuplicateOptions& options) {
@@ -463,7 +493,8 @@ Match Compare(const Identity& a, const Identity& b, const DuplicateOptions& opti
   if (!a.website.empty() && a.website == b.website) add("website", 0.8);
   if (!a.name.empty() && !b.name.empty()) {
     const double similarity = JaroWinkler(a.name, b.name);
-    if (similarity >= options.name_similarity) add("name", (people ? 0.7 : 0.85) * similarity);
+    if (similarity >= options.name_similarity)
+      add("name", (people ? kPersonNameWeight : kCompanyNameWeight) * similarity);
   }
   if (!a.company.empty() && a.company == b.company) add("company", 0.5);
   if (!a.address.empty() && a.address == b.address) add("address", 0.5);

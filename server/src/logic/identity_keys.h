@@ -101,9 +101,17 @@ Identity IdentityOf(const v1::Record& record, const DuplicateOptions& options,
                     const Identity* against = nullptr);
 
 // Keys of the record index (IndexKind::kDuplicateKey): one per e-mail,
-// phone, name, name block and website, each a 64-bit hash of its kind and
-// value. Sorted, unique.
+// phone, name, name block and website, and one per name or name block
+// with the company and with the address, each a 64-bit hash of its kind
+// and value. Sorted, unique.
 std::vector<int64_t> IndexKeysOf(const Identity& identity);
+
+// The keys a check looks up: IndexKeysOf without the name and name block
+// on their own when a name alone cannot reach `options.threshold` (people:
+// 0.7 < 0.8 by default). A common name's block holds many records that
+// could only be flagged with a shared company or address, and those have
+// keys of their own.
+std::vector<int64_t> LookupKeysOf(const Identity& identity, const DuplicateOptions& options);
 
 struct Match {
   // 0..1: 1 - the product of (1 - weight) over what matched.

@@ -1,6 +1,7 @@
 #include "push_handler.h"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -72,6 +73,9 @@ class BatchApplier final : public PushTxn {
   // store), beyond the mutations' own change_seq.
   int64_t side_seq() const { return side_seq_; }
 
+  // Whether results of newly applied mutations carry the record.
+  void set_with_records(bool with) { with_records_ = with; }
+
   // Policies of the conflicts recorded so far in this batch.
   const std::vector<v1::ConflictPolicy>& conflict_policies() const { return conflict_policies_; }
 
@@ -125,7 +129,12 @@ class BatchApplier final : public PushTxn {
     // A definition written in this batch applies to the batch's next rows.
     if (m.record().entity_type() == v1::ENTITY_TYPE_CUSTOM_FIELD) custom_fields_.clear();
     if (m.recovered()) NoteRecovered(m, *result);
+    // Kept without the record: a retry answers with the record as it is
+    // then (above), and the log holds no copy of personal data to scrub.
+    std::unique_ptr<v1::RecordState> held(result->has_record() ? result->release_record()
+                                                               : nullptr);
     AppliedMutation record{who_.device_id, m.client_seq(), hash, *result};
+    if (held) result->set_allocated_record(held.release());
     if (auto s = tx_->PutApplied(record); !s.ok()) return s;
     return result;
   }
@@ -270,7 +279,7 @@ class BatchApplier final : public PushTxn {
     if (auto s = StoreConflicts(m, merged, *conflict_record, seq, &r); !s.ok()) return s;
     const bool wrote = seq > 0;
     const v1::RecordState& after = wrote ? merged.new_state : *current_or_empty(current);
-    if (after.has_ref() &&
+    if (with_records_ && after.has_ref() &&
         (CanRead(who_, after.ref().entity_type(), after.scope()) || granted_by_grace_)) {
       *r.mutable_record() = after;
     }
@@ -528,6 +537,7 @@ class BatchApplier final : public PushTxn {
   const PushOptions& options_;
   int64_t now_ms_;
   int64_t side_seq_ = 0;
+  bool with_records_ = true;
   // The custom field definitions of each entity type, read once per batch.
   absl::StatusOr<const CustomFieldSet*> CustomFieldsOf(v1::EntityType type) {
     auto it = custom_fields_.find(type);
@@ -641,6 +651,11 @@ std::shared_ptr<const sync::PolicyTable> PushHandler::CurrentPolicies() const {
 
 absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& request,
                                v1::PushResponse* response) {
+  return Push(who, request, response, true);
+}
+
+absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& request,
+                               v1::PushResponse* response, bool with_records) {
   if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
   if (who.device_id.empty()) {
     return absl::FailedPreconditionError("Push needs a registered device identity");
@@ -690,6 +705,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
     results.clear();  // the transaction may be re-run after a retryable failure
     last_seq = 0;
     BatchApplier applier(changes_, directory_, &tx, who, *policies, options_, now_ms);
+    applier.set_with_records(with_records);
     // The results the device acknowledged go, in this transaction; what is
     // at or below the floor is never applied again (docs/storage.md,
     // "Bounded storage").
@@ -709,10 +725,26 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
       HooksFor(m.record().entity_type()).PrefetchRefs(m, &refs);
     }
     if (auto s = tx.Prefetch(refs, who.device_id, client_seqs); !s.ok()) return s;
+    // And the index keys the batch's checks look up, in one read per kind
+    // and set of types.
+    std::vector<IndexLookup> lookups;
+    for (const v1::Mutation& m : request.mutations()) {
+      if (m.client_seq() <= floor->floor) continue;
+      HooksFor(m.record().entity_type()).PrefetchIndexKeys(m, options_.duplicates, &lookups);
+    }
+    std::map<std::pair<IndexKind, std::vector<v1::EntityType>>, std::vector<int64_t>> grouped;
+    for (IndexLookup& l : lookups) {
+      std::vector<int64_t>& keys = grouped[{l.kind, l.types}];
+      keys.insert(keys.end(), l.keys.begin(), l.keys.end());
+    }
+    for (const auto& [what, keys] : grouped) {
+      if (auto s = tx.PrefetchIndexed(what.first, what.second, keys); !s.ok()) return s;
+    }
     for (const v1::Mutation& m : request.mutations()) {
       auto r = m.client_seq() <= floor->floor ? PrunedResult(tx, who, m) : applier.Apply(m);
       if (!r.ok()) return r.status();
       r->set_client_seq(m.client_seq());  // every result names its mutation
+      if (!with_records) r->clear_record();
       last_seq = std::max(last_seq, r->change_seq());
       results.push_back(std::move(*r));
     }

@@ -59,6 +59,10 @@ class PushHandler {
   // protocol version, UNAVAILABLE/ABORTED from the store (retry the batch).
   absl::Status Push(const Principal& who, const v1::PushRequest& request,
                     v1::PushResponse* response);
+  // The same; with `with_records` false the results carry no record (a
+  // bulk import reports outcomes only, and copying each record costs).
+  absl::Status Push(const Principal& who, const v1::PushRequest& request,
+                    v1::PushResponse* response, bool with_records);
 
   // Records pushes, outcomes, conflicts and store time in `metrics` (may be
   // null; must outlive the handler). Call before serving.

@@ -91,6 +91,10 @@ class ReferenceHooks final : public EntityHooks {
     for (v1::RecordRef& r : ReferencesOf(m.values())) refs->push_back(std::move(r));
     inner_->PrefetchRefs(m, refs);
   }
+  void PrefetchIndexKeys(const v1::Mutation& m, const DuplicateOptions& options,
+                         std::vector<IndexLookup>* lookups) const override {
+    inner_->PrefetchIndexKeys(m, options, lookups);
+  }
   std::unique_ptr<MutationHooks> ForMutation(const v1::Mutation& m) const override {
     return inner_->ForMutation(m);
   }

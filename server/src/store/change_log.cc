@@ -113,6 +113,21 @@ absl::Status WriteTx::Prefetch(const std::vector<v1::RecordRef>& refs, const std
   return DoPrefetch(refs, device_id, client_seqs);
 }
 
+absl::Status WriteTx::PrefetchIndexed(IndexKind kind, const std::vector<v1::EntityType>& types,
+                                      const std::vector<int64_t>& keys) {
+  std::vector<v1::EntityType> distinct = types;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  for (v1::EntityType type : distinct) {
+    if (auto s = codec::CheckIndexQuery(kind, type, {}, 0); !s.ok()) return s;
+  }
+  std::vector<int64_t> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  if (sorted.empty() || distinct.empty()) return absl::OkStatus();
+  return DoPrefetchIndexed(kind, distinct, sorted);
+}
+
 absl::Status WriteTx::SetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
                                    const std::vector<int64_t>& keys) {
   if (auto s = codec::CheckRef(ref); !s.ok()) return s;
@@ -124,6 +139,32 @@ absl::StatusOr<std::vector<v1::RecordState>> WriteTx::FindIndexed(
     IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) {
   if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
   return DoFindIndexed(kind, type, ranges, limit);
+}
+
+absl::StatusOr<std::vector<v1::RecordState>> WriteTx::FindIndexedIn(
+    IndexKind kind, const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges,
+    int limit) {
+  if (types.empty()) return absl::InvalidArgumentError("an index query names no entity type");
+  std::vector<v1::EntityType> distinct = types;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  for (v1::EntityType type : distinct) {
+    if (auto s = codec::CheckIndexQuery(kind, type, ranges, limit); !s.ok()) return s;
+  }
+  return DoFindIndexedIn(kind, distinct, ranges, limit);
+}
+
+absl::StatusOr<std::vector<v1::RecordState>> WriteTx::DoFindIndexedIn(
+    IndexKind kind, const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges,
+    int limit) {
+  std::vector<v1::RecordState> out;
+  for (v1::EntityType type : types) {
+    auto found = DoFindIndexed(kind, type, ranges, 0);
+    if (!found.ok()) return found.status();
+    for (v1::RecordState& state : *found) out.push_back(std::move(state));
+  }
+  codec::SortByVersion(&out, limit);
+  return out;
 }
 
 // ---- ChangeLog ----

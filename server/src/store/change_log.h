@@ -208,6 +208,12 @@ class WriteTx {
   //    once before commit.
   absl::Status Prefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
                         const std::vector<int64_t>& client_seqs);
+  //  * PrefetchIndexed loads what FindIndexed/FindIndexedIn of single keys
+  //    `keys` of `kind` among `types` will find (and the records found), so
+  //    that those lookups are served from the transaction; the
+  //    transaction's own SetIndexKeys keep that knowledge current.
+  absl::Status PrefetchIndexed(IndexKind kind, const std::vector<v1::EntityType>& types,
+                               const std::vector<int64_t>& keys);
 
   // Replaces the index keys of kind `kind` of the record (none: removes it
   // from that index). Keys are independent of the record row: the caller
@@ -220,6 +226,10 @@ class WriteTx {
   absl::StatusOr<std::vector<v1::RecordState>> FindIndexed(IndexKind kind, v1::EntityType type,
                                                            const std::vector<KeyRange>& ranges,
                                                            int limit);
+  // The same over several types at once (one read where the store can).
+  absl::StatusOr<std::vector<v1::RecordState>> FindIndexedIn(
+      IndexKind kind, const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges,
+      int limit);
 
  protected:
   // The operations above, called with validated input.
@@ -243,10 +253,19 @@ class WriteTx {
   virtual absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs,
                                   const std::string& device_id,
                                   const std::vector<int64_t>& client_seqs) = 0;
+  // By default nothing (a store whose reads are cheap).
+  virtual absl::Status DoPrefetchIndexed(IndexKind kind, const std::vector<v1::EntityType>& types,
+                                         const std::vector<int64_t>& keys) {
+    return absl::OkStatus();
+  }
   virtual absl::Status DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
                                       const std::vector<int64_t>& keys) = 0;
   virtual absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(
       IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) = 0;
+  // By default one DoFindIndexed per type.
+  virtual absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexedIn(
+      IndexKind kind, const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges,
+      int limit);
   // Field history of one record: adds rows (a row with the same path and
   // version replaces the earlier one), or drops all of the record's rows.
   virtual absl::Status DoAddFieldHistory(const v1::RecordRef& ref,

@@ -12,27 +12,40 @@ namespace crmsync::server {
 
 namespace codec = store_codec;
 
+absl::StatusOr<std::vector<PgIndexedRow>> PgFindIndexedRows(
+    pqxx::transaction_base& tx, const std::string& tenant_id, IndexKind kind,
+    const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges) {
+  std::vector<PgIndexedRow> out;
+  if (ranges.empty() || types.empty()) return out;
+  std::vector<int64_t> lo, hi, type_numbers;
+  for (const KeyRange& r : ranges) {
+    lo.push_back(r.lo);
+    hi.push_back(r.hi);
+  }
+  for (v1::EntityType type : types) type_numbers.push_back(static_cast<int64_t>(type));
+  pqxx::result r =
+      tx.exec_prepared(pg_sql::kIndexFind, tenant_id, static_cast<int>(kind),
+                       pg_sql::IntArray(type_numbers), pg_sql::IntArray(lo), pg_sql::IntArray(hi));
+  out.reserve(r.size());
+  for (const pqxx::row& row : r) {
+    out.push_back(
+        PgIndexedRow{row[0].as<int>(), row[1].as<std::string>(), pqxx::binarystring(row[2]).str()});
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<v1::RecordState>> PgFindIndexed(pqxx::transaction_base& tx,
                                                            const std::string& tenant_id,
                                                            IndexKind kind, v1::EntityType type,
                                                            const std::vector<KeyRange>& ranges,
                                                            int limit) {
+  auto rows = PgFindIndexedRows(tx, tenant_id, kind, {type}, ranges);
+  if (!rows.ok()) return rows.status();
   std::vector<v1::RecordState> out;
-  if (ranges.empty()) return out;
-  std::vector<int64_t> lo, hi;
-  for (const KeyRange& r : ranges) {
-    lo.push_back(r.lo);
-    hi.push_back(r.hi);
-  }
-  pqxx::result r =
-      tx.exec_prepared(pg_sql::kIndexFind, tenant_id, static_cast<int>(kind),
-                       static_cast<int>(type), pg_sql::IntArray(lo), pg_sql::IntArray(hi));
-  out.reserve(r.size());
-  for (const pqxx::row& row : r) {
+  out.reserve(rows->size());
+  for (const PgIndexedRow& row : *rows) {
     v1::RecordState state;
-    if (auto s = codec::Decode(pqxx::binarystring(row[0]).str(), &state, "record"); !s.ok()) {
-      return s;
-    }
+    if (auto s = codec::Decode(row.state, &state, "record"); !s.ok()) return s;
     out.push_back(std::move(state));
   }
   codec::SortByVersion(&out, limit);

@@ -146,22 +146,41 @@ constexpr Statement kStatements[] = {
      "AND client_seq <= (SELECT floor_seq FROM f) RETURNING 1) "
      "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM applied_floors "
      "WHERE tenant_id = $1 AND device_id = $2), 0), (SELECT count(*) FROM d)"},
-    {kIndexDelete,
-     "DELETE FROM record_index WHERE tenant_id = $1 AND entity_type = $2 AND record_id = $3 "
-     "AND kind = $4"},
-    {kIndexInsert,
-     "INSERT INTO record_index (tenant_id, kind, entity_type, key, record_id) "
-     "SELECT $1, $2, $3, k, $4 FROM unnest($5::bigint[]) AS k ON CONFLICT DO NOTHING"},
-    // One primary-key range scan per key range, then one lookup per record.
+    // One primary-key range scan per type and key range, then one lookup per
+    // record.
     // OFFSET 0 keeps each LATERAL subquery a parameterised scan (the
     // planner cannot flatten it into a join it would plan badly while the
     // tables have no statistics yet).
     {kIndexFind,
-     "SELECT r.state FROM (SELECT DISTINCT i.record_id FROM unnest($4::bigint[], $5::bigint[]) "
-     "AS q(lo, hi) CROSS JOIN LATERAL (SELECT record_id FROM record_index WHERE tenant_id = $1 "
-     "AND kind = $2 AND entity_type = $3 AND key BETWEEN q.lo AND q.hi OFFSET 0) i) k "
-     "CROSS JOIN LATERAL (SELECT state, version FROM records WHERE tenant_id = $1 AND "
-     "entity_type = $3 AND record_id = k.record_id OFFSET 0) r ORDER BY r.version"},
+     "SELECT r.entity_type, r.record_id, r.state FROM (SELECT DISTINCT t.entity_type, i.record_id "
+     "FROM unnest($3::int[]) AS t(entity_type) CROSS JOIN unnest($4::bigint[], $5::bigint[]) AS "
+     "q(lo, hi) CROSS JOIN LATERAL (SELECT record_id FROM record_index WHERE tenant_id = $1 AND "
+     "kind = $2 AND entity_type = t.entity_type AND key BETWEEN q.lo AND q.hi OFFSET 0) i) k "
+     "CROSS JOIN LATERAL (SELECT entity_type, record_id, state, version FROM records WHERE "
+     "tenant_id = $1 AND entity_type = k.entity_type AND record_id = k.record_id OFFSET 0) r "
+     "ORDER BY r.version"},
+    // Every record under single keys, with the key and the record's state
+    // (NULL: no such record).
+    {kIndexPrefetch,
+     "SELECT t.entity_type, q.key, i.record_id, r.state FROM unnest($3::int[]) AS t(entity_type) "
+     "CROSS JOIN unnest($4::bigint[]) AS q(key) CROSS JOIN LATERAL (SELECT record_id FROM "
+     "record_index WHERE tenant_id = $1 AND kind = $2 AND entity_type = t.entity_type AND key = "
+     "q.key OFFSET 0) i LEFT JOIN LATERAL (SELECT state FROM records WHERE tenant_id = $1 AND "
+     "entity_type = t.entity_type AND record_id = i.record_id OFFSET 0) r ON true"},
+    // The keys a write transaction buffered: the records' old keys of each
+    // kind go, then the new ones (unique per record) are added; no conflict
+    // is possible, as the transaction holds the tenant's lock.
+    // (Rows found one record at a time, then deleted by row address: a join
+    // of the whole list would be planned as a scan of the table.)
+    {kIndexDeleteMany,
+     "DELETE FROM record_index WHERE ctid = ANY(ARRAY(SELECT i.ctid FROM unnest($2::int[], "
+     "$3::text[], $4::int[]) AS u(entity_type, record_id, kind) CROSS JOIN LATERAL (SELECT ctid "
+     "FROM record_index WHERE record_id = u.record_id AND tenant_id = $1 AND entity_type = "
+     "u.entity_type AND kind = u.kind OFFSET 0) i))"},
+    {kIndexInsertMany,
+     "INSERT INTO record_index (tenant_id, kind, entity_type, key, record_id) SELECT $1, u.kind, "
+     "u.entity_type, u.key, u.record_id FROM unnest($2::int[], $3::int[], $4::bigint[], "
+     "$5::text[]) AS u(kind, entity_type, key, record_id)"},
     {kPruneRecords, "DELETE FROM records WHERE tenant_id = $1 AND deleted AND version <= $2"},
     {kPruneScopeHistory, "DELETE FROM scope_history WHERE tenant_id = $1 AND version <= $2"},
     {kPruneMark,

@@ -263,10 +263,10 @@ absl::Status PgWriteTx::DoDropFieldHistory(const v1::RecordRef& ref) {
 }
 
 absl::Status PgWriteTx::FlushIfLarge() {
-  if (pending_bytes_ < kFlushBytes && pending_records_.size() + pending_scopes_.size() +
-                                              pending_applied_.size() + pending_history_.size() +
-                                              pending_history_drops_.size() <
-                                          kFlushRows) {
+  if (pending_bytes_ < kFlushBytes &&
+      pending_records_.size() + pending_scopes_.size() + pending_applied_.size() +
+              pending_history_.size() + pending_history_drops_.size() + pending_index_.size() <
+          kFlushRows) {
     return absl::OkStatus();
   }
   return Flush();
@@ -344,6 +344,28 @@ absl::Status PgWriteTx::Flush() {
                            pg_sql::TextArray(ids), pg_sql::TextArray(paths),
                            pg_sql::IntArray(versions), pg_sql::HexArray(entries));
     }
+    if (!pending_index_.empty()) {
+      std::vector<int64_t> owner_types, owner_kinds, kinds, types, keys;
+      std::vector<std::string> owner_ids, ids;
+      for (const auto& [owner, owner_keys] : pending_index_) {
+        owner_types.push_back(owner.first.first);
+        owner_ids.push_back(owner.first.second);
+        owner_kinds.push_back(owner.second);
+        for (int64_t k : owner_keys) {
+          kinds.push_back(owner.second);
+          types.push_back(owner.first.first);
+          keys.push_back(k);
+          ids.push_back(owner.first.second);
+        }
+      }
+      work_.exec_prepared0(pg_sql::kIndexDeleteMany, tenant_id_, pg_sql::IntArray(owner_types),
+                           pg_sql::TextArray(owner_ids), pg_sql::IntArray(owner_kinds));
+      if (!keys.empty()) {
+        work_.exec_prepared0(pg_sql::kIndexInsertMany, tenant_id_, pg_sql::IntArray(kinds),
+                             pg_sql::IntArray(types), pg_sql::IntArray(keys),
+                             pg_sql::TextArray(ids));
+      }
+    }
     if (!pending_applied_.empty()) {
       std::vector<std::string> devices, hashes, results;
       std::vector<int64_t> seqs;
@@ -365,6 +387,7 @@ absl::Status PgWriteTx::Flush() {
   pending_applied_.clear();
   pending_history_drops_.clear();
   pending_history_.clear();
+  pending_index_.clear();
   pending_bytes_ = 0;
   return flushed.status();
 }
@@ -457,36 +480,197 @@ absl::StatusOr<int64_t> PgWriteTx::Prune(int64_t horizon) {
   });
 }
 
+absl::Status PgWriteTx::DoPrefetchIndexed(IndexKind kind, const std::vector<v1::EntityType>& types,
+                                          const std::vector<int64_t>& keys) {
+  if (!failure_.status.ok()) return failure_.status;
+  const int k = static_cast<int>(kind);
+  std::vector<int64_t> type_numbers, wanted;
+  for (v1::EntityType type : types) type_numbers.push_back(static_cast<int64_t>(type));
+  for (int64_t key : keys) {
+    for (int64_t type : type_numbers) {
+      if (index_cache_.count(IndexSlot(k, static_cast<int>(type), key)) == 0) {
+        wanted.push_back(key);
+        break;
+      }
+    }
+  }
+  if (wanted.empty()) return absl::OkStatus();
+  struct Row {
+    int type;
+    int64_t key;
+    std::string id;
+    std::optional<std::string> state;
+  };
+  std::vector<Row> rows;
+  auto loaded = Guard<bool>("prefetching the record index", [&] {
+    pqxx::result r = work_.exec_prepared(pg_sql::kIndexPrefetch, tenant_id_, k,
+                                         pg_sql::IntArray(type_numbers), pg_sql::IntArray(wanted));
+    rows.reserve(r.size());
+    for (const pqxx::row& row : r) {
+      Row& out = rows.emplace_back();
+      out.type = row[0].as<int>();
+      out.key = row[1].as<int64_t>();
+      out.id = row[2].as<std::string>();
+      if (!row[3].is_null()) out.state = pqxx::binarystring(row[3]).str();
+    }
+    return true;
+  });
+  if (!loaded.ok()) return loaded.status();
+  // The slots read now (an already known slot keeps what it knows).
+  std::set<IndexSlot> fresh;
+  for (int64_t key : wanted) {
+    for (int64_t type : type_numbers) {
+      IndexSlot slot(k, static_cast<int>(type), key);
+      if (index_cache_.emplace(slot, std::set<RecordKey>()).second) fresh.insert(slot);
+    }
+  }
+  auto note = [&](const IndexSlot& slot, const RecordKey& owner) {
+    index_cache_[slot].insert(owner);
+    cached_keys_of_[{owner, k}].insert(std::get<2>(slot));
+  };
+  for (Row& row : rows) {
+    IndexSlot slot(k, row.type, row.key);
+    if (fresh.count(slot) == 0) continue;
+    RecordKey owner(row.type, std::move(row.id));
+    // Keys this transaction replaced: the buffer says (below).
+    if (pending_index_.count({owner, k}) > 0) continue;
+    note(slot, owner);
+    if (records_.count(owner) > 0) continue;
+    std::optional<v1::RecordState> state;
+    if (row.state) {
+      state.emplace();
+      if (auto s = codec::Decode(*row.state, &*state, "record"); !s.ok()) return s;
+    }
+    records_.emplace(std::move(owner), std::move(state));
+  }
+  for (const auto& [owner, owner_keys] : pending_index_) {
+    if (owner.second != k) continue;
+    for (int64_t key : owner_keys) {
+      IndexSlot slot(k, owner.first.first, key);
+      if (fresh.count(slot) > 0) note(slot, owner.first);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PgWriteTx::DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
                                        const std::vector<int64_t>& keys) {
   if (!failure_.status.ok()) return failure_.status;
-  return Guard<bool>("writing index keys",
-                     [&] {
-                       work_.exec_prepared0(pg_sql::kIndexDelete, tenant_id_,
-                                            static_cast<int>(ref.entity_type()), ref.id(),
-                                            static_cast<int>(kind));
-                       if (!keys.empty()) {
-                         work_.exec_prepared0(
-                             pg_sql::kIndexInsert, tenant_id_, static_cast<int>(kind),
-                             static_cast<int>(ref.entity_type()), ref.id(), pg_sql::IntArray(keys));
-                       }
-                       return true;
-                     })
-      .status();
+  RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
+  const int k = static_cast<int>(kind);
+  if (!index_cache_.empty()) {
+    // Prefetched slots follow the record's new keys.
+    const std::set<int64_t> now(keys.begin(), keys.end());
+    std::set<int64_t>& cached = cached_keys_of_[{key, k}];
+    for (auto it = cached.begin(); it != cached.end();) {
+      if (now.count(*it) > 0) {
+        ++it;
+        continue;
+      }
+      index_cache_[IndexSlot(k, key.first, *it)].erase(key);
+      it = cached.erase(it);
+    }
+    for (int64_t n : now) {
+      auto slot = index_cache_.find(IndexSlot(k, key.first, n));
+      if (slot == index_cache_.end()) continue;
+      slot->second.insert(key);
+      cached.insert(n);
+    }
+  }
+  pending_bytes_ += keys.size() * sizeof(int64_t) + ref.id().size();
+  std::vector<int64_t> unique = keys;
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  pending_index_[{std::move(key), k}] = std::move(unique);
+  return FlushIfLarge();
 }
 
 absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexed(
     IndexKind kind, v1::EntityType type, const std::vector<KeyRange>& ranges, int limit) {
+  return DoFindIndexedIn(kind, {type}, ranges, limit);
+}
+
+absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
+    IndexKind kind, const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges,
+    int limit) {
   if (!failure_.status.ok()) return failure_.status;
-  // The query reads the tables: buffered records must be there first.
-  if (auto s = Flush(); !s.ok()) return s;
-  absl::StatusOr<std::vector<v1::RecordState>> found = absl::InternalError("record index not read");
+  std::vector<v1::RecordState> out;
+  std::set<RecordKey> seen;
+  // A record's latest state: this transaction's, else the table's.
+  auto add = [&](const RecordKey& key, const std::optional<v1::RecordState>& state) {
+    if (state.has_value() && seen.insert(key).second) out.push_back(*state);
+  };
+  // Single keys, all prefetched: no round trip (but for a record not
+  // loaded yet).
+  const int k = static_cast<int>(kind);
+  bool prefetched = !index_cache_.empty();
+  for (const KeyRange& r : ranges) {
+    if (!prefetched || r.lo != r.hi) {
+      prefetched = false;
+      break;
+    }
+    for (v1::EntityType type : types) {
+      if (index_cache_.count(IndexSlot(k, static_cast<int>(type), r.lo)) == 0) prefetched = false;
+    }
+  }
+  if (prefetched) {
+    std::set<RecordKey> owners;
+    for (const KeyRange& r : ranges) {
+      for (v1::EntityType type : types) {
+        const auto& under = index_cache_.at(IndexSlot(k, static_cast<int>(type), r.lo));
+        owners.insert(under.begin(), under.end());
+      }
+    }
+    for (const RecordKey& owner : owners) {
+      v1::RecordRef ref;
+      ref.set_entity_type(static_cast<v1::EntityType>(owner.first));
+      ref.set_id(owner.second);
+      auto state = DoGetRecord(ref);
+      if (!state.ok()) return state.status();
+      add(owner, *state);
+    }
+    codec::SortByVersion(&out, limit);
+    return out;
+  }
+  absl::StatusOr<std::vector<PgIndexedRow>> rows = std::vector<PgIndexedRow>();
   auto ran = Guard<bool>("reading the record index", [&] {
-    found = PgFindIndexed(work_, tenant_id_, kind, type, ranges, limit);
+    rows = PgFindIndexedRows(work_, tenant_id_, kind, types, ranges);
     return true;
   });
   if (!ran.ok()) return ran.status();
-  return found;
+  if (!rows.ok()) return rows.status();
+  for (PgIndexedRow& row : *rows) {
+    RecordKey key(row.entity_type, std::move(row.record_id));
+    // Keys replaced in this transaction: the buffer says (below).
+    if (pending_index_.count({key, static_cast<int>(kind)}) > 0) continue;
+    if (auto it = records_.find(key); it != records_.end()) {
+      add(key, it->second);
+      continue;
+    }
+    v1::RecordState state;
+    if (auto s = codec::Decode(row.state, &state, "record"); !s.ok()) return s;
+    add(key, state);
+  }
+  for (const auto& [owner, keys] : pending_index_) {
+    if (owner.second != static_cast<int>(kind) ||
+        std::find(types.begin(), types.end(), static_cast<v1::EntityType>(owner.first.first)) ==
+            types.end()) {
+      continue;
+    }
+    const bool hit = std::any_of(keys.begin(), keys.end(), [&](int64_t k) {
+      return std::any_of(ranges.begin(), ranges.end(),
+                         [k](const KeyRange& r) { return r.lo <= k && k <= r.hi; });
+    });
+    if (!hit || seen.count(owner.first) > 0) continue;
+    v1::RecordRef ref;
+    ref.set_entity_type(static_cast<v1::EntityType>(owner.first.first));
+    ref.set_id(owner.first.second);
+    auto state = DoGetRecord(ref);
+    if (!state.ok()) return state.status();
+    add(owner.first, *state);
+  }
+  codec::SortByVersion(&out, limit);
+  return out;
 }
 
 }  // namespace crmsync::server

@@ -20,6 +20,12 @@
 //    key exists (cache, or one lookup), so it still answers ALREADY_EXISTS
 //    itself; a duplicate the database finds at flush time fails the
 //    transaction (unique violation: ALREADY_EXISTS from Write).
+//  * SetIndexKeys is buffered too. FindIndexed reads the index without
+//    flushing: records whose keys this transaction replaced are taken from
+//    the buffer instead of the table, and every record it wrote from the
+//    cache. Keys loaded by PrefetchIndexed are kept (with the records under
+//    them) and updated by SetIndexKeys: a lookup of such keys is answered
+//    without a round trip.
 //  * Claims are not buffered (they are read-modify-write counters).
 #ifndef CRMSYNC_SERVER_STORE_POSTGRES_WRITE_TX_H_
 #define CRMSYNC_SERVER_STORE_POSTGRES_WRITE_TX_H_
@@ -39,6 +45,19 @@
 #include "store/pg_errors.h"
 
 namespace crmsync::server {
+
+// A record found through the record index: its type, id and encoded state.
+struct PgIndexedRow {
+  int entity_type = 0;
+  std::string record_id;
+  std::string state;
+};
+
+// The records of `types` with a key of `kind` in `ranges`, each once, as
+// stored (not decoded), in version order.
+absl::StatusOr<std::vector<PgIndexedRow>> PgFindIndexedRows(
+    pqxx::transaction_base& tx, const std::string& tenant_id, IndexKind kind,
+    const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges);
 
 // FindIndexed inside `tx` (a write transaction or a read).
 absl::StatusOr<std::vector<v1::RecordState>> PgFindIndexed(pqxx::transaction_base& tx,
@@ -84,11 +103,16 @@ class PgWriteTx final : public WriteTx {
                                                    int64_t through) override;
   absl::Status DoPrefetch(const std::vector<v1::RecordRef>& refs, const std::string& device_id,
                           const std::vector<int64_t>& client_seqs) override;
+  absl::Status DoPrefetchIndexed(IndexKind kind, const std::vector<v1::EntityType>& types,
+                                 const std::vector<int64_t>& keys) override;
   absl::Status DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
                               const std::vector<int64_t>& keys) override;
   absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexed(IndexKind kind, v1::EntityType type,
                                                              const std::vector<KeyRange>& ranges,
                                                              int limit) override;
+  absl::StatusOr<std::vector<v1::RecordState>> DoFindIndexedIn(
+      IndexKind kind, const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges,
+      int limit) override;
   absl::Status DoAddFieldHistory(const v1::RecordRef& ref,
                                  std::vector<FieldHistoryRow> rows) override;
   absl::Status DoDropFieldHistory(const v1::RecordRef& ref) override;
@@ -154,6 +178,14 @@ class PgWriteTx final : public WriteTx {
   // by (record, path, version).
   std::set<RecordKey> pending_history_drops_;
   std::map<std::tuple<RecordKey, std::string, int64_t>, std::string> pending_history_;
+  // Index keys by (record, kind): they replace what the table holds.
+  std::map<std::pair<RecordKey, int>, std::vector<int64_t>> pending_index_;
+  // What the index holds under prefetched (kind, entity_type, key) slots,
+  // this transaction's writes included; and, per (record, kind), the
+  // prefetched slots it is in.
+  using IndexSlot = std::tuple<int, int, int64_t>;
+  std::map<IndexSlot, std::set<RecordKey>> index_cache_;
+  std::map<std::pair<RecordKey, int>, std::set<int64_t>> cached_keys_of_;
   size_t pending_bytes_ = 0;
 };
 
