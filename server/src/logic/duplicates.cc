@@ -13,6 +13,7 @@
 #include "crmsync/sync/merge.h"
 #include "erasure.h"
 #include "identity_keys.h"
+#include "references.h"
 #include "scope.h"
 
 namespace crmsync::server {
@@ -451,29 +452,13 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
 
 absl::Status EnsureDuplicateIndex(ChangeLog* changes, const std::string& tenant_id,
                                   const DuplicateOptions& options) {
-  static constexpr char kMarker[] = "index:duplicates:2";
-  return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
-    auto built = tx.GetClaim(kMarker);
-    if (!built.ok()) return built.status();
-    if (*built > 0) return absl::OkStatus();
-    for (int64_t after = 0;;) {
-      auto rows = changes->ReadSince(tenant_id, after, 1000);
-      if (!rows.ok()) return rows.status();
-      for (const RecordRow& row : *rows) {
-        after = row.state.version();
-        if (row.state.deleted() || !identity::HasIdentity(row.state.ref().entity_type())) {
-          continue;
-        }
-        const std::vector<int64_t> keys =
-            identity::IndexKeysOf(identity::IdentityOf(row.state.data(), options));
-        if (auto s = tx.SetIndexKeys(row.state.ref(), IndexKind::kDuplicateKey, keys); !s.ok()) {
-          return s;
-        }
-      }
-      if (rows->size() < 1000) break;
-    }
-    return tx.AddToClaim(kMarker, 1).status();
-  });
+  return ForEachLiveRecordOnce(
+      changes, tenant_id, "index:duplicates:2",
+      [&options](WriteTx& tx, const v1::RecordState& state) -> absl::Status {
+        if (!identity::HasIdentity(state.ref().entity_type())) return absl::OkStatus();
+        return tx.SetIndexKeys(state.ref(), IndexKind::kDuplicateKey,
+                               identity::IndexKeysOf(identity::IdentityOf(state.data(), options)));
+      });
 }
 
 }  // namespace crmsync::server

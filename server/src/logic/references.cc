@@ -200,11 +200,11 @@ absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
   return moved;
 }
 
-absl::Status EnsureReferenceIndex(ChangeLog* changes, const std::string& tenant_id) {
-  // Version 2: loyalty cards (their contact) and redemptions (their card).
-  static constexpr char kMarker[] = "index:references:2";
+absl::Status ForEachLiveRecordOnce(
+    ChangeLog* changes, const std::string& tenant_id, const char* marker,
+    const std::function<absl::Status(WriteTx&, const v1::RecordState&)>& each) {
   return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
-    auto built = tx.GetClaim(kMarker);
+    auto built = tx.GetClaim(marker);
     if (!built.ok()) return built.status();
     if (*built > 0) return absl::OkStatus();
     for (int64_t after = 0;;) {
@@ -212,17 +212,25 @@ absl::Status EnsureReferenceIndex(ChangeLog* changes, const std::string& tenant_
       if (!rows.ok()) return rows.status();
       for (const RecordRow& row : *rows) {
         after = row.state.version();
-        if (row.state.deleted() || !HoldsReferences(row.state.ref().entity_type())) continue;
-        const std::vector<int64_t> keys = KeysOf(row.state.data());
-        if (keys.empty()) continue;
-        if (auto s = tx.SetIndexKeys(row.state.ref(), IndexKind::kReference, keys); !s.ok()) {
-          return s;
-        }
+        if (row.state.deleted()) continue;
+        if (auto s = each(tx, row.state); !s.ok()) return s;
       }
       if (rows->size() < 1000) break;
     }
-    return tx.AddToClaim(kMarker, 1).status();
+    return tx.AddToClaim(marker, 1).status();
   });
+}
+
+absl::Status EnsureReferenceIndex(ChangeLog* changes, const std::string& tenant_id) {
+  // Version 2: loyalty cards (their contact) and redemptions (their card).
+  return ForEachLiveRecordOnce(changes, tenant_id, "index:references:2",
+                               [](WriteTx& tx, const v1::RecordState& state) -> absl::Status {
+                                 if (!HoldsReferences(state.ref().entity_type()))
+                                   return absl::OkStatus();
+                                 const std::vector<int64_t> keys = KeysOf(state.data());
+                                 if (keys.empty()) return absl::OkStatus();
+                                 return tx.SetIndexKeys(state.ref(), IndexKind::kReference, keys);
+                               });
 }
 
 absl::StatusOr<std::optional<v1::RecordRef>> MergedInto(WriteTx& tx, const v1::RecordRef& ref) {

@@ -17,6 +17,7 @@
 #define CRMSYNC_SERVER_LOGIC_REFERENCES_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -53,6 +54,14 @@ absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
 // tenant (the claim "index:references" marks it done): for data written
 // before the index existed. One transaction; run at start-up.
 absl::Status EnsureReferenceIndex(ChangeLog* changes, const std::string& tenant_id);
+
+// Runs `each` on every live record of the tenant, oldest change first,
+// unless the claim `marker` says it was done; then sets it. One write
+// transaction (the records are read committed, in pages): for an index of
+// data written before the index, or before its keys changed.
+absl::Status ForEachLiveRecordOnce(
+    ChangeLog* changes, const std::string& tenant_id, const char* marker,
+    const std::function<absl::Status(WriteTx&, const v1::RecordState&)>& each);
 
 // The record `ref` was merged into, following merges (at most 16 hops), or
 // nullopt when `ref` is live, unknown or deleted without a merge.
