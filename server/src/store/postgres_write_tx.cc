@@ -600,6 +600,16 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
   auto add = [&](const RecordKey& key, const std::optional<v1::RecordState>& state) {
     if (state.has_value() && seen.insert(key).second) out.push_back(*state);
   };
+  // The same, read through the cache (one lookup for a record not loaded).
+  auto add_loaded = [&](const RecordKey& key) -> absl::Status {
+    v1::RecordRef ref;
+    ref.set_entity_type(static_cast<v1::EntityType>(key.first));
+    ref.set_id(key.second);
+    auto state = DoGetRecord(ref);
+    if (!state.ok()) return state.status();
+    add(key, *state);
+    return absl::OkStatus();
+  };
   // Single keys, all prefetched: no round trip (but for a record not
   // loaded yet).
   const int k = static_cast<int>(kind);
@@ -622,12 +632,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
       }
     }
     for (const RecordKey& owner : owners) {
-      v1::RecordRef ref;
-      ref.set_entity_type(static_cast<v1::EntityType>(owner.first));
-      ref.set_id(owner.second);
-      auto state = DoGetRecord(ref);
-      if (!state.ok()) return state.status();
-      add(owner, *state);
+      if (auto s = add_loaded(owner); !s.ok()) return s;
     }
     codec::SortByVersion(&out, limit);
     return out;
@@ -642,7 +647,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
   for (PgIndexedRow& row : *rows) {
     RecordKey key(row.entity_type, std::move(row.record_id));
     // Keys replaced in this transaction: the buffer says (below).
-    if (pending_index_.count({key, static_cast<int>(kind)}) > 0) continue;
+    if (pending_index_.count({key, k}) > 0) continue;
     if (auto it = records_.find(key); it != records_.end()) {
       add(key, it->second);
       continue;
@@ -652,22 +657,17 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
     add(key, state);
   }
   for (const auto& [owner, keys] : pending_index_) {
-    if (owner.second != static_cast<int>(kind) ||
+    if (owner.second != k ||
         std::find(types.begin(), types.end(), static_cast<v1::EntityType>(owner.first.first)) ==
             types.end()) {
       continue;
     }
-    const bool hit = std::any_of(keys.begin(), keys.end(), [&](int64_t k) {
+    const bool hit = std::any_of(keys.begin(), keys.end(), [&](int64_t key) {
       return std::any_of(ranges.begin(), ranges.end(),
-                         [k](const KeyRange& r) { return r.lo <= k && k <= r.hi; });
+                         [key](const KeyRange& r) { return r.lo <= key && key <= r.hi; });
     });
     if (!hit || seen.count(owner.first) > 0) continue;
-    v1::RecordRef ref;
-    ref.set_entity_type(static_cast<v1::EntityType>(owner.first.first));
-    ref.set_id(owner.first.second);
-    auto state = DoGetRecord(ref);
-    if (!state.ok()) return state.status();
-    add(owner.first, *state);
+    if (auto s = add_loaded(owner.first); !s.ok()) return s;
   }
   codec::SortByVersion(&out, limit);
   return out;
