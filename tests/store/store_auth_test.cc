@@ -43,14 +43,17 @@ TEST_P(StoreAuthTest, RefreshTokenRoundTripsAndIsUsedExactlyOnce) {
   EXPECT_FALSE((*got)->used);
   EXPECT_FALSE((*got)->revoked);
 
-  auto first = store().credentials().MarkRefreshTokenUsed("h1");
+  auto elsewhere = store().credentials().MarkRefreshTokenUsed(kOther, "h1");
+  ASSERT_TRUE(elsewhere.ok());
+  EXPECT_FALSE(*elsewhere) << "a token is used only in its own tenant";
+  auto first = store().credentials().MarkRefreshTokenUsed(kTenant, "h1");
   ASSERT_TRUE(first.ok());
   EXPECT_TRUE(*first);
-  auto second = store().credentials().MarkRefreshTokenUsed("h1");
+  auto second = store().credentials().MarkRefreshTokenUsed(kTenant, "h1");
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(*second) << "a used token must not be usable twice";
   EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->used);
-  auto unknown = store().credentials().MarkRefreshTokenUsed("nope");
+  auto unknown = store().credentials().MarkRefreshTokenUsed(kTenant, "nope");
   ASSERT_TRUE(unknown.ok());
   EXPECT_FALSE(*unknown);
   EXPECT_FALSE(store().credentials().GetRefreshToken("nope")->has_value());
@@ -72,7 +75,7 @@ TEST_P(StoreAuthTest, RevokingAFamilyRevokesOnlyItsTokens) {
   EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->revoked);
   EXPECT_TRUE((*store().credentials().GetRefreshToken("h2"))->revoked);
   EXPECT_FALSE((*store().credentials().GetRefreshToken("h3"))->revoked);
-  EXPECT_FALSE(*store().credentials().MarkRefreshTokenUsed("h2"))
+  EXPECT_FALSE(*store().credentials().MarkRefreshTokenUsed(kTenant, "h2"))
       << "a revoked token cannot be used";
   EXPECT_EQ(*store().credentials().RevokeRefreshFamily(kOther, "f2"), 0)
       << "families are tenant-scoped";

@@ -14,6 +14,9 @@
 # runs as postgres (initdb refuses root). A role and database named
 # crmsync_test are created. The CTest fixture crmsync_pg_clusters runs
 # `sweep` before and after the tests (tests/support/CMakeLists.txt).
+# PG_TEST_SERVER_OPTS adds server options to `start` (e.g. "-c
+# shared_preload_libraries=citus"; tests/support/citus-test-cluster.sh);
+# `start` records the full option string in DIR/server.opts.
 set -euo pipefail
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -65,8 +68,11 @@ case "$cmd" in
     for _ in 1 2 3; do
       port=$(free_port)
       if as_pg "$PG_BIN/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/data/server.log" \
-          -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on" start >>"$dir/setup.log" 2>&1; then
+          -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on ${PG_TEST_SERVER_OPTS:-}" \
+          start >>"$dir/setup.log" 2>&1; then
         started=1
+        echo "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on ${PG_TEST_SERVER_OPTS:-}" \
+          >"$dir/server.opts"
         break
       fi
     done

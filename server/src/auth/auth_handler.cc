@@ -203,7 +203,7 @@ absl::Status AuthHandler::Refresh(const v1::RefreshRequest& req, const std::stri
   if (t.revoked) {
     return absl::UnauthenticatedError("refresh token was revoked; sign in again");
   }
-  auto marked = credentials_->MarkRefreshTokenUsed(t.token_hash);
+  auto marked = credentials_->MarkRefreshTokenUsed(t.tenant_id, t.token_hash);
   if (!marked.ok()) return marked.status();
   if (!*marked) {
     // A rotated token came back: either the client retried after a lost

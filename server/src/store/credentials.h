@@ -52,15 +52,17 @@ class Credentials {
  public:
   virtual ~Credentials() = default;
 
-  // Stores a new refresh token; ALREADY_EXISTS if its hash is known.
+  // Stores a new refresh token; ALREADY_EXISTS if its hash is known in its
+  // tenant (hashes of random secrets: never in practice in another).
   virtual absl::Status PutRefreshToken(const RefreshTokenRow& token) = 0;
   // The token with this hash, in any tenant; nullopt if unknown.
   virtual absl::StatusOr<std::optional<RefreshTokenRow>> GetRefreshToken(
       const std::string& token_hash) = 0;
   // Marks the token used if it is neither used nor revoked. Returns true if
   // this call marked it (exactly one of concurrent callers wins), false if
-  // it was already used or revoked or is unknown.
-  virtual absl::StatusOr<bool> MarkRefreshTokenUsed(const std::string& token_hash) = 0;
+  // it was already used or revoked or is unknown in `tenant_id`.
+  virtual absl::StatusOr<bool> MarkRefreshTokenUsed(const std::string& tenant_id,
+                                                    const std::string& token_hash) = 0;
   // Revokes every token of the family. Returns how many were changed.
   virtual absl::StatusOr<int64_t> RevokeRefreshFamily(const std::string& tenant_id,
                                                       const std::string& family_id) = 0;

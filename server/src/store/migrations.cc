@@ -486,6 +486,27 @@ SELECT 1;
 DROP INDEX record_index_by_record;
 CREATE INDEX record_index_by_record ON record_index (record_id, tenant_id, entity_type, kind);
 )sql"},
+    {12, "every key of a tenant's table includes the tenant",
+     // SQLite
+     R"sql(
+-- The PostgreSQL keys change so the tables can be distributed by tenant
+-- over Citus workers; an embedded store is never distributed.
+SELECT 1;
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Citus distributes a table by tenant_id only if its primary and unique
+-- keys include tenant_id (postgres_schema.cc, DistributeOverCitus). A
+-- refresh token is still found by its hash alone (RefreshTokens: the
+-- token does not name its tenant), through an index of its own.
+ALTER TABLE refresh_tokens DROP CONSTRAINT refresh_tokens_pkey;
+ALTER TABLE refresh_tokens ADD PRIMARY KEY (tenant_id, token_hash);
+CREATE INDEX refresh_tokens_by_hash ON refresh_tokens (token_hash);
+-- (tenant_id, id) was already indexed for listing a tenant's events.
+ALTER TABLE audit_events DROP CONSTRAINT audit_events_pkey;
+ALTER TABLE audit_events ADD PRIMARY KEY (tenant_id, id);
+DROP INDEX audit_events_by_tenant;
+)sql"},
 };
 
 }  // namespace

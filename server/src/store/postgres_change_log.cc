@@ -4,6 +4,9 @@
 #include "store/postgres_change_log.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
+#include <string>
 #include <thread>
 
 #include <pqxx/binarystring>
@@ -260,9 +263,23 @@ absl::StatusOr<FeedState> PostgresChangeLog::DoGetFeedState(const std::string& t
   return feed;
 }
 
+namespace {
+
+// 16 hex digits from the system's random source, like the migration's
+// default for a tenant's first history.
+std::string NewHistoryId() {
+  std::random_device random;
+  char out[17];
+  std::snprintf(out, sizeof(out), "%08x%08x", static_cast<unsigned>(random()),
+                static_cast<unsigned>(random()));
+  return std::string(out, 16);
+}
+
+}  // namespace
+
 absl::Status PostgresChangeLog::DoStartNewHistory(const std::string& tenant_id) {
   return pool_->RunAutocommit("starting a new change history", [&](pqxx::transaction_base& tx) {
-    tx.exec_prepared(pg_sql::kNewHistory, tenant_id);
+    tx.exec_prepared(pg_sql::kNewHistory, tenant_id, NewHistoryId());
     return absl::OkStatus();
   });
 }

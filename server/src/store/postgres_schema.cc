@@ -13,7 +13,60 @@ namespace {
 // Key of the advisory lock that serialises migrations ("crmsync" in ASCII).
 constexpr long long kMigrationLockKey = 0x63726d73796e63LL;
 
+// Distributes the tables of CitusTables() that are not yet (see the header).
+// Sequential mode: one connection per worker for the whole transaction, so
+// creating shards after the migrations' DDL never needs a second one.
+void DistributeOverCitus(pqxx::work& tx) {
+  if (!tx.exec1("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")[0]
+           .as<bool>()) {
+    return;
+  }
+  tx.exec0("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'");
+  for (const CitusTable& table : CitusTables()) {
+    const std::string name = table.name;
+    if (tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_dist_partition "
+                        "WHERE logicalrelid = to_regclass($1))",
+                        name)[0]
+            .as<bool>()) {
+      continue;
+    }
+    if (table.placement == CitusPlacement::kReference) {
+      tx.exec_params("SELECT create_reference_table($1::regclass)", name);
+    } else if (name == "tenant_seq") {
+      tx.exec_params(
+          "SELECT create_distributed_table($1::regclass, 'tenant_id', colocate_with => 'none')",
+          name);
+    } else {
+      tx.exec_params(
+          "SELECT create_distributed_table($1::regclass, 'tenant_id', "
+          "colocate_with => 'tenant_seq')",
+          name);
+    }
+  }
+}
+
 }  // namespace
+
+const std::vector<CitusTable>& CitusTables() {
+  static const std::vector<CitusTable> tables = {
+      {"tenants", CitusPlacement::kReference},
+      {"tenant_seq", CitusPlacement::kDistributed},
+      {"records", CitusPlacement::kDistributed},
+      {"scope_history", CitusPlacement::kDistributed},
+      {"applied_mutations", CitusPlacement::kDistributed},
+      {"applied_floors", CitusPlacement::kDistributed},
+      {"claims", CitusPlacement::kDistributed},
+      {"record_index", CitusPlacement::kDistributed},
+      {"field_history", CitusPlacement::kDistributed},
+      {"users", CitusPlacement::kDistributed},
+      {"teams", CitusPlacement::kDistributed},
+      {"devices", CitusPlacement::kDistributed},
+      {"refresh_tokens", CitusPlacement::kDistributed},
+      {"api_keys", CitusPlacement::kDistributed},
+      {"audit_events", CitusPlacement::kDistributed},
+  };
+  return tables;
+}
 
 int LatestPostgresSchemaVersion() { return LatestSchemaVersion(); }
 
@@ -41,6 +94,7 @@ absl::Status ApplyPostgresMigrations(pqxx::connection& conn, bool* connection_br
       tx.exec_params0("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m->version,
                       std::string(m->name));
     }
+    DistributeOverCitus(tx);
     tx.commit();
     return absl::OkStatus();
   } catch (...) {

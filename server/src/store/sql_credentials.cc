@@ -19,8 +19,8 @@ constexpr SqlStatement kRefreshGet{"cred_refresh_get",
 #undef CRMSYNC_REFRESH_COLUMNS
 constexpr SqlStatement kRefreshMarkUsed{
     "cred_refresh_mark_used",
-    "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1 AND used = FALSE AND "
-    "revoked = FALSE"};
+    "UPDATE refresh_tokens SET used = TRUE WHERE tenant_id = $1 AND token_hash = $2 AND "
+    "used = FALSE AND revoked = FALSE"};
 constexpr SqlStatement kRefreshRevokeFamily{
     "cred_refresh_revoke_family",
     "UPDATE refresh_tokens SET revoked = TRUE WHERE tenant_id = $1 AND family_id = $2 AND "
@@ -94,12 +94,14 @@ absl::StatusOr<std::optional<RefreshTokenRow>> SqlCredentials::GetRefreshToken(
                                       ReadRefresh);
 }
 
-absl::StatusOr<bool> SqlCredentials::MarkRefreshTokenUsed(const std::string& token_hash) {
+absl::StatusOr<bool> SqlCredentials::MarkRefreshTokenUsed(const std::string& tenant_id,
+                                                          const std::string& token_hash) {
+  if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   if (auto s = codec::CheckId(token_hash, "token hash"); !s.ok()) return s;
   // Should the adapter re-run this after a lost connection whose first run
   // did mark the token, the answer is false: the client signs in again,
   // and a token is never exchanged twice.
-  auto changed = SqlExec(*db_, "using a refresh token", kRefreshMarkUsed, {token_hash});
+  auto changed = SqlExec(*db_, "using a refresh token", kRefreshMarkUsed, {tenant_id, token_hash});
   if (!changed.ok()) return changed.status();
   return *changed == 1;
 }
