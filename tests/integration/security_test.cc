@@ -283,6 +283,26 @@ TEST_P(SecurityTest, LoginRefreshRotatesAndReuseRevokesTheFamily) {
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
+TEST_P(SecurityTest, ARefreshTokenWithAnAlteredTenantIsUnknown) {
+  StartServer();
+  TokenClient alice(server_.address());
+  alice.SignIn("demo", "alice", "alice-phone");
+  const std::string token = alice.refresh;
+  const size_t dot = token.rfind('.');
+  ASSERT_NE(dot, std::string::npos);
+  ASSERT_GT(dot, 3u) << "the token names its tenant after the secret: " << token;
+  // Another tenant's name (base64url "t-other"), a tenant part that does
+  // not decode, and none at all: each is a token nobody issued.
+  for (const std::string& forged :
+       {token.substr(0, dot + 1) + "dC1vdGhlcg", token.substr(0, dot + 1) + "%%%",
+        token.substr(0, dot)}) {
+    EXPECT_EQ(alice.Refresh(forged, nullptr).error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << forged;
+  }
+  v1::TokenPair next;
+  EXPECT_TRUE(alice.Refresh(token, &next).ok()) << "the real token still works";
+}
+
 TEST_P(SecurityTest, BadPasswordsAreRefusedThenThrottled) {
   StartServer({"--max-failed-logins", "3"});
   TokenClient c(server_.address());

@@ -33,7 +33,7 @@ RefreshTokenRow Token(const std::string& hash, const std::string& family,
 
 TEST_P(StoreAuthTest, RefreshTokenRoundTripsAndIsUsedExactlyOnce) {
   ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1")).ok());
-  auto got = store().credentials().GetRefreshToken("h1");
+  auto got = store().credentials().GetRefreshToken(kTenant, "h1");
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ((*got)->tenant_id, kTenant);
@@ -52,11 +52,31 @@ TEST_P(StoreAuthTest, RefreshTokenRoundTripsAndIsUsedExactlyOnce) {
   auto second = store().credentials().MarkRefreshTokenUsed(kTenant, "h1");
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(*second) << "a used token must not be usable twice";
-  EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->used);
+  EXPECT_TRUE((*store().credentials().GetRefreshToken(kTenant, "h1"))->used);
   auto unknown = store().credentials().MarkRefreshTokenUsed(kTenant, "nope");
   ASSERT_TRUE(unknown.ok());
   EXPECT_FALSE(*unknown);
-  EXPECT_FALSE(store().credentials().GetRefreshToken("nope")->has_value());
+  EXPECT_FALSE(store().credentials().GetRefreshToken(kTenant, "nope")->has_value());
+}
+
+TEST_P(StoreAuthTest, ARefreshTokenIsFoundInItsTenantOnly) {
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1")).ok());
+  auto elsewhere = store().credentials().GetRefreshToken(kOther, "h1");
+  ASSERT_TRUE(elsewhere.ok()) << elsewhere.status();
+  EXPECT_FALSE(elsewhere->has_value());
+  EXPECT_EQ(store().credentials().GetRefreshToken("", "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Tokens issued before they named their tenant: found by hash alone (on
+// Citus the one lookup of the store that asks every shard).
+TEST_P(StoreAuthTest, ARefreshTokenWithoutItsTenantIsFoundByHashAlone) {
+  ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1")).ok());
+  auto any = store().credentials().GetRefreshToken("", "h1");
+  ASSERT_TRUE(any.ok()) << any.status();
+  ASSERT_TRUE(any->has_value());
+  EXPECT_EQ((*any)->tenant_id, kTenant);
+  EXPECT_FALSE(store().credentials().GetRefreshToken("", "h9")->has_value());
 }
 
 TEST_P(StoreAuthTest, DuplicateRefreshTokenHashIsRefused) {
@@ -72,9 +92,9 @@ TEST_P(StoreAuthTest, RevokingAFamilyRevokesOnlyItsTokens) {
   auto n = store().credentials().RevokeRefreshFamily(kTenant, "f1");
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 2);
-  EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->revoked);
-  EXPECT_TRUE((*store().credentials().GetRefreshToken("h2"))->revoked);
-  EXPECT_FALSE((*store().credentials().GetRefreshToken("h3"))->revoked);
+  EXPECT_TRUE((*store().credentials().GetRefreshToken(kTenant, "h1"))->revoked);
+  EXPECT_TRUE((*store().credentials().GetRefreshToken(kTenant, "h2"))->revoked);
+  EXPECT_FALSE((*store().credentials().GetRefreshToken(kTenant, "h3"))->revoked);
   EXPECT_FALSE(*store().credentials().MarkRefreshTokenUsed(kTenant, "h2"))
       << "a revoked token cannot be used";
   EXPECT_EQ(*store().credentials().RevokeRefreshFamily(kOther, "f2"), 0)
@@ -85,8 +105,8 @@ TEST_P(StoreAuthTest, RevokingADeviceRevokesItsTokens) {
   ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h1", "f1", "phone")).ok());
   ASSERT_TRUE(store().credentials().PutRefreshToken(Token("h2", "f2", "tablet")).ok());
   EXPECT_EQ(*store().credentials().RevokeDeviceRefreshTokens(kTenant, "phone"), 1);
-  EXPECT_TRUE((*store().credentials().GetRefreshToken("h1"))->revoked);
-  EXPECT_FALSE((*store().credentials().GetRefreshToken("h2"))->revoked);
+  EXPECT_TRUE((*store().credentials().GetRefreshToken(kTenant, "h1"))->revoked);
+  EXPECT_FALSE((*store().credentials().GetRefreshToken(kTenant, "h2"))->revoked);
 }
 
 TEST_P(StoreAuthTest, ApiKeysAreTenantScoped) {

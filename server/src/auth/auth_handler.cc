@@ -13,6 +13,16 @@ namespace {
 
 constexpr char kBadCredentials[] = "wrong tenant, username or password";
 constexpr char kRefreshPrefix[] = "rt.";
+
+// The tenant a refresh token names ("rt.<secret>.<tenant, base64url>"), or
+// "" for a token without one (issued by an earlier version) or one that
+// does not decode: such a token is looked up in every tenant.
+std::string RefreshTokenTenant(const std::string& token) {
+  const size_t dot = token.find('.', sizeof(kRefreshPrefix) - 1);
+  if (token.rfind(kRefreshPrefix, 0) != 0 || dot == std::string::npos) return "";
+  auto tenant = Base64UrlDecode(token.substr(dot + 1));
+  return tenant.ok() ? *tenant : "";
+}
 constexpr char kApiKeyPrefix[] = "crmk.";
 // Refresh tokens and API keys are at most this long.
 constexpr size_t kMaxSecretBytes = 256;
@@ -68,7 +78,9 @@ absl::Status AuthHandler::IssueTokens(const std::string& tenant_id, const v1::Us
 
   auto secret = RandomToken(random_, 32);
   if (!secret.ok()) return secret.status();
-  const std::string refresh = kRefreshPrefix + *secret;
+  // The tenant rides along (after the secret, hashed with it) so the token
+  // is found in its tenant's shard on Citus; altering it alters the hash.
+  const std::string refresh = kRefreshPrefix + *secret + "." + Base64UrlEncode(tenant_id);
   if (family_id.empty()) {
     auto family = RandomToken(random_, 12);
     if (!family.ok()) return family.status();
@@ -196,7 +208,7 @@ absl::Status AuthHandler::Refresh(const v1::RefreshRequest& req, const std::stri
   if (token.empty() || token.size() > kMaxSecretBytes) {
     return absl::UnauthenticatedError("unknown refresh token");
   }
-  auto row = credentials_->GetRefreshToken(Sha256Hex(token));
+  auto row = credentials_->GetRefreshToken(RefreshTokenTenant(token), Sha256Hex(token));
   if (!row.ok()) return row.status();
   if (!*row) return absl::UnauthenticatedError("unknown refresh token");
   const RefreshTokenRow& t = **row;
@@ -239,7 +251,7 @@ absl::Status AuthHandler::Logout(const Principal& who, const v1::LogoutRequest& 
   if (token.empty() || token.size() > kMaxSecretBytes) {
     return absl::InvalidArgumentError("refresh_token is required");
   }
-  auto row = credentials_->GetRefreshToken(Sha256Hex(token));
+  auto row = credentials_->GetRefreshToken(who.tenant_id, Sha256Hex(token));
   if (!row.ok()) return row.status();
   // Another user's token is treated as unknown: logout reveals nothing.
   if (!*row || (*row)->tenant_id != who.tenant_id || (*row)->user_id != who.user_id) {

@@ -55,9 +55,11 @@ class Credentials {
   // Stores a new refresh token; ALREADY_EXISTS if its hash is known in its
   // tenant (hashes of random secrets: never in practice in another).
   virtual absl::Status PutRefreshToken(const RefreshTokenRow& token) = 0;
-  // The token with this hash, in any tenant; nullopt if unknown.
+  // The token with this hash in `tenant_id`, or in any tenant when
+  // `tenant_id` is empty (tokens issued before they named their tenant: on
+  // Citus a lookup in every shard); nullopt if unknown.
   virtual absl::StatusOr<std::optional<RefreshTokenRow>> GetRefreshToken(
-      const std::string& token_hash) = 0;
+      const std::string& tenant_id, const std::string& token_hash) = 0;
   // Marks the token used if it is neither used nor revoked. Returns true if
   // this call marked it (exactly one of concurrent callers wins), false if
   // it was already used or revoked or is unknown in `tenant_id`.

@@ -48,7 +48,7 @@ class SqlCredentials final : public Credentials {
 
   absl::Status PutRefreshToken(const RefreshTokenRow& token) override;
   absl::StatusOr<std::optional<RefreshTokenRow>> GetRefreshToken(
-      const std::string& token_hash) override;
+      const std::string& tenant_id, const std::string& token_hash) override;
   absl::StatusOr<bool> MarkRefreshTokenUsed(const std::string& tenant_id,
                                             const std::string& token_hash) override;
   absl::StatusOr<int64_t> RevokeRefreshFamily(const std::string& tenant_id,
