@@ -24,13 +24,19 @@ void DistributeOverCitus(pqxx::work& tx) {
   tx.exec0("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'");
   for (const CitusTable& table : CitusTables()) {
     const std::string name = table.name;
+    // Hash-distributed, or a reference table ('n' and replicated). Tables
+    // with a foreign key to tenants became Citus local tables ('n', 's':
+    // kept on the coordinator) when tenants became a reference table; they
+    // are distributed now like the others.
+    const bool reference = table.placement == CitusPlacement::kReference;
     if (tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_dist_partition "
-                        "WHERE logicalrelid = to_regclass($1))",
-                        name)[0]
+                        "WHERE logicalrelid = to_regclass($1) AND partmethod = $2 "
+                        "AND ($3 = false OR repmodel = 't'))",
+                        name, reference ? "n" : "h", reference)[0]
             .as<bool>()) {
       continue;
     }
-    if (table.placement == CitusPlacement::kReference) {
+    if (reference) {
       tx.exec_params("SELECT create_reference_table($1::regclass)", name);
     } else if (name == "tenant_seq") {
       tx.exec_params(

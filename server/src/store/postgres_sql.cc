@@ -94,10 +94,15 @@ constexpr Statement kStatements[] = {
      "AS u(entity_type, record_id, path, version, entry) "
      "ON CONFLICT (tenant_id, entity_type, record_id, path, version) "
      "DO UPDATE SET entry = EXCLUDED.entry"},
+    // Rows found one record at a time, then deleted by row address, like
+    // kIndexDeleteMany: Citus routes this form to the tenant's shard with a
+    // generic plan too, where a DELETE ... USING unnest() (or IN, EXISTS)
+    // becomes a statement on every shard from its sixth run on.
     {kFieldHistoryDropMany,
-     "DELETE FROM field_history f USING unnest($2::int[], $3::text[]) "
-     "AS u(entity_type, record_id) WHERE f.tenant_id = $1 AND f.entity_type = u.entity_type "
-     "AND f.record_id = u.record_id"},
+     "DELETE FROM field_history WHERE tenant_id = $1 AND ctid = ANY(ARRAY(SELECT f.ctid FROM "
+     "unnest($2::int[], $3::text[]) AS u(entity_type, record_id) CROSS JOIN LATERAL (SELECT ctid "
+     "FROM field_history WHERE tenant_id = $1 AND entity_type = u.entity_type AND record_id = "
+     "u.record_id OFFSET 0) f))"},
     {kScopeHistoryPutMany,
      "INSERT INTO scope_history (tenant_id, entity_type, record_id, version, scope) "
      "SELECT $1, u.entity_type, u.record_id, u.version, decode(u.scope, 'hex') "
