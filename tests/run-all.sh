@@ -2,7 +2,13 @@
 # Installs what is missing, builds crmsync and runs every test:
 #   1. RelWithDebInfo build: unit, conformance (SQLite + a throwaway
 #      PostgreSQL cluster the tests start themselves), integration
-#   2. deployment: the files that cannot run here checked offline
+#   2. Citus (distributed PostgreSQL): a coordinator and two workers on
+#      127.0.0.1; the store conformance and handler suites, the
+#      cross-instance and crash tests, and citus_test (distribution, a tenant
+#      moved and its worker restarted under load) with multi-shard statements
+#      refused (tests/citus/run-citus-suite.sh). Citus is built from
+#      third_party/citus/ and installed once when missing (about 10 minutes)
+#   3. deployment: the files that cannot run here checked offline
 #      (tests/deploy/offline-checks.sh: haproxy -c, promtool check rules and
 #      test rules with broken rules that must fail them, the Kubernetes
 #      manifests rendered with kubectl kustomize and the compose file checked
@@ -14,17 +20,17 @@
 #      run with podman (tests/deploy/container-test.sh); the Debian root is
 #      debootstrapped once into build-deploy/ and reused (--no-package skips
 #      these two)
-#   3. ASan+UBSan build: the same suites under the sanitizers
-#   4. the client SDK alone (CRMSYNC_BUILD_SERVER=OFF), cross-built for
+#   4. ASan+UBSan build: the same suites under the sanitizers (not Citus)
+#   5. the client SDK alone (CRMSYNC_BUILD_SERVER=OFF), cross-built for
 #      arm64 with Debian's cross toolchain (tests/client/cross-build.sh)
-#   5. clang libFuzzer build: each fuzz target replays its committed corpus,
+#   6. clang libFuzzer build: each fuzz target replays its committed corpus,
 #      then runs a fixed number of mutated inputs with a fixed seed (the same
 #      inputs on every run of a commit; CRMSYNC_FUZZ_RUNS overrides each
 #      target's default). Long, time-boxed exploration is a separate command:
 #      tests/fuzz/run-fuzzers.sh build-fuzz --explore SECONDS
 # Before the builds: formatting (tests/check-format.sh); after the first
 # build: clang-tidy with -Wthread-safety over the sources (tests/run-clang-tidy.sh).
-# Usage: tests/run-all.sh [--no-lint] [--no-package] [--no-asan] [--no-cross] [--no-fuzz]
+# Usage: tests/run-all.sh [--no-lint] [--no-citus] [--no-package] [--no-asan] [--no-cross] [--no-fuzz]
 # Exit status: 0 only if every stage passed. Stage times are printed at the
 # end; fuzz output and reproducers go to build-fuzz/fuzz-artifacts/.
 set -euo pipefail
@@ -32,6 +38,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 RUN_LINT=1
+RUN_CITUS=1
 RUN_ASAN=1
 RUN_FUZZ=1
 RUN_CROSS=1
@@ -39,11 +46,12 @@ RUN_PACKAGE=1
 for arg in "$@"; do
   case "$arg" in
     --no-lint) RUN_LINT=0 ;;
+    --no-citus) RUN_CITUS=0 ;;
     --no-asan) RUN_ASAN=0 ;;
     --no-fuzz) RUN_FUZZ=0 ;;
     --no-cross) RUN_CROSS=0 ;;
     --no-package) RUN_PACKAGE=0 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "run-all: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,6 +86,11 @@ fi
 
 stage "tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
+
+if ((RUN_CITUS)); then
+  stage "tests on Citus (coordinator + 2 workers)"
+  "$ROOT/tests/citus/run-citus-suite.sh" "$ROOT/build"
+fi
 
 stage "deploy files (offline checks: haproxy -c, promtool, Kubernetes manifests, compose file)"
 "$ROOT/tests/deploy/offline-checks.sh" "$ROOT/build"

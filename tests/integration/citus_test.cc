@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <pqxx/nontransaction>
 #include <pqxx/pqxx>
@@ -22,6 +23,8 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "device_worker.h"
 #include "fault_checks.h"
@@ -95,8 +98,8 @@ class CitusTest : public FaultTestBase {
 
   std::string NodeOfPort(int port) {
     for (const char* node : {"worker1", "worker2"}) {
-      if (ReadFirstLine(citus_dir_ + "/" + node + "/conninfo").find("port=" + std::to_string(port)) !=
-          std::string::npos) {
+      if (ReadFirstLine(citus_dir_ + "/" + node + "/conninfo")
+              .find("port=" + std::to_string(port)) != std::string::npos) {
         return node;
       }
     }
@@ -163,10 +166,10 @@ TEST_F(CitusTest, EveryTenantTableIsDistributedByTenantAndCoLocated) {
         << row[0].as<std::string>() << " has a tenant_id but is not distributed";
   }
   // What stays on the coordinator is what is not per tenant.
-  pqxx::result local = Admin(
-      "SELECT c.relname FROM pg_class c WHERE c.relnamespace = '" + schema_ +
-      "'::regnamespace AND c.relkind = 'r' AND c.oid NOT IN (SELECT table_name FROM public."
-      "citus_tables) ORDER BY 1");
+  pqxx::result local =
+      Admin("SELECT c.relname FROM pg_class c WHERE c.relnamespace = '" + schema_ +
+            "'::regnamespace AND c.relkind = 'r' AND c.oid NOT IN (SELECT table_name FROM public."
+            "citus_tables) ORDER BY 1");
   std::vector<std::string> names;
   for (const auto& row : local) names.push_back(row[0].as<std::string>());
   EXPECT_EQ(names, (std::vector<std::string>{"login_failures", "rate_usage", "schema_migrations"}));
@@ -217,13 +220,14 @@ TEST_F(CitusTest, ATenantMovesToTheOtherWorkerWhileDevicesSync) {
       << "devices did not get through after the moves";
   fleet.Stop();
   EXPECT_TRUE(Alive(*server)) << server->Output();
-  const SettleReport report = SettleAndCheck(fleet.workers(), server->address(), conninfo_,
-                                             seq_before);
+  const SettleReport report =
+      SettleAndCheck(fleet.workers(), server->address(), conninfo_, seq_before);
   EXPECT_EQ(report.committed, report.seq_growth);
-  std::printf("[figures] 2 shard-group moves under load, %.1f s moving; %s; %lld leads checked; "
-              "%.1f s\n",
-              move_seconds, fleet.Figures().c_str(),
-              static_cast<long long>(report.records_checked), SecondsSince(start));
+  std::printf(
+      "[figures] 2 shard-group moves under load, %.1f s moving; %s; %lld leads checked; "
+      "%.1f s\n",
+      move_seconds, fleet.Figures().c_str(), static_cast<long long>(report.records_checked),
+      SecondsSince(start));
 }
 
 TEST_F(CitusTest, TheTenantsWorkerRestartsWhileDevicesSync) {
@@ -252,8 +256,8 @@ TEST_F(CitusTest, TheTenantsWorkerRestartsWhileDevicesSync) {
       << "devices did not get through after the worker came back";
   fleet.Stop();
   EXPECT_TRUE(Alive(*server)) << server->Output();
-  const SettleReport report = SettleAndCheck(fleet.workers(), server->address(), conninfo_,
-                                             seq_before);
+  const SettleReport report =
+      SettleAndCheck(fleet.workers(), server->address(), conninfo_, seq_before);
   EXPECT_EQ(report.committed, report.seq_growth);
   std::printf("[figures] 2 worker restarts under load, %.1f s down in all; %s; %.1f s\n",
               down_seconds, fleet.Figures().c_str(), SecondsSince(start));

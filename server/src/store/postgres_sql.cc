@@ -180,7 +180,8 @@ constexpr Statement kStatements[] = {
     // tenant condition lets Citus route the statement whole to the
     // tenant's shard, where the row addresses mean something.)
     {kIndexDeleteMany,
-     "DELETE FROM record_index WHERE tenant_id = $1 AND ctid = ANY(ARRAY(SELECT i.ctid FROM unnest($2::int[], "
+     "DELETE FROM record_index WHERE tenant_id = $1 AND ctid = ANY(ARRAY(SELECT i.ctid FROM "
+     "unnest($2::int[], "
      "$3::text[], $4::int[]) AS u(entity_type, record_id, kind) CROSS JOIN LATERAL (SELECT ctid "
      "FROM record_index WHERE record_id = u.record_id AND tenant_id = $1 AND entity_type = "
      "u.entity_type AND kind = u.kind OFFSET 0) i))"},

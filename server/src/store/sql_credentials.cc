@@ -17,8 +17,8 @@ constexpr SqlStatement kRefreshGet{"cred_refresh_get",
                                    "SELECT " CRMSYNC_REFRESH_COLUMNS
                                    " FROM refresh_tokens WHERE token_hash = $1"};
 constexpr SqlStatement kRefreshGetInTenant{
-    "cred_refresh_get_in_tenant",
-    "SELECT " CRMSYNC_REFRESH_COLUMNS " FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2"};
+    "cred_refresh_get_in_tenant", "SELECT " CRMSYNC_REFRESH_COLUMNS
+                                  " FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2"};
 #undef CRMSYNC_REFRESH_COLUMNS
 constexpr SqlStatement kRefreshMarkUsed{
     "cred_refresh_mark_used",
@@ -94,8 +94,8 @@ absl::StatusOr<std::optional<RefreshTokenRow>> SqlCredentials::GetRefreshToken(
     const std::string& tenant_id, const std::string& token_hash) {
   if (auto s = codec::CheckId(token_hash, "token hash"); !s.ok()) return s;
   if (tenant_id.empty()) {
-    return SqlQueryOne<RefreshTokenRow>(*db_, "reading a refresh token", kRefreshGet,
-                                        {token_hash}, ReadRefresh);
+    return SqlQueryOne<RefreshTokenRow>(*db_, "reading a refresh token", kRefreshGet, {token_hash},
+                                        ReadRefresh);
   }
   if (auto s = codec::CheckId(tenant_id, "tenant id"); !s.ok()) return s;
   return SqlQueryOne<RefreshTokenRow>(*db_, "reading a refresh token", kRefreshGetInTenant,
