@@ -45,6 +45,18 @@ def run(argv, **kwargs):
     return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs).stdout
 
 
+def generate_modules(work):
+    """Generates the crmsync Python modules into WORK/gen and puts them on sys.path."""
+    gen = os.path.join(work, "gen")
+    os.makedirs(gen)
+    protos = [os.path.join(ROOT, "proto/crmsync/v1", f) for f in
+              ("admin.proto", "auth.proto", "common.proto", "entities.proto", "options.proto",
+               "sync.proto")]
+    run(["protoc", "-I", os.path.join(ROOT, "proto"), "--python_out=" + gen, "--grpc_out=" + gen,
+         "--plugin=protoc-gen-grpc=" + shutil.which("grpc_python_plugin")] + protos)
+    sys.path.insert(0, gen)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory")
@@ -58,14 +70,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="crmsync-bench-integration-")
     os.chmod(work, 0o755)  # PostgreSQL runs as its own user under it
-    gen = os.path.join(work, "gen")
-    os.makedirs(gen)
-    protos = [os.path.join(ROOT, "proto/crmsync/v1", f) for f in
-              ("admin.proto", "auth.proto", "common.proto", "entities.proto", "options.proto",
-               "sync.proto")]
-    run(["protoc", "-I", os.path.join(ROOT, "proto"), "--python_out=" + gen, "--grpc_out=" + gen,
-         "--plugin=protoc-gen-grpc=" + shutil.which("grpc_python_plugin")] + protos)
-    sys.path.insert(0, gen)
+    generate_modules(work)
     sys.path.insert(0, os.path.join(ROOT, "docs/examples"))
     import grpc
     import mirror_changes

@@ -108,10 +108,10 @@ absl::Status SyncdApp::Start() {
   pull_ = std::make_unique<PullHandler>(&store_->changes(), &store_->directory(), &clock_,
                                         PullOptions{});
 
-  if (config_.demo_tenant) {
-    if (auto s = EnsureDemoTenant(store_.get(), push_.get(), &clock_); !s.ok()) return s;
-    if (auto s =
-            auth::EnsureDemoCredentials(store_.get(), &clock_, &random_, PasswordParamsOf(config_));
+  for (int n = 1; config_.demo_tenant && n <= config_.demo_tenant_count; ++n) {
+    if (auto s = EnsureDemoTenant(store_.get(), push_.get(), &clock_, n); !s.ok()) return s;
+    if (auto s = auth::EnsureDemoCredentials(store_.get(), &clock_, &random_,
+                                             PasswordParamsOf(config_), DemoTenantSlug(n));
         !s.ok()) {
       return s;
     }

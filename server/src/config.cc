@@ -171,6 +171,13 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
   app.add_flag("--demo-tenant", config->demo_tenant,
                "Create the demo tenant 'demo' with users, stores and sample records if missing")
       ->envname("CRMSYNC_DEMO_TENANT");
+  app.add_option("--demo-tenant-count", config->demo_tenant_count,
+                 "With --demo-tenant: N demo tenants, 'demo' then 'demo-2' ... 'demo-N' (ids "
+                 "t-demo, t-demo-2 ...), each with the same users and records (load tests over "
+                 "many tenants)")
+      ->envname("CRMSYNC_DEMO_TENANT_COUNT")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   app.add_option("--tls-cert", config->tls_cert, "Server certificate chain (PEM)")
       ->envname("CRMSYNC_TLS_CERT");
   app.add_option("--tls-key", config->tls_key, "Server private key (PEM)")
@@ -439,6 +446,9 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
   }
   // --new-history and --migrate-only only open the store: no listener, so
   // no TLS to check.
+  if (config->demo_tenant_count > 1 && !config->demo_tenant) {
+    return {true, 2, "crm-syncd: --demo-tenant-count needs --demo-tenant\n"};
+  }
   if (config->new_history || config->migrate_only) return {};
   bool have_tls = !config->tls_cert.empty() || !config->tls_key.empty();
   if (config->dev_insecure) {

@@ -34,6 +34,8 @@ struct ServerConfig {
   // Seed a demo tenant ("demo") with users, stores and sample records at
   // start-up if it does not exist.
   bool demo_tenant = false;
+  // With demo_tenant: also demo-2 ... demo-N (load tests over many tenants).
+  int demo_tenant_count = 1;
   // Give every tenant's change history a new id, then exit without serving
   // (step of the restore procedure, docs/operations.md).
   bool new_history = false;

@@ -7,7 +7,6 @@
 namespace crmsync::server {
 namespace {
 
-constexpr char kTenantId[] = "t-demo";
 constexpr char kSeedDevice[] = "server-seed";
 
 v1::User MakeUser(const std::string& id, const std::string& name, const std::string& display,
@@ -204,21 +203,29 @@ void AddLoyaltyRecords(SeedBatch* b, int64_t now_ms) {
 
 }  // namespace
 
-absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock) {
-  auto existing = store->directory().GetTenantBySlug(kDemoTenantSlug);
+std::string DemoTenantSlug(int number) {
+  return number <= 1 ? std::string(kDemoTenantSlug)
+                     : std::string(kDemoTenantSlug) + "-" + std::to_string(number);
+}
+
+absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock, int number) {
+  const std::string slug = DemoTenantSlug(number);
+  const std::string tenant_id = "t-" + slug;
+  auto existing = store->directory().GetTenantBySlug(slug);
   if (!existing.ok()) return existing.status();
   if (*existing) {
-    spdlog::info("demo tenant '{}' already present", kDemoTenantSlug);
+    spdlog::info("demo tenant '{}' already present", slug);
     return absl::OkStatus();
   }
   const int64_t now_ms = clock->NowMs();
-  if (auto s = store->directory().PutTenant({kTenantId, kDemoTenantSlug, "Demo company"}); !s.ok())
-    return s;
+  const std::string display =
+      number <= 1 ? std::string("Demo company") : "Demo company " + std::to_string(number);
+  if (auto s = store->directory().PutTenant({tenant_id, slug, display}); !s.ok()) return s;
   v1::Team team;
   team.set_id("team-north");
   team.set_name("North");
   team.set_manager_user_id("u-maria");
-  if (auto s = store->directory().PutTeam(kTenantId, team); !s.ok()) return s;
+  if (auto s = store->directory().PutTeam(tenant_id, team); !s.ok()) return s;
   for (const v1::User& u :
        {MakeUser("u-admin", "admin", "Ada Admin", v1::ROLE_ADMIN, "", ""),
         MakeUser("u-maria", "maria", "Maria Manager", v1::ROLE_SALES_MANAGER, "team-north", ""),
@@ -226,11 +233,11 @@ absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock) {
         MakeUser("u-bob", "bob", "Bob Rep", v1::ROLE_SALES_REP, "team-north", ""),
         MakeUser("u-till-paris", "till-paris", "Till Paris Rivoli", v1::ROLE_STORE_TERMINAL, "",
                  "store-paris")}) {
-    UserRow row{kTenantId, u, ""};
+    UserRow row{tenant_id, u, ""};
     if (auto s = store->directory().PutUser(row); !s.ok()) return s;
   }
   DeviceRow seed;
-  seed.tenant_id = kTenantId;
+  seed.tenant_id = tenant_id;
   seed.device.set_id(kSeedDevice);
   seed.device.set_user_id("u-admin");
   seed.device.set_status(v1::DEVICE_STATUS_ACTIVE);
@@ -243,7 +250,7 @@ absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock) {
   batch.request().mutable_client()->set_protocol_version(kMaxProtocolVersion);
 
   Principal admin;
-  admin.tenant_id = kTenantId;
+  admin.tenant_id = tenant_id;
   admin.user_id = "u-admin";
   admin.role = v1::ROLE_ADMIN;
   admin.device_id = kSeedDevice;
@@ -258,7 +265,7 @@ absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock) {
                                  " not applied: " + r.message());
     }
   }
-  spdlog::info("created demo tenant '{}': 5 users, 1 team, {} records", kDemoTenantSlug, applied);
+  spdlog::info("created demo tenant '{}': 5 users, 1 team, {} records", slug, applied);
   return absl::OkStatus();
 }
 

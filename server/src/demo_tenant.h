@@ -3,6 +3,8 @@
 #ifndef CRMSYNC_SERVER_DEMO_TENANT_H_
 #define CRMSYNC_SERVER_DEMO_TENANT_H_
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "logic/clock.h"
 #include "logic/push_handler.h"
@@ -12,10 +14,14 @@ namespace crmsync::server {
 
 inline constexpr char kDemoTenantSlug[] = "demo";
 
-// Creates the demo tenant unless a tenant with slug "demo" exists. Records
-// are written as ordinary mutations through `push`, so they carry versions
-// and provenance like any other. Returns OK if created or already present.
-absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock);
+// The slug of demo tenant `number` (from 1): "demo", "demo-2", "demo-3" ...
+std::string DemoTenantSlug(int number);
+
+// Creates demo tenant `number` unless a tenant with its slug exists (id
+// "t-" + slug). Records are written as ordinary mutations through `push`,
+// so they carry versions and provenance like any other. Returns OK if
+// created or already present.
+absl::Status EnsureDemoTenant(Store* store, PushHandler* push, Clock* clock, int number = 1);
 
 }  // namespace crmsync::server
 

@@ -9,8 +9,8 @@
 namespace crmsync::server::auth {
 
 absl::Status EnsureDemoCredentials(Store* store, Clock* clock, SecureRandom* random,
-                                   const PasswordParams& password) {
-  auto tenant = store->directory().GetTenantBySlug(kDemoTenantSlug);
+                                   const PasswordParams& password, const std::string& slug) {
+  auto tenant = store->directory().GetTenantBySlug(slug);
   if (!tenant.ok()) return tenant.status();
   if (!*tenant) return absl::OkStatus();
   const std::string& tenant_id = (*tenant)->id;

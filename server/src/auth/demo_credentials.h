@@ -15,9 +15,11 @@ namespace crmsync::server::auth {
 inline constexpr char kDemoTillApiKey[] = "crmk.demo-till.demo-till-secret-not-for-production";
 
 // Gives every demo user without a password "<username>-demo-password" and
-// creates the till's API key if missing. No-op without the demo tenant.
+// creates the till's API key if missing, in the tenant with slug `slug`.
+// No-op without that tenant.
 absl::Status EnsureDemoCredentials(Store* store, Clock* clock, SecureRandom* random,
-                                   const PasswordParams& password);
+                                   const PasswordParams& password,
+                                   const std::string& slug = "demo");
 
 }  // namespace crmsync::server::auth
 
