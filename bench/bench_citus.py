@@ -91,20 +91,10 @@ def measure(pb, server, tenants, records, batch):
             req = sync_pb2.PushRequest(client=client, results_acked_through=seq)
             for _ in range(min(batch, records - seq)):
                 seq += 1
-                lead = entities_pb2.Lead(
-                    id="lead-%d-%07d" % (n, seq),
-                    first_name=bench_integration.FIRST[seq % len(bench_integration.FIRST)],
-                    last_name=bench_integration.LAST[seq % len(bench_integration.LAST)],
-                    email="lead%d@t%d.example" % (seq, n), owner_user_id="u-alice",
-                    team_id="team-north")
-                m = req.mutations.add(client_seq=seq, operation=sync_pb2.OPERATION_UPSERT)
-                m.record.entity_type = common_pb2.ENTITY_TYPE_LEAD
-                m.record.id = lead.id
-                m.values.lead.CopyFrom(lead)
-                m.update_mask.paths.extend(
-                    ["id", "first_name", "last_name", "email", "owner_user_id", "team_id"])
-                m.hlc.wall_time_ms = int(time.time() * 1000)
-                m.hlc.node_id = "bench-%d" % n
+                bench_integration.add_lead(req, (common_pb2, entities_pb2, sync_pb2), seq,
+                                           "lead-%d-%07d" % (n, seq),
+                                           "lead%d@t%d.example" % (seq, n), "u-alice",
+                                           "bench-%d" % n)
             out.append(req)
         return out
 

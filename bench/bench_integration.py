@@ -45,6 +45,22 @@ def run(argv, **kwargs):
     return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs).stdout
 
 
+def add_lead(req, pb, seq, lead_id, email, owner, node):
+    """Appends to REQ an UPSERT creating lead LEAD_ID (client_seq SEQ, name from the lists)."""
+    common_pb2, entities_pb2, sync_pb2 = pb
+    lead = entities_pb2.Lead(id=lead_id, first_name=FIRST[seq % len(FIRST)],
+                             last_name=LAST[(seq // len(FIRST)) % len(LAST)], email=email,
+                             owner_user_id=owner, team_id="team-north")
+    m = req.mutations.add(client_seq=seq, operation=sync_pb2.OPERATION_UPSERT)
+    m.record.entity_type = common_pb2.ENTITY_TYPE_LEAD
+    m.record.id = lead.id
+    m.values.lead.CopyFrom(lead)
+    m.update_mask.paths.extend(["id", "first_name", "last_name", "email", "owner_user_id",
+                                "team_id"])
+    m.hlc.wall_time_ms = int(time.time() * 1000)
+    m.hlc.node_id = node
+
+
 def generate_modules(work):
     """Generates the crmsync Python modules into WORK/gen and puts them on sys.path."""
     gen = os.path.join(work, "gen")
@@ -123,20 +139,9 @@ def main():
             req = sync_pb2.PushRequest(client=client, results_acked_through=seq)
             for _ in range(min(500, args.records - seq)):
                 seq += 1
-                lead = entities_pb2.Lead(id="lead-%07d" % seq,
-                                         first_name=FIRST[seq % len(FIRST)],
-                                         last_name=LAST[(seq // len(FIRST)) % len(LAST)],
-                                         email="lead%d@example.com" % seq,
-                                         owner_user_id="u-bob" if seq % 2 else "u-alice",
-                                         team_id="team-north")
-                m = req.mutations.add(client_seq=seq, operation=sync_pb2.OPERATION_UPSERT)
-                m.record.entity_type = common_pb2.ENTITY_TYPE_LEAD
-                m.record.id = lead.id
-                m.values.lead.CopyFrom(lead)
-                m.update_mask.paths.extend(
-                    ["id", "first_name", "last_name", "email", "owner_user_id", "team_id"])
-                m.hlc.wall_time_ms = int(time.time() * 1000)
-                m.hlc.node_id = "loader-1"
+                add_lead(req, (common_pb2, entities_pb2, sync_pb2), seq, "lead-%07d" % seq,
+                         "lead%d@example.com" % seq, "u-bob" if seq % 2 else "u-alice",
+                         "loader-1")
             resp = sync.Push(req, metadata=md, timeout=120)
             bad = [r for r in resp.results if r.outcome == sync_pb2.MUTATION_OUTCOME_REJECTED]
             if bad:

@@ -122,6 +122,22 @@ class CitusTest : public FaultTestBase {
     fleet->Add(Device("maria", "maria-laptop", seed + 4), direct);
   }
 
+  // After the faults: every device syncs twice more, then the invariants
+  // (SettleAndCheck: each committed mutation on the server exactly once,
+  // gap-free feed, replicas equal to the server in their scope).
+  SettleReport SettleFleet(DeviceFleet* fleet, const ServerProcess& server, int64_t seq_before,
+                           const char* after) {
+    const auto marks = fleet->Marks();
+    EXPECT_TRUE(WaitFor([&] { return fleet->AllSyncedSince(marks, 2); }, seconds(60)))
+        << "devices did not get through after " << after;
+    fleet->Stop();
+    EXPECT_TRUE(Alive(server)) << server.Output();
+    const SettleReport report =
+        SettleAndCheck(fleet->workers(), server.address(), conninfo_, seq_before);
+    EXPECT_EQ(report.committed, report.seq_growth);
+    return report;
+  }
+
   std::string citus_dir_;
   std::string schema_;
   std::string admin_;
@@ -215,14 +231,7 @@ TEST_F(CitusTest, ATenantMovesToTheOtherWorkerWhileDevicesSync) {
     EXPECT_EQ(Placement(kDemoTenantId).second, to) << "the shard group did not move";
   }
   EXPECT_EQ(visited.size(), 2u) << "the tenant should have lived on both workers";
-  const auto marks = fleet.Marks();
-  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(60)))
-      << "devices did not get through after the moves";
-  fleet.Stop();
-  EXPECT_TRUE(Alive(*server)) << server->Output();
-  const SettleReport report =
-      SettleAndCheck(fleet.workers(), server->address(), conninfo_, seq_before);
-  EXPECT_EQ(report.committed, report.seq_growth);
+  const SettleReport report = SettleFleet(&fleet, *server, seq_before, "the moves");
   std::printf(
       "[figures] 2 shard-group moves under load, %.1f s moving; %s; %lld leads checked; "
       "%.1f s\n",
@@ -254,18 +263,12 @@ TEST_F(CitusTest, TheTenantsWorkerRestartsWhileDevicesSync) {
     start_seconds += SecondsSince(start_at);
     down_seconds += SecondsSince(stop_at);
   }
-  const auto marks = fleet.Marks();
-  EXPECT_TRUE(WaitFor([&] { return fleet.AllSyncedSince(marks, 2); }, seconds(60)))
-      << "devices did not get through after the worker came back";
-  fleet.Stop();
-  EXPECT_TRUE(Alive(*server)) << server->Output();
-  const SettleReport report =
-      SettleAndCheck(fleet.workers(), server->address(), conninfo_, seq_before);
-  EXPECT_EQ(report.committed, report.seq_growth);
+  const SettleReport report = SettleFleet(&fleet, *server, seq_before, "the worker came back");
   std::printf(
       "[figures] 2 worker restarts under load, %.1f s down in all (stopping %.1f s, starting "
-      "%.1f s); %s; %.1f s\n",
-      down_seconds, stop_seconds, start_seconds, fleet.Figures().c_str(), SecondsSince(start));
+      "%.1f s); %s; %lld leads checked; %.1f s\n",
+      down_seconds, stop_seconds, start_seconds, fleet.Figures().c_str(),
+      static_cast<long long>(report.records_checked), SecondsSince(start));
 }
 
 }  // namespace
