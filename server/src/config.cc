@@ -444,11 +444,11 @@ ParseResult ParseCommandLine(int argc, char** argv, ServerConfig* config) {
           AddConnectionParameter(config->store_spec.target, "connect_timeout", "10");
     }
   }
-  // --new-history and --migrate-only only open the store: no listener, so
-  // no TLS to check.
   if (config->demo_tenant_count > 1 && !config->demo_tenant) {
     return {true, 2, "crm-syncd: --demo-tenant-count needs --demo-tenant\n"};
   }
+  // --new-history and --migrate-only only open the store: no listener, so
+  // no TLS to check.
   if (config->new_history || config->migrate_only) return {};
   bool have_tls = !config->tls_cert.empty() || !config->tls_key.empty();
   if (config->dev_insecure) {

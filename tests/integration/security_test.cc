@@ -292,9 +292,11 @@ TEST_P(SecurityTest, ARefreshTokenWithAnAlteredTenantIsUnknown) {
   ASSERT_NE(dot, std::string::npos);
   ASSERT_GT(dot, 3u) << "the token names its tenant after the secret: " << token;
   // Another tenant's name (base64url "t-other"), a tenant part that does
-  // not decode, and none at all: each is a token nobody issued.
-  for (const std::string& forged : {token.substr(0, dot + 1) + "dC1vdGhlcg",
-                                    token.substr(0, dot + 1) + "%%%", token.substr(0, dot)}) {
+  // not decode or is no valid id (a control byte), and none at all: each
+  // is a token nobody issued.
+  for (const std::string& forged :
+       {token.substr(0, dot + 1) + "dC1vdGhlcg", token.substr(0, dot + 1) + "%%%",
+        token.substr(0, dot + 1) + "AQ", token.substr(0, dot)}) {
     EXPECT_EQ(alice.Refresh(forged, nullptr).error_code(), grpc::StatusCode::UNAUTHENTICATED)
         << forged;
   }

@@ -13,19 +13,26 @@ namespace {
 
 constexpr char kBadCredentials[] = "wrong tenant, username or password";
 constexpr char kRefreshPrefix[] = "rt.";
+constexpr char kApiKeyPrefix[] = "crmk.";
+// API keys are at most this long.
+constexpr size_t kMaxSecretBytes = 256;
+// Refresh tokens: the prefix, 43 characters of secret, a dot and a tenant
+// id of up to 256 bytes in base64url (344 characters).
+constexpr size_t kMaxRefreshTokenBytes = 400;
 
 // The tenant a refresh token names ("rt.<secret>.<tenant, base64url>"), or
-// "" for a token without one (issued by an earlier version) or one that
-// does not decode: such a token is looked up in every tenant.
-std::string RefreshTokenTenant(const std::string& token) {
+// "" for a token without one (issued by an earlier version: looked up in
+// every tenant). A tenant part that is not base64url of a valid id is an
+// error: no such token was issued.
+absl::StatusOr<std::string> RefreshTokenTenant(const std::string& token) {
   const size_t dot = token.find('.', sizeof(kRefreshPrefix) - 1);
   if (token.rfind(kRefreshPrefix, 0) != 0 || dot == std::string::npos) return "";
   auto tenant = Base64UrlDecode(token.substr(dot + 1));
-  return tenant.ok() ? *tenant : "";
+  if (!tenant.ok() || (!tenant->empty() && !store_codec::CheckId(*tenant, "tenant id").ok())) {
+    return absl::UnauthenticatedError("unknown refresh token");
+  }
+  return *tenant;
 }
-constexpr char kApiKeyPrefix[] = "crmk.";
-// Refresh tokens and API keys are at most this long.
-constexpr size_t kMaxSecretBytes = 256;
 
 google::protobuf::Timestamp Seconds(int64_t s) {
   google::protobuf::Timestamp ts;
@@ -205,10 +212,12 @@ absl::Status AuthHandler::Login(const v1::LoginRequest& req, const std::string& 
 absl::Status AuthHandler::Refresh(const v1::RefreshRequest& req, const std::string& peer,
                                   v1::RefreshResponse* response) {
   const std::string& token = req.refresh_token();
-  if (token.empty() || token.size() > kMaxSecretBytes) {
+  if (token.empty() || token.size() > kMaxRefreshTokenBytes) {
     return absl::UnauthenticatedError("unknown refresh token");
   }
-  auto row = credentials_->GetRefreshToken(RefreshTokenTenant(token), Sha256Hex(token));
+  auto tenant = RefreshTokenTenant(token);
+  if (!tenant.ok()) return tenant.status();
+  auto row = credentials_->GetRefreshToken(*tenant, Sha256Hex(token));
   if (!row.ok()) return row.status();
   if (!*row) return absl::UnauthenticatedError("unknown refresh token");
   const RefreshTokenRow& t = **row;
@@ -248,7 +257,7 @@ absl::Status AuthHandler::Refresh(const v1::RefreshRequest& req, const std::stri
 absl::Status AuthHandler::Logout(const Principal& who, const v1::LogoutRequest& req,
                                  const std::string& peer) {
   const std::string& token = req.refresh_token();
-  if (token.empty() || token.size() > kMaxSecretBytes) {
+  if (token.empty() || token.size() > kMaxRefreshTokenBytes) {
     return absl::InvalidArgumentError("refresh_token is required");
   }
   auto row = credentials_->GetRefreshToken(who.tenant_id, Sha256Hex(token));

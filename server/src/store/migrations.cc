@@ -497,8 +497,9 @@ SELECT 1;
      R"sql(
 -- Citus distributes a table by tenant_id only if its primary and unique
 -- keys include tenant_id (postgres_schema.cc, DistributeOverCitus). A
--- refresh token is still found by its hash alone (RefreshTokens: the
--- token does not name its tenant), through an index of its own.
+-- refresh token issued before tokens named their tenant is still found by
+-- its hash alone (Credentials::GetRefreshToken), through an index of its
+-- own.
 ALTER TABLE refresh_tokens DROP CONSTRAINT refresh_tokens_pkey;
 ALTER TABLE refresh_tokens ADD PRIMARY KEY (tenant_id, token_hash);
 CREATE INDEX refresh_tokens_by_hash ON refresh_tokens (token_hash);
