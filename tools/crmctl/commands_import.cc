@@ -21,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -893,65 +894,140 @@ int CmdImport(std::unique_ptr<Connection> conn,
   ProgressBar bar((tty || o.progress) && !o.no_progress, lines - (format == "csv" ? 1 : 0),
                   skip_through);
   int code = kExitOk;
-  bool eof = false;
-  std::vector<InputRow> batch;
-  while (code == kExitOk && !eof) {
-    // Read the next batch; rows refused while reading are written at once.
-    batch.clear();
+  // One batch: its rows, and what it adds to the rejects file.
+  struct Batch {
+    std::vector<InputRow> rows;
     std::map<int64_t, std::string> refused;  // row -> its line in the rejects file
-    while (static_cast<int>(batch.size()) < o.batch_size) {
+    int64_t last_row = 0;                    // the last row read, refused ones too
+    bool eof = false;
+  };
+  // Reads the next batch; rows refused while reading go to its rejects.
+  auto read_batch = [&]() {
+    Batch b;
+    while (static_cast<int>(b.rows.size()) < o.batch_size) {
       InputRow r;
       if (!next(&r)) {
-        eof = true;
+        b.eof = true;
         break;
       }
       if (r.row <= skip_through) continue;
       if (!r.error.empty()) {
         if (r.error == "empty line") continue;
-        refused[r.row] = std::to_string(r.row) + "," + CsvCell(r.import.record().id()) + "," +
-                         CsvCell(r.error) + "," + CsvCell(r.raw) + "\n";
-        ++progress.rejected;
-        progress.rows_done = r.row;
+        b.refused[r.row] = std::to_string(r.row) + "," + CsvCell(r.import.record().id()) + "," +
+                           CsvCell(r.error) + "," + CsvCell(r.raw) + "\n";
+        b.last_row = r.row;
         continue;
       }
-      batch.push_back(std::move(r));
+      b.last_row = r.row;
+      b.rows.push_back(std::move(r));
     }
-    v1::ImportRecordsResponse resp;
-    if (!batch.empty()) {
-      v1::ImportRecordsRequest req;
-      req.set_import_id(import_id);
-      req.set_channel(static_cast<v1::Channel>(channel));
-      req.set_precision(static_cast<v1::Precision>(precision));
-      for (InputRow& r : batch) *req.add_rows() = r.import;
-      grpc::Status s;
-      bool renewed = false;
-      for (int attempt = 0;; ++attempt) {
-        grpc::ClientContext ctx;
-        c->Prepare(&ctx);
-        s = stub->ImportRecords(&ctx, req, &resp);
-        if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && !renewed) {
-          // The access token expired during the import: renew the session
-          // once and send the batch again.
-          renewed = true;
-          if (auto fresh = reconnect()) {
-            conn = std::move(fresh);
-            c = conn.get();
-            stub = v1::AdminService::NewStub(c->channel());
-            continue;
-          }
+    return b;
+  };
+  // Sends a batch, again while the failure is retryable; on its own thread,
+  // so the next batch is read, and this one's rejects written, meanwhile.
+  // Batches still go one at a time: the server takes them in order.
+  auto send = [&](const Batch& b, v1::ImportRecordsResponse* resp) {
+    v1::ImportRecordsRequest req;
+    req.set_import_id(import_id);
+    req.set_channel(static_cast<v1::Channel>(channel));
+    req.set_precision(static_cast<v1::Precision>(precision));
+    for (const InputRow& r : b.rows) *req.add_rows() = r.import;
+    grpc::Status s;
+    bool renewed = false;
+    for (int attempt = 0;; ++attempt) {
+      grpc::ClientContext ctx;
+      c->Prepare(&ctx);
+      s = stub->ImportRecords(&ctx, req, resp);
+      if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && !renewed) {
+        // The access token expired during the import: renew the session
+        // once and send the batch again.
+        renewed = true;
+        if (auto fresh = reconnect()) {
+          conn = std::move(fresh);
+          c = conn.get();
+          stub = v1::AdminService::NewStub(c->channel());
+          continue;
         }
-        if (s.ok()) renewed = false;
-        if (s.ok() || !Retryable(s.error_code()) || attempt >= 30) break;
-        // The batch is idempotent: send it again after a pause (the
-        // server's hint when it is rate limiting).
-        std::smatch wait;
-        const std::string message = s.error_message();
-        int64_t ms = std::min<int64_t>(200LL << std::min(attempt, 5), 5000);
-        if (std::regex_search(message, wait, std::regex("retry in ([0-9]+) ms"))) {
-          ms = std::stoll(wait[1]);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       }
+      if (s.ok()) renewed = false;
+      if (s.ok() || !Retryable(s.error_code()) || attempt >= 30) break;
+      // The batch is idempotent: send it again after a pause (the
+      // server's hint when it is rate limiting).
+      std::smatch wait;
+      const std::string message = s.error_message();
+      int64_t ms = std::min<int64_t>(200LL << std::min(attempt, 5), 5000);
+      if (std::regex_search(message, wait, std::regex("retry in ([0-9]+) ms"))) {
+        ms = std::stoll(wait[1]);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
+    return s;
+  };
+  // Counts the server's answers for `b` and adds its rejected rows to
+  // `b.refused`; false (with a message) when the answer does not fit.
+  auto take_results = [&](Batch& b, const v1::ImportRecordsResponse& resp) {
+    if (resp.results_size() != static_cast<int>(b.rows.size())) {
+      std::fprintf(stderr, "crmctl: the server answered %d results for %zu rows\n",
+                   resp.results_size(), b.rows.size());
+      return false;
+    }
+    for (size_t i = 0; i < b.rows.size(); ++i) {
+      const v1::ImportRowResult& r = resp.results(static_cast<int>(i));
+      const InputRow& in_row = b.rows[i];
+      if (r.reject_reason() == v1::REJECT_REASON_RESULT_PRUNED) {
+        // Loaded by an earlier run (the server's position can lag behind
+        // after it crashed): already in, not applied again.
+        ++progress.unchanged;
+        continue;
+      }
+      switch (r.outcome()) {
+        case v1::MUTATION_OUTCOME_REJECTED:
+          b.refused[in_row.row] = std::to_string(in_row.row) + "," +
+                                  CsvCell(in_row.import.record().id()) + "," +
+                                  CsvCell(r.message()) + "," + CsvCell(in_row.raw) + "\n";
+          break;
+        case v1::MUTATION_OUTCOME_MERGED: ++progress.merged; break;
+        case v1::MUTATION_OUTCOME_CONFLICT: ++progress.conflicts; break;
+        default:
+          if (r.change_seq() == 0) {
+            ++progress.unchanged;
+          } else {
+            ++progress.applied;
+          }
+      }
+    }
+    return true;
+  };
+  // Writes a settled batch's rejects, then the progress file that says so.
+  auto settle = [&](const Batch& b) {
+    std::string lines_out;
+    for (const auto& [row, line] : b.refused) lines_out += line;
+    if (!lines_out.empty() && !append(lines_out)) {
+      std::fprintf(stderr, "crmctl: cannot write %s: %s\n", rejects_path.c_str(),
+                   std::strerror(errno));
+      return false;
+    }
+    progress.rejected += static_cast<int64_t>(b.refused.size());
+    progress.rows_done = std::max(progress.rows_done, b.last_row);
+    if (fsync(fd) != 0 || !SaveProgress(progress_path, progress, &error)) {
+      std::fprintf(stderr, "crmctl: %s\n", error.empty() ? std::strerror(errno) : error.c_str());
+      return false;
+    }
+    bar.Update(progress.rows_done, b.eof);
+    return true;
+  };
+
+  Batch current = read_batch();
+  v1::ImportRecordsResponse resp;
+  std::future<grpc::Status> sent;
+  if (!current.rows.empty()) {
+    sent = std::async(std::launch::async, send, std::cref(current), &resp);
+  }
+  for (;;) {
+    Batch following;
+    if (!current.eof) following = read_batch();  // while `current` is on its way
+    if (sent.valid()) {
+      const grpc::Status s = sent.get();
       if (!s.ok()) {
         bar.Break();
         code = ReportRpcError(s, "import");
@@ -959,54 +1035,25 @@ int CmdImport(std::unique_ptr<Connection> conn,
                      static_cast<long long>(progress.rows_done));
         break;
       }
-      if (resp.results_size() != static_cast<int>(batch.size())) {
-        std::fprintf(stderr, "crmctl: the server answered %d results for %zu rows\n",
-                     resp.results_size(), batch.size());
+      if (!take_results(current, resp)) {
         code = kExitFailed;
         break;
       }
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const v1::ImportRowResult& r = resp.results(static_cast<int>(i));
-        const InputRow& in_row = batch[i];
-        if (r.reject_reason() == v1::REJECT_REASON_RESULT_PRUNED) {
-          // Loaded by an earlier run (the server's position can lag behind
-          // after it crashed): already in, not applied again.
-          ++progress.unchanged;
-          continue;
-        }
-        switch (r.outcome()) {
-          case v1::MUTATION_OUTCOME_REJECTED:
-            ++progress.rejected;
-            refused[in_row.row] = std::to_string(in_row.row) + "," +
-                                  CsvCell(in_row.import.record().id()) + "," +
-                                  CsvCell(r.message()) + "," + CsvCell(in_row.raw) + "\n";
-            break;
-          case v1::MUTATION_OUTCOME_MERGED: ++progress.merged; break;
-          case v1::MUTATION_OUTCOME_CONFLICT: ++progress.conflicts; break;
-          default:
-            if (r.change_seq() == 0) {
-              ++progress.unchanged;
-            } else {
-              ++progress.applied;
-            }
-        }
-      }
-      progress.rows_done = std::max(progress.rows_done, batch.back().row);
     }
-    std::string lines_out;
-    for (const auto& [row, line] : refused) lines_out += line;
-    if (!lines_out.empty() && !append(lines_out)) {
-      std::fprintf(stderr, "crmctl: cannot write %s: %s\n", rejects_path.c_str(),
-                   std::strerror(errno));
+    Batch settled = std::move(current);
+    current = std::move(following);
+    resp.Clear();
+    if (!settled.eof && !current.rows.empty()) {
+      sent = std::async(std::launch::async, send, std::cref(current), &resp);
+    }
+    // A failure here leaves the batch in flight to finish: its rows are
+    // in, and the next run resumes from the server's position.
+    if (!settle(settled)) {
       code = kExitFailed;
+      if (sent.valid()) sent.wait();
       break;
     }
-    if (fsync(fd) != 0 || !SaveProgress(progress_path, progress, &error)) {
-      std::fprintf(stderr, "crmctl: %s\n", error.empty() ? std::strerror(errno) : error.c_str());
-      code = kExitFailed;
-      break;
-    }
-    bar.Update(progress.rows_done, eof);
+    if (settled.eof) break;
   }
   close(fd);
   if (code != kExitOk) return code;

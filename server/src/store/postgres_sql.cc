@@ -95,14 +95,13 @@ constexpr Statement kStatements[] = {
      "ON CONFLICT (tenant_id, entity_type, record_id, path, version) "
      "DO UPDATE SET entry = EXCLUDED.entry"},
     // Rows found one record at a time, then deleted by row address, like
-    // kIndexDeleteMany: Citus routes this form to the tenant's shard with a
-    // generic plan too, where a DELETE ... USING unnest() (or IN, EXISTS)
-    // becomes a statement on every shard from its sixth run on.
-    {kFieldHistoryDropMany,
-     "DELETE FROM field_history WHERE tenant_id = $1 AND ctid = ANY(ARRAY(SELECT f.ctid FROM "
-     "unnest($2::int[], $3::text[]) AS u(entity_type, record_id) CROSS JOIN LATERAL (SELECT ctid "
-     "FROM field_history WHERE tenant_id = $1 AND entity_type = u.entity_type AND record_id = "
-     "u.record_id OFFSET 0) f))"},
+    // the record index's (below).
+    {kFieldHistoryRowsOf,
+     "SELECT f.ctid FROM unnest($2::int[], $3::text[]) AS u(entity_type, record_id) CROSS JOIN "
+     "LATERAL (SELECT ctid FROM field_history WHERE tenant_id = $1 AND entity_type = "
+     "u.entity_type AND record_id = u.record_id OFFSET 0) f"},
+    {kFieldHistoryDeleteRows,
+     "DELETE FROM field_history WHERE tenant_id = $1 AND ctid = ANY($2::tid[])"},
     {kScopeHistoryPutMany,
      "INSERT INTO scope_history (tenant_id, entity_type, record_id, version, scope) "
      "SELECT $1, u.entity_type, u.record_id, u.version, decode(u.scope, 'hex') "
@@ -128,29 +127,37 @@ constexpr Statement kStatements[] = {
      "ORDER BY claim_key COLLATE \"C\" LIMIT $4::bigint"},
     {kClaimDeleteMany, "DELETE FROM claims WHERE tenant_id = $1 AND claim_key = ANY($2::text[])"},
     // One round trip: raise the floor if `$3` is above it, delete the rows
-    // at or below the raised floor, answer the floor in effect and how
-    // many rows went. Without a raise nothing is written.
+    // between the old floor and the raised one, answer the floor in effect
+    // and how many rows went. Without a raise nothing is written. (Rows at
+    // or below the old floor went when it was raised. Bounded below, the
+    // delete does not walk the index entries of every row deleted before
+    // and not vacuumed yet: a device that pushes steadily, an import above
+    // all, would make each raise slower than the last.)
     {kAppliedFloorRaise,
-     "WITH f AS (INSERT INTO applied_floors (tenant_id, device_id, floor_seq) "
+     "WITH o AS (SELECT floor_seq FROM applied_floors WHERE tenant_id = $1 AND device_id = $2), "
+     "f AS (INSERT INTO applied_floors (tenant_id, device_id, floor_seq) "
      "SELECT $1, $2, $3::bigint WHERE $3::bigint > 0 "
      "ON CONFLICT (tenant_id, device_id) DO UPDATE SET floor_seq = excluded.floor_seq "
      "WHERE applied_floors.floor_seq < excluded.floor_seq RETURNING floor_seq), "
      "d AS (DELETE FROM applied_mutations WHERE tenant_id = $1 AND device_id = $2 "
+     "AND client_seq > coalesce((SELECT floor_seq FROM o), 0) "
      "AND client_seq <= (SELECT floor_seq FROM f) RETURNING 1) "
-     "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM applied_floors "
-     "WHERE tenant_id = $1 AND device_id = $2), 0), (SELECT count(*) FROM d)"},
+     "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM o), 0), "
+     "(SELECT count(*) FROM d)"},
     // The same with the device's highest applied client_seq as `$3`.
     {kAppliedFloorForget,
-     "WITH h AS (SELECT max(client_seq) AS seq FROM applied_mutations "
+     "WITH o AS (SELECT floor_seq FROM applied_floors WHERE tenant_id = $1 AND device_id = $2), "
+     "h AS (SELECT max(client_seq) AS seq FROM applied_mutations "
      "WHERE tenant_id = $1 AND device_id = $2), "
      "f AS (INSERT INTO applied_floors (tenant_id, device_id, floor_seq) "
      "SELECT $1, $2, h.seq FROM h WHERE h.seq IS NOT NULL "
      "ON CONFLICT (tenant_id, device_id) DO UPDATE SET floor_seq = excluded.floor_seq "
      "WHERE applied_floors.floor_seq < excluded.floor_seq RETURNING floor_seq), "
      "d AS (DELETE FROM applied_mutations WHERE tenant_id = $1 AND device_id = $2 "
+     "AND client_seq > coalesce((SELECT floor_seq FROM o), 0) "
      "AND client_seq <= (SELECT floor_seq FROM f) RETURNING 1) "
-     "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM applied_floors "
-     "WHERE tenant_id = $1 AND device_id = $2), 0), (SELECT count(*) FROM d)"},
+     "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM o), 0), "
+     "(SELECT count(*) FROM d)"},
     // One primary-key range scan per type and key range, then one lookup per
     // record.
     // OFFSET 0 keeps each LATERAL subquery a parameterised scan (the
@@ -175,16 +182,20 @@ constexpr Statement kStatements[] = {
     // The keys a write transaction buffered: the records' old keys of each
     // kind go, then the new ones (unique per record) are added; no conflict
     // is possible, as the transaction holds the tenant's lock.
-    // (Rows found one record at a time, then deleted by row address: a join
-    // of the whole list would be planned as a scan of the table. The
-    // tenant condition lets Citus route the statement whole to the
-    // tenant's shard, where the row addresses mean something.)
-    {kIndexDeleteMany,
-     "DELETE FROM record_index WHERE tenant_id = $1 AND ctid = ANY(ARRAY(SELECT i.ctid FROM "
-     "unnest($2::int[], "
-     "$3::text[], $4::int[]) AS u(entity_type, record_id, kind) CROSS JOIN LATERAL (SELECT ctid "
-     "FROM record_index WHERE record_id = u.record_id AND tenant_id = $1 AND entity_type = "
-     "u.entity_type AND kind = u.kind OFFSET 0) i))"},
+    // The old keys are found one record at a time (a join of the whole
+    // list would be planned as a scan of the table), then deleted by row
+    // address in a second statement. In one statement (ctid = ANY(ARRAY(
+    // subquery))) the generic plan read every index row of the tenant into
+    // a bitmap to delete a few: a cost growing with the tenant, paid by
+    // every batch. A parameter array is planned as a TID scan. The tenant
+    // condition lets Citus route both to the tenant's shard, where the row
+    // addresses mean something (and where a DELETE ... USING unnest(), IN
+    // or EXISTS becomes a statement on every shard from its sixth run on).
+    {kIndexRowsOf,
+     "SELECT i.ctid FROM unnest($2::int[], $3::text[], $4::int[]) AS u(entity_type, record_id, "
+     "kind) CROSS JOIN LATERAL (SELECT ctid FROM record_index WHERE record_id = u.record_id AND "
+     "tenant_id = $1 AND entity_type = u.entity_type AND kind = u.kind OFFSET 0) i"},
+    {kIndexDeleteRows, "DELETE FROM record_index WHERE tenant_id = $1 AND ctid = ANY($2::tid[])"},
     {kIndexInsertMany,
      "INSERT INTO record_index (tenant_id, kind, entity_type, key, record_id) SELECT $1, u.kind, "
      "u.entity_type, u.key, u.record_id FROM unnest($2::int[], $3::int[], $4::bigint[], "

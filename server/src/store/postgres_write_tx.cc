@@ -262,6 +262,14 @@ absl::Status PgWriteTx::DoDropFieldHistory(const v1::RecordRef& ref) {
   return FlushIfLarge();
 }
 
+void PgWriteTx::DeleteRows(const char* statement, const pqxx::result& rows) {
+  if (rows.empty()) return;  // nothing to delete: no second round trip
+  std::vector<std::string> addresses;
+  addresses.reserve(rows.size());
+  for (const pqxx::row& row : rows) addresses.push_back(row[0].as<std::string>());
+  work_.exec_prepared0(statement, tenant_id_, pg_sql::TextArray(addresses));
+}
+
 absl::Status PgWriteTx::FlushIfLarge() {
   if (pending_bytes_ < kFlushBytes &&
       pending_records_.size() + pending_scopes_.size() + pending_applied_.size() +
@@ -327,8 +335,9 @@ absl::Status PgWriteTx::Flush() {
         types.push_back(key.first);
         ids.push_back(key.second);
       }
-      work_.exec_prepared0(pg_sql::kFieldHistoryDropMany, tenant_id_, pg_sql::IntArray(types),
-                           pg_sql::TextArray(ids));
+      DeleteRows(pg_sql::kFieldHistoryDeleteRows,
+                 work_.exec_prepared(pg_sql::kFieldHistoryRowsOf, tenant_id_,
+                                     pg_sql::IntArray(types), pg_sql::TextArray(ids)));
     }
     if (!pending_history_.empty()) {
       std::vector<int64_t> types, versions;
@@ -358,8 +367,10 @@ absl::Status PgWriteTx::Flush() {
           ids.push_back(owner.first.second);
         }
       }
-      work_.exec_prepared0(pg_sql::kIndexDeleteMany, tenant_id_, pg_sql::IntArray(owner_types),
-                           pg_sql::TextArray(owner_ids), pg_sql::IntArray(owner_kinds));
+      DeleteRows(
+          pg_sql::kIndexDeleteRows,
+          work_.exec_prepared(pg_sql::kIndexRowsOf, tenant_id_, pg_sql::IntArray(owner_types),
+                              pg_sql::TextArray(owner_ids), pg_sql::IntArray(owner_kinds)));
       if (!keys.empty()) {
         work_.exec_prepared0(pg_sql::kIndexInsertMany, tenant_id_, pg_sql::IntArray(kinds),
                              pg_sql::IntArray(types), pg_sql::IntArray(keys),

@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include <pqxx/result>
 #include <pqxx/transaction_base>
 
 #include "store/change_log.h"
@@ -154,6 +155,9 @@ class PgWriteTx final : public WriteTx {
   // Writes the buffered rows (not the sequence).
   absl::Status Flush();
   absl::Status FlushIfLarge();
+  // Deletes the rows at the addresses (ctid) `rows` holds, with `statement`
+  // (tenant, tid[]); throws as libpqxx does.
+  void DeleteRows(const char* statement, const pqxx::result& rows);
   // Reads one applied mutation from the database into the cache.
   absl::Status LoadApplied(const AppliedKey& key);
 
