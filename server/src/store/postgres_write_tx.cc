@@ -611,8 +611,13 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
   auto add = [&](const RecordKey& key, const std::optional<v1::RecordState>& state) {
     if (state.has_value() && seen.insert(key).second) out.push_back(*state);
   };
-  // The same, read through the cache (one lookup for a record not loaded).
+  // The same, read through the cache (one lookup for a record not loaded;
+  // one copy of the record, into `out`).
   auto add_loaded = [&](const RecordKey& key) -> absl::Status {
+    if (auto it = records_.find(key); it != records_.end()) {
+      add(key, it->second);
+      return absl::OkStatus();
+    }
     v1::RecordRef ref;
     ref.set_entity_type(static_cast<v1::EntityType>(key.first));
     ref.set_id(key.second);
@@ -642,6 +647,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
         owners.insert(under.begin(), under.end());
       }
     }
+    out.reserve(owners.size());
     for (const RecordKey& owner : owners) {
       if (auto s = add_loaded(owner); !s.ok()) return s;
     }
