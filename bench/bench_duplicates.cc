@@ -112,7 +112,7 @@ absl::Status Load(server::Store* store, int64_t contacts) {
           return w;
         }
         const auto keys =
-            server::identity::IndexKeysOf(server::identity::IdentityOf(data, options));
+            server::identity::IndexKeysOf(server::identity::IdentityOf(data, options), options);
         if (auto w = tx.SetIndexKeys(ref, server::IndexKind::kDuplicateKey, keys); !w.ok()) {
           return w;
         }

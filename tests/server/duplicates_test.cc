@@ -154,10 +154,10 @@ TEST_P(DuplicatesTest, AnIndexOfAnEarlierVersionIsRebuiltOnce) {
   const v1::RecordState john =
       Create("alice", Lead("lead-1", "alice", "John", "Smith", "", "", "Acme"));
   identity::Identity earlier = identity::IdentityOf(john.data(), options);
-  const std::vector<int64_t> all_keys = identity::IndexKeysOf(earlier);
+  const std::vector<int64_t> all_keys = identity::IndexKeysOf(earlier, options);
   earlier.company.clear();
   earlier.address.clear();
-  const std::vector<int64_t> earlier_keys = identity::IndexKeysOf(earlier);
+  const std::vector<int64_t> earlier_keys = identity::IndexKeysOf(earlier, options);
   ASSERT_LT(earlier_keys.size(), all_keys.size());
   auto index_as_before = [&] {
     ASSERT_TRUE(store_->changes()
@@ -192,6 +192,64 @@ TEST_P(DuplicatesTest, AnIndexOfAnEarlierVersionIsRebuiltOnce) {
   index_as_before();
   ASSERT_TRUE(EnsureDuplicateIndex(&store_->changes(), kTenant, options).ok());
   EXPECT_FALSE(found_by_pair());
+}
+
+// The index holds the keys a check looks up under the threshold: a name
+// alone only where it can flag. A threshold that changes that rebuilds the
+// index at start-up, in either direction, once per change.
+TEST_P(DuplicatesTest, TheIndexFollowsAThresholdThatAddsOrDropsNamesAlone) {
+  const DuplicateOptions strict;  // 0.8: a person's name alone (0.7) never flags
+  DuplicateOptions loose;
+  loose.threshold = 0.6;
+  const v1::RecordState john =
+      Create("alice", Lead("lead-1", "alice", "John", "Smith", "", "", "Acme"));
+  const identity::Identity id = identity::IdentityOf(john.data(), strict);
+  const std::vector<int64_t> pair_keys = identity::IndexKeysOf(id, strict);
+  const std::vector<int64_t> all_keys = identity::IndexKeysOf(id, loose);
+  std::vector<KeyRange> name_alone, pairs;
+  for (int64_t k : all_keys) {
+    (std::binary_search(pair_keys.begin(), pair_keys.end(), k) ? pairs : name_alone)
+        .push_back(KeyRange{k, k});
+  }
+  ASSERT_EQ(name_alone.size(), 2u) << "the name and the name block";
+  ASSERT_FALSE(pairs.empty());
+  auto found_by = [&](const std::vector<KeyRange>& ranges) {
+    auto found = store_->changes().FindIndexed(kTenant, IndexKind::kDuplicateKey,
+                                               v1::ENTITY_TYPE_LEAD, ranges, 0);
+    EXPECT_TRUE(found.ok()) << found.status();
+    return found.ok() && std::any_of(found->begin(), found->end(),
+                                     [](const auto& r) { return r.ref().id() == "lead-1"; });
+  };
+  auto ensure = [&](const DuplicateOptions& options) {
+    ASSERT_TRUE(EnsureDuplicateIndex(&store_->changes(), kTenant, options).ok());
+  };
+  auto index_with = [&](const std::vector<int64_t>& keys) {
+    ASSERT_TRUE(store_->changes()
+                    .Write(kTenant,
+                           [&](WriteTx& tx) {
+                             return tx.SetIndexKeys(john.ref(), IndexKind::kDuplicateKey, keys);
+                           })
+                    .ok());
+  };
+  ensure(strict);  // the start-up of this version
+  EXPECT_TRUE(found_by(pairs));
+  EXPECT_FALSE(found_by(name_alone)) << "written under 0.8: no key of a name alone";
+
+  ensure(loose);
+  EXPECT_TRUE(found_by(name_alone));
+  EXPECT_TRUE(found_by(pairs));
+  // Once per change: a second start-up under 0.6 reads nothing.
+  index_with(pair_keys);
+  ensure(loose);
+  EXPECT_FALSE(found_by(name_alone));
+
+  index_with(all_keys);
+  ensure(strict);
+  EXPECT_FALSE(found_by(name_alone)) << "keys no check reads are dropped";
+  EXPECT_TRUE(found_by(pairs));
+  // And back: the names alone are indexed again.
+  ensure(loose);
+  EXPECT_TRUE(found_by(name_alone));
 }
 
 TEST_P(DuplicatesTest, ALeadAndAContactOfOnePersonAreFlaggedAccountsByWebsite) {
@@ -327,7 +385,7 @@ TEST_P(DuplicatesTest, DismissedCandidatesStayAwayAndEditsOrDeletesTakeFlagsAway
   *erase.mutable_record() = LeadRef("lead-a");
   v1::EraseRecordResponse erased;
   const std::vector<int64_t> keys_of_a =
-      identity::IndexKeysOf(identity::IdentityOf(a.data(), DuplicateOptions{}));
+      identity::IndexKeysOf(identity::IdentityOf(a.data(), DuplicateOptions{}), DuplicateOptions{});
   ASSERT_TRUE(admin_->EraseRecord(Admin(), AdminContext{"test"}, erase, &erased).ok());
   EXPECT_FALSE(Flag(v1::ENTITY_TYPE_LEAD, "lead-a"));
   // The hashes of the erased person's e-mail, phone and name are gone from

@@ -121,20 +121,27 @@ TEST(IdentityKeysTest, KeysAreStableAndCoverEachIdentityPart) {
   const Identity id = IdentityOf(c, options);
   EXPECT_THAT(id.phones, ::testing::ElementsAre("+33123456789")) << "one phone, twice";
   EXPECT_EQ(id.name_block, "lima a");
-  // e-mail, phone, name, name block.
-  EXPECT_EQ(IndexKeysOf(id).size(), 4u);
-  EXPECT_EQ(IndexKeysOf(id), IndexKeysOf(IdentityOf(c, options)));
-  EXPECT_TRUE(IndexKeysOf(IdentityOf(v1::Record(), options)).empty());
+  // e-mail and phone; the name and name block on their own only where a
+  // name alone can flag a person (a threshold of 0.7 or less).
+  EXPECT_EQ(IndexKeysOf(id, options).size(), 2u);
+  DuplicateOptions names = options;
+  names.threshold = 0.7;
+  EXPECT_EQ(IndexKeysOf(id, names).size(), 4u);
+  EXPECT_NE(IndexKeysVersion(names), IndexKeysVersion(options)) << "the index is rebuilt";
+  names.threshold = 0.75;
+  EXPECT_EQ(IndexKeysVersion(names), IndexKeysVersion(options)) << "the same keys";
+  EXPECT_EQ(IndexKeysOf(id, options), IndexKeysOf(IdentityOf(c, options), options));
+  EXPECT_TRUE(IndexKeysOf(IdentityOf(v1::Record(), options), options).empty());
   // A lead with the same e-mail shares its key (people of both types meet).
   const Identity lead = IdentityOf(Lead("", "", "ana@lima.example", "", ""), options);
-  ASSERT_EQ(IndexKeysOf(lead).size(), 1u);
-  const auto keys = IndexKeysOf(id);
-  EXPECT_NE(std::find(keys.begin(), keys.end(), IndexKeysOf(lead)[0]), keys.end());
+  ASSERT_EQ(IndexKeysOf(lead, options).size(), 1u);
+  const auto keys = IndexKeysOf(id, options);
+  EXPECT_NE(std::find(keys.begin(), keys.end(), IndexKeysOf(lead, options)[0]), keys.end());
 }
 
 // Whether a check of `incoming` looks up a key `stored` is indexed under.
 bool Found(const Identity& stored, const Identity& incoming, const DuplicateOptions& options) {
-  const std::vector<int64_t> indexed = IndexKeysOf(stored);
+  const std::vector<int64_t> indexed = IndexKeysOf(stored, options);
   for (int64_t k : LookupKeysOf(incoming, options)) {
     if (std::binary_search(indexed.begin(), indexed.end(), k)) return true;
   }
@@ -213,13 +220,17 @@ TEST(IdentityKeysTest, ANameAloneIsLookedUpOnlyWhenItCanReachTheThreshold) {
   // Same name, other company: 0.7, below 0.8, and not looked up.
   EXPECT_LT(Compare(ana, other_ana, options).score, options.threshold);
   EXPECT_FALSE(Found(ana, other_ana, options));
-  EXPECT_LT(LookupKeysOf(other_ana, options).size(), IndexKeysOf(other_ana).size());
+  DuplicateOptions every_key = options;
+  every_key.threshold = 0.0;
+  EXPECT_LT(LookupKeysOf(other_ana, options).size(), LookupKeysOf(other_ana, every_key).size());
+  EXPECT_EQ(IndexKeysOf(other_ana, options), LookupKeysOf(other_ana, options));
   // Same name at the same company: found through the pair's key.
   EXPECT_TRUE(Found(ana, IdentityOf(Lead("Ana", "Lima", "", "", "ACME Inc"), options), options));
   // Where a name alone may flag, it is looked up.
   options.threshold = 0.6;
   EXPECT_TRUE(Found(ana, other_ana, options));
-  EXPECT_EQ(LookupKeysOf(other_ana, options), IndexKeysOf(other_ana));
+  EXPECT_EQ(LookupKeysOf(other_ana, options), LookupKeysOf(other_ana, every_key));
+  EXPECT_EQ(IndexKeysOf(other_ana, options), LookupKeysOf(other_ana, options));
   // Accounts: a name alone reaches 0.8 (0.85).
   v1::Record acme;
   acme.mutable_account()->set_name("Acme SARL");

@@ -385,8 +385,8 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
   if (live && was_live && now == before && !owner_changed) return absl::OkStatus();
 
   // The record's keys in the index.
-  const std::vector<int64_t> keys = identity::IndexKeysOf(now);
-  if (!was_live || identity::IndexKeysOf(before) != keys) {
+  const std::vector<int64_t> keys = identity::IndexKeysOf(now, options);
+  if (!was_live || identity::IndexKeysOf(before, options) != keys) {
     if (auto s = txn.tx().SetIndexKeys(state.ref(), IndexKind::kDuplicateKey, keys); !s.ok()) {
       return s;
     }
@@ -452,12 +452,13 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
 
 absl::Status EnsureDuplicateIndex(ChangeLog* changes, const std::string& tenant_id,
                                   const DuplicateOptions& options) {
-  return ForEachLiveRecordOnce(
-      changes, tenant_id, "index:duplicates:2",
+  return ForEachLiveRecordUnlessAt(
+      changes, tenant_id, "index:duplicates", identity::IndexKeysVersion(options),
       [&options](WriteTx& tx, const v1::RecordState& state) -> absl::Status {
         if (!identity::HasIdentity(state.ref().entity_type())) return absl::OkStatus();
-        return tx.SetIndexKeys(state.ref(), IndexKind::kDuplicateKey,
-                               identity::IndexKeysOf(identity::IdentityOf(state.data(), options)));
+        return tx.SetIndexKeys(
+            state.ref(), IndexKind::kDuplicateKey,
+            identity::IndexKeysOf(identity::IdentityOf(state.data(), options), options));
       });
 }
 

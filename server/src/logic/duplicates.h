@@ -64,9 +64,11 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
                              const v1::RecordState& state);
 
 // Gives every live lead, contact and account the index keys of this
-// version (IndexKeysOf), once per tenant (the claim "index:duplicates:2"
-// marks it done): for records indexed before the keys of a name with a
-// company or an address existed. One transaction; run at start-up.
+// version under `options` (IndexKeysOf), once per tenant and key set: the
+// claim "index:duplicates" holds IndexKeysVersion of the keys in the index.
+// For records indexed before the keys of a name with a company or an
+// address existed, and after a threshold change that adds or drops the
+// keys of a name alone. One transaction; run at start-up.
 absl::Status EnsureDuplicateIndex(ChangeLog* changes, const std::string& tenant_id,
                                   const DuplicateOptions& options);
 

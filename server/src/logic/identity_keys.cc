@@ -469,13 +469,25 @@ std::vector<int64_t> KeysOf(const Identity& id, bool bare_names) {
   return keys;
 }
 
+// Whether a name alone can reach the threshold, for people and companies.
+bool BareNames(bool people, const DuplicateOptions& options) {
+  return (people ? kPersonNameWeight : kCompanyNameWeight) >= options.threshold;
+}
+
 }  // namespace
 
-std::vector<int64_t> IndexKeysOf(const Identity& id) { return KeysOf(id, true); }
-
 std::vector<int64_t> LookupKeysOf(const Identity& id, const DuplicateOptions& options) {
-  const double name_alone = IsPersonType(id.type) ? kPersonNameWeight : kCompanyNameWeight;
-  return KeysOf(id, name_alone >= options.threshold);
+  return KeysOf(id, BareNames(IsPersonType(id.type), options));
+}
+
+std::vector<int64_t> IndexKeysOf(const Identity& id, const DuplicateOptions& options) {
+  return LookupKeysOf(id, options);
+}
+
+int64_t IndexKeysVersion(const DuplicateOptions& options) {
+  // 3: the third set of keys (2 added a name with its company or address),
+  // then whether names alone are in, for people and for companies.
+  return 30 + (BareNames(true, options) ? 1 : 0) + (BareNames(false, options) ? 2 : 0);
 }
 
 Match Compare(const Identity& a, const Identity& b, const DuplicateOptions& options) {

@@ -100,18 +100,23 @@ bool HasIdentity(v1::EntityType type);
 Identity IdentityOf(const v1::Record& record, const DuplicateOptions& options,
                     const Identity* against = nullptr);
 
-// Keys of the record index (IndexKind::kDuplicateKey): one per e-mail,
-// phone, name, name block and website, and one per name or name block
-// with the company and with the address, each a 64-bit hash of its kind
-// and value. Sorted, unique.
-std::vector<int64_t> IndexKeysOf(const Identity& identity);
-
-// The keys a check looks up: IndexKeysOf without the name and name block
-// on their own when a name alone cannot reach `options.threshold` (people:
-// 0.7 < 0.8 by default). A common name's block holds many records that
-// could only be flagged with a shared company or address, and those have
-// keys of their own.
+// The keys a check looks up: one per e-mail, phone, name, name block and
+// website, and one per name or name block with the company and with the
+// address, each a 64-bit hash of its kind and value; sorted, unique. The
+// name and name block on their own only when a name alone can reach
+// `options.threshold` (people: 0.7 < 0.8 by default): a common name's
+// block holds many records that could only be flagged with a shared
+// company or address, and those have keys of their own.
 std::vector<int64_t> LookupKeysOf(const Identity& identity, const DuplicateOptions& options);
+
+// Keys of the record index (IndexKind::kDuplicateKey): the keys a check of
+// a record of the same kind (people, companies) looks up under `options`,
+// LookupKeysOf. A key no check reads would only cost writes.
+std::vector<int64_t> IndexKeysOf(const Identity& identity, const DuplicateOptions& options);
+
+// Which keys IndexKeysOf gives under `options`, as a number (> 0) that
+// changes when they do: the index is rebuilt when it changes.
+int64_t IndexKeysVersion(const DuplicateOptions& options);
 
 struct Match {
   // 0..1: 1 - the product of (1 - weight) over what matched.

@@ -203,10 +203,17 @@ absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
 absl::Status ForEachLiveRecordOnce(
     ChangeLog* changes, const std::string& tenant_id, const char* marker,
     const std::function<absl::Status(WriteTx&, const v1::RecordState&)>& each) {
+  return ForEachLiveRecordUnlessAt(changes, tenant_id, marker, 0, each);
+}
+
+absl::Status ForEachLiveRecordUnlessAt(
+    ChangeLog* changes, const std::string& tenant_id, const char* marker, int64_t version,
+    const std::function<absl::Status(WriteTx&, const v1::RecordState&)>& each) {
   return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
     auto built = tx.GetClaim(marker);
     if (!built.ok()) return built.status();
-    if (*built > 0) return absl::OkStatus();
+    // Version 0: once, whatever the value.
+    if (version == 0 ? *built > 0 : *built == version) return absl::OkStatus();
     for (int64_t after = 0;;) {
       auto rows = changes->ReadSince(tenant_id, after, 1000);
       if (!rows.ok()) return rows.status();
@@ -217,7 +224,7 @@ absl::Status ForEachLiveRecordOnce(
       }
       if (rows->size() < 1000) break;
     }
-    return tx.AddToClaim(marker, 1).status();
+    return tx.AddToClaim(marker, version == 0 ? 1 : version - *built).status();
   });
 }
 

@@ -63,6 +63,13 @@ absl::Status ForEachLiveRecordOnce(
     ChangeLog* changes, const std::string& tenant_id, const char* marker,
     const std::function<absl::Status(WriteTx&, const v1::RecordState&)>& each);
 
+// The same, run again whenever `version` is not the claim's value (then
+// set to it): for an index whose keys depend on settings, rebuilt when
+// they change, in either direction.
+absl::Status ForEachLiveRecordUnlessAt(
+    ChangeLog* changes, const std::string& tenant_id, const char* marker, int64_t version,
+    const std::function<absl::Status(WriteTx&, const v1::RecordState&)>& each);
+
 // The record `ref` was merged into, following merges (at most 16 hops), or
 // nullopt when `ref` is live, unknown or deleted without a merge.
 absl::StatusOr<std::optional<v1::RecordRef>> MergedInto(WriteTx& tx, const v1::RecordRef& ref);
