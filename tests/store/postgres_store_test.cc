@@ -3,11 +3,13 @@
 #include <atomic>
 #include <thread>
 
+#include <pqxx/binarystring>
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 
 #include "pg_cluster.h"
 #include "store/postgres_schema.h"
+#include "store/postgres_sql.h"
 #include "store/postgres_store.h"
 #include "store/sqlite_schema.h"
 #include "store_fixture.h"
@@ -115,6 +117,50 @@ TEST_F(PostgresStoreTest, TheWriteLockSerialisesWritersOfOneTenantOnly) {
   holder.join();
   EXPECT_EQ(*store_->changes().LatestSeq("t"), 1);
   EXPECT_EQ(store_->changes().ReadSince("t", 0, 10)->size(), 1u);
+}
+
+// The write path's binary array parameters arrive as the values sent:
+// empty arrays, extremes, text with quotes, backslashes, commas, braces
+// and non-ASCII letters, bytes with zeros; and an element type other than
+// the cast's is refused, not misread.
+TEST_F(PostgresStoreTest, BinaryArrayParametersArriveAsSent) {
+  pqxx::connection conn(location_->target());
+  conn.prepare("echo",
+               "SELECT (SELECT array_agg(x ORDER BY o)::text FROM unnest($1::int[]) WITH "
+               "ORDINALITY u(x, o)), "
+               "(SELECT array_agg(x ORDER BY o)::text FROM unnest($2::bigint[]) WITH "
+               "ORDINALITY u(x, o)), "
+               "(SELECT array_agg(x ORDER BY o)::text FROM unnest($3::boolean[]) WITH "
+               "ORDINALITY u(x, o)), "
+               "(SELECT string_agg(x, '|' ORDER BY o) FROM unnest($4::text[]) WITH "
+               "ORDINALITY u(x, o)), "
+               "(SELECT string_agg(encode(x, 'hex'), '|' ORDER BY o) FROM unnest($5::bytea[]) "
+               "WITH ORDINALITY u(x, o)), cardinality($4::text[]), cardinality($5::bytea[])");
+  pqxx::nontransaction tx(conn);
+  const std::vector<std::string> texts = {"plain", "", "a \"quoted\", {braced} \\ one",
+                                          "Zoë Ñúñez"};
+  const std::vector<std::string> bytes = {std::string("\0\x01\xff", 3), "", "AB"};
+  pqxx::row r = tx.exec_prepared1("echo", pg_sql::Int4s({0, -1, 2147483647, -2147483648LL}),
+                                  pg_sql::Int8s({0, -1, INT64_MAX, INT64_MIN}),
+                                  pg_sql::Bools({true, false, true}), pg_sql::Texts(texts),
+                                  pg_sql::Byteas(bytes));
+  EXPECT_EQ(r[0].as<std::string>(), "{0,-1,2147483647,-2147483648}");
+  EXPECT_EQ(r[1].as<std::string>(), "{0,-1,9223372036854775807,-9223372036854775808}");
+  EXPECT_EQ(r[2].as<std::string>(), "{t,f,t}");
+  EXPECT_EQ(r[3].as<std::string>(), "plain||a \"quoted\", {braced} \\ one|Zoë Ñúñez");
+  EXPECT_EQ(r[4].as<std::string>(), "0001ff||4142");
+  EXPECT_EQ(r[5].as<int>(), 4);
+  EXPECT_EQ(r[6].as<int>(), 3);
+
+  pqxx::row empty = tx.exec_prepared1("echo", pg_sql::Int4s({}), pg_sql::Int8s({}),
+                                      pg_sql::Bools({}), pg_sql::Texts({}), pg_sql::Byteas({}));
+  EXPECT_TRUE(empty[0].is_null());
+  EXPECT_EQ(empty[5].as<int>(), 0);
+
+  // int8 elements for an int[] parameter.
+  EXPECT_THROW(tx.exec_prepared1("echo", pg_sql::Int8s({1}), pg_sql::Int8s({}), pg_sql::Bools({}),
+                                 pg_sql::Texts({}), pg_sql::Byteas({})),
+               pqxx::sql_error);
 }
 
 }  // namespace

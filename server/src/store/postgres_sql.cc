@@ -42,7 +42,9 @@ constexpr Statement kStatements[] = {
      "INSERT INTO applied_mutations (tenant_id, device_id, client_seq, payload_hash, result) "
      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"},
     // Batches. Keys and values arrive as array parameters and are joined
-    // with unnest, so one statement serves any number of rows.
+    // with unnest, so one statement serves any number of rows. The write
+    // path's arrays travel in binary (pg_sql::Int4s ...): each parameter's
+    // element type must match its cast.
     // One primary-key probe per key (LATERAL ... LIMIT 1 keeps the planner
     // from turning a generic plan into a scan of the whole tenant).
     {kRecordGetMany,
@@ -59,9 +61,9 @@ constexpr Statement kStatements[] = {
      "INSERT INTO records (tenant_id, entity_type, record_id, version, created_version, deleted, "
      "owner_user_id, team_id, scope_changed_version, state) "
      "SELECT $1, u.entity_type, u.record_id, u.version, u.created_version, u.deleted, "
-     "u.owner_user_id, u.team_id, u.scope_changed_version, decode(u.state, 'hex') "
+     "u.owner_user_id, u.team_id, u.scope_changed_version, u.state "
      "FROM unnest($2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[], "
-     "$8::text[], $9::bigint[], $10::text[]) AS u(entity_type, record_id, version, "
+     "$8::text[], $9::bigint[], $10::bytea[]) AS u(entity_type, record_id, version, "
      "created_version, deleted, owner_user_id, team_id, scope_changed_version, state)"},
     // The rows of one batch have distinct keys. Existing rows are updated
     // as kRecordPut does ($11: created_version if > 0), the others inserted.
@@ -69,7 +71,7 @@ constexpr Statement kStatements[] = {
     // the tenant holds its tenant_seq row lock.
     {kRecordPutMany,
      "WITH u AS (SELECT * FROM unnest($2::int[], $3::text[], $4::bigint[], $5::bigint[], "
-     "$6::boolean[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[]) "
+     "$6::boolean[], $7::text[], $8::text[], $9::bigint[], $10::bytea[], $11::bigint[]) "
      "AS u(entity_type, record_id, version, created_version, deleted, owner_user_id, team_id, "
      "scope_changed_version, state, set_created)), "
      "upd AS (UPDATE records r SET version = u.version, "
@@ -77,20 +79,20 @@ constexpr Statement kStatements[] = {
      "ELSE r.created_version END, "
      "deleted = u.deleted, owner_user_id = u.owner_user_id, team_id = u.team_id, "
      "scope_changed_version = greatest(r.scope_changed_version, u.scope_changed_version), "
-     "state = decode(u.state, 'hex') FROM u "
+     "state = u.state FROM u "
      "WHERE r.tenant_id = $1 AND r.entity_type = u.entity_type AND r.record_id = u.record_id "
      "RETURNING r.entity_type, r.record_id) "
      "INSERT INTO records (tenant_id, entity_type, record_id, version, created_version, deleted, "
      "owner_user_id, team_id, scope_changed_version, state) "
      "SELECT $1, u.entity_type, u.record_id, u.version, u.created_version, u.deleted, "
-     "u.owner_user_id, u.team_id, u.scope_changed_version, decode(u.state, 'hex') FROM u "
+     "u.owner_user_id, u.team_id, u.scope_changed_version, u.state FROM u "
      "WHERE NOT EXISTS (SELECT 1 FROM upd "
      "WHERE upd.entity_type = u.entity_type AND upd.record_id = u.record_id)"},
     // Rows are unique per key within a batch (PgWriteTx keeps the last).
     {kFieldHistoryPutMany,
      "INSERT INTO field_history (tenant_id, entity_type, record_id, path, version, entry) "
-     "SELECT $1, u.entity_type, u.record_id, u.path, u.version, decode(u.entry, 'hex') "
-     "FROM unnest($2::int[], $3::text[], $4::text[], $5::bigint[], $6::text[]) "
+     "SELECT $1, u.entity_type, u.record_id, u.path, u.version, u.entry "
+     "FROM unnest($2::int[], $3::text[], $4::text[], $5::bigint[], $6::bytea[]) "
      "AS u(entity_type, record_id, path, version, entry) "
      "ON CONFLICT (tenant_id, entity_type, record_id, path, version) "
      "DO UPDATE SET entry = EXCLUDED.entry"},
@@ -104,16 +106,15 @@ constexpr Statement kStatements[] = {
      "DELETE FROM field_history WHERE tenant_id = $1 AND ctid = ANY($2::tid[])"},
     {kScopeHistoryPutMany,
      "INSERT INTO scope_history (tenant_id, entity_type, record_id, version, scope) "
-     "SELECT $1, u.entity_type, u.record_id, u.version, decode(u.scope, 'hex') "
-     "FROM unnest($2::int[], $3::text[], $4::bigint[], $5::text[]) "
+     "SELECT $1, u.entity_type, u.record_id, u.version, u.scope "
+     "FROM unnest($2::int[], $3::text[], $4::bigint[], $5::bytea[]) "
      "AS u(entity_type, record_id, version, scope) ON CONFLICT DO NOTHING"},
     // No ON CONFLICT: a duplicate here is an error that fails the
     // transaction (PgWriteTx reports duplicates it knows of before).
     {kAppliedPutMany,
      "INSERT INTO applied_mutations (tenant_id, device_id, client_seq, payload_hash, result) "
-     "SELECT $1, u.device_id, u.client_seq, decode(u.payload_hash, 'hex'), "
-     "decode(u.result, 'hex') "
-     "FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) "
+     "SELECT $1, u.device_id, u.client_seq, u.payload_hash, u.result "
+     "FROM unnest($2::text[], $3::bigint[], $4::bytea[], $5::bytea[]) "
      "AS u(device_id, client_seq, payload_hash, result)"},
     {kClaimAdd,
      "INSERT INTO claims (tenant_id, claim_key, value) VALUES ($1, $2, $3) "
@@ -271,47 +272,87 @@ std::string IntArray(const std::vector<int64_t>& values) {
   return ArrayLiteral(values, [](int64_t v, std::string* out) { *out += std::to_string(v); });
 }
 
-std::string BoolArray(const std::vector<bool>& values) {
-  return ArrayLiteral(values, [](bool v, std::string* out) { *out += v ? 't' : 'f'; });
-}
-
-namespace {
-
-// Writes the hex digits of `bytes` at `at`; returns the end.
-char* WriteHex(const std::string& bytes, char* at) {
+void AppendHex(const std::string& bytes, std::string* out) {
   static constexpr char kDigits[] = "0123456789abcdef";
+  const size_t start = out->size();
+  out->resize(start + 2 * bytes.size());
+  char* at = out->data() + start;
   for (unsigned char c : bytes) {
     *at++ = kDigits[c >> 4];
     *at++ = kDigits[c & 0xf];
   }
-  return at;
+}
+
+namespace {
+
+// Type oids of the array elements (pg_type.h; fixed in every release).
+constexpr uint32_t kBoolOid = 16;
+constexpr uint32_t kByteaOid = 17;
+constexpr uint32_t kInt8Oid = 20;
+constexpr uint32_t kInt4Oid = 23;
+constexpr uint32_t kTextOid = 25;
+
+void PutBE(uint64_t v, int bytes, std::string* out) {
+  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// The header of a one-dimension array of `n` elements (none null); an
+// empty array has no dimension.
+std::string ArrayHeader(uint32_t element_oid, size_t n, size_t payload) {
+  std::string out;
+  out.reserve(20 + payload);
+  PutBE(n == 0 ? 0 : 1, 4, &out);  // dimensions
+  PutBE(0, 4, &out);               // flags: no nulls
+  PutBE(element_oid, 4, &out);
+  if (n > 0) {
+    PutBE(n, 4, &out);  // length
+    PutBE(1, 4, &out);  // lower bound
+  }
+  return out;
+}
+
+// Fixed-size elements: a length word, then the value, big-endian.
+template <typename T>
+pqxx::binarystring FixedArray(uint32_t oid, int bytes, const std::vector<T>& values) {
+  std::string out = ArrayHeader(oid, values.size(), values.size() * (4 + bytes));
+  for (const T& v : values) {
+    PutBE(static_cast<uint32_t>(bytes), 4, &out);
+    PutBE(static_cast<uint64_t>(v), bytes, &out);
+  }
+  return pqxx::binarystring(out);
+}
+
+pqxx::binarystring VariableArray(uint32_t oid, const std::vector<std::string>& values) {
+  size_t payload = 0;
+  for (const std::string& v : values) payload += 4 + v.size();
+  std::string out = ArrayHeader(oid, values.size(), payload);
+  for (const std::string& v : values) {
+    PutBE(static_cast<uint32_t>(v.size()), 4, &out);
+    out += v;
+  }
+  return pqxx::binarystring(out);
 }
 
 }  // namespace
 
-void AppendHex(const std::string& bytes, std::string* out) {
-  const size_t start = out->size();
-  out->resize(start + 2 * bytes.size());
-  WriteHex(bytes, out->data() + start);
+pqxx::binarystring Int4s(const std::vector<int64_t>& values) {
+  return FixedArray(kInt4Oid, 4, values);
 }
 
-// The states of a batch make this the largest parameter by far: sized
-// once, written in place.
-std::string HexArray(const std::vector<std::string>& values) {
-  size_t size = 2;  // the braces
-  for (const std::string& v : values) size += 2 * v.size() + 3;  // quotes, comma
-  std::string out(size, '\0');
-  char* at = out.data();
-  *at++ = '{';
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) *at++ = ',';
-    *at++ = '"';  // an empty element must be quoted
-    at = WriteHex(values[i], at);
-    *at++ = '"';
-  }
-  *at++ = '}';
-  out.resize(static_cast<size_t>(at - out.data()));
-  return out;
+pqxx::binarystring Int8s(const std::vector<int64_t>& values) {
+  return FixedArray(kInt8Oid, 8, values);
+}
+
+pqxx::binarystring Bools(const std::vector<bool>& values) {
+  return FixedArray(kBoolOid, 1, values);
+}
+
+pqxx::binarystring Texts(const std::vector<std::string>& values) {
+  return VariableArray(kTextOid, values);
+}
+
+pqxx::binarystring Byteas(const std::vector<std::string>& values) {
+  return VariableArray(kByteaOid, values);
 }
 
 void PrepareAll(pqxx::connection& conn) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <pqxx/binarystring>
 #include <pqxx/connection>
 
 namespace crmsync::server::pg_sql {
@@ -63,12 +64,20 @@ inline constexpr char kSeqRead[] = "seq_read";
 // `"` and `\` escaped, so any text survives verbatim.
 std::string TextArray(const std::vector<std::string>& values);
 std::string IntArray(const std::vector<int64_t>& values);
-std::string BoolArray(const std::vector<bool>& values);
-// Bytes as lower-case hex, one element each; the SQL decodes them with
-// decode(x, 'hex') into bytea.
-std::string HexArray(const std::vector<std::string>& values);
 // Appends `bytes` as lower-case hex digits to `out`.
 void AppendHex(const std::string& bytes, std::string* out);
+
+// The same in PostgreSQL's binary array format (what array_send writes),
+// sent as a binary parameter: nothing to escape or encode here, nothing to
+// parse there, bytes as they are. The element type must be the one the
+// statement casts the parameter to: Int4s for `int[]`, Int8s for
+// `bigint[]`, Bools for `boolean[]`, Texts for `text[]`, Byteas for
+// `bytea[]` (the server refuses another one).
+pqxx::binarystring Int4s(const std::vector<int64_t>& values);
+pqxx::binarystring Int8s(const std::vector<int64_t>& values);
+pqxx::binarystring Bools(const std::vector<bool>& values);
+pqxx::binarystring Texts(const std::vector<std::string>& values);
+pqxx::binarystring Byteas(const std::vector<std::string>& values);
 
 // Registers every statement above on `conn` (conn.prepare). May throw.
 void PrepareAll(pqxx::connection& conn);

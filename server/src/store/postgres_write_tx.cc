@@ -188,8 +188,8 @@ absl::Status PgWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
     }
     std::vector<std::pair<RecordKey, std::string>> found;
     auto loaded = Guard<bool>("prefetching records", [&] {
-      pqxx::result r = work_.exec_prepared(pg_sql::kRecordGetMany, tenant_id_,
-                                           pg_sql::IntArray(types), pg_sql::TextArray(ids));
+      pqxx::result r = work_.exec_prepared(pg_sql::kRecordGetMany, tenant_id_, pg_sql::Int4s(types),
+                                           pg_sql::Texts(ids));
       for (const pqxx::row& row : r) {
         found.emplace_back(RecordKey(row[0].as<int>(), row[1].as<std::string>()),
                            pqxx::binarystring(row[2]).str());
@@ -215,7 +215,7 @@ absl::Status PgWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
     auto loaded = Guard<bool>("prefetching applied mutations", [&] {
       pqxx::result r = work_.exec_prepared(
           pg_sql::kAppliedGetMany, tenant_id_, device_id,
-          pg_sql::IntArray(std::vector<int64_t>(wanted_seqs.begin(), wanted_seqs.end())));
+          pg_sql::Int8s(std::vector<int64_t>(wanted_seqs.begin(), wanted_seqs.end())));
       for (const pqxx::row& row : r) {
         found.push_back(Row{row[0].as<int64_t>(), pqxx::binarystring(row[1]).str(),
                             pqxx::binarystring(row[2]).str()});
@@ -292,9 +292,8 @@ absl::Status PgWriteTx::Flush() {
         versions.push_back(p.version);
         scopes.push_back(p.scope);
       }
-      work_.exec_prepared0(pg_sql::kScopeHistoryPutMany, tenant_id_, pg_sql::IntArray(types),
-                           pg_sql::TextArray(ids), pg_sql::IntArray(versions),
-                           pg_sql::HexArray(scopes));
+      work_.exec_prepared0(pg_sql::kScopeHistoryPutMany, tenant_id_, pg_sql::Int4s(types),
+                           pg_sql::Texts(ids), pg_sql::Int8s(versions), pg_sql::Byteas(scopes));
     }
     for (bool absent : {true, false}) {
       std::vector<int64_t> types, versions, created, scope_changed, set_created;
@@ -315,17 +314,16 @@ absl::Status PgWriteTx::Flush() {
       }
       if (types.empty()) continue;
       if (absent) {
-        work_.exec_prepared0(pg_sql::kRecordInsertMany, tenant_id_, pg_sql::IntArray(types),
-                             pg_sql::TextArray(ids), pg_sql::IntArray(versions),
-                             pg_sql::IntArray(created), pg_sql::BoolArray(deleted),
-                             pg_sql::TextArray(owners), pg_sql::TextArray(teams),
-                             pg_sql::IntArray(scope_changed), pg_sql::HexArray(states));
+        work_.exec_prepared0(pg_sql::kRecordInsertMany, tenant_id_, pg_sql::Int4s(types),
+                             pg_sql::Texts(ids), pg_sql::Int8s(versions), pg_sql::Int8s(created),
+                             pg_sql::Bools(deleted), pg_sql::Texts(owners), pg_sql::Texts(teams),
+                             pg_sql::Int8s(scope_changed), pg_sql::Byteas(states));
       } else {
-        work_.exec_prepared0(
-            pg_sql::kRecordPutMany, tenant_id_, pg_sql::IntArray(types), pg_sql::TextArray(ids),
-            pg_sql::IntArray(versions), pg_sql::IntArray(created), pg_sql::BoolArray(deleted),
-            pg_sql::TextArray(owners), pg_sql::TextArray(teams), pg_sql::IntArray(scope_changed),
-            pg_sql::HexArray(states), pg_sql::IntArray(set_created));
+        work_.exec_prepared0(pg_sql::kRecordPutMany, tenant_id_, pg_sql::Int4s(types),
+                             pg_sql::Texts(ids), pg_sql::Int8s(versions), pg_sql::Int8s(created),
+                             pg_sql::Bools(deleted), pg_sql::Texts(owners), pg_sql::Texts(teams),
+                             pg_sql::Int8s(scope_changed), pg_sql::Byteas(states),
+                             pg_sql::Int8s(set_created));
       }
     }
     if (!pending_history_drops_.empty()) {
@@ -336,8 +334,8 @@ absl::Status PgWriteTx::Flush() {
         ids.push_back(key.second);
       }
       DeleteRows(pg_sql::kFieldHistoryDeleteRows,
-                 work_.exec_prepared(pg_sql::kFieldHistoryRowsOf, tenant_id_,
-                                     pg_sql::IntArray(types), pg_sql::TextArray(ids)));
+                 work_.exec_prepared(pg_sql::kFieldHistoryRowsOf, tenant_id_, pg_sql::Int4s(types),
+                                     pg_sql::Texts(ids)));
     }
     if (!pending_history_.empty()) {
       std::vector<int64_t> types, versions;
@@ -349,9 +347,9 @@ absl::Status PgWriteTx::Flush() {
         versions.push_back(std::get<2>(key));
         entries.push_back(entry);
       }
-      work_.exec_prepared0(pg_sql::kFieldHistoryPutMany, tenant_id_, pg_sql::IntArray(types),
-                           pg_sql::TextArray(ids), pg_sql::TextArray(paths),
-                           pg_sql::IntArray(versions), pg_sql::HexArray(entries));
+      work_.exec_prepared0(pg_sql::kFieldHistoryPutMany, tenant_id_, pg_sql::Int4s(types),
+                           pg_sql::Texts(ids), pg_sql::Texts(paths), pg_sql::Int8s(versions),
+                           pg_sql::Byteas(entries));
     }
     if (!pending_index_.empty()) {
       std::vector<int64_t> owner_types, owner_kinds, kinds, types, keys;
@@ -367,14 +365,12 @@ absl::Status PgWriteTx::Flush() {
           ids.push_back(owner.first.second);
         }
       }
-      DeleteRows(
-          pg_sql::kIndexDeleteRows,
-          work_.exec_prepared(pg_sql::kIndexRowsOf, tenant_id_, pg_sql::IntArray(owner_types),
-                              pg_sql::TextArray(owner_ids), pg_sql::IntArray(owner_kinds)));
+      DeleteRows(pg_sql::kIndexDeleteRows,
+                 work_.exec_prepared(pg_sql::kIndexRowsOf, tenant_id_, pg_sql::Int4s(owner_types),
+                                     pg_sql::Texts(owner_ids), pg_sql::Int4s(owner_kinds)));
       if (!keys.empty()) {
-        work_.exec_prepared0(pg_sql::kIndexInsertMany, tenant_id_, pg_sql::IntArray(kinds),
-                             pg_sql::IntArray(types), pg_sql::IntArray(keys),
-                             pg_sql::TextArray(ids));
+        work_.exec_prepared0(pg_sql::kIndexInsertMany, tenant_id_, pg_sql::Int4s(kinds),
+                             pg_sql::Int4s(types), pg_sql::Int8s(keys), pg_sql::Texts(ids));
       }
     }
     if (!pending_applied_.empty()) {
@@ -386,9 +382,8 @@ absl::Status PgWriteTx::Flush() {
         hashes.push_back(p.payload_hash);
         results.push_back(p.result);
       }
-      work_.exec_prepared0(pg_sql::kAppliedPutMany, tenant_id_, pg_sql::TextArray(devices),
-                           pg_sql::IntArray(seqs), pg_sql::HexArray(hashes),
-                           pg_sql::HexArray(results));
+      work_.exec_prepared0(pg_sql::kAppliedPutMany, tenant_id_, pg_sql::Texts(devices),
+                           pg_sql::Int8s(seqs), pg_sql::Byteas(hashes), pg_sql::Byteas(results));
     }
     return true;
   });
@@ -515,7 +510,7 @@ absl::Status PgWriteTx::DoPrefetchIndexed(IndexKind kind, const std::vector<v1::
   std::vector<Row> rows;
   auto loaded = Guard<bool>("prefetching the record index", [&] {
     pqxx::result r = work_.exec_prepared(pg_sql::kIndexPrefetch, tenant_id_, k,
-                                         pg_sql::IntArray(type_numbers), pg_sql::IntArray(wanted));
+                                         pg_sql::Int4s(type_numbers), pg_sql::Int8s(wanted));
     rows.reserve(r.size());
     for (const pqxx::row& row : r) {
       Row& out = rows.emplace_back();
