@@ -924,8 +924,8 @@ int CmdImport(std::unique_ptr<Connection> conn,
     return b;
   };
   // Sends a batch, again while the failure is retryable; on its own thread,
-  // so the next batch is read, and this one's rejects written, meanwhile.
-  // Batches still go one at a time: the server takes them in order.
+  // so the next batch is read meanwhile. Batches still go one at a time:
+  // the server takes them in order.
   auto send = [&](const Batch& b, v1::ImportRecordsResponse* resp) {
     v1::ImportRecordsRequest req;
     req.set_import_id(import_id);
@@ -1040,20 +1040,19 @@ int CmdImport(std::unique_ptr<Connection> conn,
         break;
       }
     }
-    Batch settled = std::move(current);
-    current = std::move(following);
-    resp.Clear();
-    if (!settled.eof && !current.rows.empty()) {
-      sent = std::async(std::launch::async, send, std::cref(current), &resp);
-    }
-    // A failure here leaves the batch in flight to finish: its rows are
-    // in, and the next run resumes from the server's position.
-    if (!settle(settled)) {
+    // Settled before the next batch goes: the server drops a batch's
+    // results when the next one arrives, so its rejects must be on disk
+    // first (a run killed in between sends it again and gets them back).
+    if (!settle(current)) {
       code = kExitFailed;
-      if (sent.valid()) sent.wait();
       break;
     }
-    if (settled.eof) break;
+    if (current.eof) break;
+    current = std::move(following);
+    resp.Clear();
+    if (!current.rows.empty()) {
+      sent = std::async(std::launch::async, send, std::cref(current), &resp);
+    }
   }
   close(fd);
   if (code != kExitOk) return code;
