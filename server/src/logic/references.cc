@@ -203,7 +203,7 @@ absl::StatusOr<int> MoveReferences(PushTxn& txn, const v1::RecordRef& from,
 absl::Status ForEachLiveRecordOnce(
     ChangeLog* changes, const std::string& tenant_id, const char* marker,
     const std::function<absl::Status(WriteTx&, const v1::RecordState&)>& each) {
-  return ForEachLiveRecordUnlessAt(changes, tenant_id, marker, 0, each);
+  return ForEachLiveRecordUnlessAt(changes, tenant_id, marker, 1, each);
 }
 
 absl::Status ForEachLiveRecordUnlessAt(
@@ -212,8 +212,7 @@ absl::Status ForEachLiveRecordUnlessAt(
   return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
     auto built = tx.GetClaim(marker);
     if (!built.ok()) return built.status();
-    // Version 0: once, whatever the value.
-    if (version == 0 ? *built > 0 : *built == version) return absl::OkStatus();
+    if (*built == version) return absl::OkStatus();
     for (int64_t after = 0;;) {
       auto rows = changes->ReadSince(tenant_id, after, 1000);
       if (!rows.ok()) return rows.status();
@@ -224,7 +223,7 @@ absl::Status ForEachLiveRecordUnlessAt(
       }
       if (rows->size() < 1000) break;
     }
-    return tx.AddToClaim(marker, version == 0 ? 1 : version - *built).status();
+    return tx.AddToClaim(marker, version - *built).status();
   });
 }
 

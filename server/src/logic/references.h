@@ -65,7 +65,7 @@ absl::Status ForEachLiveRecordOnce(
 
 // The same, run again whenever `version` is not the claim's value (then
 // set to it): for an index whose keys depend on settings, rebuilt when
-// they change, in either direction.
+// they change, in either direction. ForEachLiveRecordOnce is version 1.
 absl::Status ForEachLiveRecordUnlessAt(
     ChangeLog* changes, const std::string& tenant_id, const char* marker, int64_t version,
     const std::function<absl::Status(WriteTx&, const v1::RecordState&)>& each);
