@@ -863,6 +863,69 @@ TEST_F(CrmctlTest, ImportLoadsACsvWithAMappingAndWritesRejectedRowsWithReasons) 
   EXPECT_EQ(Crmctl({"import", csv, "--mapping", mapping, "--channel", "system"}, &out), 2) << out;
 }
 
+// A CSV of plain top-level scalars (most files) is read without the JSON
+// route; both routes store the same values, refuse the same cells, and a
+// cell that is not UTF-8 (a Latin-1 export) is a rejected row, not a crash.
+TEST_F(CrmctlTest, PlainAndNestedCsvColumnsImportTheSameValues) {
+  const std::string rows =
+      "1,Ana,Silva,ana@acme.example,new,web,3,private\n"
+      "2,Zo\xe9,Roy,zoe@acme.example,qualified,,2,\n"
+      "3,Bo,Li,bo@acme.example,LEAD_STATUS_CONTACTED,call-center,x,\n"
+      "4,Cy,Ng,cy@acme.example,,,99999999999,\n"
+      "5,Di,Oz,\"di@acme.example\",converted,CHANNEL_EMAIL,5,team\n"
+      "6,Ed,Ra,,bogus,,,\n";
+  const std::string plain = dir_ + "/plain.csv";
+  std::ofstream(plain) << "id,first_name,last_name,email,status,source,rating,visibility\n" << rows;
+  // The same rows and an empty list column: the JSON route.
+  const std::string nested = dir_ + "/nested.csv";
+  {
+    std::ofstream out(nested);
+    out << "id,first_name,last_name,email,status,source,rating,visibility,tags\n";
+    std::istringstream in(rows);
+    for (std::string line; std::getline(in, line);) out << line << ",\n";
+  }
+  std::string out;
+  for (const auto& [file, prefix] : {std::pair{plain, "p-"}, std::pair{nested, "n-"}}) {
+    const std::string mapping = dir_ + "/" + prefix + "mapping.json";
+    std::ofstream(mapping) << R"({"type": "lead", "id_prefix": ")" << prefix << R"("})";
+    EXPECT_EQ(Crmctl({"import", file, "--mapping", mapping, "--set", "owner_user_id=u-alice",
+                      "--rejects", file + ".rejects"},
+                     &out),
+              1)
+        << out;
+    EXPECT_THAT(out, HasSubstr("2 rows applied")) << file;
+    EXPECT_THAT(out, HasSubstr("4 rejected")) << file;
+    const std::string refused = ReadAll(file + ".rejects");
+    EXPECT_THAT(refused, HasSubstr("first_name: the cell is not UTF-8 text")) << file;
+    EXPECT_THAT(refused, HasSubstr("rating: 'x' is not a whole number")) << file;
+    EXPECT_THAT(refused, HasSubstr(std::string("4,") + prefix + "4,")) << file;
+    EXPECT_THAT(refused, HasSubstr("status: 'bogus' is not one of")) << file;
+  }
+  DevSyncClient phone(server_.address(), "demo", "alice", "alice-phone");
+  std::string cursor;
+  std::map<std::string, v1::Change> leads;
+  for (const auto& c : Pull(phone, &cursor)) leads[c.record().id()] = c;
+  for (const std::string n : {"1", "5"}) {
+    ASSERT_EQ(leads.count("p-" + n), 1u) << n;
+    ASSERT_EQ(leads.count("n-" + n), 1u) << n;
+    v1::Lead p = leads["p-" + n].values().lead();
+    v1::Lead j = leads["n-" + n].values().lead();
+    EXPECT_EQ(p.id(), "p-" + n);
+    p.clear_id();
+    j.clear_id();
+    EXPECT_EQ(p.SerializeAsString(), j.SerializeAsString()) << p.DebugString() << j.DebugString();
+  }
+  const v1::Lead& first = leads["p-1"].values().lead();
+  EXPECT_EQ(first.first_name(), "Ana");
+  EXPECT_EQ(first.status(), v1::LEAD_STATUS_NEW);
+  EXPECT_EQ(first.source(), v1::CHANNEL_WEB);
+  EXPECT_EQ(first.visibility(), v1::VISIBILITY_PRIVATE);
+  EXPECT_EQ(first.rating(), 3);
+  EXPECT_EQ(first.owner_user_id(), "u-alice");
+  EXPECT_EQ(leads["p-5"].values().lead().status(), v1::LEAD_STATUS_CONVERTED);
+  EXPECT_EQ(leads["p-5"].values().lead().source(), v1::CHANNEL_EMAIL);
+}
+
 // Custom fields through crmctl against a running server: defined, imported
 // from a CSV column, received by a device, removed with values kept.
 TEST_F(CrmctlTest, CustomFieldsAreDefinedImportedAndReachDevicesWithoutARestart) {

@@ -6,6 +6,7 @@
 #include <pqxx/binarystring>
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
+#include <pqxx/transaction>
 
 #include "pg_cluster.h"
 #include "store/postgres_schema.h"
@@ -117,6 +118,50 @@ TEST_F(PostgresStoreTest, TheWriteLockSerialisesWritersOfOneTenantOnly) {
   holder.join();
   EXPECT_EQ(*store_->changes().LatestSeq("t"), 1);
   EXPECT_EQ(store_->changes().ReadSince("t", 0, 10)->size(), 1u);
+}
+
+// A database error in rows written on the helper thread (here: a record
+// the transaction read as absent, inserted meanwhile by someone ignoring
+// the tenant lock) fails the whole transaction with that error, and
+// nothing of it is committed; the store goes on working.
+TEST_F(PostgresStoreTest, AnErrorInAnEarlyFlushFailsTheWholeTransaction) {
+  constexpr int kMany = 1200;  // several early flushes
+  auto sneak_in = [&](const std::string& id) {
+    pqxx::connection conn(location_->target());
+    pqxx::work w(conn);
+    w.exec_params(
+        "INSERT INTO records (tenant_id, entity_type, record_id, version, created_version, "
+        "deleted, owner_user_id, team_id, state) VALUES ('t', $1, $2, 999, 999, false, '', '', "
+        "'')",
+        static_cast<int>(v1::ENTITY_TYPE_ACCOUNT), id);
+    w.commit();
+  };
+  absl::Status s = store_->changes().Write("t", [&](WriteTx& tx) -> absl::Status {
+    auto absent = tx.GetRecord(AccountRef("acc-5"));
+    if (!absent.ok()) return absent.status();
+    EXPECT_FALSE(absent->has_value());
+    sneak_in("acc-5");
+    for (int i = 0; i < kMany; ++i) {
+      auto seq = tx.NextSeq();
+      if (!seq.ok()) return seq.status();
+      if (auto st = tx.PutRecord(AccountState("acc-" + std::to_string(i), *seq, "bob"), nullptr);
+          !st.ok()) {
+        return st;  // the error, once the helper thread's flush is joined
+      }
+    }
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;
+  EXPECT_EQ(*store_->changes().LatestSeq("t"), 0);
+  EXPECT_FALSE(store_->changes().GetRecord("t", AccountRef("acc-4"))->has_value());
+  EXPECT_FALSE(store_->changes().GetRecord("t", AccountRef("acc-1000"))->has_value());
+  absl::Status after = store_->changes().Write("t", [](WriteTx& tx) -> absl::Status {
+    auto seq = tx.NextSeq();
+    if (!seq.ok()) return seq.status();
+    return tx.PutRecord(AccountState("acc-6", *seq, "bob"), nullptr);
+  });
+  EXPECT_TRUE(after.ok()) << after;
+  EXPECT_EQ(*store_->changes().LatestSeq("t"), 1);
 }
 
 // The write path's binary array parameters arrive as the values sent:

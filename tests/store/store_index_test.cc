@@ -94,6 +94,50 @@ TEST_P(StoreIndexTest, SetIndexKeysReplacesAndEmptyRemoves) {
   EXPECT_EQ(Find(kTenant, IndexKind::kExpiry, v1::ENTITY_TYPE_COUPON, {{99, 99}}), (Ids{"c1"}));
 }
 
+// A transaction larger than one flush (PostgreSQL writes part of it on a
+// helper thread while the rest is buffered): every lookup in it, at any
+// point, sees exactly the keys written so far, early rows replaced after
+// they were flushed included; and after commit everyone does.
+TEST_P(StoreIndexTest, ALargeTransactionFindsEveryKeyItWroteAtEveryPoint) {
+  constexpr int kMany = 1500;
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    for (int i = 0; i < kMany; ++i) {
+      auto seq = tx.NextSeq();
+      if (!seq.ok()) return seq.status();
+      v1::RecordState c = CouponState("c" + std::to_string(i));
+      c.set_version(*seq);
+      if (auto st = tx.PutRecord(c, nullptr); !st.ok()) return st;
+      if (auto st = tx.SetIndexKeys(c.ref(), IndexKind::kGeoCell, {i, 100000 + i}); !st.ok()) {
+        return st;
+      }
+      if (i % 211 == 0 || i == kMany - 1) {
+        auto found = tx.FindIndexed(IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{0, kMany}}, 0);
+        if (!found.ok()) return found.status();
+        EXPECT_EQ(found->size(), static_cast<size_t>(i + 1)) << "after record " << i;
+        if (!found->empty()) EXPECT_EQ(found->back().ref().id(), c.ref().id());
+      }
+    }
+    // c0 was written long ago (flushed): its new keys replace the old.
+    if (auto st = tx.SetIndexKeys(CouponState("c0").ref(), IndexKind::kGeoCell, {-5}); !st.ok()) {
+      return st;
+    }
+    auto old_key = tx.FindIndexed(IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{0, 0}}, 0);
+    auto new_key = tx.FindIndexed(IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{-5, -5}}, 0);
+    if (!old_key.ok()) return old_key.status();
+    if (!new_key.ok()) return new_key.status();
+    EXPECT_TRUE(old_key->empty());
+    EXPECT_EQ(new_key->size(), 1u);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{0, 0}}), Ids{});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{-5, -5}}), Ids{"c0"});
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{100000, 200000}}).size(),
+            static_cast<size_t>(kMany - 1));  // not c0's
+  EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{1, kMany}}).size(),
+            static_cast<size_t>(kMany - 1));
+}
+
 TEST_P(StoreIndexTest, TransactionSeesItsOwnWritesAndRollbackDiscardsThem) {
   absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
     auto seq = tx.NextSeq();

@@ -14,9 +14,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cfloat>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -210,6 +212,98 @@ bool ScalarJson(const pb::FieldDescriptor* f, const std::string& text, nlohmann:
   return false;
 }
 
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or
+// code points past U+10FFFF), as proto3 strings and JSON must be.
+bool IsUtf8(const std::string& text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int more = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c >= 0xC2 && c <= 0xDF) {
+      more = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      more = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      more = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (end - p <= more || p[1] < lo || p[1] > hi) return false;
+    for (int k = 2; k <= more; ++k) {
+      if (p[k] < 0x80 || p[k] > 0xBF) return false;
+    }
+    p += more + 1;
+  }
+  return true;
+}
+
+// Whether a cell for `f` can be set on the message directly: a plain
+// scalar (not bytes, which JSON writes in base64, nor a message or a list).
+bool IsPlainScalar(const pb::FieldDescriptor* f) {
+  using FD = pb::FieldDescriptor;
+  return !f->is_repeated() && f->cpp_type() != FD::CPPTYPE_MESSAGE && f->type() != FD::TYPE_BYTES;
+}
+
+// Sets the plain scalar `f` of `m` from `text` in a cell, with the checks
+// (and messages) of the JSON route: ScalarJson's, then the field's range.
+bool SetPlainScalar(pb::Message* m, const pb::FieldDescriptor* f, const std::string& text,
+                    std::string* error) {
+  using FD = pb::FieldDescriptor;
+  nlohmann::json v;
+  if (!ScalarJson(f, text, &v, error)) return false;
+  const pb::Reflection* r = m->GetReflection();
+  auto out_of_range = [&] {
+    *error = "'" + text + "' is out of range for " + f->name();
+    return false;
+  };
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_STRING: r->SetString(m, f, text); return true;
+    case FD::CPPTYPE_INT32: {
+      const auto n = v.get<int64_t>();
+      if (n < INT32_MIN || n > INT32_MAX) return out_of_range();
+      r->SetInt32(m, f, static_cast<int32_t>(n));
+      return true;
+    }
+    case FD::CPPTYPE_INT64: r->SetInt64(m, f, v.get<int64_t>()); return true;
+    case FD::CPPTYPE_UINT32: {
+      const auto n = v.get<int64_t>();
+      if (n < 0 || n > UINT32_MAX) return out_of_range();
+      r->SetUInt32(m, f, static_cast<uint32_t>(n));
+      return true;
+    }
+    case FD::CPPTYPE_UINT64: {
+      const auto n = v.get<int64_t>();
+      if (n < 0) return out_of_range();
+      r->SetUInt64(m, f, static_cast<uint64_t>(n));
+      return true;
+    }
+    case FD::CPPTYPE_DOUBLE: r->SetDouble(m, f, v.get<double>()); return true;
+    case FD::CPPTYPE_FLOAT: {
+      const auto d = v.get<double>();
+      if (std::fabs(d) > FLT_MAX) return out_of_range();
+      r->SetFloat(m, f, static_cast<float>(d));
+      return true;
+    }
+    case FD::CPPTYPE_BOOL: r->SetBool(m, f, v.get<bool>()); return true;
+    case FD::CPPTYPE_ENUM:
+      r->SetEnum(m, f, f->enum_type()->FindValueByName(v.get<std::string>()));
+      return true;
+    case FD::CPPTYPE_MESSAGE: break;
+  }
+  *error = "unsupported field type";
+  return false;
+}
+
 // The field at dotted `path` of `d` (nested messages), or null.
 const pb::FieldDescriptor* FieldAt(const pb::Descriptor* d, const std::string& path) {
   const pb::FieldDescriptor* f = nullptr;
@@ -392,6 +486,10 @@ class CsvSource {
       return false;
     }
     for (const auto& [path, text] : defaults) {
+      if (!IsUtf8(text)) {
+        *error = "--set " + path + ": the value is not UTF-8 text";
+        return false;
+      }
       if (auto kind = CustomKind(custom, path, type_name, error)) {
         if (*kind == v1::CUSTOM_FIELD_KIND_UNSPECIFIED) return false;
         defaults_.push_back({path, d->FindFieldByName("custom"), text, *kind});
@@ -403,6 +501,18 @@ class CsvSource {
         return false;
       }
       defaults_.push_back({path, f, text, v1::CUSTOM_FIELD_KIND_UNSPECIFIED});
+    }
+    // Rows of plain top-level scalars only (the usual CSV) are set on the
+    // message directly; others go through JSON and the proto JSON parser.
+    plain_ = true;
+    for (size_t i = 0; i < fields_.size(); ++i) {
+      if (fields_[i] == nullptr) continue;
+      plain_ = plain_ && kinds_[i] == v1::CUSTOM_FIELD_KIND_UNSPECIFIED &&
+               paths_[i].find('.') == std::string::npos && IsPlainScalar(fields_[i]);
+    }
+    for (const Default& d : defaults_) {
+      plain_ = plain_ && d.kind == v1::CUSTOM_FIELD_KIND_UNSPECIFIED &&
+               d.path.find('.') == std::string::npos && IsPlainScalar(d.field);
     }
     return true;
   }
@@ -429,6 +539,16 @@ class CsvSource {
     }
     // Named in the rejects file even when the row is refused here.
     r->import.mutable_record()->set_id(id_prefix_ + cells[id_index_]);
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (fields_[i] != nullptr && !IsUtf8(cells[i])) {
+        r->error = paths_[i] + ": the cell is not UTF-8 text (save the file as UTF-8)";
+        return true;
+      }
+    }
+    if (plain_) {
+      PlainRow(cells, r);
+      return true;
+    }
     nlohmann::json values = nlohmann::json::object();
     std::vector<std::string> paths;
     for (size_t i = 0; i < cells.size(); ++i) {
@@ -451,6 +571,44 @@ class CsvSource {
     std::string text;
     v1::CustomFieldKind kind;
   };
+
+  // Next() for a file of plain top-level scalars: what BuildRow makes of
+  // the same row through JSON, set on the message directly.
+  void PlainRow(const std::vector<std::string>& cells, InputRow* r) {
+    v1::ImportRow& row = r->import;
+    pb::Message* entity = sync::MutableEntity(row.mutable_values(), type_);
+    std::vector<std::string> paths;
+    std::string id;
+    auto put = [&](const std::string& path, const pb::FieldDescriptor* f, const std::string& text) {
+      std::string why;
+      if (!SetPlainScalar(entity, f, text, &why)) {
+        r->error = path + ": " + why;
+        return false;
+      }
+      if (path == "id") id = text;
+      paths.push_back(path);
+      return true;
+    };
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (fields_[i] == nullptr || cells[i].empty()) continue;
+      const std::string text = static_cast<int>(i) == id_index_ ? id_prefix_ + cells[i] : cells[i];
+      if (!put(paths_[i], fields_[i], text)) return;
+    }
+    for (const Default& d : defaults_) {
+      if (std::find(paths.begin(), paths.end(), d.path) != paths.end()) continue;
+      if (!put(d.path, d.field, d.text)) return;
+    }
+    if (id.empty()) {
+      r->error = "the row has no id";
+      return;
+    }
+    row.set_row(r->row);
+    row.mutable_record()->set_entity_type(type_);
+    row.mutable_record()->set_id(id);
+    for (const std::string& p : paths) {
+      if (p != "id") row.mutable_update_mask()->add_paths(p);
+    }
+  }
 
   // For a path "custom.<name>": the field's kind, or UNSPECIFIED with
   // `error` set when the type has no such field; nullopt for other paths.
@@ -504,6 +662,7 @@ class CsvSource {
   std::vector<Default> defaults_;
   std::string id_prefix_;
   int id_index_ = -1;
+  bool plain_ = false;  // every column a plain top-level scalar (PlainRow)
   int64_t row_ = 0;
 };
 

@@ -27,10 +27,18 @@
 //    them) and updated by SetIndexKeys: a lookup of such keys is answered
 //    without a round trip.
 //  * Claims are not buffered (they are read-modify-write counters).
+//  * A flush that starts while the batch is still being applied (the buffer
+//    reached kEarlyFlushRows rows) runs on a helper thread, so PostgreSQL
+//    writes those rows while the caller merges the next ones. One flush is
+//    in flight at a time, and the connection is used by one thread at a
+//    time: every other use of it (Guard, Finish, failure(), the destructor)
+//    first waits for that flush and takes over its error, so statements
+//    still run in the order they were issued.
 #ifndef CRMSYNC_SERVER_STORE_POSTGRES_WRITE_TX_H_
 #define CRMSYNC_SERVER_STORE_POSTGRES_WRITE_TX_H_
 
 #include <cstddef>
+#include <future>
 #include <map>
 #include <optional>
 #include <set>
@@ -72,6 +80,10 @@ class PgWriteTx final : public WriteTx {
   // `latest_seq`: the tenant's sequence as read under the row lock.
   PgWriteTx(pqxx::transaction_base& work, std::string tenant_id, int64_t latest_seq)
       : work_(work), tenant_id_(std::move(tenant_id)), latest_seq_(latest_seq) {}
+  // Waits for a flush still in flight: the transaction outlives no thread.
+  ~PgWriteTx() override;
+  PgWriteTx(const PgWriteTx&) = delete;
+  PgWriteTx& operator=(const PgWriteTx&) = delete;
 
   // Writes buffered rows and the tenant's latest sequence. Write calls it
   // after a successful callback, before COMMIT.
@@ -82,7 +94,11 @@ class PgWriteTx final : public WriteTx {
   absl::StatusOr<int64_t> Prune(int64_t horizon);
 
   // The first database error, if any (OK otherwise).
-  const PgError& failure() const { return failure_; }
+  // The first database error, once no flush is in flight.
+  const PgError& failure() {
+    Join();
+    return failure_;
+  }
 
  protected:
   absl::StatusOr<int64_t> DoNextSeq() override;
@@ -147,14 +163,37 @@ class PgWriteTx final : public WriteTx {
     std::string result;  // encoded MutationResult
   };
 
+  // The buffered rows of one flush, taken out of the buffer.
+  struct Buffered {
+    std::vector<PendingRecord> records;
+    std::vector<PendingScope> scopes;
+    std::vector<PendingApplied> applied;
+    std::set<RecordKey> history_drops;
+    std::map<std::tuple<RecordKey, std::string, int64_t>, std::string> history;
+    std::map<std::pair<RecordKey, int>, std::vector<int64_t>> index;
+    bool empty() const {
+      return records.empty() && scopes.empty() && applied.empty() && history_drops.empty() &&
+             history.empty() && index.empty();
+    }
+  };
+
   // Runs `fn` (which may throw libpqxx exceptions) unless the transaction
-  // is already poisoned; records the first failure.
+  // is already poisoned; records the first failure. Waits for a flush in
+  // flight first.
   template <typename T, typename Fn>
   absl::StatusOr<T> Guard(const char* what, Fn&& fn);
 
-  // Writes the buffered rows (not the sequence).
+  // Writes the buffered rows (not the sequence), after a flush in flight.
   absl::Status Flush();
+  // Flushes a large buffer now, or hands a middling one to the helper
+  // thread (unless a flush is still in flight there).
   absl::Status FlushIfLarge();
+  // Takes the buffer out, leaving it empty.
+  Buffered TakeBuffered();
+  // Writes `rows` in one statement per table (throws as libpqxx does).
+  void WriteBuffered(const Buffered& rows);
+  // Waits for the flush in flight, if any; its error becomes failure_.
+  void Join();
   // Deletes the rows at the addresses (ctid) `rows` holds, with `statement`
   // (tenant, tid[]); throws as libpqxx does.
   void DeleteRows(const char* statement, const pqxx::result& rows);
@@ -191,6 +230,7 @@ class PgWriteTx final : public WriteTx {
   std::map<IndexSlot, std::set<RecordKey>> index_cache_;
   std::map<std::pair<RecordKey, int>, std::set<int64_t>> cached_keys_of_;
   size_t pending_bytes_ = 0;
+  std::future<PgError> in_flight_;  // the flush on the helper thread
 };
 
 }  // namespace crmsync::server
