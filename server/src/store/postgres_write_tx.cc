@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <memory>
+#include <system_error>
 
 #include <pqxx/binarystring>
 #include <pqxx/result>
@@ -44,7 +46,6 @@ PgWriteTx::~PgWriteTx() { Join(); }
 
 void PgWriteTx::Join() {
   if (!in_flight_.valid()) return;
-
   PgError error = in_flight_.get();
   if (!error.status.ok() && failure_.status.ok()) failure_ = std::move(error);
 }
@@ -300,14 +301,25 @@ absl::Status PgWriteTx::FlushIfLarge() {
   }
   Join();
   if (!failure_.status.ok()) return failure_.status;
-  in_flight_ = std::async(std::launch::async, [this, rows = TakeBuffered()]() {
-    try {
-      WriteBuffered(rows);
-      return PgError{};
-    } catch (...) {
-      return ClassifyPgError(std::current_exception(), "writing buffered rows");
-    }
-  });
+  auto taken = std::make_shared<const Buffered>(TakeBuffered());
+  try {
+    in_flight_ = std::async(std::launch::async, [this, taken]() {
+      try {
+        WriteBuffered(*taken);
+        return PgError{};
+      } catch (...) {
+        return ClassifyPgError(std::current_exception(), "writing buffered rows");
+      }
+    });
+  } catch (const std::system_error&) {
+    // No thread to be had: the rows are written here instead.
+    return Guard<bool>("writing buffered rows",
+                       [&] {
+                         WriteBuffered(*taken);
+                         return true;
+                       })
+        .status();
+  }
   return absl::OkStatus();
 }
 

@@ -93,8 +93,8 @@ class PgWriteTx final : public WriteTx {
   // pruned_through.
   absl::StatusOr<int64_t> Prune(int64_t horizon);
 
-  // The first database error, if any (OK otherwise).
-  // The first database error, once no flush is in flight.
+  // The first database error, if any (OK otherwise), once no flush is in
+  // flight.
   const PgError& failure() {
     Join();
     return failure_;
