@@ -31,7 +31,11 @@ NAME="crmsync-ctr-$$"
 VOLUME="crmsync-ctr-$$"
 PG_DIR=""
 cleanup() {
-  podman rm -f "$NAME" "$NAME-pg" >/dev/null 2>&1 || true
+  # One name per call, missing ones ignored: a call naming a container
+  # already removed would fail before removing the others.
+  for name in "$NAME" "$NAME-pg"; do
+    podman rm -f --ignore -t 5 "$name" >/dev/null 2>&1 || true
+  done
   podman volume rm -f "$VOLUME" >/dev/null 2>&1 || true
   [[ -z "$PG_DIR" ]] || "$ROOT/tests/support/pg-test-cluster.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
   rm -rf "$WORK"
