@@ -34,7 +34,7 @@ cleanup() {
   # One name per call, missing ones ignored: a call naming a container
   # already removed would fail before removing the others.
   for name in "$NAME" "$NAME-pg"; do
-    podman rm -f --ignore -t 5 "$name" >/dev/null 2>&1 || true
+    podman rm -f -v --ignore -t 5 "$name" >/dev/null 2>&1 || true
   done
   podman volume rm -f "$VOLUME" >/dev/null 2>&1 || true
   [[ -z "$PG_DIR" ]] || "$ROOT/tests/support/pg-test-cluster.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
@@ -123,13 +123,13 @@ podman healthcheck run "$NAME" || die "the image's HEALTHCHECK reports unhealthy
 echo "HEALTHCHECK: healthy"
 podman stop -t 20 "$NAME" >/dev/null 2>>"$WORK/podman.log"
 [[ "$(podman inspect --format '{{.State.ExitCode}}' "$NAME")" == "0" ]] || die "unclean stop"
-podman rm "$NAME" >/dev/null 2>>"$WORK/podman.log"
+podman rm -v "$NAME" >/dev/null 2>>"$WORK/podman.log"
 # A new container on the same volume finds the store (and its demo tenant).
 PORT="$(free_port)"
 run_image "$NAME" "$PORT" -v "$VOLUME:/var/lib/crmsync"
 wait_healthy "$NAME" "$PORT"
 podman exec "$NAME" test -s /var/lib/crmsync/crmsync.db || die "the store is not on the volume"
-podman rm -f "$NAME" >/dev/null 2>>"$WORK/podman.log"
+podman rm -f -v "$NAME" >/dev/null 2>>"$WORK/podman.log"
 echo "restarted on the same volume: SERVING, store kept"
 
 step "PostgreSQL through a URL"
