@@ -37,6 +37,7 @@
 #include "commands.h"
 #include "crmsync/sync/entity_catalog.h"
 #include "crmsync/sync/record_model.h"
+#include "crmsync/sync/text.h"
 #include "crmsync/v1/admin.grpc.pb.h"
 #include "files.h"
 
@@ -210,41 +211,6 @@ bool ScalarJson(const pb::FieldDescriptor* f, const std::string& text, nlohmann:
   }
   *error = "unsupported field type";
   return false;
-}
-
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or
-// code points past U+10FFFF), as proto3 strings and JSON must be.
-bool IsUtf8(const std::string& text) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int more = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
-    if (c >= 0xC2 && c <= 0xDF) {
-      more = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      more = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      more = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (end - p <= more || p[1] < lo || p[1] > hi) return false;
-    for (int k = 2; k <= more; ++k) {
-      if (p[k] < 0x80 || p[k] > 0xBF) return false;
-    }
-    p += more + 1;
-  }
-  return true;
 }
 
 // Whether a cell for `f` can be set on the message directly: a plain
@@ -486,7 +452,7 @@ class CsvSource {
       return false;
     }
     for (const auto& [path, text] : defaults) {
-      if (!IsUtf8(text)) {
+      if (!sync::IsValidUtf8(text)) {
         *error = "--set " + path + ": the value is not UTF-8 text";
         return false;
       }
@@ -540,7 +506,7 @@ class CsvSource {
     // Named in the rejects file even when the row is refused here.
     r->import.mutable_record()->set_id(id_prefix_ + cells[id_index_]);
     for (size_t i = 0; i < cells.size(); ++i) {
-      if (fields_[i] != nullptr && !IsUtf8(cells[i])) {
+      if (fields_[i] != nullptr && !sync::IsValidUtf8(cells[i])) {
         r->error = paths_[i] + ": the cell is not UTF-8 text (save the file as UTF-8)";
         return true;
       }

@@ -5,6 +5,7 @@
 
 #include "crmsync/sync/field_path.h"
 #include "crmsync/sync/record_model.h"
+#include "crmsync/sync/text.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -35,50 +36,11 @@ absl::Status Decode(absl::string_view bytes, google::protobuf::MessageLite* mess
   return absl::OkStatus();
 }
 
-namespace {
-
-bool IsValidUtf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t extra;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      extra = 1;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      extra = 2;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= s.size()) return false;  // truncated sequence
-    for (size_t k = 1; k <= extra; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are invalid.
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += extra + 1;
-  }
-  return true;
-}
-
-}  // namespace
-
 absl::Status CheckText(const std::string& value, const char* what) {
   if (value.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(std::string(what) + " contains a NUL character");
   }
-  if (!IsValidUtf8(value)) {
+  if (!sync::IsValidUtf8(value)) {
     return absl::InvalidArgumentError(std::string(what) + " is not valid UTF-8");
   }
   return absl::OkStatus();
