@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <system_error>
+#include <utility>
 
 #include <pqxx/binarystring>
 #include <pqxx/result>
@@ -89,7 +90,7 @@ absl::Status PgWriteTx::DoPutRecord(const v1::RecordState& state,
     // The first previous scope recorded for a version is the one before it.
     PendingScope scope{key, state.version(), codec::Encode(*previous_scope)};
     pending_bytes_ += scope.scope.size();
-    pending_scopes_.push_back(std::move(scope));
+    pending_.scopes.push_back(std::move(scope));
   }
   PendingRecord row;
   row.key = key;
@@ -104,13 +105,13 @@ absl::Status PgWriteTx::DoPutRecord(const v1::RecordState& state,
   auto known = records_.find(key);
   row.known_absent = known != records_.end() && !known->second.has_value();
   pending_bytes_ += row.state.size();
-  auto [it, inserted] = pending_record_index_.emplace(key, pending_records_.size());
+  auto [it, inserted] = pending_record_index_.emplace(key, pending_.records.size());
   if (inserted) {
-    pending_records_.push_back(std::move(row));
+    pending_.records.push_back(std::move(row));
   } else {
     // A second write of the row in this batch: the result of applying both
     // in turn (see pg_sql::kRecordPut).
-    PendingRecord& earlier = pending_records_[it->second];
+    PendingRecord& earlier = pending_.records[it->second];
     if (row.set_created == 0) {
       row.created_version = earlier.created_version;
       row.set_created = earlier.set_created;
@@ -173,7 +174,7 @@ absl::Status PgWriteTx::DoPutApplied(const AppliedMutation& applied) {
   }
   PendingApplied row{key, applied.payload_hash, codec::Encode(applied.result)};
   pending_bytes_ += row.payload_hash.size() + row.result.size();
-  pending_applied_.push_back(std::move(row));
+  pending_.applied.push_back(std::move(row));
   it->second = applied;
   return FlushIfLarge();
 }
@@ -262,7 +263,7 @@ absl::Status PgWriteTx::DoAddFieldHistory(const v1::RecordRef& ref,
   RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
   for (FieldHistoryRow& row : rows) {
     pending_bytes_ += row.entry.size();
-    pending_history_[std::make_tuple(key, std::move(row.path), row.version)] = std::move(row.entry);
+    pending_.history[std::make_tuple(key, std::move(row.path), row.version)] = std::move(row.entry);
   }
   return FlushIfLarge();
 }
@@ -271,11 +272,11 @@ absl::Status PgWriteTx::DoDropFieldHistory(const v1::RecordRef& ref) {
   if (!failure_.status.ok()) return failure_.status;
   RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
   // Rows of this batch go with it; the drop itself is written first.
-  auto it = pending_history_.lower_bound(std::make_tuple(key, std::string(), int64_t{0}));
-  while (it != pending_history_.end() && std::get<0>(it->first) == key) {
-    it = pending_history_.erase(it);
+  auto it = pending_.history.lower_bound(std::make_tuple(key, std::string(), int64_t{0}));
+  while (it != pending_.history.end() && std::get<0>(it->first) == key) {
+    it = pending_.history.erase(it);
   }
-  pending_history_drops_.insert(std::move(key));
+  pending_.history_drops.insert(std::move(key));
   return FlushIfLarge();
 }
 
@@ -288,9 +289,7 @@ void PgWriteTx::DeleteRows(const char* statement, const pqxx::result& rows) {
 }
 
 absl::Status PgWriteTx::FlushIfLarge() {
-  const size_t rows = pending_records_.size() + pending_scopes_.size() + pending_applied_.size() +
-                      pending_history_.size() + pending_history_drops_.size() +
-                      pending_index_.size();
+  const size_t rows = pending_.size();
   if (pending_bytes_ >= kFlushBytes || rows >= kFlushRows) return Flush();
   if (rows < kEarlyFlushRows || !failure_.status.ok()) return absl::OkStatus();
   // The helper thread is still writing the previous rows: go on merging,
@@ -324,20 +323,8 @@ absl::Status PgWriteTx::FlushIfLarge() {
 }
 
 PgWriteTx::Buffered PgWriteTx::TakeBuffered() {
-  Buffered rows;
-  rows.records = std::move(pending_records_);
-  rows.scopes = std::move(pending_scopes_);
-  rows.applied = std::move(pending_applied_);
-  rows.history_drops = std::move(pending_history_drops_);
-  rows.history = std::move(pending_history_);
-  rows.index = std::move(pending_index_);
-  pending_records_.clear();
+  Buffered rows = std::exchange(pending_, Buffered());
   pending_record_index_.clear();
-  pending_scopes_.clear();
-  pending_applied_.clear();
-  pending_history_drops_.clear();
-  pending_history_.clear();
-  pending_index_.clear();
   pending_bytes_ = 0;
   return rows;
 }
@@ -451,7 +438,7 @@ absl::Status PgWriteTx::Flush() {
   Join();
   if (!failure_.status.ok()) return failure_.status;
   Buffered rows = TakeBuffered();
-  if (rows.empty()) return absl::OkStatus();
+  if (rows.size() == 0) return absl::OkStatus();
   return Guard<bool>("writing buffered rows",
                      [&] {
                        WriteBuffered(rows);
@@ -605,7 +592,7 @@ absl::Status PgWriteTx::DoPrefetchIndexed(IndexKind kind, const std::vector<v1::
     if (fresh.count(slot) == 0) continue;
     RecordKey owner(row.type, std::move(row.id));
     // Keys this transaction replaced: the buffer says (below).
-    if (pending_index_.count({owner, k}) > 0) continue;
+    if (pending_.index.count({owner, k}) > 0) continue;
     note(slot, owner);
     if (records_.count(owner) > 0) continue;
     std::optional<v1::RecordState> state;
@@ -615,7 +602,7 @@ absl::Status PgWriteTx::DoPrefetchIndexed(IndexKind kind, const std::vector<v1::
     }
     records_.emplace(std::move(owner), std::move(state));
   }
-  for (const auto& [owner, owner_keys] : pending_index_) {
+  for (const auto& [owner, owner_keys] : pending_.index) {
     if (owner.second != k) continue;
     for (int64_t key : owner_keys) {
       IndexSlot slot(k, owner.first.first, key);
@@ -653,7 +640,7 @@ absl::Status PgWriteTx::DoSetIndexKeys(const v1::RecordRef& ref, IndexKind kind,
   std::vector<int64_t> unique = keys;
   std::sort(unique.begin(), unique.end());
   unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-  pending_index_[{std::move(key), k}] = std::move(unique);
+  pending_.index[{std::move(key), k}] = std::move(unique);
   return FlushIfLarge();
 }
 
@@ -725,7 +712,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
   for (PgIndexedRow& row : *rows) {
     RecordKey key(row.entity_type, std::move(row.record_id));
     // Keys replaced in this transaction: the buffer says (below).
-    if (pending_index_.count({key, k}) > 0) continue;
+    if (pending_.index.count({key, k}) > 0) continue;
     if (auto it = records_.find(key); it != records_.end()) {
       add(key, it->second);
       continue;
@@ -734,7 +721,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
     if (auto s = codec::Decode(row.state, &state, "record"); !s.ok()) return s;
     add(key, state);
   }
-  for (const auto& [owner, keys] : pending_index_) {
+  for (const auto& [owner, keys] : pending_.index) {
     if (owner.second != k ||
         std::find(types.begin(), types.end(), static_cast<v1::EntityType>(owner.first.first)) ==
             types.end()) {

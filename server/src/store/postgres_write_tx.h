@@ -163,17 +163,20 @@ class PgWriteTx final : public WriteTx {
     std::string result;  // encoded MutationResult
   };
 
-  // The buffered rows of one flush, taken out of the buffer.
+  // Rows buffered for the next flush.
   struct Buffered {
     std::vector<PendingRecord> records;
     std::vector<PendingScope> scopes;
     std::vector<PendingApplied> applied;
+    // Field history: records whose rows go (written first), then rows to
+    // add by (record, path, version).
     std::set<RecordKey> history_drops;
     std::map<std::tuple<RecordKey, std::string, int64_t>, std::string> history;
+    // Index keys by (record, kind): they replace what the table holds.
     std::map<std::pair<RecordKey, int>, std::vector<int64_t>> index;
-    bool empty() const {
-      return records.empty() && scopes.empty() && applied.empty() && history_drops.empty() &&
-             history.empty() && index.empty();
+    size_t size() const {
+      return records.size() + scopes.size() + applied.size() + history_drops.size() +
+             history.size() + index.size();
     }
   };
 
@@ -212,17 +215,9 @@ class PgWriteTx final : public WriteTx {
   std::map<RecordKey, std::optional<v1::RecordState>> records_;
   std::map<AppliedKey, std::optional<AppliedMutation>> applied_;
 
-  std::vector<PendingRecord> pending_records_;
-  std::map<RecordKey, size_t> pending_record_index_;
-  std::vector<PendingScope> pending_scopes_;
+  Buffered pending_;
+  std::map<RecordKey, size_t> pending_record_index_;  // its place in pending_.records
   std::set<std::pair<RecordKey, int64_t>> pending_scope_keys_;
-  std::vector<PendingApplied> pending_applied_;
-  // Field history: records whose rows go (written first), then rows to add
-  // by (record, path, version).
-  std::set<RecordKey> pending_history_drops_;
-  std::map<std::tuple<RecordKey, std::string, int64_t>, std::string> pending_history_;
-  // Index keys by (record, kind): they replace what the table holds.
-  std::map<std::pair<RecordKey, int>, std::vector<int64_t>> pending_index_;
   // What the index holds under prefetched (kind, entity_type, key) slots,
   // this transaction's writes included; and, per (record, kind), the
   // prefetched slots it is in.
