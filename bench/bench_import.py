@@ -20,6 +20,7 @@ Prints a Markdown table; the ratio import/raw is the figure of merit.
 
 import argparse
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -95,6 +96,35 @@ def enable_statements(pg_dir, conninfo):
          "CREATE EXTENSION pg_stat_statements"])
 
 
+def wal_lsn(conninfo):
+    """The cluster's current WAL position, in bytes."""
+    return int(run(["psql", "-qtA", "-d", conninfo, "-c",
+                    "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"]).strip())
+
+
+def lsn_text(position):
+    return "%X/%X" % (position >> 32, position & 0xFFFFFFFF)
+
+
+def print_wal_stats(pg_dir, start, end):
+    """What the import wrote to the WAL, by kind of record (pg_waldump)."""
+    pg_bin = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+    out = as_postgres([os.path.join(pg_bin, "pg_waldump"), "--stats=record", "-p",
+                       os.path.join(pg_dir, "data", "pg_wal"), "-s", lsn_text(start), "-e",
+                       lsn_text(end)])
+    lines = [line for line in out.splitlines() if line.strip()]
+    rows = []
+    for line in lines:
+        # "Heap/INSERT  N (%)  record bytes (%)  FPI bytes (%)  combined (%)"
+        sizes = re.findall(r"(\d+) \(\s*[\d.]+\)", line)
+        if "/" in line.split()[0] and len(sizes) == 4:
+            rows.append((int(sizes[3]), line))
+    print("\n".join(lines[:2]))
+    for _, line in sorted(rows, reverse=True)[:12]:
+        print(line)
+    print("\n".join(line for line in lines if line.startswith("Total")))
+
+
 def print_statements(conninfo):
     """The statements that took the import's database time, most first."""
     print(run(["psql", "-d", superuser(conninfo), "-c",
@@ -150,6 +180,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=500, help="rows per batch (1..500)")
     parser.add_argument("--no-duplicate-check", action="store_true",
                         help="run crm-syncd with --duplicate-check false")
+    parser.add_argument("--wal", action="store_true",
+                        help="PostgreSQL: print what the import wrote to the WAL, by kind of "
+                             "record (pg_waldump)")
     parser.add_argument("--statements", action="store_true",
                         help="PostgreSQL: print where the import's database time went "
                              "(pg_stat_statements)")
@@ -194,6 +227,7 @@ def main():
                                  "--password-stdin"], input="admin-demo-password\n", check=True,
                        capture_output=True, text=True)
 
+        wal_before = wal_lsn(conninfo) if conninfo else 0
         start = time.monotonic()
         done = subprocess.run(crmctl + ["import", csv_path, "--type", "lead", "--no-progress",
                                         "--batch-size", str(args.batch_size)],
@@ -207,7 +241,11 @@ def main():
         if args.store == "postgres" and args.statements:
             print_statements(conninfo)
         if args.store == "postgres":
+            wal_import = wal_lsn(conninfo) - wal_before
+            if args.wal:
+                print_wal_stats(pg_dir, wal_before, wal_before + wal_import)
             raw_s = raw_postgres(conninfo, args.rows, args.batch_size, work)
+            wal_raw = wal_lsn(conninfo) - wal_before - wal_import
         else:
             raw_s = raw_sqlite(args.rows, args.batch_size, work)
 
@@ -220,6 +258,9 @@ def main():
         print("| raw batched upsert into one table | %.0f rows/s (%.1f s) |" %
               (args.rows / raw_s, raw_s))
         print("| import / raw | %.0f %% |" % (100.0 * raw_s / import_s))
+        if args.store == "postgres":
+            print("| WAL per row, import / raw | %.0f / %.0f bytes |" %
+                  (wal_import / args.rows, wal_raw / args.rows))
     finally:
         if server is not None:
             server.terminate()
