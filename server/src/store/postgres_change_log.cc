@@ -124,7 +124,7 @@ absl::Status DecodeRows(const pqxx::result& r, std::vector<RecordRow>* rows) {
   for (const pqxx::row& row : r) {
     RecordRow& out = rows->emplace_back();
     const pqxx::binarystring state(row[0]);
-    if (auto s = codec::Decode(absl::string_view(state.get(), state.size()), &out.state, "record");
+    if (auto s = codec::DecodeState(absl::string_view(state.get(), state.size()), &out.state);
         !s.ok()) {
       return s;
     }
@@ -183,8 +183,7 @@ absl::StatusOr<std::vector<ArenaRecordRow>> PostgresChangeLog::DoReadSinceOn(
           auto* message = google::protobuf::Arena::CreateMessage<v1::RecordState>(arena);
           rows.push_back({message, row[1].as<int64_t>()});
           const pqxx::binarystring state(row[0]);
-          if (auto s =
-                  codec::Decode(absl::string_view(state.get(), state.size()), message, "record");
+          if (auto s = codec::DecodeState(absl::string_view(state.get(), state.size()), message);
               !s.ok()) {
             return s;
           }
@@ -204,7 +203,7 @@ absl::StatusOr<std::optional<v1::RecordState>> PostgresChangeLog::DoGetRecord(
                                       static_cast<int>(ref.entity_type()), ref.id());
     if (r.empty()) return absl::OkStatus();
     out.emplace();
-    return codec::Decode(pqxx::binarystring(r[0][0]).str(), &*out, "record");
+    return codec::DecodeState(pqxx::binarystring(r[0][0]).str(), &*out);
   });
   if (!status.ok()) return status;
   return out;

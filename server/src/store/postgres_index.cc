@@ -45,7 +45,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgFindIndexed(pqxx::transaction_bas
   out.reserve(rows->size());
   for (const PgIndexedRow& row : *rows) {
     v1::RecordState state;
-    if (auto s = codec::Decode(row.state, &state, "record"); !s.ok()) return s;
+    if (auto s = codec::DecodeState(row.state, &state); !s.ok()) return s;
     out.push_back(std::move(state));
   }
   codec::SortByVersion(&out, limit);

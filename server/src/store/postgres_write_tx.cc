@@ -72,7 +72,7 @@ absl::StatusOr<std::optional<v1::RecordState>> PgWriteTx::DoGetRecord(const v1::
   std::optional<v1::RecordState> state;
   if (bytes->has_value()) {
     state.emplace();
-    if (auto s = codec::Decode(**bytes, &*state, "record"); !s.ok()) return s;
+    if (auto s = codec::DecodeState(**bytes, &*state); !s.ok()) return s;
   }
   records_.emplace(std::move(key), state);
   return state;
@@ -101,7 +101,7 @@ absl::Status PgWriteTx::DoPutRecord(const v1::RecordState& state,
   row.owner_user_id = state.scope().owner_user_id();
   row.team_id = state.scope().team_id();
   row.scope_changed_version = previous_scope != nullptr ? state.version() : 0;
-  row.state = codec::Encode(state);
+  row.state = codec::EncodeState(state);
   auto known = records_.find(key);
   row.known_absent = known != records_.end() && !known->second.has_value();
   pending_bytes_ += row.state.size();
@@ -217,7 +217,7 @@ absl::Status PgWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
     if (!loaded.ok()) return loaded.status();
     for (auto& [key, bytes] : found) {
       v1::RecordState state;
-      if (auto s = codec::Decode(bytes, &state, "record"); !s.ok()) return s;
+      if (auto s = codec::DecodeState(bytes, &state); !s.ok()) return s;
       records_.emplace(key, std::move(state));
       wanted_records.erase(key);
     }
@@ -598,7 +598,7 @@ absl::Status PgWriteTx::DoPrefetchIndexed(IndexKind kind, const std::vector<v1::
     std::optional<v1::RecordState> state;
     if (row.state) {
       state.emplace();
-      if (auto s = codec::Decode(*row.state, &*state, "record"); !s.ok()) return s;
+      if (auto s = codec::DecodeState(*row.state, &*state); !s.ok()) return s;
     }
     records_.emplace(std::move(owner), std::move(state));
   }
@@ -718,7 +718,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
       continue;
     }
     v1::RecordState state;
-    if (auto s = codec::Decode(row.state, &state, "record"); !s.ok()) return s;
+    if (auto s = codec::DecodeState(row.state, &state); !s.ok()) return s;
     add(key, state);
   }
   for (const auto& [owner, keys] : pending_.index) {

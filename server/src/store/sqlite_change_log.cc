@@ -120,7 +120,7 @@ absl::StatusOr<std::vector<RecordRow>> SqliteChangeLog::DoReadSince(const std::s
                [&](absl::string_view state, int64_t scope_changed_version) -> absl::Status {
                  RecordRow& row = rows.emplace_back();
                  row.scope_changed_version = scope_changed_version;
-                 return codec::Decode(state, &row.state, "record");
+                 return codec::DecodeState(state, &row.state);
                });
   if (!status.ok()) return status;
   return rows;
@@ -142,7 +142,7 @@ absl::StatusOr<std::vector<RecordRow>> SqliteChangeLog::DoReadTypeSince(
     if (!*more) return rows;
     RecordRow& row = rows.emplace_back();
     row.scope_changed_version = stmt->ColumnInt(1);
-    if (auto s = codec::Decode(stmt->ColumnBlobView(0), &row.state, "record"); !s.ok()) return s;
+    if (auto s = codec::DecodeState(stmt->ColumnBlobView(0), &row.state); !s.ok()) return s;
   }
 }
 
@@ -155,7 +155,7 @@ absl::StatusOr<std::vector<ArenaRecordRow>> SqliteChangeLog::DoReadSinceOn(
                [&](absl::string_view state, int64_t scope_changed_version) -> absl::Status {
                  auto* message = google::protobuf::Arena::CreateMessage<v1::RecordState>(arena);
                  rows.push_back({message, scope_changed_version});
-                 return codec::Decode(state, message, "record");
+                 return codec::DecodeState(state, message);
                });
   if (!status.ok()) return status;
   return rows;

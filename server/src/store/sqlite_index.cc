@@ -41,7 +41,7 @@ absl::StatusOr<std::vector<v1::RecordState>> SqliteFindIndexed(SqliteDb& db,
     if (!row.ok()) return row.status();
     if (!*row) break;
     v1::RecordState state;
-    if (auto s = codec::Decode(stmt->ColumnBlob(0), &state, "record"); !s.ok()) return s;
+    if (auto s = codec::DecodeState(stmt->ColumnBlob(0), &state); !s.ok()) return s;
     if (!seen.insert(state.ref().id()).second) continue;
     out.push_back(std::move(state));
   }

@@ -58,7 +58,7 @@ absl::StatusOr<std::optional<v1::RecordState>> SqliteWriteTx::DoGetRecord(
   if (!row.ok()) return Note(row.status());
   if (!*row) return std::optional<v1::RecordState>();
   v1::RecordState state;
-  if (auto s = codec::Decode(stmt->ColumnBlob(0), &state, "record"); !s.ok()) return s;
+  if (auto s = codec::DecodeState(stmt->ColumnBlob(0), &state); !s.ok()) return s;
   return std::optional<v1::RecordState>(std::move(state));
 }
 
@@ -97,7 +97,7 @@ absl::Status SqliteWriteTx::DoPutRecord(const v1::RecordState& state,
   stmt->Bind(5, created).Bind(6, int64_t{state.deleted() ? 1 : 0});
   stmt->Bind(7, state.scope().owner_user_id()).Bind(8, state.scope().team_id());
   stmt->Bind(9, previous_scope != nullptr ? state.version() : int64_t{0});
-  stmt->BindBlob(10, codec::Encode(state)).Bind(11, state.created_version());
+  stmt->BindBlob(10, codec::EncodeState(state)).Bind(11, state.created_version());
   return Note(stmt->Run());
 }
 

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <memory>
 
 #include "crmsync/sync/field_path.h"
 #include "crmsync/sync/record_model.h"
 #include "crmsync/sync/text.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "store/stored_state.pb.h"
 
 namespace crmsync::server::store_codec {
 
@@ -32,6 +35,87 @@ absl::Status Decode(absl::string_view bytes, google::protobuf::MessageLite* mess
   if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InternalError(std::string("stored ") + what + " is corrupt (" +
                                std::to_string(bytes.size()) + " bytes do not parse)");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+constexpr char kCompactMarker = '\0';
+constexpr char kCompactFormat1 = '\x01';
+
+// Every member of `from` but its field map. RecordState's members are
+// listed here; StoreCodecTest checks that the list is complete.
+void CopyAllButFields(const v1::RecordState& from, v1::RecordState* to) {
+  if (from.has_ref()) *to->mutable_ref() = from.ref();
+  if (from.has_data()) *to->mutable_data() = from.data();
+  to->set_version(from.version());
+  to->set_created_version(from.created_version());
+  to->set_deleted(from.deleted());
+  if (from.has_scope()) *to->mutable_scope() = from.scope();
+  if (from.has_hlc()) *to->mutable_hlc() = from.hlc();
+  if (from.has_merged_into()) *to->mutable_merged_into() = from.merged_into();
+}
+
+}  // namespace
+
+std::string EncodeState(const v1::RecordState& state) {
+  // Paths in order, so equal states give equal bytes.
+  std::vector<const std::string*> paths;
+  paths.reserve(state.fields_size());
+  for (const auto& [path, field] : state.fields()) {
+    if (field.set_elements().empty()) paths.push_back(&path);
+  }
+  std::sort(paths.begin(), paths.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  store::CompactRecordState compact;
+  std::map<std::string, uint32_t> stamp_of;  // a field state's bytes -> its index
+  for (const std::string* path : paths) {
+    const v1::FieldState& field = state.fields().at(*path);
+    auto [it, added] =
+        stamp_of.emplace(Encode(field), static_cast<uint32_t>(compact.stamps_size()));
+    if (added) *compact.add_stamps() = field;
+    store::StampedField* stamped = compact.add_stamped();
+    stamped->set_path(*path);
+    stamped->set_stamp(it->second);
+  }
+  // Only worth it when some fields share a state.
+  if (compact.stamps_size() == compact.stamped_size()) return Encode(state);
+  v1::RecordState* rest = compact.mutable_state();
+  CopyAllButFields(state, rest);
+  for (const auto& [path, field] : state.fields()) {
+    if (!field.set_elements().empty()) (*rest->mutable_fields())[path] = field;
+  }
+  std::string out = {kCompactMarker, kCompactFormat1};
+  out += Encode(compact);
+  return out;
+}
+
+absl::Status DecodeState(absl::string_view bytes, v1::RecordState* state) {
+  if (bytes.empty() || bytes[0] != kCompactMarker) {
+    state->Clear();
+    return Decode(bytes, state, "record");
+  }
+  if (bytes.size() < 2 || bytes[1] != kCompactFormat1) {
+    return absl::InternalError(
+        "stored record is in a format this server does not know (written by a newer version?)");
+  }
+  // On the state's arena, so that swapping the state out moves pointers.
+  google::protobuf::Arena* arena = state->GetArena();
+  std::unique_ptr<store::CompactRecordState> owned;
+  store::CompactRecordState* compact =
+      google::protobuf::Arena::CreateMessage<store::CompactRecordState>(arena);
+  if (arena == nullptr) owned.reset(compact);
+  if (auto s = Decode(bytes.substr(2), compact, "record"); !s.ok()) return s;
+  state->Clear();
+  state->Swap(compact->mutable_state());
+  auto* fields = state->mutable_fields();
+  for (const store::StampedField& stamped : compact->stamped()) {
+    if (stamped.stamp() >= static_cast<uint32_t>(compact->stamps_size())) {
+      return absl::InternalError("stored record is corrupt (field " + stamped.path() +
+                                 " names a missing field state)");
+    }
+    (*fields)[stamped.path()] = compact->stamps(static_cast<int>(stamped.stamp()));
   }
   return absl::OkStatus();
 }
@@ -173,7 +257,7 @@ absl::StatusOr<std::vector<v1::ScopeKeys>> ScopesDuringBuilder::Finish(int64_t c
   if (!past_to_) {
     // No scope change after `to`: the current scope was in effect then.
     v1::RecordState current;
-    if (auto s = Decode(state, &current, "record"); !s.ok()) return s;
+    if (auto s = DecodeState(state, &current); !s.ok()) return s;
     scopes_.push_back(current.scope());
   }
   return std::move(scopes_);

@@ -31,6 +31,20 @@ absl::Status Decode(const std::string& bytes, google::protobuf::MessageLite* mes
 absl::Status Decode(absl::string_view bytes, google::protobuf::MessageLite* message,
                     const char* what);
 
+// A record's state as the stores keep it (records.state). The fields one
+// mutation sets share one field state (version, clock, provenance); when
+// some do, each distinct one is stored once: a marker byte 0, a format
+// byte, then a crmsync.store.CompactRecordState. Otherwise, and in rows
+// written before this format, the bytes are a plain RecordState, which
+// never starts with a 0 byte (no field has number 0). Deterministic, like
+// Encode.
+std::string EncodeState(const v1::RecordState& state);
+
+// Reads either form into `state` (cleared first; may be on an arena).
+// INTERNAL if the bytes are corrupt or of a format this server does not
+// know (written by a newer one).
+absl::Status DecodeState(absl::string_view bytes, v1::RecordState* state);
+
 // INVALID_ARGUMENT unless `value` is a non-empty identifier of at most 256
 // bytes of valid UTF-8 without NUL characters. `what` names the field in the
 // message.
