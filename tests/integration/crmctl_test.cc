@@ -988,6 +988,42 @@ TEST_F(CrmctlTest, CustomFieldsAreDefinedImportedAndReachDevicesWithoutARestart)
 }
 
 // A large import killed halfway and run again: every row lands once.
+TEST_F(CrmctlTest, AnImportRunAgainstAServerThatHasNoneOfItStartsOver) {
+  const std::string csv = dir_ + "/few.csv";
+  {
+    std::ofstream f(csv);
+    f << "id,first_name,last_name,owner_user_id,rating\n";
+    for (int i = 1; i <= 30; ++i) {
+      f << "few-" << i << ",First" << i << ",Last" << i << ",u-bob," << (i == 12 ? 7 : 3) << "\n";
+    }
+  }
+  std::string out;
+  ASSERT_EQ(Crmctl({"import", csv, "--type", "lead", "--batch-size", "8"}, &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("29 rows applied"));
+  // The same file into a server whose data is gone (the progress file
+  // beside it says 30 rows are done).
+  server_.Stop(SIGTERM);
+  for (const char* suffix : {"", "-wal", "-shm"}) unlink((dir_ + "/crm.db" + suffix).c_str());
+  std::string error;
+  server_.set_listen(server_.address());
+  ASSERT_TRUE(
+      server_.Start({"--dev-insecure", "--dev-identity", "--demo-tenant", "--password-memory-kib",
+                     "64", "--store", "sqlite:" + dir_ + "/crm.db"},
+                    &error))
+      << error;
+  ASSERT_EQ(Login("admin", &out), 0) << out;
+  ASSERT_EQ(Crmctl({"import", csv, "--type", "lead", "--batch-size", "8"}, &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("holds no rows of import"));
+  EXPECT_THAT(out,
+              HasSubstr("29 rows applied, 0 unchanged, 0 merged, 0 with conflicts, 1 rejected"));
+  const std::string rejects = ReadAll(csv + ".rejects.csv");
+  EXPECT_EQ(std::count(rejects.begin(), rejects.end(), '\n'), 2)
+      << "a header and the rejected row, once:\n"
+      << rejects;
+  EXPECT_THAT(rejects, HasSubstr("\n12,few-12,"));
+  EXPECT_THAT(Ok({"record", "history", "lead", "few-30"}), HasSubstr("First30"));
+}
+
 TEST_F(CrmctlTest, AnImportKilledHalfwayResumesWithNothingDoubledOrMissed) {
   constexpr int kRows = 3000;
   const std::string csv = dir_ + "/bulk.csv";

@@ -980,6 +980,16 @@ int CmdImport(std::unique_ptr<Connection> conn,
     return kExitUsage;
   }
   if (progress.import_id != import_id) progress = Progress{import_id};
+  if (server_through == 0 && progress.rows_done > 0) {
+    // The server holds nothing of this import (another server, or one
+    // whose data was reset): it starts over, and so do its counts and
+    // rejects.
+    std::fprintf(stderr,
+                 "crmctl: the server holds no rows of import %s; starting it over (%s is "
+                 "written anew)\n",
+                 import_id.c_str(), rejects_path.c_str());
+    progress = Progress{import_id};
+  }
   int64_t skip_through = std::min(progress.rows_done, server_through);
   if (server_through > 0 && progress.rows_done == 0) {
     // The server has rows of this import, but this rejects file knows of
