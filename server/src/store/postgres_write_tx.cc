@@ -62,19 +62,21 @@ absl::StatusOr<int64_t> PgWriteTx::DoNextSeq() {
 absl::StatusOr<std::optional<v1::RecordState>> PgWriteTx::DoGetRecord(const v1::RecordRef& ref) {
   if (!failure_.status.ok()) return failure_.status;
   RecordKey key(static_cast<int>(ref.entity_type()), ref.id());
-  if (auto it = records_.find(key); it != records_.end()) return it->second;
-  auto bytes = Guard<std::optional<std::string>>("reading a record", [&] {
-    pqxx::result r = work_.exec_prepared(pg_sql::kRecordGet, tenant_id_, key.first, key.second);
-    if (r.empty()) return std::optional<std::string>();
-    return std::optional<std::string>(pqxx::binarystring(r[0][0]).str());
-  });
-  if (!bytes.ok()) return bytes.status();
-  std::optional<v1::RecordState> state;
-  if (bytes->has_value()) {
-    state.emplace();
-    if (auto s = codec::DecodeState(**bytes, &*state); !s.ok()) return s;
+  auto it = records_.find(key);
+  if (it == records_.end()) {
+    auto bytes = Guard<std::optional<std::string>>("reading a record", [&] {
+      pqxx::result r = work_.exec_prepared(pg_sql::kRecordGet, tenant_id_, key.first, key.second);
+      if (r.empty()) return std::optional<std::string>();
+      return std::optional<std::string>(pqxx::binarystring(r[0][0]).str());
+    });
+    if (!bytes.ok()) return bytes.status();
+    it = records_.emplace(std::move(key), std::move(*bytes)).first;
   }
-  records_.emplace(std::move(key), state);
+  std::optional<v1::RecordState> state;
+  if (it->second.has_value()) {
+    state.emplace();
+    if (auto s = codec::DecodeState(*it->second, &*state); !s.ok()) return s;
+  }
   return state;
 }
 
@@ -104,6 +106,14 @@ absl::Status PgWriteTx::DoPutRecord(const v1::RecordState& state,
   row.state = codec::EncodeState(state);
   auto known = records_.find(key);
   row.known_absent = known != records_.end() && !known->second.has_value();
+  // What later reads in this transaction see: the bytes, decoded on a read
+  // (most records written are not read again; a copy of the state and its
+  // many small allocations would be made and freed for nothing).
+  if (known == records_.end()) {
+    records_.emplace(key, row.state);
+  } else {
+    known->second = row.state;
+  }
   pending_bytes_ += row.state.size();
   auto [it, inserted] = pending_record_index_.emplace(key, pending_.records.size());
   if (inserted) {
@@ -120,7 +130,6 @@ absl::Status PgWriteTx::DoPutRecord(const v1::RecordState& state,
     row.known_absent = earlier.known_absent;  // not flushed yet
     earlier = std::move(row);
   }
-  records_[key] = state;
   return FlushIfLarge();
 }
 
@@ -216,10 +225,8 @@ absl::Status PgWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
     });
     if (!loaded.ok()) return loaded.status();
     for (auto& [key, bytes] : found) {
-      v1::RecordState state;
-      if (auto s = codec::DecodeState(bytes, &state); !s.ok()) return s;
-      records_.emplace(key, std::move(state));
       wanted_records.erase(key);
+      records_.emplace(std::move(key), std::move(bytes));
     }
     for (const RecordKey& key : wanted_records) records_.emplace(key, std::nullopt);
   }
@@ -595,12 +602,7 @@ absl::Status PgWriteTx::DoPrefetchIndexed(IndexKind kind, const std::vector<v1::
     if (pending_.index.count({owner, k}) > 0) continue;
     note(slot, owner);
     if (records_.count(owner) > 0) continue;
-    std::optional<v1::RecordState> state;
-    if (row.state) {
-      state.emplace();
-      if (auto s = codec::DecodeState(*row.state, &*state); !s.ok()) return s;
-    }
-    records_.emplace(std::move(owner), std::move(state));
+    records_.emplace(std::move(owner), std::move(row.state));
   }
   for (const auto& [owner, owner_keys] : pending_.index) {
     if (owner.second != k) continue;
@@ -656,23 +658,20 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
   std::vector<v1::RecordState> out;
   std::set<RecordKey> seen;
   // A record's latest state: this transaction's, else the table's.
-  auto add = [&](const RecordKey& key, const std::optional<v1::RecordState>& state) {
-    if (state.has_value() && seen.insert(key).second) out.push_back(*state);
+  auto add = [&](const RecordKey& key, const std::optional<std::string>& bytes) -> absl::Status {
+    if (!bytes.has_value() || !seen.insert(key).second) return absl::OkStatus();
+    return codec::DecodeState(*bytes, &out.emplace_back());
   };
   // The same, read through the cache (one lookup for a record not loaded;
   // one copy of the record, into `out`).
   auto add_loaded = [&](const RecordKey& key) -> absl::Status {
-    if (auto it = records_.find(key); it != records_.end()) {
-      add(key, it->second);
-      return absl::OkStatus();
+    if (records_.count(key) == 0) {
+      v1::RecordRef ref;
+      ref.set_entity_type(static_cast<v1::EntityType>(key.first));
+      ref.set_id(key.second);
+      if (auto state = DoGetRecord(ref); !state.ok()) return state.status();
     }
-    v1::RecordRef ref;
-    ref.set_entity_type(static_cast<v1::EntityType>(key.first));
-    ref.set_id(key.second);
-    auto state = DoGetRecord(ref);
-    if (!state.ok()) return state.status();
-    add(key, *state);
-    return absl::OkStatus();
+    return add(key, records_.at(key));
   };
   // Single keys, all prefetched: no round trip (but for a record not
   // loaded yet).
@@ -713,13 +712,12 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
     RecordKey key(row.entity_type, std::move(row.record_id));
     // Keys replaced in this transaction: the buffer says (below).
     if (pending_.index.count({key, k}) > 0) continue;
-    if (auto it = records_.find(key); it != records_.end()) {
-      add(key, it->second);
-      continue;
+    auto it = records_.find(key);
+    if (auto s =
+            add(key, it != records_.end() ? it->second : std::optional<std::string>(row.state));
+        !s.ok()) {
+      return s;
     }
-    v1::RecordState state;
-    if (auto s = codec::DecodeState(row.state, &state); !s.ok()) return s;
-    add(key, state);
   }
   for (const auto& [owner, keys] : pending_.index) {
     if (owner.second != k ||

@@ -211,8 +211,9 @@ class PgWriteTx final : public WriteTx {
   int64_t last_seq_ = 0;
   PgError failure_;
 
-  // What this transaction knows of rows (nullopt: known absent).
-  std::map<RecordKey, std::optional<v1::RecordState>> records_;
+  // What this transaction knows of rows: their stored bytes (EncodeState;
+  // nullopt: known absent), decoded when read.
+  std::map<RecordKey, std::optional<std::string>> records_;
   std::map<AppliedKey, std::optional<AppliedMutation>> applied_;
 
   Buffered pending_;
