@@ -508,6 +508,24 @@ ALTER TABLE audit_events DROP CONSTRAINT audit_events_pkey;
 ALTER TABLE audit_events ADD PRIMARY KEY (tenant_id, id);
 DROP INDEX audit_events_by_tenant;
 )sql"},
+    {13, "record index keys before types",
+     // SQLite
+     R"sql(
+-- The duplicate check reads one key at a time here (no batch lookup);
+-- nothing to change.
+SELECT 1;
+)sql",
+     // PostgreSQL
+     R"sql(
+-- A duplicate check looks each key up under two types (a lead's keys among
+-- leads and contacts): with the type before the key, two descents of the
+-- index per key. With the key first, one, reading the key's few entries
+-- of every type. A range of keys of one type (geo cells, expiry times)
+-- now also passes the other types' entries in that range, filtered in the
+-- index. Rebuilds the key (a minute or so for tens of millions of rows).
+ALTER TABLE record_index DROP CONSTRAINT record_index_pkey;
+ALTER TABLE record_index ADD PRIMARY KEY (tenant_id, kind, key, entity_type, record_id);
+)sql"},
 };
 
 }  // namespace

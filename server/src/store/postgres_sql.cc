@@ -173,13 +173,14 @@ constexpr Statement kStatements[] = {
      "tenant_id = $1 AND entity_type = k.entity_type AND record_id = k.record_id OFFSET 0) r "
      "ORDER BY r.version"},
     // Every record under single keys, with the key and the record's state
-    // (NULL: no such record).
+    // (NULL: no such record). One descent of the primary key per key, for
+    // all the types (migration 13 put the key before the type).
     {kIndexPrefetch,
-     "SELECT t.entity_type, q.key, i.record_id, r.state FROM unnest($3::int[]) AS t(entity_type) "
-     "CROSS JOIN unnest($4::bigint[]) AS q(key) CROSS JOIN LATERAL (SELECT record_id FROM "
-     "record_index WHERE tenant_id = $1 AND kind = $2 AND entity_type = t.entity_type AND key = "
-     "q.key OFFSET 0) i LEFT JOIN LATERAL (SELECT state FROM records WHERE tenant_id = $1 AND "
-     "entity_type = t.entity_type AND record_id = i.record_id OFFSET 0) r ON true"},
+     "SELECT i.entity_type, q.key, i.record_id, r.state FROM unnest($4::bigint[]) AS q(key) "
+     "CROSS JOIN LATERAL (SELECT entity_type, record_id FROM record_index WHERE tenant_id = $1 AND "
+     "kind = $2 AND key = q.key AND entity_type = ANY($3::int[]) OFFSET 0) i LEFT JOIN LATERAL "
+     "(SELECT state FROM records WHERE tenant_id = $1 AND entity_type = i.entity_type AND "
+     "record_id = i.record_id OFFSET 0) r ON true"},
     // The keys a write transaction buffered: the records' old keys of each
     // kind go, then the new ones (unique per record) are added; no conflict
     // is possible, as the transaction holds the tenant's lock.
