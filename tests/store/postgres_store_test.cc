@@ -46,6 +46,41 @@ class PostgresStoreTest : public ::testing::Test {
   std::unique_ptr<PostgresStore> store_;
 };
 
+// The plans of the record index's statements while the table's statistics
+// lag behind it (a tenant loading data faster than autovacuum analyses):
+// generic plans, as a pooled connection uses from a statement's sixth run.
+// Each must use the index that serves it, not a prefix of the other.
+TEST_F(PostgresStoreTest, RecordIndexStatementsUseTheirIndexWithStaleStatistics) {
+  pqxx::connection conn(location_->target());
+  pg_sql::PrepareAll(conn);
+  pqxx::work tx(conn);
+  tx.exec0(
+      "INSERT INTO record_index (tenant_id, kind, entity_type, key, record_id) "
+      "SELECT 't-plan', 3, 10 + g % 3, g * 7919, 'r-' || (g / 3) "
+      "FROM generate_series(1, 60000) AS g");
+  tx.exec0("SET LOCAL plan_cache_mode = force_generic_plan");
+  // libpqxx prepares a statement on its first run.
+  tx.exec_prepared(pg_sql::kIndexRowsOf, "t-plan", pg_sql::Int4s({12}), pg_sql::Texts({"r-7"}),
+                   pg_sql::Int4s({3}));
+  tx.exec_prepared(pg_sql::kIndexPrefetch, "t-plan", 3, pg_sql::Int4s({10, 12}),
+                   pg_sql::Int8s({7919, 15838}));
+  auto plan = [&](const std::string& execute) {
+    std::string text;
+    const pqxx::result r = tx.exec("EXPLAIN " + execute);
+    for (pqxx::result::size_type i = 0; i < r.size(); ++i) {
+      text += r[i][0].c_str() + std::string("\n");
+    }
+    return text;
+  };
+  const std::string rows_of =
+      plan("EXECUTE index_rows_of('t-plan', '{12}'::int[], '{r-7}'::text[], '{3}'::int[])");
+  EXPECT_NE(rows_of.find("record_index_by_record"), std::string::npos) << rows_of;
+  const std::string prefetch =
+      plan("EXECUTE index_prefetch('t-plan', 3, '{10,12}'::int[], '{7919,15838}'::bigint[])");
+  EXPECT_NE(prefetch.find("record_index_pkey"), std::string::npos) << prefetch;
+  EXPECT_EQ(prefetch.find("record_index_by_record"), std::string::npos) << prefetch;
+}
+
 TEST_F(PostgresStoreTest, BrokenPooledConnectionsAreReplaced) {
   ASSERT_TRUE(store_->directory().PutTenant({"t", "acme", "Acme"}).ok());
   ASSERT_GT(KillOtherSessions(), 0);
