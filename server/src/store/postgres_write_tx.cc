@@ -663,7 +663,7 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
     return codec::DecodeState(*bytes, &out.emplace_back());
   };
   // The same, read through the cache (one lookup for a record not loaded;
-  // one copy of the record, into `out`).
+  // one decoding of its bytes, into `out`).
   auto add_loaded = [&](const RecordKey& key) -> absl::Status {
     if (records_.count(key) == 0) {
       v1::RecordRef ref;
