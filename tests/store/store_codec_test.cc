@@ -143,8 +143,8 @@ TEST(StoreCodecTest, TheCompactFormCopiesEveryMemberOfRecordState) {
   std::set<std::string> members;
   const google::protobuf::Descriptor* d = v1::RecordState::descriptor();
   for (int i = 0; i < d->field_count(); ++i) members.insert(d->field(i)->name());
-  EXPECT_EQ(members, (std::set<std::string>{"ref", "data", "version", "created_version",
-                                            "deleted", "fields", "scope", "hlc", "merged_into"}))
+  EXPECT_EQ(members, (std::set<std::string>{"ref", "data", "version", "created_version", "deleted",
+                                            "fields", "scope", "hlc", "merged_into"}))
       << "update CopyAllButFields in store_codec.cc";
   // And each one survives (deleted is the one ImportedLead leaves unset).
   v1::RecordState state = ImportedLead();
