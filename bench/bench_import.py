@@ -14,8 +14,10 @@ with the demo tenant, writes a CSV of N leads, then measures in one run:
 
   bench_import.py --build build --rows 1000000 [--store sqlite]
                   [--no-duplicate-check] [--batch-size 500]
+                  [--statements] [--wal]
 
-Prints a Markdown table; the ratio import/raw is the figure of merit.
+Prints a Markdown table; the ratio import/raw is the figure of merit. On
+PostgreSQL it also gives the WAL bytes per row of each.
 """
 
 import argparse
