@@ -136,6 +136,21 @@ def print_statements(conninfo):
                "FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"]))
 
 
+def machine_cpu():
+    """CPU seconds the whole machine spent busy (user, nice, system, irq)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:8]]
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid):
+    """CPU seconds (user + system) one process has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def print_server_time(ports, import_s):
     """How much of the import's wall time crm-syncd spent in the store."""
     import urllib.request
@@ -230,11 +245,13 @@ def main():
                        capture_output=True, text=True)
 
         wal_before = wal_lsn(conninfo) if conninfo else 0
+        cpu_before = (machine_cpu(), process_cpu(server.pid), os.times())
         start = time.monotonic()
         done = subprocess.run(crmctl + ["import", csv_path, "--type", "lead", "--no-progress",
                                         "--batch-size", str(args.batch_size)],
                               capture_output=True, text=True)
         import_s = time.monotonic() - start
+        cpu_after = (machine_cpu(), process_cpu(server.pid), os.times())
         if done.returncode != 0 or "%d rows applied" % args.rows not in done.stderr:
             sys.exit("bench_import.py: the import did not apply every row: " + done.stderr)
 
@@ -260,6 +277,14 @@ def main():
         print("| raw batched upsert into one table | %.0f rows/s (%.1f s) |" %
               (args.rows / raw_s, raw_s))
         print("| import / raw | %.0f %% |" % (100.0 * raw_s / import_s))
+        machine_s = cpu_after[0] - cpu_before[0]
+        server_s = cpu_after[1] - cpu_before[1]
+        crmctl_s = ((cpu_after[2].children_user + cpu_after[2].children_system) -
+                    (cpu_before[2].children_user + cpu_before[2].children_system))
+        print("| CPU during the import: crm-syncd / crmctl / the rest (%s) | %.1f / %.1f / %.1f "
+              "s of %.1f s wall |" % ("PostgreSQL, ..." if args.store == "postgres" else "idle",
+                                      server_s, crmctl_s, machine_s - server_s - crmctl_s,
+                                      import_s))
         if args.store == "postgres":
             print("| WAL per row, import / raw | %.0f / %.0f bytes |" %
                   (wal_import / args.rows, wal_raw / args.rows))

@@ -27,6 +27,7 @@ SERVER_PKGS=(
   build-essential cmake ninja-build pkg-config ccache
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev grpc-proto
   libpqxx-dev libsqlite3-dev libsqlcipher-dev libssl-dev libargon2-dev libsystemd-dev
+  libjemalloc-dev
   libphonenumber-dev libicu-dev libre2-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   openssl python3 python3-grpcio
@@ -39,6 +40,7 @@ TEST_PKGS=(
 )
 OFFLINE_CHECK_PKGS=(haproxy prometheus python3 python3-yaml)
 RUNTIME_PKGS=(libgrpc++1.51 libprotobuf32 libpqxx-6.4 libsqlite3-0 libcpp-httplib0.11 libargon2-1 libsystemd0
+  libjemalloc2
   libphonenumber8 libicu72 libre2-9
   openssl)
 
