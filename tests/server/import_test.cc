@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "admin_fixture.h"
 #include "crmsync/sync/record_model.h"
 
@@ -256,6 +258,118 @@ TEST_P(ImportTest, BadRequestsAreRefusedWholeAndStoreNothing) {
   ASSERT_TRUE(store_->directory().PutDevice(taken).ok());
   EXPECT_EQ(ImportCode(Admin(), Batch("taken", {ok})), absl::StatusCode::kFailedPrecondition);
   EXPECT_FALSE(Stored("l-1"));
+}
+
+TEST_P(ImportTest, ABatchThatFollowsRowsTheImportDoesNotHoldWaitsForThemOrIsRefused) {
+  const v1::ImportRecordsRequest first =
+      Batch("leads", {LeadRow(1, "l-1", "alice", "Ana", "ana@acme.example"),
+                      LeadRow(2, "l-2", "alice", "Bea", "bea@beta.example"),
+                      LeadRow(3, "l-3", "alice", "Cid", "cid@gamma.example")});
+  v1::ImportRecordsRequest second =
+      Batch("leads", {LeadRow(4, "l-4", "bob", "Dan", "dan@delta.example"),
+                      LeadRow(5, "l-5", "bob", "Eve", "eve@epsilon.example")});
+  second.set_follows_row(3);
+  // Nothing of the import is being applied: refused at once, nothing stored.
+  v1::ImportRecordsResponse resp;
+  absl::Status s = admin_->ImportRecords(Admin(), AdminContext{"test"}, second, &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("follows row 3"));
+  EXPECT_THAT(s.message(), HasSubstr("holds rows up to 0"));
+  EXPECT_FALSE(Stored("l-4"));
+  ImportOk(first);
+  const v1::ImportRecordsResponse taken = ImportOk(second);
+  EXPECT_EQ(taken.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(taken.rows_through(), 5);
+  EXPECT_EQ(Stored("l-5")->data().lead().first_name(), "Eve");
+
+  v1::ImportRecordsRequest bad = second;
+  bad.set_follows_row(-1);
+  EXPECT_EQ(ImportCode(Admin(), bad), absl::StatusCode::kInvalidArgument);
+  bad.set_follows_row(4);  // not below the batch's first row
+  EXPECT_EQ(ImportCode(Admin(), bad), absl::StatusCode::kInvalidArgument);
+  bad = second;
+  bad.set_results_kept_through(-1);
+  EXPECT_EQ(ImportCode(Admin(), bad), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(ImportTest, StoredResultsGoOnlyUpToTheRowsTheClientKept) {
+  const v1::ImportRecordsRequest first =
+      Batch("leads", {LeadRow(1, "l-1", "alice", "Ana", "ana@acme.example"),
+                      LeadRow(2, "l-2", "alice", "Bea", "bea@beta.example")});
+  const v1::ImportRecordsResponse first_answer = ImportOk(first);
+  // Sent before the first one's rejects were written: its results stay.
+  v1::ImportRecordsRequest second =
+      Batch("leads", {LeadRow(3, "l-3", "bob", "Cid", "cid@gamma.example")});
+  second.set_follows_row(2);
+  second.set_results_kept_through(0);
+  const v1::ImportRecordsResponse second_answer = ImportOk(second);
+  const int64_t seq = LatestSeq();
+  const v1::ImportRecordsResponse again = ImportOk(first);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NE(again.results(i).reject_reason(), v1::REJECT_REASON_RESULT_PRUNED) << i;
+    EXPECT_EQ(again.results(i).change_seq(), first_answer.results(i).change_seq()) << i;
+  }
+  EXPECT_EQ(LatestSeq(), seq);
+  // A later batch says the first one's results are kept: they go, the
+  // second's stay (even if it claims more than the rows before it).
+  v1::ImportRecordsRequest third =
+      Batch("leads", {LeadRow(4, "l-4", "bob", "Dan", "dan@delta.example")});
+  third.set_follows_row(3);
+  third.set_results_kept_through(2);
+  ImportOk(third);
+  EXPECT_EQ(ImportOk(first).results(0).reject_reason(), v1::REJECT_REASON_RESULT_PRUNED);
+  EXPECT_EQ(ImportOk(second).results(0).change_seq(), second_answer.results(0).change_seq());
+  v1::ImportRecordsRequest fourth =
+      Batch("leads", {LeadRow(5, "l-5", "bob", "Eve", "eve@epsilon.example")});
+  fourth.set_follows_row(4);
+  fourth.set_results_kept_through(1000);
+  const v1::ImportRecordsResponse fourth_answer = ImportOk(fourth);
+  EXPECT_EQ(ImportOk(fourth).results(0).change_seq(), fourth_answer.results(0).change_seq())
+      << "a batch never drops its own results";
+  EXPECT_EQ(LatestSeq(), seq + 2);
+}
+
+TEST_P(ImportTest, TwoBatchesOnTheirWayAtOnceAreAppliedInRowOrder) {
+  ImportOk(Batch("bulk", {LeadRow(1, "b-0", "alice", "Zoe", "zoe@zeta.example")}));
+  // The first is large, so the second (which follows it, and says the
+  // rows before itself are settled) usually reaches the server while the
+  // first is being applied and waits for it. Had it gone first, the
+  // first's rows would be answered "loaded before" and never stored.
+  std::vector<v1::ImportRow> rows;
+  for (int i = 2; i <= 301; ++i) {
+    rows.push_back(LeadRow(i, "b-" + std::to_string(i), "alice", "N" + std::to_string(i),
+                           "n" + std::to_string(i) + "@example.com"));
+  }
+  v1::ImportRecordsRequest first = Batch("bulk", rows);
+  first.set_follows_row(1);
+  v1::ImportRecordsRequest second =
+      Batch("bulk", {LeadRow(302, "b-302", "bob", "Last", "last@example.com")});
+  second.set_follows_row(301);
+  v1::ImportRecordsResponse first_answer;
+  absl::Status first_status;
+  std::thread sender([&] {
+    first_status = admin_->ImportRecords(Admin(), AdminContext{"test"}, first, &first_answer);
+  });
+  v1::ImportRecordsResponse second_answer;
+  absl::Status second_status =
+      admin_->ImportRecords(Admin(), AdminContext{"test"}, second, &second_answer);
+  sender.join();
+  ASSERT_TRUE(first_status.ok()) << first_status;
+  if (!second_status.ok()) {
+    // It arrived before the first had begun: refused, and taken once the
+    // first is answered.
+    EXPECT_EQ(second_status.code(), absl::StatusCode::kFailedPrecondition) << second_status;
+    second_answer = ImportOk(second);
+  }
+  ASSERT_EQ(first_answer.results_size(), 300);
+  for (const auto& r : first_answer.results()) {
+    EXPECT_EQ(r.outcome(), v1::MUTATION_OUTCOME_APPLIED) << r.row() << ": " << r.message();
+  }
+  EXPECT_EQ(second_answer.results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  EXPECT_EQ(second_answer.rows_through(), 302);
+  EXPECT_GT(second_answer.results(0).change_seq(), first_answer.results(299).change_seq());
+  EXPECT_TRUE(Stored("b-2"));
+  EXPECT_TRUE(Stored("b-301"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, ImportTest, ::testing::Values("sqlite", "postgres"),

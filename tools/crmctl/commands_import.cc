@@ -21,11 +21,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
@@ -1058,29 +1060,50 @@ int CmdImport(std::unique_ptr<Connection> conn,
     }
     return b;
   };
+  // The session batches go through, shared by the two on their way; a
+  // renewal (the access token expired during a long import) replaces it
+  // for both.
+  std::mutex session_mu;
+  std::shared_ptr<const Connection> session_conn(std::move(conn));
+  std::shared_ptr<v1::AdminService::Stub> session_stub(std::move(stub));
+  int session_renewals = 0;
   // Sends a batch, again while the failure is retryable; on its own thread,
-  // so the next batch is read meanwhile. Batches still go one at a time:
-  // the server takes them in order.
-  auto send = [&](const Batch& b, v1::ImportRecordsResponse* resp) {
+  // so the next batch is read meanwhile. `follows`: the last row of the
+  // batch sent before it (0: none); `kept`: the rows whose rejects are on
+  // disk (the server may drop their results).
+  auto send = [&](const Batch& b, int64_t follows, int64_t kept, v1::ImportRecordsResponse* resp) {
     v1::ImportRecordsRequest req;
     req.set_import_id(import_id);
     req.set_channel(static_cast<v1::Channel>(channel));
     req.set_precision(static_cast<v1::Precision>(precision));
+    req.set_follows_row(follows);
+    req.set_results_kept_through(kept);
     for (const InputRow& r : b.rows) *req.add_rows() = r.import;
     grpc::Status s;
     bool renewed = false;
     for (int attempt = 0;; ++attempt) {
+      std::shared_ptr<const Connection> sc;
+      std::shared_ptr<v1::AdminService::Stub> st;
+      int renewals = 0;
+      {
+        std::lock_guard<std::mutex> lock(session_mu);
+        sc = session_conn;
+        st = session_stub;
+        renewals = session_renewals;
+      }
       grpc::ClientContext ctx;
-      c->Prepare(&ctx);
-      s = stub->ImportRecords(&ctx, req, resp);
+      sc->Prepare(&ctx);
+      s = st->ImportRecords(&ctx, req, resp);
       if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && !renewed) {
-        // The access token expired during the import: renew the session
-        // once and send the batch again.
+        // Renew the session once (unless the other batch just did) and
+        // send the batch again.
         renewed = true;
+        std::lock_guard<std::mutex> lock(session_mu);
+        if (session_renewals != renewals) continue;
         if (auto fresh = reconnect()) {
-          conn = std::move(fresh);
-          c = conn.get();
-          stub = v1::AdminService::NewStub(c->channel());
+          session_conn = std::move(fresh);
+          session_stub = v1::AdminService::NewStub(session_conn->channel());
+          ++session_renewals;
           continue;
         }
       }
@@ -1177,17 +1200,43 @@ int CmdImport(std::unique_ptr<Connection> conn,
     return true;
   };
 
-  Batch current = read_batch();
-  v1::ImportRecordsResponse resp;
-  std::future<grpc::Status> sent;
-  if (!current.rows.empty()) {
-    sent = std::async(std::launch::async, send, std::cref(current), &resp);
-  }
+  // Two batches on their way, so that the server never waits for this
+  // side: the second names the first's last row (the server applies it
+  // once that row is in) and the rows whose rejects are on disk (the
+  // server keeps the results of the others). Batches are settled in order;
+  // one is sent when the one before the other on its way was settled.
+  constexpr size_t kInFlight = 2;
+  struct Sent {
+    Batch batch;
+    int64_t follows = 0;
+    v1::ImportRecordsResponse resp;
+    std::future<grpc::Status> status;  // invalid: nothing to send
+  };
+  std::deque<std::unique_ptr<Sent>> queue;
+  int64_t last_sent = 0;  // the last row sent by this run
+  bool read_all = false;
   for (;;) {
-    Batch following;
-    if (!current.eof) following = read_batch();  // while `current` is on its way
-    if (sent.valid()) {
-      const grpc::Status s = sent.get();
+    while (!read_all && queue.size() < kInFlight) {
+      auto next_batch = std::make_unique<Sent>();
+      next_batch->batch = read_batch();
+      read_all = next_batch->batch.eof;
+      if (!next_batch->batch.rows.empty()) {
+        next_batch->follows = last_sent;
+        last_sent = next_batch->batch.rows.back().row;
+        next_batch->status = std::async(std::launch::async, send, std::cref(next_batch->batch),
+                                        next_batch->follows, progress.rows_done, &next_batch->resp);
+      }
+      queue.push_back(std::move(next_batch));
+    }
+    Sent& front = *queue.front();
+    if (front.status.valid()) {
+      grpc::Status s = front.status.get();
+      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION && front.follows > 0) {
+        // It reached the server before the batch it follows was in (on
+        // another instance, or not yet begun); that one is answered now.
+        front.resp.Clear();
+        s = send(front.batch, front.follows, progress.rows_done, &front.resp);
+      }
       if (!s.ok()) {
         bar.Break();
         code = ReportRpcError(s, "import");
@@ -1195,24 +1244,24 @@ int CmdImport(std::unique_ptr<Connection> conn,
                      static_cast<long long>(progress.rows_done));
         break;
       }
-      if (!take_results(current, resp)) {
+      if (!take_results(front.batch, front.resp)) {
         code = kExitFailed;
         break;
       }
     }
-    // Settled before the next batch goes: the server drops a batch's
-    // results when the next one arrives, so its rejects must be on disk
-    // first (a run killed in between sends it again and gets them back).
-    if (!settle(current)) {
+    // Settled before another batch goes: that one tells the server the
+    // rows whose results it may drop.
+    if (!settle(front.batch)) {
       code = kExitFailed;
       break;
     }
-    if (current.eof) break;
-    current = std::move(following);
-    resp.Clear();
-    if (!current.rows.empty()) {
-      sent = std::async(std::launch::async, send, std::cref(current), &resp);
-    }
+    if (front.batch.eof) break;
+    queue.pop_front();
+  }
+  // A run that stops on an error waits for the batch still on its way (it
+  // is not settled: the next run sends it again and gets its answers).
+  for (auto& q : queue) {
+    if (q->status.valid()) q->status.wait();
   }
   // A run that stops on an error says where the next one resumes.
   if (progress.rows_done != saved_rows && !save()) {

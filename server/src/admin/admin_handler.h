@@ -12,9 +12,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "admin_writer.h"
 #include "auth/audit_log.h"
 #include "auth/auth_handler.h"
@@ -160,6 +162,21 @@ class AdminHandler {
   // when `create`; NOT_FOUND otherwise.
   absl::StatusOr<DeviceRow> ImportDevice(const Principal& who, const AdminContext& ctx,
                                          const std::string& import_id, bool create);
+  // For a batch that follows row `follows` of import `import_id`, which
+  // holds rows up to `*through`: waits while a batch of that import is
+  // being applied on this instance, then reads the import's position
+  // again. FAILED_PRECONDITION if it still does not hold the row.
+  absl::Status AwaitFollowedRow(const Principal& who, const std::string& import_id, int64_t follows,
+                                int64_t* through);
+
+  // The batches of imports being applied on this instance, by tenant and
+  // import id, with the highest row they applied.
+  struct ImportActivity {
+    int running = 0;
+    int64_t through = 0;
+  };
+  absl::Mutex imports_mu_;
+  std::map<std::string, ImportActivity> imports_ ABSL_GUARDED_BY(imports_mu_);
 
   Store* store_;
   Clock* clock_;

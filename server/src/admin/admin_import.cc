@@ -50,6 +50,15 @@ absl::Status CheckImportId(const std::string& id) {
 
 std::string ImportDeviceId(const std::string& import_id) { return kImportDevicePrefix + import_id; }
 
+// The key of an import among those running on this instance.
+std::string ImportKey(const std::string& tenant_id, const std::string& import_id) {
+  return tenant_id + '\n' + import_id;
+}
+
+// How long a batch waits for the one it follows to be applied on this
+// instance: far longer than a batch takes; it guards against one that hangs.
+constexpr absl::Duration kFollowWait = absl::Seconds(30);
+
 // Whether rows of `type` may be imported: customer data only (what an
 // integration may write), not the server's conflicts and duplicate flags.
 const char* RefusedType(v1::EntityType type) {
@@ -134,6 +143,35 @@ absl::StatusOr<DeviceRow> AdminHandler::ImportDevice(const Principal& who, const
   return **stored;
 }
 
+absl::Status AdminHandler::AwaitFollowedRow(const Principal& who, const std::string& import_id,
+                                            int64_t follows, int64_t* through) {
+  const std::string key = ImportKey(who.tenant_id, import_id);
+  {
+    absl::MutexLock lock(&imports_mu_);
+    // A batch of this import on this instance may be applying that row:
+    // wait until none is, or the row is in.
+    auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(imports_mu_) {
+      auto it = imports_.find(key);
+      return it == imports_.end() || it->second.running == 0 || it->second.through >= follows;
+    };
+    imports_mu_.AwaitWithTimeout(absl::Condition(&settled), kFollowWait);
+    auto it = imports_.find(key);
+    // Set once that batch and its position were stored.
+    if (it != imports_.end()) *through = std::max(*through, it->second.through);
+  }
+  if (*through < follows) {
+    // Applied elsewhere meanwhile (another instance), or not at all.
+    auto device = store_->directory().GetDevice(who.tenant_id, ImportDeviceId(import_id));
+    if (!device.ok()) return device.status();
+    if (*device) *through = std::max(*through, (*device)->device.last_client_seq());
+  }
+  if (*through >= follows) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "this batch follows row " + std::to_string(follows) + ", which import " + import_id +
+      " does not hold yet (it holds rows up to " + std::to_string(*through) +
+      "); send it again once the batch ending at row " + std::to_string(follows) + " is answered");
+}
+
 absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContext& ctx,
                                          const v1::ImportRecordsRequest& req,
                                          v1::ImportRecordsResponse* resp) {
@@ -156,6 +194,17 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
                                         " rows exceeds the limit of " +
                                         std::to_string(push_->max_batch()) + "; split it");
   }
+  if (req.follows_row() < 0) {
+    return absl::InvalidArgumentError("follows_row must not be negative");
+  }
+  if (req.has_results_kept_through() && req.results_kept_through() < 0) {
+    return absl::InvalidArgumentError("results_kept_through must not be negative");
+  }
+  if (req.rows_size() > 0 && req.follows_row() >= req.rows(0).row()) {
+    return absl::InvalidArgumentError("follows_row " + std::to_string(req.follows_row()) +
+                                      " must be below the batch's first row " +
+                                      std::to_string(req.rows(0).row()));
+  }
   for (int i = 0; i < req.rows_size(); ++i) {
     const int64_t row = req.rows(i).row();
     if (row <= 0) {
@@ -170,6 +219,30 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
   auto device = ImportDevice(who, ctx, req.import_id(), /*create=*/req.rows_size() > 0);
   if (!device.ok()) return device.status();
   const int64_t started_ms = codec::ToUnixMs(device->device.registered_at());
+  int64_t through = device->device.last_client_seq();
+  if (req.follows_row() > through) {
+    if (auto s = AwaitFollowedRow(who, req.import_id(), req.follows_row(), &through); !s.ok()) {
+      return s;
+    }
+  }
+  // This batch is being applied here: one that follows it waits for it.
+  const std::string key = ImportKey(who.tenant_id, req.import_id());
+  {
+    absl::MutexLock lock(&imports_mu_);
+    ++imports_[key].running;
+  }
+  int64_t applied_through = 0;  // set once the batch and its position are stored
+  struct Running {
+    AdminHandler* self;
+    const std::string& key;
+    const int64_t& applied_through;
+    ~Running() {
+      absl::MutexLock lock(&self->imports_mu_);
+      auto it = self->imports_.find(key);
+      it->second.through = std::max(it->second.through, applied_through);
+      if (--it->second.running == 0) self->imports_.erase(it);
+    }
+  } running{this, key, applied_through};
 
   Principal importer = who;
   importer.device_id = device->device.id();
@@ -200,11 +273,13 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
     m.mutable_provenance()->set_precision(precision);
     pushed.push_back(i);
   }
-  int64_t through = device->device.last_client_seq();
   if (!pushed.empty()) {
     // The rows below this batch are settled (batches come in order, each
-    // after the previous one's answer): their stored results go.
-    push.set_results_acked_through(push.mutations(0).client_seq() - 1);
+    // after the previous one's answer), or those the client says it kept:
+    // their stored results go.
+    int64_t kept = push.mutations(0).client_seq() - 1;
+    if (req.has_results_kept_through()) kept = std::min(kept, req.results_kept_through());
+    push.set_results_acked_through(kept);
     v1::PushResponse answer;
     if (auto s = push_->Push(importer, push, &answer, false); !s.ok()) return s;
     if (answer.results_size() != static_cast<int>(pushed.size())) {
@@ -216,6 +291,7 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
                   &results[pushed[k]]);
     }
     through = std::max(through, push.mutations(push.mutations_size() - 1).client_seq());
+    applied_through = through;
   }
   for (auto& r : results) *resp->add_results() = std::move(r);
   resp->set_rows_through(through);
