@@ -274,7 +274,18 @@ TEST_P(ImportTest, ABatchThatFollowsRowsTheImportDoesNotHoldWaitsForThemOrIsRefu
   absl::Status s = admin_->ImportRecords(Admin(), AdminContext{"test"}, second, &resp);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_THAT(s.message(), HasSubstr("follows row 3"));
-  EXPECT_THAT(s.message(), HasSubstr("holds rows up to 0"));
+  EXPECT_THAT(s.message(), HasSubstr("has not started"));
+  EXPECT_FALSE(Stored("l-4"));
+  v1::GetImportRequest get;
+  get.set_import_id("leads");
+  v1::GetImportResponse status;
+  EXPECT_EQ(admin_->GetImport(Admin(), get, &status).code(), absl::StatusCode::kNotFound)
+      << "only the batch it follows starts an import";
+  // Started, but not as far as the row it follows.
+  ImportOk(Batch("leads", {LeadRow(1, "l-1", "alice", "Ana", "ana@acme.example")}));
+  s = admin_->ImportRecords(Admin(), AdminContext{"test"}, second, &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("holds rows up to 1"));
   EXPECT_FALSE(Stored("l-4"));
   ImportOk(first);
   const v1::ImportRecordsResponse taken = ImportOk(second);

@@ -216,7 +216,15 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
           std::to_string(req.rows(i - 1).row()) + " (rows must strictly increase)");
     }
   }
-  auto device = ImportDevice(who, ctx, req.import_id(), /*create=*/req.rows_size() > 0);
+  // A batch that follows another one finds the import started by it.
+  auto device = ImportDevice(who, ctx, req.import_id(),
+                             /*create=*/req.rows_size() > 0 && req.follows_row() == 0);
+  if (absl::IsNotFound(device.status()) && req.follows_row() > 0) {
+    return absl::FailedPreconditionError(
+        "this batch follows row " + std::to_string(req.follows_row()) + ", but import " +
+        req.import_id() + " has not started; send it again once the batch ending at row " +
+        std::to_string(req.follows_row()) + " is answered");
+  }
   if (!device.ok()) return device.status();
   const int64_t started_ms = codec::ToUnixMs(device->device.registered_at());
   int64_t through = device->device.last_client_seq();
