@@ -305,6 +305,71 @@ TEST_F(HaTest, InstanceKilledBehindLoadBalancer) {
       fleet.Figures().c_str(), static_cast<long long>(report.records_checked), SecondsSince(start));
 }
 
+// crmctl import through HAProxy, which balances per request: an import's
+// two batches on their way (the second naming the row it follows) mostly
+// reach different instances, where the second waits for nothing and is
+// refused until the first is in; crmctl sends it again. Every row lands
+// once, each instance takes a share, and the import ends without errors.
+TEST_F(HaTest, ImportThroughTheLoadBalancerLandsEveryRowOnce) {
+  UseSharedCluster();
+  // One signing key for both, as deployed: a token from either is good on
+  // the other.
+  const std::string key = dir_ + "/token.key";
+  std::string out;
+  ASSERT_EQ(RunCommand({CRMSYNC_SOURCE_DIR "/deploy/make-token-key.sh", key}, &out), 0) << out;
+  std::unique_ptr<ServerProcess> servers[2];
+  std::vector<std::string> backends;
+  for (auto& server : servers) {
+    server = std::make_unique<ServerProcess>();
+    std::string error;
+    ASSERT_TRUE(server->Start({"--dev-insecure", "--demo-tenant", "--password-memory-kib", "64",
+                               "--rate-limit-per-second", "0", "--health-check-seconds", "1",
+                               "--token-key", key, "--store", "postgres:" + conninfo_},
+                              &error))
+        << error;
+    backends.push_back(server->address());
+  }
+  Haproxy lb;
+  std::string error;
+  ASSERT_TRUE(lb.Start(dir_, backends, &error)) << error;
+  ASSERT_TRUE(WaitFor([&] { return lb.AllUp(2); }, seconds(40)))
+      << "HAProxy did not mark the two instances UP:\n"
+      << lb.Log();
+  const std::string crmctl = CRMSYNC_CRMCTL_DIR "/crmctl";
+  const std::string config = dir_ + "/crmctl.toml";
+  ASSERT_EQ(RunCommand({"/bin/sh", "-c",
+                        "printf 'admin-demo-password\\n' | '" + crmctl + "' --config '" + config +
+                            "' --server " + lb.address() +
+                            " --insecure login --tenant demo --user admin --password-stdin"},
+                       &out),
+            0)
+      << out;
+  constexpr int kRows = 2000;
+  const std::string csv = dir_ + "/leads.csv";
+  {
+    std::ofstream f(csv);
+    f << "id,first_name,last_name,email,owner_user_id\n";
+    for (int i = 1; i <= kRows; ++i) {
+      f << "lb-" << i << ",First" << i << ",Last" << i << ",lb" << i << "@example.com,u-bob\n";
+    }
+  }
+  const std::map<std::string, long> sessions_before = {{"syncd1", lb.Stat()["syncd1"].sessions},
+                                                       {"syncd2", lb.Stat()["syncd2"].sessions}};
+  const int64_t seq_before = TenantSeq();
+  ASSERT_EQ(RunCommand({crmctl, "--config", config, "--server", lb.address(), "--insecure",
+                        "import", csv, "--type", "lead", "--batch-size", "40"},
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(std::to_string(kRows) + " rows applied, 0 unchanged"), std::string::npos)
+      << out;
+  EXPECT_EQ(TenantSeq() - seq_before, kRows) << "every row written once";
+  for (const char* name : {"syncd1", "syncd2"}) {
+    EXPECT_GT(lb.Stat()[name].sessions, sessions_before.at(name))
+        << name << " took no part of the import";
+  }
+}
+
 // Replaces "host=127.0.0.1 port=P" of a test conninfo with both servers,
 // read-write sessions only.
 std::string MultiHost(const std::string& conninfo, int primary_port, int standby_port) {
