@@ -1205,7 +1205,9 @@ int CmdImport(std::unique_ptr<Connection> conn,
   // once that row is in) and the rows whose rejects are on disk (the
   // server keeps the results of the others). Batches are settled in order;
   // one is sent when the one before the other on its way was settled.
-  constexpr size_t kInFlight = 2;
+  // Only once the server said it takes follows_row: an older one would
+  // apply two batches on their way in either order.
+  size_t in_flight = 1;
   struct Sent {
     Batch batch;
     int64_t follows = 0;
@@ -1216,7 +1218,7 @@ int CmdImport(std::unique_ptr<Connection> conn,
   int64_t last_sent = 0;  // the last row sent by this run
   bool read_all = false;
   for (;;) {
-    while (!read_all && queue.size() < kInFlight) {
+    while (!read_all && queue.size() < in_flight) {
       auto next_batch = std::make_unique<Sent>();
       next_batch->batch = read_batch();
       read_all = next_batch->batch.eof;
@@ -1248,6 +1250,7 @@ int CmdImport(std::unique_ptr<Connection> conn,
         code = kExitFailed;
         break;
       }
+      if (front.resp.takes_follows_row()) in_flight = 2;
     }
     // Settled before another batch goes: that one tells the server the
     // rows whose results it may drop.

@@ -303,6 +303,7 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
   }
   for (auto& r : results) *resp->add_results() = std::move(r);
   resp->set_rows_through(through);
+  resp->set_takes_follows_row(true);
   return absl::OkStatus();
 }
 
