@@ -16,8 +16,9 @@ with the demo tenant, writes a CSV of N leads, then measures in one run:
                   [--no-duplicate-check] [--batch-size 500]
                   [--statements] [--wal]
 
-Prints a Markdown table; the ratio import/raw is the figure of merit. On
-PostgreSQL it also gives the WAL bytes per row of each.
+Prints a Markdown table; the ratio import/raw is the figure of merit. It
+also gives the CPU crm-syncd, crmctl and the rest of the machine used
+during the import, and on PostgreSQL the WAL bytes per row of each.
 """
 
 import argparse
