@@ -432,6 +432,29 @@ TEST_P(DuplicatesTest, OffMeansNoFlags) {
   EXPECT_EQ(list.duplicates_size(), 0);
 }
 
+// Writes with the check off keep no index keys; the next start with it on
+// must index what they wrote, or duplicates among those records are never
+// found until each is written again.
+TEST_P(DuplicatesTest, RecordsWrittenWithTheCheckOffAreIndexedWhenItComesBackOn) {
+  ASSERT_TRUE(EnsureDuplicateIndex(&store_->changes(), kTenant, push_options_.duplicates).ok());
+  auto restart_with = [&](bool enabled) {
+    push_options_.duplicates.enabled = enabled;
+    ASSERT_TRUE(EnsureDuplicateIndex(&store_->changes(), kTenant, push_options_.duplicates).ok());
+    admin_.reset();
+    push_ = std::make_unique<PushHandler>(&store_->changes(), &store_->directory(),
+                                          &store_->audit(), &policies_, &clock_, push_options_);
+    admin_ = std::make_unique<AdminHandler>(store_.get(), &clock_, nullptr, audit_.get(),
+                                            push_.get(), AdminHandler::Info{}, nullptr);
+  };
+  restart_with(false);
+  Create("alice", Lead("lead-1", "alice", "Ana", "Lima", "ana@lima.example"));
+  restart_with(false);  // a second start with the check off changes nothing
+  restart_with(true);
+  Create("bob", Lead("lead-2", "bob", "Ana", "Lima", "ana@lima.example"));
+  EXPECT_THAT(CandidateIds(Flag(v1::ENTITY_TYPE_LEAD, "lead-2")), ElementsAre("lead-1"));
+  EXPECT_THAT(CandidateIds(Flag(v1::ENTITY_TYPE_LEAD, "lead-1")), ElementsAre("lead-2"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, DuplicatesTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;

@@ -452,8 +452,19 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
 
 absl::Status EnsureDuplicateIndex(ChangeLog* changes, const std::string& tenant_id,
                                   const DuplicateOptions& options) {
+  constexpr const char* kMarker = "index:duplicates";
+  const int64_t version = identity::IndexKeysVersion(options);
+  if (!options.enabled) {
+    // Nothing to build: only the mark that the index stops being kept.
+    return changes->Write(tenant_id, [&](WriteTx& tx) -> absl::Status {
+      auto at = tx.GetClaim(kMarker);
+      if (!at.ok()) return at.status();
+      if (*at == version) return absl::OkStatus();
+      return tx.AddToClaim(kMarker, version - *at).status();
+    });
+  }
   return ForEachLiveRecordUnlessAt(
-      changes, tenant_id, "index:duplicates", identity::IndexKeysVersion(options),
+      changes, tenant_id, kMarker, version,
       [&options](WriteTx& tx, const v1::RecordState& state) -> absl::Status {
         if (!identity::HasIdentity(state.ref().entity_type())) return absl::OkStatus();
         return tx.SetIndexKeys(

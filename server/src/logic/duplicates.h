@@ -68,7 +68,10 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
 // claim "index:duplicates" holds IndexKeysVersion of the keys in the index.
 // For records indexed before the keys of a name with a company or an
 // address existed, and after a threshold change that adds or drops the
-// keys of a name alone. One transaction; run at start-up.
+// keys of a name alone. With the check off it builds nothing and only
+// marks the index as no longer kept (writes then keep no keys), so that the
+// next start with the check on rebuilds it. One transaction; run at
+// start-up.
 absl::Status EnsureDuplicateIndex(ChangeLog* changes, const std::string& tenant_id,
                                   const DuplicateOptions& options);
 

@@ -485,6 +485,9 @@ std::vector<int64_t> IndexKeysOf(const Identity& id, const DuplicateOptions& opt
 }
 
 int64_t IndexKeysVersion(const DuplicateOptions& options) {
+  // 1: the check is off. Live writes then keep no keys, so the next start
+  // with the check on must find a version other than its own and rebuild.
+  if (!options.enabled) return 1;
   // 3: the third set of keys (2 added a name with its company or address),
   // then whether names alone are in, for people and for companies.
   return 30 + (BareNames(true, options) ? 1 : 0) + (BareNames(false, options) ? 2 : 0);

@@ -115,7 +115,8 @@ std::vector<int64_t> LookupKeysOf(const Identity& identity, const DuplicateOptio
 std::vector<int64_t> IndexKeysOf(const Identity& identity, const DuplicateOptions& options);
 
 // Which keys IndexKeysOf gives under `options`, as a number (> 0) that
-// changes when they do: the index is rebuilt when it changes.
+// changes when they do: the index is rebuilt when it changes. With the
+// check off it is 1, a version no key set has: writes then keep no keys.
 int64_t IndexKeysVersion(const DuplicateOptions& options);
 
 struct Match {
