@@ -12,7 +12,7 @@ void FinishChangedState(v1::RecordState* next, const v1::RecordState* stored,
 }  // namespace internal
 
 v1::MutationResult ToMutationResult(const MergeResult& result, const v1::Mutation& m,
-                                    bool include_audit_conflicts) {
+                                    bool include_audit_conflicts, bool include_record) {
   v1::MutationResult out;
   out.set_client_seq(m.client_seq());
   out.set_outcome(result.outcome);
@@ -24,7 +24,7 @@ v1::MutationResult ToMutationResult(const MergeResult& result, const v1::Mutatio
   }
   if (result.resolved_conflict) out.add_conflict_ids(result.resolved_conflict->id());
   for (const std::string& f : result.server_kept_fields) out.add_server_kept_fields(f);
-  if (result.new_state.has_ref()) *out.mutable_record() = result.new_state;
+  if (include_record && result.new_state.has_ref()) *out.mutable_record() = result.new_state;
   out.set_change_seq(result.changed ? result.new_state.version() : 0);
   return out;
 }

@@ -840,6 +840,10 @@ TEST(MergeTest, ToMutationResultCarriesOutcomeAndRecord) {
   EXPECT_EQ(without.conflict_ids_size(), 0);
   EXPECT_EQ(with_audit.record().version(), 2);
   EXPECT_EQ(with_audit.change_seq(), 0);
+  v1::MutationResult no_record = ToMutationResult(ra, ma, true, /*include_record=*/false);
+  EXPECT_FALSE(no_record.has_record());
+  EXPECT_EQ(no_record.outcome(), v1::MUTATION_OUTCOME_MERGED);
+  EXPECT_EQ(no_record.conflict_ids_size(), 1);
 }
 
 TEST(MergeTest, ConflictRecordStateIsScopedToOwner) {

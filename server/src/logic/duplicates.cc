@@ -384,19 +384,21 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
   const bool owner_changed = was_live && current->scope().owner_user_id() != owner;
   if (live && was_live && now == before && !owner_changed) return absl::OkStatus();
 
-  // The record's keys in the index.
+  // The record's keys in the index, replaced once its candidates are found:
+  // the lookup then never meets the record's new keys, so a new record is
+  // not read back (and decoded) only to be skipped as itself.
   const std::vector<int64_t> keys = identity::IndexKeysOf(now, options);
-  if (!was_live || identity::IndexKeysOf(before, options) != keys) {
-    if (auto s = txn.tx().SetIndexKeys(state.ref(), IndexKind::kDuplicateKey, keys); !s.ok()) {
-      return s;
-    }
-  }
+  const bool keys_changed = !was_live || identity::IndexKeysOf(before, options) != keys;
+  auto store_keys = [&]() -> absl::Status {
+    if (!keys_changed) return absl::OkStatus();
+    return txn.tx().SetIndexKeys(state.ref(), IndexKind::kDuplicateKey, keys);
+  };
 
   // A record that did not exist has no flag: a tombstone takes its flag
   // with it, and only the record's own checks and its candidates' write it.
   absl::StatusOr<std::optional<v1::RecordState>> own = std::optional<v1::RecordState>();
   if (was_live) own = LoadFlag(txn.tx(), state.ref());
-  if (absl::IsAlreadyExists(own.status())) return absl::OkStatus();
+  if (absl::IsAlreadyExists(own.status())) return store_keys();
   if (!own.ok()) return own.status();
   std::set<std::string> dismissed;
   std::vector<v1::RecordRef> previous;
@@ -412,6 +414,7 @@ absl::Status CheckDuplicates(DuplicateTxn& txn, const v1::RecordState* current,
     if (!candidates.ok()) return candidates.status();
     found = std::move(*candidates);
   }
+  if (auto s = store_keys(); !s.ok()) return s;
 
   // The record's own flag (deleted with the record).
   std::vector<v1::DuplicateCandidate> list;

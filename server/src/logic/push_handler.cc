@@ -259,8 +259,9 @@ class BatchApplier final : public PushTxn {
       }
     }
 
-    v1::MutationResult r = sync::ToMutationResult(merged, m, /*include_audit_conflicts=*/true);
-    r.clear_record();
+    // The record is added below, for those who may read it.
+    v1::MutationResult r = sync::ToMutationResult(merged, m, /*include_audit_conflicts=*/true,
+                                                  /*include_record=*/false);
     r.set_change_seq(seq);
     if (hooks) hooks->AdjustResult(merged, &r);
     if (!scope_paths_dropped.empty() && merged.outcome != v1::MUTATION_OUTCOME_REJECTED) {

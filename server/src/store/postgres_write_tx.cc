@@ -677,23 +677,22 @@ absl::StatusOr<std::vector<v1::RecordState>> PgWriteTx::DoFindIndexedIn(
   // loaded yet).
   const int k = static_cast<int>(kind);
   bool prefetched = !index_cache_.empty();
+  std::set<RecordKey> owners;
   for (const KeyRange& r : ranges) {
     if (!prefetched || r.lo != r.hi) {
       prefetched = false;
       break;
     }
     for (v1::EntityType type : types) {
-      if (index_cache_.count(IndexSlot(k, static_cast<int>(type), r.lo)) == 0) prefetched = false;
+      auto slot = index_cache_.find(IndexSlot(k, static_cast<int>(type), r.lo));
+      if (slot == index_cache_.end()) {
+        prefetched = false;
+        break;
+      }
+      owners.insert(slot->second.begin(), slot->second.end());
     }
   }
   if (prefetched) {
-    std::set<RecordKey> owners;
-    for (const KeyRange& r : ranges) {
-      for (v1::EntityType type : types) {
-        const auto& under = index_cache_.at(IndexSlot(k, static_cast<int>(type), r.lo));
-        owners.insert(under.begin(), under.end());
-      }
-    }
     out.reserve(owners.size());
     for (const RecordKey& owner : owners) {
       if (auto s = add_loaded(owner); !s.ok()) return s;

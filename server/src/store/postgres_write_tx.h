@@ -50,6 +50,7 @@
 #include <pqxx/result>
 #include <pqxx/transaction_base>
 
+#include "absl/container/flat_hash_map.h"
 #include "store/change_log.h"
 #include "store/pg_errors.h"
 
@@ -223,7 +224,9 @@ class PgWriteTx final : public WriteTx {
   // this transaction's writes included; and, per (record, kind), the
   // prefetched slots it is in.
   using IndexSlot = std::tuple<int, int, int64_t>;
-  std::map<IndexSlot, std::set<RecordKey>> index_cache_;
+  // Hashed: it holds every key a batch prefetched, and every duplicate
+  // check of the batch looks its keys up in it.
+  absl::flat_hash_map<IndexSlot, std::set<RecordKey>> index_cache_;
   std::map<std::pair<RecordKey, int>, std::set<int64_t>> cached_keys_of_;
   size_t pending_bytes_ = 0;
   std::future<PgError> in_flight_;  // the flush on the helper thread

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
 #include <memory>
 
+#include "absl/container/flat_hash_map.h"
 #include "crmsync/sync/field_path.h"
 #include "crmsync/sync/record_model.h"
 #include "crmsync/sync/text.h"
@@ -69,12 +69,20 @@ std::string EncodeState(const v1::RecordState& state) {
   std::sort(paths.begin(), paths.end(),
             [](const std::string* a, const std::string* b) { return *a < *b; });
   store::CompactRecordState compact;
-  std::map<std::string, uint32_t> stamp_of;  // a field state's bytes -> its index
+  // A field state's bytes -> its index. Without set elements a field state
+  // has no map, so its plain serialization is canonical; one buffer serves
+  // every field, and only a state not seen yet is copied.
+  absl::flat_hash_map<std::string, uint32_t> stamp_of;
+  std::string bytes;
   for (const std::string* path : paths) {
     const v1::FieldState& field = state.fields().at(*path);
-    auto [it, added] =
-        stamp_of.emplace(Encode(field), static_cast<uint32_t>(compact.stamps_size()));
-    if (added) *compact.add_stamps() = field;
+    bytes.clear();
+    field.AppendToString(&bytes);
+    auto it = stamp_of.find(bytes);
+    if (it == stamp_of.end()) {
+      it = stamp_of.emplace(bytes, static_cast<uint32_t>(compact.stamps_size())).first;
+      *compact.add_stamps() = field;
+    }
     store::StampedField* stamped = compact.add_stamped();
     stamped->set_path(*path);
     stamped->set_stamp(it->second);

@@ -101,9 +101,10 @@ void RestampVersion(MergeResult* result, int64_t probe, int64_t version);
 // The MutationResult for `m` (client_seq, outcome, reason, message,
 // conflict ids, kept fields, record, change_seq). Audit conflicts are listed
 // in conflict_ids only when `include_audit_conflicts` (i.e. when the caller
-// stores them).
+// stores them); the record only when `include_record` (a caller that
+// decides later whom it may show the record to copies it then).
 v1::MutationResult ToMutationResult(const MergeResult& result, const v1::Mutation& m,
-                                    bool include_audit_conflicts);
+                                    bool include_audit_conflicts, bool include_record = true);
 
 // Deterministic conflict id: "cf-" + 16 hex digits of a hash of
 // (device id, client_seq, entity type, record id, field path). A retried
