@@ -1,5 +1,7 @@
 #include "store/pg_errors.h"
 
+#include <string>
+
 #include <pqxx/except>
 
 #include "store/internal_detail.h"
@@ -19,6 +21,16 @@ absl::StatusCode CodeForSqlState(const std::string& state) {
     return absl::StatusCode::kUnavailable;
   }
   return absl::StatusCode::kInternal;
+}
+
+// Citus reports the loss of a worker's connection inside a transaction
+// without a SQLSTATE of its own ("failure on connection marked as
+// essential", XX000): the transaction is rolled back, and the node is down
+// or restarting, like a connection exception.
+bool CitusLostANode(const pqxx::sql_error& e) {
+  return e.sqlstate() == "XX000" &&
+         std::string(e.what()).find("failure on connection marked as essential") !=
+             std::string::npos;
 }
 
 }  // namespace
@@ -50,7 +62,8 @@ PgError ClassifyPgError(const std::exception_ptr& error, const std::string& cont
   } catch (const pqxx::unique_violation& e) {
     return {make(absl::StatusCode::kAlreadyExists, "already exists", e.what()), false, false};
   } catch (const pqxx::sql_error& e) {
-    const absl::StatusCode code = CodeForSqlState(e.sqlstate());
+    const absl::StatusCode code =
+        CitusLostANode(e) ? absl::StatusCode::kUnavailable : CodeForSqlState(e.sqlstate());
     std::string what = code == absl::StatusCode::kUnavailable
                            ? "the database is unavailable; retry later"
                            : "database error";

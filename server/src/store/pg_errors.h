@@ -2,7 +2,8 @@
 // PostgreSQL adapter only: no libpqxx exception leaves server/src/store.
 //
 //  broken_connection (incl. too_many_connections), in_doubt_error,
-//  statement_completion_unknown, lock/cancel/shutdown states -> UNAVAILABLE
+//  statement_completion_unknown, lock/cancel/shutdown states,
+//  Citus's lost worker connection (XX000, "marked as essential") -> UNAVAILABLE
 //  serialization_failure, deadlock_detected                  -> ABORTED
 //  unique_violation                                           -> ALREADY_EXISTS
 //  other integrity violations, undefined table/column         -> FAILED_PRECONDITION
