@@ -44,6 +44,25 @@ TEST(PgErrorsTest, CitusLosingAWorkerInATransactionIsUnavailable) {
   EXPECT_EQ(std::string(e.status.message()).find("40213"), std::string::npos) << e.status;
 }
 
+TEST(PgErrorsTest, EveryWayCitusReportsALostWorkerIsUnavailable) {
+  // The texts Citus 13 gives a client while a worker stops and starts
+  // (fast shutdown) under concurrent single-shard transactions.
+  const char* messages[] = {
+      "ERROR:  could not commit transaction for shard 102008 on at least one active node\n",
+      "ERROR:  failed to prepare transaction 'citus_0_1234_5_6' on host 127.0.0.1:40213\n",
+      "ERROR:  server closed the connection unexpectedly\n\tThis probably means the server "
+      "terminated abnormally\nCONTEXT:  while executing command on 127.0.0.1:40213\n",
+      "ERROR:  connection to server was lost\n",
+      "ERROR:  could not receive data from server: Connection reset by peer\n",
+  };
+  for (const char* message : messages) {
+    PgError e = ClassifyThrown(SqlError(message, "XX000"));
+    EXPECT_EQ(e.status.code(), absl::StatusCode::kUnavailable) << message;
+    EXPECT_FALSE(e.retryable) << message;
+    EXPECT_EQ(std::string(e.status.message()).find("40213"), std::string::npos) << e.status;
+  }
+}
+
 TEST(PgErrorsTest, OtherInternalErrorsStayInternal) {
   PgError e = ClassifyThrown(SqlError("ERROR:  could not find a shard for the value\n", "XX000"));
   EXPECT_EQ(e.status.code(), absl::StatusCode::kInternal) << e.status;

@@ -23,14 +23,34 @@ absl::StatusCode CodeForSqlState(const std::string& state) {
   return absl::StatusCode::kInternal;
 }
 
-// Citus reports the loss of a worker's connection inside a transaction
-// without a SQLSTATE of its own ("failure on connection marked as
-// essential", XX000): the transaction is rolled back, and the node is down
-// or restarting, like a connection exception.
+// Citus reports some failures of a worker's connection under the generic
+// SQLSTATE XX000, with nothing but the message to tell them apart. Each one
+// means the node is down or restarting, like a connection exception, and the
+// coordinator rolled its transaction back (when a COMMIT on the worker was
+// cut, that worker's outcome is unknown: not retried here either way).
+//  - "failure on connection marked as essential": lost inside a transaction;
+//  - "could not commit transaction for shard ...": lost during the worker's
+//    COMMIT (one-phase commit);
+//  - "failed to prepare transaction ...": lost during PREPARE (two-phase);
+//  - libpq's own words for a cut connection, relayed without a SQLSTATE when
+//    the worker's reply never came.
 bool CitusLostANode(const pqxx::sql_error& e) {
-  return e.sqlstate() == "XX000" &&
-         std::string(e.what()).find("failure on connection marked as essential") !=
-             std::string::npos;
+  if (e.sqlstate() != "XX000") return false;
+  static constexpr const char* kLostNode[] = {
+      "failure on connection marked as essential",
+      "could not commit transaction for shard",
+      "failed to prepare transaction",
+      "server closed the connection unexpectedly",
+      "connection to server was lost",
+      "could not receive data from server",
+      "could not send data to server",
+      "no connection to the server",
+  };
+  const std::string what = e.what();
+  for (const char* words : kLostNode) {
+    if (what.find(words) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 //
 //  broken_connection (incl. too_many_connections), in_doubt_error,
 //  statement_completion_unknown, lock/cancel/shutdown states,
-//  Citus's lost worker connection (XX000, "marked as essential") -> UNAVAILABLE
+//  Citus's lost or restarting worker (XX000, told by its message) -> UNAVAILABLE
 //  serialization_failure, deadlock_detected                  -> ABORTED
 //  unique_violation                                           -> ALREADY_EXISTS
 //  other integrity violations, undefined table/column         -> FAILED_PRECONDITION
