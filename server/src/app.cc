@@ -194,6 +194,10 @@ absl::Status SyncdApp::Start() {
   grpc_->AddService(admin_service_.get());
   grpc_->AddInterceptor(std::make_unique<MetricsInterceptorFactory>(&metrics_));
   if (auto s = grpc_->Start(); !s.ok()) return s;
+  if (int removed = grpc_->TlsStaleDirsRemoved(); removed > 0) {
+    spdlog::info("removed {} TLS staging director{} left by crm-syncd processes that no longer run",
+                 removed, removed == 1 ? "y" : "ies");
+  }
   GrpcServer* grpc = grpc_.get();
   health_ = std::make_unique<StoreHealth>(
       store_.get(), std::chrono::seconds(config_.health_check_seconds), [this, grpc](bool up) {

@@ -49,6 +49,8 @@ class GrpcServer {
   absl::Status ReloadTls(const TlsPaths& paths);
   // The served certificate, for the log ("" for plaintext).
   std::string TlsDescription() const { return tls_ ? tls_->description() : ""; }
+  // TLS staging directories of killed crm-syncd processes removed at start.
+  int TlsStaleDirsRemoved() const { return tls_ ? tls_->stale_dirs_removed() : 0; }
 
   // Blocks until the server has shut down.
   void Wait();

@@ -5,10 +5,12 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -66,11 +68,48 @@ absl::Status WritePrivate(const std::string& path, const std::string& text) {
   return ok ? absl::OkStatus() : absl::InternalError("cannot write " + path);
 }
 
+constexpr char kDirPrefix[] = "crm-syncd-tls-";
+
+// The process that created a staging directory, from its name
+// (crm-syncd-tls-<pid>-XXXXXX); 0 when the name is not of that form.
+pid_t CreatorOf(const std::string& name) {
+  if (name.rfind(kDirPrefix, 0) != 0) return 0;
+  const std::string rest = name.substr(sizeof(kDirPrefix) - 1);
+  const size_t dash = rest.find('-');
+  if (dash == 0 || dash == std::string::npos || dash > 9) return 0;
+  pid_t pid = 0;
+  for (size_t i = 0; i < dash; ++i) {
+    if (rest[i] < '0' || rest[i] > '9') return 0;
+    pid = pid * 10 + (rest[i] - '0');
+  }
+  return pid;
+}
+
 }  // namespace
+
+int TlsFiles::RemoveStaleDirs(const std::string& parent) {
+  int removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+    const pid_t pid = CreatorOf(it->path().filename().string());
+    if (pid <= 0) continue;
+    struct stat st;
+    // Ours only (same user), a real directory, and its creator gone: a
+    // process of this user with that pid would answer kill(pid, 0).
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+      continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code remove_error;
+    if (fs::remove_all(it->path(), remove_error) > 0 && !remove_error) ++removed;
+  }
+  return removed;
+}
 
 absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Create(const TlsPaths& paths) {
   std::unique_ptr<TlsFiles> files(new TlsFiles());
-  std::string pattern = (fs::temp_directory_path() / "crm-syncd-tls-XXXXXX").string();
+  const fs::path parent = fs::temp_directory_path();
+  files->stale_dirs_removed_ = RemoveStaleDirs(parent.string());
+  std::string pattern = (parent / (kDirPrefix + std::to_string(::getpid()) + "-XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     return absl::InternalError("cannot create a private directory for TLS files in " +
                                fs::temp_directory_path().string());

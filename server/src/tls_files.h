@@ -8,6 +8,14 @@
 // private directory (0700, files 0600) as a new generation, and switches a
 // `current` symlink to it in one rename. gRPC picks the new generation up
 // within a second; a load that fails changes nothing.
+//
+// The directory is removed when the server stops. One left behind by a
+// crm-syncd that was killed (it holds a copy of the private key) is removed
+// by the next crm-syncd of the same user started with the same temporary
+// directory: its name carries the pid of its creator
+// (crm-syncd-tls-<pid>-XXXXXX), and one whose creator no longer runs goes.
+// (Under the systemd unit, PrivateTmp= gives each run a /tmp of its own,
+// removed when the service stops.)
 #ifndef CRMSYNC_SERVER_TLS_FILES_H_
 #define CRMSYNC_SERVER_TLS_FILES_H_
 
@@ -44,6 +52,13 @@ class TlsFiles {
   // "subject CN=..., expires 2027-12-04" of the staged certificate.
   const std::string& description() const { return description_; }
 
+  // How many directories of dead crm-syncd processes Create() removed.
+  int stale_dirs_removed() const { return stale_dirs_removed_; }
+
+  // Removes the staging directories in `parent` that belong to this user and
+  // whose creating process no longer runs; returns how many.
+  static int RemoveStaleDirs(const std::string& parent);
+
  private:
   TlsFiles() = default;
   absl::Status Stage(const TlsPaths& paths);
@@ -51,6 +66,7 @@ class TlsFiles {
   std::string dir_;
   bool mtls_ = false;
   int generation_ = 0;
+  int stale_dirs_removed_ = 0;
   std::string description_;
 };
 

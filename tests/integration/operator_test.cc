@@ -9,12 +9,15 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server_process.h"
@@ -64,6 +67,29 @@ HealthStatus::ServingStatus Health(const std::string& address, const std::string
   *ok = status.ok();
   return resp.status();
 }
+
+// Sets TMPDIR (which child processes inherit) for a scope.
+class ScopedTmpdir {
+ public:
+  explicit ScopedTmpdir(const std::string& dir) {
+    if (const char* v = std::getenv("TMPDIR")) saved_ = v;
+    had_ = std::getenv("TMPDIR") != nullptr;
+    ::setenv("TMPDIR", dir.c_str(), 1);
+  }
+  ~ScopedTmpdir() {
+    if (had_) {
+      ::setenv("TMPDIR", saved_.c_str(), 1);
+    } else {
+      ::unsetenv("TMPDIR");
+    }
+  }
+  ScopedTmpdir(const ScopedTmpdir&) = delete;
+  ScopedTmpdir& operator=(const ScopedTmpdir&) = delete;
+
+ private:
+  std::string saved_;
+  bool had_ = false;
+};
 
 class OperatorTest : public ::testing::Test {
  protected:
@@ -248,6 +274,65 @@ TEST_F(OperatorTest, SighupRotatesTheCertificateAndAFailedReloadKeepsTheOld) {
   EXPECT_TRUE(ok);
 
   EXPECT_EQ(WEXITSTATUS(server.Stop(SIGTERM)), 0) << server.Output();
+}
+
+// The TLS staging directory (a copy of the private key) of a crm-syncd that
+// was killed is removed by the next crm-syncd started with the same
+// temporary directory; one of a process still running stays, and a server
+// stopped normally leaves none.
+TEST_F(OperatorTest, TlsFilesOfAKilledServerAreRemovedByTheNextOne) {
+  MakeCerts("certs");
+  const std::string c = dir_ + "/certs/", tmp = dir_ + "/tmp";
+  ASSERT_TRUE(std::filesystem::create_directory(tmp));
+  ScopedTmpdir scoped_tmpdir(tmp);  // for the servers started below
+  auto staging_dirs = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(tmp)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("crm-syncd-tls-", 0) == 0) names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::vector<std::string> args = {
+      "--tls-cert",  c + "server.pem", "--tls-key", c + "server.key",
+      "--token-key", c + "token.key",  "--store",   "sqlite:" + dir_ + "/crm.db"};
+  // Another user's process or a live one: a directory named after this
+  // test's own pid must stay.
+  const std::string live = "crm-syncd-tls-" + std::to_string(::getpid()) + "-kept00";
+  ASSERT_TRUE(std::filesystem::create_directory(tmp + "/" + live));
+
+  std::string error;
+  std::vector<std::string> killed_dirs;
+  {
+    ServerProcess killed;
+    ASSERT_TRUE(killed.Start(args, &error)) << error;
+    const std::string prefix = "crm-syncd-tls-" + std::to_string(killed.pid()) + "-";
+    killed.Stop(SIGKILL);
+    for (const std::string& name : staging_dirs()) {
+      if (name.rfind(prefix, 0) == 0) killed_dirs.push_back(name);
+    }
+    ASSERT_EQ(killed_dirs.size(), 1u) << "the killed server left no staging directory";
+    EXPECT_TRUE(std::filesystem::exists(tmp + "/" + killed_dirs[0] + "/current/key.pem"));
+  }
+
+  ServerProcess next;
+  ASSERT_TRUE(next.Start(args, &error)) << error;
+  const std::string own = "crm-syncd-tls-" + std::to_string(next.pid()) + "-";
+  std::vector<std::string> now = staging_dirs();
+  EXPECT_THAT(now, Not(::testing::Contains(killed_dirs[0])));
+  EXPECT_THAT(now, ::testing::Contains(live));
+  ASSERT_EQ(now.size(), 2u) << ::testing::PrintToString(now);
+  const std::string& other = now[0] == live ? now[1] : now[0];
+  EXPECT_EQ(other.rfind(own, 0), 0u) << other;
+  EXPECT_THAT(next.Output(),
+              HasSubstr("removed 1 TLS staging directory left by crm-syncd processes"));
+  bool ok = false;
+  EXPECT_EQ(Health(next.address(), ReadFile(c + "ca.pem"), &ok), HealthStatus::SERVING);
+  EXPECT_TRUE(ok);
+
+  EXPECT_EQ(WEXITSTATUS(next.Stop(SIGTERM)), 0) << next.Output();
+  EXPECT_EQ(staging_dirs(), std::vector<std::string>{live});
 }
 
 TEST_F(OperatorTest, SighupReloadsLogLevelAndPoliciesFromTheConfigFile) {

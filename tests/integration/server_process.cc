@@ -79,12 +79,25 @@ ServerProcess::~ServerProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+    // Killed, it could not remove its TLS staging directory
+    // (server/src/tls_files.h); the next crm-syncd would, but the last
+    // one of a test run has no next.
+    std::error_code ec;
+    const std::string prefix = "crm-syncd-tls-" + std::to_string(pid_) + "-";
+    namespace fs = std::filesystem;
+    for (fs::directory_iterator it(fs::temp_directory_path(ec), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (it->path().filename().string().rfind(prefix, 0) == 0) RemoveTree(it->path().string());
+    }
   }
   RemoveTree(dir_);
 }
 
 bool ServerProcess::Start(const std::vector<std::string>& args, std::string* error,
                           std::chrono::seconds timeout) {
+  // A restart: the previous run's output is no longer read (Output() is this
+  // run's), and its directory would otherwise be left behind.
+  RemoveTree(dir_);
   dir_ = MakeTempDir("crmsync-syncd-");
   std::string ready = dir_ + "/ready";
   std::vector<std::string> argv = {CRMSYNC_SYNCD_PATH, "--listen",     listen_, "--metrics-listen",

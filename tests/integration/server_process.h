@@ -24,7 +24,8 @@ class ServerProcess {
 
   // Starts crm-syncd and waits until it serves (its ready file appears) or it
   // exits. Returns false (with `error`) on failure; the captured output is in
-  // `error` then.
+  // `error` then. Called again (a restart), it starts a new process with a
+  // new output.
   bool Start(const std::vector<std::string>& args, std::string* error,
              std::chrono::seconds timeout = std::chrono::seconds(30));
 

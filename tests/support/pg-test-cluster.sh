@@ -7,7 +7,8 @@
 #   pg-test-cluster.sh stop DIR    stop the cluster in DIR and delete DIR
 #   pg-test-cluster.sh sweep ROOT  stop and delete every ROOT/cluster-* whose
 #                                  owner process (ROOT/cluster-*/owner.pid) is
-#                                  gone: what a crashed test binary left
+#                                  gone: what a crashed test binary left;
+#                                  then ROOT itself if nothing is left in it
 #
 # The server listens on 127.0.0.1 (a free port) and a unix socket in DIR,
 # with fsync on. As root, DIR is handed to the postgres user and the server
@@ -107,6 +108,8 @@ case "$cmd" in
       removed=$((removed + 1))
     done
     echo "pg-test-cluster: swept $removed abandoned cluster(s) under $target"
+    # Nothing left (the sweep after a test run): the root goes too.
+    rmdir "$target" 2>/dev/null || true
     ;;
   *)
     echo "pg-test-cluster: unknown command $cmd (start|stop|sweep)" >&2
