@@ -2,7 +2,10 @@
 # Runs clang-tidy (14, as in Debian 12) with the checks of .clang-tidy over
 # the tree's C++ sources, with clang's -Wthread-safety on, so that the
 # ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED annotations are checked.
-# Every warning is an error (WarningsAsErrors in .clang-tidy).
+# Every warning is an error (WarningsAsErrors in .clang-tidy). A file found
+# clean before with the same inputs is not checked again
+# (tests/clang_tidy_cached.py says what the inputs are and where the cache
+# is; CRMSYNC_TIDY_CACHE=off checks every file).
 #   tests/run-clang-tidy.sh [BUILD_DIR]            every source file
 #   tests/run-clang-tidy.sh [BUILD_DIR] --changed REV
 #                                                  only .cc files changed since REV
@@ -19,14 +22,13 @@ while (($#)); do
   case "$1" in
     --changed) [[ $# -ge 2 ]] || { echo "run-clang-tidy: --changed needs a revision" >&2; exit 2; }
                base="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "run-clang-tidy: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) BUILD="$1"; shift ;;
   esac
 done
-RUNNER="$(command -v run-clang-tidy-14 || command -v run-clang-tidy || true)"
 TIDY="$(command -v clang-tidy-14 || command -v clang-tidy || true)"
-if [[ -z "$RUNNER" || -z "$TIDY" ]]; then
+if [[ -z "$TIDY" ]]; then
   echo "run-clang-tidy: clang-tidy not found (deploy/install-deps.sh installs clang-tidy-14)" >&2
   exit 2
 fi
@@ -50,18 +52,16 @@ else
 fi
 
 JOBS="${CRMSYNC_JOBS:-$(nproc)}"
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-status=0
-"$RUNNER" -clang-tidy-binary "$TIDY" -p "$BUILD" -quiet -j "$JOBS" \
-  -extra-arg=-Wthread-safety -extra-arg=-Wno-unknown-warning-option "$regex" >"$log" 2>&1 ||
-  status=$?
-# Findings (with their context lines); not the progress lines of the runner.
-grep -v -E '^((\S*/)?clang-tidy(-14)? |[0-9]+ warnings? generated|Suppressed [0-9]+ warnings|Use -header-filter|Running clang-tidy|Enabled checks:)' \
-  "$log" | sed '/^$/d' || true
-files=$(grep -c -E "^(\S*/)?clang-tidy(-14)? " "$log" || true)
-if ((status != 0)); then
+# One clang-tidy per file; a file found clean before with exactly the same
+# inputs (its source, every header it includes, its flags, clang-tidy and
+# .clang-tidy, the installed packages) is not checked again
+# (tests/clang_tidy_cached.py; CRMSYNC_TIDY_CACHE=off checks every file).
+cache_flag=()
+[[ "${CRMSYNC_TIDY_CACHE:-}" == off ]] && cache_flag=(--no-cache)
+if ! python3 "$ROOT/tests/clang_tidy_cached.py" \
+    --build "$BUILD" --tidy "$TIDY" --jobs "$JOBS" "${cache_flag[@]}" \
+    --extra-arg=-Wthread-safety --extra-arg=-Wno-unknown-warning-option "$regex"; then
   echo "run-clang-tidy: findings above (checks in .clang-tidy; fix the code, or NOLINT(check) with a reason)" >&2
   exit 1
 fi
-echo "run-clang-tidy: clean (${files} files)"
+echo "run-clang-tidy: clean"
