@@ -22,7 +22,8 @@ its result depends on:
 A file whose key was found clean before is not checked again. Findings are
 never cached. The cache lives in $CRMSYNC_TIDY_CACHE, else
 $XDG_CACHE_HOME/crmsync/clang-tidy, else ~/.cache/crmsync/clang-tidy;
-entries unused for 30 days are removed.
+entries unused for 30 days are removed. --no-cache (or
+CRMSYNC_TIDY_CACHE=off) checks every file and remembers nothing.
 
 Prints the findings; exit status 0 when every file is clean, 1 on findings,
 2 on bad usage.
@@ -158,6 +159,8 @@ def main():
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("regex")
     args = parser.parse_args()
+    if os.environ.get("CRMSYNC_TIDY_CACHE") == "off":
+        args.no_cache = True
 
     build = os.path.realpath(args.build)
     root = os.path.realpath(os.path.join(os.path.dirname(__file__), ".."))

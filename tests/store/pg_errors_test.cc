@@ -50,8 +50,8 @@ TEST(PgErrorsTest, EveryWayCitusReportsALostWorkerIsUnavailable) {
   const char* messages[] = {
       "ERROR:  could not commit transaction for shard 102008 on at least one active node\n",
       "ERROR:  failed to prepare transaction 'citus_0_1234_5_6' on host 127.0.0.1:40213\n",
-      "ERROR:  server closed the connection unexpectedly\n\tThis probably means the server "
-      "terminated abnormally\nCONTEXT:  while executing command on 127.0.0.1:40213\n",
+      ("ERROR:  server closed the connection unexpectedly\n\tThis probably means the server "
+       "terminated abnormally\nCONTEXT:  while executing command on 127.0.0.1:40213\n"),
       "ERROR:  connection to server was lost\n",
       "ERROR:  could not receive data from server: Connection reset by peer\n",
   };
