@@ -189,8 +189,8 @@ def main():
         hasher = Hasher(root, build)
         for path in files:
             keys[path] = file_key(entries[path], deps, hasher, base)
-    cached = [p for p in files if keys.get(p) and os.path.exists(os.path.join(cache, keys[p]))]
-    todo = [p for p in files if p not in set(cached)]
+    cached = {p for p in files if keys.get(p) and os.path.exists(os.path.join(cache, keys[p]))}
+    todo = [p for p in files if p not in cached]
 
     def check(path):
         cmd = [args.tidy, "-p", build, "-quiet"]

@@ -17,6 +17,8 @@
 #include <memory>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
+
 namespace crmsync::server {
 namespace {
 
@@ -75,13 +77,9 @@ constexpr char kDirPrefix[] = "crm-syncd-tls-";
 pid_t CreatorOf(const std::string& name) {
   if (name.rfind(kDirPrefix, 0) != 0) return 0;
   const std::string rest = name.substr(sizeof(kDirPrefix) - 1);
+  int pid = 0;
   const size_t dash = rest.find('-');
-  if (dash == 0 || dash == std::string::npos || dash > 9) return 0;
-  pid_t pid = 0;
-  for (size_t i = 0; i < dash; ++i) {
-    if (rest[i] < '0' || rest[i] > '9') return 0;
-    pid = pid * 10 + (rest[i] - '0');
-  }
+  if (dash == std::string::npos || !absl::SimpleAtoi(rest.substr(0, dash), &pid)) return 0;
   return pid;
 }
 

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -73,12 +74,11 @@ class ScopedTmpdir {
  public:
   explicit ScopedTmpdir(const std::string& dir) {
     if (const char* v = std::getenv("TMPDIR")) saved_ = v;
-    had_ = std::getenv("TMPDIR") != nullptr;
     ::setenv("TMPDIR", dir.c_str(), 1);
   }
   ~ScopedTmpdir() {
-    if (had_) {
-      ::setenv("TMPDIR", saved_.c_str(), 1);
+    if (saved_) {
+      ::setenv("TMPDIR", saved_->c_str(), 1);
     } else {
       ::unsetenv("TMPDIR");
     }
@@ -87,8 +87,7 @@ class ScopedTmpdir {
   ScopedTmpdir& operator=(const ScopedTmpdir&) = delete;
 
  private:
-  std::string saved_;
-  bool had_ = false;
+  std::optional<std::string> saved_;
 };
 
 class OperatorTest : public ::testing::Test {
