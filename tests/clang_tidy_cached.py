@@ -10,8 +10,9 @@ clang-tidy process (N at a time, as BUILD compiles it), with every warning
 an error (.clang-tidy). A file found clean is remembered by a key over everything
 its result depends on:
 
-  - the file's compile command, with the source and build paths made
-    relative (so every clone of the tree shares the cache);
+  - the file's compile command, with the source and build paths replaced
+    by placeholders wherever they occur (-I..., -D...="..."), so every clone
+    of the tree, wherever it is, shares the cache;
   - the path and contents of the file and of every header it includes,
     system headers too (from the build's own dependency list, ninja -t
     deps: the file must have been compiled in BUILD, else it is checked);
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import time
 
-CACHE_FORMAT = "1"  # bump when the key's makeup changes
+CACHE_FORMAT = "2"  # bump when the key's makeup changes
 MAX_AGE_DAYS = 30
 
 
@@ -80,9 +81,11 @@ class Hasher:
         self.memo = {}
 
     def relative(self, path):
+        """PATH, or any text, with the build and source trees' paths replaced
+        wherever they occur (the build tree first: it is usually inside the
+        source tree)."""
         for base, name in ((self.build, "@BUILD@"), (self.root, "@ROOT@")):
-            if path == base or path.startswith(base + os.sep):
-                return name + path[len(base):]
+            path = re.sub(re.escape(base) + r"(?=$|[/\"'\s])", name, path)
         return path
 
     def file(self, path):
@@ -138,13 +141,19 @@ def file_key(entry, deps, hasher, base):
     h.update(base.encode())
     h.update(b"\0cmd:" + " ".join(hasher.relative(a) for a in args).encode())
     h.update(b"\0src:" + hasher.relative(entry["file"]).encode())
+    paths = {}  # the name in the key -> the file
+    for path in set(files) | {entry["file"]}:
+        full = os.path.normpath(path if os.path.isabs(path) else os.path.join(hasher.build, path))
+        paths[hasher.relative(full)] = full
     try:
-        for path in sorted(set(files) | {entry["file"]}):
-            full = path if os.path.isabs(path) else os.path.join(hasher.build, path)
-            full = os.path.normpath(full)
+        # In the order of the names in the key, which is the same in every
+        # clone (absolute paths would sort the tree's own files before or
+        # after /usr depending on where the clone is).
+        for name in sorted(paths):
+            full = paths[name]
             if os.stat(full).st_mtime_ns > built:
                 return None
-            h.update(b"\0" + hasher.relative(full).encode() + b"=" + hasher.file(full).encode())
+            h.update(b"\0" + name.encode() + b"=" + hasher.file(full).encode())
     except OSError:
         return None
     return h.hexdigest()
