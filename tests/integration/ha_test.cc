@@ -64,16 +64,17 @@ HealthStatus::ServingStatus Health(const std::string& address) {
   return resp.status();
 }
 
-// HAProxy running deploy/haproxy/haproxy.cfg unchanged: the settings go in
-// through the environment, the health-check script is copied into a
-// directory of its own next to a crmsync-check.toml that says `insecure`.
-// What a test may change: the check script (the shipped one by default)
-// and the interval (the config's default, or 6 s under the sanitizers).
+// What a test may change of the HAProxy below: the check script (the
+// shipped one by default) and the interval (the config's default, or 6 s
+// under the sanitizers).
 struct HaproxyOptions {
   std::string check_script = CRMSYNC_SOURCE_DIR "/deploy/haproxy/crmsync-health-check";
   std::string check_interval;
 };
 
+// HAProxy running deploy/haproxy/haproxy.cfg unchanged: the settings go in
+// through the environment, the health-check script is copied into a
+// directory of its own next to a crmsync-check.toml that says `insecure`.
 class Haproxy {
  public:
   ~Haproxy() { Stop(); }
