@@ -119,6 +119,51 @@ TEST_P(StoreBoundedTest, RowsWrittenEarlierInTheSameTransactionAreDeletedToo) {
   EXPECT_EQ(Stored(kTenant, "dev-1", 1, 3), (std::vector<int64_t>{3}));
 }
 
+// A raise also tells the store how far the device's results go (PostgreSQL
+// then answers lookups above that from memory): every result stored above
+// the floor is still found, by a prefetch or one at a time, and a result
+// put after the raise counts as stored.
+TEST_P(StoreBoundedTest, AfterARaiseEveryResultAboveTheFloorIsStillFound) {
+  PutResults(kTenant, "dev-1", 1, 6);
+  PutResults(kTenant, "dev-2", 1, 9);
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    auto f = tx.RaiseAppliedFloor("dev-1", 2);
+    if (!f.ok()) return f.status();
+    EXPECT_EQ(f->floor, 2);
+    EXPECT_TRUE(tx.Prefetch({}, "dev-1", {3, 4, 7, 8}).ok());
+    for (int64_t seq = 3; seq <= 6; ++seq) {
+      EXPECT_TRUE(tx.GetApplied("dev-1", seq)->has_value()) << seq;
+    }
+    EXPECT_FALSE(tx.GetApplied("dev-1", 7)->has_value());
+    EXPECT_FALSE(tx.GetApplied("dev-1", 8)->has_value());
+    EXPECT_TRUE(tx.GetApplied("dev-2", 9)->has_value()) << "another device's results";
+    AppliedMutation again;
+    again.device_id = "dev-1";
+    again.client_seq = 5;
+    again.payload_hash = "h5";
+    EXPECT_EQ(tx.PutApplied(again).code(), absl::StatusCode::kAlreadyExists);
+    AppliedMutation next = again;
+    next.client_seq = 7;
+    EXPECT_TRUE(tx.PutApplied(next).ok());
+    EXPECT_TRUE(tx.GetApplied("dev-1", 7)->has_value());
+    EXPECT_EQ(tx.PutApplied(next).code(), absl::StatusCode::kAlreadyExists);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  // A raise through 0 only reads the floor, and still tells the highest.
+  s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    auto f = tx.RaiseAppliedFloor("dev-1", 0);
+    if (!f.ok()) return f.status();
+    EXPECT_EQ(f->floor, 2);
+    EXPECT_TRUE(tx.GetApplied("dev-1", 7)->has_value());
+    EXPECT_TRUE(tx.GetApplied("dev-1", 3)->has_value());
+    EXPECT_FALSE(tx.GetApplied("dev-1", 8)->has_value());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Stored(kTenant, "dev-1", 1, 8), (std::vector<int64_t>{3, 4, 5, 6, 7}));
+}
+
 TEST_P(StoreBoundedTest, ForgetDropsEveryResultAndSetsTheFloorToTheHighest) {
   PutResults(kTenant, "dev-1", 1, 7);
   ASSERT_TRUE(Raise(kTenant, "dev-1", 2).ok());

@@ -128,8 +128,11 @@ constexpr Statement kStatements[] = {
      "ORDER BY claim_key COLLATE \"C\" LIMIT $4::bigint"},
     {kClaimDeleteMany, "DELETE FROM claims WHERE tenant_id = $1 AND claim_key = ANY($2::text[])"},
     // One round trip: raise the floor if `$3` is above it, delete the rows
-    // between the old floor and the raised one, answer the floor in effect
-    // and how many rows went. Without a raise nothing is written. (Rows at
+    // between the old floor and the raised one, answer the floor in effect,
+    // how many rows went and the device's highest client_seq before the
+    // delete (NULL: none; one descent of the key from its end: what is
+    // above it is known absent without a lookup). Without a raise nothing
+    // is written. (Rows at
     // or below the old floor went when it was raised. Bounded below, the
     // delete does not walk the index entries of every row deleted before
     // and not vacuumed yet: a device that pushes steadily, an import above
@@ -144,7 +147,8 @@ constexpr Statement kStatements[] = {
      "AND client_seq > coalesce((SELECT floor_seq FROM o), 0) "
      "AND client_seq <= (SELECT floor_seq FROM f) RETURNING 1) "
      "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM o), 0), "
-     "(SELECT count(*) FROM d)"},
+     "(SELECT count(*) FROM d), (SELECT max(client_seq) FROM applied_mutations "
+     "WHERE tenant_id = $1 AND device_id = $2)"},
     // The same with the device's highest applied client_seq as `$3`.
     {kAppliedFloorForget,
      "WITH o AS (SELECT floor_seq FROM applied_floors WHERE tenant_id = $1 AND device_id = $2), "
@@ -158,7 +162,7 @@ constexpr Statement kStatements[] = {
      "AND client_seq > coalesce((SELECT floor_seq FROM o), 0) "
      "AND client_seq <= (SELECT floor_seq FROM f) RETURNING 1) "
      "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM o), 0), "
-     "(SELECT count(*) FROM d)"},
+     "(SELECT count(*) FROM d), (SELECT seq FROM h)"},
     // One primary-key range scan per type and key range, then one lookup per
     // record.
     // OFFSET 0 keeps each LATERAL subquery a parameterised scan (the

@@ -134,6 +134,11 @@ absl::Status PgWriteTx::DoPutRecord(const v1::RecordState& state,
 }
 
 absl::Status PgWriteTx::LoadApplied(const AppliedKey& key) {
+  if (auto high = applied_high_.find(key.first);
+      high != applied_high_.end() && key.second > high->second) {
+    applied_.emplace(key, std::nullopt);
+    return absl::OkStatus();
+  }
   AppliedMutation applied;
   std::string result_bytes;
   auto found = Guard<bool>("reading an applied mutation", [&] {
@@ -202,8 +207,15 @@ absl::Status PgWriteTx::DoPrefetch(const std::vector<v1::RecordRef>& refs,
   }
   std::set<int64_t> wanted_seqs;
   if (codec::CheckId(device_id, "device id").ok()) {
+    auto high = applied_high_.find(device_id);
     for (int64_t seq : client_seqs) {
-      if (applied_.count(AppliedKey(device_id, seq)) == 0) wanted_seqs.insert(seq);
+      AppliedKey key(device_id, seq);
+      if (applied_.count(key) > 0) continue;
+      if (high != applied_high_.end() && seq > high->second) {
+        applied_.emplace(std::move(key), std::nullopt);  // above every stored row
+      } else {
+        wanted_seqs.insert(seq);
+      }
     }
   }
   if (!wanted_records.empty()) {
@@ -514,6 +526,9 @@ absl::StatusOr<AppliedFloor> PgWriteTx::DoRaiseAppliedFloor(const std::string& d
     AppliedFloor f;
     f.floor = r[0][0].as<int64_t>();
     f.rows_removed = r[0][1].as<int64_t>();
+    // Rows this transaction buffered were flushed above, so they count.
+    applied_high_[device_id] =
+        r[0][2].is_null() ? f.floor : std::max(f.floor, r[0][2].as<int64_t>());
     return f;
   });
   if (!floor.ok()) return floor.status();

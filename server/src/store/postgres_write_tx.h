@@ -216,6 +216,11 @@ class PgWriteTx final : public WriteTx {
   // nullopt: known absent), decoded when read.
   std::map<RecordKey, std::optional<std::string>> records_;
   std::map<AppliedKey, std::optional<AppliedMutation>> applied_;
+  // Per device whose floor this transaction raised: no applied mutation of
+  // it is stored above this client_seq (the floor, or the highest row
+  // then), so a lookup above it needs no round trip. Rows this transaction
+  // adds are in applied_.
+  std::map<std::string, int64_t> applied_high_;
 
   Buffered pending_;
   std::map<RecordKey, size_t> pending_record_index_;  // its place in pending_.records
