@@ -170,9 +170,12 @@ class AdminHandler {
                                 int64_t* through);
 
   // The batches of imports being applied on this instance, by tenant and
-  // import id, with the highest row they applied.
+  // import id, with the highest row they applied. Kept while a batch runs
+  // or waits for one: the next batch then learns where the import stands
+  // from here, not from the database.
   struct ImportActivity {
     int running = 0;
+    int waiting = 0;
     int64_t through = 0;
   };
   absl::Mutex imports_mu_;

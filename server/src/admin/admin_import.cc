@@ -150,14 +150,15 @@ absl::Status AdminHandler::AwaitFollowedRow(const Principal& who, const std::str
     absl::MutexLock lock(&imports_mu_);
     // A batch of this import on this instance may be applying that row:
     // wait until none is, or the row is in.
+    ImportActivity& activity = imports_[key];  // kept while this batch waits
+    ++activity.waiting;
     auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(imports_mu_) {
-      auto it = imports_.find(key);
-      return it == imports_.end() || it->second.running == 0 || it->second.through >= follows;
+      return activity.running == 0 || activity.through >= follows;
     };
     imports_mu_.AwaitWithTimeout(absl::Condition(&settled), kFollowWait);
-    auto it = imports_.find(key);
     // Set once that batch and its position were stored.
-    if (it != imports_.end()) *through = std::max(*through, it->second.through);
+    *through = std::max(*through, activity.through);
+    if (--activity.waiting == 0 && activity.running == 0) imports_.erase(key);
   }
   if (*through < follows) {
     // Applied elsewhere meanwhile (another instance), or not at all.
@@ -228,30 +229,6 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
   if (!device.ok()) return device.status();
   const int64_t started_ms = codec::ToUnixMs(device->device.registered_at());
   int64_t through = device->device.last_client_seq();
-  if (req.follows_row() > through) {
-    if (auto s = AwaitFollowedRow(who, req.import_id(), req.follows_row(), &through); !s.ok()) {
-      return s;
-    }
-  }
-  // This batch is being applied here: one that follows it waits for it.
-  const std::string key = ImportKey(who.tenant_id, req.import_id());
-  {
-    absl::MutexLock lock(&imports_mu_);
-    ++imports_[key].running;
-  }
-  int64_t applied_through = 0;  // set once the batch and its position are stored
-  struct Running {
-    AdminHandler* self;
-    const std::string& key;
-    const int64_t& applied_through;
-    ~Running() {
-      absl::MutexLock lock(&self->imports_mu_);
-      auto it = self->imports_.find(key);
-      it->second.through = std::max(it->second.through, applied_through);
-      if (--it->second.running == 0) self->imports_.erase(it);
-    }
-  } running{this, key, applied_through};
-
   Principal importer = who;
   importer.device_id = device->device.id();
   v1::PushRequest push;
@@ -281,6 +258,32 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
     m.mutable_provenance()->set_precision(precision);
     pushed.push_back(i);
   }
+  // Built above while the batch this one follows may still be applied:
+  // only applying it waits.
+  if (req.follows_row() > through) {
+    if (auto s = AwaitFollowedRow(who, req.import_id(), req.follows_row(), &through); !s.ok()) {
+      return s;
+    }
+  }
+  // This batch is being applied here: one that follows it waits for it.
+  const std::string key = ImportKey(who.tenant_id, req.import_id());
+  {
+    absl::MutexLock lock(&imports_mu_);
+    ++imports_[key].running;
+  }
+  int64_t applied_through = 0;  // set once the batch and its position are stored
+  struct Running {
+    AdminHandler* self;
+    const std::string& key;
+    const int64_t& applied_through;
+    ~Running() {
+      absl::MutexLock lock(&self->imports_mu_);
+      auto it = self->imports_.find(key);
+      it->second.through = std::max(it->second.through, applied_through);
+      if (--it->second.running == 0 && it->second.waiting == 0) self->imports_.erase(it);
+    }
+  } running{this, key, applied_through};
+
   if (!pushed.empty()) {
     // The rows below this batch are settled (batches come in order, each
     // after the previous one's answer), or those the client says it kept:
