@@ -110,6 +110,32 @@ TEST_P(HandlerTest, BatchOverTheLimitIsResourceExhaustedAndStoresNothing) {
   EXPECT_EQ(*store_->changes().LatestSeq(kTenant), 0);
 }
 
+// A caller waiting for a batch to be stored (an import's next batch) is
+// told once it is committed, and only then; a refused batch never tells.
+TEST_P(HandlerTest, CommittedIsCalledOnceTheBatchIsStoredAndNeverForARefusedOne) {
+  Device phone("dev-alice", "alice");
+  v1::PushRequest request;
+  request.mutable_client()->set_protocol_version(kMaxProtocolVersion);
+  *request.add_mutations() = phone.Create(LeadRecord("lead-1", "alice", "X", "1"), kStartMs);
+  v1::PushResponse resp;
+  int calls = 0;
+  int64_t seen_seq = -1;
+  auto committed = [&] {
+    ++calls;
+    seen_seq = *store_->changes().LatestSeq(kTenant);  // visible to others already
+  };
+  ASSERT_TRUE(push_->Push(Rep("alice", "dev-alice"), request, &resp, true, committed).ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen_seq, resp.results(0).change_seq());
+  EXPECT_GT(seen_seq, 0);
+
+  v1::PushRequest bad = request;
+  bad.mutable_mutations(0)->set_client_seq(0);
+  EXPECT_EQ(push_->Push(Rep("alice", "dev-alice"), bad, &resp, true, committed).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(calls, 1);
+}
+
 TEST_P(HandlerTest, NonIncreasingClientSeqIsInvalidArgumentAndStoresNothing) {
   Device phone("dev-alice", "alice");
   auto m1 = phone.Create(LeadRecord("lead-1", "alice", "X", "1"), kStartMs);

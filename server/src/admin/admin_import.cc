@@ -292,7 +292,16 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
     if (req.has_results_kept_through()) kept = std::min(kept, req.results_kept_through());
     push.set_results_acked_through(kept);
     v1::PushResponse answer;
-    if (auto s = push_->Push(importer, push, &answer, false); !s.ok()) return s;
+    const int64_t last_row = push.mutations(push.mutations_size() - 1).client_seq();
+    // A batch that follows this one may start as soon as this one is
+    // stored: its transaction then begins while this one records the
+    // device's contact and answers.
+    auto stored = [&] {
+      absl::MutexLock lock(&imports_mu_);
+      ImportActivity& activity = imports_[key];
+      activity.through = std::max(activity.through, last_row);
+    };
+    if (auto s = push_->Push(importer, push, &answer, false, stored); !s.ok()) return s;
     if (answer.results_size() != static_cast<int>(pushed.size())) {
       return absl::InternalError("push answered " + std::to_string(answer.results_size()) +
                                  " results for " + std::to_string(pushed.size()) + " rows");
@@ -301,7 +310,7 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
       ToRowResult(answer.results(static_cast<int>(k)), req.rows(pushed[k]).row(),
                   &results[pushed[k]]);
     }
-    through = std::max(through, push.mutations(push.mutations_size() - 1).client_seq());
+    through = std::max(through, last_row);
     applied_through = through;
   }
   for (auto& r : results) *resp->add_results() = std::move(r);

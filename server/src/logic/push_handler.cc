@@ -656,7 +656,8 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
 }
 
 absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& request,
-                               v1::PushResponse* response, bool with_records) {
+                               v1::PushResponse* response, bool with_records,
+                               const std::function<void()>& committed) {
   if (auto s = CheckProtocolVersion(request.client()); !s.ok()) return s;
   if (who.device_id.empty()) {
     return absl::FailedPreconditionError("Push needs a registered device identity");
@@ -760,6 +761,7 @@ absl::Status PushHandler::Push(const Principal& who, const v1::PushRequest& requ
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   if (!status.ok()) return status;
+  if (committed) committed();
   if (metrics_) RecordMetrics(results, conflict_policies);
   if (traffic_) {
     TrafficCounts outcomes;

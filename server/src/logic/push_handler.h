@@ -61,8 +61,12 @@ class PushHandler {
                     v1::PushResponse* response);
   // The same; with `with_records` false the results carry no record (a
   // bulk import reports outcomes only, and copying each record costs).
+  // `committed` (if set) is called once the batch's write transaction has
+  // committed, before the device's last contact is recorded and the
+  // answer built: what waits for the batch to be stored may go on then.
   absl::Status Push(const Principal& who, const v1::PushRequest& request,
-                    v1::PushResponse* response, bool with_records);
+                    v1::PushResponse* response, bool with_records,
+                    const std::function<void()>& committed = nullptr);
 
   // Records pushes, outcomes, conflicts and store time in `metrics` (may be
   // null; must outlive the handler). Call before serving.
