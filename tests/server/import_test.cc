@@ -303,6 +303,36 @@ TEST_P(ImportTest, ABatchThatFollowsRowsTheImportDoesNotHoldWaitsForThemOrIsRefu
   EXPECT_EQ(ImportCode(Admin(), bad), absl::StatusCode::kInvalidArgument);
 }
 
+// Rows refused before the push path (a type no import may write) are
+// answered like the others: an import holds them, and a batch that
+// follows one of them is taken.
+TEST_P(ImportTest, ABatchMayFollowRowsThatWereRefused) {
+  v1::Record conflict;
+  conflict.mutable_conflict()->set_id("cf-forged");
+  const v1::ImportRecordsResponse first =
+      ImportOk(Batch("mixed", {LeadRow(1, "m-1", "alice", "Ana", "ana@acme.example"),
+                               Row(2, "cf-forged", conflict, {"id"})}));
+  EXPECT_EQ(first.results(1).reject_reason(), v1::REJECT_REASON_PERMISSION_DENIED);
+  EXPECT_EQ(first.rows_through(), 2);
+  v1::ImportRecordsRequest second =
+      Batch("mixed", {LeadRow(3, "m-3", "bob", "Bea", "bea@beta.example")});
+  second.set_follows_row(2);
+  EXPECT_EQ(ImportOk(second).results(0).outcome(), v1::MUTATION_OUTCOME_APPLIED);
+  // A batch of refused rows only: held as well.
+  const v1::ImportRecordsResponse third =
+      ImportOk(Batch("mixed", {Row(4, "cf-forged", conflict, {"id"})}));
+  EXPECT_EQ(third.rows_through(), 4);
+  v1::ImportRecordsRequest fourth =
+      Batch("mixed", {LeadRow(5, "m-5", "bob", "Cid", "cid@gamma.example")});
+  fourth.set_follows_row(4);
+  EXPECT_EQ(ImportOk(fourth).rows_through(), 5);
+  v1::GetImportRequest get;
+  get.set_import_id("mixed");
+  v1::GetImportResponse status;
+  ASSERT_TRUE(admin_->GetImport(Admin(), get, &status).ok());
+  EXPECT_EQ(status.rows_through(), 5);
+}
+
 TEST_P(ImportTest, StoredResultsGoOnlyUpToTheRowsTheClientKept) {
   const v1::ImportRecordsRequest first =
       Batch("leads", {LeadRow(1, "l-1", "alice", "Ana", "ana@acme.example"),

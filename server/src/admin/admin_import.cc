@@ -313,6 +313,19 @@ absl::Status AdminHandler::ImportRecords(const Principal& who, const AdminContex
     through = std::max(through, last_row);
     applied_through = through;
   }
+  // Rows refused before the push path at the batch's end are answered too:
+  // the import holds them, so that a batch following them is taken.
+  if (req.rows_size() > 0 && req.rows(req.rows_size() - 1).row() > through) {
+    DeviceContact contact;
+    contact.now_unix_ms = clock_->NowMs();
+    contact.last_client_seq = req.rows(req.rows_size() - 1).row();
+    if (auto s = store_->directory().TouchDevice(who.tenant_id, importer.device_id, contact);
+        !s.ok()) {
+      return s;
+    }
+    through = contact.last_client_seq;
+    applied_through = through;
+  }
   for (auto& r : results) *resp->add_results() = std::move(r);
   resp->set_rows_through(through);
   resp->set_takes_follows_row(true);
