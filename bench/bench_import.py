@@ -18,7 +18,9 @@ with the demo tenant, writes a CSV of N leads, then measures in one run:
 
 Prints a Markdown table; the ratio import/raw is the figure of merit. It
 also gives the CPU crm-syncd, crmctl and the rest of the machine used
-during the import, and on PostgreSQL the WAL bytes per row of each.
+during the import, and on PostgreSQL the CPU PostgreSQL's own processes
+used during each (for the import: crm-syncd's sessions, and the rest) and
+the WAL bytes per row of each.
 """
 
 import argparse
