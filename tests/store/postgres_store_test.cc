@@ -49,14 +49,16 @@ class PostgresStoreTest : public ::testing::Test {
 // The plans of the record index's statements while the table's statistics
 // lag behind it (a tenant loading data faster than autovacuum analyses):
 // generic plans, as a pooled connection uses from a statement's sixth run.
-// Each must use the index that serves it, not a prefix of the other.
+// Each must use the index that serves it: lookups by single keys the hash
+// index, a record's own keys the index by record, ranges of geo cells and
+// expiry times their partial B-tree.
 TEST_F(PostgresStoreTest, RecordIndexStatementsUseTheirIndexWithStaleStatistics) {
   pqxx::connection conn(location_->target());
   pg_sql::PrepareAll(conn);
   pqxx::work tx(conn);
   tx.exec0(
       "INSERT INTO record_index (tenant_id, kind, entity_type, key, record_id) "
-      "SELECT 't-plan', 3, 10 + g % 3, g * 7919, 'r-' || (g / 3) "
+      "SELECT 't-plan', 1 + g % 5, 10 + g % 3, g * 7919, 'r-' || (g / 3) "
       "FROM generate_series(1, 60000) AS g");
   tx.exec0("SET LOCAL plan_cache_mode = force_generic_plan");
   // libpqxx prepares a statement on its first run.
@@ -64,6 +66,11 @@ TEST_F(PostgresStoreTest, RecordIndexStatementsUseTheirIndexWithStaleStatistics)
                    pg_sql::Int4s({3}));
   tx.exec_prepared(pg_sql::kIndexPrefetch, "t-plan", 3, pg_sql::Int4s({10, 12}),
                    pg_sql::Int8s({7919, 15838}));
+  tx.exec_prepared(pg_sql::kIndexFindKeys, "t-plan", 4, pg_sql::Int4s({10}), pg_sql::Int8s({7919}));
+  tx.exec_prepared(pg_sql::kIndexFindGeoCells, "t-plan", pg_sql::Int4s({10}), pg_sql::Int8s({0}),
+                   pg_sql::Int8s({100000}));
+  tx.exec_prepared(pg_sql::kIndexFindExpiries, "t-plan", pg_sql::Int4s({10}), pg_sql::Int8s({0}),
+                   pg_sql::Int8s({100000}));
   auto plan = [&](const std::string& execute) {
     std::string text;
     const pqxx::result r = tx.exec("EXPLAIN " + execute);
@@ -75,10 +82,66 @@ TEST_F(PostgresStoreTest, RecordIndexStatementsUseTheirIndexWithStaleStatistics)
   const std::string rows_of =
       plan("EXECUTE index_rows_of('t-plan', '{12}'::int[], '{r-7}'::text[], '{3}'::int[])");
   EXPECT_NE(rows_of.find("record_index_by_record"), std::string::npos) << rows_of;
-  const std::string prefetch =
-      plan("EXECUTE index_prefetch('t-plan', 3, '{10,12}'::int[], '{7919,15838}'::bigint[])");
-  EXPECT_NE(prefetch.find("record_index_pkey"), std::string::npos) << prefetch;
-  EXPECT_EQ(prefetch.find("record_index_by_record"), std::string::npos) << prefetch;
+  for (const std::string& by_key :
+       {plan("EXECUTE index_prefetch('t-plan', 3, '{10,12}'::int[], '{7919,15838}'::bigint[])"),
+        plan("EXECUTE index_find_keys('t-plan', 4, '{10}'::int[], '{7919}'::bigint[])")}) {
+    EXPECT_NE(by_key.find("record_index_by_key"), std::string::npos) << by_key;
+    EXPECT_EQ(by_key.find("Seq Scan on record_index"), std::string::npos) << by_key;
+  }
+  for (const std::string& ranges :
+       {plan("EXECUTE index_find_geo_cells('t-plan', '{10}'::int[], '{0}'::bigint[], "
+             "'{100000}'::bigint[])"),
+        plan("EXECUTE index_find_expiries('t-plan', '{10}'::int[], '{0}'::bigint[], "
+             "'{100000}'::bigint[])")}) {
+    EXPECT_NE(ranges.find("record_index_ranges"), std::string::npos) << ranges;
+  }
+}
+
+// A record index without statistics is analysed after a write once it
+// holds enough rows to matter, and not before: autovacuum is off for the
+// table here, so only the store can have analysed it.
+class PostgresIndexStatisticsTest : public PostgresStoreTest {
+ protected:
+  void SetUp() override {
+    PostgresStoreTest::SetUp();
+    if (HasFatalFailure()) return;
+    pqxx::connection conn(location_->target());
+    pqxx::nontransaction tx(conn);
+    tx.exec0("ALTER TABLE record_index SET (autovacuum_enabled = off)");
+  }
+  bool IndexHasStatistics() {
+    pqxx::connection conn(location_->target());
+    pqxx::nontransaction tx(conn);
+    return tx
+        .exec1(
+            "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = "
+            "'record_index_by_key')")[0]
+        .as<bool>();
+  }
+  absl::Status WriteKeys(int first, int count) {
+    return store_->changes().Write("t-stats", [&](WriteTx& tx) {
+      for (int i = first; i < first + count; ++i) {
+        v1::RecordRef ref;
+        ref.set_entity_type(v1::ENTITY_TYPE_LEAD);
+        ref.set_id("lead-" + std::to_string(i));
+        if (auto s = tx.SetIndexKeys(ref, IndexKind::kDuplicateKey, {i * 3, i * 3 + 1, i * 3 + 2});
+            !s.ok()) {
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    });
+  }
+};
+
+TEST_F(PostgresIndexStatisticsTest, ASmallIndexIsLeftToAutovacuum) {
+  ASSERT_TRUE(WriteKeys(0, 20).ok());
+  EXPECT_FALSE(IndexHasStatistics());
+}
+
+TEST_F(PostgresIndexStatisticsTest, AnIndexFilledByAWriteIsAnalysedAfterIt) {
+  ASSERT_TRUE(WriteKeys(0, 2000).ok());
+  EXPECT_TRUE(IndexHasStatistics());
 }
 
 TEST_F(PostgresStoreTest, BrokenPooledConnectionsAreReplaced) {

@@ -114,7 +114,9 @@ TEST_P(StoreIndexTest, ALargeTransactionFindsEveryKeyItWroteAtEveryPoint) {
         auto found = tx.FindIndexed(IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{0, kMany}}, 0);
         if (!found.ok()) return found.status();
         EXPECT_EQ(found->size(), static_cast<size_t>(i + 1)) << "after record " << i;
-        if (!found->empty()) EXPECT_EQ(found->back().ref().id(), c.ref().id());
+        if (!found->empty()) {
+          EXPECT_EQ(found->back().ref().id(), c.ref().id());
+        }
       }
     }
     // c0 was written long ago (flushed): its new keys replace the old.
@@ -275,6 +277,70 @@ TEST_P(StoreIndexTest, RefusesMalformedQueriesAndKeys) {
     return tx.SetIndexKeys(CouponState("c").ref(), IndexKind::kGeoCell, {1});
   });
   EXPECT_TRUE(s.ok()) << s;
+}
+
+v1::RecordState LeadState(const std::string& id) {
+  v1::RecordState s;
+  s.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_LEAD);
+  s.mutable_ref()->set_id(id);
+  s.mutable_data()->mutable_lead()->set_id(id);
+  return s;
+}
+
+// Kinds other than geo cells and expiry times are looked up one key at a
+// time (PostgreSQL keeps them in a hash index of tenant, kind and key): each
+// key finds its records and no one else's, whatever the tenant, kind or
+// type, extreme keys included; a range wider than one key is refused.
+TEST_P(StoreIndexTest, KindsOfSingleKeysFindEachKeyAndRefuseRanges) {
+  const std::vector<IndexKind> kinds = {IndexKind::kDuplicateKey, IndexKind::kReference,
+                                        IndexKind::kCustomFieldOf};
+  for (IndexKind kind : kinds) {
+    const std::string k = std::to_string(static_cast<int>(kind));
+    PutIndexed(kTenant, LeadState("l1-" + k), kind, {INT64_MIN, -5, 0, 7});
+    PutIndexed(kTenant, LeadState("l2-" + k), kind, {7, INT64_MAX});
+    // The same keys in another tenant.
+    PutIndexed(kOther, LeadState("o1-" + k), kind, {-5, 7});
+  }
+  for (IndexKind kind : kinds) {
+    const std::string k = std::to_string(static_cast<int>(kind));
+    const Ids one = {"l1-" + k};
+    EXPECT_EQ(Find(kTenant, kind, v1::ENTITY_TYPE_LEAD, {{INT64_MIN, INT64_MIN}}), one);
+    EXPECT_EQ(Find(kTenant, kind, v1::ENTITY_TYPE_LEAD, {{0, 0}, {-5, -5}, {0, 0}}), one);
+    EXPECT_EQ(Find(kTenant, kind, v1::ENTITY_TYPE_LEAD, {{7, 7}}), (Ids{"l1-" + k, "l2-" + k}));
+    EXPECT_EQ(Find(kTenant, kind, v1::ENTITY_TYPE_LEAD, {{INT64_MAX, INT64_MAX}, {8, 8}}),
+              (Ids{"l2-" + k}));
+    EXPECT_EQ(Find(kOther, kind, v1::ENTITY_TYPE_LEAD, {{7, 7}, {0, 0}}), (Ids{"o1-" + k}));
+    EXPECT_EQ(Find(kTenant, kind, v1::ENTITY_TYPE_CONTACT, {{7, 7}}), Ids{});
+    EXPECT_EQ(store()
+                  .changes()
+                  .FindIndexed(kTenant, kind, v1::ENTITY_TYPE_LEAD, {{6, 7}}, 0)
+                  .status()
+                  .code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  // Inside a write transaction: replaced keys go, over several types.
+  absl::Status s = store().changes().Write(kTenant, [&](WriteTx& tx) -> absl::Status {
+    if (auto st = tx.SetIndexKeys(LeadState("l1-3").ref(), IndexKind::kDuplicateKey, {8});
+        !st.ok()) {
+      return st;
+    }
+    auto found =
+        tx.FindIndexedIn(IndexKind::kDuplicateKey, {v1::ENTITY_TYPE_CONTACT, v1::ENTITY_TYPE_LEAD},
+                         {{7, 7}, {8, 8}}, 0);
+    EXPECT_TRUE(found.ok()) << found.status();
+    if (found.ok()) {
+      Ids ids;
+      for (const auto& r : *found) ids.push_back(r.ref().id());
+      EXPECT_EQ(ids, (Ids{"l1-3", "l2-3"}));
+    }
+    EXPECT_EQ(
+        tx.FindIndexed(IndexKind::kReference, v1::ENTITY_TYPE_LEAD, {{0, 1}}, 0).status().code(),
+        absl::StatusCode::kInvalidArgument);
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Find(kTenant, IndexKind::kDuplicateKey, v1::ENTITY_TYPE_LEAD, {{-5, -5}}), Ids{});
+  EXPECT_EQ(Find(kTenant, IndexKind::kDuplicateKey, v1::ENTITY_TYPE_LEAD, {{8, 8}}), (Ids{"l1-3"}));
 }
 
 // The geo lookup of logic/coupon_index on a real store: random fences

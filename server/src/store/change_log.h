@@ -120,6 +120,13 @@ enum class IndexKind : int {
   kCustomFieldOf = 5,
 };
 
+// Whether FindIndexed takes ranges of `kind` wider than one key: geo cells
+// and expiry times only. The other kinds are looked up one key at a time
+// (lo == hi), which lets PostgreSQL keep them in a hash index.
+inline bool IndexKindHasRanges(IndexKind kind) {
+  return kind == IndexKind::kGeoCell || kind == IndexKind::kExpiry;
+}
+
 // A closed range of index keys.
 struct KeyRange {
   int64_t lo = 0;

@@ -526,6 +526,36 @@ SELECT 1;
 ALTER TABLE record_index DROP CONSTRAINT record_index_pkey;
 ALTER TABLE record_index ADD PRIMARY KEY (tenant_id, kind, key, entity_type, record_id);
 )sql"},
+    {14, "record index keys looked up by hash",
+     // SQLite
+     R"sql(
+-- The embedded store keeps its B-tree: nothing to change.
+SELECT 1;
+)sql",
+     // PostgreSQL
+     R"sql(
+-- Every kind but geo cells and expiry times (1, 2) is looked up one key at
+-- a time: duplicate keys (three per person, probed by every check),
+-- references, custom fields. A hash index serves those lookups and takes
+-- new keys at a fraction of what the primary key cost: a B-tree of
+-- (tenant, kind, key, type, record) compares the tenant's text id at every
+-- level, and its inserts land on random pages of an index as large as the
+-- table. The hash is of the tenant, the kind and the key together, so a
+-- name common to many tenants is not one bucket. postgres_sql.cc names
+-- the same expression (kIndexKeySlot); it must stay identical.
+-- Geo cells and expiry times are read by ranges: they keep a B-tree of
+-- their own, partial, so the other kinds' rows never enter it. The
+-- primary key goes; a record's keys are unique per (record, kind) as the
+-- write path replaces them whole under the tenant's lock.
+CREATE INDEX record_index_by_key ON record_index
+  USING hash ((hashtextextended(tenant_id, kind) # key));
+CREATE INDEX record_index_ranges ON record_index (tenant_id, kind, key, entity_type, record_id)
+  WHERE kind IN (1, 2);
+ALTER TABLE record_index DROP CONSTRAINT record_index_pkey;
+-- Without a key, logical replication (a Citus shard move) identifies a
+-- row by all its columns.
+ALTER TABLE record_index REPLICA IDENTITY FULL;
+)sql"},
 };
 
 }  // namespace

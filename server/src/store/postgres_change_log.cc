@@ -85,14 +85,50 @@ absl::Status PostgresChangeLog::RunWrite(const std::string& tenant_id, const Wri
 
 absl::Status PostgresChangeLog::DoWrite(const std::string& tenant_id,
                                         const std::function<absl::Status(WriteTx&)>& fn) {
-  return RunWrite(tenant_id, [&](pqxx::transaction_base& work, int64_t latest, PgError* failure) {
-    PgWriteTx tx(work, tenant_id, latest);
-    absl::Status status = fn(tx);
-    // Buffered rows and the sequence are written before COMMIT.
-    if (status.ok()) status = tx.Finish();
-    *failure = tx.failure();
-    return status;
-  });
+  absl::Status status =
+      RunWrite(tenant_id, [&](pqxx::transaction_base& work, int64_t latest, PgError* failure) {
+        PgWriteTx tx(work, tenant_id, latest);
+        absl::Status status = fn(tx);
+        // Buffered rows and the sequence are written before COMMIT.
+        if (status.ok()) status = tx.Finish();
+        *failure = tx.failure();
+        return status;
+      });
+  if (status.ok()) EnsureIndexStatistics();
+  return status;
+}
+
+void PostgresChangeLog::EnsureIndexStatistics() {
+  if (index_stats_seen_.load(std::memory_order_relaxed)) return;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  int64_t due = next_index_stats_check_ms_.load(std::memory_order_relaxed);
+  // One writer checks; the others go on.
+  if (now_ms < due || !next_index_stats_check_ms_.compare_exchange_strong(due, now_ms + 1000)) {
+    return;
+  }
+  pool_
+      ->RunAutocommit(
+          "analysing the record index",
+          [&](pqxx::transaction_base& tx) {
+            // Under Citus the coordinator's table is empty (its shards are on the
+            // workers, analysed there by autovacuum): never big enough here.
+            const pqxx::row row = tx.exec_params1(
+                "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema() "
+                "AND tablename = 'record_index_by_key'), "
+                "pg_relation_size('record_index') >= $1::bigint * "
+                "current_setting('block_size')::bigint",
+                kIndexStatsMinPages);
+            if (row[0].as<bool>()) {
+              index_stats_seen_.store(true, std::memory_order_relaxed);
+            } else if (row[1].as<bool>()) {
+              tx.exec0("ANALYZE record_index");
+              index_stats_seen_.store(true, std::memory_order_relaxed);
+            }
+            return absl::OkStatus();
+          })
+      .IgnoreError();  // retried at the next check
 }
 
 absl::StatusOr<int64_t> PostgresChangeLog::DoPrune(const std::string& tenant_id, int64_t horizon) {

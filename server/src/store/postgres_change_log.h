@@ -25,7 +25,9 @@
 #ifndef CRMSYNC_SERVER_STORE_POSTGRES_CHANGE_LOG_H_
 #define CRMSYNC_SERVER_STORE_POSTGRES_CHANGE_LOG_H_
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -90,6 +92,19 @@ class PostgresChangeLog final : public ChangeLog {
   using WriteBody = std::function<absl::Status(pqxx::transaction_base& work, int64_t latest_seq,
                                                PgError* failure)>;
   absl::Status RunWrite(const std::string& tenant_id, const WriteBody& body);
+
+  // The record index's hash index (migration 14) without statistics (a new
+  // database, a restored one, a table filled faster than autovacuum
+  // analyses it) is read with a bitmap scan per key, several times the
+  // cost of the plain scan statistics lead to. After a write, at most once
+  // a second until statistics exist, this looks for them and, when they
+  // are missing and the table holds at least kIndexStatsMinPages pages,
+  // analyses it: what PostgreSQL advises after a bulk load. Best effort:
+  // an error waits for the next check.
+  void EnsureIndexStatistics();
+  static constexpr int64_t kIndexStatsMinPages = 10;
+  std::atomic<bool> index_stats_seen_{false};
+  std::atomic<int64_t> next_index_stats_check_ms_{0};
 
   PgPool* pool_;
   SqlDatabase* sql_;

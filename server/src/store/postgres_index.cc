@@ -1,4 +1,6 @@
 // The record index (IndexKind) on PostgreSQL: SetIndexKeys and FindIndexed.
+#include <algorithm>
+
 #include <pqxx/binarystring>
 #include <pqxx/result>
 
@@ -17,15 +19,28 @@ absl::StatusOr<std::vector<PgIndexedRow>> PgFindIndexedRows(
     const std::vector<v1::EntityType>& types, const std::vector<KeyRange>& ranges) {
   std::vector<PgIndexedRow> out;
   if (ranges.empty() || types.empty()) return out;
-  std::vector<int64_t> lo, hi, type_numbers;
-  for (const KeyRange& r : ranges) {
-    lo.push_back(r.lo);
-    hi.push_back(r.hi);
-  }
+  std::vector<int64_t> type_numbers;
   for (v1::EntityType type : types) type_numbers.push_back(static_cast<int64_t>(type));
-  pqxx::result r =
-      tx.exec_prepared(pg_sql::kIndexFind, tenant_id, static_cast<int>(kind),
-                       pg_sql::IntArray(type_numbers), pg_sql::IntArray(lo), pg_sql::IntArray(hi));
+  pqxx::result r;
+  if (IndexKindHasRanges(kind)) {
+    // The B-tree of geo cells and expiry times, one statement per kind.
+    std::vector<int64_t> lo, hi;
+    for (const KeyRange& range : ranges) {
+      lo.push_back(range.lo);
+      hi.push_back(range.hi);
+    }
+    r = tx.exec_prepared(
+        kind == IndexKind::kGeoCell ? pg_sql::kIndexFindGeoCells : pg_sql::kIndexFindExpiries,
+        tenant_id, pg_sql::IntArray(type_numbers), pg_sql::IntArray(lo), pg_sql::IntArray(hi));
+  } else {
+    // Single keys (CheckIndexQuery), through the hash index.
+    std::vector<int64_t> keys;
+    for (const KeyRange& range : ranges) keys.push_back(range.lo);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    r = tx.exec_prepared(pg_sql::kIndexFindKeys, tenant_id, static_cast<int>(kind),
+                         pg_sql::IntArray(type_numbers), pg_sql::IntArray(keys));
+  }
   out.reserve(r.size());
   for (const pqxx::row& row : r) {
     out.push_back(

@@ -3,6 +3,25 @@
 namespace crmsync::server::pg_sql {
 namespace {
 
+// The hash index of record_index (migration 14) is on this expression: a
+// lookup names it exactly, for the planner to use the index. `$1` is the
+// tenant, `$2` the kind, `q.key` the key looked up.
+#define CRMSYNC_INDEX_SLOT_MATCH                                                         \
+  "(hashtextextended(tenant_id, kind) # key) = (hashtextextended($1, $2::int) # q.key) " \
+  "AND tenant_id = $1 AND kind = $2::int AND key = q.key"
+
+// Records of the types `$2` with a key of the constant kind KIND in one of
+// the ranges [`$3`[i], `$4`[i]], each once, in version order.
+#define CRMSYNC_INDEX_FIND_RANGES(KIND)                                                          \
+  "SELECT r.entity_type, r.record_id, r.state FROM (SELECT DISTINCT t.entity_type, i.record_id " \
+  "FROM unnest($2::int[]) AS t(entity_type) CROSS JOIN unnest($3::bigint[], $4::bigint[]) AS "   \
+  "q(lo, hi) CROSS JOIN LATERAL (SELECT record_id FROM record_index WHERE tenant_id = $1 AND "   \
+  "kind = " KIND                                                                                 \
+  " AND entity_type = t.entity_type AND key BETWEEN q.lo AND q.hi OFFSET 0) i) k "               \
+  "CROSS JOIN LATERAL (SELECT entity_type, record_id, state, version FROM records WHERE "        \
+  "tenant_id = $1 AND entity_type = k.entity_type AND record_id = k.record_id OFFSET 0) r "      \
+  "ORDER BY r.version"
+
 struct Statement {
   const char* name;
   const char* sql;
@@ -163,26 +182,32 @@ constexpr Statement kStatements[] = {
      "AND client_seq <= (SELECT floor_seq FROM f) RETURNING 1) "
      "SELECT coalesce((SELECT floor_seq FROM f), (SELECT floor_seq FROM o), 0), "
      "(SELECT count(*) FROM d), (SELECT seq FROM h)"},
-    // One primary-key range scan per type and key range, then one lookup per
-    // record.
-    // OFFSET 0 keeps each LATERAL subquery a parameterised scan (the
-    // planner cannot flatten it into a join it would plan badly while the
-    // tables have no statistics yet).
-    {kIndexFind,
-     "SELECT r.entity_type, r.record_id, r.state FROM (SELECT DISTINCT t.entity_type, i.record_id "
-     "FROM unnest($3::int[]) AS t(entity_type) CROSS JOIN unnest($4::bigint[], $5::bigint[]) AS "
-     "q(lo, hi) CROSS JOIN LATERAL (SELECT record_id FROM record_index WHERE tenant_id = $1 AND "
-     "kind = $2 AND entity_type = t.entity_type AND key BETWEEN q.lo AND q.hi OFFSET 0) i) k "
+    // Single keys of any kind, through the hash index (migration 14): one
+    // probe per key for all the types, then one lookup per record. OFFSET 0
+    // keeps each LATERAL subquery a parameterised scan (the planner cannot
+    // flatten it into a join it would plan badly while the tables have no
+    // statistics yet).
+    {kIndexFindKeys,
+     "SELECT r.entity_type, r.record_id, r.state FROM (SELECT DISTINCT i.entity_type, i.record_id "
+     "FROM unnest($4::bigint[]) AS q(key) CROSS JOIN LATERAL (SELECT entity_type, record_id FROM "
+     "record_index WHERE " CRMSYNC_INDEX_SLOT_MATCH
+     " AND entity_type = ANY($3::int[]) OFFSET 0) i) k "
      "CROSS JOIN LATERAL (SELECT entity_type, record_id, state, version FROM records WHERE "
      "tenant_id = $1 AND entity_type = k.entity_type AND record_id = k.record_id OFFSET 0) r "
      "ORDER BY r.version"},
+    // Ranges of geo cells and of expiry times: one range scan of the
+    // partial B-tree record_index_ranges per type and range. The kind is a
+    // constant so the planner can prove the index's predicate.
+    {kIndexFindGeoCells, CRMSYNC_INDEX_FIND_RANGES("1")},
+    {kIndexFindExpiries, CRMSYNC_INDEX_FIND_RANGES("2")},
     // Every record under single keys, with the key and the record's state
-    // (NULL: no such record). One descent of the primary key per key, for
-    // all the types (migration 13 put the key before the type).
+    // (NULL: no such record). One probe of the hash index per key, for all
+    // the types.
     {kIndexPrefetch,
      "SELECT i.entity_type, q.key, i.record_id, r.state FROM unnest($4::bigint[]) AS q(key) "
-     "CROSS JOIN LATERAL (SELECT entity_type, record_id FROM record_index WHERE tenant_id = $1 AND "
-     "kind = $2 AND key = q.key AND entity_type = ANY($3::int[]) OFFSET 0) i LEFT JOIN LATERAL "
+     "CROSS JOIN LATERAL (SELECT entity_type, record_id FROM record_index "
+     "WHERE " CRMSYNC_INDEX_SLOT_MATCH
+     " AND entity_type = ANY($3::int[]) OFFSET 0) i LEFT JOIN LATERAL "
      "(SELECT state FROM records WHERE tenant_id = $1 AND entity_type = i.entity_type AND "
      "record_id = i.record_id OFFSET 0) r ON true"},
     // The keys a write transaction buffered: the records' old keys of each
@@ -198,11 +223,12 @@ constexpr Statement kStatements[] = {
     // addresses mean something (and where a DELETE ... USING unnest(), IN
     // or EXISTS becomes a statement on every shard from its sixth run on).
     // The kind is compared outside the subquery (OFFSET 0 keeps it there):
-    // with `kind = u.kind` inside, the primary key (tenant_id, kind, ...)
-    // offered a prefix of two equalities, and PostgreSQL took it, reading
-    // every key of the kind, whenever the statistics lagged behind a table
-    // filling fast (380 ms a statement in an import). With the tenant alone
-    // it cannot compete with record_index_by_record.
+    // with `kind = u.kind` inside, the primary key of the time (tenant_id,
+    // kind, ...; migration 14 replaced it) offered a prefix of two
+    // equalities, and PostgreSQL took it, reading every key of the kind,
+    // whenever the statistics lagged behind a table filling fast (380 ms a
+    // statement in an import). With the tenant alone nothing competes with
+    // record_index_by_record.
     {kIndexRowsOf,
      "SELECT i.ctid FROM unnest($2::int[], $3::text[], $4::int[]) AS u(entity_type, record_id, "
      "kind) CROSS JOIN LATERAL (SELECT ctid, kind FROM record_index WHERE record_id = u.record_id "
@@ -253,6 +279,9 @@ constexpr Statement kStatements[] = {
     {kNewHistory, "UPDATE tenant_seq SET history_id = $2 WHERE tenant_id = $1"},
 
 };
+
+#undef CRMSYNC_INDEX_SLOT_MATCH
+#undef CRMSYNC_INDEX_FIND_RANGES
 
 template <typename T, typename Append>
 std::string ArrayLiteral(const std::vector<T>& values, Append append) {

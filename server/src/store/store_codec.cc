@@ -238,6 +238,11 @@ absl::Status CheckIndexQuery(IndexKind kind, v1::EntityType type,
   }
   for (const KeyRange& r : ranges) {
     if (r.lo > r.hi) return absl::InvalidArgumentError("index key range with lo > hi");
+    if (r.lo != r.hi && !IndexKindHasRanges(kind)) {
+      return absl::InvalidArgumentError(
+          "index kind " + std::to_string(static_cast<int>(kind)) +
+          " is looked up one key at a time: its ranges must be single keys (lo == hi)");
+    }
   }
   if (limit < 0) return absl::InvalidArgumentError("index query limit must not be negative");
   return absl::OkStatus();

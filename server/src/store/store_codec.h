@@ -66,7 +66,8 @@ absl::Status CheckDevice(const DeviceRow& device);
 absl::Status CheckApplied(const AppliedMutation& applied);
 
 // Index keys and queries (WriteTx::SetIndexKeys / FindIndexed): a known
-// kind, at most kMaxIndexKeys keys or ranges, lo <= hi, limit >= 0.
+// kind, at most kMaxIndexKeys keys or ranges, lo <= hi (lo == hi unless
+// IndexKindHasRanges), limit >= 0.
 inline constexpr size_t kMaxIndexKeys = 4096;
 absl::Status CheckIndexKeys(IndexKind kind, const std::vector<int64_t>& keys);
 absl::Status CheckIndexQuery(IndexKind kind, v1::EntityType type,
