@@ -4,6 +4,7 @@
 // they are there and numbered without gaps.
 #include "store/migrations.h"
 
+#include <cctype>
 #include <iterator>
 
 namespace crmsync::server {
@@ -559,6 +560,62 @@ ALTER TABLE record_index REPLICA IDENTITY FULL;
 };
 
 }  // namespace
+
+std::vector<std::string> SplitSqlStatements(std::string_view sql) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  bool has_code = false;  // something other than comments and blanks
+  auto end_statement = [&](size_t end) {
+    if (has_code) {
+      std::string_view piece = sql.substr(start, end - start);
+      const size_t first = piece.find_first_not_of(" \t\r\n");
+      const size_t last = piece.find_last_not_of(" \t\r\n");
+      out.emplace_back(piece.substr(first, last - first + 1));
+    }
+    start = end + 1;
+    has_code = false;
+  };
+  size_t i = 0;
+  while (i < sql.size()) {
+    const char c = sql[i];
+    const char next = i + 1 < sql.size() ? sql[i + 1] : '\0';
+    if (c == '-' && next == '-') {
+      const size_t eol = sql.find('\n', i);
+      i = eol == std::string_view::npos ? sql.size() : eol + 1;
+    } else if (c == '/' && next == '*') {
+      const size_t close = sql.find("*/", i + 2);
+      i = close == std::string_view::npos ? sql.size() : close + 2;
+    } else if (c == '\'' || c == '"') {
+      // A doubled quote inside is two quoted strings in a row: same result.
+      const size_t close = sql.find(c, i + 1);
+      i = close == std::string_view::npos ? sql.size() : close + 1;
+      has_code = true;
+    } else if (c == '$') {
+      // $$ or $tag$ (tag: letters, digits, _), else a parameter ($1).
+      size_t j = i + 1;
+      while (j < sql.size() &&
+             (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_')) {
+        ++j;
+      }
+      if (j < sql.size() && sql[j] == '$' && !std::isdigit(static_cast<unsigned char>(next))) {
+        const std::string_view tag = sql.substr(i, j - i + 1);
+        const size_t close = sql.find(tag, j + 1);
+        i = close == std::string_view::npos ? sql.size() : close + tag.size();
+      } else {
+        i = j;
+      }
+      has_code = true;
+    } else if (c == ';') {
+      end_statement(i);
+      ++i;
+    } else {
+      if (!std::isspace(static_cast<unsigned char>(c))) has_code = true;
+      ++i;
+    }
+  }
+  if (start < sql.size()) end_statement(sql.size());
+  return out;
+}
 
 const Migration* MigrationsBegin() { return std::begin(kMigrations); }
 const Migration* MigrationsEnd() { return std::end(kMigrations); }

@@ -96,7 +96,10 @@ absl::Status ApplyPostgresMigrations(pqxx::connection& conn, bool* connection_br
     }
     for (const Migration* m = MigrationsBegin(); m != MigrationsEnd(); ++m) {
       if (m->version <= current) continue;
-      tx.exec(m->postgres, "migration " + std::to_string(m->version));
+      // One statement at a time (SplitSqlStatements: Citus).
+      for (const std::string& statement : SplitSqlStatements(m->postgres)) {
+        tx.exec(statement, "migration " + std::to_string(m->version));
+      }
       tx.exec_params0("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m->version,
                       std::string(m->name));
     }
