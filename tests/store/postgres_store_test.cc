@@ -114,8 +114,8 @@ class PostgresIndexStatisticsTest : public PostgresStoreTest {
     pqxx::nontransaction tx(conn);
     return tx
         .exec1(
-            "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = "
-            "'record_index_by_key')")[0]
+            "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename = 'record_index_by_key')")[0]
         .as<bool>();
   }
   absl::Status WriteKeys(int first, int count) {

@@ -543,7 +543,7 @@ SELECT 1;
 -- level, and its inserts land on random pages of an index as large as the
 -- table. The hash is of the tenant, the kind and the key together, so a
 -- name common to many tenants is not one bucket. postgres_sql.cc names
--- the same expression (kIndexKeySlot); it must stay identical.
+-- the same expression (CRMSYNC_INDEX_SLOT_MATCH); it must stay identical.
 -- Geo cells and expiry times are read by ranges: they keep a B-tree of
 -- their own, partial, so the other kinds' rows never enter it. The
 -- primary key goes; a record's keys are unique per (record, kind) as the
