@@ -45,13 +45,21 @@ class StoreIndexTest : public StoreTest {
   }
 };
 
-v1::RecordState CouponState(const std::string& id) {
+// A record of `type` (a coupon, a store or a lead) named `id`.
+v1::RecordState StateOf(v1::EntityType type, const std::string& id) {
   v1::RecordState s;
-  s.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_COUPON);
+  s.mutable_ref()->set_entity_type(type);
   s.mutable_ref()->set_id(id);
-  s.mutable_data()->mutable_coupon()->set_id(id);
+  switch (type) {
+    case v1::ENTITY_TYPE_COUPON: s.mutable_data()->mutable_coupon()->set_id(id); break;
+    case v1::ENTITY_TYPE_STORE: s.mutable_data()->mutable_store()->set_id(id); break;
+    default: s.mutable_data()->mutable_lead()->set_id(id); break;
+  }
   return s;
 }
+v1::RecordState CouponState(const std::string& id) { return StateOf(v1::ENTITY_TYPE_COUPON, id); }
+v1::RecordState StoreState(const std::string& id) { return StateOf(v1::ENTITY_TYPE_STORE, id); }
+v1::RecordState LeadState(const std::string& id) { return StateOf(v1::ENTITY_TYPE_LEAD, id); }
 
 using Ids = std::vector<std::string>;
 
@@ -158,14 +166,6 @@ TEST_P(StoreIndexTest, TransactionSeesItsOwnWritesAndRollbackDiscardsThem) {
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(Find(kTenant, IndexKind::kGeoCell, v1::ENTITY_TYPE_COUPON, {{5, 5}}), Ids{});
-}
-
-v1::RecordState StoreState(const std::string& id) {
-  v1::RecordState s;
-  s.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_STORE);
-  s.mutable_ref()->set_id(id);
-  s.mutable_data()->mutable_store()->set_id(id);
-  return s;
 }
 
 // Inside one transaction: keys replaced, added and removed, records
@@ -277,14 +277,6 @@ TEST_P(StoreIndexTest, RefusesMalformedQueriesAndKeys) {
     return tx.SetIndexKeys(CouponState("c").ref(), IndexKind::kGeoCell, {1});
   });
   EXPECT_TRUE(s.ok()) << s;
-}
-
-v1::RecordState LeadState(const std::string& id) {
-  v1::RecordState s;
-  s.mutable_ref()->set_entity_type(v1::ENTITY_TYPE_LEAD);
-  s.mutable_ref()->set_id(id);
-  s.mutable_data()->mutable_lead()->set_id(id);
-  return s;
 }
 
 // Kinds other than geo cells and expiry times are looked up one key at a
